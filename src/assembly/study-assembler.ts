@@ -1,0 +1,60 @@
+import { describeError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { JobStore, ReadyStudy } from '../store/job-store.js';
+
+export interface StudyAssemblerOptions {
+  store: JobStore;
+  quietPeriodMs: number;
+  logger: Logger;
+  /** Told about every study that became a ready job, after the transaction committed. */
+  onReady?: (ready: ReadyStudy) => void;
+  now?: () => number;
+}
+
+/**
+ * Groups instances into studies: a study is complete when no instance has arrived for the quiet period.
+ * The clock is the `last_received_at` stored with the study, so a restart picks up exactly where the
+ * previous process stopped, and a study that went quiet while the daemon was down is promoted at once.
+ */
+export class StudyAssembler {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly options: StudyAssemblerOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    this.sweep();
+    const tick = Math.min(1000, Math.max(100, this.options.quietPeriodMs / 4));
+    this.timer = setInterval(() => this.sweep(), tick);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Promotes every study that has been quiet long enough; returns what it promoted. */
+  sweep(): ReadyStudy[] {
+    const now = this.now();
+    let ready: ReadyStudy[];
+    try {
+      ready = this.options.store.promoteQuietStudies(now - this.options.quietPeriodMs, now);
+    } catch (error) {
+      // The store may be briefly busy; the next tick tries again and nothing is lost meanwhile.
+      this.options.logger.warn('study assembly sweep failed', { error: describeError(error) });
+      return [];
+    }
+    for (const study of ready) {
+      this.options.logger.info('study assembled: job ready', {
+        studyInstanceUid: study.studyInstanceUid,
+        jobId: study.jobId,
+        revision: study.revision,
+        instances: study.instanceCount,
+      });
+      this.options.onReady?.(study);
+    }
+    return ready;
+  }
+}

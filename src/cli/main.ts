@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadConfig, resolveConfigPath, CONFIG_ENV_VAR } from '../config/load-config.js';
+import { GatewayError, describeError } from '../errors.js';
+import { Gateway, storeFileOf } from '../gateway.js';
+import { createLogger } from '../logging/logger.js';
+import { JobStore } from '../store/job-store.js';
+import { formatJobsTable } from './jobs-table.js';
+
+const USAGE = `cxr-gateway: chest X-ray DICOM gateway
+
+Usage:
+  cxr-gateway start [--config FILE]          run the daemon (embedded default config when none is given)
+  cxr-gateway check-config [FILE]            validate a config file and print the effective config
+  cxr-gateway jobs [--config FILE] [--json]  list studies and jobs from the store (works while the daemon runs)
+
+The config file comes from --config, else from $${CONFIG_ENV_VAR}, else the embedded default.`;
+
+type CommandResult = number | Promise<number>;
+
+function main(argv: string[]): CommandResult {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      version: { type: 'boolean', default: false },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.version) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  switch (command) {
+    case 'start':
+      return start(resolveConfigPath(values.config, process.env));
+    case 'check-config':
+      return checkConfig(resolveConfigPath(rest[0] ?? values.config, process.env));
+    case 'jobs':
+      return jobs(resolveConfigPath(values.config, process.env), values.json === true);
+    default:
+      process.stderr.write(`unknown command '${command}'\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+async function start(configPath: string | undefined): Promise<number> {
+  const { config, source } = loadConfig(configPath);
+  const logger = createLogger(config.logging);
+  logger.info('starting cxr-gateway', { version: packageVersion(), config: source, pid: process.pid });
+  const gateway = new Gateway(config, logger);
+  try {
+    await gateway.start();
+  } catch (error) {
+    logger.error('could not start', { error: describeError(error) });
+    await gateway.stop();
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info('stopping: no new associations; finishing transfers in progress', { signal });
+      gateway.stop().then(
+        () => {
+          logger.info('stopped');
+          resolve(0);
+        },
+        (error: unknown) => {
+          logger.error('error while stopping', { error: describeError(error) });
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
+  });
+}
+
+function checkConfig(configPath: string | undefined): number {
+  const { config, source } = loadConfig(configPath);
+  process.stdout.write(`${source}: valid\n${JSON.stringify(config, null, 2)}\n`);
+  return 0;
+}
+
+function jobs(configPath: string | undefined, json: boolean): number {
+  const { config } = loadConfig(configPath);
+  let store: JobStore;
+  try {
+    store = JobStore.openReadOnly(storeFileOf(config));
+  } catch (error) {
+    throw new GatewayError(
+      'STORE_UNAVAILABLE',
+      `cannot open the job store ${storeFileOf(config)} (has the daemon run with this config?): ${describeError(error)}`,
+    );
+  }
+  try {
+    const studies = store.listStudies();
+    const jobList = store.listJobs();
+    process.stdout.write(json ? `${JSON.stringify({ studies, jobs: jobList }, null, 2)}\n` : formatJobsTable(studies, jobList));
+  } finally {
+    store.close();
+  }
+  return 0;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function exitWith(code: number): void {
+  process.exitCode = code;
+}
+
+try {
+  const result = main(process.argv.slice(2));
+  if (typeof result === 'number') exitWith(result);
+  else
+    result.then(exitWith, (error: unknown) => {
+      process.stderr.write(`cxr-gateway: ${describeError(error)}\n`);
+      exitWith(1);
+    });
+} catch (error) {
+  process.stderr.write(`cxr-gateway: ${describeError(error)}\n`);
+  exitWith(1);
+}

@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { GatewayError, describeError } from '../errors.js';
+import { configSchema, type GatewayConfig } from './schema.js';
+
+export const CONFIG_ENV_VAR = 'CXR_GATEWAY_CONFIG';
+
+export interface LoadedConfig {
+  config: GatewayConfig;
+  /** Where it came from: a file path, or `embedded default`. */
+  source: string;
+}
+
+/** The config path as the admin gave it: `--config` wins over the environment; none means the embedded default. */
+export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  if (flag !== undefined && flag !== '') return flag;
+  const fromEnv = env[CONFIG_ENV_VAR];
+  return fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined;
+}
+
+export function loadConfig(configPath: string | undefined, cwd: string = process.cwd()): LoadedConfig {
+  if (configPath === undefined) {
+    return { config: resolvePaths(configSchema.parse({}), cwd), source: 'embedded default' };
+  }
+  let text: string;
+  try {
+    text = readFileSync(configPath, 'utf8');
+  } catch (error) {
+    throw new GatewayError('CONFIG_UNREADABLE', `cannot read config file ${configPath}: ${describeError(error)}`);
+  }
+  const config = parseConfigText(text, configPath);
+  // Relative paths in a file are relative to that file, so a service started from / finds its data.
+  return { config: resolvePaths(config, path.dirname(path.resolve(configPath))), source: configPath };
+}
+
+export function parseConfigText(text: string, sourceName: string): GatewayConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (error) {
+    const where = error instanceof YAMLParseError && error.linePos ? ` (line ${error.linePos[0].line})` : '';
+    throw new GatewayError('CONFIG_INVALID', `${sourceName}${where}: not valid YAML: ${describeError(error)}`);
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    throw new GatewayError('CONFIG_INVALID', `${sourceName}: ${formatIssues(result.error)}`);
+  }
+  return result.data;
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const key = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
+      if (issue.code === 'unrecognized_keys') {
+        const prefix = issue.path.length > 0 ? `${key}.` : '';
+        return `${issue.keys.map((k) => prefix + k).join(', ')}: unknown key (misspelt?)`;
+      }
+      return `${key}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+function resolvePaths(config: GatewayConfig, base: string): GatewayConfig {
+  return { ...config, storage: { ...config.storage, dataDir: path.resolve(base, config.storage.dataDir) } };
+}

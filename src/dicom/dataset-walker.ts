@@ -1,0 +1,256 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { inflateRawSync } from 'node:zlib';
+import { GatewayError, describeError } from '../errors.js';
+import { encodingOf } from './transfer-syntaxes.js';
+
+/** The attributes we index an instance by. Everything else stays in the file, read when a stage needs it. */
+export interface KeyAttributes {
+  sopClassUid?: string;
+  sopInstanceUid?: string;
+  studyInstanceUid?: string;
+  seriesInstanceUid?: string;
+  modality?: string;
+  bodyPartExamined?: string;
+  viewPosition?: string;
+  accessionNumber?: string;
+  studyDate?: string;
+  instanceNumber?: string;
+}
+
+export interface WalkResult {
+  attributes: KeyAttributes;
+  hasPixelData: boolean;
+  elementCount: number;
+}
+
+const WANTED: ReadonlyMap<number, keyof KeyAttributes> = new Map([
+  [0x00080016, 'sopClassUid'],
+  [0x00080018, 'sopInstanceUid'],
+  [0x00080020, 'studyDate'],
+  [0x00080050, 'accessionNumber'],
+  [0x00080060, 'modality'],
+  [0x00180015, 'bodyPartExamined'],
+  [0x00185101, 'viewPosition'],
+  [0x0020000d, 'studyInstanceUid'],
+  [0x0020000e, 'seriesInstanceUid'],
+  [0x00200013, 'instanceNumber'],
+]);
+
+const PIXEL_DATA = 0x7fe00010;
+const ITEM = 0xfffee000;
+const ITEM_DELIMITER = 0xfffee00d;
+const SEQUENCE_DELIMITER = 0xfffee0dd;
+const UNDEFINED_LENGTH = 0xffffffff;
+// Explicit VRs whose length is a 4-byte field after two reserved bytes (PS3.5 7.1.2).
+const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+const MAX_VALUE_READ = 1024; // the attributes we read are short strings; longer values are skipped
+
+export class MalformedDatasetError extends GatewayError {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
+    super('DATASET_MALFORMED', message);
+  }
+}
+
+interface ByteSource {
+  readonly length: number;
+  bytes(offset: number, count: number): Buffer;
+}
+
+class BufferSource implements ByteSource {
+  constructor(private readonly buffer: Buffer) {}
+  get length(): number {
+    return this.buffer.length;
+  }
+  bytes(offset: number, count: number): Buffer {
+    return this.buffer.subarray(offset, offset + count);
+  }
+}
+
+// Reads a file through a small window: walking an 8 MB image touches a few kilobytes of headers and
+// jumps over the pixel data, so the file is never read whole.
+class FileSource implements ByteSource {
+  private windowStart = 0;
+  private window = Buffer.alloc(0);
+  readonly length: number;
+  constructor(
+    private readonly fd: number,
+    private readonly base: number,
+  ) {
+    this.length = Math.max(0, fstatSync(fd).size - base);
+  }
+  bytes(offset: number, count: number): Buffer {
+    if (offset < this.windowStart || offset + count > this.windowStart + this.window.length) {
+      const size = Math.max(count, 64 * 1024);
+      const buffer = Buffer.alloc(Math.min(size, Math.max(0, this.length - offset)));
+      const read = readSync(this.fd, buffer, 0, buffer.length, this.base + offset);
+      this.window = buffer.subarray(0, read);
+      this.windowStart = offset;
+    }
+    const start = offset - this.windowStart;
+    return this.window.subarray(start, start + count);
+  }
+}
+
+/**
+ * Walks every element of a stored dataset (skipping values, descending into sequences and pixel data
+ * fragments) so that a truncated or garbled dataset is found before we acknowledge it, and collects the
+ * key attributes on the way.
+ */
+export function walkStoredDataset(filePath: string, datasetOffset: number, transferSyntaxUid: string): WalkResult {
+  const encoding = encodingOf(transferSyntaxUid);
+  if (encoding === undefined) {
+    throw new MalformedDatasetError(`transfer syntax ${transferSyntaxUid} is not one we can read`, 0);
+  }
+  const fd = openSync(filePath, 'r');
+  try {
+    let source: ByteSource = new FileSource(fd, datasetOffset);
+    if (encoding.deflated) {
+      const compressed = source.bytes(0, source.length);
+      try {
+        source = new BufferSource(inflateRawSync(compressed));
+      } catch (error) {
+        throw new MalformedDatasetError(`deflated dataset does not inflate: ${describeError(error)}`, 0);
+      }
+    }
+    return walkBytes(source, encoding.explicitVr);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Walks a dataset held in memory (no Part 10 header), for callers that already have the bytes. */
+export function walkDatasetBuffer(dataset: Buffer, transferSyntaxUid: string): WalkResult {
+  const encoding = encodingOf(transferSyntaxUid);
+  if (encoding === undefined) {
+    throw new MalformedDatasetError(`transfer syntax ${transferSyntaxUid} is not one we can read`, 0);
+  }
+  const bytes = encoding.deflated ? inflateRawSync(dataset) : dataset;
+  return walkBytes(new BufferSource(bytes), encoding.explicitVr);
+}
+
+function walkBytes(source: ByteSource, explicitVr: boolean): WalkResult {
+  const result: WalkResult = { attributes: {}, hasPixelData: false, elementCount: 0 };
+  const walker = new Walker(source, explicitVr, result);
+  walker.elements(0, source.length, 0, false);
+  return result;
+}
+
+class Walker {
+  constructor(
+    private readonly source: ByteSource,
+    private readonly explicitVr: boolean,
+    private readonly result: WalkResult,
+  ) {}
+
+  /** Walks elements from `offset`; returns the offset after them (after the item delimiter when `inItem`). */
+  elements(offset: number, end: number, depth: number, inItem: boolean): number {
+    let pos = offset;
+    while (pos < end) {
+      const header = this.need(pos, 8, end, 'element header');
+      const tag = ((header.readUInt16LE(0) << 16) | header.readUInt16LE(2)) >>> 0;
+      if (tag === ITEM_DELIMITER) {
+        if (!inItem) throw new MalformedDatasetError(`item delimiter outside an item at offset ${pos}`, pos);
+        return pos + 8;
+      }
+      if (tag === ITEM || tag === SEQUENCE_DELIMITER) {
+        throw new MalformedDatasetError(`unexpected item tag at offset ${pos}`, pos);
+      }
+      const { vr, length, headerLength } = this.elementHeader(pos, tag, header, end);
+      const valueStart = pos + headerLength;
+      if (depth === 0) this.result.elementCount += 1;
+      if (tag === PIXEL_DATA && depth === 0) this.result.hasPixelData = true;
+
+      if (length === UNDEFINED_LENGTH) {
+        if (tag === PIXEL_DATA) pos = this.fragments(valueStart, end);
+        else if (vr === 'SQ' || vr === 'UN' || vr === undefined) pos = this.sequence(valueStart, end, depth, vr === 'UN');
+        else throw new MalformedDatasetError(`(${hexTag(tag)}) ${vr} has undefined length at offset ${pos}`, pos);
+        continue;
+      }
+      if (valueStart + length > end) {
+        throw new MalformedDatasetError(
+          `(${hexTag(tag)}) at offset ${pos} claims ${length} bytes but only ${end - valueStart} remain: the dataset is truncated`,
+          pos,
+        );
+      }
+      const key = depth === 0 ? WANTED.get(tag) : undefined;
+      if (key !== undefined && length <= MAX_VALUE_READ) {
+        this.result.attributes[key] = decodeString(this.source.bytes(valueStart, length));
+      }
+      pos = valueStart + length;
+    }
+    if (inItem) throw new MalformedDatasetError('an item has no delimiter: the dataset is truncated', pos);
+    return pos;
+  }
+
+  private elementHeader(
+    pos: number,
+    tag: number,
+    header: Buffer,
+    end: number,
+  ): { vr: string | undefined; length: number; headerLength: number } {
+    if (!this.explicitVr) return { vr: undefined, length: header.readUInt32LE(4), headerLength: 8 };
+    const vr = header.toString('latin1', 4, 6);
+    if (!/^[A-Z]{2}$/.test(vr)) {
+      throw new MalformedDatasetError(`(${hexTag(tag)}) at offset ${pos} has no valid VR: the dataset is garbled`, pos);
+    }
+    if (LONG_VRS.has(vr)) {
+      const long = this.need(pos, 12, end, 'element header');
+      return { vr, length: long.readUInt32LE(8), headerLength: 12 };
+    }
+    return { vr, length: header.readUInt16LE(6), headerLength: 8 };
+  }
+
+  private sequence(offset: number, end: number, depth: number, implicitContent: boolean): number {
+    let pos = offset;
+    for (;;) {
+      const header = this.need(pos, 8, end, 'sequence item');
+      const tag = ((header.readUInt16LE(0) << 16) | header.readUInt16LE(2)) >>> 0;
+      const length = header.readUInt32LE(4);
+      if (tag === SEQUENCE_DELIMITER) return pos + 8;
+      if (tag !== ITEM) throw new MalformedDatasetError(`expected a sequence item at offset ${pos}`, pos);
+      if (length === UNDEFINED_LENGTH) {
+        const inner = implicitContent && this.explicitVr ? new Walker(this.source, false, this.result) : this;
+        pos = inner.elements(pos + 8, end, depth + 1, true);
+      } else {
+        if (pos + 8 + length > end) throw new MalformedDatasetError(`sequence item at offset ${pos} is truncated`, pos);
+        pos += 8 + length;
+      }
+    }
+  }
+
+  private fragments(offset: number, end: number): number {
+    let pos = offset;
+    for (;;) {
+      const header = this.need(pos, 8, end, 'pixel data fragment');
+      const tag = ((header.readUInt16LE(0) << 16) | header.readUInt16LE(2)) >>> 0;
+      const length = header.readUInt32LE(4);
+      if (tag === SEQUENCE_DELIMITER) return pos + 8;
+      if (tag !== ITEM || length === UNDEFINED_LENGTH) {
+        throw new MalformedDatasetError(`pixel data fragment expected at offset ${pos}`, pos);
+      }
+      if (pos + 8 + length > end) {
+        throw new MalformedDatasetError(`pixel data fragment at offset ${pos} is truncated`, pos);
+      }
+      pos += 8 + length;
+    }
+  }
+
+  private need(pos: number, count: number, end: number, what: string): Buffer {
+    if (pos + count > end) {
+      throw new MalformedDatasetError(`${what} at offset ${pos} is cut off: the dataset is truncated`, pos);
+    }
+    return this.source.bytes(pos, count);
+  }
+}
+
+function decodeString(bytes: Buffer): string {
+  return bytes.toString('latin1').replace(/[\0 ]+$/, '').trim();
+}
+
+function hexTag(tag: number): string {
+  const hex = tag.toString(16).padStart(8, '0').toUpperCase();
+  return `${hex.slice(0, 4)},${hex.slice(4)}`;
+}

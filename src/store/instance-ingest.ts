@@ -1,0 +1,142 @@
+import { finished } from 'node:stream/promises';
+import { walkStoredDataset, MalformedDatasetError, type KeyAttributes } from '../dicom/dataset-walker.js';
+import { buildPart10Header } from '../dicom/part10-header.js';
+import { isValidUid } from '../dicom/uids.js';
+import { describeError } from '../errors.js';
+import type { IncomingInstance, IngestOutcome, IngestStart, InstanceSink } from '../dimse/instance-sink.js';
+import type { Logger } from '../logging/logger.js';
+import type { JobStore } from './job-store.js';
+import { Spool, SpoolFileWriter } from './spool.js';
+
+export interface InstanceIngestOptions {
+  spool: Spool;
+  store: JobStore;
+  logger: Logger;
+  minFreeBytes: number;
+  now?: () => number;
+}
+
+/**
+ * The receive -> store hand-over. An instance counts as received only when its bytes are fsynced under
+ * `studies/` and its row is committed; only then does the SCP answer Success.
+ */
+export class InstanceIngest implements InstanceSink {
+  private readonly now: () => number;
+
+  constructor(private readonly options: InstanceIngestOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  begin(incoming: IncomingInstance): IngestStart {
+    const free = this.options.spool.freeBytes();
+    if (free < this.options.minFreeBytes) {
+      return {
+        kind: 'refused',
+        reason: 'out-of-resources',
+        message: `only ${Math.floor(free / 1048576)} MB free under ${this.options.spool.root}, below storage.minFreeDiskMB`,
+      };
+    }
+    const header = buildPart10Header({
+      sopClassUid: incoming.sopClassUid,
+      sopInstanceUid: incoming.sopInstanceUid,
+      transferSyntaxUid: incoming.transferSyntaxUid,
+      sourceAeTitle: incoming.callingAe,
+    });
+    const filePath = this.options.spool.newIncomingPath();
+    const writable = new SpoolFileWriter(filePath, header);
+    return {
+      kind: 'transfer',
+      transfer: {
+        writable,
+        complete: () => this.complete(incoming, writable, header.length),
+        abandon: () => {
+          writable.destroy();
+          this.options.spool.discard(filePath);
+        },
+      },
+    };
+  }
+
+  private async complete(incoming: IncomingInstance, writable: SpoolFileWriter, headerLength: number): Promise<IngestOutcome> {
+    const { spool, store } = this.options;
+    try {
+      await finished(writable);
+    } catch (error) {
+      spool.discard(writable.filePath);
+      return { kind: 'refused', reason: 'internal', message: `could not write the instance to disk: ${describeError(error)}` };
+    }
+    const checked = this.check(incoming, writable.filePath, headerLength);
+    if (checked.kind === 'refused') {
+      spool.discard(writable.filePath);
+      return checked;
+    }
+    const { attributes, studyInstanceUid } = checked;
+    try {
+      const existing = store.findInstance(incoming.sopInstanceUid);
+      if (existing !== undefined) {
+        // The copy we hold backs an earlier acknowledgement: keep it, drop this one.
+        spool.discard(writable.filePath);
+        return { kind: 'duplicate', studyInstanceUid: existing.studyInstanceUid, path: existing.path };
+      }
+      const finalPath = spool.commit(writable.filePath, studyInstanceUid, incoming.sopInstanceUid);
+      const outcome = store.recordInstance({
+        sopInstanceUid: incoming.sopInstanceUid,
+        sopClassUid: incoming.sopClassUid,
+        studyInstanceUid,
+        seriesInstanceUid: attributes.seriesInstanceUid,
+        transferSyntaxUid: incoming.transferSyntaxUid,
+        path: finalPath,
+        sizeBytes: writable.bytesWritten,
+        callingAe: incoming.callingAe,
+        calledAe: incoming.calledAe,
+        sourceIp: incoming.sourceIp,
+        associationId: incoming.associationId,
+        attributes,
+        receivedAt: this.now(),
+      });
+      if (outcome.kind === 'duplicate') {
+        return { kind: 'duplicate', studyInstanceUid: outcome.storedUnderStudy, path: outcome.path };
+      }
+      if (outcome.studyReopened) {
+        this.options.logger.info('late instance reopened a study that already had a job', {
+          studyInstanceUid,
+          sopInstanceUid: incoming.sopInstanceUid,
+          associationId: incoming.associationId,
+        });
+      }
+      return { kind: 'stored', studyInstanceUid, path: finalPath };
+    } catch (error) {
+      spool.discard(writable.filePath);
+      return { kind: 'refused', reason: 'internal', message: `could not record the instance: ${describeError(error)}` };
+    }
+  }
+
+  private check(
+    incoming: IncomingInstance,
+    filePath: string,
+    headerLength: number,
+  ): { kind: 'ok'; attributes: KeyAttributes; studyInstanceUid: string } | Extract<IngestOutcome, { kind: 'refused' }> {
+    let walked;
+    try {
+      walked = walkStoredDataset(filePath, headerLength, incoming.transferSyntaxUid);
+    } catch (error) {
+      const message = error instanceof MalformedDatasetError ? error.message : `unreadable dataset: ${describeError(error)}`;
+      return { kind: 'refused', reason: 'malformed', message };
+    }
+    const a = walked.attributes;
+    const mismatch = (message: string) => ({ kind: 'refused', reason: 'mismatch', message }) as const;
+    if (!isValidUid(incoming.sopInstanceUid)) return mismatch('the command carries no valid Affected SOP Instance UID');
+    if (a.sopInstanceUid === undefined) return mismatch('the dataset has no SOP Instance UID (0008,0018)');
+    if (a.sopInstanceUid !== incoming.sopInstanceUid) {
+      return mismatch(`dataset SOP Instance UID ${a.sopInstanceUid} differs from the command's ${incoming.sopInstanceUid}`);
+    }
+    if (a.sopClassUid !== incoming.sopClassUid) {
+      return mismatch(`dataset SOP Class UID ${a.sopClassUid ?? '(none)'} differs from the command's ${incoming.sopClassUid}`);
+    }
+    if (!isValidUid(a.studyInstanceUid)) {
+      return mismatch('the dataset has no valid Study Instance UID (0020,000D): it cannot be assigned to a study');
+    }
+    if (!walked.hasPixelData) return mismatch('the image has no Pixel Data (7FE0,0010)');
+    return { kind: 'ok', attributes: a, studyInstanceUid: a.studyInstanceUid };
+  }
+}

@@ -1,0 +1,305 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { KeyAttributes } from '../dicom/dataset-walker.js';
+
+export interface ReceivedInstance {
+  sopInstanceUid: string;
+  sopClassUid: string;
+  studyInstanceUid: string;
+  seriesInstanceUid: string | undefined;
+  transferSyntaxUid: string;
+  path: string;
+  sizeBytes: number;
+  callingAe: string;
+  calledAe: string;
+  sourceIp: string;
+  associationId: string;
+  attributes: KeyAttributes;
+  receivedAt: number;
+}
+
+export type RecordOutcome =
+  | { kind: 'stored'; studyReopened: boolean }
+  | { kind: 'duplicate'; storedUnderStudy: string; path: string };
+
+export type StudyState = 'receiving' | 'ready';
+export type JobState = 'ready';
+
+export interface StudySummary {
+  studyInstanceUid: string;
+  state: StudyState;
+  revision: number;
+  instanceCount: number;
+  firstReceivedAt: number;
+  lastReceivedAt: number;
+  callingAe: string;
+}
+
+export interface JobSummary {
+  id: number;
+  studyInstanceUid: string;
+  revision: number;
+  state: JobState;
+  instanceCount: number;
+  attempts: number;
+  lastError: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ReadyStudy {
+  jobId: number;
+  studyInstanceUid: string;
+  revision: number;
+  instanceCount: number;
+}
+
+// Each entry moves the schema one version forward; `PRAGMA user_version` says how far a file is.
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE instances (
+     sop_instance_uid    TEXT PRIMARY KEY,
+     sop_class_uid       TEXT NOT NULL,
+     study_instance_uid  TEXT NOT NULL,
+     series_instance_uid TEXT,
+     transfer_syntax_uid TEXT NOT NULL,
+     path                TEXT NOT NULL,
+     size_bytes          INTEGER NOT NULL,
+     calling_ae          TEXT NOT NULL,
+     called_ae           TEXT NOT NULL,
+     source_ip           TEXT NOT NULL,
+     association_id      TEXT NOT NULL,
+     attributes          TEXT NOT NULL,
+     received_at         INTEGER NOT NULL
+   );
+   CREATE INDEX instances_by_study ON instances (study_instance_uid);
+   CREATE TABLE studies (
+     study_instance_uid TEXT PRIMARY KEY,
+     state              TEXT NOT NULL,
+     revision           INTEGER NOT NULL DEFAULT 0,
+     instance_count     INTEGER NOT NULL DEFAULT 0,
+     first_received_at  INTEGER NOT NULL,
+     last_received_at   INTEGER NOT NULL,
+     calling_ae         TEXT NOT NULL
+   );
+   CREATE INDEX studies_by_state ON studies (state, last_received_at);
+   CREATE TABLE jobs (
+     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+     study_instance_uid TEXT NOT NULL REFERENCES studies (study_instance_uid),
+     revision           INTEGER NOT NULL,
+     state              TEXT NOT NULL,
+     instance_count     INTEGER NOT NULL,
+     attempts           INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at    INTEGER,
+     last_error         TEXT,
+     created_at         INTEGER NOT NULL,
+     updated_at         INTEGER NOT NULL,
+     UNIQUE (study_instance_uid, revision)
+   );
+   CREATE INDEX jobs_by_state ON jobs (state, next_attempt_at);`,
+];
+
+interface StudyRow {
+  study_instance_uid: string;
+  state: StudyState;
+  revision: number;
+  instance_count: number;
+  first_received_at: number;
+  last_received_at: number;
+  calling_ae: string;
+}
+
+interface JobRow {
+  id: number;
+  study_instance_uid: string;
+  revision: number;
+  state: JobState;
+  instance_count: number;
+  attempts: number;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/**
+ * The durable record of everything received and every job, in one SQLite file (WAL, synchronous=FULL:
+ * a committed row survives power loss, which is the promise behind every C-STORE Success we send).
+ * Job state is data here, not memory: any process that opens the file sees and can resume it.
+ */
+export class JobStore {
+  private constructor(private readonly db: Database.Database) {}
+
+  static open(file: string): JobStore {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    const store = new JobStore(db);
+    store.migrate();
+    return store;
+  }
+
+  /** For `cxr-gateway jobs` while the daemon runs: a reader that never writes or migrates. */
+  static openReadOnly(file: string): JobStore {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+    return new JobStore(db);
+  }
+
+  private migrate(): void {
+    const current = Number(this.db.pragma('user_version', { simple: true }));
+    for (let version = current; version < MIGRATIONS.length; version += 1) {
+      const sql = MIGRATIONS[version];
+      if (sql === undefined) break;
+      this.db.transaction(() => {
+        this.db.exec(sql);
+        this.db.pragma(`user_version = ${version + 1}`);
+      })();
+    }
+  }
+
+  findInstance(sopInstanceUid: string): { studyInstanceUid: string; path: string } | undefined {
+    const row = this.db
+      .prepare('SELECT study_instance_uid, path FROM instances WHERE sop_instance_uid = ?')
+      .get(sopInstanceUid) as { study_instance_uid: string; path: string } | undefined;
+    return row && { studyInstanceUid: row.study_instance_uid, path: row.path };
+  }
+
+  /**
+   * Records a received instance and brings its study back to `receiving`, in one transaction.
+   * An instance that is already recorded changes nothing: a re-sent image never makes a second job.
+   * An instance for a study that already has a job reopens the study under a new revision, so the
+   * late image is assembled into a fresh job after the quiet period.
+   */
+  recordInstance(instance: ReceivedInstance): RecordOutcome {
+    return this.db.transaction((): RecordOutcome => {
+      const inserted = this.db
+        .prepare(
+          `INSERT OR IGNORE INTO instances (sop_instance_uid, sop_class_uid, study_instance_uid,
+             series_instance_uid, transfer_syntax_uid, path, size_bytes, calling_ae, called_ae, source_ip,
+             association_id, attributes, received_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          instance.sopInstanceUid,
+          instance.sopClassUid,
+          instance.studyInstanceUid,
+          instance.seriesInstanceUid ?? null,
+          instance.transferSyntaxUid,
+          instance.path,
+          instance.sizeBytes,
+          instance.callingAe,
+          instance.calledAe,
+          instance.sourceIp,
+          instance.associationId,
+          JSON.stringify(instance.attributes),
+          instance.receivedAt,
+        );
+      if (inserted.changes === 0) {
+        const existing = this.findInstance(instance.sopInstanceUid);
+        return {
+          kind: 'duplicate',
+          storedUnderStudy: existing?.studyInstanceUid ?? instance.studyInstanceUid,
+          path: existing?.path ?? instance.path,
+        };
+      }
+      const study = this.db
+        .prepare('SELECT state FROM studies WHERE study_instance_uid = ?')
+        .get(instance.studyInstanceUid) as { state: StudyState } | undefined;
+      if (study === undefined) {
+        this.db
+          .prepare(
+            `INSERT INTO studies (study_instance_uid, state, revision, instance_count, first_received_at,
+               last_received_at, calling_ae) VALUES (?, 'receiving', 0, 1, ?, ?, ?)`,
+          )
+          .run(instance.studyInstanceUid, instance.receivedAt, instance.receivedAt, instance.callingAe);
+        return { kind: 'stored', studyReopened: false };
+      }
+      const reopened = study.state !== 'receiving';
+      this.db
+        .prepare(
+          `UPDATE studies SET instance_count = instance_count + 1, last_received_at = ?, state = 'receiving',
+             revision = revision + ? WHERE study_instance_uid = ?`,
+        )
+        .run(instance.receivedAt, reopened ? 1 : 0, instance.studyInstanceUid);
+      return { kind: 'stored', studyReopened: reopened };
+    })();
+  }
+
+  /** Turns every study quiet since `quietSince` into a ready job, in one transaction. */
+  promoteQuietStudies(quietSince: number, now: number): ReadyStudy[] {
+    return this.db.transaction((): ReadyStudy[] => {
+      const studies = this.db
+        .prepare(
+          `SELECT study_instance_uid, revision, instance_count FROM studies
+           WHERE state = 'receiving' AND last_received_at <= ? ORDER BY last_received_at`,
+        )
+        .all(quietSince) as Array<Pick<StudyRow, 'study_instance_uid' | 'revision' | 'instance_count'>>;
+      const ready: ReadyStudy[] = [];
+      for (const study of studies) {
+        const job = this.db
+          .prepare(
+            `INSERT INTO jobs (study_instance_uid, revision, state, instance_count, created_at, updated_at)
+             VALUES (?, ?, 'ready', ?, ?, ?)`,
+          )
+          .run(study.study_instance_uid, study.revision, study.instance_count, now, now);
+        this.db.prepare(`UPDATE studies SET state = 'ready' WHERE study_instance_uid = ?`).run(study.study_instance_uid);
+        ready.push({
+          jobId: Number(job.lastInsertRowid),
+          studyInstanceUid: study.study_instance_uid,
+          revision: study.revision,
+          instanceCount: study.instance_count,
+        });
+      }
+      return ready;
+    })();
+  }
+
+  countStudies(state: StudyState): number {
+    const row = this.db.prepare('SELECT COUNT(*) AS n FROM studies WHERE state = ?').get(state) as { n: number };
+    return row.n;
+  }
+
+  listStudies(): StudySummary[] {
+    const rows = this.db
+      .prepare('SELECT * FROM studies ORDER BY first_received_at, study_instance_uid')
+      .all() as StudyRow[];
+    return rows.map((r) => ({
+      studyInstanceUid: r.study_instance_uid,
+      state: r.state,
+      revision: r.revision,
+      instanceCount: r.instance_count,
+      firstReceivedAt: r.first_received_at,
+      lastReceivedAt: r.last_received_at,
+      callingAe: r.calling_ae,
+    }));
+  }
+
+  listJobs(): JobSummary[] {
+    const rows = this.db.prepare('SELECT * FROM jobs ORDER BY id').all() as JobRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      studyInstanceUid: r.study_instance_uid,
+      revision: r.revision,
+      state: r.state,
+      instanceCount: r.instance_count,
+      attempts: r.attempts,
+      lastError: r.last_error,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+    }));
+  }
+
+  listInstances(studyInstanceUid: string): Array<{ sopInstanceUid: string; path: string; sizeBytes: number }> {
+    const rows = this.db
+      .prepare('SELECT sop_instance_uid, path, size_bytes FROM instances WHERE study_instance_uid = ? ORDER BY received_at')
+      .all(studyInstanceUid) as Array<{ sop_instance_uid: string; path: string; size_bytes: number }>;
+    return rows.map((r) => ({ sopInstanceUid: r.sop_instance_uid, path: r.path, sizeBytes: r.size_bytes }));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
