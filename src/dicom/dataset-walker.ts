@@ -102,7 +102,7 @@ class FileSource implements ByteSource {
 export function walkStoredDataset(filePath: string, datasetOffset: number, transferSyntaxUid: string): WalkResult {
   const encoding = encodingOf(transferSyntaxUid);
   if (encoding === undefined) {
-    throw new MalformedDatasetError(`transfer syntax ${transferSyntaxUid} is not one we can read`, 0);
+    throw new MalformedDatasetError(`unreadable transfer syntax ${transferSyntaxUid}`, 0);
   }
   const fd = openSync(filePath, 'r');
   try {
@@ -112,7 +112,7 @@ export function walkStoredDataset(filePath: string, datasetOffset: number, trans
       try {
         source = new BufferSource(inflateRawSync(compressed));
       } catch (error) {
-        throw new MalformedDatasetError(`deflated dataset does not inflate: ${describeError(error)}`, 0);
+        throw new MalformedDatasetError(`garbled: deflated dataset does not inflate (${describeError(error)})`, 0);
       }
     }
     return walkBytes(source, encoding.explicitVr);
@@ -125,7 +125,7 @@ export function walkStoredDataset(filePath: string, datasetOffset: number, trans
 export function walkDatasetBuffer(dataset: Buffer, transferSyntaxUid: string): WalkResult {
   const encoding = encodingOf(transferSyntaxUid);
   if (encoding === undefined) {
-    throw new MalformedDatasetError(`transfer syntax ${transferSyntaxUid} is not one we can read`, 0);
+    throw new MalformedDatasetError(`unreadable transfer syntax ${transferSyntaxUid}`, 0);
   }
   const bytes = encoding.deflated ? inflateRawSync(dataset) : dataset;
   return walkBytes(new BufferSource(bytes), encoding.explicitVr);
@@ -152,11 +152,11 @@ class Walker {
       const header = this.need(pos, 8, end, 'element header');
       const tag = ((header.readUInt16LE(0) << 16) | header.readUInt16LE(2)) >>> 0;
       if (tag === ITEM_DELIMITER) {
-        if (!inItem) throw new MalformedDatasetError(`item delimiter outside an item at offset ${pos}`, pos);
+        if (!inItem) throw new MalformedDatasetError(`garbled: item delimiter outside an item at offset ${pos}`, pos);
         return pos + 8;
       }
       if (tag === ITEM || tag === SEQUENCE_DELIMITER) {
-        throw new MalformedDatasetError(`unexpected item tag at offset ${pos}`, pos);
+        throw new MalformedDatasetError(`garbled: unexpected item tag at offset ${pos}`, pos);
       }
       const { vr, length, headerLength } = this.elementHeader(pos, tag, header, end);
       const valueStart = pos + headerLength;
@@ -166,12 +166,12 @@ class Walker {
       if (length === UNDEFINED_LENGTH) {
         if (tag === PIXEL_DATA) pos = this.fragments(valueStart, end);
         else if (vr === 'SQ' || vr === 'UN' || vr === undefined) pos = this.sequence(valueStart, end, depth, vr === 'UN');
-        else throw new MalformedDatasetError(`(${hexTag(tag)}) ${vr} has undefined length at offset ${pos}`, pos);
+        else throw new MalformedDatasetError(`garbled: (${hexTag(tag)}) ${vr} has undefined length at offset ${pos}`, pos);
         continue;
       }
       if (valueStart + length > end) {
         throw new MalformedDatasetError(
-          `(${hexTag(tag)}) at offset ${pos} claims ${length} bytes but only ${end - valueStart} remain: the dataset is truncated`,
+          `truncated: (${hexTag(tag)}) at offset ${pos} needs ${length} bytes, ${end - valueStart} remain`,
           pos,
         );
       }
@@ -181,7 +181,7 @@ class Walker {
       }
       pos = valueStart + length;
     }
-    if (inItem) throw new MalformedDatasetError('an item has no delimiter: the dataset is truncated', pos);
+    if (inItem) throw new MalformedDatasetError('truncated: an item has no delimiter', pos);
     return pos;
   }
 
@@ -194,7 +194,7 @@ class Walker {
     if (!this.explicitVr) return { vr: undefined, length: header.readUInt32LE(4), headerLength: 8 };
     const vr = header.toString('latin1', 4, 6);
     if (!/^[A-Z]{2}$/.test(vr)) {
-      throw new MalformedDatasetError(`(${hexTag(tag)}) at offset ${pos} has no valid VR: the dataset is garbled`, pos);
+      throw new MalformedDatasetError(`garbled: (${hexTag(tag)}) at offset ${pos} has no valid VR`, pos);
     }
     if (LONG_VRS.has(vr)) {
       const long = this.need(pos, 12, end, 'element header');
@@ -210,12 +210,12 @@ class Walker {
       const tag = ((header.readUInt16LE(0) << 16) | header.readUInt16LE(2)) >>> 0;
       const length = header.readUInt32LE(4);
       if (tag === SEQUENCE_DELIMITER) return pos + 8;
-      if (tag !== ITEM) throw new MalformedDatasetError(`expected a sequence item at offset ${pos}`, pos);
+      if (tag !== ITEM) throw new MalformedDatasetError(`garbled: expected a sequence item at offset ${pos}`, pos);
       if (length === UNDEFINED_LENGTH) {
         const inner = implicitContent && this.explicitVr ? new Walker(this.source, false, this.result) : this;
         pos = inner.elements(pos + 8, end, depth + 1, true);
       } else {
-        if (pos + 8 + length > end) throw new MalformedDatasetError(`sequence item at offset ${pos} is truncated`, pos);
+        if (pos + 8 + length > end) throw new MalformedDatasetError(`truncated: sequence item at offset ${pos}`, pos);
         pos += 8 + length;
       }
     }
@@ -229,10 +229,10 @@ class Walker {
       const length = header.readUInt32LE(4);
       if (tag === SEQUENCE_DELIMITER) return pos + 8;
       if (tag !== ITEM || length === UNDEFINED_LENGTH) {
-        throw new MalformedDatasetError(`pixel data fragment expected at offset ${pos}`, pos);
+        throw new MalformedDatasetError(`garbled: pixel data fragment expected at offset ${pos}`, pos);
       }
       if (pos + 8 + length > end) {
-        throw new MalformedDatasetError(`pixel data fragment at offset ${pos} is truncated`, pos);
+        throw new MalformedDatasetError(`truncated: pixel data fragment at offset ${pos}`, pos);
       }
       pos += 8 + length;
     }
@@ -240,7 +240,7 @@ class Walker {
 
   private need(pos: number, count: number, end: number, what: string): Buffer {
     if (pos + count > end) {
-      throw new MalformedDatasetError(`${what} at offset ${pos} is cut off: the dataset is truncated`, pos);
+      throw new MalformedDatasetError(`truncated: ${what} at offset ${pos} is cut off`, pos);
     }
     return this.source.bytes(pos, count);
   }

@@ -125,18 +125,18 @@ export class InstanceIngest implements InstanceSink {
     }
     const a = walked.attributes;
     const mismatch = (message: string) => ({ kind: 'refused', reason: 'mismatch', message }) as const;
-    if (!isValidUid(incoming.sopInstanceUid)) return mismatch('the command carries no valid Affected SOP Instance UID');
-    if (a.sopInstanceUid === undefined) return mismatch('the dataset has no SOP Instance UID (0008,0018)');
+    if (!isValidUid(incoming.sopInstanceUid)) return mismatch('no valid Affected SOP Instance UID in the command');
+    if (a.sopInstanceUid === undefined) return mismatch('no SOP Instance UID (0008,0018) in the dataset');
     if (a.sopInstanceUid !== incoming.sopInstanceUid) {
-      return mismatch(`dataset SOP Instance UID ${a.sopInstanceUid} differs from the command's ${incoming.sopInstanceUid}`);
+      return mismatch(`SOP Instance UID differs from the command's: ${a.sopInstanceUid}`);
     }
     if (a.sopClassUid !== incoming.sopClassUid) {
-      return mismatch(`dataset SOP Class UID ${a.sopClassUid ?? '(none)'} differs from the command's ${incoming.sopClassUid}`);
+      return mismatch(`SOP Class UID differs from the command's: ${a.sopClassUid ?? '(none)'}`);
     }
     if (!isValidUid(a.studyInstanceUid)) {
-      return mismatch('the dataset has no valid Study Instance UID (0020,000D): it cannot be assigned to a study');
+      return mismatch('no valid Study Instance UID (0020,000D) in the dataset');
     }
-    if (!walked.hasPixelData) return mismatch('the image has no Pixel Data (7FE0,0010)');
+    if (!walked.hasPixelData) return mismatch('no Pixel Data (7FE0,0010) in the image');
     return { kind: 'ok', attributes: a, studyInstanceUid: a.studyInstanceUid };
   }
 }
