@@ -1,0 +1,39 @@
+import test from 'ava';
+import { PassThrough } from 'node:stream';
+import { createLogger } from '../../src/logging/logger.js';
+
+function capture(level: 'info' | 'debug', format: 'json' | 'pretty' = 'json') {
+  const stream = new PassThrough();
+  const lines: string[] = [];
+  stream.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
+  return { logger: createLogger({ level, format, stream }), lines };
+}
+
+test('JSON lines carry the ids passed with a message', async (t) => {
+  const { logger, lines } = capture('info');
+  logger.info('instance stored', { studyInstanceUid: '1.2.3', sopInstanceUid: '1.2.3.4', associationId: 'ab12' });
+  await new Promise((resolve) => setImmediate(resolve));
+  const entry = JSON.parse(lines[0] ?? '{}') as Record<string, unknown>;
+  t.like(entry, { level: 'info', message: 'instance stored', studyInstanceUid: '1.2.3', sopInstanceUid: '1.2.3.4', associationId: 'ab12' });
+  t.truthy(entry.timestamp);
+});
+
+test('patient names and IDs are dropped at info and above, kept at debug', async (t) => {
+  const { logger, lines } = capture('debug');
+  logger.info('x', { patientName: 'DOE^JANE', patientId: 'P123', studyInstanceUid: '1.2' });
+  logger.warn('y', { patientName: 'DOE^JANE' });
+  logger.debug('z', { patientName: 'DOE^JANE' });
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(lines.length, 3);
+  t.notRegex(lines[0] ?? '', /DOE|P123/);
+  t.regex(lines[0] ?? '', /studyInstanceUid/);
+  t.notRegex(lines[1] ?? '', /DOE/);
+  t.regex(lines[2] ?? '', /DOE\^JANE/);
+});
+
+test('pretty format is one readable line with key=value fields', async (t) => {
+  const { logger, lines } = capture('info', 'pretty');
+  logger.info('association accepted', { callingAe: 'DX1' });
+  await new Promise((resolve) => setImmediate(resolve));
+  t.regex(lines[0] ?? '', /info\s+association accepted\s+callingAe=DX1$/);
+});
