@@ -1,0 +1,79 @@
+import * as tf from '@tensorflow/tfjs';
+import { readFileSync } from 'node:fs';
+import { GatewayError, describeError } from '../errors.js';
+import type { LoadedModel } from './model-loader.js';
+import { readImage } from './pixels/read-image.js';
+import { preprocess } from './pixels/preprocess.js';
+
+export interface Classification {
+  classes: string[];
+  probabilities: number[];
+  logits: number[];
+  predicted: string;
+}
+
+export type ImageOutcome = { ok: true; classification: Classification } | { ok: false; code: string; reason: string };
+
+/**
+ * Turns stored instances into classifications on the current backend: decode and preprocess each file,
+ * then one forward pass for the whole batch. A file that cannot be decoded fails alone, with its reason;
+ * the rest of the batch still runs.
+ */
+export class BatchRunner {
+  constructor(readonly model: LoadedModel) {}
+
+  async classifyFiles(paths: readonly string[]): Promise<ImageOutcome[]> {
+    const outcomes: ImageOutcome[] = new Array(paths.length);
+    const inputs: Float32Array[] = [];
+    const slots: number[] = [];
+    paths.forEach((p, i) => {
+      try {
+        const image = readImage(readFileSync(p));
+        inputs.push(preprocess(image, this.model.manifest.preprocessing).data);
+        slots.push(i);
+      } catch (error) {
+        outcomes[i] = {
+          ok: false,
+          code: error instanceof GatewayError ? error.code : 'PIXELS_UNREADABLE',
+          reason: describeError(error),
+        };
+      }
+    });
+    if (inputs.length > 0) {
+      const results = await this.classifyTensors(inputs);
+      results.forEach((classification, k) => {
+        outcomes[slots[k] ?? 0] = { ok: true, classification };
+      });
+    }
+    return outcomes;
+  }
+
+  /** Inputs are preprocessed NHWC images, one Float32Array each. */
+  async classifyTensors(inputs: readonly Float32Array[]): Promise<Classification[]> {
+    const { preprocessing, classes } = this.model.manifest;
+    const size = preprocessing.inputSize;
+    const channels = preprocessing.channels;
+    const batch = new Float32Array(inputs.length * size * size * channels);
+    inputs.forEach((input, i) => batch.set(input, i * size * size * channels));
+    const [logits, probabilities] = tf.tidy(() => {
+      // A one-channel model still gets the 3-channel stem torchvision defines; replicate the grey input.
+      const x = tf.tensor4d(batch, [inputs.length, size, size, channels]);
+      const rgb = channels === 3 ? x : tf.tile(x, [1, 1, 1, 3]);
+      const l = this.model.network.logits(rgb as tf.Tensor4D);
+      return [l, tf.softmax(l)];
+    });
+    const [logitValues, probabilityValues] = await Promise.all([logits.data(), probabilities.data()]);
+    tf.dispose([logits, probabilities]);
+    const n = classes.length;
+    return inputs.map((_, i) => {
+      const p = Array.from(probabilityValues.subarray(i * n, (i + 1) * n));
+      const best = p.indexOf(Math.max(...p));
+      return {
+        classes: [...classes],
+        probabilities: p,
+        logits: Array.from(logitValues.subarray(i * n, (i + 1) * n)),
+        predicted: classes[best] ?? '',
+      };
+    });
+  }
+}

@@ -1,0 +1,39 @@
+import { parentPort } from 'node:worker_threads';
+import { GatewayError, describeError } from '../errors.js';
+import { selectBackend } from './backend.js';
+import { BatchRunner } from './batch-runner.js';
+import { loadModel } from './model-loader.js';
+import type { FromWorker, ToWorker } from './worker-protocol.js';
+
+// One TensorFlow.js backend and one copy of the model per worker thread: the wasm backend runs on one
+// thread, so parallelism comes from several workers.
+const port = parentPort;
+if (port === null) throw new Error('inference-worker must run as a worker thread');
+let runner: BatchRunner | undefined;
+const send = (message: FromWorker) => port.postMessage(message);
+
+port.on('message', (message: ToWorker) => {
+  void handle(message);
+});
+
+async function handle(message: ToWorker): Promise<void> {
+  if (message.type === 'init') {
+    try {
+      const selection = await selectBackend(message.backend);
+      runner = new BatchRunner(loadModel(message.modelDir));
+      send({ type: 'ready', backend: selection.name, skipped: selection.skipped });
+    } catch (error) {
+      send({ type: 'init-failed', code: error instanceof GatewayError ? error.code : 'INFERENCE_INIT', reason: describeError(error) });
+    }
+    return;
+  }
+  if (runner === undefined) {
+    send({ type: 'failed', id: message.id, reason: 'worker has no model loaded' });
+    return;
+  }
+  try {
+    send({ type: 'classified', id: message.id, outcomes: await runner.classifyFiles(message.paths) });
+  } catch (error) {
+    send({ type: 'failed', id: message.id, reason: describeError(error) });
+  }
+}
