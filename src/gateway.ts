@@ -1,7 +1,11 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { StudyAssembler } from './assembly/study-assembler.js';
 import type { GatewayConfig } from './config/schema.js';
 import { StorageScp } from './dimse/storage-scp.js';
+import { InferencePool } from './inference/inference-pool.js';
+import { MANIFEST_FILE } from './inference/model-manifest.js';
 import type { Logger } from './logging/logger.js';
 import { InstanceIngest } from './store/instance-ingest.js';
 import { JobStore } from './store/job-store.js';
@@ -23,6 +27,7 @@ export class Gateway {
   private store: JobStore | undefined;
   private scp: StorageScp | undefined;
   private assembler: StudyAssembler | undefined;
+  private inference: InferencePool | undefined;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -51,15 +56,39 @@ export class Gateway {
       logger,
       minFreeBytes: config.storage.minFreeDiskMB * 1024 * 1024,
     });
+    await this.startInference();
     this.scp = new StorageScp({ config: config.dicom, sink: ingest, logger });
     const address = await this.scp.start();
     logger.info('DICOM listener ready', { host: address.host, port: address.port, aeTitle: config.dicom.aeTitle });
     return address;
   }
 
+  /** The inference pool, when a model is configured and present (the pipeline stage uses it). */
+  get inferencePool(): InferencePool | undefined {
+    return this.inference;
+  }
+
+  private async startInference(): Promise<void> {
+    const { config, logger } = this;
+    const modelDir = config.inference.model;
+    if (!existsSync(path.join(modelDir, MANIFEST_FILE))) {
+      logger.warn('no model directory: images are received and assembled but not classified', { model: modelDir });
+      return;
+    }
+    this.inference = await InferencePool.start({
+      modelDir,
+      backend: config.inference.backend,
+      workers: config.inference.workers,
+      cores: availableParallelism(),
+      logger,
+    });
+  }
+
   async stop(): Promise<void> {
     await this.scp?.stop(this.config.dicom.shutdownGraceSeconds * 1000);
     this.scp = undefined;
+    await this.inference?.stop();
+    this.inference = undefined;
     this.assembler?.stop();
     this.assembler = undefined;
     this.store?.close();

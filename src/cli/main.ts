@@ -6,7 +6,10 @@ import { GatewayError, describeError } from '../errors.js';
 import { Gateway, storeFileOf } from '../gateway.js';
 import { createLogger } from '../logging/logger.js';
 import { JobStore } from '../store/job-store.js';
+import { checkModelDirectory } from '../inference/model-loader.js';
+import { classifyFiles, formatClassifyReports } from './classify-command.js';
 import { formatJobsTable } from './jobs-table.js';
+import { formatModelCard } from './model-card.js';
 
 const USAGE = `cxr-gateway: chest X-ray DICOM gateway
 
@@ -14,6 +17,9 @@ Usage:
   cxr-gateway start [--config FILE]          run the daemon (embedded default config when none is given)
   cxr-gateway check-config [FILE]            validate a config file and print the effective config
   cxr-gateway jobs [--config FILE] [--json]  list studies and jobs from the store (works while the daemon runs)
+  cxr-gateway classify FILE.dcm... [--model DIR] [--config FILE] [--json]
+                                             classify images (or say why one is skipped) with the model
+  cxr-gateway model check [DIR]              validate a model directory and print its model card
 
 The config file comes from --config, else from $${CONFIG_ENV_VAR}, else the embedded default.`;
 
@@ -26,6 +32,7 @@ function main(argv: string[]): CommandResult {
     options: {
       config: { type: 'string', short: 'c' },
       json: { type: 'boolean', default: false },
+      model: { type: 'string', short: 'm' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', default: false },
     },
@@ -46,10 +53,30 @@ function main(argv: string[]): CommandResult {
       return checkConfig(resolveConfigPath(rest[0] ?? values.config, process.env));
     case 'jobs':
       return jobs(resolveConfigPath(values.config, process.env), values.json === true);
+    case 'classify':
+      return classify(rest, resolveConfigPath(values.config, process.env), values.model, values.json === true);
+    case 'model':
+      if (rest[0] !== 'check') break;
+      return modelCheck(rest[1] ?? values.model, resolveConfigPath(values.config, process.env));
     default:
-      process.stderr.write(`unknown command '${command}'\n\n${USAGE}\n`);
-      return 2;
+      break;
   }
+  process.stderr.write(`unknown command '${[command, ...rest.slice(0, 1)].join(' ')}'\n\n${USAGE}\n`);
+  return 2;
+}
+
+async function classify(files: string[], configPath: string | undefined, model: string | undefined, json: boolean): Promise<number> {
+  if (files.length === 0) throw new GatewayError('USAGE', 'classify needs at least one DICOM file');
+  const { config } = loadConfig(configPath);
+  const { reports, backend } = await classifyFiles(files, model ?? config.inference.model, config);
+  process.stdout.write(json ? `${JSON.stringify({ backend, results: reports }, null, 2)}\n` : formatClassifyReports(reports));
+  return reports.some((r) => r.status === 'failed') ? 1 : 0;
+}
+
+function modelCheck(dir: string | undefined, configPath: string | undefined): number {
+  const modelDir = dir ?? loadConfig(configPath).config.inference.model;
+  process.stdout.write(formatModelCard(checkModelDirectory(modelDir)));
+  return 0;
 }
 
 async function start(configPath: string | undefined): Promise<number> {

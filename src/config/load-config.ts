@@ -64,5 +64,9 @@ function formatIssues(error: z.ZodError): string {
 }
 
 function resolvePaths(config: GatewayConfig, base: string): GatewayConfig {
-  return { ...config, storage: { ...config.storage, dataDir: path.resolve(base, config.storage.dataDir) } };
+  return {
+    ...config,
+    storage: { ...config.storage, dataDir: path.resolve(base, config.storage.dataDir) },
+    inference: { ...config.inference, model: path.resolve(base, config.inference.model) },
+  };
 }

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { DEFAULT_TRANSFER_SYNTAXES, isKnownTransferSyntax } from '../dicom/transfer-syntaxes.js';
 import { DEFAULT_STORAGE_SOP_CLASSES } from '../dicom/sop-classes.js';
 import { isValidUid } from '../dicom/uids.js';
+import { BACKEND_ORDER } from '../inference/backend.js';
+import { DEFAULT_ELIGIBILITY } from '../inference/eligibility.js';
 
 // AE titles are at most 16 characters of the default character repertoire, without backslash or
 // control characters; leading/trailing spaces are not significant (PS3.5 6.2).
@@ -67,6 +69,28 @@ export const assemblySchema = z
   })
   .strict();
 
+export const inferenceSchema = z
+  .object({
+    model: z.string().min(1).default('models/demo'),
+    backend: z.enum(['auto', ...BACKEND_ORDER]).default('auto'),
+    workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
+    maxBatch: z.number().int().min(1).max(64).default(8),
+    maxWaitMs: z.number().int().min(0).max(60000).default(50),
+    eligibility: z
+      .object({
+        modalities: z.array(z.string().min(1)).min(1).default([...DEFAULT_ELIGIBILITY.modalities]),
+        bodyParts: z.array(z.string().min(1)).min(1).default([...DEFAULT_ELIGIBILITY.bodyParts]),
+        viewPositions: z.array(z.string().min(1)).min(1).default([...DEFAULT_ELIGIBILITY.viewPositions]),
+      })
+      .strict()
+      .default(() => ({
+        modalities: [...DEFAULT_ELIGIBILITY.modalities],
+        bodyParts: [...DEFAULT_ELIGIBILITY.bodyParts],
+        viewPositions: [...DEFAULT_ELIGIBILITY.viewPositions],
+      })),
+  })
+  .strict();
+
 export const loggingSchema = z
   .object({
     level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
@@ -79,6 +103,7 @@ export const configSchema = z
     dicom: dicomSchema.default(() => dicomSchema.parse({})),
     storage: storageSchema.default(() => storageSchema.parse({})),
     assembly: assemblySchema.default(() => assemblySchema.parse({})),
+    inference: inferenceSchema.default(() => inferenceSchema.parse({})),
     logging: loggingSchema.default(() => loggingSchema.parse({})),
   })
   .strict();

@@ -1,3 +1,4 @@
+import { GatewayError } from '../errors.js';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from './implementation.js';
 
 export interface FileMetaFields {
@@ -42,4 +43,29 @@ function element(elementNumber: number, vr: 'OB' | 'UI' | 'SH' | 'AE' | 'UL', va
   if (longForm) header.writeUInt32LE(value.length, 8);
   else header.writeUInt16LE(value.length, 6);
   return Buffer.concat([header, value]);
+}
+
+/** Where the dataset of a Part 10 file starts, and in which transfer syntax it is encoded. */
+export function parsePart10Header(file: Buffer, source = 'file'): { transferSyntaxUid: string; datasetOffset: number } {
+  if (file.length < 144 || file.toString('latin1', 128, 132) !== 'DICM') {
+    throw new GatewayError('NOT_PART10', `${source} is not a DICOM Part 10 file (no DICM prefix)`);
+  }
+  // (0002,0000) UL group length comes first (PS3.10 7.1), explicit VR little endian.
+  if (file.readUInt16LE(132) !== 0x0002 || file.readUInt16LE(134) !== 0x0000) {
+    throw new GatewayError('NOT_PART10', `${source}: file meta information does not start with its group length`);
+  }
+  const datasetOffset = 144 + file.readUInt32LE(140);
+  let pos = 144;
+  let transferSyntaxUid: string | undefined;
+  while (pos + 8 <= datasetOffset && pos + 8 <= file.length) {
+    const element = file.readUInt16LE(pos + 2);
+    const vr = file.toString('latin1', pos + 4, pos + 6);
+    const long = vr === 'OB' || vr === 'UN' || vr === 'OW' || vr === 'SQ' || vr === 'UT';
+    const length = long ? file.readUInt32LE(pos + 8) : file.readUInt16LE(pos + 6);
+    const valueStart = pos + (long ? 12 : 8);
+    if (element === 0x0010) transferSyntaxUid = file.toString('latin1', valueStart, valueStart + length).replace(/[\0 ]+$/, '');
+    pos = valueStart + length;
+  }
+  if (transferSyntaxUid === undefined) throw new GatewayError('NOT_PART10', `${source}: file meta information has no Transfer Syntax UID`);
+  return { transferSyntaxUid, datasetOffset };
 }

@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import type { GatewayConfig } from '../config/schema.js';
+import { walkStoredDataset } from '../dicom/dataset-walker.js';
+import { parsePart10Header } from '../dicom/part10-header.js';
+import { describeError } from '../errors.js';
+import { selectBackend } from '../inference/backend.js';
+import { BatchRunner, type Classification } from '../inference/batch-runner.js';
+import { checkEligibility } from '../inference/eligibility.js';
+import { loadModel } from '../inference/model-loader.js';
+
+export type ClassifyReport =
+  | { file: string; status: 'classified'; predicted: string; probabilities: Record<string, number> }
+  | { file: string; status: 'skipped'; reason: string }
+  | { file: string; status: 'failed'; code: string; reason: string };
+
+/** `cxr-gateway classify FILE...`: the same eligibility, decoding and network the daemon uses, in-process. */
+export async function classifyFiles(files: readonly string[], modelDir: string, config: GatewayConfig): Promise<{ reports: ClassifyReport[]; backend: string }> {
+  const selection = await selectBackend(config.inference.backend);
+  const model = loadModel(modelDir);
+  const runner = new BatchRunner(model);
+  const reports: ClassifyReport[] = [];
+  const eligible: Array<{ file: string; slot: number }> = [];
+  for (const file of files) {
+    try {
+      const bytes = readFileSync(file);
+      const { transferSyntaxUid, datasetOffset } = parsePart10Header(bytes, file);
+      const { attributes } = walkStoredDataset(file, datasetOffset, transferSyntaxUid);
+      const verdict = checkEligibility(attributes, config.inference.eligibility);
+      if (!verdict.eligible) {
+        reports.push({ file, status: 'skipped', reason: verdict.reason });
+        continue;
+      }
+      eligible.push({ file, slot: reports.length });
+      reports.push({ file, status: 'failed', code: 'PENDING', reason: '' });
+    } catch (error) {
+      reports.push({ file, status: 'failed', code: (error as { code?: string }).code ?? 'UNREADABLE', reason: describeError(error) });
+    }
+  }
+  for (let i = 0; i < eligible.length; i += config.inference.maxBatch) {
+    const chunk = eligible.slice(i, i + config.inference.maxBatch);
+    const outcomes = await runner.classifyFiles(chunk.map((c) => c.file));
+    chunk.forEach((c, k) => {
+      const outcome = outcomes[k];
+      reports[c.slot] =
+        outcome === undefined
+          ? { file: c.file, status: 'failed', code: 'INTERNAL', reason: 'no result' }
+          : outcome.ok
+            ? { file: c.file, status: 'classified', predicted: outcome.classification.predicted, probabilities: byClass(outcome.classification) }
+            : { file: c.file, status: 'failed', code: outcome.code, reason: outcome.reason };
+    });
+  }
+  model.network.dispose();
+  return { reports, backend: selection.name };
+}
+
+function byClass(c: Classification): Record<string, number> {
+  return Object.fromEntries(c.classes.map((name, i) => [name, Number((c.probabilities[i] ?? 0).toFixed(4))]));
+}
+
+export function formatClassifyReports(reports: readonly ClassifyReport[]): string {
+  return reports
+    .map((r) => {
+      if (r.status === 'classified') {
+        const p = Object.entries(r.probabilities)
+          .map(([name, value]) => `${name} ${value.toFixed(3)}`)
+          .join(', ');
+        return `${r.file}: ${r.predicted}  (${p})`;
+      }
+      if (r.status === 'skipped') return `${r.file}: skipped: ${r.reason}`;
+      return `${r.file}: FAILED [${r.code}] ${r.reason}`;
+    })
+    .join('\n')
+    .concat('\n');
+}
