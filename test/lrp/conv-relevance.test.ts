@@ -1,0 +1,87 @@
+import test from 'ava';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../src/inference/backend.js';
+import { ConvRelevance, dilate, flipTranspose } from '../../src/lrp/conv-relevance.js';
+import { averagePoolRelevance, maxPoolRelevance } from '../../src/lrp/layer-relevance.js';
+
+test.before(async () => {
+  await selectBackend('cpu');
+});
+
+const sum = async (x: tf.Tensor) => {
+  const s = tf.sum(x);
+  const v = (await s.data())[0] ?? Number.NaN;
+  s.dispose();
+  return v;
+};
+
+for (const geometry of [
+  { kernel: 3, stride: 1, padding: 'same' as const, size: 9 },
+  { kernel: 1, stride: 1, padding: 'valid' as const, size: 9 },
+  { kernel: 7, stride: 2, padding: 'valid' as const, size: 22 },
+]) {
+  test(`the forward-convolution adjoint equals tf.grad's for a ${geometry.kernel}x${geometry.kernel}/${geometry.stride} convolution`, async (t) => {
+    const x = tf.randomNormal([2, geometry.size, geometry.size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const w = tf.randomNormal([geometry.kernel, geometry.kernel, 3, 5], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const y = tf.conv2d(x, w, geometry.stride, geometry.padding);
+    const r = tf.randomNormal(y.shape, 0, 1, 'float32', 3) as tf.Tensor4D;
+    // LRP-0 of a bias-free conv is x * (adjoint of s) with s = r / z; compare with x * grad of sum(z * s).
+    const rule = new ConvRelevance(w, undefined, geometry, { kind: 'epsilon' }, 0);
+    const ours = rule.backward(x, r, y);
+    const s = tf.div(r, y);
+    const grad = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(input as tf.Tensor4D, w, geometry.stride, geometry.padding), s)))(x);
+    const expected = tf.mul(x, grad);
+    const diff = await sum(tf.abs(tf.sub(ours, expected)));
+    t.true(diff / (await sum(tf.abs(expected))) < 1e-5);
+    rule.dispose();
+    tf.dispose([x, w, y, r, ours, s, grad, expected]);
+  });
+}
+
+test('alpha-beta (2, 1) keeps the relevance sum through a bias-free layer', async (t) => {
+  const x = tf.relu(tf.randomNormal([1, 12, 12, 8], 0, 1, 'float32', 4)) as tf.Tensor4D;
+  const w = tf.randomNormal([3, 3, 8, 6], 0, 1, 'float32', 5) as tf.Tensor4D;
+  const z = tf.conv2d(x, w, 1, 'same');
+  const r = tf.randomUniform(z.shape, 0, 1, 'float32', 6) as tf.Tensor4D;
+  const rule = new ConvRelevance(w, undefined, { kernel: 3, stride: 1, padding: 'same' }, { kind: 'alpha-beta', alpha: 2, beta: 1 }, 0);
+  const rx = rule.backward(x, r, z);
+  const inSum = await sum(rx);
+  const outSum = await sum(r);
+  t.log(`sum R_out ${outSum.toFixed(5)}, sum R_in ${inSum.toFixed(5)}`);
+  t.true(Math.abs(inSum - outSum) / outSum < 1e-4);
+  rule.dispose();
+  tf.dispose([x, w, z, r, rx]);
+});
+
+test('winner takes all through the max pool: each window passes its relevance to one input, nothing lost', async (t) => {
+  const x = tf.pad(tf.relu(tf.randomNormal([1, 10, 10, 2], 0, 1, 'float32', 7)), [
+    [0, 0],
+    [1, 1],
+    [1, 1],
+    [0, 0],
+  ]) as tf.Tensor4D;
+  const pooled = tf.maxPool(x, 3, 2, 'valid');
+  const r = tf.randomUniform(pooled.shape, 0.5, 1, 'float32', 8) as tf.Tensor4D;
+  const rx = maxPoolRelevance(x, pooled, r, 3, 2);
+  t.true(Math.abs((await sum(rx)) - (await sum(r))) < 1e-4);
+  // Relevance only lands on inputs that are a window maximum.
+  const winners = tf.grad((input: tf.Tensor) => tf.sum(tf.maxPool(input as tf.Tensor4D, 3, 2, 'valid')))(x);
+  t.is(await sum(tf.mul(tf.cast(tf.equal(winners, 0), 'float32'), tf.abs(rx))), 0);
+  tf.dispose([x, pooled, r, rx, winners]);
+});
+
+test('the average pool keeps the relevance sum (epsilon rule, no bias)', async (t) => {
+  const c = tf.randomNormal([1, 9, 9, 4], 0, 1, 'float32', 9) as tf.Tensor4D;
+  const pooled = tf.avgPool(c, 2, 2, 'valid');
+  const r = tf.randomNormal(pooled.shape, 0, 1, 'float32', 10) as tf.Tensor4D;
+  const rc = averagePoolRelevance(c, pooled, r, 1e-9);
+  t.true(Math.abs((await sum(rc)) - (await sum(r))) < 1e-3);
+  t.is(await sum(tf.abs(tf.slice(rc, [0, 8, 0, 0], [1, 1, 9, 4]))), 0, 'the row the pool dropped gets nothing');
+  tf.dispose([c, pooled, r, rc]);
+});
+
+test('dilate and flipTranspose have the shapes the adjoint needs', (t) => {
+  const s = tf.ones([1, 3, 3, 2]) as tf.Tensor4D;
+  t.deepEqual(dilate(s, 2).shape, [1, 5, 5, 2]);
+  t.deepEqual(flipTranspose(tf.zeros([7, 7, 3, 64]) as tf.Tensor4D).shape, [7, 7, 64, 3]);
+});

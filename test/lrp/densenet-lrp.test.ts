@@ -1,0 +1,127 @@
+import test from 'ava';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../../src/inference/backend.js';
+import { DenseNet } from '../../src/inference/densenet.js';
+import { checkDenseNetWeights } from '../../src/inference/weight-import.js';
+import { DenseNetLrp } from '../../src/lrp/densenet-lrp.js';
+import { TINY_ARCHITECTURE, fixture, fixtureTensor, maxAbs, maxAbsDiff, nchwToNhwc } from '../helpers/tiny-densenet.js';
+
+const CLASSES = ['COVID-19', 'pneumonia', 'normal'];
+const NORMALISATION = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+
+function network(file: 'tiny.safetensors' | 'tiny-biasfree.safetensors'): DenseNet {
+  return DenseNet.fromHostWeights(TINY_ARCHITECTURE, checkDenseNetWeights(fixture(file), TINY_ARCHITECTURE, file));
+}
+
+function input(): tf.Tensor4D {
+  const x = nchwToNhwc(fixtureTensor('tiny-io.safetensors', 'input'));
+  return tf.tensor4d(x.data, x.shape);
+}
+
+
+test.before(async () => {
+  await selectBackend('wasm');
+});
+
+test.serial('conservation: with epsilon on the bias-free model, input relevance sums to the logit', async (t) => {
+  const net = network('tiny-biasfree.safetensors');
+  const x = input();
+  const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION, { composite: 'epsilon', epsilon: 1e-6 });
+  for (const [e] of await lrp.explain(x)) {
+    if (!e) return t.fail();
+    const error = Math.abs(e.relevanceSum - e.logit) / Math.abs(e.logit);
+    t.log(`logit ${e.logit.toFixed(5)}, relevance sum ${e.relevanceSum.toFixed(5)}, error ${error.toExponential(2)}`);
+    t.true(error <= 1e-3);
+  }
+  lrp.dispose();
+  net.dispose();
+  x.dispose();
+});
+
+test.serial('every composite explains every class and reports what it absorbed', async (t) => {
+  const net = network('tiny.safetensors');
+  const x = input();
+  for (const composite of ['isnet', 'epsilon', 'epsilon-plus-flat', 'epsilon-gamma-box'] as const) {
+    const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION, { composite });
+    const result = await lrp.explain(x, 'all');
+    t.is(result.length, 2);
+    for (const perImage of result) {
+      t.deepEqual(
+        perImage.map((e) => e.targetClass),
+        CLASSES,
+      );
+      for (const e of perImage) {
+        t.is(e.relevance.length, 64 * 64);
+        t.true(Number.isFinite(e.relevanceSum), `${composite} ${e.targetClass}`);
+        t.true(Math.abs(e.absorbedShare - (e.logit - e.relevanceSum) / e.logit) < 1e-9);
+      }
+      t.log(`${composite}: ${perImage.map((e) => `${e.targetClass} logit ${e.logit.toFixed(3)} sum ${e.relevanceSum.toFixed(3)}`).join('; ')}`);
+    }
+    lrp.dispose();
+  }
+  net.dispose();
+  x.dispose();
+});
+
+test.serial('an image alone and inside a batch of 8 gets the same map', async (t) => {
+  const net = network('tiny.safetensors');
+  const x = input();
+  const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION);
+  const [alone] = await lrp.explain(tf.slice(x, [1, 0, 0, 0], [1, 64, 64, 3]));
+  const batch = tf.concat([x, x, x, x]);
+  const together = await lrp.explain(batch);
+  t.is(together.length, 8);
+  const a = alone?.[0]?.relevance ?? new Float32Array();
+  const b = together[5]?.[0]?.relevance ?? new Float32Array();
+  t.true(maxAbsDiff(a, b) <= 1e-5 * maxAbs(a));
+  tf.dispose([batch]);
+  lrp.dispose();
+  net.dispose();
+  x.dispose();
+});
+
+test.serial('no tensor leaks over 100 explanations', async (t) => {
+  const net = network('tiny.safetensors');
+  const x = input();
+  const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION);
+  await lrp.explain(x);
+  const before = tf.memory().numTensors + 1; // + the slice below
+  const one = tf.slice(x, [0, 0, 0, 0], [1, 64, 64, 3]) as tf.Tensor4D;
+  for (let i = 0; i < 100; i += 1) await lrp.explain(one, i % 10 === 0 ? 'all' : 'predicted');
+  t.is(tf.memory().numTensors, before);
+  one.dispose();
+  lrp.dispose();
+  net.dispose();
+  x.dispose();
+});
+
+test.serial('an unknown target class is refused with the classes the model has', async (t) => {
+  const net = network('tiny.safetensors');
+  const x = input();
+  const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION);
+  await t.throwsAsync(lrp.explain(x, 'tuberculosis'), { message: /cannot explain class 'tuberculosis': the model's classes are COVID-19, pneumonia, normal/ });
+  t.is((await lrp.explain(x, 'pneumonia'))[0]?.[0]?.targetClass, 'pneumonia');
+  t.is((await lrp.explain(x, 2))[0]?.[0]?.targetClass, 'normal');
+  lrp.dispose();
+  net.dispose();
+  x.dispose();
+});
+
+test.serial('wasm and cpu backends give the same map within 1e-4 relative', async (t) => {
+  const maps: Float32Array[] = [];
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await selectBackend(backend);
+    const net = network('tiny.safetensors');
+    const x = input();
+    const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION);
+    maps.push(new Float32Array((await lrp.explain(x)).flatMap((e) => Array.from(e[0]?.relevance ?? []))));
+    lrp.dispose();
+    net.dispose();
+    x.dispose();
+  }
+  await selectBackend('wasm');
+  const [wasm, cpu] = maps as [Float32Array, Float32Array];
+  const error = maxAbsDiff(wasm, cpu) / maxAbs(cpu);
+  t.log(`max difference / max |R| = ${error.toExponential(2)}`);
+  t.true(error <= 1e-4);
+});
