@@ -1,0 +1,36 @@
+import type { Lut } from './lut.js';
+
+/** Window Center / Width from the file (PS3.3 C.11.2.1.2), first of the values when several are given. */
+export interface VoiWindow {
+  kind: 'window';
+  center: number;
+  width: number;
+  /** VOI LUT Function (0028,1056); LINEAR when absent. */
+  fn: 'LINEAR' | 'LINEAR_EXACT' | 'SIGMOID';
+}
+
+/** The first item of the VOI LUT Sequence (0028,3010). */
+export interface VoiLut {
+  kind: 'lut';
+  lut: Lut;
+}
+
+export type Photometric = 'MONOCHROME1' | 'MONOCHROME2';
+
+/** The first frame of a grey image, in modality units, with what the file says about displaying it. */
+export interface DecodedImage {
+  rows: number;
+  columns: number;
+  photometric: Photometric;
+  /** Modality values (after Bits Stored masking, sign, Rescale Slope/Intercept or Modality LUT), row-major. */
+  values: Float32Array;
+  /** 1 where the stored value equals Pixel Padding Value (or lies in the padding range); undefined: no padding declared. */
+  padding: Uint8Array | undefined;
+  /** The file's own VOI: the VOI LUT Sequence when present, else Window Center/Width, else undefined. */
+  voi: VoiWindow | VoiLut | undefined;
+  sopInstanceUid?: string;
+  /** The transfer syntax the pixels were decoded from. */
+  transferSyntaxUid: string;
+  /** Whether the pixels went through lossy compression on the way here (syntax or Lossy Image Compression "01"). */
+  lossy: boolean;
+}

@@ -1,0 +1,30 @@
+import { GatewayError } from '../../errors.js';
+
+/**
+ * Why an instance's pixels could not be turned into a model input. The codes are stable (scripts, metrics and
+ * tests match on them); the message is written for the admin who has to fix the sender or the file.
+ */
+export type PixelErrorCode =
+  /** The transfer syntax has no decoder here (video, retired JPEG processes, unknown private syntaxes). */
+  | 'PIXELS_UNSUPPORTED_SYNTAX'
+  /** The pixel data is damaged: truncated, garbled, or disagrees with the image's own header. */
+  | 'PIXELS_CORRUPT'
+  /** A pixel layout a chest radiograph classifier cannot use: colour, 1-bit, odd Bits Allocated/Stored. */
+  | 'PIXELS_UNSUPPORTED_LAYOUT'
+  /** No Pixel Data element (e.g. a report or a presentation state sent to the image pipeline). */
+  | 'PIXELS_MISSING'
+  /** Rows/Columns empty, absurd, or too large to decode safely. */
+  | 'PIXELS_DIMENSIONS'
+  /** The WASM decoders are not loaded (or are reloading after a crash); await initPixelCodecs(). */
+  | 'PIXELS_CODECS_UNAVAILABLE'
+  /** The model manifest's preprocessing block cannot be applied (e.g. 3 means for a 1-channel input). */
+  | 'PIXELS_SPEC_MISMATCH';
+
+export class PixelDecodeError extends GatewayError {
+  declare readonly code: PixelErrorCode;
+
+  constructor(code: PixelErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'PixelDecodeError';
+  }
+}

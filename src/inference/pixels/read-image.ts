@@ -1,0 +1,167 @@
+// Part 10 bytes -> the first frame as modality values. Order of checks: is it an image at all, can its transfer
+// syntax be decoded, are its dimensions and layout usable; only then are the pixel bytes decoded, so a header
+// claiming 60000 x 60000 pixels is refused before any decoder or pixel buffer is sized from it.
+
+import dcmjs from 'dcmjs';
+import type { DicomDictInstance } from 'dcmjs';
+import type { DecodedImage } from './decoded-image.js';
+import { decodeFrame, initPixelCodecs } from './decode-frame.js';
+import { firstString, values } from './dicom-values.js';
+import { firstEncapsulatedFrame, firstNativeFrame, missingPixels } from './first-frame.js';
+import {
+  declaresLossyCompression,
+  hasPixelData,
+  modalityCanBeNegative,
+  readModalityTransform,
+  readPadding,
+  readPixelModule,
+  readVoi,
+} from './image-attributes.js';
+import { walkDatasetBuffer } from '../../dicom/dataset-walker.js';
+import { parsePart10Header } from '../../dicom/part10-header.js';
+import { encodingOf } from '../../dicom/transfer-syntaxes.js';
+import { describeError } from '../../errors.js';
+import { PixelDecodeError } from './pixel-errors.js';
+import { toModalityValues, type SampleRule, type StoredSamples } from './stored-values.js';
+import { pixelEncoding } from './transfer-syntaxes.js';
+
+const { DicomMessage } = dcmjs.data;
+
+/** Float Pixel Data / Double Float Pixel Data: parametric maps, not radiographs. */
+const FLOAT_PIXEL_TAGS = ['7FE00008', '7FE00009'];
+
+/**
+ * Decodes the first frame of a grey image. Synchronous; compressed syntaxes need the WASM decoders loaded first
+ * (await initPixelCodecs() once, or use loadImage()). Every failure is a PixelDecodeError.
+ */
+export function readImage(part10: Uint8Array): DecodedImage {
+  const dicom = parse(part10);
+  const ds = dicom.dict;
+  const transferSyntaxUid = firstString(dicom.meta, '00020010') ?? '';
+  if (!hasPixelData(ds)) {
+    if (FLOAT_PIXEL_TAGS.some((t) => ds[t] !== undefined)) {
+      throw new PixelDecodeError(
+        'PIXELS_UNSUPPORTED_LAYOUT',
+        'the instance carries floating-point pixel data (a parametric map), not a radiograph; route only CR/DX images to the gateway',
+      );
+    }
+    throw missingPixels();
+  }
+  const encoding = pixelEncoding(transferSyntaxUid);
+  const pm = readPixelModule(ds);
+  const count = pm.rows * pm.columns;
+  const pixelValue = values(ds, '7FE00010');
+  const describe = `${pm.rows} x ${pm.columns} x ${pm.bitsAllocated} bits`;
+
+  let samples: StoredSamples;
+  let rule: SampleRule;
+  if (encoding.kind === 'native') {
+    const bytesPerSample = (pm.bitsAllocated / 8) as 1 | 2 | 4;
+    let bytes = firstNativeFrame(pixelValue, count * bytesPerSample, describe);
+    if (!encoding.littleEndian && bytesPerSample === 1 && ds['7FE00010']?.vr === 'OW') bytes = swapPairs(bytes);
+    if (!encoding.littleEndian && bytesPerSample === 4) {
+      throw new PixelDecodeError(
+        'PIXELS_UNSUPPORTED_LAYOUT',
+        '32-bit pixels in Explicit VR Big Endian (a retired transfer syntax) are not supported; ask the sender for Explicit VR Little Endian',
+      );
+    }
+    samples = { bytes, bytesPerSample, littleEndian: encoding.littleEndian };
+    rule = { bitsStored: pm.bitsStored, shift: pm.highBit + 1 - pm.bitsStored, signed: pm.pixelRepresentation === 1 };
+  } else {
+    if (pm.bitsAllocated === 32) {
+      throw new PixelDecodeError(
+        'PIXELS_UNSUPPORTED_LAYOUT',
+        `Bits Allocated 32 cannot be carried in ${transferSyntaxUid}; the file is malformed, ask the sender for Explicit VR Little Endian`,
+      );
+    }
+    const frame = firstEncapsulatedFrame(pixelValue, encoding.codec, pm.numberOfFrames);
+    const decoded = decodeFrame(frame, encoding.codec, {
+      rows: pm.rows,
+      columns: pm.columns,
+      bitsAllocated: pm.bitsAllocated,
+      bitsStored: pm.bitsStored,
+      pixelRepresentation: pm.pixelRepresentation,
+    });
+    samples = { bytes: decoded, bytesPerSample: decoded.length === count ? 1 : 2, littleEndian: true };
+    // Decoders return samples aligned to bit 0 (PS3.5 8.2 requires High Bit = Bits Stored - 1 for these syntaxes).
+    rule = { bitsStored: pm.bitsStored, shift: 0, signed: pm.pixelRepresentation === 1 };
+  }
+
+  const transform = readModalityTransform(ds, pm);
+  const modality = toModalityValues(samples, count, rule, transform, readPadding(ds));
+  const sopInstanceUid = firstString(ds, '00080018');
+  return {
+    rows: pm.rows,
+    columns: pm.columns,
+    photometric: pm.photometric,
+    values: modality.values,
+    padding: modality.padding,
+    voi: readVoi(ds, modalityCanBeNegative(pm, transform)),
+    ...(sopInstanceUid === undefined ? {} : { sopInstanceUid }),
+    transferSyntaxUid,
+    lossy: (encoding.kind === 'encapsulated' && encoding.lossy) || declaresLossyCompression(ds),
+  };
+}
+
+/** readImage() after making sure the WASM decoders are loaded (and reloaded after a decoder crash). */
+export async function loadImage(part10: Uint8Array): Promise<DecodedImage> {
+  await initPixelCodecs();
+  return readImage(part10);
+}
+
+function parse(part10: Uint8Array): DicomDictInstance {
+  checkComplete(part10);
+  // A Buffer is often a window on a shared pool (and Buffer#slice does not copy): hand dcmjs exactly the file's bytes.
+  const buffer =
+    part10.byteOffset === 0 && part10.byteLength === part10.buffer.byteLength && part10.buffer instanceof ArrayBuffer
+      ? part10.buffer
+      : new Uint8Array(part10).buffer;
+  // dcmjs logs every VR oddity it meets (e.g. implicit-VR Pixel Data) on this logger; they are not our errors.
+  const validationLog = dcmjs.log.getLogger('validation.dcmjs');
+  const level = validationLog.getLevel();
+  validationLog.setLevel('silent');
+  try {
+    return DicomMessage.readFile(buffer);
+  } catch (cause) {
+    throw new PixelDecodeError(
+      'PIXELS_CORRUPT',
+      `the instance cannot be parsed as a DICOM Part 10 file (${cause instanceof Error ? cause.message : String(cause)}); it was damaged in transit or storage, ask the sender to send it again`,
+      { cause },
+    );
+  } finally {
+    validationLog.setLevel(level);
+  }
+}
+
+/**
+ * dcmjs zero-fills an element cut short by the end of the file, which would turn a truncated image into a
+ * plausible-looking one with a black band. Walk the element structure first and refuse such a file.
+ */
+function checkComplete(part10: Uint8Array): void {
+  const file = Buffer.from(part10.buffer, part10.byteOffset, part10.byteLength);
+  let header;
+  try {
+    header = parsePart10Header(file, 'the instance');
+  } catch (cause) {
+    throw new PixelDecodeError('PIXELS_CORRUPT', `${describeError(cause)}; it cannot be classified`, { cause });
+  }
+  if (encodingOf(header.transferSyntaxUid) === undefined) return; // readImage names the unsupported syntax
+  try {
+    walkDatasetBuffer(file.subarray(header.datasetOffset), header.transferSyntaxUid);
+  } catch (cause) {
+    throw new PixelDecodeError(
+      'PIXELS_CORRUPT',
+      `the dataset is damaged (${describeError(cause)}); it was cut short in transit or storage, ask the sender to send it again`,
+      { cause },
+    );
+  }
+}
+
+function swapPairs(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  for (let i = 0; i + 1 < bytes.length; i += 2) {
+    out[i] = bytes[i + 1] ?? 0;
+    out[i + 1] = bytes[i] ?? 0;
+  }
+  return out;
+}

@@ -1,0 +1,35 @@
+import test from 'ava';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { writeImageFile } from '../helpers/dicom-factory.js';
+import { runCli } from '../helpers/gateway-process.js';
+import { tinyModelDir } from '../helpers/tiny-densenet.js';
+
+test('classify prints the class and probabilities of a frontal chest image, and why others are skipped', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'classify-'));
+  const pa = await writeImageFile(dir, { viewPosition: 'PA' });
+  const lateral = await writeImageFile(dir, { viewPosition: 'LL' });
+  const hand = await writeImageFile(dir, { bodyPartExamined: 'HAND' });
+  const result = await runCli(['classify', pa.path, lateral.path, hand.path, '--model', tinyModelDir(), '--json']);
+  t.is(result.code, 0, result.stderr);
+  const out = JSON.parse(result.stdout) as { backend: string; results: Array<Record<string, unknown>> };
+  t.is(out.backend, 'wasm');
+  const [first, second, third] = out.results;
+  t.like(first, { status: 'classified' });
+  const probabilities = Object.values(first?.probabilities as Record<string, number>);
+  t.deepEqual(Object.keys(first?.probabilities as object), ['COVID-19', 'pneumonia', 'normal']);
+  t.true(Math.abs(probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-3);
+  t.like(second, { status: 'skipped', reason: 'ViewPosition is LL, not one of PA, AP' });
+  t.like(third, { status: 'skipped', reason: 'BodyPartExamined is HAND, not one of CHEST' });
+});
+
+test('model check prints the model card and refuses a tampered model', async (t) => {
+  const ok = await runCli(['model', 'check', tinyModelDir()]);
+  t.is(ok.code, 0, ok.stderr);
+  t.regex(ok.stdout, /classes\s+0: COVID-19, 1: pneumonia, 2: normal/);
+  t.regex(ok.stdout, /sha256 [0-9a-f]{64} verified, 81 tensors checked/);
+  const bad = await runCli(['model', 'check', tinyModelDir({ classes: ['a', 'b', 'c', 'd'] })]);
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /classes: lists 4 classes but architecture\.numClasses is 3/);
+});
