@@ -4,6 +4,7 @@ import { DEFAULT_STORAGE_SOP_CLASSES } from '../dicom/sop-classes.js';
 import { isValidUid } from '../dicom/uids.js';
 import { BACKEND_ORDER } from '../inference/backend.js';
 import { DEFAULT_ELIGIBILITY } from '../inference/eligibility.js';
+import { lrpOptionsSchema } from '../lrp/composites.js';
 
 // AE titles are at most 16 characters of the default character repertoire, without backslash or
 // control characters; leading/trailing spaces are not significant (PS3.5 6.2).
@@ -91,6 +92,11 @@ export const inferenceSchema = z
   })
   .strict();
 
+export const explainSchema = lrpOptionsSchema.extend({
+  /** Which class each heatmap explains: the predicted one, a named class, or every class. */
+  target: z.union([z.enum(['predicted', 'all']), z.string().min(1)]).default('predicted'),
+});
+
 export const loggingSchema = z
   .object({
     level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
@@ -104,6 +110,7 @@ export const configSchema = z
     storage: storageSchema.default(() => storageSchema.parse({})),
     assembly: assemblySchema.default(() => assemblySchema.parse({})),
     inference: inferenceSchema.default(() => inferenceSchema.parse({})),
+    explain: explainSchema.default(() => explainSchema.parse({})),
     logging: loggingSchema.default(() => loggingSchema.parse({})),
   })
   .strict();
