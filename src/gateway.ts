@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { StudyAssembler } from './assembly/study-assembler.js';
+import { modelDirectory } from './config/load-config.js';
 import type { GatewayConfig } from './config/schema.js';
 import { StorageScp } from './dimse/storage-scp.js';
 import { InferencePool } from './inference/inference-pool.js';
@@ -70,7 +71,7 @@ export class Gateway {
 
   private async startInference(): Promise<void> {
     const { config, logger } = this;
-    const modelDir = config.inference.model;
+    const modelDir = modelDirectory(config);
     if (!existsSync(path.join(modelDir, MANIFEST_FILE))) {
       logger.warn('no model directory: images are received and assembled but not classified', { model: modelDir });
       return;

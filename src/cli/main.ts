@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig, resolveConfigPath, CONFIG_ENV_VAR } from '../config/load-config.js';
+import { loadConfig, modelDirectory, resolveConfigPath, CONFIG_ENV_VAR } from '../config/load-config.js';
 import { GatewayError, describeError } from '../errors.js';
 import { Gateway, storeFileOf } from '../gateway.js';
 import { createLogger } from '../logging/logger.js';
@@ -10,6 +10,7 @@ import { checkModelDirectory } from '../inference/model-loader.js';
 import { classifyFiles, formatClassifyReports } from './classify-command.js';
 import { formatJobsTable } from './jobs-table.js';
 import { formatModelCard } from './model-card.js';
+import { explainRouting, formatRoutingDecision } from './rules-command.js';
 
 const USAGE = `cxr-gateway: chest X-ray DICOM gateway
 
@@ -20,6 +21,8 @@ Usage:
   cxr-gateway classify FILE.dcm... [--model DIR] [--config FILE] [--json]
                                              classify images (or say why one is skipped) with the model
   cxr-gateway model check [DIR]              validate a model directory and print its model card
+  cxr-gateway rules explain FILE.dcm [--calling-ae AE] [--called-ae AE] [--ip ADDRESS] [--config FILE] [--json]
+                                             which routing rule matches an image, and why
 
 The config file comes from --config, else from $${CONFIG_ENV_VAR}, else the embedded default.`;
 
@@ -33,6 +36,9 @@ function main(argv: string[]): CommandResult {
       config: { type: 'string', short: 'c' },
       json: { type: 'boolean', default: false },
       model: { type: 'string', short: 'm' },
+      'calling-ae': { type: 'string' },
+      'called-ae': { type: 'string' },
+      ip: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', default: false },
     },
@@ -58,6 +64,9 @@ function main(argv: string[]): CommandResult {
     case 'model':
       if (rest[0] !== 'check') break;
       return modelCheck(rest[1] ?? values.model, resolveConfigPath(values.config, process.env));
+    case 'rules':
+      if (rest[0] !== 'explain' || rest[1] === undefined) break;
+      return rulesExplain(rest[1], resolveConfigPath(values.config, process.env), values, values.json === true);
     default:
       break;
   }
@@ -68,14 +77,30 @@ function main(argv: string[]): CommandResult {
 async function classify(files: string[], configPath: string | undefined, model: string | undefined, json: boolean): Promise<number> {
   if (files.length === 0) throw new GatewayError('USAGE', 'classify needs at least one DICOM file');
   const { config } = loadConfig(configPath);
-  const { reports, backend } = await classifyFiles(files, model ?? config.inference.model, config);
+  const { reports, backend } = await classifyFiles(files, model ?? modelDirectory(config), config);
   process.stdout.write(json ? `${JSON.stringify({ backend, results: reports }, null, 2)}\n` : formatClassifyReports(reports));
   return reports.some((r) => r.status === 'failed') ? 1 : 0;
 }
 
 function modelCheck(dir: string | undefined, configPath: string | undefined): number {
-  const modelDir = dir ?? loadConfig(configPath).config.inference.model;
+  const modelDir = dir ?? modelDirectory(loadConfig(configPath).config);
   process.stdout.write(formatModelCard(checkModelDirectory(modelDir)));
+  return 0;
+}
+
+function rulesExplain(
+  file: string,
+  configPath: string | undefined,
+  flags: { 'calling-ae'?: string; 'called-ae'?: string; ip?: string },
+  json: boolean,
+): number {
+  const { config } = loadConfig(configPath);
+  const decision = explainRouting(file, config, {
+    callingAe: flags['calling-ae'] ?? '',
+    calledAe: flags['called-ae'] ?? config.dicom.aeTitle,
+    sourceIp: flags.ip ?? '',
+  });
+  process.stdout.write(json ? `${JSON.stringify({ rule: decision.rule?.name ?? null, action: decision.rule?.action ?? null, verdicts: decision.verdicts }, null, 2)}\n` : formatRoutingDecision(file, decision));
   return 0;
 }
 

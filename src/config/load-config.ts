@@ -63,10 +63,22 @@ function formatIssues(error: z.ZodError): string {
     .join('; ');
 }
 
+/** The directory of a model by name (inference.defaultModel when none is given). */
+export function modelDirectory(config: GatewayConfig, name?: string): string {
+  const wanted = name ?? config.inference.defaultModel;
+  const dir = config.models[wanted];
+  if (dir === undefined) throw new GatewayError('CONFIG_INVALID', `no model named '${wanted}' in models`);
+  return dir;
+}
+
 function resolvePaths(config: GatewayConfig, base: string): GatewayConfig {
   return {
     ...config,
     storage: { ...config.storage, dataDir: path.resolve(base, config.storage.dataDir) },
-    inference: { ...config.inference, model: path.resolve(base, config.inference.model) },
+    models: Object.fromEntries(Object.entries(config.models).map(([name, dir]) => [name, path.resolve(base, dir)])),
+    destinations: {
+      pacs: config.destinations.pacs.map((d) => (d.type === 'folder' ? { ...d, path: path.resolve(base, d.path) } : d)),
+      ris: config.destinations.ris.map((d) => (d.type === 'folder' ? { ...d, path: path.resolve(base, d.path) } : d)),
+    },
   };
 }

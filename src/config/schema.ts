@@ -5,6 +5,7 @@ import { isValidUid } from '../dicom/uids.js';
 import { BACKEND_ORDER } from '../inference/backend.js';
 import { DEFAULT_ELIGIBILITY } from '../inference/eligibility.js';
 import { lrpOptionsSchema } from '../lrp/composites.js';
+import { ruleSchema } from '../routing/rule-schema.js';
 
 // AE titles are at most 16 characters of the default character repertoire, without backslash or
 // control characters; leading/trailing spaces are not significant (PS3.5 6.2).
@@ -72,7 +73,8 @@ export const assemblySchema = z
 
 export const inferenceSchema = z
   .object({
-    model: z.string().min(1).default('models/demo'),
+    /** The model (a name from `models`) that commands use when none is given; rules name their own. */
+    defaultModel: z.string().min(1).default('demo'),
     backend: z.enum(['auto', ...BACKEND_ORDER]).default('auto'),
     workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
     maxBatch: z.number().int().min(1).max(64).default(8),
@@ -97,6 +99,64 @@ export const explainSchema = lrpOptionsSchema.extend({
   target: z.union([z.enum(['predicted', 'all']), z.string().min(1)]).default('predicted'),
 });
 
+const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'use letters, digits, _ . - (at most 64)');
+const hostPort = { host: z.string().min(1), port: z.number().int().min(1).max(65535) };
+
+export const pacsDestinationSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('dicom'),
+      name,
+      ...hostPort,
+      /** The PACS's AE title (called AE). */
+      aeTitle: aeTitle,
+      /** Our AE title towards this PACS; dicom.aeTitle when left out. */
+      callingAeTitle: aeTitle.optional(),
+      connectTimeoutSeconds: z.number().positive().default(10),
+      responseTimeoutSeconds: z.number().positive().default(60),
+    })
+    .strict(),
+  z.object({ type: z.literal('folder'), name, path: z.string().min(1) }).strict(),
+]);
+
+const hl7Header = {
+  sendingApplication: z.string().min(1).default('CXR_GATEWAY'),
+  sendingFacility: z.string().default(''),
+  receivingApplication: z.string().default(''),
+  receivingFacility: z.string().default(''),
+};
+
+export const risDestinationSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('mllp'),
+      name,
+      ...hostPort,
+      ...hl7Header,
+      connectTimeoutSeconds: z.number().positive().default(10),
+      ackTimeoutSeconds: z.number().positive().default(30),
+    })
+    .strict(),
+  z.object({ type: z.literal('folder'), name, path: z.string().min(1), ...hl7Header }).strict(),
+]);
+
+export const deliverySchema = z
+  .object({
+    /** Attempts per destination before a delivery is parked for an admin. */
+    maxAttempts: z.number().int().min(1).max(1000).default(12),
+    initialBackoffSeconds: z.number().positive().default(5),
+    maxBackoffSeconds: z.number().positive().default(900),
+  })
+  .strict();
+
+const DEFAULT_RULES = [
+  {
+    name: 'chest-radiographs',
+    match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } },
+    action: { model: 'demo', outputs: ['sc'], pacs: ['pacs-folder'], ris: ['ris-folder'], priority: 'normal' },
+  },
+];
+
 export const loggingSchema = z
   .object({
     level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
@@ -111,10 +171,57 @@ export const configSchema = z
     assembly: assemblySchema.default(() => assemblySchema.parse({})),
     inference: inferenceSchema.default(() => inferenceSchema.parse({})),
     explain: explainSchema.default(() => explainSchema.parse({})),
+    /** Model directories by name; rules and inference.defaultModel refer to these names. */
+    models: z.record(name, z.string().min(1)).default({ demo: 'models/demo' }),
+    destinations: z
+      .object({
+        pacs: z.array(pacsDestinationSchema).default([]),
+        ris: z.array(risDestinationSchema).default([]),
+      })
+      .strict()
+      .default(() => ({
+        pacs: [pacsDestinationSchema.parse({ type: 'folder', name: 'pacs-folder', path: 'var/out/dicom' })],
+        ris: [risDestinationSchema.parse({ type: 'folder', name: 'ris-folder', path: 'var/out/hl7' })],
+      })),
+    /** Ordered; the first rule that matches an instance decides what happens to its study. */
+    rules: z.array(ruleSchema).default(() => z.array(ruleSchema).parse(DEFAULT_RULES)),
+    delivery: deliverySchema.default(() => deliverySchema.parse({})),
     logging: loggingSchema.default(() => loggingSchema.parse({})),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    // A rule that names something that does not exist would fail at 3 a.m. on the first matching study;
+    // refuse it when the config is loaded instead.
+    const pacs = new Set(config.destinations.pacs.map((d) => d.name));
+    const ris = new Set(config.destinations.ris.map((d) => d.name));
+    const models = new Set(Object.keys(config.models));
+    const duplicates = (names: string[]) => names.filter((n, i) => names.indexOf(n) !== i);
+    for (const dup of duplicates([...config.destinations.pacs, ...config.destinations.ris].map((d) => d.name))) {
+      ctx.addIssue({ code: 'custom', path: ['destinations'], message: `destination name '${dup}' is used twice` });
+    }
+    for (const dup of duplicates(config.rules.map((r) => r.name))) {
+      ctx.addIssue({ code: 'custom', path: ['rules'], message: `rule name '${dup}' is used twice` });
+    }
+    if (!models.has(config.inference.defaultModel)) {
+      ctx.addIssue({ code: 'custom', path: ['inference', 'defaultModel'], message: `'${config.inference.defaultModel}' is not in models` });
+    }
+    config.rules.forEach((rule, i) => {
+      const action = rule.action;
+      if (action.ignore === true) return;
+      if (!models.has(action.model)) {
+        ctx.addIssue({ code: 'custom', path: ['rules', i, 'action', 'model'], message: `rule '${rule.name}' names model '${action.model}', which is not in models` });
+      }
+      action.pacs.forEach((d, k) => {
+        if (!pacs.has(d)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'action', 'pacs', k], message: `rule '${rule.name}' names PACS destination '${d}', which is not in destinations.pacs` });
+      });
+      action.ris.forEach((d, k) => {
+        if (!ris.has(d)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'action', 'ris', k], message: `rule '${rule.name}' names RIS destination '${d}', which is not in destinations.ris` });
+      });
+    });
+  });
 
 export type GatewayConfig = z.infer<typeof configSchema>;
 export type DicomConfig = GatewayConfig['dicom'];
 export type AllowedCaller = z.infer<typeof allowedCaller>;
+export type PacsDestination = z.infer<typeof pacsDestinationSchema>;
+export type RisDestination = z.infer<typeof risDestinationSchema>;
