@@ -24,7 +24,12 @@ export type RecordOutcome =
   | { kind: 'duplicate'; storedUnderStudy: string; path: string };
 
 export type StudyState = 'receiving' | 'ready';
-export type JobState = 'ready';
+/**
+ * ready: assembled, waiting for routing; processing: routed, images being classified/explained/written;
+ * delivering: outputs written, deliveries pending; done / ignored (a rule said so, or nothing eligible) /
+ * failed (every image failed) / parked (a delivery gave up: an admin must look).
+ */
+export type JobState = 'ready' | 'processing' | 'delivering' | 'done' | 'ignored' | 'failed' | 'parked';
 
 export interface StudySummary {
   studyInstanceUid: string;
@@ -97,6 +102,35 @@ const MIGRATIONS: readonly string[] = [
      UNIQUE (study_instance_uid, revision)
    );
    CREATE INDEX jobs_by_state ON jobs (state, next_attempt_at);`,
+  // The pipeline: what routing decided for a job, each image's outcome, each delivery's progress.
+  `ALTER TABLE jobs ADD COLUMN priority TEXT NOT NULL DEFAULT 'normal';
+   ALTER TABLE jobs ADD COLUMN rule TEXT;
+   ALTER TABLE jobs ADD COLUMN action TEXT;
+   ALTER TABLE jobs ADD COLUMN finished_at INTEGER;
+   CREATE TABLE job_images (
+     job_id           INTEGER NOT NULL REFERENCES jobs (id),
+     sop_instance_uid TEXT NOT NULL,
+     path             TEXT NOT NULL,
+     state            TEXT NOT NULL,
+     reason           TEXT,
+     result           TEXT,
+     updated_at       INTEGER NOT NULL,
+     PRIMARY KEY (job_id, sop_instance_uid)
+   );
+   CREATE TABLE deliveries (
+     id              INTEGER PRIMARY KEY AUTOINCREMENT,
+     job_id          INTEGER NOT NULL REFERENCES jobs (id),
+     kind            TEXT NOT NULL,
+     destination     TEXT NOT NULL,
+     payload         TEXT NOT NULL,
+     state           TEXT NOT NULL,
+     attempts        INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at INTEGER NOT NULL,
+     last_error      TEXT,
+     updated_at      INTEGER NOT NULL,
+     UNIQUE (job_id, kind, destination)
+   );
+   CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);`,
 ];
 
 interface StudyRow {
@@ -297,6 +331,11 @@ export class JobStore {
       .prepare('SELECT sop_instance_uid, path, size_bytes FROM instances WHERE study_instance_uid = ? ORDER BY received_at')
       .all(studyInstanceUid) as Array<{ sop_instance_uid: string; path: string; size_bytes: number }>;
     return rows.map((r) => ({ sopInstanceUid: r.sop_instance_uid, path: r.path, sizeBytes: r.size_bytes }));
+  }
+
+  /** The open database, for the pipeline's own store (same file, same transactions discipline). */
+  get connection(): Database.Database {
+    return this.db;
   }
 
   close(): void {

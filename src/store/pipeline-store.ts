@@ -1,0 +1,251 @@
+import type Database from 'better-sqlite3';
+import type { JobState } from './job-store.js';
+
+export type ImageState = 'pending' | 'written' | 'skipped' | 'failed';
+export type DeliveryKind = 'pacs' | 'ris';
+export type DeliveryState = 'pending' | 'delivered' | 'parked';
+
+export interface JobToRoute {
+  jobId: number;
+  studyInstanceUid: string;
+  revision: number;
+}
+
+export interface JobImage {
+  jobId: number;
+  sopInstanceUid: string;
+  path: string;
+  state: ImageState;
+  reason: string | null;
+  /** JSON written by the pipeline when the image was processed. */
+  result: string | null;
+}
+
+export interface ActiveJob {
+  jobId: number;
+  studyInstanceUid: string;
+  revision: number;
+  priority: 'urgent' | 'normal';
+  rule: string;
+  /** The routing action, as JSON. */
+  action: string;
+}
+
+export interface Delivery {
+  id: number;
+  jobId: number;
+  studyInstanceUid: string;
+  revision: number;
+  kind: DeliveryKind;
+  destination: string;
+  payload: string;
+  state: DeliveryState;
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+}
+
+export type DeliveryResult =
+  | { kind: 'delivered' }
+  | { kind: 'retry'; reason: string; nextAttemptAt: number }
+  | { kind: 'parked'; reason: string };
+
+interface DeliveryRow {
+  id: number;
+  job_id: number;
+  study_instance_uid: string;
+  revision: number;
+  kind: DeliveryKind;
+  destination: string;
+  payload: string;
+  state: DeliveryState;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+}
+
+/**
+ * The pipeline's job states, in the same SQLite file as the received instances. Every transition is one
+ * transaction, so a process killed at any line leaves each job in a state it can be resumed from.
+ */
+export class PipelineStore {
+  constructor(private readonly db: Database.Database) {}
+
+  /** Jobs assembled and not yet routed, urgent ones cannot be known yet: oldest first. */
+  jobsToRoute(): JobToRoute[] {
+    return (
+      this.db.prepare(`SELECT id, study_instance_uid, revision FROM jobs WHERE state = 'ready' ORDER BY id`).all() as Array<{
+        id: number;
+        study_instance_uid: string;
+        revision: number;
+      }>
+    ).map((r) => ({ jobId: r.id, studyInstanceUid: r.study_instance_uid, revision: r.revision }));
+  }
+
+  /** The study's instances (every one received so far: a re-run covers the whole study). */
+  studyInstances(studyInstanceUid: string): Array<{ sopInstanceUid: string; path: string; attributes: string; callingAe: string; calledAe: string; sourceIp: string }> {
+    return (
+      this.db
+        .prepare(
+          `SELECT sop_instance_uid, path, attributes, calling_ae, called_ae, source_ip FROM instances
+           WHERE study_instance_uid = ? ORDER BY received_at, sop_instance_uid`,
+        )
+        .all(studyInstanceUid) as Array<{ sop_instance_uid: string; path: string; attributes: string; calling_ae: string; called_ae: string; source_ip: string }>
+    ).map((r) => ({ sopInstanceUid: r.sop_instance_uid, path: r.path, attributes: r.attributes, callingAe: r.calling_ae, calledAe: r.called_ae, sourceIp: r.source_ip }));
+  }
+
+  /** ready -> processing with the routing decision and one pending row per image; or ready -> ignored. */
+  routeJob(jobId: number, decision: { rule: string; action: string; priority: 'urgent' | 'normal'; images: Array<{ sopInstanceUid: string; path: string }> } | { ignored: string }, now: number): void {
+    this.db.transaction(() => {
+      if ('ignored' in decision) {
+        this.setJob(jobId, 'ignored', now, decision.ignored, true);
+        return;
+      }
+      this.db
+        .prepare(`UPDATE jobs SET state = 'processing', rule = ?, action = ?, priority = ?, updated_at = ? WHERE id = ? AND state = 'ready'`)
+        .run(decision.rule, decision.action, decision.priority, now, jobId);
+      const insert = this.db.prepare(
+        `INSERT OR IGNORE INTO job_images (job_id, sop_instance_uid, path, state, updated_at) VALUES (?, ?, ?, 'pending', ?)`,
+      );
+      for (const image of decision.images) insert.run(jobId, image.sopInstanceUid, image.path, now);
+    })();
+  }
+
+  /** Jobs being processed: at start-up these are resumed from their pending images. */
+  activeJobs(): ActiveJob[] {
+    return (
+      this.db
+        .prepare(`SELECT id, study_instance_uid, revision, priority, rule, action FROM jobs WHERE state = 'processing' ORDER BY priority = 'urgent' DESC, id`)
+        .all() as Array<{ id: number; study_instance_uid: string; revision: number; priority: 'urgent' | 'normal'; rule: string; action: string }>
+    ).map((r) => ({ jobId: r.id, studyInstanceUid: r.study_instance_uid, revision: r.revision, priority: r.priority, rule: r.rule, action: r.action }));
+  }
+
+  jobImages(jobId: number): JobImage[] {
+    return (
+      this.db.prepare('SELECT * FROM job_images WHERE job_id = ? ORDER BY sop_instance_uid').all(jobId) as Array<{
+        job_id: number;
+        sop_instance_uid: string;
+        path: string;
+        state: ImageState;
+        reason: string | null;
+        result: string | null;
+      }>
+    ).map((r) => ({ jobId: r.job_id, sopInstanceUid: r.sop_instance_uid, path: r.path, state: r.state, reason: r.reason, result: r.result }));
+  }
+
+  recordImage(jobId: number, sopInstanceUid: string, outcome: { state: 'written'; result: string } | { state: 'skipped' | 'failed'; reason: string }, now: number): void {
+    this.db
+      .prepare(`UPDATE job_images SET state = ?, reason = ?, result = ?, updated_at = ? WHERE job_id = ? AND sop_instance_uid = ?`)
+      .run(outcome.state, 'reason' in outcome ? outcome.reason : null, 'result' in outcome ? outcome.result : null, now, jobId, sopInstanceUid);
+  }
+
+  /**
+   * processing -> delivering with its deliveries, or -> ignored/failed when nothing was written. Deliveries
+   * are inserted at most once per (job, kind, destination), so a resumed job does not queue them twice.
+   */
+  finishProcessing(
+    jobId: number,
+    outcome: { deliveries: Array<{ kind: DeliveryKind; destination: string; payload: string }> } | { state: 'ignored' | 'failed'; reason: string },
+    now: number,
+  ): void {
+    this.db.transaction(() => {
+      if ('state' in outcome) {
+        this.setJob(jobId, outcome.state, now, outcome.reason, true);
+        return;
+      }
+      const insert = this.db.prepare(
+        `INSERT OR IGNORE INTO deliveries (job_id, kind, destination, payload, state, next_attempt_at, updated_at)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+      );
+      for (const d of outcome.deliveries) insert.run(jobId, d.kind, d.destination, d.payload, now, now);
+      if (outcome.deliveries.length === 0) this.setJob(jobId, 'done', now, null, true);
+      else this.setJob(jobId, 'delivering', now, null, false);
+    })();
+  }
+
+  /**
+   * Deliveries due now, in an order that keeps a study's story straight: a RIS report only after the
+   * PACS has the images it points to, and a revision only after the previous revision's delivery to the
+   * same destination is settled.
+   */
+  dueDeliveries(now: number, limit = 32): Delivery[] {
+    const rows = this.db
+      .prepare(
+        `SELECT d.*, j.study_instance_uid, j.revision FROM deliveries d JOIN jobs j ON j.id = d.job_id
+         WHERE d.state = 'pending' AND d.next_attempt_at <= ?
+           AND (d.kind = 'pacs' OR NOT EXISTS (
+             SELECT 1 FROM deliveries p WHERE p.job_id = d.job_id AND p.kind = 'pacs' AND p.state = 'pending'))
+           AND NOT EXISTS (
+             SELECT 1 FROM deliveries e JOIN jobs k ON k.id = e.job_id
+             WHERE k.study_instance_uid = j.study_instance_uid AND k.revision < j.revision
+               AND e.kind = d.kind AND e.destination = d.destination AND e.state = 'pending')
+         ORDER BY j.priority = 'urgent' DESC, d.job_id, d.kind = 'ris', d.id
+         LIMIT ?`,
+      )
+      .all(now, limit) as DeliveryRow[];
+    return rows.map(toDelivery);
+  }
+
+  /** When the next pending delivery falls due (for the delivery timer), or undefined when none is pending. */
+  nextDeliveryAt(): number | undefined {
+    const row = this.db.prepare(`SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE state = 'pending'`).get() as { t: number | null };
+    return row.t ?? undefined;
+  }
+
+  /** One delivery attempt's outcome; settles the job when its last delivery settles. */
+  recordDelivery(id: number, result: DeliveryResult, now: number): void {
+    this.db.transaction(() => {
+      if (result.kind === 'delivered') {
+        this.db.prepare(`UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_error = NULL, updated_at = ? WHERE id = ?`).run(now, id);
+      } else if (result.kind === 'retry') {
+        this.db
+          .prepare(`UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`)
+          .run(result.nextAttemptAt, result.reason, now, id);
+      } else {
+        this.db.prepare(`UPDATE deliveries SET state = 'parked', attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?`).run(result.reason, now, id);
+      }
+      const job = this.db.prepare('SELECT job_id FROM deliveries WHERE id = ?').get(id) as { job_id: number } | undefined;
+      if (job === undefined) return;
+      const counts = this.db
+        .prepare(
+          `SELECT SUM(state = 'pending') AS pending, SUM(state = 'parked') AS parked FROM deliveries WHERE job_id = ?`,
+        )
+        .get(job.job_id) as { pending: number; parked: number };
+      if (counts.pending > 0) return;
+      if (counts.parked > 0) this.setJob(job.job_id, 'parked', now, 'a delivery was parked: see cxr-gateway jobs', true);
+      else this.setJob(job.job_id, 'done', now, null, true);
+    })();
+  }
+
+  deliveries(jobId?: number): Delivery[] {
+    const rows = this.db
+      .prepare(
+        `SELECT d.*, j.study_instance_uid, j.revision FROM deliveries d JOIN jobs j ON j.id = d.job_id
+         ${jobId === undefined ? '' : 'WHERE d.job_id = ?'} ORDER BY d.id`,
+      )
+      .all(...(jobId === undefined ? [] : [jobId])) as DeliveryRow[];
+    return rows.map(toDelivery);
+  }
+
+  private setJob(jobId: number, state: JobState, now: number, reason: string | null, finished: boolean): void {
+    this.db
+      .prepare(`UPDATE jobs SET state = ?, last_error = COALESCE(?, last_error), updated_at = ?, finished_at = ? WHERE id = ?`)
+      .run(state, reason, now, finished ? now : null, jobId);
+  }
+}
+
+function toDelivery(r: DeliveryRow): Delivery {
+  return {
+    id: r.id,
+    jobId: r.job_id,
+    studyInstanceUid: r.study_instance_uid,
+    revision: r.revision,
+    kind: r.kind,
+    destination: r.destination,
+    payload: r.payload,
+    state: r.state,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    lastError: r.last_error,
+  };
+}
