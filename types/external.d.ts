@@ -40,3 +40,47 @@ declare module 'dcmjs' {
   export default dcmjs;
   export type { DicomJson, NaturalDataset, DicomDictInstance };
 }
+
+declare module 'hl7-standard' {
+  /**
+   * A field value as hl7-standard stores it: a plain string, components keyed 'SEG.n.m' (joined with '^'),
+   * or repetitions of those. Values are written verbatim: the library escapes nothing.
+   */
+  type Hl7StandardComponents = Record<string, string | string[]>;
+  type Hl7StandardValue = string | Hl7StandardComponents | Array<string | Hl7StandardComponents>;
+
+  interface Hl7StandardSegment {
+    readonly type: string;
+    /** Position in the message; build() sorts segments by it. */
+    index: number;
+    /** Field keys ('OBX.5') in insertion order: build() writes them in that order, not by number. */
+    data: Record<string, Hl7StandardValue>;
+    /** Sets a field of this segment (e.g. 'OBX.5' or 'OBX.3.2'), creating the empty fields before it. */
+    set(field: string, value: Hl7StandardValue, sectionIndex?: number, subIndex?: number): Hl7StandardValue;
+    get(field: string, sectionIndex?: number, subIndex?: number): Hl7StandardValue | null;
+  }
+
+  interface Hl7StandardOptions {
+    /** Segment separator for build(); the library's default is '\r\n', HL7 wants '\r'. */
+    lineEndings?: string;
+    /** The repetition separator (the library calls it subComponents), default '~'. */
+    subComponents?: string;
+    /** The subcomponent separator (the library calls it repeatingFields), default '&'. */
+    repeatingFields?: string;
+  }
+
+  class HL7 {
+    constructor(data?: string, options?: Hl7StandardOptions);
+    raw: string;
+    transform(callback?: (error: Error | null, result: unknown) => void, batch?: boolean): void;
+    build(): string;
+    createSegment(name: string): Hl7StandardSegment;
+    getSegment(name: string): Hl7StandardSegment | null;
+    getSegments(name?: string): Hl7StandardSegment[];
+    set(field: string, value: Hl7StandardValue, index?: number, sectionIndex?: number, subIndex?: number): Hl7StandardValue;
+    get(field: string, index?: number, sectionIndex?: number, subIndex?: number): Hl7StandardValue | null;
+  }
+
+  export default HL7;
+  export type { Hl7StandardSegment, Hl7StandardValue, Hl7StandardComponents, Hl7StandardOptions };
+}

@@ -1,0 +1,271 @@
+import HL7 from 'hl7-standard';
+import type { Hl7StandardComponents, Hl7StandardSegment } from 'hl7-standard';
+import { GatewayError } from '../errors.js';
+import { MAX_CONTROL_ID_LENGTH } from './hl7-control-id.js';
+import { escapeHl7 } from './hl7-escape.js';
+import { toHl7DateTime, type Hl7DateTime } from './hl7-time.js';
+
+/** OBX-11 / OBR-25: P for a first AI result, C when a re-run (late images) corrects one already sent. */
+export type ResultStatus = 'P' | 'C';
+
+/** A CE value (identifier^text^coding system). */
+export interface Hl7CodedValue {
+  code: string;
+  text?: string;
+  codingSystem?: string;
+}
+
+export interface OruPatient {
+  /** PatientID (0010,0020). */
+  id: string;
+  /** IssuerOfPatientID (0010,0021); goes to the assigning authority of PID-3. */
+  issuer?: string;
+  /** PatientName (0010,0010) as DICOM writes it: Family^Given^Middle^Prefix^Suffix[=ideographic=phonetic]. */
+  name: string;
+  /** PatientBirthDate (0010,0030), YYYYMMDD. */
+  birthDate?: string;
+  /** PatientSex (0010,0040): M, F or O. */
+  sex?: string;
+}
+
+export interface OruOrder {
+  /** Placer order number (ORC-2 / OBR-2). */
+  placer: string;
+  /** Filler order number (ORC-3 / OBR-3). */
+  filler: string;
+  /** AccessionNumber (0008,0050); OBR-18, which most RIS match results on. */
+  accession: string;
+  /** Universal service identifier (OBR-4). */
+  procedureCode: Hl7CodedValue;
+  /** Diagnostic service section (OBR-24), e.g. RAD. */
+  department: string;
+}
+
+export interface OruClassification {
+  predicted: string;
+  /** The model's classes, in the model's order; probabilities[i] belongs to classes[i]. */
+  classes: readonly string[];
+  probabilities: readonly number[];
+}
+
+export interface OruInput {
+  sendingApp: string;
+  sendingFacility: string;
+  receivingApp: string;
+  receivingFacility: string;
+  /** MSH-7. Passed in, so that the same result builds the same message. */
+  timestamp: Hl7DateTime;
+  /** MSH-10; see resultControlId. */
+  controlId: string;
+  patient: OruPatient;
+  order: OruOrder;
+  /** OBR-7: when the images were taken (StudyDate/StudyTime; see dicomDateTimeToHl7). */
+  observationTime: Hl7DateTime;
+  /** OBR-22: when the AI result was made. */
+  resultTime: Hl7DateTime;
+  studyInstanceUid: string;
+  classification: OruClassification;
+  /** SeriesInstanceUID of the heatmap Secondary Capture, when one was sent to the PACS. */
+  scSeriesInstanceUid?: string;
+  modelName: string;
+  modelVersion: string;
+  /** Sent as an NTE after the OBR, e.g. "AI research result, not for diagnostic use." */
+  intendedUse: string;
+  resultStatus: ResultStatus;
+}
+
+/** Our own codes use a local coding system ('99' prefix: HL7's convention for locally defined tables). */
+export const LOCAL_CODING_SYSTEM = '99CXR';
+
+export const OBSERVATION_CODES = {
+  study: { code: '113014', text: 'DICOM Study', codingSystem: 'DCM' },
+  classification: { code: 'CXR-CLASS', text: 'AI classification', codingSystem: LOCAL_CODING_SYSTEM },
+  heatmapSeries: { code: 'CXR-HEATMAP', text: 'AI heatmap series', codingSystem: LOCAL_CODING_SYSTEM },
+  model: { code: 'CXR-MODEL', text: 'AI model', codingSystem: LOCAL_CODING_SYSTEM },
+} as const;
+
+/** OBX-3 of the probability of one class: CXR-PROB-<CLASS>^Probability <class>^99CXR. */
+export function probabilityCode(className: string): Hl7CodedValue {
+  const slug = className
+    .toUpperCase()
+    .replace(/[^A-Z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  return { code: `CXR-PROB-${slug || 'CLASS'}`, text: `Probability ${className}`, codingSystem: LOCAL_CODING_SYSTEM };
+}
+
+/** UCUM "1": a probability has no unit. */
+const PROBABILITY_UNITS = '1';
+
+/**
+ * DICOM PN components (Family^Given^Middle^Prefix^Suffix) in XPN order (Family^Given^Middle^Suffix^Prefix):
+ * the two orders differ in the last two. Only the alphabetic group (before the first '=') is used; DICOM
+ * pads with spaces, which are not part of the name.
+ */
+export function dicomPersonNameToXpn(personName: string): string[] {
+  const alphabetic = personName.split('=')[0] ?? '';
+  const [family = '', given = '', middle = '', prefix = '', suffix = ''] = alphabetic.split('^').map((c) => c.trim());
+  return [family, given, middle, suffix, prefix];
+}
+
+/** DICOM PatientSex to HL7 table 0001; an unexpected value becomes U (unknown) rather than a wrong sex. */
+export function dicomSexToHl7(sex: string | undefined): string {
+  const value = (sex ?? '').trim().toUpperCase();
+  if (value === '') return '';
+  return value === 'M' || value === 'F' || value === 'O' ? value : 'U';
+}
+
+/**
+ * Builds an ORU^R01 (v2.5.1) with the layout of docs dicom-hl7-outputs.md:
+ * MSH, PID, ORC|RE, OBR, NTE (intended use), OBX 1 study UID, OBX 2 class, OBX per class probability,
+ * OBX heatmap series (when there is one), OBX model; every OBX-11 and OBR-25 carry the result status.
+ *
+ * Built with hl7-standard, one field at a time by index (the library shifts fields when a segment is set
+ * from an object with gaps). What the library does not do, we do around it: every value is escaped here
+ * (it writes values verbatim), and the trailing '|' it puts on every segment is removed so the segments are
+ * exactly as the guide shows them. Segments are separated and terminated by '\r'.
+ */
+export function buildOruR01(input: OruInput): string {
+  validate(input);
+  const status = input.resultStatus;
+  const { classification, order, patient } = input;
+  const message = new HL7('', { lineEndings: '\r' });
+
+  const msh = message.createSegment('MSH');
+  // MSH-1 is the '|' after the segment name; MSH-2 holds the other encoding characters verbatim.
+  msh.set('MSH.2', '^~\\&');
+  setFields(msh, 3, [
+    [input.sendingApp],
+    [input.sendingFacility],
+    [input.receivingApp],
+    [input.receivingFacility],
+    [toHl7DateTime(input.timestamp, 'message timestamp')],
+    [],
+    ['ORU', 'R01', 'ORU_R01'],
+    [input.controlId],
+    ['P'],
+    ['2.5.1'],
+    [],
+    [],
+    ['AL'],
+    ['NE'],
+  ]);
+
+  setFields(message.createSegment('PID'), 1, [
+    ['1'],
+    [],
+    [patient.id.trim(), '', '', (patient.issuer ?? '').trim()],
+    [],
+    dicomPersonNameToXpn(patient.name),
+    [],
+    [(patient.birthDate ?? '').trim()],
+    [dicomSexToHl7(patient.sex)],
+  ]);
+
+  setFields(message.createSegment('ORC'), 1, [['RE'], [order.placer.trim()], [order.filler.trim()], [], ['CM']]);
+
+  const obr: string[][] = [];
+  obr[1] = ['1'];
+  obr[2] = [order.placer.trim()];
+  obr[3] = [order.filler.trim()];
+  obr[4] = coded(order.procedureCode);
+  obr[7] = [toHl7DateTime(input.observationTime, 'observation time (OBR-7)')];
+  obr[18] = [order.accession.trim()];
+  obr[22] = [toHl7DateTime(input.resultTime, 'result time (OBR-22)')];
+  obr[24] = [order.department.trim()];
+  obr[25] = [status];
+  setFields(message.createSegment('OBR'), 1, fill(obr.slice(1)));
+
+  setFields(message.createSegment('NTE'), 1, [['1'], ['L'], [input.intendedUse]]);
+
+  let setId = 0;
+  const obx = (valueType: string, code: Hl7CodedValue, value: string, units = '') => {
+    setId += 1;
+    setFields(message.createSegment('OBX'), 1, [
+      [String(setId)],
+      [valueType],
+      coded(code),
+      [],
+      [value],
+      [units],
+      [],
+      [],
+      [],
+      [],
+      [status],
+    ]);
+  };
+  obx('ST', OBSERVATION_CODES.study, input.studyInstanceUid.trim());
+  obx('CE', OBSERVATION_CODES.classification, classification.predicted);
+  classification.classes.forEach((className, i) => {
+    obx('NM', probabilityCode(className), formatProbability(classification.probabilities[i] ?? Number.NaN), PROBABILITY_UNITS);
+  });
+  if (input.scSeriesInstanceUid !== undefined && input.scSeriesInstanceUid.trim() !== '') {
+    obx('ST', OBSERVATION_CODES.heatmapSeries, input.scSeriesInstanceUid.trim());
+  }
+  obx('ST', OBSERVATION_CODES.model, `${input.modelName.trim()} ${input.modelVersion.trim()}`.trim());
+
+  return (
+    message
+      .build()
+      .split('\r')
+      .map((segment) => segment.replace(/\|+$/, ''))
+      .join('\r') + '\r'
+  );
+}
+
+/** Probabilities as NM with at most four decimals: 0.87, 1, 0.0312. */
+export function formatProbability(probability: number): string {
+  return String(Number(probability.toFixed(4)));
+}
+
+/**
+ * Sets consecutive fields starting at `first`, each given as its components (unescaped; escaped here).
+ * Trailing empty components are left out, as v2.5.1 2.5.3 recommends.
+ */
+function setFields(segment: Hl7StandardSegment, first: number, fields: readonly (readonly string[])[]): void {
+  fields.forEach((components, offset) => {
+    const index = first + offset;
+    const key = `${segment.type}.${index}`;
+    const escaped = components.map((c) => escapeHl7(c));
+    while (escaped.length > 0 && escaped[escaped.length - 1] === '') escaped.pop();
+    if (escaped.length <= 1) {
+      segment.set(key, escaped[0] ?? '');
+      return;
+    }
+    const value: Hl7StandardComponents = {};
+    escaped.forEach((component, k) => (value[`${key}.${k + 1}`] = component));
+    segment.set(key, value);
+  });
+}
+
+function fill(sparse: (string[] | undefined)[]): string[][] {
+  return Array.from(sparse, (field) => field ?? []);
+}
+
+function coded(value: Hl7CodedValue): string[] {
+  return [value.code.trim(), (value.text ?? '').trim(), (value.codingSystem ?? '').trim()];
+}
+
+function validate(input: OruInput): void {
+  const fail = (message: string) => {
+    throw new GatewayError('hl7-bad-oru-input', message);
+  };
+  const id = input.controlId;
+  if (id.length === 0 || id.length > MAX_CONTROL_ID_LENGTH || !/^[!-~]+$/.test(id) || /[|^~\\&]/.test(id)) {
+    fail(`control ID '${id}' must be 1 to ${MAX_CONTROL_ID_LENGTH} printable characters without HL7 delimiters`);
+  }
+  if (input.resultStatus !== 'P' && input.resultStatus !== 'C') fail(`result status must be P or C, got '${String(input.resultStatus)}'`);
+  if (input.studyInstanceUid.trim() === '') fail('the result has no StudyInstanceUID');
+  const { classes, probabilities, predicted } = input.classification;
+  if (classes.length === 0) fail('the classification has no classes');
+  if (classes.length !== probabilities.length) {
+    fail(`the classification has ${classes.length} classes but ${probabilities.length} probabilities`);
+  }
+  if (new Set(classes).size !== classes.length) fail(`the classification's classes are not distinct: ${classes.join(', ')}`);
+  const codes = classes.map((c) => probabilityCode(c).code);
+  if (new Set(codes).size !== codes.length) fail(`classes ${classes.join(', ')} give the same OBX-3 code (${codes.join(', ')})`);
+  if (!classes.includes(predicted)) fail(`predicted class '${predicted}' is not one of ${classes.join(', ')}`);
+  probabilities.forEach((p, i) => {
+    if (!Number.isFinite(p) || p < 0 || p > 1) fail(`probability of '${classes[i] ?? i}' is ${p}, not within 0..1`);
+  });
+}

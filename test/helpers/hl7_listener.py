@@ -1,0 +1,141 @@
+"""A real HL7 peer for the MLLP sender's tests: Debian's python3-hl7 (0.4.5) MLLP server.
+
+Run with /usr/bin/python3 (the python3 on PATH cannot see Debian's modules):
+
+    hl7_listener.py --port N [--host 127.0.0.1] [--responses aa,ae,...]
+
+--responses lists what to do with the 1st, 2nd, ... message received (over all connections); the last entry
+repeats. Entries:
+    aa ae ar ca ce cr   answer with that MSA-1 (non-AA answers carry an MSA-3 text; AE also an ERR segment)
+    aa-lf               answer AA with \\n instead of \\r between the ACK's segments
+    aa-close            answer AA, then close the connection (a RIS that drops idle connections)
+    wrong-id            answer AA with an MSA-2 that is not the message's MSH-10
+    silent              never answer (keep reading)
+    close               close the connection without answering
+
+Prints JSON lines on stdout, flushed before any answer goes out:
+    {"event": "ready", "port": N}
+    {"event": "message", "index": i, "connection": c, "controlId": ..., "raw": ..., "segments": [...],
+     "response": ...}
+where segments[k] = [name, field1, field2, ...] and each field is the list of its components as python-hl7
+parses them, unescaped with python-hl7's Message.unescape (MSH-1 and MSH-2 verbatim).
+"""
+
+import argparse
+import asyncio
+import itertools
+import json
+import sys
+
+import hl7
+import hl7.mllp
+
+ACK_CODES = {"aa", "ae", "ar", "ca", "ce", "cr"}
+RESPONSES = ACK_CODES | {"aa-lf", "aa-close", "wrong-id", "silent", "close"}
+
+
+def emit(record):
+    sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
+def components(message, field, raw):
+    if raw:
+        return [str(field)]
+    if len(field) == 0:
+        return [""]
+    first = field[0]
+    if isinstance(first, str):
+        return [message.unescape(first)]
+    return [message.unescape(str(component)) for component in first]
+
+
+def describe(message):
+    segments = []
+    for segment in message:
+        name = str(segment[0])
+        fields = [name]
+        for index in range(1, len(segment)):
+            fields.append(components(message, segment[index], name == "MSH" and index <= 2))
+        segments.append(fields)
+    return segments
+
+
+def make_ack(message, response, control_id):
+    if message is None:
+        # Unparseable input: answer AE by hand so the sender still hears something.
+        return "MSH|^~\\&|LISTENER|TEST|||20240101000000||ACK|ERR1|P|2.5.1\rMSA|AE|%s|unparseable\r" % control_id
+    code = "AA" if response in ("aa-lf", "aa-close", "wrong-id") else response.upper()
+    ack = message.create_ack(code)
+    if response == "wrong-id":
+        ack.segment("MSA").assign_field("WRONG-" + control_id, 2)
+    if code != "AA":
+        ack.segment("MSA").assign_field("test listener answers " + code, 3)
+    text = str(ack)
+    if not text.endswith("\r"):
+        text += "\r"
+    if code == "AE":
+        text += "ERR|||207^Application internal error^HL70357|E||||patient unknown to the RIS\r"
+    if response == "aa-lf":
+        text = text.replace("\r", "\n")
+    return text
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--responses", default="aa")
+    args = parser.parse_args()
+    plan = [r.strip() for r in args.responses.split(",") if r.strip()]
+    unknown = [r for r in plan if r not in RESPONSES]
+    if not plan or unknown:
+        sys.stderr.write("unknown responses: %s\n" % unknown)
+        sys.exit(2)
+
+    counter = itertools.count()
+    connections = itertools.count(1)
+
+    async def handle(reader, writer):
+        connection = next(connections)
+        try:
+            while True:
+                try:
+                    block = await reader.readblock()
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    break
+                index = next(counter)
+                response = plan[min(index, len(plan) - 1)]
+                text = block.decode("utf-8", "replace")
+                record = {"event": "message", "index": index, "connection": connection, "raw": text, "response": response}
+                message = None
+                control_id = ""
+                try:
+                    message = hl7.parse(text)
+                    control_id = message.extract_field("MSH", 1, 10)
+                    record["segments"] = describe(message)
+                except Exception as error:  # the handler must not throw: python-hl7 would then send nothing
+                    record["parseError"] = repr(error)
+                record["controlId"] = control_id
+                emit(record)
+                if response == "silent":
+                    continue
+                if response == "close":
+                    break
+                writer.writeblock(make_ack(message, response, control_id).encode("utf-8"))
+                await writer.drain()
+                if response == "aa-close":
+                    break
+        except Exception as error:
+            emit({"event": "error", "connection": connection, "error": repr(error)})
+        finally:
+            writer.close()
+
+    server = await hl7.mllp.start_hl7_server(handle, host=args.host, port=args.port, encoding="utf-8")
+    emit({"event": "ready", "port": args.port})
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
