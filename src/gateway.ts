@@ -2,15 +2,26 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { StudyAssembler } from './assembly/study-assembler.js';
-import { modelDirectory } from './config/load-config.js';
 import type { GatewayConfig } from './config/schema.js';
+import type { LrpOptions } from './lrp/composites.js';
 import { StorageScp } from './dimse/storage-scp.js';
 import { InferencePool } from './inference/inference-pool.js';
-import { MANIFEST_FILE } from './inference/model-manifest.js';
+import { MANIFEST_FILE, readManifest } from './inference/model-manifest.js';
+import { createDestinations, type Destinations } from './export/create-destinations.js';
+import { Pipeline, type ModelRuntime } from './pipeline/pipeline.js';
+import type { DeliveryTarget } from './pipeline/delivery-target.js';
+import { deliveryTargets } from './pipeline/delivery-targets.js';
+import { PipelineStore } from './store/pipeline-store.js';
 import type { Logger } from './logging/logger.js';
 import { InstanceIngest } from './store/instance-ingest.js';
 import { JobStore } from './store/job-store.js';
 import { Spool } from './store/spool.js';
+
+/** The LRP engine's options: the explain section without `target`, which the pipeline applies per job. */
+function lrpSettings(explain: GatewayConfig['explain']): Partial<LrpOptions> {
+  const { target: _target, ...options } = explain;
+  return options;
+}
 
 export function storeFileOf(config: GatewayConfig): string {
   return path.join(config.storage.dataDir, 'db', 'cxr-gateway.sqlite');
@@ -28,7 +39,10 @@ export class Gateway {
   private store: JobStore | undefined;
   private scp: StorageScp | undefined;
   private assembler: StudyAssembler | undefined;
-  private inference: InferencePool | undefined;
+  private readonly models = new Map<string, ModelRuntime>();
+  private pipeline: Pipeline | undefined;
+  private targets = new Map<string, DeliveryTarget>();
+  private destinations: Destinations | undefined;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -48,7 +62,28 @@ export class Gateway {
     const ready = store.countStudies('ready');
     logger.info('job store opened', { file: storeFileOf(config), studiesReceiving: pending, studiesReady: ready });
 
-    this.assembler = new StudyAssembler({ store, quietPeriodMs: config.assembly.quietPeriodSeconds * 1000, logger });
+    await this.startModels();
+    this.destinations = createDestinations(config.destinations, config.dicom.aeTitle, logger);
+    await Promise.all([...this.destinations.pacs.values(), ...this.destinations.ris.values()].map((d) => d.start()));
+    this.targets = deliveryTargets(this.destinations);
+    const pipeline = new Pipeline({
+      config,
+      store,
+      pipelineStore: new PipelineStore(store.connection),
+      models: this.models,
+      targets: this.targets,
+      outputsDir: path.join(spoolDirOf(config), 'outputs'),
+      logger,
+    });
+    this.pipeline = pipeline;
+    pipeline.start();
+
+    this.assembler = new StudyAssembler({
+      store,
+      quietPeriodMs: config.assembly.quietPeriodSeconds * 1000,
+      logger,
+      onReady: () => pipeline.wake(),
+    });
     this.assembler.start();
 
     const ingest = new InstanceIngest({
@@ -57,41 +92,43 @@ export class Gateway {
       logger,
       minFreeBytes: config.storage.minFreeDiskMB * 1024 * 1024,
     });
-    await this.startInference();
     this.scp = new StorageScp({ config: config.dicom, sink: ingest, logger });
     const address = await this.scp.start();
     logger.info('DICOM listener ready', { host: address.host, port: address.port, aeTitle: config.dicom.aeTitle });
     return address;
   }
 
-  /** The inference pool, when a model is configured and present (the pipeline stage uses it). */
-  get inferencePool(): InferencePool | undefined {
-    return this.inference;
-  }
-
-  private async startInference(): Promise<void> {
+  /** One inference pool per configured model that is present; a missing model is logged, not fatal. */
+  private async startModels(): Promise<void> {
     const { config, logger } = this;
-    const modelDir = modelDirectory(config);
-    if (!existsSync(path.join(modelDir, MANIFEST_FILE))) {
-      logger.warn('no model directory: images are received and assembled but not classified', { model: modelDir });
-      return;
+    for (const [name, dir] of Object.entries(config.models)) {
+      if (!existsSync(path.join(dir, MANIFEST_FILE))) {
+        logger.warn('model directory missing: studies routed to it wait until it is installed and the daemon restarted', { model: name, dir });
+        continue;
+      }
+      const pool = await InferencePool.start({
+        modelDir: dir,
+        backend: config.inference.backend,
+        workers: config.inference.workers,
+        cores: availableParallelism(),
+        logger,
+        lrp: lrpSettings(config.explain),
+      });
+      this.models.set(name, { pool, manifest: readManifest(dir) });
     }
-    this.inference = await InferencePool.start({
-      modelDir,
-      backend: config.inference.backend,
-      workers: config.inference.workers,
-      cores: availableParallelism(),
-      logger,
-    });
   }
 
   async stop(): Promise<void> {
     await this.scp?.stop(this.config.dicom.shutdownGraceSeconds * 1000);
     this.scp = undefined;
-    await this.inference?.stop();
-    this.inference = undefined;
     this.assembler?.stop();
     this.assembler = undefined;
+    await this.pipeline?.stop();
+    this.pipeline = undefined;
+    await Promise.all([...this.models.values()].map((m) => m.pool.stop()));
+    this.models.clear();
+    await Promise.all([...this.targets.values()].map((t) => t.stop?.()));
+    this.targets.clear();
     this.store?.close();
     this.store = undefined;
   }

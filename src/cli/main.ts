@@ -113,8 +113,9 @@ async function start(configPath: string | undefined): Promise<number> {
     await gateway.start();
   } catch (error) {
     logger.error('could not start', { error: describeError(error) });
-    await gateway.stop();
-    return 1;
+    await gateway.stop().catch(() => undefined);
+    // Worker threads or sockets half set up must not keep a failed daemon alive: exit now.
+    process.exit(1);
   }
   return new Promise<number>((resolve) => {
     let stopping = false;

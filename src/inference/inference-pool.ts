@@ -4,6 +4,8 @@ import type { Logger } from '../logging/logger.js';
 import { isGpuBackend, type BackendName, type BackendPreference } from './backend.js';
 import type { ImageOutcome } from './batch-runner.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
+import type { LrpOptions } from '../lrp/composites.js';
+import type { ImageWorkRequest, ImageWorkResult } from '../pipeline/image-work.js';
 
 export interface InferencePoolOptions {
   modelDir: string;
@@ -12,6 +14,8 @@ export interface InferencePoolOptions {
   workers: number | 'auto';
   cores: number;
   logger: Logger;
+  /** LRP settings for the workers' explanation engine (`explain` in the config). */
+  lrp?: Partial<LrpOptions>;
 }
 
 interface PoolWorker {
@@ -20,7 +24,7 @@ interface PoolWorker {
 }
 
 interface Pending {
-  resolve: (outcomes: ImageOutcome[]) => void;
+  resolve: (value: ImageOutcome[] | ImageWorkResult[]) => void;
   reject: (error: Error) => void;
   worker: PoolWorker;
 }
@@ -56,13 +60,22 @@ export class InferencePool {
   }
 
   classify(paths: string[]): Promise<ImageOutcome[]> {
+    return this.dispatch((id) => ({ type: 'classify', id, paths })) as Promise<ImageOutcome[]>;
+  }
+
+  /** Infer, explain, render and write one job's images (see pipeline/image-work.ts). */
+  process(request: ImageWorkRequest): Promise<ImageWorkResult[]> {
+    return this.dispatch((id) => ({ type: 'process', id, request })) as Promise<ImageWorkResult[]>;
+  }
+
+  private dispatch(message: (id: number) => ToWorker): Promise<ImageOutcome[] | ImageWorkResult[]> {
+    if (this.workers.length === 0) return Promise.reject(new Error('inference pool has no worker'));
     const target = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.nextId++;
     target.busy += 1;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, worker: target });
-      const message: ToWorker = { type: 'classify', id, paths };
-      target.worker.postMessage(message);
+      target.worker.postMessage(message(id));
     });
   }
 
@@ -90,12 +103,14 @@ export class InferencePool {
             reject(new GatewayError(message.code, message.reason));
             return;
           case 'classified':
+          case 'processed':
           case 'failed': {
             const pending = this.pending.get(message.id);
             if (pending === undefined) return;
             this.pending.delete(message.id);
             pending.worker.busy -= 1;
             if (message.type === 'classified') pending.resolve(message.outcomes);
+            else if (message.type === 'processed') pending.resolve(message.results);
             else pending.reject(new Error(message.reason));
             return;
           }
@@ -113,7 +128,7 @@ export class InferencePool {
         if (index >= 0) this.workers.splice(index, 1);
         reject(error);
       });
-      const init: ToWorker = { type: 'init', modelDir: this.options.modelDir, backend: backend ?? this.options.backend };
+      const init: ToWorker = { type: 'init', modelDir: this.options.modelDir, backend: backend ?? this.options.backend, lrp: this.options.lrp ?? {} };
       worker.postMessage(init);
     });
   }

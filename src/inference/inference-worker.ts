@@ -4,12 +4,15 @@ import { selectBackend } from './backend.js';
 import { BatchRunner } from './batch-runner.js';
 import { loadModel } from './model-loader.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
+import { DenseNetLrp } from '../lrp/densenet-lrp.js';
+import { processImages } from '../pipeline/image-work.js';
 
 // One TensorFlow.js backend and one copy of the model per worker thread: the wasm backend runs on one
 // thread, so parallelism comes from several workers.
 const port = parentPort;
 if (port === null) throw new Error('inference-worker must run as a worker thread');
 let runner: BatchRunner | undefined;
+let lrp: DenseNetLrp | undefined;
 const send = (message: FromWorker) => port.postMessage(message);
 
 port.on('message', (message: ToWorker) => {
@@ -21,6 +24,8 @@ async function handle(message: ToWorker): Promise<void> {
     try {
       const selection = await selectBackend(message.backend);
       runner = new BatchRunner(loadModel(message.modelDir));
+      const { manifest, network } = runner.model;
+      lrp = new DenseNetLrp(network, manifest.classes, manifest.preprocessing, message.lrp);
       send({ type: 'ready', backend: selection.name, skipped: selection.skipped });
     } catch (error) {
       send({ type: 'init-failed', code: error instanceof GatewayError ? error.code : 'INFERENCE_INIT', reason: describeError(error) });
@@ -32,6 +37,11 @@ async function handle(message: ToWorker): Promise<void> {
     return;
   }
   try {
+    if (message.type === 'process') {
+      if (lrp === undefined) throw new Error('worker has no LRP engine');
+      send({ type: 'processed', id: message.id, results: await processImages(runner, lrp, message.request) });
+      return;
+    }
     send({ type: 'classified', id: message.id, outcomes: await runner.classifyFiles(message.paths) });
   } catch (error) {
     send({ type: 'failed', id: message.id, reason: describeError(error) });

@@ -1,13 +1,17 @@
 import type { BackendName, BackendPreference } from './backend.js';
+import type { ImageWorkRequest, ImageWorkResult } from '../pipeline/image-work.js';
+import type { LrpOptions } from '../lrp/composites.js';
 import type { ImageOutcome } from './batch-runner.js';
 
 /** Messages between the inference pool (main thread) and its workers. */
 export type ToWorker =
-  | { type: 'init'; modelDir: string; backend: BackendPreference }
-  | { type: 'classify'; id: number; paths: string[] };
+  | { type: 'init'; modelDir: string; backend: BackendPreference; lrp: Partial<LrpOptions> }
+  | { type: 'classify'; id: number; paths: string[] }
+  | { type: 'process'; id: number; request: ImageWorkRequest };
 
 export type FromWorker =
   | { type: 'ready'; backend: BackendName; skipped: Array<{ name: BackendName; reason: string }> }
   | { type: 'init-failed'; code: string; reason: string }
   | { type: 'classified'; id: number; outcomes: ImageOutcome[] }
+  | { type: 'processed'; id: number; results: ImageWorkResult[] }
   | { type: 'failed'; id: number; reason: string };

@@ -22,6 +22,12 @@ export interface InstanceIngestOptions {
  */
 export class InstanceIngest implements InstanceSink {
   private readonly now: () => number;
+  /**
+   * The tail of the find -> rename -> record sequence per SOP Instance UID. That sequence now awaits the
+   * rename's directory fsync, so two copies of one instance arriving at once on two associations could both
+   * find no row and the second rename replace the file the first acknowledgement stands for; they take turns.
+   */
+  private readonly recording = new Map<string, Promise<void>>();
 
   constructor(private readonly options: InstanceIngestOptions) {
     this.now = options.now ?? Date.now;
@@ -43,16 +49,30 @@ export class InstanceIngest implements InstanceSink {
       sourceAeTitle: incoming.callingAe,
     });
     const filePath = this.options.spool.newIncomingPath();
-    const writable = new SpoolFileWriter(filePath, header);
+    const writable = new SpoolFileWriter(filePath, header, {
+      highWaterMark: Number(process.env.TMP_HWM ?? 1048576),
+      writebackBytes: Number(process.env.TMP_WB ?? 0),
+    });
+    // A write or fsync error destroys the writer and is reported by complete() (finished() rejects with it);
+    // this listener only keeps the 'error' event from being unhandled, which would end the process.
+    writable.on('error', () => undefined);
     return {
       kind: 'transfer',
       transfer: {
         writable,
         complete: () => this.complete(incoming, writable, header.length),
-        abandon: () => {
-          writable.destroy();
-          this.options.spool.discard(filePath);
-        },
+        // The file is opened asynchronously: removing it before the writer has closed could race its
+        // creation and leave it behind.
+        abandon: () =>
+          new Promise<void>((resolve) => {
+            const discard = (): void => {
+              this.options.spool.discard(filePath);
+              resolve();
+            };
+            if (writable.closed) return discard();
+            writable.once('close', discard);
+            writable.destroy();
+          }),
       },
     };
   }
@@ -70,7 +90,31 @@ export class InstanceIngest implements InstanceSink {
       spool.discard(writable.filePath);
       return checked;
     }
-    const { attributes, studyInstanceUid } = checked;
+    return this.inTurn(incoming.sopInstanceUid, () => this.record(incoming, writable, checked.attributes, checked.studyInstanceUid));
+  }
+
+  private async inTurn<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.recording.get(key) ?? Promise.resolve();
+    const run = previous.then(work);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.recording.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.recording.get(key) === tail) this.recording.delete(key);
+    }
+  }
+
+  private async record(
+    incoming: IncomingInstance,
+    writable: SpoolFileWriter,
+    attributes: KeyAttributes,
+    studyInstanceUid: string,
+  ): Promise<IngestOutcome> {
+    const { spool, store } = this.options;
     try {
       const existing = store.findInstance(incoming.sopInstanceUid);
       if (existing !== undefined) {
@@ -78,7 +122,8 @@ export class InstanceIngest implements InstanceSink {
         spool.discard(writable.filePath);
         return { kind: 'duplicate', studyInstanceUid: existing.studyInstanceUid, path: existing.path };
       }
-      const finalPath = spool.commit(writable.filePath, studyInstanceUid, incoming.sopInstanceUid);
+      // Only once the rename is durable may the row that points at the final path be committed.
+      const finalPath = await spool.commit(writable.filePath, studyInstanceUid, incoming.sopInstanceUid);
       const outcome = store.recordInstance({
         sopInstanceUid: incoming.sopInstanceUid,
         sopClassUid: incoming.sopClassUid,

@@ -333,6 +333,11 @@ export class JobStore {
     return rows.map((r) => ({ sopInstanceUid: r.sop_instance_uid, path: r.path, sizeBytes: r.size_bytes }));
   }
 
+  jobCreatedAt(jobId: number): number | undefined {
+    const row = this.db.prepare('SELECT created_at FROM jobs WHERE id = ?').get(jobId) as { created_at: number } | undefined;
+    return row?.created_at;
+  }
+
   /** The open database, for the pipeline's own store (same file, same transactions discipline). */
   get connection(): Database.Database {
     return this.db;

@@ -5,12 +5,14 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
-  renameSync,
   statfsSync,
   unlinkSync,
   close,
+  fdatasync,
   fsync,
+  mkdir,
   open,
+  rename,
   writev,
 } from 'node:fs';
 import path from 'node:path';
@@ -26,6 +28,12 @@ import { isValidUid } from '../dicom/uids.js';
 export class Spool {
   readonly incomingDir: string;
   readonly studiesDir: string;
+  /**
+   * Study folders being created and made durable, by path. Commits run concurrently, so a second instance
+   * of a new study must not find the folder already there (its mkdir does nothing) and commit its row before
+   * the first instance's fsync of studies/ has made the folder's entry durable: it waits on this instead.
+   */
+  private readonly studyDirsInFlight = new Map<string, { exists: Promise<void>; durable: Promise<void> }>();
 
   constructor(readonly root: string) {
     this.incomingDir = path.join(root, 'incoming');
@@ -34,8 +42,11 @@ export class Spool {
 
   /** Creates the folders and removes partial transfers a crash left behind; returns how many. */
   open(): number {
-    mkdirSync(this.incomingDir, { recursive: true });
-    mkdirSync(this.studiesDir, { recursive: true });
+    for (const dir of [this.incomingDir, this.studiesDir]) {
+      const firstCreated = mkdirSync(dir, { recursive: true });
+      // A folder we just made must itself survive a crash before anything in it is acknowledged.
+      if (firstCreated !== undefined) syncDirectorySync(path.dirname(firstCreated));
+    }
     let removed = 0;
     for (const name of readdirSync(this.incomingDir)) {
       if (name.endsWith('.part')) {
@@ -58,15 +69,38 @@ export class Spool {
     return path.join(this.studiesDir, studyInstanceUid, `${sopInstanceUid}.dcm`);
   }
 
-  /** Moves a complete, fsynced transfer to its place and makes the rename itself durable. */
-  commit(incomingPath: string, studyInstanceUid: string, sopInstanceUid: string): string {
+  /**
+   * Moves a complete, fsynced transfer to its place and makes the rename itself durable; resolves with the
+   * final path only then, so a row that points at it can be committed. Everything runs on the thread pool:
+   * a directory fsync is a journal commit (milliseconds), and the event loop has other associations to read.
+   */
+  async commit(incomingPath: string, studyInstanceUid: string, sopInstanceUid: string): Promise<string> {
     const target = this.finalPath(studyInstanceUid, sopInstanceUid);
     const studyDir = path.dirname(target);
-    const created = mkdirSync(studyDir, { recursive: true }) !== undefined;
-    renameSync(incomingPath, target);
-    syncDirectory(studyDir);
-    if (created) syncDirectory(this.studiesDir);
+    const folder = this.studyDir(studyDir);
+    await folder.exists;
+    await callback<void>((done) => rename(incomingPath, target, done));
+    // The file's entry in its study folder and, for a new study, the folder's entry under studies/ are
+    // independent; both must be durable before we return, so the two fsyncs run side by side.
+    await Promise.all([syncDirectory(studyDir), folder.durable]);
     return target;
+  }
+
+  /** Makes sure a study folder exists; `durable` settles once its entry under studies/ is on disk. */
+  private studyDir(dir: string): { exists: Promise<void>; durable: Promise<void> } {
+    const inFlight = this.studyDirsInFlight.get(dir);
+    if (inFlight !== undefined) return inFlight;
+    const created = callback<string | undefined>((done) => mkdir(dir, { recursive: true }, done));
+    const exists = created.then(() => undefined);
+    const durable = created.then((first) => (first === undefined ? undefined : syncDirectory(this.studiesDir)));
+    const entry = { exists, durable };
+    this.studyDirsInFlight.set(dir, entry);
+    const forget = (): void => {
+      if (this.studyDirsInFlight.get(dir) === entry) this.studyDirsInFlight.delete(dir);
+    };
+    // Kept while in flight only: later commits find the folder there and need not wait for anything.
+    durable.then(forget, forget);
+    return entry;
   }
 
   discard(incomingPath: string): void {
@@ -83,7 +117,14 @@ export class Spool {
   }
 }
 
-function syncDirectory(dir: string): void {
+/** Wraps a Node callback API call in a promise (the callback forms skip fs/promises' FileHandle overhead). */
+function callback<T>(start: (done: (error: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    start((error, value) => (error ? reject(error) : resolve(value as T)));
+  });
+}
+
+function syncDirectorySync(dir: string): void {
   const fd = openSync(dir, 'r');
   try {
     fsyncSync(fd);
@@ -92,19 +133,56 @@ function syncDirectory(dir: string): void {
   }
 }
 
+async function syncDirectory(dir: string): Promise<void> {
+  const fd = await callback<number>((done) => open(dir, 'r', done));
+  let syncError: unknown;
+  try {
+    await callback<void>((done) => fsync(fd, done));
+  } catch (error) {
+    syncError = error;
+  }
+  await callback<void>((done) => close(fd, done));
+  if (syncError !== undefined) throw syncError;
+}
+
+export interface SpoolFileWriterOptions {
+  /** Bytes the writer may hold before `write` returns false (and the SCP pauses the socket). */
+  highWaterMark?: number;
+  /**
+   * Start an fdatasync in the background each time this many bytes have been written since the last one
+   * began; 0 turns it off. See SpoolFileWriter.
+   */
+  writebackBytes?: number;
+}
+
 /**
  * A file sink for one C-STORE: writes the Part 10 header, then the dataset bytes as they arrive from the
  * network, and fsyncs before it reports `finish`. Nothing is parsed or copied on the way.
+ *
+ * Early writeback: with 24 GiB of RAM the kernel would not start writing a file back on its own before our
+ * final fsync, which then has the whole file (8 MB for a DX image) to push to disk while the sender waits
+ * for our answer. So while the data set arrives, an fdatasync runs in the background now and then
+ * (`writebackBytes`), and the disk works alongside the network; the final fsync only has the tail left.
+ * These syncs are extra: durability still rests on the final fsync alone, which also reports the errors
+ * of the early ones.
  */
 export class SpoolFileWriter extends Writable {
   private fd: number | undefined;
   bytesWritten = 0;
+  private readonly writebackBytes: number;
+  private writtenSinceSync = 0;
+  private syncing = false;
+  private syncError: Error | undefined;
+  /** Runs once the background fdatasync in flight has returned. */
+  private afterSync: (() => void) | undefined;
 
   constructor(
     readonly filePath: string,
     private readonly header: Buffer,
+    options: SpoolFileWriterOptions = {},
   ) {
-    super({ highWaterMark: 1024 * 1024 });
+    super({ highWaterMark: options.highWaterMark ?? 1024 * 1024 });
+    this.writebackBytes = options.writebackBytes ?? 0;
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
@@ -127,15 +205,40 @@ export class SpoolFileWriter extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (this.fd === undefined) return callback();
-    fsync(this.fd, callback);
+    this.whenNotSyncing(() => {
+      const fd = this.fd;
+      if (fd === undefined) return callback();
+      fsync(fd, (error) => callback(error ?? this.syncError));
+    });
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    const fd = this.fd;
-    this.fd = undefined;
-    if (fd === undefined) return callback(error);
-    close(fd, (closeError) => callback(error ?? closeError));
+    // Never close the descriptor under a background fdatasync that has yet to start.
+    this.whenNotSyncing(() => {
+      const fd = this.fd;
+      this.fd = undefined;
+      if (fd === undefined) return callback(error);
+      close(fd, (closeError) => callback(error ?? closeError));
+    });
+  }
+
+  private whenNotSyncing(then: () => void): void {
+    if (this.syncing) this.afterSync = then;
+    else then();
+  }
+
+  private maybeWriteBack(fd: number, written: number): void {
+    this.writtenSinceSync += written;
+    if (this.writebackBytes <= 0 || this.syncing || this.writtenSinceSync < this.writebackBytes) return;
+    this.writtenSinceSync = 0;
+    this.syncing = true;
+    fdatasync(fd, (error) => {
+      this.syncing = false;
+      if (error) this.syncError ??= error;
+      const next = this.afterSync;
+      this.afterSync = undefined;
+      next?.();
+    });
   }
 
   private writeAll(buffers: Buffer[], callback: (error?: Error | null) => void): void {
@@ -145,6 +248,7 @@ export class SpoolFileWriter extends Writable {
     writev(fd, buffers, (error, written) => {
       if (error) return callback(error);
       this.bytesWritten += written;
+      this.maybeWriteBack(fd, written);
       if (written === total) return callback();
       // Short write (rare, e.g. signals): write what is left.
       const rest = Buffer.concat(buffers).subarray(written);

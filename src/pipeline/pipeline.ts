@@ -1,0 +1,284 @@
+import path from 'node:path';
+import type { GatewayConfig } from '../config/schema.js';
+import type { KeyAttributes } from '../dicom/dataset-walker.js';
+import { describeError } from '../errors.js';
+import { checkEligibility, type EligibilityRules } from '../inference/eligibility.js';
+import type { InferencePool } from '../inference/inference-pool.js';
+import type { ModelManifest } from '../inference/model-manifest.js';
+import type { Logger } from '../logging/logger.js';
+import { DEFAULT_USAGE_NOTICE } from '../reporting/report-inputs.js';
+import { readDatasetAttributes } from '../routing/dataset-attributes.js';
+import { routeInstance } from '../routing/rule-matcher.js';
+import type { ProcessAction } from '../routing/rule-schema.js';
+import type { JobStore } from '../store/job-store.js';
+import type { ActiveJob, PipelineStore } from '../store/pipeline-store.js';
+import { writeFileAtomically } from './atomic-file.js';
+import type { DeliveryPayload, DeliveryTarget } from './delivery-target.js';
+import type { ImageWorkResult } from './image-work.js';
+import { nextAttemptAt, type RetryPolicy } from './retry-policy.js';
+import { buildStudyReport, studyLevelResult } from './study-report.js';
+
+export interface ModelRuntime {
+  pool: InferencePool;
+  manifest: ModelManifest;
+}
+
+export interface PipelineOptions {
+  config: GatewayConfig;
+  store: JobStore;
+  pipelineStore: PipelineStore;
+  models: ReadonlyMap<string, ModelRuntime>;
+  targets: ReadonlyMap<string, DeliveryTarget>;
+  /** Where derived objects and messages are written before delivery (spool/outputs). */
+  outputsDir: string;
+  logger: Logger;
+  now?: () => number;
+  random?: () => number;
+}
+
+/**
+ * The only place that knows the order of the stages: ready job -> route -> infer/explain/write (in the
+ * inference workers) -> deliveries to PACS then RIS. Every step reads its input from the store and
+ * writes its outcome back in one transaction, so a restart resumes exactly where the last process died.
+ */
+export class Pipeline {
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly policy: RetryPolicy;
+  private running = false;
+  private processing: Promise<void> | undefined;
+  private delivering: Promise<void> | undefined;
+  private wakeAgain = false;
+  private deliveryTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: PipelineOptions) {
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    const d = options.config.delivery;
+    this.policy = { initialDelayMs: d.initialBackoffSeconds * 1000, multiplier: 2, maxDelayMs: d.maxBackoffSeconds * 1000, maxAttempts: d.maxAttempts, jitter: 0.2 };
+  }
+
+  start(): void {
+    this.running = true;
+    this.wake();
+  }
+
+  /** Something changed (a study became ready, a delivery fell due): run the stages. */
+  wake(): void {
+    if (!this.running) return;
+    if (this.processing) {
+      this.wakeAgain = true;
+    } else {
+      this.processing = this.processAll().finally(() => {
+        this.processing = undefined;
+        // Processing queued deliveries: send them now rather than at the next event.
+        this.scheduleDeliveries(0);
+        if (this.wakeAgain) {
+          this.wakeAgain = false;
+          this.wake();
+        }
+      });
+    }
+    this.scheduleDeliveries(0);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.deliveryTimer) clearTimeout(this.deliveryTimer);
+    await Promise.allSettled([this.processing, this.delivering]);
+  }
+
+  private async processAll(): Promise<void> {
+    try {
+      for (const job of this.options.pipelineStore.jobsToRoute()) this.route(job.jobId, job.studyInstanceUid, job.revision);
+      const active = this.options.pipelineStore.activeJobs();
+      // Urgent jobs come first (activeJobs orders them), and up to one job per inference worker runs at once.
+      const lanes = Math.max(1, [...this.options.models.values()].reduce((n, m) => n + m.pool.size, 0));
+      const queue = [...active];
+      await Promise.all(
+        Array.from({ length: Math.min(lanes, queue.length) }, async () => {
+          for (let job = queue.shift(); job && this.running; job = queue.shift()) await this.processJob(job);
+        }),
+      );
+    } catch (error) {
+      this.options.logger.error('pipeline pass failed; it runs again on the next event', { error: describeError(error) });
+    }
+  }
+
+  private route(jobId: number, studyInstanceUid: string, revision: number): void {
+    const { config, pipelineStore, logger } = this.options;
+    const instances = pipelineStore.studyInstances(studyInstanceUid);
+    // Each image is routed on its own (a study may hold a PA and a lateral); the first image whose rule
+    // processes decides the study's model, outputs, destinations and priority.
+    let chosen: { rule: string; action: ProcessAction } | undefined;
+    const images: Array<{ sopInstanceUid: string; path: string }> = [];
+    const reasons: string[] = [];
+    for (const instance of instances) {
+      let decision;
+      try {
+        decision = routeInstance(config.rules, {
+          callingAe: instance.callingAe,
+          calledAe: instance.calledAe,
+          sourceIp: instance.sourceIp,
+          attribute: readDatasetAttributes(instance.path),
+        });
+      } catch (error) {
+        reasons.push(`${instance.sopInstanceUid}: ${describeError(error)}`);
+        continue;
+      }
+      const rule = decision.rule;
+      if (rule === undefined || rule.action.ignore === true) {
+        reasons.push(`${instance.sopInstanceUid}: ${rule ? `rule '${rule.name}' ignores it` : 'no rule matches'}`);
+        continue;
+      }
+      chosen ??= { rule: rule.name, action: rule.action };
+      images.push(instance);
+    }
+    const now = this.now();
+    if (chosen === undefined) {
+      pipelineStore.routeJob(jobId, { ignored: reasons.join('; ') || 'the study has no instances' }, now);
+      logger.info('job ignored by routing', { jobId, studyInstanceUid, revision, why: reasons.join('; ') });
+      return;
+    }
+    pipelineStore.routeJob(jobId, { rule: chosen.rule, action: JSON.stringify(chosen.action), priority: chosen.action.priority, images }, now);
+    logger.info('job routed', { jobId, studyInstanceUid, revision, rule: chosen.rule, priority: chosen.action.priority, images: images.length });
+  }
+
+  private async processJob(job: ActiveJob): Promise<void> {
+    const { config, pipelineStore, store, logger } = this.options;
+    const action = JSON.parse(job.action) as ProcessAction;
+    const model = this.options.models.get(action.model);
+    const ids = { jobId: job.jobId, studyInstanceUid: job.studyInstanceUid, revision: job.revision };
+    if (model === undefined) {
+      // The model failed to load at start (logged then); the job waits for a restart with a working model.
+      logger.warn('job waits: its model is not loaded', { ...ids, model: action.model });
+      return;
+    }
+    const rules: EligibilityRules = { ...config.inference.eligibility, ...(action.eligibility ?? {}) };
+    const attributesOf = new Map(pipelineStore.studyInstances(job.studyInstanceUid).map((i) => [i.sopInstanceUid, JSON.parse(i.attributes) as KeyAttributes]));
+    const pending = pipelineStore.jobImages(job.jobId).filter((i) => i.state === 'pending');
+    const toProcess: Array<{ sopInstanceUid: string; path: string }> = [];
+    for (const image of pending) {
+      const verdict = checkEligibility(attributesOf.get(image.sopInstanceUid) ?? {}, rules);
+      if (verdict.eligible) toProcess.push(image);
+      else pipelineStore.recordImage(job.jobId, image.sopInstanceUid, { state: 'skipped', reason: verdict.reason }, this.now());
+    }
+    const outDir = path.join(this.options.outputsDir, job.studyInstanceUid, `r${job.revision}`);
+    const createdAt = new Date(store.jobCreatedAt(job.jobId) ?? this.now()).toISOString();
+    for (let i = 0; i < toProcess.length; i += config.inference.maxBatch) {
+      const batch = toProcess.slice(i, i + config.inference.maxBatch);
+      let results: ImageWorkResult[];
+      try {
+        results = await model.pool.process({
+          images: batch,
+          outputs: action.outputs,
+          revision: job.revision,
+          createdAt,
+          outDir,
+          target: config.explain.target,
+          usageNotice: DEFAULT_USAGE_NOTICE,
+        });
+      } catch (error) {
+        // A worker crash or a stopped pool: the images stay pending and the job is retried on the next pass.
+        logger.error('image processing failed; the job stays pending', { ...ids, error: describeError(error) });
+        return;
+      }
+      for (const r of results) {
+        if (r.kind === 'written') {
+          pipelineStore.recordImage(job.jobId, r.sopInstanceUid, { state: 'written', result: JSON.stringify(r) }, this.now());
+          logger.info('image classified and explained', { ...ids, sopInstanceUid: r.sopInstanceUid, predicted: r.classification.predicted, outputs: r.outputs.length });
+        } else {
+          pipelineStore.recordImage(job.jobId, r.sopInstanceUid, { state: 'failed', reason: `${r.code}: ${r.reason}` }, this.now());
+          logger.warn('image failed', { ...ids, sopInstanceUid: r.sopInstanceUid, code: r.code, why: r.reason });
+        }
+      }
+    }
+    this.finishJob(job, action, model.manifest, createdAt);
+  }
+
+  private finishJob(job: ActiveJob, action: ProcessAction, manifest: ModelManifest, createdAt: string): void {
+    const { pipelineStore, config, logger } = this.options;
+    const images = pipelineStore.jobImages(job.jobId);
+    const written = images.flatMap((i) => (i.state === 'written' && i.result ? [JSON.parse(i.result) as Extract<ImageWorkResult, { kind: 'written' }>] : []));
+    const ids = { jobId: job.jobId, studyInstanceUid: job.studyInstanceUid, revision: job.revision };
+    const now = this.now();
+    if (written.length === 0) {
+      const failed = images.some((i) => i.state === 'failed');
+      const reason = images.map((i) => `${i.sopInstanceUid}: ${i.reason ?? i.state}`).join('; ');
+      pipelineStore.finishProcessing(job.jobId, { state: failed ? 'failed' : 'ignored', reason: failed ? reason : `no eligible image (${reason})` }, now);
+      logger.info(failed ? 'job failed: no image could be processed' : 'job ignored: no eligible image', { ...ids, why: reason });
+      return;
+    }
+    const deliveries: Array<{ kind: 'pacs' | 'ris'; destination: string; payload: string }> = [];
+    const files = written.flatMap((w) => w.outputs.map((o) => o.path));
+    for (const name of action.pacs) deliveries.push({ kind: 'pacs', destination: name, payload: JSON.stringify({ kind: 'pacs', files } satisfies DeliveryPayload) });
+    const best = studyLevelResult(written);
+    const source = best && images.find((i) => i.sopInstanceUid === best.sopInstanceUid);
+    for (const name of action.ris) {
+      const ris = config.destinations.ris.find((d) => d.name === name);
+      if (!ris || !best || !source) continue;
+      const report = buildStudyReport({
+        studyInstanceUid: job.studyInstanceUid,
+        revision: job.revision,
+        sourcePath: source.path,
+        result: best,
+        manifest,
+        ris,
+        createdAt: new Date(createdAt),
+      });
+      const file = path.join(this.options.outputsDir, job.studyInstanceUid, `r${job.revision}`, `${report.controlId}.hl7`);
+      writeFileAtomically(file, Buffer.from(report.message, 'utf8'));
+      deliveries.push({ kind: 'ris', destination: name, payload: JSON.stringify({ kind: 'ris', file, controlId: report.controlId } satisfies DeliveryPayload) });
+    }
+    pipelineStore.finishProcessing(job.jobId, { deliveries }, now);
+    logger.info('job written: deliveries queued', { ...ids, deliveries: deliveries.length, images: written.length });
+  }
+
+  private scheduleDeliveries(delayMs: number): void {
+    if (!this.running) return;
+    if (this.deliveryTimer) clearTimeout(this.deliveryTimer);
+    this.deliveryTimer = setTimeout(() => {
+      this.deliveryTimer = undefined;
+      if (this.delivering) return this.scheduleDeliveries(100);
+      this.delivering = this.deliverDue().finally(() => {
+        this.delivering = undefined;
+        const next = this.options.pipelineStore.nextDeliveryAt();
+        if (next !== undefined) this.scheduleDeliveries(Math.max(50, next - this.now()));
+      });
+    }, delayMs);
+  }
+
+  private async deliverDue(): Promise<void> {
+    const { pipelineStore, logger, targets } = this.options;
+    for (let due = pipelineStore.dueDeliveries(this.now()); due.length > 0 && this.running; due = pipelineStore.dueDeliveries(this.now())) {
+      for (const delivery of due) {
+        if (!this.running) return;
+        const target = targets.get(delivery.destination);
+        const ids = { jobId: delivery.jobId, studyInstanceUid: delivery.studyInstanceUid, revision: delivery.revision, destination: delivery.destination };
+        let outcome;
+        try {
+          outcome = target ? await target.deliver(JSON.parse(delivery.payload) as DeliveryPayload) : { kind: 'parked' as const, reason: `destination '${delivery.destination}' is not configured any more` };
+        } catch (error) {
+          outcome = { kind: 'retry' as const, reason: describeError(error) };
+        }
+        const now = this.now();
+        if (outcome.kind === 'delivered') {
+          pipelineStore.recordDelivery(delivery.id, { kind: 'delivered' }, now);
+          logger.info(`${delivery.kind === 'pacs' ? 'objects stored in PACS' : 'result reported to RIS'}`, { ...ids, attempts: delivery.attempts + 1 });
+        } else if (outcome.kind === 'parked') {
+          pipelineStore.recordDelivery(delivery.id, { kind: 'parked', reason: outcome.reason }, now);
+          logger.error('delivery parked for an admin', { ...ids, why: outcome.reason });
+        } else {
+          const next = nextAttemptAt(delivery.attempts + 1, new Date(now), this.policy, this.random);
+          if (next.kind === 'park') {
+            pipelineStore.recordDelivery(delivery.id, { kind: 'parked', reason: `${outcome.reason}; ${next.reason}` }, now);
+            logger.error('delivery parked for an admin', { ...ids, why: `${outcome.reason}; ${next.reason}` });
+          } else {
+            pipelineStore.recordDelivery(delivery.id, { kind: 'retry', reason: outcome.reason, nextAttemptAt: next.at.getTime() }, now);
+            logger.warn('delivery failed; will retry', { ...ids, why: outcome.reason, retryInMs: next.delayMs, attempt: delivery.attempts + 1 });
+          }
+        }
+      }
+    }
+  }
+}
