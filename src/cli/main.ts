@@ -11,6 +11,7 @@ import { classifyFiles, formatClassifyReports } from './classify-command.js';
 import { formatJobsTable } from './jobs-table.js';
 import { formatModelCard } from './model-card.js';
 import { explainRouting, formatRoutingDecision } from './rules-command.js';
+import { RENDER_USAGE, renderCommand } from './render-command.js';
 
 const USAGE = `cxr-gateway: chest X-ray DICOM gateway
 
@@ -21,6 +22,7 @@ Usage:
   cxr-gateway classify FILE.dcm... [--model DIR] [--config FILE] [--json]
                                              classify images (or say why one is skipped) with the model
   cxr-gateway model check [DIR]              validate a model directory and print its model card
+${RENDER_USAGE}
   cxr-gateway rules explain FILE.dcm [--calling-ae AE] [--called-ae AE] [--ip ADDRESS] [--config FILE] [--json]
                                              which routing rule matches an image, and why
 
@@ -29,6 +31,8 @@ The config file comes from --config, else from $${CONFIG_ENV_VAR}, else the embe
 type CommandResult = number | Promise<number>;
 
 function main(argv: string[]): CommandResult {
+  // render parses its own flags (--png, --layout ...), which the strict parser below would refuse.
+  if (argv[0] === 'render') return renderCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

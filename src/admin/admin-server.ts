@@ -1,0 +1,106 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describeError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { StoreMetrics } from '../store/store-metrics.js';
+
+export interface HealthSource {
+  /** Whether the job store answers a query. */
+  storeOk(): boolean;
+  freeDiskBytes(): number;
+  minFreeDiskBytes: number;
+  models(): Array<{ name: string; loaded: boolean; backend: string | undefined; workers: number }>;
+  dicomListening(): boolean;
+}
+
+/**
+ * The loopback admin port: /healthz for load balancers and monitoring (200 when healthy, 503 with the
+ * reasons otherwise) and /metrics in Prometheus text format.
+ */
+export class AdminServer {
+  private server: http.Server | undefined;
+
+  constructor(
+    private readonly options: { host: string; port: number; health: HealthSource; metrics: StoreMetrics; logger: Logger },
+  ) {}
+
+  async start(): Promise<AddressInfo> {
+    const server = http.createServer((request, response) => {
+      try {
+        if (request.method !== 'GET') return send(response, 405, 'text/plain', 'only GET\n');
+        if (request.url === '/healthz') {
+          const health = this.health();
+          return send(response, health.status === 'ok' ? 200 : 503, 'application/json', `${JSON.stringify(health, null, 2)}\n`);
+        }
+        if (request.url === '/metrics') return send(response, 200, 'text/plain; version=0.0.4', this.metrics());
+        return send(response, 404, 'text/plain', 'try /healthz or /metrics\n');
+      } catch (error) {
+        this.options.logger.error('admin request failed', { url: request.url, error: describeError(error) });
+        return send(response, 500, 'text/plain', `${describeError(error)}\n`);
+      }
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.options.host, port: this.options.port }, () => resolve());
+    });
+    return server.address() as AddressInfo;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  health(): { status: 'ok' | 'degraded'; problems: string[]; checks: Record<string, unknown> } {
+    const h = this.options.health;
+    const problems: string[] = [];
+    const storeOk = h.storeOk();
+    if (!storeOk) problems.push('the job store does not answer');
+    const free = h.freeDiskBytes();
+    if (free < h.minFreeDiskBytes) problems.push(`free disk ${Math.floor(free / 1048576)} MB is below storage.minFreeDiskMB: C-STOREs are refused`);
+    const models = h.models();
+    for (const m of models) if (!m.loaded) problems.push(`model '${m.name}' is not loaded: its studies wait`);
+    const dicom = h.dicomListening();
+    if (!dicom) problems.push('the DICOM listener is not accepting associations');
+    return {
+      status: problems.length === 0 ? 'ok' : 'degraded',
+      problems,
+      checks: { store: storeOk, diskFreeMB: Math.floor(free / 1048576), models, dicomListening: dicom },
+    };
+  }
+
+  private metrics(): string {
+    const counts = this.options.metrics.counts();
+    const latency = this.options.metrics.endToEndLatency(Date.now() - 24 * 3600 * 1000);
+    const lines: string[] = [];
+    const family = (name: string, type: 'counter' | 'gauge' | 'summary', help: string) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    family('cxr_instances_received_total', 'counter', 'Instances received and stored (duplicates not counted).');
+    lines.push(`cxr_instances_received_total ${counts.instances}`);
+    for (const [name, table, help] of [
+      ['cxr_jobs', counts.jobs, 'Study jobs by state (ready and processing are the inference queue).'],
+      ['cxr_images', counts.images, 'Images of jobs by state (written = classified, explained and written).'],
+      ['cxr_deliveries', counts.deliveries, 'Deliveries to PACS and RIS by state (pending = queue, parked = needs an admin).'],
+      ['cxr_studies', counts.studies, 'Studies by assembly state.'],
+    ] as const) {
+      family(name, 'gauge', help);
+      for (const [state, n] of Object.entries(table)) lines.push(`${name}{state="${state}"} ${n}`);
+    }
+    const models = this.options.health.models();
+    family('cxr_model_loaded', 'gauge', 'Whether each configured model is loaded (1) and its inference workers.');
+    for (const m of models) lines.push(`cxr_model_loaded{model="${m.name}",backend="${m.backend ?? ''}"} ${m.loaded ? 1 : 0}`);
+    family('cxr_end_to_end_latency_seconds', 'summary', 'Last image received to job done, over the last 24 hours.');
+    if (latency.p50Seconds !== undefined) lines.push(`cxr_end_to_end_latency_seconds{quantile="0.5"} ${latency.p50Seconds}`);
+    if (latency.p95Seconds !== undefined) lines.push(`cxr_end_to_end_latency_seconds{quantile="0.95"} ${latency.p95Seconds}`);
+    lines.push(`cxr_end_to_end_latency_seconds_count ${latency.count}`);
+    family('cxr_disk_free_bytes', 'gauge', 'Free space under storage.dataDir.');
+    lines.push(`cxr_disk_free_bytes ${this.options.health.freeDiskBytes()}`);
+    return `${lines.join('\n')}\n`;
+  }
+}
+
+function send(response: http.ServerResponse, status: number, type: string, body: string): void {
+  response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  response.end(body);
+}
