@@ -12,6 +12,11 @@ import { Pipeline, type ModelRuntime } from './pipeline/pipeline.js';
 import type { DeliveryTarget } from './pipeline/delivery-target.js';
 import { deliveryTargets } from './pipeline/delivery-targets.js';
 import { PipelineStore } from './store/pipeline-store.js';
+import { StoreMetrics } from './store/store-metrics.js';
+import { AdminServer } from './admin/admin-server.js';
+import { dailySummary } from './maintenance/daily-summary.js';
+import { purgeFinishedStudies } from './maintenance/retention.js';
+import { ScheduledTasks } from './maintenance/scheduled-tasks.js';
 import type { Logger } from './logging/logger.js';
 import { InstanceIngest } from './store/instance-ingest.js';
 import { JobStore } from './store/job-store.js';
@@ -43,9 +48,11 @@ export class Gateway {
   private pipeline: Pipeline | undefined;
   private targets = new Map<string, DeliveryTarget>();
   private destinations: Destinations | undefined;
+  private admin: AdminServer | undefined;
+  private tasks: ScheduledTasks | undefined;
 
   constructor(
-    private readonly config: GatewayConfig,
+    private config: GatewayConfig,
     private readonly logger: Logger,
   ) {}
 
@@ -95,7 +102,84 @@ export class Gateway {
     this.scp = new StorageScp({ config: config.dicom, sink: ingest, logger });
     const address = await this.scp.start();
     logger.info('DICOM listener ready', { host: address.host, port: address.port, aeTitle: config.dicom.aeTitle });
+    this.startHousekeeping(store, spool);
+    if (config.admin.enabled) await this.startAdmin(store, spool);
     return address;
+  }
+
+  /** Applies a reloaded configuration to what can change while running, and says what needs a restart. */
+  reload(next: GatewayConfig): void {
+    const restartNeeded = (['dicom', 'storage', 'models', 'destinations', 'inference', 'admin', 'logging'] as const).filter(
+      (key) => JSON.stringify(next[key]) !== JSON.stringify(this.config[key]),
+    );
+    this.config = next;
+    this.pipeline?.updateConfig(next);
+    this.logger.info('configuration reloaded: rules, eligibility, explanation target and retry policy apply to the next job', {
+      restartNeededFor: restartNeeded,
+    });
+  }
+
+  private startHousekeeping(store: JobStore, spool: Spool): void {
+    const { logger } = this;
+    const metrics = new StoreMetrics(store.connection);
+    const m = () => this.config.maintenance;
+    this.tasks = new ScheduledTasks(
+      [
+        {
+          name: 'retention',
+          schedule: m().retentionSchedule,
+          run: () => {
+            const cutoff = Date.now() - m().retentionDays * 24 * 3600 * 1000;
+            const result = purgeFinishedStudies(store.connection, spool.root, cutoff);
+            if (result.studiesPurged > 0) logger.info('retention: finished studies deleted from the spool', { ...result, retentionDays: m().retentionDays });
+          },
+        },
+        { name: 'retry-sweep', schedule: m().retrySweepSchedule, run: () => this.pipeline?.wake() },
+        { name: 'daily-summary', schedule: m().summarySchedule, run: () => logger.info('daily summary', dailySummary(metrics, Date.now())) },
+        {
+          name: 'disk-check',
+          schedule: m().diskCheckSchedule,
+          run: () => {
+            const free = spool.freeBytes();
+            const floor = this.config.storage.minFreeDiskMB * 1048576;
+            if (free < floor) logger.error('disk below storage.minFreeDiskMB: C-STOREs are being refused', { freeMB: Math.floor(free / 1048576) });
+            else if (free < 2 * floor) logger.warn('disk space low: C-STOREs will be refused below storage.minFreeDiskMB', { freeMB: Math.floor(free / 1048576) });
+          },
+        },
+      ],
+      logger,
+    );
+    this.tasks.start();
+  }
+
+  private async startAdmin(store: JobStore, spool: Spool): Promise<void> {
+    const { config } = this;
+    this.admin = new AdminServer({
+      host: config.admin.host,
+      port: config.admin.port,
+      metrics: new StoreMetrics(store.connection),
+      logger: this.logger,
+      health: {
+        storeOk: () => {
+          try {
+            store.countStudies('receiving');
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        freeDiskBytes: () => spool.freeBytes(),
+        minFreeDiskBytes: config.storage.minFreeDiskMB * 1048576,
+        models: () =>
+          Object.keys(config.models).map((name) => {
+            const runtime = this.models.get(name);
+            return { name, loaded: runtime !== undefined, backend: runtime?.pool.backend, workers: runtime?.pool.size ?? 0 };
+          }),
+        dicomListening: () => this.scp !== undefined,
+      },
+    });
+    const address = await this.admin.start();
+    this.logger.info('admin endpoints ready', { url: `http://${address.address}:${address.port}/healthz` });
   }
 
   /** One inference pool per configured model that is present; a missing model is logged, not fatal. */
@@ -119,6 +203,8 @@ export class Gateway {
   }
 
   async stop(): Promise<void> {
+    await this.tasks?.stop();
+    await this.admin?.stop();
     await this.scp?.stop(this.config.dicom.shutdownGraceSeconds * 1000);
     this.scp = undefined;
     this.assembler?.stop();

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig, modelDirectory, resolveConfigPath, CONFIG_ENV_VAR } from '../config/load-config.js';
 import { GatewayError, describeError } from '../errors.js';
@@ -127,6 +127,7 @@ async function start(configPath: string | undefined): Promise<number> {
       if (stopping) return;
       stopping = true;
       logger.info('stopping: no new associations; finishing transfers in progress', { signal });
+      if (configPath !== undefined) unwatchFile(configPath);
       gateway.stop().then(
         () => {
           logger.info('stopped');
@@ -140,6 +141,24 @@ async function start(configPath: string | undefined): Promise<number> {
     };
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
+    // Reload on SIGHUP and when the file changes; a file that does not validate leaves the running
+    // configuration in place and says why.
+    const reload = (trigger: string) => {
+      if (stopping || configPath === undefined) return;
+      try {
+        gateway.reload(loadConfig(configPath).config);
+      } catch (error) {
+        logger.error('configuration reload refused: keeping the running configuration', { trigger, error: describeError(error) });
+      }
+    };
+    process.on('SIGHUP', () => reload('SIGHUP'));
+    if (configPath !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      watchFile(configPath, { interval: 1000 }, () => {
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => reload('file change'), 300);
+      });
+    }
   });
 }
 

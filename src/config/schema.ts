@@ -6,6 +6,7 @@ import { BACKEND_ORDER } from '../inference/backend.js';
 import { DEFAULT_ELIGIBILITY } from '../inference/eligibility.js';
 import { lrpOptionsSchema } from '../lrp/composites.js';
 import { ruleSchema } from '../routing/rule-schema.js';
+import { isValidCron } from '../maintenance/scheduled-tasks.js';
 
 // AE titles are at most 16 characters of the default character repertoire, without backslash or
 // control characters; leading/trailing spaces are not significant (PS3.5 6.2).
@@ -76,6 +77,8 @@ export const inferenceSchema = z
     /** The model (a name from `models`) that commands use when none is given; rules name their own. */
     defaultModel: z.string().min(1).default('demo'),
     backend: z.enum(['auto', ...BACKEND_ORDER]).default('auto'),
+    /** Let the webgpu backend run on a software adapter (lavapipe, SwiftShader): for tests only, slower than wasm. */
+    allowSoftwareGpu: z.boolean().default(false),
     workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
     maxBatch: z.number().int().min(1).max(64).default(8),
     maxWaitMs: z.number().int().min(0).max(60000).default(50),
@@ -157,6 +160,29 @@ const DEFAULT_RULES = [
   },
 ];
 
+const cronExpression = z.string().refine(isValidCron, 'is not a valid cron expression');
+
+export const maintenanceSchema = z
+  .object({
+    /** Spooled inputs and outputs of finished, fully delivered studies are deleted after this many days. */
+    retentionDays: z.number().min(0).default(30),
+    retentionSchedule: cronExpression.default('15 3 * * *'),
+    /** Due retries are also sent on their own timers; the sweep catches anything a timer missed. */
+    retrySweepSchedule: cronExpression.default('* * * * *'),
+    summarySchedule: cronExpression.default('0 7 * * *'),
+    diskCheckSchedule: cronExpression.default('*/5 * * * *'),
+  })
+  .strict();
+
+export const adminSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Loopback by default: /healthz and /metrics carry no patient data but are not for the wider network. */
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(11180),
+  })
+  .strict();
+
 export const loggingSchema = z
   .object({
     level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
@@ -186,6 +212,8 @@ export const configSchema = z
     /** Ordered; the first rule that matches an instance decides what happens to its study. */
     rules: z.array(ruleSchema).default(() => z.array(ruleSchema).parse(DEFAULT_RULES)),
     delivery: deliverySchema.default(() => deliverySchema.parse({})),
+    maintenance: maintenanceSchema.default(() => maintenanceSchema.parse({})),
+    admin: adminSchema.default(() => adminSchema.parse({})),
     logging: loggingSchema.default(() => loggingSchema.parse({})),
   })
   .strict()

@@ -24,6 +24,7 @@ export interface ModelRuntime {
 }
 
 export interface PipelineOptions {
+  /** Replaced by updateConfig on a reload. */
   config: GatewayConfig;
   store: JobStore;
   pipelineStore: PipelineStore;
@@ -41,10 +42,15 @@ export interface PipelineOptions {
  * inference workers) -> deliveries to PACS then RIS. Every step reads its input from the store and
  * writes its outcome back in one transaction, so a restart resumes exactly where the last process died.
  */
+function retryPolicyOf(config: GatewayConfig): RetryPolicy {
+  const d = config.delivery;
+  return { initialDelayMs: d.initialBackoffSeconds * 1000, multiplier: 2, maxDelayMs: d.maxBackoffSeconds * 1000, maxAttempts: d.maxAttempts, jitter: 0.2 };
+}
+
 export class Pipeline {
   private readonly now: () => number;
   private readonly random: () => number;
-  private readonly policy: RetryPolicy;
+  private policy: RetryPolicy;
   private running = false;
   private processing: Promise<void> | undefined;
   private delivering: Promise<void> | undefined;
@@ -54,8 +60,17 @@ export class Pipeline {
   constructor(private readonly options: PipelineOptions) {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
-    const d = options.config.delivery;
-    this.policy = { initialDelayMs: d.initialBackoffSeconds * 1000, multiplier: 2, maxDelayMs: d.maxBackoffSeconds * 1000, maxAttempts: d.maxAttempts, jitter: 0.2 };
+    this.policy = retryPolicyOf(options.config);
+  }
+
+  /**
+   * A reloaded configuration: rules, eligibility, explanation target and retry policy take effect for
+   * the next job; models and destinations are fixed at start (the caller says so in the log).
+   */
+  updateConfig(config: GatewayConfig): void {
+    this.options.config = config;
+    this.policy = retryPolicyOf(config);
+    this.wake();
   }
 
   start(): void {

@@ -39,6 +39,8 @@ export async function writeGatewayConfig(overrides: ConfigOverrides = {}, workDi
     storage: { dataDir: 'data', minFreeDiskMB: 1, ...(overrides.storage ?? {}) },
     assembly: { quietPeriodSeconds: 1, ...(overrides.assembly ?? {}) },
     logging: { level: 'debug', format: 'json', ...(overrides.logging ?? {}) },
+    // Port 0: tests run daemons side by side; the log line 'admin endpoints ready' gives the URL.
+    admin: { port: 0, ...(overrides.admin ?? {}) },
   };
   const configPath = path.join(dir, 'config.yaml');
   writeFileSync(configPath, stringify(config));

@@ -1,0 +1,52 @@
+import test from 'ava';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { writeImageFile } from '../helpers/dicom-factory.js';
+import { storescu } from '../helpers/dcmtk.js';
+import { startGateway } from '../helpers/gateway-process.js';
+import { tinyModelDir } from '../helpers/tiny-densenet.js';
+
+test('healthz reports store, disk, models and listener; metrics count what arrived', async (t) => {
+  const gateway = await startGateway({ models: { demo: tinyModelDir() }, inference: { workers: 1, backend: 'wasm' } } as never);
+  t.teardown(() => gateway.stop());
+  const ready = await gateway.waitForLog((l) => l.message === 'admin endpoints ready', 'the admin port');
+  const base = String(ready.url).replace('/healthz', '');
+  const health = await fetch(`${base}/healthz`);
+  t.is(health.status, 200);
+  const body = (await health.json()) as { status: string; checks: { models: Array<{ name: string; loaded: boolean; backend: string }> } };
+  t.is(body.status, 'ok');
+  t.like(body.checks.models[0], { name: 'demo', loaded: true, backend: 'wasm' });
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'metrics-'));
+  t.is((await storescu(gateway.port, [(await writeImageFile(dir, {})).path])).code, 0);
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  t.regex(metrics, /^# TYPE cxr_instances_received_total counter$/m);
+  t.regex(metrics, /^cxr_instances_received_total 1$/m);
+  t.regex(metrics, /^cxr_model_loaded\{model="demo",backend="wasm"\} 1$/m);
+});
+
+test('healthz answers 503 with the reason when a configured model is missing', async (t) => {
+  const gateway = await startGateway({ models: { demo: '/nonexistent/model' } } as never);
+  t.teardown(() => gateway.stop());
+  const ready = await gateway.waitForLog((l) => l.message === 'admin endpoints ready', 'the admin port');
+  const response = await fetch(String(ready.url));
+  t.is(response.status, 503);
+  const body = (await response.json()) as { problems: string[] };
+  t.deepEqual(body.problems, ["model 'demo' is not loaded: its studies wait"]);
+});
+
+test('SIGHUP reloads valid rules and keeps the running config when the file is bad', async (t) => {
+  const { writeFileSync, readFileSync } = await import('node:fs');
+  const gateway = await startGateway();
+  t.teardown(() => gateway.stop());
+  const original = readFileSync(gateway.configPath, 'utf8');
+  writeFileSync(gateway.configPath, `${original}\nrules:\n  - name: nothing-at-all\n    action: { model: not-a-model }\n`);
+  process.kill(gateway.pid, 'SIGHUP');
+  const refused = await gateway.waitForLog((l) => l.message.startsWith('configuration reload refused'), 'the refusal');
+  t.regex(String(refused.error), /names model 'not-a-model', which is not in models/);
+  writeFileSync(gateway.configPath, `${original}\nrules:\n  - name: ignore-everything\n    action: { ignore: true }\n`);
+  process.kill(gateway.pid, 'SIGHUP');
+  await gateway.waitForLog((l) => l.message.startsWith('configuration reloaded'), 'the reload');
+  t.pass();
+});
