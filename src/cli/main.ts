@@ -12,6 +12,7 @@ import { formatJobsTable } from './jobs-table.js';
 import { formatModelCard } from './model-card.js';
 import { explainRouting, formatRoutingDecision } from './rules-command.js';
 import { RENDER_USAGE, renderCommand } from './render-command.js';
+import { SEND_USAGE, echoCommand, sendCommand } from './send-command.js';
 
 const USAGE = `cxr-gateway: chest X-ray DICOM gateway
 
@@ -23,6 +24,7 @@ Usage:
                                              classify images (or say why one is skipped) with the model
   cxr-gateway model check [DIR]              validate a model directory and print its model card
 ${RENDER_USAGE}
+${SEND_USAGE}
   cxr-gateway rules explain FILE.dcm [--calling-ae AE] [--called-ae AE] [--ip ADDRESS] [--config FILE] [--json]
                                              which routing rule matches an image, and why
 
@@ -33,6 +35,8 @@ type CommandResult = number | Promise<number>;
 function main(argv: string[]): CommandResult {
   // render parses its own flags (--png, --layout ...), which the strict parser below would refuse.
   if (argv[0] === 'render') return renderCommand(argv.slice(1));
+  if (argv[0] === 'send') return sendCommand(argv.slice(1));
+  if (argv[0] === 'echo') return echoCommand(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
