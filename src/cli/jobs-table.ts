@@ -1,7 +1,8 @@
 import type { JobSummary, StudySummary } from '../store/job-store.js';
+import type { Delivery } from '../store/pipeline-store.js';
 
 /** The human view of `cxr-gateway jobs`: one line per study, then one per job. */
-export function formatJobsTable(studies: StudySummary[], jobs: JobSummary[]): string {
+export function formatJobsTable(studies: StudySummary[], jobs: JobSummary[], deliveries: Delivery[]): string {
   const lines: string[] = [];
   lines.push(`STUDIES (${studies.length})`);
   for (const s of studies) {
@@ -12,8 +13,13 @@ export function formatJobsTable(studies: StudySummary[], jobs: JobSummary[]): st
   lines.push(`JOBS (${jobs.length})`);
   for (const j of jobs) {
     lines.push(
-      `  #${j.id}  ${j.state.padEnd(9)}  ${j.studyInstanceUid}  rev ${j.revision}  ${j.instanceCount} instance(s)  attempts ${j.attempts}${j.lastError ? `  last error: ${j.lastError}` : ''}`,
+      `  #${j.id}  ${j.state.padEnd(10)}  ${j.studyInstanceUid}  rev ${j.revision}  ${j.instanceCount} instance(s)${j.rule ? `  rule ${j.rule} (${j.priority})` : ''}${j.lastError ? `  reason: ${j.lastError}` : ''}`,
     );
+    for (const d of deliveries.filter((x) => x.jobId === j.id)) {
+      lines.push(
+        `      ${d.kind} ${d.destination}: ${d.state}  attempts ${d.attempts}${d.state === 'pending' ? `  next ${new Date(d.nextAttemptAt).toISOString()}` : ''}${d.lastError ? `  last error: ${d.lastError}` : ''}`,
+      );
+    }
   }
   return `${lines.join('\n')}\n`;
 }

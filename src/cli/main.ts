@@ -6,6 +6,7 @@ import { GatewayError, describeError } from '../errors.js';
 import { Gateway, storeFileOf } from '../gateway.js';
 import { createLogger } from '../logging/logger.js';
 import { JobStore } from '../store/job-store.js';
+import { PipelineStore } from '../store/pipeline-store.js';
 import { checkModelDirectory } from '../inference/model-loader.js';
 import { classifyFiles, formatClassifyReports } from './classify-command.js';
 import { formatJobsTable } from './jobs-table.js';
@@ -186,7 +187,8 @@ function jobs(configPath: string | undefined, json: boolean): number {
   try {
     const studies = store.listStudies();
     const jobList = store.listJobs();
-    process.stdout.write(json ? `${JSON.stringify({ studies, jobs: jobList }, null, 2)}\n` : formatJobsTable(studies, jobList));
+    const deliveries = new PipelineStore(store.connection).deliveries();
+    process.stdout.write(json ? `${JSON.stringify({ studies, jobs: jobList, deliveries }, null, 2)}\n` : formatJobsTable(studies, jobList, deliveries));
   } finally {
     store.close();
   }

@@ -23,7 +23,7 @@ export type RecordOutcome =
   | { kind: 'stored'; studyReopened: boolean }
   | { kind: 'duplicate'; storedUnderStudy: string; path: string };
 
-export type StudyState = 'receiving' | 'ready';
+export type StudyState = 'receiving' | 'ready' | 'purged';
 /**
  * ready: assembled, waiting for routing; processing: routed, images being classified/explained/written;
  * delivering: outputs written, deliveries pending; done / ignored (a rule said so, or nothing eligible) /
@@ -46,6 +46,9 @@ export interface JobSummary {
   studyInstanceUid: string;
   revision: number;
   state: JobState;
+  rule: string | null;
+  priority: 'urgent' | 'normal';
+  finishedAt: number | null;
   instanceCount: number;
   attempts: number;
   lastError: string | null;
@@ -148,6 +151,9 @@ interface JobRow {
   study_instance_uid: string;
   revision: number;
   state: JobState;
+  rule: string | null;
+  priority: 'urgent' | 'normal';
+  finished_at: number | null;
   instance_count: number;
   attempts: number;
   last_error: string | null;
@@ -318,6 +324,9 @@ export class JobStore {
       studyInstanceUid: r.study_instance_uid,
       revision: r.revision,
       state: r.state,
+      rule: r.rule,
+      priority: r.priority,
+      finishedAt: r.finished_at,
       instanceCount: r.instance_count,
       attempts: r.attempts,
       lastError: r.last_error,
