@@ -196,6 +196,7 @@ export class Gateway {
         workers: config.inference.workers,
         cores: availableParallelism(),
         logger,
+        allowSoftwareGpu: config.inference.allowSoftwareGpu,
         lrp: lrpSettings(config.explain),
       });
       this.models.set(name, { pool, manifest: readManifest(dir) });

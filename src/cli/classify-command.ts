@@ -15,7 +15,7 @@ export type ClassifyReport =
 
 /** `cxr-gateway classify FILE...`: the same eligibility, decoding and network the daemon uses, in-process. */
 export async function classifyFiles(files: readonly string[], modelDir: string, config: GatewayConfig): Promise<{ reports: ClassifyReport[]; backend: string }> {
-  const selection = await selectBackend(config.inference.backend);
+  const selection = await selectBackend(config.inference.backend, { allowSoftwareGpu: config.inference.allowSoftwareGpu });
   const model = loadModel(modelDir);
   const runner = new BatchRunner(model);
   const reports: ClassifyReport[] = [];

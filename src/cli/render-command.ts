@@ -55,7 +55,7 @@ export interface RenderReport {
 
 /** Classify + explain + render one file to a PNG. Exported for tests and scripts; `renderCommand` is the CLI. */
 export async function renderFile(options: RenderFileOptions, config: GatewayConfig): Promise<RenderReport> {
-  const selection = await selectBackend(config.inference.backend);
+  const selection = await selectBackend(config.inference.backend, { allowSoftwareGpu: config.inference.allowSoftwareGpu });
   const model = loadModel(options.modelDir ?? modelDirectory(config));
   try {
     return await explainAndRender(model, options, config, selection.name);

@@ -1,8 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { describeError } from '../errors.js';
+import { createWebGpuCandidate } from './webgpu-candidate.js';
 
-/** Our names for the backends, in the order `auto` tries them: GPU first, then native CPU, then portable. */
-export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/**
+ * Our names for the backends, in the order `auto` tries them: GPU first (CUDA through libtensorflow, then
+ * WebGPU through Dawn, which needs no CUDA version to match), then native CPU, then portable.
+ */
+export const BACKEND_ORDER = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_ORDER)[number];
 export type BackendPreference = 'auto' | BackendName;
 
@@ -10,14 +14,36 @@ export interface BackendCandidate {
   name: BackendName;
   /** The name tfjs registers it under. */
   tfName: string;
-  /** Imports whatever registers the backend; throws when the package or its native library is missing. */
-  register: () => Promise<void>;
+  /**
+   * Imports whatever registers the backend; throws when the package or its native library is missing, or
+   * when the device it found is not acceptable. May return what it found (e.g. the GPU adapter) for the log.
+   */
+  register: (context: BackendRegisterContext) => Promise<BackendDetails | void>;
+}
+
+/** What a candidate learns from the configuration. */
+export interface BackendRegisterContext {
+  /** Accept a software GPU adapter (lavapipe, SwiftShader) for webgpu: for tests only, it is slower than wasm. */
+  allowSoftwareGpu: boolean;
+}
+
+/** Facts about the chosen device, e.g. { adapter: 'nvidia / ...', vendor: 'nvidia', software: 'false' }. */
+export type BackendDetails = Record<string, string>;
+
+export interface SelectBackendOptions {
+  candidates?: readonly BackendCandidate[];
+  /** inference.allowSoftwareGpu. Default false. */
+  allowSoftwareGpu?: boolean;
+  /** Called for each candidate passed over and for the one chosen (fits winston's logger.info). */
+  log?: (message: string, fields: Record<string, string>) => void;
 }
 
 export interface BackendSelection {
   name: BackendName;
   /** Why each earlier candidate was passed over, for the start-up log. */
   skipped: Array<{ name: BackendName; reason: string }>;
+  /** What the chosen candidate reported about its device (webgpu: the adapter and its vendor). */
+  details: BackendDetails;
 }
 
 // Specifiers in variables: the native packages are optional dependencies and usually absent (their
@@ -28,6 +54,7 @@ const TFJS_WASM = '@tensorflow/tfjs-backend-wasm';
 
 export const DEFAULT_CANDIDATES: readonly BackendCandidate[] = [
   { name: 'tensorflow-gpu', tfName: 'tensorflow', register: async () => void (await import(TFJS_NODE_GPU)) },
+  createWebGpuCandidate(),
   { name: 'tensorflow', tfName: 'tensorflow', register: async () => void (await import(TFJS_NODE)) },
   { name: 'wasm', tfName: 'wasm', register: async () => void (await import(TFJS_WASM)) },
   { name: 'cpu', tfName: 'cpu', register: async () => undefined },
@@ -40,20 +67,27 @@ export const DEFAULT_CANDIDATES: readonly BackendCandidate[] = [
  */
 export async function selectBackend(
   preference: BackendPreference,
-  candidates: readonly BackendCandidate[] = DEFAULT_CANDIDATES,
+  // A bare candidate list is the older form of the second argument (tests still use it).
+  candidatesOrOptions: readonly BackendCandidate[] | SelectBackendOptions = {},
 ): Promise<BackendSelection> {
+  const options: SelectBackendOptions = isCandidateList(candidatesOrOptions) ? { candidates: candidatesOrOptions } : candidatesOrOptions;
+  const candidates = options.candidates ?? DEFAULT_CANDIDATES;
+  const context: BackendRegisterContext = { allowSoftwareGpu: options.allowSoftwareGpu === true };
   const order = preference === 'auto' ? candidates : candidates.filter((c) => c.name === preference);
   const skipped: BackendSelection['skipped'] = [];
   for (const candidate of order) {
     try {
-      await candidate.register();
+      const details = (await candidate.register(context)) ?? {};
       const ok = await tf.setBackend(candidate.tfName);
       if (!ok) throw new Error(`tf.setBackend('${candidate.tfName}') returned false`);
       await tf.ready();
       if (tf.getBackend() !== candidate.tfName) throw new Error(`tfjs is running on '${tf.getBackend()}' instead`);
-      return { name: candidate.name, skipped };
+      options.log?.('inference backend selected', { backend: candidate.name, ...details });
+      return { name: candidate.name, skipped, details };
     } catch (error) {
-      skipped.push({ name: candidate.name, reason: describeError(error).split('\n')[0] ?? 'unknown error' });
+      const reason = describeError(error).split('\n')[0] ?? 'unknown error';
+      skipped.push({ name: candidate.name, reason });
+      options.log?.('inference backend skipped', { backend: candidate.name, reason });
     }
   }
   const tried = skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
@@ -65,5 +99,9 @@ export async function selectBackend(
 }
 
 export function isGpuBackend(name: BackendName): boolean {
-  return name === 'tensorflow-gpu';
+  return name === 'tensorflow-gpu' || name === 'webgpu';
+}
+
+function isCandidateList(value: readonly BackendCandidate[] | SelectBackendOptions): value is readonly BackendCandidate[] {
+  return Array.isArray(value);
 }

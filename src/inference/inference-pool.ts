@@ -14,6 +14,8 @@ export interface InferencePoolOptions {
   workers: number | 'auto';
   cores: number;
   logger: Logger;
+  /** Lets the webgpu backend run on a software adapter (tests only: inference.allowSoftwareGpu). */
+  allowSoftwareGpu?: boolean;
   /** LRP settings for the workers' explanation engine (`explain` in the config). */
   lrp?: Partial<LrpOptions>;
 }
@@ -128,7 +130,7 @@ export class InferencePool {
         if (index >= 0) this.workers.splice(index, 1);
         reject(error);
       });
-      const init: ToWorker = { type: 'init', modelDir: this.options.modelDir, backend: backend ?? this.options.backend, lrp: this.options.lrp ?? {} };
+      const init: ToWorker = { type: 'init', modelDir: this.options.modelDir, backend: backend ?? this.options.backend, allowSoftwareGpu: this.options.allowSoftwareGpu ?? false, lrp: this.options.lrp ?? {} };
       worker.postMessage(init);
     });
   }

@@ -22,7 +22,7 @@ port.on('message', (message: ToWorker) => {
 async function handle(message: ToWorker): Promise<void> {
   if (message.type === 'init') {
     try {
-      const selection = await selectBackend(message.backend);
+      const selection = await selectBackend(message.backend, { allowSoftwareGpu: message.allowSoftwareGpu });
       runner = new BatchRunner(loadModel(message.modelDir));
       const { manifest, network } = runner.model;
       lrp = new DenseNetLrp(network, manifest.classes, manifest.preprocessing, message.lrp);

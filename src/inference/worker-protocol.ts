@@ -5,7 +5,7 @@ import type { ImageOutcome } from './batch-runner.js';
 
 /** Messages between the inference pool (main thread) and its workers. */
 export type ToWorker =
-  | { type: 'init'; modelDir: string; backend: BackendPreference; lrp: Partial<LrpOptions> }
+  | { type: 'init'; modelDir: string; backend: BackendPreference; allowSoftwareGpu: boolean; lrp: Partial<LrpOptions> }
   | { type: 'classify'; id: number; paths: string[] }
   | { type: 'process'; id: number; request: ImageWorkRequest };
 
