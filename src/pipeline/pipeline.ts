@@ -104,19 +104,25 @@ export class Pipeline {
   }
 
   private async processAll(): Promise<void> {
+    const { pipelineStore, logger } = this.options;
     try {
-      for (const job of this.options.pipelineStore.jobsToRoute()) this.route(job.jobId, job.studyInstanceUid, job.revision);
-      const active = this.options.pipelineStore.activeJobs();
-      // Urgent jobs come first (activeJobs orders them), and up to one job per inference worker runs at once.
       const lanes = Math.max(1, [...this.options.models.values()].reduce((n, m) => n + m.pool.size, 0));
-      const queue = [...active];
+      const taken = new Set<number>();
+      // Each lane asks for its next job only when it is free, routing whatever became ready meanwhile:
+      // an urgent study that arrives during a backlog goes next, not after the backlog.
+      const next = (): ActiveJob | undefined => {
+        for (const job of pipelineStore.jobsToRoute()) this.route(job.jobId, job.studyInstanceUid, job.revision);
+        const job = pipelineStore.activeJobs().find((j) => !taken.has(j.jobId));
+        if (job) taken.add(job.jobId);
+        return job;
+      };
       await Promise.all(
-        Array.from({ length: Math.min(lanes, queue.length) }, async () => {
-          for (let job = queue.shift(); job && this.running; job = queue.shift()) await this.processJob(job);
+        Array.from({ length: lanes }, async () => {
+          for (let job = next(); job && this.running; job = next()) await this.processJob(job);
         }),
       );
     } catch (error) {
-      this.options.logger.error('pipeline pass failed; it runs again on the next event', { error: describeError(error) });
+      logger.error('pipeline pass failed; it runs again on the next event', { error: describeError(error) });
     }
   }
 
@@ -247,6 +253,7 @@ export class Pipeline {
     }
     pipelineStore.finishProcessing(job.jobId, { deliveries }, now);
     logger.info('job written: deliveries queued', { ...ids, deliveries: deliveries.length, images: written.length });
+    this.scheduleDeliveries(0);
   }
 
   private scheduleDeliveries(delayMs: number): void {
@@ -265,9 +272,9 @@ export class Pipeline {
 
   private async deliverDue(): Promise<void> {
     const { pipelineStore, logger, targets } = this.options;
-    for (let due = pipelineStore.dueDeliveries(this.now()); due.length > 0 && this.running; due = pipelineStore.dueDeliveries(this.now())) {
+    // One at a time, asking again after each: an urgent delivery never waits behind a batch of normal ones.
+    for (let due = pipelineStore.dueDeliveries(this.now(), 1); due.length > 0 && this.running; due = pipelineStore.dueDeliveries(this.now(), 1)) {
       for (const delivery of due) {
-        if (!this.running) return;
         const target = targets.get(delivery.destination);
         const ids = { jobId: delivery.jobId, studyInstanceUid: delivery.studyInstanceUid, revision: delivery.revision, destination: delivery.destination };
         let outcome;

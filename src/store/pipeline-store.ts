@@ -174,7 +174,7 @@ export class PipelineStore {
         `SELECT d.*, j.study_instance_uid, j.revision FROM deliveries d JOIN jobs j ON j.id = d.job_id
          WHERE d.state = 'pending' AND d.next_attempt_at <= ?
            AND (d.kind = 'pacs' OR NOT EXISTS (
-             SELECT 1 FROM deliveries p WHERE p.job_id = d.job_id AND p.kind = 'pacs' AND p.state = 'pending'))
+             SELECT 1 FROM deliveries p WHERE p.job_id = d.job_id AND p.kind = 'pacs' AND p.state != 'delivered'))
            AND NOT EXISTS (
              SELECT 1 FROM deliveries e JOIN jobs k ON k.id = e.job_id
              WHERE k.study_instance_uid = j.study_instance_uid AND k.revision < j.revision
@@ -203,6 +203,13 @@ export class PipelineStore {
           .run(result.nextAttemptAt, result.reason, now, id);
       } else {
         this.db.prepare(`UPDATE deliveries SET state = 'parked', attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?`).run(result.reason, now, id);
+        // A report must not point at images the PACS never got: its RIS deliveries park with it.
+        this.db
+          .prepare(
+            `UPDATE deliveries SET state = 'parked', last_error = 'held back: the PACS delivery of this job was parked', updated_at = ?
+             WHERE job_id = (SELECT job_id FROM deliveries WHERE id = ? AND kind = 'pacs') AND kind = 'ris' AND state = 'pending'`,
+          )
+          .run(now, id);
       }
       const job = this.db.prepare('SELECT job_id FROM deliveries WHERE id = ?').get(id) as { job_id: number } | undefined;
       if (job === undefined) return;

@@ -1,0 +1,149 @@
+import test from 'ava';
+import { resultControlId } from '../../src/reporting/hl7-control-id.js';
+import { newUid, writeImageFile } from '../helpers/dicom-factory.js';
+import { storescu } from '../helpers/dcmtk.js';
+import { listJobs, runCli, startGateway, type GatewayUnderTest, type LogLine } from '../helpers/gateway-process.js';
+import { startHl7Listener, type Hl7Listener } from '../helpers/hl7-listener.js';
+import { startOrthanc, type OrthancUnderTest } from '../helpers/orthanc.js';
+import { freePort } from '../helpers/ports.js';
+import {
+  PACS_NAME,
+  RIS_NAME,
+  deliveriesOfJob,
+  inputDir,
+  isLog,
+  jobsOfStudy,
+  logIndex,
+  orthancStudyInstances,
+  oruFields,
+  peerConfig,
+  writtenResults,
+} from '../helpers/pipeline-peers.js';
+
+// Peers that are away: a RIS that is down for a while (its deliveries wait and retry, then go out in order), and
+// a PACS that nobody answers for (retried delivery.maxAttempts times, then parked for an admin). Each test has
+// its own daemon, so they run side by side.
+
+const cleanups: Array<() => Promise<unknown>> = [];
+test.after.always(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+async function daemon(overrides: Parameters<typeof peerConfig>[0]): Promise<GatewayUnderTest> {
+  const gateway = await startGateway(peerConfig(overrides));
+  cleanups.push(() => gateway.stop());
+  return gateway;
+}
+
+test('RIS down for a while, then up: the results of two revisions of a study reach it, each once, in order, after their objects reached the PACS', async (t) => {
+  const orthanc: OrthancUnderTest = await startOrthanc();
+  cleanups.push(() => orthanc.dispose());
+  // Nothing listens on the RIS port until the listener is started below.
+  const risPort = await freePort();
+  const gateway = await daemon({ pacsPort: orthanc.dicomPort, risPort });
+  const dir = inputDir();
+  const studyInstanceUid = newUid();
+  const first = await writeImageFile(dir, { studyInstanceUid, accessionNumber: 'ACC-RIS-DOWN', seed: 51 });
+  t.is((await storescu(gateway.port, [first.path])).code, 0);
+  const risFailure = (revision: number) => (l: LogLine) =>
+    l.message === 'delivery failed; will retry' && l.studyInstanceUid === studyInstanceUid && l.revision === revision && l.destination === RIS_NAME;
+  await gateway.waitForLog(isLog('objects stored in PACS', { studyInstanceUid, revision: 0 }), 'revision 0 in the PACS', 60_000);
+  await gateway.waitForLog((l) => risFailure(0)(l) && l.attempt === 2, 'two failed RIS attempts', 30_000);
+
+  // A late image while the RIS is still down: revision 1 (a re-run of the study) queues a corrected result.
+  const late = await writeImageFile(dir, { studyInstanceUid, accessionNumber: 'ACC-RIS-DOWN', instanceNumber: 2, seed: 52 });
+  t.is((await storescu(gateway.port, [late.path])).code, 0);
+  await gateway.waitForLog(isLog('objects stored in PACS', { studyInstanceUid, revision: 1 }), 'revision 1 in the PACS', 60_000);
+
+  const listener: Hl7Listener = await startHl7Listener({ responses: ['aa'], port: risPort });
+  cleanups.push(() => listener.stop());
+  await gateway.waitForLog(isLog('result reported to RIS', { studyInstanceUid, revision: 1 }), 'revision 1 reported', 30_000);
+
+  const jobs = jobsOfStudy(gateway.workDir, studyInstanceUid);
+  t.deepEqual(
+    jobs.map((j) => [j.revision, j.state]),
+    [
+      [0, 'done'],
+      [1, 'done'],
+    ],
+  );
+  // The RIS: revision 0's result (P), then revision 1's (C), each once, in that order.
+  const ids = [resultControlId(studyInstanceUid, 0, RIS_NAME), resultControlId(studyInstanceUid, 1, RIS_NAME)];
+  t.deepEqual(
+    listener.received.map((m) => m.controlId),
+    ids,
+  );
+  t.deepEqual(
+    listener.received.map((m) => [oruFields(m).resultStatus, oruFields(m).accession, oruFields(m).studyInstanceUid]),
+    [
+      ['P', 'ACC-RIS-DOWN', studyInstanceUid],
+      ['C', 'ACC-RIS-DOWN', studyInstanceUid],
+    ],
+  );
+  // The RIS deliveries waited (several attempts each for revision 0); the PACS ones did not.
+  const ris0 = deliveriesOfJob(gateway.workDir, jobs[0]?.id ?? -1).find((d) => d.kind === 'ris');
+  t.true((ris0?.attempts ?? 0) >= 3, `revision 0's RIS delivery took ${ris0?.attempts} attempts`);
+  t.regex(gateway.logs.find(risFailure(0))?.why as string, /refused|ECONNREFUSED/i);
+  for (const job of jobs) t.like(deliveriesOfJob(gateway.workDir, job.id).find((d) => d.kind === 'pacs'), { state: 'delivered', attempts: 1 });
+  // Per revision: its objects were stored in the PACS before its result was reported; revision 0 before 1.
+  const storedAt = (revision: number) => logIndex(gateway.logs, isLog('objects stored in PACS', { studyInstanceUid, revision }));
+  const reportedAt = (revision: number) => logIndex(gateway.logs, isLog('result reported to RIS', { studyInstanceUid, revision }));
+  t.true(storedAt(0) < reportedAt(0) && storedAt(1) < reportedAt(1) && reportedAt(0) < reportedAt(1));
+  // The PACS holds revision 0's SC and revision 1's two, each once.
+  const scs = jobs.flatMap((j) => writtenResults(gateway.workDir, j.id).flatMap((r) => r.outputs.map((o) => o.sopInstanceUid)));
+  t.is(scs.length, 3);
+  t.deepEqual((await orthancStudyInstances(orthanc, studyInstanceUid)).map((s) => s.sopInstanceUid).sort(), scs.sort());
+});
+
+test('PACS refusing (nobody listens on its port), delivery.maxAttempts 3: retried, then parked; the job is parked and says so in the jobs listing and the store', async (t) => {
+  const listener: Hl7Listener = await startHl7Listener({ responses: ['aa'] });
+  cleanups.push(() => listener.stop());
+  const deadPacsPort = await freePort();
+  const gateway = await daemon({ pacsPort: deadPacsPort, risPort: listener.port, delivery: { maxAttempts: 3 } });
+  const image = await writeImageFile(inputDir(), { studyInstanceUid: newUid(), accessionNumber: 'ACC-PACS-DOWN', seed: 61 });
+  const { studyInstanceUid } = image;
+  t.is((await storescu(gateway.port, [image.path])).code, 0);
+  const parkedLog = await gateway.waitForLog(isLog('delivery parked for an admin', { studyInstanceUid, destination: PACS_NAME }), 'the PACS delivery parked', 60_000);
+
+  // Two failed attempts with a retry each, then the third parks it; the reason names the failure.
+  const retries = gateway.logs.filter(isLog('delivery failed; will retry', { studyInstanceUid, destination: PACS_NAME }));
+  t.deepEqual(
+    retries.map((l) => l.attempt),
+    [1, 2],
+  );
+  for (const r of retries) t.regex(r.why as string, new RegExp(`ECONNREFUSED|refused.*${deadPacsPort}`));
+  t.regex(parkedLog.why as string, /ECONNREFUSED/);
+  t.regex(parkedLog.why as string, /gave up after 3 failed attempts/);
+
+  // The job settles once its RIS delivery has (the RIS is up); poll the store until it leaves `delivering`.
+  const [job] = jobsOfStudy(gateway.workDir, studyInstanceUid);
+  if (job === undefined) return t.fail('no job');
+  for (let i = 0; i < 200 && jobsOfStudy(gateway.workDir, studyInstanceUid)[0]?.state === 'delivering'; i += 1) await new Promise((r) => setTimeout(r, 100));
+  const settled = jobsOfStudy(gateway.workDir, studyInstanceUid)[0];
+  t.is(settled?.state, 'parked');
+  t.regex(settled?.last_error ?? '', /parked/);
+  const pacs = deliveriesOfJob(gateway.workDir, job.id).find((d) => d.kind === 'pacs');
+  t.like(pacs, { destination: PACS_NAME, state: 'parked', attempts: 3 });
+  t.regex(pacs?.last_error ?? '', new RegExp(`ECONNREFUSED.*127\\.0\\.0\\.1:${deadPacsPort}|127\\.0\\.0\\.1:${deadPacsPort}.*ECONNREFUSED`));
+  const ris = deliveriesOfJob(gateway.workDir, job.id).find((d) => d.kind === 'ris');
+  t.not(ris?.state, 'pending');
+  // (Today the ORU goes out once the PACS delivery is parked, naming a heatmap series the PACS never got.)
+  if (ris?.state === 'delivered') await listener.waitForMessages(1);
+  t.log(`RIS delivery while the PACS delivery is parked: ${ris?.state}; ORUs at the RIS: ${listener.received.length}`);
+
+  // The jobs listing (what an admin looks at) shows the job parked, and the parked delivery with its failure.
+  const listing = (await listJobs(gateway.configPath)) as Awaited<ReturnType<typeof listJobs>> & {
+    deliveries?: Array<{ jobId: number; kind: string; destination: string; state: string; attempts: number; lastError: string | null }>;
+  };
+  const listed = listing.jobs.find((j) => j.studyInstanceUid === studyInstanceUid) as (typeof listing.jobs)[number] & { lastError?: string | null };
+  t.like(listed, { state: 'parked' });
+  t.regex(listed?.lastError ?? '', /parked/);
+  const listedPacs = listing.deliveries?.find((d) => d.jobId === job.id && d.kind === 'pacs');
+  t.like(listedPacs, { destination: PACS_NAME, state: 'parked', attempts: 3 });
+  t.regex(listedPacs?.lastError ?? '', /ECONNREFUSED/);
+  const table = await runCli(['jobs', '--config', gateway.configPath]);
+  t.is(table.code, 0, table.stderr);
+  const jobLine = table.stdout.split('\n').findIndex((l) => l.includes(studyInstanceUid) && l.includes('parked'));
+  t.true(jobLine >= 0, table.stdout);
+  t.regex(table.stdout.split('\n').slice(jobLine + 1).join('\n'), new RegExp(`pacs ${PACS_NAME}: parked .*ECONNREFUSED`));
+});
