@@ -23,8 +23,11 @@ export interface IngestTransfer {
   readonly writable: Writable;
   /** Resolves once the instance is durable (stored/duplicate) or has been refused and removed. */
   complete(): Promise<IngestOutcome>;
-  /** The peer went away mid-transfer: remove whatever was written. Nothing was acknowledged. */
-  abandon(): void;
+  /**
+   * The peer went away mid-transfer: remove whatever was written; resolves once it is gone. Nothing was
+   * acknowledged.
+   */
+  abandon(): Promise<void>;
 }
 
 export type IngestStart = { kind: 'transfer'; transfer: IngestTransfer } | Extract<IngestOutcome, { kind: 'refused' }>;

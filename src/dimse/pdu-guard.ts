@@ -27,12 +27,21 @@ export class PduGuard {
       const type = this.header.readUInt8(0);
       const length = this.header.readUInt32BE(2);
       this.header = Buffer.alloc(0);
-      const problem = this.check(type, length);
+      const problem = this.checkHeader(type, length);
       if (problem !== undefined) return problem;
-      this.seenFirst = true;
       this.remaining = length;
     }
     return undefined;
+  }
+
+  /**
+   * Judges one PDU header (type and length) in stream order; PduStreamParser calls this for every PDU it
+   * reads, `inspect` for the headers it finds in raw chunks.
+   */
+  checkHeader(type: number, length: number): string | undefined {
+    const problem = this.check(type, length);
+    if (problem === undefined) this.seenFirst = true;
+    return problem;
   }
 
   private check(type: number, length: number): string | undefined {

@@ -11,6 +11,10 @@ import { decideAssociation, normaliseAddress } from './association-policy.js';
 import { StoreStatus, errorComment, statusForOutcome } from './dimse-status.js';
 import type { IngestOutcome, IngestTransfer, InstanceSink } from './instance-sink.js';
 import { PduGuard } from './pdu-guard.js';
+import { PduStreamParser } from './pdu-stream.js';
+import { SocketProxy } from './socket-proxy.js';
+import { StoreBypass } from './store-bypass.js';
+import { encodeStoreResponsePdu } from './store-response.js';
 import { negotiateContext, type ContextPolicy } from './presentation-contexts.js';
 
 const { Scp, Dataset, Implementation, constants, responses } = dimse;
@@ -33,15 +37,19 @@ interface Session {
   callingAe: string;
   calledAe: string;
   accepted: boolean;
-  /** The C-STORE whose dataset is arriving or being made durable. */
-  current: { transfer: IngestTransfer | undefined; refusal: IngestOutcome | undefined } | undefined;
+  /** The C-STORE whose dataset is arriving or being made durable, and the presentation context it came on. */
+  current: { transfer: IngestTransfer | undefined; refusal: IngestOutcome | undefined; contextId: number } | undefined;
   completing: Promise<void> | undefined;
+  /** Takes C-STORE data sets off the library's receive path; set right after the session is created. */
+  bypass: StoreBypass | undefined;
 }
 
-// The fields dcmjs-dimse's network timer reads; its own Server sets them, and we replace its Server.
+// The fields dcmjs-dimse's network timer reads. Its own Server sets the first two, and we replace its Server;
+// it sets lastPduTime for each PDU it parses, and we for the PDUs it never sees (StoreBypass).
 interface NetworkTimerFields {
   connected: boolean;
   connectedTime: number | undefined;
+  lastPduTime: number | undefined;
 }
 
 /**
@@ -121,22 +129,14 @@ export class StorageScp {
       accepted: false,
       current: undefined,
       completing: undefined,
+      bypass: undefined,
     };
     this.sessions.add(session);
-    const guard = new PduGuard(config.maxPduLength);
-    // Registered before the library's own listener, so a bad header is caught before it is buffered.
-    socket.on('data', (chunk: Buffer) => {
-      const problem = guard.inspect(chunk);
-      if (problem !== undefined && !socket.destroyed) {
-        logger.warn('dropping connection: not a valid DICOM byte stream', {
-          associationId: session.id,
-          peer: session.peerAddress,
-          reason: problem,
-        });
-        socket.destroy();
-      }
-    });
-    const scp = new GatewayScp(socket, this, session, {
+    // dcmjs-dimse talks to a proxy of the socket: we read the socket ourselves (PduStreamParser, without
+    // copying), write C-STORE data sets straight to their spool files (StoreBypass) and deliver the library
+    // everything else.
+    const proxy = new SocketProxy(socket);
+    const scp = new GatewayScp(proxy.asLibrarySocket(), this, session, {
       connectTimeout: config.idleTimeoutSeconds * 1000,
       associationTimeout: config.associationRequestTimeoutSeconds * 1000,
       pduTimeout: config.idleTimeoutSeconds * 1000,
@@ -144,20 +144,57 @@ export class StorageScp {
     const timer = scp as unknown as NetworkTimerFields;
     timer.connected = true;
     timer.connectedTime = Date.now();
+    const guard = new PduGuard(config.maxPduLength);
+    // Only called once `parser` below exists: from its callbacks or from our 'data' listener.
+    const drop = (reason: string): void => {
+      parser.stop();
+      if (socket.destroyed) return;
+      logger.warn('dropping connection: not a valid DICOM byte stream', {
+        associationId: session.id,
+        peer: session.peerAddress,
+        reason,
+      });
+      socket.destroy();
+    };
+    const bypass = new StoreBypass({
+      deliver: (pdu) => proxy.deliver(pdu),
+      pause: () => socket.pause(),
+      resume: () => socket.resume(),
+      touch: () => {
+        timer.lastPduTime = Date.now();
+      },
+      isClosed: () => socket.destroyed,
+      fail: drop,
+    });
+    session.bypass = bypass;
+    // The guard judges every PDU header before any of its body is buffered.
+    const parser = new PduStreamParser(bypass, (type, length) => guard.checkHeader(type, length));
+    socket.on('data', (chunk: Buffer) => {
+      const problem = parser.push(chunk);
+      if (problem !== undefined) drop(problem);
+    });
     scp.on('networkError', (error: Error) => {
       logger.warn('DICOM connection error', { associationId: session.id, peer: session.peerAddress, error: error.message });
+      parser.stop();
       socket.destroy();
     });
-    socket.on('close', () => this.onClosed(session));
+    socket.on('close', () => {
+      parser.stop();
+      bypass.dispose();
+      this.onClosed(session);
+    });
     logger.debug('connection opened', { associationId: session.id, peer: session.peerAddress });
   }
 
   private onClosed(session: Session): void {
     if (session.current?.transfer !== undefined && session.completing === undefined) {
-      session.current.transfer.abandon();
-      this.options.logger.warn('peer went away during a C-STORE; the partial instance was discarded', {
-        associationId: session.id,
-        callingAe: session.callingAe,
+      // Held as `completing` so that stop() waits for the partial file to be gone.
+      session.completing = session.current.transfer.abandon().then(() => {
+        session.completing = undefined;
+        this.options.logger.warn('peer went away during a C-STORE; the partial instance was discarded', {
+          associationId: session.id,
+          callingAe: session.callingAe,
+        });
       });
     }
     session.current = undefined;
@@ -221,12 +258,13 @@ export class StorageScp {
       sourceIp: session.peerAddress,
       associationId: session.id,
     });
+    const contextId = context.getPresentationContextId();
     if (start.kind === 'transfer') {
-      session.current = { transfer: start.transfer, refusal: undefined };
+      session.current = { transfer: start.transfer, refusal: undefined, contextId };
       return start.transfer.writable;
     }
     // Refused before any byte was written: the dataset still has to be read off the wire, into nothing.
-    session.current = { transfer: undefined, refusal: start };
+    session.current = { transfer: undefined, refusal: start, contextId };
     return new Writable({ write: (_chunk, _encoding, callback) => callback() });
   }
 
@@ -293,7 +331,9 @@ class GatewayScp extends Scp {
   }
 
   override createStoreWritableStream(context: PresentationContext, request: CStoreRequest): Writable {
-    return this.owner.beginStore(this.session, context, request);
+    const writable = this.owner.beginStore(this.session, context, request);
+    // Normally the data set bypasses the library and it gets a stream that discards the empty values it sees.
+    return this.session.bypass?.adoptStoreStream(writable) ?? writable;
   }
 
   override createDatasetFromStoreWritableStream(
@@ -306,7 +346,22 @@ class GatewayScp extends Scp {
   }
 
   override cStoreRequest(request: CStoreRequest, callback: (response: responseTypes.CStoreResponse) => void): void {
+    const contextId = this.session.current?.contextId;
     this.owner.completeStore(this.session, request, (status, comment) => {
+      if (contextId !== undefined) {
+        // Encoded by us (see store-response.ts) and written to the socket, where the library would write it.
+        const pdu = encodeStoreResponsePdu({
+          contextId,
+          sopClassUid: request.getAffectedSopClassUid(),
+          sopInstanceUid: request.getAffectedSopInstanceUid(),
+          messageIdBeingRespondedTo: request.getMessageId(),
+          status,
+          errorComment: comment,
+        });
+        if (!this.session.socket.destroyed) this.session.socket.write(pdu);
+        return;
+      }
+      // A C-STORE-RQ without a data set never opened a store: answer (a failure) the library's way.
       const response = responses.CStoreResponse.fromRequest(request);
       response.setStatus(status);
       if (comment !== undefined) response.setErrorComment(comment);

@@ -6,7 +6,7 @@ import { describeError } from '../errors.js';
 import type { IncomingInstance, IngestOutcome, IngestStart, InstanceSink } from '../dimse/instance-sink.js';
 import type { Logger } from '../logging/logger.js';
 import type { JobStore } from './job-store.js';
-import { Spool, SpoolFileWriter } from './spool.js';
+import { Spool, SpoolFileWriter, type SpoolFileWriterOptions } from './spool.js';
 
 export interface InstanceIngestOptions {
   spool: Spool;
@@ -14,6 +14,8 @@ export interface InstanceIngestOptions {
   logger: Logger;
   minFreeBytes: number;
   now?: () => number;
+  /** Buffering and early writeback of the spool files; SpoolFileWriter's defaults when absent. */
+  writer?: SpoolFileWriterOptions;
 }
 
 /**
@@ -49,10 +51,7 @@ export class InstanceIngest implements InstanceSink {
       sourceAeTitle: incoming.callingAe,
     });
     const filePath = this.options.spool.newIncomingPath();
-    const writable = new SpoolFileWriter(filePath, header, {
-      highWaterMark: Number(process.env.TMP_HWM ?? 1048576),
-      writebackBytes: Number(process.env.TMP_WB ?? 0),
-    });
+    const writable = new SpoolFileWriter(filePath, header, this.options.writer);
     // A write or fsync error destroys the writer and is reported by complete() (finished() rejects with it);
     // this listener only keeps the 'error' event from being unhandled, which would end the process.
     writable.on('error', () => undefined);

@@ -146,14 +146,20 @@ async function syncDirectory(dir: string): Promise<void> {
 }
 
 export interface SpoolFileWriterOptions {
-  /** Bytes the writer may hold before `write` returns false (and the SCP pauses the socket). */
+  /**
+   * Bytes the writer may queue before `write` returns false and the SCP pauses the socket (default 4 MiB
+   * per association; while we are paused the kernel's socket buffer still takes in several more).
+   */
   highWaterMark?: number;
   /**
    * Start an fdatasync in the background each time this many bytes have been written since the last one
-   * began; 0 turns it off. See SpoolFileWriter.
+   * began (default 2 MiB); 0 turns it off. See SpoolFileWriter.
    */
   writebackBytes?: number;
 }
+
+const DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024;
+const DEFAULT_WRITEBACK_BYTES = 2 * 1024 * 1024;
 
 /**
  * A file sink for one C-STORE: writes the Part 10 header, then the dataset bytes as they arrive from the
@@ -173,16 +179,16 @@ export class SpoolFileWriter extends Writable {
   private writtenSinceSync = 0;
   private syncing = false;
   private syncError: Error | undefined;
-  /** Runs once the background fdatasync in flight has returned. */
-  private afterSync: (() => void) | undefined;
+  /** Run once the background fdatasync in flight has returned. */
+  private afterSync: Array<() => void> = [];
 
   constructor(
     readonly filePath: string,
     private readonly header: Buffer,
     options: SpoolFileWriterOptions = {},
   ) {
-    super({ highWaterMark: options.highWaterMark ?? 1024 * 1024 });
-    this.writebackBytes = options.writebackBytes ?? 0;
+    super({ highWaterMark: options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK });
+    this.writebackBytes = options.writebackBytes ?? DEFAULT_WRITEBACK_BYTES;
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
@@ -207,7 +213,8 @@ export class SpoolFileWriter extends Writable {
   override _final(callback: (error?: Error | null) => void): void {
     this.whenNotSyncing(() => {
       const fd = this.fd;
-      if (fd === undefined) return callback();
+      // Only a destroy() while we waited for the background sync leaves no descriptor.
+      if (fd === undefined) return callback(new Error('spool file was closed before its final fsync'));
       fsync(fd, (error) => callback(error ?? this.syncError));
     });
   }
@@ -223,7 +230,7 @@ export class SpoolFileWriter extends Writable {
   }
 
   private whenNotSyncing(then: () => void): void {
-    if (this.syncing) this.afterSync = then;
+    if (this.syncing) this.afterSync.push(then);
     else then();
   }
 
@@ -235,9 +242,9 @@ export class SpoolFileWriter extends Writable {
     fdatasync(fd, (error) => {
       this.syncing = false;
       if (error) this.syncError ??= error;
-      const next = this.afterSync;
-      this.afterSync = undefined;
-      next?.();
+      const waiting = this.afterSync;
+      this.afterSync = [];
+      for (const next of waiting) next();
     });
   }
 
