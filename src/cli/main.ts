@@ -118,6 +118,46 @@ async function start(configPath: string | undefined): Promise<number> {
   const logger = createLogger(config.logging);
   logger.info('starting cxr-gateway', { version: packageVersion(), config: source, pid: process.pid });
   const gateway = new Gateway(config, logger);
+  // Signals are handled from the first moment: a SIGTERM during start-up stops cleanly once start-up
+  // has finished, and a SIGHUP never kills the daemon.
+  let started = false;
+  let stopping = false;
+  let pendingStop: string | undefined;
+  let resolveExit: (code: number) => void = () => undefined;
+  const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    if (!started) {
+      pendingStop = signal;
+      return;
+    }
+    stopping = true;
+    logger.info('stopping: no new associations; finishing transfers in progress', { signal });
+    if (configPath !== undefined) unwatchFile(configPath);
+    gateway.stop().then(
+      () => {
+        logger.info('stopped');
+        resolveExit(0);
+      },
+      (error: unknown) => {
+        logger.error('error while stopping', { error: describeError(error) });
+        resolveExit(1);
+      },
+    );
+  };
+  // Reload on SIGHUP and when the file changes; a file that does not validate leaves the running
+  // configuration in place and says why.
+  const reload = (trigger: string) => {
+    if (!started || stopping || configPath === undefined) return;
+    try {
+      gateway.reload(loadConfig(configPath).config);
+    } catch (error) {
+      logger.error('configuration reload refused: keeping the running configuration', { trigger, error: describeError(error) });
+    }
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGHUP', () => reload('SIGHUP'));
   try {
     await gateway.start();
   } catch (error) {
@@ -126,45 +166,16 @@ async function start(configPath: string | undefined): Promise<number> {
     // Worker threads or sockets half set up must not keep a failed daemon alive: exit now.
     process.exit(1);
   }
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const shutdown = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info('stopping: no new associations; finishing transfers in progress', { signal });
-      if (configPath !== undefined) unwatchFile(configPath);
-      gateway.stop().then(
-        () => {
-          logger.info('stopped');
-          resolve(0);
-        },
-        (error: unknown) => {
-          logger.error('error while stopping', { error: describeError(error) });
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
-    process.on('SIGINT', () => shutdown('SIGINT'));
-    // Reload on SIGHUP and when the file changes; a file that does not validate leaves the running
-    // configuration in place and says why.
-    const reload = (trigger: string) => {
-      if (stopping || configPath === undefined) return;
-      try {
-        gateway.reload(loadConfig(configPath).config);
-      } catch (error) {
-        logger.error('configuration reload refused: keeping the running configuration', { trigger, error: describeError(error) });
-      }
-    };
-    process.on('SIGHUP', () => reload('SIGHUP'));
-    if (configPath !== undefined) {
-      let timer: NodeJS.Timeout | undefined;
-      watchFile(configPath, { interval: 1000 }, () => {
-        if (timer) clearTimeout(timer);
-        timer = setTimeout(() => reload('file change'), 300);
-      });
-    }
-  });
+  started = true;
+  if (configPath !== undefined) {
+    let timer: NodeJS.Timeout | undefined;
+    watchFile(configPath, { interval: 1000 }, () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => reload('file change'), 300);
+    });
+  }
+  if (pendingStop !== undefined) shutdown(pendingStop);
+  return exited;
 }
 
 function checkConfig(configPath: string | undefined): number {

@@ -97,8 +97,9 @@ test('stores 50 instances sent in one association, and assembles them into one s
     { state: 'ready', instanceCount: 50 },
   );
   const jobs = listing.jobs.filter((j) => j.studyInstanceUid === studyInstanceUid);
+  // One job for the study; what the pipeline then does with it is the pipeline tests' business.
   t.is(jobs.length, 1);
-  t.like(jobs[0], { state: 'ready', instanceCount: 50 });
+  t.like(jobs[0], { instanceCount: 50 });
 });
 
 test('serves 5 associations at once', async (t) => {

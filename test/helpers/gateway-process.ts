@@ -84,7 +84,7 @@ export async function startGateway(
   let hasExited = false;
   void exited.then(() => (hasExited = true));
 
-  const waitForLog = (predicate: (line: LogLine) => boolean, what: string, timeoutMs = 20_000): Promise<LogLine> =>
+  const waitForLog = (predicate: (line: LogLine) => boolean, what: string, timeoutMs = 60_000): Promise<LogLine> =>
     new Promise((resolve, reject) => {
       const check = () => {
         const found = logs.find(predicate);
@@ -108,7 +108,8 @@ export async function startGateway(
       check();
     });
 
-  await waitForLog((l) => l.message === 'DICOM listener ready', 'the DICOM listener');
+  // Generous: a daemon starting inference workers on a loaded 2-core CI machine can take a while.
+  await waitForLog((l) => l.message === 'DICOM listener ready', 'the DICOM listener', 90_000);
   const pid = child.pid;
   if (pid === undefined) throw new Error('gateway process has no pid');
   return {
