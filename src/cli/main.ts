@@ -14,6 +14,8 @@ import { formatModelCard } from './model-card.js';
 import { explainRouting, formatRoutingDecision } from './rules-command.js';
 import { RENDER_USAGE, renderCommand } from './render-command.js';
 import { SEND_USAGE, echoCommand, sendCommand } from './send-command.js';
+import { phantomsCommand } from './phantoms-command.js';
+import { train } from './train-command.js';
 
 const USAGE = `cxr-gateway: chest X-ray DICOM gateway
 
@@ -26,6 +28,8 @@ Usage:
   cxr-gateway model check [DIR]              validate a model directory and print its model card
 ${RENDER_USAGE}
 ${SEND_USAGE}
+  cxr-gateway phantoms --out DIR --n N --seed S ...  synthetic chest X-ray studies (see: phantoms --help)
+  cxr-gateway train ...                      twice transfer learning with output neuron keeping (see: train --help)
   cxr-gateway rules explain FILE.dcm [--calling-ae AE] [--called-ae AE] [--ip ADDRESS] [--config FILE] [--json]
                                              which routing rule matches an image, and why
 
@@ -38,6 +42,8 @@ function main(argv: string[]): CommandResult {
   if (argv[0] === 'render') return renderCommand(argv.slice(1));
   if (argv[0] === 'send') return sendCommand(argv.slice(1));
   if (argv[0] === 'echo') return echoCommand(argv.slice(1));
+  if (argv[0] === 'phantoms') return phantomsCommand(argv.slice(1));
+  if (argv[0] === 'train') return train(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
