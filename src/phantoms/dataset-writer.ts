@@ -38,7 +38,7 @@ import type { FindingSummary } from './findings.js';
 import { declaredBitsStored, initFrameEncoders, isEncapsulated, PHANTOM_SYNTAXES, type PhantomSyntax } from './frame-encoder.js';
 import { phantomIdentity, phantomPart10 } from './phantom-dicom.js';
 import { phantomSpecFor, resolveSetOptions, type PhantomClass, type PhantomSetOptions } from './phantom-spec.js';
-import { encodeGreyPng } from './png-encoder.js';
+import { encodeGreyPng } from '../reporting/png-encoder.js';
 import { previewPng } from './preview.js';
 import { renderPhantom } from './render-phantom.js';
 

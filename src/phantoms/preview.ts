@@ -2,7 +2,7 @@
 // presentation LUT), as [0, 1] grey levels (0 black) and as an 8-bit PNG. Used for dataset previews and by tests
 // that ask whether something looks brighter.
 
-import { encodeGreyPng } from './png-encoder.js';
+import { encodeGreyPng } from '../reporting/png-encoder.js';
 import type { PhantomImage } from './render-phantom.js';
 
 /** Display values in [0, 1] (PS3.3 C.11.2.1.2 window functions), MONOCHROME1 inverted. */

@@ -59,3 +59,17 @@ export function encodePng(image: RgbImage, level = 6): Buffer {
   ihdr[12] = 0; // no interlace
   return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(filtered, { level })), chunk('IEND', new Uint8Array(0))]);
 }
+
+/** Rows x columns 8-bit grey samples (row-major) as a PNG: masks and phantom previews. */
+export function encodeGreyPng(samples: Uint8Array, columns: number, rows: number): Buffer {
+  if (samples.length !== rows * columns) throw new RangeError(`PNG: ${samples.length} samples for ${columns} x ${rows}`);
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(columns, 0);
+  ihdr.writeUInt32BE(rows, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 0; // colour type: greyscale
+  // Filter type 0 (None) on every row: masks are mostly runs, which deflate handles well on its own.
+  const raw = Buffer.alloc(rows * (columns + 1));
+  for (let y = 0; y < rows; y++) raw.set(samples.subarray(y * columns, (y + 1) * columns), y * (columns + 1) + 1);
+  return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level: 9 })), chunk('IEND', new Uint8Array(0))]);
+}

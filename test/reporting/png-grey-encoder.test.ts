@@ -3,7 +3,7 @@
 
 import { createCanvas, loadImage } from '@napi-rs/canvas';
 import test from 'ava';
-import { encodeGreyPng } from '../../src/phantoms/png-encoder.js';
+import { encodeGreyPng } from '../../src/reporting/png-encoder.js';
 
 async function decodeRed(png: Buffer): Promise<{ width: number; height: number; red: number[] }> {
   const image = await loadImage(png);
