@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GatewayError, describeError } from '../errors.js';
 import type { BatchRunner, Classification } from '../inference/batch-runner.js';
@@ -11,7 +11,7 @@ import { renderHeatmapOfImage } from '../reporting/render-heatmap.js';
 import { outputModelInfo } from '../reporting/report-inputs.js';
 import { writeSecondaryCapture, type DerivedObject } from '../reporting/secondary-capture.js';
 import { writeStructuredReport } from '../reporting/structured-report.js';
-import { writeFileAtomically } from './atomic-file.js';
+import { writeFileAtomic } from '../export/atomic-file.js';
 
 export type OutputKind = 'sc' | 'sr';
 
@@ -79,11 +79,10 @@ export async function processImages(runner: BatchRunner, lrp: DenseNetLrp, reque
   } finally {
     batch.dispose();
   }
-  mkdirSync(request.outDir, { recursive: true });
   const model = outputModelInfo(manifest);
   const createdAt = new Date(request.createdAt);
   const supersedes = request.revision > 0 ? { supersedesRevision: request.revision - 1 } : {};
-  ready.forEach((r, i) => {
+  for (const [i, r] of ready.entries()) {
     const classification = classifications[i];
     const explanation = explanations[i]?.[0];
     try {
@@ -116,11 +115,12 @@ export async function processImages(runner: BatchRunner, lrp: DenseNetLrp, reque
           object: writeStructuredReport({ source: r.bytes, model, classification, explanation: summary, heatmaps, revision: request.revision, createdAt, usageNotice: request.usageNotice, ...supersedes }),
         });
       }
-      const outputs = objects.map(({ kind, object }) => {
-        const file = path.join(request.outDir, `${object.sopInstanceUid}.dcm`);
-        writeFileAtomically(file, object.bytes);
-        return { kind, path: file, sopClassUid: object.sopClassUid, sopInstanceUid: object.sopInstanceUid, seriesInstanceUid: object.seriesInstanceUid };
-      });
+      const outputs: OutputObject[] = [];
+      for (const { kind, object } of objects) {
+        const name = `${object.sopInstanceUid}.dcm`;
+        await writeFileAtomic(request.outDir, name, object.bytes);
+        outputs.push({ kind, path: path.join(request.outDir, name), sopClassUid: object.sopClassUid, sopInstanceUid: object.sopInstanceUid, seriesInstanceUid: object.seriesInstanceUid });
+      }
       results.push({
         sopInstanceUid: r.sopInstanceUid,
         kind: 'written',
@@ -137,7 +137,7 @@ export async function processImages(runner: BatchRunner, lrp: DenseNetLrp, reque
     } catch (error) {
       results.push(failure(r.sopInstanceUid, error));
     }
-  });
+  }
   return results;
 }
 

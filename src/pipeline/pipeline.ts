@@ -12,7 +12,7 @@ import { routeInstance } from '../routing/rule-matcher.js';
 import type { ProcessAction } from '../routing/rule-schema.js';
 import type { JobStore } from '../store/job-store.js';
 import type { ActiveJob, PipelineStore } from '../store/pipeline-store.js';
-import { writeFileAtomically } from './atomic-file.js';
+import { writeFileAtomic } from '../export/atomic-file.js';
 import type { DeliveryPayload, DeliveryTarget } from './delivery-target.js';
 import type { ImageWorkResult } from './image-work.js';
 import { nextAttemptAt, type RetryPolicy } from './retry-policy.js';
@@ -214,10 +214,10 @@ export class Pipeline {
         }
       }
     }
-    this.finishJob(job, action, model.manifest, createdAt);
+    await this.finishJob(job, action, model.manifest, createdAt);
   }
 
-  private finishJob(job: ActiveJob, action: ProcessAction, manifest: ModelManifest, createdAt: string): void {
+  private async finishJob(job: ActiveJob, action: ProcessAction, manifest: ModelManifest, createdAt: string): Promise<void> {
     const { pipelineStore, config, logger } = this.options;
     const images = pipelineStore.jobImages(job.jobId);
     const written = images.flatMap((i) => (i.state === 'written' && i.result ? [JSON.parse(i.result) as Extract<ImageWorkResult, { kind: 'written' }>] : []));
@@ -247,8 +247,9 @@ export class Pipeline {
         ris,
         createdAt: new Date(createdAt),
       });
-      const file = path.join(this.options.outputsDir, job.studyInstanceUid, `r${job.revision}`, `${report.controlId}.hl7`);
-      writeFileAtomically(file, Buffer.from(report.message, 'utf8'));
+      const dir = path.join(this.options.outputsDir, job.studyInstanceUid, `r${job.revision}`);
+      const file = path.join(dir, `${report.controlId}.hl7`);
+      await writeFileAtomic(dir, `${report.controlId}.hl7`, Buffer.from(report.message, 'utf8'));
       deliveries.push({ kind: 'ris', destination: name, payload: JSON.stringify({ kind: 'ris', file, controlId: report.controlId } satisfies DeliveryPayload) });
     }
     pipelineStore.finishProcessing(job.jobId, { deliveries }, now);
