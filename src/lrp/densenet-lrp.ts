@@ -239,10 +239,9 @@ export class DenseNetLrp {
     const start = tf.mul(tf.oneHot(target, classes), state.logits);
     const s = tf.div(start, stabilise(state.logits, eps));
     const rPooled = tf.mul(state.pooledFeatures, tf.matMul(s, p.classifierWeight, false, true)) as tf.Tensor2D;
-    const lastBlock = state.blockOutputs[state.blockOutputs.length - 1];
-    const lastInput = state.transitionPooled[state.transitionPooled.length - 1] ?? state.pooled;
     const blockCount = this.layers.length;
-    const finalInput = blockCount > 0 && lastBlock ? lastBlock : lastInput;
+    // norm5 follows the last dense block (a DenseNet has no transition after it).
+    const finalInput = state.blockOutputs[blockCount - 1] ?? state.pooled;
     const rNorm5 = globalPoolRelevance(tf.relu(state.norm5) as tf.Tensor4D, state.pooledFeatures, rPooled, eps);
     let r = affineRelevance(finalInput, p.norm5.scale, state.norm5, rNorm5, eps);
 

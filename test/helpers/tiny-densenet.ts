@@ -3,7 +3,10 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { DenseNet } from '../../src/inference/densenet.js';
 import type { DenseNetArchitecture } from '../../src/inference/densenet-architecture.js';
+import { checkDenseNetWeights } from '../../src/inference/weight-import.js';
 import type { ModelManifest } from '../../src/inference/model-manifest.js';
 import { readSafetensors, type SafetensorsEntry } from '../../src/inference/safetensors.js';
 
@@ -84,4 +87,18 @@ export function tinyModelDir(overrides: Partial<ModelManifest> = {}, weightsFile
 
 function sha256Of(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
+}
+
+export const TINY_CLASSES = ['COVID-19', 'pneumonia', 'normal'];
+export const TINY_NORMALISATION = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+
+/** The fixture network on the current backend (the bias-free copy has zero biases and BN shifts). */
+export function tinyNetwork(file: 'tiny.safetensors' | 'tiny-biasfree.safetensors'): DenseNet {
+  return DenseNet.fromHostWeights(TINY_ARCHITECTURE, checkDenseNetWeights(fixture(file), TINY_ARCHITECTURE, file));
+}
+
+/** The fixture's two input images, NHWC. */
+export function tinyInput(): tf.Tensor4D {
+  const x = nchwToNhwc(fixtureTensor('tiny-io.safetensors', 'input'));
+  return tf.tensor4d(x.data, x.shape);
 }

@@ -1,22 +1,10 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/inference/backend.js';
-import { DenseNet } from '../../src/inference/densenet.js';
-import { checkDenseNetWeights } from '../../src/inference/weight-import.js';
+import type { DenseNet } from '../../src/inference/densenet.js';
 import { DenseNetLrp } from '../../src/lrp/densenet-lrp.js';
-import { TINY_ARCHITECTURE, fixture, fixtureTensor, maxAbs, maxAbsDiff, nchwToNhwc } from '../helpers/tiny-densenet.js';
+import { TINY_CLASSES as CLASSES, TINY_NORMALISATION as NORMALISATION, fixtureTensor, maxAbs, maxAbsDiff, nchwToNhwc, tinyInput as input, tinyNetwork as network } from '../helpers/tiny-densenet.js';
 
-const CLASSES = ['COVID-19', 'pneumonia', 'normal'];
-const NORMALISATION = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
-
-function network(file: 'tiny.safetensors' | 'tiny-biasfree.safetensors'): DenseNet {
-  return DenseNet.fromHostWeights(TINY_ARCHITECTURE, checkDenseNetWeights(fixture(file), TINY_ARCHITECTURE, file));
-}
-
-function input(): tf.Tensor4D {
-  const x = nchwToNhwc(fixtureTensor('tiny-io.safetensors', 'input'));
-  return tf.tensor4d(x.data, x.shape);
-}
 
 
 test.before(async () => {
