@@ -1,7 +1,6 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/inference/backend.js';
-import type { DenseNet } from '../../src/inference/densenet.js';
 import { DenseNetLrp } from '../../src/lrp/densenet-lrp.js';
 import { TINY_CLASSES as CLASSES, TINY_NORMALISATION as NORMALISATION, fixtureTensor, maxAbs, maxAbsDiff, nchwToNhwc, tinyInput as input, tinyNetwork as network } from '../helpers/tiny-densenet.js';
 
