@@ -129,7 +129,7 @@ export function renderLateralChest(options: LateralChestOptions): AnatomyRender 
 
   // Thorax and abdomen from the side, with the neck above; both arms raised in front of the upper chest.
   const front = -1.02 - 0.08 * p.habitus;
-  const backU = 1.06 + 0.05 * p.habitus;
+  const backU = 1.22 + 0.05 * p.habitus;
   const body: Point[] = smoothClosed(
     [
       [-0.45, -3],
@@ -228,19 +228,19 @@ export function renderLateralChest(options: LateralChestOptions): AnatomyRender 
   const bones = createField(columns, rows);
   for (let k = 0; k < 36; k++) {
     const v = -2.4 + k * 0.15;
-    const u = p.posterior + 0.2 + 0.08 * Math.sin(Math.PI * clamp01((v - p.apexV) / p.lungHeight));
+    const u = p.posterior + 0.16 + 0.08 * Math.sin(Math.PI * clamp01((v - p.apexV) / p.lungHeight));
     fillPolygon(bones, frame.toPixels(roundedRectPoints(u, v, 0.12, 0.062, 28)), 0.1, 'add');
     fillPolygon(bones, frame.toPixels(roundedRectPoints(u, v, 0.09, 0.042, 28)), -0.04, 'add');
-    const [px, py] = frame.toPixel(u + 0.25, v + 0.03);
+    const [px, py] = frame.toPixel(u + 0.22, v + 0.03);
     addEllipse(bones, px, py, 0.1 * scale, 0.045 * scale, 0.4, 0.05, Profile.cylinder);
   }
   const sternum = sampleCurve(12, 0, 1, (t): Point => [front + 0.07 + 0.04 * Math.sin(Math.PI * t), p.apexV + 0.05 + t * 1.05]);
-  fillPolygon(bones, frame.toPixels(bandOutline(sternum, () => 0.045)), 0.12, 'add');
+  fillPolygon(bones, frame.toPixels(bandOutline(sternum, () => 0.045)), 0.07, 'add');
   for (let k = 0; k < 9; k++) {
     const v0 = p.apexV + 0.05 + k * 0.16;
     for (const shift of [0, 0.05]) {
       const rib = sampleCurve(14, 0, 1, (t): Point => [p.posterior + 0.15 - t * 1.5, v0 + shift + 0.5 * t * t]);
-      fillPolygon(bones, frame.toPixels(bandOutline(rib, () => 0.03)), 0.035, 'add');
+      fillPolygon(bones, frame.toPixels(bandOutline(rib, () => 0.03)), 0.018, 'add');
     }
   }
   blur(bones, 0.004 * scale, 1);

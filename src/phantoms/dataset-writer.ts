@@ -7,7 +7,8 @@
  *   DIR/images/phantom-NNNN.dcm         DX "for presentation" Part 10 file (valid for dciodvfy), one per image;
  *                                       NNNN = index + 1, zero-padded to at least 4 digits
  *   DIR/masks/phantom-NNNN.mask.png     ground truth of the finding: 8-bit greyscale PNG at the image's own
- *                                       rows x columns, 255 inside the finding, 0 elsewhere (all 0 when normal)
+ *                                       rows x columns, 255 inside the finding (where it reaches 30% of its peak,
+ *                                       within the visible lung fields), 0 elsewhere (all 0 when normal)
  *   DIR/previews/phantom-NNNN.png       (with previews) the image as a viewer shows it, 8-bit greyscale
  *
  * labels.csv: RFC 4180 (comma-separated, a header row, "-quoted cells where needed, \n line ends), columns:
@@ -21,9 +22,10 @@
  *   seed             the image's own seed (PhantomSpec.seed)
  *   textMarkers      burned-in texts, '|'-separated, empty when none ("L|PORTABLE")
  *   index            position in the dataset from 0: phantomSpecFor(index, datasetSeed, options) gives the spec
+ *   datasetSeed      the --seed of the dataset
  *   patientId        the file's PatientID (one patient per study: use it to keep a patient on one side of a split)
  *   photometric      MONOCHROME1 | MONOCHROME2
- *   bitsStored       the file's Bits Stored
+ *   bitsStored       the file's Bits Stored (16 for 13..15-bit pixels in JPEG lossless: see frame-encoder.ts)
  *   rows, columns    image size
  *   transferSyntax   the file's Transfer Syntax UID
  *   finding          what was planted: "" | "consolidation RLL" | "ground-glass right:3 left:2"
@@ -79,6 +81,7 @@ export const LABEL_COLUMNS = [
   'seed',
   'textMarkers',
   'index',
+  'datasetSeed',
   'patientId',
   'photometric',
   'bitsStored',
@@ -166,6 +169,7 @@ export async function writePhantomDataset(options: PhantomDatasetOptions): Promi
         spec.seed,
         image.textMarkers.join('|'),
         index,
+        seed,
         id.patientId,
         image.photometric,
         declaredBitsStored(syntax, image.bitsStored),

@@ -180,6 +180,7 @@ test('writes a dataset folder whose labels.csv matches the DICOM files and masks
     // The seed and index columns reproduce the image.
     const spec = phantomSpecFor(Number(col(row, 'index')), 5, { size: 96, aspect: 'portrait', lateralFraction: 0.2, nonChestFraction: 0.2, textMarkers: true });
     t.is(String(spec.seed), col(row, 'seed'));
+    t.is(col(row, 'datasetSeed'), '5');
     t.true(existsSync(path.join(dir, 'previews', path.basename(file, '.dcm') + '.png')));
     const { errors, output } = await dciodvfy(file);
     t.deepEqual(errors, [], output);
