@@ -16,20 +16,102 @@ export function stabilise(z: tf.Tensor, epsilon: number): tf.Tensor {
 }
 
 /**
- * One convolution's LRP step under one rule. The backward direction is computed as forward
- * convolutions on filters flipped in space and transposed in channels, prepared once here: the
- * gradient kernels (Conv2DBackpropInput/Filter) are missing or slow on the wasm backend.
+ * What a rule keeps of one forward pass through its convolution, so that the backward step needs
+ * neither the layer's input nor a second forward convolution. Made by `record` inside the forward pass.
+ */
+export type ConvRecord =
+  | { kind: 'z'; z: tf.Tensor4D }
+  /** alpha-beta: the positive and negative parts of z, biases left out. */
+  | { kind: 'split'; positive: tf.Tensor4D; negative: tf.Tensor4D };
+
+/**
+ * The adjoint of a convolution, computed as a forward convolution (the gradient kernels
+ * Conv2DBackpropInput/Filter are missing or slow on the wasm backend):
+ * - stride 1: the filter rotated by 180 degrees with input and output channels swapped;
+ * - stride s > 1: a polyphase filter. Each of the s x s output phases is a stride-1 convolution of the
+ *   undilated relevance with every s-th tap of the filter, so all phases are one convolution with s*s times
+ *   the channels, put in place by depthToSpace. The textbook alternative (dilate the relevance with zeros,
+ *   then convolve) spends (s*s - 1) / (s*s) of its multiplications on those zeros.
+ */
+export class ConvAdjoint {
+  readonly filter: tf.Tensor4D;
+  private readonly inputChannels: number;
+  private readonly taps: number;
+
+  /** `weight`: the forward filter, HWIO. */
+  constructor(
+    weight: tf.Tensor4D,
+    private readonly geometry: ConvGeometry,
+  ) {
+    const { kernel, stride, padding } = geometry;
+    if (stride > 1 && padding !== 'valid') throw new Error(`the adjoint of a strided convolution needs 'valid' padding (pad the input first), not '${padding}'`);
+    this.inputChannels = weight.shape[2];
+    this.taps = Math.ceil(kernel / stride);
+    this.filter = stride === 1 ? flipTranspose(weight) : polyphaseFilter(weight, stride);
+  }
+
+  /** The adjoint applied to `s` (shaped like the convolution's output), shaped like the convolution's input. */
+  apply(s: tf.Tensor4D, inputShape: readonly number[]): tf.Tensor4D {
+    const { stride, padding } = this.geometry;
+    if (stride === 1) return tf.conv2d(s, this.filter, 1, padding);
+    const k = this.taps - 1;
+    const phases = tf.conv2d(
+      tf.pad(s, [
+        [0, 0],
+        [k, k],
+        [k, k],
+        [0, 0],
+      ]),
+      this.filter,
+      1,
+      'valid',
+    );
+    const full = tf.depthToSpace(phases, stride) as tf.Tensor4D;
+    const [n, fullH, fullW] = full.shape;
+    const [, height = 0, width = 0] = inputShape;
+    // The phases cover stride * (outputs + taps - 1) rows; a valid convolution may have dropped up to
+    // stride - 1 trailing input rows, which get no relevance.
+    const cropped = tf.slice(full, [0, 0, 0, 0], [n, Math.min(height, fullH), Math.min(width, fullW), this.inputChannels]);
+    if (height <= fullH && width <= fullW) return cropped;
+    return tf.pad(cropped, [
+      [0, 0],
+      [0, Math.max(0, height - fullH)],
+      [0, Math.max(0, width - fullW)],
+      [0, 0],
+    ]);
+  }
+
+  dispose(): void {
+    this.filter.dispose();
+  }
+}
+
+/**
+ * One convolution's LRP step under one rule, with the filters each rule needs prepared once.
+ *
+ * For the rules whose input relevance is the input times something (epsilon, gamma, alpha-beta), the
+ * backward step returns that something, the *signal* c with R_x = x * c, so the caller can fold the
+ * multiplication by x into whatever it multiplies next (DenseNetLrp folds it into the BatchNorm step).
  */
 export class ConvRelevance {
   private readonly owned: tf.Tensor[] = [];
-  private readonly forwardWeight: tf.Tensor4D;
-  private readonly transposedWeight: tf.Tensor4D;
-  private readonly positive?: { forward: tf.Tensor4D; transposed: tf.Tensor4D };
-  private readonly negative?: { forward: tf.Tensor4D; transposed: tf.Tensor4D };
+  private readonly adjoints: ConvAdjoint[] = [];
+  /** Filter (and bias) the rule weighs contributions by: w, or w + gamma w+ for gamma. */
+  private readonly ruleWeight: tf.Tensor4D;
   private readonly ruleBias: tf.Tensor1D | undefined;
+  private readonly ruleAdjoint: ConvAdjoint;
+  /** alpha-beta and z^B: w+ for the positive part of z. */
+  private readonly positiveWeight?: tf.Tensor4D;
+  private readonly negativeWeight?: tf.Tensor4D;
+  /** alpha-beta: the adjoint of [w+ | w-] stacked on output channels, both halves in one convolution. */
+  private readonly splitAdjoint?: ConvAdjoint;
+  /** alpha-beta with beta = 0: the adjoint of w+ alone. */
+  private readonly positiveAdjoint?: ConvAdjoint;
+  /** z^B: the adjoint of [w, w+, w-] stacked on input channels. */
+  private readonly boxAdjoint?: ConvAdjoint;
 
   constructor(
-    weight: tf.Tensor4D,
+    private readonly weight: tf.Tensor4D,
     private readonly bias: tf.Tensor1D | undefined,
     private readonly geometry: ConvGeometry,
     readonly rule: ConvRule,
@@ -39,114 +121,176 @@ export class ConvRelevance {
       this.owned.push(t);
       return t;
     };
-    const pair = (w: tf.Tensor4D) => ({ forward: w, transposed: keep(flipTranspose(w)) });
+    const adjoint = (w: tf.Tensor4D, disposeWeight = false) => {
+      const a = new ConvAdjoint(w, geometry);
+      this.adjoints.push(a);
+      if (disposeWeight) w.dispose();
+      return a;
+    };
     switch (rule.kind) {
       case 'gamma': {
         // Gamma favours positive contributions: w + gamma * w+ (and the same for the bias).
-        this.forwardWeight = keep(tf.add(weight, tf.mul(tf.relu(weight), rule.gamma)));
+        this.ruleWeight = keep(tf.add(weight, tf.mul(tf.relu(weight), rule.gamma)));
         this.ruleBias = bias ? keep(tf.add(bias, tf.mul(tf.relu(bias), rule.gamma)) as tf.Tensor1D) : undefined;
         break;
       }
       case 'flat':
-        this.forwardWeight = keep(tf.onesLike(weight));
+        this.ruleWeight = keep(tf.onesLike(weight));
         this.ruleBias = undefined;
         break;
       default:
-        this.forwardWeight = weight;
+        this.ruleWeight = weight;
         this.ruleBias = bias;
     }
-    this.transposedWeight = keep(flipTranspose(this.forwardWeight));
+    this.ruleAdjoint = adjoint(this.ruleWeight);
     if (rule.kind === 'alpha-beta' || rule.kind === 'z-box') {
-      this.positive = pair(keep(tf.relu(weight)));
-      this.negative = pair(keep(tf.neg(tf.relu(tf.neg(weight)))));
+      const positive = keep(tf.relu(weight));
+      const negative = keep(tf.neg(tf.relu(tf.neg(weight))));
+      this.positiveWeight = positive;
+      this.negativeWeight = negative;
+      if (rule.kind === 'z-box') this.boxAdjoint = adjoint(tf.concat([weight, positive, negative], 2), true);
+      else if (rule.beta === 0) this.positiveAdjoint = adjoint(positive);
+      else this.splitAdjoint = adjoint(tf.concat([positive, negative], 3), true);
+    }
+  }
+
+  /**
+   * What the backward step will need, from the forward pass: the layer's input `x` (after its ReLU) and
+   * its output `z` (conv(x, w) + b). Epsilon keeps z; gamma convolves x with its own filter; alpha-beta
+   * the positive part of z (one convolution with w+), the negative part being z - b minus it.
+   */
+  record(x: tf.Tensor4D, z: tf.Tensor4D): ConvRecord {
+    switch (this.rule.kind) {
+      case 'alpha-beta': {
+        const positive = this.convolve(x, this.positiveWeight as tf.Tensor4D);
+        const linear = this.bias ? tf.sub(z, this.bias) : z;
+        return { kind: 'split', positive, negative: tf.sub(linear, positive) as tf.Tensor4D };
+      }
+      case 'gamma': {
+        const zg = this.convolve(x, this.ruleWeight);
+        return { kind: 'z', z: this.ruleBias ? (tf.add(zg, this.ruleBias) as tf.Tensor4D) : zg };
+      }
+      default:
+        return { kind: 'z', z };
+    }
+  }
+
+  /**
+   * The signal c with R_x = x * c, from the relevance `r` of the output and what `record` kept;
+   * `inputShape` is the layer input's.
+   */
+  signal(record: ConvRecord, r: tf.Tensor4D, inputShape: readonly number[]): tf.Tensor4D {
+    const rule = this.rule;
+    switch (rule.kind) {
+      case 'epsilon':
+      case 'gamma': {
+        if (record.kind !== 'z') throw new Error(`the ${rule.kind} rule needs the recorded output`);
+        return this.ruleAdjoint.apply(tf.div(r, stabilise(record.z, this.epsilon)) as tf.Tensor4D, inputShape);
+      }
+      case 'alpha-beta': {
+        if (record.kind !== 'split') throw new Error('the alpha-beta rule needs the recorded positive and negative parts');
+        // Inputs here are ReLU outputs (never negative), so the positive part of z is conv(x, w+), the
+        // negative part conv(x, w-). Biases stay out of both: the rule then conserves exactly.
+        const positive = tf.mul(tf.div(r, tf.add(record.positive, TINY)), rule.alpha);
+        if (rule.beta === 0) return (this.positiveAdjoint as ConvAdjoint).apply(positive as tf.Tensor4D, inputShape);
+        const negative = tf.mul(tf.div(r, tf.sub(record.negative, TINY)), -rule.beta);
+        return (this.splitAdjoint as ConvAdjoint).apply(tf.concat([positive, negative], 3) as tf.Tensor4D, inputShape);
+      }
+      default:
+        throw new Error(`the ${rule.kind} rule has no signal form: use backward()`);
     }
   }
 
   /**
    * Relevance of the input `x` from the relevance `r` of the output. `z` is the output the forward pass
-   * computed (conv(x, w) + b), reused where the rule allows. `bounds` are the lowest/highest input
-   * tensors for z^B.
+   * computed (conv(x, w) + b). `bounds` are the lowest/highest input tensors for z^B (a batch of one is
+   * broadcast), with `boundsOffset` = conv(low, w+) + conv(high, w-) from `boxOffset`.
    */
-  backward(x: tf.Tensor4D, r: tf.Tensor4D, z: tf.Tensor4D | undefined, bounds?: { low: tf.Tensor4D; high: tf.Tensor4D }): tf.Tensor4D {
+  backward(x: tf.Tensor4D, r: tf.Tensor4D, z: tf.Tensor4D | undefined, bounds?: { low: tf.Tensor4D; high: tf.Tensor4D; offset?: tf.Tensor4D }): tf.Tensor4D {
     return tf.tidy(() => {
       const rule = this.rule;
-      const inputShape = x.shape;
-      const back = (s: tf.Tensor4D, w: tf.Tensor4D) => this.transposeConv(s, w, inputShape);
+      const output = z ?? (this.bias ? tf.add(this.convolve(x, this.weight), this.bias) : this.convolve(x, this.weight));
       switch (rule.kind) {
         case 'epsilon':
-        case 'gamma': {
-          const zz = rule.kind === 'epsilon' && z !== undefined ? z : this.forward(x, this.forwardWeight, this.ruleBias);
-          const s = tf.div(r, stabilise(zz, this.epsilon)) as tf.Tensor4D;
-          return tf.mul(x, back(s, this.transposedWeight));
-        }
-        case 'alpha-beta': {
-          const pos = this.positive;
-          const neg = this.negative;
-          if (!pos || !neg) throw new Error('alpha-beta weights missing');
-          // Inputs here are ReLU outputs (never negative), so the positive part of z is conv(x, w+),
-          // the negative part conv(x, w-). Biases stay out of both: the rule then conserves exactly.
-          const zp = this.forward(x, pos.forward, undefined);
-          let result = tf.mul(back(tf.div(r, tf.add(zp, TINY)) as tf.Tensor4D, pos.transposed), rule.alpha);
-          if (rule.beta !== 0) {
-            const zn = this.forward(x, neg.forward, undefined);
-            const negative = back(tf.div(r, tf.sub(zn, TINY)) as tf.Tensor4D, neg.transposed);
-            result = tf.sub(result, tf.mul(negative, rule.beta));
-          }
-          return tf.mul(x, result);
-        }
+        case 'gamma':
+        case 'alpha-beta':
+          return tf.mul(x, this.signal(this.record(x, output as tf.Tensor4D), r, x.shape));
         case 'z-box': {
-          const pos = this.positive;
-          const neg = this.negative;
-          if (!pos || !neg || !bounds) throw new Error('z-box needs bounds');
-          const zb = tf.sub(
-            tf.sub(this.forward(x, this.forwardWeight, undefined), this.forward(bounds.low, pos.forward, undefined)),
-            this.forward(bounds.high, neg.forward, undefined),
-          );
-          const s = tf.div(r, stabilise(zb, TINY)) as tf.Tensor4D;
-          return tf.sub(
-            tf.sub(tf.mul(x, back(s, this.transposedWeight)), tf.mul(bounds.low, back(s, pos.transposed))),
-            tf.mul(bounds.high, back(s, neg.transposed)),
-          );
+          if (!bounds) throw new Error('z-box needs bounds');
+          const offset = bounds.offset ?? this.boxOffset(bounds.low, bounds.high);
+          const linear = this.bias ? tf.sub(output, this.bias) : output;
+          const s = tf.div(r, stabilise(tf.sub(linear, offset), TINY)) as tf.Tensor4D;
+          // One convolution gives the three adjoints [w, w+, w-]; R = x g - low g+ - high g-.
+          const g = this.boxAdjoint?.apply(s, x.shape) as tf.Tensor4D;
+          const [n, h, w, c] = x.shape;
+          const broadcast = (t: tf.Tensor4D) => (t.shape[0] === n ? t : tf.tile(t, [n, 1, 1, 1]));
+          const factors = tf.concat([x, tf.neg(broadcast(bounds.low)), tf.neg(broadcast(bounds.high))], 3);
+          return tf.sum(tf.reshape(tf.mul(g, factors), [n, h, w, 3, c]), 3) as tf.Tensor4D;
         }
         case 'flat': {
-          const count = this.forward(tf.onesLike(x), this.forwardWeight, undefined);
-          return back(tf.div(r, tf.add(count, TINY)) as tf.Tensor4D, this.transposedWeight);
+          const count = this.convolve(tf.onesLike(x), this.ruleWeight);
+          return this.ruleAdjoint.apply(tf.div(r, tf.add(count, TINY)) as tf.Tensor4D, x.shape);
         }
       }
     });
   }
 
+  /** conv(low, w+) + conv(high, w-): the part of z^B's denominator that depends on the bounds alone. */
+  boxOffset(low: tf.Tensor4D, high: tf.Tensor4D): tf.Tensor4D {
+    if (!this.positiveWeight || !this.negativeWeight) throw new Error('only z^B has a box offset');
+    const positive = this.positiveWeight;
+    const negative = this.negativeWeight;
+    return tf.tidy(() => tf.add(this.convolve(low, positive), this.convolve(high, negative)));
+  }
+
   dispose(): void {
+    for (const a of this.adjoints) a.dispose();
     tf.dispose(this.owned);
   }
 
-  private forward(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D | undefined): tf.Tensor4D {
+  private convolve(x: tf.Tensor4D, w: tf.Tensor4D): tf.Tensor4D {
     const { stride, padding } = this.geometry;
-    const y = tf.conv2d(x, w, stride, padding);
-    return b ? tf.add(y, b) : y;
-  }
-
-  /** The adjoint of the forward convolution, as a forward convolution (see class comment). */
-  private transposeConv(s: tf.Tensor4D, transposed: tf.Tensor4D, inputShape: number[]): tf.Tensor4D {
-    const { kernel, stride, padding } = this.geometry;
-    if (stride === 1 && (padding === 'same' || kernel === 1)) return tf.conv2d(s, transposed, 1, padding);
-    const [, height = 0, width = 0] = inputShape;
-    const dilated = dilate(s, stride);
-    const extraH = height - ((s.shape[1] - 1) * stride + kernel);
-    const extraW = width - ((s.shape[2] - 1) * stride + kernel);
-    const padded = tf.pad(dilated, [
-      [0, 0],
-      [kernel - 1, kernel - 1 + extraH],
-      [kernel - 1, kernel - 1 + extraW],
-      [0, 0],
-    ]);
-    return tf.conv2d(padded, transposed, 1, 'valid');
+    return tf.conv2d(x, w, stride, padding);
   }
 }
 
 /** HWIO filter -> the filter of its adjoint: rotated by 180 degrees, input and output channels swapped. */
 export function flipTranspose(w: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]));
+}
+
+/**
+ * The polyphase filter of a stride-s convolution's adjoint (see ConvAdjoint). In one dimension, with
+ * K = ceil(k / s) taps per phase: g[s m + p] = sum_j r[m - j] w[s j + p]; as a correlation over r padded
+ * by K - 1, tap a of phase p is w[s (K - 1 - a) + p] (zero past the kernel). Output channels are ordered
+ * (phase row, phase column, input channel), which is the order depthToSpace reads.
+ */
+export function polyphaseFilter(w: tf.Tensor4D, stride: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const kernel = w.shape[0];
+    const taps = Math.ceil(kernel / stride);
+    const padded = tf.pad(w, [
+      [0, taps * stride - kernel],
+      [0, taps * stride - kernel],
+      [0, 0],
+      [0, 0],
+    ]);
+    const phases: tf.Tensor4D[] = [];
+    for (let py = 0; py < stride; py += 1) {
+      for (let px = 0; px < stride; px += 1) {
+        const rows = tf.tensor1d(
+          Array.from({ length: taps }, (_, a) => stride * (taps - 1 - a) + py),
+          'int32',
+        );
+        const cols = tf.tensor1d(
+          Array.from({ length: taps }, (_, a) => stride * (taps - 1 - a) + px),
+          'int32',
+        );
+        phases.push(tf.transpose(tf.gather(tf.gather(padded, rows, 0), cols, 1), [0, 1, 3, 2]) as tf.Tensor4D);
+      }
+    }
+    return tf.concat(phases, 3);
+  });
 }
 
 /** Inserts stride - 1 zeros between rows and columns: the adjoint of striding. */

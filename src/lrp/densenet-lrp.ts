@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { AffineNorm, DenseNet } from '../inference/densenet.js';
 import type { PreprocessingSpec } from '../inference/preprocessing-spec.js';
 import { convRule, lrpOptionsSchema, type LrpOptions } from './composites.js';
-import { ConvRelevance, stabilise } from './conv-relevance.js';
-import { affineRelevance, averagePoolRelevance, globalPoolRelevance, maxPoolRelevance } from './layer-relevance.js';
+import { ConvRelevance, stabilise, type ConvRecord } from './conv-relevance.js';
+import { averagePoolRelevance, maxPoolRelevance } from './layer-relevance.js';
 
 export type ExplainTarget = 'predicted' | 'all' | number | string;
 
@@ -38,19 +38,47 @@ interface TransitionLrp {
   weight: tf.Tensor4D;
 }
 
-/** What the forward pass keeps for the backward one. */
+/**
+ * What one dense layer's forward pass keeps for the backward one. `gate` folds the layer's BatchNorm
+ * epsilon step and its ReLU into one factor over the layer's input channels: with t = x * scale,
+ * y = t + offset and a = relu(y), the relevance of x is t * R_a / stab(y), and R_a = a * c for the signal c
+ * of the convolution after it, so R_x = c * gate with gate = t * a / (a + epsilon) (zero where y <= 0).
+ */
+type DenseLayerState = {
+  gate: tf.Tensor4D;
+  conv1: ConvRecord;
+  /** relu(z1): conv2's input. */
+  hidden: tf.Tensor4D;
+  conv2: ConvRecord;
+};
+
+type TransitionState = {
+  gate: tf.Tensor4D;
+  conv: ConvRecord;
+  /** The convolution's output and its 2x2 average pool. */
+  convOutput: tf.Tensor4D;
+  pooled: tf.Tensor4D;
+};
+
+/** What the forward pass keeps for the backward one; everything else it frees as it goes. */
 interface ForwardState {
   paddedInput: tf.Tensor4D;
   stemZ: tf.Tensor4D;
   poolInput: tf.Tensor4D;
   pooled: tf.Tensor4D;
-  blockOutputs: tf.Tensor4D[];
-  layerZ1: tf.Tensor4D[][];
-  transitionConv: tf.Tensor4D[];
-  transitionPooled: tf.Tensor4D[];
-  norm5: tf.Tensor4D;
+  layers: DenseLayerState[][];
+  transitions: TransitionState[];
+  /** norm5's gate (see DenseLayerState) over the last block's output, and the global pool's input size. */
+  finalGate: tf.Tensor4D;
+  finalArea: number;
   pooledFeatures: tf.Tensor2D;
   logits: tf.Tensor2D;
+}
+
+interface StemBounds {
+  low: tf.Tensor4D;
+  high: tf.Tensor4D;
+  offset: tf.Tensor4D;
 }
 
 /**
@@ -72,6 +100,8 @@ export class DenseNetLrp {
   private readonly transitions: TransitionLrp[];
   private readonly low: tf.Tensor1D;
   private readonly high: tf.Tensor1D;
+  /** z^B's bounds and their part of the stem's denominator, per input size (a batch of one, broadcast). */
+  private readonly stemBounds = new Map<number, StemBounds>();
 
   constructor(
     private readonly network: DenseNet,
@@ -170,6 +200,8 @@ export class DenseNetLrp {
       l.conv2.dispose();
     }
     for (const t of this.transitions) t.conv.dispose();
+    for (const b of this.stemBounds.values()) tf.dispose([b.low, b.high, b.offset]);
+    this.stemBounds.clear();
     tf.dispose(this.owned);
   }
 
@@ -183,51 +215,74 @@ export class DenseNetLrp {
 
   private forward(input: tf.Tensor4D): ForwardState {
     const p = this.network.params;
-    const paddedInput = tf.pad(input, [
-      [0, 0],
-      [3, 3],
-      [3, 3],
-      [0, 0],
-    ]);
-    const stemZ = tf.add(tf.conv2d(paddedInput, this.stemWeight, 2, 'valid'), this.stemBias) as tf.Tensor4D;
-    const poolInput = tf.pad(tf.relu(stemZ), [
-      [0, 0],
-      [1, 1],
-      [1, 1],
-      [0, 0],
-    ]);
-    const pooled = tf.maxPool(poolInput, 3, 2, 'valid');
-    const blockOutputs: tf.Tensor4D[] = [];
-    const layerZ1: tf.Tensor4D[][] = [];
-    const transitionConv: tf.Tensor4D[] = [];
-    const transitionPooled: tf.Tensor4D[] = [];
-    let x = pooled;
+    const gateEpsilon = this.gateEpsilon();
+    const gate = (t: tf.Tensor, a: tf.Tensor) => tf.div(tf.mul(t, a), tf.add(a, gateEpsilon)) as tf.Tensor4D;
+    const stem = tf.tidy(() => {
+      const paddedInput = tf.pad(input, [
+        [0, 0],
+        [3, 3],
+        [3, 3],
+        [0, 0],
+      ]);
+      const stemZ = tf.add(tf.conv2d(paddedInput, this.stemWeight, 2, 'valid'), this.stemBias) as tf.Tensor4D;
+      const poolInput = tf.pad(tf.relu(stemZ), [
+        [0, 0],
+        [1, 1],
+        [1, 1],
+        [0, 0],
+      ]);
+      return { paddedInput, stemZ, poolInput, pooled: tf.maxPool(poolInput, 3, 2, 'valid') };
+    });
+    const layerStates: DenseLayerState[][] = [];
+    const transitionStates: TransitionState[] = [];
+    let x: tf.Tensor4D = stem.pooled;
+    let lastOutput: tf.Tensor4D | undefined;
     this.layers.forEach((layers, b) => {
       const maps: tf.Tensor4D[] = [x];
-      const z1s: tf.Tensor4D[] = [];
+      const states: DenseLayerState[] = [];
       for (const layer of layers) {
-        const xin = maps.length === 1 ? x : tf.concat(maps, 3);
-        const a = tf.relu(tf.add(tf.mul(xin, layer.norm1.scale), layer.norm1.offset)) as tf.Tensor4D;
-        const z1 = tf.add(tf.conv2d(a, layer.conv1Weight, 1, 'valid'), layer.conv1Bias) as tf.Tensor4D;
-        z1s.push(z1);
-        maps.push(tf.conv2d(tf.relu(z1), layer.conv2Weight, 1, 'same'));
+        const step = tf.tidy(() => {
+          const xin = maps.length === 1 ? x : tf.concat(maps, 3);
+          const t = tf.mul(xin, layer.norm1.scale);
+          const a1 = tf.relu(tf.add(t, layer.norm1.offset)) as tf.Tensor4D;
+          const z1 = tf.add(tf.conv2d(a1, layer.conv1Weight, 1, 'valid'), layer.conv1Bias) as tf.Tensor4D;
+          const hidden = tf.relu(z1) as tf.Tensor4D;
+          const h = tf.conv2d(hidden, layer.conv2Weight, 1, 'same');
+          const state: DenseLayerState = { gate: gate(t, a1), conv1: layer.conv1.record(a1, z1), hidden, conv2: layer.conv2.record(hidden, h) };
+          return { state, h };
+        });
+        states.push(step.state);
+        maps.push(step.h);
       }
-      x = tf.concat(maps, 3);
-      blockOutputs.push(x);
-      layerZ1.push(z1s);
+      layerStates.push(states);
       const transition = this.transitions[b];
       if (transition) {
-        const a = tf.relu(tf.add(tf.mul(x, transition.norm.scale), transition.norm.offset)) as tf.Tensor4D;
-        const c = tf.conv2d(a, transition.weight, 1, 'valid');
-        transitionConv.push(c);
-        x = tf.avgPool(c, 2, 2, 'valid');
-        transitionPooled.push(x);
+        const step = tf.tidy(() => {
+          const blockOutput = tf.concat(maps, 3);
+          const t = tf.mul(blockOutput, transition.norm.scale);
+          const a = tf.relu(tf.add(t, transition.norm.offset)) as tf.Tensor4D;
+          const convOutput = tf.conv2d(a, transition.weight, 1, 'valid');
+          const state: TransitionState = { gate: gate(t, a), conv: transition.conv.record(a, convOutput), convOutput, pooled: tf.avgPool(convOutput, 2, 2, 'valid') };
+          return state;
+        });
+        transitionStates.push(step);
+        x = step.pooled;
+      } else {
+        x = tf.concat(maps, 3);
+        lastOutput = x;
       }
     });
-    const norm5 = tf.add(tf.mul(x, p.norm5.scale), p.norm5.offset) as tf.Tensor4D;
-    const pooledFeatures = tf.mean(tf.relu(norm5), [1, 2]) as tf.Tensor2D;
-    const logits = tf.add(tf.matMul(pooledFeatures, p.classifierWeight), p.classifierBias) as tf.Tensor2D;
-    return { paddedInput, stemZ, poolInput, pooled, blockOutputs, layerZ1, transitionConv, transitionPooled, norm5, pooledFeatures, logits };
+    const head = tf.tidy(() => {
+      const t = tf.mul(x, p.norm5.scale);
+      const a = tf.relu(tf.add(t, p.norm5.offset));
+      const pooledFeatures = tf.mean(a, [1, 2]) as tf.Tensor2D;
+      const logits = tf.add(tf.matMul(pooledFeatures, p.classifierWeight), p.classifierBias) as tf.Tensor2D;
+      return { finalGate: gate(t, a), pooledFeatures, logits };
+    });
+    const finalArea = x.shape[1] * x.shape[2];
+    // Only norm5's gate needs the last block's output, which is the largest tensor of the pass.
+    lastOutput?.dispose();
+    return { ...stem, layers: layerStates, transitions: transitionStates, finalArea, ...head };
   }
 
   /** Relevance maps [batch, H, W] (summed over input channels) for one target class per image. */
@@ -235,80 +290,95 @@ export class DenseNetLrp {
     const eps = this.options.epsilon;
     const p = this.network.params;
     const classes = this.classes.length;
-    // Start: the target logit itself, then the epsilon rule through the classifier and global pool.
-    const start = tf.mul(tf.oneHot(target, classes), state.logits);
-    const s = tf.div(start, stabilise(state.logits, eps));
-    const rPooled = tf.mul(state.pooledFeatures, tf.matMul(s, p.classifierWeight, false, true)) as tf.Tensor2D;
-    const blockCount = this.layers.length;
-    // norm5 follows the last dense block (a DenseNet has no transition after it).
-    const finalInput = state.blockOutputs[blockCount - 1] ?? state.pooled;
-    const rNorm5 = globalPoolRelevance(tf.relu(state.norm5) as tf.Tensor4D, state.pooledFeatures, rPooled, eps);
-    let r = affineRelevance(finalInput, p.norm5.scale, state.norm5, rNorm5, eps);
-
-    for (let b = blockCount - 1; b >= 0; b -= 1) {
-      const blockOut = state.blockOutputs[b] as tf.Tensor4D;
+    // Start: the target logit itself, then the epsilon rule through the classifier, the global pool and
+    // norm5 (folded into its gate).
+    let r = tf.tidy(() => {
+      const start = tf.mul(tf.oneHot(target, classes), state.logits);
+      const s = tf.div(start, stabilise(state.logits, eps));
+      const rPooled = tf.mul(state.pooledFeatures, tf.matMul(s, p.classifierWeight, false, true));
+      const [n = 0, c = 0] = rPooled.shape;
+      const signal = tf.reshape(tf.div(rPooled, tf.mul(stabilise(state.pooledFeatures, eps), state.finalArea)), [n, 1, 1, c]);
+      return tf.mul(state.finalGate, signal) as tf.Tensor4D;
+    });
+    const growth = this.network.architecture.growthRate;
+    for (let b = this.layers.length - 1; b >= 0; b -= 1) {
       const layers = this.layers[b] as DenseLayerLrp[];
-      const z1s = state.layerZ1[b] as tf.Tensor4D[];
-      const total = blockOut.shape[3];
-      const growth = this.network.architecture.growthRate;
+      const states = state.layers[b] as DenseLayerState[];
+      // acc: the relevance of the channels that exist before the layer being undone (its input and its
+      // output); undoing it leaves its input's channels, plus what it passed down to them.
       let acc = r;
       for (let l = layers.length - 1; l >= 0; l -= 1) {
         const layer = layers[l] as DenseLayerLrp;
-        const z1 = z1s[l] as tf.Tensor4D;
-        const cin = total - (layers.length - l) * growth;
-        const [n, h, w] = blockOut.shape;
-        const rH = tf.slice(acc, [0, 0, 0, cin], [n, h, w, growth]);
-        const h0 = tf.slice(blockOut, [0, 0, 0, cin], [n, h, w, growth]);
-        const rA1 = layer.conv2.backward(tf.relu(z1) as tf.Tensor4D, rH, h0);
-        const xin = tf.slice(blockOut, [0, 0, 0, 0], [n, h, w, cin]);
-        const y1 = tf.add(tf.mul(xin, layer.norm1.scale), layer.norm1.offset) as tf.Tensor4D;
-        const rA0 = layer.conv1.backward(tf.relu(y1) as tf.Tensor4D, rA1, z1);
-        const rXin = affineRelevance(xin, layer.norm1.scale, y1, rA0, eps);
-        acc = tf.add(
-          acc,
-          tf.pad(rXin, [
-            [0, 0],
-            [0, 0],
-            [0, 0],
-            [0, total - cin],
-          ]),
-        );
+        const s = states[l] as DenseLayerState;
+        const next = tf.tidy(() => {
+          const [n, h, w, total] = acc.shape;
+          const cin = total - growth;
+          const rH = tf.slice(acc, [0, 0, 0, cin], [n, h, w, growth]);
+          const rHidden = tf.mul(s.hidden, layer.conv2.signal(s.conv2, rH, s.hidden.shape)) as tf.Tensor4D;
+          const c1 = layer.conv1.signal(s.conv1, rHidden, s.gate.shape);
+          return tf.add(tf.slice(acc, [0, 0, 0, 0], [n, h, w, cin]), tf.mul(s.gate, c1)) as tf.Tensor4D;
+        });
+        acc.dispose();
+        acc = next;
       }
-      const [n, h, w] = blockOut.shape;
-      const c0 = total - layers.length * growth;
-      const rBlockInput = tf.slice(acc, [0, 0, 0, 0], [n, h, w, c0]);
       if (b === 0) {
-        r = rBlockInput;
+        r = acc;
         break;
       }
       // The block input came from transition b-1: average pool, its convolution, its norm.
       const transition = this.transitions[b - 1] as TransitionLrp;
-      const conv = state.transitionConv[b - 1] as tf.Tensor4D;
-      const rConv = averagePoolRelevance(conv, state.transitionPooled[b - 1] as tf.Tensor4D, rBlockInput, eps);
-      const previous = state.blockOutputs[b - 1] as tf.Tensor4D;
-      const y = tf.add(tf.mul(previous, transition.norm.scale), transition.norm.offset) as tf.Tensor4D;
-      const rA = transition.conv.backward(tf.relu(y) as tf.Tensor4D, rConv, conv);
-      r = affineRelevance(previous, transition.norm.scale, y, rA, eps);
+      const ts = state.transitions[b - 1] as TransitionState;
+      const rBlockInput = acc;
+      r = tf.tidy(() => {
+        const rConv = averagePoolRelevance(ts.convOutput, ts.pooled, rBlockInput, eps);
+        return tf.mul(ts.gate, transition.conv.signal(ts.conv, rConv, ts.gate.shape)) as tf.Tensor4D;
+      });
+      rBlockInput.dispose();
     }
-    const rPoolInput = maxPoolRelevance(state.poolInput, state.pooled, r, 3, 2);
-    const [n, ph, pw, c] = rPoolInput.shape;
-    const rStem = tf.slice(rPoolInput, [0, 1, 1, 0], [n, ph - 2, pw - 2, c]);
-    const bounds = this.stem.rule.kind === 'z-box' ? this.boundsLike(state.paddedInput) : undefined;
-    const rPadded = this.stem.backward(state.paddedInput, rStem, state.stemZ, bounds);
-    const [, hh, ww, cc] = rPadded.shape;
-    const rInput = tf.slice(rPadded, [0, 3, 3, 0], [n, hh - 6, ww - 6, cc]);
-    return tf.sum(rInput, 3) as tf.Tensor3D;
+    const rBlock1 = r;
+    return tf.tidy(() => {
+      const rPoolInput = maxPoolRelevance(state.poolInput, state.pooled, rBlock1, 3, 2);
+      const [n, ph, pw, c] = rPoolInput.shape;
+      const rStem = tf.slice(rPoolInput, [0, 1, 1, 0], [n, ph - 2, pw - 2, c]);
+      const bounds = this.stem.rule.kind === 'z-box' ? this.boundsFor(state.paddedInput) : undefined;
+      const rPadded = this.stem.backward(state.paddedInput, rStem, state.stemZ, bounds);
+      const [, hh, ww, cc] = rPadded.shape;
+      const rInput = tf.slice(rPadded, [0, 3, 3, 0], [n, hh - 6, ww - 6, cc]);
+      return tf.sum(rInput, 3) as tf.Tensor3D;
+    });
   }
 
-  /** Lowest/highest input images for z^B: the channel bounds inside the image, zero in the stem padding. */
-  private boundsLike(padded: tf.Tensor4D): { low: tf.Tensor4D; high: tf.Tensor4D } {
-    const [n, h, w, c] = padded.shape;
-    const inside = tf.pad(tf.ones([n, h - 6, w - 6, c]), [
-      [0, 0],
-      [3, 3],
-      [3, 3],
-      [0, 0],
-    ]);
-    return { low: tf.mul(inside, this.low) as tf.Tensor4D, high: tf.mul(inside, this.high) as tf.Tensor4D };
+  /**
+   * The gates' stabiliser: epsilon, kept just above zero for LRP-0 (epsilon = 0), where a / (a + 0) would
+   * make 0 / 0 at every switched-off unit instead of 0.
+   */
+  private gateEpsilon(): number {
+    return Math.max(this.options.epsilon, 1e-30);
+  }
+
+  /**
+   * z^B's lowest/highest input images (the channel bounds inside the image, zero in the stem padding) and
+   * their share of the stem's denominator, made once per input size as a batch of one.
+   */
+  private boundsFor(padded: tf.Tensor4D): StemBounds {
+    const [, h, w, c] = padded.shape;
+    const cached = this.stemBounds.get(h * 100000 + w);
+    if (cached) return cached;
+    const made = tf.tidy(() => {
+      const inside = tf.pad(tf.ones([1, h - 6, w - 6, c]), [
+        [0, 0],
+        [3, 3],
+        [3, 3],
+        [0, 0],
+      ]);
+      const low = tf.mul(inside, this.low) as tf.Tensor4D;
+      const high = tf.mul(inside, this.high) as tf.Tensor4D;
+      return { low, high, offset: this.stem.boxOffset(low, high) };
+    });
+    tf.keep(made.low);
+    tf.keep(made.high);
+    tf.keep(made.offset);
+    this.stemBounds.set(h * 100000 + w, made);
+    return made;
   }
 }

@@ -4,12 +4,55 @@ import * as tf from '@tensorflow/tfjs';
 // inference BatchNorm.
 import { dilate, stabilise } from './conv-relevance.js';
 
+/** Backends whose tensors live in this process's memory, where reading one back costs a copy, not a GPU sync. */
+const HOST_BACKENDS = new Set(['cpu', 'wasm', 'tensorflow']);
+
 /**
  * Winner takes all through a max pool (window k, stride s, 'valid' on an already padded input): each
  * window's relevance goes to the input that won it (the first one on ties, so nothing is counted twice).
- * Built from strided slices, one per window offset, instead of a gradient kernel.
+ * No backend has a cheap gradient of the max pool here (the wasm backend has none), so on host backends
+ * this is one loop over the windows; elsewhere it is built from tensor ops.
  */
 export function maxPoolRelevance(input: tf.Tensor4D, pooled: tf.Tensor4D, r: tf.Tensor4D, window: number, stride: number): tf.Tensor4D {
+  return HOST_BACKENDS.has(tf.getBackend()) ? maxPoolRelevanceOnHost(input, pooled, r, window, stride) : maxPoolRelevanceAsTensors(input, pooled, r, window, stride);
+}
+
+/** maxPoolRelevance as a loop over the data (synchronous reads: for host backends). */
+export function maxPoolRelevanceOnHost(input: tf.Tensor4D, pooled: tf.Tensor4D, r: tf.Tensor4D, window: number, stride: number): tf.Tensor4D {
+  const [n, height, width, c] = input.shape;
+  const [, ho, wo] = pooled.shape;
+  const x = input.dataSync();
+  const relevance = r.dataSync();
+  const result = new Float32Array(x.length);
+  for (let b = 0; b < n; b += 1) {
+    for (let i = 0; i < ho; i += 1) {
+      for (let j = 0; j < wo; j += 1) {
+        const out = ((b * ho + i) * wo + j) * c;
+        for (let ch = 0; ch < c; ch += 1) {
+          // The first maximum in the pool's scan order (row by row), as the tensor version's ties.
+          let best = -1;
+          let bestValue = Number.NEGATIVE_INFINITY;
+          for (let dy = 0; dy < window; dy += 1) {
+            const row = ((b * height + i * stride + dy) * width + j * stride) * c + ch;
+            for (let dx = 0; dx < window; dx += 1) {
+              const at = row + dx * c;
+              const v = x[at] as number;
+              if (v > bestValue) {
+                bestValue = v;
+                best = at;
+              }
+            }
+          }
+          if (best >= 0) result[best] = (result[best] as number) + (relevance[out + ch] as number);
+        }
+      }
+    }
+  }
+  return tf.tensor4d(result, [n, height, width, c]);
+}
+
+/** maxPoolRelevance from strided slices, one per window offset (no reads back: for GPU backends). */
+export function maxPoolRelevanceAsTensors(input: tf.Tensor4D, pooled: tf.Tensor4D, r: tf.Tensor4D, window: number, stride: number): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, height, width, c] = input.shape;
     const [, ho, wo] = pooled.shape;
@@ -39,10 +82,11 @@ export function maxPoolRelevance(input: tf.Tensor4D, pooled: tf.Tensor4D, r: tf.
 /** Epsilon rule through a 2x2/2 average pool (weights 1/4); a row or column the pool dropped gets none. */
 export function averagePoolRelevance(input: tf.Tensor4D, pooled: tf.Tensor4D, r: tf.Tensor4D, epsilon: number): tf.Tensor4D {
   return tf.tidy(() => {
-    const [n, height, width, c] = input.shape;
+    const [, height, width] = input.shape;
     const [, ho, wo] = pooled.shape;
-    const s = tf.div(r, stabilise(pooled, epsilon));
-    const up = tf.reshape(tf.tile(tf.reshape(s, [n, ho, 1, wo, 1, c]), [1, 1, 2, 1, 2, 1]), [n, ho * 2, wo * 2, c]);
+    const s = tf.div(r, stabilise(pooled, epsilon)) as tf.Tensor4D;
+    // Nearest-neighbour doubling repeats each value over its 2x2 window (a 6-D tile is slow on wasm).
+    const up = tf.image.resizeNearestNeighbor(s, [ho * 2, wo * 2]);
     const full = tf.pad(up, [
       [0, 0],
       [0, height - ho * 2],

@@ -1,8 +1,8 @@
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/inference/backend.js';
-import { ConvRelevance, dilate, flipTranspose } from '../../src/lrp/conv-relevance.js';
-import { averagePoolRelevance, maxPoolRelevance } from '../../src/lrp/layer-relevance.js';
+import { ConvAdjoint, ConvRelevance, dilate, flipTranspose } from '../../src/lrp/conv-relevance.js';
+import { averagePoolRelevance, maxPoolRelevance, maxPoolRelevanceAsTensors, maxPoolRelevanceOnHost } from '../../src/lrp/layer-relevance.js';
 
 test.before(async () => {
   await selectBackend('cpu');
@@ -19,8 +19,12 @@ for (const geometry of [
   { kernel: 3, stride: 1, padding: 'same' as const, size: 9 },
   { kernel: 1, stride: 1, padding: 'valid' as const, size: 9 },
   { kernel: 7, stride: 2, padding: 'valid' as const, size: 22 },
+  { kernel: 7, stride: 2, padding: 'valid' as const, size: 23 },
+  { kernel: 3, stride: 2, padding: 'valid' as const, size: 10 },
+  { kernel: 2, stride: 2, padding: 'valid' as const, size: 8 },
+  { kernel: 5, stride: 3, padding: 'valid' as const, size: 17 },
 ]) {
-  test(`the forward-convolution adjoint equals tf.grad's for a ${geometry.kernel}x${geometry.kernel}/${geometry.stride} convolution`, async (t) => {
+  test(`the forward-convolution adjoint equals tf.grad's for a ${geometry.kernel}x${geometry.kernel}/${geometry.stride} convolution on a ${geometry.size}x${geometry.size} input`, async (t) => {
     const x = tf.randomNormal([2, geometry.size, geometry.size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
     const w = tf.randomNormal([geometry.kernel, geometry.kernel, 3, 5], 0, 1, 'float32', 2) as tf.Tensor4D;
     const y = tf.conv2d(x, w, geometry.stride, geometry.padding);
@@ -84,4 +88,59 @@ test('dilate and flipTranspose have the shapes the adjoint needs', (t) => {
   const s = tf.ones([1, 3, 3, 2]) as tf.Tensor4D;
   t.deepEqual(dilate(s, 2).shape, [1, 5, 5, 2]);
   t.deepEqual(flipTranspose(tf.zeros([7, 7, 3, 64]) as tf.Tensor4D).shape, [7, 7, 64, 3]);
+});
+
+test('a strided adjoint needs valid padding: same padding is refused with the reason', (t) => {
+  const w = tf.zeros([3, 3, 2, 2]) as tf.Tensor4D;
+  const error = t.throws(() => new ConvAdjoint(w, { kernel: 3, stride: 2, padding: 'same' }));
+  t.regex(error?.message ?? '', /valid/);
+  w.dispose();
+});
+
+test('the max pool on the host and as tensor ops give the same relevance, ties included', async (t) => {
+  // Quantised values make ties inside windows common; the first maximum in scan order must win in both.
+  const x = tf.pad(tf.round(tf.mul(tf.relu(tf.randomNormal([2, 13, 13, 3], 0, 1, 'float32', 11)), 2)), [
+    [0, 0],
+    [1, 1],
+    [1, 1],
+    [0, 0],
+  ]) as tf.Tensor4D;
+  const pooled = tf.maxPool(x, 3, 2, 'valid');
+  const r = tf.randomNormal(pooled.shape, 0, 1, 'float32', 12) as tf.Tensor4D;
+  const host = maxPoolRelevanceOnHost(x, pooled, r, 3, 2);
+  const tensors = maxPoolRelevanceAsTensors(x, pooled, r, 3, 2);
+  // Only rounding of sums where one input wins several windows may differ; a different winner would differ by ~|r|.
+  t.true((await sum(tf.abs(tf.sub(host, tensors)))) < 1e-4);
+  t.true(Math.abs((await sum(host)) - (await sum(r))) < 1e-4);
+  tf.dispose([x, pooled, r, host, tensors]);
+});
+
+test('z^B through a strided stem equals its definition, with the bounds given as a batch of one', async (t) => {
+  const size = 15;
+  const x = tf.randomUniform([2, size, size, 3], -1, 2, 'float32', 13) as tf.Tensor4D;
+  const w = tf.randomNormal([7, 7, 3, 4], 0, 1, 'float32', 14) as tf.Tensor4D;
+  const bias = tf.randomNormal([4], 0, 1, 'float32', 15) as tf.Tensor1D;
+  const low = tf.fill([1, size, size, 3], -1) as tf.Tensor4D;
+  const high = tf.fill([1, size, size, 3], 2) as tf.Tensor4D;
+  const z = tf.add(tf.conv2d(x, w, 2, 'valid'), bias) as tf.Tensor4D;
+  const r = tf.randomUniform(z.shape, 0, 1, 'float32', 16) as tf.Tensor4D;
+  const rule = new ConvRelevance(w, bias, { kernel: 7, stride: 2, padding: 'valid' }, { kind: 'z-box' }, 0);
+  const ours = rule.backward(x, r, z, { low, high, offset: rule.boxOffset(low, high) });
+  // Definition: z^B_j = sum_i x_i w_ij - l_i w+_ij - h_i w-_ij, R_i = sum_j (x_i w_ij - l_i w+_ij - h_i w-_ij) R_j / z^B_j,
+  // with each term's adjoint taken by tf.grad on the cpu backend.
+  const wp = tf.relu(w) as tf.Tensor4D;
+  const wn = tf.neg(tf.relu(tf.neg(w))) as tf.Tensor4D;
+  const lowN = tf.tile(low, [2, 1, 1, 1]) as tf.Tensor4D;
+  const highN = tf.tile(high, [2, 1, 1, 1]) as tf.Tensor4D;
+  const conv = (a: tf.Tensor, f: tf.Tensor4D) => tf.conv2d(a as tf.Tensor4D, f, 2, 'valid');
+  const zb = tf.sub(tf.sub(conv(x, w), conv(lowN, wp)), conv(highN, wn));
+  const s = tf.div(r, zb);
+  const back = (f: tf.Tensor4D, a: tf.Tensor4D) => tf.grad((input: tf.Tensor) => tf.sum(tf.mul(conv(input, f), s)))(a);
+  const expected = tf.sub(tf.sub(tf.mul(x, back(w, x)), tf.mul(lowN, back(wp, lowN))), tf.mul(highN, back(wn, highN)));
+  const error = (await sum(tf.abs(tf.sub(ours, expected)))) / (await sum(tf.abs(expected)));
+  t.log(`relative L1 difference ${error.toExponential(2)}`);
+  t.true(error < 1e-4);
+  t.true(Math.abs((await sum(ours)) - (await sum(r))) / (await sum(r)) < 1e-3, 'z^B conserves');
+  rule.dispose();
+  tf.dispose([x, w, bias, low, high, z, r, ours, wp, wn, lowN, highN, zb, s, expected]);
 });
