@@ -9,6 +9,7 @@ import { InferencePool } from './inference/inference-pool.js';
 import { MANIFEST_FILE, readManifest } from './inference/model-manifest.js';
 import { createDestinations, type Destinations } from './export/create-destinations.js';
 import { Pipeline, type ModelRuntime } from './pipeline/pipeline.js';
+import { StageTimings } from './pipeline/stage-timings.js';
 import type { DeliveryTarget } from './pipeline/delivery-target.js';
 import { deliveryTargets } from './pipeline/delivery-targets.js';
 import { PipelineStore } from './store/pipeline-store.js';
@@ -45,6 +46,8 @@ export class Gateway {
   private scp: StorageScp | undefined;
   private assembler: StudyAssembler | undefined;
   private readonly models = new Map<string, ModelRuntime>();
+  /** Stage durations since start, summed for /metrics. */
+  private readonly timings = new StageTimings();
   private pipeline: Pipeline | undefined;
   private targets = new Map<string, DeliveryTarget>();
   private destinations: Destinations | undefined;
@@ -81,6 +84,7 @@ export class Gateway {
       targets: this.targets,
       outputsDir: path.join(spoolDirOf(config), 'outputs'),
       logger,
+      timings: this.timings,
     });
     this.pipeline = pipeline;
     pipeline.start();
@@ -158,6 +162,7 @@ export class Gateway {
       host: config.admin.host,
       port: config.admin.port,
       metrics: new StoreMetrics(store.connection),
+      timings: this.timings,
       logger: this.logger,
       health: {
         storeOk: () => {

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import type { StageTimings } from '../pipeline/stage-timings.js';
 import type { StoreMetrics } from '../store/store-metrics.js';
 
 export interface HealthSource {
@@ -21,7 +22,7 @@ export class AdminServer {
   private server: http.Server | undefined;
 
   constructor(
-    private readonly options: { host: string; port: number; health: HealthSource; metrics: StoreMetrics; logger: Logger },
+    private readonly options: { host: string; port: number; health: HealthSource; metrics: StoreMetrics; timings?: StageTimings; logger: Logger },
   ) {}
 
   async start(): Promise<AddressInfo> {
@@ -94,6 +95,10 @@ export class AdminServer {
     if (latency.p50Seconds !== undefined) lines.push(`cxr_end_to_end_latency_seconds{quantile="0.5"} ${latency.p50Seconds}`);
     if (latency.p95Seconds !== undefined) lines.push(`cxr_end_to_end_latency_seconds{quantile="0.95"} ${latency.p95Seconds}`);
     lines.push(`cxr_end_to_end_latency_seconds_count ${latency.count}`);
+    family('cxr_stage_seconds', 'summary', 'Time spent per stage since start: decode, infer, explain, write per image; pacs, ris per delivered message.');
+    for (const t of this.options.timings?.snapshot() ?? []) {
+      lines.push(`cxr_stage_seconds_sum{stage="${t.stage}"} ${t.seconds}`, `cxr_stage_seconds_count{stage="${t.stage}"} ${t.count}`);
+    }
     family('cxr_disk_free_bytes', 'gauge', 'Free space under storage.dataDir.');
     lines.push(`cxr_disk_free_bytes ${this.options.health.freeDiskBytes()}`);
     return `${lines.join('\n')}\n`;

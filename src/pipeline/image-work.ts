@@ -12,6 +12,7 @@ import { outputModelInfo } from '../reporting/report-inputs.js';
 import { writeSecondaryCapture, type DerivedObject } from '../reporting/secondary-capture.js';
 import { writeStructuredReport } from '../reporting/structured-report.js';
 import { writeFileAtomic } from '../export/atomic-file.js';
+import type { StageMs } from './stage-timings.js';
 
 export type OutputKind = 'sc' | 'sr';
 
@@ -44,7 +45,15 @@ export interface ExplanationFacts {
 }
 
 export type ImageWorkResult =
-  | { sopInstanceUid: string; kind: 'written'; classification: Classification; explanation: ExplanationFacts; outputs: OutputObject[] }
+  | {
+      sopInstanceUid: string;
+      kind: 'written';
+      classification: Classification;
+      explanation: ExplanationFacts;
+      outputs: OutputObject[];
+      /** Milliseconds per stage for this image; a batch's inference and explanation are shared out evenly. */
+      stageMs: StageMs;
+    }
   | { sopInstanceUid: string; kind: 'failed'; code: string; reason: string };
 
 /**
@@ -55,18 +64,23 @@ export type ImageWorkResult =
 export async function processImages(runner: BatchRunner, lrp: DenseNetLrp, request: ImageWorkRequest): Promise<ImageWorkResult[]> {
   const manifest = runner.model.manifest;
   const results: ImageWorkResult[] = [];
-  const ready: Array<{ sopInstanceUid: string; bytes: Buffer; image: DecodedImage; input: Float32Array }> = [];
+  const ready: Array<{ sopInstanceUid: string; bytes: Buffer; image: DecodedImage; input: Float32Array; decodeMs: number }> = [];
   for (const item of request.images) {
     try {
+      const started = performance.now();
       const bytes = readFileSync(item.path);
       const image = await loadImage(bytes);
-      ready.push({ sopInstanceUid: item.sopInstanceUid, bytes, image, input: preprocess(image, manifest.preprocessing).data });
+      const input = preprocess(image, manifest.preprocessing).data;
+      ready.push({ sopInstanceUid: item.sopInstanceUid, bytes, image, input, decodeMs: performance.now() - started });
     } catch (error) {
       results.push(failure(item.sopInstanceUid, error));
     }
   }
   if (ready.length === 0) return results;
+  const inferStarted = performance.now();
   const classifications = await runner.classifyTensors(ready.map((r) => r.input));
+  const inferMs = (performance.now() - inferStarted) / ready.length;
+  const explainStarted = performance.now();
   const size = manifest.preprocessing.inputSize;
   const channels = manifest.preprocessing.channels;
   const batch = tf.tidy(() => {
@@ -79,12 +93,14 @@ export async function processImages(runner: BatchRunner, lrp: DenseNetLrp, reque
   } finally {
     batch.dispose();
   }
+  const explainMs = (performance.now() - explainStarted) / ready.length;
   const model = outputModelInfo(manifest);
   const createdAt = new Date(request.createdAt);
   const supersedes = request.revision > 0 ? { supersedesRevision: request.revision - 1 } : {};
   for (const [i, r] of ready.entries()) {
     const classification = classifications[i];
     const explanation = explanations[i]?.[0];
+    const writeStarted = performance.now();
     try {
       if (classification === undefined || explanation === undefined) throw new Error('no result for the image');
       const summary = { targetClass: explanation.targetClass, composite: explanation.composite, parameters: `epsilon ${explanation.parameters.epsilon}` };
@@ -133,6 +149,7 @@ export async function processImages(runner: BatchRunner, lrp: DenseNetLrp, reque
           absorbedShare: explanation.absorbedShare,
         },
         outputs,
+        stageMs: { decode: r.decodeMs, infer: inferMs, explain: explainMs, write: performance.now() - writeStarted },
       });
     } catch (error) {
       results.push(failure(r.sopInstanceUid, error));

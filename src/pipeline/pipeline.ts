@@ -16,6 +16,7 @@ import { writeFileAtomic } from '../export/atomic-file.js';
 import type { DeliveryPayload, DeliveryTarget } from './delivery-target.js';
 import type { ImageWorkResult } from './image-work.js';
 import { nextAttemptAt, type RetryPolicy } from './retry-policy.js';
+import type { StageTimings } from './stage-timings.js';
 import { buildStudyReport, studyLevelResult } from './study-report.js';
 
 export interface ModelRuntime {
@@ -33,6 +34,8 @@ export interface PipelineOptions {
   /** Where derived objects and messages are written before delivery (spool/outputs). */
   outputsDir: string;
   logger: Logger;
+  /** Where stage durations are summed for /metrics; optional for callers that do not report them. */
+  timings?: StageTimings;
   now?: () => number;
   random?: () => number;
 }
@@ -207,7 +210,8 @@ export class Pipeline {
       for (const r of results) {
         if (r.kind === 'written') {
           pipelineStore.recordImage(job.jobId, r.sopInstanceUid, { state: 'written', result: JSON.stringify(r) }, this.now());
-          logger.info('image classified and explained', { ...ids, sopInstanceUid: r.sopInstanceUid, predicted: r.classification.predicted, outputs: r.outputs.length });
+          this.options.timings?.observeAll(r.stageMs);
+          logger.info('image classified and explained', { ...ids, sopInstanceUid: r.sopInstanceUid, predicted: r.classification.predicted, outputs: r.outputs.length, stageMs: roundMs(r.stageMs) });
         } else {
           pipelineStore.recordImage(job.jobId, r.sopInstanceUid, { state: 'failed', reason: `${r.code}: ${r.reason}` }, this.now());
           logger.warn('image failed', { ...ids, sopInstanceUid: r.sopInstanceUid, code: r.code, why: r.reason });
@@ -279,6 +283,7 @@ export class Pipeline {
         const target = targets.get(delivery.destination);
         const ids = { jobId: delivery.jobId, studyInstanceUid: delivery.studyInstanceUid, revision: delivery.revision, destination: delivery.destination };
         let outcome;
+        const started = this.now();
         try {
           outcome = target ? await target.deliver(JSON.parse(delivery.payload) as DeliveryPayload) : { kind: 'parked' as const, reason: `destination '${delivery.destination}' is not configured any more` };
         } catch (error) {
@@ -287,7 +292,8 @@ export class Pipeline {
         const now = this.now();
         if (outcome.kind === 'delivered') {
           pipelineStore.recordDelivery(delivery.id, { kind: 'delivered' }, now);
-          logger.info(`${delivery.kind === 'pacs' ? 'objects stored in PACS' : 'result reported to RIS'}`, { ...ids, attempts: delivery.attempts + 1 });
+          this.options.timings?.observe(delivery.kind, now - started);
+          logger.info(`${delivery.kind === 'pacs' ? 'objects stored in PACS' : 'result reported to RIS'}`, { ...ids, attempts: delivery.attempts + 1, ms: now - started });
         } else if (outcome.kind === 'parked') {
           pipelineStore.recordDelivery(delivery.id, { kind: 'parked', reason: outcome.reason }, now);
           logger.error('delivery parked for an admin', { ...ids, why: outcome.reason });
@@ -304,4 +310,8 @@ export class Pipeline {
       }
     }
   }
+}
+
+function roundMs(ms: Record<string, number | undefined>): Record<string, number> {
+  return Object.fromEntries(Object.entries(ms).flatMap(([k, v]) => (v === undefined ? [] : [[k, Math.round(v)]])));
 }

@@ -7,7 +7,7 @@ import { storescu } from '../helpers/dcmtk.js';
 import { startGateway } from '../helpers/gateway-process.js';
 import { tinyModelDir } from '../helpers/tiny-densenet.js';
 
-test('healthz reports store, disk, models and listener; metrics count what arrived', async (t) => {
+test('healthz reports store, disk, models and listener; metrics count what arrived and time each stage', async (t) => {
   const gateway = await startGateway({ models: { demo: tinyModelDir() }, inference: { workers: 1, backend: 'wasm' } } as never);
   t.teardown(() => gateway.stop());
   const ready = await gateway.waitForLog((l) => l.message === 'admin endpoints ready', 'the admin port');
@@ -24,6 +24,16 @@ test('healthz reports store, disk, models and listener; metrics count what arriv
   t.regex(metrics, /^# TYPE cxr_instances_received_total counter$/m);
   t.regex(metrics, /^cxr_instances_received_total 1$/m);
   t.regex(metrics, /^cxr_model_loaded\{model="demo",backend="wasm"\} 1$/m);
+
+  // Once the study went all the way, every stage it passed has one observation and a positive duration.
+  await gateway.waitForLog((l) => l.message === 'result reported to RIS', 'the RIS report', 60_000);
+  const after = await (await fetch(`${base}/metrics`)).text();
+  t.regex(after, /^# TYPE cxr_stage_seconds summary$/m);
+  for (const stage of ['decode', 'infer', 'explain', 'write', 'pacs', 'ris']) {
+    t.regex(after, new RegExp(`^cxr_stage_seconds_count\\{stage="${stage}"\\} 1$`, 'm'), stage);
+    const sum = Number(new RegExp(`^cxr_stage_seconds_sum\\{stage="${stage}"\\} (\\S+)$`, 'm').exec(after)?.[1]);
+    t.true(sum > 0, `${stage} took ${sum} s`);
+  }
 });
 
 test('healthz answers 503 with the reason when a configured model is missing', async (t) => {
