@@ -35,8 +35,17 @@ if [ -n "$fallback" ]; then
   export LD_LIBRARY_PATH="$out/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   say "== using the bundle's $fallback (Debian 12) for lack of the machine's own"
 fi
-icds=$(ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json /usr/local/share/vulkan/icd.d/*.json 2>/dev/null | tr '\n' ' ')
+icds=$(ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json /usr/local/share/vulkan/icd.d/*.json /usr/local/nvidia/share/vulkan/icd.d/*.json 2>/dev/null | tr '\n' ' ')
 say "== Vulkan ICDs: ${icds:-none}"
+# Some GPU images mount the driver under /usr/local/nvidia, outside the loader's search paths.
+for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do
+  [ -d "$d" ] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
+done
+nv_icd=$(ls /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd*.json 2>/dev/null | head -1)
+if [ -n "$nv_icd" ]; then
+  export VK_DRIVER_FILES="$nv_icd" VK_ICD_FILENAMES="$nv_icd"
+  say "== using $nv_icd: $(tr -d '\n' <"$nv_icd" | head -c 300)"
+fi
 if ! echo "$icds" | grep -q nvidia; then
   glx=$(ldconfig -p | awk '/libGLX_nvidia\.so\.0 /{print $NF; exit}')
   if [ -n "$glx" ]; then
