@@ -35,7 +35,7 @@ cli() {
 
 # Square and portrait detectors, PA and AP, both photometric interpretations (the generator's defaults).
 [ -f "${WORK}/stage2/labels.csv" ] || cli phantoms --out "${WORK}/stage2" --n "${STAGE2_COUNT}" --seed "${STAGE2_SEED}" --size 256 --aspect portrait
-[ -f "${WORK}/stage3/labels.csv" ] || cli phantoms --out "${WORK}/stage3" --n "${STAGE3_COUNT}" --seed "${STAGE3_SEED}" --size 256
+[ -f "${WORK}/stage3/labels.csv" ] || cli phantoms --out "${WORK}/stage3" --n "${STAGE3_COUNT}" --seed "${STAGE3_SEED}" --size 384
 
 rm -rf "${WORK}/model"
 cli train --config models/demo/train-config.yaml --intermediate-data "${WORK}/stage2" --data "${WORK}/stage3" \
