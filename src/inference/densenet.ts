@@ -110,11 +110,17 @@ export class DenseNet {
       p.blocks.forEach((layers, b) => {
         const maps: tf.Tensor4D[] = [x];
         for (const layer of layers) {
-          const input = maps.length === 1 ? x : tf.concat(maps, 3);
-          let h = tf.relu(applyNorm(input, layer.norm1));
-          h = tf.conv2d(h, layer.conv1, 1, 'valid');
-          h = tf.relu(applyNorm(h, layer.norm2));
-          maps.push(tf.conv2d(h, layer.conv2, 1, 'same'));
+          // One scope per layer: its concatenated input (the largest tensor of the layer) is freed as soon as
+          // the layer is done, not at the end of the pass, so memory grows with the block, not with its square.
+          maps.push(
+            tf.tidy(() => {
+              const input = maps.length === 1 ? x : tf.concat(maps, 3);
+              let h = tf.relu(applyNorm(input, layer.norm1));
+              h = tf.conv2d(h, layer.conv1, 1, 'valid');
+              h = tf.relu(applyNorm(h, layer.norm2));
+              return tf.conv2d(h, layer.conv2, 1, 'same');
+            }),
+          );
         }
         x = tf.concat(maps, 3);
         const transition = p.transitions[b];
