@@ -110,12 +110,14 @@ function rulesExplain(
   json: boolean,
 ): number {
   const { config } = loadConfig(configPath);
-  const decision = explainRouting(file, config, {
+  const explanation = explainRouting(file, config, {
     callingAe: flags['calling-ae'] ?? '',
     calledAe: flags['called-ae'] ?? config.dicom.aeTitle,
     sourceIp: flags.ip ?? '',
   });
-  process.stdout.write(json ? `${JSON.stringify({ rule: decision.rule?.name ?? null, action: decision.rule?.action ?? null, verdicts: decision.verdicts }, null, 2)}\n` : formatRoutingDecision(file, decision));
+  const { decision, eligibility } = explanation;
+  const summary = { rule: decision.rule?.name ?? null, action: decision.rule?.action ?? null, eligibility: eligibility ?? null, verdicts: decision.verdicts };
+  process.stdout.write(json ? `${JSON.stringify(summary, null, 2)}\n` : formatRoutingDecision(file, explanation));
   return 0;
 }
 

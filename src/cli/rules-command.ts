@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { GatewayConfig } from '../config/schema.js';
+import { walkStoredDataset } from '../dicom/dataset-walker.js';
 import { parsePart10Header } from '../dicom/part10-header.js';
+import { checkEligibility, type Eligibility } from '../inference/eligibility.js';
 import { readDatasetAttributes } from '../routing/dataset-attributes.js';
 import { routeInstance, type RoutingDecision } from '../routing/rule-matcher.js';
 
@@ -10,13 +12,29 @@ export interface ExplainOptions {
   sourceIp: string;
 }
 
-/** `cxr-gateway rules explain FILE`: the routing decision the daemon would take, with every condition checked. */
-export function explainRouting(file: string, config: GatewayConfig, options: ExplainOptions): RoutingDecision {
-  parsePart10Header(readFileSync(file), file);
-  return routeInstance(config.rules, { ...options, attribute: readDatasetAttributes(file) });
+export interface RoutingExplanation {
+  decision: RoutingDecision;
+  /**
+   * For an image a rule processes: whether inference takes it (inference.eligibility, with the rule's own
+   * overrides), as the daemon decides after routing; undefined when the image is ignored by routing.
+   */
+  eligibility: Eligibility | undefined;
 }
 
-export function formatRoutingDecision(file: string, decision: RoutingDecision): string {
+/**
+ * `cxr-gateway rules explain FILE`: the routing decision the daemon would take, with every condition checked,
+ * and the eligibility check that follows it (a lateral view routed to a model is still not classified).
+ */
+export function explainRouting(file: string, config: GatewayConfig, options: ExplainOptions): RoutingExplanation {
+  const header = parsePart10Header(readFileSync(file), file);
+  const decision = routeInstance(config.rules, { ...options, attribute: readDatasetAttributes(file) });
+  const action = decision.rule?.action;
+  if (action === undefined || action.ignore === true) return { decision, eligibility: undefined };
+  const { attributes } = walkStoredDataset(file, header.datasetOffset, header.transferSyntaxUid);
+  return { decision, eligibility: checkEligibility(attributes, { ...config.inference.eligibility, ...(action.eligibility ?? {}) }) };
+}
+
+export function formatRoutingDecision(file: string, { decision, eligibility }: RoutingExplanation): string {
   const lines = [`${file}:`];
   for (const verdict of decision.verdicts) {
     lines.push(`  rule '${verdict.rule}': ${verdict.matched ? 'MATCHES' : 'does not match'}`);
@@ -30,6 +48,8 @@ export function formatRoutingDecision(file: string, decision: RoutingDecision): 
     lines.push(
       `  => rule '${rule.name}': model ${a.model}, outputs ${a.outputs.join('+')}, PACS [${a.pacs.join(', ')}], RIS [${a.ris.join(', ')}], priority ${a.priority}`,
     );
+    if (eligibility?.eligible === false) lines.push(`  => but inference skips the image: ${eligibility.reason} (inference.eligibility)`);
+    else lines.push('  => the image is classified and explained');
   }
   return `${lines.join('\n')}\n`;
 }

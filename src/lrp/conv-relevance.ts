@@ -149,8 +149,11 @@ export class ConvRelevance {
       this.positiveWeight = positive;
       this.negativeWeight = negative;
       if (rule.kind === 'z-box') this.boxAdjoint = adjoint(tf.concat([weight, positive, negative], 2), true);
-      else if (rule.beta === 0) this.positiveAdjoint = adjoint(positive);
-      else this.splitAdjoint = adjoint(tf.concat([positive, negative], 3), true);
+      else {
+        // beta = 0 needs w- only where a negative consumer scale swaps the roles; the w+ adjoint alone is the fast path.
+        if (rule.beta === 0) this.positiveAdjoint = adjoint(positive);
+        this.splitAdjoint = adjoint(tf.concat([positive, negative], 3), true);
+      }
     }
   }
 
@@ -199,6 +202,43 @@ export class ConvRelevance {
       default:
         throw new Error(`the ${rule.kind} rule has no signal form: use backward()`);
     }
+  }
+
+  /** The rule filter's adjoint applied to a signal at the output: epsilon's step once r / stab(z) is known. */
+  adjoint(s: tf.Tensor4D, inputShape: readonly number[]): tf.Tensor4D {
+    return this.ruleAdjoint.apply(s, inputShape);
+  }
+
+  /**
+   * Alpha-beta for this convolution fused with per-channel scales after it (BatchNorms of its consumers): a
+   * positive scale keeps the roles of w+ and w-, a negative one swaps them, and the scale itself cancels out of
+   * each ratio. `positive` / `negative`: the output relevance that came through positive / negative scales
+   * (`negative` undefined when there was none). `zp` / `zn`: the positive and negative parts of z where the
+   * relevance is given (the record's, or their average pool for a convolution followed by one).
+   */
+  splitRatios(positive: tf.Tensor4D, negative: tf.Tensor4D | undefined, zp: tf.Tensor4D, zn: tf.Tensor4D): { sp: tf.Tensor4D; sn: tf.Tensor4D } {
+    const rule = this.rule;
+    if (rule.kind !== 'alpha-beta') throw new Error(`the ${rule.kind} rule has no positive and negative parts`);
+    const forPositive = negative ? tf.sub(tf.mul(positive, rule.alpha), tf.mul(negative, rule.beta)) : tf.mul(positive, rule.alpha);
+    const forNegative = negative ? tf.sub(tf.mul(negative, rule.alpha), tf.mul(positive, rule.beta)) : tf.mul(positive, -rule.beta);
+    return { sp: tf.div(forPositive, tf.add(zp, TINY)) as tf.Tensor4D, sn: tf.div(forNegative, tf.sub(zn, TINY)) as tf.Tensor4D };
+  }
+
+  /** adj(w+)(sp) + adj(w-)(sn) in one convolution. */
+  adjointOfSplit(sp: tf.Tensor4D, sn: tf.Tensor4D, inputShape: readonly number[]): tf.Tensor4D {
+    if (this.splitAdjoint) return this.splitAdjoint.apply(tf.concat([sp, sn], 3) as tf.Tensor4D, inputShape);
+    throw new Error('this convolution has no split adjoint (alpha-beta with beta = 0 keeps only w+)');
+  }
+
+  /** The signal c with R_x = x * c for relevance that came through positive and negative consumer scales. */
+  signedSignal(record: ConvRecord, positive: tf.Tensor4D, negative: tf.Tensor4D | undefined, inputShape: readonly number[]): tf.Tensor4D {
+    if (record.kind !== 'split') throw new Error('the alpha-beta rule needs the recorded positive and negative parts');
+    const rule = this.rule;
+    if (rule.kind === 'alpha-beta' && rule.beta === 0 && negative === undefined) {
+      return (this.positiveAdjoint as ConvAdjoint).apply(tf.div(tf.mul(positive, rule.alpha), tf.add(record.positive, TINY)) as tf.Tensor4D, inputShape);
+    }
+    const { sp, sn } = this.splitRatios(positive, negative, record.positive, record.negative);
+    return this.adjointOfSplit(sp, sn, inputShape);
   }
 
   /**

@@ -3,7 +3,7 @@ import type { AffineNorm, DenseNet } from '../inference/densenet.js';
 import type { PreprocessingSpec } from '../inference/preprocessing-spec.js';
 import { convRule, lrpOptionsSchema, type LrpOptions } from './composites.js';
 import { ConvRelevance, stabilise, type ConvRecord } from './conv-relevance.js';
-import { averagePoolRelevance, maxPoolRelevance } from './layer-relevance.js';
+import { averagePoolRelevance, maxPoolRelevance, onHostBackend } from './layer-relevance.js';
 
 export type ExplainTarget = 'predicted' | 'all' | number | string;
 
@@ -39,25 +39,47 @@ interface TransitionLrp {
 }
 
 /**
- * What one dense layer's forward pass keeps for the backward one. `gate` folds the layer's BatchNorm
- * epsilon step and its ReLU into one factor over the layer's input channels: with t = x * scale,
- * y = t + offset and a = relu(y), the relevance of x is t * R_a / stab(y), and R_a = a * c for the signal c
- * of the convolution after it, so R_x = c * gate with gate = t * a / (a + epsilon) (zero where y <= 0).
+ * How relevance reaches a convolution through the BatchNorms that consume its output channels (norm1 of every
+ * later layer of its block, the transition's or the final norm). The BatchNorms are fused into the convolution,
+ * per consumer, as the seed author does, so each rule sees one linear layer:
+ * - `signal` (epsilon, gamma): the epsilon step at the BatchNorm's output y sums, over consumers, the signal
+ *   S = scale * R_y / stab(y) per channel; the producer's adjoint takes S directly (epsilon), or its relevance
+ *   h * S (gamma);
+ * - `relevance` (alpha-beta, and the stem's max pool when the first block uses alpha-beta): the scale cancels
+ *   out of alpha-beta's ratios and biases stay out, so R_y passes to the producer unchanged; consumers with a
+ *   negative scale swap the roles of w+ and w-, so their share is kept apart.
  */
+type RelevanceMode = 'signal' | 'relevance';
+
+/**
+ * What a BatchNorm consumer keeps: with a = relu(y) and c the signal at a from the convolution after it,
+ * R_y = a * c (`active`), and S gets scale * a / (a + epsilon) * c (`signalFactor`; a / stab(y) for y > 0,
+ * zero where y <= 0). Each is kept only if a producer of the consumer's input channels needs it.
+ */
+type NormState = {
+  active?: tf.Tensor4D;
+  signalFactor?: tf.Tensor4D;
+};
+
 type DenseLayerState = {
-  gate: tf.Tensor4D;
+  norm: NormState;
   conv1: ConvRecord;
   /** relu(z1): conv2's input. */
   hidden: tf.Tensor4D;
+  /** conv2's output: the layer's new feature maps (the gamma rule weighs its signal by them). */
+  output: tf.Tensor4D;
   conv2: ConvRecord;
 };
 
 type TransitionState = {
-  gate: tf.Tensor4D;
+  norm: NormState;
   conv: ConvRecord;
-  /** The convolution's output and its 2x2 average pool. */
+  /** The convolution's output and its 2x2 average pool (what the next block consumes). */
   convOutput: tf.Tensor4D;
   pooled: tf.Tensor4D;
+  /** alpha-beta: the average pools of the positive and negative parts of the convolution's output. */
+  pooledPositive?: tf.Tensor4D;
+  pooledNegative?: tf.Tensor4D;
 };
 
 /** What the forward pass keeps for the backward one; everything else it frees as it goes. */
@@ -68,11 +90,28 @@ interface ForwardState {
   pooled: tf.Tensor4D;
   layers: DenseLayerState[][];
   transitions: TransitionState[];
-  /** norm5's gate (see DenseLayerState) over the last block's output, and the global pool's input size. */
-  finalGate: tf.Tensor4D;
+  /** norm5 over the last block's output, and the global pool's input size. */
+  finalNorm: NormState;
   finalArea: number;
   pooledFeatures: tf.Tensor2D;
   logits: tf.Tensor2D;
+}
+
+/** Relevance accumulated over a block's channels, from the consumers undone so far. */
+type Accumulated = {
+  /** Sum of scale * R_y / stab(y): for `signal` producers. */
+  signal?: tf.Tensor4D;
+  /** Sum of R_y over all consumers, and over those with a negative scale: for `relevance` producers. */
+  relevance?: tf.Tensor4D;
+  negative?: tf.Tensor4D;
+};
+
+/** Which accumulators the channels of one block need, from the modes of their producers. */
+interface BlockNeeds {
+  signal: boolean;
+  relevance: boolean;
+  /** Some consumer in the block has a negative BatchNorm scale. */
+  negative: boolean;
 }
 
 interface StemBounds {
@@ -84,11 +123,10 @@ interface StemBounds {
 /**
  * Layer-wise Relevance Propagation for a torchvision DenseNet, on TensorFlow.js ops only.
  *
- * BatchNorm is folded at construction: into the convolution before it where one exists (norm0 into
- * conv0, norm2 into conv1), and otherwise kept as a per-channel affine step with the epsilon rule
- * (norm1 of every dense layer, the transitions' norm and norm5 follow a concatenation of several
- * producers). Concatenation needs no rule: relevance is summed per channel slice, layer by layer
- * in reverse.
+ * BatchNorm is folded at construction into the convolution after it where one exists (norm0 into conv0,
+ * norm2 into conv1). The others (norm1 of every dense layer, the transitions' norm and norm5) follow a
+ * concatenation of several producers; each is fused into its producers per consumer (see RelevanceMode), so
+ * concatenation needs no rule: what the consumers send back is summed per channel, layer by layer in reverse.
  */
 export class DenseNetLrp {
   readonly options: LrpOptions;
@@ -102,6 +140,12 @@ export class DenseNetLrp {
   private readonly high: tf.Tensor1D;
   /** z^B's bounds and their part of the stem's denominator, per input size (a batch of one, broadcast). */
   private readonly stemBounds = new Map<number, StemBounds>();
+  /** Per block: which accumulators its channels need. */
+  private readonly needs: BlockNeeds[];
+  /** How the stem's max pool takes relevance from the first block's BatchNorms. */
+  private readonly stemPoolMode: RelevanceMode;
+  /** Per BatchNorm: 1 where its scale is negative (absent when none is). */
+  private readonly negativeScales = new Map<AffineNorm, tf.Tensor1D>();
 
   constructor(
     private readonly network: DenseNet,
@@ -145,6 +189,30 @@ export class DenseNetLrp {
     const high = o.inputBounds?.high ?? mean.map((m, i) => (1 - m) / (std[i] ?? 1));
     this.low = keep(tf.tensor1d(low));
     this.high = keep(tf.tensor1d(high));
+
+    const modeOf = (c: ConvRelevance): RelevanceMode => (c.rule.kind === 'alpha-beta' ? 'relevance' : 'signal');
+    const firstBlock = this.layers[0]?.[0];
+    this.stemPoolMode = firstBlock ? modeOf(firstBlock.conv2) : 'signal';
+    // On a GPU backend the scales cannot be read back synchronously: every mask is kept (exact, a little slower).
+    const host = onHostBackend();
+    const negativeOf = (norm: AffineNorm): boolean => {
+      const mask = tf.tidy(() => tf.cast(tf.less(norm.scale, 0), 'float32') as tf.Tensor1D);
+      if (!host || mask.dataSync().some((v) => v > 0)) {
+        this.negativeScales.set(norm, keep(mask));
+        return true;
+      }
+      mask.dispose();
+      return false;
+    };
+    this.needs = this.layers.map((layers, b) => {
+      const modes = layers.map((l) => modeOf(l.conv2));
+      const transitionBefore = this.transitions[b - 1];
+      modes.push(b === 0 ? this.stemPoolMode : transitionBefore ? modeOf(transitionBefore.conv) : 'signal');
+      // The consumers of this block's channels: its layers' norm1, then the transition's norm or norm5.
+      const consumers = [...layers.map((l) => l.norm1), this.transitions[b]?.norm ?? p.norm5];
+      const negative = consumers.map(negativeOf).some(Boolean);
+      return { signal: modes.includes('signal'), relevance: modes.includes('relevance'), negative };
+    });
   }
 
   /**
@@ -215,8 +283,12 @@ export class DenseNetLrp {
 
   private forward(input: tf.Tensor4D): ForwardState {
     const p = this.network.params;
-    const gateEpsilon = this.gateEpsilon();
-    const gate = (t: tf.Tensor, a: tf.Tensor) => tf.div(tf.mul(t, a), tf.add(a, gateEpsilon)) as tf.Tensor4D;
+    const normEpsilon = this.normEpsilon();
+    /** What a consumer keeps (NormState) for the producers of its input channels. */
+    const normState = (a: tf.Tensor, scale: tf.Tensor1D, needs: BlockNeeds): NormState => ({
+      ...(needs.relevance ? { active: a as tf.Tensor4D } : {}),
+      ...(needs.signal ? { signalFactor: tf.div(tf.mul(a, scale), tf.add(a, normEpsilon)) as tf.Tensor4D } : {}),
+    });
     const stem = tf.tidy(() => {
       const paddedInput = tf.pad(input, [
         [0, 0],
@@ -238,49 +310,56 @@ export class DenseNetLrp {
     let x: tf.Tensor4D = stem.pooled;
     let lastOutput: tf.Tensor4D | undefined;
     this.layers.forEach((layers, b) => {
+      const needs = this.needs[b] as BlockNeeds;
       const maps: tf.Tensor4D[] = [x];
       const states: DenseLayerState[] = [];
       for (const layer of layers) {
-        const step = tf.tidy(() => {
+        const state = tf.tidy(() => {
           const xin = maps.length === 1 ? x : tf.concat(maps, 3);
-          const t = tf.mul(xin, layer.norm1.scale);
-          const a1 = tf.relu(tf.add(t, layer.norm1.offset)) as tf.Tensor4D;
+          const a1 = tf.relu(tf.add(tf.mul(xin, layer.norm1.scale), layer.norm1.offset)) as tf.Tensor4D;
           const z1 = tf.add(tf.conv2d(a1, layer.conv1Weight, 1, 'valid'), layer.conv1Bias) as tf.Tensor4D;
           const hidden = tf.relu(z1) as tf.Tensor4D;
-          const h = tf.conv2d(hidden, layer.conv2Weight, 1, 'same');
-          const state: DenseLayerState = { gate: gate(t, a1), conv1: layer.conv1.record(a1, z1), hidden, conv2: layer.conv2.record(hidden, h) };
-          return { state, h };
+          const output = tf.conv2d(hidden, layer.conv2Weight, 1, 'same');
+          const s: DenseLayerState = { norm: normState(a1, layer.norm1.scale, needs), conv1: layer.conv1.record(a1, z1), hidden, output, conv2: layer.conv2.record(hidden, output) };
+          return s;
         });
-        states.push(step.state);
-        maps.push(step.h);
+        states.push(state);
+        maps.push(state.output);
       }
       layerStates.push(states);
       const transition = this.transitions[b];
       if (transition) {
-        const step = tf.tidy(() => {
+        const state = tf.tidy(() => {
           const blockOutput = tf.concat(maps, 3);
-          const t = tf.mul(blockOutput, transition.norm.scale);
-          const a = tf.relu(tf.add(t, transition.norm.offset)) as tf.Tensor4D;
+          const a = tf.relu(tf.add(tf.mul(blockOutput, transition.norm.scale), transition.norm.offset)) as tf.Tensor4D;
           const convOutput = tf.conv2d(a, transition.weight, 1, 'valid');
-          const state: TransitionState = { gate: gate(t, a), conv: transition.conv.record(a, convOutput), convOutput, pooled: tf.avgPool(convOutput, 2, 2, 'valid') };
-          return state;
+          const record = transition.conv.record(a, convOutput);
+          const pool = (t: tf.Tensor4D) => tf.avgPool(t, 2, 2, 'valid');
+          const s: TransitionState = {
+            norm: normState(a, transition.norm.scale, needs),
+            conv: record,
+            convOutput,
+            pooled: pool(convOutput),
+            ...(record.kind === 'split' ? { pooledPositive: pool(record.positive), pooledNegative: pool(record.negative) } : {}),
+          };
+          return s;
         });
-        transitionStates.push(step);
-        x = step.pooled;
+        transitionStates.push(state);
+        x = state.pooled;
       } else {
         x = tf.concat(maps, 3);
         lastOutput = x;
       }
     });
+    const lastNeeds = this.needs[this.needs.length - 1] as BlockNeeds;
     const head = tf.tidy(() => {
-      const t = tf.mul(x, p.norm5.scale);
-      const a = tf.relu(tf.add(t, p.norm5.offset));
+      const a = tf.relu(tf.add(tf.mul(x, p.norm5.scale), p.norm5.offset));
       const pooledFeatures = tf.mean(a, [1, 2]) as tf.Tensor2D;
       const logits = tf.add(tf.matMul(pooledFeatures, p.classifierWeight), p.classifierBias) as tf.Tensor2D;
-      return { finalGate: gate(t, a), pooledFeatures, logits };
+      return { finalNorm: normState(a, p.norm5.scale, lastNeeds), pooledFeatures, logits };
     });
     const finalArea = x.shape[1] * x.shape[2];
-    // Only norm5's gate needs the last block's output, which is the largest tensor of the pass.
+    // Only norm5 needed the last block's output, which is the largest tensor of the pass.
     lastOutput?.dispose();
     return { ...stem, layers: layerStates, transitions: transitionStates, finalArea, ...head };
   }
@@ -290,54 +369,61 @@ export class DenseNetLrp {
     const eps = this.options.epsilon;
     const p = this.network.params;
     const classes = this.classes.length;
-    // Start: the target logit itself, then the epsilon rule through the classifier, the global pool and
-    // norm5 (folded into its gate).
-    let r = tf.tidy(() => {
+    const blocks = this.layers.length;
+    // Start: the target logit itself, then the epsilon rule through the classifier and the global pool, which
+    // gives the signal at norm5's ReLU output.
+    let acc = tf.tidy(() => {
       const start = tf.mul(tf.oneHot(target, classes), state.logits);
       const s = tf.div(start, stabilise(state.logits, eps));
       const rPooled = tf.mul(state.pooledFeatures, tf.matMul(s, p.classifierWeight, false, true));
       const [n = 0, c = 0] = rPooled.shape;
-      const signal = tf.reshape(tf.div(rPooled, tf.mul(stabilise(state.pooledFeatures, eps), state.finalArea)), [n, 1, 1, c]);
-      return tf.mul(state.finalGate, signal) as tf.Tensor4D;
+      const signal = tf.reshape(tf.div(rPooled, tf.mul(stabilise(state.pooledFeatures, eps), state.finalArea)), [n, 1, 1, c]) as tf.Tensor4D;
+      return this.consume(undefined, state.finalNorm, p.norm5, signal, this.needs[blocks - 1] as BlockNeeds);
     });
     const growth = this.network.architecture.growthRate;
-    for (let b = this.layers.length - 1; b >= 0; b -= 1) {
+    let rBlock1: tf.Tensor4D | undefined;
+    for (let b = blocks - 1; b >= 0; b -= 1) {
       const layers = this.layers[b] as DenseLayerLrp[];
       const states = state.layers[b] as DenseLayerState[];
-      // acc: the relevance of the channels that exist before the layer being undone (its input and its
-      // output); undoing it leaves its input's channels, plus what it passed down to them.
-      let acc = r;
+      const needs = this.needs[b] as BlockNeeds;
+      // acc covers the channels that exist before the layer being undone (its input and its output);
+      // undoing it leaves its input's channels, plus what its norm1 sent back to them.
       for (let l = layers.length - 1; l >= 0; l -= 1) {
         const layer = layers[l] as DenseLayerLrp;
         const s = states[l] as DenseLayerState;
-        const next = tf.tidy(() => {
-          const [n, h, w, total] = acc.shape;
+        const previous = acc;
+        acc = tf.tidy(() => {
+          const total = (previous.signal ?? previous.relevance)?.shape[3] ?? 0;
           const cin = total - growth;
-          const rH = tf.slice(acc, [0, 0, 0, cin], [n, h, w, growth]);
-          const rHidden = tf.mul(s.hidden, layer.conv2.signal(s.conv2, rH, s.hidden.shape)) as tf.Tensor4D;
-          const c1 = layer.conv1.signal(s.conv1, rHidden, s.gate.shape);
-          return tf.add(tf.slice(acc, [0, 0, 0, 0], [n, h, w, cin]), tf.mul(s.gate, c1)) as tf.Tensor4D;
+          const own = (t: tf.Tensor4D | undefined) => (t ? sliceChannels(t, cin, growth) : undefined);
+          const c2 = this.producerSignal(layer.conv2, s.conv2, s.output, { signal: own(previous.signal), relevance: own(previous.relevance), negative: own(previous.negative) }, s.hidden.shape);
+          const c1 = layer.conv1.signal(s.conv1, tf.mul(s.hidden, c2) as tf.Tensor4D, s.hidden.shape.slice(0, 3).concat(cin));
+          const rest = (t: tf.Tensor4D | undefined) => (t ? sliceChannels(t, 0, cin) : undefined);
+          return this.consume({ signal: rest(previous.signal), relevance: rest(previous.relevance), negative: rest(previous.negative) }, s.norm, layer.norm1, c1, needs);
         });
-        acc.dispose();
-        acc = next;
+        disposeAccumulated(previous);
       }
       if (b === 0) {
-        r = acc;
+        const a = acc;
+        rBlock1 = tf.tidy(() => (this.stemPoolMode === 'relevance' ? (a.relevance as tf.Tensor4D) : (tf.mul(state.pooled, a.signal as tf.Tensor4D) as tf.Tensor4D)));
+        if (rBlock1 !== a.relevance) disposeAccumulated(a);
+        else tf.dispose([a.signal, a.negative].filter((t): t is tf.Tensor4D => t !== undefined));
         break;
       }
-      // The block input came from transition b-1: average pool, its convolution, its norm.
+      // The block input came from transition b-1 (its convolution and average pool); its norm consumed the
+      // previous block's channels.
       const transition = this.transitions[b - 1] as TransitionLrp;
       const ts = state.transitions[b - 1] as TransitionState;
-      const rBlockInput = acc;
-      r = tf.tidy(() => {
-        const rConv = averagePoolRelevance(ts.convOutput, ts.pooled, rBlockInput, eps);
-        return tf.mul(ts.gate, transition.conv.signal(ts.conv, rConv, ts.gate.shape)) as tf.Tensor4D;
+      const blockInput = acc;
+      acc = tf.tidy(() => {
+        const c = this.transitionSignal(transition, ts, blockInput);
+        return this.consume(undefined, ts.norm, transition.norm, c, this.needs[b - 1] as BlockNeeds);
       });
-      rBlockInput.dispose();
+      disposeAccumulated(blockInput);
     }
-    const rBlock1 = r;
+    const rPooled = rBlock1 as tf.Tensor4D;
     return tf.tidy(() => {
-      const rPoolInput = maxPoolRelevance(state.poolInput, state.pooled, rBlock1, 3, 2);
+      const rPoolInput = maxPoolRelevance(state.poolInput, state.pooled, rPooled, 3, 2);
       const [n, ph, pw, c] = rPoolInput.shape;
       const rStem = tf.slice(rPoolInput, [0, 1, 1, 0], [n, ph - 2, pw - 2, c]);
       const bounds = this.stem.rule.kind === 'z-box' ? this.boundsFor(state.paddedInput) : undefined;
@@ -349,10 +435,79 @@ export class DenseNetLrp {
   }
 
   /**
-   * The gates' stabiliser: epsilon, kept just above zero for LRP-0 (epsilon = 0), where a / (a + 0) would
-   * make 0 / 0 at every switched-off unit instead of 0.
+   * Adds what one BatchNorm consumer sends back to the channels it read, given the signal `c` at its ReLU
+   * output: R_y = a * c to `relevance` (and to `negative` where its scale is negative), S += the signal factor
+   * * c to `signal`. `base`: what earlier consumers sent to the same channels (undefined for the first one).
    */
-  private gateEpsilon(): number {
+  private consume(base: Accumulated | undefined, norm: NormState, params: AffineNorm, c: tf.Tensor4D, needs: BlockNeeds): Accumulated {
+    const add = (a: tf.Tensor4D | undefined, b: tf.Tensor4D) => (a ? (tf.add(a, b) as tf.Tensor4D) : b);
+    const out: Accumulated = {};
+    if (needs.signal) out.signal = add(base?.signal, tf.mul(norm.signalFactor as tf.Tensor4D, c) as tf.Tensor4D);
+    if (needs.relevance) {
+      const r = tf.mul(norm.active as tf.Tensor4D, c) as tf.Tensor4D;
+      out.relevance = add(base?.relevance, r);
+      if (needs.negative) {
+        const mask = this.negativeScales.get(params);
+        const negative = mask ? (tf.mul(r, mask) as tf.Tensor4D) : undefined;
+        out.negative = negative ? add(base?.negative, negative) : (base?.negative ?? (tf.zerosLike(r) as tf.Tensor4D));
+      }
+    }
+    return out;
+  }
+
+  /** The signal at a dense layer's conv2 input from what the consumers of its output sent back. */
+  private producerSignal(conv: ConvRelevance, record: ConvRecord, output: tf.Tensor4D, r: Accumulated, inputShape: readonly number[]): tf.Tensor4D {
+    switch (conv.rule.kind) {
+      case 'alpha-beta': {
+        const relevance = r.relevance as tf.Tensor4D;
+        const positive = r.negative ? (tf.sub(relevance, r.negative) as tf.Tensor4D) : relevance;
+        return conv.signedSignal(record, positive, r.negative, inputShape);
+      }
+      case 'epsilon':
+        return conv.adjoint(r.signal as tf.Tensor4D, inputShape);
+      default:
+        // Gamma (and any rule with its own denominator): the relevance of the output, then the rule.
+        return conv.signal(record, tf.mul(output, r.signal as tf.Tensor4D) as tf.Tensor4D, inputShape);
+    }
+  }
+
+  /** The signal at a transition's convolution input, from what the next block sent back to its pooled output. */
+  private transitionSignal(transition: TransitionLrp, ts: TransitionState, r: Accumulated): tf.Tensor4D {
+    const conv = transition.conv;
+    const inputShape = ts.norm.active?.shape ?? ts.norm.signalFactor?.shape ?? [];
+    const [, height = 0, width = 0] = ts.convOutput.shape;
+    // The 2x2 average pool is linear: fused into the convolution, its adjoint spreads a quarter of each
+    // pooled signal over its window (a row or column the pool dropped gets none).
+    const spread = (s: tf.Tensor4D) => {
+      const [, ho, wo] = s.shape;
+      return tf.pad(tf.mul(tf.image.resizeNearestNeighbor(s, [ho * 2, wo * 2]), 0.25), [
+        [0, 0],
+        [0, height - ho * 2],
+        [0, width - wo * 2],
+        [0, 0],
+      ]) as tf.Tensor4D;
+    };
+    switch (conv.rule.kind) {
+      case 'alpha-beta': {
+        const relevance = r.relevance as tf.Tensor4D;
+        const positive = r.negative ? (tf.sub(relevance, r.negative) as tf.Tensor4D) : relevance;
+        const { sp, sn } = conv.splitRatios(positive, r.negative, ts.pooledPositive as tf.Tensor4D, ts.pooledNegative as tf.Tensor4D);
+        return conv.adjointOfSplit(spread(sp), spread(sn), inputShape);
+      }
+      case 'epsilon':
+        return conv.adjoint(spread(r.signal as tf.Tensor4D), inputShape);
+      default: {
+        const rConv = averagePoolRelevance(ts.convOutput, ts.pooled, tf.mul(ts.pooled, r.signal as tf.Tensor4D) as tf.Tensor4D, this.options.epsilon);
+        return conv.signal(ts.conv, rConv, inputShape);
+      }
+    }
+  }
+
+  /**
+   * The BatchNorm signal factors' stabiliser: epsilon, kept just above zero for LRP-0 (epsilon = 0), where
+   * a / (a + 0) would make 0 / 0 at every switched-off unit instead of 0.
+   */
+  private normEpsilon(): number {
     return Math.max(this.options.epsilon, 1e-30);
   }
 
@@ -381,4 +536,13 @@ export class DenseNetLrp {
     this.stemBounds.set(h * 100000 + w, made);
     return made;
   }
+}
+
+function sliceChannels(t: tf.Tensor4D, from: number, count: number): tf.Tensor4D {
+  const [n, h, w] = t.shape;
+  return tf.slice(t, [0, 0, 0, from], [n, h, w, count]);
+}
+
+function disposeAccumulated(a: Accumulated): void {
+  tf.dispose([a.signal, a.relevance, a.negative].filter((t): t is tf.Tensor4D => t !== undefined));
 }

@@ -7,6 +7,11 @@ import { dilate, stabilise } from './conv-relevance.js';
 /** Backends whose tensors live in this process's memory, where reading one back costs a copy, not a GPU sync. */
 const HOST_BACKENDS = new Set(['cpu', 'wasm', 'tensorflow']);
 
+/** Whether synchronous reads are cheap (and possible: the webgpu backend cannot read synchronously in Node). */
+export function onHostBackend(): boolean {
+  return HOST_BACKENDS.has(tf.getBackend());
+}
+
 /**
  * Winner takes all through a max pool (window k, stride s, 'valid' on an already padded input): each
  * window's relevance goes to the input that won it (the first one on ties, so nothing is counted twice).
@@ -14,7 +19,7 @@ const HOST_BACKENDS = new Set(['cpu', 'wasm', 'tensorflow']);
  * this is one loop over the windows; elsewhere it is built from tensor ops.
  */
 export function maxPoolRelevance(input: tf.Tensor4D, pooled: tf.Tensor4D, r: tf.Tensor4D, window: number, stride: number): tf.Tensor4D {
-  return HOST_BACKENDS.has(tf.getBackend()) ? maxPoolRelevanceOnHost(input, pooled, r, window, stride) : maxPoolRelevanceAsTensors(input, pooled, r, window, stride);
+  return onHostBackend() ? maxPoolRelevanceOnHost(input, pooled, r, window, stride) : maxPoolRelevanceAsTensors(input, pooled, r, window, stride);
 }
 
 /** maxPoolRelevance as a loop over the data (synchronous reads: for host backends). */

@@ -144,3 +144,28 @@ test('z^B through a strided stem equals its definition, with the bounds given as
   rule.dispose();
   tf.dispose([x, w, bias, low, high, z, r, ours, wp, wn, lowN, highN, zb, s, expected]);
 });
+
+test('alpha-beta through a BatchNorm fused per consumer: negative scales swap w+ and w-, the scale cancels', async (t) => {
+  const x = tf.relu(tf.randomNormal([1, 10, 10, 6], 0, 1, 'float32', 21)) as tf.Tensor4D;
+  const w = tf.randomNormal([3, 3, 6, 5], 0, 1, 'float32', 22) as tf.Tensor4D;
+  const scale = tf.tensor1d([1.5, -0.7, 0.3, -2, 1]);
+  const geometry = { kernel: 3, stride: 1, padding: 'same' as const };
+  const rule = { kind: 'alpha-beta' as const, alpha: 2, beta: 1 };
+  const r = tf.randomNormal([1, 10, 10, 5], 0, 1, 'float32', 23) as tf.Tensor4D;
+  // Reference: the fused convolution (w * scale) as a layer of its own, under the plain rule.
+  const fused = tf.mul(w, scale) as tf.Tensor4D;
+  const reference = new ConvRelevance(fused, undefined, geometry, rule, 0);
+  const expected = reference.backward(x, r, tf.conv2d(x, fused, 1, 'same'));
+  // Ours: the unfused convolution, the relevance split by the sign of the scale that carried it.
+  const ours = new ConvRelevance(w, undefined, geometry, rule, 0);
+  const negativeMask = tf.cast(tf.less(scale, 0), 'float32');
+  const negative = tf.mul(r, negativeMask) as tf.Tensor4D;
+  const positive = tf.sub(r, negative) as tf.Tensor4D;
+  const actual = tf.mul(x, ours.signedSignal(ours.record(x, tf.conv2d(x, w, 1, 'same')), positive, negative, x.shape));
+  const error = (await sum(tf.abs(tf.sub(actual, expected)))) / (await sum(tf.abs(expected)));
+  t.log(`relative L1 difference ${error.toExponential(2)}`);
+  t.true(error < 1e-5);
+  reference.dispose();
+  ours.dispose();
+  tf.dispose([x, w, scale, r, fused, expected, negativeMask, negative, positive, actual]);
+});

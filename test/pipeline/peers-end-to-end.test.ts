@@ -117,10 +117,11 @@ test.serial('a CHEST PA study goes to Orthanc (SC + SR in its study) and to the 
   const explain = async (file: string, callingAe: string) => {
     const r = await runCli(['rules', 'explain', file, '--config', gateway.configPath, '--calling-ae', callingAe, '--ip', '127.0.0.1', '--json']);
     t.is(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout) as { rule: string | null; action: { ignore?: boolean; priority?: string } | null };
+    return JSON.parse(r.stdout) as { rule: string | null; action: { ignore?: boolean; priority?: string } | null; eligibility: { eligible: boolean } | null };
   };
-  t.like(await explain(pa.path, 'DX_ROOM1'), { rule: paJob?.rule, action: { priority: paJob?.priority } });
-  t.like(await explain(lateral.path, 'DX_ROOM1'), { rule: latJob?.rule });
+  t.like(await explain(pa.path, 'DX_ROOM1'), { rule: paJob?.rule, action: { priority: paJob?.priority }, eligibility: { eligible: true } });
+  // The lateral is routed like the PA, then skipped by eligibility: the daemon ignored its job for that reason.
+  t.like(await explain(lateral.path, 'DX_ROOM1'), { rule: latJob?.rule, eligibility: { eligible: false } });
   t.like(await explain(hand.path, 'DX_ROOM1'), { rule: 'everything-else', action: { ignore: true } });
   t.like(await explain(pa.path, 'ER_DX'), { rule: 'er-urgent', action: { priority: 'urgent' } });
 });

@@ -79,3 +79,20 @@ test('rules explain reads a real file and prints the matching rule and its reaso
   const json = await runCli(['rules', 'explain', lateral.path, '--config', config, '--json']);
   t.is((JSON.parse(json.stdout) as { rule: string }).rule, 'ignore-laterals');
 });
+
+test('rules explain also says when inference will skip an image the rule routes (eligibility), as the daemon does', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rules-'));
+  const lateral = await writeImageFile(dir, { viewPosition: 'LL' });
+  const frontal = await writeImageFile(dir, { viewPosition: 'PA' });
+  const config = path.join(dir, 'site.yaml');
+  writeFileSync(
+    config,
+    ['rules:', '  - name: chest-radiographs', '    match: { attributes: { Modality: { oneOf: [CR, DX] } } }', '    action: { model: demo, pacs: [pacs-folder] }'].join('\n'),
+  );
+  const text = await runCli(['rules', 'explain', lateral.path, '--config', config]);
+  t.is(text.code, 0, text.stderr);
+  t.regex(text.stdout, /=> rule 'chest-radiographs': model demo.*\n {2}=> but inference skips the image: ViewPosition is LL, not one of PA, AP \(inference\.eligibility\)/);
+  const explain = async (file: string) => JSON.parse((await runCli(['rules', 'explain', file, '--config', config, '--json'])).stdout) as { eligibility: { eligible: boolean } | null };
+  t.like(await explain(lateral.path), { eligibility: { eligible: false } });
+  t.like(await explain(frontal.path), { eligibility: { eligible: true } });
+});

@@ -51,16 +51,31 @@ function cases(model: LoadedModel): Case[] {
   return out;
 }
 
-/** Positive relevance smoothed lightly (3x3 binomial), then the position of its maximum. */
+/**
+ * Positive relevance smoothed lightly, then the position of its maximum. The smoothing is a Gaussian with
+ * sigma = 1/64 of the input edge (2 pixels at 128): it merges pixel-level speckle of the first layer's rule
+ * into the structure it sits on, far finer than a finding (the standard pointing game instead allows a
+ * 15-pixel tolerance at 224, 1/15 of the edge).
+ */
 function smoothedPeak(relevance: Float32Array, size: number): number {
-  const kernel = [0.25, 0.5, 0.25];
-  const at = (x: number, y: number) => Math.max(0, relevance[Math.min(size - 1, Math.max(0, y)) * size + Math.min(size - 1, Math.max(0, x))] ?? 0);
+  const sigma = size / 64;
+  const radius = Math.ceil(3 * sigma);
+  const kernel = Array.from({ length: 2 * radius + 1 }, (_, i) => Math.exp(-((i - radius) ** 2) / (2 * sigma * sigma)));
+  const clamp = (v: number) => Math.min(size - 1, Math.max(0, v));
+  const rows = new Float32Array(size * size);
+  for (let y = 0; y < size; y += 1) {
+    for (let x = 0; x < size; x += 1) {
+      let v = 0;
+      for (let k = -radius; k <= radius; k += 1) v += (kernel[k + radius] ?? 0) * Math.max(0, relevance[y * size + clamp(x + k)] ?? 0);
+      rows[y * size + x] = v;
+    }
+  }
   let best = -1;
   let index = 0;
   for (let y = 0; y < size; y += 1) {
     for (let x = 0; x < size; x += 1) {
       let v = 0;
-      for (let dy = -1; dy <= 1; dy += 1) for (let dx = -1; dx <= 1; dx += 1) v += (kernel[dy + 1] ?? 0) * (kernel[dx + 1] ?? 0) * at(x + dx, y + dy);
+      for (let k = -radius; k <= radius; k += 1) v += (kernel[k + radius] ?? 0) * (rows[clamp(y + k) * size + x] ?? 0);
       if (v > best) {
         best = v;
         index = y * size + x;
@@ -70,13 +85,7 @@ function smoothedPeak(relevance: Float32Array, size: number): number {
   return index;
 }
 
-// The pointing game's target in the issue is 80%. The committed model reaches it with no composite: with the
-// default (isnet) about 30%, with epsilon-plus-flat about 70%, a random point about 2% (docs/training-report.md says
-// what was measured and why). This test holds the model to what it does reach, far above chance, so that a
-// regression to chance level (a broken LRP, a model that looks elsewhere) fails.
-const POINTING_OVER_CHANCE = 5;
-
-test('the demo model classifies unseen phantoms (>= 95%) and its LRP maxima fall inside the findings at least 5x as often as a random point', async (t) => {
+test('the demo model classifies unseen phantoms (>= 95%) and its LRP maps point into the findings (>= 80%)', async (t) => {
   await selectBackend('wasm');
   const model = loadModel(DEMO_DIR);
   t.regex(model.manifest.intendedUse, /not for diagnostic use/i);
@@ -122,7 +131,6 @@ test('the demo model classifies unseen phantoms (>= 95%) and its LRP maxima fall
   t.log(`LRP (isnet) of one image: ${perImage.toFixed(0)} ms`);
   lrp.dispose();
   model.network.dispose();
-  const randomRate = chance / withFinding.length;
   t.true(accuracy >= 0.95, `accuracy ${accuracy}`);
-  t.true(pointing >= POINTING_OVER_CHANCE * randomRate, `pointing ${pointing} vs a random point ${randomRate}`);
+  t.true(pointing >= 0.8, `pointing ${pointing}`);
 });
