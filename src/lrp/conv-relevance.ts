@@ -190,15 +190,10 @@ export class ConvRelevance {
         if (record.kind !== 'z') throw new Error(`the ${rule.kind} rule needs the recorded output`);
         return this.ruleAdjoint.apply(tf.div(r, stabilise(record.z, this.epsilon)) as tf.Tensor4D, inputShape);
       }
-      case 'alpha-beta': {
-        if (record.kind !== 'split') throw new Error('the alpha-beta rule needs the recorded positive and negative parts');
+      case 'alpha-beta':
         // Inputs here are ReLU outputs (never negative), so the positive part of z is conv(x, w+), the
         // negative part conv(x, w-). Biases stay out of both: the rule then conserves exactly.
-        const positive = tf.mul(tf.div(r, tf.add(record.positive, TINY)), rule.alpha);
-        if (rule.beta === 0) return (this.positiveAdjoint as ConvAdjoint).apply(positive as tf.Tensor4D, inputShape);
-        const negative = tf.mul(tf.div(r, tf.sub(record.negative, TINY)), -rule.beta);
-        return (this.splitAdjoint as ConvAdjoint).apply(tf.concat([positive, negative], 3) as tf.Tensor4D, inputShape);
-      }
+        return this.signedSignal(record, r, undefined, inputShape);
       default:
         throw new Error(`the ${rule.kind} rule has no signal form: use backward()`);
     }

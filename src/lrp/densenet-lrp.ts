@@ -3,7 +3,7 @@ import type { AffineNorm, DenseNet } from '../inference/densenet.js';
 import type { PreprocessingSpec } from '../inference/preprocessing-spec.js';
 import { convRule, lrpOptionsSchema, type LrpOptions } from './composites.js';
 import { ConvRelevance, stabilise, type ConvRecord } from './conv-relevance.js';
-import { averagePoolRelevance, maxPoolRelevance, onHostBackend } from './layer-relevance.js';
+import { averagePoolRelevance, maxPoolRelevance, onHostBackend, spreadOverPoolWindows } from './layer-relevance.js';
 
 export type ExplainTarget = 'predicted' | 'all' | number | string;
 
@@ -404,10 +404,11 @@ export class DenseNetLrp {
         disposeAccumulated(previous);
       }
       if (b === 0) {
+        // The stem's max pool has one input per output, so there is no w+ / w- to swap: relevance passes as is.
         const a = acc;
-        rBlock1 = tf.tidy(() => (this.stemPoolMode === 'relevance' ? (a.relevance as tf.Tensor4D) : (tf.mul(state.pooled, a.signal as tf.Tensor4D) as tf.Tensor4D)));
-        if (rBlock1 !== a.relevance) disposeAccumulated(a);
-        else tf.dispose([a.signal, a.negative].filter((t): t is tf.Tensor4D => t !== undefined));
+        const r = this.stemPoolMode === 'relevance' ? (a.relevance as tf.Tensor4D) : (tf.mul(state.pooled, a.signal as tf.Tensor4D) as tf.Tensor4D);
+        tf.dispose([a.signal, a.relevance, a.negative].filter((t): t is tf.Tensor4D => t !== undefined && t !== r));
+        rBlock1 = r;
         break;
       }
       // The block input came from transition b-1 (its convolution and average pool); its norm consumed the
@@ -475,18 +476,9 @@ export class DenseNetLrp {
   private transitionSignal(transition: TransitionLrp, ts: TransitionState, r: Accumulated): tf.Tensor4D {
     const conv = transition.conv;
     const inputShape = ts.norm.active?.shape ?? ts.norm.signalFactor?.shape ?? [];
-    const [, height = 0, width = 0] = ts.convOutput.shape;
-    // The 2x2 average pool is linear: fused into the convolution, its adjoint spreads a quarter of each
-    // pooled signal over its window (a row or column the pool dropped gets none).
-    const spread = (s: tf.Tensor4D) => {
-      const [, ho, wo] = s.shape;
-      return tf.pad(tf.mul(tf.image.resizeNearestNeighbor(s, [ho * 2, wo * 2]), 0.25), [
-        [0, 0],
-        [0, height - ho * 2],
-        [0, width - wo * 2],
-        [0, 0],
-      ]) as tf.Tensor4D;
-    };
+    const [, height, width] = ts.convOutput.shape;
+    // The 2x2 average pool is linear: fused into the convolution, its adjoint spreads the pooled signal.
+    const spread = (s: tf.Tensor4D) => spreadOverPoolWindows(s, height, width);
     switch (conv.rule.kind) {
       case 'alpha-beta': {
         const relevance = r.relevance as tf.Tensor4D;

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
-// Relevance through the layers that are not convolutions: pools and the per-channel affine maps of
-// inference BatchNorm.
+// Relevance through the pools (BatchNorms are fused into the convolutions: see densenet-lrp.ts).
 import { dilate, stabilise } from './conv-relevance.js';
 
 /** Backends whose tensors live in this process's memory, where reading one back costs a copy, not a GPU sync. */
@@ -84,34 +83,25 @@ export function maxPoolRelevanceAsTensors(input: tf.Tensor4D, pooled: tf.Tensor4
   });
 }
 
+/**
+ * The adjoint of a 2x2/2 average pool: a quarter of each pooled value over its window, on an input of
+ * `height` x `width` (a row or column the pool dropped gets nothing).
+ */
+export function spreadOverPoolWindows(s: tf.Tensor4D, height: number, width: number): tf.Tensor4D {
+  const [, ho, wo] = s.shape;
+  // Nearest-neighbour doubling repeats each value over its window (a 6-D tile is slow on wasm).
+  return tf.pad(tf.mul(tf.image.resizeNearestNeighbor(s, [ho * 2, wo * 2]), 0.25), [
+    [0, 0],
+    [0, height - ho * 2],
+    [0, width - wo * 2],
+    [0, 0],
+  ]) as tf.Tensor4D;
+}
+
 /** Epsilon rule through a 2x2/2 average pool (weights 1/4); a row or column the pool dropped gets none. */
 export function averagePoolRelevance(input: tf.Tensor4D, pooled: tf.Tensor4D, r: tf.Tensor4D, epsilon: number): tf.Tensor4D {
   return tf.tidy(() => {
     const [, height, width] = input.shape;
-    const [, ho, wo] = pooled.shape;
-    const s = tf.div(r, stabilise(pooled, epsilon)) as tf.Tensor4D;
-    // Nearest-neighbour doubling repeats each value over its 2x2 window (a 6-D tile is slow on wasm).
-    const up = tf.image.resizeNearestNeighbor(s, [ho * 2, wo * 2]);
-    const full = tf.pad(up, [
-      [0, 0],
-      [0, height - ho * 2],
-      [0, width - wo * 2],
-      [0, 0],
-    ]);
-    return tf.mul(tf.mul(input, full), 0.25) as tf.Tensor4D;
+    return tf.mul(input, spreadOverPoolWindows(tf.div(r, stabilise(pooled, epsilon)) as tf.Tensor4D, height, width)) as tf.Tensor4D;
   });
-}
-
-/** Epsilon rule through global average pooling, a linear map with weights 1/(H*W). */
-export function globalPoolRelevance(input: tf.Tensor4D, pooled: tf.Tensor2D, r: tf.Tensor2D, epsilon: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [n, height, width, c] = input.shape;
-    const s = tf.reshape(tf.div(r, stabilise(pooled, epsilon)), [n, 1, 1, c]);
-    return tf.mul(tf.mul(input, s), 1 / (height * width)) as tf.Tensor4D;
-  });
-}
-
-/** Epsilon rule through a per-channel affine map y = x * scale + offset (an inference BatchNorm). */
-export function affineRelevance(x: tf.Tensor4D, scale: tf.Tensor1D, y: tf.Tensor4D, r: tf.Tensor4D, epsilon: number): tf.Tensor4D {
-  return tf.tidy(() => tf.div(tf.mul(tf.mul(x, scale), r), stabilise(y, epsilon)) as tf.Tensor4D);
 }
