@@ -10,7 +10,7 @@
 //     marked delivered). The assembly quiet period (--quiet seconds, waiting for more images of the study) is part
 //     of that latency by design; it is also reported without it;
 //  3. the reference, same invocation: the sum of the stage times the daemon measured for each of those studies
-//     (decode, infer, explain, write in the inference worker; PACS and RIS sends), read from its logs. The pipeline
+//     (decode, explain (forward pass and LRP), write in the inference worker; PACS and RIS sends), read from its logs. The pipeline
 //     overhead ratio is (latency - quiet period) / sum of stage times: 1 would mean no time spent between stages;
 //  4. burst: --burst-studies studies pushed at once by 4 storescu processes side by side; throughput is studies
 //     per minute from the first image received to the last RIS ACK; peak RSS is the daemon's VmHWM (reset through
@@ -201,7 +201,7 @@ async function runModel(name: string, modelDir: string, o: Options, work: string
     const ratios = sequential.map((_, i) => ((latencies[i] as number) - o.quiet * 1000) / (sums[i]?.total ?? Number.NaN));
     const sorted = [...latencies].sort((a, b) => a - b);
     const perStage: Record<string, number> = {};
-    for (const stage of ['decode', 'infer', 'explain', 'write', 'pacs', 'ris']) perStage[stage] = Math.round(median(sums.map((x) => x.stages[stage] ?? 0)) * 10) / 10;
+    for (const stage of ['decode', 'explain', 'write', 'pacs', 'ris']) perStage[stage] = Math.round(median(sums.map((x) => x.stages[stage] ?? 0)) * 10) / 10;
     log(`${name}: latency p50 ${percentile(sorted, 0.5)} ms, p95 ${percentile(sorted, 0.95)} ms; stage sum median ${median(sums.map((x) => x.total)).toFixed(0)} ms`);
 
     // Burst: reset the peak RSS, then 4 storescu processes side by side.

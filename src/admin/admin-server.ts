@@ -95,7 +95,7 @@ export class AdminServer {
     if (latency.p50Seconds !== undefined) lines.push(`cxr_end_to_end_latency_seconds{quantile="0.5"} ${latency.p50Seconds}`);
     if (latency.p95Seconds !== undefined) lines.push(`cxr_end_to_end_latency_seconds{quantile="0.95"} ${latency.p95Seconds}`);
     lines.push(`cxr_end_to_end_latency_seconds_count ${latency.count}`);
-    family('cxr_stage_seconds', 'summary', 'Time spent per stage since start: decode, infer, explain, write per image; pacs, ris per delivered message.');
+    family('cxr_stage_seconds', 'summary', 'Time spent per stage since start: decode, explain (classification and LRP in one pass), write per image; pacs, ris per delivered message.');
     for (const t of this.options.timings?.snapshot() ?? []) {
       lines.push(`cxr_stage_seconds_sum{stage="${t.stage}"} ${t.seconds}`, `cxr_stage_seconds_count{stage="${t.stage}"} ${t.count}`);
     }

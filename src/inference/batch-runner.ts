@@ -55,25 +55,24 @@ export class BatchRunner {
     const channels = preprocessing.channels;
     const batch = new Float32Array(inputs.length * size * size * channels);
     inputs.forEach((input, i) => batch.set(input, i * size * size * channels));
-    const [logits, probabilities] = tf.tidy(() => {
+    const logits = tf.tidy(() => {
       // A one-channel model still gets the 3-channel stem torchvision defines; replicate the grey input.
       const x = tf.tensor4d(batch, [inputs.length, size, size, channels]);
       const rgb = channels === 3 ? x : tf.tile(x, [1, 1, 1, 3]);
-      const l = this.model.network.logits(rgb as tf.Tensor4D);
-      return [l, tf.softmax(l)];
+      return this.model.network.logits(rgb as tf.Tensor4D);
     });
-    const [logitValues, probabilityValues] = await Promise.all([logits.data(), probabilities.data()]);
-    tf.dispose([logits, probabilities]);
+    const values = await logits.data();
+    logits.dispose();
     const n = classes.length;
-    return inputs.map((_, i) => {
-      const p = Array.from(probabilityValues.subarray(i * n, (i + 1) * n));
-      const best = p.indexOf(Math.max(...p));
-      return {
-        classes: [...classes],
-        probabilities: p,
-        logits: Array.from(logitValues.subarray(i * n, (i + 1) * n)),
-        predicted: classes[best] ?? '',
-      };
-    });
+    return inputs.map((_, i) => classificationFromLogits(classes, Array.from(values.subarray(i * n, (i + 1) * n))));
   }
+}
+
+/** Softmax probabilities and the most probable class, from one image's logits (numerically stable). */
+export function classificationFromLogits(classes: readonly string[], logits: number[]): Classification {
+  const top = Math.max(...logits);
+  const exps = logits.map((l) => Math.exp(l - top));
+  const total = exps.reduce((a, b) => a + b, 0);
+  const probabilities = exps.map((e) => e / total);
+  return { classes: [...classes], probabilities, logits, predicted: classes[logits.indexOf(top)] ?? '' };
 }

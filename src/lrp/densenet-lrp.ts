@@ -13,6 +13,8 @@ export interface Explanation {
   targetClass: string;
   /** The explained score: the logit of the target class, which is where relevance starts. */
   logit: number;
+  /** Every class's logit for this image, from the same forward pass (classification needs no second one). */
+  logits: number[];
   /** Relevance per input pixel (summed over channels), row-major, inputSize x inputSize. */
   relevance: Float32Array;
   size: number;
@@ -243,11 +245,13 @@ export class DenseNetLrp {
         const t = targets[i] ?? 0;
         const relevance = (maps as Float32Array).slice(i * size * size, (i + 1) * size * size);
         const relevanceSum = relevance.reduce((a, b) => a + b, 0);
-        const logit = logits[i * this.classes.length + t] ?? 0;
+        const imageLogits = Array.from(logits.subarray(i * this.classes.length, (i + 1) * this.classes.length));
+        const logit = imageLogits[t] ?? 0;
         explanations[i]?.push({
           targetIndex: t,
           targetClass: this.classes[t] ?? String(t),
           logit,
+          logits: imageLogits,
           relevance,
           size,
           relevanceSum,

@@ -1,5 +1,6 @@
 /** The stages a study's trip is timed by: per image in the inference worker, per delivery in the pipeline. */
-export const STAGES = ['decode', 'infer', 'explain', 'write', 'pacs', 'ris'] as const;
+/** `explain` is the model's forward pass and LRP together: one pass gives the class and the heatmap. */
+export const STAGES = ['decode', 'explain', 'write', 'pacs', 'ris'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export type StageMs = Partial<Record<Stage, number>>;

@@ -29,7 +29,7 @@ test('healthz reports store, disk, models and listener; metrics count what arriv
   await gateway.waitForLog((l) => l.message === 'result reported to RIS', 'the RIS report', 60_000);
   const after = await (await fetch(`${base}/metrics`)).text();
   t.regex(after, /^# TYPE cxr_stage_seconds summary$/m);
-  for (const stage of ['decode', 'infer', 'explain', 'write', 'pacs', 'ris']) {
+  for (const stage of ['decode', 'explain', 'write', 'pacs', 'ris']) {
     t.regex(after, new RegExp(`^cxr_stage_seconds_count\\{stage="${stage}"\\} 1$`, 'm'), stage);
     const sum = Number(new RegExp(`^cxr_stage_seconds_sum\\{stage="${stage}"\\} (\\S+)$`, 'm').exec(after)?.[1]);
     t.true(sum > 0, `${stage} took ${sum} s`);

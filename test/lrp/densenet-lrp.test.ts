@@ -112,3 +112,23 @@ test.serial('wasm and cpu backends give the same map within 1e-4 relative', asyn
   t.log(`max difference / max |R| = ${error.toExponential(2)}`);
   t.true(error <= 1e-4);
 });
+
+test.serial('an explanation carries every class logit of its image, as the model computes them, so classifying needs no second pass', async (t) => {
+  const net = network('tiny.safetensors');
+  const x = input();
+  const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION);
+  const explained = await lrp.explain(x);
+  const modelLogits = net.logits(x);
+  const expected = (await modelLogits.array()) as number[][];
+  explained.forEach(([e], i) => {
+    const row = expected[i] ?? [];
+    if (!e) return t.fail();
+    t.is(e.logits.length, CLASSES.length);
+    t.true(Math.max(...e.logits.map((v, k) => Math.abs(v - (row[k] ?? Number.NaN)))) < 1e-5, `image ${i}: ${e.logits.join(', ')} vs ${row.join(', ')}`);
+    // 'predicted' explains the class the logits rank first.
+    t.is(e.targetIndex, e.logits.indexOf(Math.max(...e.logits)));
+  });
+  lrp.dispose();
+  net.dispose();
+  tf.dispose([x, modelLogits]);
+});
