@@ -8,6 +8,15 @@ test.before(async () => {
   await selectBackend('cpu');
 });
 
+/** The stem's max pool input: ReLU outputs with one row and column of zeros around them. */
+const padByOne = (x: tf.Tensor) =>
+  tf.pad(x, [
+    [0, 0],
+    [1, 1],
+    [1, 1],
+    [0, 0],
+  ]) as tf.Tensor4D;
+
 const sum = async (x: tf.Tensor) => {
   const s = tf.sum(x);
   const v = (await s.data())[0] ?? Number.NaN;
@@ -58,12 +67,7 @@ test('alpha-beta (2, 1) keeps the relevance sum through a bias-free layer', asyn
 });
 
 test('winner takes all through the max pool: each window passes its relevance to one input, nothing lost', async (t) => {
-  const x = tf.pad(tf.relu(tf.randomNormal([1, 10, 10, 2], 0, 1, 'float32', 7)), [
-    [0, 0],
-    [1, 1],
-    [1, 1],
-    [0, 0],
-  ]) as tf.Tensor4D;
+  const x = padByOne(tf.relu(tf.randomNormal([1, 10, 10, 2], 0, 1, 'float32', 7)));
   const pooled = tf.maxPool(x, 3, 2, 'valid');
   const r = tf.randomUniform(pooled.shape, 0.5, 1, 'float32', 8) as tf.Tensor4D;
   const rx = maxPoolRelevance(x, pooled, r, 3, 2);
@@ -99,12 +103,7 @@ test('a strided adjoint needs valid padding: same padding is refused with the re
 
 test('the max pool on the host and as tensor ops give the same relevance, ties included', async (t) => {
   // Quantised values make ties inside windows common; the first maximum in scan order must win in both.
-  const x = tf.pad(tf.round(tf.mul(tf.relu(tf.randomNormal([2, 13, 13, 3], 0, 1, 'float32', 11)), 2)), [
-    [0, 0],
-    [1, 1],
-    [1, 1],
-    [0, 0],
-  ]) as tf.Tensor4D;
+  const x = padByOne(tf.round(tf.mul(tf.relu(tf.randomNormal([2, 13, 13, 3], 0, 1, 'float32', 11)), 2)));
   const pooled = tf.maxPool(x, 3, 2, 'valid');
   const r = tf.randomNormal(pooled.shape, 0, 1, 'float32', 12) as tf.Tensor4D;
   const host = maxPoolRelevanceOnHost(x, pooled, r, 3, 2);
