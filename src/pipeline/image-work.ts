@@ -51,7 +51,7 @@ export type ImageWorkResult =
       classification: Classification;
       explanation: ExplanationFacts;
       outputs: OutputObject[];
-      /** Milliseconds per stage for this image; a batch's inference and explanation are shared out evenly. */
+      /** Milliseconds per stage for this image; a batch's explanation (forward pass and LRP) is shared out evenly. */
       stageMs: StageMs;
     }
   | { sopInstanceUid: string; kind: 'failed'; code: string; reason: string };
