@@ -222,7 +222,7 @@ export class ConvRelevance {
   /** adj(w+)(sp) + adj(w-)(sn) in one convolution. */
   adjointOfSplit(sp: tf.Tensor4D, sn: tf.Tensor4D, inputShape: readonly number[]): tf.Tensor4D {
     if (this.splitAdjoint) return this.splitAdjoint.apply(tf.concat([sp, sn], 3) as tf.Tensor4D, inputShape);
-    throw new Error('this convolution has no split adjoint (alpha-beta with beta = 0 keeps only w+)');
+    throw new Error(`the ${this.rule.kind} rule has no positive and negative parts`);
   }
 
   /** The signal c with R_x = x * c for relevance that came through positive and negative consumer scales. */
