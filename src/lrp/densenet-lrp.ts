@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { concatChannels, sliceChannels } from '../inference/channel-ops.js';
 import type { AffineNorm, DenseNet } from '../inference/densenet.js';
 import type { PreprocessingSpec } from '../inference/preprocessing-spec.js';
 import { convRule, lrpOptionsSchema, type LrpOptions } from './composites.js';
@@ -99,7 +100,10 @@ interface ForwardState {
   logits: tf.Tensor2D;
 }
 
-/** Relevance accumulated over a block's channels, from the consumers undone so far. */
+/**
+ * Relevance accumulated over a block's channels, from the consumers undone so far. Each accumulator holds
+ * only the channels of its mode's range (BlockNeeds) among those that exist at that point.
+ */
 type Accumulated = {
   /** Sum of scale * R_y / stab(y): for `signal` producers. */
   signal?: tf.Tensor4D;
@@ -108,18 +112,38 @@ type Accumulated = {
   negative?: tf.Tensor4D;
 };
 
-/** Which accumulators the channels of one block need, from the modes of their producers. */
+/** Channels [from, to) of a block (to = Infinity: up to the last one). */
+interface ChannelRange {
+  from: number;
+  to: number;
+}
+
+const ALL_CHANNELS: ChannelRange = { from: 0, to: Number.POSITIVE_INFINITY };
+
+/**
+ * Which accumulators the channels of one block need, from the modes of their producers: a block whose input
+ * producer and layers differ in mode (isnet's third block: an alpha-beta transition before epsilon layers)
+ * accumulates relevance over the input channels only and the signal over the layers' channels only.
+ */
 interface BlockNeeds {
-  signal: boolean;
-  relevance: boolean;
+  signal?: ChannelRange;
+  relevance?: ChannelRange;
   /** Some consumer in the block has a negative BatchNorm scale. */
   negative: boolean;
 }
 
-interface StemBounds {
-  low: tf.Tensor4D;
-  high: tf.Tensor4D;
-  offset: tf.Tensor4D;
+/** The part of `range` among channels [0, width): undefined when empty. */
+function within(range: ChannelRange | undefined, width: number): { from: number; count: number } | undefined {
+  if (!range) return undefined;
+  const to = Math.min(range.to, width);
+  return to > range.from ? { from: range.from, count: to - range.from } : undefined;
+}
+
+/** Channels `range` of `t`, whose channels are the block's [0, width); undefined when none. */
+function channelsIn(t: tf.Tensor4D, range: ChannelRange | undefined, width = t.shape[3]): tf.Tensor4D | undefined {
+  const part = within(range, width);
+  if (!part) return undefined;
+  return part.from === 0 && part.count === t.shape[3] ? t : sliceChannels(t, part.from, part.count);
 }
 
 /**
@@ -140,8 +164,8 @@ export class DenseNetLrp {
   private readonly transitions: TransitionLrp[];
   private readonly low: tf.Tensor1D;
   private readonly high: tf.Tensor1D;
-  /** z^B's bounds and their part of the stem's denominator, per input size (a batch of one, broadcast). */
-  private readonly stemBounds = new Map<number, StemBounds>();
+  /** z^B: the bounds' part of the stem's denominator, per input size (a batch of one, broadcast). */
+  private readonly stemBoxOffsets = new Map<number, tf.Tensor4D>();
   /** Per block: which accumulators its channels need. */
   private readonly needs: BlockNeeds[];
   /** How the stem's max pool takes relevance from the first block's BatchNorms. */
@@ -164,7 +188,6 @@ export class DenseNetLrp {
     const p = network.params;
     this.stemWeight = keep(tf.mul(p.conv0, p.norm0.scale) as tf.Tensor4D);
     this.stemBias = p.norm0.offset;
-    this.stem = new ConvRelevance(this.stemWeight, this.stemBias, { kernel: 7, stride: 2, padding: 'valid' }, convRule(o, { kind: 'stem' }), o.epsilon);
     this.layers = p.blocks.map((layers, block) =>
       layers.map((layer) => {
         const rule = convRule(o, { kind: 'dense-layer', block });
@@ -191,6 +214,7 @@ export class DenseNetLrp {
     const high = o.inputBounds?.high ?? mean.map((m, i) => (1 - m) / (std[i] ?? 1));
     this.low = keep(tf.tensor1d(low));
     this.high = keep(tf.tensor1d(high));
+    this.stem = new ConvRelevance(this.stemWeight, this.stemBias, { kernel: 7, stride: 2, padding: 'valid' }, convRule(o, { kind: 'stem' }), o.epsilon, { low: this.low, high: this.high });
 
     const modeOf = (c: ConvRelevance): RelevanceMode => (c.rule.kind === 'alpha-beta' ? 'relevance' : 'signal');
     const firstBlock = this.layers[0]?.[0];
@@ -213,7 +237,13 @@ export class DenseNetLrp {
       // The consumers of this block's channels: its layers' norm1, then the transition's norm or norm5.
       const consumers = [...layers.map((l) => l.norm1), this.transitions[b]?.norm ?? p.norm5];
       const negative = consumers.map(negativeOf).some(Boolean);
-      return { signal: modes.includes('signal'), relevance: modes.includes('relevance'), negative };
+      const inputMode = modes.pop() as RelevanceMode;
+      const layerModes = new Set(modes);
+      const layerMode = modes[0] ?? inputMode;
+      const inputChannels = layers[0]?.norm1.scale.shape[0] ?? 0;
+      if (layerModes.size > 1) return { signal: ALL_CHANNELS, relevance: ALL_CHANNELS, negative };
+      if (layerMode === inputMode) return { [inputMode]: ALL_CHANNELS, negative };
+      return { [inputMode]: { from: 0, to: inputChannels }, [layerMode]: { from: inputChannels, to: Number.POSITIVE_INFINITY }, negative };
     });
   }
 
@@ -272,8 +302,8 @@ export class DenseNetLrp {
       l.conv2.dispose();
     }
     for (const t of this.transitions) t.conv.dispose();
-    for (const b of this.stemBounds.values()) tf.dispose([b.low, b.high, b.offset]);
-    this.stemBounds.clear();
+    tf.dispose([...this.stemBoxOffsets.values()]);
+    this.stemBoxOffsets.clear();
     tf.dispose(this.owned);
   }
 
@@ -289,10 +319,16 @@ export class DenseNetLrp {
     const p = this.network.params;
     const normEpsilon = this.normEpsilon();
     /** What a consumer keeps (NormState) for the producers of its input channels. */
-    const normState = (a: tf.Tensor, scale: tf.Tensor1D, needs: BlockNeeds): NormState => ({
-      ...(needs.relevance ? { active: a as tf.Tensor4D } : {}),
-      ...(needs.signal ? { signalFactor: tf.div(tf.mul(a, scale), tf.add(a, normEpsilon)) as tf.Tensor4D } : {}),
-    });
+    const normState = (a: tf.Tensor4D, scale: tf.Tensor1D, needs: BlockNeeds): NormState => {
+      const active = channelsIn(a, needs.relevance);
+      const signalPart = within(needs.signal, a.shape[3]);
+      const signalActive = channelsIn(a, needs.signal);
+      const signalScale = signalPart && signalPart.count < scale.shape[0] ? tf.slice(scale, signalPart.from, signalPart.count) : scale;
+      return {
+        ...(active ? { active } : {}),
+        ...(signalActive ? { signalFactor: tf.div(tf.mul(signalActive, signalScale), tf.add(signalActive, normEpsilon)) as tf.Tensor4D } : {}),
+      };
+    };
     const stem = tf.tidy(() => {
       const paddedInput = tf.pad(input, [
         [0, 0],
@@ -319,7 +355,7 @@ export class DenseNetLrp {
       const states: DenseLayerState[] = [];
       for (const layer of layers) {
         const state = tf.tidy(() => {
-          const xin = maps.length === 1 ? x : tf.concat(maps, 3);
+          const xin = maps.length === 1 ? x : concatChannels(maps);
           const a1 = tf.relu(tf.add(tf.mul(xin, layer.norm1.scale), layer.norm1.offset)) as tf.Tensor4D;
           const z1 = tf.add(tf.conv2d(a1, layer.conv1Weight, 1, 'valid'), layer.conv1Bias) as tf.Tensor4D;
           const hidden = tf.relu(z1) as tf.Tensor4D;
@@ -334,7 +370,7 @@ export class DenseNetLrp {
       const transition = this.transitions[b];
       if (transition) {
         const state = tf.tidy(() => {
-          const blockOutput = tf.concat(maps, 3);
+          const blockOutput = concatChannels(maps);
           const a = tf.relu(tf.add(tf.mul(blockOutput, transition.norm.scale), transition.norm.offset)) as tf.Tensor4D;
           const convOutput = tf.conv2d(a, transition.weight, 1, 'valid');
           const record = transition.conv.record(a, convOutput);
@@ -351,7 +387,7 @@ export class DenseNetLrp {
         transitionStates.push(state);
         x = state.pooled;
       } else {
-        x = tf.concat(maps, 3);
+        x = concatChannels(maps);
         lastOutput = x;
       }
     });
@@ -360,7 +396,7 @@ export class DenseNetLrp {
       const a = tf.relu(tf.add(tf.mul(x, p.norm5.scale), p.norm5.offset));
       const pooledFeatures = tf.mean(a, [1, 2]) as tf.Tensor2D;
       const logits = tf.add(tf.matMul(pooledFeatures, p.classifierWeight), p.classifierBias) as tf.Tensor2D;
-      return { finalNorm: normState(a, p.norm5.scale, lastNeeds), pooledFeatures, logits };
+      return { finalNorm: normState(a as tf.Tensor4D, p.norm5.scale, lastNeeds), pooledFeatures, logits };
     });
     const finalArea = x.shape[1] * x.shape[2];
     // Only norm5 needed the last block's output, which is the largest tensor of the pass.
@@ -395,17 +431,29 @@ export class DenseNetLrp {
       for (let l = layers.length - 1; l >= 0; l -= 1) {
         const layer = layers[l] as DenseLayerLrp;
         const s = states[l] as DenseLayerState;
+        const cin = layer.norm1.scale.shape[0];
         const previous = acc;
         acc = tf.tidy(() => {
-          const total = (previous.signal ?? previous.relevance)?.shape[3] ?? 0;
-          const cin = total - growth;
-          const own = (t: tf.Tensor4D | undefined) => (t ? sliceChannels(t, cin, growth) : undefined);
-          const c2 = this.producerSignal(layer.conv2, s.conv2, s.output, { signal: own(previous.signal), relevance: own(previous.relevance), negative: own(previous.negative) }, s.hidden.shape);
+          // An accumulator holds its range's channels from range.from on: the layer's own are at cin - from.
+          const own = (t: tf.Tensor4D | undefined, range: ChannelRange | undefined) =>
+            t && range && range.from <= cin && range.to >= cin + growth ? sliceChannels(t, cin - range.from, growth) : undefined;
+          const rest = (t: tf.Tensor4D | undefined, range: ChannelRange | undefined) => {
+            const part = t ? within(range, cin) : undefined;
+            if (!t || !part) return undefined;
+            return part.count === t.shape[3] ? t : sliceChannels(t, 0, part.count);
+          };
+          const c2 = this.producerSignal(
+            layer.conv2,
+            s.conv2,
+            s.output,
+            { signal: own(previous.signal, needs.signal), relevance: own(previous.relevance, needs.relevance), negative: own(previous.negative, needs.relevance) },
+            s.hidden.shape,
+          );
           const c1 = layer.conv1.signal(s.conv1, tf.mul(s.hidden, c2) as tf.Tensor4D, s.hidden.shape.slice(0, 3).concat(cin));
-          const rest = (t: tf.Tensor4D | undefined) => (t ? sliceChannels(t, 0, cin) : undefined);
-          return this.consume({ signal: rest(previous.signal), relevance: rest(previous.relevance), negative: rest(previous.negative) }, s.norm, layer.norm1, c1, needs);
+          const kept = { signal: rest(previous.signal, needs.signal), relevance: rest(previous.relevance, needs.relevance), negative: rest(previous.negative, needs.relevance) };
+          return this.consume(kept, s.norm, layer.norm1, c1, needs);
         });
-        disposeAccumulated(previous);
+        disposeAccumulated(previous, acc);
       }
       if (b === 0) {
         // The stem's max pool has one input per output, so there is no w+ / w- to swap: relevance passes as is.
@@ -424,15 +472,15 @@ export class DenseNetLrp {
         const c = this.transitionSignal(transition, ts, blockInput);
         return this.consume(undefined, ts.norm, transition.norm, c, this.needs[b - 1] as BlockNeeds);
       });
-      disposeAccumulated(blockInput);
+      disposeAccumulated(blockInput, acc);
     }
     const rPooled = rBlock1 as tf.Tensor4D;
     return tf.tidy(() => {
       const rPoolInput = maxPoolRelevance(state.poolInput, state.pooled, rPooled, 3, 2);
       const [n, ph, pw, c] = rPoolInput.shape;
       const rStem = tf.slice(rPoolInput, [0, 1, 1, 0], [n, ph - 2, pw - 2, c]);
-      const bounds = this.stem.rule.kind === 'z-box' ? this.boundsFor(state.paddedInput) : undefined;
-      const rPadded = this.stem.backward(state.paddedInput, rStem, state.stemZ, bounds);
+      const boxOffset = this.stem.rule.kind === 'z-box' ? this.stemBoxOffset(state.paddedInput) : undefined;
+      const rPadded = this.stem.backward(state.paddedInput, rStem, state.stemZ, boxOffset);
       const [, hh, ww, cc] = rPadded.shape;
       const rInput = tf.slice(rPadded, [0, 3, 3, 0], [n, hh - 6, ww - 6, cc]);
       return tf.sum(rInput, 3) as tf.Tensor3D;
@@ -442,20 +490,29 @@ export class DenseNetLrp {
   /**
    * Adds what one BatchNorm consumer sends back to the channels it read, given the signal `c` at its ReLU
    * output: R_y = a * c to `relevance` (and to `negative` where its scale is negative), S += the signal factor
-   * * c to `signal`. `base`: what earlier consumers sent to the same channels (undefined for the first one).
+   * * c to `signal`, each over its range's channels. `base`: what earlier consumers sent to the same channels
+   * (undefined for the first one).
    */
   private consume(base: Accumulated | undefined, norm: NormState, params: AffineNorm, c: tf.Tensor4D, needs: BlockNeeds): Accumulated {
     const add = (a: tf.Tensor4D | undefined, b: tf.Tensor4D) => (a ? (tf.add(a, b) as tf.Tensor4D) : b);
     const out: Accumulated = {};
-    if (needs.signal) out.signal = add(base?.signal, tf.mul(norm.signalFactor as tf.Tensor4D, c) as tf.Tensor4D);
-    if (needs.relevance) {
-      const r = tf.mul(norm.active as tf.Tensor4D, c) as tf.Tensor4D;
+    const forSignal = channelsIn(c, needs.signal);
+    const signal = forSignal ? add(base?.signal, tf.mul(norm.signalFactor as tf.Tensor4D, forSignal) as tf.Tensor4D) : base?.signal;
+    if (signal) out.signal = signal;
+    const forRelevance = channelsIn(c, needs.relevance);
+    if (forRelevance) {
+      const r = tf.mul(norm.active as tf.Tensor4D, forRelevance) as tf.Tensor4D;
       out.relevance = add(base?.relevance, r);
       if (needs.negative) {
-        const mask = this.negativeScales.get(params);
+        const part = within(needs.relevance, c.shape[3]);
+        const scales = this.negativeScales.get(params);
+        const mask = scales && part && part.count < scales.shape[0] ? tf.slice(scales, part.from, part.count) : scales;
         const negative = mask ? (tf.mul(r, mask) as tf.Tensor4D) : undefined;
         out.negative = negative ? add(base?.negative, negative) : (base?.negative ?? (tf.zerosLike(r) as tf.Tensor4D));
       }
+    } else {
+      if (base?.relevance) out.relevance = base.relevance;
+      if (base?.negative) out.negative = base.negative;
     }
     return out;
   }
@@ -508,12 +565,13 @@ export class DenseNetLrp {
   }
 
   /**
-   * z^B's lowest/highest input images (the channel bounds inside the image, zero in the stem padding) and
-   * their share of the stem's denominator, made once per input size as a batch of one.
+   * z^B's part of the stem's denominator, conv(low, w+) + conv(high, w-) for the lowest/highest input images
+   * (the channel bounds inside the image, zero in the stem padding), made once per input size as a batch of one.
    */
-  private boundsFor(padded: tf.Tensor4D): StemBounds {
+  private stemBoxOffset(padded: tf.Tensor4D): tf.Tensor4D {
     const [, h, w, c] = padded.shape;
-    const cached = this.stemBounds.get(h * 100000 + w);
+    const key = h * 100000 + w;
+    const cached = this.stemBoxOffsets.get(key);
     if (cached) return cached;
     const made = tf.tidy(() => {
       const inside = tf.pad(tf.ones([1, h - 6, w - 6, c]), [
@@ -522,23 +580,16 @@ export class DenseNetLrp {
         [3, 3],
         [0, 0],
       ]);
-      const low = tf.mul(inside, this.low) as tf.Tensor4D;
-      const high = tf.mul(inside, this.high) as tf.Tensor4D;
-      return { low, high, offset: this.stem.boxOffset(low, high) };
+      return this.stem.boxOffset(tf.mul(inside, this.low) as tf.Tensor4D, tf.mul(inside, this.high) as tf.Tensor4D);
     });
-    tf.keep(made.low);
-    tf.keep(made.high);
-    tf.keep(made.offset);
-    this.stemBounds.set(h * 100000 + w, made);
+    tf.keep(made);
+    this.stemBoxOffsets.set(key, made);
     return made;
   }
 }
 
-function sliceChannels(t: tf.Tensor4D, from: number, count: number): tf.Tensor4D {
-  const [n, h, w] = t.shape;
-  return tf.slice(t, [0, 0, 0, from], [n, h, w, count]);
-}
-
-function disposeAccumulated(a: Accumulated): void {
-  tf.dispose([a.signal, a.relevance, a.negative].filter((t): t is tf.Tensor4D => t !== undefined));
+/** Disposes what `a` holds, except the tensors `next` passed on unchanged. */
+function disposeAccumulated(a: Accumulated, next: Accumulated): void {
+  const kept = new Set([next.signal, next.relevance, next.negative]);
+  tf.dispose([a.signal, a.relevance, a.negative].filter((t): t is tf.Tensor4D => t !== undefined && !kept.has(t)));
 }
