@@ -125,8 +125,10 @@ export class DenseNet {
         x = tf.concat(maps, 3);
         const transition = p.transitions[b];
         if (transition !== undefined) {
-          x = tf.conv2d(tf.relu(applyNorm(x, transition.norm)), transition.conv, 1, 'valid');
-          x = tf.avgPool(x, 2, 2, 'valid');
+          // torchvision convolves, then pools; a 1x1 convolution and an average pool commute, and pooling
+          // first convolves a quarter of the pixels (the same result up to float rounding).
+          x = tf.avgPool(tf.relu(applyNorm(x, transition.norm)), 2, 2, 'valid');
+          x = tf.conv2d(x, transition.conv, 1, 'valid');
         }
       });
       return applyNorm(x, p.norm5);

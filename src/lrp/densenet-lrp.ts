@@ -76,13 +76,17 @@ type DenseLayerState = {
 
 type TransitionState = {
   norm: NormState;
+  /**
+   * Epsilon and alpha-beta see the convolution and the pool as one linear layer, recorded at the pooled size;
+   * other rules see the convolution alone, recorded at its full size (`convOutput`).
+   */
   conv: ConvRecord;
-  /** The convolution's output and its 2x2 average pool (what the next block consumes). */
-  convOutput: tf.Tensor4D;
+  convOutput?: tf.Tensor4D;
+  /** The 2x2 average pool of the convolution's output: what the next block consumes. */
   pooled: tf.Tensor4D;
-  /** alpha-beta: the average pools of the positive and negative parts of the convolution's output. */
-  pooledPositive?: tf.Tensor4D;
-  pooledNegative?: tf.Tensor4D;
+  /** The convolution's input size (the block's). */
+  height: number;
+  width: number;
 };
 
 /** What the forward pass keeps for the backward one; everything else it frees as it goes. */
@@ -351,11 +355,13 @@ export class DenseNetLrp {
     let lastOutput: tf.Tensor4D | undefined;
     this.layers.forEach((layers, b) => {
       const needs = this.needs[b] as BlockNeeds;
-      const maps: tf.Tensor4D[] = [x];
+      // The block's channels so far: its input, then each layer's output appended as it comes (one copy of the
+      // block per layer; concatenating all earlier outputs again for every layer costs a call per piece and row).
+      let features = x;
       const states: DenseLayerState[] = [];
       for (const layer of layers) {
+        const xin = features;
         const state = tf.tidy(() => {
-          const xin = maps.length === 1 ? x : concatChannels(maps);
           const a1 = tf.relu(tf.add(tf.mul(xin, layer.norm1.scale), layer.norm1.offset)) as tf.Tensor4D;
           const z1 = tf.add(tf.conv2d(a1, layer.conv1Weight, 1, 'valid'), layer.conv1Bias) as tf.Tensor4D;
           const hidden = tf.relu(z1) as tf.Tensor4D;
@@ -364,31 +370,35 @@ export class DenseNetLrp {
           return s;
         });
         states.push(state);
-        maps.push(state.output);
+        features = concatChannels([xin, state.output]);
+        if (xin !== x) xin.dispose();
       }
       layerStates.push(states);
       const transition = this.transitions[b];
       if (transition) {
+        const blockOutput = features;
         const state = tf.tidy(() => {
-          const blockOutput = concatChannels(maps);
           const a = tf.relu(tf.add(tf.mul(blockOutput, transition.norm.scale), transition.norm.offset)) as tf.Tensor4D;
-          const convOutput = tf.conv2d(a, transition.weight, 1, 'valid');
-          const record = transition.conv.record(a, convOutput);
+          const [, height, width] = a.shape;
           const pool = (t: tf.Tensor4D) => tf.avgPool(t, 2, 2, 'valid');
-          const s: TransitionState = {
-            norm: normState(a, transition.norm.scale, needs),
-            conv: record,
-            convOutput,
-            pooled: pool(convOutput),
-            ...(record.kind === 'split' ? { pooledPositive: pool(record.positive), pooledNegative: pool(record.negative) } : {}),
-          };
+          const norm = normState(a, transition.norm.scale, needs);
+          if (poolsFirst(transition.conv)) {
+            // A 1x1 convolution and an average pool commute: pooling first convolves a quarter of the pixels.
+            const pooledInput = pool(a);
+            const pooled = tf.conv2d(pooledInput, transition.weight, 1, 'valid');
+            const s: TransitionState = { norm, conv: transition.conv.record(pooledInput, pooled), pooled, height, width };
+            return s;
+          }
+          const convOutput = tf.conv2d(a, transition.weight, 1, 'valid');
+          const s: TransitionState = { norm, conv: transition.conv.record(a, convOutput), convOutput, pooled: pool(convOutput), height, width };
           return s;
         });
         transitionStates.push(state);
+        if (blockOutput !== x) blockOutput.dispose();
         x = state.pooled;
       } else {
-        x = concatChannels(maps);
-        lastOutput = x;
+        if (features !== x) lastOutput = features;
+        x = features;
       }
     });
     const lastNeeds = this.needs[this.needs.length - 1] as BlockNeeds;
@@ -536,22 +546,24 @@ export class DenseNetLrp {
   /** The signal at a transition's convolution input, from what the next block sent back to its pooled output. */
   private transitionSignal(transition: TransitionLrp, ts: TransitionState, r: Accumulated): tf.Tensor4D {
     const conv = transition.conv;
-    const inputShape = ts.norm.active?.shape ?? ts.norm.signalFactor?.shape ?? [];
-    const [, height, width] = ts.convOutput.shape;
-    // The 2x2 average pool is linear: fused into the convolution, its adjoint spreads the pooled signal.
+    const { height, width } = ts;
+    const [n, pooledHeight, pooledWidth] = ts.pooled.shape;
+    // Epsilon and alpha-beta: the pool fused into the convolution. Its adjoint (the 1x1 adjoint at the pooled
+    // size, then each value spread over its window) is the same as the textbook order, on a quarter of the pixels.
     const spread = (s: tf.Tensor4D) => spreadOverPoolWindows(s, height, width);
+    const pooledInput = [n, pooledHeight, pooledWidth];
     switch (conv.rule.kind) {
       case 'alpha-beta': {
         const relevance = r.relevance as tf.Tensor4D;
         const positive = r.negative ? (tf.sub(relevance, r.negative) as tf.Tensor4D) : relevance;
-        const { sp, sn } = conv.splitRatios(positive, r.negative, ts.pooledPositive as tf.Tensor4D, ts.pooledNegative as tf.Tensor4D);
-        return conv.adjointOfSplit(spread(sp), spread(sn), inputShape);
+        return spread(conv.signedSignal(ts.conv, positive, r.negative, pooledInput));
       }
       case 'epsilon':
-        return conv.adjoint(spread(r.signal as tf.Tensor4D), inputShape);
+        return spread(conv.adjoint(r.signal as tf.Tensor4D, pooledInput));
       default: {
-        const rConv = averagePoolRelevance(ts.convOutput, ts.pooled, tf.mul(ts.pooled, r.signal as tf.Tensor4D) as tf.Tensor4D, this.options.epsilon);
-        return conv.signal(ts.conv, rConv, inputShape);
+        const convOutput = ts.convOutput as tf.Tensor4D;
+        const rConv = averagePoolRelevance(convOutput, ts.pooled, tf.mul(ts.pooled, r.signal as tf.Tensor4D) as tf.Tensor4D, this.options.epsilon);
+        return conv.signal(ts.conv, rConv, [n, height, width]);
       }
     }
   }
@@ -586,6 +598,11 @@ export class DenseNetLrp {
     this.stemBoxOffsets.set(key, made);
     return made;
   }
+}
+
+/** Whether a transition's rule sees its convolution and average pool as one layer (then pooled first). */
+function poolsFirst(conv: ConvRelevance): boolean {
+  return conv.rule.kind === 'epsilon' || conv.rule.kind === 'alpha-beta';
 }
 
 /** Disposes what `a` holds, except the tensors `next` passed on unchanged. */

@@ -89,8 +89,11 @@ export function maxPoolRelevanceAsTensors(input: tf.Tensor4D, pooled: tf.Tensor4
  */
 export function spreadOverPoolWindows(s: tf.Tensor4D, height: number, width: number): tf.Tensor4D {
   const [, ho, wo] = s.shape;
-  // Nearest-neighbour doubling repeats each value over its window (a 6-D tile is slow on wasm).
-  return tf.pad(tf.mul(tf.image.resizeNearestNeighbor(s, [ho * 2, wo * 2]), 0.25), [
+  // Nearest-neighbour doubling repeats each value over its window (a 6-D tile is slow on wasm); the 1/4 is
+  // applied before, on a quarter of the values.
+  const spread = tf.image.resizeNearestNeighbor(tf.mul(s, 0.25) as tf.Tensor4D, [ho * 2, wo * 2]);
+  if (height === ho * 2 && width === wo * 2) return spread;
+  return tf.pad(spread, [
     [0, 0],
     [0, height - ho * 2],
     [0, width - wo * 2],
