@@ -226,10 +226,9 @@ export class ConvRelevance {
    * Alpha-beta for this convolution fused with per-channel scales after it (BatchNorms of its consumers): a
    * positive scale keeps the roles of w+ and w-, a negative one swaps them, and the scale itself cancels out of
    * each ratio. `positive` / `negative`: the output relevance that came through positive / negative scales
-   * (`negative` undefined when there was none). `zp` / `zn`: the positive and negative parts of z where the
-   * relevance is given (the record's, or their average pool for a convolution followed by one).
+   * (`negative` undefined when there was none). `zp` / `zn`: the recorded positive and negative parts of z.
    */
-  splitRatios(positive: tf.Tensor4D, negative: tf.Tensor4D | undefined, zp: tf.Tensor4D, zn: tf.Tensor4D): { sp: tf.Tensor4D; sn: tf.Tensor4D } {
+  private splitRatios(positive: tf.Tensor4D, negative: tf.Tensor4D | undefined, zp: tf.Tensor4D, zn: tf.Tensor4D): { sp: tf.Tensor4D; sn: tf.Tensor4D } {
     const rule = this.rule;
     if (rule.kind !== 'alpha-beta') throw new Error(`the ${rule.kind} rule has no positive and negative parts`);
     const forPositive = negative ? tf.sub(tf.mul(positive, rule.alpha), tf.mul(negative, rule.beta)) : tf.mul(positive, rule.alpha);
@@ -238,7 +237,7 @@ export class ConvRelevance {
   }
 
   /** adj(w+)(sp) + adj(w-)(sn) in one convolution. */
-  adjointOfSplit(sp: tf.Tensor4D, sn: tf.Tensor4D, inputShape: readonly number[]): tf.Tensor4D {
+  private adjointOfSplit(sp: tf.Tensor4D, sn: tf.Tensor4D, inputShape: readonly number[]): tf.Tensor4D {
     if (this.splitAdjoint) return this.splitAdjoint.apply(concatChannels([sp, sn]), inputShape);
     throw new Error(`the ${this.rule.kind} rule has no positive and negative parts`);
   }
