@@ -10,7 +10,10 @@
 // input. Each count is a child `valgrind --tool=cachegrind --cache-sim=no node <this script> --count <kind> ...` that
 // loads the network, builds every composite's LRP, runs the forward pass and each composite once (the first call of a
 // kernel also prepares it: XNNPACK packs the filters), then --repeats runs of <kind>; kind 'none' runs nothing more,
-// so (I(kind) - I(none)) / (repeats * batch) is one image's share. Children run two at a time. valgrind must be on PATH
+// so (I(kind) - I(none)) / (repeats * batch) is one image's share. Children run two at a time, each with V8's
+// --single-threaded: with background compilation, a hot JavaScript loop ran in the baseline tier until the optimised
+// code arrived, which under valgrind took long enough to swing one LRP's count by 8 G instructions (60 %) between
+// identical runs; compiled in the foreground, two counts of one configuration gave isnet/forward 2.913 and 2.895. valgrind must be on PATH
 // (Debian: apt-get install valgrind); a count takes about 4 minutes at batch 1.
 // --negative-scales negates the BatchNorm scale of every third channel before each norm1, transition and norm5:
 // trained weights have such channels (torchvision's random init has none), and alpha-beta then keeps the relevance
@@ -113,7 +116,7 @@ async function count(spec: CountSpec): Promise<void> {
 /** Runs one child under cachegrind; resolves to the instructions it executed. */
 function countUnderValgrind(spec: CountSpec): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn('valgrind', ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, SCRIPT, '--count', JSON.stringify(spec)], {
+    const child = spawn('valgrind', ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', SCRIPT, '--count', JSON.stringify(spec)], {
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
