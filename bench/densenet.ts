@@ -26,21 +26,33 @@
 //     run just before it, whose median is steadier where the machine's speed drifts), ratios, memory, machine info; with --json one JSON object on stdout instead (progress always on
 //     stderr); --json-out FILE also writes that object to FILE.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { BACKEND_ORDER, selectBackend, type BackendName } from '../src/inference/backend.js';
-import { DENSENET_VARIANTS, namedDenseNet } from '../src/inference/densenet-architecture.js';
-import { DenseNet } from '../src/inference/densenet.js';
 import { readSafetensors } from '../src/inference/safetensors.js';
-import { checkDenseNetWeights } from '../src/inference/weight-import.js';
-import { COMPOSITE_NAMES, type CompositeName } from '../src/lrp/composites.js';
+import type { CompositeName } from '../src/lrp/composites.js';
 import { DenseNetLrp } from '../src/lrp/densenet-lrp.js';
+import {
+  CLASSES,
+  NORMALISATION,
+  PYTHON,
+  ROOT,
+  TOOLS,
+  TORCH_BENCH,
+  archOption,
+  compositesOption,
+  exportRandomWeights,
+  integerOption as int,
+  listOption as list,
+  loadDenseNet,
+  runCaptured,
+  type Arch,
+} from './densenet-bench-setup.js';
 
-type Arch = keyof typeof DENSENET_VARIANTS;
 /** 'forward', or the composite of an LRP run. */
 type Kind = 'forward' | CompositeName;
 
@@ -61,13 +73,7 @@ interface Options {
   jsonOut?: string;
 }
 
-const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(import.meta.url);
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TOOLS = path.join(ROOT, 'tools');
-const TORCH_BENCH = path.join(TOOLS, 'bench_torch_densenet.py');
-const CLASSES = ['COVID-19', 'pneumonia', 'normal'];
-const NORMALISATION = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 /** LRP target: at most this many forward passes. */
 const LRP_TARGET_RATIO = 3;
 const CHILD_TIMEOUT_MS = 600_000;
@@ -88,24 +94,11 @@ function parseArgs(argv: string[]): Options {
     keep: false,
     json: false,
   };
-  const list = (s: string | undefined) =>
-    (s ?? '')
-      .split(',')
-      .map((x) => x.trim())
-      .filter((x) => x !== '');
-  const int = (s: string | undefined, name: string, min: number) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name} needs an integer >= ${min}, got ${s}`);
-    return n;
-  };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     const next = () => argv[++i];
-    if (a === '--arch') {
-      const v = next();
-      if (!v || !(v in DENSENET_VARIANTS)) throw new Error(`--arch: one of ${Object.keys(DENSENET_VARIANTS).join(', ')}`);
-      o.arch = v as Arch;
-    } else if (a === '--size') o.size = int(next(), a, 32);
+    if (a === '--arch') o.arch = archOption(next());
+    else if (a === '--size') o.size = int(next(), a, 32);
     else if (a === '--repeats') o.repeats = int(next(), a, 1);
     else if (a === '--large-batch-repeats') o.largeBatchRepeats = int(next(), a, 1);
     else if (a === '--batches') o.batches = [...new Set(list(next()).map((b) => int(b, a, 1)))];
@@ -113,11 +106,8 @@ function parseArgs(argv: string[]): Options {
       const names = list(next());
       for (const n of names) if (!(BACKEND_ORDER as readonly string[]).includes(n)) throw new Error(`--backends: unknown backend ${n} (${BACKEND_ORDER.join(', ')})`);
       o.backends = names as BackendName[];
-    } else if (a === '--composites') {
-      const names = list(next());
-      for (const n of names) if (!(COMPOSITE_NAMES as readonly string[]).includes(n)) throw new Error(`--composites: unknown composite ${n} (${COMPOSITE_NAMES.join(', ')})`);
-      o.composites = names as CompositeName[];
-    } else if (a === '--torch-threads') o.torchThreads = int(next(), a, 1);
+    } else if (a === '--composites') o.composites = compositesOption(next());
+    else if (a === '--torch-threads') o.torchThreads = int(next(), a, 1);
     else if (a === '--seed') o.seed = int(next(), a, 0);
     else if (a === '--warmup') o.warmup = int(next(), a, 0);
     else if (a === '--profile') o.profile = true;
@@ -148,20 +138,7 @@ function errorText(error: unknown): string {
   return (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).split('\n')[0] ?? 'unknown error';
 }
 
-/** Runs a command, stdout captured, stderr passed through; throws on failure. */
-function run(command: string, args: string[]): string {
-  const result = spawnSync(command, args, {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-    timeout: CHILD_TIMEOUT_MS,
-    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
-  });
-  if (result.error) throw result.error;
-  if (result.status !== 0) throw new Error(`${path.basename(command)} ${args.slice(0, 2).join(' ')} exited with ${result.status ?? result.signal}`);
-  return result.stdout;
-}
+const run = (command: string, args: string[]) => runCaptured(command, args, CHILD_TIMEOUT_MS);
 
 /** The last line of stdout that parses as a JSON object. */
 function lastJson(stdout: string): Record<string, unknown> {
@@ -300,15 +277,13 @@ async function worker(spec: WorkerSpec): Promise<void> {
     return;
   }
   const t0 = performance.now();
-  const arch = namedDenseNet(spec.arch, CLASSES.length);
-  const weights = checkDenseNetWeights(readSafetensors(readFileSync(spec.weightsFile), spec.weightsFile).tensors, arch, spec.weightsFile);
   const io = readSafetensors(readFileSync(spec.ioFile), spec.ioFile).tensors;
   const inputEntry = io.get('input');
   const torchLogits = io.get('logits')?.data;
   if (!inputEntry || !torchLogits) throw new Error(`${spec.ioFile} lacks input or logits`);
   const [, c = 3, h = 0, w = 0] = inputEntry.shape;
   const perImage = c * h * w;
-  const net = DenseNet.fromHostWeights(arch, weights);
+  const net = loadDenseNet(spec.arch, spec.weightsFile);
   const composites = spec.kinds.filter((k): k is CompositeName => k !== 'forward');
   const lrps = new Map(composites.map((k) => [k, new DenseNetLrp(net, CLASSES, NORMALISATION, { composite: k })] as const));
   const x = tf.tensor4d(nchwToNhwc(inputEntry.data.subarray(0, spec.batch * perImage), [spec.batch, c, h, w]), [spec.batch, h, w, c]);
@@ -638,7 +613,7 @@ async function main(): Promise<void> {
     // 1. Weights and input, from PyTorch.
     const weightsFile = path.join(dir, `${o.arch}-random-seed${o.seed}.safetensors`);
     log(`exporting random ${o.arch} weights (seed ${o.seed}) to ${weightsFile}`);
-    run(PYTHON, [TORCH_BENCH, '--arch', o.arch, '--num-classes', String(CLASSES.length), '--seed', String(o.seed), '--size', String(o.size), '--batch', '1', '--repeats', '1', '--warmup', '0', '--threads', String(o.torchThreads), '--export-weights', weightsFile, '--json']);
+    exportRandomWeights({ arch: o.arch, seed: o.seed, size: o.size, threads: o.torchThreads }, weightsFile, CHILD_TIMEOUT_MS);
     const maxBatch = Math.max(...o.batches);
     const ioFile = path.join(dir, 'input.safetensors');
     run(PYTHON, ['-c', INPUT_SNIPPET, TOOLS, weightsFile, o.arch, String(maxBatch), String(o.size), String(o.seed), String(o.torchThreads), ioFile]);

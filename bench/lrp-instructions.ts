@@ -20,20 +20,16 @@
 // that came through them apart, which costs more.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/inference/backend.js';
-import { DENSENET_VARIANTS, namedDenseNet } from '../src/inference/densenet-architecture.js';
-import { DenseNet } from '../src/inference/densenet.js';
-import { readSafetensors } from '../src/inference/safetensors.js';
-import { checkDenseNetWeights } from '../src/inference/weight-import.js';
-import { COMPOSITE_NAMES, type CompositeName } from '../src/lrp/composites.js';
+import type { CompositeName } from '../src/lrp/composites.js';
 import { DenseNetLrp } from '../src/lrp/densenet-lrp.js';
+import { CLASSES, NORMALISATION, ROOT, archOption, compositesOption, exportRandomWeights, integerOption, loadDenseNet, type Arch } from './densenet-bench-setup.js';
 
-type Arch = keyof typeof DENSENET_VARIANTS;
 type Kind = 'none' | 'forward' | CompositeName;
 
 interface Options {
@@ -53,34 +49,20 @@ interface CountSpec extends Omit<Options, 'json'> {
 }
 
 const SCRIPT = fileURLToPath(import.meta.url);
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TORCH_BENCH = path.join(ROOT, 'tools', 'bench_torch_densenet.py');
-const CLASSES = ['COVID-19', 'pneumonia', 'normal'];
-const NORMALISATION = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+const EXPORT_TIMEOUT_MS = 600_000;
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { arch: 'densenet201', size: 224, batch: 1, composites: ['isnet', 'epsilon'], repeats: 2, seed: 0, negativeScales: false, json: false };
-  const positive = (v: string | undefined, name: string, min: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${name}: an integer >= ${min}, not ${v}`);
-    return n;
-  };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     const next = () => argv[++i];
-    if (a === '--arch') {
-      const v = next();
-      if (!v || !(v in DENSENET_VARIANTS)) throw new Error(`--arch: one of ${Object.keys(DENSENET_VARIANTS).join(', ')}`);
-      o.arch = v as Arch;
-    } else if (a === '--size') o.size = positive(next(), a, 32);
-    else if (a === '--batch') o.batch = positive(next(), a, 1);
-    else if (a === '--repeats') o.repeats = positive(next(), a, 1);
-    else if (a === '--seed') o.seed = positive(next(), a, 0);
-    else if (a === '--composites') {
-      const names = (next() ?? '').split(',').filter(Boolean);
-      for (const n of names) if (!(COMPOSITE_NAMES as readonly string[]).includes(n)) throw new Error(`--composites: unknown composite ${n} (${COMPOSITE_NAMES.join(', ')})`);
-      o.composites = names as CompositeName[];
-    } else if (a === '--negative-scales') o.negativeScales = true;
+    if (a === '--arch') o.arch = archOption(next());
+    else if (a === '--size') o.size = integerOption(next(), a, 32);
+    else if (a === '--batch') o.batch = integerOption(next(), a, 1);
+    else if (a === '--repeats') o.repeats = integerOption(next(), a, 1);
+    else if (a === '--seed') o.seed = integerOption(next(), a, 0);
+    else if (a === '--composites') o.composites = compositesOption(next());
+    else if (a === '--negative-scales') o.negativeScales = true;
     else if (a === '--json') o.json = true;
     else throw new Error(`unknown argument ${a}`);
   }
@@ -90,14 +72,12 @@ function parseArgs(argv: string[]): Options {
 /** The child: everything the other children do, then `repeats` runs of one kind. */
 async function count(spec: CountSpec): Promise<void> {
   await selectBackend('wasm');
-  const arch = namedDenseNet(spec.arch, CLASSES.length);
-  const tensors = readSafetensors(readFileSync(spec.weightsFile), spec.weightsFile).tensors;
-  if (spec.negativeScales) {
+  const net = loadDenseNet(spec.arch, spec.weightsFile, (tensors) => {
+    if (!spec.negativeScales) return;
     for (const [name, entry] of tensors) {
       if (/(norm1|transition\d\.norm|norm5)\.weight$/.test(name)) tensors.set(name, { ...entry, data: Float32Array.from(entry.data, (v, i) => (i % 3 === 1 ? -v : v)) });
     }
-  }
-  const net = DenseNet.fromHostWeights(arch, checkDenseNetWeights(tensors, arch, spec.weightsFile));
+  });
   const lrps = new Map(spec.composites.map((c) => [c, new DenseNetLrp(net, CLASSES, NORMALISATION, { composite: c })] as const));
   const x = tf.randomNormal([spec.batch, spec.size, spec.size, 3], 0, 1, 'float32', spec.seed + 1) as tf.Tensor4D;
   const run = async (kind: Kind) => {
@@ -137,8 +117,7 @@ async function main(o: Options): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cxr-lrp-instructions-'));
   try {
     const weightsFile = path.join(dir, `${o.arch}-random-seed${o.seed}.safetensors`);
-    const exported = spawnSync('/usr/bin/python3', [TORCH_BENCH, '--arch', o.arch, '--num-classes', String(CLASSES.length), '--seed', String(o.seed), '--size', String(o.size), '--batch', '1', '--repeats', '1', '--warmup', '0', '--export-weights', weightsFile, '--json'], { encoding: 'utf8' });
-    if (exported.status !== 0) throw new Error(`weights export failed: ${exported.stderr}`);
+    exportRandomWeights({ arch: o.arch, seed: o.seed, size: o.size, threads: 2 }, weightsFile, EXPORT_TIMEOUT_MS);
     const kinds: Kind[] = ['none', 'forward', ...o.composites];
     const counts = new Map<Kind, number>();
     const queue = [...kinds];
@@ -183,8 +162,10 @@ if (process.argv[2] === '--count') {
     process.exit(1);
   });
 } else {
-  main(parseArgs(process.argv.slice(2))).catch((error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  });
+  Promise.resolve()
+    .then(() => main(parseArgs(process.argv.slice(2))))
+    .catch((error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    });
 }
