@@ -22,6 +22,7 @@ import type { Logger } from './logging/logger.js';
 import { InstanceIngest } from './store/instance-ingest.js';
 import { JobStore } from './store/job-store.js';
 import { Spool } from './store/spool.js';
+import { sweepSpool } from './store/spool-sweep.js';
 
 /** The LRP engine's options: the explain section without `target`, which the pipeline applies per job. */
 function lrpSettings(explain: GatewayConfig['explain']): Partial<LrpOptions> {
@@ -68,6 +69,8 @@ export class Gateway {
     if (discarded > 0) {
       logger.info('removed partial transfers left by an earlier stop (never acknowledged)', { count: discarded });
     }
+    // Files a failed commit left under studies/ go; rows whose file is missing are logged (see spool-sweep.ts).
+    sweepSpool(spool, store, logger);
     const pending = store.countStudies('receiving');
     const ready = store.countStudies('ready');
     logger.info('job store opened', { file: storeFileOf(config), studiesReceiving: pending, studiesReady: ready });

@@ -6,6 +6,7 @@ import { describeError } from '../errors.js';
 import type { IncomingInstance, IngestOutcome, IngestStart, InstanceSink } from '../dimse/instance-sink.js';
 import type { Logger } from '../logging/logger.js';
 import type { JobStore } from './job-store.js';
+import { isOutOfResources } from './out-of-resources.js';
 import { Spool, SpoolFileWriter, type SpoolFileWriterOptions } from './spool.js';
 
 export interface InstanceIngestOptions {
@@ -82,7 +83,7 @@ export class InstanceIngest implements InstanceSink {
       await finished(writable);
     } catch (error) {
       spool.discard(writable.filePath);
-      return { kind: 'refused', reason: 'internal', message: `could not write the instance to disk: ${describeError(error)}` };
+      return refusal(error, 'could not write the instance to disk');
     }
     const checked = this.check(incoming, writable.filePath, headerLength);
     if (checked.kind === 'refused') {
@@ -114,6 +115,9 @@ export class InstanceIngest implements InstanceSink {
     studyInstanceUid: string,
   ): Promise<IngestOutcome> {
     const { spool, store } = this.options;
+    // Where the file is now: once renamed, a failed commit must remove it there, or it would be an orphan
+    // under studies/ that no row (and so no retention) ever reaches.
+    let location = writable.filePath;
     try {
       const existing = store.findInstance(incoming.sopInstanceUid);
       if (existing !== undefined) {
@@ -122,7 +126,9 @@ export class InstanceIngest implements InstanceSink {
         return { kind: 'duplicate', studyInstanceUid: existing.studyInstanceUid, path: existing.path };
       }
       // Only once the rename is durable may the row that points at the final path be committed.
-      const finalPath = await spool.commit(writable.filePath, studyInstanceUid, incoming.sopInstanceUid);
+      const finalPath = await spool.commit(writable.filePath, studyInstanceUid, incoming.sopInstanceUid, () => {
+        location = spool.finalPath(studyInstanceUid, incoming.sopInstanceUid);
+      });
       const outcome = store.recordInstance({
         sopInstanceUid: incoming.sopInstanceUid,
         sopClassUid: incoming.sopClassUid,
@@ -150,8 +156,16 @@ export class InstanceIngest implements InstanceSink {
       }
       return { kind: 'stored', studyInstanceUid, path: finalPath };
     } catch (error) {
-      spool.discard(writable.filePath);
-      return { kind: 'refused', reason: 'internal', message: `could not record the instance: ${describeError(error)}` };
+      spool.discard(location);
+      const refused = refusal(error, 'could not record the instance');
+      this.options.logger.error('instance not stored: nothing was acknowledged and its file is removed', {
+        associationId: incoming.associationId,
+        sopInstanceUid: incoming.sopInstanceUid,
+        studyInstanceUid,
+        reason: refused.reason,
+        error: describeError(error),
+      });
+      return refused;
     }
   }
 
@@ -183,4 +197,15 @@ export class InstanceIngest implements InstanceSink {
     if (!walked.hasPixelData) return mismatch('no Pixel Data (7FE0,0010) in the image');
     return { kind: 'ok', attributes: a, studyInstanceUid: a.studyInstanceUid };
   }
+}
+
+/**
+ * A700 (out of resources) when the disk, a quota, memory or the SQLite file is full: the sender keeps the
+ * image and sends it again later; anything else is a processing failure on our side.
+ */
+function refusal(error: unknown, what: string): Extract<IngestOutcome, { kind: 'refused' }> {
+  if (isOutOfResources(error)) {
+    return { kind: 'refused', reason: 'out-of-resources', message: `${what}: out of disk space or resources (${describeError(error)}); send it again later` };
+  }
+  return { kind: 'refused', reason: 'internal', message: `${what}: ${describeError(error)}` };
 }

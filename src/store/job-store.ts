@@ -342,6 +342,16 @@ export class JobStore {
     return rows.map((r) => ({ sopInstanceUid: r.sop_instance_uid, path: r.path, sizeBytes: r.size_bytes }));
   }
 
+  /** Every received instance's spool file, for the start-up sweep. */
+  instanceLocations(): Array<{ sopInstanceUid: string; studyInstanceUid: string; path: string }> {
+    const rows = this.db.prepare('SELECT sop_instance_uid, study_instance_uid, path FROM instances').all() as Array<{
+      sop_instance_uid: string;
+      study_instance_uid: string;
+      path: string;
+    }>;
+    return rows.map((r) => ({ sopInstanceUid: r.sop_instance_uid, studyInstanceUid: r.study_instance_uid, path: r.path }));
+  }
+
   jobCreatedAt(jobId: number): number | undefined {
     const row = this.db.prepare('SELECT created_at FROM jobs WHERE id = ?').get(jobId) as { created_at: number } | undefined;
     return row?.created_at;

@@ -74,12 +74,14 @@ export class Spool {
    * final path only then, so a row that points at it can be committed. Everything runs on the thread pool:
    * a directory fsync is a journal commit (milliseconds), and the event loop has other associations to read.
    */
-  async commit(incomingPath: string, studyInstanceUid: string, sopInstanceUid: string): Promise<string> {
+  async commit(incomingPath: string, studyInstanceUid: string, sopInstanceUid: string, renamed?: () => void): Promise<string> {
     const target = this.finalPath(studyInstanceUid, sopInstanceUid);
     const studyDir = path.dirname(target);
     const folder = this.studyDir(studyDir);
     await folder.exists;
     await callback<void>((done) => rename(incomingPath, target, done));
+    // From here the file is at `target`: a caller that gives up (a failed fsync) must remove it there.
+    renamed?.();
     // The file's entry in its study folder and, for a new study, the folder's entry under studies/ are
     // independent; both must be durable before we return, so the two fsyncs run side by side.
     await Promise.all([syncDirectory(studyDir), folder.durable]);
