@@ -7,6 +7,19 @@ import type { FromWorker, ToWorker } from './worker-protocol.js';
 import type { LrpOptions } from '../lrp/composites.js';
 import type { ImageWorkRequest, ImageWorkResult } from '../pipeline/image-work.js';
 
+/** Timers the pool waits on before replacing a worker; tests inject their own to step through the backoff. */
+export interface PoolTimers {
+  setTimeout(run: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface RestartBackoff {
+  /** Delay before the first replacement after a crash (default 250 ms). */
+  initialMs: number;
+  /** The delay doubles with each replacement that fails in a row, up to this (default 30 s). */
+  maxMs: number;
+}
+
 export interface InferencePoolOptions {
   modelDir: string;
   backend: BackendPreference;
@@ -18,11 +31,43 @@ export interface InferencePoolOptions {
   allowSoftwareGpu?: boolean;
   /** LRP settings for the workers' explanation engine (`explain` in the config). */
   lrp?: Partial<LrpOptions>;
+  restartBackoff?: Partial<RestartBackoff>;
+  timers?: PoolTimers;
+}
+
+/** What /healthz needs: fewer live workers than wanted means the pool is degraded. */
+export interface PoolStatus {
+  /** Workers the pool is meant to run. */
+  wanted: number;
+  /** Workers started and serving. */
+  live: number;
+  /** Replacements scheduled or starting. */
+  restarting: number;
+  /** Workers that died since the pool started. */
+  crashes: number;
+}
+
+/**
+ * A worker died (exited, or threw outside any request) while it held this request. The request's images
+ * may be the cause, or innocent bystanders: the pipeline retries them one by one and counts crashes per
+ * image, so a poison image is identified and failed after a few.
+ */
+export class WorkerCrashedError extends GatewayError {
+  constructor(reason: string) {
+    super('WORKER_CRASHED', `the inference worker crashed while processing this request (${reason})`);
+    this.name = 'WorkerCrashedError';
+  }
 }
 
 interface PoolWorker {
   worker: Worker;
   busy: number;
+  /** Set once the worker has died: its exit and error events are handled once. */
+  dead: boolean;
+  /** The error the worker threw, if any, for the crash reason its exit reports. */
+  lastError?: string;
+  /** The pool's crash count when this worker was started. */
+  crashesAtSpawn: number;
 }
 
 interface Pending {
@@ -31,34 +76,75 @@ interface Pending {
   worker: PoolWorker;
 }
 
+interface Queued {
+  message: (id: number) => ToWorker;
+  resolve: (value: ImageOutcome[] | ImageWorkResult[]) => void;
+  reject: (error: Error) => void;
+}
+
+const DEFAULT_BACKOFF: RestartBackoff = { initialMs: 250, maxMs: 30_000 };
+const REAL_TIMERS: PoolTimers = {
+  setTimeout: (run, ms) => setTimeout(run, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 /**
  * Worker threads that each hold a backend and the model. `classify` sends a batch of stored files to the
  * least busy worker, which decodes, preprocesses and runs them there, off the thread that serves DICOM.
+ *
+ * The pool heals (as BullMQ's ChildPool does): a worker that exits or throws is replaced after a delay that
+ * grows while replacements keep failing (bounded by restartBackoff.maxMs); only the requests it held are
+ * rejected, with WorkerCrashedError. Requests that arrive while no worker is live wait for the next one.
  */
 export class InferencePool {
   private readonly workers: PoolWorker[] = [];
+  /** Every worker thread we own, live or starting: stop() terminates them all. */
+  private readonly threads = new Set<Worker>();
   private readonly pending = new Map<number, Pending>();
+  private readonly queued: Queued[] = [];
+  private readonly restartTimers = new Set<unknown>();
+  private readonly backoff: RestartBackoff;
+  private readonly timers: PoolTimers;
   private nextId = 1;
+  private wanted = 0;
+  private restarting = 0;
+  private crashes = 0;
+  /** Replacements that failed in a row (or workers that crashed before finishing any request): the backoff exponent. */
+  private failuresInARow = 0;
+  private stopped = false;
   backend: BackendName | undefined;
 
-  private constructor(private readonly options: InferencePoolOptions) {}
+  private constructor(private readonly options: InferencePoolOptions) {
+    this.backoff = { ...DEFAULT_BACKOFF, ...(options.restartBackoff ?? {}) };
+    this.timers = options.timers ?? REAL_TIMERS;
+  }
 
   static async start(options: InferencePoolOptions): Promise<InferencePool> {
     const pool = new InferencePool(options);
-    await pool.spawn();
-    const backend = pool.backend;
-    if (backend === undefined) throw new Error('unreachable: first worker reported no backend');
-    const wanted =
-      options.workers === 'auto' ? (isGpuBackend(backend) ? 1 : Math.max(1, options.cores - 1)) : Math.max(1, options.workers);
-    // The first worker settled the backend; the others are told to use exactly that one.
-    const rest = Array.from({ length: wanted - 1 }, () => pool.spawn(backend));
-    await Promise.all(rest);
-    options.logger.info('inference pool ready', { backend, workers: pool.workers.length, model: options.modelDir });
+    try {
+      await pool.spawn();
+      const backend = pool.backend;
+      if (backend === undefined) throw new Error('unreachable: first worker reported no backend');
+      pool.wanted =
+        options.workers === 'auto' ? (isGpuBackend(backend) ? 1 : Math.max(1, options.cores - 1)) : Math.max(1, options.workers);
+      // The first worker settled the backend; the others are told to use exactly that one.
+      const rest = Array.from({ length: pool.wanted - 1 }, () => pool.spawn(backend));
+      await Promise.all(rest);
+    } catch (error) {
+      await pool.stop();
+      throw error;
+    }
+    options.logger.info('inference pool ready', { backend: pool.backend, workers: pool.workers.length, model: options.modelDir });
     return pool;
   }
 
+  /** Live workers. */
   get size(): number {
     return this.workers.length;
+  }
+
+  status(): PoolStatus {
+    return { wanted: this.wanted, live: this.workers.length, restarting: this.restarting, crashes: this.crashes };
   }
 
   classify(paths: string[]): Promise<ImageOutcome[]> {
@@ -71,36 +157,115 @@ export class InferencePool {
   }
 
   private dispatch(message: (id: number) => ToWorker): Promise<ImageOutcome[] | ImageWorkResult[]> {
-    if (this.workers.length === 0) return Promise.reject(new Error('inference pool has no worker'));
-    const target = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
-    const id = this.nextId++;
-    target.busy += 1;
+    if (this.stopped) return Promise.reject(new GatewayError('POOL_STOPPED', 'the inference pool is stopped'));
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, worker: target });
-      target.worker.postMessage(message(id));
+      if (this.workers.length === 0) {
+        // Every worker died and replacements are on their way: wait for one rather than fail the images.
+        this.queued.push({ message, resolve, reject });
+        return;
+      }
+      this.send({ message, resolve, reject });
     });
   }
 
+  private send(request: Queued): void {
+    const target = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const id = this.nextId++;
+    target.busy += 1;
+    this.pending.set(id, { resolve: request.resolve, reject: request.reject, worker: target });
+    target.worker.postMessage(request.message(id));
+  }
+
+  private drainQueue(): void {
+    while (this.workers.length > 0 && this.queued.length > 0) {
+      const next = this.queued.shift();
+      if (next) this.send(next);
+    }
+  }
+
   async stop(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    this.stopped = true;
+    for (const handle of this.restartTimers) this.timers.clearTimeout(handle);
+    this.restartTimers.clear();
+    for (const w of this.workers) w.dead = true;
+    await Promise.all([...this.threads].map((t) => t.terminate()));
+    this.threads.clear();
     this.workers.length = 0;
-    for (const p of this.pending.values()) p.reject(new Error('inference pool stopped'));
+    const stopped = new GatewayError('POOL_STOPPED', 'the inference pool is stopped');
+    for (const p of this.pending.values()) p.reject(stopped);
     this.pending.clear();
+    for (const q of this.queued.splice(0)) q.reject(stopped);
+  }
+
+  /** A live worker died: reject what it held, take it out, and schedule its replacement. */
+  private crashed(entry: PoolWorker, reason: string): void {
+    if (entry.dead || this.stopped) return;
+    entry.dead = true;
+    this.crashes += 1;
+    const index = this.workers.indexOf(entry);
+    if (index >= 0) this.workers.splice(index, 1);
+    let inFlight = 0;
+    for (const [id, p] of this.pending) {
+      if (p.worker === entry) {
+        this.pending.delete(id);
+        inFlight += 1;
+        p.reject(new WorkerCrashedError(reason));
+      }
+    }
+    this.options.logger.error('inference worker crashed; it will be replaced', {
+      reason,
+      requestsLost: inFlight,
+      live: this.workers.length,
+      wanted: this.wanted,
+      model: this.options.modelDir,
+    });
+    this.scheduleReplacement();
+  }
+
+  private scheduleReplacement(): void {
+    if (this.stopped) return;
+    const delayMs = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** this.failuresInARow);
+    this.failuresInARow += 1;
+    this.restarting += 1;
+    const handle = this.timers.setTimeout(() => {
+      this.restartTimers.delete(handle);
+      if (this.stopped) return;
+      this.spawn(this.backend).then(
+        () => {
+          this.restarting -= 1;
+          this.options.logger.info('inference worker replaced', { live: this.workers.length, wanted: this.wanted, model: this.options.modelDir });
+          this.drainQueue();
+        },
+        (error: unknown) => {
+          this.restarting -= 1;
+          if (this.stopped) return;
+          this.options.logger.error('inference worker could not be replaced; trying again', { error: error instanceof Error ? error.message : String(error), model: this.options.modelDir });
+          this.scheduleReplacement();
+        },
+      );
+    }, delayMs);
+    this.restartTimers.add(handle);
   }
 
   private spawn(backend?: BackendName): Promise<PoolWorker> {
     const worker = new Worker(new URL('./inference-worker.js', import.meta.url));
-    const entry: PoolWorker = { worker, busy: 0 };
+    this.threads.add(worker);
+    const entry: PoolWorker = { worker, busy: 0, dead: false, crashesAtSpawn: this.crashes };
+    let ready = false;
     return new Promise((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {
         switch (message.type) {
           case 'ready':
+            if (this.stopped) return;
+            ready = true;
             this.backend = message.backend;
             for (const s of message.skipped) this.options.logger.info('inference backend skipped', { backend: s.name, reason: s.reason });
             this.workers.push(entry);
             resolve(entry);
+            this.drainQueue();
             return;
           case 'init-failed':
+            entry.dead = true;
             void worker.terminate();
             reject(new GatewayError(message.code, message.reason));
             return;
@@ -111,6 +276,9 @@ export class InferencePool {
             if (pending === undefined) return;
             this.pending.delete(message.id);
             pending.worker.busy -= 1;
+            // A worker started since the last crash finished a request: the pool is healthy again and the next
+            // crash starts the backoff afresh. (An older worker finishing proves nothing about replacements.)
+            if (pending.worker.crashesAtSpawn === this.crashes) this.failuresInARow = 0;
             if (message.type === 'classified') pending.resolve(message.outcomes);
             else if (message.type === 'processed') pending.resolve(message.results);
             else pending.reject(new Error(message.reason));
@@ -119,16 +287,17 @@ export class InferencePool {
         }
       });
       worker.on('error', (error) => {
-        this.options.logger.error('inference worker crashed', { error: error.message });
-        for (const [id, p] of this.pending) {
-          if (p.worker === entry) {
-            this.pending.delete(id);
-            p.reject(error);
-          }
+        // An exception outside any request's try (or a failed module load): 'exit' follows and handles it.
+        entry.lastError = error.message;
+      });
+      worker.on('exit', (code) => {
+        this.threads.delete(worker);
+        if (!ready) {
+          entry.dead = true;
+          reject(new GatewayError('INFERENCE_INIT', `the inference worker exited while starting (code ${code}${entry.lastError ? `: ${entry.lastError}` : ''})`));
+          return;
         }
-        const index = this.workers.indexOf(entry);
-        if (index >= 0) this.workers.splice(index, 1);
-        reject(error);
+        this.crashed(entry, entry.lastError ?? `exit code ${code}`);
       });
       const init: ToWorker = { type: 'init', modelDir: this.options.modelDir, backend: backend ?? this.options.backend, allowSoftwareGpu: this.options.allowSoftwareGpu ?? false, lrp: this.options.lrp ?? {} };
       worker.postMessage(init);

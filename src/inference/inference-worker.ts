@@ -14,6 +14,17 @@ if (port === null) throw new Error('inference-worker must run as a worker thread
 let runner: BatchRunner | undefined;
 let lrp: DenseNetLrp | undefined;
 const send = (message: FromWorker) => port.postMessage(message);
+/**
+ * For tests only (never set in production): this worker exits, as a decoder abort would kill it, when a
+ * request holds an image whose SOP Instance UID is this value (or, for `classify`, whose path contains it).
+ * It lets tests prove with a real crash that the pool heals and that a poison image is failed.
+ */
+const crashOn = process.env.CXR_GATEWAY_TEST_CRASH_ON;
+
+function poisoned(message: Exclude<ToWorker, { type: 'init' }>): boolean {
+  if (crashOn === undefined || crashOn === '') return false;
+  return message.type === 'process' ? message.request.images.some((i) => i.sopInstanceUid === crashOn) : message.paths.some((p) => p.includes(crashOn));
+}
 
 port.on('message', (message: ToWorker) => {
   void handle(message);
@@ -32,6 +43,7 @@ async function handle(message: ToWorker): Promise<void> {
     }
     return;
   }
+  if (poisoned(message)) process.exit(70);
   if (runner === undefined) {
     send({ type: 'failed', id: message.id, reason: 'worker has no model loaded' });
     return;

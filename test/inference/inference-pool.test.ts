@@ -4,12 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { selectBackend } from '../../src/inference/backend.js';
 import { BatchRunner } from '../../src/inference/batch-runner.js';
-import { InferencePool } from '../../src/inference/inference-pool.js';
+import { InferencePool, WorkerCrashedError } from '../../src/inference/inference-pool.js';
 import { loadModel } from '../../src/inference/model-loader.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { makeImageFile, writeImageFile } from '../helpers/dicom-factory.js';
 import { maxAbsDiff, tinyModelDir } from '../helpers/tiny-densenet.js';
 import { PassThrough } from 'node:stream';
+import { waitUntil } from '../helpers/wait-until.js';
 
 const quiet = createLogger({ level: 'error', format: 'json', stream: new PassThrough() });
 
@@ -62,4 +63,90 @@ test('worker threads on wasm classify like the in-process cpu backend; a broken 
 test('a model directory with a bad checksum stops the pool from starting, with the reason', async (t) => {
   const modelDir = tinyModelDir({ weights: { file: 'weights.safetensors', format: 'safetensors', sha256: '0'.repeat(64) } });
   await t.throwsAsync(InferencePool.start({ modelDir, backend: 'cpu', workers: 1, cores: 2, logger: quiet }), { message: /SHA-256 is [0-9a-f]{64} but the manifest says 0{64}/ });
+});
+
+// A real crash: the worker exits (process.exit in the thread) on a request holding a path with this marker.
+const POISON = 'POISON-7f3a';
+process.env.CXR_GATEWAY_TEST_CRASH_ON = POISON;
+
+/** Timers the test fires by hand, so that the restart backoff can be read off and stepped through. */
+function manualTimers() {
+  const due: Array<{ run: () => void; ms: number; handle: number }> = [];
+  let n = 0;
+  return {
+    due,
+    timers: {
+      setTimeout: (run: () => void, ms: number) => {
+        const handle = (n += 1);
+        due.push({ run, ms, handle });
+        return handle;
+      },
+      clearTimeout: (handle: unknown) => {
+        const i = due.findIndex((d) => d.handle === handle);
+        if (i >= 0) due.splice(i, 1);
+      },
+    },
+    fire(): number {
+      const next = due.shift();
+      if (!next) throw new Error('no restart scheduled');
+      next.run();
+      return next.ms;
+    },
+  };
+}
+
+test('a worker that dies is replaced with a growing, bounded delay; only its own request fails, with WorkerCrashedError', async (t) => {
+  const { dir, files } = await images(2);
+  const poison = path.join(dir, `${POISON}.dcm`);
+  writeFileSync(poison, makeImageFile({}).bytes);
+  const clock = manualTimers();
+  const pool = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 2, cores: 2, logger: quiet, timers: clock.timers, restartBackoff: { initialMs: 100, maxMs: 300 } });
+  t.teardown(() => pool.stop());
+  t.deepEqual(pool.status(), { wanted: 2, live: 2, restarting: 0, crashes: 0 });
+
+  // The poison request goes to one worker, a good one to the other: the good one is not touched.
+  const [lost, kept] = await Promise.allSettled([pool.classify([poison]), pool.classify([files[0] as string])]);
+  t.is(lost.status, 'rejected');
+  if (lost.status === 'rejected') {
+    t.true(lost.reason instanceof WorkerCrashedError);
+    t.is((lost.reason as WorkerCrashedError).code, 'WORKER_CRASHED');
+    t.regex((lost.reason as Error).message, /exit code 70/);
+  }
+  t.like(kept, { status: 'fulfilled', value: [{ ok: true }] });
+  t.deepEqual(pool.status(), { wanted: 2, live: 1, restarting: 1, crashes: 1 });
+
+  t.is(clock.fire(), 100, 'first replacement after initialMs');
+  await waitUntil(() => pool.status().live === 2, 'the replacement worker');
+  t.deepEqual(pool.status(), { wanted: 2, live: 2, restarting: 0, crashes: 1 });
+
+  // Crashes with no request finished in between: the delay doubles, and stops at maxMs.
+  await t.throwsAsync(pool.classify([poison]), { instanceOf: WorkerCrashedError });
+  t.is(clock.fire(), 200);
+  await waitUntil(() => pool.status().live === 2, 'the second replacement');
+  await t.throwsAsync(pool.classify([poison]), { instanceOf: WorkerCrashedError });
+  t.is(clock.fire(), 300, 'capped at maxMs');
+  await waitUntil(() => pool.status().live === 2, 'the third replacement');
+
+  // Back to full strength: both workers serve, and a finished request resets the backoff.
+  const outcomes = await Promise.all([pool.classify([files[0] as string]), pool.classify([files[1] as string])]);
+  t.true(outcomes.flat().every((o) => o.ok));
+  await t.throwsAsync(pool.classify([poison]), { instanceOf: WorkerCrashedError });
+  t.is(clock.fire(), 100);
+  await waitUntil(() => pool.status().live === 2, 'the fourth replacement');
+  t.is(pool.status().crashes, 4);
+});
+
+test('with every worker dead, requests wait for the replacement instead of failing', async (t) => {
+  const { dir, files } = await images(1);
+  const poison = path.join(dir, `${POISON}.dcm`);
+  writeFileSync(poison, makeImageFile({}).bytes);
+  const clock = manualTimers();
+  const pool = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 1, cores: 2, logger: quiet, timers: clock.timers });
+  t.teardown(() => pool.stop());
+  await t.throwsAsync(pool.classify([poison]), { instanceOf: WorkerCrashedError });
+  t.like(pool.status(), { live: 0, restarting: 1 });
+  const waiting = pool.classify([files[0] as string]);
+  clock.fire();
+  t.like(await waiting, [{ ok: true }]);
+  t.like(pool.status(), { wanted: 1, live: 1, restarting: 0 });
 });
