@@ -181,7 +181,18 @@ export class Gateway {
         models: () =>
           Object.keys(config.models).map((name) => {
             const runtime = this.models.get(name);
-            return { name, loaded: runtime !== undefined, backend: runtime?.pool.backend, workers: runtime?.pool.size ?? 0 };
+            const pool = runtime?.pool.status();
+            // A pool with no live worker serves nothing: not 'loaded'. Fewer live than wanted is degraded
+            // (the admin server compares workers with wantedWorkers).
+            return {
+              name,
+              loaded: pool !== undefined && pool.live > 0,
+              backend: runtime?.pool.backend,
+              workers: pool?.live ?? 0,
+              wantedWorkers: pool?.wanted ?? 0,
+              restartingWorkers: pool?.restarting ?? 0,
+              workerCrashes: pool?.crashes ?? 0,
+            };
           }),
         dicomListening: () => this.scp !== undefined,
       },

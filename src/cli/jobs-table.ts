@@ -13,7 +13,7 @@ export function formatJobsTable(studies: StudySummary[], jobs: JobSummary[], del
   lines.push(`JOBS (${jobs.length})`);
   for (const j of jobs) {
     lines.push(
-      `  #${j.id}  ${j.state.padEnd(10)}  ${j.studyInstanceUid}  rev ${j.revision}  ${j.instanceCount} instance(s)${j.rule ? `  rule ${j.rule} (${j.priority})` : ''}${j.lastError ? `  reason: ${j.lastError}` : ''}`,
+      `  #${j.id}  ${j.state.padEnd(10)}  ${j.studyInstanceUid}  rev ${j.revision}  ${j.instanceCount} instance(s)${j.rule ? `  rule ${j.rule} (${j.priority})` : ''}${j.attempts > 0 ? `  attempts ${j.attempts}` : ''}${j.lastError ? `  reason: ${j.lastError}` : ''}${j.state === 'processing' && j.nextAttemptAt !== null ? `  next try ${new Date(j.nextAttemptAt).toISOString()}` : ''}`,
     );
     for (const d of deliveries.filter((x) => x.jobId === j.id)) {
       lines.push(

@@ -82,6 +82,8 @@ export const inferenceSchema = z
     workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
     maxBatch: z.number().int().min(1).max(64).default(8),
     maxWaitMs: z.number().int().min(0).max(60000).default(50),
+    /** An image on which inference workers died this many times is failed with that reason (a poison image). */
+    maxCrashesPerImage: z.number().int().min(1).max(100).default(3),
     eligibility: z
       .object({
         modalities: z.array(z.string().min(1)).min(1).default([...DEFAULT_ELIGIBILITY.modalities]),

@@ -12,7 +12,14 @@ import { outputModelInfo } from '../reporting/report-inputs.js';
 import { writeSecondaryCapture, type DerivedObject } from '../reporting/secondary-capture.js';
 import { writeStructuredReport } from '../reporting/structured-report.js';
 import { writeFileAtomic } from '../export/atomic-file.js';
+import { isOutOfSpace } from '../store/out-of-resources.js';
 import type { StageMs } from './stage-timings.js';
+
+/**
+ * The code of an image whose outputs could not be written for lack of disk space: not a failure of the
+ * image; the pipeline keeps it pending and tries again once space is back.
+ */
+export const NO_SPACE = 'NO_SPACE';
 
 export type OutputKind = 'sc' | 'sr';
 
@@ -159,6 +166,7 @@ export async function processImages(runner: BatchRunner, lrp: DenseNetLrp, reque
 }
 
 function failure(sopInstanceUid: string, error: unknown): ImageWorkResult {
+  if (isOutOfSpace(error)) return { sopInstanceUid, kind: 'failed', code: NO_SPACE, reason: `no disk space for its outputs: ${describeError(error)}` };
   return { sopInstanceUid, kind: 'failed', code: error instanceof GatewayError ? error.code : 'PROCESSING_FAILED', reason: describeError(error) };
 }
 

@@ -3,7 +3,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { KeyAttributes } from '../dicom/dataset-walker.js';
 import { describeError } from '../errors.js';
 import { checkEligibility, type EligibilityRules } from '../inference/eligibility.js';
-import type { InferencePool } from '../inference/inference-pool.js';
+import { WorkerCrashedError, type InferencePool } from '../inference/inference-pool.js';
 import type { ModelManifest } from '../inference/model-manifest.js';
 import type { Logger } from '../logging/logger.js';
 import { DEFAULT_USAGE_NOTICE } from '../reporting/report-inputs.js';
@@ -11,10 +11,11 @@ import { readDatasetAttributes } from '../routing/dataset-attributes.js';
 import { routeInstance } from '../routing/rule-matcher.js';
 import type { ProcessAction } from '../routing/rule-schema.js';
 import type { JobStore } from '../store/job-store.js';
-import type { ActiveJob, PipelineStore } from '../store/pipeline-store.js';
+import type { ActiveJob, JobImage, PipelineStore } from '../store/pipeline-store.js';
+import { isOutOfSpace } from '../store/out-of-resources.js';
 import { writeFileAtomic } from '../export/atomic-file.js';
 import type { DeliveryPayload, DeliveryTarget } from './delivery-target.js';
-import type { ImageWorkResult } from './image-work.js';
+import { NO_SPACE, type ImageWorkResult } from './image-work.js';
 import { nextAttemptAt, type RetryPolicy } from './retry-policy.js';
 import type { StageTimings } from './stage-timings.js';
 import { buildStudyReport, studyLevelResult } from './study-report.js';
@@ -38,6 +39,8 @@ export interface PipelineOptions {
   timings?: StageTimings;
   now?: () => number;
   random?: () => number;
+  /** Backoff while a job's outputs cannot be written for lack of disk space (default 2 s doubling to 60 s). */
+  spaceRetry?: { initialMs: number; maxMs: number };
 }
 
 /**
@@ -59,9 +62,15 @@ export class Pipeline {
   private delivering: Promise<void> | undefined;
   private wakeAgain = false;
   private deliveryTimer: NodeJS.Timeout | undefined;
+  /** Jobs waiting for disk space: how many times in a row each has waited (the backoff exponent). */
+  private readonly spaceWaits = new Map<number, number>();
+  private readonly spaceRetry: { initialMs: number; maxMs: number };
+  private spaceTimer: NodeJS.Timeout | undefined;
+  private spaceTimerDue = 0;
 
   constructor(private readonly options: PipelineOptions) {
     this.now = options.now ?? Date.now;
+    this.spaceRetry = options.spaceRetry ?? { initialMs: 2000, maxMs: 60_000 };
     this.random = options.random ?? Math.random;
     this.policy = retryPolicyOf(options.config);
   }
@@ -170,6 +179,9 @@ export class Pipeline {
 
   private async processJob(job: ActiveJob): Promise<void> {
     const { config, pipelineStore, store, logger } = this.options;
+    // Waiting (for disk space): a timer wakes the pipeline when it is due (set here too, for a job that
+    // was already waiting when the daemon started).
+    if (job.nextAttemptAt !== null && job.nextAttemptAt > this.now()) return this.wakeAt(job.nextAttemptAt);
     const action = JSON.parse(job.action) as ProcessAction;
     const model = this.options.models.get(action.model);
     const ids = { jobId: job.jobId, studyInstanceUid: job.studyInstanceUid, revision: job.revision };
@@ -178,10 +190,11 @@ export class Pipeline {
       logger.warn('job waits: its model is not loaded', { ...ids, model: action.model });
       return;
     }
+    pipelineStore.beginAttempt(job.jobId, this.now());
     const rules: EligibilityRules = { ...config.inference.eligibility, ...(action.eligibility ?? {}) };
     const attributesOf = new Map(pipelineStore.studyInstances(job.studyInstanceUid).map((i) => [i.sopInstanceUid, JSON.parse(i.attributes) as KeyAttributes]));
     const pending = pipelineStore.jobImages(job.jobId).filter((i) => i.state === 'pending');
-    const toProcess: Array<{ sopInstanceUid: string; path: string }> = [];
+    const toProcess: JobImage[] = [];
     for (const image of pending) {
       const verdict = checkEligibility(attributesOf.get(image.sopInstanceUid) ?? {}, rules);
       if (verdict.eligible) toProcess.push(image);
@@ -189,12 +202,16 @@ export class Pipeline {
     }
     const outDir = path.join(this.options.outputsDir, job.studyInstanceUid, `r${job.revision}`);
     const createdAt = new Date(store.jobCreatedAt(job.jobId) ?? this.now()).toISOString();
-    for (let i = 0; i < toProcess.length; i += config.inference.maxBatch) {
-      const batch = toProcess.slice(i, i + config.inference.maxBatch);
+    // An image a worker already died on goes alone: if it is the poison, it takes no other image down again.
+    const suspects = toProcess.filter((i) => i.crashes > 0);
+    const rest = toProcess.filter((i) => i.crashes === 0);
+    const batches: JobImage[][] = suspects.map((i) => [i]);
+    for (let i = 0; i < rest.length; i += config.inference.maxBatch) batches.push(rest.slice(i, i + config.inference.maxBatch));
+    for (let batch = batches.shift(); batch !== undefined; batch = batches.shift()) {
       let results: ImageWorkResult[];
       try {
         results = await model.pool.process({
-          images: batch,
+          images: batch.map((i) => ({ sopInstanceUid: i.sopInstanceUid, path: i.path })),
           outputs: action.outputs,
           revision: job.revision,
           createdAt,
@@ -203,22 +220,95 @@ export class Pipeline {
           usageNotice: DEFAULT_USAGE_NOTICE,
         });
       } catch (error) {
-        // A worker crash or a stopped pool: the images stay pending and the job is retried on the next pass.
+        if (error instanceof WorkerCrashedError) {
+          batches.unshift(...this.afterCrash(job, batch, error).map((i) => [i]));
+          continue;
+        }
+        // A stopped pool: the images stay pending and the job is retried on the next pass.
         logger.error('image processing failed; the job stays pending', { ...ids, error: describeError(error) });
         return;
       }
+      let noSpace: string | undefined;
       for (const r of results) {
         if (r.kind === 'written') {
           pipelineStore.recordImage(job.jobId, r.sopInstanceUid, { state: 'written', result: JSON.stringify(r) }, this.now());
           this.options.timings?.observeAll(r.stageMs);
           logger.info('image classified and explained', { ...ids, sopInstanceUid: r.sopInstanceUid, predicted: r.classification.predicted, outputs: r.outputs.length, stageMs: roundMs(r.stageMs) });
+        } else if (r.code === NO_SPACE) {
+          // Not the image's fault: it stays pending and the job is tried again once there is room.
+          noSpace ??= r.reason;
         } else {
           pipelineStore.recordImage(job.jobId, r.sopInstanceUid, { state: 'failed', reason: `${r.code}: ${r.reason}` }, this.now());
           logger.warn('image failed', { ...ids, sopInstanceUid: r.sopInstanceUid, code: r.code, why: r.reason });
         }
       }
+      if (noSpace !== undefined) return this.waitForSpace(job, noSpace);
     }
     await this.finishJob(job, action, model.manifest, createdAt);
+  }
+
+  /**
+   * A worker died holding `batch`: each image's crash is counted in the store. One that reached
+   * inference.maxCrashesPerImage is failed with that reason; the others are returned, to go one by one,
+   * so that the next crash names the poison image.
+   */
+  private afterCrash(job: ActiveJob, batch: JobImage[], error: WorkerCrashedError): JobImage[] {
+    const { pipelineStore, logger, config } = this.options;
+    const ids = { jobId: job.jobId, studyInstanceUid: job.studyInstanceUid, revision: job.revision };
+    const max = config.inference.maxCrashesPerImage;
+    const counts = pipelineStore.recordCrash(job.jobId, batch.map((i) => i.sopInstanceUid), this.now());
+    const again: JobImage[] = [];
+    for (const image of batch) {
+      const crashes = counts.get(image.sopInstanceUid) ?? max;
+      if (crashes >= max) {
+        const reason = `WORKER_CRASHED: the inference worker crashed ${crashes} times on this image (${error.message})`;
+        pipelineStore.recordImage(job.jobId, image.sopInstanceUid, { state: 'failed', reason }, this.now());
+        logger.error('image failed: the inference worker crashed on it every time (a poison image)', { ...ids, sopInstanceUid: image.sopInstanceUid, crashes });
+      } else {
+        again.push({ ...image, crashes });
+      }
+    }
+    if (again.length > 0) {
+      logger.warn('an inference worker crashed while holding these images; they are tried again one by one', {
+        ...ids,
+        sopInstanceUids: again.map((i) => i.sopInstanceUid),
+        maxCrashesPerImage: max,
+      });
+    }
+    return again;
+  }
+
+  /** No room for the job's outputs: it stays processing and is tried again later, with a capped backoff. */
+  private waitForSpace(job: ActiveJob, reason: string): void {
+    const waits = this.spaceWaits.get(job.jobId) ?? 0;
+    this.spaceWaits.set(job.jobId, waits + 1);
+    const { initialMs, maxMs } = this.spaceRetry;
+    const delayMs = Math.min(maxMs, initialMs * 2 ** waits);
+    const now = this.now();
+    this.options.pipelineStore.deferJob(job.jobId, now + delayMs, `waiting for disk space: ${reason}`, now);
+    this.options.logger.warn('no disk space for the job\'s outputs: it waits and is tried again', {
+      jobId: job.jobId,
+      studyInstanceUid: job.studyInstanceUid,
+      revision: job.revision,
+      why: reason,
+      retryInMs: delayMs,
+      waits: waits + 1,
+    });
+    this.wakeAt(now + delayMs);
+  }
+
+  /** Runs the stages again at `due` (by the injected clock), unless a wake-up is already set for earlier. */
+  private wakeAt(due: number): void {
+    if (this.spaceTimer !== undefined && this.spaceTimerDue <= due) return;
+    if (this.spaceTimer) clearTimeout(this.spaceTimer);
+    this.spaceTimerDue = due;
+    // +1: a timer may fire a hair before the wall clock reaches `due`, and the job would be skipped again.
+    this.spaceTimer = setTimeout(() => {
+      this.spaceTimer = undefined;
+      this.wake();
+    }, Math.max(0, due - this.now()) + 1);
+    // Never what keeps the process alive: stop() ends the pipeline without waiting for it.
+    this.spaceTimer.unref();
   }
 
   private async finishJob(job: ActiveJob, action: ProcessAction, manifest: ModelManifest, createdAt: string): Promise<void> {
@@ -231,6 +321,7 @@ export class Pipeline {
       const failed = images.some((i) => i.state === 'failed');
       const reason = images.map((i) => `${i.sopInstanceUid}: ${i.reason ?? i.state}`).join('; ');
       pipelineStore.finishProcessing(job.jobId, { state: failed ? 'failed' : 'ignored', reason: failed ? reason : `no eligible image (${reason})` }, now);
+      this.spaceWaits.delete(job.jobId);
       logger.info(failed ? 'job failed: no image could be processed' : 'job ignored: no eligible image', { ...ids, why: reason });
       return;
     }
@@ -253,11 +344,20 @@ export class Pipeline {
       });
       const dir = path.join(this.options.outputsDir, job.studyInstanceUid, `r${job.revision}`);
       const file = path.join(dir, `${report.controlId}.hl7`);
-      await writeFileAtomic(dir, `${report.controlId}.hl7`, Buffer.from(report.message, 'utf8'));
+      try {
+        await writeFileAtomic(dir, `${report.controlId}.hl7`, Buffer.from(report.message, 'utf8'));
+      } catch (error) {
+        if (isOutOfSpace(error)) return this.waitForSpace(job, `no disk space for the HL7 report: ${describeError(error)}`);
+        throw error;
+      }
       deliveries.push({ kind: 'ris', destination: name, payload: JSON.stringify({ kind: 'ris', file, controlId: report.controlId } satisfies DeliveryPayload) });
     }
-    pipelineStore.finishProcessing(job.jobId, { deliveries }, now);
-    logger.info('job written: deliveries queued', { ...ids, deliveries: deliveries.length, images: written.length });
+    // A done job whose images partly failed says why (jobs --json lastError), not null.
+    const failed = images.filter((i) => i.state === 'failed');
+    const imageProblems = failed.length === 0 ? null : `${failed.length} of ${images.length} image(s) failed: ${failed.map((i) => `${i.sopInstanceUid}: ${i.reason ?? 'failed'}`).join('; ')}`;
+    pipelineStore.finishProcessing(job.jobId, { deliveries, imageProblems }, now);
+    this.spaceWaits.delete(job.jobId);
+    logger.info('job written: deliveries queued', { ...ids, deliveries: deliveries.length, images: written.length, imagesFailed: failed.length });
     this.scheduleDeliveries(0);
   }
 

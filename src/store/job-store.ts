@@ -50,8 +50,11 @@ export interface JobSummary {
   priority: 'urgent' | 'normal';
   finishedAt: number | null;
   instanceCount: number;
+  /** Processing passes that sent the job's images to the inference workers (or wrote its report). */
   attempts: number;
   lastError: string | null;
+  /** While processing waits (e.g. for disk space): when it is tried again. */
+  nextAttemptAt: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -134,6 +137,8 @@ const MIGRATIONS: readonly string[] = [
      UNIQUE (job_id, kind, destination)
    );
    CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);`,
+  // How many times an inference worker died while holding each image: a poison image is failed after a few.
+  `ALTER TABLE job_images ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 interface StudyRow {
@@ -157,6 +162,7 @@ interface JobRow {
   instance_count: number;
   attempts: number;
   last_error: string | null;
+  next_attempt_at: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -330,6 +336,7 @@ export class JobStore {
       instanceCount: r.instance_count,
       attempts: r.attempts,
       lastError: r.last_error,
+      nextAttemptAt: r.next_attempt_at,
       createdAt: r.created_at,
       updatedAt: r.updated_at,
     }));

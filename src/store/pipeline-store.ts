@@ -19,6 +19,8 @@ export interface JobImage {
   reason: string | null;
   /** JSON written by the pipeline when the image was processed. */
   result: string | null;
+  /** Inference workers that died while holding this image. */
+  crashes: number;
 }
 
 export interface ActiveJob {
@@ -29,6 +31,8 @@ export interface ActiveJob {
   rule: string;
   /** The routing action, as JSON. */
   action: string;
+  /** Set while the job waits (for disk space): not to be processed before then. */
+  nextAttemptAt: number | null;
 }
 
 export interface Delivery {
@@ -115,9 +119,9 @@ export class PipelineStore {
   activeJobs(): ActiveJob[] {
     return (
       this.db
-        .prepare(`SELECT id, study_instance_uid, revision, priority, rule, action FROM jobs WHERE state = 'processing' ORDER BY priority = 'urgent' DESC, id`)
-        .all() as Array<{ id: number; study_instance_uid: string; revision: number; priority: 'urgent' | 'normal'; rule: string; action: string }>
-    ).map((r) => ({ jobId: r.id, studyInstanceUid: r.study_instance_uid, revision: r.revision, priority: r.priority, rule: r.rule, action: r.action }));
+        .prepare(`SELECT id, study_instance_uid, revision, priority, rule, action, next_attempt_at FROM jobs WHERE state = 'processing' ORDER BY priority = 'urgent' DESC, id`)
+        .all() as Array<{ id: number; study_instance_uid: string; revision: number; priority: 'urgent' | 'normal'; rule: string; action: string; next_attempt_at: number | null }>
+    ).map((r) => ({ jobId: r.id, studyInstanceUid: r.study_instance_uid, revision: r.revision, priority: r.priority, rule: r.rule, action: r.action, nextAttemptAt: r.next_attempt_at }));
   }
 
   jobImages(jobId: number): JobImage[] {
@@ -129,8 +133,32 @@ export class PipelineStore {
         state: ImageState;
         reason: string | null;
         result: string | null;
+        crashes: number;
       }>
-    ).map((r) => ({ jobId: r.job_id, sopInstanceUid: r.sop_instance_uid, path: r.path, state: r.state, reason: r.reason, result: r.result }));
+    ).map((r) => ({ jobId: r.job_id, sopInstanceUid: r.sop_instance_uid, path: r.path, state: r.state, reason: r.reason, result: r.result, crashes: r.crashes }));
+  }
+
+  /** One more processing pass of the job (jobs.attempts). */
+  beginAttempt(jobId: number, now: number): void {
+    this.db.prepare('UPDATE jobs SET attempts = attempts + 1, updated_at = ? WHERE id = ?').run(now, jobId);
+  }
+
+  /** An inference worker died holding these images: one more crash each; returns the new counts. */
+  recordCrash(jobId: number, sopInstanceUids: readonly string[], now: number): Map<string, number> {
+    return this.db.transaction(() => {
+      const counts = new Map<string, number>();
+      const bump = this.db.prepare('UPDATE job_images SET crashes = crashes + 1, updated_at = ? WHERE job_id = ? AND sop_instance_uid = ? RETURNING crashes');
+      for (const uid of sopInstanceUids) {
+        const row = bump.get(now, jobId, uid) as { crashes: number } | undefined;
+        if (row) counts.set(uid, row.crashes);
+      }
+      return counts;
+    })();
+  }
+
+  /** The job stays processing but waits until `at` (e.g. for disk space); `reason` is what `jobs` shows meanwhile. */
+  deferJob(jobId: number, at: number, reason: string, now: number): void {
+    this.db.prepare(`UPDATE jobs SET next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ? AND state = 'processing'`).run(at, reason, now, jobId);
   }
 
   recordImage(jobId: number, sopInstanceUid: string, outcome: { state: 'written'; result: string } | { state: 'skipped' | 'failed'; reason: string }, now: number): void {
@@ -145,14 +173,23 @@ export class PipelineStore {
    */
   finishProcessing(
     jobId: number,
-    outcome: { deliveries: Array<{ kind: DeliveryKind; destination: string; payload: string }> } | { state: 'ignored' | 'failed'; reason: string },
+    outcome:
+      | {
+          deliveries: Array<{ kind: DeliveryKind; destination: string; payload: string }>;
+          /** Why some images produced nothing (failed ones), kept as the job's last error once it is done. */
+          imageProblems?: string | null;
+        }
+      | { state: 'ignored' | 'failed'; reason: string },
     now: number,
   ): void {
     this.db.transaction(() => {
+      this.db.prepare('UPDATE jobs SET next_attempt_at = NULL WHERE id = ?').run(jobId);
       if ('state' in outcome) {
         this.setJob(jobId, outcome.state, now, outcome.reason, true);
         return;
       }
+      // Set outright: a reason left from a wait (no disk space) no longer applies; failed images' reasons do.
+      this.db.prepare('UPDATE jobs SET last_error = ? WHERE id = ?').run(outcome.imageProblems ?? null, jobId);
       const insert = this.db.prepare(
         `INSERT OR IGNORE INTO deliveries (job_id, kind, destination, payload, state, next_attempt_at, updated_at)
          VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
