@@ -1,0 +1,174 @@
+import test from 'ava';
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { configSchema } from '../../src/config/schema.js';
+import { WorkerCrashedError, type InferencePool } from '../../src/inference/inference-pool.js';
+import { readManifest } from '../../src/inference/model-manifest.js';
+import type { DeliveryPayload, DeliveryTarget } from '../../src/pipeline/delivery-target.js';
+import type { ImageWorkRequest, ImageWorkResult } from '../../src/pipeline/image-work.js';
+import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { JobStore } from '../../src/store/job-store.js';
+import { PipelineStore } from '../../src/store/pipeline-store.js';
+import { newUid, writeImageFile } from '../helpers/dicom-factory.js';
+import { tinyModelDir } from '../helpers/tiny-densenet.js';
+import { waitUntil } from '../helpers/wait-until.js';
+import { capturingLogger } from '../store/disk-full-helpers.js';
+
+// The pipeline in-process with a stand-in for the inference pool (what it answers is the point here, not
+// the model): a crashed batch goes image by image and a poison image fails after maxCrashesPerImage; an
+// HL7 report that cannot be written for lack of space waits with a capped backoff and goes out once space is back.
+
+function written(sopInstanceUid: string): ImageWorkResult {
+  return {
+    sopInstanceUid,
+    kind: 'written',
+    classification: { classes: ['normal', 'abnormal'], probabilities: [0.3, 0.7], logits: [0, 0.85], predicted: 'abnormal' },
+    explanation: { targetClass: 'abnormal', composite: 'isnet', logit: 0.85, relevanceSum: 0.8, absorbedShare: 0.05 },
+    outputs: [],
+    stageMs: {},
+  };
+}
+
+interface Harness {
+  pipeline: Pipeline;
+  store: JobStore;
+  pipelineStore: PipelineStore;
+  lines: Array<Record<string, unknown>>;
+  batches: string[][];
+  delivered: DeliveryPayload[];
+  studyInstanceUid: string;
+  sops: string[];
+}
+
+async function harness(opts: { images: number; process: (request: ImageWorkRequest) => Promise<ImageWorkResult[]>; outputsDir: string; maxCrashesPerImage?: number }): Promise<Harness> {
+  const config = configSchema.parse({
+    models: { tiny: tinyModelDir() },
+    inference: { defaultModel: 'tiny', maxCrashesPerImage: opts.maxCrashesPerImage ?? 3 },
+    destinations: { pacs: [{ type: 'folder', name: 'pacs', path: '/nonexistent' }], ris: [{ type: 'folder', name: 'ris', path: '/nonexistent' }] },
+    rules: [{ name: 'chest', match: { attributes: { Modality: { oneOf: ['DX'] } } }, action: { model: 'tiny', outputs: ['sc'], pacs: ['pacs'], ris: ['ris'] } }],
+  });
+  const store = JobStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'pipeline-db-')), 'db.sqlite'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pipeline-in-'));
+  const studyInstanceUid = newUid();
+  const sops: string[] = [];
+  for (let i = 0; i < opts.images; i += 1) {
+    const image = await writeImageFile(dir, { studyInstanceUid, seed: i, instanceNumber: i + 1 });
+    sops.push(image.sopInstanceUid);
+    store.recordInstance({
+      sopInstanceUid: image.sopInstanceUid,
+      sopClassUid: image.sopClassUid,
+      studyInstanceUid,
+      seriesInstanceUid: image.seriesInstanceUid,
+      transferSyntaxUid: image.transferSyntaxUid,
+      path: image.path,
+      sizeBytes: image.bytes.length,
+      callingAe: 'DX1',
+      calledAe: 'CXR_GATEWAY',
+      sourceIp: '127.0.0.1',
+      associationId: 'a1',
+      attributes: { modality: 'DX', bodyPartExamined: 'CHEST', viewPosition: 'PA' },
+      receivedAt: 1000 + i,
+    });
+  }
+  store.promoteQuietStudies(Date.now(), Date.now());
+  const batches: string[][] = [];
+  const pool = {
+    size: 1,
+    process: (request: ImageWorkRequest) => {
+      batches.push(request.images.map((i) => i.sopInstanceUid));
+      return opts.process(request);
+    },
+  } as unknown as InferencePool;
+  const delivered: DeliveryPayload[] = [];
+  const target = (name: string, kind: 'pacs' | 'ris'): DeliveryTarget => ({
+    name,
+    kind,
+    deliver: async (payload) => {
+      delivered.push(payload);
+      return { kind: 'delivered' };
+    },
+  });
+  const { logger, lines } = capturingLogger();
+  const pipelineStore = new PipelineStore(store.connection);
+  const pipeline = new Pipeline({
+    config,
+    store,
+    pipelineStore,
+    models: new Map([['tiny', { pool, manifest: readManifest(tinyModelDir()) }]]),
+    targets: new Map([
+      ['pacs', target('pacs', 'pacs')],
+      ['ris', target('ris', 'ris')],
+    ]),
+    outputsDir: opts.outputsDir,
+    logger,
+    spaceRetry: { initialMs: 40, maxMs: 100 },
+  });
+  return { pipeline, store, pipelineStore, lines, batches, delivered, studyInstanceUid, sops };
+}
+
+test('a batch that crashed a worker is retried image by image; the poison image fails after maxCrashesPerImage with its reason, the others are written', async (t) => {
+  let poison = '';
+  const h = await harness({
+    images: 3,
+    maxCrashesPerImage: 2,
+    outputsDir: mkdtempSync(path.join(os.tmpdir(), 'pipeline-out-')),
+    process: async (request) => {
+      if (request.images.some((i) => i.sopInstanceUid === poison)) throw new WorkerCrashedError('exit code 70');
+      return request.images.map((i) => written(i.sopInstanceUid));
+    },
+  });
+  t.teardown(() => h.store.close());
+  poison = h.sops[1] as string;
+  h.pipeline.start();
+  t.teardown(() => h.pipeline.stop());
+  await waitUntil(() => h.store.listJobs()[0]?.state === 'done', 'the job done');
+  const sorted = [...h.sops].sort();
+  // The batch crashed (one crash each), then one by one: the poison's second crash fails it (max 2).
+  t.deepEqual(h.batches, [sorted, ...sorted.map((s) => [s])]);
+  const images = h.pipelineStore.jobImages(h.store.listJobs()[0]?.id ?? 0);
+  t.like(images.find((i) => i.sopInstanceUid === poison), { state: 'failed', crashes: 2 });
+  t.regex(images.find((i) => i.sopInstanceUid === poison)?.reason ?? '', /^WORKER_CRASHED: the inference worker crashed 2 times on this image \(.*exit code 70\)/);
+  t.deepEqual(images.filter((i) => i.state === 'written').length, 2);
+  const job = h.store.listJobs()[0];
+  t.regex(job?.lastError ?? '', /^1 of 3 image\(s\) failed: /);
+  t.is(job?.attempts, 1);
+});
+
+test('no space for the HL7 report: the job waits with a doubling delay capped at maxMs, then the report is written and delivered once space is back', async (t) => {
+  const outputs = mkdtempSync(path.join(os.tmpdir(), 'pipeline-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', outputs]);
+  t.teardown(() => execFileSync('umount', ['-l', outputs]));
+  const filler = path.join(outputs, 'filler');
+  const fd = openSync(filler, 'w');
+  try {
+    for (let size = 65536; size >= 1; ) {
+      try {
+        writeSync(fd, Buffer.alloc(size, 1));
+      } catch {
+        size = Math.floor(size / 2);
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const h = await harness({ images: 1, outputsDir: outputs, process: async (request) => request.images.map((i) => written(i.sopInstanceUid)) });
+  t.teardown(() => h.store.close());
+  h.pipeline.start();
+  t.teardown(() => h.pipeline.stop());
+  const waits = () => h.lines.filter((l) => l.message === "no disk space for the job's outputs: it waits and is tried again");
+  await waitUntil(() => waits().length >= 4, 'four waits');
+  t.deepEqual(waits().slice(0, 4).map((l) => l.retryInMs), [40, 80, 100, 100]);
+  t.true(waits().every((l) => l.level === 'warn' && /HL7 report.*ENOSPC/.test(String(l.why))));
+  const job = h.store.listJobs()[0];
+  t.like(job, { state: 'processing' });
+  t.regex(job?.lastError ?? '', /^waiting for disk space/);
+  t.is(h.pipelineStore.jobImages(job?.id ?? 0)[0]?.state, 'written', 'the image result is kept while the report waits');
+
+  rmSync(filler);
+  await waitUntil(() => h.store.listJobs()[0]?.state === 'done', 'the job done after space came back');
+  t.like(h.store.listJobs()[0], { lastError: null, nextAttemptAt: null });
+  t.deepEqual(h.delivered.map((d) => d.kind).sort(), ['pacs', 'ris']);
+  t.is(readdirSync(path.join(outputs, h.studyInstanceUid, 'r0')).filter((f) => f.endsWith('.hl7')).length, 1);
+});
