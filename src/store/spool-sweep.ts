@@ -20,7 +20,7 @@ const MISSING_LISTED = 20;
  * acknowledged (a commit that failed, e.g. SQLite out of space, and a process that died before it could
  * remove the file): it goes, or retention would never reach it. A row without a file is worse (an
  * acknowledged image lost, e.g. someone cleaned the disk by hand): it is logged with its ids for an admin,
- * and the daemon starts anyway; the pipeline fails that image with its reason when it gets to it.
+ * and the daemon starts anyway; routing then reports that image with its reason (the file cannot be read).
  */
 export function sweepSpool(spool: Spool, store: JobStore, logger: Logger): SpoolSweepResult {
   const rows = store.instanceLocations();
