@@ -138,7 +138,17 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);`,
   // How many times an inference worker died while holding each image: a poison image is failed after a few.
-  `ALTER TABLE job_images ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;`,
+  // And jobs that earlier versions failed because their outputs hit a full disk (ENOSPC: now a wait, not a
+  // failure) go back to processing, so that their results are written and delivered after all. Only failed
+  // jobs (nothing of them was delivered) of studies retention has not purged (their inputs are still there).
+  `ALTER TABLE job_images ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
+   UPDATE jobs SET state = 'processing', finished_at = NULL, next_attempt_at = NULL,
+       last_error = 'processed again after an upgrade: its outputs had failed for lack of disk space'
+     WHERE state = 'failed' AND action IS NOT NULL
+       AND study_instance_uid IN (SELECT study_instance_uid FROM studies WHERE state != 'purged')
+       AND EXISTS (SELECT 1 FROM job_images i WHERE i.job_id = jobs.id AND i.state = 'failed' AND i.reason LIKE '%ENOSPC%');
+   UPDATE job_images SET state = 'pending', reason = NULL
+     WHERE state = 'failed' AND reason LIKE '%ENOSPC%' AND job_id IN (SELECT id FROM jobs WHERE state = 'processing');`,
 ];
 
 interface StudyRow {

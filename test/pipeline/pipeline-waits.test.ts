@@ -172,3 +172,17 @@ test('no space for the HL7 report: the job waits with a doubling delay capped at
   t.deepEqual(h.delivered.map((d) => d.kind).sort(), ['pacs', 'ris']);
   t.is(readdirSync(path.join(outputs, h.studyInstanceUid, 'r0')).filter((f) => f.endsWith('.hl7')).length, 1);
 });
+
+test('an image a worker already died on (e.g. before a restart) is sent alone, before the others', async (t) => {
+  const h = await harness({ images: 3, outputsDir: mkdtempSync(path.join(os.tmpdir(), 'pipeline-out-')), process: async (request) => request.images.map((i) => written(i.sopInstanceUid)) });
+  t.teardown(() => h.store.close());
+  const jobId = h.store.listJobs()[0]?.id ?? 0;
+  const action = { model: 'tiny', outputs: ['sc'], pacs: ['pacs'], ris: ['ris'], priority: 'normal' };
+  h.pipelineStore.routeJob(jobId, { rule: 'chest', action: JSON.stringify(action), priority: 'normal', images: h.pipelineStore.studyInstances(h.studyInstanceUid) }, 1);
+  const suspect = h.sops[2] as string;
+  t.deepEqual([...h.pipelineStore.recordCrash(jobId, [suspect], 2)], [[suspect, 1]]);
+  h.pipeline.start();
+  t.teardown(() => h.pipeline.stop());
+  await waitUntil(() => h.store.listJobs()[0]?.state === 'done', 'the job done');
+  t.deepEqual(h.batches, [[suspect], h.sops.filter((s) => s !== suspect).sort()]);
+});

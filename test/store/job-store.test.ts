@@ -70,3 +70,36 @@ test('what is committed survives closing the file, and a read-only reader sees i
   t.is(reopened.listInstances('4.1').length, 1);
   t.is(reopened.countStudies('receiving'), 1);
 });
+
+test('schema v3: job_images gains a crash count, and jobs an older version failed for ENOSPC go back to processing (purged studies excepted)', (t) => {
+  const location = file();
+  const old = JobStore.open(location);
+  const db = old.connection;
+  // Back to what version 2 left: no crashes column.
+  db.exec('ALTER TABLE job_images DROP COLUMN crashes');
+  db.pragma('user_version = 2');
+  const job = (uid: string, imageReason: string, studyState = 'ready') => {
+    old.recordInstance(instance(uid, 1000, `${uid}.1`));
+    const [ready] = old.promoteQuietStudies(1000, 1000);
+    db.prepare(`UPDATE studies SET state = ? WHERE study_instance_uid = ?`).run(studyState, uid);
+    db.prepare(`UPDATE jobs SET state = 'failed', rule = 'chest', action = '{}', finished_at = 5, last_error = 'x' WHERE id = ?`).run(ready?.jobId);
+    db.prepare(`INSERT INTO job_images (job_id, sop_instance_uid, path, state, reason, updated_at) VALUES (?, ?, '/p', 'failed', ?, 1)`).run(ready?.jobId, `${uid}.1`, imageReason);
+    return ready?.jobId;
+  };
+  const full = job('7.1', "PROCESSING_FAILED: ENOSPC: no space left on device, open '/spool/outputs/x'");
+  const corrupt = job('7.2', 'PIXELS_CORRUPT: the pixel data is shorter than its attributes say');
+  const purged = job('7.3', 'PROCESSING_FAILED: ENOSPC: no space left on device', 'purged');
+  old.close();
+
+  const store = JobStore.open(location);
+  t.teardown(() => store.close());
+  t.is(store.connection.pragma('user_version', { simple: true }), 3);
+  const states = new Map(store.listJobs().map((j) => [j.id, j]));
+  t.like(states.get(full ?? 0), { state: 'processing', finishedAt: null });
+  t.regex(states.get(full ?? 0)?.lastError ?? '', /lack of disk space/);
+  t.like(states.get(corrupt ?? 0), { state: 'failed' });
+  t.like(states.get(purged ?? 0), { state: 'failed' });
+  const images = store.connection.prepare('SELECT job_id, state, reason, crashes FROM job_images ORDER BY job_id').all() as Array<{ job_id: number; state: string; reason: string | null; crashes: number }>;
+  t.like(images.find((i) => i.job_id === full), { state: 'pending', reason: null, crashes: 0 });
+  t.like(images.find((i) => i.job_id === corrupt), { state: 'failed', crashes: 0 });
+});
