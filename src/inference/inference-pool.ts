@@ -53,8 +53,11 @@ export interface PoolStatus {
  * image, so a poison image is identified and failed after a few.
  */
 export class WorkerCrashedError extends GatewayError {
-  constructor(reason: string) {
-    super('WORKER_CRASHED', `the inference worker crashed while processing this request (${reason})`);
+  constructor(
+    /** How the worker died: its exit code, or the error it threw. */
+    readonly detail: string,
+  ) {
+    super('WORKER_CRASHED', `the inference worker crashed while processing this request (${detail})`);
     this.name = 'WorkerCrashedError';
   }
 }

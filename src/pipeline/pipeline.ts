@@ -261,7 +261,7 @@ export class Pipeline {
     for (const image of batch) {
       const crashes = counts.get(image.sopInstanceUid) ?? max;
       if (crashes >= max) {
-        const reason = `WORKER_CRASHED: the inference worker crashed ${crashes} times on this image (${error.message})`;
+        const reason = `WORKER_CRASHED: the inference worker crashed ${crashes} times on this image (last: ${error.detail})`;
         pipelineStore.recordImage(job.jobId, image.sopInstanceUid, { state: 'failed', reason }, this.now());
         logger.error('image failed: the inference worker crashed on it every time (a poison image)', { ...ids, sopInstanceUid: image.sopInstanceUid, crashes });
       } else {
