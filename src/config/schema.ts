@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_TRANSFER_SYNTAXES, isKnownTransferSyntax } from '../dicom/transfer-syntaxes.js';
 import { DEFAULT_STORAGE_SOP_CLASSES } from '../dicom/sop-classes.js';
@@ -8,12 +7,9 @@ import { DEFAULT_ELIGIBILITY } from '../inference/eligibility.js';
 import { lrpOptionsSchema } from '../lrp/composites.js';
 import { ruleSchema } from '../routing/rule-schema.js';
 import { isValidCron } from '../maintenance/scheduled-tasks.js';
-import { packageRoot } from '../reporting/package-root.js';
 
-/** A model shipped inside the package (models/<name> next to package.json), wherever the daemon runs from. */
-export function embeddedModelDir(name: string): string {
-  return path.join(packageRoot(), 'models', name);
-}
+/** The models of the embedded default, relative to the package root (see load-config's resolvePaths). */
+export const DEFAULT_MODELS: Readonly<Record<string, string>> = { demo: 'models/demo' };
 
 // AE titles are at most 16 characters of the default character repertoire, without backslash or
 // control characters; leading/trailing spaces are not significant (PS3.5 6.2).
@@ -216,9 +212,9 @@ export const configSchema = z
     inference: inferenceSchema.default(() => inferenceSchema.parse({})),
     explain: explainSchema.default(() => explainSchema.parse({})),
     /** Model directories by name; rules and inference.defaultModel refer to these names. */
-    // The embedded default is the demo model shipped with the package: absolute, so that it never resolves
-    // against a site config file's folder (where no models/demo exists).
-    models: z.record(name, z.string().min(1)).default(() => ({ demo: embeddedModelDir('demo') })),
+    // The embedded default names the demo model shipped with the package: the loader resolves it against the
+    // package root (never against a site config file's folder, where no models/demo exists).
+    models: z.record(name, z.string().min(1)).default(() => ({ ...DEFAULT_MODELS })),
     destinations: z
       .object({
         pacs: z.array(pacsDestinationSchema).default([]),
