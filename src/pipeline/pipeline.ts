@@ -65,6 +65,9 @@ function retryPolicyOf(config: GatewayConfig): RetryPolicy {
  */
 const DESTINATION_WAIT_MAX_MS = 60_000;
 
+/** How often the delivery timer looks again when only held-back deliveries are pending (see scheduleDeliveries). */
+const HELD_BACK_POLL_MS = 1_000;
+
 /** The cause code a stored last_error starts with (`cause: sentence`), for deliveries found after a restart. */
 function causeOfStored(lastError: string | null): string {
   return /^([a-z][a-z0-9-]{1,40}): /.exec(lastError ?? '')?.[1] ?? 'unknown';
@@ -305,9 +308,24 @@ export class Pipeline {
       this.delivering = this.deliverDue().finally(() => {
         this.delivering = undefined;
         const next = this.options.pipelineStore.nextDeliveryAt();
-        if (next !== undefined) this.scheduleDeliveries(Math.max(50, next - this.now()));
+        // A pending delivery already past its time after a pass is held back behind another (a RIS report
+        // behind its PACS delivery, which may be in a long backoff): look again each second, not every 50 ms.
+        if (next !== undefined) this.scheduleDeliveries(next - this.now() <= 0 ? HELD_BACK_POLL_MS : Math.max(50, next - this.now()));
       });
     }, delayMs);
+  }
+
+  /**
+   * One delivery pass now, after any pass in progress: what the delivery timer does, for a caller that moves
+   * its own clock (tests with an injected clock run days of retries this way in milliseconds).
+   */
+  async deliverDueNow(): Promise<void> {
+    while (this.delivering) await this.delivering;
+    const pass = this.deliverDue().finally(() => {
+      if (this.delivering === pass) this.delivering = undefined;
+    });
+    this.delivering = pass;
+    await pass;
   }
 
   private async deliverDue(): Promise<void> {
