@@ -307,10 +307,15 @@ export class Pipeline {
       if (this.delivering) return this.scheduleDeliveries(100);
       this.delivering = this.deliverDue().finally(() => {
         this.delivering = undefined;
-        const next = this.options.pipelineStore.nextDeliveryAt();
-        // A pending delivery already past its time after a pass is held back behind another (a RIS report
-        // behind its PACS delivery, which may be in a long backoff): look again each second, not every 50 ms.
-        if (next !== undefined) this.scheduleDeliveries(next - this.now() <= 0 ? HELD_BACK_POLL_MS : Math.max(50, next - this.now()));
+        const { pipelineStore } = this.options;
+        const now = this.now();
+        const next = pipelineStore.nextDeliveryAt();
+        if (next === undefined) return;
+        if (next > now) return this.scheduleDeliveries(Math.max(50, next - now));
+        // Past its time: either queued during the pass (go now), or held back behind another delivery (a RIS
+        // report behind its PACS delivery, which may be in a long backoff): then look again each second, not
+        // every 50 ms for the whole outage.
+        this.scheduleDeliveries(pipelineStore.dueDeliveries(now, 1).length > 0 ? 0 : HELD_BACK_POLL_MS);
       });
     }, delayMs);
   }
