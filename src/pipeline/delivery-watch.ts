@@ -26,6 +26,21 @@ export interface DestinationTrouble {
 
 export class DeliveryWatch {
   private readonly failing = new Map<number, FailingDelivery>();
+  /** Destinations whose outage has been announced in the log; forgotten when none of theirs fails any more. */
+  private readonly announced = new Set<string>();
+
+  /**
+   * True once per outage of a destination: the first time its oldest failing delivery has been failing for
+   * `thresholdMs`, so the log says so once (at error) instead of on every retry.
+   */
+  crossed(destination: string, now: number, thresholdMs: number): boolean {
+    if (this.announced.has(destination)) return false;
+    let oldest = Infinity;
+    for (const f of this.failing.values()) if (f.destination === destination && f.since < oldest) oldest = f.since;
+    if (now - oldest < thresholdMs) return false;
+    this.announced.add(destination);
+    return true;
+  }
 
   /** A failed attempt that will be retried; keeps the first failure's time. */
   failed(id: number, destination: string, cause: string, now: number): void {
@@ -35,7 +50,9 @@ export class DeliveryWatch {
 
   /** Delivered or parked: not failing any more (parked ones are counted by the store's cxr_deliveries). */
   settled(id: number): void {
+    const settled = this.failing.get(id);
     this.failing.delete(id);
+    if (settled !== undefined && ![...this.failing.values()].some((f) => f.destination === settled.destination)) this.announced.delete(settled.destination);
   }
 
   /** Per destination with failing deliveries, the oldest first. */

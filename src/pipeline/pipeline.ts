@@ -388,6 +388,14 @@ export class Pipeline {
     pipelineStore.recordDelivery(delivery.id, { kind: 'retry', reason: stored, nextAttemptAt: now + delayMs }, now);
     this.watch.failed(delivery.id, delivery.destination, outcome.cause, now);
     logger.warn('delivery failed; will retry', { ...ids, cause: outcome.cause, failure, why: outcome.reason, retryInMs: delayMs, attempt });
+    const alertAfterMs = this.options.config.delivery.alertAfterMinutes * 60_000;
+    if (this.watch.crossed(delivery.destination, now, alertAfterMs)) {
+      logger.error('deliveries to a destination have been failing longer than delivery.alertAfterMinutes; they keep retrying', {
+        destination: delivery.destination,
+        cause: outcome.cause,
+        alertAfterMinutes: this.options.config.delivery.alertAfterMinutes,
+      });
+    }
   }
 }
 

@@ -292,6 +292,10 @@ test('/healthz turns degraded with the reason once deliveries fail longer than d
   t.true(seconds >= 30 * 60, `${seconds}`);
 
   await h.runUntil(() => h.deliveries(jobId)[0]?.state === 'delivered');
+  // The log said so once, at error, when the threshold was crossed (not on every retry after it).
+  const announced = h.logs.filter((l) => String(l.message).startsWith('deliveries to a destination have been failing longer'));
+  t.is(announced.length, 1);
+  t.like(announced[0], { level: 'error', destination: 'pacs', cause: 'connection-refused', alertAfterMinutes: 30 });
   health = await get('/healthz');
   t.is(health.status, 200, health.text);
   t.notRegex((await get('/metrics')).text, /cxr_deliveries_retrying\{/);
