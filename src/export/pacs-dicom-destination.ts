@@ -57,7 +57,7 @@ type Verdict = { kind: 'ok' } | { kind: 'retry' | 'parked'; cause: string; detai
  * - Refused: out of resources (0xA7xx), processing failure (0x0110), resource limitation (0x0213): the PACS is
  *   short of disk, memory or a database right now; the same object may well be accepted later: retry.
  *   (Orthanc 1.10 answers 0xA700 for every store error, even a data set without Study Instance UID; such an
- *   object is then retried until delivery.maxAttempts parks it.)
+ *   object is then retried like any transient failure, and the delivery alert tells the admin.)
  * - SOP class not supported (0x0122), not authorised (0x0124): the PACS's configuration, which its admin can
  *   change without anything changing on our side: retry.
  * - Error: data set does not match SOP class (0xA9xx), cannot understand (0xCxxx), invalid object instance
