@@ -12,6 +12,9 @@ import { Pipeline, type ModelRuntime } from './pipeline/pipeline.js';
 import { StageTimings } from './pipeline/stage-timings.js';
 import type { DeliveryTarget } from './pipeline/delivery-target.js';
 import { deliveryTargets } from './pipeline/delivery-targets.js';
+import { modelDirectoryProblems } from './config/model-dirs.js';
+import type { ModelStatus } from './admin/health.js';
+import { describeError } from './errors.js';
 import { PipelineStore } from './store/pipeline-store.js';
 import { StoreMetrics } from './store/store-metrics.js';
 import { AdminServer } from './admin/admin-server.js';
@@ -51,7 +54,10 @@ export class Gateway {
   private readonly timings = new StageTimings();
   private pipeline: Pipeline | undefined;
   private targets = new Map<string, DeliveryTarget>();
-  private destinations: Destinations | undefined;
+  /** Reloads run one after the other (each may start destinations). */
+  private reloading: Promise<void> = Promise.resolve();
+  /** Destinations retired by a reload, finishing their sends in flight. */
+  private readonly draining = new Set<Promise<void>>();
   private admin: AdminServer | undefined;
   private tasks: ScheduledTasks | undefined;
 
@@ -76,9 +82,9 @@ export class Gateway {
     logger.info('job store opened', { file: storeFileOf(config), studiesReceiving: pending, studiesReady: ready });
 
     await this.startModels();
-    this.destinations = createDestinations(config.destinations, config.dicom.aeTitle, logger);
-    await Promise.all([...this.destinations.pacs.values(), ...this.destinations.ris.values()].map((d) => d.start()));
-    this.targets = deliveryTargets(this.destinations);
+    const destinations = createDestinations(config.destinations, config.dicom.aeTitle, logger);
+    await startAll(destinations);
+    this.targets = deliveryTargets(destinations);
     const pipeline = new Pipeline({
       config,
       store,
@@ -114,15 +120,67 @@ export class Gateway {
     return address;
   }
 
-  /** Applies a reloaded configuration to what can change while running, and says what needs a restart. */
-  reload(next: GatewayConfig): void {
-    const restartNeeded = (['dicom', 'storage', 'models', 'destinations', 'inference', 'admin', 'logging'] as const).filter(
-      (key) => JSON.stringify(next[key]) !== JSON.stringify(this.config[key]),
+  /**
+   * Applies a reloaded configuration to what can change while running, and says what needs a restart.
+   * Destinations added or changed become live before the rules that name them (new ones are created and
+   * started first; if one cannot start, the whole reload is refused and the running configuration stays);
+   * replaced and removed ones finish their sends in flight, then stop. So no rule ever routes to a destination
+   * that is not live, and a delivery whose destination was removed waits (visible) until it is back.
+   * Never rejects: a refused reload is logged.
+   */
+  reload(next: GatewayConfig): Promise<void> {
+    const run = this.reloading.then(() =>
+      this.applyReload(next).catch((error: unknown) => {
+        this.logger.error('configuration reload refused: keeping the running configuration', { error: describeError(error) });
+      }),
     );
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyReload(next: GatewayConfig): Promise<void> {
+    const { logger } = this;
+    const previous = this.config;
+    const restartNeeded = (['dicom', 'storage', 'models', 'inference', 'admin', 'logging'] as const).filter(
+      (key) => JSON.stringify(next[key]) !== JSON.stringify(previous[key]),
+    );
+    const plan = destinationChanges(previous.destinations, next.destinations);
+    let created: Destinations | undefined;
+    if (plan.added.pacs.length + plan.added.ris.length > 0) {
+      // The calling AE of the running DICOM listener (dicom.* needs a restart) for new PACS destinations too.
+      created = createDestinations(plan.added, previous.dicom.aeTitle, logger);
+      try {
+        await startAll(created);
+      } catch (error) {
+        await stopAll(created);
+        logger.error('configuration reload refused: a new destination could not start; keeping the running configuration', { error: describeError(error) });
+        return;
+      }
+    }
+    const targets = new Map(this.targets);
+    const retired: DeliveryTarget[] = [];
+    for (const name of plan.retired) {
+      const old = targets.get(name);
+      if (old !== undefined) retired.push(old);
+      targets.delete(name);
+    }
+    if (created !== undefined) for (const [name, target] of deliveryTargets(created)) targets.set(name, target);
     this.config = next;
-    this.pipeline?.updateConfig(next);
-    this.logger.info('configuration reloaded: rules, eligibility, explanation target and retry policy apply to the next job', {
+    this.targets = targets;
+    this.pipeline?.updateConfig(next, targets);
+    for (const target of retired) {
+      const drained = (target.drain ?? target.stop ?? (async () => undefined))
+        .call(target)
+        .catch((error: unknown) => {
+          logger.warn('a retired destination did not stop cleanly', { destination: target.name, error: describeError(error) });
+        });
+      this.draining.add(drained);
+      void drained.finally(() => this.draining.delete(drained));
+    }
+    logger.info('configuration reloaded: rules, eligibility, explanation target, retry policy and destinations apply now', {
       restartNeededFor: restartNeeded,
+      destinationsAdded: plan.addedNames,
+      destinationsRemoved: plan.removedNames,
     });
   }
 
@@ -178,23 +236,10 @@ export class Gateway {
         },
         freeDiskBytes: () => spool.freeBytes(),
         minFreeDiskBytes: config.storage.minFreeDiskMB * 1048576,
-        models: () =>
-          Object.keys(config.models).map((name) => {
-            const runtime = this.models.get(name);
-            const pool = runtime?.pool.status();
-            // A pool with no live worker serves nothing: not 'loaded'. Fewer live than wanted is degraded
-            // (the admin server compares workers with wantedWorkers).
-            return {
-              name,
-              loaded: pool !== undefined && pool.live > 0,
-              backend: runtime?.pool.backend,
-              workers: pool?.live ?? 0,
-              wantedWorkers: pool?.wanted ?? 0,
-              restartingWorkers: pool?.restarting ?? 0,
-              workerCrashes: pool?.crashes ?? 0,
-            };
-          }),
+        models: () => Object.keys(config.models).map((name) => modelStatus(name, this.models.get(name))),
         dicomListening: () => this.scp !== undefined,
+        deliveries: () => this.pipeline?.deliveryTroubles() ?? [],
+        alertAfterSeconds: () => this.config.delivery.alertAfterMinutes * 60,
       },
     });
     const address = await this.admin.start();
@@ -204,9 +249,16 @@ export class Gateway {
   /** One inference pool per configured model that is present; a missing model is logged, not fatal. */
   private async startModels(): Promise<void> {
     const { config, logger } = this;
+    const missing = new Map(modelDirectoryProblems(config).map((p) => [p.model, p]));
     for (const [name, dir] of Object.entries(config.models)) {
-      if (!existsSync(path.join(dir, MANIFEST_FILE))) {
-        logger.warn('model directory missing: studies routed to it wait until it is installed and the daemon restarted', { model: name, dir });
+      const problem = missing.get(name);
+      if (problem !== undefined || !existsSync(path.join(dir, MANIFEST_FILE))) {
+        // Loud: studies are still acknowledged, and the ones routed here are never processed until this is fixed.
+        logger.error('model directory missing: studies routed to this model are stored but NOT processed until it is installed and the daemon restarted', {
+          model: name,
+          dir,
+          why: problem?.problem ?? `no ${MANIFEST_FILE}`,
+        });
         continue;
       }
       const pool = await InferencePool.start({
@@ -235,7 +287,63 @@ export class Gateway {
     this.models.clear();
     await Promise.all([...this.targets.values()].map((t) => t.stop?.()));
     this.targets.clear();
+    await Promise.allSettled([...this.draining]);
     this.store?.close();
     this.store = undefined;
   }
+}
+
+function startAll(destinations: Destinations): Promise<unknown> {
+  return Promise.all([...destinations.pacs.values(), ...destinations.ris.values()].map((d) => d.start()));
+}
+
+function stopAll(destinations: Destinations): Promise<unknown> {
+  return Promise.allSettled([...destinations.pacs.values(), ...destinations.ris.values()].map((d) => d.stop()));
+}
+
+type DestinationsConfig = GatewayConfig['destinations'];
+
+/**
+ * What a reload changes among the destinations, by name: `added` holds the new and the changed ones (to
+ * create), `retired` the changed and removed ones (to drain). An unchanged one keeps its running instance.
+ */
+export function destinationChanges(
+  before: DestinationsConfig,
+  after: DestinationsConfig,
+): { added: DestinationsConfig; retired: string[]; addedNames: string[]; removedNames: string[] } {
+  const key = (kind: string, d: unknown) => `${kind}:${JSON.stringify(d)}`;
+  const old = new Map<string, string>();
+  for (const d of before.pacs) old.set(d.name, key('pacs', d));
+  for (const d of before.ris) old.set(d.name, key('ris', d));
+  const fresh = new Map<string, string>();
+  for (const d of after.pacs) fresh.set(d.name, key('pacs', d));
+  for (const d of after.ris) fresh.set(d.name, key('ris', d));
+  const changedOrNew = (name: string) => old.get(name) !== fresh.get(name);
+  const added = { pacs: after.pacs.filter((d) => changedOrNew(d.name)), ris: after.ris.filter((d) => changedOrNew(d.name)) };
+  const retired = [...old.keys()].filter((name) => old.get(name) !== fresh.get(name));
+  return {
+    added,
+    retired,
+    addedNames: [...added.pacs, ...added.ris].map((d) => d.name),
+    removedNames: [...old.keys()].filter((name) => !fresh.has(name)),
+  };
+}
+
+/**
+ * A model's health figures. `wantedWorkers` comes from the pool's status() where the pool has one (the
+ * self-healing pool reports wanted and live workers); until then live = the pool's size and nothing is wanted.
+ */
+function modelStatus(name: string, runtime: ModelRuntime | undefined): ModelStatus {
+  if (runtime === undefined) return { name, loaded: false, backend: undefined, workers: 0 };
+  const pool = runtime.pool.status();
+  // A pool with no live worker serves nothing: 'loaded' but degraded (modelsHealth says why).
+  return {
+    name,
+    loaded: true,
+    backend: runtime.pool.backend,
+    workers: pool.live,
+    wantedWorkers: pool.wanted,
+    restartingWorkers: pool.restarting,
+    workerCrashes: pool.crashes,
+  };
 }

@@ -2,16 +2,22 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import type { DestinationTrouble } from '../pipeline/delivery-watch.js';
 import type { StageTimings } from '../pipeline/stage-timings.js';
 import type { StoreMetrics } from '../store/store-metrics.js';
+import { deliveriesHealth, diskHealth, listenerHealth, modelsHealth, storeHealth, type ModelStatus } from './health.js';
 
 export interface HealthSource {
   /** Whether the job store answers a query. */
   storeOk(): boolean;
   freeDiskBytes(): number;
   minFreeDiskBytes: number;
-  models(): Array<{ name: string; loaded: boolean; backend: string | undefined; workers: number }>;
+  models(): ModelStatus[];
   dicomListening(): boolean;
+  /** Destinations whose deliveries are failing now (none when left out). */
+  deliveries?(): DestinationTrouble[];
+  /** delivery.alertAfterMinutes in seconds, read at each request (a reload may change it). */
+  alertAfterSeconds?(): number;
 }
 
 /**
@@ -54,21 +60,19 @@ export class AdminServer {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /** Built from parts (health.ts): store, disk, models and their workers, DICOM listener, deliveries. */
   health(): { status: 'ok' | 'degraded'; problems: string[]; checks: Record<string, unknown> } {
     const h = this.options.health;
-    const problems: string[] = [];
-    const storeOk = h.storeOk();
-    if (!storeOk) problems.push('the job store does not answer');
-    const free = h.freeDiskBytes();
-    if (free < h.minFreeDiskBytes) problems.push(`free disk ${Math.floor(free / 1048576)} MB is below storage.minFreeDiskMB: C-STOREs are refused`);
-    const models = h.models();
-    for (const m of models) if (!m.loaded) problems.push(`model '${m.name}' is not loaded: its studies wait`);
-    const dicom = h.dicomListening();
-    if (!dicom) problems.push('the DICOM listener is not accepting associations');
+    const store = storeHealth(h.storeOk());
+    const disk = diskHealth(h.freeDiskBytes(), h.minFreeDiskBytes);
+    const models = modelsHealth(h.models());
+    const dicom = listenerHealth(h.dicomListening());
+    const deliveries = deliveriesHealth(h.deliveries?.() ?? [], h.alertAfterSeconds?.() ?? 30 * 60);
+    const problems = [store, disk, models, dicom, deliveries].flatMap((p) => p.problems);
     return {
       status: problems.length === 0 ? 'ok' : 'degraded',
       problems,
-      checks: { store: storeOk, diskFreeMB: Math.floor(free / 1048576), models, dicomListening: dicom },
+      checks: { store: store.check, diskFreeMB: disk.check, models: models.check, dicomListening: dicom.check, failingDeliveries: deliveries.check },
     };
   }
 
@@ -99,6 +103,16 @@ export class AdminServer {
     for (const t of this.options.timings?.snapshot() ?? []) {
       lines.push(`cxr_stage_seconds_sum{stage="${t.stage}"} ${t.seconds}`, `cxr_stage_seconds_count{stage="${t.stage}"} ${t.count}`);
     }
+    family('cxr_model_workers', 'gauge', 'Inference workers per model: live now, and wanted (when the pool says).');
+    for (const m of models) {
+      lines.push(`cxr_model_workers{model="${m.name}",state="live"} ${m.workers}`);
+      if (m.wantedWorkers !== undefined) lines.push(`cxr_model_workers{model="${m.name}",state="wanted"} ${m.wantedWorkers}`);
+    }
+    const troubles = this.options.health.deliveries?.() ?? [];
+    family('cxr_deliveries_retrying', 'gauge', 'Pending deliveries whose last attempt failed, by destination (they are retried; alert when non-zero for long).');
+    for (const t of troubles) lines.push(`cxr_deliveries_retrying{destination="${t.destination}"} ${t.failing}`);
+    family('cxr_delivery_oldest_failing_seconds', 'gauge', "How long each destination's oldest failing delivery has been failing.");
+    for (const t of troubles) lines.push(`cxr_delivery_oldest_failing_seconds{destination="${t.destination}"} ${t.oldestFailingSeconds}`);
     family('cxr_disk_free_bytes', 'gauge', 'Free space under storage.dataDir.');
     lines.push(`cxr_disk_free_bytes ${this.options.health.freeDiskBytes()}`);
     return `${lines.join('\n')}\n`;

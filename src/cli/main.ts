@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { modelDirectoryProblems } from '../config/model-dirs.js';
 import { loadConfig, modelDirectory, resolveConfigPath, CONFIG_ENV_VAR } from '../config/load-config.js';
 import { GatewayError, describeError } from '../errors.js';
 import { Gateway, storeFileOf } from '../gateway.js';
@@ -188,6 +189,12 @@ async function start(configPath: string | undefined): Promise<number> {
 
 function checkConfig(configPath: string | undefined): number {
   const { config, source } = loadConfig(configPath);
+  // A model directory that is not there passes the schema but leaves every study routed to it unprocessed.
+  const problems = modelDirectoryProblems(config);
+  if (problems.length > 0) {
+    process.stderr.write(`${source}: ${problems.map((p) => `${p.problem}; studies routed to model '${p.model}' would never be processed`).join('\n')}\n`);
+    return 1;
+  }
   process.stdout.write(`${source}: valid\n${JSON.stringify(config, null, 2)}\n`);
   return 0;
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { GatewayError, describeError } from '../errors.js';
+import { packageRoot } from '../reporting/package-root.js';
 import { configSchema, type GatewayConfig } from './schema.js';
 
 export const CONFIG_ENV_VAR = 'CXR_GATEWAY_CONFIG';
@@ -22,7 +23,7 @@ export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessE
 
 export function loadConfig(configPath: string | undefined, cwd: string = process.cwd()): LoadedConfig {
   if (configPath === undefined) {
-    return { config: resolvePaths(configSchema.parse({}), cwd), source: 'embedded default' };
+    return { config: resolvePaths(configSchema.parse({}), cwd, true), source: 'embedded default' };
   }
   let text: string;
   try {
@@ -30,12 +31,18 @@ export function loadConfig(configPath: string | undefined, cwd: string = process
   } catch (error) {
     throw new GatewayError('CONFIG_UNREADABLE', `cannot read config file ${configPath}: ${describeError(error)}`);
   }
-  const config = parseConfigText(text, configPath);
-  // Relative paths in a file are relative to that file, so a service started from / finds its data.
-  return { config: resolvePaths(config, path.dirname(path.resolve(configPath))), source: configPath };
+  const { config, raw } = parseConfigDocument(text, configPath);
+  // Relative paths in a file are relative to that file, so a service started from / finds its data. A file
+  // without `models:` gets the embedded default's models, which are the package's own.
+  const modelsFromDefault = !(typeof raw === 'object' && raw !== null && 'models' in raw);
+  return { config: resolvePaths(config, path.dirname(path.resolve(configPath)), modelsFromDefault), source: configPath };
 }
 
 export function parseConfigText(text: string, sourceName: string): GatewayConfig {
+  return parseConfigDocument(text, sourceName).config;
+}
+
+function parseConfigDocument(text: string, sourceName: string): { config: GatewayConfig; raw: unknown } {
   let raw: unknown;
   try {
     raw = parseYaml(text) ?? {};
@@ -47,7 +54,7 @@ export function parseConfigText(text: string, sourceName: string): GatewayConfig
   if (!result.success) {
     throw new GatewayError('CONFIG_INVALID', `${sourceName}: ${formatIssues(result.error)}`);
   }
-  return result.data;
+  return { config: result.data, raw };
 }
 
 function formatIssues(error: z.ZodError): string {
@@ -71,11 +78,17 @@ export function modelDirectory(config: GatewayConfig, name?: string): string {
   return dir;
 }
 
-function resolvePaths(config: GatewayConfig, base: string): GatewayConfig {
+/**
+ * Relative paths against `base` (the config file's folder, or the working directory for the embedded
+ * default), except the embedded default's models (`modelsFromDefault`): those ship with the package and
+ * resolve against its root, wherever the daemon is started from and wherever the site file lives.
+ */
+function resolvePaths(config: GatewayConfig, base: string, modelsFromDefault: boolean): GatewayConfig {
+  const modelBase = modelsFromDefault ? packageRoot() : base;
   return {
     ...config,
     storage: { ...config.storage, dataDir: path.resolve(base, config.storage.dataDir) },
-    models: Object.fromEntries(Object.entries(config.models).map(([name, dir]) => [name, path.resolve(base, dir)])),
+    models: Object.fromEntries(Object.entries(config.models).map(([name, dir]) => [name, path.resolve(modelBase, dir)])),
     destinations: {
       pacs: config.destinations.pacs.map((d) => (d.type === 'folder' ? { ...d, path: path.resolve(base, d.path) } : d)),
       ris: config.destinations.ris.map((d) => (d.type === 'folder' ? { ...d, path: path.resolve(base, d.path) } : d)),

@@ -8,6 +8,9 @@ import { lrpOptionsSchema } from '../lrp/composites.js';
 import { ruleSchema } from '../routing/rule-schema.js';
 import { isValidCron } from '../maintenance/scheduled-tasks.js';
 
+/** The models of the embedded default, relative to the package root (see load-config's resolvePaths). */
+export const DEFAULT_MODELS: Readonly<Record<string, string>> = { demo: 'models/demo' };
+
 // AE titles are at most 16 characters of the default character repertoire, without backslash or
 // control characters; leading/trailing spaces are not significant (PS3.5 6.2).
 const aeTitle = z
@@ -147,12 +150,23 @@ export const risDestinationSchema = z.discriminatedUnion('type', [
 
 export const deliverySchema = z
   .object({
-    /** Attempts per destination before a delivery is parked for an admin. */
+    /**
+     * Attempts before a delivery whose failures are of unknown class (an unexpected status, an unreadable
+     * answer) is parked for an admin. Transient failures (peer down, timeouts, out of resources) are governed by
+     * transientMaxAttempts, permanent refusals by permanentMaxAttempts (FAILURE_CLASSES in retry-policy.ts).
+     */
     maxAttempts: z.number().int().min(1).max(1000).default(12),
+    /** Attempts before a transiently failing delivery is parked; 0 = no limit (a long outage parks nothing). */
+    transientMaxAttempts: z.number().int().min(0).default(0),
+    /** Attempts before a delivery the peer refuses for its content is parked; 1 = at the first refusal. */
+    permanentMaxAttempts: z.number().int().min(1).max(1000).default(1),
     initialBackoffSeconds: z.number().positive().default(5),
     maxBackoffSeconds: z.number().positive().default(900),
+    /** /healthz turns 'degraded' when a destination's deliveries have been failing for longer than this. */
+    alertAfterMinutes: z.number().positive().default(30),
   })
-  .strict();
+  .strict()
+  .refine((d) => d.maxBackoffSeconds >= d.initialBackoffSeconds, { message: 'maxBackoffSeconds must be >= initialBackoffSeconds', path: ['maxBackoffSeconds'] });
 
 const DEFAULT_RULES = [
   {
@@ -200,7 +214,9 @@ export const configSchema = z
     inference: inferenceSchema.default(() => inferenceSchema.parse({})),
     explain: explainSchema.default(() => explainSchema.parse({})),
     /** Model directories by name; rules and inference.defaultModel refer to these names. */
-    models: z.record(name, z.string().min(1)).default({ demo: 'models/demo' }),
+    // The embedded default names the demo model shipped with the package: the loader resolves it against the
+    // package root (never against a site config file's folder, where no models/demo exists).
+    models: z.record(name, z.string().min(1)).default(() => ({ ...DEFAULT_MODELS })),
     destinations: z
       .object({
         pacs: z.array(pacsDestinationSchema).default([]),

@@ -242,7 +242,8 @@ function transfer(peer: ScuPeer, instances: PreparedInstance[], options: SendIns
         ...(typeof comment === 'string' && comment.trim() !== '' ? { comment: comment.trim() } : {}),
       };
       results.set(instance, result);
-      const fields = { peer: peerName, sopInstanceUid: instance.sopInstanceUid, status: formatStatus(status), comment: result.comment };
+      // The Error Comment is the PACS's free text (it may quote a patient name): its length only, above debug.
+      const fields = { peer: peerName, sopInstanceUid: instance.sopInstanceUid, status: formatStatus(status), commentLength: result.comment?.length };
       if (outcome === 'warning') logger.warn('C-STORE warning: the PACS stored the instance with a warning', fields);
       else if (outcome === 'failed') logger.warn('C-STORE failed', fields);
       else logger.debug('C-STORE succeeded', fields);

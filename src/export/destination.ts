@@ -1,12 +1,15 @@
 /**
  * What became of one attempt to hand a batch to a destination. The pipeline stores it with the job: `retry`
- * schedules another attempt of the whole batch (with backoff, up to delivery.maxAttempts), `parked` waits for
- * an admin. Same shape as the MLLP sender's SendOutcome (whose success is `accepted`), so one scheduler
+ * schedules another attempt of the whole batch (with backoff; how many times depends on the cause's class in
+ * FAILURE_CLASSES, src/pipeline/retry-policy.ts: transient causes without limit by default), `parked` waits
+ * for an admin. Same shape as the MLLP sender's SendOutcome (whose success is `accepted`), so one scheduler
  * handles both.
  *
  * The rule every destination follows: `retry` when the cause lies outside the items (a peer that is down,
  * busy, out of space, or not yet configured to accept us) and may clear without anyone touching the items;
- * `parked` when the items themselves are refused and sending the same bytes again cannot succeed.
+ * `parked` when the items themselves are refused and sending the same bytes again cannot succeed. A `reason`
+ * never quotes the peer's free text (HL7 MSA-3/ERR, DICOM Error Comment): it may name the patient, and the
+ * reason is stored and logged at warn; destinations log that text at debug only.
  */
 export type DeliveryOutcome =
   | { kind: 'delivered' }

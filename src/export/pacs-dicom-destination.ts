@@ -37,6 +37,12 @@ export class PacsDicomDestination implements Destination<DicomObject> {
     this.inFlight.add(controller);
     try {
       const result = await sendInstances(peer, items, { logger, signal: controller.signal });
+      // Error Comments are the PACS's free text (it may quote the patient's name): debug only, never in the reason.
+      if ('results' in result) {
+        for (const r of result.results) {
+          if (r.outcome !== 'not-sent' && r.comment !== undefined) logger.debug('C-STORE error comment', { destination: this.name, sopInstanceUid: r.sopInstanceUid, peerText: r.comment });
+        }
+      }
       return deliveryOutcomeFor(result, `${peer.calledAeTitle}@${peer.host}:${peer.port}`);
     } finally {
       this.inFlight.delete(controller);
@@ -51,7 +57,7 @@ type Verdict = { kind: 'ok' } | { kind: 'retry' | 'parked'; cause: string; detai
  * - Refused: out of resources (0xA7xx), processing failure (0x0110), resource limitation (0x0213): the PACS is
  *   short of disk, memory or a database right now; the same object may well be accepted later: retry.
  *   (Orthanc 1.10 answers 0xA700 for every store error, even a data set without Study Instance UID; such an
- *   object is then retried until delivery.maxAttempts parks it.)
+ *   object is then retried like any transient failure, and the delivery alert tells the admin.)
  * - SOP class not supported (0x0122), not authorised (0x0124): the PACS's configuration, which its admin can
  *   change without anything changing on our side: retry.
  * - Error: data set does not match SOP class (0xA9xx), cannot understand (0xCxxx), invalid object instance
@@ -59,6 +65,7 @@ type Verdict = { kind: 'ok' } | { kind: 'retry' | 'parked'; cause: string; detai
  *   the same bytes would be refused again, so a retry cannot fix it: parked.
  * - Duplicate SOP instance (0x0111): the PACS already holds this UID; that is what a delivery is for.
  * - Anything else: unknown, so retry (bounded by delivery.maxAttempts, after which it is parked anyway).
+ * How long each cause is retried is decided in one place: FAILURE_CLASSES in src/pipeline/retry-policy.ts.
  */
 export function verdictForStatus(status: number): Verdict {
   const hex = formatStatus(status);
@@ -82,7 +89,8 @@ function verdictForResult(result: InstanceResult): Verdict {
     case 'failed': {
       const verdict = verdictForStatus(result.status);
       if (verdict.kind === 'ok') return verdict;
-      return { ...verdict, detail: `${result.sopInstanceUid}: ${verdict.detail}${result.comment ? ` (${result.comment})` : ''}` };
+      // The PACS's Error Comment is its free text: the reason says how long it was, the debug log has it.
+      return { ...verdict, detail: `${result.sopInstanceUid}: ${verdict.detail}${result.comment ? ` (error comment of ${result.comment.length} characters, logged at debug level)` : ''}` };
     }
     case 'not-sent':
       // An object we cannot read stays unreadable; a PACS that accepts no presentation context for it can

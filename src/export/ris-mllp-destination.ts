@@ -52,7 +52,10 @@ export class RisMllpDestination implements Destination<Hl7Message> {
         return { kind: 'retry', cause: 'stopped', reason: describeError(error) };
       }
       if (outcome.kind !== 'accepted') {
-        this.options.logger.warn('RIS delivery not accepted', { destination: this.name, controlId: item.controlId, kind: outcome.kind, why: outcome.reason });
+        const { logger } = this.options;
+        // The reason holds codes and lengths only; what the RIS wrote (often a patient's name) is debug-only.
+        logger.warn('RIS delivery not accepted', { destination: this.name, controlId: item.controlId, kind: outcome.kind, cause: outcome.cause, why: outcome.reason });
+        if (outcome.peerText !== undefined) logger.debug('RIS answer text', { destination: this.name, controlId: item.controlId, cause: outcome.cause, peerText: outcome.peerText });
         return { kind: outcome.kind, cause: outcome.cause, reason: outcome.reason };
       }
     }

@@ -1,5 +1,10 @@
-/** What a PACS or RIS destination answers to one delivery attempt. */
-export type DeliveryOutcome = { kind: 'delivered' } | { kind: 'retry'; reason: string } | { kind: 'parked'; reason: string };
+import type { DeliveryOutcome as DestinationOutcome } from '../export/destination.js';
+
+/**
+ * What a PACS or RIS destination answers to one delivery attempt: delivered, or retry/parked with a stable
+ * cause code (see FAILURE_CLASSES in retry-policy.ts) and a sentence for the admin that holds no peer free text.
+ */
+export type DeliveryOutcome = DestinationOutcome;
 
 /** PACS payload: the Part 10 files of one job's derived objects. RIS payload: one HL7 message file. */
 export type DeliveryPayload = { kind: 'pacs'; files: string[] } | { kind: 'ris'; file: string; controlId: string };
@@ -9,5 +14,8 @@ export interface DeliveryTarget {
   readonly name: string;
   readonly kind: 'pacs' | 'ris';
   deliver(payload: DeliveryPayload): Promise<DeliveryOutcome>;
+  /** Ends at once: sends in flight answer retry. */
   stop?(): Promise<void>;
+  /** Lets the sends in flight finish, then stops (a destination replaced or removed by a reload). */
+  drain?(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
+import type { Destination, DicomObject, Hl7Message } from '../export/destination.js';
 import type { Destinations } from '../export/create-destinations.js';
-import type { DeliveryPayload, DeliveryTarget } from './delivery-target.js';
+import type { DeliveryOutcome, DeliveryPayload, DeliveryTarget } from './delivery-target.js';
 
 /**
  * The configured destinations as the pipeline addresses them: by name, with payloads as stored in the
@@ -8,30 +9,61 @@ import type { DeliveryPayload, DeliveryTarget } from './delivery-target.js';
  */
 export function deliveryTargets(destinations: Destinations): Map<string, DeliveryTarget> {
   const targets = new Map<string, DeliveryTarget>();
-  for (const [name, destination] of destinations.pacs) {
-    targets.set(name, {
-      name,
-      kind: 'pacs',
-      deliver: (payload: DeliveryPayload) =>
-        payload.kind === 'pacs' ? destination.deliver(payload.files.map((path) => ({ path }))) : Promise.resolve(mismatch(name)),
-      stop: () => destination.stop(),
-    });
-  }
-  for (const [name, destination] of destinations.ris) {
-    targets.set(name, {
-      name,
-      kind: 'ris',
-      deliver: async (payload: DeliveryPayload) => {
-        if (payload.kind !== 'ris') return mismatch(name);
-        const message = await readFile(payload.file, 'utf8');
-        return destination.deliver([{ controlId: payload.controlId, message }]);
-      },
-      stop: () => destination.stop(),
-    });
-  }
+  for (const [name, destination] of destinations.pacs) targets.set(name, pacsTarget(name, destination));
+  for (const [name, destination] of destinations.ris) targets.set(name, risTarget(name, destination));
   return targets;
 }
 
-function mismatch(name: string) {
-  return { kind: 'parked' as const, reason: `destination '${name}' got a payload of the other kind; the job was routed under an older configuration` };
+export function pacsTarget(name: string, destination: Destination<DicomObject>): DeliveryTarget {
+  return tracked(name, 'pacs', destination, (payload) =>
+    payload.kind === 'pacs' ? destination.deliver(payload.files.map((path) => ({ path }))) : Promise.resolve(mismatch(name)),
+  );
+}
+
+export function risTarget(name: string, destination: Destination<Hl7Message>): DeliveryTarget {
+  return tracked(name, 'ris', destination, async (payload) => {
+    if (payload.kind !== 'ris') return mismatch(name);
+    const message = await readFile(payload.file, 'utf8');
+    return destination.deliver([{ controlId: payload.controlId, message }]);
+  });
+}
+
+/**
+ * Counts the sends in flight, so that a reload can retire a destination without cutting one off: drain() waits
+ * for them, then stops the destination; a delivery that comes in meanwhile still goes out.
+ */
+function tracked(
+  name: string,
+  kind: 'pacs' | 'ris',
+  destination: { stop(): Promise<void> },
+  send: (payload: DeliveryPayload) => Promise<DeliveryOutcome>,
+): DeliveryTarget {
+  const inFlight = new Set<Promise<unknown>>();
+  return {
+    name,
+    kind,
+    deliver(payload: DeliveryPayload): Promise<DeliveryOutcome> {
+      const sending = send(payload);
+      const settled = sending.then(
+        () => undefined,
+        () => undefined,
+      );
+      inFlight.add(settled);
+      void settled.then(() => inFlight.delete(settled));
+      return sending;
+    },
+    stop: () => destination.stop(),
+    async drain(): Promise<void> {
+      while (inFlight.size > 0) await Promise.all([...inFlight]);
+      await destination.stop();
+    },
+  };
+}
+
+function mismatch(name: string): DeliveryOutcome {
+  return {
+    kind: 'parked',
+    cause: 'payload-mismatch',
+    reason: `destination '${name}' got a payload of the other kind; the job was routed under an older configuration`,
+  };
 }

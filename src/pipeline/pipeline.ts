@@ -11,12 +11,13 @@ import { readDatasetAttributes } from '../routing/dataset-attributes.js';
 import { routeInstance } from '../routing/rule-matcher.js';
 import type { ProcessAction } from '../routing/rule-schema.js';
 import type { JobStore } from '../store/job-store.js';
-import type { ActiveJob, JobImage, PipelineStore } from '../store/pipeline-store.js';
+import type { ActiveJob, Delivery, JobImage, PipelineStore } from '../store/pipeline-store.js';
 import { isOutOfSpace } from '../store/out-of-resources.js';
 import { writeFileAtomic } from '../export/atomic-file.js';
-import type { DeliveryPayload, DeliveryTarget } from './delivery-target.js';
+import type { DeliveryOutcome, DeliveryPayload, DeliveryTarget } from './delivery-target.js';
+import { DeliveryWatch, type DestinationTrouble } from './delivery-watch.js';
 import { NO_SPACE, type ImageWorkResult } from './image-work.js';
-import { nextAttemptAt, type RetryPolicy } from './retry-policy.js';
+import { failureClassOf, nextAttemptAt, type RetryPolicy } from './retry-policy.js';
 import type { StageTimings } from './stage-timings.js';
 import { buildStudyReport, studyLevelResult } from './study-report.js';
 
@@ -50,7 +51,29 @@ export interface PipelineOptions {
  */
 function retryPolicyOf(config: GatewayConfig): RetryPolicy {
   const d = config.delivery;
-  return { initialDelayMs: d.initialBackoffSeconds * 1000, multiplier: 2, maxDelayMs: d.maxBackoffSeconds * 1000, maxAttempts: d.maxAttempts, jitter: 0.2 };
+  return {
+    initialDelayMs: d.initialBackoffSeconds * 1000,
+    multiplier: 2,
+    maxDelayMs: d.maxBackoffSeconds * 1000,
+    maxAttempts: d.maxAttempts,
+    transientMaxAttempts: d.transientMaxAttempts,
+    permanentMaxAttempts: d.permanentMaxAttempts,
+    jitter: 0.2,
+  };
+}
+
+/**
+ * A delivery waiting for a destination that is not live looks again at least this often, so that one added by
+ * a reload is used within a minute even when the backoff has grown to delivery.maxBackoffSeconds.
+ */
+const DESTINATION_WAIT_MAX_MS = 60_000;
+
+/** How often the delivery timer looks again when only held-back deliveries are pending (see scheduleDeliveries). */
+const HELD_BACK_POLL_MS = 1_000;
+
+/** The cause code a stored last_error starts with (`cause: sentence`), for deliveries found after a restart. */
+function causeOfStored(lastError: string | null): string {
+  return /^([a-z][a-z0-9-]{1,40}): /.exec(lastError ?? '')?.[1] ?? 'unknown';
 }
 
 export class Pipeline {
@@ -67,27 +90,42 @@ export class Pipeline {
   private readonly spaceRetry: { initialMs: number; maxMs: number };
   private spaceTimer: NodeJS.Timeout | undefined;
   private spaceTimerDue = 0;
+  private targets: ReadonlyMap<string, DeliveryTarget>;
+  private readonly watch = new DeliveryWatch();
 
   constructor(private readonly options: PipelineOptions) {
     this.now = options.now ?? Date.now;
     this.spaceRetry = options.spaceRetry ?? { initialMs: 2000, maxMs: 60_000 };
     this.random = options.random ?? Math.random;
     this.policy = retryPolicyOf(options.config);
+    this.targets = options.targets;
   }
 
   /**
    * A reloaded configuration: rules, eligibility, explanation target and retry policy take effect for
-   * the next job; models and destinations are fixed at start (the caller says so in the log).
+   * the next job; `targets`, when given, are the live destinations from now on (the caller created the new
+   * ones before and retires the old ones after). Models are fixed at start (the caller says so in the log).
    */
-  updateConfig(config: GatewayConfig): void {
+  updateConfig(config: GatewayConfig, targets?: ReadonlyMap<string, DeliveryTarget>): void {
     this.options.config = config;
     this.policy = retryPolicyOf(config);
+    if (targets !== undefined) this.targets = targets;
     this.wake();
   }
 
   start(): void {
     this.running = true;
+    // Deliveries that were failing before a restart are failing still, as far as anyone can tell: watched from now.
+    const now = this.now();
+    for (const d of this.options.pipelineStore.deliveries()) {
+      if (d.state === 'pending' && d.attempts > 0) this.watch.failed(d.id, d.destination, causeOfStored(d.lastError), now);
+    }
     this.wake();
+  }
+
+  /** Destinations whose deliveries are failing, the oldest first (for /metrics and /healthz). */
+  deliveryTroubles(): DestinationTrouble[] {
+    return this.watch.troubles(this.now());
   }
 
   /** Something changed (a study became ready, a delivery fell due): run the stages. */
@@ -112,6 +150,7 @@ export class Pipeline {
   async stop(): Promise<void> {
     this.running = false;
     if (this.deliveryTimer) clearTimeout(this.deliveryTimer);
+    if (this.spaceTimer) clearTimeout(this.spaceTimer);
     await Promise.allSettled([this.processing, this.delivering]);
   }
 
@@ -369,45 +408,94 @@ export class Pipeline {
       if (this.delivering) return this.scheduleDeliveries(100);
       this.delivering = this.deliverDue().finally(() => {
         this.delivering = undefined;
-        const next = this.options.pipelineStore.nextDeliveryAt();
-        if (next !== undefined) this.scheduleDeliveries(Math.max(50, next - this.now()));
+        const { pipelineStore } = this.options;
+        const now = this.now();
+        const next = pipelineStore.nextDeliveryAt();
+        if (next === undefined) return;
+        if (next > now) return this.scheduleDeliveries(Math.max(50, next - now));
+        // Past its time: either queued during the pass (go now), or held back behind another delivery (a RIS
+        // report behind its PACS delivery, which may be in a long backoff): then look again each second, not
+        // every 50 ms for the whole outage.
+        this.scheduleDeliveries(pipelineStore.dueDeliveries(now, 1).length > 0 ? 0 : HELD_BACK_POLL_MS);
       });
     }, delayMs);
   }
 
+  /**
+   * One delivery pass now, after any pass in progress: what the delivery timer does, for a caller that moves
+   * its own clock (tests with an injected clock run days of retries this way in milliseconds).
+   */
+  async deliverDueNow(): Promise<void> {
+    while (this.delivering) await this.delivering;
+    const pass = this.deliverDue().finally(() => {
+      if (this.delivering === pass) this.delivering = undefined;
+    });
+    this.delivering = pass;
+    await pass;
+  }
+
   private async deliverDue(): Promise<void> {
-    const { pipelineStore, logger, targets } = this.options;
+    const { pipelineStore } = this.options;
     // One at a time, asking again after each: an urgent delivery never waits behind a batch of normal ones.
     for (let due = pipelineStore.dueDeliveries(this.now(), 1); due.length > 0 && this.running; due = pipelineStore.dueDeliveries(this.now(), 1)) {
-      for (const delivery of due) {
-        const target = targets.get(delivery.destination);
-        const ids = { jobId: delivery.jobId, studyInstanceUid: delivery.studyInstanceUid, revision: delivery.revision, destination: delivery.destination };
-        let outcome;
-        const started = this.now();
-        try {
-          outcome = target ? await target.deliver(JSON.parse(delivery.payload) as DeliveryPayload) : { kind: 'parked' as const, reason: `destination '${delivery.destination}' is not configured any more` };
-        } catch (error) {
-          outcome = { kind: 'retry' as const, reason: describeError(error) };
-        }
-        const now = this.now();
-        if (outcome.kind === 'delivered') {
-          pipelineStore.recordDelivery(delivery.id, { kind: 'delivered' }, now);
-          this.options.timings?.observe(delivery.kind, now - started);
-          logger.info(`${delivery.kind === 'pacs' ? 'objects stored in PACS' : 'result reported to RIS'}`, { ...ids, attempts: delivery.attempts + 1, ms: now - started });
-        } else if (outcome.kind === 'parked') {
-          pipelineStore.recordDelivery(delivery.id, { kind: 'parked', reason: outcome.reason }, now);
-          logger.error('delivery parked for an admin', { ...ids, why: outcome.reason });
-        } else {
-          const next = nextAttemptAt(delivery.attempts + 1, new Date(now), this.policy, this.random);
-          if (next.kind === 'park') {
-            pipelineStore.recordDelivery(delivery.id, { kind: 'parked', reason: `${outcome.reason}; ${next.reason}` }, now);
-            logger.error('delivery parked for an admin', { ...ids, why: `${outcome.reason}; ${next.reason}` });
-          } else {
-            pipelineStore.recordDelivery(delivery.id, { kind: 'retry', reason: outcome.reason, nextAttemptAt: next.at.getTime() }, now);
-            logger.warn('delivery failed; will retry', { ...ids, why: outcome.reason, retryInMs: next.delayMs, attempt: delivery.attempts + 1 });
-          }
-        }
+      for (const delivery of due) await this.deliverOne(delivery);
+    }
+  }
+
+  private async deliverOne(delivery: Delivery): Promise<void> {
+    const { pipelineStore, logger } = this.options;
+    const target = this.targets.get(delivery.destination);
+    const ids = { jobId: delivery.jobId, studyInstanceUid: delivery.studyInstanceUid, revision: delivery.revision, destination: delivery.destination };
+    let outcome: DeliveryOutcome;
+    const started = this.now();
+    if (target === undefined) {
+      // Not live (removed, or named by a rule of a reload that could not add it): wait for it rather than park,
+      // so the delivery moves as soon as the destination exists again, after a reload or a restart.
+      outcome = {
+        kind: 'retry',
+        cause: 'destination-not-configured',
+        reason: `destination '${delivery.destination}' is not configured; the delivery waits until it is (add it to destinations.${delivery.kind} and reload)`,
+      };
+    } else {
+      try {
+        outcome = await target.deliver(JSON.parse(delivery.payload) as DeliveryPayload);
+      } catch (error) {
+        outcome = { kind: 'retry', cause: 'delivery-threw', reason: describeError(error) };
       }
+    }
+    const now = this.now();
+    if (outcome.kind === 'delivered') {
+      pipelineStore.recordDelivery(delivery.id, { kind: 'delivered' }, now);
+      this.watch.settled(delivery.id);
+      this.options.timings?.observe(delivery.kind, now - started);
+      logger.info(`${delivery.kind === 'pacs' ? 'objects stored in PACS' : 'result reported to RIS'}`, { ...ids, attempts: delivery.attempts + 1, ms: now - started });
+      return;
+    }
+    // The class decides how long to keep trying (FAILURE_CLASSES in retry-policy.ts): transient causes for as
+    // long as it takes by default, permanent refusals park at once, unknown ones up to delivery.maxAttempts.
+    const failure = failureClassOf(outcome.cause, outcome.kind);
+    const attempt = delivery.attempts + 1;
+    // The store keeps `cause: sentence`; the sentence holds no peer free text (destinations keep that at debug).
+    const stored = `${outcome.cause}: ${outcome.reason}`;
+    const next = nextAttemptAt(attempt, new Date(now), this.policy, this.random, failure);
+    if (next.kind === 'park') {
+      const why = failure === 'permanent' && attempt <= 1 ? stored : `${stored}; ${next.reason}`;
+      pipelineStore.recordDelivery(delivery.id, { kind: 'parked', reason: why }, now);
+      this.watch.settled(delivery.id);
+      logger.error('delivery parked for an admin', { ...ids, cause: outcome.cause, failure, attempt, why });
+      return;
+    }
+    const delayMs = outcome.cause === 'destination-not-configured' ? Math.min(next.delayMs, DESTINATION_WAIT_MAX_MS) : next.delayMs;
+    pipelineStore.recordDelivery(delivery.id, { kind: 'retry', reason: stored, nextAttemptAt: now + delayMs }, now);
+    this.watch.failed(delivery.id, delivery.destination, outcome.cause, now);
+    logger.warn('delivery failed; will retry', { ...ids, cause: outcome.cause, failure, why: outcome.reason, retryInMs: delayMs, attempt });
+    const alertAfterMs = this.options.config.delivery.alertAfterMinutes * 60_000;
+    if (this.watch.crossed(delivery.destination, now, alertAfterMs)) {
+      logger.error('deliveries to a destination have been failing longer than delivery.alertAfterMinutes; they keep retrying', {
+        destination: delivery.destination,
+        cause: outcome.cause,
+        alertAfterMinutes: this.options.config.delivery.alertAfterMinutes,
+      });
     }
   }
 }

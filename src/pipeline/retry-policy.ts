@@ -1,5 +1,80 @@
 import { GatewayError } from '../errors.js';
 
+/**
+ * What a failed delivery attempt says about the next one:
+ * - transient: the cause lies outside the items (a peer that is down, busy, out of space, in maintenance, not
+ *   yet configured); it clears without anyone touching the items, so the delivery retries for as long as it
+ *   takes (delivery.transientMaxAttempts, 0 = no limit) and an alert (metric, degraded /healthz) tells the admin
+ *   when it lasts.
+ * - permanent: the peer refused the items themselves, or our configuration cannot ever deliver them; sending the
+ *   same bytes again would be refused again, so the delivery parks (after delivery.permanentMaxAttempts, 1 by
+ *   default) for an admin.
+ * - unknown: a failure we cannot place (an unexpected status, an unreadable answer); retried, but only up to
+ *   delivery.maxAttempts, so a peer that always answers nonsense does not keep a result busy for ever.
+ */
+export type FailureClass = 'transient' | 'permanent' | 'unknown';
+
+/**
+ * THE one table that classifies delivery failures, by the stable cause code each destination reports (the
+ * code is also what the store's last_error starts with and what logs carry as `cause`). A cause not listed
+ * here is 'unknown'. Keep it in step with the destinations: src/export/*-destination.ts, src/dimse/storage-scu.ts
+ * (batch failures), src/reporting/hl7-ack.ts and mllp-sender.ts (RIS answers), src/export/folder-failure.ts.
+ */
+export const FAILURE_CLASSES: Readonly<Record<string, { class: FailureClass; meaning: string }>> = {
+  // Network, either peer: nobody answers, or the connection broke. A maintenance window looks exactly like this.
+  'connection-refused': { class: 'transient', meaning: 'nothing listens on the peer port (ECONNREFUSED)' },
+  'connect-timeout': { class: 'transient', meaning: 'no TCP connection within the connect timeout' },
+  'connect-failed': { class: 'transient', meaning: 'host unreachable, name not found (DNS), network down' },
+  'connection-reset': { class: 'transient', meaning: 'the peer reset the connection (ECONNRESET, EPIPE)' },
+  'connection-closed': { class: 'transient', meaning: 'the peer closed the connection before it answered' },
+  stopped: { class: 'transient', meaning: 'the gateway stopped during the attempt' },
+  // DICOM (PACS).
+  // A-ASSOCIATE-RJ, "rejected-transient" (busy) and also "rejected-permanent" (calling or called AE not
+  // recognised): the latter is a setting on one side or the other that an admin fixes without touching our
+  // objects, and a parked delivery never moves again by itself, so it retries (and alerts) rather than parks.
+  'association-rejected': { class: 'transient', meaning: 'A-ASSOCIATE-RJ: the PACS is busy, or does not accept our AE titles as configured' },
+  'association-timeout': { class: 'transient', meaning: 'TCP connected, no answer to the association request' },
+  'association-aborted': { class: 'transient', meaning: 'A-ABORT or a dropped connection before every C-STORE was answered' },
+  'response-timeout': { class: 'transient', meaning: 'no C-STORE response within the response timeout' },
+  'pacs-out-of-resources': { class: 'transient', meaning: 'C-STORE 0xA7xx or 0x0213: out of resources, resource limitation' },
+  'pacs-processing-failure': { class: 'transient', meaning: 'C-STORE 0x0110 processing failure (the PACS had a problem)' },
+  'pacs-refuses-sop-class': { class: 'transient', meaning: 'C-STORE 0x0122, or no accepted presentation context: a PACS setting its admin can change' },
+  'pacs-not-authorized': { class: 'transient', meaning: 'C-STORE 0x0124 not authorised: a PACS setting its admin can change' },
+  'pacs-refused-object': { class: 'permanent', meaning: 'C-STORE 0xA9xx, 0xCxxx, 0x0117, 0x0106, 0x0212: the PACS judged the object itself' },
+  'invalid-object': { class: 'permanent', meaning: 'our own object cannot be read or named (damaged output)' },
+  'pacs-failure': { class: 'unknown', meaning: 'any other C-STORE failure status' },
+  // HL7 (RIS).
+  'application-error': { class: 'transient', meaning: 'MSA-1 AE without an ERR-3 code that blames the message (e.g. 206 record locked, 207 internal error)' },
+  'application-error-message': { class: 'permanent', meaning: 'MSA-1 AE with ERR-3 100-103 or 200-203: the message content or type is refused' },
+  'commit-error': { class: 'transient', meaning: 'MSA-1 CE: the RIS could not commit it to safe storage' },
+  'no-ack': { class: 'transient', meaning: 'no ACK within the ACK timeout' },
+  'application-reject': { class: 'permanent', meaning: 'MSA-1 AR: the RIS refuses the message' },
+  'commit-reject': { class: 'permanent', meaning: 'MSA-1 CR: the RIS refuses the message at commit level' },
+  'invalid-message': { class: 'permanent', meaning: 'our own message cannot be sent (unreadable file, wrong MSH-10)' },
+  'control-id-mismatch': { class: 'unknown', meaning: 'an ACK for another message (MSA-2 is not our MSH-10)' },
+  'unreadable-ack': { class: 'unknown', meaning: 'the answer is not an ACK we can read' },
+  'unexpected-ack-code': { class: 'unknown', meaning: 'MSA-1 is not an acknowledgement code we accept' },
+  // Folders (either kind).
+  'folder-not-writable': { class: 'transient', meaning: 'permission denied or read-only file system' },
+  'folder-full': { class: 'transient', meaning: 'no space left on the destination folder (ENOSPC, EDQUOT)' },
+  'folder-not-a-directory': { class: 'transient', meaning: 'part of the folder path is a file' },
+  'folder-write-failed': { class: 'transient', meaning: 'any other file system error while writing' },
+  // The pipeline itself.
+  'destination-not-configured': { class: 'transient', meaning: 'the delivery names a destination that is not live (removed, or not yet added by a reload): it waits for it' },
+  'payload-mismatch': { class: 'permanent', meaning: 'a PACS destination got a RIS payload or the other way round (renamed under a reload)' },
+  'delivery-threw': { class: 'unknown', meaning: 'the destination threw instead of answering with an outcome' },
+};
+
+/**
+ * The class of a failure: from the table, else from what the destination said (`parked` -> permanent); an
+ * unlisted `retry` cause is unknown, which keeps the old bounded behaviour for it.
+ */
+export function failureClassOf(cause: string, said: 'retry' | 'parked'): FailureClass {
+  const known = FAILURE_CLASSES[cause];
+  if (known !== undefined) return known.class;
+  return said === 'parked' ? 'permanent' : 'unknown';
+}
+
 export interface RetryPolicy {
   /** Delay after the first failed attempt. */
   initialDelayMs: number;
@@ -7,8 +82,12 @@ export interface RetryPolicy {
   multiplier: number;
   /** The delay never grows past this. */
   maxDelayMs: number;
-  /** After this many failed attempts the message is parked for an admin. */
+  /** After this many failed attempts of unknown class the delivery is parked for an admin. */
   maxAttempts: number;
+  /** The same for transient failures; 0 = no limit (the default: a long outage parks nothing). */
+  transientMaxAttempts?: number;
+  /** The same for permanent refusals; 1 = park at the first. */
+  permanentMaxAttempts?: number;
   /** 0..1: the share of each delay that is random, so that many queued results do not retry in step. */
   jitter: number;
 }
@@ -20,19 +99,29 @@ export type NextAttempt = { kind: 'retry'; at: Date; delayMs: number } | { kind:
  * Pure: the caller passes the clock and the random source, so the pipeline can store the answer and
  * tests can pin it. The delay is base * (1 - jitter * random), with base = initial * multiplier^(attempt-1)
  * capped at maxDelayMs: jitter only ever shortens it, so maxDelayMs stays a true upper bound.
+ * `failure` picks the attempt limit (see FailureClass); without it the limit is maxAttempts.
  */
-export function nextAttemptAt(attempt: number, now: Date, policy: RetryPolicy, random: () => number): NextAttempt {
+export function nextAttemptAt(attempt: number, now: Date, policy: RetryPolicy, random: () => number, failure: FailureClass = 'unknown'): NextAttempt {
   checkPolicy(policy);
   if (!Number.isSafeInteger(attempt) || attempt < 1) {
     throw new GatewayError('retry-bad-attempt', `attempt must be a whole number >= 1 (failed attempts so far), got ${attempt}`);
   }
-  if (attempt >= policy.maxAttempts) {
-    return { kind: 'park', reason: `gave up after ${attempt} failed attempts (the retry policy allows ${policy.maxAttempts})` };
+  const limit = attemptLimit(policy, failure);
+  if (limit > 0 && attempt >= limit) {
+    const which = failure === 'unknown' ? '' : ` for ${failure} failures`;
+    return { kind: 'park', reason: `gave up after ${attempt} failed attempts (the retry policy allows ${limit}${which})` };
   }
-  const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.multiplier ** (attempt - 1));
+  // The exponent is capped so that a delivery retried for weeks does not overflow to Infinity.
+  const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.multiplier ** Math.min(attempt - 1, 64));
   const r = Math.min(1, Math.max(0, random()));
   const delayMs = Math.round(base * (1 - policy.jitter * r));
   return { kind: 'retry', at: new Date(now.getTime() + delayMs), delayMs };
+}
+
+function attemptLimit(policy: RetryPolicy, failure: FailureClass): number {
+  if (failure === 'transient') return policy.transientMaxAttempts ?? 0;
+  if (failure === 'permanent') return policy.permanentMaxAttempts ?? 1;
+  return policy.maxAttempts;
 }
 
 function checkPolicy(policy: RetryPolicy): void {
@@ -45,5 +134,9 @@ function checkPolicy(policy: RetryPolicy): void {
     fail(`maxDelayMs must be >= initialDelayMs (${policy.initialDelayMs}), got ${policy.maxDelayMs}`);
   }
   if (!Number.isSafeInteger(policy.maxAttempts) || policy.maxAttempts < 1) fail(`maxAttempts must be a whole number >= 1, got ${policy.maxAttempts}`);
+  const transient = policy.transientMaxAttempts ?? 0;
+  if (!Number.isSafeInteger(transient) || transient < 0) fail(`transientMaxAttempts must be a whole number >= 0 (0 = no limit), got ${transient}`);
+  const permanent = policy.permanentMaxAttempts ?? 1;
+  if (!Number.isSafeInteger(permanent) || permanent < 1) fail(`permanentMaxAttempts must be a whole number >= 1, got ${permanent}`);
   if (!Number.isFinite(policy.jitter) || policy.jitter < 0 || policy.jitter > 1) fail(`jitter must be within 0..1, got ${policy.jitter}`);
 }

@@ -12,8 +12,13 @@ export interface Hl7Ack {
   code: string;
   /** MSA-2: the control ID of the message this ACK is for. */
   controlId: string;
-  /** MSA-3 and the ERR segments' texts, for the admin; empty when the peer said nothing. */
+  /**
+   * MSA-3 and the ERR segments' texts; empty when the peer said nothing. Peer-supplied free text: it often
+   * names the patient, so it goes to debug logs only, never into a reason, a warn/error log or the store.
+   */
   text: string;
+  /** ERR-3 identifiers (HL7 table 0357, e.g. 207), or the code component of v2.4 ERR-1: codes, no free text. */
+  errorCodes?: string[];
 }
 
 export type AckParseResult = { ok: true; ack: Hl7Ack } | { ok: false; reason: string };
@@ -51,13 +56,19 @@ export function parseAck(raw: string): AckParseResult {
   if (code === '') return { ok: false, reason: `the answer's MSA-1 (acknowledgement code) is empty: ${preview(raw)}` };
 
   const texts: string[] = [];
+  const errorCodes: string[] = [];
   const msaText = unescapeHl7(msaFields[3] ?? '', delimiters).trim();
   if (msaText !== '') texts.push(msaText);
   for (const err of segments.filter((s) => s.startsWith(`ERR${field}`))) {
-    const text = errText(fieldsOf(err), delimiters);
+    const errFields = fieldsOf(err);
+    const text = errText(errFields, delimiters);
     if (text !== '' && !texts.includes(text)) texts.push(text);
+    const errorCode = errCode(errFields, delimiters);
+    if (errorCode !== undefined && !errorCodes.includes(errorCode)) errorCodes.push(errorCode);
   }
-  return { ok: true, ack: { code, controlId: firstComponent(msaFields[2]), text: truncate(texts.join('; ')) } };
+  const ack: Hl7Ack = { code, controlId: firstComponent(msaFields[2]), text: truncate(texts.join('; ')) };
+  if (errorCodes.length > 0) ack.errorCodes = errorCodes;
+  return { ok: true, ack };
 }
 
 /**
@@ -65,12 +76,37 @@ export function parseAck(raw: string): AckParseResult {
  * and MSA-2 is our control ID; a mismatched ID means the ACK is not for this message, whatever it says.
  */
 export function interpretAck(ack: Hl7Ack, expectedControlId: string, mode: AckMode): SendOutcome {
-  const said = ack.text === '' ? '' : `: ${ack.text}`;
+  const outcome = interpretAckCode(ack, expectedControlId, mode);
+  // The peer's own words travel beside the reason, for the debug log only (see Hl7Ack.text).
+  if (outcome.kind !== 'accepted' && ack.text !== '') outcome.peerText = ack.text;
+  return outcome;
+}
+
+/**
+ * What the reason says of the RIS's words: the ERR-3 codes and how long the text was, never the text itself
+ * (MSA-3 and ERR often carry a patient name or ID).
+ */
+function saidOf(ack: Hl7Ack): string {
+  const parts: string[] = [];
+  if (ack.errorCodes !== undefined && ack.errorCodes.length > 0) parts.push(`error code ${ack.errorCodes.join(', ')}`);
+  if (ack.text !== '') parts.push(`${ack.text.length} characters of text, logged at debug level only`);
+  return parts.length === 0 ? '' : ` (${parts.join('; ')})`;
+}
+
+// HL7 table 0357 codes that blame the message itself (segment sequence, required field, data type, table value)
+// or what we sent (message type, event, processing ID, version): resending the same message cannot help. 204
+// (unknown key, e.g. an order the RIS has not received yet), 206 (record locked) and 207 (internal error) may clear.
+const MESSAGE_ERROR_CODES = new Set(['100', '101', '102', '103', '200', '201', '202', '203']);
+
+function interpretAckCode(ack: Hl7Ack, expectedControlId: string, mode: AckMode): SendOutcome {
+  const said = saidOf(ack);
+  // MSA-2 is an ID, not free text, but it is the peer's: keep it short and printable.
+  const theirId = ack.controlId.slice(0, 40).replace(/[^\x20-\x7e]/g, '?');
   if (ack.controlId !== expectedControlId) {
     return {
       kind: 'retry',
       cause: 'control-id-mismatch',
-      reason: `the RIS answered ${ack.code} with MSA-2 '${ack.controlId}', which is not our control ID '${expectedControlId}'; the message is treated as not delivered`,
+      reason: `the RIS answered ${ack.code} with MSA-2 '${theirId}', which is not our control ID '${expectedControlId}'; the message is treated as not delivered`,
     };
   }
   switch (ack.code) {
@@ -84,6 +120,13 @@ export function interpretAck(ack: Hl7Ack, expectedControlId: string, mode: AckMo
         reason: `the RIS answered CA (commit accept) but the sender expects original-mode AA; if the RIS uses enhanced acknowledgements, set the ACK mode to 'enhanced'`,
       };
     case 'AE':
+      if (ack.errorCodes?.some((c) => MESSAGE_ERROR_CODES.has(c))) {
+        return {
+          kind: 'parked',
+          cause: 'application-error-message',
+          reason: `the RIS answered AE (application error)${said}, a code that refuses the message itself; the message is parked and will not be resent until an admin releases it`,
+        };
+      }
       return { kind: 'retry', cause: 'application-error', reason: `the RIS answered AE (application error)${said}` };
     case 'CE':
       return { kind: 'retry', cause: 'commit-error', reason: `the RIS answered CE (commit error)${said}` };
@@ -100,8 +143,20 @@ export function interpretAck(ack: Hl7Ack, expectedControlId: string, mode: AckMo
         reason: `the RIS answered CR (commit reject)${said}; the message is parked and will not be resent until an admin releases it`,
       };
     default:
-      return { kind: 'retry', cause: 'unexpected-ack-code', reason: `the RIS answered with acknowledgement code '${ack.code}', which is not an HL7 ACK code${said}` };
+      return {
+        kind: 'retry',
+        cause: 'unexpected-ack-code',
+        reason: `the RIS answered with acknowledgement code '${ack.code.slice(0, 8).replace(/[^\x20-\x7e]/g, '?')}', which is not an HL7 ACK code${said}`,
+      };
   }
+}
+
+/** ERR-3.1 (the table 0357 identifier), else the first component of the v2.4-style ERR-1's code (ERR-1.4.1). */
+function errCode(fields: string[], d: Hl7Delimiters): string | undefined {
+  const code = unescapeHl7((fields[3] ?? '').split(d.component)[0] ?? '', d).trim();
+  if (/^[A-Za-z0-9]{1,10}$/.test(code)) return code;
+  const legacy = unescapeHl7(((fields[1] ?? '').split(d.component)[3] ?? '').split(d.subcomponent)[0] ?? '', d).trim();
+  return /^[A-Za-z0-9]{1,10}$/.test(legacy) ? legacy : undefined;
 }
 
 /** ERR-8 (user message), else the text of ERR-3 (error code), else the v2.4-style ERR-1. */
@@ -122,7 +177,11 @@ function truncate(text: string): string {
   return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}...` : text;
 }
 
+/**
+ * What a reason may say about an answer we cannot read: its size and its first segment's name, not its text
+ * (it may be a whole message with a PID segment).
+ */
 function preview(raw: string): string {
-  const shown = raw.slice(0, 80).replace(/[\x00-\x1f]/g, (c) => (c === '\r' || c === '\n' ? '<CR>' : '?'));
-  return `'${shown}'${raw.length > 80 ? '...' : ''}`;
+  const head = /^[A-Z][A-Z0-9]{2}/.exec(raw.replace(/^\uFEFF/, '').trimStart())?.[0];
+  return `an answer of ${raw.length} characters${head === undefined ? '' : ` starting with segment ${head}`}`;
 }

@@ -5,8 +5,12 @@
  */
 export type SendOutcome =
   | { kind: 'accepted'; ackCode: 'AA' | 'CA' }
-  | { kind: 'retry'; cause: RetryCause; reason: string }
-  | { kind: 'parked'; cause: ParkCause; reason: string };
+  /**
+   * `reason` never carries text the RIS wrote (it goes to the store and to warn logs); `peerText` does
+   * (MSA-3, ERR texts, an unreadable answer), for debug logs only.
+   */
+  | { kind: 'retry'; cause: RetryCause; reason: string; peerText?: string }
+  | { kind: 'parked'; cause: ParkCause; reason: string; peerText?: string };
 
 export type RetryCause =
   /** MSA-1 AE: the RIS had a problem processing it; it may succeed later. */
@@ -35,4 +39,6 @@ export type ParkCause =
   /** MSA-1 AR: the RIS refuses the message itself; sending it again would be refused again. */
   | 'application-reject'
   /** MSA-1 CR (enhanced mode): the same, at the commit level. */
-  | 'commit-reject';
+  | 'commit-reject'
+  /** MSA-1 AE with an ERR-3 code that refuses the message itself (HL7 table 0357: 100-103, 200-203). */
+  | 'application-error-message';

@@ -149,9 +149,14 @@ export class MllpSender {
           finish({ kind: 'retry', cause: 'unreadable-ack', reason: `the RIS at ${this.peer} answered with more than ${this.maxAckBytes()} bytes, which is not an ACK` }, false);
           return;
         }
-        const parsed = parseAck(event.frame.toString(this.options.encoding ?? 'utf8'));
+        const raw = event.frame.toString(this.options.encoding ?? 'utf8');
+        const parsed = parseAck(raw);
         if (!parsed.ok) {
-          finish({ kind: 'retry', cause: 'unreadable-ack', reason: `the RIS at ${this.peer} answered with something that is not an ACK: ${parsed.reason}` }, false);
+          // The answer may be anything (a whole message with a PID): its text goes to debug logs only, as peerText.
+          finish(
+            { kind: 'retry', cause: 'unreadable-ack', reason: `the RIS at ${this.peer} answered with something that is not an ACK: ${parsed.reason}`, peerText: raw.slice(0, 300) },
+            false,
+          );
           return;
         }
         finish(interpretAck(parsed.ack, controlId, this.options.ackMode), parsed.ack.controlId === controlId);

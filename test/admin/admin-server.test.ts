@@ -44,6 +44,11 @@ test('healthz answers 503 with the reason when a configured model is missing', a
   t.is(response.status, 503);
   const body = (await response.json()) as { problems: string[] };
   t.deepEqual(body.problems, ["model 'demo' is not loaded: its studies wait"]);
+  // Said loudly at start: at error level, naming the model, the folder and what is wrong with it.
+  const loud = gateway.logs.find((l) => l.message.startsWith('model directory missing'));
+  t.like(loud, { level: 'error', model: 'demo', dir: '/nonexistent/model' });
+  t.regex(String(loud?.why), /models\.demo: directory \/nonexistent\/model does not exist/);
+  t.regex(String(loud?.message), /NOT processed/);
 });
 
 test('SIGHUP reloads valid rules and keeps the running config when the file is bad', async (t) => {

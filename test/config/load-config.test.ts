@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,3 +95,28 @@ function keysOf(value: Record<string, unknown>, prefix = ''): string[] {
     v !== null && typeof v === 'object' && !Array.isArray(v) ? keysOf(v as Record<string, unknown>, `${prefix}${key}.`) : [`${prefix}${key}`],
   );
 }
+
+test('a site file without models: the embedded demo model resolves against the package, not the file\'s folder', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+  const file = path.join(dir, 'site.yaml');
+  writeFileSync(file, 'dicom:\n  port: 10400\n');
+  const { config } = loadConfig(file);
+  t.is(config.models.demo, path.join(repoRoot, 'models', 'demo'));
+  t.true(existsSync(path.join(config.models.demo ?? '', 'manifest.json')));
+  // So does the embedded default, whatever the working directory.
+  t.is(loadConfig(undefined, '/srv/gw').config.models.demo, path.join(repoRoot, 'models', 'demo'));
+  // A models section the site wrote is the site's: relative to its file.
+  writeFileSync(file, 'models:\n  demo: ./my-models/demo\n');
+  t.is(loadConfig(file).config.models.demo, path.join(dir, 'my-models', 'demo'));
+});
+
+test('check-config fails, naming the key and the folder, when a model directory does not exist', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
+  const file = path.join(dir, 'site.yaml');
+  writeFileSync(file, 'models:\n  demo: models/demo\n');
+  const result = await runCli(['check-config', file]);
+  t.is(result.code, 1);
+  t.regex(result.stderr, new RegExp(`models\\.demo: directory ${path.join(dir, 'models', 'demo').replace(/[.]/g, '\\.')} does not exist`));
+  t.regex(result.stderr, /would never be processed/);
+  t.notRegex(result.stdout, /valid/);
+});

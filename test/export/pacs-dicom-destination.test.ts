@@ -171,7 +171,13 @@ test('statuses a retry cannot fix park the batch; statuses that may clear retry 
   // A refused object parks the batch even next to a transient refusal; the reason lists both.
   const mixed = deliveryOutcomeFor({ results: [answered(0xa700), answered(0xa900, 'SOP class mismatch')] }, peer);
   t.like(mixed, { kind: 'parked', cause: 'pacs-refused-object' });
-  t.regex(mixed.kind === 'parked' ? mixed.reason : '', /did not store 2 of 2 objects: 1\.2\.3\.42752: 0xA700 refused: out of resources; 1\.2\.3\.43264: 0xA900 data set does not match SOP class \(SOP class mismatch\)/);
+  t.regex(
+    mixed.kind === 'parked' ? mixed.reason : '',
+    /did not store 2 of 2 objects: 1\.2\.3\.42752: 0xA700 refused: out of resources; 1\.2\.3\.43264: 0xA900 data set does not match SOP class \(error comment of 18 characters, logged at debug level\)/,
+  );
+  // The Error Comment is the PACS's free text (it may quote a patient): never in the reason, which the store keeps.
+  const named = deliveryOutcomeFor({ results: [answered(0xa900, 'Patient DOE^JANE mismatch')] }, peer);
+  t.notRegex(named.kind === 'parked' ? named.reason : 'missing', /DOE|JANE|missing/);
   t.like(deliveryOutcomeFor({ results: [{ source: 'f.dcm', outcome: 'not-sent', cause: 'unreadable', reason: 'f.dcm is not a DICOM Part 10 file' }] }, peer), { kind: 'parked', cause: 'invalid-object' });
   t.like(deliveryOutcomeFor({ results: [{ source: 'f.dcm', sopInstanceUid: '1.2', outcome: 'not-sent', cause: 'no-accepted-context', reason: 'no context' }] }, peer), { kind: 'retry', cause: 'pacs-refuses-sop-class' });
   t.deepEqual(deliveryOutcomeFor({ transient: { kind: 'response-timeout', reason: 'slow' }, completed: [] }, peer), { kind: 'retry', cause: 'response-timeout', reason: 'slow' });

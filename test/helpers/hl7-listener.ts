@@ -9,7 +9,11 @@ const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..
 // Debian's python3: the python3 on PATH is a separate install that cannot import python3-hl7.
 const PYTHON = '/usr/bin/python3';
 
-export type ListenerResponse = 'aa' | 'ae' | 'ar' | 'ca' | 'ce' | 'cr' | 'aa-lf' | 'aa-close' | 'wrong-id' | 'silent' | 'close';
+export type ListenerResponse = 'aa' | 'ae' | 'ar' | 'ca' | 'ce' | 'cr' | 'aa-lf' | 'aa-close' | 'wrong-id' | 'silent' | 'close' | 'ae-phi' | 'ar-phi';
+
+/** What 'ae-phi' and 'ar-phi' answers say in MSA-3, and the name ERR-8 quotes (as DOE^JANE, escaped): patient data. */
+export const LISTENER_PATIENT_TEXT = 'no visit for DOE JANE MRN 4711-0815';
+export const LISTENER_PATIENT_NAME = 'DOE^JANE';
 
 /** One message as python-hl7 saw it: segments[k] = [name, field1 components, field2 components, ...]. */
 export interface ReceivedMessage {

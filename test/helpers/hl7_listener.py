@@ -7,6 +7,8 @@ Run with /usr/bin/python3 (the python3 on PATH cannot see Debian's modules):
 --responses lists what to do with the 1st, 2nd, ... message received (over all connections); the last entry
 repeats. Entries:
     aa ae ar ca ce cr   answer with that MSA-1 (non-AA answers carry an MSA-3 text; AE also an ERR segment)
+    ae-phi ar-phi       AE (ERR-3 207, retryable) or AR whose MSA-3 and ERR-8 texts name a patient, as real RIS
+                        answers often do: PATIENT_TEXT below (for tests that such text stays out of logs)
     aa-lf               answer AA with \\n instead of \\r between the ACK's segments
     aa-close            answer AA, then close the connection (a RIS that drops idle connections)
     wrong-id            answer AA with an MSA-2 that is not the message's MSH-10
@@ -31,7 +33,12 @@ import hl7
 import hl7.mllp
 
 ACK_CODES = {"aa", "ae", "ar", "ca", "ce", "cr"}
-RESPONSES = ACK_CODES | {"aa-lf", "aa-close", "wrong-id", "silent", "close"}
+RESPONSES = ACK_CODES | {"aa-lf", "aa-close", "wrong-id", "silent", "close", "ae-phi", "ar-phi"}
+# MSA-3 is a plain ST field: the name is written with a space, as a RIS would put it in free text.
+PATIENT_TEXT = "no visit for DOE JANE MRN 4711-0815"
+# ERR-8 (user message) quotes the name in HL7 form, escaped (\S\ is the component separator).
+PATIENT_ERR_TEXT = "patient DOE\\S\\JANE unknown"
+
 
 
 def emit(record):
@@ -65,6 +72,16 @@ def make_ack(message, response, control_id):
     if message is None:
         # Unparseable input: answer AE by hand so the sender still hears something.
         return "MSH|^~\\&|LISTENER|TEST|||20240101000000||ACK|ERR1|P|2.5.1\rMSA|AE|%s|unparseable\r" % control_id
+    if response in ("ae-phi", "ar-phi"):
+        code = response[:2].upper()
+        ack = message.create_ack(code)
+        text = str(ack)
+        if not text.endswith("\r"):
+            text += "\r"
+        text = text.replace("\rMSA|%s|%s" % (code, control_id), "\rMSA|%s|%s|%s" % (code, control_id, PATIENT_TEXT))
+        if code == "AE":
+            text += "ERR|||207^Application internal error^HL70357|E||||%s\r" % PATIENT_ERR_TEXT
+        return text
     code = "AA" if response in ("aa-lf", "aa-close", "wrong-id") else response.upper()
     ack = message.create_ack(code)
     if response == "wrong-id":

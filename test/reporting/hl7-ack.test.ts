@@ -27,6 +27,14 @@ test('collects MSA-3 and the ERR texts (v2.5 ERR-8, ERR-3 text, v2.4 ERR-1) for 
   );
   t.true(parsed.ok);
   if (parsed.ok) t.is(parsed.ack.text, 'cannot file; patient unknown; Table value not found; PID 1 3 204&Unknown key identifier');
+  // The codes (HL7 table 0357) are kept apart from the text: they decide retry or park and may be logged.
+  if (parsed.ok) t.deepEqual(parsed.ack.errorCodes, ['207', '103', '204']);
+});
+
+test('a reason about an answer that is not an ACK never quotes it (it may be a message with a PID)', (t) => {
+  const reason = (parseAck('MSH|^~\\&|RIS\rPID|1||12345^^^HOSP||DOE^JANE\r') as { reason: string }).reason;
+  t.regex(reason, /no MSA segment: an answer of \d+ characters starting with segment MSH/);
+  t.notRegex(reason, /DOE|JANE|12345/);
 });
 
 test('tolerates leading whitespace, a BOM and blank lines', (t) => {
@@ -53,17 +61,28 @@ test('CA is accepted only in enhanced mode', (t) => {
   t.like(interpretAck(ack('CA'), ID, 'original'), { kind: 'retry', cause: 'unexpected-ack-code' });
 });
 
-test('AE and CE are retried, with the RIS text in the reason', (t) => {
-  const ae = interpretAck(ack('AE', ID, 'patient unknown'), ID, 'original');
-  t.like(ae, { kind: 'retry', cause: 'application-error' });
-  t.regex((ae as { reason: string }).reason, /AE \(application error\): patient unknown/);
+test('AE and CE are retried; the reason gives the error code and the text length, the text travels apart as peerText', (t) => {
+  const ae = interpretAck({ ...ack('AE', ID, 'patient DOE^JANE unknown'), errorCodes: ['207'] }, ID, 'original');
+  t.like(ae, { kind: 'retry', cause: 'application-error', peerText: 'patient DOE^JANE unknown' });
+  const reason = (ae as { reason: string }).reason;
+  t.regex(reason, /AE \(application error\) \(error code 207; 24 characters of text, logged at debug level only\)/);
+  t.notRegex(reason, /DOE|JANE/);
   t.like(interpretAck(ack('CE'), ID, 'enhanced'), { kind: 'retry', cause: 'commit-error' });
+  t.false('peerText' in interpretAck(ack('CE'), ID, 'enhanced'));
 });
 
-test('AR and CR are parked, not retried', (t) => {
-  const ar = interpretAck(ack('AR', ID, 'duplicate order'), ID, 'original');
-  t.like(ar, { kind: 'parked', cause: 'application-reject' });
-  t.regex((ar as { reason: string }).reason, /AR \(application reject\): duplicate order/);
+test('AE with a code that refuses the message itself (100-103, 200-203) is parked; 204, 206, 207 are retried', (t) => {
+  for (const code of ['100', '101', '102', '103', '200', '201', '202', '203']) {
+    t.like(interpretAck({ ...ack('AE'), errorCodes: [code] }, ID, 'original'), { kind: 'parked', cause: 'application-error-message' }, code);
+  }
+  for (const code of ['204', '206', '207']) t.like(interpretAck({ ...ack('AE'), errorCodes: [code] }, ID, 'original'), { kind: 'retry', cause: 'application-error' }, code);
+});
+
+test('AR and CR are parked, not retried; the reason holds no RIS text', (t) => {
+  const ar = interpretAck(ack('AR', ID, 'duplicate order for DOE^JANE'), ID, 'original');
+  t.like(ar, { kind: 'parked', cause: 'application-reject', peerText: 'duplicate order for DOE^JANE' });
+  t.regex((ar as { reason: string }).reason, /AR \(application reject\) \(28 characters of text/);
+  t.notRegex((ar as { reason: string }).reason, /duplicate|JANE/);
   t.like(interpretAck(ack('CR'), ID, 'enhanced'), { kind: 'parked', cause: 'commit-reject' });
 });
 

@@ -123,7 +123,7 @@ test('one connection carries several messages', async (t) => {
   t.deepEqual(received.map((m) => m.controlId), messages.map((m) => m.controlId));
 });
 
-test('AE: retry, with a reason naming AE and the RIS text; the same control ID resent is then accepted', async (t) => {
+test('AE: retry, with a reason naming AE and its error code (the RIS text apart, as peerText); the same control ID resent is then accepted', async (t) => {
   const listener = await startHl7Listener({ responses: ['ae', 'aa'] });
   t.teardown(() => listener.stop());
   const s = await sender(listener.port);
@@ -132,7 +132,8 @@ test('AE: retry, with a reason naming AE and the RIS text; the same control ID r
 
   const first = await s.send(message, controlId);
   t.like(first, { kind: 'retry', cause: 'application-error' });
-  t.regex((first as { reason: string }).reason, /AE \(application error\): test listener answers AE; patient unknown to the RIS/);
+  t.is((first as { reason: string }).reason, 'the RIS answered AE (application error) (error code 207; 52 characters of text, logged at debug level only)');
+  t.like(first, { peerText: 'test listener answers AE; patient unknown to the RIS' });
 
   t.deepEqual(await s.send(message, controlId), { kind: 'accepted', ackCode: 'AA' });
   await listener.waitForMessages(2);

@@ -1,0 +1,70 @@
+import type { DestinationTrouble } from '../pipeline/delivery-watch.js';
+
+/** One part of the daemon's health: what is wrong (sentences for the admin) and the figures behind it. */
+export interface HealthPart<T> {
+  problems: string[];
+  check: T;
+}
+
+export interface ModelStatus {
+  name: string;
+  loaded: boolean;
+  backend: string | undefined;
+  /** Inference workers alive now. */
+  workers: number;
+  /** Workers the pool is meant to have; when given, fewer live workers make the daemon degraded. */
+  wantedWorkers?: number;
+  /** Crashed workers waiting for their replacement, and crashes since start. */
+  restartingWorkers?: number;
+  workerCrashes?: number;
+}
+
+export function storeHealth(ok: boolean): HealthPart<boolean> {
+  return { problems: ok ? [] : ['the job store does not answer'], check: ok };
+}
+
+export function diskHealth(freeBytes: number, minFreeBytes: number): HealthPart<number> {
+  const freeMB = Math.floor(freeBytes / 1048576);
+  return {
+    problems: freeBytes < minFreeBytes ? [`free disk ${freeMB} MB is below storage.minFreeDiskMB: C-STOREs are refused`] : [],
+    check: freeMB,
+  };
+}
+
+export function modelsHealth(models: readonly ModelStatus[]): HealthPart<readonly ModelStatus[]> {
+  const problems: string[] = [];
+  for (const m of models) {
+    if (!m.loaded) problems.push(`model '${m.name}' is not loaded: its studies wait`);
+    else if (m.workers === 0) problems.push(`model '${m.name}' has no live inference worker: its studies wait`);
+    else if (m.wantedWorkers !== undefined && m.workers < m.wantedWorkers) {
+      problems.push(`model '${m.name}' runs ${m.workers} of ${m.wantedWorkers} inference workers: results come slower`);
+    }
+  }
+  return { problems, check: models };
+}
+
+export function listenerHealth(listening: boolean): HealthPart<boolean> {
+  return { problems: listening ? [] : ['the DICOM listener is not accepting associations'], check: listening };
+}
+
+/**
+ * Deliveries that keep failing: they retry for as long as it takes (transient causes no longer park), so this
+ * is where an outage shows. Degraded once a destination's oldest failing delivery has been failing for
+ * delivery.alertAfterMinutes.
+ */
+export function deliveriesHealth(troubles: readonly DestinationTrouble[], alertAfterSeconds: number): HealthPart<readonly DestinationTrouble[]> {
+  const problems = troubles
+    .filter((t) => t.oldestFailingSeconds >= alertAfterSeconds)
+    .map(
+      (t) =>
+        `deliveries to '${t.destination}' have been failing for ${formatDuration(t.oldestFailingSeconds)} (${t.failing} waiting, last cause ${t.cause}); ` +
+        `they are retried until it answers: see cxr-gateway jobs`,
+    );
+  return { problems, check: troubles };
+}
+
+function formatDuration(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.floor(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
