@@ -17,6 +17,7 @@ import {
   readPixelModule,
   readVoi,
 } from './image-attributes.js';
+import { dcmjsReadable } from '../../dicom/dataset-text.js';
 import { walkDatasetBuffer } from '../../dicom/dataset-walker.js';
 import { parsePart10Header } from '../../dicom/part10-header.js';
 import { encodingOf } from '../../dicom/transfer-syntaxes.js';
@@ -109,8 +110,11 @@ export async function loadImage(part10: Uint8Array): Promise<DecodedImage> {
   return readImage(part10);
 }
 
-function parse(part10: Uint8Array): DicomDictInstance {
-  checkComplete(part10);
+function parse(input: Uint8Array): DicomDictInstance {
+  checkComplete(input);
+  // Pixels need no text: a character set dcmjs refuses (ISO 2022 code extensions: Japanese, Korean, Chinese) is
+  // blanked in a copy rather than failing the image.
+  const part10 = dcmjsReadable(input);
   // A Buffer is often a window on a shared pool (and Buffer#slice does not copy): hand dcmjs exactly the file's bytes.
   const buffer =
     part10.byteOffset === 0 && part10.byteLength === part10.buffer.byteLength && part10.buffer instanceof ArrayBuffer
