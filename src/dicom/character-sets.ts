@@ -55,10 +55,10 @@ const TERMS: ReadonlyMap<string, TermInfo> = new Map<string, TermInfo>([
   ['ISOIR13', { g0: { kind: 'romaji' }, g1: { kind: 'katakana' } }],
   // Multi-byte sets are not allowed as value 1 with code extensions except in the Korean and Chinese forms; a
   // sender that puts one first anyway still starts in ASCII, so its Latin names stay readable.
-  ['ISO2022IR87', { g0: ASCII, g1: undefined }],
-  ['ISO2022IR159', { g0: ASCII, g1: undefined }],
-  ['ISO2022IR149', { g0: ASCII, g1: { kind: 'double', decoder: 'euc-kr' } }],
-  ['ISO2022IR58', { g0: ASCII, g1: { kind: 'double', decoder: 'gbk' } }],
+  ['ISOIR87', { g0: ASCII, g1: undefined }],
+  ['ISOIR159', { g0: ASCII, g1: undefined }],
+  ['ISOIR149', { g0: ASCII, g1: { kind: 'double', decoder: 'euc-kr' } }],
+  ['ISOIR58', { g0: ASCII, g1: { kind: 'double', decoder: 'gbk' } }],
 ]);
 
 /** Sets without code extensions whose bytes are decoded whole by one WHATWG decoder. */
@@ -109,7 +109,7 @@ export const TEXT_VRS: ReadonlySet<string> = new Set(['SH', 'LO', 'ST', 'LT', 'U
 const SINGLE_VALUED_VRS: ReadonlySet<string> = new Set(['ST', 'LT', 'UT', 'UR']);
 
 function normalizeTerm(term: string): string {
-  return term.trim().toUpperCase().replace(/[\s_-]+/g, '');
+  return term.trim().toUpperCase().replace(/[\s_-]+/g, '').replace(/^ISO2022IR/, 'ISOIR');
 }
 
 /** The default repertoire (no Specific Character Set, or an empty one). */
@@ -130,7 +130,7 @@ export function characterSetOf(terms: readonly string[]): CharacterSet {
     if (!TERMS.has(key) && !WHOLE_VALUE.has(key)) warnings.push(`unknown Specific Character Set term "${term}": its escape sequences are skipped`);
     else if (whole !== undefined && key !== '') warnings.push(`"${term}" cannot extend ${terms[0] ?? ''} (no code extensions allowed with it): ignored`);
   }
-  return { terms: [...terms], whole, initial, warnings };
+  return { terms: terms.map((t) => t.trim()), whole, initial, warnings };
 }
 
 /** Parses the raw bytes of a Specific Character Set element (CS: default repertoire, backslash-separated). */
