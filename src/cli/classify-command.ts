@@ -7,6 +7,7 @@ import { selectBackend } from '../inference/backend.js';
 import { BatchRunner, type Classification } from '../inference/batch-runner.js';
 import { checkEligibility } from '../inference/eligibility.js';
 import { loadModel } from '../inference/model-loader.js';
+import { createLogger } from '../logging/logger.js';
 
 export type ClassifyReport =
   | { file: string; status: 'classified'; predicted: string; probabilities: Record<string, number> }
@@ -15,6 +16,8 @@ export type ClassifyReport =
 
 /** `cxr-gateway classify FILE...`: the same eligibility, decoding and network the daemon uses, in-process. */
 export async function classifyFiles(files: readonly string[], modelDir: string, config: GatewayConfig): Promise<{ reports: ClassifyReport[]; backend: string }> {
+  // stdout is the answer (--json is parsed by scripts): what libraries print goes to stderr, as log lines.
+  createLogger({ level: config.logging.level === 'debug' ? 'debug' : 'warn', format: 'auto', stream: process.stderr });
   const selection = await selectBackend(config.inference.backend, { allowSoftwareGpu: config.inference.allowSoftwareGpu });
   const model = loadModel(modelDir);
   const runner = new BatchRunner(model);

@@ -22,11 +22,15 @@ import { walkDatasetBuffer } from '../../dicom/dataset-walker.js';
 import { parsePart10Header } from '../../dicom/part10-header.js';
 import { encodingOf } from '../../dicom/transfer-syntaxes.js';
 import { describeError } from '../../errors.js';
+import { routeLibraryLogsInWorker } from '../../logging/library-logs.js';
 import { PixelDecodeError, notProcessed } from './pixel-errors.js';
 import { toModalityValues, type SampleRule, type StoredSamples } from './stored-values.js';
 import { pixelEncoding } from './transfer-syntaxes.js';
 
 const { DicomMessage } = dcmjs.data;
+
+// Inference workers decode here: what dcmjs prints in a worker would reach the daemon's stdout as raw text.
+routeLibraryLogsInWorker();
 
 /** Float Pixel Data / Double Float Pixel Data: parametric maps, not radiographs. */
 const FLOAT_PIXEL_TAGS = ['7FE00008', '7FE00009'];
