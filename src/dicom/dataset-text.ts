@@ -3,6 +3,7 @@
 
 import dcmjs from 'dcmjs';
 import { readFileSync } from 'node:fs';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { GatewayError, describeError } from '../errors.js';
 import { DEFAULT_CHARACTER_SET, TEXT_VRS, characterSetFromBytes, decodeText, type CharacterSet } from './character-sets.js';
 import { walkDatasetBuffer, type VisitedElement } from './dataset-walker.js';
@@ -152,26 +153,40 @@ function dictionaryVr(tag: number): string {
 export function dcmjsReadable(part10: Uint8Array): Uint8Array {
   const file = Buffer.from(part10.buffer, part10.byteOffset, part10.byteLength);
   const blank: Array<{ at: number; length: number }> = [];
+  let datasetOffset: number;
+  let deflated: boolean;
+  let dataset: Buffer;
   try {
     const header = parsePart10Header(file, 'the instance');
     const encoding = encodingOf(header.transferSyntaxUid);
-    // A deflated dataset cannot be patched in place; dcmjs reads what it can of it.
-    if (encoding === undefined || encoding.deflated) return part10;
-    walkDatasetBuffer(file.subarray(header.datasetOffset), header.transferSyntaxUid, {
+    if (encoding === undefined) return part10;
+    datasetOffset = header.datasetOffset;
+    deflated = encoding.deflated;
+    // Offsets of a deflated dataset are offsets in its inflated bytes: patch those, and deflate them again.
+    dataset = deflated ? inflateRawSync(file.subarray(datasetOffset)) : file.subarray(datasetOffset);
+    walkDatasetBuffer(dataset, deflated ? EXPLICIT_VR_LITTLE_ENDIAN : header.transferSyntaxUid, {
       descendDefinedItems: true,
       visit: (e) => {
         if (e.tag !== SPECIFIC_CHARACTER_SET || e.length === 0) return;
-        if (!dcmjsAccepts(e.value())) blank.push({ at: header.datasetOffset + e.valueOffset, length: e.length });
+        if (!dcmjsAccepts(e.value())) blank.push({ at: e.valueOffset, length: e.length });
       },
     });
   } catch {
     return part10; // a damaged file: let the caller's parser name the damage
   }
   if (blank.length === 0) return part10;
+  if (deflated) {
+    const patched = Buffer.from(dataset);
+    for (const { at, length } of blank) patched.fill(0x20, at, at + length);
+    return Buffer.concat([file.subarray(0, datasetOffset), deflateRawSync(patched)]);
+  }
   const copy = new Uint8Array(part10);
-  for (const { at, length } of blank) copy.fill(0x20, at, at + length);
+  for (const { at, length } of blank) copy.fill(0x20, datasetOffset + at, datasetOffset + at + length);
   return copy;
 }
+
+/** Deflated Explicit VR Little Endian inflates to an Explicit VR Little Endian dataset (PS3.5 A.5). */
+const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 
 /** dcmjs 0.5x's own table of terms (its `encodingMapping`), after its normalisation. */
 function dcmjsAccepts(value: Buffer): boolean {

@@ -2,6 +2,10 @@
 // terms), at the top level or inside a sequence item, must not fail the image.
 
 import test from 'ava';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { runCommand } from '../../helpers/run-command.js';
 import { readImage } from '../../../src/inference/pixels/read-image.js';
 import { makeImageFile } from '../../helpers/dicom-factory.js';
 import { PATIENT_NAME, SPECIFIC_CHARACTER_SET, STANDARD_EXAMPLES, withRawElements } from '../../dicom/charset-fixtures.js';
@@ -43,4 +47,16 @@ test('a multi-valued character set inside a sequence item (defined lengths) does
   item.writeUInt32LE(element.length, 4);
   const file = withRawElements(plain, [{ tag: REQUEST_ATTRIBUTES_SEQUENCE, vr: 'SQ', bytes: item }]);
   t.is(readImage(file).rows, 16);
+});
+
+test('a deflated dataset with ISO 2022 code extensions reads too (patched inflated, deflated again)', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'deflated-charset-'));
+  const example = STANDARD_EXAMPLES.japaneseIr87;
+  const { plain, withText } = image(example.charset, example.bytes);
+  writeFileSync(path.join(dir, 'in.dcm'), withText);
+  const converted = await runCommand('dcmconv', ['+td', path.join(dir, 'in.dcm'), path.join(dir, 'deflated.dcm')]);
+  t.is(converted.code, 0, converted.stderr);
+  const deflated = readFileSync(path.join(dir, 'deflated.dcm'));
+  t.true(deflated.includes(Buffer.from('1.2.840.10008.1.2.1.99')), 'the file really is deflated');
+  t.deepEqual(Array.from(readImage(deflated).values), Array.from(readImage(plain).values));
 });
