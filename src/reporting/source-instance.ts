@@ -81,7 +81,8 @@ export function readSourceInstance(part10: Uint8Array): SourceInstance {
   for (const keyword of [...PATIENT_AND_STUDY, ...OPTIONAL_STUDY]) {
     const tag = KEYWORD_TAGS[keyword];
     const values = sourceText.values(tag);
-    if (values === undefined) continue;
+    // Absent or empty: dcmjs's value (Type 2: present, empty) stays as it was.
+    if (values === undefined || values.every((v) => v === '')) continue;
     const vr = sourceText.vr(tag);
     if (vr === 'PN') natural[keyword] = values.map(personNameGroups);
     else if (vr === 'LO' || vr === 'SH' || vr === 'LT' || vr === 'ST' || vr === 'UC' || vr === 'UT') natural[keyword] = values.length === 1 ? values[0] : values;
