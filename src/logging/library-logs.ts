@@ -36,7 +36,6 @@ export function libraryMessage(args: readonly unknown[]): string {
   const text = args
     .map((a) => (typeof a === 'string' ? a : a instanceof Error ? describeError(a) : safeInspect(a)))
     .join(' ');
-  // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).slice(0, 2000);
 }
 

@@ -94,3 +94,34 @@ test('term spellings are normalised (ISO_IR / ISO 2022 IR / case)', (t) => {
   t.deepEqual(decodeText(hex('c4e9'), terms('iso 2022 ir 126'), 'LO').values, ['Δι']);
   t.deepEqual(decodeText(hex('c4e9'), terms('ISO-IR 126'), 'LO').values, ['Δι']);
 });
+
+test('2,000 random byte strings under every defined term and random escapes never throw (text never fails an image)', (t) => {
+  const allTerms = [
+    '', 'ISO_IR 100', 'ISO_IR 101', 'ISO_IR 109', 'ISO_IR 110', 'ISO_IR 144', 'ISO_IR 127', 'ISO_IR 126', 'ISO_IR 138', 'ISO_IR 148',
+    'ISO_IR 203', 'ISO_IR 13', 'ISO_IR 166', 'ISO_IR 192', 'GB18030', 'GBK', 'ISO 2022 IR 6\\ISO 2022 IR 87', 'ISO 2022 IR 13\\ISO 2022 IR 87\\ISO 2022 IR 159',
+    '\\ISO 2022 IR 149', '\\ISO 2022 IR 58', 'ISO 2022 IR 100\\ISO 2022 IR 126\\ISO 2022 IR 144', 'BOGUS\\ALSO BOGUS',
+  ];
+  const escapes = ['1b2842', '1b284a', '1b2442', '1b242844', '1b2949', '1b2d41', '1b2d46', '1b2d4c', '1b242943', '1b242941', '1b2d54', '1b', '1b24', '1b2428'];
+  let seed = 12345;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  let decoded = 0;
+  for (let i = 0; i < 2000; i++) {
+    const parts: Buffer[] = [];
+    const pieces = 1 + Math.floor(random() * 6);
+    for (let p = 0; p < pieces; p++) {
+      if (random() < 0.4) parts.push(hex(escapes[Math.floor(random() * escapes.length)] ?? ''));
+      parts.push(Buffer.from(Array.from({ length: Math.floor(random() * 12) }, () => Math.floor(random() * 256))));
+    }
+    const bytes = Buffer.concat(parts);
+    const charset = terms(allTerms[i % allTerms.length] ?? '');
+    for (const vr of ['PN', 'LO', 'LT']) {
+      const result = decodeText(bytes, charset, vr);
+      if (!result.values.every((v) => typeof v === 'string')) t.fail(`not strings for ${bytes.toString('hex')}`);
+      decoded++;
+    }
+  }
+  t.is(decoded, 6000);
+});
