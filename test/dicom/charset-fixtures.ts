@@ -1,5 +1,5 @@
 // Test helper: Part 10 files whose text elements hold exact bytes in a character set dcmjs cannot write (ISO 2022
-// escape sequences, Latin-1, Shift-free JIS). dcmjs writes every string as UTF-8, so these are spliced in raw.
+// escape sequences, Latin-1, KS X 1001). dcmjs writes every string as UTF-8, so these are spliced in raw.
 
 import { walkDatasetBuffer } from '../../src/dicom/dataset-walker.js';
 import { parsePart10Header } from '../../src/dicom/part10-header.js';
