@@ -7,30 +7,37 @@ import { selectBackend } from '../inference/backend.js';
 import { BatchRunner, type Classification } from '../inference/batch-runner.js';
 import { checkEligibility } from '../inference/eligibility.js';
 import { loadModel } from '../inference/model-loader.js';
+import { createLogger } from '../logging/logger.js';
 
-export type ClassifyReport =
+export type ClassifyReport = (
   | { file: string; status: 'classified'; predicted: string; probabilities: Record<string, number> }
   | { file: string; status: 'skipped'; reason: string }
-  | { file: string; status: 'failed'; code: string; reason: string };
+  | { file: string; status: 'failed'; code: string; reason: string }
+) & {
+  /** Text of the file that could not be decoded exactly (an unknown Specific Character Set term...); never fatal. */
+  textWarnings?: string[];
+};
 
 /** `cxr-gateway classify FILE...`: the same eligibility, decoding and network the daemon uses, in-process. */
 export async function classifyFiles(files: readonly string[], modelDir: string, config: GatewayConfig): Promise<{ reports: ClassifyReport[]; backend: string }> {
+  // stdout is the answer (--json is parsed by scripts): what libraries print goes to stderr, as log lines.
+  createLogger({ level: config.logging.level === 'debug' ? 'debug' : 'warn', format: 'auto', stream: process.stderr });
   const selection = await selectBackend(config.inference.backend, { allowSoftwareGpu: config.inference.allowSoftwareGpu });
   const model = loadModel(modelDir);
   const runner = new BatchRunner(model);
   const reports: ClassifyReport[] = [];
-  const eligible: Array<{ file: string; slot: number }> = [];
+  const eligible: Array<{ file: string; slot: number; textWarnings: string[] }> = [];
   for (const file of files) {
     try {
       const bytes = readFileSync(file);
       const { transferSyntaxUid, datasetOffset } = parsePart10Header(bytes, file);
-      const { attributes } = walkStoredDataset(file, datasetOffset, transferSyntaxUid);
+      const { attributes, textWarnings } = walkStoredDataset(file, datasetOffset, transferSyntaxUid);
       const verdict = checkEligibility(attributes, config.inference.eligibility);
       if (!verdict.eligible) {
-        reports.push({ file, status: 'skipped', reason: verdict.reason });
+        reports.push({ file, status: 'skipped', reason: verdict.reason, ...warningsOf(textWarnings) });
         continue;
       }
-      eligible.push({ file, slot: reports.length });
+      eligible.push({ file, slot: reports.length, textWarnings });
       reports.push({ file, status: 'failed', code: 'PENDING', reason: '' });
     } catch (error) {
       reports.push({ file, status: 'failed', code: (error as { code?: string }).code ?? 'UNREADABLE', reason: describeError(error) });
@@ -41,16 +48,21 @@ export async function classifyFiles(files: readonly string[], modelDir: string, 
     const outcomes = await runner.classifyFiles(chunk.map((c) => c.file));
     chunk.forEach((c, k) => {
       const outcome = outcomes[k];
-      reports[c.slot] =
+      const report: ClassifyReport =
         outcome === undefined
           ? { file: c.file, status: 'failed', code: 'INTERNAL', reason: 'no result' }
           : outcome.ok
             ? { file: c.file, status: 'classified', predicted: outcome.classification.predicted, probabilities: byClass(outcome.classification) }
             : { file: c.file, status: 'failed', code: outcome.code, reason: outcome.reason };
+      reports[c.slot] = { ...report, ...warningsOf(c.textWarnings) };
     });
   }
   model.network.dispose();
   return { reports, backend: selection.name };
+}
+
+function warningsOf(textWarnings: readonly string[]): { textWarnings?: string[] } {
+  return textWarnings.length === 0 ? {} : { textWarnings: [...textWarnings] };
 }
 
 function byClass(c: Classification): Record<string, number> {
@@ -68,6 +80,10 @@ export function formatClassifyReports(reports: readonly ClassifyReport[]): strin
       }
       if (r.status === 'skipped') return `${r.file}: skipped: ${r.reason}`;
       return `${r.file}: FAILED [${r.code}] ${r.reason}`;
+    })
+    .map((line, i) => {
+      const warnings = reports[i]?.textWarnings ?? [];
+      return warnings.length === 0 ? line : `${line}\n  note: ${warnings.join('; ')}`;
     })
     .join('\n')
     .concat('\n');

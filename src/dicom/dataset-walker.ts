@@ -2,6 +2,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
 import { GatewayError, describeError } from '../errors.js';
 import { encodingOf } from './transfer-syntaxes.js';
+import { DEFAULT_CHARACTER_SET, characterSetFromBytes, decodeTextValue, type CharacterSet } from './character-sets.js';
 
 /** The attributes we index an instance by. Everything else stays in the file, read when a stage needs it. */
 export interface KeyAttributes {
@@ -21,6 +22,33 @@ export interface WalkResult {
   attributes: KeyAttributes;
   hasPixelData: boolean;
   elementCount: number;
+  /** The dataset's Specific Character Set (0008,0005) terms; empty when it has none. */
+  characterSet: string[];
+  /** Why some text could not be decoded exactly (unknown character set terms, escape sequences); never the text. */
+  textWarnings: string[];
+}
+
+/** One element with a defined length, as the walker passes it to a visitor. */
+export interface VisitedElement {
+  tag: number;
+  /** The explicit VR, or undefined in an implicit VR dataset. */
+  vr: string | undefined;
+  depth: number;
+  /** Offset of the element header in the dataset. */
+  offset: number;
+  valueOffset: number;
+  length: number;
+  value(): Buffer;
+}
+
+export interface WalkOptions {
+  /** Called for every element with a defined length (at every depth that is walked). */
+  visit?: (element: VisitedElement) => void;
+  /**
+   * Also walk the elements inside sequence items that have a defined length (the store only checks that they fit:
+   * their content is the sender's business). For readers that must see nested elements too.
+   */
+  descendDefinedItems?: boolean;
 }
 
 const WANTED: ReadonlyMap<number, keyof KeyAttributes> = new Map([
@@ -99,7 +127,7 @@ class FileSource implements ByteSource {
  * fragments) so that a truncated or garbled dataset is found before we acknowledge it, and collects the
  * key attributes on the way.
  */
-export function walkStoredDataset(filePath: string, datasetOffset: number, transferSyntaxUid: string): WalkResult {
+export function walkStoredDataset(filePath: string, datasetOffset: number, transferSyntaxUid: string, options: WalkOptions = {}): WalkResult {
   const encoding = encodingOf(transferSyntaxUid);
   if (encoding === undefined) {
     throw new MalformedDatasetError(`unreadable transfer syntax ${transferSyntaxUid}`, 0);
@@ -115,34 +143,40 @@ export function walkStoredDataset(filePath: string, datasetOffset: number, trans
         throw new MalformedDatasetError(`garbled: deflated dataset does not inflate (${describeError(error)})`, 0);
       }
     }
-    return walkBytes(source, encoding.explicitVr);
+    return walkBytes(source, encoding.explicitVr, options);
   } finally {
     closeSync(fd);
   }
 }
 
 /** Walks a dataset held in memory (no Part 10 header), for callers that already have the bytes. */
-export function walkDatasetBuffer(dataset: Buffer, transferSyntaxUid: string): WalkResult {
+export function walkDatasetBuffer(dataset: Buffer, transferSyntaxUid: string, options: WalkOptions = {}): WalkResult {
   const encoding = encodingOf(transferSyntaxUid);
   if (encoding === undefined) {
     throw new MalformedDatasetError(`unreadable transfer syntax ${transferSyntaxUid}`, 0);
   }
   const bytes = encoding.deflated ? inflateRawSync(dataset) : dataset;
-  return walkBytes(new BufferSource(bytes), encoding.explicitVr);
+  return walkBytes(new BufferSource(bytes), encoding.explicitVr, options);
 }
 
-function walkBytes(source: ByteSource, explicitVr: boolean): WalkResult {
-  const result: WalkResult = { attributes: {}, hasPixelData: false, elementCount: 0 };
-  const walker = new Walker(source, explicitVr, result);
+function walkBytes(source: ByteSource, explicitVr: boolean, options: WalkOptions): WalkResult {
+  const result: WalkResult = { attributes: {}, hasPixelData: false, elementCount: 0, characterSet: [], textWarnings: [] };
+  const walker = new Walker(source, explicitVr, result, options);
   walker.elements(0, source.length, 0, false);
   return result;
 }
 
+const SPECIFIC_CHARACTER_SET = 0x00080005;
+
 class Walker {
+  // Tags ascend, so (0008,0005) comes before every text attribute we keep.
+  private charset: CharacterSet = DEFAULT_CHARACTER_SET;
+
   constructor(
     private readonly source: ByteSource,
     private readonly explicitVr: boolean,
     private readonly result: WalkResult,
+    private readonly options: WalkOptions,
   ) {}
 
   /** Walks elements from `offset`; returns the offset after them (after the item delimiter when `inItem`). */
@@ -175,9 +209,22 @@ class Walker {
           pos,
         );
       }
+      if (depth === 0 && tag === SPECIFIC_CHARACTER_SET && length <= MAX_VALUE_READ) {
+        this.charset = characterSetFromBytes(this.source.bytes(valueStart, length));
+        this.result.characterSet = [...this.charset.terms];
+        this.result.textWarnings.push(...this.charset.warnings);
+      }
       const key = depth === 0 ? WANTED.get(tag) : undefined;
       if (key !== undefined && length <= MAX_VALUE_READ) {
-        this.result.attributes[key] = decodeString(this.source.bytes(valueStart, length));
+        // Only Accession Number (SH) may hold more than the default repertoire; the rest are CS, UI, DA and IS.
+        this.result.attributes[key] = decodeTextValue(this.source.bytes(valueStart, length), this.charset, vr ?? 'SH');
+      }
+      if (this.options.visit) {
+        const source = this.source;
+        this.options.visit({ tag, vr, depth, offset: pos, valueOffset: valueStart, length, value: () => Buffer.from(source.bytes(valueStart, length)) });
+      }
+      if (vr === 'SQ' && this.options.descendDefinedItems === true && length > 0) {
+        this.sequence(valueStart, valueStart + length, depth, false);
       }
       pos = valueStart + length;
     }
@@ -203,19 +250,25 @@ class Walker {
     return { vr, length: header.readUInt16LE(6), headerLength: 8 };
   }
 
+  /**
+   * Walks the items of a sequence from `offset`. With undefined length it ends at the sequence delimiter; a sequence
+   * of defined length (only walked with descendDefinedItems) ends at `end`.
+   */
   private sequence(offset: number, end: number, depth: number, implicitContent: boolean): number {
     let pos = offset;
+    const inner = implicitContent && this.explicitVr ? new Walker(this.source, false, this.result, this.options) : this;
     for (;;) {
+      if (this.options.descendDefinedItems === true && pos === end) return pos;
       const header = this.need(pos, 8, end, 'sequence item');
       const tag = ((header.readUInt16LE(0) << 16) | header.readUInt16LE(2)) >>> 0;
       const length = header.readUInt32LE(4);
       if (tag === SEQUENCE_DELIMITER) return pos + 8;
       if (tag !== ITEM) throw new MalformedDatasetError(`garbled: expected a sequence item at offset ${pos}`, pos);
       if (length === UNDEFINED_LENGTH) {
-        const inner = implicitContent && this.explicitVr ? new Walker(this.source, false, this.result) : this;
         pos = inner.elements(pos + 8, end, depth + 1, true);
       } else {
         if (pos + 8 + length > end) throw new MalformedDatasetError(`truncated: sequence item at offset ${pos}`, pos);
+        if (this.options.descendDefinedItems === true) inner.elements(pos + 8, pos + 8 + length, depth + 1, false);
         pos += 8 + length;
       }
     }
@@ -244,10 +297,6 @@ class Walker {
     }
     return this.source.bytes(pos, count);
   }
-}
-
-function decodeString(bytes: Buffer): string {
-  return bytes.toString('latin1').replace(/[\0 ]+$/, '').trim();
 }
 
 function hexTag(tag: number): string {

@@ -5,6 +5,7 @@ import dcmjs from 'dcmjs';
 import type { NaturalDataset } from 'dcmjs';
 import { GatewayError, describeError } from '../errors.js';
 import { isValidUid } from '../dicom/uids.js';
+import { dcmjsReadable, personNameGroups, readDatasetText } from '../dicom/dataset-text.js';
 
 const { DicomMessage, DicomMetaDictionary } = dcmjs.data;
 
@@ -25,6 +26,21 @@ const PATIENT_AND_STUDY = [
 /** Copied only when the source has them (Type 3). */
 const OPTIONAL_STUDY = ['IssuerOfPatientID', 'StudyDescription'] as const;
 
+const KEYWORD_TAGS: Readonly<Record<(typeof PATIENT_AND_STUDY)[number] | (typeof OPTIONAL_STUDY)[number], string>> = {
+  PatientName: '00100010',
+  PatientID: '00100020',
+  PatientBirthDate: '00100030',
+  PatientSex: '00100040',
+  StudyInstanceUID: '0020000D',
+  StudyDate: '00080020',
+  StudyTime: '00080030',
+  AccessionNumber: '00080050',
+  StudyID: '00200010',
+  ReferringPhysicianName: '00080090',
+  IssuerOfPatientID: '00100021',
+  StudyDescription: '00081030',
+};
+
 export interface SourceInstance {
   sopClassUid: string;
   sopInstanceUid: string;
@@ -44,18 +60,32 @@ export interface SourceInstance {
 /** Reads the attributes of a Part 10 source instance, stopping before its pixel data. */
 export function readSourceInstance(part10: Uint8Array): SourceInstance {
   let natural: NaturalDataset;
+  let sourceText: ReturnType<typeof readDatasetText>;
   try {
-    const buffer = new Uint8Array(part10).buffer;
-    // ignoreErrors: a character set dcmjs cannot decode (ISO 2022 code extensions) falls back to the default
-    // repertoire instead of failing the whole output; the UIDs and IDs the PACS matches on are ASCII anyway.
+    // dcmjs gives the structure (natural values of every VR); it refuses ISO 2022 code extensions, so it parses a
+    // copy with those blanked, and the text we copy is decoded by us with the real character set.
+    const buffer = new Uint8Array(dcmjsReadable(part10)).buffer;
     const dict = DicomMessage.readFile(buffer, { untilTag: '7FE00010', includeUntilTagValue: false, ignoreErrors: true });
     natural = DicomMetaDictionary.naturalizeDataset(dict.dict);
+    sourceText = readDatasetText(part10, 'the source image');
   } catch (cause) {
+    // The store walked this file before acknowledging it: a file that cannot be read now changed on our disk.
     throw new GatewayError(
       'SOURCE_UNREADABLE',
-      `the source image cannot be read as a DICOM Part 10 file (${describeError(cause)}); it was damaged after it was received, send it again`,
+      `the stored source image cannot be read as a DICOM Part 10 file (${describeError(cause)}); it changed on the gateway's disk after it was received: restore it from the PACS and send it again`,
       { cause },
     );
+  }
+  // Text attributes copied into derived objects and HL7: decoded with the source's Specific Character Set
+  // (the writers declare ISO_IR 192 when any of it is beyond ASCII).
+  for (const keyword of [...PATIENT_AND_STUDY, ...OPTIONAL_STUDY]) {
+    const tag = KEYWORD_TAGS[keyword];
+    const values = sourceText.values(tag);
+    // Absent or empty: dcmjs's value (Type 2: present, empty) stays as it was.
+    if (values === undefined || values.every((v) => v === '')) continue;
+    const vr = sourceText.vr(tag);
+    if (vr === 'PN') natural[keyword] = values.map(personNameGroups);
+    else if (vr === 'LO' || vr === 'SH' || vr === 'LT' || vr === 'ST' || vr === 'UC' || vr === 'UT') natural[keyword] = values.length === 1 ? values[0] : values;
   }
   const uid = (keyword: string): string => {
     const v = text(natural[keyword]);

@@ -1,8 +1,9 @@
 import test from 'ava';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeImageFile } from '../helpers/dicom-factory.js';
+import { makeImageFile, writeImageFile } from '../helpers/dicom-factory.js';
+import { PATIENT_NAME, SPECIFIC_CHARACTER_SET, STANDARD_EXAMPLES, withRawElements } from '../dicom/charset-fixtures.js';
 import { runCli } from '../helpers/gateway-process.js';
 import { tinyModelDir } from '../helpers/tiny-densenet.js';
 
@@ -32,4 +33,31 @@ test('model check prints the model card and refuses a tampered model', async (t)
   const bad = await runCli(['model', 'check', tinyModelDir({ classes: ['a', 'b', 'c', 'd'] })]);
   t.is(bad.code, 1);
   t.regex(bad.stderr, /classes: lists 4 classes but architecture\.numClasses is 3/);
+});
+
+test('classify reads Japanese, Korean and Chinese images with ISO 2022 code extensions, and an unknown character set', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'classify-charsets-'));
+  const files: string[] = [];
+  const texts: Array<[string, Buffer]> = [
+    ...Object.values(STANDARD_EXAMPLES).map((e): [string, Buffer] => [e.charset, e.bytes]),
+    ['ISO_IR 999', Buffer.from('Jos\xe9', 'latin1')],
+  ];
+  for (const [i, [charset, name]] of texts.entries()) {
+    const file = path.join(dir, `charset-${i}.dcm`);
+    writeFileSync(
+      file,
+      withRawElements(makeImageFile({ rows: 64, columns: 64, seed: i }).bytes, [
+        { tag: SPECIFIC_CHARACTER_SET, vr: 'CS', bytes: Buffer.from(charset, 'latin1') },
+        { tag: PATIENT_NAME, vr: 'PN', bytes: name },
+      ]),
+    );
+    files.push(file);
+  }
+  const result = await runCli(['classify', ...files, '--model', tinyModelDir(), '--json']);
+  t.is(result.code, 0, result.stderr);
+  const out = JSON.parse(result.stdout) as { results: Array<Record<string, unknown>> };
+  t.is(out.results.length, files.length);
+  for (const r of out.results) t.like(r, { status: 'classified' }, JSON.stringify(r));
+  t.deepEqual(out.results.at(-1)?.textWarnings, ['unknown Specific Character Set term "ISO_IR 999": text read as Latin-1']);
+  t.is(out.results[0]?.textWarnings, undefined, 'no note when every term is known');
 });

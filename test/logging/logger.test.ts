@@ -37,3 +37,16 @@ test('pretty format is one readable line with key=value fields', async (t) => {
   await new Promise((resolve) => setImmediate(resolve));
   t.regex(lines[0] ?? '', /info\s+association accepted\s+callingAe=DX1$/);
 });
+
+test('a line stays one JSON record under one pipe write: long fields are cut, control bytes escaped', async (t) => {
+  const { logger, lines } = capture('info');
+  logger.warn('image failed', { sopInstanceUid: '1.2.3', why: `a\u0000b${'x'.repeat(10_000)}` });
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(lines.length, 1);
+  const line = lines[0] ?? '';
+  t.false(line.includes('\u0000'), 'NUL is escaped by JSON, never written raw');
+  t.true(Buffer.byteLength(line) < 4096);
+  const entry = JSON.parse(line) as Record<string, unknown>;
+  t.regex(String(entry.why), /^a\u0000bx+\.\.\. \(8979 more characters cut\)$/);
+  t.is(entry.sopInstanceUid, '1.2.3');
+});

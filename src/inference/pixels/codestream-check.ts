@@ -3,7 +3,7 @@
 // size disagrees with the DICOM header can trap inside the module (which then has to be reloaded). A wrong but
 // plausible image is the worst outcome for a classifier, so these checks turn such cases into PIXELS_CORRUPT.
 
-import { PixelDecodeError } from './pixel-errors.js';
+import { PixelDecodeError, notProcessed } from './pixel-errors.js';
 import type { FrameCodec } from './transfer-syntaxes.js';
 
 export interface ExpectedFrame {
@@ -20,10 +20,13 @@ interface StreamHeader {
   components: number;
 }
 
-const RESEND = 'the sender or the archive damaged it; ask the modality or PACS to send the image again';
+// The stream arrived as the sender wrote it (the transfer and the element structure were checked before the
+// Success), so the fix is at the sender's export.
+const ACTION =
+  'the image is kept as received. The compressed stream the modality or PACS wrote is incomplete or disagrees with its own header: fix the export there and send the image again';
 
 function corrupt(what: string): PixelDecodeError {
-  return new PixelDecodeError('PIXELS_CORRUPT', `compressed pixel data is corrupt: ${what}; ${RESEND}`);
+  return new PixelDecodeError('PIXELS_CORRUPT', notProcessed(`compressed pixel data: ${what}`, ACTION));
 }
 
 export function checkFrame(frame: Uint8Array, codec: FrameCodec, expected: ExpectedFrame): void {

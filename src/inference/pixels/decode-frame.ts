@@ -14,7 +14,7 @@
 import dcmjsCodecs from 'dcmjs-codecs';
 import { CANARY_BITS_STORED, CANARY_SIZE, CANARY_STREAMS_BASE64, canaryPixel } from './codec-canaries.js';
 import { checkFrame } from './codestream-check.js';
-import { PixelDecodeError } from './pixel-errors.js';
+import { PixelDecodeError, decoderLimitAction, notProcessed } from './pixel-errors.js';
 import type { FrameCodec } from './transfer-syntaxes.js';
 
 const { NativeCodecs, Context } = dcmjsCodecs;
@@ -129,8 +129,7 @@ export function decodeFrame(frame: Uint8Array, codec: FrameCodec, g: FrameGeomet
     const why = cause instanceof Error ? cause.message.trim() : String(cause);
     throw new PixelDecodeError(
       'PIXELS_CORRUPT',
-      `compressed pixel data is corrupt: the ${CODEC_NAME[codec]} decoder failed (${why}); ` +
-        'the sender or the archive damaged it; ask the modality or PACS to send the image again',
+      notProcessed(`the ${CODEC_NAME[codec]} decoder failed: ${why}`, decoderLimitAction(CODEC_NAME[codec])),
       { cause },
     );
   }
@@ -140,9 +139,11 @@ export function decodeFrame(frame: Uint8Array, codec: FrameCodec, g: FrameGeomet
   }
   throw new PixelDecodeError(
     'PIXELS_CORRUPT',
-    `compressed pixel data is corrupt: the ${CODEC_NAME[codec]} decoder produced ${decoded?.length ?? 0} bytes where ` +
-      `Rows ${g.rows} x Columns ${g.columns} x ${bytesPerSample} byte(s) needs ${pixels * bytesPerSample} ` +
-      '(the header and the pixel data disagree); ask the modality or PACS to send the image again',
+    notProcessed(
+      `the ${CODEC_NAME[codec]} decoder produced ${decoded?.length ?? 0} bytes where ` +
+        `Rows ${g.rows} x Columns ${g.columns} x ${bytesPerSample} byte(s) needs ${pixels * bytesPerSample}: the header and the pixel data disagree`,
+      decoderLimitAction(CODEC_NAME[codec]),
+    ),
   );
 }
 

@@ -1,7 +1,7 @@
 // The bytes of the first frame in Pixel Data. Only the first frame is classified: a chest radiograph is one frame,
 // and a multi-frame object that reaches the pipeline is read like its first image.
 
-import { PixelDecodeError } from './pixel-errors.js';
+import { PixelDecodeError, notProcessed } from './pixel-errors.js';
 import type { FrameCodec } from './transfer-syntaxes.js';
 
 function asBytes(v: unknown): Uint8Array | undefined {
@@ -17,7 +17,10 @@ export function firstNativeFrame(value: unknown[], frameBytes: number, describe:
   if (bytes.length < frameBytes) {
     throw new PixelDecodeError(
       'PIXELS_CORRUPT',
-      `Pixel Data holds ${bytes.length} bytes but one frame of ${describe} needs ${frameBytes}: the file was truncated in transit or storage; ask the modality or PACS to send it again`,
+      notProcessed(
+        `Pixel Data holds ${bytes.length} bytes but one frame of ${describe} needs ${frameBytes}`,
+        'the image is kept as received. Its header and its pixel data disagree as the sender wrote them: fix the export at the modality or PACS and send the image again',
+      ),
     );
   }
   return bytes.subarray(0, frameBytes);

@@ -20,6 +20,24 @@ export type PixelErrorCode =
   /** The model manifest's preprocessing block cannot be applied (e.g. 3 means for a 1-channel input). */
   | 'PIXELS_SPEC_MISMATCH';
 
+/**
+ * The reason for a pixel failure. Pixels are decoded after the store has answered Success, and a sender never sends
+ * an image again after a Success: so the reason says that the image was not processed and that the gateway keeps
+ * it as received, names what could not be decoded, and says who can act (never "damaged in transit": the transfer
+ * and the element structure were checked before the Success).
+ */
+export function notProcessed(what: string, action: string): string {
+  return `the gateway could not decode this image's pixel data (${what}): not processed; ${action}`;
+}
+
+/** For a compressed stream our decoder refuses: the stream may be damaged, or beyond what our decoder handles. */
+export function decoderLimitAction(codec: string): string {
+  return (
+    `the image is kept as received. If it displays in a viewer, this ${codec} stream is beyond the gateway's decoder (report it with the image); ` +
+    'if it does not, the modality or PACS wrote a damaged stream: fix it there and send the image again'
+  );
+}
+
 export class PixelDecodeError extends GatewayError {
   declare readonly code: PixelErrorCode;
 

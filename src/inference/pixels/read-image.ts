@@ -17,15 +17,20 @@ import {
   readPixelModule,
   readVoi,
 } from './image-attributes.js';
+import { dcmjsReadable } from '../../dicom/dataset-text.js';
 import { walkDatasetBuffer } from '../../dicom/dataset-walker.js';
 import { parsePart10Header } from '../../dicom/part10-header.js';
 import { encodingOf } from '../../dicom/transfer-syntaxes.js';
 import { describeError } from '../../errors.js';
-import { PixelDecodeError } from './pixel-errors.js';
+import { routeLibraryLogsInWorker } from '../../logging/library-logs.js';
+import { PixelDecodeError, notProcessed } from './pixel-errors.js';
 import { toModalityValues, type SampleRule, type StoredSamples } from './stored-values.js';
 import { pixelEncoding } from './transfer-syntaxes.js';
 
 const { DicomMessage } = dcmjs.data;
+
+// Inference workers decode here: what dcmjs prints in a worker would reach the daemon's stdout as raw text.
+routeLibraryLogsInWorker();
 
 /** Float Pixel Data / Double Float Pixel Data: parametric maps, not radiographs. */
 const FLOAT_PIXEL_TAGS = ['7FE00008', '7FE00009'];
@@ -35,7 +40,7 @@ const FLOAT_PIXEL_TAGS = ['7FE00008', '7FE00009'];
  * (await initPixelCodecs() once, or use loadImage()). Every failure is a PixelDecodeError.
  */
 export function readImage(part10: Uint8Array): DecodedImage {
-  const dicom = parse(part10);
+  const { dicom, walkedPixelData } = parse(part10);
   const ds = dicom.dict;
   const transferSyntaxUid = firstString(dicom.meta, '00020010') ?? '';
   if (!hasPixelData(ds)) {
@@ -45,6 +50,8 @@ export function readImage(part10: Uint8Array): DecodedImage {
         'the instance carries floating-point pixel data (a parametric map), not a radiograph; route only CR/DX images to the gateway',
       );
     }
+    // Our walk saw Pixel Data where dcmjs did not: its parser lost track (e.g. at an unknown VR), not the sender.
+    if (walkedPixelData) throw parserLimit('it lost the Pixel Data element that the dataset has');
     throw missingPixels();
   }
   const encoding = pixelEncoding(transferSyntaxUid);
@@ -109,8 +116,22 @@ export async function loadImage(part10: Uint8Array): Promise<DecodedImage> {
   return readImage(part10);
 }
 
-function parse(part10: Uint8Array): DicomDictInstance {
-  checkComplete(part10);
+function parserLimit(what: string, cause?: unknown): PixelDecodeError {
+  return new PixelDecodeError(
+    'PIXELS_CORRUPT',
+    notProcessed(
+      `its element structure is intact, but the gateway's DICOM parser (dcmjs) failed on it: ${what}`,
+      "the image is kept as received; this is a limit of the gateway, not damage by the sender: report it to the gateway's maintainers with the image",
+    ),
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+function parse(input: Uint8Array): { dicom: DicomDictInstance; walkedPixelData: boolean } {
+  const walkedPixelData = checkComplete(input);
+  // Pixels need no text: a character set dcmjs refuses (ISO 2022 code extensions: Japanese, Korean, Chinese) is
+  // blanked in a copy rather than failing the image.
+  const part10 = dcmjsReadable(input);
   // A Buffer is often a window on a shared pool (and Buffer#slice does not copy): hand dcmjs exactly the file's bytes.
   const buffer =
     part10.byteOffset === 0 && part10.byteLength === part10.buffer.byteLength && part10.buffer instanceof ArrayBuffer
@@ -121,39 +142,38 @@ function parse(part10: Uint8Array): DicomDictInstance {
   const level = validationLog.getLevel();
   validationLog.setLevel('silent');
   try {
-    return DicomMessage.readFile(buffer);
+    return { dicom: DicomMessage.readFile(buffer), walkedPixelData };
   } catch (cause) {
-    throw new PixelDecodeError(
-      'PIXELS_CORRUPT',
-      `the instance cannot be parsed as a DICOM Part 10 file (${cause instanceof Error ? cause.message : String(cause)}); it was damaged in transit or storage, ask the sender to send it again`,
-      { cause },
-    );
+    // The element structure was walked just before (checkComplete), so this is our parser's limit, not damage.
+    throw parserLimit(cause instanceof Error ? cause.message : String(cause), cause);
   } finally {
     validationLog.setLevel(level);
   }
 }
 
+// The store walks every element before it answers Success, so a received image that fails this walk now changed on
+// our disk afterwards; a file given to `classify` directly may simply be damaged.
+const STORED_COPY_DAMAGED =
+  'the file is truncated or garbled. An image the gateway received passed this check when it was stored, so its stored copy was damaged afterwards (disk or storage fault): restore it from the sender';
+
 /**
  * dcmjs zero-fills an element cut short by the end of the file, which would turn a truncated image into a
- * plausible-looking one with a black band. Walk the element structure first and refuse such a file.
+ * plausible-looking one with a black band. Walk the element structure first and refuse such a file. Returns
+ * whether the walk saw top-level Pixel Data.
  */
-function checkComplete(part10: Uint8Array): void {
+function checkComplete(part10: Uint8Array): boolean {
   const file = Buffer.from(part10.buffer, part10.byteOffset, part10.byteLength);
   let header;
   try {
     header = parsePart10Header(file, 'the instance');
   } catch (cause) {
-    throw new PixelDecodeError('PIXELS_CORRUPT', `${describeError(cause)}; it cannot be classified`, { cause });
+    throw new PixelDecodeError('PIXELS_CORRUPT', notProcessed(describeError(cause), STORED_COPY_DAMAGED), { cause });
   }
-  if (encodingOf(header.transferSyntaxUid) === undefined) return; // readImage names the unsupported syntax
+  if (encodingOf(header.transferSyntaxUid) === undefined) return false; // readImage names the unsupported syntax
   try {
-    walkDatasetBuffer(file.subarray(header.datasetOffset), header.transferSyntaxUid);
+    return walkDatasetBuffer(file.subarray(header.datasetOffset), header.transferSyntaxUid).hasPixelData;
   } catch (cause) {
-    throw new PixelDecodeError(
-      'PIXELS_CORRUPT',
-      `the dataset is damaged (${describeError(cause)}); it was cut short in transit or storage, ask the sender to send it again`,
-      { cause },
-    );
+    throw new PixelDecodeError('PIXELS_CORRUPT', notProcessed(`the dataset is damaged: ${describeError(cause)}`, STORED_COPY_DAMAGED), { cause });
   }
 }
 

@@ -13,6 +13,7 @@ import { PixelDecodeError, type PixelErrorCode } from '../../../src/inference/pi
 import { loadImage, readImage } from '../../../src/inference/pixels/read-image.js';
 import { compressFile, makeImageFile, writeImageFile, type CompressedSyntax } from '../../helpers/dicom-factory.js';
 import { editFile, remove, set } from './pixel-fixtures.js';
+import { withRawElements } from '../../dicom/charset-fixtures.js';
 
 const ROWS = 40;
 const COLUMNS = 56;
@@ -54,6 +55,16 @@ function fails(t: import('ava').ExecutionContext, bytes: Uint8Array, code: Pixel
   t.true(error instanceof GatewayError, 'a GatewayError, like every error leaving a module');
   t.is(error?.code, code, error?.message);
   if (message) t.regex(error?.message ?? '', message);
+  if (code === 'PIXELS_CORRUPT') assertHonestCorruptReason(t, error?.message ?? '');
+}
+
+/**
+ * Pixels are decoded after the store said Success, and a sender never resends after a Success: the reason says the
+ * image was not processed and who can act, and never blames the transfer (which was checked before the Success).
+ */
+function assertHonestCorruptReason(t: import('ava').ExecutionContext, message: string): void {
+  t.regex(message, /^the gateway could not decode this image's pixel data \(.+\): not processed; /, message);
+  t.notRegex(message, /in transit|damaged it;/i, message);
 }
 
 function edited(edit: (ds: DicomJson, meta: DicomJson) => void, bytes: Buffer = source.bytes): Buffer {
@@ -93,6 +104,7 @@ test('garbled streams are corrupt, and the decoders still decode the next valid 
   for (const syntax of ['jpeg2000-lossless', 'jpeg-lossless-sv1', 'jpeg-ls-lossless'] as const) {
     const error = t.throws(() => readImage(withFrame(file(syntax), flip)), { instanceOf: PixelDecodeError });
     t.is(error?.code, 'PIXELS_CORRUPT', `${syntax}: ${error?.message}`);
+    assertHonestCorruptReason(t, error?.message ?? '');
     // loadImage waits for a reload if the failure broke the module; the same (valid) file then decodes exactly.
     const again = await loadImage(file(syntax));
     t.deepEqual(Array.from(again.values), Array.from(valid), syntax);
@@ -176,6 +188,24 @@ test('truncated native pixel data and non-DICOM bytes are corrupt', (t) => {
   fails(t, Buffer.from('this is not a DICOM file at all, just text '.repeat(10)), 'PIXELS_CORRUPT', /the instance is not a DICOM Part 10 file/);
   // dcmjs would zero-fill pixel data cut off by the end of the file; the element walk refuses it first.
   const whole = makeImageFile({ rows: 64, columns: 64 }).bytes;
-  fails(t, whole.subarray(0, whole.length - 100), 'PIXELS_CORRUPT', /the dataset is damaged \(truncated: \(7FE0,0010\)/);
+  fails(t, whole.subarray(0, whole.length - 100), 'PIXELS_CORRUPT', /the dataset is damaged: truncated: \(7FE0,0010\).*stored copy was damaged afterwards/);
   fails(t, makeImageFile({ rows: 8, columns: 8 }).bytes.subarray(0, 200), 'PIXELS_CORRUPT');
+});
+
+test("a dataset whose structure the store accepted but dcmjs cannot parse fails as the gateway's limit, not the sender's", (t) => {
+  // An unknown explicit VR: the element walk (the store's check) steps over it; dcmjs loses track and drops the
+  // Pixel Data after it, which used to be reported as "the sender stripped the pixels".
+  const file = withRawElements(makeImageFile({ rows: 16, columns: 16 }).bytes, [{ tag: 0x00091010, vr: 'ZZ', bytes: Buffer.from('abcd') }]);
+  fails(t, file, 'PIXELS_CORRUPT', /the gateway's DICOM parser \(dcmjs\) failed on it: it lost the Pixel Data.*a limit of the gateway, not damage by the sender/);
+});
+
+test('a decoder failure says the stream may be beyond our decoder, and the image was not processed', (t) => {
+  const flipped = withFrame(file('jpeg2000-lossless'), (f) => {
+    const c = f.slice();
+    for (let i = 30; i < c.length - 2; i += 13) c[i] = (c[i] ?? 0) ^ 0x5a;
+    return c;
+  });
+  const error = t.throws(() => readImage(flipped), { instanceOf: PixelDecodeError });
+  t.is(error?.code, 'PIXELS_CORRUPT');
+  t.regex(error?.message ?? '', /JPEG 2000.*If it displays in a viewer, this JPEG 2000 stream is beyond the gateway's decoder/, error?.message);
 });
