@@ -195,6 +195,16 @@ export class InstanceIngest implements InstanceSink {
       return mismatch('no valid Study Instance UID (0020,000D) in the dataset');
     }
     if (!walked.hasPixelData) return mismatch('no Pixel Data (7FE0,0010) in the image');
+    if (walked.textWarnings.length > 0) {
+      // Text we could only read approximately (an unknown character set term): stored all the same, and said.
+      // The warnings name terms and byte counts, never the text itself.
+      this.options.logger.warn('instance text decoded with fallbacks', {
+        associationId: incoming.associationId,
+        sopInstanceUid: incoming.sopInstanceUid,
+        characterSet: walked.characterSet.join('\\'),
+        warnings: walked.textWarnings.slice(0, 5),
+      });
+    }
     return { kind: 'ok', attributes: a, studyInstanceUid: a.studyInstanceUid };
   }
 }
