@@ -126,6 +126,7 @@ export class ScuAssociation {
     socket.on('connect', () => {
       this.phase = 'associating';
       this.upper.transportConnected();
+      this.wake();
     });
     socket.on('data', (chunk: Buffer) => {
       try {
