@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SOP_CLASS_UID, makeImageFile, writeImageFile } from '../helpers/dicom-factory.js';
 import { storescu } from '../helpers/dcmtk.js';
+import { runCommand } from '../helpers/run-command.js';
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway-process.js';
 import {
   EXPLICIT_VR_LITTLE_ENDIAN,
@@ -186,4 +187,18 @@ test.serial('a socket that sends no A-ASSOCIATE-RQ is closed when ARTIM expires'
   const elapsed = Date.now() - started;
   // associationRequestTimeoutSeconds is 0.5 here: closed by the timer, not by a minute-long idle timeout.
   t.true(elapsed < 3000, `closed after ${elapsed} ms`);
+});
+
+test.serial('storescu that aborts (its CT has no accepted context) is not kept waiting: we close on its A-ABORT', async (t) => {
+  const file = await writeImageFile(mkdtempSync(path.join(scratch, 'ct-')), {});
+  const edited = await runCommand('dcmodify', ['-nb', '-m', '(0008,0016)=1.2.840.10008.5.1.4.1.1.2', file.path]);
+  t.is(edited.code, 0, edited.stderr);
+  const started = Date.now();
+  const result = await storescu(gateway.port, [file.path], { callingAe: 'CT_SENDER' });
+  const elapsed = Date.now() - started;
+  t.not(result.code, 0);
+  // DCMTK waited 20-30 s for our close before; a bound on our reaction, not a race.
+  t.true(elapsed < 2000, `storescu took ${elapsed} ms`);
+  const closed = await gateway.waitForLog((l) => l.message === 'association aborted by the peer' && l.callingAe === 'CT_SENDER', 'the abort');
+  t.truthy(closed);
 });
