@@ -93,6 +93,8 @@ export class ScpConnection {
   private releaseRequested = false;
   private pausedOn: Writable | undefined;
   private closed = false;
+  /** The socket has closed (Evt17 is being handled): what the state machine reports next is not a protocol error. */
+  private transportGone = false;
   private finishedReported = false;
 
   constructor(private readonly options: ScpConnectionOptions) {
@@ -133,7 +135,9 @@ export class ScpConnection {
         aborted: (kind, why) => {
           const fields = { ...this.ids(), why };
           if (kind === 'peer-abort') options.logger.info('association aborted by the peer', fields);
-          else if (!this.closed) options.logger.warn('association aborted: protocol error', fields);
+          else if (this.transportGone) {
+            if (this.accepted) options.logger.warn('the peer closed the connection without releasing the association', fields);
+          } else options.logger.warn('association aborted: protocol error', fields);
           this.abandonIncoming();
         },
         closed: () => this.onClosed(),
@@ -149,7 +153,12 @@ export class ScpConnection {
     );
     socket.on('error', (error: Error) => options.logger.debug('DICOM connection error', { ...this.ids(), error: error.message }));
     socket.on('timeout', () => this.safely(() => this.onIdle()));
-    socket.on('close', () => this.safely(() => this.upper.transportClosed()));
+    socket.on('close', () =>
+      this.safely(() => {
+        this.transportGone = true;
+        this.upper.transportClosed();
+      }),
+    );
     this.upper.transportIndication();
   }
 
