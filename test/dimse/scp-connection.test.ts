@@ -1,5 +1,5 @@
 import test from 'ava';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { dicomSchema } from '../../src/config/schema.js';
 import type { InstanceSink } from '../../src/dimse/instance-sink.js';
 import { StorageScp } from '../../src/dimse/storage-scp.js';
@@ -9,15 +9,15 @@ import { EXPLICIT_VR_LITTLE_ENDIAN, VERIFICATION_SOP_CLASS_UID, datasetBytesOfPa
 
 const DX = SOP_CLASS_UID['dx-presentation'];
 
-/** An SCP in this process, on a free port, whose sink throws: a bug in our own code, as far as the SCP knows. */
-async function scpWithThrowingSink() {
+/** An SCP in this process, on a free port, with the given sink (by default one that throws: a bug in our own code). */
+async function inProcessScp(custom?: InstanceSink) {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new PassThrough();
   stream.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
   });
   const logger = createLogger({ level: 'debug', format: 'json', stream });
-  const sink: InstanceSink = {
+  const sink: InstanceSink = custom ?? {
     begin: () => {
       throw new TypeError('a bug in the sink');
     },
@@ -29,7 +29,7 @@ async function scpWithThrowingSink() {
 }
 
 test('an error thrown while handling one connection closes that connection, never the process; others are served', async (t) => {
-  const { scp, port, lines } = await scpWithThrowingSink();
+  const { scp, port, lines } = await inProcessScp();
   t.teardown(() => scp.stop(0));
   const open = async (callingAe: string) =>
     (await openAssociation({
@@ -56,4 +56,56 @@ test('an error thrown while handling one connection closes that connection, neve
   const after = await open('AFTER');
   t.is(await after.echo(), 0);
   await after.release();
+});
+
+test('a sink slower than the network: reading pauses and resumes, and every byte arrives in order', async (t) => {
+  const received: Buffer[] = [];
+  let pauses = 0;
+  const sink: InstanceSink = {
+    begin: () => {
+      // A tiny buffer and a write that takes a moment: the SCP has to stop reading from the socket.
+      const writable = new Writable({
+        highWaterMark: 1024,
+        write(chunk: Buffer, _encoding, callback) {
+          received.push(Buffer.from(chunk));
+          setTimeout(callback, 1);
+        },
+      });
+      const write = writable.write.bind(writable);
+      writable.write = ((chunk: Buffer) => {
+        const ok = write(chunk);
+        if (!ok) pauses += 1;
+        return ok;
+      }) as typeof writable.write;
+      const finished = new Promise<void>((resolve) => writable.once('finish', () => resolve()));
+      return {
+        kind: 'transfer',
+        transfer: {
+          writable,
+          complete: async () => {
+            await finished;
+            return { kind: 'stored', studyInstanceUid: '1.2.3', path: '/nowhere' };
+          },
+          abandon: async () => undefined,
+        },
+      };
+    },
+  };
+  const { scp, port } = await inProcessScp(sink);
+  t.teardown(() => scp.stop(0));
+  const association = (await openAssociation({
+    host: '127.0.0.1',
+    port,
+    callingAe: 'FAST',
+    calledAe: 'CXR_GATEWAY',
+    maxPduLength: 65536,
+    contexts: [{ abstractSyntax: DX, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }],
+  })) as RawAssociation;
+  const dataset = Buffer.alloc(600_000);
+  for (let i = 0; i < dataset.length; i += 1) dataset[i] = (i * 31) % 253;
+  const response = await association.store({ sopClassUid: DX, sopInstanceUid: '1.2.3.4', dataset, pdvSize: 4000, timeoutMs: 30_000 });
+  t.is(response.status, 0);
+  t.true(Buffer.concat(received).equals(dataset));
+  t.true(pauses > 0, 'the sink never pushed back');
+  await association.release();
 });
