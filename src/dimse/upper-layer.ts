@@ -136,11 +136,6 @@ export class UpperLayer {
     return this.current;
   }
 
-  /** True while P-DATA may be exchanged (Sta6, and the release states that still allow it). */
-  get established(): boolean {
-    return this.current === 'Sta6';
-  }
-
   // ---- events from the transport ----------------------------------------------------------------
 
   /** Evt5 (acceptor): a peer connected. */
