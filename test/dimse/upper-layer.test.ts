@@ -212,3 +212,42 @@ test('release collision: both sides request, both confirm, in the order PS3.8 gi
   t.is(a.upper.state, 'Sta13');
   t.deepEqual(a.types().slice(-2), [0x05, 0x06]);
 });
+
+test('20,000 random events in both roles: the machine never throws, sends data only when established, and is silent once closed', (t) => {
+  let s = 1414;
+  const next = () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+  const pdus = [rq([1]), rq([255, 255]), encodeReleaseRq(), encodeReleaseRp(), encodeAbort(0, 0), encodeAssociateRj(1, 1, 3), Buffer.concat([Buffer.from([0x02, 0, 0, 0, 0, 68]), Buffer.alloc(68)]), Buffer.from([0x0a, 0, 0, 0, 0, 0])];
+  const data = Buffer.from([0x04, 0, 0, 0, 0, 0]);
+  for (let run = 0; run < 400; run += 1) {
+    const role = run % 2 === 0 ? 'acceptor' : 'requestor';
+    const h = harness(role);
+    if (role === 'acceptor') h.upper.transportIndication();
+    else h.upper.associateRequest(rq([1]));
+    let destroyed = false;
+    for (let step = 0; step < 50; step += 1) {
+      const before = h.written.length;
+      const state = h.upper.state;
+      const pick = Math.floor(next() * 12);
+      t.notThrows(() => {
+        if (pick < 4) h.upper.receiveControlPdu(pdus[Math.floor(next() * pdus.length)] ?? data);
+        else if (pick === 4) h.upper.receiveDataPdu();
+        else if (pick === 5) h.upper.sendData(data);
+        else if (pick === 6) h.upper.accept(Buffer.from([0x02, 0, 0, 0, 0, 0]));
+        else if (pick === 7) h.upper.releaseRequest();
+        else if (pick === 8) h.upper.releaseResponse();
+        else if (pick === 9) h.upper.abort('test');
+        else if (pick === 10) h.fireArtim();
+        else if (role === 'requestor') h.upper.transportConnected();
+        else h.upper.invalidPdu('garbage');
+      });
+      const wrote = h.written.slice(before);
+      if (wrote.some((b) => b.readUInt8(0) === 0x04)) t.true(state === 'Sta6' || state === 'Sta8', `P-DATA sent in ${state}`);
+      if (destroyed) t.is(wrote.length, 0, 'wrote after the transport was destroyed');
+      if (h.log.at(-1) === 'closed' || h.log.includes('destroy')) destroyed = h.log.includes('destroy');
+      if (h.upper.state === 'Sta1' && h.log.includes('closed')) break;
+    }
+  }
+});
