@@ -414,7 +414,11 @@ export class ScpConnection {
       sopInstanceUid: command.affectedSopInstanceUid ?? '',
       transferSyntaxUid: context.transferSyntax,
     });
-    if (start.kind === 'transfer') return { contextId, command, transfer: start.transfer, refusal: undefined };
+    if (start.kind === 'transfer') {
+      // The sink reports a failed file through complete(); an unheard 'error' event would end the process.
+      start.transfer.writable.on('error', () => undefined);
+      return { contextId, command, transfer: start.transfer, refusal: undefined };
+    }
     return { contextId, command, transfer: undefined, refusal: start };
   }
 

@@ -202,3 +202,19 @@ test.serial('storescu that aborts (its CT has no accepted context) is not kept w
   const closed = await gateway.waitForLog((l) => l.message === 'association aborted by the peer' && l.callingAe === 'CT_SENDER', 'the abort');
   t.truthy(closed);
 });
+
+test.serial('an A-RELEASE-RQ right behind a C-STORE: the C-STORE-RSP goes out first, then the A-RELEASE-RP, then the close', async (t) => {
+  const image = makeImageFile({});
+  const association = (await openAssociation({ host: '127.0.0.1', port: gateway.port, callingAe: 'HASTY', calledAe: 'CXR_GATEWAY', contexts: [dx] })) as RawAssociation;
+  const command = encodeCStoreRq({ sopClassUid: DX, sopInstanceUid: image.sopInstanceUid, messageId: 1 });
+  association.sendMessage(association.acceptedContextFor(DX), command, datasetBytesOfPart10(image.bytes).dataset);
+  association.sendRaw(encodeReleaseRq());
+  const response = await association.receiveMessage('the C-STORE-RSP');
+  t.is(response.status, 0);
+  await association.waitForClose(5000);
+  t.deepEqual(
+    association.pdusReceived.map((p) => p.type),
+    [PduType.AssociateAc, PduType.PDataTf, PduType.ReleaseRp],
+  );
+  t.true(existsSync(path.join(storedDir(image.studyInstanceUid), `${image.sopInstanceUid}.dcm`)));
+});
