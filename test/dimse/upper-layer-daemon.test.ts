@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SOP_CLASS_UID, makeImageFile, writeImageFile } from '../helpers/dicom-factory.js';
-import { storescu } from '../helpers/dcmtk.js';
+import { echoscu, storescu } from '../helpers/dcmtk.js';
 import { runCommand } from '../helpers/run-command.js';
 import { startGateway, type GatewayUnderTest } from '../helpers/gateway-process.js';
 import {
@@ -217,4 +217,15 @@ test.serial('an A-RELEASE-RQ right behind a C-STORE: the C-STORE-RSP goes out fi
     [PduType.AssociateAc, PduType.PDataTf, PduType.ReleaseRp],
   );
   t.true(existsSync(path.join(storedDir(image.studyInstanceUid), `${image.sopInstanceUid}.dcm`)));
+});
+
+test.serial('echoscu --abort: its A-ABORT is acted on at once, and the association slot is free again', async (t) => {
+  const started = Date.now();
+  const result = await echoscu(gateway.port, { callingAe: 'ECHO_ABORT', extraArgs: ['--abort'] });
+  const elapsed = Date.now() - started;
+  t.is(result.code, 0, result.stderr);
+  t.true(elapsed < 2000, `echoscu took ${elapsed} ms`);
+  await gateway.waitForLog((l) => l.message === 'association aborted by the peer' && l.callingAe === 'ECHO_ABORT', 'the abort');
+  await gateway.waitForLog((l) => l.message === 'association closed' && l.callingAe === 'ECHO_ABORT', 'the slot freed');
+  t.pass();
 });
