@@ -44,7 +44,10 @@ export const dicomSchema = z
     port: z.number().int().min(1).max(65535).default(11112),
     maxPduLength: z.number().int().min(4096).max(4 * 1024 * 1024).default(262144),
     maxAssociations: z.number().int().min(1).max(1000).default(16),
-    associationRequestTimeoutSeconds: z.number().positive().max(3600).default(30),
+    /** The ARTIM timer (PS3.8 9.1.5): a connection that sends no A-ASSOCIATE-RQ within it is closed, and so is one we rejected, released or aborted that the peer keeps open. */
+    associationRequestTimeoutSeconds: z.number().positive().max(3600).default(10),
+    /** Sockets one source address may hold at once; a newcomer over it displaces that source's idle ones. */
+    maxConnectionsPerSource: z.number().int().min(1).max(10000).default(32),
     idleTimeoutSeconds: z.number().positive().max(86400).default(60),
     shutdownGraceSeconds: z.number().min(0).max(600).default(30),
     callers: z

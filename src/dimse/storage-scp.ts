@@ -1,92 +1,68 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
-import { Writable } from 'node:stream';
-import dimse from 'dcmjs-dimse';
-import type { association, requests, responses as responseTypes } from 'dcmjs-dimse';
 import type { DicomConfig } from '../config/schema.js';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dicom/implementation.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { Admission } from './admission.js';
 import { decideAssociation, normaliseAddress } from './association-policy.js';
-import { StoreStatus, errorComment, statusForOutcome } from './dimse-status.js';
-import type { IngestOutcome, IngestTransfer, InstanceSink } from './instance-sink.js';
-import { PduGuard } from './pdu-guard.js';
-import { PduStreamParser } from './pdu-stream.js';
-import { SocketProxy } from './socket-proxy.js';
-import { StoreBypass } from './store-bypass.js';
-import { encodeStoreResponsePdu } from './store-response.js';
+import { ContextResult, encodeAssociateAc, encodeAssociateRj, type AcceptedContext, type AssociateRequest } from './association-pdus.js';
+import type { InstanceSink } from './instance-sink.js';
 import { negotiateContext, type ContextPolicy } from './presentation-contexts.js';
-
-const { Scp, Dataset, Implementation, constants, responses } = dimse;
-type Association = association.Association;
-type PresentationContext = association.PresentationContext;
-type CStoreRequest = requests.CStoreRequest;
-type CEchoRequest = requests.CEchoRequest;
+import { ScpConnection, type AssociationAnswer, type NegotiatedContext, type ScpConnectionOwner } from './scp-connection.js';
+import type { TimerScheduler } from './upper-layer.js';
 
 export interface StorageScpOptions {
   config: DicomConfig;
   sink: InstanceSink;
   logger: Logger;
+  /** The ARTIM and other timers; tests inject their own. */
+  schedule?: TimerScheduler;
 }
 
-/** What the SCP knows of one connection. */
-interface Session {
-  id: string;
-  socket: net.Socket;
-  peerAddress: string;
-  callingAe: string;
-  calledAe: string;
-  accepted: boolean;
-  /** The C-STORE whose dataset is arriving or being made durable, and the presentation context it came on. */
-  current: { transfer: IngestTransfer | undefined; refusal: IngestOutcome | undefined; contextId: number } | undefined;
-  completing: Promise<void> | undefined;
-  /** Takes C-STORE data sets off the library's receive path; set right after the session is created. */
-  bypass: StoreBypass | undefined;
-}
-
-// The fields dcmjs-dimse's network timer reads. Its own Server sets the first two, and we replace its Server;
-// it sets lastPduTime for each PDU it parses, and we for the PDUs it never sees (StoreBypass).
-interface NetworkTimerFields {
-  connected: boolean;
-  connectedTime: number | undefined;
-  lastPduTime: number | undefined;
-}
+const realTimers: TimerScheduler = (ms, fire) => {
+  const timer = setTimeout(fire, ms);
+  timer.unref();
+  return () => clearTimeout(timer);
+};
 
 /**
- * The Storage SCP: C-ECHO and C-STORE for the configured image SOP classes. It owns the listening socket
- * (bound to the configured host, which dcmjs-dimse's Server cannot do) and hands every dataset to an
- * InstanceSink, answering Success only when the sink says the instance is durable.
+ * The Storage SCP: C-ECHO and C-STORE for the configured image SOP classes. It owns the listening socket (bound
+ * to the configured host) and, per connection, the DICOM upper layer (upper-layer.ts) and DIMSE service
+ * (scp-connection.ts); every dataset goes to an InstanceSink, and Success is answered only when the sink says
+ * the instance is durable. Admission (admission.ts) decides which sockets to keep when there are too many.
  */
-export class StorageScp {
+export class StorageScp implements ScpConnectionOwner {
   private server: net.Server | undefined;
-  private readonly sessions = new Set<Session>();
+  private readonly connections = new Map<string, ScpConnection>();
   private stopping = false;
   private readonly contextPolicy: ContextPolicy;
+  private readonly admission: Admission;
+  private readonly schedule: TimerScheduler;
 
   constructor(private readonly options: StorageScpOptions) {
+    const { config } = options;
     this.contextPolicy = {
-      sopClasses: new Set(options.config.acceptedSopClasses),
-      transferSyntaxes: options.config.transferSyntaxes,
+      sopClasses: new Set(config.acceptedSopClasses),
+      transferSyntaxes: config.transferSyntaxes,
     };
+    this.admission = new Admission({
+      perSource: config.maxConnectionsPerSource,
+      // What used to be the cap on all sockets now caps only those that are not associations.
+      unassociated: config.maxAssociations * 2 + 4,
+    });
+    this.schedule = options.schedule ?? realTimers;
   }
 
   get openAssociations(): number {
     let n = 0;
-    for (const s of this.sessions) if (s.accepted) n += 1;
+    for (const c of this.connections.values()) if (c.accepted && c.state !== 'Sta13' && c.state !== 'Sta1') n += 1;
     return n;
   }
 
   async start(): Promise<{ host: string; port: number }> {
     const { config, logger } = this.options;
-    routeLibraryLogs(logger);
-    Implementation.setImplementationClassUid(IMPLEMENTATION_CLASS_UID);
-    Implementation.setImplementationVersion(IMPLEMENTATION_VERSION_NAME);
-    // The largest P-DATA PDU we invite peers to send us; the PDU guard enforces it.
-    Implementation.setMaxPduLength(config.maxPduLength);
     const server = net.createServer((socket) => this.onConnection(socket));
-    // A hard cap on sockets, above the association limit so that excess callers still get a proper
-    // A-ASSOCIATE-RJ rather than a closed connection.
-    server.maxConnections = config.maxAssociations * 2 + 4;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -101,8 +77,9 @@ export class StorageScp {
   }
 
   /**
-   * Stops accepting, lets C-STOREs in progress finish (up to the grace period), then closes every
-   * connection. A transfer cut off by the deadline was never acknowledged, and its partial file is removed.
+   * Stops accepting, lets C-STOREs in progress finish (up to the grace period), then aborts every association
+   * and closes every connection. A transfer cut off by the deadline was never acknowledged, and its partial file
+   * is removed.
    */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
@@ -110,107 +87,55 @@ export class StorageScp {
     this.server = undefined;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     const deadline = Date.now() + graceMs;
-    while (Date.now() < deadline && [...this.sessions].some((s) => s.current !== undefined || s.completing)) {
+    while (Date.now() < deadline && [...this.connections.values()].some((c) => c.busy)) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    await Promise.all([...this.sessions].map((s) => s.completing));
-    for (const session of this.sessions) session.socket.destroy();
+    const all = [...this.connections.values()];
+    for (const connection of all) connection.shutdown();
+    // The A-ABORTs are flushed; whoever has not closed a moment later is cut off.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(200, graceMs)));
+    for (const connection of all) connection.destroy();
+    await Promise.all(all.map((c) => c.settled()));
     await closed;
   }
 
   private onConnection(socket: net.Socket): void {
     const { config, logger } = this.options;
-    const session: Session = {
-      id: randomUUID().slice(0, 8),
-      socket,
-      peerAddress: normaliseAddress(socket.remoteAddress ?? 'unknown'),
-      callingAe: '',
-      calledAe: '',
-      accepted: false,
-      current: undefined,
-      completing: undefined,
-      bypass: undefined,
-    };
-    this.sessions.add(session);
-    // dcmjs-dimse talks to a proxy of the socket: we read the socket ourselves (PduStreamParser, without
-    // copying), write C-STORE data sets straight to their spool files (StoreBypass) and deliver the library
-    // everything else.
-    const proxy = new SocketProxy(socket);
-    const scp = new GatewayScp(proxy.asLibrarySocket(), this, session, {
-      connectTimeout: config.idleTimeoutSeconds * 1000,
-      associationTimeout: config.associationRequestTimeoutSeconds * 1000,
-      pduTimeout: config.idleTimeoutSeconds * 1000,
-    });
-    const timer = scp as unknown as NetworkTimerFields;
-    timer.connected = true;
-    timer.connectedTime = Date.now();
-    const guard = new PduGuard(config.maxPduLength);
-    // Only called once `parser` below exists: from its callbacks or from our 'data' listener.
-    const drop = (reason: string): void => {
-      parser.stop();
-      if (socket.destroyed) return;
-      logger.warn('dropping connection: not a valid DICOM byte stream', {
-        associationId: session.id,
-        peer: session.peerAddress,
-        reason,
-      });
+    const id = randomUUID().slice(0, 8);
+    const peerAddress = normaliseAddress(socket.remoteAddress ?? 'unknown');
+    // An error before the connection object exists must not become an uncaught exception.
+    socket.on('error', () => undefined);
+    const decision = this.admission.admit(id, peerAddress);
+    if (!decision.admitted) {
+      logger.warn('connection refused: too many from one address', { associationId: id, peer: peerAddress, why: decision.reason });
       socket.destroy();
-    };
-    const bypass = new StoreBypass({
-      deliver: (pdu) => proxy.deliver(pdu),
-      pause: () => socket.pause(),
-      resume: () => socket.resume(),
-      touch: () => {
-        timer.lastPduTime = Date.now();
-      },
-      isClosed: () => socket.destroyed,
-      fail: drop,
-    });
-    session.bypass = bypass;
-    // The guard judges every PDU header before any of its body is buffered.
-    const parser = new PduStreamParser(bypass, (type, length) => guard.checkHeader(type, length));
-    socket.on('data', (chunk: Buffer) => {
-      const problem = parser.push(chunk);
-      if (problem !== undefined) drop(problem);
-    });
-    scp.on('networkError', (error: Error) => {
-      logger.warn('DICOM connection error', { associationId: session.id, peer: session.peerAddress, error: error.message });
-      parser.stop();
-      socket.destroy();
-    });
-    socket.on('close', () => {
-      parser.stop();
-      bypass.dispose();
-      this.onClosed(session);
-    });
-    logger.debug('connection opened', { associationId: session.id, peer: session.peerAddress });
-  }
-
-  private onClosed(session: Session): void {
-    if (session.current?.transfer !== undefined && session.completing === undefined) {
-      // Held as `completing` so that stop() waits for the partial file to be gone.
-      session.completing = session.current.transfer.abandon().then(() => {
-        session.completing = undefined;
-        this.options.logger.warn('peer went away during a C-STORE; the partial instance was discarded', {
-          associationId: session.id,
-          callingAe: session.callingAe,
-        });
-      });
+      return;
     }
-    session.current = undefined;
-    const finish = () => this.sessions.delete(session);
-    if (session.completing) void session.completing.then(finish);
-    else finish();
-    if (session.accepted) {
-      this.options.logger.info('association closed', { associationId: session.id, callingAe: session.callingAe });
+    for (const victim of decision.evict) this.connections.get(victim.id)?.evict(`room for a new connection from ${peerAddress}`);
+    try {
+      const connection = new ScpConnection({
+        id,
+        socket,
+        peerAddress,
+        owner: this,
+        logger,
+        maxPduLength: config.maxPduLength,
+        artimMs: config.associationRequestTimeoutSeconds * 1000,
+        idleTimeoutMs: config.idleTimeoutSeconds * 1000,
+        schedule: this.schedule,
+      });
+      this.connections.set(id, connection);
+      logger.debug('connection opened', { associationId: id, peer: peerAddress });
+    } catch (error) {
+      this.admission.remove(id);
+      logger.error('could not set up a connection; closing it', { associationId: id, peer: peerAddress, error: describeError(error) });
+      socket.destroy();
     }
   }
 
-  /** @internal called by GatewayScp */
-  associationRequested(scp: GatewayScp, session: Session, request: Association): void {
+  /** @internal ScpConnectionOwner */
+  associate(connection: ScpConnection, request: AssociateRequest): AssociationAnswer {
     const { config, logger } = this.options;
-    session.callingAe = request.getCallingAeTitle().trim();
-    session.calledAe = request.getCalledAeTitle().trim();
     const decision = this.stopping
       ? {
           accept: false as const,
@@ -220,172 +145,69 @@ export class StorageScp {
           explanation: 'the gateway is shutting down; the sender should retry later',
         }
       : decideAssociation(
-          { calledAe: session.calledAe, callingAe: session.callingAe, peerAddress: session.peerAddress },
+          { calledAe: request.calledAe, callingAe: request.callingAe, peerAddress: connection.peerAddress },
           { aeTitle: config.aeTitle, callers: config.callers, maxAssociations: config.maxAssociations },
           this.openAssociations,
         );
-    const ids = { associationId: session.id, callingAe: session.callingAe, calledAe: session.calledAe, peer: session.peerAddress };
+    const ids = { associationId: connection.id, callingAe: request.callingAe, calledAe: request.calledAe, peer: connection.peerAddress };
     if (!decision.accept) {
       logger.warn('association rejected', { ...ids, result: decision.result, source: decision.source, reason: decision.reason, why: decision.explanation });
-      scp.sendAssociationReject(decision.result, decision.source, decision.reason);
-      return;
+      return { accept: false, rj: encodeAssociateRj(decision.result, decision.source, decision.reason) };
     }
+    const answers: AcceptedContext[] = [];
+    const negotiated = new Map<number, NegotiatedContext>();
     const accepted: string[] = [];
-    for (const { context } of request.getPresentationContexts()) {
-      const answer = negotiateContext(context.getAbstractSyntaxUid(), context.getTransferSyntaxUids(), this.contextPolicy);
+    for (const context of request.contexts) {
+      const firstProposed = context.transferSyntaxes[0] ?? '1.2.840.10008.1.2';
+      if (context.abstractSyntax === undefined || context.transferSyntaxes.length === 0) {
+        answers.push({ id: context.id, result: ContextResult.ProviderRejection, transferSyntax: firstProposed });
+        continue;
+      }
+      const answer = negotiateContext(context.abstractSyntax, context.transferSyntaxes, this.contextPolicy);
       if (answer.result === 'accept') {
-        context.setResult(constants.PresentationContextResult.Accept, answer.transferSyntax);
-        accepted.push(`${context.getAbstractSyntaxUid()}@${answer.transferSyntax}`);
+        answers.push({ id: context.id, result: ContextResult.Acceptance, transferSyntax: answer.transferSyntax });
+        negotiated.set(context.id, { abstractSyntax: context.abstractSyntax, transferSyntax: answer.transferSyntax });
+        accepted.push(`${context.abstractSyntax}@${answer.transferSyntax}`);
       } else if (answer.result === 'abstract-syntax-not-supported') {
-        context.setResult(constants.PresentationContextResult.RejectAbstractSyntaxNotSupported);
+        answers.push({ id: context.id, result: ContextResult.AbstractSyntaxNotSupported, transferSyntax: firstProposed });
       } else {
-        context.setResult(constants.PresentationContextResult.RejectTransferSyntaxesNotSupported);
+        answers.push({ id: context.id, result: ContextResult.TransferSyntaxesNotSupported, transferSyntax: firstProposed });
       }
     }
-    session.accepted = true;
+    const ac = encodeAssociateAc({
+      calledAe: request.calledAe,
+      callingAe: request.callingAe,
+      contexts: answers,
+      maxPduLength: config.maxPduLength,
+      implementationClassUid: IMPLEMENTATION_CLASS_UID,
+      implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+    });
     logger.info('association accepted', { ...ids, contexts: accepted.length, accepted });
-    scp.sendAssociationAccept();
+    return { accept: true, ac, contexts: negotiated };
   }
 
-  /** @internal */
-  beginStore(session: Session, context: PresentationContext, request: CStoreRequest): Writable {
-    const start = this.options.sink.begin({
-      sopClassUid: request.getAffectedSopClassUid(),
-      sopInstanceUid: request.getAffectedSopInstanceUid(),
-      transferSyntaxUid: context.getAcceptedTransferSyntaxUid() ?? '',
-      callingAe: session.callingAe,
-      calledAe: session.calledAe,
-      sourceIp: session.peerAddress,
-      associationId: session.id,
+  /** @internal ScpConnectionOwner */
+  beginStore(connection: ScpConnection, command: { sopClassUid: string; sopInstanceUid: string; transferSyntaxUid: string }) {
+    return this.options.sink.begin({
+      ...command,
+      callingAe: connection.callingAe,
+      calledAe: connection.calledAe,
+      sourceIp: connection.peerAddress,
+      associationId: connection.id,
     });
-    const contextId = context.getPresentationContextId();
-    if (start.kind === 'transfer') {
-      session.current = { transfer: start.transfer, refusal: undefined, contextId };
-      return start.transfer.writable;
+  }
+
+  /** @internal ScpConnectionOwner */
+  phaseChanged(connection: ScpConnection, phase: 'associated' | 'closing'): void {
+    this.admission.setPhase(connection.id, phase);
+  }
+
+  /** @internal ScpConnectionOwner */
+  finished(connection: ScpConnection): void {
+    this.connections.delete(connection.id);
+    this.admission.remove(connection.id);
+    if (connection.accepted) {
+      this.options.logger.info('association closed', { associationId: connection.id, callingAe: connection.callingAe });
     }
-    // Refused before any byte was written: the dataset still has to be read off the wire, into nothing.
-    session.current = { transfer: undefined, refusal: start, contextId };
-    return new Writable({ write: (_chunk, _encoding, callback) => callback() });
   }
-
-  /** @internal */
-  completeStore(session: Session, request: CStoreRequest, respond: (status: number, comment?: string) => void): void {
-    const current = session.current;
-    const ids = {
-      associationId: session.id,
-      callingAe: session.callingAe,
-      sopInstanceUid: request.getAffectedSopInstanceUid(),
-    };
-    const outcomePromise: Promise<IngestOutcome> =
-      current?.transfer !== undefined
-        ? current.transfer.complete()
-        : Promise.resolve(current?.refusal ?? { kind: 'refused', reason: 'internal', message: 'no transfer in progress' });
-    session.completing = outcomePromise.then(
-      (outcome) => {
-        session.current = undefined;
-        session.completing = undefined;
-        const status = statusForOutcome(outcome);
-        if (outcome.kind === 'refused') {
-          this.options.logger.warn('C-STORE refused', { ...ids, status: `0x${status.toString(16)}`, why: outcome.message });
-          respond(status, errorComment(outcome.message));
-        } else {
-          this.options.logger.info(outcome.kind === 'stored' ? 'instance stored' : 'duplicate instance acknowledged', {
-            ...ids,
-            studyInstanceUid: outcome.studyInstanceUid,
-          });
-          respond(status);
-        }
-      },
-      (error: unknown) => {
-        session.current = undefined;
-        session.completing = undefined;
-        this.options.logger.error('C-STORE failed', { ...ids, error: describeError(error) });
-        respond(StoreStatus.ProcessingFailure, errorComment(describeError(error)));
-      },
-    );
-  }
-}
-
-class GatewayScp extends Scp {
-  constructor(
-    socket: net.Socket,
-    private readonly owner: StorageScp,
-    private readonly session: Session,
-    options: { connectTimeout: number; associationTimeout: number; pduTimeout: number },
-  ) {
-    super(socket, options);
-  }
-
-  override associationRequested(request: Association): void {
-    this.owner.associationRequested(this, this.session, request);
-  }
-
-  override associationReleaseRequested(): void {
-    this.sendAssociationReleaseResponse();
-  }
-
-  override cEchoRequest(request: CEchoRequest, callback: (response: responseTypes.CEchoResponse) => void): void {
-    const response = responses.CEchoResponse.fromRequest(request);
-    response.setStatus(constants.Status.Success);
-    callback(response);
-  }
-
-  override createStoreWritableStream(context: PresentationContext, request: CStoreRequest): Writable {
-    const writable = this.owner.beginStore(this.session, context, request);
-    // Normally the data set bypasses the library and it gets a stream that discards the empty values it sees.
-    return this.session.bypass?.adoptStoreStream(writable) ?? writable;
-  }
-
-  override createDatasetFromStoreWritableStream(
-    _writable: Writable,
-    context: PresentationContext,
-    callback: (dataset: InstanceType<typeof Dataset>) => void,
-  ): void {
-    // The bytes are already in the spool; cStoreRequest completes the transfer from there.
-    callback(new Dataset({}, context.getAcceptedTransferSyntaxUid()));
-  }
-
-  override cStoreRequest(request: CStoreRequest, callback: (response: responseTypes.CStoreResponse) => void): void {
-    const contextId = this.session.current?.contextId;
-    this.owner.completeStore(this.session, request, (status, comment) => {
-      if (contextId !== undefined) {
-        // Encoded by us (see store-response.ts) and written to the socket, where the library would write it.
-        const pdu = encodeStoreResponsePdu({
-          contextId,
-          sopClassUid: request.getAffectedSopClassUid(),
-          sopInstanceUid: request.getAffectedSopInstanceUid(),
-          messageIdBeingRespondedTo: request.getMessageId(),
-          status,
-          errorComment: comment,
-        });
-        if (!this.session.socket.destroyed) this.session.socket.write(pdu);
-        return;
-      }
-      // A C-STORE-RQ without a data set never opened a store: answer (a failure) the library's way.
-      const response = responses.CStoreResponse.fromRequest(request);
-      response.setStatus(status);
-      if (comment !== undefined) response.setErrorComment(comment);
-      callback(response);
-    });
-  }
-
-  override abort(): void {
-    // The socket closes next; onClosed discards any partial transfer.
-  }
-}
-
-let libraryLogsRouted = false;
-
-/** dcmjs-dimse logs through loglevel to the console; send its warnings and errors to our JSON log instead. */
-function routeLibraryLogs(logger: Logger): void {
-  if (libraryLogsRouted) return;
-  libraryLogsRouted = true;
-  const log = dimse.log;
-  log.methodFactory = (methodName) => (...args: unknown[]) => {
-    const message = args.map((a) => (typeof a === 'string' ? a : describeError(a))).join(' ');
-    if (methodName === 'error') logger.warn('dcmjs-dimse', { detail: message });
-    else if (methodName === 'warn') logger.warn('dcmjs-dimse', { detail: message });
-    else logger.debug('dcmjs-dimse', { detail: message });
-  };
-  log.setLevel('warn');
 }

@@ -1,21 +1,17 @@
 import { readFile } from 'node:fs/promises';
-import type net from 'node:net';
 import dimse from 'dcmjs-dimse';
-import type { association, requests, responses } from 'dcmjs-dimse';
-import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dicom/implementation.js';
 import { walkDatasetBuffer } from '../dicom/dataset-walker.js';
 import { parsePart10Header } from '../dicom/part10-header.js';
 import { TransferSyntax, encodingOf } from '../dicom/transfer-syntaxes.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { ContextResult, MAX_PRESENTATION_CONTEXTS } from './association-pdus.js';
+import { CommandElement, encodeCommand } from './dimse-messages.js';
+import { ScuAssociation, type ScuFailure } from './scu-association.js';
 
-const { Client, Dataset, Implementation, constants } = dimse;
-const { CStoreRequest } = dimse.requests;
-const { PresentationContext } = dimse.association;
-type Association = association.Association;
-type CStoreRequestType = requests.CStoreRequest;
-type CStoreResponseType = responses.CStoreResponse;
-type DatasetType = InstanceType<typeof Dataset>;
+// dcmjs-dimse is used only for its Dataset, to re-encode an uncompressed object in the other uncompressed syntax;
+// the association itself is ours (scu-association.ts).
+const { Dataset } = dimse;
 
 /** A Part 10 object to send: a file, or the bytes of one (e.g. a Secondary Capture just written). */
 export type Part10Source = { readonly path: string } | { readonly bytes: Uint8Array; readonly label?: string };
@@ -106,42 +102,13 @@ export function formatStatus(status: number): string {
   return `0x${status.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
-/**
- * A dcmjs-dimse Dataset that carries a Part 10 file's data set bytes and hands them to the network unchanged.
- * The library's own Dataset parses a file into dcmjs's naturalised form and writes it again for the wire;
- * that re-encoding is not neutral (private elements, VRs and value formatting can change, and dcmjs splits
- * encapsulated frames into 20 KiB fragments by default), and a gateway forwards objects as they were written.
- * The two elements the library reads (for the C-STORE command) are the only ones parsed.
- */
-class EncodedDataset extends Dataset {
-  constructor(
-    private readonly encoded: Buffer,
-    sopClassUid: string,
-    sopInstanceUid: string,
-    transferSyntaxUid: string,
-  ) {
-    super({ SOPClassUID: sopClassUid, SOPInstanceUID: sopInstanceUid }, transferSyntaxUid);
-  }
-
-  override getDenaturalizedDataset(): Buffer {
-    return this.encoded;
-  }
-}
-
 interface PreparedInstance {
   source: string;
   sopClassUid: string;
   sopInstanceUid: string;
   transferSyntaxUid: string;
+  /** The data set bytes of the file, as they go on the wire (a gateway forwards objects as they were written). */
   dataset: Buffer;
-  request: CStoreRequestType;
-}
-
-// The parts of dcmjs-dimse's Client that its types do not show: the network (with its socket) of the
-// association in progress. Only used to close a socket the library would leave half-open (a connect that
-// timed out) and to hear the peer's A-ABORT, which the Client does not pass on.
-interface ClientInternals {
-  network?: { socket?: net.Socket; on?(event: 'abort', listener: (abort: { source: number; reason: number }) => void): unknown };
 }
 
 const UNCOMPRESSED: ReadonlySet<string> = new Set([TransferSyntax.ImplicitVRLittleEndian, TransferSyntax.ExplicitVRLittleEndian]);
@@ -201,8 +168,7 @@ async function prepare(item: Part10Source, index: number): Promise<PreparedInsta
     if (sopClassUid === undefined || sopInstanceUid === undefined) {
       return unreadable(`${source} has no ${sopClassUid === undefined ? 'SOP Class UID' : 'SOP Instance UID'}`, { sopClassUid, sopInstanceUid });
     }
-    const request = new CStoreRequest(new EncodedDataset(dataset, sopClassUid, sopInstanceUid, transferSyntaxUid));
-    return { source, sopClassUid, sopInstanceUid, transferSyntaxUid, dataset, request };
+    return { source, sopClassUid, sopInstanceUid, transferSyntaxUid, dataset };
   } catch (error) {
     return unreadable(describeError(error));
   }
@@ -210,226 +176,208 @@ async function prepare(item: Part10Source, index: number): Promise<PreparedInsta
 
 type TransferOutcome = { results: InstanceResult[] } | { transient: BatchFailure; completed: InstanceResult[] };
 
-function transfer(peer: ScuPeer, instances: PreparedInstance[], options: SendInstancesOptions): Promise<TransferOutcome> {
+const C_STORE_RQ = 0x0001;
+const DATASET_PRESENT = 0x0000;
+
+interface ProposedContextPlan {
+  id: number;
+  abstractSyntax: string;
+  transferSyntaxes: string[];
+}
+
+/**
+ * The contexts we propose: per SOP class, Explicit and Implicit VR LE in one context (so that an uncompressed
+ * object can be re-encoded for a peer that takes only the other), and per SOP class and transfer syntax of an
+ * object, that syntax alone, so that every object can go out unchanged where the peer allows. Past the 128
+ * contexts PS3.8 allows, objects simply find no context (not sent, reported).
+ */
+function proposeContexts(instances: readonly PreparedInstance[]): ProposedContextPlan[] {
+  const contexts: ProposedContextPlan[] = [];
+  const seen = new Set<string>();
+  const add = (abstractSyntax: string, transferSyntaxes: string[]): void => {
+    const key = `${abstractSyntax}|${transferSyntaxes.join(',')}`;
+    if (seen.has(key) || contexts.length >= MAX_PRESENTATION_CONTEXTS) return;
+    seen.add(key);
+    contexts.push({ id: contexts.length * 2 + 1, abstractSyntax, transferSyntaxes });
+  };
+  for (const instance of instances) {
+    add(instance.sopClassUid, [instance.transferSyntaxUid]);
+    add(instance.sopClassUid, [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian]);
+  }
+  return contexts;
+}
+
+async function transfer(peer: ScuPeer, instances: PreparedInstance[], options: SendInstancesOptions): Promise<TransferOutcome> {
   const { logger, signal } = options;
   const peerName = `${peer.calledAeTitle}@${peer.host}:${peer.port}`;
-  const client = new Client();
-  const internals = client as unknown as ClientInternals;
   const results = new Map<PreparedInstance, InstanceResult>();
-  let phase: 'connecting' | 'associating' | 'transferring' = 'connecting';
+  const answeredInOrder = (): InstanceResult[] => instances.flatMap((i) => results.get(i) ?? []);
+  const progress = (): string => {
+    const answered = [...results.values()].filter((r) => r.outcome !== 'not-sent').length;
+    return `after ${answered} of ${instances.length} C-STOREs were answered`;
+  };
+  const failed = (failure: BatchFailure): TransferOutcome => {
+    logger.warn('DICOM transfer failed', { peer: peerName, kind: failure.kind, why: failure.reason });
+    return { transient: failure, completed: answeredInOrder() };
+  };
 
-  // The library proposes, per SOP class, Implicit + Explicit VR LE in one context and each compressed syntax
-  // in a context of its own. An uncompressed object also gets a context with its own syntax alone, so that a
-  // peer which would pick the other uncompressed syntax in the shared context can still take it unchanged.
-  const proposed = new Set<string>();
-  for (const instance of instances) {
-    client.addRequest(instance.request);
-    const key = `${instance.sopClassUid}|${instance.transferSyntaxUid}`;
-    if (UNCOMPRESSED.has(instance.transferSyntaxUid) && !proposed.has(key)) {
-      proposed.add(key);
-      client.addAdditionalPresentationContext(new PresentationContext(1, instance.sopClassUid, instance.transferSyntaxUid), true);
-    }
-    instance.request.on('response', (response: CStoreResponseType) => {
-      const status = response.getStatus();
-      const comment = response.getErrorComment();
-      const outcome = classifyStoreStatus(status);
-      const result: AnsweredInstance = {
-        source: instance.source,
-        sopInstanceUid: instance.sopInstanceUid,
-        sopClassUid: instance.sopClassUid,
-        outcome,
-        status,
-        ...(typeof comment === 'string' && comment.trim() !== '' ? { comment: comment.trim() } : {}),
-      };
-      results.set(instance, result);
-      // The Error Comment is the PACS's free text (it may quote a patient name): its length only, above debug.
-      const fields = { peer: peerName, sopInstanceUid: instance.sopInstanceUid, status: formatStatus(status), commentLength: result.comment?.length };
-      if (outcome === 'warning') logger.warn('C-STORE warning: the PACS stored the instance with a warning', fields);
-      else if (outcome === 'failed') logger.warn('C-STORE failed', fields);
-      else logger.debug('C-STORE succeeded', fields);
-    });
+  const proposed = proposeContexts(instances);
+  const opened = await ScuAssociation.open(
+    {
+      host: peer.host,
+      port: peer.port,
+      callingAeTitle: peer.callingAeTitle,
+      calledAeTitle: peer.calledAeTitle,
+      contexts: proposed,
+      connectTimeoutMs: peer.connectTimeoutMs,
+      responseTimeoutMs: peer.responseTimeoutMs,
+    },
+    signal,
+  );
+  if (!(opened instanceof ScuAssociation)) return failed(describeFailure(opened, peer, peerName, progress()));
+  const association = opened;
+
+  const acceptedContexts = new Map<number, { abstractSyntax: string; transferSyntax: string }>();
+  for (const context of association.accepted?.contexts ?? []) {
+    const ours = proposed.find((p) => p.id === context.id);
+    if (ours === undefined || context.result !== ContextResult.Acceptance || context.transferSyntax === undefined) continue;
+    // A peer that "accepts" a syntax we did not propose for that context gets nothing sent on it.
+    if (!ours.transferSyntaxes.includes(context.transferSyntax)) continue;
+    acceptedContexts.set(context.id, { abstractSyntax: ours.abstractSyntax, transferSyntax: context.transferSyntax });
   }
 
-  return new Promise<TransferOutcome>((resolve) => {
-    let settled = false;
-    const allAnswered = (): boolean => instances.every((i) => results.has(i));
-    const progress = (): string => {
-      const answered = [...results.values()].filter((r) => r.outcome !== 'not-sent').length;
-      return `after ${answered} of ${instances.length} C-STOREs were answered`;
+  let messageId = 0;
+  for (const instance of instances) {
+    const plan = planInstance(acceptedContexts, instance);
+    if (plan.kind === 'not-sendable') {
+      const reason =
+        `${peerName} accepted no presentation context for SOP class ${instance.sopClassUid} in transfer syntax ` +
+        `${instance.transferSyntaxUid} or one we can convert it to; add them to the PACS's accepted SOP classes / transfer syntaxes`;
+      results.set(instance, { ...unsent(instance), cause: 'no-accepted-context', reason });
+      logger.warn('instance not sent: no accepted presentation context', { peer: peerName, sopInstanceUid: instance.sopInstanceUid, why: reason });
+      continue;
+    }
+    let dataset = instance.dataset;
+    if (plan.kind === 're-encode') {
+      // dcmjs writes it again in the accepted syntax; fragmentMultiframe is irrelevant for native pixels but
+      // stays off so that nothing is ever split behind our back.
+      try {
+        const parsed = new Dataset(instance.dataset, instance.transferSyntaxUid);
+        parsed.setTransferSyntaxUid(plan.transferSyntaxUid);
+        dataset = parsed.getDenaturalizedDataset({ fragmentMultiframe: false });
+      } catch (error) {
+        results.set(instance, { ...unsent(instance), cause: 'unreadable', reason: `dcmjs cannot re-encode ${instance.source}: ${describeError(error)}` });
+        continue;
+      }
+      logger.info('the PACS did not accept the object in its own transfer syntax; re-encoding it', {
+        peer: peerName,
+        sopInstanceUid: instance.sopInstanceUid,
+        from: instance.transferSyntaxUid,
+        to: plan.transferSyntaxUid,
+      });
+    }
+    messageId += 1;
+    const command = encodeCommand([
+      [CommandElement.AffectedSopClassUid, { ui: instance.sopClassUid }],
+      [CommandElement.CommandField, { us: C_STORE_RQ }],
+      [CommandElement.MessageId, { us: messageId }],
+      [CommandElement.Priority, { us: 0 }],
+      [CommandElement.CommandDataSetType, { us: DATASET_PRESENT }],
+      [CommandElement.AffectedSopInstanceUid, { ui: instance.sopInstanceUid }],
+    ]);
+    const response = await association.request(plan.contextId, messageId, command, dataset);
+    if (!('elements' in response)) {
+      association.release().catch(() => undefined);
+      return failed(describeFailure(response, peer, peerName, progress()));
+    }
+    const status = response.status ?? 0xffff;
+    const comment = response.errorComment?.trim();
+    const outcome = classifyStoreStatus(status);
+    const result: AnsweredInstance = {
+      source: instance.source,
+      sopInstanceUid: instance.sopInstanceUid,
+      sopClassUid: instance.sopClassUid,
+      outcome,
+      status,
+      ...(comment !== undefined && comment !== '' ? { comment } : {}),
     };
-    const answeredInOrder = (): InstanceResult[] => instances.flatMap((i) => results.get(i) ?? []);
-    const onAbortSignal = (): void => finish(stoppedFailure(peer));
-    const connectTimer = setTimeout(() => {
-      finish({ kind: 'connect-timeout', reason: `no TCP connection to ${peerName} within ${seconds(peer.connectTimeoutMs)}; check the PACS host, port and firewall` });
-    }, peer.connectTimeoutMs);
-    signal?.addEventListener('abort', onAbortSignal, { once: true });
-
-    // Ends the transfer once: undefined after a release, or the first failure. Once every instance is
-    // answered, what then happens to the release (a timeout, an abort, our own stop) changes nothing that
-    // was stored, and the results stand.
-    function finish(failure: BatchFailure | undefined): void {
-      if (settled) return;
-      settled = true;
-      clearTimeout(connectTimer);
-      signal?.removeEventListener('abort', onAbortSignal);
-      const complete = phase === 'transferring' && allAnswered();
-      if (failure !== undefined) {
-        // The library only end()s the socket; a connect still pending, or a peer that never answers, would
-        // keep it open for minutes.
-        if (phase !== 'connecting') {
-          try {
-            client.abort();
-          } catch {
-            // no association to abort
-          }
-        }
-        internals.network?.socket?.destroy();
-        const fields = { peer: peerName, kind: failure.kind, why: failure.reason };
-        if (complete) logger.warn('the association did not end with a release; every instance was answered', fields);
-        else logger.warn('DICOM transfer failed', fields);
-      }
-      resolve(complete || failure === undefined ? { results: answeredInOrder() } : { transient: failure, completed: answeredInOrder() });
-    }
-
-    client.on('connected', () => {
-      clearTimeout(connectTimer);
-      phase = 'associating';
-      // The Client does not pass the peer's A-ABORT on, and some peers keep the connection open after one:
-      // without this, the batch would wait for the response timeout.
-      internals.network?.on?.('abort', (abort) => {
-        finish({
-          kind: 'association-aborted',
-          reason: `${peerName} aborted the association (A-ABORT, ${describeAbort(abort)}) ${progress()}; see the PACS's log for why`,
-        });
-      });
+    results.set(instance, result);
+    // The Error Comment is the PACS's free text (it may quote a patient name): its length only, above debug.
+    const fields = { peer: peerName, sopInstanceUid: instance.sopInstanceUid, status: formatStatus(status), commentLength: result.comment?.length };
+    if (outcome === 'warning') logger.warn('C-STORE warning: the PACS stored the instance with a warning', fields);
+    else if (outcome === 'failed') logger.warn('C-STORE failed', fields);
+    else logger.debug('C-STORE succeeded', fields);
+  }
+  // Every instance is answered: what happens to the release changes nothing that was stored.
+  await association.release();
+  const afterwards = association.failed;
+  if (afterwards !== undefined) {
+    if (afterwards.kind === 'stopped' && signal?.aborted) return failed(stoppedFailure(peer));
+    logger.warn('the association did not end with a release; every instance was answered', {
+      peer: peerName,
+      kind: afterwards.kind,
+      why: describeFailure(afterwards, peer, peerName, progress()).reason,
     });
-    // Runs before the library starts sending (it emits synchronously, then sends the requests it holds),
-    // so the requests can be fitted to what the peer accepted here.
-    client.on('associationAccepted', (accepted: Association) => {
-      phase = 'transferring';
-      const sendable: CStoreRequestType[] = [];
-      for (const instance of instances) {
-        const plan = planInstance(accepted, instance);
-        if (plan.kind === 'as-is') sendable.push(instance.request);
-        else if (plan.kind === 're-encode') {
-          // dcmjs writes it again in the accepted syntax; fragmentMultiframe is irrelevant for native pixels
-          // but stays off (datasetWriteOptions below) so that nothing is ever split behind our back.
-          let parsed: DatasetType;
-          try {
-            parsed = new Dataset(instance.dataset, instance.transferSyntaxUid);
-          } catch (error) {
-            results.set(instance, { ...unsent(instance), cause: 'unreadable', reason: `dcmjs cannot re-encode ${instance.source}: ${describeError(error)}` });
-            continue;
-          }
-          parsed.setTransferSyntaxUid(plan.transferSyntaxUid);
-          instance.request.setDataset(parsed);
-          sendable.push(instance.request);
-          logger.info('the PACS did not accept the object in its own transfer syntax; re-encoding it', {
-            peer: peerName,
-            sopInstanceUid: instance.sopInstanceUid,
-            from: instance.transferSyntaxUid,
-            to: plan.transferSyntaxUid,
-          });
-        } else {
-          const reason =
-            `${peerName} accepted no presentation context for SOP class ${instance.sopClassUid} in transfer syntax ` +
-            `${instance.transferSyntaxUid} or one we can convert it to; add them to the PACS's accepted SOP classes / transfer syntaxes`;
-          results.set(instance, { ...unsent(instance), cause: 'no-accepted-context', reason });
-          logger.warn('instance not sent: no accepted presentation context', { peer: peerName, sopInstanceUid: instance.sopInstanceUid, why: reason });
-        }
-      }
-      client.clearRequests();
-      for (const request of sendable) client.addRequest(request);
-    });
-    client.on('associationRejected', (rejection: { result: number; source: number; reason: number }) => {
-      const detail = describeRejection(rejection);
-      finish({
-        kind: 'association-rejected',
-        reason: `${peerName} rejected the association from '${peer.callingAeTitle}' (${detail.permanent ? 'permanent' : 'transient'}, ${detail.source}: ${detail.reason}); ${rejectionAdvice(rejection.reason, peer)}`,
-        rejection: detail,
-      });
-    });
-    client.on('associationReleased', () => finish(undefined));
-    client.on('networkError', (error: Error) => finish(classifyNetworkError(error.message, phase, peer, peerName)));
-    client.on('closed', () => {
-      finish({
-        kind: 'association-aborted',
-        reason: `${peerName} closed the connection ${progress()}; see the PACS's log for why`,
-      });
-    });
-
-    Implementation.setImplementationClassUid(IMPLEMENTATION_CLASS_UID);
-    Implementation.setImplementationVersion(IMPLEMENTATION_VERSION_NAME);
-    try {
-      client.send(peer.host, peer.port, peer.callingAeTitle, peer.calledAeTitle, {
-        // The library's connectTimeout is the socket's idle timeout for the whole association; ours (the timer
-        // above) covers the connect, so the library's only backs up the response timeout.
-        connectTimeout: peer.connectTimeoutMs + peer.responseTimeoutMs,
-        associationTimeout: peer.responseTimeoutMs,
-        // Measured from the last PDU the peer sent, so it bounds the wait for each C-STORE response.
-        pduTimeout: peer.responseTimeoutMs,
-        datasetWriteOptions: { fragmentMultiframe: false },
-      });
-    } catch (error) {
-      finish({ kind: 'connect-failed', reason: `cannot start a DICOM association to ${peerName}: ${describeError(error)}` });
-    }
-  });
+  }
+  return { results: answeredInOrder() };
 }
 
 function unsent(instance: PreparedInstance): Omit<UnsentInstance, 'cause' | 'reason'> {
   return { source: instance.source, sopInstanceUid: instance.sopInstanceUid, sopClassUid: instance.sopClassUid, outcome: 'not-sent' };
 }
 
-type InstancePlan = { kind: 'as-is' } | { kind: 're-encode'; transferSyntaxUid: string } | { kind: 'not-sendable' };
+type InstancePlan = { kind: 'as-is'; contextId: number } | { kind: 're-encode'; contextId: number; transferSyntaxUid: string } | { kind: 'not-sendable' };
 
-function planInstance(accepted: Association, instance: PreparedInstance): InstancePlan {
-  const syntaxes = new Set<string>();
-  for (const { context } of accepted.getPresentationContexts()) {
-    if (context.getAbstractSyntaxUid() !== instance.sopClassUid) continue;
-    if (context.getResult() !== constants.PresentationContextResult.Accept) continue;
-    const ts = context.getAcceptedTransferSyntaxUid();
-    if (ts !== undefined) syntaxes.add(ts);
+function planInstance(accepted: ReadonlyMap<number, { abstractSyntax: string; transferSyntax: string }>, instance: PreparedInstance): InstancePlan {
+  let other: { contextId: number; transferSyntaxUid: string } | undefined;
+  for (const [contextId, context] of accepted) {
+    if (context.abstractSyntax !== instance.sopClassUid) continue;
+    if (context.transferSyntax === instance.transferSyntaxUid) return { kind: 'as-is', contextId };
+    if (other === undefined && UNCOMPRESSED.has(context.transferSyntax)) other = { contextId, transferSyntaxUid: context.transferSyntax };
   }
-  if (syntaxes.has(instance.transferSyntaxUid)) return { kind: 'as-is' };
-  if (UNCOMPRESSED.has(instance.transferSyntaxUid)) {
-    const other = [...syntaxes].find((ts) => UNCOMPRESSED.has(ts));
-    if (other !== undefined) return { kind: 're-encode', transferSyntaxUid: other };
-  }
+  if (UNCOMPRESSED.has(instance.transferSyntaxUid) && other !== undefined) return { kind: 're-encode', ...other };
   return { kind: 'not-sendable' };
 }
 
-function classifyNetworkError(message: string, phase: string, peer: ScuPeer, peerName: string): BatchFailure {
-  const code = /\b(E[A-Z]{3,})\b/.exec(message)?.[1];
-  if (message.includes('Exceeded association timeout')) {
-    return { kind: 'association-timeout', reason: `${peerName} accepted the TCP connection but did not answer the association request within ${seconds(peer.responseTimeoutMs)}; is this port a DICOM service?` };
-  }
-  if (message.includes('Exceeded PDU timeout') || message.includes('Connection timeout')) {
-    if (phase === 'connecting') {
-      return { kind: 'connect-timeout', reason: `no TCP connection to ${peerName} within ${seconds(peer.connectTimeoutMs)}; check the PACS host, port and firewall` };
-    }
-    return {
-      kind: 'response-timeout',
-      reason: `${peerName} did not answer within ${seconds(peer.responseTimeoutMs)} (responseTimeoutSeconds) while ${phase === 'associating' ? 'negotiating the association' : 'storing'}; the PACS may be overloaded`,
-    };
-  }
-  if (phase === 'connecting') {
-    if (code === 'ECONNREFUSED') {
+/** The sentence for the admin, per way an association can end early. */
+function describeFailure(failure: ScuFailure, peer: ScuPeer, peerName: string, progress: string): BatchFailure {
+  switch (failure.kind) {
+    case 'connection-refused':
       return { kind: 'connection-refused', reason: `connection refused by ${peer.host}:${peer.port} (ECONNREFUSED): the PACS is not listening there; is it running, and is the port right?` };
+    case 'connect-failed':
+      return { kind: 'connect-failed', reason: `cannot connect to ${peerName}: ${failure.detail}` };
+    case 'connect-timeout':
+      return { kind: 'connect-timeout', reason: `no TCP connection to ${peerName} within ${seconds(peer.connectTimeoutMs)}; check the PACS host, port and firewall` };
+    case 'association-rejected': {
+      const detail = describeRejection(failure);
+      return {
+        kind: 'association-rejected',
+        reason: `${peerName} rejected the association from '${peer.callingAeTitle}' (${detail.permanent ? 'permanent' : 'transient'}, ${detail.source}: ${detail.reason}); ${rejectionAdvice(failure.reason, peer)}`,
+        rejection: detail,
+      };
     }
-    return { kind: 'connect-failed', reason: `cannot connect to ${peerName}: ${stripLibraryPrefix(message)}` };
+    case 'association-timeout':
+      return { kind: 'association-timeout', reason: `${peerName} accepted the TCP connection but did not answer the association request within ${seconds(peer.responseTimeoutMs)}; is this port a DICOM service?` };
+    case 'association-aborted':
+      return { kind: 'association-aborted', reason: `${peerName} aborted the association (A-ABORT, ${describeAbort(failure.abort)}) ${progress}; see the PACS's log for why` };
+    case 'connection-closed':
+      return { kind: 'association-aborted', reason: `${peerName} closed the connection ${progress}; see the PACS's log for why` };
+    case 'protocol-error':
+      return { kind: 'association-aborted', reason: `the connection to ${peerName} failed during the association: ${failure.detail}` };
+    case 'response-timeout':
+      return {
+        kind: 'response-timeout',
+        reason: `${peerName} did not answer within ${seconds(peer.responseTimeoutMs)} (responseTimeoutSeconds) while ${failure.phase === 'associating' ? 'negotiating the association' : 'storing'}; the PACS may be overloaded`,
+      };
+    case 'stopped':
+      return stoppedFailure(peer);
   }
-  return { kind: 'association-aborted', reason: `the connection to ${peerName} failed during the association: ${stripLibraryPrefix(message)}` };
-}
-
-// The library prefixes its messages with the called AE and an arrow ("ORTHANC -> Connection error: ...").
-function stripLibraryPrefix(message: string): string {
-  return message.replace(/^.*?-> /, '');
 }
 
 const REJECT_SOURCES: Record<number, string> = { 1: 'service user', 2: 'service provider (ACSE)', 3: 'service provider (presentation)' };
 
 function describeRejection(rejection: { result: number; source: number; reason: number }): { permanent: boolean; source: string; reason: string } {
-  const permanent = rejection.result === constants.RejectResult.Permanent;
+  const permanent = rejection.result === 1; // PS3.8 9.3.4: 1 rejected-permanent, 2 rejected-transient
   const source = REJECT_SOURCES[rejection.source] ?? `source ${rejection.source}`;
   // Reason codes depend on the source (PS3.8 Table 9-21).
   let reason = `reason ${rejection.reason}`;
@@ -466,9 +414,8 @@ function seconds(ms: number): string {
 }
 
 /**
- * dcmjs-dimse logs every PDU to the console until someone sets its level. The Storage SCP routes those lines
- * into our logger when it starts; the SCU reports everything through its results instead, so when nobody has
- * configured the library (it still logs at trace) its lines would only be console noise.
+ * dcmjs-dimse logs to the console until someone sets its level; the SCU reports everything through its results
+ * instead, so the library's lines (from re-encoding a data set) would only be console noise.
  */
 function quietLibraryLogs(): void {
   if (dimse.log.getLevel() === dimse.log.levels.TRACE) dimse.log.setLevel('silent');

@@ -63,7 +63,7 @@ function us(value: number): Buffer {
 
 /** Even length, padded with NUL (UI) or space (LO), as PS3.5 6.2 asks. */
 function text(value: string | undefined, pad: 0x00 | 0x20): Buffer {
-  // The UIDs come from dcmjs-dimse's parse of the request, which yields undefined for a missing element.
+  // The UIDs come from the request's command set, which may lack them.
   const raw = Buffer.from(value ?? '', 'latin1');
   return raw.length % 2 === 0 ? raw : Buffer.concat([raw, Buffer.from([pad])]);
 }

@@ -18,6 +18,7 @@ import {
   RawAssociation,
   VERIFICATION_SOP_CLASS_UID,
   commandString,
+  connectIdle,
   commandUS,
   datasetBytesOfPart10,
   decodeCommand,
@@ -366,4 +367,40 @@ test('waits time out with an Error naming what was awaited', async (t) => {
   await t.throwsAsync(openAssociation(options(address.port, { timeoutMs: 200 })), {
     message: /timed out after 200 ms waiting for A-ASSOCIATE-AC\/RJ/,
   });
+});
+
+test('explicit context IDs are proposed as given and answers map back to them, also from a second loopback address', async (t) => {
+  const scp = await startStorescp(t);
+  const assoc = await associate(t, scp.port, {
+    localAddress: '127.0.0.2',
+    contexts: [
+      { abstractSyntax: SECONDARY_CAPTURE, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN], id: 201 },
+      { abstractSyntax: VERIFICATION_SOP_CLASS_UID, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN], id: 7 },
+    ],
+  });
+  t.deepEqual(
+    assoc.contexts.map(({ id, abstractSyntax }) => ({ id, abstractSyntax })),
+    [
+      { id: 201, abstractSyntax: SECONDARY_CAPTURE },
+      { id: 7, abstractSyntax: VERIFICATION_SOP_CLASS_UID },
+    ],
+  );
+  t.is(await assoc.echo(), 0);
+  await assoc.release();
+});
+
+test('connectIdle opens a socket that sends nothing, from the given address', async (t) => {
+  const seen: string[] = [];
+  const server = net.createServer((socket) => {
+    seen.push(socket.remoteAddress ?? '');
+    socket.on('data', () => t.fail('the idle socket sent data'));
+  });
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
+  t.teardown(() => server.close());
+  const socket = await connectIdle('127.0.0.1', (server.address() as net.AddressInfo).port, { localAddress: '127.0.0.2' });
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  socket.destroy();
+  await closed;
+  t.deepEqual(seen.map((a) => a.replace(/^::ffff:/, '')), ['127.0.0.2']);
 });

@@ -418,7 +418,10 @@ export interface OpenAssociationOptions {
   port: number;
   callingAe: string;
   calledAe: string;
-  contexts: ProposedContext[];
+  /** IDs 1, 3, 5, ... in order unless `id` is given (a test may propose invalid or repeated IDs). */
+  contexts: Array<ProposedContext & { id?: number }>;
+  /** Source address to connect from (e.g. 127.0.0.2, to act as a second host on loopback). */
+  localAddress?: string;
   /** Max PDU length we announce (0x51). Default 16384. */
   maxPduLength?: number;
   /** Timeout for each wait (connect, A-ASSOCIATE response, each DIMSE response, release). Default 10 s. */
@@ -463,7 +466,7 @@ interface Waiter {
 /** Connects, negotiates, and returns the association or the A-ASSOCIATE-RJ fields. */
 export async function openAssociation(opts: OpenAssociationOptions): Promise<RawAssociation | AssociationRejected> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const socket = await connect(opts.host, opts.port, timeoutMs);
+  const socket = await connect(opts.host, opts.port, timeoutMs, opts.localAddress);
   const assoc = new RawAssociation(socket, opts.contexts, timeoutMs);
   try {
     socket.write(
@@ -488,9 +491,17 @@ export async function openAssociation(opts: OpenAssociationOptions): Promise<Raw
   }
 }
 
-function connect(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+/**
+ * Opens a TCP connection and sends nothing: the idle socket an attacker holds. Optionally from `localAddress`.
+ * The caller destroys it.
+ */
+export function connectIdle(host: string, port: number, options: { localAddress?: string; timeoutMs?: number } = {}): Promise<net.Socket> {
+  return connect(host, port, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.localAddress);
+}
+
+function connect(host: string, port: number, timeoutMs: number, localAddress?: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const socket = net.connect(localAddress === undefined ? { host, port } : { host, port, localAddress });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`timed out after ${timeoutMs} ms waiting for TCP connection to ${host}:${port}`));
@@ -527,7 +538,7 @@ export class RawAssociation {
   readonly closed: Promise<void>;
 
   private readonly socket: net.Socket;
-  private readonly proposed: ProposedContext[];
+  private readonly proposed: Array<ProposedContext & { id?: number }>;
   private readonly timeoutMs: number;
   private readonly reader = new PduReader();
   private readonly messages: DimseMessage[] = [];
@@ -546,7 +557,7 @@ export class RawAssociation {
   private awaitingDataset: DimseMessage | undefined;
 
   /** @internal Use openAssociation(). */
-  constructor(socket: net.Socket, proposed: ProposedContext[], timeoutMs: number) {
+  constructor(socket: net.Socket, proposed: Array<ProposedContext & { id?: number }>, timeoutMs: number) {
     this.socket = socket;
     this.proposed = proposed;
     this.timeoutMs = timeoutMs;
@@ -721,7 +732,7 @@ export class RawAssociation {
         this.acceptInfo = info;
         this.maxPduLengthOfPeer = info.maxPduLength;
         this.contexts = info.contexts.map((pc) => {
-          const proposed = this.proposed[(pc.id - 1) / 2];
+          const proposed = this.proposed.find((p, index) => (p.id ?? index * 2 + 1) === pc.id);
           const entry: { id: number; abstractSyntax: string; result: number; transferSyntax?: string } = {
             id: pc.id,
             abstractSyntax: proposed?.abstractSyntax ?? '',
