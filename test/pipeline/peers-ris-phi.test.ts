@@ -10,7 +10,8 @@ import { RIS_NAME, deliveriesOfJob, inputDir, isLog, jobsOfStudy, peerConfig } f
 // 4711-0815", ERR-8 "patient DOE^JANE unknown"): the daemon at info level logs codes and lengths, never that
 // text; the store and `jobs` (table and --json) keep the cause and the sentence without it.
 
-const PATIENT = /DOE|JANE|4711|0815/;
+// The MRN as a whole: its halves alone occur inside random UIDs (a study UID held "...3247110018...").
+const PATIENT = /DOE|JANE|4711-0815/;
 
 test('RIS ACK text naming a patient is absent from the daemon log at info, from the store and from jobs', async (t) => {
   const orthanc = await startOrthanc();
