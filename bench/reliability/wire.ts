@@ -11,6 +11,8 @@ export class Wire {
   private closed = false;
   private readonly reader = new PduReader();
   private readonly wakers = new Set<() => void>();
+  /** Set by destroy(): pending waits end (false) so that no timer outlives the connection. */
+  private destroyed = false;
   /** Bytes that could not be split into PDUs (the daemon never sends those, but we do not trust it). */
   unparsable = false;
 
@@ -89,6 +91,7 @@ export class Wire {
 
   destroy(): void {
     this.closed = true;
+    this.destroyed = true;
     this.socket.destroy();
     this.wake();
   }
@@ -97,8 +100,8 @@ export class Wire {
     if (condition()) return Promise.resolve(true);
     return new Promise((resolve) => {
       const waker = (): void => {
-        if (!condition()) return;
-        finish(true);
+        if (condition()) finish(true);
+        else if (this.destroyed) finish(false);
       };
       const timer = setTimeout(() => finish(condition()), timeoutMs);
       const finish = (value: boolean): void => {
