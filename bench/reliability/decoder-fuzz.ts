@@ -6,7 +6,7 @@
 // errors (any other exception), crashes (the child died; it is restarted) and hangs (no answer in --timeout s; the
 // child is killed and restarted).
 //
-//   node dist/bench/reliability/decoder-fuzz.js [--inputs 5000] [--seed N] [--timeout 10] [--time-limit 600] [--replay I]
+//   node dist/bench/reliability/decoder-fuzz.js [--inputs 10000] [--seed N] [--timeout 10] [--time-limit 600] [--replay I]
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -305,7 +305,7 @@ export async function runDecoderFuzz(options: DecoderFuzzOptions): Promise<Decod
 
 if (isMain(import.meta.url)) {
   runMain(async () => {
-    const options = parseNumberOptions(process.argv.slice(2), { inputs: 5000, seed: randomSeed(), timeout: 10, timeLimit: 600, replay: -1 });
+    const options = parseNumberOptions(process.argv.slice(2), { inputs: 10000, seed: randomSeed(), timeout: 10, timeLimit: 600, replay: -1 });
     console.log(`decoder-fuzz: seed ${options.seed}`);
     const result = await runDecoderFuzz(options);
     printSummary('decoder fuzzer', options.seed, options, result.figures);

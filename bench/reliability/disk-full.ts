@@ -12,10 +12,10 @@
 // space returns, without a restart or an admin.
 //
 //   node dist/bench/reliability/disk-full.js [--size-mb 8] [--images 120] [--studies 6] [--settle 60] [--headroom-kb 384]
-//        [--phase2-size-mb 24] [--phase2-rows 512] [--hold-seconds 3] [--seed N]
+//        [--phase2-size-mb 24] [--phase2-rows 512] [--hold-seconds 3] [--tight-tries 8] [--seed N]
 
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { GatewayUnderTest, LogLine } from '../../test/helpers/gateway-process.js';
@@ -55,6 +55,7 @@ export interface DiskFullOptions extends Record<string, number> {
   phase2SizeMb: number;
   phase2Rows: number;
   holdSeconds: number;
+  tightTries: number;
   seed: number;
 }
 
@@ -143,6 +144,9 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
     );
     const dataDir = path.join(mount, 'data');
     gateway = await startDaemon(setup);
+    // Room kept back for phase 1b, given back once phase 1 has filled the disk.
+    const reserve = path.join(mount, 'reserve.bin');
+    writeFileSync(reserve, Buffer.alloc(1536 * 1024));
 
     // ---- Phase 1: stores until (and past) the disk is full.
     const inputs = scratchDir('diskfull-in');
@@ -185,6 +189,42 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
       }
     }
     if (assoc) await assoc.release().catch(() => assoc?.destroy());
+    // ---- Phase 1b: so little room left that the instance file fits but the store's SQLite write may not (issue 14:
+    // a file in spool/studies with no row). Space comes from a reserve file made at the start; each try leaves a
+    // different headroom around one file's size, one C-STORE per association.
+    unlinkSync(reserve);
+    const fileBytes = images[0]?.bytes.length ?? 0;
+    const tight = await makeImages(path.join(inputs, 'tight'), options.tightTries, { rows: 256, studyInstanceUid: newUid(), seedBase: options.seed + 5000 });
+    const tightFiller = path.join(mount, 'tight-filler.bin');
+    const tightStatuses: Record<string, number> = {};
+    for (const [k, image] of tight.entries()) {
+      if (existsSync(tightFiller)) unlinkSync(tightFiller);
+      fillDisk(tightFiller, Math.max(0, fileBytes - 16384 + k * 8192));
+      images.push(image);
+      const one = await openAssociation({
+        host: '127.0.0.1',
+        port: setup.port,
+        callingAe: 'MODALITY',
+        calledAe: 'CXR_GATEWAY',
+        contexts: [{ abstractSyntax: image.sopClassUid, transferSyntaxes: [image.transferSyntaxUid] }],
+        timeoutMs: 15_000,
+      }).catch(() => undefined);
+      if (!one || one.rejected) {
+        tightStatuses['association failed'] = (tightStatuses['association failed'] ?? 0) + 1;
+        continue;
+      }
+      try {
+        const rsp = await one.store({ sopClassUid: image.sopClassUid, sopInstanceUid: image.sopInstanceUid, dataset: datasetBytesOfPart10(image.bytes).dataset });
+        tightStatuses[hex(rsp.status)] = (tightStatuses[hex(rsp.status)] ?? 0) + 1;
+        statuses[hex(rsp.status)] = (statuses[hex(rsp.status)] ?? 0) + 1;
+        if (rsp.status === 0) acknowledged.push(image);
+        else if ((rsp.status & 0xff00) !== 0xa700) nonA7.push(`${hex(rsp.status)} ${rsp.errorComment ?? ''}`.trim());
+        await one.release().catch(() => one.destroy());
+      } catch {
+        noAnswer += 1;
+        one.destroy();
+      }
+    }
     // Every acknowledged instance: a row, and its file whole on disk.
     const storeFile = storePath('', dataDir);
     const rows = new Map(
@@ -246,6 +286,7 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
       [`tmpfs size (MB) phase 1 / phase 2`, `${options.sizeMb} / ${options.phase2SizeMb}`],
       ['phase 1: C-STOREs sent (256 x 256 x 16 bit)', images.length],
       ['  statuses', Object.entries(statuses).map(([k, v]) => `${k}:${v}`).join(' ')],
+      ['  of which phase 1b (file fits, little else)', `${options.tightTries} tries: ${Object.entries(tightStatuses).map(([k, v]) => `${k}:${v}`).join(' ')}`],
       ['  refused or unanswered', phase1Failures],
       ['  failures with a status other than A7xx', nonA7.length, check(nonA7.length === 0)],
       ['  connections dropped without an answer', noAnswer],
@@ -288,7 +329,7 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
 
 if (isMain(import.meta.url)) {
   runMain(async () => {
-    const options = parseNumberOptions(process.argv.slice(2), { sizeMb: 8, images: 120, studies: 6, settle: 60, headroomKb: 384, phase2SizeMb: 24, phase2Rows: 512, holdSeconds: 3, seed: randomSeed() });
+    const options = parseNumberOptions(process.argv.slice(2), { sizeMb: 8, images: 120, studies: 6, settle: 60, headroomKb: 384, phase2SizeMb: 24, phase2Rows: 512, holdSeconds: 3, tightTries: 8, seed: randomSeed() });
     console.log(`disk-full: seed ${options.seed}`);
     const result = await runDiskFull(options);
     printSummary('disk full (tmpfs)', options.seed, options, result.figures);

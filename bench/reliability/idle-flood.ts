@@ -1,7 +1,8 @@
 // Idle-socket flood: N connections held open against the daemon (idle TCP connections that send nothing,
 // slow-loris ones that send a few bytes of an A-ASSOCIATE-RQ and stop, and association requests from a caller not on
 // the allow-list, which get A-ASSOCIATE-RJ and then sit there), and while they are held a legitimate DCMTK storescu
-// tries to store, once a second until it succeeds. Figures: how long until the legitimate store succeeded, how many
+// tries to store, once a second until it succeeds. The flood comes from 127.0.0.2-11, the legitimate sender from
+// 127.0.0.1 (a per-source limit is part of the fix). Figures: how long until the legitimate store succeeded, how many
 // tries, and how many of the flood's sockets the daemon closed (and how fast).
 //
 //   node dist/bench/reliability/idle-flood.js [--sockets 300] [--max-associations 16] [--give-up 90] [--seed N]
@@ -71,9 +72,11 @@ export async function runIdleFlood(options: IdleFloodOptions): Promise<IdleFlood
     const kinds: FloodKind[] = Array.from({ length: options.sockets }, (_, i) => (i % 6 < 3 ? 'idle' : i % 6 === 3 ? 'slow-loris' : 'rejected'));
     for (let i = 0; i < kinds.length; i += 20) {
       await Promise.all(
-        kinds.slice(i, i + 20).map(async (kind) => {
+        kinds.slice(i, i + 20).map(async (kind, k) => {
+          const index = i + k;
           try {
-            const wire = await Wire.connect(setup.port, 3000);
+            // Ten attacker addresses (127.0.0.2-11); the legitimate storescu comes from 127.0.0.1.
+            const wire = await Wire.connect(setup.port, 3000, `127.0.0.${2 + (index % 10)}`);
             const entry: { wire: Wire; kind: FloodKind; openedAt: number; closedAt?: number } = { wire, kind, openedAt: Date.now() };
             held.push(entry);
             if (kind === 'slow-loris') wire.write(rq('MODALITY').subarray(0, 6 + rng.int(40)));

@@ -63,6 +63,7 @@ export interface PduFuzzResult {
   rejectedThenAnswered: number;
   leftOpenAfterEnd: Record<string, number>;
   secondAccepts: number;
+  unknownCommandsMisanswered: number;
   unknownCommandStatuses: Record<string, number>;
   stoppedEarly: string | undefined;
   seconds: number;
@@ -94,6 +95,7 @@ export async function runPduFuzz(options: PduFuzzOptions): Promise<PduFuzzResult
   const rejectedUids: string[] = [];
   let rejectedThenAnswered = 0;
   let secondAccepts = 0;
+  let unknownCommandsMisanswered = 0;
   let crashes = 0;
   let sent = 0;
   let connectFailures = 0;
@@ -112,7 +114,10 @@ export async function runPduFuzz(options: PduFuzzOptions): Promise<PduFuzzResult
       if (o.afterRejection.responded) rejectedThenAnswered += 1;
     }
     if (o.unknownCommandStatus !== undefined) {
-      const key = `${o.variant} -> ${typeof o.unknownCommandStatus === 'number' ? `0x${o.unknownCommandStatus.toString(16).padStart(4, '0')}` : 'no answer'}`;
+      const answer = o.unknownCommandStatus;
+      const key = `${o.variant} -> ${typeof answer === 'number' ? `0x${answer.toString(16).padStart(4, '0')}` : answer === 'abort' ? 'A-ABORT' : 'no answer'}`;
+      // PS3.7: a service we do not offer is answered 0x0211 (Unrecognized Operation); an A-ABORT also ends it cleanly.
+      if (answer !== 0x0211 && answer !== 'abort') unknownCommandsMisanswered += 1;
       unknownCommandStatuses[key] = (unknownCommandStatuses[key] ?? 0) + 1;
     }
   };
@@ -220,6 +225,7 @@ export async function runPduFuzz(options: PduFuzzOptions): Promise<PduFuzzResult
       ['  answered with a C-STORE-RSP', rejectedThenAnswered, check(rejectedThenAnswered === 0)],
       ['  stored (should not have been)', storedRejected.size, check(storedRejected.size === 0)],
       ['second A-ASSOCIATE-AC on one connection', secondAccepts, check(secondAccepts === 0)],
+      ['unknown/unsupported DIMSE commands not answered 0x0211 or A-ABORT', `${unknownCommandsMisanswered}/${perKind['unknown-dimse']}`, check(unknownCommandsMisanswered === 0)],
       ['seconds', elapsedSeconds(started)],
     ];
     for (const f of legitimateFailures.slice(0, 5)) console.error(`legitimate sender failed: ${f}`);
@@ -241,6 +247,7 @@ export async function runPduFuzz(options: PduFuzzOptions): Promise<PduFuzzResult
       rejectedThenAnswered,
       leftOpenAfterEnd,
       secondAccepts,
+      unknownCommandsMisanswered,
       unknownCommandStatuses,
       stoppedEarly,
       seconds: (Date.now() - started) / 1000,

@@ -92,7 +92,7 @@ export interface StreamOutcome {
   /** C-STORE sent after A-ASSOCIATE-RJ: its SOP Instance UID, and whether a C-STORE-RSP came back. */
   afterRejection?: { sopInstanceUid: string; responded: boolean; rejected: boolean };
   /** An unknown or unsupported DIMSE command: the status that came back (undefined: none). */
-  unknownCommandStatus?: number | 'none';
+  unknownCommandStatus?: number | 'none' | 'abort';
 }
 
 const CONTEXTS: ProposedContext[] = [
@@ -172,8 +172,11 @@ async function established(wire: Wire, callingAe = ALLOWED_CALLING_AE): Promise<
   return answer?.type === PduType.AssociateAc;
 }
 
+/** Fuzz streams come from 127.0.0.2: a per-source limit must not count them against the legitimate sender. */
+export const FUZZ_SOURCE_ADDRESS = '127.0.0.2';
+
 export async function playStream(port: number, kind: StreamKind, rng: Rng): Promise<StreamOutcome> {
-  const wire = await Wire.connect(port);
+  const wire = await Wire.connect(port, 5000, FUZZ_SOURCE_ADDRESS);
   const outcome: StreamOutcome = { kind, variant: '', answered: false, closedByPeer: false };
   try {
     await PLAYERS[kind](wire, rng, outcome);
@@ -376,7 +379,7 @@ const PLAYERS: Record<StreamKind, Player> = {
     const seen = wire.pdus.length;
     wire.write(Buffer.concat(fragmentMessage(1, true, command, 16000)));
     const rsp = await wire.pdu(1500, undefined, seen);
-    out.unknownCommandStatus = rsp?.type === PduType.PDataTf ? statusOf(rsp.body) : 'none';
+    out.unknownCommandStatus = rsp?.type === PduType.PDataTf ? statusOf(rsp.body) : rsp?.type === PduType.Abort ? 'abort' : 'none';
     wire.write(encodeReleaseRq());
     await wire.quiet(150, 1000);
   },

@@ -37,9 +37,13 @@ export class Wire {
     });
   }
 
-  static connect(port: number, timeoutMs = 5000): Promise<Wire> {
+  /**
+   * `from`: the local address, another loopback address (127.0.0.2 ...) so that the daemon sees the attacker as a
+   * different source from the legitimate sender (DCMTK storescu, which always comes from 127.0.0.1).
+   */
+  static connect(port: number, timeoutMs = 5000, from?: string): Promise<Wire> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: '127.0.0.1', port });
+      const socket = net.connect({ host: '127.0.0.1', port, ...(from === undefined ? {} : { localAddress: from }) });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`no TCP connection to 127.0.0.1:${port} within ${timeoutMs} ms`));

@@ -2,7 +2,7 @@ import test from 'ava';
 import { runDecoderFuzz } from '../../bench/reliability/decoder-fuzz.js';
 import { figureLines, reliabilitySeed } from './seed.js';
 
-// Full run: node dist/bench/reliability/decoder-fuzz.js --inputs 5000
+// Full run: node dist/bench/reliability/decoder-fuzz.js --inputs 10000
 
 test('mutated pixel data of every accepted transfer syntax: each input decodes or fails with a PixelDecodeError; no crash, no hang', async (t) => {
   const seed = reliabilitySeed(14003);
