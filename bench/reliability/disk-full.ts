@@ -234,7 +234,9 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
       const row = rows.get(i.sopInstanceUid);
       return !row || !existsSync(row.path) || statSync(row.path).size !== row.size_bytes;
     }).length;
-    const orphans = orphanFiles(dataDir).length;
+    const orphanList = orphanFiles(dataDir);
+    const orphans = orphanList.length;
+    for (const o of orphanList.slice(0, 5)) console.log(`orphan: ${path.relative(dataDir, o)}`);
     const phase1Failures = images.length - acknowledged.length;
     // A restart must reconcile the spool with the store.
     await gateway.stop();
