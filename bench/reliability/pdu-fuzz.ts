@@ -139,6 +139,9 @@ export async function runPduFuzz(options: PduFuzzOptions): Promise<PduFuzzResult
           try {
             record(await playStream(gateway.port, kind, rng));
             sent += 1;
+            // The culprit often finishes (its connection closed by the dying daemon) before the exit event arrives.
+            recent.push(`${index} ${kind}`);
+            if (recent.length > concurrency) recent.shift();
           } catch {
             // No TCP connection: the daemon is down (the stream runs again after the restart) or its backlog is full.
             await sleep(300);
@@ -150,6 +153,7 @@ export async function runPduFuzz(options: PduFuzzOptions): Promise<PduFuzzResult
         }
       };
       const suspects = new Set<string>();
+      const recent: string[] = [];
       await Promise.all(Array.from({ length: concurrency }, worker));
       if (crashed || !isAlive(gateway.pid)) {
         crashes += 1;
@@ -160,27 +164,31 @@ export async function runPduFuzz(options: PduFuzzOptions): Promise<PduFuzzResult
         gateway = await startDaemon(setup);
         crashed = false;
         watch(gateway);
-        // Which stream was it? Replay each one that was in flight, alone, on the fresh daemon.
-        for (const s of suspects) {
+        // Which stream was it? Replay, alone on the fresh daemon, the streams that had just finished (newest first),
+        // then those in flight, until one kills it.
+        const candidates = [...new Set([...[...recent].reverse(), ...suspects])];
+        for (const s of candidates) {
           if (crashes >= options.maxCrashes) break;
           const [i, k] = s.split(' ') as [string, StreamKind];
+          let variant = '';
           try {
-            await playStream(gateway.port, k, new Rng(streamSeed(options.seed, Number(i))));
+            variant = (await playStream(gateway.port, k, new Rng(streamSeed(options.seed, Number(i))))).variant;
           } catch {
             // the connection failing is what we look for below
           }
           await sleep(200);
           if (!isAlive(gateway.pid) || crashed) {
             crashes += 1;
-            crashCulprits.push(`#${i} ${k}`);
+            crashCulprits.push(`#${i} ${k} (${variant})`);
             await gateway.exited;
             const culpritWhy = await crashReason(gateway);
             crashReasons[culpritWhy] = (crashReasons[culpritWhy] ?? 0) + 1;
-            console.error(`  culprit: stream #${i} (${k}) kills the daemon on its own`);
+            console.error(`  culprit: stream #${i} (${k}: ${variant}) kills the daemon on its own`);
             await gateway.exited;
             gateway = await startDaemon(setup);
             crashed = false;
             watch(gateway);
+            break;
           }
         }
         if (crashes >= options.maxCrashes) {
