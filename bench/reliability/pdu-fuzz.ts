@@ -117,7 +117,9 @@ export async function runPduFuzz(options: PduFuzzOptions): Promise<PduFuzzResult
       const answer = o.unknownCommandStatus;
       const key = `${o.variant} -> ${typeof answer === 'number' ? `0x${answer.toString(16).padStart(4, '0')}` : answer === 'abort' ? 'A-ABORT' : 'no answer'}`;
       // PS3.7: a service we do not offer is answered 0x0211 (Unrecognized Operation); an A-ABORT also ends it cleanly.
-      if (answer !== 0x0211 && answer !== 'abort') unknownCommandsMisanswered += 1;
+      // 0x0FFF is C-CANCEL-RQ, which has no response at all (PS3.7 9.3.2.3): silence is the right answer there.
+      const cancel = o.variant === 'command 0xfff';
+      if (cancel ? answer !== 'none' && answer !== 'abort' : answer !== 0x0211 && answer !== 'abort') unknownCommandsMisanswered += 1;
       unknownCommandStatuses[key] = (unknownCommandStatuses[key] ?? 0) + 1;
     }
   };

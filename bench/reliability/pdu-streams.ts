@@ -363,7 +363,7 @@ const PLAYERS: Record<StreamKind, Player> = {
   },
 
   async 'unknown-dimse'(wire, rng, out) {
-    // Unknown command fields and services we do not offer: C-FIND, C-GET, C-MOVE, N-ACTION, 0x0FFF.
+    // Unknown command fields and services we do not offer: C-FIND, C-GET, C-MOVE, N-ACTION, C-CANCEL (0x0FFF: no response).
     if (!(await established(wire))) {
       out.variant = 'not accepted';
       return;
