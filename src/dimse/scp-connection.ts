@@ -8,7 +8,6 @@ import { StoreStatus, errorComment, statusForOutcome } from './dimse-status.js';
 import type { IngestOutcome, IngestTransfer } from './instance-sink.js';
 import { PduGuard } from './pdu-guard.js';
 import { PduStreamParser, type PduStreamHandler, type PdvHeader } from './pdu-stream.js';
-import { encodeStoreResponsePdu } from './store-response.js';
 import { UpperLayer, type TimerScheduler } from './upper-layer.js';
 
 const VERIFICATION = '1.2.840.10008.1.1';
@@ -461,30 +460,23 @@ export class ScpConnection {
   }
 
   private respondStore(contextId: number, command: Command, status: number, comment: string | undefined): void {
-    const pdu = encodeStoreResponsePdu({
-      contextId,
-      sopClassUid: command.affectedSopClassUid ?? '',
-      sopInstanceUid: command.affectedSopInstanceUid ?? '',
-      messageIdBeingRespondedTo: command.messageId ?? 0,
-      status,
-      ...(comment === undefined ? {} : { errorComment: comment }),
-    });
-    const fits = this.peerMaxPdu === 0 || pdu.length - 6 <= this.peerMaxPdu;
+    this.respond(contextId, command, CommandField.CStoreRq, status, comment);
+  }
+
+  private respond(contextId: number, command: Command, requestCommandField: number, status: number, comment: string | undefined): void {
     this.send(
-      fits
-        ? [pdu]
-        : encodeResponse(
-            {
-              contextId,
-              requestCommandField: CommandField.CStoreRq,
-              messageIdBeingRespondedTo: command.messageId ?? 0,
-              status,
-              ...(command.affectedSopClassUid === undefined ? {} : { affectedSopClassUid: command.affectedSopClassUid }),
-              ...(command.affectedSopInstanceUid === undefined ? {} : { affectedSopInstanceUid: command.affectedSopInstanceUid }),
-              ...(comment === undefined ? {} : { errorComment: comment }),
-            },
-            this.peerMaxPdu,
-          ),
+      encodeResponse(
+        {
+          contextId,
+          requestCommandField,
+          messageIdBeingRespondedTo: command.messageId ?? 0,
+          status,
+          ...(command.affectedSopClassUid === undefined ? {} : { affectedSopClassUid: command.affectedSopClassUid }),
+          ...(command.affectedSopInstanceUid === undefined ? {} : { affectedSopInstanceUid: command.affectedSopInstanceUid }),
+          ...(comment === undefined ? {} : { errorComment: comment }),
+        },
+        this.peerMaxPdu,
+      ),
     );
     this.respondToReleaseWhenIdle();
   }
@@ -504,21 +496,7 @@ export class ScpConnection {
     } else {
       this.options.logger.warn('DIMSE request refused: unrecognized operation', { ...this.ids(), commandField: hex(field), status: '0x0211' });
     }
-    this.send(
-      encodeResponse(
-        {
-          contextId,
-          requestCommandField: field,
-          messageIdBeingRespondedTo: command.messageId ?? 0,
-          status,
-          ...(command.affectedSopClassUid === undefined ? {} : { affectedSopClassUid: command.affectedSopClassUid }),
-          ...(command.affectedSopInstanceUid === undefined ? {} : { affectedSopInstanceUid: command.affectedSopInstanceUid }),
-          ...(comment === undefined ? {} : { errorComment: comment }),
-        },
-        this.peerMaxPdu,
-      ),
-    );
-    this.respondToReleaseWhenIdle();
+    this.respond(contextId, command, field, status, comment);
   }
 }
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import dimse from 'dcmjs-dimse';
-import { encodeStoreResponsePdu } from '../../src/dimse/store-response.js';
+import { encodeResponse } from '../../src/dimse/dimse-messages.js';
 import { CommandField, CommandTag, PduType, decodeCommand, decodePDataTf } from '../helpers/raw-scu.js';
 
 const { Dataset, requests, responses } = dimse;
@@ -20,7 +20,12 @@ function libraryEncoding(status: number, comment?: string): Map<number, Buffer> 
 }
 
 function ours(status: number, comment?: string): { pdu: Buffer; command: Map<number, Buffer> } {
-  const pdu = encodeStoreResponsePdu({ contextId: 5, sopClassUid: DX, sopInstanceUid: SOP, messageIdBeingRespondedTo: 4242, status, errorComment: comment });
+  const pdus = encodeResponse(
+    { contextId: 5, requestCommandField: CommandField.CStoreRq, affectedSopClassUid: DX, affectedSopInstanceUid: SOP, messageIdBeingRespondedTo: 4242, status, ...(comment === undefined ? {} : { errorComment: comment }) },
+    16384,
+  );
+  t0(pdus.length === 1, 'one PDU');
+  const pdu = pdus[0] as Buffer;
   t0(pdu.readUInt8(0) === PduType.PDataTf && pdu.readUInt32BE(2) === pdu.length - 6, 'a whole P-DATA-TF');
   const pdvs = decodePDataTf(pdu.subarray(6));
   t0(pdvs.length === 1, 'one PDV');
