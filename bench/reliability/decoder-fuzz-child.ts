@@ -2,7 +2,7 @@
 // (loadImage: the WASM codecs, then readImage, as the pipeline's image work does) and answers how it ended. A crash
 // of this process (a WASM abort, an out-of-memory) is what the parent counts; it never takes the parent down.
 
-import { loadImage } from '../../src/inference/pixels/read-image.js';
+import { loadImage } from '../../src/imaging/read-image.js';
 
 export interface DecodeRequest {
   id: number;

@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { GatewayError, describeError } from '../errors.js';
 import type { LoadedModel } from './model-loader.js';
-import { readImage } from './pixels/read-image.js';
-import { preprocess } from './pixels/preprocess.js';
+import { readImage } from '../imaging/read-image.js';
+import { preprocess } from '../imaging/preprocess.js';
 
 export interface Classification {
   classes: string[];

@@ -3,7 +3,7 @@
 // visible; opacity then rises smoothly with |relevance|. The scale is robust: the 99.5th percentile of |R| maps
 // to full colour, so a handful of extreme pixels (LRP maps often have some) cannot wash the rest of the map out.
 
-import { percentiles } from '../inference/pixels/percentile.js';
+import { percentiles } from '../imaging/percentile.js';
 
 export interface ColormapOptions {
   /** Opacity of full-scale relevance (0..1). */

@@ -5,7 +5,7 @@
 // heatmap whose information content is the model's 224 x 224 input, and the cap bounds time and object size.
 
 import { GatewayError } from '../errors.js';
-import { resample } from '../inference/pixels/resize.js';
+import { resample } from '../imaging/resize.js';
 import { bannerRows, renderBanner, type BannerContent } from './banner.js';
 import { DEFAULT_COLORMAP, LUT_SIZE, divergingLut, lutIndexOfScaled, relevanceScale, type ColormapOptions } from './heatmap-colormap.js';
 import { placementMask, relevanceOnPicture, type RelevanceMap } from './relevance-mapping.js';

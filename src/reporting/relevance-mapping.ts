@@ -4,7 +4,7 @@
 // centre is mapped into the square through the source, and the relevance there is read bilinearly from the
 // four nearest square pixels, clamped to the part of the square the image occupies so padding never bleeds in.
 
-import type { Placement } from '../inference/pixels/resize.js';
+import type { Placement } from '../imaging/resize.js';
 
 /** A relevance map at model input resolution and where the source image sits in it. */
 export interface RelevanceMap {

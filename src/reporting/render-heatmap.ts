@@ -3,10 +3,10 @@
 // input square), so the colours land on the anatomy the model saw.
 
 import type { PreprocessingSpec } from '../inference/preprocessing-spec.js';
-import type { DecodedImage } from '../inference/pixels/decoded-image.js';
-import { loadImage } from '../inference/pixels/read-image.js';
-import { placement } from '../inference/pixels/resize.js';
-import { applyVoi } from '../inference/pixels/voi.js';
+import type { DecodedImage } from '../imaging/decoded-image.js';
+import { loadImage } from '../imaging/read-image.js';
+import { placement } from '../imaging/resize.js';
+import { applyVoi } from '../imaging/voi.js';
 import type { BannerContent } from './banner.js';
 import { renderOverlay, type OverlayOptions, type RenderedOverlay } from './heatmap-overlay.js';
 import {

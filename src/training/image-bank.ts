@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { GatewayError, describeError } from '../errors.js';
 import type { PreprocessingSpec } from '../inference/preprocessing-spec.js';
-import { preprocess } from '../inference/pixels/preprocess.js';
+import { preprocess } from '../imaging/preprocess.js';
 import { augmentGrey, type AugmentationSpec } from './augmentation.js';
 import type { LabelledImage } from './labelled-image.js';
 import type { SeededRandom } from './random.js';

@@ -1,4 +1,4 @@
-import type { DecodedImage } from '../inference/pixels/decoded-image.js';
+import type { DecodedImage } from '../imaging/decoded-image.js';
 import type { TaskKind } from './losses.js';
 
 /** One training example: where its pixels come from and what it is labelled. */

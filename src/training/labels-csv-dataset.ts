@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
-import { loadImage } from '../inference/pixels/read-image.js';
+import { loadImage } from '../imaging/read-image.js';
 import { parseCsv } from './csv.js';
 import type { LabelledDataset, LabelledImage } from './labelled-image.js';
 import type { TaskKind } from './losses.js';

@@ -1,5 +1,5 @@
 import { createCanvas, loadImage } from '@napi-rs/canvas';
-import type { DecodedImage } from '../inference/pixels/decoded-image.js';
+import type { DecodedImage } from '../imaging/decoded-image.js';
 
 /**
  * A PNG (NIH ChestX-ray14 ships 8-bit grey PNGs) as the DecodedImage the preprocessing expects, decoded

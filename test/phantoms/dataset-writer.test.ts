@@ -10,7 +10,7 @@ import path from 'node:path';
 import { createCanvas, loadImage as loadPng } from '@napi-rs/canvas';
 import test from 'ava';
 import { GatewayError } from '../../src/errors.js';
-import { loadImage } from '../../src/inference/pixels/read-image.js';
+import { loadImage } from '../../src/imaging/read-image.js';
 import { LABEL_COLUMNS, writePhantomDataset } from '../../src/phantoms/dataset-writer.js';
 import { initFrameEncoders, PHANTOM_SYNTAXES, type PhantomSyntax } from '../../src/phantoms/frame-encoder.js';
 import { phantomIdentity, phantomPart10 } from '../../src/phantoms/phantom-dicom.js';

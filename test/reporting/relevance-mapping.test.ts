@@ -1,5 +1,5 @@
 import test from 'ava';
-import { placement } from '../../src/inference/pixels/resize.js';
+import { placement } from '../../src/imaging/resize.js';
 import { placementMask, relevanceOnPicture } from '../../src/reporting/relevance-mapping.js';
 
 test('at the placed size, the map reads back exactly the relevance of the image area', (t) => {

@@ -6,7 +6,7 @@ import type { NaturalDataset } from 'dcmjs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { placement, type Placement, type ResizeMode } from '../../src/inference/pixels/resize.js';
+import { placement, type Placement, type ResizeMode } from '../../src/imaging/resize.js';
 import type { ClassificationSummary, OutputModelInfo } from '../../src/reporting/report-inputs.js';
 import { dciodvfy } from '../helpers/dicom-factory.js';
 

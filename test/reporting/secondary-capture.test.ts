@@ -6,7 +6,7 @@ import { SC_SOP_CLASS_UID, writeSecondaryCapture, type ScSopClass, type Secondar
 import type { RgbImage } from '../../src/reporting/heatmap-overlay.js';
 import { makeImageFile, type SopClassKind } from '../helpers/dicom-factory.js';
 import { runCommand } from '../helpers/run-command.js';
-import { editFile } from '../inference/pixels/pixel-fixtures.js';
+import { editFile } from '../imaging/pixel-fixtures.js';
 import { CLASSIFICATION, CREATED_AT, EXPLANATION, HEATMAP_MODEL, MODEL, plantedRelevance, readBack, validate } from './reporting-fixtures.js';
 
 /**

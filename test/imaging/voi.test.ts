@@ -2,9 +2,9 @@
 // the robust percentile window over body pixels only, MONOCHROME1 inversion and padding.
 
 import test from 'ava';
-import type { DecodedImage, VoiWindow } from '../../../src/inference/pixels/decoded-image.js';
-import { percentiles } from '../../../src/inference/pixels/percentile.js';
-import { applyVoi, applyWindow } from '../../../src/inference/pixels/voi.js';
+import type { DecodedImage, VoiWindow } from '../../src/imaging/decoded-image.js';
+import { percentiles } from '../../src/imaging/percentile.js';
+import { applyVoi, applyWindow } from '../../src/imaging/voi.js';
 
 function win(center: number, width: number, fn: VoiWindow['fn']): VoiWindow {
   return { kind: 'window', center, width, fn };

@@ -5,10 +5,10 @@ import test from 'ava';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCommand } from '../../helpers/run-command.js';
-import { readImage } from '../../../src/inference/pixels/read-image.js';
-import { makeImageFile } from '../../helpers/dicom-factory.js';
-import { PATIENT_NAME, SPECIFIC_CHARACTER_SET, STANDARD_EXAMPLES, withRawElements } from '../../dicom/charset-fixtures.js';
+import { runCommand } from '../helpers/run-command.js';
+import { readImage } from '../../src/imaging/read-image.js';
+import { makeImageFile } from '../helpers/dicom-factory.js';
+import { PATIENT_NAME, SPECIFIC_CHARACTER_SET, STANDARD_EXAMPLES, withRawElements } from '../dicom/charset-fixtures.js';
 
 const REQUEST_ATTRIBUTES_SEQUENCE = 0x00400275;
 

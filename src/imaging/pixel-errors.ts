@@ -1,4 +1,4 @@
-import { GatewayError } from '../../errors.js';
+import { GatewayError } from '../errors.js';
 
 /**
  * Why an instance's pixels could not be turned into a model input. The codes are stable (scripts, metrics and

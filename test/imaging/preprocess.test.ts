@@ -6,11 +6,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { PixelDecodeError } from '../../../src/inference/pixels/pixel-errors.js';
-import { preprocess } from '../../../src/inference/pixels/preprocess.js';
-import { readImage } from '../../../src/inference/pixels/read-image.js';
-import { preprocessingSchema, type PreprocessingSpec } from '../../../src/inference/preprocessing-spec.js';
-import { compressFile, makeImageFile, writeImageFile } from '../../helpers/dicom-factory.js';
+import { PixelDecodeError } from '../../src/imaging/pixel-errors.js';
+import { preprocess } from '../../src/imaging/preprocess.js';
+import { readImage } from '../../src/imaging/read-image.js';
+import { preprocessingSchema, type PreprocessingSpec } from '../../src/inference/preprocessing-spec.js';
+import { compressFile, makeImageFile, writeImageFile } from '../helpers/dicom-factory.js';
 import { editFile, nativeSamples16, set, setPixels } from './pixel-fixtures.js';
 
 function spec(overrides: Partial<PreprocessingSpec> = {}): PreprocessingSpec {

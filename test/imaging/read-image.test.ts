@@ -4,8 +4,8 @@
 
 import test from 'ava';
 import type { DicomJson } from 'dcmjs';
-import { readImage } from '../../../src/inference/pixels/read-image.js';
-import { makeImageFile } from '../../helpers/dicom-factory.js';
+import { readImage } from '../../src/imaging/read-image.js';
+import { makeImageFile } from '../helpers/dicom-factory.js';
 import { editFile, remove, set, setPixels } from './pixel-fixtures.js';
 
 const ROWS = 16;

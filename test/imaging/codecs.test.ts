@@ -7,8 +7,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { readImage } from '../../../src/inference/pixels/read-image.js';
-import { SUPPORTED_TRANSFER_SYNTAXES } from '../../../src/inference/pixels/transfer-syntaxes.js';
+import { readImage } from '../../src/imaging/read-image.js';
+import { SUPPORTED_TRANSFER_SYNTAXES } from '../../src/imaging/transfer-syntaxes.js';
 import {
   COMPRESSED_SYNTAXES,
   LOSSLESS,
@@ -18,8 +18,8 @@ import {
   decompressFile,
   writeImageFile,
   type CompressedSyntax,
-} from '../../helpers/dicom-factory.js';
-import { runCommand } from '../../helpers/run-command.js';
+} from '../helpers/dicom-factory.js';
+import { runCommand } from '../helpers/run-command.js';
 import { editFile, nativeSamples16, remove, set, setPixels, wasmEncode, wrapFrame } from './pixel-fixtures.js';
 
 // Not square, so a transposed decode cannot pass.

@@ -2,7 +2,7 @@
 // the pad value, `stretch` fills the square.
 
 import test from 'ava';
-import { placement, resample, resizeToSquare } from '../../../src/inference/pixels/resize.js';
+import { placement, resample, resizeToSquare } from '../../src/imaging/resize.js';
 
 function constant(n: number, v: number): Float32Array {
   return new Float32Array(n).fill(v);

@@ -17,12 +17,12 @@ import {
   readPixelModule,
   readVoi,
 } from './image-attributes.js';
-import { dcmjsReadable } from '../../dicom/dataset-text.js';
-import { walkDatasetBuffer } from '../../dicom/dataset-walker.js';
-import { parsePart10Header } from '../../dicom/part10-header.js';
-import { encodingOf } from '../../dicom/transfer-syntaxes.js';
-import { describeError } from '../../errors.js';
-import { routeLibraryLogsInWorker } from '../../logging/library-logs.js';
+import { dcmjsReadable } from '../dicom/dataset-text.js';
+import { walkDatasetBuffer } from '../dicom/dataset-walker.js';
+import { parsePart10Header } from '../dicom/part10-header.js';
+import { encodingOf } from '../dicom/transfer-syntaxes.js';
+import { describeError } from '../errors.js';
+import { routeLibraryLogsInWorker } from '../logging/library-logs.js';
 import { PixelDecodeError, notProcessed } from './pixel-errors.js';
 import { toModalityValues, type SampleRule, type StoredSamples } from './stored-values.js';
 import { pixelEncoding } from './transfer-syntaxes.js';
