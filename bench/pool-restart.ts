@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { InferencePool } from '../src/inference/inference-pool.js';
+import { InferencePool } from '../src/analysis/inference-pool.js';
 import { createLogger } from '../src/logging/logger.js';
 import { makeImageFile } from '../test/helpers/dicom-factory.js';
 import { tinyModelDir } from '../test/helpers/tiny-densenet.js';

@@ -11,7 +11,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { preprocessingSchema } from '../src/inference/preprocessing-spec.js';
+import { preprocessingSchema } from '../src/imaging/preprocessing-spec.js';
 import { preprocess } from '../src/imaging/preprocess.js';
 import { readImage } from '../src/imaging/read-image.js';
 import { nativeSamples16, wasmEncode, wrapFrame } from '../test/imaging/pixel-fixtures.js';

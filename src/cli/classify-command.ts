@@ -4,7 +4,7 @@ import { walkStoredDataset } from '../dicom/dataset-walker.js';
 import { parsePart10Header } from '../dicom/part10-header.js';
 import { describeError } from '../errors.js';
 import { selectBackend } from '../inference/backend.js';
-import { BatchRunner, type Classification } from '../inference/batch-runner.js';
+import { BatchRunner, type Classification } from '../analysis/batch-runner.js';
 import { checkEligibility } from '../inference/eligibility.js';
 import { loadModel } from '../inference/model-loader.js';
 import { createLogger } from '../logging/logger.js';

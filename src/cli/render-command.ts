@@ -9,7 +9,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import { loadConfig, modelDirectory, resolveConfigPath } from '../config/load-config.js';
 import { GatewayError } from '../errors.js';
 import { selectBackend } from '../inference/backend.js';
-import { classificationFromLogits, type Classification } from '../inference/batch-runner.js';
+import { classificationFromLogits, type Classification } from '../analysis/batch-runner.js';
 import { loadModel, type LoadedModel } from '../inference/model-loader.js';
 import { preprocess } from '../imaging/preprocess.js';
 import { loadImage } from '../imaging/read-image.js';

@@ -1,4 +1,4 @@
-import type { IngestOutcome } from './instance-sink.js';
+import type { IngestOutcome } from '../store/instance-sink.js';
 
 /** C-STORE response statuses (PS3.4 B.2.3) we send, with why. */
 export const StoreStatus = {

@@ -5,7 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import { AbortReason, type AssociateRequest } from './association-pdus.js';
 import { CommandField, DimseStatus, encodeResponse, parseCommand, type Command } from './dimse-messages.js';
 import { StoreStatus, errorComment, statusForOutcome } from './dimse-status.js';
-import type { IngestOutcome, IngestTransfer } from './instance-sink.js';
+import type { IngestOutcome, IngestTransfer } from '../store/instance-sink.js';
 import { PduGuard } from './pdu-guard.js';
 import { PduStreamParser, type PduStreamHandler, type PdvHeader } from './pdu-stream.js';
 import { UpperLayer, type TimerScheduler } from './upper-layer.js';

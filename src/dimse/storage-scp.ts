@@ -7,7 +7,7 @@ import type { Logger } from '../logging/logger.js';
 import { Admission } from './admission.js';
 import { decideAssociation, normaliseAddress } from './association-policy.js';
 import { ContextResult, encodeAssociateAc, encodeAssociateRj, type AcceptedContext, type AssociateRequest } from './association-pdus.js';
-import type { InstanceSink } from './instance-sink.js';
+import type { InstanceSink } from '../store/instance-sink.js';
 import { negotiateContext, type ContextPolicy } from './presentation-contexts.js';
 import { ScpConnection, type AssociationAnswer, type NegotiatedContext, type ScpConnectionOwner } from './scp-connection.js';
 import type { TimerScheduler } from './upper-layer.js';

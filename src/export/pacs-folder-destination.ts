@@ -5,7 +5,7 @@ import { parsePart10Header } from '../dicom/part10-header.js';
 import { isValidUid } from '../dicom/uids.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../store/atomic-file.js';
 import type { DeliveryOutcome, Destination, DicomObject } from './destination.js';
 import { folderFailure } from './folder-failure.js';
 

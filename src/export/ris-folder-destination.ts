@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../store/atomic-file.js';
 import type { DeliveryOutcome, Destination, Hl7Message } from './destination.js';
 import { folderFailure } from './folder-failure.js';
 

@@ -1,7 +1,7 @@
 // Decoded image -> model input, following the manifest's preprocessing block (preprocessing-spec.ts):
 // VOI window and MONOCHROME1 inversion -> resize into the square -> channels -> (x - mean) / std.
 
-import type { PreprocessingSpec } from '../inference/preprocessing-spec.js';
+import type { PreprocessingSpec } from './preprocessing-spec.js';
 import type { DecodedImage } from './decoded-image.js';
 import { PixelDecodeError } from './pixel-errors.js';
 import { resizeToSquare } from './resize.js';

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { isValidUid } from '../dicom/uids.js';
 import { GatewayError, describeError } from '../errors.js';
 import { denseNetArchitectureSchema } from './densenet-architecture.js';
-import { preprocessingSchema } from './preprocessing-spec.js';
+import { preprocessingSchema } from '../imaging/preprocessing-spec.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 

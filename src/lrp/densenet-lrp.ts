@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { concatChannels, sliceChannels } from '../inference/channel-ops.js';
 import type { AffineNorm, DenseNet } from '../inference/densenet.js';
-import type { PreprocessingSpec } from '../inference/preprocessing-spec.js';
+import type { PreprocessingSpec } from '../imaging/preprocessing-spec.js';
 import { convRule, lrpOptionsSchema, type LrpOptions } from './composites.js';
 import { ConvRelevance, stabilise, type ConvRecord } from './conv-relevance.js';
 import { averagePoolRelevance, maxPoolRelevance, onHostBackend, spreadOverPoolWindows } from './layer-relevance.js';

@@ -3,7 +3,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { KeyAttributes } from '../dicom/dataset-walker.js';
 import { describeError } from '../errors.js';
 import { checkEligibility, type EligibilityRules } from '../inference/eligibility.js';
-import { WorkerCrashedError, type InferencePool } from '../inference/inference-pool.js';
+import { WorkerCrashedError, type InferencePool } from '../analysis/inference-pool.js';
 import type { ModelManifest } from '../inference/model-manifest.js';
 import type { Logger } from '../logging/logger.js';
 import { DEFAULT_USAGE_NOTICE } from '../reporting/report-inputs.js';
@@ -13,12 +13,12 @@ import type { ProcessAction } from '../routing/rule-schema.js';
 import type { JobStore } from '../store/job-store.js';
 import type { ActiveJob, Delivery, JobImage, PipelineStore } from '../store/pipeline-store.js';
 import { isOutOfSpace } from '../store/out-of-resources.js';
-import { writeFileAtomic } from '../export/atomic-file.js';
+import { writeFileAtomic } from '../store/atomic-file.js';
 import type { DeliveryOutcome, DeliveryPayload, DeliveryTarget } from './delivery-target.js';
 import { DeliveryWatch, type DestinationTrouble } from './delivery-watch.js';
-import { NO_SPACE, type ImageWorkResult } from './image-work.js';
+import { NO_SPACE, type ImageWorkResult } from '../analysis/image-work.js';
 import { failureClassOf, nextAttemptAt, type RetryPolicy } from './retry-policy.js';
-import type { StageTimings } from './stage-timings.js';
+import type { StageTimings } from '../logging/stage-timings.js';
 import { buildStudyReport, studyLevelResult } from './study-report.js';
 
 export interface ModelRuntime {

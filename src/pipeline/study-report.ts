@@ -5,7 +5,7 @@ import { resultControlId } from '../reporting/hl7-control-id.js';
 import { buildOruR01 } from '../reporting/hl7-oru.js';
 import { dicomDateTimeToHl7 } from '../reporting/hl7-time.js';
 import { readSourceInstance } from '../reporting/source-instance.js';
-import type { ImageWorkResult } from './image-work.js';
+import type { ImageWorkResult } from '../analysis/image-work.js';
 
 type Written = Extract<ImageWorkResult, { kind: 'written' }>;
 

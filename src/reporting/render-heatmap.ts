@@ -2,7 +2,7 @@
 // `render`. It decodes the source the way the classifier did (same VOI window, same placement in the model's
 // input square), so the colours land on the anatomy the model saw.
 
-import type { PreprocessingSpec } from '../inference/preprocessing-spec.js';
+import type { PreprocessingSpec } from '../imaging/preprocessing-spec.js';
 import type { DecodedImage } from '../imaging/decoded-image.js';
 import { loadImage } from '../imaging/read-image.js';
 import { placement } from '../imaging/resize.js';

@@ -3,7 +3,7 @@ import { walkStoredDataset, MalformedDatasetError, type KeyAttributes } from '..
 import { buildPart10Header } from '../dicom/part10-header.js';
 import { isValidUid } from '../dicom/uids.js';
 import { describeError } from '../errors.js';
-import type { IncomingInstance, IngestOutcome, IngestStart, InstanceSink } from '../dimse/instance-sink.js';
+import type { IncomingInstance, IngestOutcome, IngestStart, InstanceSink } from './instance-sink.js';
 import type { Logger } from '../logging/logger.js';
 import type { JobStore } from './job-store.js';
 import { isOutOfResources } from './out-of-resources.js';

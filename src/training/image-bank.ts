@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { GatewayError, describeError } from '../errors.js';
-import type { PreprocessingSpec } from '../inference/preprocessing-spec.js';
+import type { PreprocessingSpec } from '../imaging/preprocessing-spec.js';
 import { preprocess } from '../imaging/preprocess.js';
 import { augmentGrey, type AugmentationSpec } from './augmentation.js';
 import type { LabelledImage } from './labelled-image.js';

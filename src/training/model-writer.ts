@@ -4,7 +4,7 @@ import path from 'node:path';
 import { GatewayError } from '../errors.js';
 import type { DenseNetArchitecture } from '../inference/densenet-architecture.js';
 import { MANIFEST_FILE, manifestSchema, type ModelManifest } from '../inference/model-manifest.js';
-import type { PreprocessingSpec } from '../inference/preprocessing-spec.js';
+import type { PreprocessingSpec } from '../imaging/preprocessing-spec.js';
 import { writeSafetensors } from '../inference/safetensors.js';
 import type { HostTensor } from '../inference/weight-import.js';
 

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { GatewayError, describeError } from '../errors.js';
 import { BACKEND_ORDER } from '../inference/backend.js';
 import { DENSENET_VARIANTS } from '../inference/densenet-architecture.js';
-import { preprocessingSchema } from '../inference/preprocessing-spec.js';
+import { preprocessingSchema } from '../imaging/preprocessing-spec.js';
 import { labelsCsvSourceSchema } from './labels-csv-dataset.js';
 import { NIH_LABELS, nihSourceSchema } from './nih-chestxray14.js';
 import { stageTrainingSchema } from './stage-trainer.js';

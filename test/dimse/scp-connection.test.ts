@@ -1,7 +1,7 @@
 import test from 'ava';
 import { PassThrough, Writable } from 'node:stream';
 import { dicomSchema } from '../../src/config/schema.js';
-import type { InstanceSink } from '../../src/dimse/instance-sink.js';
+import type { InstanceSink } from '../../src/store/instance-sink.js';
 import { StorageScp } from '../../src/dimse/storage-scp.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { SOP_CLASS_UID, makeImageFile } from '../helpers/dicom-factory.js';

@@ -9,7 +9,7 @@ import test from 'ava';
 import { PixelDecodeError } from '../../src/imaging/pixel-errors.js';
 import { preprocess } from '../../src/imaging/preprocess.js';
 import { readImage } from '../../src/imaging/read-image.js';
-import { preprocessingSchema, type PreprocessingSpec } from '../../src/inference/preprocessing-spec.js';
+import { preprocessingSchema, type PreprocessingSpec } from '../../src/imaging/preprocessing-spec.js';
 import { compressFile, makeImageFile, writeImageFile } from '../helpers/dicom-factory.js';
 import { editFile, nativeSamples16, set, setPixels } from './pixel-fixtures.js';
 

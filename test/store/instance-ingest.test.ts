@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
-import type { IncomingInstance, IngestOutcome } from '../../src/dimse/instance-sink.js';
+import type { IncomingInstance, IngestOutcome } from '../../src/store/instance-sink.js';
 import { statusForOutcome } from '../../src/dimse/dimse-status.js';
 import { InstanceIngest } from '../../src/store/instance-ingest.js';
 import { JobStore } from '../../src/store/job-store.js';

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { selectBackend } from '../../src/inference/backend.js';
-import { BatchRunner } from '../../src/inference/batch-runner.js';
+import { BatchRunner } from '../../src/analysis/batch-runner.js';
 import { loadModel, type LoadedModel } from '../../src/inference/model-loader.js';
 import { readImage } from '../../src/imaging/read-image.js';
 import { preprocess } from '../../src/imaging/preprocess.js';

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { selectBackend } from '../../src/inference/backend.js';
-import { preprocessingSchema } from '../../src/inference/preprocessing-spec.js';
+import { preprocessingSchema } from '../../src/imaging/preprocessing-spec.js';
 import { readImage } from '../../src/imaging/read-image.js';
 import { preprocess } from '../../src/imaging/preprocess.js';
 import { ImageBank } from '../../src/training/image-bank.js';

@@ -1,11 +1,11 @@
 import { Worker } from 'node:worker_threads';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import { isGpuBackend, type BackendName, type BackendPreference } from './backend.js';
+import { isGpuBackend, type BackendName, type BackendPreference } from '../inference/backend.js';
 import type { ImageOutcome } from './batch-runner.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 import type { LrpOptions } from '../lrp/composites.js';
-import type { ImageWorkRequest, ImageWorkResult } from '../pipeline/image-work.js';
+import type { ImageWorkRequest, ImageWorkResult } from './image-work.js';
 
 /** Timers the pool waits on before replacing a worker; tests inject their own to step through the backoff. */
 export interface PoolTimers {
@@ -154,7 +154,7 @@ export class InferencePool {
     return this.dispatch((id) => ({ type: 'classify', id, paths })) as Promise<ImageOutcome[]>;
   }
 
-  /** Infer, explain, render and write one job's images (see pipeline/image-work.ts). */
+  /** Infer, explain, render and write one job's images (see analysis/image-work.ts). */
   process(request: ImageWorkRequest): Promise<ImageWorkResult[]> {
     return this.dispatch((id) => ({ type: 'process', id, request })) as Promise<ImageWorkResult[]>;
   }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import { GatewayError, describeError } from '../errors.js';
-import type { LoadedModel } from './model-loader.js';
+import type { LoadedModel } from '../inference/model-loader.js';
 import { readImage } from '../imaging/read-image.js';
 import { preprocess } from '../imaging/preprocess.js';
 

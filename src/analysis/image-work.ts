@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GatewayError, describeError } from '../errors.js';
-import { classificationFromLogits, type BatchRunner, type Classification } from '../inference/batch-runner.js';
+import { classificationFromLogits, type BatchRunner, type Classification } from './batch-runner.js';
 import { preprocess } from '../imaging/preprocess.js';
 import { loadImage } from '../imaging/read-image.js';
 import type { DecodedImage } from '../imaging/decoded-image.js';
@@ -11,9 +11,9 @@ import { renderHeatmapOfImage } from '../reporting/render-heatmap.js';
 import { outputModelInfo } from '../reporting/report-inputs.js';
 import { writeSecondaryCapture, type DerivedObject } from '../reporting/secondary-capture.js';
 import { writeStructuredReport } from '../reporting/structured-report.js';
-import { writeFileAtomic } from '../export/atomic-file.js';
+import { writeFileAtomic } from '../store/atomic-file.js';
 import { isOutOfSpace } from '../store/out-of-resources.js';
-import type { StageMs } from './stage-timings.js';
+import type { StageMs } from '../logging/stage-timings.js';
 
 /**
  * The code of an image whose outputs could not be written for lack of disk space: not a failure of the

@@ -1,5 +1,5 @@
-import type { BackendName, BackendPreference } from './backend.js';
-import type { ImageWorkRequest, ImageWorkResult } from '../pipeline/image-work.js';
+import type { BackendName, BackendPreference } from '../inference/backend.js';
+import type { ImageWorkRequest, ImageWorkResult } from './image-work.js';
 import type { LrpOptions } from '../lrp/composites.js';
 import type { ImageOutcome } from './batch-runner.js';
 

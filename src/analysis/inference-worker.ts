@@ -1,11 +1,11 @@
 import { parentPort } from 'node:worker_threads';
 import { GatewayError, describeError } from '../errors.js';
-import { selectBackend } from './backend.js';
+import { selectBackend } from '../inference/backend.js';
 import { BatchRunner } from './batch-runner.js';
-import { loadModel } from './model-loader.js';
+import { loadModel } from '../inference/model-loader.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 import { DenseNetLrp } from '../lrp/densenet-lrp.js';
-import { processImages } from '../pipeline/image-work.js';
+import { processImages } from './image-work.js';
 
 // One TensorFlow.js backend and one copy of the model per worker thread: the wasm backend runs on one
 // thread, so parallelism comes from several workers.
