@@ -2,11 +2,11 @@ import { z } from 'zod';
 import { DEFAULT_TRANSFER_SYNTAXES, isKnownTransferSyntax } from '../dicom/transfer-syntaxes.js';
 import { DEFAULT_STORAGE_SOP_CLASSES } from '../dicom/sop-classes.js';
 import { isValidUid } from '../dicom/uids.js';
-import { BACKEND_ORDER } from '../inference/backend.js';
+import { BACKEND_ORDER } from '../inference/backend-names.js';
 import { DEFAULT_ELIGIBILITY } from '../inference/eligibility.js';
 import { lrpOptionsSchema } from '../lrp/composites.js';
 import { ruleSchema } from '../routing/rule-schema.js';
-import { isValidCron } from '../maintenance/scheduled-tasks.js';
+import { isValidCron } from './cron-expression.js';
 
 /** The models of the embedded default, relative to the package root (see load-config's resolvePaths). */
 export const DEFAULT_MODELS: Readonly<Record<string, string>> = { demo: 'models/demo' };

@@ -1,14 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { describeError } from '../errors.js';
+import { BACKEND_ORDER, type BackendName, type BackendPreference } from './backend-names.js';
 import { createWebGpuCandidate } from './webgpu-candidate.js';
 
-/**
- * Our names for the backends, in the order `auto` tries them: GPU first (CUDA through libtensorflow, then
- * WebGPU through Dawn, which needs no CUDA version to match), then native CPU, then portable.
- */
-export const BACKEND_ORDER = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKEND_ORDER)[number];
-export type BackendPreference = 'auto' | BackendName;
+export { BACKEND_ORDER, type BackendName, type BackendPreference };
 
 export interface BackendCandidate {
   name: BackendName;

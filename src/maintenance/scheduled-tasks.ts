@@ -37,7 +37,3 @@ export class ScheduledTasks {
     this.tasks.length = 0;
   }
 }
-
-export function isValidCron(expression: string): boolean {
-  return cron.validate(expression);
-}
