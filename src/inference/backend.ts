@@ -1,29 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { describeError } from '../errors.js';
-import { BACKEND_ORDER, type BackendName, type BackendPreference } from './backend-names.js';
+import {
+  BACKEND_ORDER,
+  type BackendCandidate,
+  type BackendDetails,
+  type BackendName,
+  type BackendPreference,
+  type BackendRegisterContext,
+} from './backend-types.js';
 import { createWebGpuCandidate } from './webgpu-candidate.js';
 
-export { BACKEND_ORDER, type BackendName, type BackendPreference };
-
-export interface BackendCandidate {
-  name: BackendName;
-  /** The name tfjs registers it under. */
-  tfName: string;
-  /**
-   * Imports whatever registers the backend; throws when the package or its native library is missing, or
-   * when the device it found is not acceptable. May return what it found (e.g. the GPU adapter) for the log.
-   */
-  register: (context: BackendRegisterContext) => Promise<BackendDetails | void>;
-}
-
-/** What a candidate learns from the configuration. */
-export interface BackendRegisterContext {
-  /** Accept a software GPU adapter (lavapipe, SwiftShader) for webgpu: for tests only, it is slower than wasm. */
-  allowSoftwareGpu: boolean;
-}
-
-/** Facts about the chosen device, e.g. { adapter: 'nvidia / ...', vendor: 'nvidia', software: 'false' }. */
-export type BackendDetails = Record<string, string>;
+export { BACKEND_ORDER, type BackendCandidate, type BackendDetails, type BackendName, type BackendPreference, type BackendRegisterContext };
 
 export interface SelectBackendOptions {
   candidates?: readonly BackendCandidate[];

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { GatewayError } from '../errors.js';
-import type { BackendCandidate, BackendRegisterContext } from './backend.js';
+import type { BackendCandidate, BackendRegisterContext } from './backend-types.js';
 import { adapterSummary, checkAdapter, describeAdapter, isSoftwareAdapter } from './webgpu-adapter.js';
 import { installNavigatorGpu, loadDawn, type DawnGpu, type DawnModule } from './webgpu-dawn.js';
 import { patchWebGpuKernels } from './webgpu-kernels.js';

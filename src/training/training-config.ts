@@ -3,7 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { GatewayError, describeError } from '../errors.js';
-import { BACKEND_ORDER } from '../inference/backend-names.js';
+import { BACKEND_ORDER } from '../inference/backend-types.js';
 import { DENSENET_VARIANTS } from '../inference/densenet-architecture.js';
 import { preprocessingSchema } from '../imaging/preprocessing-spec.js';
 import { labelsCsvSourceSchema } from './labels-csv-dataset.js';
