@@ -84,7 +84,7 @@ module.exports = {
     },
     {
       name: 'config-loads-no-tfjs',
-      comment: 'Validating a YAML file must not load TensorFlow.js: take backend names from inference/backend-names.ts.',
+      comment: 'Validating a YAML file must not load TensorFlow.js: take backend names from inference/backend-types.ts.',
       severity: 'error',
       from: { path: '^src/config/' },
       to: { path: 'node_modules/@tensorflow/', reachable: true },
