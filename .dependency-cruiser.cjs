@@ -30,7 +30,7 @@ const LAYERS = [
 
 const layerRules = LAYERS.slice(0, -1).map((layer, rank) => ({
   name: `layer-${layer.name}`,
-  comment: `${layer.name} (rank ${rank}: ${layer.why}) may import only layers below it: ${LAYERS.slice(0, rank).map((l) => l.name).join(', ') || 'none'}`,
+  comment: `${layer.name} (rank ${rank}: ${layer.why}) may import only layers below it: ${LAYERS.slice(0, rank).map((l) => l.name).filter((n) => n !== 'tools' || layer.name === 'cli').join(', ') || 'none'}`,
   severity: 'error',
   from: { path: layer.path },
   to: { path: LAYERS.slice(rank + 1).map((l) => l.path) },
