@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { DestinationTrouble } from '../pipeline/delivery-watch.js';
+import type { DestinationTrouble } from '../export/delivery-watch.js';
 import type { StageTimings } from '../logging/stage-timings.js';
 import type { StoreMetrics } from '../store/store-metrics.js';
 import { deliveriesHealth, diskHealth, listenerHealth, modelsHealth, storeHealth, type ModelStatus } from './health.js';

@@ -1,4 +1,4 @@
-import type { DestinationTrouble } from '../pipeline/delivery-watch.js';
+import type { DestinationTrouble } from '../export/delivery-watch.js';
 
 /** One part of the daemon's health: what is wrong (sentences for the admin) and the figures behind it. */
 export interface HealthPart<T> {

@@ -1,7 +1,7 @@
 /**
  * What became of one attempt to hand a batch to a destination. The pipeline stores it with the job: `retry`
  * schedules another attempt of the whole batch (with backoff; how many times depends on the cause's class in
- * FAILURE_CLASSES, src/pipeline/retry-policy.ts: transient causes without limit by default), `parked` waits
+ * FAILURE_CLASSES, src/export/retry-policy.ts: transient causes without limit by default), `parked` waits
  * for an admin. Same shape as the MLLP sender's SendOutcome (whose success is `accepted`), so one scheduler
  * handles both.
  *

@@ -65,7 +65,7 @@ type Verdict = { kind: 'ok' } | { kind: 'retry' | 'parked'; cause: string; detai
  *   the same bytes would be refused again, so a retry cannot fix it: parked.
  * - Duplicate SOP instance (0x0111): the PACS already holds this UID; that is what a delivery is for.
  * - Anything else: unknown, so retry (bounded by delivery.maxAttempts, after which it is parked anyway).
- * How long each cause is retried is decided in one place: FAILURE_CLASSES in src/pipeline/retry-policy.ts.
+ * How long each cause is retried is decided in one place: FAILURE_CLASSES in src/export/retry-policy.ts.
  */
 export function verdictForStatus(status: number): Verdict {
   const hex = formatStatus(status);

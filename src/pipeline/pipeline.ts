@@ -14,10 +14,10 @@ import type { JobStore } from '../store/job-store.js';
 import type { ActiveJob, Delivery, JobImage, PipelineStore } from '../store/pipeline-store.js';
 import { isOutOfSpace } from '../store/out-of-resources.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
-import type { DeliveryOutcome, DeliveryPayload, DeliveryTarget } from './delivery-target.js';
-import { DeliveryWatch, type DestinationTrouble } from './delivery-watch.js';
+import type { DeliveryOutcome, DeliveryPayload, DeliveryTarget } from '../export/delivery-target.js';
+import { DeliveryWatch, type DestinationTrouble } from '../export/delivery-watch.js';
 import { NO_SPACE, type ImageWorkResult } from '../analysis/image-work.js';
-import { failureClassOf, nextAttemptAt, type RetryPolicy } from './retry-policy.js';
+import { failureClassOf, nextAttemptAt, type RetryPolicy } from '../export/retry-policy.js';
 import type { StageTimings } from '../logging/stage-timings.js';
 import { buildStudyReport, studyLevelResult } from './study-report.js';
 

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { AdminServer } from '../../src/admin/admin-server.js';
 import { configSchema, type GatewayConfig } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logging/logger.js';
-import type { DeliveryOutcome, DeliveryPayload, DeliveryTarget } from '../../src/pipeline/delivery-target.js';
+import type { DeliveryOutcome, DeliveryPayload, DeliveryTarget } from '../../src/export/delivery-target.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { PipelineStore, type Delivery } from '../../src/store/pipeline-store.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { configSchema } from '../../src/config/schema.js';
 import { WorkerCrashedError, type InferencePool } from '../../src/analysis/inference-pool.js';
 import { readManifest } from '../../src/inference/model-manifest.js';
-import type { DeliveryPayload, DeliveryTarget } from '../../src/pipeline/delivery-target.js';
+import type { DeliveryPayload, DeliveryTarget } from '../../src/export/delivery-target.js';
 import type { ImageWorkRequest, ImageWorkResult } from '../../src/analysis/image-work.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { JobStore } from '../../src/store/job-store.js';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { GatewayError } from '../../src/errors.js';
-import { FAILURE_CLASSES, failureClassOf, nextAttemptAt, type RetryPolicy } from '../../src/pipeline/retry-policy.js';
+import { FAILURE_CLASSES, failureClassOf, nextAttemptAt, type RetryPolicy } from '../../src/export/retry-policy.js';
 
 const policy: RetryPolicy = { initialDelayMs: 1_000, multiplier: 2, maxDelayMs: 10_000, maxAttempts: 6, jitter: 0.5 };
 const now = new Date('2024-03-01T10:00:00Z');

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import type { Destination, DicomObject, Hl7Message } from '../export/destination.js';
-import type { Destinations } from '../export/create-destinations.js';
+import type { Destination, DicomObject, Hl7Message } from './destination.js';
+import type { Destinations } from './create-destinations.js';
 import type { DeliveryOutcome, DeliveryPayload, DeliveryTarget } from './delivery-target.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { DeliveryOutcome as DestinationOutcome } from '../export/destination.js';
+import type { DeliveryOutcome as DestinationOutcome } from './destination.js';
 
 /**
  * What a PACS or RIS destination answers to one delivery attempt: delivered, or retry/parked with a stable

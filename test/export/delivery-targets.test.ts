@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { DeliveryOutcome, Destination, DicomObject } from '../../src/export/destination.js';
-import { pacsTarget } from '../../src/pipeline/delivery-targets.js';
+import { pacsTarget } from '../../src/export/delivery-targets.js';
 
 // A destination retired by a reload drains: the sends in flight finish with their real outcome, then it stops.
 
