@@ -97,6 +97,13 @@ module.exports = {
       to: { path: '^src/(analysis|pipeline|lrp)/' },
     },
     {
+      name: 'every-folder-has-a-layer',
+      comment: 'A new src/ folder or root file must be given a layer in LAYERS (.dependency-cruiser.cjs), or no rule would hold it.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: LAYERS.map((l) => l.path) },
+      to: {},
+    },
+    {
       name: 'not-to-unresolvable',
       comment: 'An import that does not resolve is a typo or a missing dependency.',
       severity: 'error',
