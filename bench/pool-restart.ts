@@ -15,18 +15,20 @@ const MARKER = 'POISON-bench';
 process.env.CXR_GATEWAY_TEST_CRASH_ON = MARKER;
 const rounds = Number(process.argv[2] ?? 5);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'pool-restart-'));
-const poison = path.join(dir, `${MARKER}.dcm`);
+const poisonFile = path.join(dir, 'poison.dcm');
 const good = path.join(dir, 'good.dcm');
-writeFileSync(poison, makeImageFile({}).bytes);
+writeFileSync(poisonFile, makeImageFile({}).bytes);
 writeFileSync(good, makeImageFile({ seed: 1 }).bytes);
+// The worker crashes on the image with this SOP Instance UID; nothing is written (no outputs asked for).
+const request = (sopInstanceUid: string, file: string) => ({ images: [{ sopInstanceUid, path: file }], outputs: [], revision: 0, createdAt: new Date(0).toISOString(), outDir: dir, target: 'predicted', usageNotice: '' });
 const logger = createLogger({ level: 'error', format: 'json', stream: new PassThrough() });
 const pool = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 1, cores: 2, logger, restartBackoff: { initialMs: 0 } });
 const times: number[] = [];
 for (let i = 0; i < rounds; i += 1) {
-  await pool.classify([poison]).catch(() => undefined);
+  await pool.process(request(MARKER, poisonFile)).catch(() => undefined);
   const started = performance.now();
-  const [outcome] = await pool.classify([good]);
-  if (!outcome?.ok) throw new Error('the replacement worker did not classify the image');
+  const [outcome] = await pool.process(request('good', good));
+  if (outcome?.kind !== 'written') throw new Error('the replacement worker did not analyse the image');
   times.push(Math.round(performance.now() - started));
 }
 times.sort((a, b) => a - b);

@@ -1,9 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { readFileSync } from 'node:fs';
-import { GatewayError, describeError } from '../errors.js';
 import type { LoadedModel } from '../inference/model-loader.js';
-import { readImage } from '../imaging/read-image.js';
-import { preprocess } from '../imaging/preprocess.js';
+import type { PreprocessingSpec } from '../imaging/preprocessing-spec.js';
 
 export interface Classification {
   classes: string[];
@@ -12,55 +9,33 @@ export interface Classification {
   predicted: string;
 }
 
-export type ImageOutcome = { ok: true; classification: Classification } | { ok: false; code: string; reason: string };
+/**
+ * Preprocessed NHWC images (one Float32Array each) as one batch tensor for the network. A one-channel model
+ * still gets the 3-channel stem torchvision defines: the grey input is replicated. The caller disposes it.
+ */
+export function inputBatch(inputs: readonly Float32Array[], preprocessing: Pick<PreprocessingSpec, 'inputSize' | 'channels'>): tf.Tensor4D {
+  const size = preprocessing.inputSize;
+  const channels = preprocessing.channels;
+  const data = new Float32Array(inputs.length * size * size * channels);
+  inputs.forEach((input, i) => data.set(input, i * size * size * channels));
+  return tf.tidy(() => {
+    const x = tf.tensor4d(data, [inputs.length, size, size, channels]);
+    return (channels === 3 ? x : tf.tile(x, [1, 1, 1, 3])) as tf.Tensor4D;
+  });
+}
 
 /**
- * Turns stored instances into classifications on the current backend: decode and preprocess each file,
- * then one forward pass for the whole batch. A file that cannot be decoded fails alone, with its reason;
- * the rest of the batch still runs.
+ * Classifies images already preprocessed, with one forward pass (training's evaluation uses it; stored files go
+ * through analyse-images.ts, which decodes them the one way the daemon does).
  */
 export class BatchRunner {
   constructor(readonly model: LoadedModel) {}
 
-  async classifyFiles(paths: readonly string[]): Promise<ImageOutcome[]> {
-    const outcomes: ImageOutcome[] = new Array(paths.length);
-    const inputs: Float32Array[] = [];
-    const slots: number[] = [];
-    paths.forEach((p, i) => {
-      try {
-        const image = readImage(readFileSync(p));
-        inputs.push(preprocess(image, this.model.manifest.preprocessing).data);
-        slots.push(i);
-      } catch (error) {
-        outcomes[i] = {
-          ok: false,
-          code: error instanceof GatewayError ? error.code : 'PIXELS_UNREADABLE',
-          reason: describeError(error),
-        };
-      }
-    });
-    if (inputs.length > 0) {
-      const results = await this.classifyTensors(inputs);
-      results.forEach((classification, k) => {
-        outcomes[slots[k] ?? 0] = { ok: true, classification };
-      });
-    }
-    return outcomes;
-  }
-
-  /** Inputs are preprocessed NHWC images, one Float32Array each. */
   async classifyTensors(inputs: readonly Float32Array[]): Promise<Classification[]> {
     const { preprocessing, classes } = this.model.manifest;
-    const size = preprocessing.inputSize;
-    const channels = preprocessing.channels;
-    const batch = new Float32Array(inputs.length * size * size * channels);
-    inputs.forEach((input, i) => batch.set(input, i * size * size * channels));
-    const logits = tf.tidy(() => {
-      // A one-channel model still gets the 3-channel stem torchvision defines; replicate the grey input.
-      const x = tf.tensor4d(batch, [inputs.length, size, size, channels]);
-      const rgb = channels === 3 ? x : tf.tile(x, [1, 1, 1, 3]);
-      return this.model.network.logits(rgb as tf.Tensor4D);
-    });
+    const batch = inputBatch(inputs, preprocessing);
+    const logits = this.model.network.logits(batch);
+    batch.dispose();
     const values = await logits.data();
     logits.dispose();
     const n = classes.length;

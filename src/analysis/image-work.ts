@@ -1,14 +1,10 @@
-import * as tf from '@tensorflow/tfjs';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GatewayError, describeError } from '../errors.js';
-import { classificationFromLogits, type BatchRunner, type Classification } from './batch-runner.js';
-import { preprocess } from '../imaging/preprocess.js';
-import { loadImage } from '../imaging/read-image.js';
-import type { DecodedImage } from '../imaging/decoded-image.js';
+import type { LoadedModel } from '../inference/model-loader.js';
 import type { DenseNetLrp, ExplainTarget } from '../lrp/densenet-lrp.js';
-import { renderHeatmapOfImage } from '../reporting/render-heatmap.js';
 import { outputModelInfo } from '../reporting/report-inputs.js';
+import { analyseImages } from './analyse-images.js';
+import type { Classification } from './batch-runner.js';
 import { writeSecondaryCapture, type DerivedObject } from '../reporting/secondary-capture.js';
 import { writeStructuredReport } from '../reporting/structured-report.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
@@ -63,61 +59,38 @@ export type ImageWorkResult =
     }
   | { sopInstanceUid: string; kind: 'failed'; code: string; reason: string };
 
+/** What the worker holds: the model and the LRP engine built on it. */
+export interface AnalysisEngine {
+  model: LoadedModel;
+  lrp: DenseNetLrp;
+}
+
 /**
- * Infer -> explain -> render -> write for a batch of one job's images, inside an inference worker (the
- * model and the LRP engine live there). Objects are written to the job's output folder atomically; their
+ * Infer -> explain -> render (analyseImages, the path `render` and `classify` share) -> write, for a batch of one
+ * job's images, inside an inference worker. Objects are written to the job's output folder atomically; their
  * UIDs are deterministic, so a job resumed after a crash writes the very same files again.
  */
-export async function processImages(runner: BatchRunner, lrp: DenseNetLrp, request: ImageWorkRequest): Promise<ImageWorkResult[]> {
-  const manifest = runner.model.manifest;
-  const results: ImageWorkResult[] = [];
-  const ready: Array<{ sopInstanceUid: string; bytes: Buffer; image: DecodedImage; input: Float32Array; decodeMs: number }> = [];
-  for (const item of request.images) {
-    try {
-      const started = performance.now();
-      const bytes = readFileSync(item.path);
-      const image = await loadImage(bytes);
-      const input = preprocess(image, manifest.preprocessing).data;
-      ready.push({ sopInstanceUid: item.sopInstanceUid, bytes, image, input, decodeMs: performance.now() - started });
-    } catch (error) {
-      results.push(failure(item.sopInstanceUid, error));
-    }
-  }
-  if (ready.length === 0) return results;
-  // One pass gives both: the explanation's forward pass yields every class's logits, so the classification
-  // needs no forward pass of its own, and the explained 'predicted' class is the reported one by construction.
-  const explainStarted = performance.now();
-  const size = manifest.preprocessing.inputSize;
-  const channels = manifest.preprocessing.channels;
-  const batch = tf.tidy(() => {
-    const x = tf.tensor4d(concat(ready.map((r) => r.input)), [ready.length, size, size, channels]);
-    return (channels === 3 ? x : tf.tile(x, [1, 1, 1, 3])) as tf.Tensor4D;
+export async function processImages(engine: AnalysisEngine, request: ImageWorkRequest): Promise<ImageWorkResult[]> {
+  const analysed = await analyseImages(engine.model, request.images.map((i) => ({ id: i.sopInstanceUid, path: i.path })), {
+    kind: 'explain',
+    lrp: engine.lrp,
+    target: request.target,
+    heatmap: { usageNotice: request.usageNotice },
   });
-  let explanations;
-  try {
-    explanations = await lrp.explain(batch, request.target);
-  } finally {
-    batch.dispose();
-  }
-  const classifications = explanations.map((perImage) => (perImage[0] ? classificationFromLogits(manifest.classes, perImage[0].logits) : undefined));
-  const explainMs = (performance.now() - explainStarted) / ready.length;
-  const model = outputModelInfo(manifest);
+  const model = outputModelInfo(engine.model.manifest);
   const createdAt = new Date(request.createdAt);
   const supersedes = request.revision > 0 ? { supersedesRevision: request.revision - 1 } : {};
-  for (const [i, r] of ready.entries()) {
-    const classification = classifications[i];
-    const explanation = explanations[i]?.[0];
+  const results: ImageWorkResult[] = [];
+  for (const r of analysed) {
+    if (r.kind === 'failed') {
+      results.push(failure(r.id, r.error));
+      continue;
+    }
     const writeStarted = performance.now();
     try {
-      if (classification === undefined || explanation === undefined) throw new Error('no result for the image');
-      const summary = { targetClass: explanation.targetClass, composite: explanation.composite, parameters: `epsilon ${explanation.parameters.epsilon}` };
-      const overlay = renderHeatmapOfImage(
-        r.image,
-        classification,
-        { ...summary, relevance: explanation.relevance },
-        { name: manifest.name, version: manifest.version, intendedUse: manifest.intendedUse, preprocessing: manifest.preprocessing },
-        { usageNotice: request.usageNotice },
-      );
+      const { classification, heatmap } = r;
+      if (heatmap === undefined) throw new GatewayError('INTERNAL', 'the analysis returned no heatmap for the image');
+      const { explanation, summary, overlay } = heatmap;
       const objects: Array<{ kind: OutputKind; object: DerivedObject }> = [];
       const sc = writeSecondaryCapture({
         source: r.bytes,
@@ -145,7 +118,7 @@ export async function processImages(runner: BatchRunner, lrp: DenseNetLrp, reque
         outputs.push({ kind, path: path.join(request.outDir, name), sopClassUid: object.sopClassUid, sopInstanceUid: object.sopInstanceUid, seriesInstanceUid: object.seriesInstanceUid });
       }
       results.push({
-        sopInstanceUid: r.sopInstanceUid,
+        sopInstanceUid: r.id,
         kind: 'written',
         classification,
         explanation: {
@@ -156,10 +129,11 @@ export async function processImages(runner: BatchRunner, lrp: DenseNetLrp, reque
           absorbedShare: explanation.absorbedShare,
         },
         outputs,
-        stageMs: { decode: r.decodeMs, explain: explainMs, write: performance.now() - writeStarted },
+        // The picture's drawing counts as writing, as it always has in /metrics.
+        stageMs: { decode: r.stageMs.decode, explain: r.stageMs.explain, write: r.stageMs.render + performance.now() - writeStarted },
       });
     } catch (error) {
-      results.push(failure(r.sopInstanceUid, error));
+      results.push(failure(r.id, error));
     }
   }
   return results;
@@ -168,14 +142,4 @@ export async function processImages(runner: BatchRunner, lrp: DenseNetLrp, reque
 function failure(sopInstanceUid: string, error: unknown): ImageWorkResult {
   if (isOutOfSpace(error)) return { sopInstanceUid, kind: 'failed', code: NO_SPACE, reason: `no disk space for its outputs: ${describeError(error)}` };
   return { sopInstanceUid, kind: 'failed', code: error instanceof GatewayError ? error.code : 'PROCESSING_FAILED', reason: describeError(error) };
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -2,7 +2,6 @@ import { Worker } from 'node:worker_threads';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { isGpuBackend, type BackendName, type BackendPreference } from '../inference/backend.js';
-import type { ImageOutcome } from './batch-runner.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 import type { LrpOptions } from '../lrp/composites.js';
 import type { ImageWorkRequest, ImageWorkResult } from './image-work.js';
@@ -74,14 +73,14 @@ interface PoolWorker {
 }
 
 interface Pending {
-  resolve: (value: ImageOutcome[] | ImageWorkResult[]) => void;
+  resolve: (value: ImageWorkResult[]) => void;
   reject: (error: Error) => void;
   worker: PoolWorker;
 }
 
 interface Queued {
   message: (id: number) => ToWorker;
-  resolve: (value: ImageOutcome[] | ImageWorkResult[]) => void;
+  resolve: (value: ImageWorkResult[]) => void;
   reject: (error: Error) => void;
 }
 
@@ -92,8 +91,8 @@ const REAL_TIMERS: PoolTimers = {
 };
 
 /**
- * Worker threads that each hold a backend and the model. `classify` sends a batch of stored files to the
- * least busy worker, which decodes, preprocesses and runs them there, off the thread that serves DICOM.
+ * Worker threads that each hold a backend and the model. `process` sends a batch of one job's stored files to
+ * the least busy worker, which analyses them and writes their outputs there, off the thread that serves DICOM.
  *
  * The pool heals (as BullMQ's ChildPool does): a worker that exits or throws is replaced after a delay that
  * grows while replacements keep failing (bounded by restartBackoff.maxMs); only the requests it held are
@@ -150,16 +149,12 @@ export class InferencePool {
     return { wanted: this.wanted, live: this.workers.length, restarting: this.restarting, crashes: this.crashes };
   }
 
-  classify(paths: string[]): Promise<ImageOutcome[]> {
-    return this.dispatch((id) => ({ type: 'classify', id, paths })) as Promise<ImageOutcome[]>;
-  }
-
   /** Infer, explain, render and write one job's images (see analysis/image-work.ts). */
   process(request: ImageWorkRequest): Promise<ImageWorkResult[]> {
-    return this.dispatch((id) => ({ type: 'process', id, request })) as Promise<ImageWorkResult[]>;
+    return this.dispatch((id) => ({ type: 'process', id, request }));
   }
 
-  private dispatch(message: (id: number) => ToWorker): Promise<ImageOutcome[] | ImageWorkResult[]> {
+  private dispatch(message: (id: number) => ToWorker): Promise<ImageWorkResult[]> {
     if (this.stopped) return Promise.reject(new GatewayError('POOL_STOPPED', 'the inference pool is stopped'));
     return new Promise((resolve, reject) => {
       if (this.workers.length === 0) {
@@ -272,7 +267,6 @@ export class InferencePool {
             void worker.terminate();
             reject(new GatewayError(message.code, message.reason));
             return;
-          case 'classified':
           case 'processed':
           case 'failed': {
             const pending = this.pending.get(message.id);
@@ -282,8 +276,7 @@ export class InferencePool {
             // A worker started since the last crash finished a request: the pool is healthy again and the next
             // crash starts the backoff afresh. (An older worker finishing proves nothing about replacements.)
             if (pending.worker.crashesAtSpawn === this.crashes) this.failuresInARow = 0;
-            if (message.type === 'classified') pending.resolve(message.outcomes);
-            else if (message.type === 'processed') pending.resolve(message.results);
+            if (message.type === 'processed') pending.resolve(message.results);
             else pending.reject(new Error(message.reason));
             return;
           }

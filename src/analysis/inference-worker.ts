@@ -1,29 +1,27 @@
 import { parentPort } from 'node:worker_threads';
 import { GatewayError, describeError } from '../errors.js';
 import { selectBackend } from '../inference/backend.js';
-import { BatchRunner } from './batch-runner.js';
 import { loadModel } from '../inference/model-loader.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 import { DenseNetLrp } from '../lrp/densenet-lrp.js';
-import { processImages } from './image-work.js';
+import { processImages, type AnalysisEngine } from './image-work.js';
 
 // One TensorFlow.js backend and one copy of the model per worker thread: the wasm backend runs on one
 // thread, so parallelism comes from several workers.
 const port = parentPort;
 if (port === null) throw new Error('inference-worker must run as a worker thread');
-let runner: BatchRunner | undefined;
-let lrp: DenseNetLrp | undefined;
+let engine: AnalysisEngine | undefined;
 const send = (message: FromWorker) => port.postMessage(message);
 /**
  * For tests only (never set in production): this worker exits, as a decoder abort would kill it, when a
- * request holds an image whose SOP Instance UID is this value (or, for `classify`, whose path contains it).
+ * request holds an image whose SOP Instance UID is this value.
  * It lets tests prove with a real crash that the pool heals and that a poison image is failed.
  */
 const crashOn = process.env.CXR_GATEWAY_TEST_CRASH_ON;
 
 function poisoned(message: Exclude<ToWorker, { type: 'init' }>): boolean {
   if (crashOn === undefined || crashOn === '') return false;
-  return message.type === 'process' ? message.request.images.some((i) => i.sopInstanceUid === crashOn) : message.paths.some((p) => p.includes(crashOn));
+  return message.request.images.some((i) => i.sopInstanceUid === crashOn);
 }
 
 port.on('message', (message: ToWorker) => {
@@ -34,9 +32,8 @@ async function handle(message: ToWorker): Promise<void> {
   if (message.type === 'init') {
     try {
       const selection = await selectBackend(message.backend, { allowSoftwareGpu: message.allowSoftwareGpu });
-      runner = new BatchRunner(loadModel(message.modelDir));
-      const { manifest, network } = runner.model;
-      lrp = new DenseNetLrp(network, manifest.classes, manifest.preprocessing, message.lrp);
+      const model = loadModel(message.modelDir);
+      engine = { model, lrp: new DenseNetLrp(model.network, model.manifest.classes, model.manifest.preprocessing, message.lrp) };
       send({ type: 'ready', backend: selection.name, skipped: selection.skipped });
     } catch (error) {
       send({ type: 'init-failed', code: error instanceof GatewayError ? error.code : 'INFERENCE_INIT', reason: describeError(error) });
@@ -44,17 +41,12 @@ async function handle(message: ToWorker): Promise<void> {
     return;
   }
   if (poisoned(message)) process.exit(70);
-  if (runner === undefined) {
+  if (engine === undefined) {
     send({ type: 'failed', id: message.id, reason: 'worker has no model loaded' });
     return;
   }
   try {
-    if (message.type === 'process') {
-      if (lrp === undefined) throw new Error('worker has no LRP engine');
-      send({ type: 'processed', id: message.id, results: await processImages(runner, lrp, message.request) });
-      return;
-    }
-    send({ type: 'classified', id: message.id, outcomes: await runner.classifyFiles(message.paths) });
+    send({ type: 'processed', id: message.id, results: await processImages(engine, message.request) });
   } catch (error) {
     send({ type: 'failed', id: message.id, reason: describeError(error) });
   }

@@ -1,17 +1,14 @@
 import type { BackendName, BackendPreference } from '../inference/backend.js';
 import type { ImageWorkRequest, ImageWorkResult } from './image-work.js';
 import type { LrpOptions } from '../lrp/composites.js';
-import type { ImageOutcome } from './batch-runner.js';
 
 /** Messages between the inference pool (main thread) and its workers. */
 export type ToWorker =
   | { type: 'init'; modelDir: string; backend: BackendPreference; allowSoftwareGpu: boolean; lrp: Partial<LrpOptions> }
-  | { type: 'classify'; id: number; paths: string[] }
   | { type: 'process'; id: number; request: ImageWorkRequest };
 
 export type FromWorker =
   | { type: 'ready'; backend: BackendName; skipped: Array<{ name: BackendName; reason: string }> }
   | { type: 'init-failed'; code: string; reason: string }
-  | { type: 'classified'; id: number; outcomes: ImageOutcome[] }
   | { type: 'processed'; id: number; results: ImageWorkResult[] }
   | { type: 'failed'; id: number; reason: string };

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import type { GatewayConfig } from '../config/schema.js';
 import { walkStoredDataset } from '../dicom/dataset-walker.js';
 import { parsePart10Header } from '../dicom/part10-header.js';
-import { describeError } from '../errors.js';
+import { GatewayError, describeError } from '../errors.js';
 import { selectBackend } from '../inference/backend.js';
-import { BatchRunner, type Classification } from '../analysis/batch-runner.js';
+import { analyseImages } from '../analysis/analyse-images.js';
+import type { Classification } from '../analysis/batch-runner.js';
 import { checkEligibility } from '../inference/eligibility.js';
 import { loadModel } from '../inference/model-loader.js';
 import { createLogger } from '../logging/logger.js';
@@ -18,13 +19,15 @@ export type ClassifyReport = (
   textWarnings?: string[];
 };
 
-/** `cxr-gateway classify FILE...`: the same eligibility, decoding and network the daemon uses, in-process. */
+/**
+ * `cxr-gateway classify FILE...`: the same eligibility the daemon applies, then the daemon's own analysis path
+ * (analysis/analyse-images.ts) in-process, without the explanation: decoding, preprocessing and the forward pass.
+ */
 export async function classifyFiles(files: readonly string[], modelDir: string, config: GatewayConfig): Promise<{ reports: ClassifyReport[]; backend: string }> {
   // stdout is the answer (--json is parsed by scripts): what libraries print goes to stderr, as log lines.
   createLogger({ level: config.logging.level === 'debug' ? 'debug' : 'warn', format: 'auto', stream: process.stderr });
   const selection = await selectBackend(config.inference.backend, { allowSoftwareGpu: config.inference.allowSoftwareGpu });
   const model = loadModel(modelDir);
-  const runner = new BatchRunner(model);
   const reports: ClassifyReport[] = [];
   const eligible: Array<{ file: string; slot: number; textWarnings: string[] }> = [];
   for (const file of files) {
@@ -45,17 +48,15 @@ export async function classifyFiles(files: readonly string[], modelDir: string, 
   }
   for (let i = 0; i < eligible.length; i += config.inference.maxBatch) {
     const chunk = eligible.slice(i, i + config.inference.maxBatch);
-    const outcomes = await runner.classifyFiles(chunk.map((c) => c.file));
-    chunk.forEach((c, k) => {
-      const outcome = outcomes[k];
+    const outcomes = await analyseImages(model, chunk.map((c) => ({ id: c, path: c.file })), { kind: 'classify' });
+    for (const outcome of outcomes) {
+      const c = outcome.id;
       const report: ClassifyReport =
-        outcome === undefined
-          ? { file: c.file, status: 'failed', code: 'INTERNAL', reason: 'no result' }
-          : outcome.ok
-            ? { file: c.file, status: 'classified', predicted: outcome.classification.predicted, probabilities: byClass(outcome.classification) }
-            : { file: c.file, status: 'failed', code: outcome.code, reason: outcome.reason };
+        outcome.kind === 'analysed'
+          ? { file: c.file, status: 'classified', predicted: outcome.classification.predicted, probabilities: byClass(outcome.classification) }
+          : { file: c.file, status: 'failed', code: outcome.error instanceof GatewayError ? outcome.error.code : 'PIXELS_UNREADABLE', reason: describeError(outcome.error) };
       reports[c.slot] = { ...report, ...warningsOf(c.textWarnings) };
-    });
+    }
   }
   model.network.dispose();
   return { reports, backend: selection.name };

@@ -2,32 +2,37 @@
 // heatmap picture the PACS would receive, as a PNG to look at. The same decoding, preprocessing, network, LRP and
 // rendering the daemon uses, in-process, so what an admin sees here is what the radiologist will see.
 
-import * as tf from '@tensorflow/tfjs';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { GatewayConfig } from '../config/schema.js';
 import { loadConfig, modelDirectory, resolveConfigPath } from '../config/load-config.js';
 import { GatewayError } from '../errors.js';
 import { selectBackend } from '../inference/backend.js';
-import { classificationFromLogits, type Classification } from '../analysis/batch-runner.js';
+import { analyseImages } from '../analysis/analyse-images.js';
+import type { Classification } from '../analysis/batch-runner.js';
 import { loadModel, type LoadedModel } from '../inference/model-loader.js';
-import { preprocess } from '../imaging/preprocess.js';
-import { loadImage } from '../imaging/read-image.js';
 import { COMPOSITE_NAMES, type CompositeName } from '../lrp/composites.js';
 import { DenseNetLrp } from '../lrp/densenet-lrp.js';
 import type { OverlayLayout } from '../reporting/heatmap-overlay.js';
 import { encodePng } from '../reporting/png-encoder.js';
-import { renderHeatmapOfImage } from '../reporting/render-heatmap.js';
-import { describeLrpParameters } from '../reporting/report-inputs.js';
+import { DEFAULT_USAGE_NOTICE, outputModelInfo } from '../reporting/report-inputs.js';
+import { writeSecondaryCapture } from '../reporting/secondary-capture.js';
 
-export const RENDER_USAGE = `  cxr-gateway render FILE.dcm --png OUT.png [--model DIR] [--layout overlay|side-by-side]
+export const RENDER_USAGE = `  cxr-gateway render FILE.dcm --png OUT.png [--sc OUT.dcm] [--model DIR] [--layout overlay|side-by-side]
                     [--composite isnet|epsilon|epsilon-plus-flat|epsilon-gamma-box] [--target CLASS]
                     [--max-edge PIXELS] [--config FILE] [--json]
-                                             classify one image and write its LRP heatmap as a PNG`;
+                                             classify one image and write its LRP heatmap as a PNG
+                                             (--sc: also as the Secondary Capture the PACS would get)`;
 
 export interface RenderFileOptions {
   file: string;
-  png: string;
+  /** Where to write the picture as a PNG; at least one of png and sc. */
+  png?: string;
+  /**
+   * Where to write the picture as the daemon's Secondary Capture of it (revision 0; the same UIDs the daemon
+   * derives, so a PACS that already has the daemon's treats this as the same object).
+   */
+  sc?: string;
   /** Model directory; default: the config's default model. */
   modelDir?: string;
   layout?: OverlayLayout;
@@ -41,17 +46,19 @@ export interface RenderFileOptions {
 
 export interface RenderReport {
   file: string;
-  png: string;
+  png?: string;
+  sc?: string;
   backend: string;
   predicted: string;
   probabilities: Record<string, number>;
   explainedClass: string;
   composite: CompositeName;
+  /** Every rule's parameters, as the SC and SR record them: "epsilon 0.01, alpha 2, beta 1". */
+  parameters: string;
   rows: number;
   columns: number;
-  /** Milliseconds per stage. */
-  /** decode: pixels and preprocessing; explain: the forward pass (classification) and LRP together. */
-  timings: { decode: number; explain: number; render: number; png: number };
+  /** Milliseconds per stage. decode: pixels and preprocessing; explain: the forward pass (classification) and LRP together. */
+  timings: { decode: number; explain: number; render: number; png: number; sc: number };
 }
 
 /** Classify + explain + render one file to a PNG. Exported for tests and scripts; `renderCommand` is the CLI. */
@@ -78,66 +85,52 @@ async function explainAndRender(model: LoadedModel, options: RenderFileOptions, 
   }
   const lrp = new DenseNetLrp(model.network, manifest.classes, manifest.preprocessing, lrpOptions);
   try {
+    // The daemon's own path (analysis/analyse-images.ts): decode, preprocess, one forward pass with LRP, picture.
+    const [result] = await analyseImages(model, [{ id: options.file, path: options.file }], {
+      kind: 'explain',
+      lrp,
+      target,
+      heatmap: { layout: options.layout ?? 'overlay', ...(options.maxEdge === undefined ? {} : { maxEdge: options.maxEdge }) },
+    });
+    if (result === undefined) throw new GatewayError('INTERNAL', 'the analysis returned no result');
+    if (result.kind === 'failed') throw result.error;
+    const { classification, heatmap } = result;
+    if (heatmap === undefined) throw new GatewayError('INTERNAL', 'the analysis returned no heatmap');
+    const image = heatmap.overlay.image;
     const t0 = performance.now();
-    const image = await loadImage(readFileSync(options.file));
-    const input = preprocess(image, manifest.preprocessing);
+    if (options.png !== undefined) writeFileSync(options.png, encodePng(image));
     const t1 = performance.now();
-    // One pass, as in the daemon: the explanation's forward pass gives every class's logits.
-    const explanation = await explainOne(lrp, input.data, input.shape, target);
-    const classification = classificationFromLogits(manifest.classes, explanation.logits);
+    if (options.sc !== undefined) {
+      // What the daemon writes for this image as the first result of its study (revision 0), stamped now.
+      const sc = writeSecondaryCapture({
+        source: result.bytes,
+        image,
+        model: outputModelInfo(manifest),
+        classification,
+        explanation: heatmap.summary,
+        revision: 0,
+        createdAt: new Date(),
+        usageNotice: DEFAULT_USAGE_NOTICE,
+      });
+      writeFileSync(options.sc, sc.bytes);
+    }
     const t2 = performance.now();
-    const rendered = renderHeatmapOfImage(
-      image,
-      classification,
-      {
-        relevance: explanation.relevance,
-        targetClass: explanation.targetClass,
-        composite: lrpOptions.composite,
-        parameters: describeLrpParameters(lrp.options),
-      },
-      { name: manifest.name, version: manifest.version, intendedUse: manifest.intendedUse, preprocessing: manifest.preprocessing },
-      { layout: options.layout ?? 'overlay', ...(options.maxEdge === undefined ? {} : { maxEdge: options.maxEdge }) },
-    );
-    const t3 = performance.now();
-    writeFileSync(options.png, encodePng(rendered.image));
-    const t4 = performance.now();
     return {
       file: options.file,
-      png: options.png,
+      ...(options.png === undefined ? {} : { png: options.png }),
+      ...(options.sc === undefined ? {} : { sc: options.sc }),
       backend,
       predicted: classification.predicted,
       probabilities: byClass(classification),
-      explainedClass: explanation.targetClass,
+      explainedClass: heatmap.explanation.targetClass,
       composite: lrpOptions.composite,
-      rows: rendered.image.rows,
-      columns: rendered.image.columns,
-      timings: { decode: ms(t1 - t0), explain: ms(t2 - t1), render: ms(t3 - t2), png: ms(t4 - t3) },
+      parameters: heatmap.summary.parameters ?? '',
+      rows: image.rows,
+      columns: image.columns,
+      timings: { decode: ms(result.stageMs.decode), explain: ms(result.stageMs.explain), render: ms(result.stageMs.render), png: ms(t1 - t0), sc: ms(t2 - t1) },
     };
   } finally {
     lrp.dispose();
-  }
-}
-
-async function explainOne(
-  lrp: DenseNetLrp,
-  data: Float32Array,
-  shape: [number, number, number],
-  target: string,
-): Promise<{ relevance: Float32Array; targetClass: string; logits: number[] }> {
-  const [size, , channels] = shape;
-  // LRP runs on the 3-channel stem torchvision defines; a one-channel model's grey input is replicated, as for
-  // classification.
-  const x = tf.tidy(() => {
-    const t = tf.tensor4d(data, [1, size, size, channels]);
-    return channels === 3 ? t : tf.tile(t, [1, 1, 1, 3]);
-  });
-  try {
-    const [perImage] = await lrp.explain(x, target);
-    const explanation = perImage?.[0];
-    if (!explanation) throw new GatewayError('INTERNAL', 'LRP returned no explanation');
-    return explanation;
-  } finally {
-    x.dispose();
   }
 }
 
@@ -156,8 +149,9 @@ export function formatRenderReport(r: RenderReport): string {
   const t = r.timings;
   return (
     `${r.file}: ${r.predicted}  (${p})\n` +
-    `heatmap for ${r.explainedClass} (LRP ${r.composite}, ${r.backend}) -> ${r.png}  ${r.columns} x ${r.rows}\n` +
-    `time: decode ${t.decode} ms, classify + explain ${t.explain} ms, render ${t.render} ms, png ${t.png} ms\n`
+    `heatmap for ${r.explainedClass} (LRP ${r.composite}, ${r.backend}) -> ${[r.png, r.sc].filter((f) => f !== undefined).join(', ')}  ${r.columns} x ${r.rows}\n` +
+    `LRP parameters: ${r.parameters}\n` +
+    `time: decode ${t.decode} ms, classify + explain ${t.explain} ms, render ${t.render} ms, png ${t.png} ms, sc ${t.sc} ms\n`
   );
 }
 
@@ -178,6 +172,7 @@ export async function renderCommand(args: readonly string[], io: CommandIo = { s
       allowPositionals: true,
       options: {
         png: { type: 'string' },
+        sc: { type: 'string' },
         model: { type: 'string', short: 'm' },
         layout: { type: 'string', default: 'overlay' },
         composite: { type: 'string' },
@@ -198,7 +193,7 @@ export async function renderCommand(args: readonly string[], io: CommandIo = { s
   }
   const [file, ...extra] = positionals;
   if (file === undefined || extra.length > 0) throw new GatewayError('USAGE', `render takes exactly one DICOM file\n${RENDER_USAGE}`);
-  if (values.png === undefined) throw new GatewayError('USAGE', `render needs --png OUT.png\n${RENDER_USAGE}`);
+  if (values.png === undefined && values.sc === undefined) throw new GatewayError('USAGE', `render needs --png OUT.png (or --sc OUT.dcm)\n${RENDER_USAGE}`);
   const layout = values.layout;
   if (layout !== 'overlay' && layout !== 'side-by-side') throw new GatewayError('USAGE', `--layout must be overlay or side-by-side, got '${layout}'`);
   const composite = values.composite;
@@ -214,7 +209,8 @@ export async function renderCommand(args: readonly string[], io: CommandIo = { s
   const report = await renderFile(
     {
       file,
-      png: values.png,
+      ...(values.png === undefined ? {} : { png: values.png }),
+      ...(values.sc === undefined ? {} : { sc: values.sc }),
       layout,
       ...(values.model === undefined ? {} : { modelDir: values.model }),
       ...(composite === undefined ? {} : { composite }),

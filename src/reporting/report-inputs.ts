@@ -2,7 +2,7 @@
 // classification and the explanation; nothing here knows how those were computed.
 
 import type { ModelManifest } from '../inference/model-manifest.js';
-import type { LrpOptions } from '../lrp/composites.js';
+import { convRule, type ConvSite, type LrpOptions } from '../lrp/composites.js';
 import { packageVersion } from './package-root.js';
 
 /** What the banner, the series description and the SR say unless the site's configuration says otherwise. */
@@ -52,16 +52,27 @@ export function probabilityList(c: ClassificationSummary): Array<{ name: string;
   return c.classes.map((name, i) => ({ name, probability: c.probabilities[i] ?? 0 }));
 }
 
-/** The parameters that matter for a composite, as text: "epsilon 0.01, alpha 2, beta 1". */
+/** Every convolution site kind a DenseNet has, enough to see each rule a composite uses (blocks and transitions beyond these repeat). */
+const SITES: readonly ConvSite[] = [
+  { kind: 'stem' },
+  ...[0, 1, 2, 3].map((block): ConvSite => ({ kind: 'dense-layer', block })),
+  ...[0, 1, 2].map((index): ConvSite => ({ kind: 'transition', index })),
+];
+
+/**
+ * The parameters of every rule a composite applies, as text: "epsilon 0.01, alpha 2, beta 1". Read off the
+ * rules themselves (convRule), so the text cannot drift from what the engine ran: epsilon is always there (dense,
+ * BatchNorm and pooling steps use it), then alpha/beta, gamma, and z^B's bounds when the site configured them.
+ */
 export function describeLrpParameters(options: LrpOptions): string {
-  const epsilon = `epsilon ${options.epsilon}`;
-  switch (options.composite) {
-    case 'isnet':
-      return `${epsilon}, alpha ${options.alpha}, beta ${options.beta}`;
-    case 'epsilon-gamma-box':
-      return `${epsilon}, gamma ${options.gamma}`;
-    case 'epsilon':
-    case 'epsilon-plus-flat':
-      return epsilon;
+  const rules = SITES.map((site) => convRule(options, site));
+  const parts = [`epsilon ${options.epsilon}`];
+  for (const rule of rules) {
+    let text: string | undefined;
+    if (rule.kind === 'alpha-beta') text = `alpha ${rule.alpha}, beta ${rule.beta}`;
+    else if (rule.kind === 'gamma') text = `gamma ${rule.gamma}`;
+    else if (rule.kind === 'z-box' && options.inputBounds) text = `z-box low [${options.inputBounds.low.join(' ')}] high [${options.inputBounds.high.join(' ')}]`;
+    if (text !== undefined && !parts.includes(text)) parts.push(text);
   }
+  return parts.join(', ');
 }

@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { selectBackend } from '../../src/inference/backend.js';
-import { BatchRunner } from '../../src/analysis/batch-runner.js';
+import { analyseImages } from '../../src/analysis/analyse-images.js';
+import type { ImageWorkRequest, ImageWorkResult } from '../../src/analysis/image-work.js';
 import { InferencePool, WorkerCrashedError } from '../../src/analysis/inference-pool.js';
 import { loadModel } from '../../src/inference/model-loader.js';
 import { createLogger } from '../../src/logging/logger.js';
@@ -14,6 +15,21 @@ import { waitUntil } from '../helpers/wait-until.js';
 
 const quiet = createLogger({ level: 'error', format: 'json', stream: new PassThrough() });
 
+/** A request to analyse `files` (each named by its path, or by `ids`) without writing objects. */
+function request(files: string[], ids: string[] = files): ImageWorkRequest {
+  return {
+    images: files.map((p, i) => ({ sopInstanceUid: ids[i] ?? p, path: p })),
+    outputs: [],
+    revision: 0,
+    createdAt: new Date(0).toISOString(),
+    outDir: mkdtempSync(path.join(os.tmpdir(), 'pool-out-')),
+    target: 'predicted',
+    usageNotice: '',
+  };
+}
+
+const written = (results: ImageWorkResult[]) => results.every((r) => r.kind === 'written');
+
 async function images(count: number) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pool-'));
   const files: string[] = [];
@@ -23,16 +39,17 @@ async function images(count: number) {
 
 test('an image alone and inside a batch of 8 gets the same probabilities', async (t) => {
   await selectBackend('cpu');
-  const runner = new BatchRunner(loadModel(tinyModelDir()));
+  const model = loadModel(tinyModelDir());
   const { files } = await images(8);
-  const alone = await runner.classifyFiles([files[3] as string]);
-  const batch = await runner.classifyFiles(files);
+  const alone = await analyseImages(model, [{ id: 3, path: files[3] as string }], { kind: 'classify' });
+  const batch = await analyseImages(model, files.map((p, id) => ({ id, path: p })), { kind: 'classify' });
   const a = alone[0];
   const b = batch[3];
-  if (!a?.ok || !b?.ok) return t.fail('classification failed');
+  if (a?.kind !== 'analysed' || b?.kind !== 'analysed') return t.fail('classification failed');
+  t.is(b.id, 3);
   t.true(maxAbsDiff(a.classification.probabilities, b.classification.probabilities) < 1e-6);
   t.true(Math.abs(a.classification.probabilities.reduce((x, y) => x + y, 0) - 1) < 1e-5);
-  runner.model.network.dispose();
+  model.network.dispose();
 });
 
 test('worker threads on wasm classify like the in-process cpu backend; a broken file fails alone with its reason', async (t) => {
@@ -45,17 +62,17 @@ test('worker threads on wasm classify like the in-process cpu backend; a broken 
   t.teardown(() => pool.stop());
   t.is(pool.backend, 'wasm');
   t.is(pool.size, 2);
-  const [first, second] = await Promise.all([pool.classify([files[0] as string, broken]), pool.classify([files[1] as string, files[2] as string])]);
-  const outcomes = [...(first ?? []), ...(second ?? [])];
-  t.like(outcomes[1], { ok: false });
-  if (outcomes[1]?.ok === false) t.regex(outcomes[1].code, /^PIXELS_/);
+  const [first, second] = await Promise.all([pool.process(request([files[0] as string, broken])), pool.process(request([files[1] as string, files[2] as string]))]);
+  const outcomes = [...first, ...second];
+  t.like(outcomes[1], { kind: 'failed', sopInstanceUid: broken });
+  if (outcomes[1]?.kind === 'failed') t.regex(outcomes[1].code, /^PIXELS_/);
 
   await selectBackend('cpu');
-  const reference = await new BatchRunner(loadModel(modelDir)).classifyFiles([files[0] as string, files[1] as string, files[2] as string]);
+  const reference = await analyseImages(loadModel(modelDir), [0, 1, 2].map((i) => ({ id: i, path: files[i] as string })), { kind: 'classify' });
   const pooled = [outcomes[0], outcomes[2], outcomes[3]];
   reference.forEach((r, i) => {
     const p = pooled[i];
-    if (!r.ok || !p?.ok) return t.fail(`image ${i} failed`);
+    if (r.kind !== 'analysed' || p?.kind !== 'written') return t.fail(`image ${i} failed`);
     t.true(maxAbsDiff(r.classification.probabilities, p.classification.probabilities) < 1e-4, `image ${i}`);
   });
 });
@@ -65,7 +82,7 @@ test('a model directory with a bad checksum stops the pool from starting, with t
   await t.throwsAsync(InferencePool.start({ modelDir, backend: 'cpu', workers: 1, cores: 2, logger: quiet }), { message: /SHA-256 is [0-9a-f]{64} but the manifest says 0{64}/ });
 });
 
-// A real crash: the worker exits (process.exit in the thread) on a request holding a path with this marker.
+// A real crash: the worker exits (process.exit in the thread) on a request holding an image with this SOP Instance UID.
 const POISON = 'POISON-7f3a';
 process.env.CXR_GATEWAY_TEST_CRASH_ON = POISON;
 
@@ -97,22 +114,23 @@ function manualTimers() {
 
 test('a worker that dies is replaced with a growing, bounded delay; only its own request fails, with WorkerCrashedError', async (t) => {
   const { dir, files } = await images(2);
-  const poison = path.join(dir, `${POISON}.dcm`);
-  writeFileSync(poison, makeImageFile({}).bytes);
+  const poisonFile = path.join(dir, 'poison.dcm');
+  writeFileSync(poisonFile, makeImageFile({}).bytes);
+  const poison = request([poisonFile], [POISON]);
   const clock = manualTimers();
   const pool = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 2, cores: 2, logger: quiet, timers: clock.timers, restartBackoff: { initialMs: 100, maxMs: 300 } });
   t.teardown(() => pool.stop());
   t.deepEqual(pool.status(), { wanted: 2, live: 2, restarting: 0, crashes: 0 });
 
   // The poison request goes to one worker, a good one to the other: the good one is not touched.
-  const [lost, kept] = await Promise.allSettled([pool.classify([poison]), pool.classify([files[0] as string])]);
+  const [lost, kept] = await Promise.allSettled([pool.process(poison), pool.process(request([files[0] as string]))]);
   t.is(lost.status, 'rejected');
   if (lost.status === 'rejected') {
     t.true(lost.reason instanceof WorkerCrashedError);
     t.is((lost.reason as WorkerCrashedError).code, 'WORKER_CRASHED');
     t.regex((lost.reason as Error).message, /exit code 70/);
   }
-  t.like(kept, { status: 'fulfilled', value: [{ ok: true }] });
+  t.like(kept, { status: 'fulfilled', value: [{ kind: 'written' }] });
   t.deepEqual(pool.status(), { wanted: 2, live: 1, restarting: 1, crashes: 1 });
 
   t.is(clock.fire(), 100, 'first replacement after initialMs');
@@ -120,17 +138,17 @@ test('a worker that dies is replaced with a growing, bounded delay; only its own
   t.deepEqual(pool.status(), { wanted: 2, live: 2, restarting: 0, crashes: 1 });
 
   // Crashes with no request finished in between: the delay doubles, and stops at maxMs.
-  await t.throwsAsync(pool.classify([poison]), { instanceOf: WorkerCrashedError });
+  await t.throwsAsync(pool.process(poison), { instanceOf: WorkerCrashedError });
   t.is(clock.fire(), 200);
   await waitUntil(() => pool.status().live === 2, 'the second replacement');
-  await t.throwsAsync(pool.classify([poison]), { instanceOf: WorkerCrashedError });
+  await t.throwsAsync(pool.process(poison), { instanceOf: WorkerCrashedError });
   t.is(clock.fire(), 300, 'capped at maxMs');
   await waitUntil(() => pool.status().live === 2, 'the third replacement');
 
   // Back to full strength: both workers serve, and a finished request resets the backoff.
-  const outcomes = await Promise.all([pool.classify([files[0] as string]), pool.classify([files[1] as string])]);
-  t.true(outcomes.flat().every((o) => o.ok));
-  await t.throwsAsync(pool.classify([poison]), { instanceOf: WorkerCrashedError });
+  const outcomes = await Promise.all([pool.process(request([files[0] as string])), pool.process(request([files[1] as string]))]);
+  t.true(written(outcomes.flat()));
+  await t.throwsAsync(pool.process(poison), { instanceOf: WorkerCrashedError });
   t.is(clock.fire(), 100);
   await waitUntil(() => pool.status().live === 2, 'the fourth replacement');
   t.is(pool.status().crashes, 4);
@@ -138,15 +156,16 @@ test('a worker that dies is replaced with a growing, bounded delay; only its own
 
 test('with every worker dead, requests wait for the replacement instead of failing', async (t) => {
   const { dir, files } = await images(1);
-  const poison = path.join(dir, `${POISON}.dcm`);
-  writeFileSync(poison, makeImageFile({}).bytes);
+  const poisonFile = path.join(dir, 'poison.dcm');
+  writeFileSync(poisonFile, makeImageFile({}).bytes);
+  const poison = request([poisonFile], [POISON]);
   const clock = manualTimers();
   const pool = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 1, cores: 2, logger: quiet, timers: clock.timers });
   t.teardown(() => pool.stop());
-  await t.throwsAsync(pool.classify([poison]), { instanceOf: WorkerCrashedError });
+  await t.throwsAsync(pool.process(poison), { instanceOf: WorkerCrashedError });
   t.like(pool.status(), { live: 0, restarting: 1 });
-  const waiting = pool.classify([files[0] as string]);
+  const waiting = pool.process(request([files[0] as string]));
   clock.fire();
-  t.like(await waiting, [{ ok: true }]);
+  t.like(await waiting, [{ kind: 'written' }]);
   t.like(pool.status(), { wanted: 1, live: 1, restarting: 0 });
 });

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { renderCommand } from '../../src/cli/render-command.js';
 import { GatewayError } from '../../src/errors.js';
 import { overlaySize } from '../../src/reporting/heatmap-overlay.js';
-import { writeImageFile } from '../helpers/dicom-factory.js';
+import { dciodvfy, writeImageFile } from '../helpers/dicom-factory.js';
+import { readBack } from '../reporting/reporting-fixtures.js';
 import { tinyModelDir } from '../helpers/tiny-densenet.js';
 
 function capture() {
@@ -37,6 +38,23 @@ test.serial('render classifies, explains and writes a PNG of the heatmap picture
   t.is(await renderCommand([source.path, '--png', pair, '--model', modelDir, '--layout', 'side-by-side', '--composite', 'epsilon', '--target', 'normal'], side.io), 0);
   t.regex(side.output(), /heatmap for normal \(LRP epsilon, wasm\) -> .*pair\.png {2}300 x \d+/);
   t.is((await loadImage(readFileSync(pair))).width, 2 * image.width);
+});
+
+test.serial('render --sc writes the Secondary Capture the daemon would send, with every rule parameter named', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'render-'));
+  const source = await writeImageFile(dir, { rows: 160, columns: 140 });
+  const sc = path.join(dir, 'overlay-sc.dcm');
+  const out = capture();
+  t.is(await renderCommand([source.path, '--sc', sc, '--model', tinyModelDir(), '--json'], out.io), 0);
+  const report = JSON.parse(out.output()) as { sc: string; png?: string; parameters: string; rows: number; columns: number };
+  t.is(report.sc, sc);
+  t.is(report.png, undefined, 'no PNG asked for');
+  t.is(report.parameters, 'epsilon 0.01, alpha 2, beta 1');
+  t.deepEqual((await dciodvfy(sc)).errors, []);
+  const ds = readBack(readFileSync(sc));
+  t.deepEqual([ds.Rows, ds.Columns], [report.rows, report.columns]);
+  t.regex(String(ds.DerivationDescription), /^LRP \(isnet, epsilon 0\.01, alpha 2, beta 1\)/);
+  t.is(ds.StudyInstanceUID, source.studyInstanceUid);
 });
 
 test.serial('render --help prints its usage', async (t) => {

@@ -42,4 +42,11 @@ test('model info for the outputs comes from the manifest and package.json', (t) 
   const options = { composite: 'isnet' as const, epsilon: 0.01, gamma: 0.25, alpha: 2, beta: 1 };
   t.is(describeLrpParameters(options), 'epsilon 0.01, alpha 2, beta 1');
   t.is(describeLrpParameters({ ...options, composite: 'epsilon-gamma-box' }), 'epsilon 0.01, gamma 0.25');
+  // Read off the rules the composite applies: epsilon-plus-flat's fixed alpha-beta is named too, and z^B's
+  // bounds when the site set them.
+  t.is(describeLrpParameters({ ...options, composite: 'epsilon-plus-flat' }), 'epsilon 0.01, alpha 1, beta 0');
+  t.is(describeLrpParameters({ ...options, composite: 'epsilon' }), 'epsilon 0.01');
+  const inputBounds = { low: [-2, -2, -2], high: [2.5, 2.5, 2.5] };
+  t.is(describeLrpParameters({ ...options, inputBounds }), 'epsilon 0.01, z-box low [-2 -2 -2] high [2.5 2.5 2.5], alpha 2, beta 1');
+  t.is(describeLrpParameters({ ...options, composite: 'epsilon', inputBounds }), 'epsilon 0.01', 'no z-box rule, no bounds');
 });

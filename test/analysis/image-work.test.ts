@@ -1,0 +1,119 @@
+// Specification of src/analysis/image-work.ts (the function the inference worker runs) and of the analysis path
+// it shares with `render` and `classify` (src/analysis/analyse-images.ts), in-process on the cpu backend.
+import test from 'ava';
+import type { NaturalDataset } from 'dcmjs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { analyseImages } from '../../src/analysis/analyse-images.js';
+import { processImages, type ImageWorkRequest } from '../../src/analysis/image-work.js';
+import { GatewayError } from '../../src/errors.js';
+import { selectBackend } from '../../src/inference/backend.js';
+import { loadModel, type LoadedModel } from '../../src/inference/model-loader.js';
+import { COMPOSITE_NAMES, type CompositeName } from '../../src/lrp/composites.js';
+import { DenseNetLrp } from '../../src/lrp/densenet-lrp.js';
+import { makeImageFile, writeImageFile } from '../helpers/dicom-factory.js';
+import { maxAbsDiff, tinyModelDir } from '../helpers/tiny-densenet.js';
+import { readBack } from '../reporting/reporting-fixtures.js';
+
+let model: LoadedModel;
+test.before(async () => {
+  await selectBackend('cpu');
+  model = loadModel(tinyModelDir());
+});
+test.after.always(() => model.network.dispose());
+
+function request(images: Array<{ sopInstanceUid: string; path: string }>): ImageWorkRequest {
+  return {
+    images,
+    outputs: ['sc', 'sr'],
+    revision: 0,
+    createdAt: new Date(Date.UTC(2026, 0, 2, 3, 4, 5)).toISOString(),
+    outDir: mkdtempSync(path.join(os.tmpdir(), 'image-work-out-')),
+    target: 'predicted',
+    usageNotice: 'NOT FOR DIAGNOSTIC USE',
+  };
+}
+
+function textValues(items: readonly NaturalDataset[] | undefined): string[] {
+  return (items ?? []).flatMap((item) => [...(typeof item.TextValue === 'string' ? [item.TextValue] : []), ...textValues(item.ContentSequence as NaturalDataset[] | undefined)]);
+}
+
+/** Every rule's parameters as each composite applies them (composites.ts), with the default values. */
+const EXPECTED: Record<CompositeName, string> = {
+  isnet: 'epsilon 0.01, alpha 2, beta 1',
+  epsilon: 'epsilon 0.01',
+  'epsilon-plus-flat': 'epsilon 0.01, alpha 1, beta 0',
+  'epsilon-gamma-box': 'epsilon 0.01, gamma 0.25',
+};
+
+for (const composite of COMPOSITE_NAMES) {
+  test.serial(`the SC and SR the worker writes name every rule's parameters of the ${composite} composite`, async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'image-work-'));
+    const source = await writeImageFile(dir, { rows: 120, columns: 100, seed: 5 });
+    const lrp = new DenseNetLrp(model.network, model.manifest.classes, model.manifest.preprocessing, { composite });
+    t.teardown(() => lrp.dispose());
+    const [result] = await processImages({ model, lrp }, request([{ sopInstanceUid: source.sopInstanceUid, path: source.path }]));
+    if (result?.kind !== 'written') return t.fail(JSON.stringify(result));
+    const sc = readBack(readFileSync(result.outputs.find((o) => o.kind === 'sc')?.path ?? ''));
+    const sr = readBack(readFileSync(result.outputs.find((o) => o.kind === 'sr')?.path ?? ''));
+    const method = `LRP (${composite}, ${EXPECTED[composite]})`;
+    t.true(String(sc.DerivationDescription).startsWith(`${method} relevance map`), String(sc.DerivationDescription));
+    t.true(String((sc.ContributingEquipmentSequence as NaturalDataset[])[0]?.ContributionDescription).includes(method));
+    t.true(textValues(sr.ContentSequence as NaturalDataset[]).some((text) => text.includes(`Heatmap: ${method} for`)), 'the SR comment names the method');
+  });
+}
+
+test.serial('one batch: results follow the input order, an unreadable file fails alone, classify and explain agree', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'image-work-'));
+  const a = await writeImageFile(dir, { seed: 1, rows: 90, columns: 110 });
+  const b = await writeImageFile(dir, { seed: 2, photometric: 'MONOCHROME1' });
+  const broken = path.join(dir, 'broken.dcm');
+  const whole = makeImageFile({}).bytes;
+  writeFileSync(broken, whole.subarray(0, whole.length - 5000));
+  const files = [
+    { id: 'a', path: a.path },
+    { id: 'broken', path: broken },
+    { id: 'b', path: b.path },
+  ];
+  const lrp = new DenseNetLrp(model.network, model.manifest.classes, model.manifest.preprocessing, {});
+  t.teardown(() => lrp.dispose());
+  const explained = await analyseImages(model, files, { kind: 'explain', lrp, target: 'predicted' });
+  const classified = await analyseImages(model, files, { kind: 'classify' });
+  t.deepEqual(
+    explained.map((r) => [r.id, r.kind]),
+    [
+      ['a', 'analysed'],
+      ['broken', 'failed'],
+      ['b', 'analysed'],
+    ],
+  );
+  t.deepEqual(classified.map((r) => [r.id, r.kind]), explained.map((r) => [r.id, r.kind]));
+  const failed = explained[1];
+  if (failed?.kind === 'failed') {
+    t.is(failed.stage, 'decode');
+    t.true(failed.error instanceof GatewayError);
+    t.regex((failed.error as GatewayError).code, /^PIXELS_/);
+  }
+  for (const i of [0, 2]) {
+    const e = explained[i];
+    const c = classified[i];
+    if (e?.kind !== 'analysed' || c?.kind !== 'analysed') return t.fail(`image ${i}`);
+    // One forward pass either way: LRP's logits are the classifier's.
+    t.true(maxAbsDiff(e.classification.probabilities, c.classification.probabilities) < 1e-5, `image ${i}`);
+    t.is(e.heatmap?.explanation.targetClass, e.classification.predicted, 'the explained class is the reported one');
+    t.is(c.heatmap, undefined, 'classify draws no heatmap');
+  }
+
+  // The worker's function maps the same failure to the image's code and writes the others.
+  const results = await processImages({ model, lrp }, request(files.map((f) => ({ sopInstanceUid: f.id, path: f.path }))));
+  t.deepEqual(
+    results.map((r) => [r.sopInstanceUid, r.kind]),
+    [
+      ['a', 'written'],
+      ['broken', 'failed'],
+      ['b', 'written'],
+    ],
+  );
+  if (results[1]?.kind === 'failed') t.regex(results[1].code, /^PIXELS_/);
+});
