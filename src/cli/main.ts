@@ -123,9 +123,10 @@ function rulesExplain(
 }
 
 async function start(configPath: string | undefined): Promise<number> {
-  const { config, source } = loadConfig(configPath);
+  const { config, source, notices } = loadConfig(configPath);
   const logger = createLogger(config.logging);
   logger.info('starting cxr-gateway', { version: packageVersion(), config: source, pid: process.pid });
+  for (const notice of notices) logger.warn('configuration option ignored', { why: notice });
   const gateway = new Gateway(config, logger);
   // Signals are handled from the first moment: a SIGTERM during start-up stops cleanly once start-up
   // has finished, and a SIGHUP never kills the daemon.
@@ -159,7 +160,9 @@ async function start(configPath: string | undefined): Promise<number> {
   const reload = (trigger: string) => {
     if (!started || stopping || configPath === undefined) return;
     try {
-      gateway.reload(loadConfig(configPath).config);
+      const loaded = loadConfig(configPath);
+      for (const notice of loaded.notices) logger.warn('configuration option ignored', { why: notice });
+      gateway.reload(loaded.config);
     } catch (error) {
       logger.error('configuration reload refused: keeping the running configuration', { trigger, error: describeError(error) });
     }
@@ -188,7 +191,8 @@ async function start(configPath: string | undefined): Promise<number> {
 }
 
 function checkConfig(configPath: string | undefined): number {
-  const { config, source } = loadConfig(configPath);
+  const { config, source, notices } = loadConfig(configPath);
+  for (const notice of notices) process.stderr.write(`warning: ${notice}\n`);
   // A model directory that is not there passes the schema but leaves every study routed to it unprocessed.
   const problems = modelDirectoryProblems(config);
   if (problems.length > 0) {

@@ -12,7 +12,22 @@ export interface LoadedConfig {
   config: GatewayConfig;
   /** Where it came from: a file path, or `embedded default`. */
   source: string;
+  /** Sentences for the admin about options the file sets that no longer do anything (removed options). */
+  notices: string[];
 }
+
+/**
+ * Options that were removed. A site file copied from an older example may still set them: they are dropped with
+ * a notice (logged at warn at start and reload, printed by check-config), never a refusal, so an upgrade never
+ * stops a running hospital daemon over a line that did nothing.
+ */
+const REMOVED_OPTIONS: ReadonlyArray<{ section: string; key: string; why: string }> = [
+  {
+    section: 'inference',
+    key: 'maxWaitMs',
+    why: "it never had an effect (each job's images go to the model in batches of up to inference.maxBatch); it is ignored: delete the line",
+  },
+];
 
 /** The config path as the admin gave it: `--config` wins over the environment; none means the embedded default. */
 export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
@@ -23,7 +38,7 @@ export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessE
 
 export function loadConfig(configPath: string | undefined, cwd: string = process.cwd()): LoadedConfig {
   if (configPath === undefined) {
-    return { config: resolvePaths(configSchema.parse({}), cwd, true), source: 'embedded default' };
+    return { config: resolvePaths(configSchema.parse({}), cwd, true), source: 'embedded default', notices: [] };
   }
   let text: string;
   try {
@@ -31,18 +46,24 @@ export function loadConfig(configPath: string | undefined, cwd: string = process
   } catch (error) {
     throw new GatewayError('CONFIG_UNREADABLE', `cannot read config file ${configPath}: ${describeError(error)}`);
   }
-  const { config, raw } = parseConfigDocument(text, configPath);
+  const { config, raw, notices } = parseConfigDocument(text, configPath);
   // Relative paths in a file are relative to that file, so a service started from / finds its data. A file
   // without `models:` gets the embedded default's models, which are the package's own.
   const modelsFromDefault = !(typeof raw === 'object' && raw !== null && 'models' in raw);
-  return { config: resolvePaths(config, path.dirname(path.resolve(configPath)), modelsFromDefault), source: configPath };
+  return { config: resolvePaths(config, path.dirname(path.resolve(configPath)), modelsFromDefault), source: configPath, notices };
 }
 
 export function parseConfigText(text: string, sourceName: string): GatewayConfig {
   return parseConfigDocument(text, sourceName).config;
 }
 
-function parseConfigDocument(text: string, sourceName: string): { config: GatewayConfig; raw: unknown } {
+/** The config and what the admin should be told about it (removed options), from YAML text. */
+export function parseConfigTextWithNotices(text: string, sourceName: string): { config: GatewayConfig; notices: string[] } {
+  const { config, notices } = parseConfigDocument(text, sourceName);
+  return { config, notices };
+}
+
+function parseConfigDocument(text: string, sourceName: string): { config: GatewayConfig; raw: unknown; notices: string[] } {
   let raw: unknown;
   try {
     raw = parseYaml(text) ?? {};
@@ -50,11 +71,24 @@ function parseConfigDocument(text: string, sourceName: string): { config: Gatewa
     const where = error instanceof YAMLParseError && error.linePos ? ` (line ${error.linePos[0].line})` : '';
     throw new GatewayError('CONFIG_INVALID', `${sourceName}${where}: not valid YAML: ${describeError(error)}`);
   }
+  const notices = dropRemovedOptions(raw, sourceName);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     throw new GatewayError('CONFIG_INVALID', `${sourceName}: ${formatIssues(result.error)}`);
   }
-  return { config: result.data, raw };
+  return { config: result.data, raw, notices };
+}
+
+function dropRemovedOptions(raw: unknown, sourceName: string): string[] {
+  const notices: string[] = [];
+  for (const { section, key, why } of REMOVED_OPTIONS) {
+    const holder: unknown = typeof raw === 'object' && raw !== null ? Reflect.get(raw, section) : undefined;
+    if (typeof holder === 'object' && holder !== null && key in holder) {
+      Reflect.deleteProperty(holder, key);
+      notices.push(`${sourceName}: ${section}.${key} was removed: ${why}`);
+    }
+  }
+  return notices;
 }
 
 function formatIssues(error: z.ZodError): string {

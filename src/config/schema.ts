@@ -87,13 +87,6 @@ export const inferenceSchema = z
     allowSoftwareGpu: z.boolean().default(false),
     workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
     maxBatch: z.number().int().min(1).max(64).default(8),
-    /**
-     * Removed: it was read by nothing (images are batched per job, up to maxBatch). Refused with a sentence that
-     * says so, rather than the generic "unknown key (misspelt?)", for site files copied from the old example.
-     */
-    maxWaitMs: z
-      .never({ error: 'was removed: it never had an effect (each job\'s images go to the model in batches of up to maxBatch); delete the line' })
-      .optional(),
     /** An image on which inference workers died this many times is failed with that reason (a poison image). */
     maxCrashesPerImage: z.number().int().min(1).max(100).default(3),
     eligibility: z
