@@ -1,10 +1,9 @@
 import test from 'ava';
-import net from 'node:net';
-import { decodeAssociateRq, encodeAssociateAc, ContextResult } from '../src/dimse/association-pdus.js';
 import { newUid, writeImageFile } from './helpers/dicom-factory.js';
 import { storescu } from './helpers/dcmtk.js';
 import { startGateway, writeGatewayConfig, type GatewayUnderTest } from './helpers/gateway-process.js';
 import { startHl7Listener } from './helpers/hl7-listener.js';
+import { stallingPacs } from './helpers/stalling-pacs.js';
 import { freePort } from './helpers/ports.js';
 import { PACS_NAME, RIS_NAME, deliveriesOfJob, inputDir, jobsOfStudy, peerConfig } from './helpers/pipeline-peers.js';
 
@@ -21,82 +20,6 @@ test.after.always(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 });
 
-/**
- * A PACS that answers A-ASSOCIATE-RQ with an A-ASSOCIATE-AC (every context accepted with its first transfer
- * syntax) and then never answers anything: the C-STORE waits for its response timeout.
- */
-async function stallingPacs(): Promise<{ port: number; associations: number; /** Resolves once `n` associations have sent (part of) a C-STORE. */
-  waitForData(n: number): Promise<void>; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let associations = 0;
-  let dataSeen = 0;
-  const wakers = new Set<() => void>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-    let buffered = Buffer.alloc(0);
-    let sentData = false;
-    socket.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 6) {
-        const length = buffered.readUInt32BE(2);
-        if (buffered.length < 6 + length) return;
-        const pdu = buffered.subarray(0, 6 + length);
-        buffered = buffered.subarray(6 + length);
-        const type = pdu.readUInt8(0);
-        if (type === 0x01) {
-          const decoded = decodeAssociateRq(pdu);
-          if (decoded.kind !== 'request') throw new Error('the gateway sent an A-ASSOCIATE-RQ the test cannot read');
-          const { request } = decoded;
-          associations += 1;
-          socket.write(
-            encodeAssociateAc({
-              calledAe: request.calledAe,
-              callingAe: request.callingAe,
-              contexts: request.contexts.map((c) => ({ id: c.id, result: ContextResult.Acceptance, transferSyntax: c.transferSyntaxes[0] ?? '1.2.840.10008.1.2' })),
-              maxPduLength: 16384,
-              implementationClassUid: '2.25.1234567',
-              implementationVersionName: 'STALL',
-            }),
-          );
-        } else if (type === 0x04 && !sentData) {
-          // Counted once per association: a C-STORE is several P-DATA PDUs (command, then data set fragments).
-          sentData = true;
-          dataSeen += 1;
-          for (const wake of wakers) wake();
-        }
-        // Anything else (A-ABORT, A-RELEASE-RQ) goes unanswered too.
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    get associations() {
-      return associations;
-    },
-    waitForData: (n) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`only ${dataSeen} associations sent a C-STORE to the stalling PACS, not ${n}`)), 120_000);
-        const check = () => {
-          if (dataSeen >= n) {
-            clearTimeout(timer);
-            wakers.delete(check);
-            resolve();
-          }
-        };
-        wakers.add(check);
-        check();
-      }),
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 /** SIGTERM and the time to exit, in ms. */
 async function timedStop(gateway: GatewayUnderTest): Promise<{ code: number | null; ms: number }> {
   const started = Date.now();
@@ -106,29 +29,42 @@ async function timedStop(gateway: GatewayUnderTest): Promise<{ code: number | nu
 
 function overrides(pacsPort: number, risPort: number, rule: { pacs: string[]; ris: string[] }) {
   const config = peerConfig({ pacsPort, risPort });
-  const destinations = config.destinations as unknown as { pacs: Array<Record<string, unknown>>; ris: Array<Record<string, unknown>> };
+  const destinations = config.destinations as unknown as {
+    pacs: Array<Record<string, unknown>>;
+    ris: Array<Record<string, unknown>>;
+  };
   // The longest waits a production config allows: the shutdown must not depend on them.
   for (const d of destinations.pacs) d.responseTimeoutSeconds = 60;
   for (const d of destinations.ris) d.ackTimeoutSeconds = 60;
   return {
     ...config,
     dicom: { shutdownGraceSeconds: GRACE_SECONDS },
-    rules: [{ name: 'chest', match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } }, action: { model: 'tiny', outputs: ['sc'], ...rule, priority: 'normal' } }] as unknown as Record<
-      string,
-      unknown
-    >,
+    rules: [
+      {
+        name: 'chest',
+        match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } },
+        action: { model: 'tiny', outputs: ['sc'], ...rule, priority: 'normal' },
+      },
+    ] as unknown as Record<string, unknown>,
   };
 }
 
 test('shutdown with a PACS that accepts the association and never answers the C-STORE ends within shutdownGraceSeconds; the delivery stays pending and is sent again after restart', async (t) => {
   const pacs = await stallingPacs();
   cleanups.push(() => pacs.close());
-  const config = overrides(pacs.port, await freePort(), { pacs: [PACS_NAME], ris: [] });
+  const config = overrides(pacs.port, await freePort(), {
+    pacs: [PACS_NAME],
+    ris: [],
+  });
   const written = await writeGatewayConfig(config);
   const gateway = await startGateway(config, written);
   cleanups.push(() => gateway.stop());
   const studyInstanceUid = newUid();
-  const image = await writeImageFile(inputDir(), { studyInstanceUid, accessionNumber: 'ACC-STALL-PACS', seed: 61 });
+  const image = await writeImageFile(inputDir(), {
+    studyInstanceUid,
+    accessionNumber: 'ACC-STALL-PACS',
+    seed: 61,
+  });
   t.is((await storescu(gateway.port, [image.path])).code, 0);
   // The C-STORE request is with the PACS, which will not answer for 60 s.
   await pacs.waitForData(1);
@@ -159,12 +95,19 @@ test('shutdown with a PACS that accepts the association and never answers the C-
 test('shutdown with a RIS that accepts the MLLP connection and never ACKs ends within shutdownGraceSeconds; the report stays pending and is sent again after restart', async (t) => {
   const ris = await startHl7Listener({ responses: ['silent'] });
   cleanups.push(() => ris.stop());
-  const config = overrides(await freePort(), ris.port, { pacs: [], ris: [RIS_NAME] });
+  const config = overrides(await freePort(), ris.port, {
+    pacs: [],
+    ris: [RIS_NAME],
+  });
   const written = await writeGatewayConfig(config);
   const gateway = await startGateway(config, written);
   cleanups.push(() => gateway.stop());
   const studyInstanceUid = newUid();
-  const image = await writeImageFile(inputDir(), { studyInstanceUid, accessionNumber: 'ACC-STALL-RIS', seed: 62 });
+  const image = await writeImageFile(inputDir(), {
+    studyInstanceUid,
+    accessionNumber: 'ACC-STALL-RIS',
+    seed: 62,
+  });
   t.is((await storescu(gateway.port, [image.path])).code, 0);
   const [message] = await ris.waitForMessages(1, 120_000);
   if (message === undefined) return t.fail('the RIS received nothing');
