@@ -22,6 +22,7 @@ import { dailySummary } from './maintenance/daily-summary.js';
 import { purgeFinishedStudies } from './maintenance/retention.js';
 import { ScheduledTasks } from './maintenance/scheduled-tasks.js';
 import type { Logger } from './logging/logger.js';
+import type { Stage, StageStatus } from './logging/lifecycle.js';
 import { InstanceIngest } from './store/instance-ingest.js';
 import { JobStore } from './store/job-store.js';
 import { Spool } from './store/spool.js';
@@ -42,8 +43,10 @@ export function spoolDirOf(config: GatewayConfig): string {
 }
 
 /**
- * The daemon: wires the stages together and owns their lifecycle. Start order is store first, network
- * last; stop order is the reverse, so nothing is ever acknowledged without a place to record it.
+ * The daemon: wires the stages together and owns their lifecycle (logging/lifecycle.ts). Start order is store,
+ * analysis, export, pipeline, assembly, DICOM listener, maintenance, admin: store first, network last. Stop
+ * order is the reverse, with ONE deadline (now + dicom.shutdownGraceSeconds) shared by every stage, so nothing
+ * is ever acknowledged without a place to record it, and no silent peer holds the shutdown past the deadline.
  */
 export class Gateway {
   private store: JobStore | undefined;
@@ -60,6 +63,8 @@ export class Gateway {
   private readonly draining = new Set<Promise<void>>();
   private admin: AdminServer | undefined;
   private tasks: ScheduledTasks | undefined;
+  /** The stages started so far, in start order: stop() stops them in reverse, /healthz reads their status(). */
+  private stages: Stage[] = [];
 
   constructor(
     private config: GatewayConfig,
@@ -70,6 +75,7 @@ export class Gateway {
     const { config, logger } = this;
     const store = JobStore.open(storeFileOf(config));
     this.store = store;
+    this.stages.push(this.storeStage(store));
     const spool = new Spool(spoolDirOf(config));
     const discarded = spool.open();
     if (discarded > 0) {
@@ -82,9 +88,9 @@ export class Gateway {
     logger.info('job store opened', { file: storeFileOf(config), studiesReceiving: pending, studiesReady: ready });
 
     await this.startModels();
+    this.stages.push(this.analysisStage());
     const destinations = createDestinations(config.destinations, config.dicom.aeTitle, logger);
-    await startAll(destinations);
-    this.targets = deliveryTargets(destinations);
+    await this.startStage(this.exportStage(destinations));
     const pipeline = new Pipeline({
       config,
       store,
@@ -96,7 +102,7 @@ export class Gateway {
       timings: this.timings,
     });
     this.pipeline = pipeline;
-    pipeline.start();
+    await this.startStage(pipeline);
 
     this.assembler = new StudyAssembler({
       store,
@@ -104,7 +110,7 @@ export class Gateway {
       logger,
       onReady: () => pipeline.wake(),
     });
-    this.assembler.start();
+    await this.startStage(this.assembler);
 
     const ingest = new InstanceIngest({
       spool,
@@ -112,8 +118,10 @@ export class Gateway {
       logger,
       minFreeBytes: config.storage.minFreeDiskMB * 1024 * 1024,
     });
-    this.scp = new StorageScp({ config: config.dicom, sink: ingest, logger });
-    const address = await this.scp.start();
+    const scp = new StorageScp({ config: config.dicom, sink: ingest, logger });
+    this.scp = scp;
+    this.stages.push(scp);
+    const address = await scp.start();
     logger.info('DICOM listener ready', { host: address.host, port: address.port, aeTitle: config.dicom.aeTitle });
     this.startHousekeeping(store, spool);
     if (config.admin.enabled) await this.startAdmin(store, spool);
@@ -214,7 +222,7 @@ export class Gateway {
       ],
       logger,
     );
-    this.tasks.start();
+    void this.startStage(this.tasks);
   }
 
   private async startAdmin(store: JobStore, spool: Spool): Promise<void> {
@@ -237,11 +245,13 @@ export class Gateway {
         freeDiskBytes: () => spool.freeBytes(),
         minFreeDiskBytes: config.storage.minFreeDiskMB * 1048576,
         models: () => Object.keys(config.models).map((name) => modelStatus(name, this.models.get(name))),
-        dicomListening: () => this.scp !== undefined,
+        dicomListening: () => this.scp?.status().state === 'running',
         deliveries: () => this.pipeline?.deliveryTroubles() ?? [],
         alertAfterSeconds: () => this.config.delivery.alertAfterMinutes * 60,
+        stages: () => this.stageStatuses(),
       },
     });
+    this.stages.push(this.admin);
     const address = await this.admin.start();
     this.logger.info('admin endpoints ready', { url: `http://${address.address}:${address.port}/healthz` });
   }
@@ -274,22 +284,108 @@ export class Gateway {
     }
   }
 
+  /** Every started stage's status, in start order (for /healthz). */
+  stageStatuses(): Array<{ name: string; status: StageStatus }> {
+    return this.stages.map((stage) => ({ name: stage.name, status: stage.status() }));
+  }
+
+  /**
+   * Stops every stage in reverse start order with one deadline, now + dicom.shutdownGraceSeconds: the listener
+   * lets C-STOREs finish, the pipeline lets deliveries and images finish, until then; at the deadline a delivery
+   * in flight is aborted (A-ABORT or MLLP close) and stays pending, sent again after restart.
+   */
   async stop(): Promise<void> {
-    await this.tasks?.stop();
-    await this.admin?.stop();
-    await this.scp?.stop(this.config.dicom.shutdownGraceSeconds * 1000);
+    const deadline = Date.now() + this.config.dicom.shutdownGraceSeconds * 1000;
+    const started = Date.now();
+    for (const stage of this.stages.reverse()) {
+      try {
+        await stage.stop(deadline);
+      } catch (error) {
+        this.logger.error('a stage did not stop cleanly', { event: 'stage-stop-failed', stage: stage.name, error: describeError(error) });
+      }
+    }
+    this.stages = [];
     this.scp = undefined;
-    this.assembler?.stop();
     this.assembler = undefined;
-    await this.pipeline?.stop();
     this.pipeline = undefined;
-    await Promise.all([...this.models.values()].map((m) => m.pool.stop()));
-    this.models.clear();
-    await Promise.all([...this.targets.values()].map((t) => t.stop?.()));
-    this.targets.clear();
-    await Promise.allSettled([...this.draining]);
-    this.store?.close();
+    this.admin = undefined;
+    this.tasks = undefined;
     this.store = undefined;
+    this.logger.info('all stages stopped', { event: 'gateway-stopped', ms: Date.now() - started, overDeadlineMs: Math.max(0, Date.now() - deadline) });
+  }
+
+  private async startStage(stage: Stage): Promise<void> {
+    // Listed before it starts: a stage that fails half-way is still stopped by stop().
+    this.stages.push(stage);
+    await stage.start();
+  }
+
+  /** The job store: opened first, closed last, once no job pass or delivery is left running. */
+  private storeStage(store: JobStore): Stage {
+    let state: StageStatus['state'] = 'running';
+    return {
+      name: 'store',
+      start: async () => undefined,
+      stop: async () => {
+        state = 'stopping';
+        await this.pipeline?.drained();
+        await Promise.allSettled([...this.draining]);
+        store.close();
+        state = 'stopped';
+      },
+      status: () => {
+        if (state !== 'running') return { state, problems: [] };
+        try {
+          store.countStudies('receiving');
+          return { state, problems: [] };
+        } catch {
+          return { state: 'degraded', problems: ['the job store does not answer'] };
+        }
+      },
+    };
+  }
+
+  /** The inference pools, one per model: in-flight images may finish until the deadline, then workers end. */
+  private analysisStage(): Stage {
+    let state: StageStatus['state'] = 'running';
+    return {
+      name: 'analysis',
+      start: async () => undefined,
+      stop: async (deadline) => {
+        state = 'stopping';
+        await Promise.all([...this.models.values()].map((m) => m.pool.stop(deadline)));
+        this.models.clear();
+        state = 'stopped';
+      },
+      status: () => {
+        if (state !== 'running') return { state, problems: [] };
+        const live = [...this.models.values()].reduce((n, m) => n + m.pool.status().live, 0);
+        return { state, problems: [], figures: { models: this.models.size, liveWorkers: live } };
+      },
+    };
+  }
+
+  /**
+   * The destinations (PACS and RIS) as one stage: stop() runs after the pipeline's, which has already aborted
+   * the deliveries still in flight at the deadline; it closes connections and answers any straggler `retry`.
+   */
+  private exportStage(destinations: Destinations): Stage {
+    let state: StageStatus['state'] = 'starting';
+    return {
+      name: 'export',
+      start: async () => {
+        await startAll(destinations);
+        this.targets = deliveryTargets(destinations);
+        state = 'running';
+      },
+      stop: async () => {
+        state = 'stopping';
+        await Promise.all([...this.targets.values()].map((t) => t.stop?.()));
+        this.targets.clear();
+        state = 'stopped';
+      },
+      status: () => ({ state, problems: [], figures: { destinations: this.targets.size } }),
+    };
   }
 }
 

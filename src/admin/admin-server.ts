@@ -2,10 +2,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js';
 import type { DestinationTrouble } from '../export/delivery-watch.js';
 import type { StageTimings } from '../logging/stage-timings.js';
 import type { StoreMetrics } from '../store/store-metrics.js';
-import { deliveriesHealth, diskHealth, listenerHealth, modelsHealth, storeHealth, type ModelStatus } from './health.js';
+import { deliveriesHealth, diskHealth, listenerHealth, modelsHealth, stagesHealth, storeHealth, type ModelStatus, type NamedStatus } from './health.js';
 
 export interface HealthSource {
   /** Whether the job store answers a query. */
@@ -18,14 +19,18 @@ export interface HealthSource {
   deliveries?(): DestinationTrouble[];
   /** delivery.alertAfterMinutes in seconds, read at each request (a reload may change it). */
   alertAfterSeconds?(): number;
+  /** The daemon's stages and their status() (gateway.ts): a stage not running, or with problems, degrades. */
+  stages?(): NamedStatus[];
 }
 
 /**
  * The loopback admin port: /healthz for load balancers and monitoring (200 when healthy, 503 with the
  * reasons otherwise) and /metrics in Prometheus text format.
  */
-export class AdminServer {
+export class AdminServer implements Stage {
+  readonly name = 'admin';
   private server: http.Server | undefined;
+  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
   constructor(
     private readonly options: { host: string; port: number; health: HealthSource; metrics: StoreMetrics; timings?: StageTimings; logger: Logger },
@@ -51,13 +56,29 @@ export class AdminServer {
       server.once('error', reject);
       server.listen({ host: this.options.host, port: this.options.port }, () => resolve());
     });
+    this.state = 'running';
     return server.address() as AddressInfo;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops listening; requests in progress may finish until `deadline` (epoch ms; default: do not wait), then
+   * every connection is closed (a monitoring client's keep-alive connection must not hold the shutdown).
+   */
+  async stop(deadline = 0): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    this.state = 'stopping';
+    if (server) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (!(await settledBy(closed, deadline))) server.closeAllConnections();
+      await closed;
+    }
+    this.state = 'stopped';
+  }
+
+  status(): StageStatus {
+    return { state: this.state === 'new' ? 'starting' : this.state, problems: [] };
   }
 
   /** Built from parts (health.ts): store, disk, models and their workers, DICOM listener, deliveries. */
@@ -68,11 +89,21 @@ export class AdminServer {
     const models = modelsHealth(h.models());
     const dicom = listenerHealth(h.dicomListening());
     const deliveries = deliveriesHealth(h.deliveries?.() ?? [], h.alertAfterSeconds?.() ?? 30 * 60);
-    const problems = [store, disk, models, dicom, deliveries].flatMap((p) => p.problems);
+    const stages = stagesHealth(h.stages?.() ?? []);
+    const problems = [store, disk, models, dicom, deliveries, stages].flatMap((p) => p.problems);
+    // Stage problems repeat what a dedicated part said (the listener's); each sentence is shown once.
+    const unique = [...new Set(problems)];
     return {
-      status: problems.length === 0 ? 'ok' : 'degraded',
-      problems,
-      checks: { store: store.check, diskFreeMB: disk.check, models: models.check, dicomListening: dicom.check, failingDeliveries: deliveries.check },
+      status: unique.length === 0 ? 'ok' : 'degraded',
+      problems: unique,
+      checks: {
+        store: store.check,
+        diskFreeMB: disk.check,
+        models: models.check,
+        dicomListening: dicom.check,
+        failingDeliveries: deliveries.check,
+        stages: stages.check,
+      },
     };
   }
 

@@ -1,4 +1,5 @@
 import type { DestinationTrouble } from '../export/delivery-watch.js';
+import type { StageStatus } from '../logging/lifecycle.js';
 
 /** One part of the daemon's health: what is wrong (sentences for the admin) and the figures behind it. */
 export interface HealthPart<T> {
@@ -67,4 +68,23 @@ function formatDuration(seconds: number): string {
   if (seconds < 120) return `${seconds} s`;
   if (seconds < 7200) return `${Math.floor(seconds / 60)} min`;
   return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** A stage's status() under its name (see logging/lifecycle.ts). */
+export interface NamedStatus {
+  name: string;
+  status: StageStatus;
+}
+
+/**
+ * The stages of the daemon: one that is not running (still starting, degraded, stopping or stopped) or that
+ * names problems makes the daemon degraded; the check lists each stage's state and figures.
+ */
+export function stagesHealth(stages: readonly NamedStatus[]): HealthPart<Record<string, StageStatus>> {
+  const problems: string[] = [];
+  for (const { name, status } of stages) {
+    if (status.problems.length > 0) problems.push(...status.problems.map((p) => `${name}: ${p}`));
+    else if (status.state !== 'running') problems.push(`${name} is ${status.state}`);
+  }
+  return { problems, check: Object.fromEntries(stages.map((s) => [s.name, s.status])) };
 }

@@ -181,8 +181,18 @@ export class InferencePool {
     }
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Takes no new request, lets the requests in flight finish until `deadline` (epoch ms; default: none, so
+   * terminate at once), then terminates every worker: what is still pending is rejected with POOL_STOPPED (the
+   * pipeline leaves those images pending for the next start).
+   */
+  async stop(deadline = 0): Promise<void> {
     this.stopped = true;
+    if (deadline > Date.now() && this.pending.size > 0) {
+      while (this.pending.size > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(20, Math.max(1, deadline - Date.now()))));
+      }
+    }
     for (const handle of this.restartTimers) this.timers.clearTimeout(handle);
     this.restartTimers.clear();
     for (const w of this.workers) w.dead = true;

@@ -1,5 +1,6 @@
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import type { Stage, StageStatus } from '../logging/lifecycle.js';
 import type { JobStore, ReadyStudy } from '../store/job-store.js';
 
 export interface StudyAssemblerOptions {
@@ -16,23 +17,35 @@ export interface StudyAssemblerOptions {
  * The clock is the `last_received_at` stored with the study, so a restart picks up exactly where the
  * previous process stopped, and a study that went quiet while the daemon was down is promoted at once.
  */
-export class StudyAssembler {
+export class StudyAssembler implements Stage {
+  readonly name = 'assembly';
   private timer: NodeJS.Timeout | undefined;
+  private state: 'new' | 'running' | 'stopped' = 'new';
   private readonly now: () => number;
 
   constructor(private readonly options: StudyAssemblerOptions) {
     this.now = options.now ?? Date.now;
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    this.state = 'running';
     this.sweep();
     const tick = Math.min(1000, Math.max(100, this.options.quietPeriodMs / 4));
     this.timer = setInterval(() => this.sweep(), tick);
   }
 
-  stop(): void {
+  /**
+   * A sweep is one synchronous transaction, so there is never one in flight to wait for: the deadline is not
+   * needed. A study not yet quiet stays `receiving` in the store and is promoted after restart.
+   */
+  async stop(_deadline?: number): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.state = 'stopped';
+  }
+
+  status(): StageStatus {
+    return { state: this.state === 'new' ? 'starting' : this.state, problems: [] };
   }
 
   /** Promotes every study that has been quiet long enough; returns what it promoted. */

@@ -4,6 +4,7 @@ import type { DicomConfig } from '../config/schema.js';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dicom/implementation.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import type { Stage, StageStatus } from '../logging/lifecycle.js';
 import { Admission } from './admission.js';
 import { decideAssociation, normaliseAddress } from './association-policy.js';
 import { ContextResult, encodeAssociateAc, encodeAssociateRj, type AcceptedContext, type AssociateRequest } from './association-pdus.js';
@@ -18,6 +19,8 @@ export interface StorageScpOptions {
   logger: Logger;
   /** The ARTIM and other timers; tests inject their own. */
   schedule?: TimerScheduler;
+  /** The clock the shutdown deadline is read by (epoch ms); tests inject their own. */
+  now?: () => number;
 }
 
 const realTimers: TimerScheduler = (ms, fire) => {
@@ -32,8 +35,10 @@ const realTimers: TimerScheduler = (ms, fire) => {
  * (scp-connection.ts); every dataset goes to an InstanceSink, and Success is answered only when the sink says
  * the instance is durable. Admission (admission.ts) decides which sockets to keep when there are too many.
  */
-export class StorageScp implements ScpConnectionOwner {
+export class StorageScp implements ScpConnectionOwner, Stage {
+  readonly name = 'dicom-listener';
   private server: net.Server | undefined;
+  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private readonly connections = new Map<string, ScpConnection>();
   private stopping = false;
   private readonly contextPolicy: ContextPolicy;
@@ -73,30 +78,44 @@ export class StorageScp implements ScpConnectionOwner {
     });
     server.on('error', (error) => logger.error('DICOM listener error', { error: describeError(error) }));
     const address = server.address() as net.AddressInfo;
+    this.state = 'running';
     return { host: address.address, port: address.port };
   }
 
+  status(): StageStatus {
+    const state = this.state === 'new' ? 'starting' : this.state;
+    return {
+      state,
+      problems: state === 'running' || state === 'starting' ? [] : ['the DICOM listener is not accepting associations (the gateway is stopping)'],
+      figures: { connections: this.connections.size, associations: this.openAssociations },
+    };
+  }
+
   /**
-   * Stops accepting, lets C-STOREs in progress finish (up to the grace period), then aborts every association
+   * Stops accepting, lets C-STOREs in progress finish until `deadline` (epoch ms), then aborts every association
    * and closes every connection. A transfer cut off by the deadline was never acknowledged, and its partial file
    * is removed.
    */
-  async stop(graceMs: number): Promise<void> {
+  async stop(deadline: number): Promise<void> {
+    if (this.state === 'stopped') return;
     this.stopping = true;
+    this.state = 'stopping';
+    const now = this.options.now ?? Date.now;
     const server = this.server;
     this.server = undefined;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    const deadline = Date.now() + graceMs;
-    while (Date.now() < deadline && [...this.connections.values()].some((c) => c.busy)) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    const hadGrace = deadline > now();
+    while (now() < deadline && [...this.connections.values()].some((c) => c.busy)) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, Math.max(1, deadline - now()))));
     }
     const all = [...this.connections.values()];
     for (const connection of all) connection.shutdown();
     // The A-ABORTs are flushed; whoever has not closed a moment later is cut off.
-    await new Promise((resolve) => setTimeout(resolve, Math.min(200, graceMs)));
+    await new Promise((resolve) => setTimeout(resolve, hadGrace ? 200 : 0));
     for (const connection of all) connection.destroy();
     await Promise.all(all.map((c) => c.settled()));
     await closed;
+    this.state = 'stopped';
   }
 
   private onConnection(socket: net.Socket): void {

@@ -13,7 +13,8 @@ export type DeliveryPayload = { kind: 'pacs'; files: string[] } | { kind: 'ris';
 export interface DeliveryTarget {
   readonly name: string;
   readonly kind: 'pacs' | 'ris';
-  deliver(payload: DeliveryPayload): Promise<DeliveryOutcome>;
+  /** `signal`: the shutdown deadline; when it fires the send in flight ends with a `retry` outcome. */
+  deliver(payload: DeliveryPayload, signal?: AbortSignal): Promise<DeliveryOutcome>;
   /** Ends at once: sends in flight answer retry. */
   stop?(): Promise<void>;
   /** Lets the sends in flight finish, then stops (a destination replaced or removed by a reload). */

@@ -15,16 +15,16 @@ export function deliveryTargets(destinations: Destinations): Map<string, Deliver
 }
 
 export function pacsTarget(name: string, destination: Destination<DicomObject>): DeliveryTarget {
-  return tracked(name, 'pacs', destination, (payload) =>
-    payload.kind === 'pacs' ? destination.deliver(payload.files.map((path) => ({ path }))) : Promise.resolve(mismatch(name)),
+  return tracked(name, 'pacs', destination, (payload, signal) =>
+    payload.kind === 'pacs' ? destination.deliver(payload.files.map((path) => ({ path })), signal) : Promise.resolve(mismatch(name)),
   );
 }
 
 export function risTarget(name: string, destination: Destination<Hl7Message>): DeliveryTarget {
-  return tracked(name, 'ris', destination, async (payload) => {
+  return tracked(name, 'ris', destination, async (payload, signal) => {
     if (payload.kind !== 'ris') return mismatch(name);
     const message = await readFile(payload.file, 'utf8');
-    return destination.deliver([{ controlId: payload.controlId, message }]);
+    return destination.deliver([{ controlId: payload.controlId, message }], signal);
   });
 }
 
@@ -36,14 +36,14 @@ function tracked(
   name: string,
   kind: 'pacs' | 'ris',
   destination: { stop(): Promise<void> },
-  send: (payload: DeliveryPayload) => Promise<DeliveryOutcome>,
+  send: (payload: DeliveryPayload, signal: AbortSignal | undefined) => Promise<DeliveryOutcome>,
 ): DeliveryTarget {
   const inFlight = new Set<Promise<unknown>>();
   return {
     name,
     kind,
-    deliver(payload: DeliveryPayload): Promise<DeliveryOutcome> {
-      const sending = send(payload);
+    deliver(payload: DeliveryPayload, signal?: AbortSignal): Promise<DeliveryOutcome> {
+      const sending = send(payload, signal);
       const settled = sending.then(
         () => undefined,
         () => undefined,

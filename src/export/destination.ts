@@ -28,7 +28,11 @@ export interface Destination<T> {
   start(): Promise<void>;
   /** Ends a delivery in flight with a `retry` outcome; later deliveries answer `retry` too. */
   stop(): Promise<void>;
-  deliver(items: readonly T[]): Promise<DeliveryOutcome>;
+  /**
+   * `signal` fires when the gateway's shutdown deadline is reached: the delivery then ends at once (association
+   * aborted, connection closed) with a `retry` outcome, so a silent peer cannot hold the shutdown.
+   */
+  deliver(items: readonly T[], signal?: AbortSignal): Promise<DeliveryOutcome>;
 }
 
 /** A DICOM object for a PACS: a Part 10 file, or its bytes (e.g. a Secondary Capture just written). */

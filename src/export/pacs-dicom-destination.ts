@@ -30,11 +30,14 @@ export class PacsDicomDestination implements Destination<DicomObject> {
     for (const controller of this.inFlight) controller.abort();
   }
 
-  async deliver(items: readonly DicomObject[]): Promise<DeliveryOutcome> {
+  async deliver(items: readonly DicomObject[], signal?: AbortSignal): Promise<DeliveryOutcome> {
     const { peer, logger } = this.options;
-    if (this.stopped) return { kind: 'retry', cause: 'stopped', reason: `destination ${this.name} is stopped (the gateway is shutting down)` };
+    if (this.stopped || signal?.aborted) return { kind: 'retry', cause: 'stopped', reason: `destination ${this.name} is stopped (the gateway is shutting down)` };
     const controller = new AbortController();
     this.inFlight.add(controller);
+    // The caller's shutdown deadline aborts the association as stop() does (A-ABORT, close): retry after restart.
+    const onSignal = () => controller.abort();
+    signal?.addEventListener('abort', onSignal, { once: true });
     try {
       const result = await sendInstances(peer, items, { logger, signal: controller.signal });
       // Error Comments are the PACS's free text (it may quote the patient's name): debug only, never in the reason.
@@ -45,6 +48,7 @@ export class PacsDicomDestination implements Destination<DicomObject> {
       }
       return deliveryOutcomeFor(result, `${peer.calledAeTitle}@${peer.host}:${peer.port}`);
     } finally {
+      signal?.removeEventListener('abort', onSignal);
       this.inFlight.delete(controller);
     }
   }

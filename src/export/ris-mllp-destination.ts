@@ -36,7 +36,7 @@ export class RisMllpDestination implements Destination<Hl7Message> {
     return this.sender.stop();
   }
 
-  async deliver(items: readonly Hl7Message[]): Promise<DeliveryOutcome> {
+  async deliver(items: readonly Hl7Message[], signal?: AbortSignal): Promise<DeliveryOutcome> {
     for (const item of items) {
       let message: string;
       try {
@@ -46,7 +46,7 @@ export class RisMllpDestination implements Destination<Hl7Message> {
       }
       let outcome;
       try {
-        outcome = await this.sender.send(message, item.controlId);
+        outcome = await this.sender.send(message, item.controlId, signal);
       } catch (error) {
         if (error instanceof GatewayError && MESSAGE_ERRORS.has(error.code)) return { kind: 'parked', cause: 'invalid-message', reason: error.message };
         return { kind: 'retry', cause: 'stopped', reason: describeError(error) };

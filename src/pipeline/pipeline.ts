@@ -19,6 +19,7 @@ import { DeliveryWatch, type DestinationTrouble } from '../export/delivery-watch
 import { NO_SPACE, type ImageWorkResult } from '../analysis/image-work.js';
 import { failureClassOf, nextAttemptAt, type RetryPolicy } from '../export/retry-policy.js';
 import type { StageTimings } from '../logging/stage-timings.js';
+import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js';
 import { buildStudyReport, studyLevelResult } from './study-report.js';
 
 export interface ModelRuntime {
@@ -76,7 +77,8 @@ function causeOfStored(lastError: string | null): string {
   return /^([a-z][a-z0-9-]{1,40}): /.exec(lastError ?? '')?.[1] ?? 'unknown';
 }
 
-export class Pipeline {
+export class Pipeline implements Stage {
+  readonly name = 'pipeline';
   private readonly now: () => number;
   private readonly random: () => number;
   private policy: RetryPolicy;
@@ -92,6 +94,9 @@ export class Pipeline {
   private spaceTimerDue = 0;
   private targets: ReadonlyMap<string, DeliveryTarget>;
   private readonly watch = new DeliveryWatch();
+  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  /** Fires at the shutdown deadline: every delivery in flight gets its signal and ends with a `stopped` retry. */
+  private readonly shutdown = new AbortController();
 
   constructor(private readonly options: PipelineOptions) {
     this.now = options.now ?? Date.now;
@@ -113,8 +118,9 @@ export class Pipeline {
     this.wake();
   }
 
-  start(): void {
+  async start(): Promise<void> {
     this.running = true;
+    this.state = 'running';
     // Deliveries that were failing before a restart are failing still, as far as anyone can tell: watched from now.
     const now = this.now();
     for (const d of this.options.pipelineStore.deliveries()) {
@@ -147,11 +153,52 @@ export class Pipeline {
     this.scheduleDeliveries(0);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Takes no new job or delivery, lets the ones in flight finish until `deadline` (epoch ms, by the injected
+   * clock), then aborts the deliveries in flight: each ends with a `stopped` retry and stays pending in the
+   * store, sent again after restart. Images in the worker pool are not waited for past the deadline: stopping
+   * the pool (after this) ends them, and they stay pending; drained() waits for that before the store closes.
+   * Without a deadline it waits for everything in flight.
+   */
+  async stop(deadline: number = Number.POSITIVE_INFINITY): Promise<void> {
+    if (this.state === 'stopped') return;
     this.running = false;
+    this.state = 'stopping';
     if (this.deliveryTimer) clearTimeout(this.deliveryTimer);
     if (this.spaceTimer) clearTimeout(this.spaceTimer);
+    const inFlight = Promise.allSettled([this.processing, this.delivering]);
+    if (!(await settledBy(inFlight, deadline, this.now))) {
+      const { logger } = this.options;
+      logger.warn('shutdown deadline reached: aborting the deliveries in flight; they stay pending and are sent again after restart', {
+        event: 'pipeline-stop-deadline',
+        delivering: this.delivering !== undefined,
+        processing: this.processing !== undefined,
+      });
+      this.shutdown.abort();
+      await this.delivering;
+    }
+    this.state = 'stopped';
+  }
+
+  /** Resolves when no job pass or delivery pass is running (after stop() and the pool's stop). */
+  async drained(): Promise<void> {
     await Promise.allSettled([this.processing, this.delivering]);
+  }
+
+  status(): StageStatus {
+    const state = this.state === 'new' ? 'starting' : this.state;
+    return {
+      state,
+      problems: [],
+      figures: { processing: this.processing === undefined ? 0 : 1, delivering: this.delivering === undefined ? 0 : 1 },
+    };
+  }
+
+  /** The target with the shutdown deadline's signal passed to its deliveries. */
+  private withDeadline(target: DeliveryTarget | undefined): DeliveryTarget | undefined {
+    if (target === undefined) return undefined;
+    const signal = this.shutdown.signal;
+    return { name: target.name, kind: target.kind, deliver: (payload) => target.deliver(payload, signal) };
   }
 
   private async processAll(): Promise<void> {
@@ -444,7 +491,7 @@ export class Pipeline {
 
   private async deliverOne(delivery: Delivery): Promise<void> {
     const { pipelineStore, logger } = this.options;
-    const target = this.targets.get(delivery.destination);
+    const target = this.withDeadline(this.targets.get(delivery.destination));
     const ids = { jobId: delivery.jobId, studyInstanceUid: delivery.studyInstanceUid, revision: delivery.revision, destination: delivery.destination };
     let outcome: DeliveryOutcome;
     const started = this.now();
@@ -485,7 +532,9 @@ export class Pipeline {
       logger.error('delivery parked for an admin', { ...ids, cause: outcome.cause, failure, attempt, why });
       return;
     }
-    const delayMs = outcome.cause === 'destination-not-configured' ? Math.min(next.delayMs, DESTINATION_WAIT_MAX_MS) : next.delayMs;
+    // Cut off by the shutdown deadline: not the destination's fault, so due again at once after restart.
+    const cutOff = outcome.cause === 'stopped' && this.shutdown.signal.aborted;
+    const delayMs = cutOff ? 0 : outcome.cause === 'destination-not-configured' ? Math.min(next.delayMs, DESTINATION_WAIT_MAX_MS) : next.delayMs;
     pipelineStore.recordDelivery(delivery.id, { kind: 'retry', reason: stored, nextAttemptAt: now + delayMs }, now);
     this.watch.failed(delivery.id, delivery.destination, outcome.cause, now);
     logger.warn('delivery failed; will retry', { ...ids, cause: outcome.cause, failure, why: outcome.reason, retryInMs: delayMs, attempt });

@@ -74,8 +74,10 @@ export class MllpSender {
    * Sends one message and waits for its ACK. `controlId` must be the message's MSH-10: success is an ACK
    * whose MSA-2 equals it. Rejects (GatewayError) only for a caller's mistake: not started, or a control ID
    * that does not match the message. Everything the network or the RIS does is a resolved SendOutcome.
+   * `signal` (the gateway's shutdown deadline) ends this send at once, waiting or connecting, with a `stopped`
+   * retry: the connection is closed, so a RIS that never ACKs cannot hold the shutdown for responseTimeoutMs.
    */
-  send(message: string, controlId: string): Promise<SendOutcome> {
+  send(message: string, controlId: string, signal?: AbortSignal): Promise<SendOutcome> {
     if (this.state !== 'started') {
       return Promise.reject(new GatewayError('mllp-not-started', `the MLLP sender for ${this.peer} is ${this.state === 'new' ? 'not started' : 'stopped'}`));
     }
@@ -91,35 +93,37 @@ export class MllpSender {
     } catch (error) {
       return Promise.reject(error);
     }
-    const run = this.queue.then(() => this.exchange(frame, controlId));
+    const run = this.queue.then(() => this.exchange(frame, controlId, signal));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async exchange(frame: Buffer, controlId: string): Promise<SendOutcome> {
-    if (this.state !== 'started') return this.stoppedOutcome();
+  private async exchange(frame: Buffer, controlId: string, signal: AbortSignal | undefined): Promise<SendOutcome> {
+    if (this.state !== 'started' || signal?.aborted) return this.stoppedOutcome();
     const kept = this.connection;
     if (kept !== null) {
-      const outcome = await this.attempt(kept, frame, controlId);
+      const outcome = await this.attempt(kept, frame, controlId, signal);
       // Many RIS close MLLP connections that sat idle; when we write before we have seen that close, the
       // kept connection fails at once with a close or reset. That is not a failed delivery worth a backoff:
       // open a fresh connection and send again, once.
       const stale = outcome.kind === 'retry' && (outcome.cause === 'connection-closed' || outcome.cause === 'connection-reset');
-      if (!stale || this.state !== 'started') return outcome;
+      if (!stale || this.state !== 'started' || signal?.aborted) return outcome;
     }
-    const opened = await this.connect();
+    const opened = await this.connect(signal);
     if (!('socket' in opened)) return opened;
-    return this.attempt(opened, frame, controlId);
+    return this.attempt(opened, frame, controlId, signal);
   }
 
   /** Writes the frame on one connection and waits for its answer, a close, or the response timeout. */
-  private attempt(conn: Connection, frame: Buffer, controlId: string): Promise<SendOutcome> {
+  private attempt(conn: Connection, frame: Buffer, controlId: string, signal: AbortSignal | undefined): Promise<SendOutcome> {
     return new Promise<SendOutcome>((resolve) => {
       let settled = false;
+      const onSignal = () => finish(this.stoppedOutcome(), false);
       const finish = (outcome: SendOutcome, keepConnection: boolean) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onSignal);
         conn.waiter = null;
         this.abortCurrent = null;
         // After a timeout or an answer we cannot match, a late ACK could arrive and be taken for the next
@@ -161,19 +165,30 @@ export class MllpSender {
         }
         finish(interpretAck(parsed.ack, controlId, this.options.ackMode), parsed.ack.controlId === controlId);
       };
+      if (signal?.aborted) {
+        finish(this.stoppedOutcome(), true);
+        return;
+      }
+      // The deadline drops the connection: an ACK arriving later must not be taken for another message's.
+      signal?.addEventListener('abort', onSignal, { once: true });
       conn.socket.write(frame);
     });
   }
 
-  private connect(): Promise<Connection | SendOutcome> {
+  private connect(signal: AbortSignal | undefined): Promise<Connection | SendOutcome> {
     return new Promise((resolve) => {
       const socket = net.connect({ host: this.options.host, port: this.options.port });
       this.connecting = socket;
       let done = false;
+      const onSignal = () => {
+        socket.destroy();
+        settle(this.stoppedOutcome());
+      };
       const settle = (result: Connection | SendOutcome) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onSignal);
         socket.off('error', onError);
         socket.off('close', onClose);
         // A socket we gave up on may still report an error on its way down; it has no one left to tell.
@@ -192,6 +207,7 @@ export class MllpSender {
       }, this.options.connectTimeoutMs);
       socket.on('error', onError);
       socket.on('close', onClose);
+      signal?.addEventListener('abort', onSignal, { once: true });
       socket.once('connect', () => {
         if (done) return;
         socket.setNoDelay(true);

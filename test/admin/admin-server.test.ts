@@ -14,9 +14,15 @@ test('healthz reports store, disk, models and listener; metrics count what arriv
   const base = String(ready.url).replace('/healthz', '');
   const health = await fetch(`${base}/healthz`);
   t.is(health.status, 200);
-  const body = (await health.json()) as { status: string; checks: { models: Array<{ name: string; loaded: boolean; backend: string }> } };
+  const body = (await health.json()) as {
+    status: string;
+    checks: { models: Array<{ name: string; loaded: boolean; backend: string }>; stages: Record<string, { state: string }> };
+  };
   t.is(body.status, 'ok');
   t.like(body.checks.models[0], { name: 'demo', loaded: true, backend: 'wasm' });
+  // Built from every stage's status(), in start order, each running.
+  t.deepEqual(Object.keys(body.checks.stages), ['store', 'analysis', 'export', 'pipeline', 'assembly', 'dicom-listener', 'maintenance', 'admin']);
+  t.true(Object.values(body.checks.stages).every((s) => s.state === 'running'));
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'metrics-'));
   t.is((await storescu(gateway.port, [(await writeImageFile(dir, {})).path])).code, 0);

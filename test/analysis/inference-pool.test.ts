@@ -169,3 +169,27 @@ test('with every worker dead, requests wait for the replacement instead of faili
   t.like(await waiting, [{ kind: 'written' }]);
   t.like(pool.status(), { wanted: 1, live: 1, restarting: 0 });
 });
+
+test('stop(deadline) lets the request in flight finish before the deadline; stop() without one rejects it with POOL_STOPPED', async (t) => {
+  const { dir, files } = await images(2);
+  const request = (file: string, out: string) => ({
+    images: [{ sopInstanceUid: '1.2.3.4', path: file }],
+    outputs: [] as [],
+    revision: 0,
+    createdAt: '2026-01-05T08:00:00.000Z',
+    outDir: path.join(dir, out),
+    target: 'predicted' as const,
+    usageNotice: 'test',
+  });
+  const draining = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 1, cores: 2, logger: quiet });
+  const finished = draining.process(request(files[0] as string, 'a'));
+  await draining.stop(Date.now() + 60_000);
+  const [result] = await finished;
+  t.is(result?.kind, 'written');
+  await t.throwsAsync(draining.process(request(files[0] as string, 'b')), { code: 'POOL_STOPPED' });
+
+  const cut = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 1, cores: 2, logger: quiet });
+  const cutOff = cut.process(request(files[1] as string, 'c'));
+  await cut.stop();
+  await t.throwsAsync(cutOff, { message: /the inference pool is stopped/ });
+});

@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../../src/logging/logger.js';
 import { IMPLICIT_VR_LITTLE_ENDIAN, compressFile, makeImageFile, writeImageFile } from '../helpers/dicom-factory.js';
 import { freePort } from '../helpers/ports.js';
 import { datasetBytesOfPart10 } from '../helpers/raw-scu.js';
+import { stallingPacs } from '../helpers/stalling-pacs.js';
 import { makeSecondaryCapture } from '../export/secondary-capture-fixture.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'scu-'));
@@ -252,6 +253,25 @@ test('the abort signal ends a transfer in progress as stopped', async (t) => {
   if (!('transient' in outcome)) return t.fail('expected a batch failure');
   t.is(outcome.transient.kind, 'stopped');
   t.true(Date.now() - started < 2000);
+});
+
+test('the abort signal fired while a C-STORE waits for its response (60 s timeout) sends an A-ABORT and closes the connection at once', async (t) => {
+  const pacs = await stallingPacs();
+  t.teardown(() => pacs.close());
+  const { logger } = captureLogger();
+  const controller = new AbortController();
+  const sending = sendInstances(peerAt(pacs.port, { responseTimeoutMs: 60_000 }), [{ bytes: makeImageFile().bytes }], { logger, signal: controller.signal });
+  // The C-STORE request is with the PACS, which never answers.
+  await pacs.waitForData(1);
+  const aborted = Date.now();
+  controller.abort();
+  const outcome = await sending;
+  if (!('transient' in outcome)) return t.fail('expected a batch failure');
+  t.is(outcome.transient.kind, 'stopped');
+  t.true(Date.now() - aborted < 2000, `ended ${Date.now() - aborted} ms after the signal`);
+  // The PACS saw the A-ABORT, then the connection close.
+  await pacs.waitForClose(1);
+  t.is(pacs.aborts, 1);
 });
 
 // A listener with a full accept queue: the kernel drops further SYNs, so a connect hangs as it does towards a

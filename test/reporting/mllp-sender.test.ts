@@ -288,3 +288,23 @@ test('refuses a control ID that is not the message\'s MSH-10', async (t) => {
   const { message } = oru();
   await t.throwsAsync(s.send(message, 'OTHER'), { instanceOf: GatewayError, code: 'mllp-control-id-mismatch' });
 });
+
+test('the abort signal (the shutdown deadline) ends a send waiting for its ACK at once, and a send queued behind it, as stopped retries', async (t) => {
+  const listener = await startHl7Listener({ responses: ['silent'] });
+  t.teardown(() => listener.stop());
+  const s = await sender(listener.port, { responseTimeoutMs: 60_000 });
+  t.teardown(() => s.stop());
+  const controller = new AbortController();
+  const first = oru();
+  const second = oru();
+  const sending = s.send(first.message, first.controlId, controller.signal);
+  const queued = s.send(second.message, second.controlId, controller.signal);
+  await listener.waitForMessages(1);
+  const aborted = Date.now();
+  controller.abort();
+  const outcomes = await Promise.all([sending, queued]);
+  t.deepEqual(outcomes.map((o) => (o.kind === 'retry' ? o.cause : o.kind)), ['stopped', 'stopped']);
+  t.true(Date.now() - aborted < 2000, `ended ${Date.now() - aborted} ms after the signal`);
+  // The queued message never went out.
+  t.is(listener.received.length, 1);
+});
