@@ -1,3 +1,6 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parentPort } from 'node:worker_threads';
 import { GatewayError, describeError } from '../errors.js';
 import { selectBackend } from '../inference/backend.js';
@@ -24,6 +27,24 @@ function poisoned(message: Exclude<ToWorker, { type: 'init' }>): boolean {
   return message.request.images.some((i) => i.sopInstanceUid === crashOn);
 }
 
+/**
+ * For tests only (never set in production): a folder. A `process` request holding an image whose SOP Instance
+ * UID names a file in it holds this worker: it writes `<uid>.held` there, then waits until the file `<uid>` is
+ * removed. Tests use it to prove what the gateway does while a later job is still being classified, without
+ * betting on how long classification or a delivery takes.
+ */
+const holdDir = process.env.CXR_GATEWAY_TEST_HOLD_DIR;
+
+async function holdIfAsked(message: Exclude<ToWorker, { type: 'init' }>): Promise<void> {
+  if (holdDir === undefined || holdDir === '' || message.type !== 'process') return;
+  for (const image of message.request.images) {
+    const gate = path.join(holdDir, image.sopInstanceUid);
+    if (!existsSync(gate)) continue;
+    writeFileSync(`${gate}.held`, '');
+    while (existsSync(gate)) await sleep(20);
+  }
+}
+
 port.on('message', (message: ToWorker) => {
   void handle(message);
 });
@@ -41,6 +62,7 @@ async function handle(message: ToWorker): Promise<void> {
     return;
   }
   if (poisoned(message)) process.exit(70);
+  await holdIfAsked(message);
   if (engine === undefined) {
     send({ type: 'failed', id: message.id, reason: 'worker has no model loaded' });
     return;

@@ -63,6 +63,7 @@ export const FAILURE_CLASSES: Readonly<Record<string, { class: FailureClass; mea
   'destination-not-configured': { class: 'transient', meaning: 'the delivery names a destination that is not live (removed, or not yet added by a reload): it waits for it' },
   'payload-mismatch': { class: 'permanent', meaning: 'a PACS destination got a RIS payload or the other way round (renamed under a reload)' },
   'delivery-threw': { class: 'unknown', meaning: 'the destination threw instead of answering with an outcome' },
+  'stored-json-invalid': { class: 'permanent', meaning: "the delivery's payload in the job store cannot be read back (a damaged row, or one written by another version)" },
 };
 
 /**

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { GatewayConfig } from '../config/schema.js';
 import type { KeyAttributes } from '../dicom/dataset-walker.js';
-import { describeError } from '../errors.js';
+import { GatewayError, describeError } from '../errors.js';
 import { checkEligibility, type EligibilityRules } from '../inference/eligibility.js';
 import { WorkerCrashedError, type InferencePool } from '../analysis/inference-pool.js';
 import type { ModelManifest } from '../inference/model-manifest.js';
@@ -21,6 +21,7 @@ import { failureClassOf, nextAttemptAt, type RetryPolicy } from '../export/retry
 import type { StageTimings } from '../logging/stage-timings.js';
 import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js';
 import { buildStudyReport, studyLevelResult } from './study-report.js';
+import { storedAction, storedAttributes, storedPayload, storedResult } from './stored-columns.js';
 
 export interface ModelRuntime {
   pool: InferencePool;
@@ -268,7 +269,8 @@ export class Pipeline implements Stage {
     // Waiting (for disk space): a timer wakes the pipeline when it is due (set here too, for a job that
     // was already waiting when the daemon started).
     if (job.nextAttemptAt !== null && job.nextAttemptAt > this.now()) return this.wakeAt(job.nextAttemptAt);
-    const action = JSON.parse(job.action) as ProcessAction;
+    const action = readOrError(() => storedAction(job));
+    if (action instanceof GatewayError) return this.failUnreadable(job, action);
     const model = this.options.models.get(action.model);
     const ids = { jobId: job.jobId, studyInstanceUid: job.studyInstanceUid, revision: job.revision };
     if (model === undefined) {
@@ -278,11 +280,18 @@ export class Pipeline implements Stage {
     }
     pipelineStore.beginAttempt(job.jobId, this.now());
     const rules: EligibilityRules = { ...config.inference.eligibility, ...(action.eligibility ?? {}) };
-    const attributesOf = new Map(pipelineStore.studyInstances(job.studyInstanceUid).map((i) => [i.sopInstanceUid, JSON.parse(i.attributes) as KeyAttributes]));
+    const attributesOf = new Map(pipelineStore.studyInstances(job.studyInstanceUid).map((i) => [i.sopInstanceUid, readOrError(() => storedAttributes(i))]));
     const pending = pipelineStore.jobImages(job.jobId).filter((i) => i.state === 'pending');
     const toProcess: JobImage[] = [];
     for (const image of pending) {
-      const verdict = checkEligibility(attributesOf.get(image.sopInstanceUid) ?? {}, rules);
+      const attributes: KeyAttributes | GatewayError = attributesOf.get(image.sopInstanceUid) ?? {};
+      if (attributes instanceof GatewayError) {
+        // That image alone fails; the job's other images go on.
+        pipelineStore.recordImage(job.jobId, image.sopInstanceUid, { state: 'failed', reason: `${attributes.code}: ${attributes.message}` }, this.now());
+        logger.error('image failed: its stored attributes cannot be read', { ...ids, sopInstanceUid: image.sopInstanceUid, code: attributes.code, why: attributes.message });
+        continue;
+      }
+      const verdict = checkEligibility(attributes, rules);
       if (verdict.eligible) toProcess.push(image);
       else pipelineStore.recordImage(job.jobId, image.sopInstanceUid, { state: 'skipped', reason: verdict.reason }, this.now());
     }
@@ -364,6 +373,20 @@ export class Pipeline implements Stage {
     return again;
   }
 
+  /** A JSON column of the job cannot be read back (STORED_JSON_INVALID): the job fails with that reason, the others go on. */
+  private failUnreadable(job: ActiveJob, error: GatewayError): void {
+    const reason = `${error.code}: ${error.message}`;
+    this.options.pipelineStore.finishProcessing(job.jobId, { state: 'failed', reason }, this.now());
+    this.spaceWaits.delete(job.jobId);
+    this.options.logger.error('job failed: its stored state cannot be read', {
+      jobId: job.jobId,
+      studyInstanceUid: job.studyInstanceUid,
+      revision: job.revision,
+      code: error.code,
+      why: error.message,
+    });
+  }
+
   /** No room for the job's outputs: it stays processing and is tried again later, with a capped backoff. */
   private waitForSpace(job: ActiveJob, reason: string): void {
     const waits = this.spaceWaits.get(job.jobId) ?? 0;
@@ -400,7 +423,8 @@ export class Pipeline implements Stage {
   private async finishJob(job: ActiveJob, action: ProcessAction, manifest: ModelManifest, createdAt: string): Promise<void> {
     const { pipelineStore, config, logger } = this.options;
     const images = pipelineStore.jobImages(job.jobId);
-    const written = images.flatMap((i) => (i.state === 'written' && i.result ? [JSON.parse(i.result) as Extract<ImageWorkResult, { kind: 'written' }>] : []));
+    const written = readOrError(() => images.flatMap((i) => (i.state === 'written' ? [storedResult(i)] : [])));
+    if (written instanceof GatewayError) return this.failUnreadable(job, written);
     const ids = { jobId: job.jobId, studyInstanceUid: job.studyInstanceUid, revision: job.revision };
     const now = this.now();
     if (written.length === 0) {
@@ -504,10 +528,16 @@ export class Pipeline implements Stage {
         reason: `destination '${delivery.destination}' is not configured; the delivery waits until it is (add it to destinations.${delivery.kind} and reload)`,
       };
     } else {
-      try {
-        outcome = await target.deliver(JSON.parse(delivery.payload) as DeliveryPayload);
-      } catch (error) {
-        outcome = { kind: 'retry', cause: 'delivery-threw', reason: describeError(error) };
+      const payload = readOrError(() => storedPayload(delivery));
+      if (payload instanceof GatewayError) {
+        // Sending it again would read the same damaged row: parked for an admin, the other deliveries go on.
+        outcome = { kind: 'parked', cause: 'stored-json-invalid', reason: payload.message };
+      } else {
+        try {
+          outcome = await target.deliver(payload);
+        } catch (error) {
+          outcome = { kind: 'retry', cause: 'delivery-threw', reason: describeError(error) };
+        }
       }
     }
     const now = this.now();
@@ -546,6 +576,16 @@ export class Pipeline implements Stage {
         alertAfterMinutes: this.options.config.delivery.alertAfterMinutes,
       });
     }
+  }
+}
+
+/** A stored column read, or the STORED_JSON_INVALID error it threw (to fail that job, image or delivery alone). */
+function readOrError<T>(read: () => T): T | GatewayError {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof GatewayError) return error;
+    throw error;
   }
 }
 

@@ -95,3 +95,6 @@ export const ruleSchema = z
 export type RoutingRule = z.infer<typeof ruleSchema>;
 export type RuleAction = RoutingRule['action'];
 export type ProcessAction = Exclude<RuleAction, { ignore: true }>;
+
+/** A processing action (not `ignore`): what the pipeline stores in jobs.action and reads back through this. */
+export const processActionSchema = actionSchema.options[1];

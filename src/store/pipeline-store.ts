@@ -17,7 +17,7 @@ export interface JobImage {
   path: string;
   state: ImageState;
   reason: string | null;
-  /** JSON written by the pipeline when the image was processed. */
+  /** JSON written by the pipeline when the image was processed; read back through pipeline/stored-columns.ts. */
   result: string | null;
   /** Inference workers that died while holding this image. */
   crashes: number;
@@ -29,7 +29,7 @@ export interface ActiveJob {
   revision: number;
   priority: 'urgent' | 'normal';
   rule: string;
-  /** The routing action, as JSON. */
+  /** The routing action, as JSON; read back through pipeline/stored-columns.ts. */
   action: string;
   /** Set while the job waits (for disk space): not to be processed before then. */
   nextAttemptAt: number | null;
