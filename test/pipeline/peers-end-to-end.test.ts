@@ -53,9 +53,9 @@ test.serial('a CHEST PA study goes to Orthanc (SC + SR in its study) and to the 
   const sent = await storescu(gateway.port, [pa.path, lateral.path, hand.path], { callingAe: 'DX_ROOM1' });
   t.is(sent.code, 0, sent.stderr);
 
-  await gateway.waitForLog(isLog('result reported to RIS', { studyInstanceUid: pa.studyInstanceUid }), 'the PA study reported to the RIS', 60_000);
-  await gateway.waitForLog(isLog('job ignored: no eligible image', { studyInstanceUid: lateral.studyInstanceUid }), 'the lateral-only study ignored', 30_000);
-  await gateway.waitForLog(isLog('job ignored by routing', { studyInstanceUid: hand.studyInstanceUid }), 'the HAND study ignored', 30_000);
+  await gateway.waitForLog(isLog('EXPORT-6002', { studyInstanceUid: pa.studyInstanceUid }), 'the PA study reported to the RIS', 60_000);
+  await gateway.waitForLog(isLog('PIPELINE-4006', { studyInstanceUid: lateral.studyInstanceUid }), 'the lateral-only study ignored', 30_000);
+  await gateway.waitForLog(isLog('PIPELINE-4002', { studyInstanceUid: hand.studyInstanceUid }), 'the HAND study ignored', 30_000);
 
   // The store: one job per study, in the state routing and eligibility gave it.
   const [paJob] = jobsOfStudy(gateway.workDir, pa.studyInstanceUid);
@@ -137,20 +137,20 @@ test.serial('an urgent study (calling AE ER_DX) jumps the queue: with one infere
   t.is(sentNormals.code, 0, sentNormals.stderr);
   // Every normal study is assembled, i.e. a job queued for routing and the inference worker; then the urgent one
   // comes in.
-  for (const n of normals) await gateway.waitForLog(isLog('study assembled: job ready', { studyInstanceUid: n.studyInstanceUid }), 'a normal study assembled', 30_000);
+  for (const n of normals) await gateway.waitForLog(isLog('ASSEMBLY-3001', { studyInstanceUid: n.studyInstanceUid }), 'a normal study assembled', 30_000);
   const sentUrgent = await storescu(gateway.port, [urgent.path], { callingAe: 'ER_DX' });
   t.is(sentUrgent.code, 0, sentUrgent.stderr);
 
   for (const s of [urgent, ...normals]) {
-    await gateway.waitForLog(isLog('result reported to RIS', { studyInstanceUid: s.studyInstanceUid }), 'every study reported', 60_000);
+    await gateway.waitForLog(isLog('EXPORT-6002', { studyInstanceUid: s.studyInstanceUid }), 'every study reported', 60_000);
   }
   const [urgentJob] = jobsOfStudy(gateway.workDir, urgent.studyInstanceUid);
   t.like(urgentJob, { state: 'done', rule: 'er-urgent', priority: 'urgent' });
   for (const n of normals) t.like(jobsOfStudy(gateway.workDir, n.studyInstanceUid)[0], { state: 'done', rule: 'chest', priority: 'normal' });
 
   // Log order is the order things happened in the daemon.
-  const written = (uid: string) => logIndex(gateway.logs, isLog('job written: deliveries queued', { studyInstanceUid: uid }));
-  const urgentReady = logIndex(gateway.logs, isLog('study assembled: job ready', { studyInstanceUid: urgent.studyInstanceUid }));
+  const written = (uid: string) => logIndex(gateway.logs, isLog('PIPELINE-4007', { studyInstanceUid: uid }));
+  const urgentReady = logIndex(gateway.logs, isLog('ASSEMBLY-3001', { studyInstanceUid: urgent.studyInstanceUid }));
   const urgentWritten = written(urgent.studyInstanceUid);
   const waiting = normals.filter((n) => written(n.studyInstanceUid) > urgentReady);
   t.log(`normal studies not yet classified when the urgent one was ready: ${waiting.length} of ${normals.length}`);
@@ -184,13 +184,13 @@ test.serial('a classified study is delivered while the rest of the backlog is st
   );
   const sent = await storescu(gateway.port, studies.map((s) => s.path), { callingAe: 'DX_ROOM1' });
   t.is(sent.code, 0, sent.stderr);
-  for (const s of studies) await gateway.waitForLog(isLog('result reported to RIS', { studyInstanceUid: s.studyInstanceUid }), 'every study reported', 60_000);
+  for (const s of studies) await gateway.waitForLog(isLog('EXPORT-6002', { studyInstanceUid: s.studyInstanceUid }), 'every study reported', 60_000);
 
   // In the order the one worker classified them: a study's objects reach the PACS before the study two places
   // after it is classified (storing one SC in Orthanc is quicker than classifying one 1024 x 1024 image; held
   // back until the whole backlog is classified, the first studies' results would wait for all the others).
-  const written = (uid: string) => logIndex(gateway.logs, isLog('job written: deliveries queued', { studyInstanceUid: uid }));
-  const stored = (uid: string) => logIndex(gateway.logs, isLog('objects stored in PACS', { studyInstanceUid: uid }));
+  const written = (uid: string) => logIndex(gateway.logs, isLog('PIPELINE-4007', { studyInstanceUid: uid }));
+  const stored = (uid: string) => logIndex(gateway.logs, isLog('EXPORT-6001', { studyInstanceUid: uid }));
   const order = [...studies].sort((a, b) => written(a.studyInstanceUid) - written(b.studyInstanceUid));
   const late = order.slice(0, -2).filter((s, k) => stored(s.studyInstanceUid) > written(order[k + 2]?.studyInstanceUid ?? ''));
   t.log(`log positions: ${order.map((s, k) => `#${k} written ${written(s.studyInstanceUid)}, stored ${stored(s.studyInstanceUid)}`).join('; ')}`);
