@@ -143,7 +143,7 @@ export class ScpConnection {
       },
       // Every transition but the data transfer ones (one per P-DATA PDU, thousands per study).
       trace: (from, event, action, to) => {
-        if (action !== 'DT-1' && action !== 'DT-2') options.logger.debug('upper layer', { associationId: this.id, from, event, action, to });
+        if (action !== 'DT-1' && action !== 'DT-2') options.logger.debug('upper layer', { associationId: this.id, from, upperLayerEvent: event, action, to });
       },
     });
     this.parser = new PduStreamParser(this.streamHandler(), (type, length) => this.guard.checkHeader(type, length));

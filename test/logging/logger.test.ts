@@ -50,3 +50,17 @@ test('a line stays one JSON record under one pipe write: long fields are cut, co
   t.regex(String(entry.why), /^a\u0000bx+\.\.\. \(8979 more characters cut\)$/);
   t.is(entry.sopInstanceUid, '1.2.3');
 });
+
+test('a line above debug without an event code, with a code of another level or an unknown one, does not compile', async (t) => {
+  const { logger, lines } = capture('debug');
+  // tsc checks these: each @ts-expect-error fails the build if the line were accepted.
+  // @ts-expect-error info, warn and error need an event code
+  logger.info('no code', { studyInstanceUid: '1.2' });
+  // @ts-expect-error DIMSE-1022 is a warn event, not an info one
+  logger.info('wrong level', { event: 'DIMSE-1022' });
+  // @ts-expect-error not a code in the catalogue
+  logger.error('typo', { event: 'DIMSE-9999' });
+  logger.debug('debug lines need none', { studyInstanceUid: '1.2' });
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(lines.length, 4);
+});
