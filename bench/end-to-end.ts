@@ -128,9 +128,9 @@ function stageSum(logs: LogLine[], studyInstanceUid: string): { total: number; s
   const stages: Record<string, number> = {};
   for (const l of logs) {
     if (l.studyInstanceUid !== studyInstanceUid) continue;
-    if (l.message === 'image classified and explained') for (const [k, v] of Object.entries(l.stageMs as Record<string, number>)) stages[k] = (stages[k] ?? 0) + v;
-    else if (l.message === 'objects stored in PACS') stages['pacs'] = (stages['pacs'] ?? 0) + Number(l.ms);
-    else if (l.message === 'result reported to RIS') stages['ris'] = (stages['ris'] ?? 0) + Number(l.ms);
+    if (l.event === 'ANALYSIS-5010') for (const [k, v] of Object.entries(l.stageMs as Record<string, number>)) stages[k] = (stages[k] ?? 0) + v;
+    else if (l.event === 'EXPORT-6001') stages['pacs'] = (stages['pacs'] ?? 0) + Number(l.ms);
+    else if (l.event === 'EXPORT-6002') stages['ris'] = (stages['ris'] ?? 0) + Number(l.ms);
   }
   return { total: Object.values(stages).reduce((a, b) => a + b, 0), stages };
 }
@@ -141,7 +141,7 @@ function procStatus(pid: number, field: string): number {
 }
 
 async function waitReported(gateway: GatewayUnderTest, uid: string, timeoutMs: number): Promise<void> {
-  await gateway.waitForLog((l) => l.message === 'result reported to RIS' && l.studyInstanceUid === uid, `the RIS report of ${uid}`, timeoutMs);
+  await gateway.waitForLog((l) => l.event === 'EXPORT-6002' && l.studyInstanceUid === uid, `the RIS report of ${uid}`, timeoutMs);
 }
 
 interface ModelResult {

@@ -79,13 +79,13 @@ export class Gateway {
     const spool = new Spool(spoolDirOf(config));
     const discarded = spool.open();
     if (discarded > 0) {
-      logger.info('removed partial transfers left by an earlier stop (never acknowledged)', { count: discarded });
+      logger.info('removed partial transfers left by an earlier stop (never acknowledged)', { event: 'STORE-2002', count: discarded });
     }
     // Files a failed commit left under studies/ go; rows whose file is missing are logged (see spool-sweep.ts).
     sweepSpool(spool, store, logger);
     const pending = store.countStudies('receiving');
     const ready = store.countStudies('ready');
-    logger.info('job store opened', { file: storeFileOf(config), studiesReceiving: pending, studiesReady: ready });
+    logger.info('job store opened', { event: 'STORE-2001', file: storeFileOf(config), studiesReceiving: pending, studiesReady: ready });
 
     await this.startModels();
     this.stages.push(this.analysisStage());
@@ -122,7 +122,7 @@ export class Gateway {
     this.scp = scp;
     this.stages.push(scp);
     const address = await scp.start();
-    logger.info('DICOM listener ready', { host: address.host, port: address.port, aeTitle: config.dicom.aeTitle });
+    logger.info('DICOM listener ready', { event: 'DIMSE-1000', host: address.host, port: address.port, aeTitle: config.dicom.aeTitle });
     this.startHousekeeping(store, spool);
     if (config.admin.enabled) await this.startAdmin(store, spool);
     return address;
@@ -139,7 +139,7 @@ export class Gateway {
   reload(next: GatewayConfig): Promise<void> {
     const run = this.reloading.then(() =>
       this.applyReload(next).catch((error: unknown) => {
-        this.logger.error('configuration reload refused: keeping the running configuration', { error: describeError(error) });
+        this.logger.error('configuration reload refused: keeping the running configuration', { event: 'CONFIG-9002', error: describeError(error) });
       }),
     );
     this.reloading = run.catch(() => undefined);
@@ -161,7 +161,7 @@ export class Gateway {
         await startAll(created);
       } catch (error) {
         await stopAll(created);
-        logger.error('configuration reload refused: a new destination could not start; keeping the running configuration', { error: describeError(error) });
+        logger.error('configuration reload refused: a new destination could not start; keeping the running configuration', { event: 'CONFIG-9003', error: describeError(error) });
         return;
       }
     }
@@ -180,12 +180,13 @@ export class Gateway {
       const drained = (target.drain ?? target.stop ?? (async () => undefined))
         .call(target)
         .catch((error: unknown) => {
-          logger.warn('a retired destination did not stop cleanly', { destination: target.name, error: describeError(error) });
+          logger.warn('a retired destination did not stop cleanly', { event: 'EXPORT-6013', destination: target.name, error: describeError(error) });
         });
       this.draining.add(drained);
       void drained.finally(() => this.draining.delete(drained));
     }
     logger.info('configuration reloaded: rules, eligibility, explanation target, retry policy and destinations apply now', {
+      event: 'CONFIG-9004',
       restartNeededFor: restartNeeded,
       destinationsAdded: plan.addedNames,
       destinationsRemoved: plan.removedNames,
@@ -204,19 +205,19 @@ export class Gateway {
           run: () => {
             const cutoff = Date.now() - m().retentionDays * 24 * 3600 * 1000;
             const result = purgeFinishedStudies(store.connection, spool.root, cutoff);
-            if (result.studiesPurged > 0) logger.info('retention: finished studies deleted from the spool', { ...result, retentionDays: m().retentionDays });
+            if (result.studiesPurged > 0) logger.info('retention: finished studies deleted from the spool', { event: 'MAINT-8003', ...result, retentionDays: m().retentionDays });
           },
         },
         { name: 'retry-sweep', schedule: m().retrySweepSchedule, run: () => this.pipeline?.wake() },
-        { name: 'daily-summary', schedule: m().summarySchedule, run: () => logger.info('daily summary', dailySummary(metrics, Date.now())) },
+        { name: 'daily-summary', schedule: m().summarySchedule, run: () => logger.info('daily summary', { event: 'MAINT-8004', ...dailySummary(metrics, Date.now()) }) },
         {
           name: 'disk-check',
           schedule: m().diskCheckSchedule,
           run: () => {
             const free = spool.freeBytes();
             const floor = this.config.storage.minFreeDiskMB * 1048576;
-            if (free < floor) logger.error('disk below storage.minFreeDiskMB: C-STOREs are being refused', { freeMB: Math.floor(free / 1048576) });
-            else if (free < 2 * floor) logger.warn('disk space low: C-STOREs will be refused below storage.minFreeDiskMB', { freeMB: Math.floor(free / 1048576) });
+            if (free < floor) logger.error('disk below storage.minFreeDiskMB: C-STOREs are being refused', { event: 'MAINT-8005', freeMB: Math.floor(free / 1048576) });
+            else if (free < 2 * floor) logger.warn('disk space low: C-STOREs will be refused below storage.minFreeDiskMB', { event: 'MAINT-8006', freeMB: Math.floor(free / 1048576) });
           },
         },
       ],
@@ -253,7 +254,7 @@ export class Gateway {
     });
     this.stages.push(this.admin);
     const address = await this.admin.start();
-    this.logger.info('admin endpoints ready', { url: `http://${address.address}:${address.port}/healthz` });
+    this.logger.info('admin endpoints ready', { event: 'GATEWAY-7010', url: `http://${address.address}:${address.port}/healthz` });
   }
 
   /** One inference pool per configured model that is present; a missing model is logged, not fatal. */
@@ -265,6 +266,7 @@ export class Gateway {
       if (problem !== undefined || !existsSync(path.join(dir, MANIFEST_FILE))) {
         // Loud: studies are still acknowledged, and the ones routed here are never processed until this is fixed.
         logger.error('model directory missing: studies routed to this model are stored but NOT processed until it is installed and the daemon restarted', {
+          event: 'ANALYSIS-5006',
           model: name,
           dir,
           why: problem?.problem ?? `no ${MANIFEST_FILE}`,
@@ -301,7 +303,7 @@ export class Gateway {
       try {
         await stage.stop(deadline);
       } catch (error) {
-        this.logger.error('a stage did not stop cleanly', { event: 'stage-stop-failed', stage: stage.name, error: describeError(error) });
+        this.logger.error('a stage did not stop cleanly', { event: 'GATEWAY-7006', stage: stage.name, error: describeError(error) });
       }
     }
     this.stages = [];
@@ -311,7 +313,7 @@ export class Gateway {
     this.admin = undefined;
     this.tasks = undefined;
     this.store = undefined;
-    this.logger.info('all stages stopped', { event: 'gateway-stopped', ms: Date.now() - started, overDeadlineMs: Math.max(0, Date.now() - deadline) });
+    this.logger.info('all stages stopped', { event: 'GATEWAY-7007', ms: Date.now() - started, overDeadlineMs: Math.max(0, Date.now() - deadline) });
   }
 
   private async startStage(stage: Stage): Promise<void> {

@@ -73,7 +73,7 @@ test('shutdown with a PACS that accepts the association and never answers the C-
   t.log(`shutdown with a stalled PACS took ${stop.ms} ms (grace ${GRACE_SECONDS} s)`);
   t.is(stop.code, 0);
   t.true(stop.ms < GRACE_SECONDS * 1000 + SLACK_MS, `shutdown took ${stop.ms} ms`);
-  t.truthy(gateway.logs.find((l) => l.event === 'pipeline-stop-deadline'));
+  t.truthy(gateway.logs.find((l) => l.event === 'PIPELINE-4009'));
 
   const [job] = jobsOfStudy(written.workDir, studyInstanceUid);
   if (job === undefined) return t.fail('no job for the study');

@@ -18,11 +18,11 @@ test('kill -9 right after storescu reports success: after restart the instance a
   const sent = await storescu(first.port, files.map((f) => f.path));
   t.is(sent.code, 0, sent.stderr);
   await first.kill9();
-  t.false(first.logs.some((l) => l.message === 'study assembled: job ready'), 'the crash came before assembly');
+  t.false(first.logs.some((l) => l.event === 'ASSEMBLY-3001'), 'the crash came before assembly');
 
   const second = await startGateway({}, setup);
   t.teardown(() => second.stop());
-  await second.waitForLog((l) => l.message === 'study assembled: job ready' && l.studyInstanceUid === studyInstanceUid, 'assembly after restart');
+  await second.waitForLog((l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === studyInstanceUid, 'assembly after restart');
   const listing = await listJobs(setup.configPath);
   t.like(listing.studies.find((s) => s.studyInstanceUid === studyInstanceUid), { state: 'ready', instanceCount: 2 });
   t.is(listing.jobs.filter((j) => j.studyInstanceUid === studyInstanceUid).length, 1);
@@ -39,9 +39,9 @@ test('a study that went quiet while the daemon was down becomes ready as soon as
   await new Promise((resolve) => setTimeout(resolve, 1500));
   const second = await startGateway({}, setup);
   t.teardown(() => second.stop());
-  const opened = second.logs.find((l) => l.message === 'job store opened');
+  const opened = second.logs.find((l) => l.event === 'STORE-2001');
   t.like(opened, { studiesReceiving: 1 });
-  await second.waitForLog((l) => l.message === 'study assembled: job ready' && l.studyInstanceUid === file.studyInstanceUid, 'assembly');
+  await second.waitForLog((l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === file.studyInstanceUid, 'assembly');
 });
 
 test('SIGTERM lets a C-STORE in progress finish with Success, then exits 0', async (t) => {
@@ -62,9 +62,9 @@ test('SIGTERM lets a C-STORE in progress finish with Success, then exits 0', asy
     dataset,
     bytesToSend: half,
   });
-  await gateway.waitForLog((l) => l.message === 'association accepted', 'the association');
+  await gateway.waitForLog((l) => l.event === 'DIMSE-1001', 'the association');
   process.kill(gateway.pid, 'SIGTERM');
-  await gateway.waitForLog((l) => l.message.startsWith('stopping'), 'the stop to begin');
+  await gateway.waitForLog((l) => l.event === 'GATEWAY-7002', 'the stop to begin');
   // The rest of the dataset: the daemon is stopping but must still finish what it started.
   const contextId = association.acceptedContextFor(image.sopClassUid);
   for (const pdu of fragmentMessage(contextId, false, dataset.subarray(half), association.fragmentSize(), true)) {
@@ -80,7 +80,7 @@ test('SIGTERM lets a C-STORE in progress finish with Success, then exits 0', asy
 test('SIGTERM on an idle daemon exits 0 after saying so', async (t) => {
   const gateway = await startGateway();
   t.is(await gateway.stop(), 0);
-  t.true(gateway.logs.some((l) => l.message === 'stopped'));
+  t.true(gateway.logs.some((l) => l.event === 'GATEWAY-7003'));
 });
 
 test('partial transfers a crash left behind are removed at start, never registered', async (t) => {
@@ -103,7 +103,7 @@ test('partial transfers a crash left behind are removed at start, never register
   association.destroy();
   const second = await startGateway({}, setup);
   t.teardown(() => second.stop());
-  t.like(second.logs.find((l) => l.message.startsWith('removed partial transfers')), { count: 1 });
+  t.like(second.logs.find((l) => l.event === 'STORE-2002'), { count: 1 });
   t.deepEqual(readdirSync(incoming), []);
   t.false(existsSync(path.join(setup.workDir, 'data', 'spool', 'studies', image.studyInstanceUid)));
 });

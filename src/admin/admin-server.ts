@@ -47,7 +47,7 @@ export class AdminServer implements Stage {
         if (request.url === '/metrics') return send(response, 200, 'text/plain; version=0.0.4', this.metrics());
         return send(response, 404, 'text/plain', 'try /healthz or /metrics\n');
       } catch (error) {
-        this.options.logger.error('admin request failed', { url: request.url, error: describeError(error) });
+        this.options.logger.error('admin request failed', { event: 'GATEWAY-7011', url: request.url, error: describeError(error) });
         return send(response, 500, 'text/plain', `${describeError(error)}\n`);
       }
     });

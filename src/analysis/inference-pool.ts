@@ -136,7 +136,7 @@ export class InferencePool {
       await pool.stop();
       throw error;
     }
-    options.logger.info('inference pool ready', { backend: pool.backend, workers: pool.workers.length, model: options.modelDir });
+    options.logger.info('inference pool ready', { event: 'ANALYSIS-5001', backend: pool.backend, workers: pool.workers.length, model: options.modelDir });
     return pool;
   }
 
@@ -221,6 +221,7 @@ export class InferencePool {
       }
     }
     this.options.logger.error('inference worker crashed; it will be replaced', {
+      event: 'ANALYSIS-5003',
       reason,
       requestsLost: inFlight,
       live: this.workers.length,
@@ -241,13 +242,13 @@ export class InferencePool {
       this.spawn(this.backend).then(
         () => {
           this.restarting -= 1;
-          this.options.logger.info('inference worker replaced', { live: this.workers.length, wanted: this.wanted, model: this.options.modelDir });
+          this.options.logger.info('inference worker replaced', { event: 'ANALYSIS-5004', live: this.workers.length, wanted: this.wanted, model: this.options.modelDir });
           this.drainQueue();
         },
         (error: unknown) => {
           this.restarting -= 1;
           if (this.stopped) return;
-          this.options.logger.error('inference worker could not be replaced; trying again', { error: error instanceof Error ? error.message : String(error), model: this.options.modelDir });
+          this.options.logger.error('inference worker could not be replaced; trying again', { event: 'ANALYSIS-5005', error: error instanceof Error ? error.message : String(error), model: this.options.modelDir });
           this.scheduleReplacement();
         },
       );
@@ -267,7 +268,7 @@ export class InferencePool {
             if (this.stopped) return;
             ready = true;
             this.backend = message.backend;
-            for (const s of message.skipped) this.options.logger.info('inference backend skipped', { backend: s.name, reason: s.reason });
+            for (const s of message.skipped) this.options.logger.info('inference backend skipped', { event: 'ANALYSIS-5002', backend: s.name, reason: s.reason });
             this.workers.push(entry);
             resolve(entry);
             this.drainQueue();

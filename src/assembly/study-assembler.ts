@@ -56,11 +56,12 @@ export class StudyAssembler implements Stage {
       ready = this.options.store.promoteQuietStudies(now - this.options.quietPeriodMs, now);
     } catch (error) {
       // The store may be briefly busy; the next tick tries again and nothing is lost meanwhile.
-      this.options.logger.warn('study assembly sweep failed', { error: describeError(error) });
+      this.options.logger.warn('study assembly sweep failed', { event: 'ASSEMBLY-3002', error: describeError(error) });
       return [];
     }
     for (const study of ready) {
       this.options.logger.info('study assembled: job ready', {
+        event: 'ASSEMBLY-3001',
         studyInstanceUid: study.studyInstanceUid,
         jobId: study.jobId,
         revision: study.revision,

@@ -125,8 +125,8 @@ function rulesExplain(
 async function start(configPath: string | undefined): Promise<number> {
   const { config, source, notices } = loadConfig(configPath);
   const logger = createLogger(config.logging);
-  logger.info('starting cxr-gateway', { version: packageVersion(), config: source, pid: process.pid });
-  for (const notice of notices) logger.warn('configuration option ignored', { why: notice });
+  logger.info('starting cxr-gateway', { event: 'GATEWAY-7001', version: packageVersion(), config: source, pid: process.pid });
+  for (const notice of notices) logger.warn('configuration option ignored', { event: 'CONFIG-9001', why: notice });
   const gateway = new Gateway(config, logger);
   // Signals are handled from the first moment: a SIGTERM during start-up stops cleanly once start-up
   // has finished, and a SIGHUP never kills the daemon.
@@ -142,15 +142,15 @@ async function start(configPath: string | undefined): Promise<number> {
       return;
     }
     stopping = true;
-    logger.info('stopping: no new associations; finishing transfers in progress', { signal });
+    logger.info('stopping: no new associations; finishing transfers in progress', { event: 'GATEWAY-7002', signal });
     if (configPath !== undefined) unwatchFile(configPath);
     gateway.stop().then(
       () => {
-        logger.info('stopped');
+        logger.info('stopped', { event: 'GATEWAY-7003' });
         resolveExit(0);
       },
       (error: unknown) => {
-        logger.error('error while stopping', { error: describeError(error) });
+        logger.error('error while stopping', { event: 'GATEWAY-7004', error: describeError(error) });
         resolveExit(1);
       },
     );
@@ -161,10 +161,10 @@ async function start(configPath: string | undefined): Promise<number> {
     if (!started || stopping || configPath === undefined) return;
     try {
       const loaded = loadConfig(configPath);
-      for (const notice of loaded.notices) logger.warn('configuration option ignored', { why: notice });
+      for (const notice of loaded.notices) logger.warn('configuration option ignored', { event: 'CONFIG-9001', why: notice });
       gateway.reload(loaded.config);
     } catch (error) {
-      logger.error('configuration reload refused: keeping the running configuration', { trigger, error: describeError(error) });
+      logger.error('configuration reload refused: keeping the running configuration', { event: 'CONFIG-9002', trigger, error: describeError(error) });
     }
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -173,7 +173,7 @@ async function start(configPath: string | undefined): Promise<number> {
   try {
     await gateway.start();
   } catch (error) {
-    logger.error('could not start', { error: describeError(error) });
+    logger.error('could not start', { event: 'GATEWAY-7005', error: describeError(error) });
     await gateway.stop().catch(() => undefined);
     // Worker threads or sockets half set up must not keep a failed daemon alive: exit now.
     process.exit(1);

@@ -128,22 +128,22 @@ export class ScpConnection {
         associateRefused: (why, ids) => {
           this.callingAe = ids.callingAe;
           this.calledAe = ids.calledAe;
-          options.logger.warn('association rejected', { ...this.ids(), result: 1, why });
+          options.logger.warn('association rejected', { event: 'DIMSE-1003', ...this.ids(), result: 1, why });
         },
         releaseIndication: () => this.onReleaseRequest(),
         aborted: (kind, why) => {
           const fields = { ...this.ids(), why };
-          if (kind === 'peer-abort') options.logger.info('association aborted by the peer', fields);
+          if (kind === 'peer-abort') options.logger.info('association aborted by the peer', { event: 'DIMSE-1004', ...fields });
           else if (this.transportGone) {
-            if (this.accepted) options.logger.warn('the peer closed the connection without releasing the association', fields);
-          } else options.logger.warn('association aborted: protocol error', fields);
+            if (this.accepted) options.logger.warn('the peer closed the connection without releasing the association', { event: 'DIMSE-1005', ...fields });
+          } else options.logger.warn('association aborted: protocol error', { event: 'DIMSE-1006', ...fields });
           this.abandonIncoming();
         },
         closed: () => this.onClosed(),
       },
       // Every transition but the data transfer ones (one per P-DATA PDU, thousands per study).
       trace: (from, event, action, to) => {
-        if (action !== 'DT-1' && action !== 'DT-2') options.logger.debug('upper layer', { associationId: this.id, from, event, action, to });
+        if (action !== 'DT-1' && action !== 'DT-2') options.logger.debug('upper layer', { associationId: this.id, from, upperLayerEvent: event, action, to });
       },
     });
     this.parser = new PduStreamParser(this.streamHandler(), (type, length) => this.guard.checkHeader(type, length));
@@ -198,7 +198,7 @@ export class ScpConnection {
     try {
       run();
     } catch (error) {
-      this.options.logger.error('connection handling failed; closing the connection', { ...this.ids(), error: describeError(error) });
+      this.options.logger.error('connection handling failed; closing the connection', { event: 'DIMSE-1010', ...this.ids(), error: describeError(error) });
       this.parser?.stop();
       this.socket.destroy();
     }
@@ -226,7 +226,7 @@ export class ScpConnection {
 
   private onIdle(): void {
     if (this.upper.state === 'Sta6' && this.busy) return; // a store in progress: the sink answers in time
-    this.options.logger.warn('association idle for too long; aborting it', { ...this.ids(), idleSeconds: this.options.idleTimeoutMs / 1000 });
+    this.options.logger.warn('association idle for too long; aborting it', { event: 'DIMSE-1007', ...this.ids(), idleSeconds: this.options.idleTimeoutMs / 1000 });
     this.upper.abort('idle timeout');
   }
 
@@ -267,10 +267,10 @@ export class ScpConnection {
     if (incoming?.transfer === undefined) return;
     const done = incoming.transfer.abandon().then(
       () => {
-        this.options.logger.warn('peer went away during a C-STORE; the partial instance was discarded', this.ids());
+        this.options.logger.warn('peer went away during a C-STORE; the partial instance was discarded', { event: 'DIMSE-1024', ...this.ids() });
       },
       (error: unknown) => {
-        this.options.logger.error('could not discard a partial instance', { ...this.ids(), error: describeError(error) });
+        this.options.logger.error('could not discard a partial instance', { event: 'DIMSE-1025', ...this.ids(), error: describeError(error) });
       },
     );
     this.track(done);
@@ -386,7 +386,7 @@ export class ScpConnection {
     const field = command.commandField;
     if (field === undefined || (field & 0x8000) !== 0 || field === CommandField.CCancelRq) {
       // A response, or a C-CANCEL: neither is answered. A data set after one is a protocol error (pdvStart).
-      this.options.logger.warn('DIMSE message ignored: not a request we answer', { ...this.ids(), commandField: hex(field) });
+      this.options.logger.warn('DIMSE message ignored: not a request we answer', { event: 'DIMSE-1026', ...this.ids(), commandField: hex(field) });
       return;
     }
     if (field === CommandField.CStoreRq && command.hasDataset) {
@@ -438,7 +438,7 @@ export class ScpConnection {
       outcome.then(
         (result) => this.safely(() => this.answerStore(contextId, command, result, ids)),
         (error: unknown) => {
-          this.options.logger.error('C-STORE failed', { ...ids, error: describeError(error) });
+          this.options.logger.error('C-STORE failed', { event: 'DIMSE-1023', ...ids, error: describeError(error) });
           this.safely(() => this.respondStore(contextId, command, StoreStatus.ProcessingFailure, errorComment(describeError(error))));
         },
       ),
@@ -448,11 +448,12 @@ export class ScpConnection {
   private answerStore(contextId: number, command: Command, outcome: IngestOutcome, ids: Record<string, unknown>): void {
     const status = statusForOutcome(outcome);
     if (outcome.kind === 'refused') {
-      this.options.logger.warn('C-STORE refused', { ...ids, status: `0x${status.toString(16)}`, why: outcome.message });
+      this.options.logger.warn('C-STORE refused', { event: 'DIMSE-1022', ...ids, status: `0x${status.toString(16)}`, why: outcome.message });
       this.respondStore(contextId, command, status, errorComment(outcome.message));
       return;
     }
     this.options.logger.info(outcome.kind === 'stored' ? 'instance stored' : 'duplicate instance acknowledged', {
+      event: outcome.kind === 'stored' ? 'DIMSE-1020' : 'DIMSE-1021',
       ...ids,
       studyInstanceUid: outcome.studyInstanceUid,
     });
@@ -494,7 +495,7 @@ export class ScpConnection {
       status = DimseStatus.CannotUnderstand;
       comment = 'C-STORE request without a data set';
     } else {
-      this.options.logger.warn('DIMSE request refused: unrecognized operation', { ...this.ids(), commandField: hex(field), status: '0x0211' });
+      this.options.logger.warn('DIMSE request refused: unrecognized operation', { event: 'DIMSE-1027', ...this.ids(), commandField: hex(field), status: '0x0211' });
     }
     this.respond(contextId, command, field, status, comment);
   }

@@ -76,7 +76,7 @@ export class StorageScp implements ScpConnectionOwner, Stage {
         resolve();
       });
     });
-    server.on('error', (error) => logger.error('DICOM listener error', { error: describeError(error) }));
+    server.on('error', (error) => logger.error('DICOM listener error', { event: 'DIMSE-1011', error: describeError(error) }));
     const address = server.address() as net.AddressInfo;
     this.state = 'running';
     return { host: address.address, port: address.port };
@@ -126,7 +126,7 @@ export class StorageScp implements ScpConnectionOwner, Stage {
     socket.on('error', () => undefined);
     const decision = this.admission.admit(id, peerAddress);
     if (!decision.admitted) {
-      logger.warn('connection refused: too many from one address', { associationId: id, peer: peerAddress, why: decision.reason });
+      logger.warn('connection refused: too many from one address', { event: 'DIMSE-1008', associationId: id, peer: peerAddress, why: decision.reason });
       socket.destroy();
       return;
     }
@@ -147,7 +147,7 @@ export class StorageScp implements ScpConnectionOwner, Stage {
       logger.debug('connection opened', { associationId: id, peer: peerAddress });
     } catch (error) {
       this.admission.remove(id);
-      logger.error('could not set up a connection; closing it', { associationId: id, peer: peerAddress, error: describeError(error) });
+      logger.error('could not set up a connection; closing it', { event: 'DIMSE-1009', associationId: id, peer: peerAddress, error: describeError(error) });
       socket.destroy();
     }
   }
@@ -170,7 +170,7 @@ export class StorageScp implements ScpConnectionOwner, Stage {
         );
     const ids = { associationId: connection.id, callingAe: request.callingAe, calledAe: request.calledAe, peer: connection.peerAddress };
     if (!decision.accept) {
-      logger.warn('association rejected', { ...ids, result: decision.result, source: decision.source, reason: decision.reason, why: decision.explanation });
+      logger.warn('association rejected', { event: 'DIMSE-1003', ...ids, result: decision.result, source: decision.source, reason: decision.reason, why: decision.explanation });
       return { accept: false, rj: encodeAssociateRj(decision.result, decision.source, decision.reason) };
     }
     const answers: AcceptedContext[] = [];
@@ -201,7 +201,7 @@ export class StorageScp implements ScpConnectionOwner, Stage {
       implementationClassUid: IMPLEMENTATION_CLASS_UID,
       implementationVersionName: IMPLEMENTATION_VERSION_NAME,
     });
-    logger.info('association accepted', { ...ids, contexts: accepted.length, accepted });
+    logger.info('association accepted', { event: 'DIMSE-1001', ...ids, contexts: accepted.length, accepted });
     return { accept: true, ac, contexts: negotiated };
   }
 
@@ -226,7 +226,7 @@ export class StorageScp implements ScpConnectionOwner, Stage {
     this.connections.delete(connection.id);
     this.admission.remove(connection.id);
     if (connection.accepted) {
-      this.options.logger.info('association closed', { associationId: connection.id, callingAe: connection.callingAe });
+      this.options.logger.info('association closed', { event: 'DIMSE-1002', associationId: connection.id, callingAe: connection.callingAe });
     }
   }
 }

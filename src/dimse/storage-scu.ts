@@ -134,7 +134,7 @@ export async function sendInstances(peer: ScuPeer, items: readonly Part10Source[
     if ('outcome' in instance) unsent.push(instance);
     else prepared.push(instance);
   }
-  for (const u of unsent) logger.warn('instance not sent: unreadable', { source: u.source, why: u.reason });
+  for (const u of unsent) logger.warn('instance not sent: unreadable', { event: 'DIMSE-1101', source: u.source, why: u.reason });
   if (prepared.length === 0) return { results: unsent };
   if (options.signal?.aborted) return { transient: stoppedFailure(peer), completed: unsent };
   const answered = await transfer(peer, prepared, options);
@@ -217,7 +217,7 @@ async function transfer(peer: ScuPeer, instances: PreparedInstance[], options: S
     return `after ${answered} of ${instances.length} C-STOREs were answered`;
   };
   const failed = (failure: BatchFailure): TransferOutcome => {
-    logger.warn('DICOM transfer failed', { peer: peerName, kind: failure.kind, why: failure.reason });
+    logger.warn('DICOM transfer failed', { event: 'DIMSE-1102', peer: peerName, kind: failure.kind, why: failure.reason });
     return { transient: failure, completed: answeredInOrder() };
   };
 
@@ -254,7 +254,7 @@ async function transfer(peer: ScuPeer, instances: PreparedInstance[], options: S
         `${peerName} accepted no presentation context for SOP class ${instance.sopClassUid} in transfer syntax ` +
         `${instance.transferSyntaxUid} or one we can convert it to; add them to the PACS's accepted SOP classes / transfer syntaxes`;
       results.set(instance, { ...unsent(instance), cause: 'no-accepted-context', reason });
-      logger.warn('instance not sent: no accepted presentation context', { peer: peerName, sopInstanceUid: instance.sopInstanceUid, why: reason });
+      logger.warn('instance not sent: no accepted presentation context', { event: 'DIMSE-1103', peer: peerName, sopInstanceUid: instance.sopInstanceUid, why: reason });
       continue;
     }
     let dataset = instance.dataset;
@@ -270,6 +270,7 @@ async function transfer(peer: ScuPeer, instances: PreparedInstance[], options: S
         continue;
       }
       logger.info('the PACS did not accept the object in its own transfer syntax; re-encoding it', {
+        event: 'DIMSE-1104',
         peer: peerName,
         sopInstanceUid: instance.sopInstanceUid,
         from: instance.transferSyntaxUid,
@@ -304,8 +305,8 @@ async function transfer(peer: ScuPeer, instances: PreparedInstance[], options: S
     results.set(instance, result);
     // The Error Comment is the PACS's free text (it may quote a patient name): its length only, above debug.
     const fields = { peer: peerName, sopInstanceUid: instance.sopInstanceUid, status: formatStatus(status), commentLength: result.comment?.length };
-    if (outcome === 'warning') logger.warn('C-STORE warning: the PACS stored the instance with a warning', fields);
-    else if (outcome === 'failed') logger.warn('C-STORE failed', fields);
+    if (outcome === 'warning') logger.warn('C-STORE warning: the PACS stored the instance with a warning', { event: 'DIMSE-1105', ...fields });
+    else if (outcome === 'failed') logger.warn('C-STORE failed', { event: 'DIMSE-1106', ...fields });
     else logger.debug('C-STORE succeeded', fields);
   }
   // Every instance is answered: what happens to the release changes nothing that was stored.
@@ -314,6 +315,7 @@ async function transfer(peer: ScuPeer, instances: PreparedInstance[], options: S
   if (afterwards !== undefined) {
     if (afterwards.kind === 'stopped' && signal?.aborted) return failed(stoppedFailure(peer));
     logger.warn('the association did not end with a release; every instance was answered', {
+      event: 'DIMSE-1107',
       peer: peerName,
       kind: afterwards.kind,
       why: describeFailure(afterwards, peer, peerName, progress()).reason,

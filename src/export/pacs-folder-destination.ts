@@ -57,14 +57,14 @@ export class PacsFolderDestination implements Destination<DicomObject> {
         await writeFileAtomic(path.join(folder, object.studyInstanceUid), `${object.sopInstanceUid}.dcm`, object.bytes);
       } catch (error) {
         const failure = folderFailure(error, folder);
-        logger.warn('folder delivery failed', { destination: this.name, sopInstanceUid: object.sopInstanceUid, why: failure.reason });
+        logger.warn('folder delivery failed', { event: 'EXPORT-6010', destination: this.name, sopInstanceUid: object.sopInstanceUid, why: failure.reason });
         return { kind: 'retry', ...failure };
       }
     }
     if (refused.length > 0) {
       // The readable objects were written; the others would be refused again on every attempt.
       const reason = `${refused.length} of ${items.length} objects cannot go to ${folder}: ${refused.join('; ')}`;
-      logger.warn('folder delivery parked', { destination: this.name, why: reason });
+      logger.warn('folder delivery parked', { event: 'EXPORT-6011', destination: this.name, why: reason });
       return { kind: 'parked', cause: 'invalid-object', reason };
     }
     logger.debug('delivered to folder', { destination: this.name, objects: accepted.length });

@@ -50,13 +50,13 @@ export class RisFolderDestination implements Destination<Hl7Message> {
         await writeFileAtomic(folder, `${item.controlId}.hl7`, checked);
       } catch (error) {
         const failure = folderFailure(error, folder);
-        logger.warn('folder delivery failed', { destination: this.name, controlId: item.controlId, why: failure.reason });
+        logger.warn('folder delivery failed', { event: 'EXPORT-6010', destination: this.name, controlId: item.controlId, why: failure.reason });
         return { kind: 'retry', ...failure };
       }
     }
     if (refused.length > 0) {
       const reason = `${refused.length} of ${items.length} messages cannot go to ${folder}: ${refused.join('; ')}`;
-      logger.warn('folder delivery parked', { destination: this.name, why: reason });
+      logger.warn('folder delivery parked', { event: 'EXPORT-6011', destination: this.name, why: reason });
       return { kind: 'parked', cause: 'invalid-message', reason };
     }
     logger.debug('delivered to folder', { destination: this.name, messages: items.length });

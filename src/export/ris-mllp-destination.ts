@@ -54,7 +54,7 @@ export class RisMllpDestination implements Destination<Hl7Message> {
       if (outcome.kind !== 'accepted') {
         const { logger } = this.options;
         // The reason holds codes and lengths only; what the RIS wrote (often a patient's name) is debug-only.
-        logger.warn('RIS delivery not accepted', { destination: this.name, controlId: item.controlId, kind: outcome.kind, cause: outcome.cause, why: outcome.reason });
+        logger.warn('RIS delivery not accepted', { event: 'EXPORT-6012', destination: this.name, controlId: item.controlId, kind: outcome.kind, cause: outcome.cause, why: outcome.reason });
         if (outcome.peerText !== undefined) logger.debug('RIS answer text', { destination: this.name, controlId: item.controlId, cause: outcome.cause, peerText: outcome.peerText });
         return { kind: outcome.kind, cause: outcome.cause, reason: outcome.reason };
       }

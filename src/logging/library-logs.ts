@@ -14,10 +14,11 @@
 import dcmjs from 'dcmjs';
 import { isMainThread } from 'node:worker_threads';
 import { describeError } from '../errors.js';
+import type { LogEventAt } from './log-events.js';
 
 /** Where captured library output goes: our logger, or (in a worker) a JSON line writer. */
 export interface LibraryLogSink {
-  warn(message: string, fields: Record<string, unknown>): void;
+  warn(message: string, fields: { readonly event: LogEventAt<'warn'> } & Record<string, unknown>): void;
   debug(message: string, fields: Record<string, unknown>): void;
 }
 
@@ -64,7 +65,7 @@ export function routeDcmjsLogs(sink: LibraryLogSink): void {
       const target = dcmjsSink;
       if (target === undefined) return;
       const fields = { library, detail: libraryMessage(args) };
-      if (methodName === 'warn' || methodName === 'error') target.warn('library message', fields);
+      if (methodName === 'warn' || methodName === 'error') target.warn('library message', { event: 'GATEWAY-7020', ...fields });
       else target.debug('library message', fields);
     };
   };
@@ -91,7 +92,7 @@ export function routeConsole(sink: LibraryLogSink): void {
   for (const method of CONSOLE_METHODS) {
     const routed: LogMethod = (...args: unknown[]) => {
       const fields = { library: 'console', detail: libraryMessage(args) };
-      if (method === 'warn' || method === 'error') consoleSink?.warn('library message', fields);
+      if (method === 'warn' || method === 'error') consoleSink?.warn('library message', { event: 'GATEWAY-7020', ...fields });
       else consoleSink?.debug('library message', fields);
     };
     Reflect.set(console, method, routed);

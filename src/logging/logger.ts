@@ -2,8 +2,21 @@ import winston from 'winston';
 import { writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { routeConsole, routeDcmjsLogs } from './library-logs.js';
+import type { LogEventAt, LogEventLevel } from './log-events.js';
 
-export type Logger = winston.Logger;
+/** The fields of a line at `level`: its `event` code (log-events.ts) and any ids and values. */
+export type EventFields<L extends LogEventLevel> = { readonly event: LogEventAt<L> } & Record<string, unknown>;
+
+/**
+ * The daemon's logger. info, warn and error take an `event` code of their level from the catalogue
+ * (log-events.ts): a line without one, or with a code of another level, does not compile. Debug lines stay free.
+ */
+export interface Logger {
+  error(message: string, fields: EventFields<'error'>): void;
+  warn(message: string, fields: EventFields<'warn'>): void;
+  info(message: string, fields: EventFields<'info'>): void;
+  debug(message: string, fields?: Record<string, unknown>): void;
+}
 
 export interface LoggerOptions {
   level: 'error' | 'warn' | 'info' | 'debug';

@@ -32,7 +32,7 @@ export class ScheduledTasks implements Stage {
             try {
               await spec.run();
             } catch (error) {
-              this.logger.error('scheduled task failed', { task: spec.name, error: describeError(error) });
+              this.logger.error('scheduled task failed', { event: 'MAINT-8001', task: spec.name, error: describeError(error) });
             }
           })();
           this.running.add(run);
@@ -52,7 +52,7 @@ export class ScheduledTasks implements Stage {
     await Promise.all(this.tasks.map((t) => t.stop()));
     this.tasks.length = 0;
     if (this.running.size > 0 && !(await settledBy(Promise.all([...this.running]), deadline))) {
-      this.logger.warn('shutdown deadline reached with a scheduled task still running; it runs again at its next time', { event: 'maintenance-stop-deadline' });
+      this.logger.warn('shutdown deadline reached with a scheduled task still running; it runs again at its next time', { event: 'MAINT-8002' });
     }
     this.state = 'stopped';
   }

@@ -171,7 +171,7 @@ export class Pipeline implements Stage {
     if (!(await settledBy(inFlight, deadline, this.now))) {
       const { logger } = this.options;
       logger.warn('shutdown deadline reached: aborting the deliveries in flight; they stay pending and are sent again after restart', {
-        event: 'pipeline-stop-deadline',
+        event: 'PIPELINE-4009',
         delivering: this.delivering !== undefined,
         processing: this.processing !== undefined,
       });
@@ -221,7 +221,7 @@ export class Pipeline implements Stage {
         }),
       );
     } catch (error) {
-      logger.error('pipeline pass failed; it runs again on the next event', { error: describeError(error) });
+      logger.error('pipeline pass failed; it runs again on the next event', { event: 'PIPELINE-4008', error: describeError(error) });
     }
   }
 
@@ -257,11 +257,11 @@ export class Pipeline implements Stage {
     const now = this.now();
     if (chosen === undefined) {
       pipelineStore.routeJob(jobId, { ignored: reasons.join('; ') || 'the study has no instances' }, now);
-      logger.info('job ignored by routing', { jobId, studyInstanceUid, revision, why: reasons.join('; ') });
+      logger.info('job ignored by routing', { event: 'PIPELINE-4002', jobId, studyInstanceUid, revision, why: reasons.join('; ') });
       return;
     }
     pipelineStore.routeJob(jobId, { rule: chosen.rule, action: JSON.stringify(chosen.action), priority: chosen.action.priority, images }, now);
-    logger.info('job routed', { jobId, studyInstanceUid, revision, rule: chosen.rule, priority: chosen.action.priority, images: images.length });
+    logger.info('job routed', { event: 'PIPELINE-4001', jobId, studyInstanceUid, revision, rule: chosen.rule, priority: chosen.action.priority, images: images.length });
   }
 
   private async processJob(job: ActiveJob): Promise<void> {
@@ -275,7 +275,7 @@ export class Pipeline implements Stage {
     const ids = { jobId: job.jobId, studyInstanceUid: job.studyInstanceUid, revision: job.revision };
     if (model === undefined) {
       // The model failed to load at start (logged then); the job waits for a restart with a working model.
-      logger.warn('job waits: its model is not loaded', { ...ids, model: action.model });
+      logger.warn('job waits: its model is not loaded', { event: 'PIPELINE-4003', ...ids, model: action.model });
       return;
     }
     pipelineStore.beginAttempt(job.jobId, this.now());
@@ -288,7 +288,7 @@ export class Pipeline implements Stage {
       if (attributes instanceof GatewayError) {
         // That image alone fails; the job's other images go on.
         pipelineStore.recordImage(job.jobId, image.sopInstanceUid, { state: 'failed', reason: `${attributes.code}: ${attributes.message}` }, this.now());
-        logger.error('image failed: its stored attributes cannot be read', { ...ids, sopInstanceUid: image.sopInstanceUid, code: attributes.code, why: attributes.message });
+        logger.error('image failed: its stored attributes cannot be read', { event: 'PIPELINE-4010', ...ids, sopInstanceUid: image.sopInstanceUid, code: attributes.code, why: attributes.message });
         continue;
       }
       const verdict = checkEligibility(attributes, rules);
@@ -320,7 +320,7 @@ export class Pipeline implements Stage {
           continue;
         }
         // A stopped pool: the images stay pending and the job is retried on the next pass.
-        logger.error('image processing failed; the job stays pending', { ...ids, error: describeError(error) });
+        logger.error('image processing failed; the job stays pending', { event: 'ANALYSIS-5012', ...ids, error: describeError(error) });
         return;
       }
       let noSpace: string | undefined;
@@ -328,13 +328,13 @@ export class Pipeline implements Stage {
         if (r.kind === 'written') {
           pipelineStore.recordImage(job.jobId, r.sopInstanceUid, { state: 'written', result: JSON.stringify(r) }, this.now());
           this.options.timings?.observeAll(r.stageMs);
-          logger.info('image classified and explained', { ...ids, sopInstanceUid: r.sopInstanceUid, predicted: r.classification.predicted, outputs: r.outputs.length, stageMs: roundMs(r.stageMs) });
+          logger.info('image classified and explained', { event: 'ANALYSIS-5010', ...ids, sopInstanceUid: r.sopInstanceUid, predicted: r.classification.predicted, outputs: r.outputs.length, stageMs: roundMs(r.stageMs) });
         } else if (r.code === NO_SPACE) {
           // Not the image's fault: it stays pending and the job is tried again once there is room.
           noSpace ??= r.reason;
         } else {
           pipelineStore.recordImage(job.jobId, r.sopInstanceUid, { state: 'failed', reason: `${r.code}: ${r.reason}` }, this.now());
-          logger.warn('image failed', { ...ids, sopInstanceUid: r.sopInstanceUid, code: r.code, why: r.reason });
+          logger.warn('image failed', { event: 'ANALYSIS-5011', ...ids, sopInstanceUid: r.sopInstanceUid, code: r.code, why: r.reason });
         }
       }
       if (noSpace !== undefined) return this.waitForSpace(job, noSpace);
@@ -358,13 +358,14 @@ export class Pipeline implements Stage {
       if (crashes >= max) {
         const reason = `WORKER_CRASHED: the inference worker crashed ${crashes} times on this image (last: ${error.detail})`;
         pipelineStore.recordImage(job.jobId, image.sopInstanceUid, { state: 'failed', reason }, this.now());
-        logger.error('image failed: the inference worker crashed on it every time (a poison image)', { ...ids, sopInstanceUid: image.sopInstanceUid, crashes });
+        logger.error('image failed: the inference worker crashed on it every time (a poison image)', { event: 'ANALYSIS-5013', ...ids, sopInstanceUid: image.sopInstanceUid, crashes });
       } else {
         again.push({ ...image, crashes });
       }
     }
     if (again.length > 0) {
       logger.warn('an inference worker crashed while holding these images; they are tried again one by one', {
+        event: 'ANALYSIS-5014',
         ...ids,
         sopInstanceUids: again.map((i) => i.sopInstanceUid),
         maxCrashesPerImage: max,
@@ -379,6 +380,7 @@ export class Pipeline implements Stage {
     this.options.pipelineStore.finishProcessing(job.jobId, { state: 'failed', reason }, this.now());
     this.spaceWaits.delete(job.jobId);
     this.options.logger.error('job failed: its stored state cannot be read', {
+      event: 'PIPELINE-4011',
       jobId: job.jobId,
       studyInstanceUid: job.studyInstanceUid,
       revision: job.revision,
@@ -396,6 +398,7 @@ export class Pipeline implements Stage {
     const now = this.now();
     this.options.pipelineStore.deferJob(job.jobId, now + delayMs, `waiting for disk space: ${reason}`, now);
     this.options.logger.warn('no disk space for the job\'s outputs: it waits and is tried again', {
+      event: 'PIPELINE-4004',
       jobId: job.jobId,
       studyInstanceUid: job.studyInstanceUid,
       revision: job.revision,
@@ -432,7 +435,7 @@ export class Pipeline implements Stage {
       const reason = images.map((i) => `${i.sopInstanceUid}: ${i.reason ?? i.state}`).join('; ');
       pipelineStore.finishProcessing(job.jobId, { state: failed ? 'failed' : 'ignored', reason: failed ? reason : `no eligible image (${reason})` }, now);
       this.spaceWaits.delete(job.jobId);
-      logger.info(failed ? 'job failed: no image could be processed' : 'job ignored: no eligible image', { ...ids, why: reason });
+      logger.info(failed ? 'job failed: no image could be processed' : 'job ignored: no eligible image', { event: failed ? 'PIPELINE-4005' : 'PIPELINE-4006', ...ids, why: reason });
       return;
     }
     const deliveries: Array<{ kind: 'pacs' | 'ris'; destination: string; payload: string }> = [];
@@ -467,7 +470,7 @@ export class Pipeline implements Stage {
     const imageProblems = failed.length === 0 ? null : `${failed.length} of ${images.length} image(s) failed: ${failed.map((i) => `${i.sopInstanceUid}: ${i.reason ?? 'failed'}`).join('; ')}`;
     pipelineStore.finishProcessing(job.jobId, { deliveries, imageProblems }, now);
     this.spaceWaits.delete(job.jobId);
-    logger.info('job written: deliveries queued', { ...ids, deliveries: deliveries.length, images: written.length, imagesFailed: failed.length });
+    logger.info('job written: deliveries queued', { event: 'PIPELINE-4007', ...ids, deliveries: deliveries.length, images: written.length, imagesFailed: failed.length });
     this.scheduleDeliveries(0);
   }
 
@@ -545,7 +548,7 @@ export class Pipeline implements Stage {
       pipelineStore.recordDelivery(delivery.id, { kind: 'delivered' }, now);
       this.watch.settled(delivery.id);
       this.options.timings?.observe(delivery.kind, now - started);
-      logger.info(`${delivery.kind === 'pacs' ? 'objects stored in PACS' : 'result reported to RIS'}`, { ...ids, attempts: delivery.attempts + 1, ms: now - started });
+      logger.info(`${delivery.kind === 'pacs' ? 'objects stored in PACS' : 'result reported to RIS'}`, { event: delivery.kind === 'pacs' ? 'EXPORT-6001' : 'EXPORT-6002', ...ids, attempts: delivery.attempts + 1, ms: now - started });
       return;
     }
     // The class decides how long to keep trying (FAILURE_CLASSES in retry-policy.ts): transient causes for as
@@ -559,7 +562,7 @@ export class Pipeline implements Stage {
       const why = failure === 'permanent' && attempt <= 1 ? stored : `${stored}; ${next.reason}`;
       pipelineStore.recordDelivery(delivery.id, { kind: 'parked', reason: why }, now);
       this.watch.settled(delivery.id);
-      logger.error('delivery parked for an admin', { ...ids, cause: outcome.cause, failure, attempt, why });
+      logger.error('delivery parked for an admin', { event: 'EXPORT-6004', ...ids, cause: outcome.cause, failure, attempt, why });
       return;
     }
     // Cut off by the shutdown deadline: not the destination's fault, so due again at once after restart.
@@ -567,10 +570,11 @@ export class Pipeline implements Stage {
     const delayMs = cutOff ? 0 : outcome.cause === 'destination-not-configured' ? Math.min(next.delayMs, DESTINATION_WAIT_MAX_MS) : next.delayMs;
     pipelineStore.recordDelivery(delivery.id, { kind: 'retry', reason: stored, nextAttemptAt: now + delayMs }, now);
     this.watch.failed(delivery.id, delivery.destination, outcome.cause, now);
-    logger.warn('delivery failed; will retry', { ...ids, cause: outcome.cause, failure, why: outcome.reason, retryInMs: delayMs, attempt });
+    logger.warn('delivery failed; will retry', { event: 'EXPORT-6003', ...ids, cause: outcome.cause, failure, why: outcome.reason, retryInMs: delayMs, attempt });
     const alertAfterMs = this.options.config.delivery.alertAfterMinutes * 60_000;
     if (this.watch.crossed(delivery.destination, now, alertAfterMs)) {
       logger.error('deliveries to a destination have been failing longer than delivery.alertAfterMinutes; they keep retrying', {
+        event: 'EXPORT-6005',
         destination: delivery.destination,
         cause: outcome.cause,
         alertAfterMinutes: this.options.config.delivery.alertAfterMinutes,

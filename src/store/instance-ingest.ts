@@ -149,6 +149,7 @@ export class InstanceIngest implements InstanceSink {
       }
       if (outcome.studyReopened) {
         this.options.logger.info('late instance reopened a study that already had a job', {
+          event: 'STORE-2010',
           studyInstanceUid,
           sopInstanceUid: incoming.sopInstanceUid,
           associationId: incoming.associationId,
@@ -159,6 +160,7 @@ export class InstanceIngest implements InstanceSink {
       spool.discard(location);
       const refused = refusal(error, 'could not record the instance');
       this.options.logger.error('instance not stored: nothing was acknowledged and its file is removed', {
+        event: 'STORE-2011',
         associationId: incoming.associationId,
         sopInstanceUid: incoming.sopInstanceUid,
         studyInstanceUid,
@@ -199,6 +201,7 @@ export class InstanceIngest implements InstanceSink {
       // Text we could only read approximately (an unknown character set term): stored all the same, and said.
       // The warnings name terms and byte counts, never the text itself.
       this.options.logger.warn('instance text decoded with fallbacks', {
+        event: 'STORE-2012',
         associationId: incoming.associationId,
         sopInstanceUid: incoming.sopInstanceUid,
         characterSet: walked.characterSet.join('\\'),

@@ -10,7 +10,7 @@ import { tinyModelDir } from '../helpers/tiny-densenet.js';
 test('healthz reports store, disk, models and listener; metrics count what arrived and time each stage', async (t) => {
   const gateway = await startGateway({ models: { demo: tinyModelDir() }, inference: { workers: 1, backend: 'wasm' } } as never);
   t.teardown(() => gateway.stop());
-  const ready = await gateway.waitForLog((l) => l.message === 'admin endpoints ready', 'the admin port');
+  const ready = await gateway.waitForLog((l) => l.event === 'GATEWAY-7010', 'the admin port');
   const base = String(ready.url).replace('/healthz', '');
   const health = await fetch(`${base}/healthz`);
   t.is(health.status, 200);
@@ -32,7 +32,7 @@ test('healthz reports store, disk, models and listener; metrics count what arriv
   t.regex(metrics, /^cxr_model_loaded\{model="demo",backend="wasm"\} 1$/m);
 
   // Once the study went all the way, every stage it passed has one observation and a positive duration.
-  await gateway.waitForLog((l) => l.message === 'result reported to RIS', 'the RIS report', 60_000);
+  await gateway.waitForLog((l) => l.event === 'EXPORT-6002', 'the RIS report', 60_000);
   const after = await (await fetch(`${base}/metrics`)).text();
   t.regex(after, /^# TYPE cxr_stage_seconds summary$/m);
   for (const stage of ['decode', 'explain', 'write', 'pacs', 'ris']) {
@@ -45,13 +45,13 @@ test('healthz reports store, disk, models and listener; metrics count what arriv
 test('healthz answers 503 with the reason when a configured model is missing', async (t) => {
   const gateway = await startGateway({ models: { demo: '/nonexistent/model' } } as never);
   t.teardown(() => gateway.stop());
-  const ready = await gateway.waitForLog((l) => l.message === 'admin endpoints ready', 'the admin port');
+  const ready = await gateway.waitForLog((l) => l.event === 'GATEWAY-7010', 'the admin port');
   const response = await fetch(String(ready.url));
   t.is(response.status, 503);
   const body = (await response.json()) as { problems: string[] };
   t.deepEqual(body.problems, ["model 'demo' is not loaded: its studies wait"]);
   // Said loudly at start: at error level, naming the model, the folder and what is wrong with it.
-  const loud = gateway.logs.find((l) => l.message.startsWith('model directory missing'));
+  const loud = gateway.logs.find((l) => l.event === 'ANALYSIS-5006');
   t.like(loud, { level: 'error', model: 'demo', dir: '/nonexistent/model' });
   t.regex(String(loud?.why), /models\.demo: directory \/nonexistent\/model does not exist/);
   t.regex(String(loud?.message), /NOT processed/);
@@ -64,10 +64,10 @@ test('SIGHUP reloads valid rules and keeps the running config when the file is b
   const original = readFileSync(gateway.configPath, 'utf8');
   writeFileSync(gateway.configPath, `${original}\nrules:\n  - name: nothing-at-all\n    action: { model: not-a-model }\n`);
   process.kill(gateway.pid, 'SIGHUP');
-  const refused = await gateway.waitForLog((l) => l.message.startsWith('configuration reload refused'), 'the refusal');
+  const refused = await gateway.waitForLog((l) => l.event === 'CONFIG-9002', 'the refusal');
   t.regex(String(refused.error), /names model 'not-a-model', which is not in models/);
   writeFileSync(gateway.configPath, `${original}\nrules:\n  - name: ignore-everything\n    action: { ignore: true }\n`);
   process.kill(gateway.pid, 'SIGHUP');
-  await gateway.waitForLog((l) => l.message.startsWith('configuration reloaded'), 'the reload');
+  await gateway.waitForLog((l) => l.event === 'CONFIG-9004', 'the reload');
   t.pass();
 });

@@ -27,7 +27,7 @@ test('only listed calling AEs get in, each from its bound host; others are rejec
   t.regex(unknown.stderr + unknown.stdout, /Calling AE Title Not Recognized/i);
   const wrongHost = await echoscu(gateway.port, { callingAe: 'ELSEWHERE' });
   t.not(wrongHost.code, 0);
-  const logged = gateway.logs.filter((l) => l.message === 'association rejected');
+  const logged = gateway.logs.filter((l) => l.event === 'DIMSE-1003');
   t.deepEqual(
     logged.map((l) => [l.callingAe, l.reason]),
     [
@@ -90,7 +90,7 @@ test('below the free-disk floor a C-STORE is refused with 0xA700 and nothing is 
   const file = await writeImageFile(dir, { sopClass: 'dx-presentation' });
   const result = await storescu(gateway.port, [file.path]);
   t.not(result.code, 0);
-  const refusal = await gateway.waitForLog((l) => l.message === 'C-STORE refused', 'the refusal');
+  const refusal = await gateway.waitForLog((l) => l.event === 'DIMSE-1022', 'the refusal');
   t.is(refusal.status, '0xa700');
   t.regex(String(refusal.why), /storage\.minFreeDiskMB/);
   const studies = path.join(gateway.workDir, 'data', 'spool', 'studies');

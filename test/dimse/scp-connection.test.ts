@@ -48,7 +48,7 @@ test('an error thrown while handling one connection closes that connection, neve
   await t.throwsAsync(victim.store({ sopClassUid: DX, sopInstanceUid: image.sopInstanceUid, dataset: datasetBytesOfPart10(image.bytes).dataset }));
   await victim.closed;
   t.true(victim.closedByPeer());
-  const failure = lines.find((l) => l.message === 'connection handling failed; closing the connection');
+  const failure = lines.find((l) => l.event === 'DIMSE-1010');
   t.like(failure, { callingAe: 'VICTIM', error: 'a bug in the sink' });
   // The association opened before, and a new one, still work.
   t.is(await bystander.echo(), 0);

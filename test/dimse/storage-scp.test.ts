@@ -88,7 +88,7 @@ test('stores 50 instances sent in one association, and assembles them into one s
   const result = await storescu(gateway.port, files.map((f) => f.path));
   t.is(result.code, 0, result.stderr);
   await gateway.waitForLog(
-    (l) => l.message === 'study assembled: job ready' && l.studyInstanceUid === studyInstanceUid,
+    (l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === studyInstanceUid,
     'the study to be assembled',
   );
   const listing = await listJobs(gateway.configPath);
@@ -113,10 +113,10 @@ test('a second copy of an instance is acknowledged and creates no second job', a
   const { studyInstanceUid, files } = await imageFiles(1);
   const paths = files.map((f) => f.path);
   t.is((await storescu(gateway.port, paths)).code, 0);
-  await gateway.waitForLog((l) => l.message === 'study assembled: job ready' && l.studyInstanceUid === studyInstanceUid, 'assembly');
+  await gateway.waitForLog((l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === studyInstanceUid, 'assembly');
   t.is((await storescu(gateway.port, paths)).code, 0);
   await gateway.waitForLog(
-    (l) => l.message === 'duplicate instance acknowledged' && l.sopInstanceUid === files[0]?.sopInstanceUid,
+    (l) => l.event === 'DIMSE-1021' && l.sopInstanceUid === files[0]?.sopInstanceUid,
     'the duplicate to be acknowledged',
   );
   // Longer than the quiet period: a re-opened study would have produced a second job by now.
@@ -130,11 +130,11 @@ test('a late instance after assembly reopens the study as a new revision and a s
   const studyInstanceUid = newUid();
   const first = await imageFiles(1, { studyInstanceUid });
   t.is((await storescu(gateway.port, first.files.map((f) => f.path))).code, 0);
-  await gateway.waitForLog((l) => l.message === 'study assembled: job ready' && l.studyInstanceUid === studyInstanceUid, 'assembly');
+  await gateway.waitForLog((l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === studyInstanceUid, 'assembly');
   const late = await imageFiles(1, { studyInstanceUid });
   t.is((await storescu(gateway.port, late.files.map((f) => f.path))).code, 0);
   await gateway.waitForLog(
-    (l) => l.message === 'study assembled: job ready' && l.studyInstanceUid === studyInstanceUid && l.revision === 1,
+    (l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === studyInstanceUid && l.revision === 1,
     'the second assembly',
   );
   const jobs = (await listJobs(gateway.configPath)).jobs.filter((j) => j.studyInstanceUid === studyInstanceUid);

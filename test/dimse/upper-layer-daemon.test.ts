@@ -65,7 +65,7 @@ test.serial('a request that repeats presentation context ID 255 is rejected, and
     ],
   });
   t.like(answer, { rejected: true, result: 1, source: 2 });
-  const logged = await gateway.waitForLog((l) => l.message === 'association rejected' && l.callingAe === 'ATTACKER', 'the rejection');
+  const logged = await gateway.waitForLog((l) => l.event === 'DIMSE-1003' && l.callingAe === 'ATTACKER', 'the rejection');
   t.regex(String(logged.why), /ID 255 is proposed twice/);
   const after = await storescuStillWorks();
   t.is(after.code, 0, after.stderr);
@@ -199,7 +199,7 @@ test.serial('storescu that aborts (its CT has no accepted context) is not kept w
   t.not(result.code, 0);
   // DCMTK waited 20-30 s for our close before; a bound on our reaction, not a race.
   t.true(elapsed < 2000, `storescu took ${elapsed} ms`);
-  const closed = await gateway.waitForLog((l) => l.message === 'association aborted by the peer' && l.callingAe === 'CT_SENDER', 'the abort');
+  const closed = await gateway.waitForLog((l) => l.event === 'DIMSE-1004' && l.callingAe === 'CT_SENDER', 'the abort');
   t.truthy(closed);
 });
 
@@ -225,7 +225,7 @@ test.serial('echoscu --abort: its A-ABORT is acted on at once, and the associati
   const elapsed = Date.now() - started;
   t.is(result.code, 0, result.stderr);
   t.true(elapsed < 2000, `echoscu took ${elapsed} ms`);
-  await gateway.waitForLog((l) => l.message === 'association aborted by the peer' && l.callingAe === 'ECHO_ABORT', 'the abort');
-  await gateway.waitForLog((l) => l.message === 'association closed' && l.callingAe === 'ECHO_ABORT', 'the slot freed');
+  await gateway.waitForLog((l) => l.event === 'DIMSE-1004' && l.callingAe === 'ECHO_ABORT', 'the abort');
+  await gateway.waitForLog((l) => l.event === 'DIMSE-1002' && l.callingAe === 'ECHO_ABORT', 'the slot freed');
   t.pass();
 });

@@ -47,7 +47,7 @@ for (const [response, kind, cause] of [
     const patient = /DOE|JANE|4711/;
     t.notRegex(reason, patient);
     const above = lines.filter((l) => l.level !== 'debug');
-    t.true(above.some((l) => l.message === 'RIS delivery not accepted' && l.cause === cause));
+    t.true(above.some((l) => l.event === 'EXPORT-6012' && l.cause === cause));
     t.notRegex(JSON.stringify(above), patient);
     // At debug the admin troubleshooting on site sees what the RIS said (this is what the check above would find).
     const debug = lines.find((l) => l.message === 'RIS answer text');

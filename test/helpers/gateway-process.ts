@@ -5,12 +5,14 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import type { LogEvent } from '../../src/logging/log-events.js';
 import { freePort } from './ports.js';
 import { runCommand, type CommandResult } from './run-command.js';
 
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
-export type LogLine = Record<string, unknown> & { level: string; message: string };
+/** One JSON line of the daemon's log; tests find lines by `event` (src/logging/log-events.ts), never by message. */
+export type LogLine = Record<string, unknown> & { level: string; message: string; event?: LogEvent };
 
 /** A config section tree; sections given here replace the defaults key by key. */
 export type ConfigOverrides = Record<string, Record<string, unknown>>;
@@ -109,7 +111,7 @@ export async function startGateway(
     });
 
   // Generous: a daemon starting inference workers on a loaded 2-core CI machine can take a while.
-  await waitForLog((l) => l.message === 'DICOM listener ready', 'the DICOM listener', 90_000);
+  await waitForLog((l) => l.event === 'DIMSE-1000', 'the DICOM listener', 90_000);
   const pid = child.pid;
   if (pid === undefined) throw new Error('gateway process has no pid');
   return {

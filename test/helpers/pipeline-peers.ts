@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Hl7Listener, ReceivedMessage } from './hl7-listener.js';
 import type { ConfigOverrides, LogLine } from './gateway-process.js';
+import type { LogEvent } from '../../src/logging/log-events.js';
 import type { OrthancUnderTest } from './orthanc.js';
 import { tinyModelDir } from './tiny-densenet.js';
 
@@ -240,6 +241,6 @@ export function logIndex(logs: readonly LogLine[], predicate: (line: LogLine) =>
 }
 
 export const isLog =
-  (message: string, fields: Record<string, unknown> = {}) =>
+  (event: LogEvent, fields: Record<string, unknown> = {}) =>
   (line: LogLine): boolean =>
-    line.message === message && Object.entries(fields).every(([k, v]) => line[k] === v);
+    line.event === event && Object.entries(fields).every(([k, v]) => line[k] === v);

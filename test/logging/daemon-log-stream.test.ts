@@ -55,9 +55,9 @@ test('daemon stdout is JSON records only; ISO 2022 images are classified; a pixe
   t.is((await storescu(gateway.port, files)).code, 0);
 
   for (const id of [japanese, korean]) {
-    await gateway.waitForLog((l) => l.message === 'image classified and explained' && l.sopInstanceUid === id.sop, `classification of ${id.sop}`, 90_000);
+    await gateway.waitForLog((l) => l.event === 'ANALYSIS-5010' && l.sopInstanceUid === id.sop, `classification of ${id.sop}`, 90_000);
   }
-  const failed = await gateway.waitForLog((l) => l.message === 'image failed' && l.sopInstanceUid === odd.sop, 'the failed image', 90_000);
+  const failed = await gateway.waitForLog((l) => l.event === 'ANALYSIS-5011' && l.sopInstanceUid === odd.sop, 'the failed image', 90_000);
   t.like(failed, { level: 'warn', code: 'PIXELS_CORRUPT', studyInstanceUid: odd.study });
   t.truthy(failed.jobId);
   t.regex(

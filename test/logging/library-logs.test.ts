@@ -30,10 +30,10 @@ test.serial('dcmjs warnings (root and child loggers, also ones created later) re
   (dcmjs.log.getLogger('created.later') as unknown as { error: (...a: unknown[]) => void }).error(new Error('boom'));
   dcmjs.log.setLevel('warn');
   t.deepEqual(records, [
-    { level: 'warn', message: 'library message', fields: { library: 'dcmjs', detail: 'Invalid vr type \\x00\\x00 - using UN' } },
+    { level: 'warn', message: 'library message', fields: { event: 'GATEWAY-7020', library: 'dcmjs', detail: 'Invalid vr type \\x00\\x00 - using UN' } },
     { level: 'debug', message: 'library message', fields: { library: 'dcmjs', detail: 'numPixels: 4' } },
-    { level: 'warn', message: 'library message', fields: { library: 'dcmjs:validation.dcmjs', detail: 'value too long' } },
-    { level: 'warn', message: 'library message', fields: { library: 'dcmjs:created.later', detail: 'boom' } },
+    { level: 'warn', message: 'library message', fields: { event: 'GATEWAY-7020', library: 'dcmjs:validation.dcmjs', detail: 'value too long' } },
+    { level: 'warn', message: 'library message', fields: { event: 'GATEWAY-7020', library: 'dcmjs:created.later', detail: 'boom' } },
   ]);
 });
 
@@ -46,7 +46,7 @@ test.serial('console output of libraries becomes records (warn for warn/error, d
   console.warn('Unknown tag info');
   t.deepEqual(records, [
     { level: 'debug', message: 'library message', fields: { library: 'console', detail: '********* InlineBinary already set {"a":1}' } },
-    { level: 'warn', message: 'library message', fields: { library: 'console', detail: 'Unknown tag info' } },
+    { level: 'warn', message: 'library message', fields: { event: 'GATEWAY-7020', library: 'console', detail: 'Unknown tag info' } },
   ]);
 });
 
@@ -62,10 +62,10 @@ test('with CXR_GATEWAY_LOG_FD the JSON log goes to that fd, and what a library p
   const script = `
     const { createLogger } = await import(${JSON.stringify(LOGGER)});
     const logger = createLogger({ level: 'info', format: 'json' });
-    logger.info('first', { studyInstanceUid: '1.2.3' });
+    logger.info('first', { event: 'DIMSE-1020', studyInstanceUid: '1.2.3' });
     process.stdout.write('warning:\\n' + 'native text\\u0000 without newline');
     console.log('a library line');
-    logger.warn('second', { detail: 'x'.repeat(5000) });
+    logger.warn('second', { event: 'DIMSE-1022', detail: 'x'.repeat(5000) });
   `;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
@@ -84,10 +84,10 @@ test('with CXR_GATEWAY_LOG_FD the JSON log goes to that fd, and what a library p
   const lines = log().split('\n').filter((l) => l !== '');
   const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   t.deepEqual(
-    records.map((r) => [r.level, r.message]),
+    records.map((r) => [r.level, r.event]),
     [
-      ['info', 'first'],
-      ['warn', 'second'],
+      ['info', 'DIMSE-1020'],
+      ['warn', 'DIMSE-1022'],
     ],
   );
   t.true(lines.every((l) => Buffer.byteLength(l) < 4096), 'every line fits one atomic pipe write');

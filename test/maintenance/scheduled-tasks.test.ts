@@ -62,6 +62,6 @@ test('stop(deadline) returns at the deadline when a run does not end, and says s
   await tasks.stop(Date.now() + 50);
   t.false(task.finished);
   t.is(tasks.status().state, 'stopped');
-  t.truthy(lines.find((l) => l.event === 'maintenance-stop-deadline'));
+  t.truthy(lines.find((l) => l.event === 'MAINT-8002'));
   task.finish();
 });

@@ -165,14 +165,14 @@ test('defaults: a PACS down for 3 hours (the old policy parked after about an ho
   t.like(ris, { state: 'delivered', attempts: 1 });
   // More attempts than the old delivery.maxAttempts (12) allowed, none of them parking it.
   t.true((pacs?.attempts ?? 0) > 12, `attempts: ${pacs?.attempts}`);
-  t.false(h.logs.some((l) => l.message === 'delivery parked for an admin'));
+  t.false(h.logs.some((l) => l.event === 'EXPORT-6004'));
   // Backoff capped at maxBackoffSeconds (900 s): the return is noticed within 15 minutes.
   const delivered = h.calls.filter((c) => c.destination === 'pacs').at(-1)?.at ?? 0;
   t.true(delivered >= upAt && delivered <= upAt + 15 * MINUTE, `delivered ${(delivered - upAt) / 1000} s after the PACS came back`);
   const gaps = h.calls.filter((c) => c.destination === 'pacs').map((c, i, all) => (i === 0 ? 0 : c.at - (all[i - 1]?.at ?? 0)));
   t.true(Math.max(...gaps) <= 900_000);
   // Each failure is logged with its stable cause code and class, and the store keeps `cause: reason`.
-  const failure = h.logs.find((l) => l.message === 'delivery failed; will retry');
+  const failure = h.logs.find((l) => l.event === 'EXPORT-6003');
   t.like(failure, { level: 'warn', cause: 'connection-refused', failure: 'transient', destination: 'pacs', jobId });
   t.is(h.pipeline.deliveryTroubles().length, 0);
 });
@@ -196,7 +196,7 @@ test('a permanent refusal parks at once, with its cause; the RIS report of that 
   t.like(pacs, { state: 'parked', attempts: 1, lastError: 'pacs-refused-object: 1.2.3: 0xA900 data set does not match SOP class' });
   t.like(ris, { state: 'parked' });
   t.like(
-    h.logs.find((l) => l.message === 'delivery parked for an admin'),
+    h.logs.find((l) => l.event === 'EXPORT-6004'),
     { level: 'error', cause: 'pacs-refused-object', failure: 'permanent' },
   );
   t.is(h.calls.filter((c) => c.destination === 'ris').length, 0);
@@ -246,7 +246,7 @@ test('a delivery whose destination is not live waits (visible), and goes out onc
   h.pipeline.updateConfig(config, new Map([['new-pacs', h.target('new-pacs', 'pacs', () => ({ kind: 'delivered' }))]]));
   await h.runUntil(() => h.deliveries(jobId)[0]?.state !== 'pending');
   t.like(h.deliveries(jobId)[0], { state: 'delivered', attempts: 21 });
-  t.false(h.logs.some((l) => l.message === 'delivery parked for an admin'));
+  t.false(h.logs.some((l) => l.event === 'EXPORT-6004'));
   t.deepEqual(h.pipeline.deliveryTroubles(), []);
 });
 
@@ -293,7 +293,7 @@ test('/healthz turns degraded with the reason once deliveries fail longer than d
 
   await h.runUntil(() => h.deliveries(jobId)[0]?.state === 'delivered');
   // The log said so once, at error, when the threshold was crossed (not on every retry after it).
-  const announced = h.logs.filter((l) => String(l.message).startsWith('deliveries to a destination have been failing longer'));
+  const announced = h.logs.filter((l) => l.event === 'EXPORT-6005');
   t.is(announced.length, 1);
   t.like(announced[0], { level: 'error', destination: 'pacs', cause: 'connection-refused', alertAfterMinutes: 30 });
   health = await get('/healthz');

@@ -97,17 +97,17 @@ test('the outputs disk is full when a job writes: the job waits (visible in jobs
   const pa = await writeImageFile(dir, { studyInstanceUid, viewPosition: 'PA', seed: 5 });
   t.is((await storescu(gateway.port, [pa.path])).code, 0, 'storing is not affected: another file system');
 
-  const waiting = await gateway.waitForLog((l) => l.message === "no disk space for the job's outputs: it waits and is tried again" && l.studyInstanceUid === studyInstanceUid, 'the wait for space');
+  const waiting = await gateway.waitForLog((l) => l.event === 'PIPELINE-4004' && l.studyInstanceUid === studyInstanceUid, 'the wait for space');
   t.is(waiting.level, 'warn');
   t.regex(String(waiting.why), /ENOSPC/);
   const during = (await jobsJson(existing.configPath)).jobs.find((j) => j.studyInstanceUid === studyInstanceUid);
   t.like(during, { state: 'processing' });
   t.regex(during?.lastError ?? '', /^waiting for disk space: .*ENOSPC/);
   t.true((during?.nextAttemptAt ?? 0) > 0);
-  t.false(gateway.logs.some((l) => l.message === 'image failed' && l.studyInstanceUid === studyInstanceUid), 'never marked failed for ENOSPC');
+  t.false(gateway.logs.some((l) => l.event === 'ANALYSIS-5011' && l.studyInstanceUid === studyInstanceUid), 'never marked failed for ENOSPC');
 
   rmSync(filler);
-  await gateway.waitForLog((l) => l.message === 'result reported to RIS' && l.studyInstanceUid === studyInstanceUid, 'the RIS report after space came back', 120_000);
+  await gateway.waitForLog((l) => l.event === 'EXPORT-6002' && l.studyInstanceUid === studyInstanceUid, 'the RIS report after space came back', 120_000);
   const after = (await jobsJson(existing.configPath)).jobs.find((j) => j.studyInstanceUid === studyInstanceUid);
   t.like(after, { state: 'done', lastError: null, nextAttemptAt: null });
   t.true((after?.attempts ?? 0) >= 2, 'the wait and the successful pass are both counted');

@@ -28,7 +28,7 @@ test('a frontal chest study goes in, a Secondary Capture and an ORU come out, a 
   const lateral = await writeImageFile(dir, { studyInstanceUid, viewPosition: 'LL', instanceNumber: 2, seed: 4 });
   t.is((await storescu(gateway.port, [pa.path, lateral.path])).code, 0);
 
-  await gateway.waitForLog((l) => l.message === 'result reported to RIS' && l.studyInstanceUid === studyInstanceUid, 'the RIS report', 60_000);
+  await gateway.waitForLog((l) => l.event === 'EXPORT-6002' && l.studyInstanceUid === studyInstanceUid, 'the RIS report', 60_000);
   const listing = await listJobs(gateway.configPath);
   t.like(listing.jobs.find((j) => j.studyInstanceUid === studyInstanceUid), { state: 'done' });
 
@@ -47,6 +47,6 @@ test('a frontal chest study goes in, a Secondary Capture and an ORU come out, a 
   t.regex(oru, /\rOBR\|([^|]*\|){17}ACC-42\|/);
   t.regex(oru, /\rOBX\|\d+\|NM\|/);
   t.false(oru.includes('\n'));
-  t.true(gateway.logs.some((l) => l.message === 'image classified and explained' && l.sopInstanceUid === pa.sopInstanceUid));
+  t.true(gateway.logs.some((l) => l.event === 'ANALYSIS-5010' && l.sopInstanceUid === pa.sopInstanceUid));
   t.false(existsSync(path.join(out, 'dicom', studyInstanceUid, `${lateral.sopInstanceUid}.dcm`)));
 });

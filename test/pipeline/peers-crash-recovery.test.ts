@@ -113,7 +113,7 @@ test.serial('(a) killed right after the C-STORE succeeded, before assembly: afte
   if (stateAtKill !== 'receiving') t.log(`the study had already been assembled (${stateAtKill}) when the kill landed`);
 
   const restarted = await restart();
-  await restarted.waitForLog(isLog('result reported to RIS', { studyInstanceUid: image.studyInstanceUid }), 'the study reported after restart', 60_000);
+  await restarted.waitForLog(isLog('EXPORT-6002', { studyInstanceUid: image.studyInstanceUid }), 'the study reported after restart', 60_000);
   finished.push({ label: 'a', image, frontal: 1, resendAllowed: false });
   await assertDoneOnce(t, 'a', image, 1, false);
 });
@@ -126,14 +126,14 @@ test.serial('(b) killed during inference (after "job routed"): after restart the
   const second = await writeImageFile(dir, { studyInstanceUid, rows: 1024, columns: 1024, accessionNumber: 'ACC-b', instanceNumber: 2, seed: 43 });
   const sent = await storescu(running.port, [image.path, second.path]);
   t.is(sent.code, 0, sent.stderr);
-  await running.waitForLog(isLog('job routed', { studyInstanceUid }), 'the job routed', 30_000);
+  await running.waitForLog(isLog('PIPELINE-4001', { studyInstanceUid }), 'the job routed', 30_000);
   await running.kill9();
   const [atKill] = jobsOfStudy(setup.workDir, studyInstanceUid);
   t.log(`job state when the kill landed: ${atKill?.state ?? 'none'}`);
-  t.false(running.logs.some(isLog('objects stored in PACS', { studyInstanceUid })), 'the kill landed before the PACS delivery');
+  t.false(running.logs.some(isLog('EXPORT-6001', { studyInstanceUid })), 'the kill landed before the PACS delivery');
 
   const restarted = await restart();
-  await restarted.waitForLog(isLog('result reported to RIS', { studyInstanceUid }), 'the study reported after restart', 60_000);
+  await restarted.waitForLog(isLog('EXPORT-6002', { studyInstanceUid }), 'the study reported after restart', 60_000);
   finished.push({ label: 'b', image, frontal: 2, resendAllowed: false });
   await assertDoneOnce(t, 'b', image, 2, false);
 });
@@ -149,7 +149,7 @@ test.serial('(c) killed between the PACS delivery and the RIS ACK (RIS silent): 
   t.is(sent.code, 0, sent.stderr);
   const { studyInstanceUid } = image;
   const controlId = resultControlId(studyInstanceUid, 0, RIS_NAME);
-  await running.waitForLog(isLog('objects stored in PACS', { studyInstanceUid }), 'the PACS delivery', 60_000);
+  await running.waitForLog(isLog('EXPORT-6001', { studyInstanceUid }), 'the PACS delivery', 60_000);
   await silent.waitForMessages(1, 30_000);
   t.is(silent.received[0]?.controlId, controlId);
   await running.kill9();
@@ -166,8 +166,8 @@ test.serial('(c) killed between the PACS delivery and the RIS ACK (RIS silent): 
   await silent.stop();
   listeners.push(await startHl7Listener({ responses: ['aa'], port: risPort }));
   const restarted = await restart();
-  await restarted.waitForLog(isLog('result reported to RIS', { studyInstanceUid }), 'the study reported after restart', 60_000);
-  t.false(restarted.logs.some(isLog('objects stored in PACS', { studyInstanceUid })), 'the PACS delivery is not repeated');
+  await restarted.waitForLog(isLog('EXPORT-6002', { studyInstanceUid }), 'the study reported after restart', 60_000);
+  t.false(restarted.logs.some(isLog('EXPORT-6001', { studyInstanceUid })), 'the PACS delivery is not repeated');
   finished.push({ label: 'c', image, frontal: 1, resendAllowed: true });
   await assertDoneOnce(t, 'c', image, 1, true);
 });
@@ -197,6 +197,6 @@ test.serial('after all the crashes and restarts, every study is done exactly onc
     );
   }
   // No restart re-sent an earlier study: the last daemon delivered only the study it was started for.
-  const reported = last.logs.filter((l) => l.message === 'result reported to RIS' || l.message === 'objects stored in PACS').map((l) => l.studyInstanceUid);
+  const reported = last.logs.filter((l) => l.event === 'EXPORT-6002' || l.event === 'EXPORT-6001').map((l) => l.studyInstanceUid);
   t.deepEqual(reported, [finished[2]?.image.studyInstanceUid]);
 });

@@ -81,9 +81,9 @@ test.serial('a CHEST PA study goes to Orthanc (SC + SR in its study) and to the 
   const sent = await storescu(gateway.port, [pa.path, lateral.path, hand.path], { callingAe: 'DX_ROOM1' });
   t.is(sent.code, 0, sent.stderr);
 
-  await gateway.waitForLog(isLog('result reported to RIS', { studyInstanceUid: pa.studyInstanceUid }), 'the PA study reported to the RIS', 60_000);
-  await gateway.waitForLog(isLog('job ignored: no eligible image', { studyInstanceUid: lateral.studyInstanceUid }), 'the lateral-only study ignored', 30_000);
-  await gateway.waitForLog(isLog('job ignored by routing', { studyInstanceUid: hand.studyInstanceUid }), 'the HAND study ignored', 30_000);
+  await gateway.waitForLog(isLog('EXPORT-6002', { studyInstanceUid: pa.studyInstanceUid }), 'the PA study reported to the RIS', 60_000);
+  await gateway.waitForLog(isLog('PIPELINE-4006', { studyInstanceUid: lateral.studyInstanceUid }), 'the lateral-only study ignored', 30_000);
+  await gateway.waitForLog(isLog('PIPELINE-4002', { studyInstanceUid: hand.studyInstanceUid }), 'the HAND study ignored', 30_000);
 
   // The store: one job per study, in the state routing and eligibility gave it.
   const [paJob] = jobsOfStudy(gateway.workDir, pa.studyInstanceUid);
@@ -163,16 +163,16 @@ test.serial('an urgent study (calling AE ER_DX) jumps the queue: with one infere
   const { holding, release } = holdInWorker(t, normals);
   const sentNormals = await storescu(gateway.port, normals.map((n) => n.path), { callingAe: 'DX_ROOM1' });
   t.is(sentNormals.code, 0, sentNormals.stderr);
-  for (const n of normals) await gateway.waitForLog(isLog('study assembled: job ready', { studyInstanceUid: n.studyInstanceUid }), 'a normal study assembled', 30_000);
+  for (const n of normals) await gateway.waitForLog(isLog('ASSEMBLY-3001', { studyInstanceUid: n.studyInstanceUid }), 'a normal study assembled', 30_000);
   await waitUntil(() => holding().length === 1, 'the worker holding the first normal study', 60_000);
   const [inProgress] = holding();
   const sentUrgent = await storescu(gateway.port, [urgent.path], { callingAe: 'ER_DX' });
   t.is(sentUrgent.code, 0, sentUrgent.stderr);
-  await gateway.waitForLog(isLog('study assembled: job ready', { studyInstanceUid: urgent.studyInstanceUid }), 'the urgent study assembled', 30_000);
+  await gateway.waitForLog(isLog('ASSEMBLY-3001', { studyInstanceUid: urgent.studyInstanceUid }), 'the urgent study assembled', 30_000);
   for (const n of normals) release(n);
 
   for (const s of [urgent, ...normals]) {
-    await gateway.waitForLog(isLog('result reported to RIS', { studyInstanceUid: s.studyInstanceUid }), 'every study reported', 60_000);
+    await gateway.waitForLog(isLog('EXPORT-6002', { studyInstanceUid: s.studyInstanceUid }), 'every study reported', 60_000);
   }
   const [urgentJob] = jobsOfStudy(gateway.workDir, urgent.studyInstanceUid);
   t.like(urgentJob, { state: 'done', rule: 'er-urgent', priority: 'urgent' });
@@ -181,7 +181,7 @@ test.serial('an urgent study (calling AE ER_DX) jumps the queue: with one infere
   // Log order is the order things happened in the daemon. One worker: only the normal study in progress when the
   // urgent one became ready is classified before it, in inference (log order) and in the store (finished_at,
   // after PACS and RIS).
-  const written = (uid: string) => logIndex(gateway.logs, isLog('job written: deliveries queued', { studyInstanceUid: uid }));
+  const written = (uid: string) => logIndex(gateway.logs, isLog('PIPELINE-4007', { studyInstanceUid: uid }));
   const urgentWritten = written(urgent.studyInstanceUid);
   const waiting = normals.filter((n) => n !== inProgress);
   t.is(waiting.length, normals.length - 1);
@@ -212,15 +212,15 @@ test.serial('a classified study is delivered while the next study is still being
     const current = holding()[0]!;
     if (previous !== undefined) {
       // The study classified before is delivered to the PACS and the RIS while the worker still holds this one.
-      await gateway.waitForLog(isLog('objects stored in PACS', { studyInstanceUid: previous.studyInstanceUid }), `study #${k - 1} stored in the PACS while #${k} is classified`, 60_000);
-      await gateway.waitForLog(isLog('result reported to RIS', { studyInstanceUid: previous.studyInstanceUid }), `study #${k - 1} reported to the RIS while #${k} is classified`, 60_000);
+      await gateway.waitForLog(isLog('EXPORT-6001', { studyInstanceUid: previous.studyInstanceUid }), `study #${k - 1} stored in the PACS while #${k} is classified`, 60_000);
+      await gateway.waitForLog(isLog('EXPORT-6002', { studyInstanceUid: previous.studyInstanceUid }), `study #${k - 1} reported to the RIS while #${k} is classified`, 60_000);
       t.deepEqual(holding(), [current], `study #${k} is still held in the worker`);
-      t.is(logIndex(gateway.logs, isLog('job written: deliveries queued', { studyInstanceUid: current.studyInstanceUid })), -1);
+      t.is(logIndex(gateway.logs, isLog('PIPELINE-4007', { studyInstanceUid: current.studyInstanceUid })), -1);
       t.true((await orthancStudyInstances(orthanc, previous.studyInstanceUid)).length > 0, `study #${k - 1}'s objects are in Orthanc`);
     }
     release(current);
     previous = current;
   }
-  for (const s of studies) await gateway.waitForLog(isLog('result reported to RIS', { studyInstanceUid: s.studyInstanceUid }), 'every study reported', 60_000);
+  for (const s of studies) await gateway.waitForLog(isLog('EXPORT-6002', { studyInstanceUid: s.studyInstanceUid }), 'every study reported', 60_000);
   for (const s of studies) t.like(jobsOfStudy(gateway.workDir, s.studyInstanceUid)[0], { state: 'done', rule: 'chest' });
 });

@@ -46,18 +46,18 @@ test('RIS down for a while, then up: the results of two revisions of a study rea
   const first = await writeImageFile(dir, { studyInstanceUid, accessionNumber: 'ACC-RIS-DOWN', seed: 51 });
   t.is((await storescu(gateway.port, [first.path])).code, 0);
   const risFailure = (revision: number) => (l: LogLine) =>
-    l.message === 'delivery failed; will retry' && l.studyInstanceUid === studyInstanceUid && l.revision === revision && l.destination === RIS_NAME;
-  await gateway.waitForLog(isLog('objects stored in PACS', { studyInstanceUid, revision: 0 }), 'revision 0 in the PACS', 60_000);
+    l.event === 'EXPORT-6003' && l.studyInstanceUid === studyInstanceUid && l.revision === revision && l.destination === RIS_NAME;
+  await gateway.waitForLog(isLog('EXPORT-6001', { studyInstanceUid, revision: 0 }), 'revision 0 in the PACS', 60_000);
   await gateway.waitForLog((l) => risFailure(0)(l) && l.attempt === 2, 'two failed RIS attempts', 30_000);
 
   // A late image while the RIS is still down: revision 1 (a re-run of the study) queues a corrected result.
   const late = await writeImageFile(dir, { studyInstanceUid, accessionNumber: 'ACC-RIS-DOWN', instanceNumber: 2, seed: 52 });
   t.is((await storescu(gateway.port, [late.path])).code, 0);
-  await gateway.waitForLog(isLog('objects stored in PACS', { studyInstanceUid, revision: 1 }), 'revision 1 in the PACS', 60_000);
+  await gateway.waitForLog(isLog('EXPORT-6001', { studyInstanceUid, revision: 1 }), 'revision 1 in the PACS', 60_000);
 
   const listener: Hl7Listener = await startHl7Listener({ responses: ['aa'], port: risPort });
   cleanups.push(() => listener.stop());
-  await gateway.waitForLog(isLog('result reported to RIS', { studyInstanceUid, revision: 1 }), 'revision 1 reported', 30_000);
+  await gateway.waitForLog(isLog('EXPORT-6002', { studyInstanceUid, revision: 1 }), 'revision 1 reported', 30_000);
 
   const jobs = jobsOfStudy(gateway.workDir, studyInstanceUid);
   t.deepEqual(
@@ -86,8 +86,8 @@ test('RIS down for a while, then up: the results of two revisions of a study rea
   t.regex(gateway.logs.find(risFailure(0))?.why as string, /refused|ECONNREFUSED/i);
   for (const job of jobs) t.like(deliveriesOfJob(gateway.workDir, job.id).find((d) => d.kind === 'pacs'), { state: 'delivered', attempts: 1 });
   // Per revision: its objects were stored in the PACS before its result was reported; revision 0 before 1.
-  const storedAt = (revision: number) => logIndex(gateway.logs, isLog('objects stored in PACS', { studyInstanceUid, revision }));
-  const reportedAt = (revision: number) => logIndex(gateway.logs, isLog('result reported to RIS', { studyInstanceUid, revision }));
+  const storedAt = (revision: number) => logIndex(gateway.logs, isLog('EXPORT-6001', { studyInstanceUid, revision }));
+  const reportedAt = (revision: number) => logIndex(gateway.logs, isLog('EXPORT-6002', { studyInstanceUid, revision }));
   t.true(storedAt(0) < reportedAt(0) && storedAt(1) < reportedAt(1) && reportedAt(0) < reportedAt(1));
   // The PACS holds revision 0's SC and revision 1's two, each once.
   const scs = jobs.flatMap((j) => writtenResults(gateway.workDir, j.id).flatMap((r) => r.outputs.map((o) => o.sopInstanceUid)));
@@ -106,7 +106,7 @@ test('PACS (Orthanc) stopped for longer than the old retry window (delivery.maxA
   const image = await writeImageFile(inputDir(), { studyInstanceUid: newUid(), accessionNumber: 'ACC-PACS-DOWN', seed: 61 });
   const { studyInstanceUid } = image;
   t.is((await storescu(gateway.port, [image.path])).code, 0);
-  const pacsFailure = (l: LogLine) => isLog('delivery failed; will retry', { studyInstanceUid, destination: PACS_NAME })(l);
+  const pacsFailure = (l: LogLine) => isLog('EXPORT-6003', { studyInstanceUid, destination: PACS_NAME })(l);
   await gateway.waitForLog((l) => pacsFailure(l) && Number(l.attempt) >= 6, 'six failed PACS attempts (twice the old limit)', 60_000);
   const [job] = jobsOfStudy(gateway.workDir, studyInstanceUid);
   if (job === undefined) return t.fail('no job');
@@ -118,12 +118,12 @@ test('PACS (Orthanc) stopped for longer than the old retry window (delivery.maxA
   t.is(listener.received.length, 0);
 
   await orthanc.restart();
-  await gateway.waitForLog(isLog('objects stored in PACS', { studyInstanceUid }), 'the objects in the PACS after it came back', 60_000);
-  await gateway.waitForLog(isLog('result reported to RIS', { studyInstanceUid }), 'the RIS report', 30_000);
+  await gateway.waitForLog(isLog('EXPORT-6001', { studyInstanceUid }), 'the objects in the PACS after it came back', 60_000);
+  await gateway.waitForLog(isLog('EXPORT-6002', { studyInstanceUid }), 'the RIS report', 30_000);
   const pacs = deliveriesOfJob(gateway.workDir, job.id).find((d) => d.kind === 'pacs');
   t.like(pacs, { state: 'delivered' });
   t.true((pacs?.attempts ?? 0) > 6, `attempts ${pacs?.attempts}`);
-  t.false(gateway.logs.some((l) => l.message === 'delivery parked for an admin'));
+  t.false(gateway.logs.some((l) => l.event === 'EXPORT-6004'));
   t.is(jobsOfStudy(gateway.workDir, studyInstanceUid)[0]?.state, 'done');
   const scs = writtenResults(gateway.workDir, job.id).flatMap((r) => r.outputs.map((o) => o.sopInstanceUid));
   t.deepEqual((await orthancStudyInstances(orthanc, studyInstanceUid)).map((s) => s.sopInstanceUid).sort(), scs.sort());

@@ -57,19 +57,19 @@ test('a reload that adds a RIS destination and a rule naming it: the next study 
   });
   process.kill(gateway.pid, 'SIGHUP');
   const reloaded = await gateway.waitForLog(
-    (l) => l.message.startsWith('configuration reloaded') && Array.isArray(l.destinationsAdded) && l.destinationsAdded.includes(RIS_NAME),
+    (l) => l.event === 'CONFIG-9004' && Array.isArray(l.destinationsAdded) && l.destinationsAdded.includes(RIS_NAME),
     'the reload adding the RIS',
   );
   t.deepEqual(reloaded.restartNeededFor, []);
 
   const image = await writeImageFile(inputDir(), { studyInstanceUid: newUid(), accessionNumber: 'ACC-RELOAD', seed: 71 });
   t.is((await storescu(gateway.port, [image.path])).code, 0);
-  await gateway.waitForLog(isLog('result reported to RIS', { studyInstanceUid: image.studyInstanceUid, destination: RIS_NAME }), 'the report to the added RIS', 60_000);
+  await gateway.waitForLog(isLog('EXPORT-6002', { studyInstanceUid: image.studyInstanceUid, destination: RIS_NAME }), 'the report to the added RIS', 60_000);
   const [job] = jobsOfStudy(gateway.workDir, image.studyInstanceUid);
   t.like(job, { state: 'done' });
   t.like(deliveriesOfJob(gateway.workDir, job?.id ?? -1).find((d) => d.kind === 'ris'), { destination: RIS_NAME, state: 'delivered', attempts: 1 });
   t.is(listener.countByControlId(resultControlId(image.studyInstanceUid, 0, RIS_NAME)), 1);
-  t.false(gateway.logs.some((l) => l.message === 'delivery parked for an admin'));
+  t.false(gateway.logs.some((l) => l.event === 'EXPORT-6004'));
 });
 
 test('a reload that removes a destination while a delivery to it is pending: it waits, visibly; after a restart with the destination back it goes out', async (t) => {
@@ -82,7 +82,7 @@ test('a reload that removes a destination while a delivery to it is pending: it 
   const image = await writeImageFile(inputDir(), { studyInstanceUid: newUid(), accessionNumber: 'ACC-REMOVED', seed: 72 });
   const { studyInstanceUid } = image;
   t.is((await storescu(first.port, [image.path])).code, 0);
-  await first.waitForLog((l) => isLog('delivery failed; will retry', { studyInstanceUid, destination: RIS_NAME })(l) && l.cause === 'connection-refused', 'a failed RIS attempt', 60_000);
+  await first.waitForLog((l) => isLog('EXPORT-6003', { studyInstanceUid, destination: RIS_NAME })(l) && l.cause === 'connection-refused', 'a failed RIS attempt', 60_000);
 
   const saved = readFileSync(first.configPath, 'utf8');
   editConfig(first.configPath, (c) => {
@@ -90,9 +90,9 @@ test('a reload that removes a destination while a delivery to it is pending: it 
     for (const rule of c.rules) rule.action.ris = [];
   });
   process.kill(first.pid, 'SIGHUP');
-  await first.waitForLog((l) => l.message.startsWith('configuration reloaded') && Array.isArray(l.destinationsRemoved) && l.destinationsRemoved.includes(RIS_NAME), 'the reload removing the RIS');
+  await first.waitForLog((l) => l.event === 'CONFIG-9004' && Array.isArray(l.destinationsRemoved) && l.destinationsRemoved.includes(RIS_NAME), 'the reload removing the RIS');
   await first.waitForLog(
-    (l) => isLog('delivery failed; will retry', { studyInstanceUid, destination: RIS_NAME })(l) && l.cause === 'destination-not-configured',
+    (l) => isLog('EXPORT-6003', { studyInstanceUid, destination: RIS_NAME })(l) && l.cause === 'destination-not-configured',
     'the RIS delivery waiting for its destination',
     30_000,
   );
@@ -101,7 +101,7 @@ test('a reload that removes a destination while a delivery to it is pending: it 
   const waiting = deliveriesOfJob(first.workDir, job.id).find((d) => d.kind === 'ris');
   t.like(waiting, { state: 'pending' });
   t.regex(waiting?.last_error ?? '', /^destination-not-configured: destination 'ris' is not configured; the delivery waits/);
-  t.false(first.logs.some((l) => l.message === 'delivery parked for an admin'));
+  t.false(first.logs.some((l) => l.event === 'EXPORT-6004'));
   t.is(await first.stop(), 0);
 
   // The RIS is back in the config and listening: a restart picks the waiting delivery up.
@@ -109,7 +109,7 @@ test('a reload that removes a destination while a delivery to it is pending: it 
   const listener = await startHl7Listener({ responses: ['aa'], port: risPort });
   cleanups.push(() => listener.stop());
   const second = await daemon(full, { workDir: first.workDir, configPath: first.configPath, port: first.port });
-  await second.waitForLog(isLog('result reported to RIS', { studyInstanceUid, destination: RIS_NAME }), 'the report after the restart', 60_000);
+  await second.waitForLog(isLog('EXPORT-6002', { studyInstanceUid, destination: RIS_NAME }), 'the report after the restart', 60_000);
   t.like(deliveriesOfJob(second.workDir, job.id).find((d) => d.kind === 'ris'), { state: 'delivered' });
   t.is(jobsOfStudy(second.workDir, studyInstanceUid)[0]?.state, 'done');
   t.is(listener.countByControlId(resultControlId(studyInstanceUid, 0, RIS_NAME)), 1);

@@ -23,13 +23,13 @@ test('RIS ACK text naming a patient is absent from the daemon log at info, from 
   const image = await writeImageFile(inputDir(), { studyInstanceUid: newUid(), accessionNumber: 'ACC-PHI', seed: 81 });
   const { studyInstanceUid } = image;
   t.is((await storescu(gateway.port, [image.path])).code, 0);
-  const parked = await gateway.waitForLog(isLog('delivery parked for an admin', { studyInstanceUid, destination: RIS_NAME }), 'the RIS delivery parked after AE, AE, AR', 60_000);
+  const parked = await gateway.waitForLog(isLog('EXPORT-6004', { studyInstanceUid, destination: RIS_NAME }), 'the RIS delivery parked after AE, AE, AR', 60_000);
 
   // The RIS did send the patient's name, three times, and the daemon heard every answer.
   await listener.waitForMessages(3);
   t.like(parked, { level: 'error', cause: 'application-reject', failure: 'permanent' });
   t.regex(String(parked.why), /AR \(application reject\) \(\d+ characters of text, logged at debug level only\)/);
-  const notAccepted = gateway.logs.filter((l) => l.message === 'RIS delivery not accepted');
+  const notAccepted = gateway.logs.filter((l) => l.event === 'EXPORT-6012');
   t.deepEqual(
     notAccepted.map((l) => l.cause),
     ['application-error', 'application-error', 'application-reject'],

@@ -133,7 +133,7 @@ test('stop(deadline): a delivery still waiting at the deadline is aborted throug
   const [delivery] = pipelineStore.deliveries(jobId);
   t.like(delivery, { state: 'pending', attempts: 1, nextAttemptAt: START });
   t.regex(delivery?.lastError ?? '', /^stopped: /);
-  t.truthy(logs.find((l) => l.event === 'pipeline-stop-deadline'));
+  t.truthy(logs.find((l) => l.event === 'PIPELINE-4009'));
   t.is(pipeline.status().state, 'stopped');
 });
 

@@ -157,7 +157,7 @@ test('no space for the HL7 report: the job waits with a doubling delay capped at
   t.teardown(() => h.store.close());
   h.pipeline.start();
   t.teardown(() => h.pipeline.stop());
-  const waits = () => h.lines.filter((l) => l.message === "no disk space for the job's outputs: it waits and is tried again");
+  const waits = () => h.lines.filter((l) => l.event === 'PIPELINE-4004');
   await waitUntil(() => waits().length >= 4, 'four waits');
   t.deepEqual(waits().slice(0, 4).map((l) => l.retryInMs), [40, 80, 100, 100]);
   t.true(waits().every((l) => l.level === 'warn' && /HL7 report.*ENOSPC/.test(String(l.why))));

@@ -176,10 +176,15 @@ test('a damaged instances.attributes fails that image alone; the study\'s other 
 
 test('a damaged job_images.result fails that job when its deliveries are built; the next study is still delivered', async (t) => {
   const h = await harness([2, 1], {
-    // One image per batch: while the first study's second image is processed, its first one is already written.
+    // One image per batch: while the first study's later image is processed, its other one is already written.
+    // The job's images go in SOP Instance UID order (random UIDs here), so the damage goes to whichever of the
+    // two is written by then, never to one still pending (which its own result would then overwrite).
     onProcess: (request, h) => {
       const first = h.studies[0]!;
-      if (request.images[0]?.sopInstanceUid === first.sops[1]) h.sql("UPDATE job_images SET result = '{\"kind\":\"written\"}' WHERE sop_instance_uid = ?", first.sops[0]);
+      const current = request.images[0]?.sopInstanceUid;
+      if (current === undefined || !first.sops.includes(current)) return;
+      const other = first.sops.find((sop) => sop !== current);
+      h.sql("UPDATE job_images SET result = '{\"kind\":\"written\"}' WHERE sop_instance_uid = ? AND state = 'written'", other);
     },
   }, 1);
   h.pipeline.start();

@@ -70,7 +70,7 @@ test('SQLite full at commit: A700, the renamed file is removed, no row', async (
   const rows = new Set(jobs.instanceLocations().map((r) => r.path));
   t.deepEqual(filesUnder(spool.studiesDir).filter((f) => !rows.has(f)), [], 'no file without a row');
   t.deepEqual(filesUnder(spool.incomingDir), []);
-  t.true(lines.some((l) => l.message === 'instance not stored: nothing was acknowledged and its file is removed' && l.reason === 'out-of-resources'));
+  t.true(lines.some((l) => l.event === 'STORE-2011' && l.reason === 'out-of-resources'));
 });
 
 test('the disk fills while an image is written (real 2 MB tmpfs): A700, no file left, no row', async (t) => {
@@ -110,7 +110,7 @@ test('start-up sweep: a file without a row is removed and counted, a row without
   t.true(existsSync(kept.outcome.path));
   t.deepEqual(result.missingFiles.map((m) => m.sopInstanceUid), [lost.sopInstanceUid]);
   await new Promise((resolve) => setImmediate(resolve));
-  t.like(lines.find((l) => l.message === 'start-up sweep: removed spool files that were never acknowledged (their store commit had failed)'), { level: 'warn', count: 1 });
+  t.like(lines.find((l) => l.event === 'STORE-2004'), { level: 'warn', count: 1 });
   const error = lines.find((l) => l.level === 'error');
   t.like(error, { count: 1 });
   t.true(JSON.stringify(error).includes(lost.sopInstanceUid));

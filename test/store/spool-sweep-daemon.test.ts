@@ -26,8 +26,8 @@ test('at start, spool files without a row are removed and counted, rows without 
 
   const second = await startGateway({}, setup);
   t.teardown(() => second.stop());
-  t.like(second.logs.find((l) => l.message.startsWith('start-up sweep: removed spool files')), { level: 'warn', count: 1 });
-  const missing = second.logs.find((l) => l.message.startsWith('start-up sweep: received instances whose spool file is missing'));
+  t.like(second.logs.find((l) => l.event === 'STORE-2004'), { level: 'warn', count: 1 });
+  const missing = second.logs.find((l) => l.event === 'STORE-2005');
   t.like(missing, { level: 'error', count: 1 });
   t.like((missing?.instances as unknown[])?.[0], { sopInstanceUid: lost.sopInstanceUid, studyInstanceUid: lost.studyInstanceUid });
   t.false(existsSync(path.join(studies, orphanStudy)));
