@@ -7,7 +7,7 @@ export const ERROR_CODES = {
   // Configuration and command line
   CONFIG_INVALID: 'The configuration file does not pass validation; fix the field the message names and start or reload again.',
   CONFIG_UNREADABLE: 'The configuration file cannot be read or is not YAML; check its path, permissions and syntax.',
-  EXPLAIN_TARGET_UNKNOWN: "A model's explain.target names a class the model does not have; use one of the classes the message lists, or remove explain.target.",
+  EXPLAIN_TARGET_UNKNOWN: "explain.target names a class that a configured model does not have; name one of the classes the message lists, or use 'predicted' or 'all'.",
   USAGE: 'A command was given wrong or missing arguments; run it with --help and correct the command line.',
   PACKAGE_ROOT_MISSING: "The gateway cannot find its own installation folder; reinstall the package rather than copying parts of it.",
   STORE_UNAVAILABLE: 'The job store cannot be opened (missing, locked or damaged); check storage.dir and that no second gateway uses it.',

@@ -2,6 +2,7 @@ import winston from 'winston';
 import { writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { routeConsole, routeDcmjsLogs } from './library-logs.js';
+import { GatewayError } from '../errors.js';
 
 export type Logger = winston.Logger;
 
@@ -84,7 +85,7 @@ function logFdFromEnvironment(): number | undefined {
   const value = process.env[LOG_FD_VARIABLE];
   if (value === undefined || value === '') return undefined;
   const fd = Number(value);
-  if (!Number.isInteger(fd) || fd < 1) throw new Error(`${LOG_FD_VARIABLE} must be an open file descriptor number, got '${value}'`);
+  if (!Number.isInteger(fd) || fd < 1) throw new GatewayError('LOG_FD_INVALID', `${LOG_FD_VARIABLE} must be an open file descriptor number, got '${value}'`);
   return fd;
 }
 
