@@ -44,6 +44,7 @@ export const ERROR_CODES = {
   WORKER_CRASHED: 'An inference worker died while it held this request; images are retried one by one and a poison image is failed.',
   WORKER_NOT_READY: 'A request reached an inference worker that has no model loaded; it is retried: report it if it persists.',
   NO_SPACE: 'There is no disk space for outputs; free space on the spool disk, the job is retried.',
+  IMAGES_FAILED: "Some or all images of a job failed; each image's UID is followed by its own code in the reason: act on those.",
   PROCESSING_FAILED: 'An image failed in a way without a more specific code; read the sentence and report it with the image.',
   // Outputs (SC, SR, heatmaps, render)
   OUTPUT_REVISION_INVALID: 'An output revision number is not a positive integer; this is a bug in the caller: report it.',
@@ -114,6 +115,12 @@ export function errorCode(error: unknown, fallback: ErrorCode): ErrorCode {
 /** The form stored for a failed image or job and shown by `jobs --json`: 'CODE: sentence'. */
 export function codedReason(code: ErrorCode, sentence: string): string {
   return `${code}: ${sentence}`;
+}
+
+/** The code a stored 'CODE: sentence' reason starts with, when it is a catalogue code. */
+export function codeOfReason(reason: string | null): ErrorCode | undefined {
+  const code = /^([A-Z][A-Z0-9_]*): /.exec(reason ?? '')?.[1];
+  return isErrorCode(code) ? code : undefined;
 }
 
 export function describeError(error: unknown): string {

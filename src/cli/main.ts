@@ -3,14 +3,14 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { modelDirectoryProblems } from '../config/model-dirs.js';
 import { loadConfig, modelDirectory, resolveConfigPath, CONFIG_ENV_VAR } from '../config/load-config.js';
-import { GatewayError, describeError } from '../errors.js';
+import { GatewayError, describeError, errorCode } from '../errors.js';
 import { Gateway, storeFileOf } from '../gateway.js';
 import { createLogger } from '../logging/logger.js';
 import { JobStore } from '../store/job-store.js';
 import { PipelineStore } from '../store/pipeline-store.js';
 import { checkModelDirectory } from '../inference/model-loader.js';
 import { classifyFiles, formatClassifyReports } from './classify-command.js';
-import { formatJobsTable } from './jobs-table.js';
+import { formatJobsTable, jobsListing } from './jobs-table.js';
 import { formatModelCard } from './model-card.js';
 import { explainRouting, formatRoutingDecision } from './rules-command.js';
 import { RENDER_USAGE, renderCommand } from './render-command.js';
@@ -164,7 +164,7 @@ async function start(configPath: string | undefined): Promise<number> {
       for (const notice of loaded.notices) logger.warn('configuration option ignored', { why: notice });
       gateway.reload(loaded.config);
     } catch (error) {
-      logger.error('configuration reload refused: keeping the running configuration', { trigger, error: describeError(error) });
+      logger.error('configuration reload refused: keeping the running configuration', { trigger, code: errorCode(error, 'INTERNAL'), error: describeError(error) });
     }
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -173,7 +173,7 @@ async function start(configPath: string | undefined): Promise<number> {
   try {
     await gateway.start();
   } catch (error) {
-    logger.error('could not start', { error: describeError(error) });
+    logger.error('could not start', { code: errorCode(error, 'INTERNAL'), error: describeError(error) });
     await gateway.stop().catch(() => undefined);
     // Worker threads or sockets half set up must not keep a failed daemon alive: exit now.
     process.exit(1);
@@ -218,7 +218,7 @@ function jobs(configPath: string | undefined, json: boolean): number {
     const studies = store.listStudies();
     const jobList = store.listJobs();
     const deliveries = new PipelineStore(store.connection).deliveries();
-    process.stdout.write(json ? `${JSON.stringify({ studies, jobs: jobList, deliveries }, null, 2)}\n` : formatJobsTable(studies, jobList, deliveries));
+    process.stdout.write(json ? `${JSON.stringify(jobsListing(studies, jobList, deliveries), null, 2)}\n` : formatJobsTable(studies, jobList, deliveries));
   } finally {
     store.close();
   }
