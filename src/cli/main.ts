@@ -2,6 +2,8 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { modelDirectoryProblems } from '../config/model-dirs.js';
+import { checkExplainTarget } from '../config/explain-target.js';
+import { readManifest } from '../inference/model-manifest.js';
 import { loadConfig, modelDirectory, resolveConfigPath, CONFIG_ENV_VAR } from '../config/load-config.js';
 import { GatewayError, describeError, errorCode } from '../errors.js';
 import { Gateway, storeFileOf } from '../gateway.js';
@@ -197,6 +199,14 @@ function checkConfig(configPath: string | undefined): number {
   const problems = modelDirectoryProblems(config);
   if (problems.length > 0) {
     process.stderr.write(`${source}: ${problems.map((p) => `${p.problem}; studies routed to model '${p.model}' would never be processed`).join('\n')}\n`);
+    return 1;
+  }
+  // A class name in explain.target passes the schema; the daemon would refuse it at start (EXPLAIN_TARGET_UNKNOWN).
+  try {
+    checkExplainTarget(config.explain.target, Object.entries(config.models).map(([name, dir]) => [name, readManifest(dir).classes] as const));
+  } catch (error) {
+    if (!(error instanceof GatewayError)) throw error;
+    process.stderr.write(`${source}: ${error.code}: ${error.message}\n`);
     return 1;
   }
   process.stdout.write(`${source}: valid\n${JSON.stringify(config, null, 2)}\n`);
