@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   NO_SPACE: 'There is no disk space for outputs; free space on the spool disk, the job is retried.',
   IMAGES_FAILED: "Some or all images of a job failed; each image's UID is followed by its own code in the reason: act on those.",
   PROCESSING_FAILED: 'An image failed in a way without a more specific code; read the sentence and report it with the image.',
+  SHUTDOWN_DEADLINE: 'Work in flight was cut off at the shutdown deadline (dicom.shutdownGraceSeconds); it stays pending and runs again after restart.',
   // Outputs (SC, SR, heatmaps, render)
   OUTPUT_REVISION_INVALID: 'An output revision number is not a positive integer; this is a bug in the caller: report it.',
   SC_IMAGE_INVALID: 'A Secondary Capture image to write has inconsistent size or pixels; this is a bug: report it with the input.',
