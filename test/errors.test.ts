@@ -2,7 +2,15 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ERROR_CODES, GatewayError, codedReason, errorCode, isErrorCode, unreachable, type ErrorCode } from '../src/errors.js';
+import {
+  ERROR_CODES,
+  GatewayError,
+  codedReason,
+  errorCode,
+  isErrorCode,
+  unreachable,
+  type ErrorCode,
+} from '../src/errors.js';
 
 const DOCS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/errors.md');
 
@@ -24,6 +32,7 @@ test('docs/errors.md lists exactly the catalogue, in its order, with the same se
   t.deepEqual(
     rows.map(([code]) => code),
     Object.keys(ERROR_CODES),
+    'docs/errors.md is out of date: npx tsc -p tsconfig.json && node tools/errors-doc.mjs',
   );
   for (const [code, sentence] of rows) t.is(sentence, ERROR_CODES[code as ErrorCode], code);
 });

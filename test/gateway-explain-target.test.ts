@@ -13,7 +13,8 @@ import { tinyModelDir } from './helpers/tiny-densenet.js';
 // explain.target naming a class the model lacks passes the schema (it cannot know the classes) but would fail every
 // image at run time: the gateway refuses it at start, before any worker starts, and at reload, keeping what runs.
 
-const quiet = () => createLogger({ level: 'error', format: 'json', stream: new Writable({ write: (_c, _e, cb) => cb() }) });
+const quiet = () =>
+  createLogger({ level: 'error', format: 'json', stream: new Writable({ write: (_c, _e, cb) => cb() }) });
 
 async function config(target: string, modelDir: string): Promise<GatewayConfig> {
   return configSchema.parse({

@@ -5,7 +5,10 @@ import { GatewayError } from '../errors.js';
  * models' classes, so a typo would pass validation and then fail every image at run time; this check runs where the
  * manifests are known (gateway start, after reading them, and every reload) and refuses such a configuration.
  */
-export function checkExplainTarget(target: string, classesByModel: Iterable<readonly [string, readonly string[]]>): void {
+export function checkExplainTarget(
+  target: string,
+  classesByModel: Iterable<readonly [string, readonly string[]]>,
+): void {
   if (target === 'predicted' || target === 'all') return;
   for (const [model, classes] of classesByModel) {
     if (!classes.includes(target)) {

@@ -14,7 +14,10 @@ test('a class every model has is accepted', (t) => {
 });
 
 test('a class one model lacks is refused with EXPLAIN_TARGET_UNKNOWN, naming that model and its classes', (t) => {
-  const error = t.throws(() => checkExplainTarget('normal', models), { instanceOf: GatewayError, code: 'EXPLAIN_TARGET_UNKNOWN' });
+  const error = t.throws(() => checkExplainTarget('normal', models), {
+    instanceOf: GatewayError,
+    code: 'EXPLAIN_TARGET_UNKNOWN',
+  });
   t.regex(error?.message ?? '', /model 'other'/);
   t.regex(error?.message ?? '', /pneumonia, effusion/);
 });
