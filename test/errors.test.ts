@@ -50,3 +50,9 @@ test('unreachable throws INTERNAL; errorCode keeps a GatewayError code and falls
   t.is(errorCode(new Error('plain'), 'PROCESSING_FAILED'), 'PROCESSING_FAILED');
   t.is(codedReason('NO_SPACE', 'no disk space'), 'NO_SPACE: no disk space');
 });
+
+test('a code outside the catalogue does not compile', (t) => {
+  // @ts-expect-error: 'CONFIG_INVAILD' is not an ErrorCode; tsc fails the build if this line ever compiles.
+  const typo = new GatewayError('CONFIG_INVAILD', 'a typo');
+  t.false(isErrorCode(typo.code));
+});
