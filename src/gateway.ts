@@ -13,6 +13,7 @@ import { StageTimings } from './logging/stage-timings.js';
 import type { DeliveryTarget } from './export/delivery-target.js';
 import { deliveryTargets } from './export/delivery-targets.js';
 import { modelDirectoryProblems } from './config/model-dirs.js';
+import { checkExplainTarget } from './config/explain-target.js';
 import type { ModelStatus } from './admin/health.js';
 import { describeError } from './errors.js';
 import { PipelineStore } from './store/pipeline-store.js';
@@ -134,9 +135,12 @@ export class Gateway {
    * started first; if one cannot start, the whole reload is refused and the running configuration stays);
    * replaced and removed ones finish their sends in flight, then stop. So no rule ever routes to a destination
    * that is not live, and a delivery whose destination was removed waits (visible) until it is back.
-   * Never rejects: a refused reload is logged.
+   * Throws (GatewayError EXPLAIN_TARGET_UNKNOWN) before changing anything when explain.target names a class a
+   * running model lacks; otherwise never rejects: a reload refused later (a destination that cannot start) is logged.
    */
   reload(next: GatewayConfig): Promise<void> {
+    // Models need a restart to change, so the running ones' manifests are the ones the new target must fit.
+    checkExplainTarget(next.explain.target, [...this.models].map(([name, m]) => [name, m.manifest.classes] as const));
     const run = this.reloading.then(() =>
       this.applyReload(next).catch((error: unknown) => {
         this.logger.error('configuration reload refused: keeping the running configuration', { event: 'CONFIG-9002', error: describeError(error) });
@@ -261,9 +265,14 @@ export class Gateway {
   private async startModels(): Promise<void> {
     const { config, logger } = this;
     const missing = new Map(modelDirectoryProblems(config).map((p) => [p.model, p]));
+    const installed = Object.entries(config.models).filter(([name, dir]) => !missing.has(name) && existsSync(path.join(dir, MANIFEST_FILE)));
+    const manifests = new Map(installed.map(([name, dir]) => [name, readManifest(dir)]));
+    // Before any worker starts: a target the models lack would otherwise fail every image at run time.
+    checkExplainTarget(config.explain.target, [...manifests].map(([name, m]) => [name, m.classes] as const));
     for (const [name, dir] of Object.entries(config.models)) {
       const problem = missing.get(name);
-      if (problem !== undefined || !existsSync(path.join(dir, MANIFEST_FILE))) {
+      const manifest = manifests.get(name);
+      if (problem !== undefined || manifest === undefined) {
         // Loud: studies are still acknowledged, and the ones routed here are never processed until this is fixed.
         logger.error('model directory missing: studies routed to this model are stored but NOT processed until it is installed and the daemon restarted', {
           event: 'ANALYSIS-5006',
@@ -282,7 +291,7 @@ export class Gateway {
         allowSoftwareGpu: config.inference.allowSoftwareGpu,
         lrp: lrpSettings(config.explain),
       });
-      this.models.set(name, { pool, manifest: readManifest(dir) });
+      this.models.set(name, { pool, manifest });
     }
   }
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { GatewayError, describeError } from '../errors.js';
+import { GatewayError, describeError, errorCode, type ErrorCode } from '../errors.js';
 import type { LoadedModel } from '../inference/model-loader.js';
 import type { DenseNetLrp, ExplainTarget } from '../lrp/densenet-lrp.js';
 import { outputModelInfo } from '../reporting/report-inputs.js';
@@ -15,7 +15,7 @@ import type { StageMs } from '../logging/stage-timings.js';
  * The code of an image whose outputs could not be written for lack of disk space: not a failure of the
  * image; the pipeline keeps it pending and tries again once space is back.
  */
-export const NO_SPACE = 'NO_SPACE';
+export const NO_SPACE = 'NO_SPACE' satisfies ErrorCode;
 
 export type OutputKind = 'sc' | 'sr';
 
@@ -57,7 +57,7 @@ export type ImageWorkResult =
       /** Milliseconds per stage for this image; a batch's explanation (forward pass and LRP) is shared out evenly. */
       stageMs: StageMs;
     }
-  | { sopInstanceUid: string; kind: 'failed'; code: string; reason: string };
+  | { sopInstanceUid: string; kind: 'failed'; code: ErrorCode; reason: string };
 
 /** What the worker holds: the model and the LRP engine built on it. */
 export interface AnalysisEngine {
@@ -141,5 +141,5 @@ export async function processImages(engine: AnalysisEngine, request: ImageWorkRe
 
 function failure(sopInstanceUid: string, error: unknown): ImageWorkResult {
   if (isOutOfSpace(error)) return { sopInstanceUid, kind: 'failed', code: NO_SPACE, reason: `no disk space for its outputs: ${describeError(error)}` };
-  return { sopInstanceUid, kind: 'failed', code: error instanceof GatewayError ? error.code : 'PROCESSING_FAILED', reason: describeError(error) };
+  return { sopInstanceUid, kind: 'failed', code: errorCode(error, 'PROCESSING_FAILED'), reason: describeError(error) };
 }

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { GatewayError } from '../errors.js';
+import { GatewayError, unreachable } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { isGpuBackend, type BackendName, type BackendPreference } from '../inference/backend.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
@@ -126,7 +126,7 @@ export class InferencePool {
     try {
       await pool.spawn();
       const backend = pool.backend;
-      if (backend === undefined) throw new Error('unreachable: first worker reported no backend');
+      if (backend === undefined) unreachable('the first inference worker reported no backend');
       pool.wanted =
         options.workers === 'auto' ? (isGpuBackend(backend) ? 1 : Math.max(1, options.cores - 1)) : Math.max(1, options.workers);
       // The first worker settled the backend; the others are told to use exactly that one.
@@ -288,7 +288,7 @@ export class InferencePool {
             // crash starts the backoff afresh. (An older worker finishing proves nothing about replacements.)
             if (pending.worker.crashesAtSpawn === this.crashes) this.failuresInARow = 0;
             if (message.type === 'processed') pending.resolve(message.results);
-            else pending.reject(new Error(message.reason));
+            else pending.reject(new GatewayError(message.code, message.reason));
             return;
           }
         }

@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parentPort } from 'node:worker_threads';
-import { GatewayError, describeError } from '../errors.js';
+import { describeError, errorCode, unreachable } from '../errors.js';
 import { selectBackend } from '../inference/backend.js';
 import { loadModel } from '../inference/model-loader.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
@@ -12,7 +12,7 @@ import { processImages, type AnalysisEngine } from './image-work.js';
 // One TensorFlow.js backend and one copy of the model per worker thread: the wasm backend runs on one
 // thread, so parallelism comes from several workers.
 const port = parentPort;
-if (port === null) throw new Error('inference-worker must run as a worker thread');
+if (port === null) unreachable('inference-worker.js was loaded outside a worker thread');
 let engine: AnalysisEngine | undefined;
 const send = (message: FromWorker) => port.postMessage(message);
 /**
@@ -57,19 +57,19 @@ async function handle(message: ToWorker): Promise<void> {
       engine = { model, lrp: new DenseNetLrp(model.network, model.manifest.classes, model.manifest.preprocessing, message.lrp) };
       send({ type: 'ready', backend: selection.name, skipped: selection.skipped });
     } catch (error) {
-      send({ type: 'init-failed', code: error instanceof GatewayError ? error.code : 'INFERENCE_INIT', reason: describeError(error) });
+      send({ type: 'init-failed', code: errorCode(error, 'INFERENCE_INIT'), reason: describeError(error) });
     }
     return;
   }
   if (poisoned(message)) process.exit(70);
   await holdIfAsked(message);
   if (engine === undefined) {
-    send({ type: 'failed', id: message.id, reason: 'worker has no model loaded' });
+    send({ type: 'failed', id: message.id, code: 'WORKER_NOT_READY', reason: 'the inference worker has no model loaded' });
     return;
   }
   try {
     send({ type: 'processed', id: message.id, results: await processImages(engine, message.request) });
   } catch (error) {
-    send({ type: 'failed', id: message.id, reason: describeError(error) });
+    send({ type: 'failed', id: message.id, code: errorCode(error, 'PROCESSING_FAILED'), reason: describeError(error) });
   }
 }

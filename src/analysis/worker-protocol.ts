@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors.js';
 import type { BackendName, BackendPreference } from '../inference/backend.js';
 import type { ImageWorkRequest, ImageWorkResult } from './image-work.js';
 import type { LrpOptions } from '../lrp/composites.js';
@@ -9,6 +10,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'ready'; backend: BackendName; skipped: Array<{ name: BackendName; reason: string }> }
-  | { type: 'init-failed'; code: string; reason: string }
+  | { type: 'init-failed'; code: ErrorCode; reason: string }
   | { type: 'processed'; id: number; results: ImageWorkResult[] }
-  | { type: 'failed'; id: number; reason: string };
+  // The code crosses the thread boundary as it is, so `jobs --json` and the logs show the worker's own code.
+  | { type: 'failed'; id: number; code: ErrorCode; reason: string };

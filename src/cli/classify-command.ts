@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { GatewayConfig } from '../config/schema.js';
 import { walkStoredDataset } from '../dicom/dataset-walker.js';
 import { parsePart10Header } from '../dicom/part10-header.js';
-import { GatewayError, describeError } from '../errors.js';
+import { describeError, errorCode, type ErrorCode } from '../errors.js';
 import { selectBackend } from '../inference/backend.js';
 import { analyseImages } from '../analysis/analyse-images.js';
 import type { Classification } from '../analysis/batch-runner.js';
@@ -13,7 +13,7 @@ import { createLogger } from '../logging/logger.js';
 export type ClassifyReport = (
   | { file: string; status: 'classified'; predicted: string; probabilities: Record<string, number> }
   | { file: string; status: 'skipped'; reason: string }
-  | { file: string; status: 'failed'; code: string; reason: string }
+  | { file: string; status: 'failed'; code: ErrorCode; reason: string }
 ) & {
   /** Text of the file that could not be decoded exactly (an unknown Specific Character Set term...); never fatal. */
   textWarnings?: string[];
@@ -41,9 +41,9 @@ export async function classifyFiles(files: readonly string[], modelDir: string, 
         continue;
       }
       eligible.push({ file, slot: reports.length, textWarnings });
-      reports.push({ file, status: 'failed', code: 'PENDING', reason: '' });
+      reports.push({ file, status: 'failed', code: 'INTERNAL', reason: 'not analysed' }); // replaced below
     } catch (error) {
-      reports.push({ file, status: 'failed', code: (error as { code?: string }).code ?? 'UNREADABLE', reason: describeError(error) });
+      reports.push({ file, status: 'failed', code: errorCode(error, 'DATASET_UNREADABLE'), reason: describeError(error) });
     }
   }
   for (let i = 0; i < eligible.length; i += config.inference.maxBatch) {
@@ -54,7 +54,7 @@ export async function classifyFiles(files: readonly string[], modelDir: string, 
       const report: ClassifyReport =
         outcome.kind === 'analysed'
           ? { file: c.file, status: 'classified', predicted: outcome.classification.predicted, probabilities: byClass(outcome.classification) }
-          : { file: c.file, status: 'failed', code: outcome.error instanceof GatewayError ? outcome.error.code : 'PIXELS_UNREADABLE', reason: describeError(outcome.error) };
+          : { file: c.file, status: 'failed', code: errorCode(outcome.error, 'PROCESSING_FAILED'), reason: describeError(outcome.error) };
       reports[c.slot] = { ...report, ...warningsOf(c.textWarnings) };
     }
   }

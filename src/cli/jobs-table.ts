@@ -1,5 +1,18 @@
+import { codeOfReason, type ErrorCode } from '../errors.js';
 import type { JobSummary, StudySummary } from '../store/job-store.js';
 import type { Delivery } from '../store/pipeline-store.js';
+
+/**
+ * The machine view of `cxr-gateway jobs --json`. Each job's lastError is stored as 'CODE: sentence'; `code` repeats
+ * that catalogue code (src/errors.ts, docs/errors.md) so that scripts match on it without parsing prose.
+ */
+export function jobsListing(
+  studies: StudySummary[],
+  jobs: JobSummary[],
+  deliveries: Delivery[],
+): { studies: StudySummary[]; jobs: Array<JobSummary & { code: ErrorCode | null }>; deliveries: Delivery[] } {
+  return { studies, jobs: jobs.map((j) => ({ ...j, code: codeOfReason(j.lastError) ?? null })), deliveries };
+}
 
 /** The human view of `cxr-gateway jobs`: one line per study, then one per job. */
 export function formatJobsTable(studies: StudySummary[], jobs: JobSummary[], deliveries: Delivery[]): string {

@@ -2,15 +2,17 @@
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { modelDirectoryProblems } from '../config/model-dirs.js';
+import { checkExplainTarget } from '../config/explain-target.js';
+import { readManifest } from '../inference/model-manifest.js';
 import { loadConfig, modelDirectory, resolveConfigPath, CONFIG_ENV_VAR } from '../config/load-config.js';
-import { GatewayError, describeError } from '../errors.js';
+import { GatewayError, describeError, errorCode } from '../errors.js';
 import { Gateway, storeFileOf } from '../gateway.js';
 import { createLogger } from '../logging/logger.js';
 import { JobStore } from '../store/job-store.js';
 import { PipelineStore } from '../store/pipeline-store.js';
 import { checkModelDirectory } from '../inference/model-loader.js';
 import { classifyFiles, formatClassifyReports } from './classify-command.js';
-import { formatJobsTable } from './jobs-table.js';
+import { formatJobsTable, jobsListing } from './jobs-table.js';
 import { formatModelCard } from './model-card.js';
 import { explainRouting, formatRoutingDecision } from './rules-command.js';
 import { RENDER_USAGE, renderCommand } from './render-command.js';
@@ -164,7 +166,7 @@ async function start(configPath: string | undefined): Promise<number> {
       for (const notice of loaded.notices) logger.warn('configuration option ignored', { event: 'CONFIG-9001', why: notice });
       gateway.reload(loaded.config);
     } catch (error) {
-      logger.error('configuration reload refused: keeping the running configuration', { event: 'CONFIG-9002', trigger, error: describeError(error) });
+      logger.error('configuration reload refused: keeping the running configuration', { event: 'CONFIG-9002', trigger, code: errorCode(error, 'INTERNAL'), error: describeError(error) });
     }
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -173,7 +175,7 @@ async function start(configPath: string | undefined): Promise<number> {
   try {
     await gateway.start();
   } catch (error) {
-    logger.error('could not start', { event: 'GATEWAY-7005', error: describeError(error) });
+    logger.error('could not start', { event: 'GATEWAY-7005', code: errorCode(error, 'INTERNAL'), error: describeError(error) });
     await gateway.stop().catch(() => undefined);
     // Worker threads or sockets half set up must not keep a failed daemon alive: exit now.
     process.exit(1);
@@ -199,6 +201,14 @@ function checkConfig(configPath: string | undefined): number {
     process.stderr.write(`${source}: ${problems.map((p) => `${p.problem}; studies routed to model '${p.model}' would never be processed`).join('\n')}\n`);
     return 1;
   }
+  // A class name in explain.target passes the schema; the daemon would refuse it at start (EXPLAIN_TARGET_UNKNOWN).
+  try {
+    checkExplainTarget(config.explain.target, Object.entries(config.models).map(([name, dir]) => [name, readManifest(dir).classes] as const));
+  } catch (error) {
+    if (!(error instanceof GatewayError)) throw error;
+    process.stderr.write(`${source}: ${error.code}: ${error.message}\n`);
+    return 1;
+  }
   process.stdout.write(`${source}: valid\n${JSON.stringify(config, null, 2)}\n`);
   return 0;
 }
@@ -218,7 +228,7 @@ function jobs(configPath: string | undefined, json: boolean): number {
     const studies = store.listStudies();
     const jobList = store.listJobs();
     const deliveries = new PipelineStore(store.connection).deliveries();
-    process.stdout.write(json ? `${JSON.stringify({ studies, jobs: jobList, deliveries }, null, 2)}\n` : formatJobsTable(studies, jobList, deliveries));
+    process.stdout.write(json ? `${JSON.stringify(jobsListing(studies, jobList, deliveries), null, 2)}\n` : formatJobsTable(studies, jobList, deliveries));
   } finally {
     store.close();
   }

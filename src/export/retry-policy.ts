@@ -105,7 +105,7 @@ export type NextAttempt = { kind: 'retry'; at: Date; delayMs: number } | { kind:
 export function nextAttemptAt(attempt: number, now: Date, policy: RetryPolicy, random: () => number, failure: FailureClass = 'unknown'): NextAttempt {
   checkPolicy(policy);
   if (!Number.isSafeInteger(attempt) || attempt < 1) {
-    throw new GatewayError('retry-bad-attempt', `attempt must be a whole number >= 1 (failed attempts so far), got ${attempt}`);
+    throw new GatewayError('RETRY_BAD_ATTEMPT', `attempt must be a whole number >= 1 (failed attempts so far), got ${attempt}`);
   }
   const limit = attemptLimit(policy, failure);
   if (limit > 0 && attempt >= limit) {
@@ -127,7 +127,7 @@ function attemptLimit(policy: RetryPolicy, failure: FailureClass): number {
 
 function checkPolicy(policy: RetryPolicy): void {
   const fail = (what: string) => {
-    throw new GatewayError('retry-bad-policy', `retry policy: ${what}`);
+    throw new GatewayError('RETRY_BAD_POLICY', `retry policy: ${what}`);
   };
   if (!Number.isFinite(policy.initialDelayMs) || policy.initialDelayMs < 0) fail(`initialDelayMs must be >= 0, got ${policy.initialDelayMs}`);
   if (!Number.isFinite(policy.multiplier) || policy.multiplier < 1) fail(`multiplier must be >= 1, got ${policy.multiplier}`);

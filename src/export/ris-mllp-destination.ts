@@ -11,7 +11,7 @@ export interface RisMllpDestinationOptions {
 }
 
 // MllpSender refuses these before sending: the message itself is wrong, so sending it again cannot help.
-const MESSAGE_ERRORS = new Set(['mllp-control-id-mismatch', 'mllp-frame-bytes-in-message']);
+const MESSAGE_ERRORS = new Set(['MLLP_CONTROL_ID_MISMATCH', 'MLLP_FRAME_BYTES_IN_MESSAGE']);
 
 /**
  * A RIS reached over MLLP: the MllpSender, seen as a Destination. Its outcomes already have the delivery

@@ -1,10 +1,10 @@
-import { GatewayError } from '../errors.js';
+import { GatewayError, type ErrorCode } from '../errors.js';
 
 /**
  * Why an instance's pixels could not be turned into a model input. The codes are stable (scripts, metrics and
- * tests match on them); the message is written for the admin who has to fix the sender or the file.
+ * tests match on them, and they are part of ERROR_CODES); the message is written for the admin who has to fix the sender or the file.
  */
-export type PixelErrorCode =
+export type PixelErrorCode = Extract<ErrorCode,
   /** The transfer syntax has no decoder here (video, retired JPEG processes, unknown private syntaxes). */
   | 'PIXELS_UNSUPPORTED_SYNTAX'
   /** The pixel data is damaged: truncated, garbled, or disagrees with the image's own header. */
@@ -18,7 +18,8 @@ export type PixelErrorCode =
   /** The WASM decoders are not loaded (or are reloading after a crash); await initPixelCodecs(). */
   | 'PIXELS_CODECS_UNAVAILABLE'
   /** The model manifest's preprocessing block cannot be applied (e.g. 3 means for a 1-channel input). */
-  | 'PIXELS_SPEC_MISMATCH';
+  | 'PIXELS_SPEC_MISMATCH'
+>; // a subset of the catalogue (src/errors.ts): a pixel code missing there is a compile error
 
 /**
  * The reason for a pixel failure. Pixels are decoded after the store has answered Success, and a sender never sends

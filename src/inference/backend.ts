@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { describeError } from '../errors.js';
+import { describeError, GatewayError } from '../errors.js';
 import {
   BACKEND_ORDER,
   type BackendCandidate,
@@ -61,9 +61,9 @@ export async function selectBackend(
     try {
       const details = (await candidate.register(context)) ?? {};
       const ok = await tf.setBackend(candidate.tfName);
-      if (!ok) throw new Error(`tf.setBackend('${candidate.tfName}') returned false`);
+      if (!ok) throw new GatewayError('BACKEND_UNAVAILABLE', `tf.setBackend('${candidate.tfName}') returned false`);
       await tf.ready();
-      if (tf.getBackend() !== candidate.tfName) throw new Error(`tfjs is running on '${tf.getBackend()}' instead`);
+      if (tf.getBackend() !== candidate.tfName) throw new GatewayError('BACKEND_UNAVAILABLE', `tfjs is running on '${tf.getBackend()}' instead`);
       options.log?.('inference backend selected', { backend: candidate.name, ...details });
       return { name: candidate.name, skipped, details };
     } catch (error) {
@@ -73,7 +73,8 @@ export async function selectBackend(
     }
   }
   const tried = skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
-  throw new Error(
+  throw new GatewayError(
+    'BACKEND_UNAVAILABLE',
     preference === 'auto'
       ? `no TensorFlow.js backend could be started (${tried})`
       : `inference.backend '${preference}' could not be started: ${tried}`,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { GatewayError, unreachable } from '../errors.js';
 
 // Slicing and concatenating the last (channel) axis of NHWC tensors, as LRP on a DenseNet does at every layer
 // (the relevance accumulated over a dense block's channels). On the wasm backend the stock kernels are slow at
@@ -31,7 +32,7 @@ function rowsOf(shape: readonly number[]): number {
 }
 
 function checkFloat(t: tf.TensorInfo, what: string): void {
-  if (t.dtype !== 'float32') throw new Error(`${what}: float32 tensors only, not ${t.dtype}`);
+  if (t.dtype !== 'float32') throw new GatewayError('INTERNAL', `${what}: float32 tensors only, not ${t.dtype}`);
 }
 
 let registered = false;
@@ -47,7 +48,7 @@ function registerWasmKernels(): void {
         const x = inputs.x as tf.TensorInfo;
         const from = Number(attrs?.from);
         const count = Number(attrs?.count);
-        if (!isHeapBackend(backend)) throw new Error(`${SLICE_KERNEL}: not the wasm backend`);
+        if (!isHeapBackend(backend)) unreachable(`${SLICE_KERNEL}: not the wasm backend`);
         checkFloat(x, SLICE_KERNEL);
         const width = x.shape[x.shape.length - 1] ?? 0;
         const out = backend.makeOutput([...x.shape.slice(0, -1), count], 'float32');
@@ -66,7 +67,7 @@ function registerWasmKernels(): void {
       kernelName: CONCAT_KERNEL,
       backendName: 'wasm',
       kernelFunc: ({ inputs, backend }) => {
-        if (!isHeapBackend(backend)) throw new Error(`${CONCAT_KERNEL}: not the wasm backend`);
+        if (!isHeapBackend(backend)) unreachable(`${CONCAT_KERNEL}: not the wasm backend`);
         const parts = Object.keys(inputs)
           .sort((a, b) => Number(a) - Number(b))
           .map((k) => inputs[k] as tf.TensorInfo);
@@ -101,7 +102,7 @@ function onWasm(): boolean {
 /** Channels [from, from + count) of an NHWC tensor. */
 export function sliceChannels(t: tf.Tensor4D, from: number, count: number): tf.Tensor4D {
   const [n, h, w, c] = t.shape;
-  if (from < 0 || count < 0 || from + count > c) throw new Error(`cannot take channels ${from}..${from + count} of ${c}`);
+  if (from < 0 || count < 0 || from + count > c) throw new GatewayError('INTERNAL', `cannot take channels ${from}..${from + count} of ${c}`);
   if (from === 0 && count === c) return tf.clone(t);
   if (onWasm() && t.dtype === 'float32') return tf.engine().runKernel(SLICE_KERNEL, { x: t }, { from, count }) as tf.Tensor4D;
   return tf.slice(t, [0, 0, 0, from], [n, h, w, count]);
@@ -110,11 +111,11 @@ export function sliceChannels(t: tf.Tensor4D, from: number, count: number): tf.T
 /** NHWC tensors of the same N, H and W side by side on the channel axis. */
 export function concatChannels(parts: readonly tf.Tensor4D[]): tf.Tensor4D {
   const first = parts[0];
-  if (first === undefined) throw new Error('nothing to concatenate');
+  if (first === undefined) throw new GatewayError('INTERNAL', 'nothing to concatenate');
   if (parts.length === 1) return tf.clone(first);
   const [n, h, w] = first.shape;
   for (const p of parts) {
-    if (p.shape[0] !== n || p.shape[1] !== h || p.shape[2] !== w) throw new Error(`cannot concatenate channels of ${p.shape.join('x')} to ${first.shape.join('x')}`);
+    if (p.shape[0] !== n || p.shape[1] !== h || p.shape[2] !== w) throw new GatewayError('INTERNAL', `cannot concatenate channels of ${p.shape.join('x')} to ${first.shape.join('x')}`);
   }
   if (onWasm() && parts.every((p) => p.dtype === 'float32')) {
     return tf.engine().runKernel(CONCAT_KERNEL, Object.fromEntries(parts.map((p, i) => [String(i), p])), {}) as tf.Tensor4D;

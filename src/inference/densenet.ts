@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { DenseNetArchitecture } from './densenet-architecture.js';
 import type { HostTensor } from './weight-import.js';
+import { unreachable } from '../errors.js';
 
 /** Inference-time BatchNorm as the per-channel affine map it is: y = x * scale + offset. */
 export interface AffineNorm {
@@ -50,7 +51,7 @@ export class DenseNet {
   static fromHostWeights(architecture: DenseNetArchitecture, weights: ReadonlyMap<string, HostTensor>): DenseNet {
     const get = (name: string): HostTensor => {
       const t = weights.get(name);
-      if (t === undefined) throw new Error(`weights lack ${name}`); // checkDenseNetWeights guarantees presence
+      if (t === undefined) unreachable(`weights lack ${name}`); // checkDenseNetWeights guarantees presence
       return t;
     };
     const conv = (name: string) => oihwToHwio(get(name));

@@ -2,8 +2,10 @@
  * One lifecycle for every stage of the daemon (store, analysis, export, pipeline, assembly, SCP, maintenance,
  * admin): the gateway starts them in order, stops them in reverse with ONE shared deadline, and builds /healthz
  * from their status(). It lives with logging because it is a leaf that every layer may import: types and two
- * small helpers, no imports.
+ * small helpers; its one import is errors.ts, itself a leaf.
  */
+import { GatewayError } from '../errors.js';
+
 export type StageState = 'starting' | 'running' | 'degraded' | 'stopping' | 'stopped';
 
 export interface StageStatus {
@@ -27,6 +29,11 @@ export interface Stage {
   status(): StageStatus;
 }
 
+/** The abort reason: it may surface as a delivery's or a request's failure, so it carries a catalogue code. */
+function deadlineReached(): GatewayError {
+  return new GatewayError('SHUTDOWN_DEADLINE', 'shutdown deadline reached (dicom.shutdownGraceSeconds): the work in flight was cut off');
+}
+
 /**
  * An AbortSignal that fires at `deadline` (epoch ms by `now`), or at once when it is past. `dispose` clears the timer when the work ended first.
  */
@@ -35,11 +42,11 @@ export function deadlineSignal(deadline: number, now: () => number = Date.now): 
   if (!Number.isFinite(deadline)) return { signal: controller.signal, dispose: () => undefined };
   const left = deadline - now();
   if (left <= 0) {
-    controller.abort(new Error('shutdown deadline reached'));
+    controller.abort(deadlineReached());
     return { signal: controller.signal, dispose: () => undefined };
   }
   // Not unref'd: a shutdown waiting on this signal must not let the process exit before the store is closed.
-  const timer = setTimeout(() => controller.abort(new Error('shutdown deadline reached')), left);
+  const timer = setTimeout(() => controller.abort(deadlineReached()), left);
   return { signal: controller.signal, dispose: () => clearTimeout(timer) };
 }
 

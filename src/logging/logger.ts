@@ -3,6 +3,7 @@ import { writeSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { routeConsole, routeDcmjsLogs } from './library-logs.js';
 import type { LogEventAt, LogEventLevel } from './log-events.js';
+import { GatewayError } from '../errors.js';
 
 /** The fields of a line at `level`: its `event` code (log-events.ts) and any ids and values. */
 export type EventFields<L extends LogEventLevel> = { readonly event: LogEventAt<L> } & Record<string, unknown>;
@@ -97,7 +98,7 @@ function logFdFromEnvironment(): number | undefined {
   const value = process.env[LOG_FD_VARIABLE];
   if (value === undefined || value === '') return undefined;
   const fd = Number(value);
-  if (!Number.isInteger(fd) || fd < 1) throw new Error(`${LOG_FD_VARIABLE} must be an open file descriptor number, got '${value}'`);
+  if (!Number.isInteger(fd) || fd < 1) throw new GatewayError('LOG_FD_INVALID', `${LOG_FD_VARIABLE} must be an open file descriptor number, got '${value}'`);
   return fd;
 }
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { concatChannels, sliceChannels } from '../inference/channel-ops.js';
 import type { ConvRule } from './composites.js';
+import { GatewayError } from '../errors.js';
 
 export interface ConvGeometry {
   kernel: number;
@@ -51,7 +52,7 @@ export class ConvAdjoint {
     private readonly geometry: ConvGeometry,
   ) {
     const { kernel, stride, padding } = geometry;
-    if (stride > 1 && padding !== 'valid') throw new Error(`the adjoint of a strided convolution needs 'valid' padding (pad the input first), not '${padding}'`);
+    if (stride > 1 && padding !== 'valid') throw new GatewayError('INTERNAL', `the adjoint of a strided convolution needs 'valid' padding (pad the input first), not '${padding}'`);
     this.inputChannels = weight.shape[2];
     this.taps = Math.ceil(kernel / stride);
     this.filter = stride === 1 ? flipTranspose(weight) : polyphaseFilter(weight, stride);
@@ -159,7 +160,7 @@ export class ConvRelevance {
       this.positiveWeight = positive;
       this.negativeWeight = negative;
       if (rule.kind === 'z-box') {
-        if (!channelBounds) throw new Error('the z-box rule needs the lowest and highest value of each input channel');
+        if (!channelBounds) throw new GatewayError('INTERNAL', 'the z-box rule needs the lowest and highest value of each input channel');
         this.channelBounds = channelBounds;
         // R = x adj(w)(s) - l adj(w+)(s) - h adj(w-)(s). With l and h the same at every pixel, the last two
         // terms are one adjoint, of l w+ + h w- (input channels scaled by their bounds): two adjoints, not three.
@@ -205,7 +206,7 @@ export class ConvRelevance {
     switch (rule.kind) {
       case 'epsilon':
       case 'gamma': {
-        if (record.kind !== 'z') throw new Error(`the ${rule.kind} rule needs the recorded output`);
+        if (record.kind !== 'z') throw new GatewayError('INTERNAL', `the ${rule.kind} rule needs the recorded output`);
         return this.ruleAdjoint.apply(tf.div(r, stabilise(record.z, this.epsilon)) as tf.Tensor4D, inputShape);
       }
       case 'alpha-beta':
@@ -213,7 +214,7 @@ export class ConvRelevance {
         // negative part conv(x, w-). Biases stay out of both: the rule then conserves exactly.
         return this.signedSignal(record, r, undefined, inputShape);
       default:
-        throw new Error(`the ${rule.kind} rule has no signal form: use backward()`);
+        throw new GatewayError('INTERNAL', `the ${rule.kind} rule has no signal form: use backward()`);
     }
   }
 
@@ -230,7 +231,7 @@ export class ConvRelevance {
    */
   private splitRatios(positive: tf.Tensor4D, negative: tf.Tensor4D | undefined, zp: tf.Tensor4D, zn: tf.Tensor4D): { sp: tf.Tensor4D; sn: tf.Tensor4D } {
     const rule = this.rule;
-    if (rule.kind !== 'alpha-beta') throw new Error(`the ${rule.kind} rule has no positive and negative parts`);
+    if (rule.kind !== 'alpha-beta') throw new GatewayError('INTERNAL', `the ${rule.kind} rule has no positive and negative parts`);
     const forPositive = negative ? tf.sub(tf.mul(positive, rule.alpha), tf.mul(negative, rule.beta)) : tf.mul(positive, rule.alpha);
     const forNegative = negative ? tf.sub(tf.mul(negative, rule.alpha), tf.mul(positive, rule.beta)) : tf.mul(positive, -rule.beta);
     return { sp: tf.div(forPositive, tf.add(zp, TINY)) as tf.Tensor4D, sn: tf.div(forNegative, tf.sub(zn, TINY)) as tf.Tensor4D };
@@ -239,12 +240,12 @@ export class ConvRelevance {
   /** adj(w+)(sp) + adj(w-)(sn) in one convolution. */
   private adjointOfSplit(sp: tf.Tensor4D, sn: tf.Tensor4D, inputShape: readonly number[]): tf.Tensor4D {
     if (this.splitAdjoint) return this.splitAdjoint.apply(concatChannels([sp, sn]), inputShape);
-    throw new Error(`the ${this.rule.kind} rule has no positive and negative parts`);
+    throw new GatewayError('INTERNAL', `the ${this.rule.kind} rule has no positive and negative parts`);
   }
 
   /** The signal c with R_x = x * c for relevance that came through positive and negative consumer scales. */
   signedSignal(record: ConvRecord, positive: tf.Tensor4D, negative: tf.Tensor4D | undefined, inputShape: readonly number[]): tf.Tensor4D {
-    if (record.kind !== 'split') throw new Error('the alpha-beta rule needs the recorded positive and negative parts');
+    if (record.kind !== 'split') throw new GatewayError('INTERNAL', 'the alpha-beta rule needs the recorded positive and negative parts');
     const rule = this.rule;
     if (rule.kind === 'alpha-beta' && rule.beta === 0 && negative === undefined) {
       return (this.positiveAdjoint as ConvAdjoint).apply(tf.div(tf.mul(positive, rule.alpha), tf.add(record.positive, TINY)) as tf.Tensor4D, inputShape);
@@ -289,7 +290,7 @@ export class ConvRelevance {
 
   /** conv(low, w+) + conv(high, w-): the part of z^B's denominator that depends on the bounds alone. */
   boxOffset(low: tf.Tensor4D, high: tf.Tensor4D): tf.Tensor4D {
-    if (!this.positiveWeight || !this.negativeWeight) throw new Error('only z^B has a box offset');
+    if (!this.positiveWeight || !this.negativeWeight) throw new GatewayError('INTERNAL', 'only z^B has a box offset');
     const positive = this.positiveWeight;
     const negative = this.negativeWeight;
     return tf.tidy(() => tf.add(this.convolve(low, positive), this.convolve(high, negative)));

@@ -5,6 +5,7 @@ import type { PreprocessingSpec } from '../imaging/preprocessing-spec.js';
 import { convRule, lrpOptionsSchema, type LrpOptions } from './composites.js';
 import { ConvRelevance, stabilise, type ConvRecord } from './conv-relevance.js';
 import { averagePoolRelevance, maxPoolRelevance, onHostBackend, spreadOverPoolWindows } from './layer-relevance.js';
+import { GatewayError } from '../errors.js';
 
 export type ExplainTarget = 'predicted' | 'all' | number | string;
 
@@ -314,7 +315,7 @@ export class DenseNetLrp {
   private classIndex(target: number | string): number {
     const index = typeof target === 'number' ? target : this.classes.indexOf(target);
     if (!Number.isInteger(index) || index < 0 || index >= this.classes.length) {
-      throw new Error(`cannot explain class '${target}': the model's classes are ${this.classes.join(', ')}`);
+      throw new GatewayError('EXPLAIN_TARGET_UNKNOWN', `cannot explain class '${target}': the model's classes are ${this.classes.join(', ')}`);
     }
     return index;
   }

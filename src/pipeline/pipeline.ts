@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { GatewayConfig } from '../config/schema.js';
 import type { KeyAttributes } from '../dicom/dataset-walker.js';
-import { GatewayError, describeError } from '../errors.js';
+import { GatewayError, codedReason, describeError, errorCode } from '../errors.js';
 import { checkEligibility, type EligibilityRules } from '../inference/eligibility.js';
 import { WorkerCrashedError, type InferencePool } from '../analysis/inference-pool.js';
 import type { ModelManifest } from '../inference/model-manifest.js';
@@ -320,7 +320,7 @@ export class Pipeline implements Stage {
           continue;
         }
         // A stopped pool: the images stay pending and the job is retried on the next pass.
-        logger.error('image processing failed; the job stays pending', { event: 'ANALYSIS-5012', ...ids, error: describeError(error) });
+        logger.error('image processing failed; the job stays pending', { event: 'ANALYSIS-5012', ...ids, code: errorCode(error, 'PROCESSING_FAILED'), error: describeError(error) });
         return;
       }
       let noSpace: string | undefined;
@@ -333,7 +333,7 @@ export class Pipeline implements Stage {
           // Not the image's fault: it stays pending and the job is tried again once there is room.
           noSpace ??= r.reason;
         } else {
-          pipelineStore.recordImage(job.jobId, r.sopInstanceUid, { state: 'failed', reason: `${r.code}: ${r.reason}` }, this.now());
+          pipelineStore.recordImage(job.jobId, r.sopInstanceUid, { state: 'failed', reason: codedReason(r.code, r.reason) }, this.now());
           logger.warn('image failed', { event: 'ANALYSIS-5011', ...ids, sopInstanceUid: r.sopInstanceUid, code: r.code, why: r.reason });
         }
       }
@@ -356,7 +356,7 @@ export class Pipeline implements Stage {
     for (const image of batch) {
       const crashes = counts.get(image.sopInstanceUid) ?? max;
       if (crashes >= max) {
-        const reason = `WORKER_CRASHED: the inference worker crashed ${crashes} times on this image (last: ${error.detail})`;
+        const reason = codedReason('WORKER_CRASHED', `the inference worker crashed ${crashes} times on this image (last: ${error.detail})`);
         pipelineStore.recordImage(job.jobId, image.sopInstanceUid, { state: 'failed', reason }, this.now());
         logger.error('image failed: the inference worker crashed on it every time (a poison image)', { event: 'ANALYSIS-5013', ...ids, sopInstanceUid: image.sopInstanceUid, crashes });
       } else {
@@ -396,7 +396,7 @@ export class Pipeline implements Stage {
     const { initialMs, maxMs } = this.spaceRetry;
     const delayMs = Math.min(maxMs, initialMs * 2 ** waits);
     const now = this.now();
-    this.options.pipelineStore.deferJob(job.jobId, now + delayMs, `waiting for disk space: ${reason}`, now);
+    this.options.pipelineStore.deferJob(job.jobId, now + delayMs, codedReason('NO_SPACE', `waiting for disk space: ${reason}`), now);
     this.options.logger.warn('no disk space for the job\'s outputs: it waits and is tried again', {
       event: 'PIPELINE-4004',
       jobId: job.jobId,
@@ -433,7 +433,7 @@ export class Pipeline implements Stage {
     if (written.length === 0) {
       const failed = images.some((i) => i.state === 'failed');
       const reason = images.map((i) => `${i.sopInstanceUid}: ${i.reason ?? i.state}`).join('; ');
-      pipelineStore.finishProcessing(job.jobId, { state: failed ? 'failed' : 'ignored', reason: failed ? reason : `no eligible image (${reason})` }, now);
+      pipelineStore.finishProcessing(job.jobId, { state: failed ? 'failed' : 'ignored', reason: failed ? codedReason('IMAGES_FAILED', reason) : `no eligible image (${reason})` }, now);
       this.spaceWaits.delete(job.jobId);
       logger.info(failed ? 'job failed: no image could be processed' : 'job ignored: no eligible image', { event: failed ? 'PIPELINE-4005' : 'PIPELINE-4006', ...ids, why: reason });
       return;
@@ -467,7 +467,7 @@ export class Pipeline implements Stage {
     }
     // A done job whose images partly failed says why (jobs --json lastError), not null.
     const failed = images.filter((i) => i.state === 'failed');
-    const imageProblems = failed.length === 0 ? null : `${failed.length} of ${images.length} image(s) failed: ${failed.map((i) => `${i.sopInstanceUid}: ${i.reason ?? 'failed'}`).join('; ')}`;
+    const imageProblems = failed.length === 0 ? null : codedReason('IMAGES_FAILED', `${failed.length} of ${images.length} image(s) failed: ${failed.map((i) => `${i.sopInstanceUid}: ${i.reason ?? 'failed'}`).join('; ')}`);
     pipelineStore.finishProcessing(job.jobId, { deliveries, imageProblems }, now);
     this.spaceWaits.delete(job.jobId);
     logger.info('job written: deliveries queued', { event: 'PIPELINE-4007', ...ids, deliveries: deliveries.length, images: written.length, imagesFailed: failed.length });

@@ -248,7 +248,7 @@ function coded(value: Hl7CodedValue): string[] {
 
 function validate(input: OruInput): void {
   const fail = (message: string) => {
-    throw new GatewayError('hl7-bad-oru-input', message);
+    throw new GatewayError('HL7_BAD_ORU_INPUT', message);
   };
   const id = input.controlId;
   if (id.length === 0 || id.length > MAX_CONTROL_ID_LENGTH || !/^[!-~]+$/.test(id) || /[|^~\\&]/.test(id)) {

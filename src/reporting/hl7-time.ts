@@ -12,7 +12,7 @@ const DTM = /^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,4})?)?)?)?)?)?([+-]\d{4
 
 /** Renders a Date as YYYYMMDDHHMMSS+ZZZZ in local time. */
 export function formatHl7DateTime(date: Date): string {
-  if (Number.isNaN(date.getTime())) throw new GatewayError('hl7-bad-time', 'cannot put an invalid date into an HL7 message');
+  if (Number.isNaN(date.getTime())) throw new GatewayError('HL7_BAD_TIME', 'cannot put an invalid date into an HL7 message');
   const pad = (n: number, width = 2) => String(n).padStart(width, '0');
   const offset = -date.getTimezoneOffset();
   const sign = offset >= 0 ? '+' : '-';
@@ -29,7 +29,7 @@ export function toHl7DateTime(value: Hl7DateTime, what: string): string {
   if (value instanceof Date) return formatHl7DateTime(value);
   const trimmed = value.trim();
   if (!DTM.test(trimmed)) {
-    throw new GatewayError('hl7-bad-time', `${what} '${value}' is not an HL7 date/time (YYYYMMDD[HHMM[SS[.SSSS]]][+ZZZZ])`);
+    throw new GatewayError('HL7_BAD_TIME', `${what} '${value}' is not an HL7 date/time (YYYYMMDD[HHMM[SS[.SSSS]]][+ZZZZ])`);
   }
   return trimmed;
 }
@@ -41,16 +41,16 @@ export function toHl7DateTime(value: Hl7DateTime, what: string): string {
  */
 export function dicomDateTimeToHl7(date: string, time = ''): string {
   const da = date.trim().replace(/\./g, '');
-  if (!/^\d{8}$/.test(da)) throw new GatewayError('hl7-bad-time', `DICOM date '${date}' is not YYYYMMDD`);
+  if (!/^\d{8}$/.test(da)) throw new GatewayError('HL7_BAD_TIME', `DICOM date '${date}' is not YYYYMMDD`);
   const trimmed = time.trim();
   if (trimmed === '') return da;
   // The old ACR-NEMA form HH:MM:SS is still met; its colons go only between two-digit parts.
   if (trimmed.includes(':') && !/^\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$/.test(trimmed)) {
-    throw new GatewayError('hl7-bad-time', `DICOM time '${time}' is not HHMMSS.FFFFFF`);
+    throw new GatewayError('HL7_BAD_TIME', `DICOM time '${time}' is not HHMMSS.FFFFFF`);
   }
   const tm = trimmed.replace(/:/g, '');
   const match = /^(\d{2}(?:\d{2}(?:\d{2})?)?)(?:\.(\d{1,6}))?$/.exec(tm);
-  if (!match) throw new GatewayError('hl7-bad-time', `DICOM time '${time}' is not HHMMSS.FFFFFF`);
+  if (!match) throw new GatewayError('HL7_BAD_TIME', `DICOM time '${time}' is not HHMMSS.FFFFFF`);
   const whole = match[1] ?? '';
   const fraction = match[2] !== undefined && whole.length === 6 ? `.${match[2].slice(0, 4)}` : '';
   return `${da}${whole}${fraction}`;

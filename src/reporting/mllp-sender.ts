@@ -48,7 +48,7 @@ export class MllpSender {
 
   /** Connections are opened lazily by send(), so a RIS that is down at start-up does not stop the gateway. */
   async start(): Promise<void> {
-    if (this.state === 'stopped') throw new GatewayError('mllp-stopped', `the MLLP sender for ${this.peer} was stopped and cannot be started again`);
+    if (this.state === 'stopped') throw new GatewayError('MLLP_STOPPED', `the MLLP sender for ${this.peer} was stopped and cannot be started again`);
     this.state = 'started';
   }
 
@@ -79,12 +79,12 @@ export class MllpSender {
    */
   send(message: string, controlId: string, signal?: AbortSignal): Promise<SendOutcome> {
     if (this.state !== 'started') {
-      return Promise.reject(new GatewayError('mllp-not-started', `the MLLP sender for ${this.peer} is ${this.state === 'new' ? 'not started' : 'stopped'}`));
+      return Promise.reject(new GatewayError('MLLP_NOT_STARTED', `the MLLP sender for ${this.peer} is ${this.state === 'new' ? 'not started' : 'stopped'}`));
     }
     const inMessage = messageControlId(message);
     if (inMessage !== controlId) {
       return Promise.reject(
-        new GatewayError('mllp-control-id-mismatch', `control ID '${controlId}' is not the message's MSH-10 ('${inMessage ?? 'no MSH'}'); the ACK could not be matched`),
+        new GatewayError('MLLP_CONTROL_ID_MISMATCH', `control ID '${controlId}' is not the message's MSH-10 ('${inMessage ?? 'no MSH'}'); the ACK could not be matched`),
       );
     }
     let frame: Buffer;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { unreachable } from '../errors.js';
 
 /**
  * Max pool ('valid') whose gradient goes to each window's winner through maxPoolWithArgmax and a scatter:
@@ -17,7 +18,7 @@ export function trainableMaxPool(x: tf.Tensor4D, window: number, stride: number)
     const input = xIn as tf.Tensor4D;
     const shifted = tf.add(tf.sub(input, tf.min(input)), 1) as tf.Tensor4D;
     const { indexes } = tf.maxPoolWithArgmax(shifted, window, stride, 'valid', true);
-    if (!indexes) throw new Error('maxPoolWithArgmax returned no indexes');
+    if (!indexes) unreachable('maxPoolWithArgmax returned no indexes');
     (save as tf.GradSaveFunc)([indexes]);
     return {
       value: tf.maxPool(input, window, stride, 'valid'),

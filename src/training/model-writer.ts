@@ -17,7 +17,7 @@ export const WEIGHTS_FILE = 'weights.safetensors';
  */
 export function modelUidFromSha256(sha256: string): string {
   const bytes = Buffer.from(sha256.slice(0, 32), 'hex');
-  if (bytes.length !== 16) throw new Error(`not a SHA-256: ${sha256}`);
+  if (bytes.length !== 16) throw new GatewayError('INTERNAL', `not a SHA-256: ${sha256}`);
   bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x80;
   bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
   return `2.25.${BigInt(`0x${bytes.toString('hex')}`).toString(10)}`;

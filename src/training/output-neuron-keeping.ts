@@ -33,7 +33,7 @@ export function keepOutputNeurons(
 ): NewHead {
   const [previousClasses, features] = previous.weight.shape as [number, number];
   if (previousClasses !== previous.classes.length) {
-    throw new Error(`previous head has ${previousClasses} outputs but ${previous.classes.length} class names`);
+    throw new GatewayError('WEIGHTS_MISMATCH', `previous head has ${previousClasses} outputs but ${previous.classes.length} class names`);
   }
   // Fresh rows for every class first, so that the random stream (and so the fresh rows) does not depend
   // on which rows are kept.

@@ -8,6 +8,7 @@ import { taskMetrics, type TaskMetrics } from './metrics.js';
 import { Optimiser, optimiserSchema } from './optimiser.js';
 import type { SeededRandom } from './random.js';
 import type { TrainableDenseNet } from './trainable-densenet.js';
+import { GatewayError } from '../errors.js';
 
 export const stageTrainingSchema = z
   .object({
@@ -124,7 +125,7 @@ export async function trainStage(run: StageRun): Promise<StageResult> {
         variables.map((v) => grads[v.name] as tf.Tensor),
       );
       const loss = (await value.data())[0] ?? Number.NaN;
-      if (!Number.isFinite(loss)) throw new Error(`${stage}: the loss became ${loss} at epoch ${epoch}, step ${s + 1}; lower the learning rate`);
+      if (!Number.isFinite(loss)) throw new GatewayError('TRAINING_DIVERGED', `${stage}: the loss became ${loss} at epoch ${epoch}, step ${s + 1}; lower the learning rate`);
       if (logits) correct += await countCorrect(dataset.kind, logits, y);
       lossSum += loss * indices.length;
       seen += indices.length;

@@ -5,6 +5,7 @@ import type { HostTensor } from '../inference/weight-import.js';
 import { batchStatisticsNorm } from './batch-norm.js';
 import { trainableConv2d, type ConvOptions } from './conv-gradients.js';
 import { trainableMaxPool } from './max-pool.js';
+import { GatewayError, unreachable } from '../errors.js';
 
 /**
  * How BatchNorm behaves while training.
@@ -82,7 +83,7 @@ export class TrainableDenseNet {
   static fromHostWeights(arch: DenseNetArchitecture, weights: ReadonlyMap<string, HostTensor>): TrainableDenseNet {
     const get = (name: string): HostTensor => {
       const t = weights.get(name);
-      if (t === undefined) throw new Error(`weights lack ${name}`); // checked by the caller
+      if (t === undefined) unreachable(`weights lack ${name}`); // checked by the caller
       return t;
     };
     const conv = (name: string) => tf.variable(tf.tidy(() => tf.transpose(tensorOf(get(name)), [2, 3, 1, 0])), true);
@@ -211,7 +212,7 @@ export class TrainableDenseNet {
   replaceClassifier(weight: HostTensor, bias: HostTensor): void {
     const [classes, features] = weight.shape as [number, number];
     if (features !== featureChannels(this.arch) || bias.shape[0] !== classes) {
-      throw new Error(`classifier [${weight.shape.join(', ')}] does not fit ${featureChannels(this.arch)} features`);
+      throw new GatewayError('WEIGHTS_MISMATCH', `classifier [${weight.shape.join(', ')}] does not fit ${featureChannels(this.arch)} features`);
     }
     tf.dispose([this.classifierWeight, this.classifierBias]);
     this.classifierWeight = tf.variable(tf.tidy(() => tf.transpose(tensorOf(weight))), true);
@@ -257,7 +258,7 @@ export class TrainableDenseNet {
     const out = new Map<string, HostTensor>();
     for (const spec of expectedParameters(this.arch)) {
       const t = byName.get(spec.name);
-      if (t === undefined) throw new Error(`no tensor for ${spec.name}`);
+      if (t === undefined) unreachable(`no tensor for ${spec.name}`);
       out.set(spec.name, { shape: [...spec.shape], data: t.dataSync() as Float32Array });
     }
     tf.dispose(owned);
@@ -271,7 +272,7 @@ export class TrainableDenseNet {
 
   restore(snapshot: readonly Float32Array[]): void {
     const variables = this.allVariables();
-    if (snapshot.length !== variables.length) throw new Error('snapshot of a different network');
+    if (snapshot.length !== variables.length) unreachable('a snapshot of a different network was restored');
     tf.tidy(() => variables.forEach((v, i) => v.assign(tf.tensor(snapshot[i] as Float32Array, v.shape))));
   }
 

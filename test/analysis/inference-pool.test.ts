@@ -6,6 +6,7 @@ import { selectBackend } from '../../src/inference/backend.js';
 import { analyseImages } from '../../src/analysis/analyse-images.js';
 import type { ImageWorkRequest, ImageWorkResult } from '../../src/analysis/image-work.js';
 import { InferencePool, WorkerCrashedError } from '../../src/analysis/inference-pool.js';
+import { GatewayError } from '../../src/errors.js';
 import { loadModel } from '../../src/inference/model-loader.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { makeImageFile, writeImageFile } from '../helpers/dicom-factory.js';
@@ -75,6 +76,15 @@ test('worker threads on wasm classify like the in-process cpu backend; a broken 
     if (r.kind !== 'analysed' || p?.kind !== 'written') return t.fail(`image ${i} failed`);
     t.true(maxAbsDiff(r.classification.probabilities, p.classification.probabilities) < 1e-4, `image ${i}`);
   });
+});
+
+test('a request that fails inside the worker rejects with the GatewayError code the worker raised, not a bare Error', async (t) => {
+  const { files } = await images(1);
+  const pool = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 1, cores: 2, logger: quiet });
+  t.teardown(() => pool.stop());
+  // The tiny model has no class 'Cardiomegaly': the worker's LRP throws EXPLAIN_TARGET_UNKNOWN for the whole request.
+  const error = await t.throwsAsync(pool.process({ ...request([files[0] as string]), target: 'Cardiomegaly' }), { instanceOf: GatewayError, code: 'EXPLAIN_TARGET_UNKNOWN' });
+  t.regex(error?.message ?? '', /Cardiomegaly/);
 });
 
 test('a model directory with a bad checksum stops the pool from starting, with the reason', async (t) => {

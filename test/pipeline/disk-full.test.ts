@@ -102,7 +102,7 @@ test('the outputs disk is full when a job writes: the job waits (visible in jobs
   t.regex(String(waiting.why), /ENOSPC/);
   const during = (await jobsJson(existing.configPath)).jobs.find((j) => j.studyInstanceUid === studyInstanceUid);
   t.like(during, { state: 'processing' });
-  t.regex(during?.lastError ?? '', /^waiting for disk space: .*ENOSPC/);
+  t.regex(during?.lastError ?? '', /^NO_SPACE: waiting for disk space: .*ENOSPC/);
   t.true((during?.nextAttemptAt ?? 0) > 0);
   t.false(gateway.logs.some((l) => l.event === 'ANALYSIS-5011' && l.studyInstanceUid === studyInstanceUid), 'never marked failed for ENOSPC');
 

@@ -132,7 +132,7 @@ test('a batch that crashed a worker is retried image by image; the poison image 
   t.regex(images.find((i) => i.sopInstanceUid === poison)?.reason ?? '', /^WORKER_CRASHED: the inference worker crashed 2 times on this image \(.*exit code 70\)/);
   t.deepEqual(images.filter((i) => i.state === 'written').length, 2);
   const job = h.store.listJobs()[0];
-  t.regex(job?.lastError ?? '', /^1 of 3 image\(s\) failed: /);
+  t.regex(job?.lastError ?? '', /^IMAGES_FAILED: 1 of 3 image\(s\) failed: /);
   t.is(job?.attempts, 1);
 });
 
@@ -163,7 +163,7 @@ test('no space for the HL7 report: the job waits with a doubling delay capped at
   t.true(waits().every((l) => l.level === 'warn' && /HL7 report.*ENOSPC/.test(String(l.why))));
   const job = h.store.listJobs()[0];
   t.like(job, { state: 'processing' });
-  t.regex(job?.lastError ?? '', /^waiting for disk space/);
+  t.regex(job?.lastError ?? '', /^NO_SPACE: waiting for disk space/);
   t.is(h.pipelineStore.jobImages(job?.id ?? 0)[0]?.state, 'written', 'the image result is kept while the report waits');
 
   rmSync(filler);

@@ -15,7 +15,7 @@ test('encodes UTF-8 by default and Latin-1 on request', (t) => {
 });
 
 test('refuses a message that contains a frame byte', (t) => {
-  t.throws(() => frameMessage('MSH|\x1c'), { instanceOf: GatewayError, code: 'mllp-frame-bytes-in-message' });
+  t.throws(() => frameMessage('MSH|\x1c'), { instanceOf: GatewayError, code: 'MLLP_FRAME_BYTES_IN_MESSAGE' });
 });
 
 test('reassembles frames split over chunks and several frames in one chunk', (t) => {

@@ -279,14 +279,14 @@ test('stop() ends a send in flight with a retry and closes the connection', asyn
   await s.stop();
   t.like(await pending, { kind: 'retry', cause: 'stopped' });
   t.true(Date.now() - started < 2_000);
-  await t.throwsAsync(s.send(message, controlId), { instanceOf: GatewayError, code: 'mllp-not-started' });
+  await t.throwsAsync(s.send(message, controlId), { instanceOf: GatewayError, code: 'MLLP_NOT_STARTED' });
 });
 
 test('refuses a control ID that is not the message\'s MSH-10', async (t) => {
   const s = await sender(await freePort());
   t.teardown(() => s.stop());
   const { message } = oru();
-  await t.throwsAsync(s.send(message, 'OTHER'), { instanceOf: GatewayError, code: 'mllp-control-id-mismatch' });
+  await t.throwsAsync(s.send(message, 'OTHER'), { instanceOf: GatewayError, code: 'MLLP_CONTROL_ID_MISMATCH' });
 });
 
 test('the abort signal (the shutdown deadline) ends a send waiting for its ACK at once, and a send queued behind it, as stopped retries', async (t) => {
