@@ -35,13 +35,16 @@ export function integerOption(value: string | undefined, name: string, min: numb
 }
 
 export function archOption(value: string | undefined): Arch {
-  if (!value || !(value in DENSENET_VARIANTS)) throw new Error(`--arch: one of ${Object.keys(DENSENET_VARIANTS).join(', ')}`);
+  if (!value || !(value in DENSENET_VARIANTS))
+    throw new Error(`--arch: one of ${Object.keys(DENSENET_VARIANTS).join(', ')}`);
   return value as Arch;
 }
 
 export function compositesOption(value: string | undefined): CompositeName[] {
   const names = listOption(value);
-  for (const n of names) if (!(COMPOSITE_NAMES as readonly string[]).includes(n)) throw new Error(`--composites: unknown composite ${n} (${COMPOSITE_NAMES.join(', ')})`);
+  for (const n of names)
+    if (!(COMPOSITE_NAMES as readonly string[]).includes(n))
+      throw new Error(`--composites: unknown composite ${n} (${COMPOSITE_NAMES.join(', ')})`);
   return names as CompositeName[];
 }
 
@@ -56,7 +59,10 @@ export function runCaptured(command: string, args: string[], timeoutMs: number):
     env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
   });
   if (result.error) throw result.error;
-  if (result.status !== 0) throw new Error(`${path.basename(command)} ${args.slice(0, 2).join(' ')} exited with ${result.status ?? result.signal}`);
+  if (result.status !== 0)
+    throw new Error(
+      `${path.basename(command)} ${args.slice(0, 2).join(' ')} exited with ${result.status ?? result.signal}`,
+    );
   return result.stdout;
 }
 
@@ -64,15 +70,48 @@ export function runCaptured(command: string, args: string[], timeoutMs: number):
  * Writes random torchvision weights (torch.manual_seed(seed), CLASSES.length classes) to `file` with
  * tools/bench_torch_densenet.py, which also times one forward pass of `size` at `threads` threads.
  */
-export function exportRandomWeights(o: { arch: Arch; seed: number; size: number; threads: number }, file: string, timeoutMs: number): void {
-  runCaptured(PYTHON, [TORCH_BENCH, '--arch', o.arch, '--num-classes', String(CLASSES.length), '--seed', String(o.seed), '--size', String(o.size), '--batch', '1', '--repeats', '1', '--warmup', '0', '--threads', String(o.threads), '--export-weights', file, '--json'], timeoutMs);
+export function exportRandomWeights(
+  o: { arch: Arch; seed: number; size: number; threads: number },
+  file: string,
+  timeoutMs: number,
+): void {
+  runCaptured(
+    PYTHON,
+    [
+      TORCH_BENCH,
+      '--arch',
+      o.arch,
+      '--num-classes',
+      String(CLASSES.length),
+      '--seed',
+      String(o.seed),
+      '--size',
+      String(o.size),
+      '--batch',
+      '1',
+      '--repeats',
+      '1',
+      '--warmup',
+      '0',
+      '--threads',
+      String(o.threads),
+      '--export-weights',
+      file,
+      '--json',
+    ],
+    timeoutMs,
+  );
 }
 
 /**
  * The DenseNet of a weights file; `edit` may change the host tensors first (lrp-instructions.ts negates
  * BatchNorm scales).
  */
-export function loadDenseNet(arch: Arch, file: string, edit?: (tensors: Map<string, SafetensorsEntry>) => void): DenseNet {
+export function loadDenseNet(
+  arch: Arch,
+  file: string,
+  edit?: (tensors: Map<string, SafetensorsEntry>) => void,
+): DenseNet {
   const architecture = namedDenseNet(arch, CLASSES.length);
   const tensors = readSafetensors(readFileSync(file), file).tensors;
   edit?.(tensors);

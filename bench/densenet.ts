@@ -104,7 +104,9 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--batches') o.batches = [...new Set(list(next()).map((b) => int(b, a, 1)))];
     else if (a === '--backends') {
       const names = list(next());
-      for (const n of names) if (!(BACKEND_ORDER as readonly string[]).includes(n)) throw new Error(`--backends: unknown backend ${n} (${BACKEND_ORDER.join(', ')})`);
+      for (const n of names)
+        if (!(BACKEND_ORDER as readonly string[]).includes(n))
+          throw new Error(`--backends: unknown backend ${n} (${BACKEND_ORDER.join(', ')})`);
       o.backends = names as BackendName[];
     } else if (a === '--composites') o.composites = compositesOption(next());
     else if (a === '--torch-threads') o.torchThreads = int(next(), a, 1);
@@ -117,7 +119,12 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--help' || a === '-h') {
       const header = readFileSync(SCRIPT, 'utf8').split('\n');
       const end = header.findIndex((l) => !l.startsWith('//'));
-      process.stdout.write(`${header.slice(0, end).map((l) => l.slice(3)).join('\n')}\n`);
+      process.stdout.write(
+        `${header
+          .slice(0, end)
+          .map((l) => l.slice(3))
+          .join('\n')}\n`,
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -142,7 +149,8 @@ const run = (command: string, args: string[]) => runCaptured(command, args, CHIL
 
 /** The last line of stdout that parses as a JSON object. */
 function lastJson(stdout: string): Record<string, unknown> {
-  for (const line of stdout.trim().split('\n').reverse()) if (line.startsWith('{')) return JSON.parse(line) as Record<string, unknown>;
+  for (const line of stdout.trim().split('\n').reverse())
+    if (line.startsWith('{')) return JSON.parse(line) as Record<string, unknown>;
   throw new Error(`no JSON line in output: ${stdout.slice(-500)}`);
 }
 
@@ -199,7 +207,14 @@ type WorkerEvent =
   | { e: 'begin'; kind: Kind; phase: 'warmup' | 'run'; repeat: number }
   | { e: 'warmup'; kind: Kind; ms: number; profile?: ProfileSummary }
   | { e: 'run'; kind: Kind; repeat: number; ms: number; cpuMs: number; absorbed?: number }
-  | { e: 'error'; kind: Kind; phase: 'warmup' | 'run'; message: string; maxRssBytes: number; wasmHeapBytes: number | null }
+  | {
+      e: 'error';
+      kind: Kind;
+      phase: 'warmup' | 'run';
+      message: string;
+      maxRssBytes: number;
+      wasmHeapBytes: number | null;
+    }
   | {
       e: 'done';
       numTensorsBeforeLoops: number;
@@ -229,7 +244,15 @@ function summariseProfile(what: string, info: ProfileInfo, size: number): Profil
       const [xShape, wShape] = k.inputShapes as number[][];
       const h = xShape?.[1] ?? 0;
       const stage =
-        h > size / 2 - 1 ? 'stem' : h >= size / 4 - 1 ? 'block 1 + transition 1' : h >= size / 8 - 1 ? 'block 2 + transition 2' : h >= size / 16 - 1 ? 'block 3 + transition 3' : 'block 4';
+        h > size / 2 - 1
+          ? 'stem'
+          : h >= size / 4 - 1
+            ? 'block 1 + transition 1'
+            : h >= size / 8 - 1
+              ? 'block 2 + transition 2'
+              : h >= size / 16 - 1
+                ? 'block 3 + transition 3'
+                : 'block 4';
       const key = `${stage} ${wShape?.[0]}x${wShape?.[1]}`;
       const s = byStage.get(key) ?? { ms: 0, count: 0 };
       s.ms += ms;
@@ -253,7 +276,8 @@ function nchwToNhwc(data: Float32Array, shape: number[]): Float32Array {
   const out = new Float32Array(n * h * w * c);
   for (let i = 0; i < n; i += 1)
     for (let k = 0; k < c; k += 1)
-      for (let y = 0; y < h; y += 1) for (let x = 0; x < w; x += 1) out[((i * h + y) * w + x) * c + k] = data[((i * c + k) * h + y) * w + x] ?? 0;
+      for (let y = 0; y < h; y += 1)
+        for (let x = 0; x < w; x += 1) out[((i * h + y) * w + x) * c + k] = data[((i * c + k) * h + y) * w + x] ?? 0;
   return out;
 }
 
@@ -285,8 +309,15 @@ async function worker(spec: WorkerSpec): Promise<void> {
   const perImage = c * h * w;
   const net = loadDenseNet(spec.arch, spec.weightsFile);
   const composites = spec.kinds.filter((k): k is CompositeName => k !== 'forward');
-  const lrps = new Map(composites.map((k) => [k, new DenseNetLrp(net, CLASSES, NORMALISATION, { composite: k })] as const));
-  const x = tf.tensor4d(nchwToNhwc(inputEntry.data.subarray(0, spec.batch * perImage), [spec.batch, c, h, w]), [spec.batch, h, w, c]);
+  const lrps = new Map(
+    composites.map((k) => [k, new DenseNetLrp(net, CLASSES, NORMALISATION, { composite: k })] as const),
+  );
+  const x = tf.tensor4d(nchwToNhwc(inputEntry.data.subarray(0, spec.batch * perImage), [spec.batch, c, h, w]), [
+    spec.batch,
+    h,
+    w,
+    c,
+  ]);
   const before = tf.memory();
   emit({ e: 'ready', loadMs: round(performance.now() - t0), baseBytes: before.numBytes });
 
@@ -329,7 +360,10 @@ async function worker(spec: WorkerSpec): Promise<void> {
     emit({ e: 'begin', ...current, repeat: 0 });
     // A backend's first call of each kernel also prepares it (XNNPACK packs the filters), so the profile comes from
     // the last warm-up run, after the first, where there is one.
-    const warm = spec.warmup > 1 ? { ms: (await measure('forward')).ms, profile: undefined } : await profiled('forward', `forward, batch ${spec.batch}`);
+    const warm =
+      spec.warmup > 1
+        ? { ms: (await measure('forward')).ms, profile: undefined }
+        : await profiled('forward', `forward, batch ${spec.batch}`);
     const logits = net.logits(x);
     const ours = (await logits.data()) as Float32Array;
     logits.dispose();
@@ -349,7 +383,9 @@ async function worker(spec: WorkerSpec): Promise<void> {
     }
     emit({ e: 'check', maxAbsDiff, topClassAgrees });
     emit({ e: 'warmup', kind: 'forward', ms: round(warm.ms), ...(warm.profile ? { profile: warm.profile } : {}) });
-    say(`logits vs PyTorch max |diff| ${maxAbsDiff.toExponential(2)}, top class ${topClassAgrees ? 'agrees' : 'DISAGREES'}; warm-up forward ${warm.ms.toFixed(0)} ms${warm.profile ? `, peak tensors ${mib(warm.profile.peakBytes)}` : ''}`);
+    say(
+      `logits vs PyTorch max |diff| ${maxAbsDiff.toExponential(2)}, top class ${topClassAgrees ? 'agrees' : 'DISAGREES'}; warm-up forward ${warm.ms.toFixed(0)} ms${warm.profile ? `, peak tensors ${mib(warm.profile.peakBytes)}` : ''}`,
+    );
     for (let i = 1; i < spec.warmup; i += 1) {
       emit({ e: 'begin', ...current, repeat: i });
       if (i === spec.warmup - 1) {
@@ -381,8 +417,17 @@ async function worker(spec: WorkerSpec): Promise<void> {
         current = { kind, phase: 'run' };
         emit({ e: 'begin', ...current, repeat: r });
         const m = await measure(kind);
-        emit({ e: 'run', kind, repeat: r, ms: round(m.ms), cpuMs: round(m.cpuMs), ...(m.absorbed !== undefined ? { absorbed: m.absorbed } : {}) });
-        parts.push(`${kind === 'forward' ? 'forward' : `LRP ${kind}`} ${m.ms.toFixed(0)} ms (cpu ${m.cpuMs.toFixed(0)})`);
+        emit({
+          e: 'run',
+          kind,
+          repeat: r,
+          ms: round(m.ms),
+          cpuMs: round(m.cpuMs),
+          ...(m.absorbed !== undefined ? { absorbed: m.absorbed } : {}),
+        });
+        parts.push(
+          `${kind === 'forward' ? 'forward' : `LRP ${kind}`} ${m.ms.toFixed(0)} ms (cpu ${m.cpuMs.toFixed(0)})`,
+        );
       }
       say(`repeat ${r + 1}/${spec.repeats}: ${parts.join(', ')}`);
     }
@@ -402,7 +447,13 @@ async function worker(spec: WorkerSpec): Promise<void> {
     });
   } catch (error) {
     say(`${current.kind} (${current.phase}) failed: ${errorText(error)}`);
-    emit({ e: 'error', ...current, message: errorText(error), maxRssBytes: process.resourceUsage().maxRSS * 1024, wasmHeapBytes: wasmHeapBytes() });
+    emit({
+      e: 'error',
+      ...current,
+      message: errorText(error),
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      wasmHeapBytes: wasmHeapBytes(),
+    });
     process.exitCode = 1;
   }
 }
@@ -466,7 +517,10 @@ interface TorchRow {
 /** Runs one worker child; its stderr is passed through live and kept, to find what a dying wasm module printed. */
 function runWorker(spec: WorkerSpec): Promise<{ events: WorkerEvent[]; exit: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [SCRIPT, '--worker', JSON.stringify(spec)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [SCRIPT, '--worker', JSON.stringify(spec)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -493,15 +547,41 @@ function wasmDiagnosis(stderr: string): string | undefined {
   return hits.length > 0 ? [...new Set(hits.map((l) => l.trim()))].slice(0, 3).join(' | ') : undefined;
 }
 
-async function benchBatch(o: Options, backend: BackendName, batch: number, files: { weightsFile: string; ioFile: string }, log: (m: string) => void): Promise<BatchResult | { unavailable: string }> {
+async function benchBatch(
+  o: Options,
+  backend: BackendName,
+  batch: number,
+  files: { weightsFile: string; ioFile: string },
+  log: (m: string) => void,
+): Promise<BatchResult | { unavailable: string }> {
   const isCpu = backend === 'cpu';
   const repeats = isCpu ? 1 : batch > 1 ? Math.min(o.repeats, o.largeBatchRepeats) : o.repeats;
-  const result: BatchResult = { batch, repeats, attempts: 0, measurements: {}, maxRssBytes: 0, wasmHeapBytes: null, profiles: [] };
+  const result: BatchResult = {
+    batch,
+    repeats,
+    attempts: 0,
+    measurements: {},
+    maxRssBytes: 0,
+    wasmHeapBytes: null,
+    profiles: [],
+  };
   let remaining: Kind[] = ['forward', ...o.composites];
   while (remaining.length > 0) {
     result.attempts += 1;
-    log(`tfjs ${backend}, batch ${batch}: ${remaining.join(', ')} (${repeats} repeats)${result.attempts > 1 ? `, attempt ${result.attempts}` : ''}`);
-    const { events, exit, stderr } = await runWorker({ backend, batch, kinds: remaining, repeats, warmup: o.warmup, lrpWarmup: !isCpu, arch: o.arch, size: o.size, ...files });
+    log(
+      `tfjs ${backend}, batch ${batch}: ${remaining.join(', ')} (${repeats} repeats)${result.attempts > 1 ? `, attempt ${result.attempts}` : ''}`,
+    );
+    const { events, exit, stderr } = await runWorker({
+      backend,
+      batch,
+      kinds: remaining,
+      repeats,
+      warmup: o.warmup,
+      lrpWarmup: !isCpu,
+      arch: o.arch,
+      size: o.size,
+      ...files,
+    });
     const unavailable = events.find((e) => e.e === 'unavailable');
     if (unavailable) return { unavailable: unavailable.reason };
     const runs = new Map<Kind, number[]>();
@@ -576,9 +656,12 @@ async function benchBatch(o: Options, backend: BackendName, batch: number, files
     const m = result.measurements[kind];
     if (m) m.ratioToForward = m.msPerImage !== null && forward !== null ? round(m.msPerImage / forward, 2) : null;
     const forwardRuns = result.measurements.forward?.runsMs ?? [];
-    if (m && !m.error) m.roundRatios = m.runsMs.flatMap((v, i) => (forwardRuns[i] ? [round(v / (forwardRuns[i] ?? 1), 2)] : []));
+    if (m && !m.error)
+      m.roundRatios = m.runsMs.flatMap((v, i) => (forwardRuns[i] ? [round(v / (forwardRuns[i] ?? 1), 2)] : []));
     const cpuForward = result.measurements.forward?.cpuMsPerImage ?? null;
-    if (m) m.cpuRatioToForward = m.cpuMsPerImage !== null && cpuForward !== null ? round(m.cpuMsPerImage / cpuForward, 2) : null;
+    if (m)
+      m.cpuRatioToForward =
+        m.cpuMsPerImage !== null && cpuForward !== null ? round(m.cpuMsPerImage / cpuForward, 2) : null;
   }
   return result;
 }
@@ -613,11 +696,28 @@ async function main(): Promise<void> {
     // 1. Weights and input, from PyTorch.
     const weightsFile = path.join(dir, `${o.arch}-random-seed${o.seed}.safetensors`);
     log(`exporting random ${o.arch} weights (seed ${o.seed}) to ${weightsFile}`);
-    exportRandomWeights({ arch: o.arch, seed: o.seed, size: o.size, threads: o.torchThreads }, weightsFile, CHILD_TIMEOUT_MS);
+    exportRandomWeights(
+      { arch: o.arch, seed: o.seed, size: o.size, threads: o.torchThreads },
+      weightsFile,
+      CHILD_TIMEOUT_MS,
+    );
     const maxBatch = Math.max(...o.batches);
     const ioFile = path.join(dir, 'input.safetensors');
-    run(PYTHON, ['-c', INPUT_SNIPPET, TOOLS, weightsFile, o.arch, String(maxBatch), String(o.size), String(o.seed), String(o.torchThreads), ioFile]);
-    log(`input: ${maxBatch} x 3 x ${o.size} x ${o.size}, torch.randn from torch.Generator().manual_seed(${o.seed + 1}), with PyTorch's logits, in ${ioFile}`);
+    run(PYTHON, [
+      '-c',
+      INPUT_SNIPPET,
+      TOOLS,
+      weightsFile,
+      o.arch,
+      String(maxBatch),
+      String(o.size),
+      String(o.seed),
+      String(o.torchThreads),
+      ioFile,
+    ]);
+    log(
+      `input: ${maxBatch} x 3 x ${o.size} x ${o.size}, torch.randn from torch.Generator().manual_seed(${o.seed + 1}), with PyTorch's logits, in ${ioFile}`,
+    );
 
     // 2. TF.js, one child per backend and batch size.
     const backends: BackendResult[] = [];
@@ -642,17 +742,47 @@ async function main(): Promise<void> {
     for (const b of o.batches) {
       const repeats = b > 1 ? Math.min(o.repeats, o.largeBatchRepeats) : o.repeats;
       log(`PyTorch, batch ${b}: ${repeats} repeats, ${o.torchThreads} threads`);
-      const r = lastJson(run(PYTHON, [TORCH_BENCH, '--arch', o.arch, '--weights', weightsFile, '--seed', String(o.seed), '--size', String(o.size), '--batch', String(b), '--repeats', String(repeats), '--threads', String(o.torchThreads), '--grad-x-input', '--json']));
+      const r = lastJson(
+        run(PYTHON, [
+          TORCH_BENCH,
+          '--arch',
+          o.arch,
+          '--weights',
+          weightsFile,
+          '--seed',
+          String(o.seed),
+          '--size',
+          String(o.size),
+          '--batch',
+          String(b),
+          '--repeats',
+          String(repeats),
+          '--threads',
+          String(o.torchThreads),
+          '--grad-x-input',
+          '--json',
+        ]),
+      );
       torchInfo = r;
       const forwardRuns = (r.ms_per_batch_forward as number[] | undefined) ?? [];
-      torch.push({ batch: b, repeats, forwardMsPerImage: round(Number(r.ms_per_image_forward)), forwardMinMsPerImage: round(Math.min(...forwardRuns) / b), gradXInputMsPerImage: round(Number(r.ms_per_image_grad_x_input)), topClass: r.top_class as number[] });
+      torch.push({
+        batch: b,
+        repeats,
+        forwardMsPerImage: round(Number(r.ms_per_image_forward)),
+        forwardMinMsPerImage: round(Math.min(...forwardRuns) / b),
+        gradXInputMsPerImage: round(Number(r.ms_per_image_grad_x_input)),
+        topClass: r.top_class as number[],
+      });
     }
 
     // Machine; the wasm flags need the wasm backend registered in this process (cheap).
     let wasmFlags: { simd: boolean; threads: boolean } | null = null;
     try {
       await import('@tensorflow/tfjs-backend-wasm');
-      wasmFlags = { simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')), threads: Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')) };
+      wasmFlags = {
+        simd: Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')),
+        threads: Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')),
+      };
     } catch {
       // no wasm package
     }
@@ -679,8 +809,13 @@ async function main(): Promise<void> {
         b.batches.map((r) => {
           const t = torch.find((x) => x.batch === r.batch);
           const fwd = r.measurements.forward?.msPerImage ?? null;
-          const ratio = (a: number | null | undefined, bb: number | undefined) => (a != null && bb !== undefined ? round(a / bb, 2) : null);
-          const out: Record<string, number | string | null> = { backend: b.backend, batch: r.batch, forwardVsTorchForward: ratio(fwd, t?.forwardMsPerImage) };
+          const ratio = (a: number | null | undefined, bb: number | undefined) =>
+            a != null && bb !== undefined ? round(a / bb, 2) : null;
+          const out: Record<string, number | string | null> = {
+            backend: b.backend,
+            batch: r.batch,
+            forwardVsTorchForward: ratio(fwd, t?.forwardMsPerImage),
+          };
           for (const c of o.composites) {
             const m = r.measurements[c];
             out[`lrp_${c}_vsForward`] = m?.ratioToForward ?? null;
@@ -736,8 +871,11 @@ function printReport(
       `torch ${String(m.torch)} (${String(m.torchThreads)} threads, mkldnn ${String(m.torchMkldnn)}, BLAS ${String(m.torchBlas)}); load before ${(m.loadAverageBefore as number[]).join(' ')}, after ${(m.loadAverageAfter as number[]).join(' ')}`,
   );
   p();
-  const cell = (x: Measurement | undefined) => (x === undefined ? '—' : x.msPerImage !== null ? x.msPerImage.toFixed(1) : `failed (${x.failedDuring})`);
-  p(`| engine | batch | repeats | forward ms/img | ${cs.map((c) => `LRP ${c} ms/img | ${c} / forward`).join(' | ')} | grad x input ms/img |`);
+  const cell = (x: Measurement | undefined) =>
+    x === undefined ? '—' : x.msPerImage !== null ? x.msPerImage.toFixed(1) : `failed (${x.failedDuring})`;
+  p(
+    `| engine | batch | repeats | forward ms/img | ${cs.map((c) => `LRP ${c} ms/img | ${c} / forward`).join(' | ')} | grad x input ms/img |`,
+  );
   p(`|---|---:|---:|---:|${cs.map(() => '---:|---:|').join('')}---:|`);
   for (const b of result.tfjs) {
     if (!b.started) {
@@ -749,20 +887,32 @@ function printReport(
         const x = r.measurements[c];
         const ratio = x?.ratioToForward;
         const rounds = x?.roundRatios ?? [];
-        const perRound = rounds.length > 1 ? ` · per round ${median(rounds).toFixed(2)} (${Math.min(...rounds).toFixed(2)}–${Math.max(...rounds).toFixed(2)})` : '';
-        const over = ratio != null && (ratio > LRP_TARGET_RATIO || (rounds.length > 1 && median(rounds) > LRP_TARGET_RATIO)) ? ' (> 3)' : '';
+        const perRound =
+          rounds.length > 1
+            ? ` · per round ${median(rounds).toFixed(2)} (${Math.min(...rounds).toFixed(2)}–${Math.max(...rounds).toFixed(2)})`
+            : '';
+        const over =
+          ratio != null && (ratio > LRP_TARGET_RATIO || (rounds.length > 1 && median(rounds) > LRP_TARGET_RATIO))
+            ? ' (> 3)'
+            : '';
         return `${cell(x)} | ${ratio == null ? '—' : `${ratio.toFixed(2)}${perRound}${over}`}`;
       });
-      p(`| tfjs ${b.backend} | ${r.batch} | ${r.repeats} | ${cell(r.measurements.forward)} | ${cells.join(' | ')} | — |`);
+      p(
+        `| tfjs ${b.backend} | ${r.batch} | ${r.repeats} | ${cell(r.measurements.forward)} | ${cells.join(' | ')} | — |`,
+      );
     }
   }
-  for (const t of result.torch) p(`| PyTorch CPU, ${o.torchThreads} threads | ${t.batch} | ${t.repeats} | ${t.forwardMsPerImage.toFixed(1)} | ${cs.map(() => '— | —').join(' | ')} | ${t.gradXInputMsPerImage.toFixed(1)} |`);
+  for (const t of result.torch)
+    p(
+      `| PyTorch CPU, ${o.torchThreads} threads | ${t.batch} | ${t.repeats} | ${t.forwardMsPerImage.toFixed(1)} | ${cs.map(() => '— | —').join(' | ')} | ${t.gradXInputMsPerImage.toFixed(1)} |`,
+    );
   p();
   p('CPU time of the TF.js process per image (user + system, all threads; median), for a shared machine:');
   p();
   p(`| engine | batch | forward CPU ms/img | ${cs.map((c) => `LRP ${c} CPU ms/img | ${c} / forward`).join(' | ')} |`);
   p(`|---|---:|---:|${cs.map(() => '---:|---:|').join('')}`);
-  const cpuCell = (x: Measurement | undefined) => (x === undefined ? '—' : x.cpuMsPerImage !== null ? x.cpuMsPerImage.toFixed(1) : 'failed');
+  const cpuCell = (x: Measurement | undefined) =>
+    x === undefined ? '—' : x.cpuMsPerImage !== null ? x.cpuMsPerImage.toFixed(1) : 'failed';
   for (const b of result.tfjs.filter((x) => x.started)) {
     for (const r of b.batches) {
       const cells = cs.map((c) => {
@@ -775,10 +925,15 @@ function printReport(
   p();
   p('Ratios (median ms/img over median ms/img, same batch size):');
   p();
-  p(`| backend | batch | forward / PyTorch forward | ${cs.map((c) => `LRP ${c} / forward | LRP ${c} / PyTorch grad x input`).join(' | ')} |`);
+  p(
+    `| backend | batch | forward / PyTorch forward | ${cs.map((c) => `LRP ${c} / forward | LRP ${c} / PyTorch grad x input`).join(' | ')} |`,
+  );
   p(`|---|---:|---:|${cs.map(() => '---:|---:|').join('')}`);
   const s = (v: unknown) => (v === null || v === undefined ? '—' : String(v));
-  for (const r of result.ratios) p(`| ${s(r.backend)} | ${s(r.batch)} | ${s(r.forwardVsTorchForward)} | ${cs.map((c) => `${s(r[`lrp_${c}_vsForward`])} | ${s(r[`lrp_${c}_vsTorchGradXInput`])}`).join(' | ')} |`);
+  for (const r of result.ratios)
+    p(
+      `| ${s(r.backend)} | ${s(r.batch)} | ${s(r.forwardVsTorchForward)} | ${cs.map((c) => `${s(r[`lrp_${c}_vsForward`])} | ${s(r[`lrp_${c}_vsTorchGradXInput`])}`).join(' | ')} |`,
+    );
   p();
   for (const b of result.tfjs) {
     if (!b.started) {
@@ -787,27 +942,46 @@ function printReport(
     }
     for (const r of b.batches) {
       const mem = r.memory;
-      const check = r.logitsCheck ? `logits vs PyTorch max |diff| ${r.logitsCheck.maxAbsDiff.toExponential(2)}, top class ${r.logitsCheck.topClassAgrees ? 'agrees' : 'DISAGREES'}` : 'no logits check';
-      const leak = mem ? `tf.memory().numTensors before loops ${mem.numTensorsBeforeLoops}, after ${mem.numTensorsAfterLoops} (${mem.numTensorsAfterLoops - mem.numTensorsBeforeLoops} leaked), after dispose ${mem.numTensorsAfterDispose}` : 'no memory record (every attempt failed)';
-      p(`tfjs ${b.backend}, batch ${r.batch}: ${check}; ${leak}; tensors before loops ${mib(r.baseBytes)}; peak RSS ${mib(r.maxRssBytes)}${r.wasmHeapBytes !== null ? `; wasm heap ${mib(r.wasmHeapBytes)}` : ''}; ${r.attempts} child process(es)`);
+      const check = r.logitsCheck
+        ? `logits vs PyTorch max |diff| ${r.logitsCheck.maxAbsDiff.toExponential(2)}, top class ${r.logitsCheck.topClassAgrees ? 'agrees' : 'DISAGREES'}`
+        : 'no logits check';
+      const leak = mem
+        ? `tf.memory().numTensors before loops ${mem.numTensorsBeforeLoops}, after ${mem.numTensorsAfterLoops} (${mem.numTensorsAfterLoops - mem.numTensorsBeforeLoops} leaked), after dispose ${mem.numTensorsAfterDispose}`
+        : 'no memory record (every attempt failed)';
+      p(
+        `tfjs ${b.backend}, batch ${r.batch}: ${check}; ${leak}; tensors before loops ${mib(r.baseBytes)}; peak RSS ${mib(r.maxRssBytes)}${r.wasmHeapBytes !== null ? `; wasm heap ${mib(r.wasmHeapBytes)}` : ''}; ${r.attempts} child process(es)`,
+      );
       for (const kind of ['forward', ...o.composites] as Kind[]) {
         const x = r.measurements[kind];
         if (!x) continue;
         const what = kind === 'forward' ? 'forward' : `LRP ${kind}`;
         const extra = x.medianAbsorbedShare != null ? `, absorbed share ${x.medianAbsorbedShare}` : '';
-        p(`  ${what}: runs ${x.runsMs.join(', ') || '—'} ms (CPU ${x.cpuRunsMs.join(', ') || '—'} ms); warm-up ${x.warmupMs.join(', ') || '—'} ms; peak tensor memory ${mib(x.peakTensorBytes)}${extra}${x.error ? `; FAILED during ${x.failedDuring}: ${x.error}` : ''}`);
+        p(
+          `  ${what}: runs ${x.runsMs.join(', ') || '—'} ms (CPU ${x.cpuRunsMs.join(', ') || '—'} ms); warm-up ${x.warmupMs.join(', ') || '—'} ms; peak tensor memory ${mib(x.peakTensorBytes)}${extra}${x.error ? `; FAILED during ${x.failedDuring}: ${x.error}` : ''}`,
+        );
       }
     }
   }
-  p(`PyTorch: ${result.torch.map((t) => `batch ${t.batch}: fastest forward ${t.forwardMinMsPerImage} ms/img, top class per image ${t.topClass.join(',')}`).join('; ')}`);
+  p(
+    `PyTorch: ${result.torch.map((t) => `batch ${t.batch}: fastest forward ${t.forwardMinMsPerImage} ms/img, top class per image ${t.topClass.join(',')}`).join('; ')}`,
+  );
   if (o.profile) {
     for (const b of result.tfjs) {
       for (const r of b.batches) {
         for (const prof of r.profiles) {
           p();
-          p(`profile tfjs ${b.backend} ${prof.what} (warm-up run): ${prof.kernels} kernels, ${prof.kernelMs} ms kernel time, peak tensor memory ${mib(prof.peakBytes)}`);
-          p(`  by kernel: ${prof.byKernel.slice(0, 14).map((k) => `${k.name} ${k.ms} ms (${k.count})`).join(', ')}`);
-          p(`  Conv2D by stage and kernel size: ${prof.conv2dByStage.map((k) => `${k.stage} ${k.ms} ms (${k.count})`).join('; ')}`);
+          p(
+            `profile tfjs ${b.backend} ${prof.what} (warm-up run): ${prof.kernels} kernels, ${prof.kernelMs} ms kernel time, peak tensor memory ${mib(prof.peakBytes)}`,
+          );
+          p(
+            `  by kernel: ${prof.byKernel
+              .slice(0, 14)
+              .map((k) => `${k.name} ${k.ms} ms (${k.count})`)
+              .join(', ')}`,
+          );
+          p(
+            `  Conv2D by stage and kernel size: ${prof.conv2dByStage.map((k) => `${k.stage} ${k.ms} ms (${k.count})`).join('; ')}`,
+          );
         }
       }
     }

@@ -50,7 +50,15 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { models: ['demo', 'densenet201'], latencyStudies: 20, burstStudies: 200, size: 512, workers: 1, quiet: 1, keep: false };
+  const o: Options = {
+    models: ['demo', 'densenet201'],
+    latencyStudies: 20,
+    burstStudies: 200,
+    size: 512,
+    workers: 1,
+    quiet: 1,
+    keep: false,
+  };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     const next = () => argv[++i] ?? '';
@@ -70,7 +78,12 @@ function parseArgs(argv: string[]): Options {
 const log = (m: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
 
 /** One phantom study per file: frontal DX, its own study UID and accession. */
-function writeStudies(dir: string, count: number, seed: number, size: number): Array<{ file: string; studyInstanceUid: string }> {
+function writeStudies(
+  dir: string,
+  count: number,
+  seed: number,
+  size: number,
+): Array<{ file: string; studyInstanceUid: string }> {
   mkdirSync(dir, { recursive: true });
   const out = [];
   for (let i = 0; i < count; i += 1) {
@@ -88,14 +101,36 @@ function densenet201Dir(work: string): string {
   const dir = path.join(work, 'densenet201');
   mkdirSync(dir, { recursive: true });
   const weights = path.join(dir, 'weights.safetensors');
-  const r = spawnSync(PYTHON, [path.join(ROOT, 'tools/bench_torch_densenet.py'), '--arch', 'densenet201', '--seed', '0', '--repeats', '1', '--warmup', '0', '--export-weights', weights], { encoding: 'utf8' });
+  const r = spawnSync(
+    PYTHON,
+    [
+      path.join(ROOT, 'tools/bench_torch_densenet.py'),
+      '--arch',
+      'densenet201',
+      '--seed',
+      '0',
+      '--repeats',
+      '1',
+      '--warmup',
+      '0',
+      '--export-weights',
+      weights,
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`exporting DenseNet-201 weights failed: ${r.stderr}`);
-  const template = JSON.parse(readFileSync(path.join(ROOT, 'models/densenet201-covid/manifest.template.json'), 'utf8')) as Record<string, unknown>;
+  const template = JSON.parse(
+    readFileSync(path.join(ROOT, 'models/densenet201-covid/manifest.template.json'), 'utf8'),
+  ) as Record<string, unknown>;
   const manifest = {
     ...template,
     version: 'bench',
     modelUid: '2.25.1',
-    weights: { file: 'weights.safetensors', format: 'safetensors', sha256: createHash('sha256').update(readFileSync(weights)).digest('hex') },
+    weights: {
+      file: 'weights.safetensors',
+      format: 'safetensors',
+      sha256: createHash('sha256').update(readFileSync(weights)).digest('hex'),
+    },
     intendedUse: 'Benchmark only: random weights. Not for diagnostic use.',
   };
   writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
@@ -107,7 +142,11 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
 }
 
-const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 0.5);
+const median = (xs: number[]) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
 
 /** Per study: last image received and RIS delivered, from the daemon's store (epoch ms). */
 function storeTimes(workDir: string): Map<string, { lastReceived: number; risDone: number }> {
@@ -128,7 +167,8 @@ function stageSum(logs: LogLine[], studyInstanceUid: string): { total: number; s
   const stages: Record<string, number> = {};
   for (const l of logs) {
     if (l.studyInstanceUid !== studyInstanceUid) continue;
-    if (l.event === 'ANALYSIS-5010') for (const [k, v] of Object.entries(l.stageMs as Record<string, number>)) stages[k] = (stages[k] ?? 0) + v;
+    if (l.event === 'ANALYSIS-5010')
+      for (const [k, v] of Object.entries(l.stageMs as Record<string, number>)) stages[k] = (stages[k] ?? 0) + v;
     else if (l.event === 'EXPORT-6001') stages['pacs'] = (stages['pacs'] ?? 0) + Number(l.ms);
     else if (l.event === 'EXPORT-6002') stages['ris'] = (stages['ris'] ?? 0) + Number(l.ms);
   }
@@ -141,7 +181,11 @@ function procStatus(pid: number, field: string): number {
 }
 
 async function waitReported(gateway: GatewayUnderTest, uid: string, timeoutMs: number): Promise<void> {
-  await gateway.waitForLog((l) => l.event === 'EXPORT-6002' && l.studyInstanceUid === uid, `the RIS report of ${uid}`, timeoutMs);
+  await gateway.waitForLog(
+    (l) => l.event === 'EXPORT-6002' && l.studyInstanceUid === uid,
+    `the RIS report of ${uid}`,
+    timeoutMs,
+  );
 }
 
 interface ModelResult {
@@ -168,7 +212,13 @@ async function runModel(name: string, modelDir: string, o: Options, work: string
       pacsPort: orthanc.dicomPort,
       risPort: listener.port,
       ackTimeoutSeconds: 30,
-      rules: [{ name: 'chest', match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } }, action: { model: name, outputs: ['sc'], pacs: [PACS_NAME], ris: [RIS_NAME], priority: 'normal' } }],
+      rules: [
+        {
+          name: 'chest',
+          match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } },
+          action: { model: name, outputs: ['sc'], pacs: [PACS_NAME], ris: [RIS_NAME], priority: 'normal' },
+        },
+      ],
     });
     gateway = await startGateway({
       ...config,
@@ -198,11 +248,16 @@ async function runModel(name: string, modelDir: string, o: Options, work: string
       return t.risDone - t.lastReceived;
     });
     const sums = sequential.map((s) => stageSum(g.logs, s.studyInstanceUid));
-    const ratios = sequential.map((_, i) => ((latencies[i] as number) - o.quiet * 1000) / (sums[i]?.total ?? Number.NaN));
+    const ratios = sequential.map(
+      (_, i) => ((latencies[i] as number) - o.quiet * 1000) / (sums[i]?.total ?? Number.NaN),
+    );
     const sorted = [...latencies].sort((a, b) => a - b);
     const perStage: Record<string, number> = {};
-    for (const stage of ['decode', 'explain', 'write', 'pacs', 'ris']) perStage[stage] = Math.round(median(sums.map((x) => x.stages[stage] ?? 0)) * 10) / 10;
-    log(`${name}: latency p50 ${percentile(sorted, 0.5)} ms, p95 ${percentile(sorted, 0.95)} ms; stage sum median ${median(sums.map((x) => x.total)).toFixed(0)} ms`);
+    for (const stage of ['decode', 'explain', 'write', 'pacs', 'ris'])
+      perStage[stage] = Math.round(median(sums.map((x) => x.stages[stage] ?? 0)) * 10) / 10;
+    log(
+      `${name}: latency p50 ${percentile(sorted, 0.5)} ms, p95 ${percentile(sorted, 0.95)} ms; stage sum median ${median(sums.map((x) => x.total)).toFixed(0)} ms`,
+    );
 
     // Burst: reset the peak RSS, then 4 storescu processes side by side.
     writeFileSync(`/proc/${g.pid}/clear_refs`, '5');
@@ -230,7 +285,13 @@ async function runModel(name: string, modelDir: string, o: Options, work: string
       },
       stages: { medianSumMs: Math.round(median(sums.map((x) => x.total))), medianPerStageMs: perStage },
       overheadRatio: Math.round(median(ratios) * 100) / 100,
-      burst: { studies: burst.length, seconds, studiesPerMinute: Math.round((burst.length / seconds) * 60 * 10) / 10, peakRssBytes: peak, rssBeforeBytes: rssBefore },
+      burst: {
+        studies: burst.length,
+        seconds,
+        studiesPerMinute: Math.round((burst.length / seconds) * 60 * 10) / 10,
+        peakRssBytes: peak,
+        rssBeforeBytes: rssBefore,
+      },
     };
   } finally {
     await gateway?.stop();
@@ -245,7 +306,8 @@ async function main(): Promise<void> {
   const results: ModelResult[] = [];
   try {
     for (const name of o.models) {
-      const dir = name === 'demo' ? path.join(ROOT, 'models/demo') : name === 'densenet201' ? densenet201Dir(work) : name;
+      const dir =
+        name === 'demo' ? path.join(ROOT, 'models/demo') : name === 'densenet201' ? densenet201Dir(work) : name;
       results.push(await runModel(path.basename(name), dir, o, work));
     }
   } finally {
@@ -254,7 +316,10 @@ async function main(): Promise<void> {
   const mib = (b: number) => `${(b / 1048576).toFixed(0)} MiB`;
   const lines = [
     `node dist/bench/end-to-end.js ${process.argv.slice(2).join(' ')}: ${started.toISOString()}, ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`,
-    `${os.cpus()[0]?.model ?? 'cpu'} x ${os.cpus().length}, ${mib(os.totalmem())}; node ${process.version}; load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ${o.workers} inference worker(s), wasm, quiet period ${o.quiet} s, phantoms ${o.size} px`,
+    `${os.cpus()[0]?.model ?? 'cpu'} x ${os.cpus().length}, ${mib(os.totalmem())}; node ${process.version}; load ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}; ${o.workers} inference worker(s), wasm, quiet period ${o.quiet} s, phantoms ${o.size} px`,
     '',
     '| model | latency p50 ms | latency p95 ms | p50 / p95 without the quiet period | median sum of stage times ms | overhead ratio | burst studies | studies/min | peak RSS (burst) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -264,7 +329,12 @@ async function main(): Promise<void> {
     ),
     '',
     'Median stage times per study (ms):',
-    ...results.map((r) => `- ${r.model}: ${Object.entries(r.stages.medianPerStageMs).map(([k, v]) => `${k} ${v}`).join(', ')}`),
+    ...results.map(
+      (r) =>
+        `- ${r.model}: ${Object.entries(r.stages.medianPerStageMs)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+    ),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (o.jsonOut) writeFileSync(o.jsonOut, JSON.stringify({ options: o, results }, null, 2));

@@ -28,7 +28,17 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/inference/backend.js';
 import type { CompositeName } from '../src/lrp/composites.js';
 import { DenseNetLrp } from '../src/lrp/densenet-lrp.js';
-import { CLASSES, NORMALISATION, ROOT, archOption, compositesOption, exportRandomWeights, integerOption, loadDenseNet, type Arch } from './densenet-bench-setup.js';
+import {
+  CLASSES,
+  NORMALISATION,
+  ROOT,
+  archOption,
+  compositesOption,
+  exportRandomWeights,
+  integerOption,
+  loadDenseNet,
+  type Arch,
+} from './densenet-bench-setup.js';
 
 type Kind = 'none' | 'forward' | CompositeName;
 
@@ -52,7 +62,16 @@ const SCRIPT = fileURLToPath(import.meta.url);
 const EXPORT_TIMEOUT_MS = 600_000;
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { arch: 'densenet201', size: 224, batch: 1, composites: ['isnet', 'epsilon'], repeats: 2, seed: 0, negativeScales: false, json: false };
+  const o: Options = {
+    arch: 'densenet201',
+    size: 224,
+    batch: 1,
+    composites: ['isnet', 'epsilon'],
+    repeats: 2,
+    seed: 0,
+    negativeScales: false,
+    json: false,
+  };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
     const next = () => argv[++i];
@@ -75,10 +94,13 @@ async function count(spec: CountSpec): Promise<void> {
   const net = loadDenseNet(spec.arch, spec.weightsFile, (tensors) => {
     if (!spec.negativeScales) return;
     for (const [name, entry] of tensors) {
-      if (/(norm1|transition\d\.norm|norm5)\.weight$/.test(name)) tensors.set(name, { ...entry, data: Float32Array.from(entry.data, (v, i) => (i % 3 === 1 ? -v : v)) });
+      if (/(norm1|transition\d\.norm|norm5)\.weight$/.test(name))
+        tensors.set(name, { ...entry, data: Float32Array.from(entry.data, (v, i) => (i % 3 === 1 ? -v : v)) });
     }
   });
-  const lrps = new Map(spec.composites.map((c) => [c, new DenseNetLrp(net, CLASSES, NORMALISATION, { composite: c })] as const));
+  const lrps = new Map(
+    spec.composites.map((c) => [c, new DenseNetLrp(net, CLASSES, NORMALISATION, { composite: c })] as const),
+  );
   const x = tf.randomNormal([spec.batch, spec.size, spec.size, 3], 0, 1, 'float32', spec.seed + 1) as tf.Tensor4D;
   const run = async (kind: Kind) => {
     if (kind === 'none') return;
@@ -96,23 +118,38 @@ async function count(spec: CountSpec): Promise<void> {
 /** Runs one child under cachegrind; resolves to the instructions it executed. */
 function countUnderValgrind(spec: CountSpec): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn('valgrind', ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', SCRIPT, '--count', JSON.stringify(spec)], {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      'valgrind',
+      [
+        '--tool=cachegrind',
+        '--cache-sim=no',
+        '--cachegrind-out-file=/dev/null',
+        process.execPath,
+        '--single-threaded',
+        SCRIPT,
+        '--count',
+        JSON.stringify(spec),
+      ],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
       const refs = /I\s+refs:\s+([\d,]+)/.exec(stderr)?.[1];
-      if (code !== 0 || refs === undefined) reject(new Error(`count of ${spec.kind} failed (exit ${code}): ${stderr.split('\n').slice(-8).join('\n')}`));
+      if (code !== 0 || refs === undefined)
+        reject(new Error(`count of ${spec.kind} failed (exit ${code}): ${stderr.split('\n').slice(-8).join('\n')}`));
       else resolve(Number(refs.replaceAll(',', '')));
     });
   });
 }
 
 async function main(o: Options): Promise<void> {
-  if (spawnSync('valgrind', ['--version']).status !== 0) throw new Error('valgrind is not on PATH (Debian: apt-get install valgrind)');
+  if (spawnSync('valgrind', ['--version']).status !== 0)
+    throw new Error('valgrind is not on PATH (Debian: apt-get install valgrind)');
   const started = Date.now();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cxr-lrp-instructions-'));
   try {
@@ -138,7 +175,11 @@ async function main(o: Options): Promise<void> {
       minutes: Math.round((Date.now() - started) / 600) / 100,
       options: o,
       forwardInstructionsPerImage: forward,
-      composites: o.composites.map((c) => ({ composite: c, instructionsPerImage: perImage(c), ratioToForward: Math.round((perImage(c) / forward) * 1000) / 1000 })),
+      composites: o.composites.map((c) => ({
+        composite: c,
+        instructionsPerImage: perImage(c),
+        ratioToForward: Math.round((perImage(c) / forward) * 1000) / 1000,
+      })),
       rawCounts: Object.fromEntries(counts),
     };
     if (o.json) {
@@ -147,10 +188,13 @@ async function main(o: Options): Promise<void> {
     }
     const g = (n: number) => `${(n / 1e9).toFixed(3)} G`;
     process.stdout.write(`${result.command}: ${result.date}, ${result.minutes} min\n`);
-    process.stdout.write(`${o.arch}, ${o.size}x${o.size}, batch ${o.batch}, ${o.repeats} counted runs per kind${o.negativeScales ? ', every third BatchNorm scale negated' : ''}\n\n`);
+    process.stdout.write(
+      `${o.arch}, ${o.size}x${o.size}, batch ${o.batch}, ${o.repeats} counted runs per kind${o.negativeScales ? ', every third BatchNorm scale negated' : ''}\n\n`,
+    );
     process.stdout.write('| what | instructions per image | / forward |\n|---|---:|---:|\n');
     process.stdout.write(`| forward | ${g(forward)} | 1 |\n`);
-    for (const c of result.composites) process.stdout.write(`| LRP ${c.composite} | ${g(c.instructionsPerImage)} | ${c.ratioToForward.toFixed(3)} |\n`);
+    for (const c of result.composites)
+      process.stdout.write(`| LRP ${c.composite} | ${g(c.instructionsPerImage)} | ${c.ratioToForward.toFixed(3)} |\n`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -20,9 +20,24 @@ const good = path.join(dir, 'good.dcm');
 writeFileSync(poisonFile, makeImageFile({}).bytes);
 writeFileSync(good, makeImageFile({ seed: 1 }).bytes);
 // The worker crashes on the image with this SOP Instance UID; nothing is written (no outputs asked for).
-const request = (sopInstanceUid: string, file: string) => ({ images: [{ sopInstanceUid, path: file }], outputs: [], revision: 0, createdAt: new Date(0).toISOString(), outDir: dir, target: 'predicted', usageNotice: '' });
+const request = (sopInstanceUid: string, file: string) => ({
+  images: [{ sopInstanceUid, path: file }],
+  outputs: [],
+  revision: 0,
+  createdAt: new Date(0).toISOString(),
+  outDir: dir,
+  target: 'predicted',
+  usageNotice: '',
+});
 const logger = createLogger({ level: 'error', format: 'json', stream: new PassThrough() });
-const pool = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 1, cores: 2, logger, restartBackoff: { initialMs: 0 } });
+const pool = await InferencePool.start({
+  modelDir: tinyModelDir(),
+  backend: 'wasm',
+  workers: 1,
+  cores: 2,
+  logger,
+  restartBackoff: { initialMs: 0 },
+});
 const times: number[] = [];
 for (let i = 0; i < rounds; i += 1) {
   await pool.process(request(MARKER, poisonFile)).catch(() => undefined);
@@ -32,5 +47,12 @@ for (let i = 0; i < rounds; i += 1) {
   times.push(Math.round(performance.now() - started));
 }
 times.sort((a, b) => a - b);
-console.log(JSON.stringify({ rounds, msCrashToAnswered: times, median: times[Math.floor(times.length / 2)], status: pool.status() }));
+console.log(
+  JSON.stringify({
+    rounds,
+    msCrashToAnswered: times,
+    median: times[Math.floor(times.length / 2)],
+    status: pool.status(),
+  }),
+);
 await pool.stop();

@@ -75,18 +75,46 @@ async function main(): Promise<void> {
     const geometry = { rows: o.rows, columns: o.columns };
     const src16 = await writeImageFile(dir, { ...geometry, bitsAllocated: 16, bitsStored: o.bitsStored, seed: 7 });
     const src8 = await writeImageFile(dir, { ...geometry, bitsAllocated: 8, bitsStored: 8, seed: 7 });
-    const files: { syntax: string; uid: string; lossless: boolean; bits: string; bytes: Buffer; reference: Buffer }[] = [];
+    const files: { syntax: string; uid: string; lossless: boolean; bits: string; bytes: Buffer; reference: Buffer }[] =
+      [];
     const bits16 = `16/${o.bitsStored}`;
-    files.push({ syntax: 'explicit-le', uid: '1.2.840.10008.1.2.1', lossless: true, bits: bits16, bytes: src16.bytes, reference: src16.bytes });
-    const implicit = await writeImageFile(dir, { ...geometry, bitsAllocated: 16, bitsStored: o.bitsStored, seed: 7, transferSyntax: 'implicit' });
-    files.push({ syntax: 'implicit-le', uid: '1.2.840.10008.1.2', lossless: true, bits: bits16, bytes: implicit.bytes, reference: src16.bytes });
+    files.push({
+      syntax: 'explicit-le',
+      uid: '1.2.840.10008.1.2.1',
+      lossless: true,
+      bits: bits16,
+      bytes: src16.bytes,
+      reference: src16.bytes,
+    });
+    const implicit = await writeImageFile(dir, {
+      ...geometry,
+      bitsAllocated: 16,
+      bitsStored: o.bitsStored,
+      seed: 7,
+      transferSyntax: 'implicit',
+    });
+    files.push({
+      syntax: 'implicit-le',
+      uid: '1.2.840.10008.1.2',
+      lossless: true,
+      bits: bits16,
+      bytes: implicit.bytes,
+      reference: src16.bytes,
+    });
     for (const syntax of COMPRESSED_SYNTAXES) {
       const eightBit = SOURCE_REQUIREMENTS[syntax].bitsAllocated?.includes(16) === false;
       const source = eightBit ? src8 : src16;
       if (!eightBit && SOURCE_REQUIREMENTS[syntax].maxBitsStored < o.bitsStored) continue;
       const out = path.join(dir, `${syntax}.dcm`);
       await compressFile(source.path, out, syntax);
-      files.push({ syntax, uid: TRANSFER_SYNTAX_UID[syntax], lossless: LOSSLESS[syntax], bits: eightBit ? '8/8' : bits16, bytes: readFileSync(out), reference: source.bytes });
+      files.push({
+        syntax,
+        uid: TRANSFER_SYNTAX_UID[syntax],
+        lossless: LOSSLESS[syntax],
+        bits: eightBit ? '8/8' : bits16,
+        bytes: readFileSync(out),
+        reference: source.bytes,
+      });
     }
     const samples = nativeSamples16(src16.bytes);
     for (const [syntax, uid, encoder] of [
@@ -104,7 +132,8 @@ async function main(): Promise<void> {
       const reference = readImage(f.reference).values;
       const decoded = readImage(f.bytes); // warm-up
       let maxAbsError = 0;
-      for (let i = 0; i < reference.length; i++) maxAbsError = Math.max(maxAbsError, Math.abs((decoded.values[i] ?? 0) - (reference[i] ?? 0)));
+      for (let i = 0; i < reference.length; i++)
+        maxAbsError = Math.max(maxAbsError, Math.abs((decoded.values[i] ?? 0) - (reference[i] ?? 0)));
       preprocess(decoded, spec);
       const read: number[] = [];
       const prep: number[] = [];
@@ -135,9 +164,13 @@ async function main(): Promise<void> {
       console.log(JSON.stringify({ options: o, node: process.version, cpu: os.cpus()[0]?.model, rows }, null, 2));
       return;
     }
-    console.log(`readImage + preprocess to ${o.size}: ${o.rows} x ${o.columns}, median of ${o.runs} (after 1 warm-up); node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x ${os.cpus().length}`);
+    console.log(
+      `readImage + preprocess to ${o.size}: ${o.rows} x ${o.columns}, median of ${o.runs} (after 1 warm-up); node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} x ${os.cpus().length}`,
+    );
     console.log('');
-    console.log('| syntax | UID | bits (alloc/stored) | file MB | readImage ms | preprocess ms | total ms | max abs error vs native |');
+    console.log(
+      '| syntax | UID | bits (alloc/stored) | file MB | readImage ms | preprocess ms | total ms | max abs error vs native |',
+    );
     console.log('|---|---|---|---:|---:|---:|---:|---:|');
     for (const r of rows) {
       console.log(

@@ -70,7 +70,19 @@ function usage(): never {
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { files: 100, rounds: 3, size: 2048, pdu: 131072, logLevel: 'info', tcpNoDelay: true, storescpFsync: false, baselineCli: undefined, workDir: undefined, keep: false, json: false };
+  const o: Options = {
+    files: 100,
+    rounds: 3,
+    size: 2048,
+    pdu: 131072,
+    logLevel: 'info',
+    tcpNoDelay: true,
+    storescpFsync: false,
+    baselineCli: undefined,
+    workDir: undefined,
+    keep: false,
+    json: false,
+  };
   const int = (name: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < min || n > max) {
@@ -268,7 +280,13 @@ async function startOurs(dir: string, opts: Options, cli: string): Promise<Runni
   // Keep reading stdout (a chatty log level must not block the daemon on a full pipe); the 'DICOM listener
   // ready' line is logged at info, so below that level only a C-ECHO tells us the listener is up.
   child.stdout?.on('data', (d: Buffer) => (stdoutTail = (stdoutTail + d.toString()).slice(-4000)));
-  await waitUntilEchoAnswers(child, exited, port, OUR_AE, () => `cxr-gateway stderr: ${stderrTail} stdout: ${stdoutTail}`);
+  await waitUntilEchoAnswers(
+    child,
+    exited,
+    port,
+    OUR_AE,
+    () => `cxr-gateway stderr: ${stderrTail} stdout: ${stdoutTail}`,
+  );
   const studies = path.join(dataDir, 'spool', 'studies');
   return {
     child,
@@ -335,9 +353,13 @@ async function waitUntilEchoAnswers(
 ): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited before it was ready; ${describe()}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`server exited before it was ready; ${describe()}`);
     if (await portOpen(port)) {
-      const echo = await runTracked('echoscu', ['-aet', SCU_AE, '-aec', aeTitle, '127.0.0.1', String(port)], { timeoutMs: 10_000, env: dcmtkEnv });
+      const echo = await runTracked('echoscu', ['-aet', SCU_AE, '-aec', aeTitle, '127.0.0.1', String(port)], {
+        timeoutMs: 10_000,
+        env: dcmtkEnv,
+      });
       if (echo.code === 0) return;
     }
     if (Date.now() > deadline) {
@@ -420,7 +442,18 @@ async function oneRun(
         ? await startOurs(runDir, opts, opts.baselineCli ?? CLI)
         : await startStorescp(runDir, opts, server === 'storescp+fsync');
   try {
-    const args = ['-aet', SCU_AE, '-aec', s.aeTitle, '-pdu', String(opts.pdu), '-R', '127.0.0.1', String(s.port), ...files];
+    const args = [
+      '-aet',
+      SCU_AE,
+      '-aec',
+      s.aeTitle,
+      '-pdu',
+      String(opts.pdu),
+      '-R',
+      '127.0.0.1',
+      String(s.port),
+      ...files,
+    ];
     const cpuBefore = cpuSeconds(s.child.pid);
     const t0 = process.hrtime.bigint();
     const result = await runTracked('storescu', args, { timeoutMs: 1_800_000, env: dcmtkEnv });
@@ -434,7 +467,9 @@ async function oneRun(
     }
     const filesReceived = s.countReceived();
     if (filesReceived !== files.length) {
-      throw new Error(`${server} holds ${filesReceived} files after the run, expected ${files.length}\n${s.describeFailure()}`);
+      throw new Error(
+        `${server} holds ${filesReceived} files after the run, expected ${files.length}\n${s.describeFailure()}`,
+      );
     }
     return { round, order, server, seconds, mbPerSecond: totalBytes / 1e6 / seconds, filesReceived, serverCpuSeconds };
   } finally {
@@ -459,7 +494,8 @@ interface Machine {
 
 async function describeMachine(workRoot: string): Promise<Machine> {
   const version = await runCommand('storescp', ['--version'], { timeoutMs: 10_000 });
-  const dcmtk = /storescp (v[^\s]+ [0-9-]+)/.exec(version.stdout)?.[1] ?? version.stdout.split('\n')[0]?.trim() ?? 'unknown';
+  const dcmtk =
+    /storescp (v[^\s]+ [0-9-]+)/.exec(version.stdout)?.[1] ?? version.stdout.split('\n')[0]?.trim() ?? 'unknown';
   const df = await runCommand('df', ['-PT', workRoot], { timeoutMs: 10_000 });
   const dfLine = df.stdout.trim().split('\n')[1]?.split(/\s+/) ?? [];
   const filesystem = dfLine.length >= 2 ? `${dfLine[0] ?? '?'} (${dfLine[1] ?? '?'})` : 'unknown';
@@ -524,7 +560,9 @@ async function main(): Promise<void> {
       files.push(f.path);
     }
     const totalBytes = files.reduce((sum, f) => sum + statSync(f).size, 0);
-    progress(`generated ${files.length} files, ${(totalBytes / 1e6).toFixed(1)} MB in ${((Date.now() - g0) / 1000).toFixed(1)} s`);
+    progress(
+      `generated ${files.length} files, ${(totalBytes / 1e6).toFixed(1)} MB in ${((Date.now() - g0) / 1000).toFixed(1)} s`,
+    );
 
     const results: RunResult[] = [];
     for (let round = 1; round <= opts.rounds; round++) {
@@ -536,10 +574,20 @@ async function main(): Promise<void> {
       ];
       const order = round % 2 === 1 ? servers : [...servers].reverse();
       for (const [i, server] of order.entries()) {
-        const r = await oneRun(server, round, i + 1, path.join(workRoot, `run-${round}-${server}`), files, totalBytes, opts);
+        const r = await oneRun(
+          server,
+          round,
+          i + 1,
+          path.join(workRoot, `run-${round}-${server}`),
+          files,
+          totalBytes,
+          opts,
+        );
         results.push(r);
         const cpu = r.serverCpuSeconds === undefined ? '' : `, server CPU ${r.serverCpuSeconds.toFixed(2)} s`;
-        progress(`round ${round} ${server.padEnd(16)} ${r.mbPerSecond.toFixed(1).padStart(7)} MB/s (${r.seconds.toFixed(2)} s${cpu})`);
+        progress(
+          `round ${round} ${server.padEnd(16)} ${r.mbPerSecond.toFixed(1).padStart(7)} MB/s (${r.seconds.toFixed(2)} s${cpu})`,
+        );
       }
     }
 
@@ -596,9 +644,13 @@ async function main(): Promise<void> {
     } else {
       const out: string[] = [];
       out.push('');
-      out.push(`DICOM receive throughput: ${opts.files} files x ${(totalBytes / opts.files / 1e6).toFixed(2)} MB = ${(totalBytes / 1e6).toFixed(1)} MB per run, one storescu association, PDU ${opts.pdu}, DCMTK TCP_NODELAY ${opts.tcpNoDelay ? '1' : 'unset'}, gateway log level ${opts.logLevel}`);
+      out.push(
+        `DICOM receive throughput: ${opts.files} files x ${(totalBytes / opts.files / 1e6).toFixed(2)} MB = ${(totalBytes / 1e6).toFixed(1)} MB per run, one storescu association, PDU ${opts.pdu}, DCMTK TCP_NODELAY ${opts.tcpNoDelay ? '1' : 'unset'}, gateway log level ${opts.logLevel}`,
+      );
       out.push(`machine: ${machine.cpu}, ${machine.nproc} CPUs, ${machine.memoryGiB} GiB RAM, ${machine.os}`);
-      out.push(`         node ${machine.node}, dcmtk ${machine.dcmtk}, work dir on ${machine.filesystem}, ${machine.dirtyRatio}`);
+      out.push(
+        `         node ${machine.node}, dcmtk ${machine.dcmtk}, work dir on ${machine.filesystem}, ${machine.dirtyRatio}`,
+      );
       out.push('');
       out.push('round  order  server              MB/s   seconds  server CPU s');
       for (const r of results) {
@@ -611,10 +663,13 @@ async function main(): Promise<void> {
       out.push(`median storescp    ${theirsMedian.toFixed(1)} MB/s`);
       if (theirsFsyncMedian !== undefined) out.push(`median storescp+fsync ${theirsFsyncMedian.toFixed(1)} MB/s`);
       out.push(`ratio ours/storescp ${ratio.toFixed(2)} (target >= ${target}: ${ratio >= target ? 'met' : 'NOT met'})`);
-      if (ratioVsFsync !== undefined) out.push(`ratio ours/(storescp+fsync) ${ratioVsFsync.toFixed(2)} (information only)`);
+      if (ratioVsFsync !== undefined)
+        out.push(`ratio ours/(storescp+fsync) ${ratioVsFsync.toFixed(2)} (information only)`);
       if (baseMedian !== undefined) {
         out.push(`median cxr-gateway@base ${baseMedian.toFixed(1)} MB/s (${opts.baselineCli ?? ''})`);
-        out.push(`ratio base/storescp ${(baseMedian / theirsMedian).toFixed(2)}, ours/base ${(oursMedian / baseMedian).toFixed(2)}`);
+        out.push(
+          `ratio base/storescp ${(baseMedian / theirsMedian).toFixed(2)}, ours/base ${(oursMedian / baseMedian).toFixed(2)}`,
+        );
       }
       out.push(`note: ${note}`);
       process.stdout.write(`${out.join('\n')}\n`);
@@ -628,6 +683,8 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   killAllNow();
-  process.stderr.write(`scp-throughput failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `scp-throughput failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(1);
 });

@@ -80,13 +80,21 @@ export class Gateway {
     const spool = new Spool(spoolDirOf(config));
     const discarded = spool.open();
     if (discarded > 0) {
-      logger.info('removed partial transfers left by an earlier stop (never acknowledged)', { event: 'STORE-2002', count: discarded });
+      logger.info('removed partial transfers left by an earlier stop (never acknowledged)', {
+        event: 'STORE-2002',
+        count: discarded,
+      });
     }
     // Files a failed commit left under studies/ go; rows whose file is missing are logged (see spool-sweep.ts).
     sweepSpool(spool, store, logger);
     const pending = store.countStudies('receiving');
     const ready = store.countStudies('ready');
-    logger.info('job store opened', { event: 'STORE-2001', file: storeFileOf(config), studiesReceiving: pending, studiesReady: ready });
+    logger.info('job store opened', {
+      event: 'STORE-2001',
+      file: storeFileOf(config),
+      studiesReceiving: pending,
+      studiesReady: ready,
+    });
 
     await this.startModels();
     this.stages.push(this.analysisStage());
@@ -123,7 +131,12 @@ export class Gateway {
     this.scp = scp;
     this.stages.push(scp);
     const address = await scp.start();
-    logger.info('DICOM listener ready', { event: 'DIMSE-1000', host: address.host, port: address.port, aeTitle: config.dicom.aeTitle });
+    logger.info('DICOM listener ready', {
+      event: 'DIMSE-1000',
+      host: address.host,
+      port: address.port,
+      aeTitle: config.dicom.aeTitle,
+    });
     this.startHousekeeping(store, spool);
     if (config.admin.enabled) await this.startAdmin(store, spool);
     return address;
@@ -140,10 +153,16 @@ export class Gateway {
    */
   reload(next: GatewayConfig): Promise<void> {
     // Models need a restart to change, so the running ones' manifests are the ones the new target must fit.
-    checkExplainTarget(next.explain.target, [...this.models].map(([name, m]) => [name, m.manifest.classes] as const));
+    checkExplainTarget(
+      next.explain.target,
+      [...this.models].map(([name, m]) => [name, m.manifest.classes] as const),
+    );
     const run = this.reloading.then(() =>
       this.applyReload(next).catch((error: unknown) => {
-        this.logger.error('configuration reload refused: keeping the running configuration', { event: 'CONFIG-9002', error: describeError(error) });
+        this.logger.error('configuration reload refused: keeping the running configuration', {
+          event: 'CONFIG-9002',
+          error: describeError(error),
+        });
       }),
     );
     this.reloading = run.catch(() => undefined);
@@ -165,7 +184,10 @@ export class Gateway {
         await startAll(created);
       } catch (error) {
         await stopAll(created);
-        logger.error('configuration reload refused: a new destination could not start; keeping the running configuration', { event: 'CONFIG-9003', error: describeError(error) });
+        logger.error(
+          'configuration reload refused: a new destination could not start; keeping the running configuration',
+          { event: 'CONFIG-9003', error: describeError(error) },
+        );
         return;
       }
     }
@@ -181,20 +203,25 @@ export class Gateway {
     this.targets = targets;
     this.pipeline?.updateConfig(next, targets);
     for (const target of retired) {
-      const drained = (target.drain ?? target.stop ?? (async () => undefined))
-        .call(target)
-        .catch((error: unknown) => {
-          logger.warn('a retired destination did not stop cleanly', { event: 'EXPORT-6013', destination: target.name, error: describeError(error) });
+      const drained = (target.drain ?? target.stop ?? (async () => undefined)).call(target).catch((error: unknown) => {
+        logger.warn('a retired destination did not stop cleanly', {
+          event: 'EXPORT-6013',
+          destination: target.name,
+          error: describeError(error),
         });
+      });
       this.draining.add(drained);
       void drained.finally(() => this.draining.delete(drained));
     }
-    logger.info('configuration reloaded: rules, eligibility, explanation target, retry policy and destinations apply now', {
-      event: 'CONFIG-9004',
-      restartNeededFor: restartNeeded,
-      destinationsAdded: plan.addedNames,
-      destinationsRemoved: plan.removedNames,
-    });
+    logger.info(
+      'configuration reloaded: rules, eligibility, explanation target, retry policy and destinations apply now',
+      {
+        event: 'CONFIG-9004',
+        restartNeededFor: restartNeeded,
+        destinationsAdded: plan.addedNames,
+        destinationsRemoved: plan.removedNames,
+      },
+    );
   }
 
   private startHousekeeping(store: JobStore, spool: Spool): void {
@@ -209,19 +236,36 @@ export class Gateway {
           run: () => {
             const cutoff = Date.now() - m().retentionDays * 24 * 3600 * 1000;
             const result = purgeFinishedStudies(store.connection, spool.root, cutoff);
-            if (result.studiesPurged > 0) logger.info('retention: finished studies deleted from the spool', { event: 'MAINT-8003', ...result, retentionDays: m().retentionDays });
+            if (result.studiesPurged > 0)
+              logger.info('retention: finished studies deleted from the spool', {
+                event: 'MAINT-8003',
+                ...result,
+                retentionDays: m().retentionDays,
+              });
           },
         },
         { name: 'retry-sweep', schedule: m().retrySweepSchedule, run: () => this.pipeline?.wake() },
-        { name: 'daily-summary', schedule: m().summarySchedule, run: () => logger.info('daily summary', { event: 'MAINT-8004', ...dailySummary(metrics, Date.now()) }) },
+        {
+          name: 'daily-summary',
+          schedule: m().summarySchedule,
+          run: () => logger.info('daily summary', { event: 'MAINT-8004', ...dailySummary(metrics, Date.now()) }),
+        },
         {
           name: 'disk-check',
           schedule: m().diskCheckSchedule,
           run: () => {
             const free = spool.freeBytes();
             const floor = this.config.storage.minFreeDiskMB * 1048576;
-            if (free < floor) logger.error('disk below storage.minFreeDiskMB: C-STOREs are being refused', { event: 'MAINT-8005', freeMB: Math.floor(free / 1048576) });
-            else if (free < 2 * floor) logger.warn('disk space low: C-STOREs will be refused below storage.minFreeDiskMB', { event: 'MAINT-8006', freeMB: Math.floor(free / 1048576) });
+            if (free < floor)
+              logger.error('disk below storage.minFreeDiskMB: C-STOREs are being refused', {
+                event: 'MAINT-8005',
+                freeMB: Math.floor(free / 1048576),
+              });
+            else if (free < 2 * floor)
+              logger.warn('disk space low: C-STOREs will be refused below storage.minFreeDiskMB', {
+                event: 'MAINT-8006',
+                freeMB: Math.floor(free / 1048576),
+              });
           },
         },
       ],
@@ -258,28 +302,39 @@ export class Gateway {
     });
     this.stages.push(this.admin);
     const address = await this.admin.start();
-    this.logger.info('admin endpoints ready', { event: 'GATEWAY-7010', url: `http://${address.address}:${address.port}/healthz` });
+    this.logger.info('admin endpoints ready', {
+      event: 'GATEWAY-7010',
+      url: `http://${address.address}:${address.port}/healthz`,
+    });
   }
 
   /** One inference pool per configured model that is present; a missing model is logged, not fatal. */
   private async startModels(): Promise<void> {
     const { config, logger } = this;
     const missing = new Map(modelDirectoryProblems(config).map((p) => [p.model, p]));
-    const installed = Object.entries(config.models).filter(([name, dir]) => !missing.has(name) && existsSync(path.join(dir, MANIFEST_FILE)));
+    const installed = Object.entries(config.models).filter(
+      ([name, dir]) => !missing.has(name) && existsSync(path.join(dir, MANIFEST_FILE)),
+    );
     const manifests = new Map(installed.map(([name, dir]) => [name, readManifest(dir)]));
     // Before any worker starts: a target the models lack would otherwise fail every image at run time.
-    checkExplainTarget(config.explain.target, [...manifests].map(([name, m]) => [name, m.classes] as const));
+    checkExplainTarget(
+      config.explain.target,
+      [...manifests].map(([name, m]) => [name, m.classes] as const),
+    );
     for (const [name, dir] of Object.entries(config.models)) {
       const problem = missing.get(name);
       const manifest = manifests.get(name);
       if (problem !== undefined || manifest === undefined) {
         // Loud: studies are still acknowledged, and the ones routed here are never processed until this is fixed.
-        logger.error('model directory missing: studies routed to this model are stored but NOT processed until it is installed and the daemon restarted', {
-          event: 'ANALYSIS-5006',
-          model: name,
-          dir,
-          why: problem?.problem ?? `no ${MANIFEST_FILE}`,
-        });
+        logger.error(
+          'model directory missing: studies routed to this model are stored but NOT processed until it is installed and the daemon restarted',
+          {
+            event: 'ANALYSIS-5006',
+            model: name,
+            dir,
+            why: problem?.problem ?? `no ${MANIFEST_FILE}`,
+          },
+        );
         continue;
       }
       const pool = await InferencePool.start({
@@ -312,7 +367,11 @@ export class Gateway {
       try {
         await stage.stop(deadline);
       } catch (error) {
-        this.logger.error('a stage did not stop cleanly', { event: 'GATEWAY-7006', stage: stage.name, error: describeError(error) });
+        this.logger.error('a stage did not stop cleanly', {
+          event: 'GATEWAY-7006',
+          stage: stage.name,
+          error: describeError(error),
+        });
       }
     }
     this.stages = [];
@@ -322,7 +381,11 @@ export class Gateway {
     this.admin = undefined;
     this.tasks = undefined;
     this.store = undefined;
-    this.logger.info('all stages stopped', { event: 'GATEWAY-7007', ms: Date.now() - started, overDeadlineMs: Math.max(0, Date.now() - deadline) });
+    this.logger.info('all stages stopped', {
+      event: 'GATEWAY-7007',
+      ms: Date.now() - started,
+      overDeadlineMs: Math.max(0, Date.now() - deadline),
+    });
   }
 
   private async startStage(stage: Stage): Promise<void> {
@@ -426,7 +489,10 @@ export function destinationChanges(
   for (const d of after.pacs) fresh.set(d.name, key('pacs', d));
   for (const d of after.ris) fresh.set(d.name, key('ris', d));
   const changedOrNew = (name: string) => old.get(name) !== fresh.get(name);
-  const added = { pacs: after.pacs.filter((d) => changedOrNew(d.name)), ris: after.ris.filter((d) => changedOrNew(d.name)) };
+  const added = {
+    pacs: after.pacs.filter((d) => changedOrNew(d.name)),
+    ris: after.ris.filter((d) => changedOrNew(d.name)),
+  };
   const retired = [...old.keys()].filter((name) => old.get(name) !== fresh.get(name));
   return {
     added,

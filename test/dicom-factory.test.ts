@@ -72,13 +72,22 @@ for (const sopClass of SOP_CLASSES) {
     for (const bitsAllocated of BIT_DEPTHS) {
       for (const transferSyntax of SYNTAXES) {
         test(`dciodvfy: ${sopClass} ${photometric} ${bitsAllocated}-bit ${transferSyntax} VR has no errors`, async (t) => {
-          const file = await writeImageFile(workDir, { sopClass, photometric, bitsAllocated, transferSyntax, seed: 11 });
+          const file = await writeImageFile(workDir, {
+            sopClass,
+            photometric,
+            bitsAllocated,
+            transferSyntax,
+            seed: 11,
+          });
           t.is(file.path, join(workDir, `${file.sopInstanceUid}.dcm`));
           const result = await dciodvfy(file.path);
           t.deepEqual(result.errors, [], result.output);
           for (const w of result.warnings) t.log(w);
           const { meta, ds } = parse(await readFile(file.path));
-          t.is(meta.TransferSyntaxUID, transferSyntax === 'implicit' ? IMPLICIT_VR_LITTLE_ENDIAN : EXPLICIT_VR_LITTLE_ENDIAN);
+          t.is(
+            meta.TransferSyntaxUID,
+            transferSyntax === 'implicit' ? IMPLICIT_VR_LITTLE_ENDIAN : EXPLICIT_VR_LITTLE_ENDIAN,
+          );
           t.is(ds.SOPClassUID, SOP_CLASS_UID[sopClass]);
           t.is(ds.Modality, sopClass === 'cr' ? 'CR' : 'DX');
           t.is(ds.PhotometricInterpretation, photometric);
@@ -183,7 +192,10 @@ test('invalid geometry is refused', (t) => {
 // Pixel content
 
 test('same seed gives identical pixels, different seeds differ', async (t) => {
-  for (const opts of [{ bitsAllocated: 16 as const }, { bitsAllocated: 8 as const, photometric: 'MONOCHROME1' as const }]) {
+  for (const opts of [
+    { bitsAllocated: 16 as const },
+    { bitsAllocated: 8 as const, photometric: 'MONOCHROME1' as const },
+  ]) {
     const a = await writeImageFile(workDir, { ...opts, seed: 42 });
     const b = await writeImageFile(workDir, { ...opts, seed: 42, transferSyntax: 'implicit' });
     const c = await writeImageFile(workDir, { ...opts, seed: 43 });
@@ -230,7 +242,11 @@ const COMPRESSION_SOURCES: Record<CompressedSyntax, SyntheticImageOptions[]> = {
   'jpeg-lossless-sv1': [{}, { bitsStored: 16 }, { bitsAllocated: 8, sopClass: 'cr' }],
   'jpeg-ls-lossless': [{}, { bitsStored: 16 }, { bitsAllocated: 8 }],
   'jpeg-ls-lossy': [{}, { bitsAllocated: 8 }],
-  'jpeg2000-lossless': [{}, { bitsStored: 16, transferSyntax: 'implicit' }, { bitsAllocated: 8, rows: 101, columns: 77 }],
+  'jpeg2000-lossless': [
+    {},
+    { bitsStored: 16, transferSyntax: 'implicit' },
+    { bitsAllocated: 8, rows: 101, columns: 77 },
+  ],
   'jpeg2000-lossy': [{}, { bitsAllocated: 8 }],
   rle: [{}, { bitsStored: 16 }, { bitsAllocated: 8, rows: 101, columns: 77 }],
 };
@@ -303,7 +319,11 @@ test('JPEG 2000: one even-length fragment after a Basic Offset Table, and opj_de
 
     const [frame] = await readEncapsulatedFrames(dst);
     t.truthy(frame);
-    t.deepEqual([...(frame ?? Buffer.alloc(0)).subarray(0, 4)], [0xff, 0x4f, 0xff, 0x51], 'J2K codestream: SOC then SIZ');
+    t.deepEqual(
+      [...(frame ?? Buffer.alloc(0)).subarray(0, 4)],
+      [0xff, 0x4f, 0xff, 0x51],
+      'J2K codestream: SOC then SIZ',
+    );
     const j2k = join(workDir, `${src.sopInstanceUid}.${syntax}.j2k`);
     const raw = join(workDir, `${src.sopInstanceUid}.${syntax}.rawl`);
     await writeFile(j2k, frame ?? Buffer.alloc(0));
@@ -330,5 +350,7 @@ test('compressFile refuses sources that do not fit, with a clear message', async
   await t.throwsAsync(compressFile(compressed, out, 'jpeg-lossless-sv1'), {
     message: /transfer syntax 1\.2\.840\.10008\.1\.2\.5, not Implicit\/Explicit VR Little Endian/,
   });
-  await t.throwsAsync(compressFile(twelveBit.path, out, 'nope' as CompressedSyntax), { message: /unknown compressed syntax/ });
+  await t.throwsAsync(compressFile(twelveBit.path, out, 'nope' as CompressedSyntax), {
+    message: /unknown compressed syntax/,
+  });
 });

@@ -18,7 +18,10 @@ test('adding a destination creates only that one', (t) => {
 });
 
 test('a changed destination is replaced (created anew, the old one drained); a removed one drained', (t) => {
-  const plan = destinationChanges(destinations({ pacs: [pacs], ris: [ris] }), destinations({ pacs: [{ ...pacs, port: 11112 }], ris: [] }));
+  const plan = destinationChanges(
+    destinations({ pacs: [pacs], ris: [ris] }),
+    destinations({ pacs: [{ ...pacs, port: 11112 }], ris: [] }),
+  );
   t.deepEqual(plan.addedNames, ['pacs']);
   t.deepEqual(plan.retired.sort(), ['pacs', 'ris']);
   t.deepEqual(plan.removedNames, ['ris']);
@@ -26,7 +29,10 @@ test('a changed destination is replaced (created anew, the old one drained); a r
 });
 
 test('the same configuration changes nothing; a name moving from PACS to RIS is a change', (t) => {
-  const same = destinationChanges(destinations({ pacs: [pacs], ris: [ris] }), destinations({ pacs: [pacs], ris: [ris] }));
+  const same = destinationChanges(
+    destinations({ pacs: [pacs], ris: [ris] }),
+    destinations({ pacs: [pacs], ris: [ris] }),
+  );
   t.deepEqual([same.addedNames, same.retired, same.removedNames], [[], [], []]);
   const moved = destinationChanges(
     destinations({ pacs: [{ type: 'folder', name: 'out', path: '/a' }], ris: [] }),

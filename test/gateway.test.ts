@@ -5,7 +5,13 @@ import path from 'node:path';
 import { makeImageFile, newUid, writeImageFile } from './helpers/dicom-factory.js';
 import { storescu } from './helpers/dcmtk.js';
 import { listJobs, startGateway, writeGatewayConfig } from './helpers/gateway-process.js';
-import { EXPLICIT_VR_LITTLE_ENDIAN, datasetBytesOfPart10, fragmentMessage, openAssociation, type RawAssociation } from './helpers/raw-scu.js';
+import {
+  EXPLICIT_VR_LITTLE_ENDIAN,
+  datasetBytesOfPart10,
+  fragmentMessage,
+  openAssociation,
+  type RawAssociation,
+} from './helpers/raw-scu.js';
 
 const scratch = () => mkdtempSync(path.join(os.tmpdir(), 'lifecycle-'));
 
@@ -14,17 +20,32 @@ test('kill -9 right after storescu reports success: after restart the instance a
   const first = await startGateway({}, setup);
   const studyInstanceUid = newUid();
   const dir = scratch();
-  const files = [await writeImageFile(dir, { studyInstanceUid, seed: 1 }), await writeImageFile(dir, { studyInstanceUid, seed: 2 })];
-  const sent = await storescu(first.port, files.map((f) => f.path));
+  const files = [
+    await writeImageFile(dir, { studyInstanceUid, seed: 1 }),
+    await writeImageFile(dir, { studyInstanceUid, seed: 2 }),
+  ];
+  const sent = await storescu(
+    first.port,
+    files.map((f) => f.path),
+  );
   t.is(sent.code, 0, sent.stderr);
   await first.kill9();
-  t.false(first.logs.some((l) => l.event === 'ASSEMBLY-3001'), 'the crash came before assembly');
+  t.false(
+    first.logs.some((l) => l.event === 'ASSEMBLY-3001'),
+    'the crash came before assembly',
+  );
 
   const second = await startGateway({}, setup);
   t.teardown(() => second.stop());
-  await second.waitForLog((l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === studyInstanceUid, 'assembly after restart');
+  await second.waitForLog(
+    (l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === studyInstanceUid,
+    'assembly after restart',
+  );
   const listing = await listJobs(setup.configPath);
-  t.like(listing.studies.find((s) => s.studyInstanceUid === studyInstanceUid), { state: 'ready', instanceCount: 2 });
+  t.like(
+    listing.studies.find((s) => s.studyInstanceUid === studyInstanceUid),
+    { state: 'ready', instanceCount: 2 },
+  );
   t.is(listing.jobs.filter((j) => j.studyInstanceUid === studyInstanceUid).length, 1);
   const studyDir = path.join(setup.workDir, 'data', 'spool', 'studies', studyInstanceUid);
   t.deepEqual(readdirSync(studyDir).sort(), files.map((f) => `${f.sopInstanceUid}.dcm`).sort());
@@ -41,7 +62,10 @@ test('a study that went quiet while the daemon was down becomes ready as soon as
   t.teardown(() => second.stop());
   const opened = second.logs.find((l) => l.event === 'STORE-2001');
   t.like(opened, { studiesReceiving: 1 });
-  await second.waitForLog((l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === file.studyInstanceUid, 'assembly');
+  await second.waitForLog(
+    (l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === file.studyInstanceUid,
+    'assembly',
+  );
 });
 
 test('SIGTERM lets a C-STORE in progress finish with Success, then exits 0', async (t) => {
@@ -73,7 +97,14 @@ test('SIGTERM lets a C-STORE in progress finish with Success, then exits 0', asy
   const response = await association.receiveMessage('C-STORE-RSP');
   t.is(response.status, 0);
   t.is((await gateway.exited).code, 0);
-  const stored = path.join(gateway.workDir, 'data', 'spool', 'studies', image.studyInstanceUid, `${image.sopInstanceUid}.dcm`);
+  const stored = path.join(
+    gateway.workDir,
+    'data',
+    'spool',
+    'studies',
+    image.studyInstanceUid,
+    `${image.sopInstanceUid}.dcm`,
+  );
   t.true(existsSync(stored));
 });
 
@@ -95,7 +126,12 @@ test('partial transfers a crash left behind are removed at start, never register
     calledAe: 'CXR_GATEWAY',
     contexts: [{ abstractSyntax: image.sopClassUid, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }],
   })) as RawAssociation;
-  await association.sendCommandAndPartialDataset({ sopClassUid: image.sopClassUid, sopInstanceUid: image.sopInstanceUid, dataset, bytesToSend: 5000 });
+  await association.sendCommandAndPartialDataset({
+    sopClassUid: image.sopClassUid,
+    sopInstanceUid: image.sopInstanceUid,
+    dataset,
+    bytesToSend: 5000,
+  });
   const incoming = path.join(setup.workDir, 'data', 'spool', 'incoming');
   for (let i = 0; i < 100 && readdirSync(incoming).length === 0; i += 1) await new Promise((r) => setTimeout(r, 20));
   t.is(readdirSync(incoming).length, 1, 'the partial file exists while the transfer is cut');
@@ -103,7 +139,10 @@ test('partial transfers a crash left behind are removed at start, never register
   association.destroy();
   const second = await startGateway({}, setup);
   t.teardown(() => second.stop());
-  t.like(second.logs.find((l) => l.event === 'STORE-2002'), { count: 1 });
+  t.like(
+    second.logs.find((l) => l.event === 'STORE-2002'),
+    { count: 1 },
+  );
   t.deepEqual(readdirSync(incoming), []);
   t.false(existsSync(path.join(setup.workDir, 'data', 'spool', 'studies', image.studyInstanceUid)));
 });

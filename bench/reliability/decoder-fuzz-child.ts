@@ -18,14 +18,25 @@ process.on('message', (request: DecodeRequest) => {
   void (async () => {
     let answer: DecodeAnswer;
     try {
-      const image = await loadImage(Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength));
-      const consistent = image.values.length === image.rows * image.columns && Array.from(image.values.subarray(0, 64)).every(Number.isFinite);
+      const image = await loadImage(
+        Buffer.from(request.bytes.buffer, request.bytes.byteOffset, request.bytes.byteLength),
+      );
+      const consistent =
+        image.values.length === image.rows * image.columns &&
+        Array.from(image.values.subarray(0, 64)).every(Number.isFinite);
       answer = { id: request.id, outcome: 'decoded', rows: image.rows, columns: image.columns, consistent };
     } catch (error) {
       // A clean error is a GatewayError with a code (PixelDecodeError): the pipeline fails the image with its reason.
       const e = error as { name?: string; code?: unknown; message?: string };
-      if (e?.name === 'PixelDecodeError' && typeof e.code === 'string') answer = { id: request.id, outcome: 'clean-error', code: e.code };
-      else answer = { id: request.id, outcome: 'unclean-error', name: e?.name ?? typeof error, message: String(e?.message ?? error).slice(0, 200) };
+      if (e?.name === 'PixelDecodeError' && typeof e.code === 'string')
+        answer = { id: request.id, outcome: 'clean-error', code: e.code };
+      else
+        answer = {
+          id: request.id,
+          outcome: 'unclean-error',
+          name: e?.name ?? typeof error,
+          message: String(e?.message ?? error).slice(0, 200),
+        };
     }
     process.send?.(answer);
   })();

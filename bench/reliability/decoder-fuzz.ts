@@ -12,10 +12,26 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COMPRESSED_SYNTAXES, compressFile, writeImageFile, type CompressedSyntax } from '../../test/helpers/dicom-factory.js';
+import {
+  COMPRESSED_SYNTAXES,
+  compressFile,
+  writeImageFile,
+  type CompressedSyntax,
+} from '../../test/helpers/dicom-factory.js';
 import { datasetBytesOfPart10 } from '../../test/helpers/raw-scu.js';
 import type { DecodeAnswer } from './decoder-fuzz-child.js';
-import { Rng, check, elapsedSeconds, isMain, parseNumberOptions, printSummary, randomSeed, runMain, scratchDir, type Figure } from './harness.js';
+import {
+  Rng,
+  check,
+  elapsedSeconds,
+  isMain,
+  parseNumberOptions,
+  printSummary,
+  randomSeed,
+  runMain,
+  scratchDir,
+  type Figure,
+} from './harness.js';
 import { streamSeed } from './pdu-streams.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'decoder-fuzz-child.js');
@@ -61,7 +77,10 @@ async function makeBaseFiles(seed: number): Promise<BaseFile[]> {
   const { runCommand } = await import('../../test/helpers/run-command.js');
   const conv = await runCommand('dcmconv', ['+ti', wide.path, implicitPath]);
   if (conv.code !== 0) throw new Error(`dcmconv +ti failed: ${conv.stderr}`);
-  const out: BaseFile[] = [describe('explicit', readFileSync(wide.path)), describe('implicit', readFileSync(implicitPath))];
+  const out: BaseFile[] = [
+    describe('explicit', readFileSync(wide.path)),
+    describe('implicit', readFileSync(implicitPath)),
+  ];
   for (const syntax of COMPRESSED_SYNTAXES) {
     const dst = path.join(dir, `${syntax}.dcm`);
     await compressFile(syntax === 'jpeg-baseline' ? narrow.path : wide.path, dst, syntax);
@@ -78,7 +97,12 @@ function describe(syntax: Syntax, bytes: Buffer): BaseFile {
   const tag = Buffer.from([0xe0, 0x7f, 0x10, 0x00]);
   const at = bytes.lastIndexOf(tag);
   if (at < 0) throw new Error(`${syntax}: no Pixel Data element found`);
-  return { syntax, bytes, regionStart: at + (syntax === 'implicit' ? 8 : 12), encapsulated: syntax !== 'explicit' && syntax !== 'implicit' };
+  return {
+    syntax,
+    bytes,
+    regionStart: at + (syntax === 'implicit' ? 8 : 12),
+    encapsulated: syntax !== 'explicit' && syntax !== 'implicit',
+  };
 }
 
 /** Offsets of the value of a US element (group 0028) in an explicit or implicit little-endian dataset. */
@@ -89,7 +113,15 @@ function usValueOffset(base: BaseFile, element: number): number | undefined {
   return at + 8;
 }
 
-const MUTATIONS = ['bit-flips', 'truncate', 'overwrite-run', 'zero-run', 'fragment-length', 'pixel-length', 'header'] as const;
+const MUTATIONS = [
+  'bit-flips',
+  'truncate',
+  'overwrite-run',
+  'zero-run',
+  'fragment-length',
+  'pixel-length',
+  'header',
+] as const;
 
 export function mutate(base: BaseFile, rng: Rng): { bytes: Buffer; mutation: string } {
   const bytes = Buffer.from(base.bytes);
@@ -114,17 +146,28 @@ export function mutate(base: BaseFile, rng: Rng): { bytes: Buffer; mutation: str
     case 'zero-run': {
       const length = 1 + rng.int(256);
       const at = start + rng.int(span);
-      for (let i = at; i < Math.min(bytes.length, at + length); i += 1) bytes[i] = mutation === 'zero-run' ? 0 : rng.int(256);
+      for (let i = at; i < Math.min(bytes.length, at + length); i += 1)
+        bytes[i] = mutation === 'zero-run' ? 0 : rng.int(256);
       return { bytes, mutation: `${mutation} ${length} at ${at - start}` };
     }
     case 'fragment-length': {
       // An item (FFFE,E000) length inside encapsulated Pixel Data: the offset table or a fragment.
       const items: number[] = [];
       const itemTag = Buffer.from([0xfe, 0xff, 0x00, 0xe0]);
-      for (let at = bytes.indexOf(itemTag, start); at >= 0 && at < bytes.length; at = bytes.indexOf(itemTag, at + 4)) items.push(at + 4);
+      for (let at = bytes.indexOf(itemTag, start); at >= 0 && at < bytes.length; at = bytes.indexOf(itemTag, at + 4))
+        items.push(at + 4);
       if (!base.encapsulated || items.length === 0) return mutate(base, rng);
       const at = rng.pick(items);
-      const length = rng.pick([0, 1, 3, 0xffffffff, 0x7fffffff, bytes.readUInt32LE(at) + 1, bytes.readUInt32LE(at) - 1, rng.int(1 << 20)]);
+      const length = rng.pick([
+        0,
+        1,
+        3,
+        0xffffffff,
+        0x7fffffff,
+        bytes.readUInt32LE(at) + 1,
+        bytes.readUInt32LE(at) - 1,
+        rng.int(1 << 20),
+      ]);
       bytes.writeUInt32LE(length >>> 0, at);
       return { bytes, mutation: `item length ${length}` };
     }
@@ -152,7 +195,8 @@ export function mutate(base: BaseFile, rng: Rng): { bytes: Buffer; mutation: str
 /** One child at a time; restarted after a crash or a hang. */
 class Victim {
   private child: ChildProcess | undefined;
-  private pending: { id: number; resolve: (a: DecodeAnswer | 'crash' | 'hang') => void; timer: NodeJS.Timeout } | undefined;
+  private pending:
+    { id: number; resolve: (a: DecodeAnswer | 'crash' | 'hang') => void; timer: NodeJS.Timeout } | undefined;
 
   async decode(id: number, bytes: Buffer, timeoutMs: number): Promise<DecodeAnswer | 'crash' | 'hang'> {
     const child = await this.ensure();
@@ -229,7 +273,8 @@ export async function runDecoderFuzz(options: DecoderFuzzOptions): Promise<Decod
     // Every base file must decode as it is (the WASM codecs load on the first; a generous timeout for that).
     for (const base of bases) {
       const answer = await victim.decode(-1, base.bytes, 60_000);
-      if (typeof answer === 'string' || answer.outcome !== 'decoded') baseFailures.push(`${base.syntax}: ${JSON.stringify(answer)}`);
+      if (typeof answer === 'string' || answer.outcome !== 'decoded')
+        baseFailures.push(`${base.syntax}: ${JSON.stringify(answer)}`);
     }
     const indices = options.replay >= 0 ? [options.replay] : Array.from({ length: options.inputs }, (_, i) => i);
     for (const i of indices) {
@@ -273,21 +318,36 @@ export async function runDecoderFuzz(options: DecoderFuzzOptions): Promise<Decod
   }
   const figures: Figure[] = [
     ['syntaxes', bases.map((b) => b.syntax).join(' ')],
-    ['base files that decode unmutated', `${bases.length - baseFailures.length}/${bases.length}`, check(baseFailures.length === 0)],
+    [
+      'base files that decode unmutated',
+      `${bases.length - baseFailures.length}/${bases.length}`,
+      check(baseFailures.length === 0),
+    ],
     ['mutated inputs', inputs, check(inputs === (options.replay >= 0 ? 1 : options.inputs))],
     ['decoded (mutation in pixel values only)', decoded],
     ['  with inconsistent values', inconsistent, check(inconsistent === 0)],
     ['clean errors (PixelDecodeError)', cleanErrors],
-    ['  by code', Object.entries(cleanCodes).map(([k, v]) => `${k}:${v}`).join(' ')],
+    [
+      '  by code',
+      Object.entries(cleanCodes)
+        .map(([k, v]) => `${k}:${v}`)
+        .join(' '),
+    ],
     ['unclean errors (other exceptions)', uncleanErrors, check(uncleanErrors === 0)],
     ['crashes of the decoding process', crashes, check(crashes === 0)],
     [`hangs (no answer in ${options.timeout} s)`, hangs, check(hangs === 0)],
-    ['  by syntax (n/decoded/clean/unclean/crash/hang)', Object.entries(bySyntax).map(([k, v]) => `${k}:${v.n}/${v.decoded}/${v.clean}/${v.unclean}/${v.crash}/${v.hang}`).join(' ')],
+    [
+      '  by syntax (n/decoded/clean/unclean/crash/hang)',
+      Object.entries(bySyntax)
+        .map(([k, v]) => `${k}:${v.n}/${v.decoded}/${v.clean}/${v.unclean}/${v.crash}/${v.hang}`)
+        .join(' '),
+    ],
     ['seconds', elapsedSeconds(started)],
   ];
   for (const f of baseFailures) console.error(`base file failed: ${f}`);
   for (const f of failures.slice(0, 15)) console.log(`  ${f}`);
-  if (failures.length > 15) console.log(`  ... and ${failures.length - 15} more (replay one: --seed ${options.seed} --replay I)`);
+  if (failures.length > 15)
+    console.log(`  ... and ${failures.length - 15} more (replay one: --seed ${options.seed} --replay I)`);
   return {
     figures,
     ok: !figures.some(([, , v]) => v === 'FAIL'),
@@ -305,7 +365,13 @@ export async function runDecoderFuzz(options: DecoderFuzzOptions): Promise<Decod
 
 if (isMain(import.meta.url)) {
   runMain(async () => {
-    const options = parseNumberOptions(process.argv.slice(2), { inputs: 10000, seed: randomSeed(), timeout: 10, timeLimit: 600, replay: -1 });
+    const options = parseNumberOptions(process.argv.slice(2), {
+      inputs: 10000,
+      seed: randomSeed(),
+      timeout: 10,
+      timeLimit: 600,
+      replay: -1,
+    });
     console.log(`decoder-fuzz: seed ${options.seed}`);
     const result = await runDecoderFuzz(options);
     printSummary('decoder fuzzer', options.seed, options, result.figures);

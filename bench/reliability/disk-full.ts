@@ -15,7 +15,19 @@
 //        [--phase2-size-mb 24] [--phase2-rows 512] [--hold-seconds 3] [--tight-tries 8] [--seed N]
 
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { GatewayUnderTest, LogLine } from '../../test/helpers/gateway-process.js';
@@ -119,9 +131,13 @@ function fillDisk(file: string, headroom: number): number {
 /** Spool files with no row: under spool/studies not named by instances.path, and finished files left in incoming/. */
 function orphanFiles(dataDir: string): string[] {
   const spool = path.join(dataDir, 'spool');
-  const known = new Set(queryStore<{ path: string }>(storePath('', dataDir), 'SELECT path FROM instances').map((r) => path.resolve(r.path)));
+  const known = new Set(
+    queryStore<{ path: string }>(storePath('', dataDir), 'SELECT path FROM instances').map((r) => path.resolve(r.path)),
+  );
   const studies = filesUnder(path.join(spool, 'studies')).map((f) => path.resolve(spool, 'studies', f));
-  const incoming = existsSync(path.join(spool, 'incoming')) ? readdirSync(path.join(spool, 'incoming')).map((f) => path.resolve(spool, 'incoming', f)) : [];
+  const incoming = existsSync(path.join(spool, 'incoming'))
+    ? readdirSync(path.join(spool, 'incoming')).map((f) => path.resolve(spool, 'incoming', f))
+    : [];
   return [...studies.filter((f) => !known.has(f)), ...incoming];
 }
 
@@ -153,7 +169,13 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
     const perStudy = Math.max(1, Math.ceil(options.images / options.studies));
     const images = [];
     for (let s = 0; s * perStudy < options.images; s += 1) {
-      images.push(...(await makeImages(path.join(inputs, `s${s}`), Math.min(perStudy, options.images - s * perStudy), { rows: 256, studyInstanceUid: newUid(), seedBase: options.seed + s * 100 })));
+      images.push(
+        ...(await makeImages(path.join(inputs, `s${s}`), Math.min(perStudy, options.images - s * perStudy), {
+          rows: 256,
+          studyInstanceUid: newUid(),
+          seedBase: options.seed + s * 100,
+        })),
+      );
     }
     const statuses: Record<string, number> = {};
     const acknowledged: typeof images = [];
@@ -178,7 +200,11 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
       }
       try {
         const { dataset } = datasetBytesOfPart10(image.bytes);
-        const rsp = await assoc.store({ sopClassUid: image.sopClassUid, sopInstanceUid: image.sopInstanceUid, dataset });
+        const rsp = await assoc.store({
+          sopClassUid: image.sopClassUid,
+          sopInstanceUid: image.sopInstanceUid,
+          dataset,
+        });
         statuses[hex(rsp.status)] = (statuses[hex(rsp.status)] ?? 0) + 1;
         if (rsp.status === 0) acknowledged.push(image);
         else if ((rsp.status & 0xff00) !== 0xa700) nonA7.push(`${hex(rsp.status)} ${rsp.errorComment ?? ''}`.trim());
@@ -194,7 +220,11 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
     // different headroom around one file's size, one C-STORE per association.
     unlinkSync(reserve);
     const fileBytes = images[0]?.bytes.length ?? 0;
-    const tight = await makeImages(path.join(inputs, 'tight'), options.tightTries, { rows: 256, studyInstanceUid: newUid(), seedBase: options.seed + 5000 });
+    const tight = await makeImages(path.join(inputs, 'tight'), options.tightTries, {
+      rows: 256,
+      studyInstanceUid: newUid(),
+      seedBase: options.seed + 5000,
+    });
     const tightFiller = path.join(mount, 'tight-filler.bin');
     const tightStatuses: Record<string, number> = {};
     for (const [k, image] of tight.entries()) {
@@ -214,7 +244,11 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
         continue;
       }
       try {
-        const rsp = await one.store({ sopClassUid: image.sopClassUid, sopInstanceUid: image.sopInstanceUid, dataset: datasetBytesOfPart10(image.bytes).dataset });
+        const rsp = await one.store({
+          sopClassUid: image.sopClassUid,
+          sopInstanceUid: image.sopInstanceUid,
+          dataset: datasetBytesOfPart10(image.bytes).dataset,
+        });
         tightStatuses[hex(rsp.status)] = (tightStatuses[hex(rsp.status)] ?? 0) + 1;
         statuses[hex(rsp.status)] = (statuses[hex(rsp.status)] ?? 0) + 1;
         if (rsp.status === 0) acknowledged.push(image);
@@ -228,7 +262,10 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
     // Every acknowledged instance: a row, and its file whole on disk.
     const storeFile = storePath('', dataDir);
     const rows = new Map(
-      queryStore<{ sop_instance_uid: string; path: string; size_bytes: number }>(storeFile, 'SELECT sop_instance_uid, path, size_bytes FROM instances').map((r) => [r.sop_instance_uid, r]),
+      queryStore<{ sop_instance_uid: string; path: string; size_bytes: number }>(
+        storeFile,
+        'SELECT sop_instance_uid, path, size_bytes FROM instances',
+      ).map((r) => [r.sop_instance_uid, r]),
     );
     const successThenLost = acknowledged.filter((i) => {
       const row = rows.get(i.sopInstanceUid);
@@ -254,32 +291,58 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
     );
     const storeFile2 = storePath('', path.join(mount2, 'data'));
     gateway = await startDaemon(setup2);
-    const phase2 = await makeImages(path.join(inputs, 'phase2'), options.studies, { rows: options.phase2Rows, seedBase: options.seed + 9999 });
-    const stored = await legitimateStore(setup2.port, phase2.map((i) => i.path), 30);
+    const phase2 = await makeImages(path.join(inputs, 'phase2'), options.studies, {
+      rows: options.phase2Rows,
+      seedBase: options.seed + 9999,
+    });
+    const stored = await legitimateStore(
+      setup2.port,
+      phase2.map((i) => i.path),
+      30,
+    );
     const filler = path.join(mount2, 'filler.bin');
     const filled = fillDisk(filler, options.headroomKb * 1024);
     const running = gateway;
     // Positive event: the daemon met the full disk while writing or delivering outputs (ENOSPC in a warn/error).
     const fillAt = running.logs.length;
     const metFullDisk = await waitUntil(
-      () => running.logs.slice(fillAt).some((l: LogLine) => (l.level === 'error' || l.level === 'warn') && /ENOSPC|no space/i.test(JSON.stringify(l))),
+      () =>
+        running.logs
+          .slice(fillAt)
+          .some(
+            (l: LogLine) => (l.level === 'error' || l.level === 'warn') && /ENOSPC|no space/i.test(JSON.stringify(l)),
+          ),
       30_000,
       200,
     );
-    const fullDiskEvents = running.logs.slice(fillAt).filter((l) => (l.level === 'error' || l.level === 'warn') && /ENOSPC|no space/i.test(JSON.stringify(l))).map((l) => l.message);
+    const fullDiskEvents = running.logs
+      .slice(fillAt)
+      .filter((l) => (l.level === 'error' || l.level === 'warn') && /ENOSPC|no space/i.test(JSON.stringify(l)))
+      .map((l) => l.message);
     if (!metFullDisk) {
-      const after = running.logs.slice(fillAt).filter((l) => l.level !== 'debug').slice(-8);
-      console.log(`no ENOSPC logged after the fill; the daemon's last lines: ${after.map((l) => `${l.level} ${l.message} ${JSON.stringify(l).slice(0, 200)}`).join('\n  ')}`);
+      const after = running.logs
+        .slice(fillAt)
+        .filter((l) => l.level !== 'debug')
+        .slice(-8);
+      console.log(
+        `no ENOSPC logged after the fill; the daemon's last lines: ${after.map((l) => `${l.level} ${l.message} ${JSON.stringify(l).slice(0, 200)}`).join('\n  ')}`,
+      );
     }
     // Keep the disk full a little longer so that more than one job meets it.
     if (metFullDisk) await sleep(options.holdSeconds * 1000);
-    const enospcEvents = running.logs.slice(fillAt).filter((l) => (l.level === 'error' || l.level === 'warn') && /ENOSPC|no space/i.test(JSON.stringify(l))).length;
+    const enospcEvents = running.logs
+      .slice(fillAt)
+      .filter((l) => (l.level === 'error' || l.level === 'warn') && /ENOSPC|no space/i.test(JSON.stringify(l))).length;
     unlinkSync(filler);
     const spaceBack = Date.now();
-    const delivered = await waitUntil(() => {
-      const a = auditOutputs(mount2 as string, storeFile2);
-      return a.scFiles.length >= phase2.length && a.oruFiles.length >= phase2.length;
-    }, options.settle * 1000, 500);
+    const delivered = await waitUntil(
+      () => {
+        const a = auditOutputs(mount2 as string, storeFile2);
+        return a.scFiles.length >= phase2.length && a.oruFiles.length >= phase2.length;
+      },
+      options.settle * 1000,
+      500,
+    );
     const audit = auditOutputs(mount2, storeFile2);
     const deliveredSeconds = delivered ? ((Date.now() - spaceBack) / 1000).toFixed(1) : '-';
     const alive = isAlive(running.pid);
@@ -287,8 +350,18 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
     const figures: Figure[] = [
       [`tmpfs size (MB) phase 1 / phase 2`, `${options.sizeMb} / ${options.phase2SizeMb}`],
       ['phase 1: C-STOREs sent (256 x 256 x 16 bit)', images.length],
-      ['  statuses', Object.entries(statuses).map(([k, v]) => `${k}:${v}`).join(' ')],
-      ['  of which phase 1b (file fits, little else)', `${options.tightTries} tries: ${Object.entries(tightStatuses).map(([k, v]) => `${k}:${v}`).join(' ')}`],
+      [
+        '  statuses',
+        Object.entries(statuses)
+          .map(([k, v]) => `${k}:${v}`)
+          .join(' '),
+      ],
+      [
+        '  of which phase 1b (file fits, little else)',
+        `${options.tightTries} tries: ${Object.entries(tightStatuses)
+          .map(([k, v]) => `${k}:${v}`)
+          .join(' ')}`,
+      ],
       ['  refused or unanswered', phase1Failures],
       ['  failures with a status other than A7xx', nonA7.length, check(nonA7.length === 0)],
       ['  connections dropped without an answer', noAnswer],
@@ -296,13 +369,29 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
       ['  orphan spool files (no row)', orphans, check(orphans === 0)],
       ['  orphan spool files after a restart', orphansAfterRestart, check(orphansAfterRestart === 0)],
       ['  seconds', phase1Seconds],
-      [`phase 2: studies stored before the fill (${options.phase2Rows} px)`, `${phase2.length} (storescu ${stored.ok ? 'ok' : 'failed'})`, check(stored.ok)],
+      [
+        `phase 2: studies stored before the fill (${options.phase2Rows} px)`,
+        `${phase2.length} (storescu ${stored.ok ? 'ok' : 'failed'})`,
+        check(stored.ok),
+      ],
       ['  SC size (bytes, first delivered)', scSize(mount2)],
       ['  filler bytes (all free space)', filled],
-      ['  daemon met ENOSPC after the fill (warn/error logged)', metFullDisk ? `yes: ${[...new Set(fullDiskEvents)].slice(0, 3).join('; ')}` : 'no (the scenario missed)', check(metFullDisk)],
+      [
+        '  daemon met ENOSPC after the fill (warn/error logged)',
+        metFullDisk ? `yes: ${[...new Set(fullDiskEvents)].slice(0, 3).join('; ')}` : 'no (the scenario missed)',
+        check(metFullDisk),
+      ],
       ['  ENOSPC warnings/errors while full', enospcEvents],
-      ['  SC files after space returned', `${audit.scFiles.length}/${phase2.length}`, check(audit.scFiles.length >= phase2.length)],
-      ['  ORU files after space returned', `${audit.oruFiles.length}/${phase2.length}`, check(audit.oruFiles.length >= phase2.length)],
+      [
+        '  SC files after space returned',
+        `${audit.scFiles.length}/${phase2.length}`,
+        check(audit.scFiles.length >= phase2.length),
+      ],
+      [
+        '  ORU files after space returned',
+        `${audit.oruFiles.length}/${phase2.length}`,
+        check(audit.oruFiles.length >= phase2.length),
+      ],
       ['  seconds from space back to all delivered', deliveredSeconds],
       ['  jobs', formatStates(audit.jobStates)],
       ['  deliveries', formatStates(audit.deliveryStates)],
@@ -331,7 +420,18 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
 
 if (isMain(import.meta.url)) {
   runMain(async () => {
-    const options = parseNumberOptions(process.argv.slice(2), { sizeMb: 8, images: 120, studies: 6, settle: 60, headroomKb: 384, phase2SizeMb: 24, phase2Rows: 512, holdSeconds: 3, tightTries: 8, seed: randomSeed() });
+    const options = parseNumberOptions(process.argv.slice(2), {
+      sizeMb: 8,
+      images: 120,
+      studies: 6,
+      settle: 60,
+      headroomKb: 384,
+      phase2SizeMb: 24,
+      phase2Rows: 512,
+      holdSeconds: 3,
+      tightTries: 8,
+      seed: randomSeed(),
+    });
     console.log(`disk-full: seed ${options.seed}`);
     const result = await runDiskFull(options);
     printSummary('disk full (tmpfs)', options.seed, options, result.figures);

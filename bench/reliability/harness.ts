@@ -12,7 +12,12 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { storescu } from '../../test/helpers/dcmtk.js';
 import { newUid, writeImageFile, type SyntheticImageFile } from '../../test/helpers/dicom-factory.js';
-import { startGateway, writeGatewayConfig, type ConfigOverrides, type GatewayUnderTest } from '../../test/helpers/gateway-process.js';
+import {
+  startGateway,
+  writeGatewayConfig,
+  type ConfigOverrides,
+  type GatewayUnderTest,
+} from '../../test/helpers/gateway-process.js';
 import { tinyModelDir } from '../../test/helpers/tiny-densenet.js';
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -57,10 +62,20 @@ export function parseNumberOptions<T extends Record<string, number>>(argv: reado
   const out: Record<string, number> = { ...defaults };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i] ?? '';
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument '${arg}'; options are ${Object.keys(defaults).map((k) => `--${k}`).join(' ')}`);
+    if (!arg.startsWith('--'))
+      throw new Error(
+        `unexpected argument '${arg}'; options are ${Object.keys(defaults)
+          .map((k) => `--${k}`)
+          .join(' ')}`,
+      );
     const [rawName, inline] = arg.slice(2).split('=', 2) as [string, string | undefined];
     const name = rawName.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    if (!(name in defaults)) throw new Error(`unknown option --${rawName}; options are ${Object.keys(defaults).map((k) => `--${k}`).join(' ')}`);
+    if (!(name in defaults))
+      throw new Error(
+        `unknown option --${rawName}; options are ${Object.keys(defaults)
+          .map((k) => `--${k}`)
+          .join(' ')}`,
+      );
     const value = inline ?? argv[(i += 1)];
     const n = Number(value);
     if (value === undefined || !Number.isFinite(n)) throw new Error(`--${rawName} needs a number`);
@@ -103,7 +118,10 @@ export function printSummary(title: string, seed: number, options: Record<string
       .filter(([k]) => k !== 'seed')
       .map(([k, v]) => `${k}=${v}`)
       .join(' ')}`,
-    ...figures.map(([label, value, verdict]) => `  ${label.padEnd(width)}  ${String(value).padStart(10)}${verdict ? `  ${verdict}` : ''}`),
+    ...figures.map(
+      ([label, value, verdict]) =>
+        `  ${label.padEnd(width)}  ${String(value).padStart(10)}${verdict ? `  ${verdict}` : ''}`,
+    ),
     `verdict: ${figures.some(([, , v]) => v === 'FAIL') ? 'FAIL' : 'ok'}`,
     '',
   ];
@@ -184,7 +202,11 @@ export function serverConnections(port: number): number {
 }
 
 /** Polls `condition` every 50 ms; resolves with whether it held before `timeoutMs`. */
-export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 50): Promise<boolean> {
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await condition()) return true;
@@ -233,11 +255,24 @@ export interface LegitimateStore {
 }
 
 /** DCMTK storescu with the given files, one association; ok when it exits 0 (every C-STORE got Success). */
-export async function legitimateStore(port: number, files: readonly string[], timeoutSeconds = 60): Promise<LegitimateStore> {
+export async function legitimateStore(
+  port: number,
+  files: readonly string[],
+  timeoutSeconds = 60,
+): Promise<LegitimateStore> {
   const started = Date.now();
-  const result = await storescu(port, files, { extraArgs: ['-to', String(timeoutSeconds), '-ta', String(timeoutSeconds), '-td', String(timeoutSeconds)] });
+  const result = await storescu(port, files, {
+    extraArgs: ['-to', String(timeoutSeconds), '-ta', String(timeoutSeconds), '-td', String(timeoutSeconds)],
+  });
   const ms = Date.now() - started;
-  return { ok: result.code === 0, ms, detail: result.code === 0 ? '' : `${result.code ?? result.signal}: ${result.stderr.trim().split('\n').slice(-2).join(' | ')}` };
+  return {
+    ok: result.code === 0,
+    ms,
+    detail:
+      result.code === 0
+        ? ''
+        : `${result.code ?? result.signal}: ${result.stderr.trim().split('\n').slice(-2).join(' | ')}`,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -275,7 +310,11 @@ export function filesUnder(dir: string): string[] {
 
 /** SOP Instance UIDs the store holds (acknowledged instances). */
 export function storedInstances(storeFile: string): Set<string> {
-  return new Set(queryStore<{ sop_instance_uid: string }>(storeFile, 'SELECT sop_instance_uid FROM instances').map((r) => r.sop_instance_uid));
+  return new Set(
+    queryStore<{ sop_instance_uid: string }>(storeFile, 'SELECT sop_instance_uid FROM instances').map(
+      (r) => r.sop_instance_uid,
+    ),
+  );
 }
 
 export interface OutputAudit {

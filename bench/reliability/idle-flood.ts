@@ -8,7 +8,11 @@
 //   node dist/bench/reliability/idle-flood.js [--sockets 300] [--max-associations 16] [--give-up 90] [--seed N]
 
 import path from 'node:path';
-import { encodeAssociateRq, EXPLICIT_VR_LITTLE_ENDIAN, VERIFICATION_SOP_CLASS_UID } from '../../test/helpers/raw-scu.js';
+import {
+  encodeAssociateRq,
+  EXPLICIT_VR_LITTLE_ENDIAN,
+  VERIFICATION_SOP_CLASS_UID,
+} from '../../test/helpers/raw-scu.js';
 import {
   Rng,
   check,
@@ -66,10 +70,16 @@ export async function runIdleFlood(options: IdleFloodOptions): Promise<IdleFlood
   const held: Array<{ wire: Wire; kind: FloodKind; openedAt: number; closedAt?: number }> = [];
   let connectFailures = 0;
   const rq = (callingAe: string): Buffer =>
-    encodeAssociateRq({ callingAe, calledAe: 'CXR_GATEWAY', contexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS_UID, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }] });
+    encodeAssociateRq({
+      callingAe,
+      calledAe: 'CXR_GATEWAY',
+      contexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS_UID, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }],
+    });
   try {
     // Open the flood, 20 at a time.
-    const kinds: FloodKind[] = Array.from({ length: options.sockets }, (_, i) => (i % 6 < 3 ? 'idle' : i % 6 === 3 ? 'slow-loris' : 'rejected'));
+    const kinds: FloodKind[] = Array.from({ length: options.sockets }, (_, i) =>
+      i % 6 < 3 ? 'idle' : i % 6 === 3 ? 'slow-loris' : 'rejected',
+    );
     for (let i = 0; i < kinds.length; i += 20) {
       await Promise.all(
         kinds.slice(i, i + 20).map(async (kind, k) => {
@@ -77,7 +87,11 @@ export async function runIdleFlood(options: IdleFloodOptions): Promise<IdleFlood
           try {
             // Ten attacker addresses (127.0.0.2-11); the legitimate storescu comes from 127.0.0.1.
             const wire = await Wire.connect(setup.port, 3000, `127.0.0.${2 + (index % 10)}`);
-            const entry: { wire: Wire; kind: FloodKind; openedAt: number; closedAt?: number } = { wire, kind, openedAt: Date.now() };
+            const entry: { wire: Wire; kind: FloodKind; openedAt: number; closedAt?: number } = {
+              wire,
+              kind,
+              openedAt: Date.now(),
+            };
             held.push(entry);
             if (kind === 'slow-loris') wire.write(rq('MODALITY').subarray(0, 6 + rng.int(40)));
             if (kind === 'rejected') wire.write(rq(REJECTED_CALLING_AE));
@@ -97,7 +111,11 @@ export async function runIdleFlood(options: IdleFloodOptions): Promise<IdleFlood
     let lastFailure = '';
     while ((Date.now() - floodUp) / 1000 < options.giveUp) {
       tries += 1;
-      const result = await legitimateStore(setup.port, images.map((i) => i.path), 10);
+      const result = await legitimateStore(
+        setup.port,
+        images.map((i) => i.path),
+        10,
+      );
       if (result.ok) {
         secondsToSuccess = (Date.now() - floodUp) / 1000;
         break;
@@ -125,21 +143,44 @@ export async function runIdleFlood(options: IdleFloodOptions): Promise<IdleFlood
       return (sorted[Math.floor(sorted.length / 2)] as number).toFixed(1);
     };
     const rejectedAnswered = held.filter((h) => h.kind === 'rejected' && h.wire.pdus.length > 0).length;
-    const rejectedLeftOpen = held.filter((h) => h.kind === 'rejected' && h.wire.pdus.length > 0 && h.closedAt === undefined).length;
+    const rejectedLeftOpen = held.filter(
+      (h) => h.kind === 'rejected' && h.wire.pdus.length > 0 && h.closedAt === undefined,
+    ).length;
     const alive = isAlive(gateway.pid);
     const figures: Figure[] = [
       ['flood sockets opened', held.length],
-      ['  held by the daemon (idle/slow-loris/rejected)', `${count('idle')}/${count('slow-loris')}/${count('rejected')}`],
+      [
+        '  held by the daemon (idle/slow-loris/rejected)',
+        `${count('idle')}/${count('slow-loris')}/${count('rejected')}`,
+      ],
       ['flood connections refused at connect', connectFailures],
       ['dicom.maxAssociations', options.maxAssociations],
-      ['legitimate storescu succeeded', secondsToSuccess !== undefined ? 'yes' : `no (gave up after ${options.giveUp} s)`, check(secondsToSuccess !== undefined)],
-      ['  seconds from flood to success', secondsToSuccess === undefined ? '-' : secondsToSuccess.toFixed(1), check(secondsToSuccess !== undefined && secondsToSuccess <= 5)],
+      [
+        'legitimate storescu succeeded',
+        secondsToSuccess !== undefined ? 'yes' : `no (gave up after ${options.giveUp} s)`,
+        check(secondsToSuccess !== undefined),
+      ],
+      [
+        '  seconds from flood to success',
+        secondsToSuccess === undefined ? '-' : secondsToSuccess.toFixed(1),
+        check(secondsToSuccess !== undefined && secondsToSuccess <= 5),
+      ],
       ['  storescu tries', tries],
       ['flood sockets dropped at connect (over the socket cap)', dropped.length],
-      ['held sockets closed by the daemon later: idle', `${closedByDaemon.idle}/${count('idle')} (median ${median(closeTimes.idle)} s)`],
-      ['  slow-loris', `${closedByDaemon['slow-loris']}/${count('slow-loris')} (median ${median(closeTimes['slow-loris'])} s)`],
+      [
+        'held sockets closed by the daemon later: idle',
+        `${closedByDaemon.idle}/${count('idle')} (median ${median(closeTimes.idle)} s)`,
+      ],
+      [
+        '  slow-loris',
+        `${closedByDaemon['slow-loris']}/${count('slow-loris')} (median ${median(closeTimes['slow-loris'])} s)`,
+      ],
       ['  rejected', `${closedByDaemon.rejected}/${count('rejected')} (median ${median(closeTimes.rejected)} s)`],
-      ['A-ASSOCIATE-RJ answered, still open 2 s after the store', `${rejectedLeftOpen}/${rejectedAnswered}`, check(rejectedLeftOpen === 0)],
+      [
+        'A-ASSOCIATE-RJ answered, still open 2 s after the store',
+        `${rejectedLeftOpen}/${rejectedAnswered}`,
+        check(rejectedLeftOpen === 0),
+      ],
       ['daemon alive', alive ? 'yes' : 'no', check(alive)],
       ['seconds', elapsedSeconds(started)],
     ];
@@ -163,7 +204,12 @@ export async function runIdleFlood(options: IdleFloodOptions): Promise<IdleFlood
 
 if (isMain(import.meta.url)) {
   runMain(async () => {
-    const options = parseNumberOptions(process.argv.slice(2), { sockets: 300, maxAssociations: 16, giveUp: 90, seed: randomSeed() });
+    const options = parseNumberOptions(process.argv.slice(2), {
+      sockets: 300,
+      maxAssociations: 16,
+      giveUp: 90,
+      seed: randomSeed(),
+    });
     console.log(`idle-flood: seed ${options.seed}`);
     const result = await runIdleFlood(options);
     printSummary('idle-socket flood', options.seed, options, result.figures);

@@ -65,8 +65,22 @@ interface Sent {
 }
 
 /** Sends the files in one association; records each Success. Stops quietly when the daemon dies under it. */
-async function sendRound(port: number, files: Array<{ bytes: Buffer; sopInstanceUid: string; sopClassUid: string; studyInstanceUid: string; transferSyntaxUid: string }>, sent: Sent[]): Promise<void> {
-  const records = files.map((f) => ({ sopInstanceUid: f.sopInstanceUid, studyInstanceUid: f.studyInstanceUid, acknowledged: false }));
+async function sendRound(
+  port: number,
+  files: Array<{
+    bytes: Buffer;
+    sopInstanceUid: string;
+    sopClassUid: string;
+    studyInstanceUid: string;
+    transferSyntaxUid: string;
+  }>,
+  sent: Sent[],
+): Promise<void> {
+  const records = files.map((f) => ({
+    sopInstanceUid: f.sopInstanceUid,
+    studyInstanceUid: f.studyInstanceUid,
+    acknowledged: false,
+  }));
   sent.push(...records);
   let assoc;
   try {
@@ -113,12 +127,19 @@ export async function runKillRounds(options: KillRoundsOptions): Promise<KillRou
       } catch (error) {
         // A daemon that cannot start after a kill is a finding: count it and try again (the work folder is kept).
         startFailures += 1;
-        console.error(`round ${round}: the daemon did not start: ${error instanceof Error ? error.message.slice(0, 300) : String(error)}`);
+        console.error(
+          `round ${round}: the daemon did not start: ${error instanceof Error ? error.message.slice(0, 300) : String(error)}`,
+        );
         continue;
       }
       const files = [];
       for (let s = 0; s < options.studies; s += 1) {
-        files.push(...(await makeImages(path.join(inputs, `r${round}`), options.images, { studyInstanceUid: newUid(), seedBase: rng.int(1_000_000) })));
+        files.push(
+          ...(await makeImages(path.join(inputs, `r${round}`), options.images, {
+            studyInstanceUid: newUid(),
+            seedBase: rng.int(1_000_000),
+          })),
+        );
       }
       const delay = rng.int(options.maxDelay + 1);
       delays.push(delay);
@@ -129,14 +150,17 @@ export async function runKillRounds(options: KillRoundsOptions): Promise<KillRou
         finished = true;
       });
       await Promise.race([sending, sleep(delay)]);
-      if (finished) await sleep(Math.max(0, delay - (Date.now() - t0))); // the kill falls in assembly/processing/output
+      if (finished)
+        await sleep(Math.max(0, delay - (Date.now() - t0))); // the kill falls in assembly/processing/output
       else killedDuringStore += 1;
       await gateway.kill9();
       await sending;
       rounds += 1;
       if (round % 10 === 9) {
         const acked = sent.filter((s) => s.acknowledged).length;
-        console.log(`round ${round + 1}: ${acked} acknowledged so far (${sent.length - before} sent this round), ${elapsedSeconds(started)} s`);
+        console.log(
+          `round ${round + 1}: ${acked} acknowledged so far (${sent.length - before} sent this round), ${elapsedSeconds(started)} s`,
+        );
       }
     }
     // Last start: let it finish everything.
@@ -144,18 +168,32 @@ export async function runKillRounds(options: KillRoundsOptions): Promise<KillRou
     const storeFile = storePath(setup.workDir);
     const acked = sent.filter((s) => s.acknowledged);
     const ackedUids = new Set(acked.map((s) => s.sopInstanceUid));
-    const settled = await waitUntil(() => {
-      const audit = auditOutputs(setup.workDir, storeFile);
-      const jobsBusy = Object.keys(audit.jobStates).some((s) => s !== 'done' && s !== 'failed');
-      const deliveriesBusy = Object.keys(audit.deliveryStates).some((s) => s !== 'delivered' && s !== 'parked');
-      const receiving = queryStore<{ n: number }>(storeFile, `SELECT COUNT(*) AS n FROM studies WHERE state = 'receiving'`)[0]?.n ?? 0;
-      return !jobsBusy && !deliveriesBusy && receiving === 0 && [...ackedUids].every((u) => audit.writtenPerSource.has(u));
-    }, options.settle * 1000, 1000);
+    const settled = await waitUntil(
+      () => {
+        const audit = auditOutputs(setup.workDir, storeFile);
+        const jobsBusy = Object.keys(audit.jobStates).some((s) => s !== 'done' && s !== 'failed');
+        const deliveriesBusy = Object.keys(audit.deliveryStates).some((s) => s !== 'delivered' && s !== 'parked');
+        const receiving =
+          queryStore<{ n: number }>(storeFile, `SELECT COUNT(*) AS n FROM studies WHERE state = 'receiving'`)[0]?.n ??
+          0;
+        return (
+          !jobsBusy && !deliveriesBusy && receiving === 0 && [...ackedUids].every((u) => audit.writtenPerSource.has(u))
+        );
+      },
+      options.settle * 1000,
+      1000,
+    );
 
     const audit = auditOutputs(setup.workDir, storeFile);
-    const stored = new Set(queryStore<{ sop_instance_uid: string }>(storeFile, 'SELECT sop_instance_uid FROM instances').map((r) => r.sop_instance_uid));
+    const stored = new Set(
+      queryStore<{ sop_instance_uid: string }>(storeFile, 'SELECT sop_instance_uid FROM instances').map(
+        (r) => r.sop_instance_uid,
+      ),
+    );
     const lost = acked.filter((s) => !stored.has(s.sopInstanceUid));
-    const unprocessed = acked.filter((s) => stored.has(s.sopInstanceUid) && !audit.writtenPerSource.has(s.sopInstanceUid));
+    const unprocessed = acked.filter(
+      (s) => stored.has(s.sopInstanceUid) && !audit.writtenPerSource.has(s.sopInstanceUid),
+    );
     const duplicated = acked.filter((s) => (audit.writtenPerSource.get(s.sopInstanceUid) ?? 0) > 1);
     const storedUnacked = sent.filter((s) => !s.acknowledged && stored.has(s.sopInstanceUid)).length;
 
@@ -168,22 +206,33 @@ export async function runKillRounds(options: KillRoundsOptions): Promise<KillRou
     for (const r of results) {
       const parsed = JSON.parse(r.result) as { outputs: Array<{ kind: string; sopInstanceUid: string }> };
       for (const o of parsed.outputs.filter((x) => x.kind === 'sc')) {
-        if (!existsSync(path.join(setup.workDir, 'out', 'dicom', r.study, `${o.sopInstanceUid}.dcm`))) missingScFiles += 1;
+        if (!existsSync(path.join(setup.workDir, 'out', 'dicom', r.study, `${o.sopInstanceUid}.dcm`)))
+          missingScFiles += 1;
       }
     }
     const ackedStudies = [...new Set(acked.map((s) => s.studyInstanceUid))];
     const jobsPerStudy = new Map(
-      queryStore<{ study: string; n: number }>(storeFile, 'SELECT study_instance_uid AS study, COUNT(*) AS n FROM jobs GROUP BY study_instance_uid').map((r) => [r.study, r.n]),
+      queryStore<{ study: string; n: number }>(
+        storeFile,
+        'SELECT study_instance_uid AS study, COUNT(*) AS n FROM jobs GROUP BY study_instance_uid',
+      ).map((r) => [r.study, r.n]),
     );
     const studiesWithExtraJobs = ackedStudies.filter((s) => (jobsPerStudy.get(s) ?? 0) > 1).length;
     const oruFiles = new Set(audit.oruFiles);
-    const studiesWithoutOru = ackedStudies.filter((s) => !oruFiles.has(`${resultControlId(s, 0, 'ris-folder')}.hl7`)).length;
+    const studiesWithoutOru = ackedStudies.filter(
+      (s) => !oruFiles.has(`${resultControlId(s, 0, 'ris-folder')}.hl7`),
+    ).length;
     const scFilesOfAcked = audit.scFiles.filter((f) => ackedStudies.includes(f.split('/')[0] ?? '')).length;
 
     const figures: Figure[] = [
       ['kill -9 rounds', rounds, check(rounds === options.rounds)],
       ['  kills that landed during a C-STORE association', killedDuringStore],
-      ['  kill delay (ms) min/median/max', delays.length === 0 ? '-' : `${Math.min(...delays)}/${[...delays].sort((a, b) => a - b)[Math.floor(delays.length / 2)]}/${Math.max(...delays)}`],
+      [
+        '  kill delay (ms) min/median/max',
+        delays.length === 0
+          ? '-'
+          : `${Math.min(...delays)}/${[...delays].sort((a, b) => a - b)[Math.floor(delays.length / 2)]}/${Math.max(...delays)}`,
+      ],
       ['restarts that failed', startFailures, check(startFailures === 0)],
       ['instances sent', sent.length],
       ['acknowledged (Success)', acked.length],
@@ -201,7 +250,8 @@ export async function runKillRounds(options: KillRoundsOptions): Promise<KillRou
       ['seconds', elapsedSeconds(started)],
     ];
     for (const s of lost.slice(0, 5)) console.log(`lost: ${s.sopInstanceUid} (study ${s.studyInstanceUid})`);
-    for (const s of unprocessed.slice(0, 5)) console.log(`never processed: ${s.sopInstanceUid} (study ${s.studyInstanceUid})`);
+    for (const s of unprocessed.slice(0, 5))
+      console.log(`never processed: ${s.sopInstanceUid} (study ${s.studyInstanceUid})`);
     console.log(`work folder (kept for inspection): ${setup.workDir}`);
     return {
       figures,
@@ -220,7 +270,15 @@ export async function runKillRounds(options: KillRoundsOptions): Promise<KillRou
 
 if (isMain(import.meta.url)) {
   runMain(async () => {
-    const options = parseNumberOptions(process.argv.slice(2), { rounds: 100, studies: 2, images: 3, maxDelay: 3000, seed: randomSeed(), settle: 180, timeLimit: 900 });
+    const options = parseNumberOptions(process.argv.slice(2), {
+      rounds: 100,
+      studies: 2,
+      images: 3,
+      maxDelay: 3000,
+      seed: randomSeed(),
+      settle: 180,
+      timeLimit: 900,
+    });
     console.log(`kill-rounds: seed ${options.seed}`);
     const result = await runKillRounds(options);
     printSummary('kill -9 rounds', options.seed, options, result.figures);

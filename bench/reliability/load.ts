@@ -61,7 +61,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const images = [];
     for (let first = 0; first < options.images; first += options.imagesPerStudy) {
       const count = Math.min(options.imagesPerStudy, options.images - first);
-      images.push(...(await makeImages(path.join(dir, `a${a}`), count, { studyInstanceUid: newUid(), seedBase: options.seed + a * 1000 + first })));
+      images.push(
+        ...(await makeImages(path.join(dir, `a${a}`), count, {
+          studyInstanceUid: newUid(),
+          seedBase: options.seed + a * 1000 + first,
+        })),
+      );
     }
     batches.push(images);
   }
@@ -71,19 +76,35 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const gateway = await startDaemon(setup);
   try {
     const storeStart = Date.now();
-    const results = await Promise.all(batches.map((b) => legitimateStore(setup.port, b.map((i) => i.path), 120)));
+    const results = await Promise.all(
+      batches.map((b) =>
+        legitimateStore(
+          setup.port,
+          b.map((i) => i.path),
+          120,
+        ),
+      ),
+    );
     const storeSeconds = (Date.now() - storeStart) / 1000;
     const storeFile = storePath(setup.workDir);
     const deadline = Math.max(10_000, options.timeLimit * 1000 - (Date.now() - started));
-    await waitUntil(() => {
-      const audit = auditOutputs(setup.workDir, storeFile);
-      return audit.scFiles.length >= all.length && audit.oruFiles.length >= studies;
-    }, deadline, 500);
+    await waitUntil(
+      () => {
+        const audit = auditOutputs(setup.workDir, storeFile);
+        return audit.scFiles.length >= all.length && audit.oruFiles.length >= studies;
+      },
+      deadline,
+      500,
+    );
     // Settle: anything still queued would show as a non-terminal job.
-    await waitUntil(() => {
-      const states = auditOutputs(setup.workDir, storeFile).jobStates;
-      return Object.keys(states).every((s) => s === 'done' || s === 'failed');
-    }, 20_000, 500);
+    await waitUntil(
+      () => {
+        const states = auditOutputs(setup.workDir, storeFile).jobStates;
+        return Object.keys(states).every((s) => s === 'done' || s === 'failed');
+      },
+      20_000,
+      500,
+    );
     const audit = auditOutputs(setup.workDir, storeFile);
     const stored = storedInstances(storeFile);
     const storedOfOurs = all.filter((i) => stored.has(i.sopInstanceUid)).length;
@@ -132,7 +153,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
 if (isMain(import.meta.url)) {
   runMain(async () => {
-    const options = parseNumberOptions(process.argv.slice(2), { associations: 10, images: 100, imagesPerStudy: 10, seed: randomSeed(), timeLimit: 600 });
+    const options = parseNumberOptions(process.argv.slice(2), {
+      associations: 10,
+      images: 100,
+      imagesPerStudy: 10,
+      seed: randomSeed(),
+      timeLimit: 600,
+    });
     console.log(`load: seed ${options.seed}`);
     const result = await runLoad(options);
     printSummary('load: concurrent associations', options.seed, options, result.figures);

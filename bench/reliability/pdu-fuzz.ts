@@ -33,7 +33,15 @@ import {
   storePath,
   type Figure,
 } from './harness.js';
-import { ALLOWED_CALLING_AE, STREAM_KINDS, pickKind, playStream, streamSeed, type StreamKind, type StreamOutcome } from './pdu-streams.js';
+import {
+  ALLOWED_CALLING_AE,
+  STREAM_KINDS,
+  pickKind,
+  playStream,
+  streamSeed,
+  type StreamKind,
+  type StreamOutcome,
+} from './pdu-streams.js';
 
 export interface PduFuzzOptions extends Record<string, number> {
   streams: number;
@@ -107,7 +115,8 @@ export async function runPduFuzz(options: PduFuzzOptions): Promise<PduFuzzResult
 
   const record = (o: StreamOutcome): void => {
     perKind[o.kind] += 1;
-    if (o.leftOpenAfterEnd) leftOpenAfterEnd[`${o.kind}: ${o.variant}`] = (leftOpenAfterEnd[`${o.kind}: ${o.variant}`] ?? 0) + 1;
+    if (o.leftOpenAfterEnd)
+      leftOpenAfterEnd[`${o.kind}: ${o.variant}`] = (leftOpenAfterEnd[`${o.kind}: ${o.variant}`] ?? 0) + 1;
     if (o.secondAccept) secondAccepts += 1;
     if (o.afterRejection?.rejected) {
       rejectedUids.push(o.afterRejection.sopInstanceUid);
@@ -119,7 +128,8 @@ export async function runPduFuzz(options: PduFuzzOptions): Promise<PduFuzzResult
       // PS3.7: a service we do not offer is answered 0x0211 (Unrecognized Operation); an A-ABORT also ends it cleanly.
       // 0x0FFF is C-CANCEL-RQ, which has no response at all (PS3.7 9.3.2.3): silence is the right answer there.
       const cancel = o.variant === 'command 0xfff';
-      if (cancel ? answer !== 'none' && answer !== 'abort' : answer !== 0x0211 && answer !== 'abort') unknownCommandsMisanswered += 1;
+      if (cancel ? answer !== 'none' && answer !== 'abort' : answer !== 0x0211 && answer !== 'abort')
+        unknownCommandsMisanswered += 1;
       unknownCommandStatuses[key] = (unknownCommandStatuses[key] ?? 0) + 1;
     }
   };
@@ -162,7 +172,9 @@ export async function runPduFuzz(options: PduFuzzOptions): Promise<PduFuzzResult
         const exit = await gateway.exited;
         const why = await crashReason(gateway);
         crashReasons[why] = (crashReasons[why] ?? 0) + 1;
-        console.error(`daemon died in batch ${b / options.batch} (exit ${exit.code ?? exit.signal}: ${why}); streams in flight: ${[...suspects].join(', ')}`);
+        console.error(
+          `daemon died in batch ${b / options.batch} (exit ${exit.code ?? exit.signal}: ${why}); streams in flight: ${[...suspects].join(', ')}`,
+        );
         gateway = await startDaemon(setup);
         crashed = false;
         watch(gateway);
@@ -230,19 +242,31 @@ export async function runPduFuzz(options: PduFuzzOptions): Promise<PduFuzzResult
       ['  streams confirmed to crash it alone', crashCulprits.length],
       ['server connections open 2 s after a batch (max)', maxOpenAfterBatch, check(maxOpenAfterBatch === 0)],
       ['abort/release/RJ not closed by the daemon within 2 s', leftOpenTotal, check(leftOpenTotal === 0)],
-      ['legitimate storescu after each batch', `${legitimateOk}/${legitimateRuns}`, check(legitimateOk === legitimateRuns)],
+      [
+        'legitimate storescu after each batch',
+        `${legitimateOk}/${legitimateRuns}`,
+        check(legitimateOk === legitimateRuns),
+      ],
       ['C-STOREs sent after A-ASSOCIATE-RJ', rejectedUids.length],
       ['  answered with a C-STORE-RSP', rejectedThenAnswered, check(rejectedThenAnswered === 0)],
       ['  stored (should not have been)', storedRejected.size, check(storedRejected.size === 0)],
       ['second A-ASSOCIATE-AC on one connection', secondAccepts, check(secondAccepts === 0)],
-      ['unknown/unsupported DIMSE commands not answered 0x0211 or A-ABORT', `${unknownCommandsMisanswered}/${perKind['unknown-dimse']}`, check(unknownCommandsMisanswered === 0)],
+      [
+        'unknown/unsupported DIMSE commands not answered 0x0211 or A-ABORT',
+        `${unknownCommandsMisanswered}/${perKind['unknown-dimse']}`,
+        check(unknownCommandsMisanswered === 0),
+      ],
       ['seconds', elapsedSeconds(started)],
     ];
     for (const f of legitimateFailures.slice(0, 5)) console.error(`legitimate sender failed: ${f}`);
     if (leftOpenTotal > 0) console.log(`left open within 2 s, by case: ${JSON.stringify(leftOpenAfterEnd)}`);
-    if (Object.keys(unknownCommandStatuses).length > 0) console.log(`unknown/unsupported DIMSE commands: ${JSON.stringify(unknownCommandStatuses)}`);
+    if (Object.keys(unknownCommandStatuses).length > 0)
+      console.log(`unknown/unsupported DIMSE commands: ${JSON.stringify(unknownCommandStatuses)}`);
     if (crashes > 0) console.log(`crash reasons (first line of the daemon's stderr): ${JSON.stringify(crashReasons)}`);
-    if (crashCulprits.length > 0) console.log(`streams that kill the daemon alone (replay: --seed ${options.seed} --replay I): ${crashCulprits.slice(0, 20).join(', ')}`);
+    if (crashCulprits.length > 0)
+      console.log(
+        `streams that kill the daemon alone (replay: --seed ${options.seed} --replay I): ${crashCulprits.slice(0, 20).join(', ')}`,
+      );
     return {
       figures,
       ok: !figures.some(([, , v]) => v === 'FAIL'),
@@ -289,12 +313,15 @@ if (isMain(import.meta.url)) {
 
 /** The error line of a dead daemon's stderr (startGateway keeps stderr private; its wait error quotes it). */
 async function crashReason(gateway: GatewayUnderTest): Promise<string> {
-  const message = await gateway.waitForLog(() => false, 'nothing', 1).then(
-    () => '',
-    (error: unknown) => (error instanceof Error ? error.message : String(error)),
-  );
+  const message = await gateway
+    .waitForLog(() => false, 'nothing', 1)
+    .then(
+      () => '',
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
   const stderr = message.split('stderr: ')[1] ?? '';
   const lines = stderr.split('\n');
-  const line = lines.find((l) => /^\s*[A-Za-z]*Error\b/.test(l)) ?? lines.find((l) => /Error|ERR_/.test(l)) ?? lines[0] ?? '';
+  const line =
+    lines.find((l) => /^\s*[A-Za-z]*Error\b/.test(l)) ?? lines.find((l) => /Error|ERR_/.test(l)) ?? lines[0] ?? '';
   return line.trim().slice(0, 160) || 'no stderr';
 }

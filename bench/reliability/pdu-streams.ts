@@ -100,7 +100,10 @@ const CONTEXTS: ProposedContext[] = [
   { abstractSyntax: DX, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN] },
 ];
 
-function associateRq(callingAe = ALLOWED_CALLING_AE, contexts: Array<ProposedContext & { id?: number }> = CONTEXTS): Buffer {
+function associateRq(
+  callingAe = ALLOWED_CALLING_AE,
+  contexts: Array<ProposedContext & { id?: number }> = CONTEXTS,
+): Buffer {
   return encodeAssociateRq({ callingAe, calledAe: CALLED_AE, contexts, maxPduLength: 16384 });
 }
 
@@ -117,7 +120,10 @@ function smallInstance(rng: Rng): { sopInstanceUid: string; dataset: Buffer } {
 
 function storePdus(contextId: number, instance: { sopInstanceUid: string; dataset: Buffer }, messageId = 1): Buffer {
   const command = encodeCStoreRq({ sopClassUid: DX, sopInstanceUid: instance.sopInstanceUid, messageId });
-  return Buffer.concat([...fragmentMessage(contextId, true, command, 16000), ...fragmentMessage(contextId, false, instance.dataset, 8000)]);
+  return Buffer.concat([
+    ...fragmentMessage(contextId, true, command, 16000),
+    ...fragmentMessage(contextId, false, instance.dataset, 8000),
+  ]);
 }
 
 /** A complete, valid conversation: associate, echo or store, release. */
@@ -151,7 +157,8 @@ function itemLengthOffsets(rq: Buffer): number[] {
       const type = rq.readUInt8(offset);
       const length = rq.readUInt16BE(offset + 2);
       out.push(offset + 2);
-      if (nested && (type === 0x20 || type === 0x50)) walk(offset + 4 + (type === 0x20 ? 4 : 0), Math.min(end, offset + 4 + length), false);
+      if (nested && (type === 0x20 || type === 0x50))
+        walk(offset + 4 + (type === 0x20 ? 4 : 0), Math.min(end, offset + 4 + length), false);
       offset += 4 + length;
     }
   };
@@ -235,10 +242,13 @@ const PLAYERS: Record<StreamKind, Player> = {
     const schemes: Array<[string, () => number[]]> = [
       ['duplicate 255', () => Array.from({ length: 2 + rng.int(6) }, () => 255)],
       ['253, 255, 255', () => [253, 255, 255]],
-      ['duplicate random odd', () => {
-        const id = 1 + 2 * rng.int(128);
-        return Array.from({ length: 2 + rng.int(4) }, () => id);
-      }],
+      [
+        'duplicate random odd',
+        () => {
+          const id = 1 + 2 * rng.int(128);
+          return Array.from({ length: 2 + rng.int(4) }, () => id);
+        },
+      ],
       ['even or zero', () => Array.from({ length: 1 + rng.int(4) }, () => 2 * rng.int(128))],
       ['random bytes', () => Array.from({ length: 1 + rng.int(8) }, () => rng.int(256))],
     ];
@@ -261,7 +271,10 @@ const PLAYERS: Record<StreamKind, Player> = {
     const count = 129 + rng.int(128);
     const wrap = rng.chance(0.7);
     out.variant = `${count} contexts, ${wrap ? 'IDs wrapping' : 'IDs all 255'}`;
-    const contexts = Array.from({ length: count }, (_, k) => ({ ...(CONTEXTS[k % 2] as ProposedContext), id: wrap ? (2 * k + 1) & 0xff : 255 }));
+    const contexts = Array.from({ length: count }, (_, k) => ({
+      ...(CONTEXTS[k % 2] as ProposedContext),
+      id: wrap ? (2 * k + 1) & 0xff : 255,
+    }));
     wire.write(associateRq(ALLOWED_CALLING_AE, contexts));
     const answer = await wire.pdu(3000);
     if (answer?.type === PduType.AssociateAc) {
@@ -303,8 +316,20 @@ const PLAYERS: Record<StreamKind, Player> = {
   async 'release-abort-state'(wire, rng, out) {
     // Release and abort in every state of PS3.8 that a requestor can put the acceptor in.
     const ending = rng.pick(['abort', 'release-rq', 'release-rp'] as const);
-    const endPdu = ending === 'abort' ? encodeAbort(rng.pick([0, 2]), rng.int(7)) : ending === 'release-rq' ? encodeReleaseRq() : encodeReleaseRp();
-    const state = rng.pick(['idle', 'with-request', 'established', 'mid-command', 'mid-dataset', 'after-release-rq'] as const);
+    const endPdu =
+      ending === 'abort'
+        ? encodeAbort(rng.pick([0, 2]), rng.int(7))
+        : ending === 'release-rq'
+          ? encodeReleaseRq()
+          : encodeReleaseRp();
+    const state = rng.pick([
+      'idle',
+      'with-request',
+      'established',
+      'mid-command',
+      'mid-dataset',
+      'after-release-rq',
+    ] as const);
     out.variant = `${ending} ${state}`;
     if (state === 'idle') {
       wire.write(endPdu);
@@ -379,7 +404,8 @@ const PLAYERS: Record<StreamKind, Player> = {
     const seen = wire.pdus.length;
     wire.write(Buffer.concat(fragmentMessage(1, true, command, 16000)));
     const rsp = await wire.pdu(1500, undefined, seen);
-    out.unknownCommandStatus = rsp?.type === PduType.PDataTf ? statusOf(rsp.body) : rsp?.type === PduType.Abort ? 'abort' : 'none';
+    out.unknownCommandStatus =
+      rsp?.type === PduType.PDataTf ? statusOf(rsp.body) : rsp?.type === PduType.Abort ? 'abort' : 'none';
     wire.write(encodeReleaseRq());
     await wire.quiet(150, 1000);
   },

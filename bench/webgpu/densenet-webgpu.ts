@@ -14,7 +14,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/inference/backend.js';
-import { DENSENET_VARIANTS, expectedParameters, namedDenseNet, type DenseNetArchitecture } from '../../src/inference/densenet-architecture.js';
+import {
+  DENSENET_VARIANTS,
+  expectedParameters,
+  namedDenseNet,
+  type DenseNetArchitecture,
+} from '../../src/inference/densenet-architecture.js';
 import { DenseNet } from '../../src/inference/densenet.js';
 import { readSafetensors } from '../../src/inference/safetensors.js';
 import { deviceErrors } from '../../src/inference/webgpu-device-errors.js';
@@ -41,7 +46,16 @@ const CLASSES = ['COVID-19', 'pneumonia', 'normal'];
 const NORMALISATION = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { arch: 'densenet201', size: 224, batches: [1, 8], repeats: 5, warmup: 2, composite: 'isnet', allowSoftware: false, seed: 0 };
+  const o: Options = {
+    arch: 'densenet201',
+    size: 224,
+    batches: [1, 8],
+    repeats: 5,
+    warmup: 2,
+    composite: 'isnet',
+    allowSoftware: false,
+    seed: 0,
+  };
   const int = (s: string | undefined, name: string, min: number) => {
     const n = Number(s);
     if (!Number.isInteger(n) || n < min) throw new Error(`${name} needs an integer >= ${min}, got ${s}`);
@@ -60,7 +74,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--warmup') o.warmup = int(next(), a, 1);
     else if (a === '--composite') {
       const v = next() ?? '';
-      if (!(COMPOSITE_NAMES as readonly string[]).includes(v)) throw new Error(`--composite: one of ${COMPOSITE_NAMES.join(', ')}`);
+      if (!(COMPOSITE_NAMES as readonly string[]).includes(v))
+        throw new Error(`--composite: one of ${COMPOSITE_NAMES.join(', ')}`);
       o.composite = v as CompositeName;
     } else if (a === '--reference') o.reference = next();
     else if (a === '--allow-software') o.allowSoftware = true;
@@ -109,7 +124,9 @@ function nchwToNhwc(t: HostTensor): { shape: [number, number, number, number]; d
   const out = new Float32Array(t.data.length);
   for (let b = 0; b < n; b += 1)
     for (let ch = 0; ch < c; ch += 1)
-      for (let y = 0; y < h; y += 1) for (let x = 0; x < w; x += 1) out[((b * h + y) * w + x) * c + ch] = t.data[((b * c + ch) * h + y) * w + x] ?? 0;
+      for (let y = 0; y < h; y += 1)
+        for (let x = 0; x < w; x += 1)
+          out[((b * h + y) * w + x) * c + ch] = t.data[((b * c + ch) * h + y) * w + x] ?? 0;
   return { shape: [n, h, w, c], data: out };
 }
 
@@ -128,7 +145,10 @@ async function timed(fn: () => Promise<void>): Promise<number> {
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const say = (line: string) => process.stderr.write(`${line}\n`);
-  const selection = await selectBackend('webgpu', { allowSoftwareGpu: o.allowSoftware, log: (m, f) => say(`${m} ${JSON.stringify(f)}`) });
+  const selection = await selectBackend('webgpu', {
+    allowSoftwareGpu: o.allowSoftware,
+    log: (m, f) => say(`${m} ${JSON.stringify(f)}`),
+  });
   const arch = namedDenseNet(o.arch, CLASSES.length);
   const maxBatch = Math.max(...o.batches);
 
@@ -138,16 +158,21 @@ async function main(): Promise<void> {
   if (o.reference !== undefined) {
     const file = readSafetensors(readFileSync(o.reference), o.reference).tensors;
     const raw = new Map<string, HostTensor>();
-    for (const [name, t] of file) if (name !== 'input' && name !== 'logits') raw.set(name, { shape: t.shape, data: t.data });
+    for (const [name, t] of file)
+      if (name !== 'input' && name !== 'logits') raw.set(name, { shape: t.shape, data: t.data });
     weights = checkDenseNetWeights(raw, arch, o.reference);
     const x = file.get('input');
-    if (x === undefined || (x.shape[0] ?? 0) < maxBatch || x.shape[2] !== o.size) throw new Error(`${o.reference}: needs an input of at least ${maxBatch} images of ${o.size}x${o.size}`);
+    if (x === undefined || (x.shape[0] ?? 0) < maxBatch || x.shape[2] !== o.size)
+      throw new Error(`${o.reference}: needs an input of at least ${maxBatch} images of ${o.size}x${o.size}`);
     input = nchwToNhwc({ shape: x.shape, data: x.data });
     torchLogits = file.get('logits')?.data;
   } else {
     weights = randomWeights(arch, o.seed);
     const normal = normalSampler(o.seed + 1);
-    input = { shape: [maxBatch, o.size, o.size, 3], data: Float32Array.from({ length: maxBatch * o.size * o.size * 3 }, normal) };
+    input = {
+      shape: [maxBatch, o.size, o.size, 3],
+      data: Float32Array.from({ length: maxBatch * o.size * o.size * 3 }, normal),
+    };
   }
   const net = DenseNet.fromHostWeights(arch, weights);
   const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION, { composite: o.composite });
@@ -197,12 +222,17 @@ async function main(): Promise<void> {
     say(
       `batch ${batch}: forward ${row['forward_ms_per_image']?.toFixed(2)} ms/img, LRP ${row['lrp_ms_per_image']?.toFixed(2)} ms/img ` +
         `(first run incl. shader compilation: forward ${firstForward.toFixed(0)} ms, LRP ${firstLrp.toFixed(0)} ms)` +
-        (row['logits_rel_error_vs_torch'] !== undefined ? `; logits vs PyTorch ${row['logits_rel_error_vs_torch'].toExponential(2)}` : ''),
+        (row['logits_rel_error_vs_torch'] !== undefined
+          ? `; logits vs PyTorch ${row['logits_rel_error_vs_torch'].toExponential(2)}`
+          : ''),
     );
     x.dispose();
   }
   const errors = deviceErrors();
-  if (errors.count > 0) say(`WARNING: ${errors.count} WebGPU device errors, results are not trustworthy: ${errors.first.slice(0, 3).join(' | ')}`);
+  if (errors.count > 0)
+    say(
+      `WARNING: ${errors.count} WebGPU device errors, results are not trustworthy: ${errors.first.slice(0, 3).join(' | ')}`,
+    );
   const summary = {
     backend: selection.name,
     adapter: selection.details,

@@ -6,7 +6,16 @@ import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js
 import type { DestinationTrouble } from '../export/delivery-watch.js';
 import type { StageTimings } from '../logging/stage-timings.js';
 import type { StoreMetrics } from '../store/store-metrics.js';
-import { deliveriesHealth, diskHealth, listenerHealth, modelsHealth, stagesHealth, storeHealth, type ModelStatus, type NamedStatus } from './health.js';
+import {
+  deliveriesHealth,
+  diskHealth,
+  listenerHealth,
+  modelsHealth,
+  stagesHealth,
+  storeHealth,
+  type ModelStatus,
+  type NamedStatus,
+} from './health.js';
 
 export interface HealthSource {
   /** Whether the job store answers a query. */
@@ -33,7 +42,14 @@ export class AdminServer implements Stage {
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
   constructor(
-    private readonly options: { host: string; port: number; health: HealthSource; metrics: StoreMetrics; timings?: StageTimings; logger: Logger },
+    private readonly options: {
+      host: string;
+      port: number;
+      health: HealthSource;
+      metrics: StoreMetrics;
+      timings?: StageTimings;
+      logger: Logger;
+    },
   ) {}
 
   async start(): Promise<AddressInfo> {
@@ -42,12 +58,21 @@ export class AdminServer implements Stage {
         if (request.method !== 'GET') return send(response, 405, 'text/plain', 'only GET\n');
         if (request.url === '/healthz') {
           const health = this.health();
-          return send(response, health.status === 'ok' ? 200 : 503, 'application/json', `${JSON.stringify(health, null, 2)}\n`);
+          return send(
+            response,
+            health.status === 'ok' ? 200 : 503,
+            'application/json',
+            `${JSON.stringify(health, null, 2)}\n`,
+          );
         }
         if (request.url === '/metrics') return send(response, 200, 'text/plain; version=0.0.4', this.metrics());
         return send(response, 404, 'text/plain', 'try /healthz or /metrics\n');
       } catch (error) {
-        this.options.logger.error('admin request failed', { event: 'GATEWAY-7011', url: request.url, error: describeError(error) });
+        this.options.logger.error('admin request failed', {
+          event: 'GATEWAY-7011',
+          url: request.url,
+          error: describeError(error),
+        });
         return send(response, 500, 'text/plain', `${describeError(error)}\n`);
       }
     });
@@ -111,13 +136,18 @@ export class AdminServer implements Stage {
     const counts = this.options.metrics.counts();
     const latency = this.options.metrics.endToEndLatency(Date.now() - 24 * 3600 * 1000);
     const lines: string[] = [];
-    const family = (name: string, type: 'counter' | 'gauge' | 'summary', help: string) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    const family = (name: string, type: 'counter' | 'gauge' | 'summary', help: string) =>
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     family('cxr_instances_received_total', 'counter', 'Instances received and stored (duplicates not counted).');
     lines.push(`cxr_instances_received_total ${counts.instances}`);
     for (const [name, table, help] of [
       ['cxr_jobs', counts.jobs, 'Study jobs by state (ready and processing are the inference queue).'],
       ['cxr_images', counts.images, 'Images of jobs by state (written = classified, explained and written).'],
-      ['cxr_deliveries', counts.deliveries, 'Deliveries to PACS and RIS by state (pending = queue, parked = needs an admin).'],
+      [
+        'cxr_deliveries',
+        counts.deliveries,
+        'Deliveries to PACS and RIS by state (pending = queue, parked = needs an admin).',
+      ],
       ['cxr_studies', counts.studies, 'Studies by assembly state.'],
     ] as const) {
       family(name, 'gauge', help);
@@ -125,25 +155,45 @@ export class AdminServer implements Stage {
     }
     const models = this.options.health.models();
     family('cxr_model_loaded', 'gauge', 'Whether each configured model is loaded (1) and its inference workers.');
-    for (const m of models) lines.push(`cxr_model_loaded{model="${m.name}",backend="${m.backend ?? ''}"} ${m.loaded ? 1 : 0}`);
+    for (const m of models)
+      lines.push(`cxr_model_loaded{model="${m.name}",backend="${m.backend ?? ''}"} ${m.loaded ? 1 : 0}`);
     family('cxr_end_to_end_latency_seconds', 'summary', 'Last image received to job done, over the last 24 hours.');
-    if (latency.p50Seconds !== undefined) lines.push(`cxr_end_to_end_latency_seconds{quantile="0.5"} ${latency.p50Seconds}`);
-    if (latency.p95Seconds !== undefined) lines.push(`cxr_end_to_end_latency_seconds{quantile="0.95"} ${latency.p95Seconds}`);
+    if (latency.p50Seconds !== undefined)
+      lines.push(`cxr_end_to_end_latency_seconds{quantile="0.5"} ${latency.p50Seconds}`);
+    if (latency.p95Seconds !== undefined)
+      lines.push(`cxr_end_to_end_latency_seconds{quantile="0.95"} ${latency.p95Seconds}`);
     lines.push(`cxr_end_to_end_latency_seconds_count ${latency.count}`);
-    family('cxr_stage_seconds', 'summary', 'Time spent per stage since start: decode, explain (classification and LRP in one pass), write per image; pacs, ris per delivered message.');
+    family(
+      'cxr_stage_seconds',
+      'summary',
+      'Time spent per stage since start: decode, explain (classification and LRP in one pass), write per image; pacs, ris per delivered message.',
+    );
     for (const t of this.options.timings?.snapshot() ?? []) {
-      lines.push(`cxr_stage_seconds_sum{stage="${t.stage}"} ${t.seconds}`, `cxr_stage_seconds_count{stage="${t.stage}"} ${t.count}`);
+      lines.push(
+        `cxr_stage_seconds_sum{stage="${t.stage}"} ${t.seconds}`,
+        `cxr_stage_seconds_count{stage="${t.stage}"} ${t.count}`,
+      );
     }
     family('cxr_model_workers', 'gauge', 'Inference workers per model: live now, and wanted (when the pool says).');
     for (const m of models) {
       lines.push(`cxr_model_workers{model="${m.name}",state="live"} ${m.workers}`);
-      if (m.wantedWorkers !== undefined) lines.push(`cxr_model_workers{model="${m.name}",state="wanted"} ${m.wantedWorkers}`);
+      if (m.wantedWorkers !== undefined)
+        lines.push(`cxr_model_workers{model="${m.name}",state="wanted"} ${m.wantedWorkers}`);
     }
     const troubles = this.options.health.deliveries?.() ?? [];
-    family('cxr_deliveries_retrying', 'gauge', 'Pending deliveries whose last attempt failed, by destination (they are retried; alert when non-zero for long).');
+    family(
+      'cxr_deliveries_retrying',
+      'gauge',
+      'Pending deliveries whose last attempt failed, by destination (they are retried; alert when non-zero for long).',
+    );
     for (const t of troubles) lines.push(`cxr_deliveries_retrying{destination="${t.destination}"} ${t.failing}`);
-    family('cxr_delivery_oldest_failing_seconds', 'gauge', "How long each destination's oldest failing delivery has been failing.");
-    for (const t of troubles) lines.push(`cxr_delivery_oldest_failing_seconds{destination="${t.destination}"} ${t.oldestFailingSeconds}`);
+    family(
+      'cxr_delivery_oldest_failing_seconds',
+      'gauge',
+      "How long each destination's oldest failing delivery has been failing.",
+    );
+    for (const t of troubles)
+      lines.push(`cxr_delivery_oldest_failing_seconds{destination="${t.destination}"} ${t.oldestFailingSeconds}`);
     family('cxr_disk_free_bytes', 'gauge', 'Free space under storage.dataDir.');
     lines.push(`cxr_disk_free_bytes ${this.options.health.freeDiskBytes()}`);
     return `${lines.join('\n')}\n`;

@@ -27,7 +27,8 @@ export function storeHealth(ok: boolean): HealthPart<boolean> {
 export function diskHealth(freeBytes: number, minFreeBytes: number): HealthPart<number> {
   const freeMB = Math.floor(freeBytes / 1048576);
   return {
-    problems: freeBytes < minFreeBytes ? [`free disk ${freeMB} MB is below storage.minFreeDiskMB: C-STOREs are refused`] : [],
+    problems:
+      freeBytes < minFreeBytes ? [`free disk ${freeMB} MB is below storage.minFreeDiskMB: C-STOREs are refused`] : [],
     check: freeMB,
   };
 }
@@ -53,7 +54,10 @@ export function listenerHealth(listening: boolean): HealthPart<boolean> {
  * is where an outage shows. Degraded once a destination's oldest failing delivery has been failing for
  * delivery.alertAfterMinutes.
  */
-export function deliveriesHealth(troubles: readonly DestinationTrouble[], alertAfterSeconds: number): HealthPart<readonly DestinationTrouble[]> {
+export function deliveriesHealth(
+  troubles: readonly DestinationTrouble[],
+  alertAfterSeconds: number,
+): HealthPart<readonly DestinationTrouble[]> {
   const problems = troubles
     .filter((t) => t.oldestFailingSeconds >= alertAfterSeconds)
     .map(

@@ -54,7 +54,11 @@ export type AnalysedImage<Id> =
  * is the reported one by construction. Results come back in the order of `files`. An error of the pass itself
  * (the backend failing) is thrown: it belongs to no single image.
  */
-export async function analyseImages<Id>(model: LoadedModel, files: ReadonlyArray<{ id: Id; path: string }>, mode: AnalysisMode): Promise<Array<AnalysedImage<Id>>> {
+export async function analyseImages<Id>(
+  model: LoadedModel,
+  files: ReadonlyArray<{ id: Id; path: string }>,
+  mode: AnalysisMode,
+): Promise<Array<AnalysedImage<Id>>> {
   const { manifest } = model;
   const results: Array<AnalysedImage<Id> | undefined> = new Array(files.length);
   const ready: Array<{ slot: number; bytes: Buffer; image: DecodedImage; input: Float32Array; decodeMs: number }> = [];
@@ -71,7 +75,11 @@ export async function analyseImages<Id>(model: LoadedModel, files: ReadonlyArray
   }
   if (ready.length > 0) {
     const started = performance.now();
-    const passes = await forward(model, ready.map((r) => r.input), mode);
+    const passes = await forward(
+      model,
+      ready.map((r) => r.input),
+      mode,
+    );
     const explainMs = (performance.now() - started) / ready.length;
     for (const [k, r] of ready.entries()) {
       const id = (files[r.slot] as { id: Id }).id;
@@ -79,8 +87,12 @@ export async function analyseImages<Id>(model: LoadedModel, files: ReadonlyArray
       const renderStarted = performance.now();
       try {
         if (pass === undefined) throw new GatewayError('INTERNAL', 'the forward pass returned no result for the image');
-        const heatmap = mode.kind === 'explain' && pass.explanation !== undefined ? drawHeatmap(model, r.image, pass.classification, pass.explanation, mode.lrp, mode.heatmap) : undefined;
-        if (mode.kind === 'explain' && heatmap === undefined) throw new GatewayError('INTERNAL', 'LRP returned no explanation for the image');
+        const heatmap =
+          mode.kind === 'explain' && pass.explanation !== undefined
+            ? drawHeatmap(model, r.image, pass.classification, pass.explanation, mode.lrp, mode.heatmap)
+            : undefined;
+        if (mode.kind === 'explain' && heatmap === undefined)
+          throw new GatewayError('INTERNAL', 'LRP returned no explanation for the image');
         results[r.slot] = {
           id,
           kind: 'analysed',
@@ -97,7 +109,11 @@ export async function analyseImages<Id>(model: LoadedModel, files: ReadonlyArray
   return results as Array<AnalysedImage<Id>>;
 }
 
-async function forward(model: LoadedModel, inputs: Float32Array[], mode: AnalysisMode): Promise<Array<{ classification: Classification; explanation?: Explanation }>> {
+async function forward(
+  model: LoadedModel,
+  inputs: Float32Array[],
+  mode: AnalysisMode,
+): Promise<Array<{ classification: Classification; explanation?: Explanation }>> {
   const { classes, preprocessing } = model.manifest;
   const batch = inputBatch(inputs, preprocessing);
   try {
@@ -105,14 +121,18 @@ async function forward(model: LoadedModel, inputs: Float32Array[], mode: Analysi
       const explanations = await mode.lrp.explain(batch, mode.target);
       return explanations.map((perImage) => {
         const first = perImage[0];
-        return first === undefined ? undefined : { classification: classificationFromLogits(classes, first.logits), explanation: first };
+        return first === undefined
+          ? undefined
+          : { classification: classificationFromLogits(classes, first.logits), explanation: first };
       }) as Array<{ classification: Classification; explanation?: Explanation }>;
     }
     const logits = model.network.logits(batch);
     try {
       const values = await logits.data();
       const n = classes.length;
-      return inputs.map((_, i) => ({ classification: classificationFromLogits(classes, Array.from(values.subarray(i * n, (i + 1) * n))) }));
+      return inputs.map((_, i) => ({
+        classification: classificationFromLogits(classes, Array.from(values.subarray(i * n, (i + 1) * n))),
+      }));
     } finally {
       logits.dispose();
     }
@@ -131,12 +151,21 @@ function drawHeatmap(
 ): ImageHeatmap {
   const { manifest } = model;
   // The parameters the engine ran with, every rule's: the SC's DerivationDescription and the SR name them all.
-  const summary: ExplanationSummary = { targetClass: explanation.targetClass, composite: explanation.composite, parameters: describeLrpParameters(lrp.options) };
+  const summary: ExplanationSummary = {
+    targetClass: explanation.targetClass,
+    composite: explanation.composite,
+    parameters: describeLrpParameters(lrp.options),
+  };
   const overlay = renderHeatmapOfImage(
     image,
     classification,
     { ...summary, relevance: explanation.relevance },
-    { name: manifest.name, version: manifest.version, intendedUse: manifest.intendedUse, preprocessing: manifest.preprocessing },
+    {
+      name: manifest.name,
+      version: manifest.version,
+      intendedUse: manifest.intendedUse,
+      preprocessing: manifest.preprocessing,
+    },
     options,
   );
   return { explanation, summary, overlay };

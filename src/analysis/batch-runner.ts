@@ -13,7 +13,10 @@ export interface Classification {
  * Preprocessed NHWC images (one Float32Array each) as one batch tensor for the network. A one-channel model
  * still gets the 3-channel stem torchvision defines: the grey input is replicated. The caller disposes it.
  */
-export function inputBatch(inputs: readonly Float32Array[], preprocessing: Pick<PreprocessingSpec, 'inputSize' | 'channels'>): tf.Tensor4D {
+export function inputBatch(
+  inputs: readonly Float32Array[],
+  preprocessing: Pick<PreprocessingSpec, 'inputSize' | 'channels'>,
+): tf.Tensor4D {
   const size = preprocessing.inputSize;
   const channels = preprocessing.channels;
   const data = new Float32Array(inputs.length * size * size * channels);

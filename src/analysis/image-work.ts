@@ -71,12 +71,16 @@ export interface AnalysisEngine {
  * UIDs are deterministic, so a job resumed after a crash writes the very same files again.
  */
 export async function processImages(engine: AnalysisEngine, request: ImageWorkRequest): Promise<ImageWorkResult[]> {
-  const analysed = await analyseImages(engine.model, request.images.map((i) => ({ id: i.sopInstanceUid, path: i.path })), {
-    kind: 'explain',
-    lrp: engine.lrp,
-    target: request.target,
-    heatmap: { usageNotice: request.usageNotice },
-  });
+  const analysed = await analyseImages(
+    engine.model,
+    request.images.map((i) => ({ id: i.sopInstanceUid, path: i.path })),
+    {
+      kind: 'explain',
+      lrp: engine.lrp,
+      target: request.target,
+      heatmap: { usageNotice: request.usageNotice },
+    },
+  );
   const model = outputModelInfo(engine.model.manifest);
   const createdAt = new Date(request.createdAt);
   const supersedes = request.revision > 0 ? { supersedesRevision: request.revision - 1 } : {};
@@ -108,14 +112,30 @@ export async function processImages(engine: AnalysisEngine, request: ImageWorkRe
         const heatmaps = request.outputs.includes('sc') ? [sc] : [];
         objects.push({
           kind: 'sr',
-          object: writeStructuredReport({ source: r.bytes, model, classification, explanation: summary, heatmaps, revision: request.revision, createdAt, usageNotice: request.usageNotice, ...supersedes }),
+          object: writeStructuredReport({
+            source: r.bytes,
+            model,
+            classification,
+            explanation: summary,
+            heatmaps,
+            revision: request.revision,
+            createdAt,
+            usageNotice: request.usageNotice,
+            ...supersedes,
+          }),
         });
       }
       const outputs: OutputObject[] = [];
       for (const { kind, object } of objects) {
         const name = `${object.sopInstanceUid}.dcm`;
         await writeFileAtomic(request.outDir, name, object.bytes);
-        outputs.push({ kind, path: path.join(request.outDir, name), sopClassUid: object.sopClassUid, sopInstanceUid: object.sopInstanceUid, seriesInstanceUid: object.seriesInstanceUid });
+        outputs.push({
+          kind,
+          path: path.join(request.outDir, name),
+          sopClassUid: object.sopClassUid,
+          sopInstanceUid: object.sopInstanceUid,
+          seriesInstanceUid: object.seriesInstanceUid,
+        });
       }
       results.push({
         sopInstanceUid: r.id,
@@ -130,7 +150,11 @@ export async function processImages(engine: AnalysisEngine, request: ImageWorkRe
         },
         outputs,
         // The picture's drawing counts as writing, as it always has in /metrics.
-        stageMs: { decode: r.stageMs.decode, explain: r.stageMs.explain, write: r.stageMs.render + performance.now() - writeStarted },
+        stageMs: {
+          decode: r.stageMs.decode,
+          explain: r.stageMs.explain,
+          write: r.stageMs.render + performance.now() - writeStarted,
+        },
       });
     } catch (error) {
       results.push(failure(r.id, error));
@@ -140,6 +164,12 @@ export async function processImages(engine: AnalysisEngine, request: ImageWorkRe
 }
 
 function failure(sopInstanceUid: string, error: unknown): ImageWorkResult {
-  if (isOutOfSpace(error)) return { sopInstanceUid, kind: 'failed', code: NO_SPACE, reason: `no disk space for its outputs: ${describeError(error)}` };
+  if (isOutOfSpace(error))
+    return {
+      sopInstanceUid,
+      kind: 'failed',
+      code: NO_SPACE,
+      reason: `no disk space for its outputs: ${describeError(error)}`,
+    };
   return { sopInstanceUid, kind: 'failed', code: errorCode(error, 'PROCESSING_FAILED'), reason: describeError(error) };
 }

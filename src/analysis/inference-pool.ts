@@ -128,7 +128,11 @@ export class InferencePool {
       const backend = pool.backend;
       if (backend === undefined) unreachable('the first inference worker reported no backend');
       pool.wanted =
-        options.workers === 'auto' ? (isGpuBackend(backend) ? 1 : Math.max(1, options.cores - 1)) : Math.max(1, options.workers);
+        options.workers === 'auto'
+          ? isGpuBackend(backend)
+            ? 1
+            : Math.max(1, options.cores - 1)
+          : Math.max(1, options.workers);
       // The first worker settled the backend; the others are told to use exactly that one.
       const rest = Array.from({ length: pool.wanted - 1 }, () => pool.spawn(backend));
       await Promise.all(rest);
@@ -136,7 +140,12 @@ export class InferencePool {
       await pool.stop();
       throw error;
     }
-    options.logger.info('inference pool ready', { event: 'ANALYSIS-5001', backend: pool.backend, workers: pool.workers.length, model: options.modelDir });
+    options.logger.info('inference pool ready', {
+      event: 'ANALYSIS-5001',
+      backend: pool.backend,
+      workers: pool.workers.length,
+      model: options.modelDir,
+    });
     return pool;
   }
 
@@ -242,13 +251,22 @@ export class InferencePool {
       this.spawn(this.backend).then(
         () => {
           this.restarting -= 1;
-          this.options.logger.info('inference worker replaced', { event: 'ANALYSIS-5004', live: this.workers.length, wanted: this.wanted, model: this.options.modelDir });
+          this.options.logger.info('inference worker replaced', {
+            event: 'ANALYSIS-5004',
+            live: this.workers.length,
+            wanted: this.wanted,
+            model: this.options.modelDir,
+          });
           this.drainQueue();
         },
         (error: unknown) => {
           this.restarting -= 1;
           if (this.stopped) return;
-          this.options.logger.error('inference worker could not be replaced; trying again', { event: 'ANALYSIS-5005', error: error instanceof Error ? error.message : String(error), model: this.options.modelDir });
+          this.options.logger.error('inference worker could not be replaced; trying again', {
+            event: 'ANALYSIS-5005',
+            error: error instanceof Error ? error.message : String(error),
+            model: this.options.modelDir,
+          });
           this.scheduleReplacement();
         },
       );
@@ -268,7 +286,12 @@ export class InferencePool {
             if (this.stopped) return;
             ready = true;
             this.backend = message.backend;
-            for (const s of message.skipped) this.options.logger.info('inference backend skipped', { event: 'ANALYSIS-5002', backend: s.name, reason: s.reason });
+            for (const s of message.skipped)
+              this.options.logger.info('inference backend skipped', {
+                event: 'ANALYSIS-5002',
+                backend: s.name,
+                reason: s.reason,
+              });
             this.workers.push(entry);
             resolve(entry);
             this.drainQueue();
@@ -301,12 +324,23 @@ export class InferencePool {
         this.threads.delete(worker);
         if (!ready) {
           entry.dead = true;
-          reject(new GatewayError('INFERENCE_INIT', `the inference worker exited while starting (code ${code}${entry.lastError ? `: ${entry.lastError}` : ''})`));
+          reject(
+            new GatewayError(
+              'INFERENCE_INIT',
+              `the inference worker exited while starting (code ${code}${entry.lastError ? `: ${entry.lastError}` : ''})`,
+            ),
+          );
           return;
         }
         this.crashed(entry, entry.lastError ?? `exit code ${code}`);
       });
-      const init: ToWorker = { type: 'init', modelDir: this.options.modelDir, backend: backend ?? this.options.backend, allowSoftwareGpu: this.options.allowSoftwareGpu ?? false, lrp: this.options.lrp ?? {} };
+      const init: ToWorker = {
+        type: 'init',
+        modelDir: this.options.modelDir,
+        backend: backend ?? this.options.backend,
+        allowSoftwareGpu: this.options.allowSoftwareGpu ?? false,
+        lrp: this.options.lrp ?? {},
+      };
       worker.postMessage(init);
     });
   }

@@ -54,7 +54,10 @@ async function handle(message: ToWorker): Promise<void> {
     try {
       const selection = await selectBackend(message.backend, { allowSoftwareGpu: message.allowSoftwareGpu });
       const model = loadModel(message.modelDir);
-      engine = { model, lrp: new DenseNetLrp(model.network, model.manifest.classes, model.manifest.preprocessing, message.lrp) };
+      engine = {
+        model,
+        lrp: new DenseNetLrp(model.network, model.manifest.classes, model.manifest.preprocessing, message.lrp),
+      };
       send({ type: 'ready', backend: selection.name, skipped: selection.skipped });
     } catch (error) {
       send({ type: 'init-failed', code: errorCode(error, 'INFERENCE_INIT'), reason: describeError(error) });
@@ -64,7 +67,12 @@ async function handle(message: ToWorker): Promise<void> {
   if (poisoned(message)) process.exit(70);
   await holdIfAsked(message);
   if (engine === undefined) {
-    send({ type: 'failed', id: message.id, code: 'WORKER_NOT_READY', reason: 'the inference worker has no model loaded' });
+    send({
+      type: 'failed',
+      id: message.id,
+      code: 'WORKER_NOT_READY',
+      reason: 'the inference worker has no model loaded',
+    });
     return;
   }
   try {

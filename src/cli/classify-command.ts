@@ -23,10 +23,16 @@ export type ClassifyReport = (
  * `cxr-gateway classify FILE...`: the same eligibility the daemon applies, then the daemon's own analysis path
  * (analysis/analyse-images.ts) in-process, without the explanation: decoding, preprocessing and the forward pass.
  */
-export async function classifyFiles(files: readonly string[], modelDir: string, config: GatewayConfig): Promise<{ reports: ClassifyReport[]; backend: string }> {
+export async function classifyFiles(
+  files: readonly string[],
+  modelDir: string,
+  config: GatewayConfig,
+): Promise<{ reports: ClassifyReport[]; backend: string }> {
   // stdout is the answer (--json is parsed by scripts): what libraries print goes to stderr, as log lines.
   createLogger({ level: config.logging.level === 'debug' ? 'debug' : 'warn', format: 'auto', stream: process.stderr });
-  const selection = await selectBackend(config.inference.backend, { allowSoftwareGpu: config.inference.allowSoftwareGpu });
+  const selection = await selectBackend(config.inference.backend, {
+    allowSoftwareGpu: config.inference.allowSoftwareGpu,
+  });
   const model = loadModel(modelDir);
   const reports: ClassifyReport[] = [];
   const eligible: Array<{ file: string; slot: number; textWarnings: string[] }> = [];
@@ -43,18 +49,37 @@ export async function classifyFiles(files: readonly string[], modelDir: string, 
       eligible.push({ file, slot: reports.length, textWarnings });
       reports.push({ file, status: 'failed', code: 'INTERNAL', reason: 'not analysed' }); // replaced below
     } catch (error) {
-      reports.push({ file, status: 'failed', code: errorCode(error, 'DATASET_UNREADABLE'), reason: describeError(error) });
+      reports.push({
+        file,
+        status: 'failed',
+        code: errorCode(error, 'DATASET_UNREADABLE'),
+        reason: describeError(error),
+      });
     }
   }
   for (let i = 0; i < eligible.length; i += config.inference.maxBatch) {
     const chunk = eligible.slice(i, i + config.inference.maxBatch);
-    const outcomes = await analyseImages(model, chunk.map((c) => ({ id: c, path: c.file })), { kind: 'classify' });
+    const outcomes = await analyseImages(
+      model,
+      chunk.map((c) => ({ id: c, path: c.file })),
+      { kind: 'classify' },
+    );
     for (const outcome of outcomes) {
       const c = outcome.id;
       const report: ClassifyReport =
         outcome.kind === 'analysed'
-          ? { file: c.file, status: 'classified', predicted: outcome.classification.predicted, probabilities: byClass(outcome.classification) }
-          : { file: c.file, status: 'failed', code: errorCode(outcome.error, 'PROCESSING_FAILED'), reason: describeError(outcome.error) };
+          ? {
+              file: c.file,
+              status: 'classified',
+              predicted: outcome.classification.predicted,
+              probabilities: byClass(outcome.classification),
+            }
+          : {
+              file: c.file,
+              status: 'failed',
+              code: errorCode(outcome.error, 'PROCESSING_FAILED'),
+              reason: describeError(outcome.error),
+            };
       reports[c.slot] = { ...report, ...warningsOf(c.textWarnings) };
     }
   }

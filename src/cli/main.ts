@@ -92,11 +92,18 @@ function main(argv: string[]): CommandResult {
   return 2;
 }
 
-async function classify(files: string[], configPath: string | undefined, model: string | undefined, json: boolean): Promise<number> {
+async function classify(
+  files: string[],
+  configPath: string | undefined,
+  model: string | undefined,
+  json: boolean,
+): Promise<number> {
   if (files.length === 0) throw new GatewayError('USAGE', 'classify needs at least one DICOM file');
   const { config } = loadConfig(configPath);
   const { reports, backend } = await classifyFiles(files, model ?? modelDirectory(config), config);
-  process.stdout.write(json ? `${JSON.stringify({ backend, results: reports }, null, 2)}\n` : formatClassifyReports(reports));
+  process.stdout.write(
+    json ? `${JSON.stringify({ backend, results: reports }, null, 2)}\n` : formatClassifyReports(reports),
+  );
   return reports.some((r) => r.status === 'failed') ? 1 : 0;
 }
 
@@ -119,7 +126,12 @@ function rulesExplain(
     sourceIp: flags.ip ?? '',
   });
   const { decision, eligibility } = explanation;
-  const summary = { rule: decision.rule?.name ?? null, action: decision.rule?.action ?? null, eligibility: eligibility ?? null, verdicts: decision.verdicts };
+  const summary = {
+    rule: decision.rule?.name ?? null,
+    action: decision.rule?.action ?? null,
+    eligibility: eligibility ?? null,
+    verdicts: decision.verdicts,
+  };
   process.stdout.write(json ? `${JSON.stringify(summary, null, 2)}\n` : formatRoutingDecision(file, explanation));
   return 0;
 }
@@ -127,7 +139,12 @@ function rulesExplain(
 async function start(configPath: string | undefined): Promise<number> {
   const { config, source, notices } = loadConfig(configPath);
   const logger = createLogger(config.logging);
-  logger.info('starting cxr-gateway', { event: 'GATEWAY-7001', version: packageVersion(), config: source, pid: process.pid });
+  logger.info('starting cxr-gateway', {
+    event: 'GATEWAY-7001',
+    version: packageVersion(),
+    config: source,
+    pid: process.pid,
+  });
   for (const notice of notices) logger.warn('configuration option ignored', { event: 'CONFIG-9001', why: notice });
   const gateway = new Gateway(config, logger);
   // Signals are handled from the first moment: a SIGTERM during start-up stops cleanly once start-up
@@ -163,10 +180,16 @@ async function start(configPath: string | undefined): Promise<number> {
     if (!started || stopping || configPath === undefined) return;
     try {
       const loaded = loadConfig(configPath);
-      for (const notice of loaded.notices) logger.warn('configuration option ignored', { event: 'CONFIG-9001', why: notice });
+      for (const notice of loaded.notices)
+        logger.warn('configuration option ignored', { event: 'CONFIG-9001', why: notice });
       gateway.reload(loaded.config);
     } catch (error) {
-      logger.error('configuration reload refused: keeping the running configuration', { event: 'CONFIG-9002', trigger, code: errorCode(error, 'INTERNAL'), error: describeError(error) });
+      logger.error('configuration reload refused: keeping the running configuration', {
+        event: 'CONFIG-9002',
+        trigger,
+        code: errorCode(error, 'INTERNAL'),
+        error: describeError(error),
+      });
     }
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
@@ -175,7 +198,11 @@ async function start(configPath: string | undefined): Promise<number> {
   try {
     await gateway.start();
   } catch (error) {
-    logger.error('could not start', { event: 'GATEWAY-7005', code: errorCode(error, 'INTERNAL'), error: describeError(error) });
+    logger.error('could not start', {
+      event: 'GATEWAY-7005',
+      code: errorCode(error, 'INTERNAL'),
+      error: describeError(error),
+    });
     await gateway.stop().catch(() => undefined);
     // Worker threads or sockets half set up must not keep a failed daemon alive: exit now.
     process.exit(1);
@@ -198,12 +225,17 @@ function checkConfig(configPath: string | undefined): number {
   // A model directory that is not there passes the schema but leaves every study routed to it unprocessed.
   const problems = modelDirectoryProblems(config);
   if (problems.length > 0) {
-    process.stderr.write(`${source}: ${problems.map((p) => `${p.problem}; studies routed to model '${p.model}' would never be processed`).join('\n')}\n`);
+    process.stderr.write(
+      `${source}: ${problems.map((p) => `${p.problem}; studies routed to model '${p.model}' would never be processed`).join('\n')}\n`,
+    );
     return 1;
   }
   // A class name in explain.target passes the schema; the daemon would refuse it at start (EXPLAIN_TARGET_UNKNOWN).
   try {
-    checkExplainTarget(config.explain.target, Object.entries(config.models).map(([name, dir]) => [name, readManifest(dir).classes] as const));
+    checkExplainTarget(
+      config.explain.target,
+      Object.entries(config.models).map(([name, dir]) => [name, readManifest(dir).classes] as const),
+    );
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
     process.stderr.write(`${source}: ${error.code}: ${error.message}\n`);
@@ -228,7 +260,11 @@ function jobs(configPath: string | undefined, json: boolean): number {
     const studies = store.listStudies();
     const jobList = store.listJobs();
     const deliveries = new PipelineStore(store.connection).deliveries();
-    process.stdout.write(json ? `${JSON.stringify(jobsListing(studies, jobList, deliveries), null, 2)}\n` : formatJobsTable(studies, jobList, deliveries));
+    process.stdout.write(
+      json
+        ? `${JSON.stringify(jobsListing(studies, jobList, deliveries), null, 2)}\n`
+        : formatJobsTable(studies, jobList, deliveries),
+    );
   } finally {
     store.close();
   }
@@ -236,7 +272,9 @@ function jobs(configPath: string | undefined, json: boolean): number {
 }
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 

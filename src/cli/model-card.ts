@@ -19,5 +19,7 @@ export function formatModelCard(model: CheckedModel): string {
     `weights      ${m.weights.file} (${m.weights.format}), sha256 ${model.sha256} verified, ${model.weights.size} tensors checked`,
     `intended use ${m.intendedUse}`,
     ...(m.description ? [`description  ${m.description}`] : []),
-  ].join('\n').concat('\n');
+  ]
+    .join('\n')
+    .concat('\n');
 }

@@ -65,22 +65,30 @@ function integer(name: string, value: string | undefined, fallback?: number): nu
 function fraction(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const v = Number(value);
-  if (value.trim() === '' || !Number.isFinite(v) || v < 0 || v > 1) throw new UsageError(`--${name} must be a number from 0 to 1, got '${value}'`);
+  if (value.trim() === '' || !Number.isFinite(v) || v < 0 || v > 1)
+    throw new UsageError(`--${name} must be a number from 0 to 1, got '${value}'`);
   return v;
 }
 
 function classes(value: string | undefined): PhantomClass[] | undefined {
   if (value === undefined) return undefined;
-  const names = value.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '');
+  const names = value
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '');
   const known: readonly string[] = PHANTOM_CLASSES;
-  for (const name of names) if (!known.includes(name)) throw new UsageError(`--classes: unknown class '${name}' (use ${PHANTOM_CLASSES.join(', ')})`);
+  for (const name of names)
+    if (!known.includes(name))
+      throw new UsageError(`--classes: unknown class '${name}' (use ${PHANTOM_CLASSES.join(', ')})`);
   if (names.length === 0) throw new UsageError('--classes needs at least one class');
   return names as PhantomClass[];
 }
 
 function syntax(value: string | undefined): PhantomSyntax | 'mixed' | undefined {
   if (value === undefined || value === 'mixed' || isPhantomSyntax(value)) return value;
-  throw new UsageError(`--syntax: unknown syntax '${value}' (use ${Object.keys(PHANTOM_SYNTAXES).join(', ')} or mixed)`);
+  throw new UsageError(
+    `--syntax: unknown syntax '${value}' (use ${Object.keys(PHANTOM_SYNTAXES).join(', ')} or mixed)`,
+  );
 }
 
 function formatSummary(s: PhantomDatasetSummary): string {
@@ -100,7 +108,10 @@ function formatSummary(s: PhantomDatasetSummary): string {
 }
 
 /** `cxr-gateway phantoms ARGS` (the arguments after `phantoms`): writes a phantom dataset, returns the exit code. */
-export async function phantomsCommand(argv: readonly string[], io: PhantomsIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function phantomsCommand(
+  argv: readonly string[],
+  io: PhantomsIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   let summary: PhantomDatasetSummary;
   let json = false;
   try {
@@ -137,10 +148,18 @@ export async function phantomsCommand(argv: readonly string[], io: PhantomsIo = 
       ...(nonChestFraction === undefined ? {} : { nonChestFraction }),
       ...(apFraction === undefined ? {} : { apFraction }),
       ...(monochrome1Fraction === undefined ? {} : { monochrome1Fraction }),
-      ...(progress ? { onImage: (done: number, total: number) => io.stderr.write(`\rphantoms: ${done}/${total}${done === total ? '\n' : ''}`) } : {}),
+      ...(progress
+        ? {
+            onImage: (done: number, total: number) =>
+              io.stderr.write(`\rphantoms: ${done}/${total}${done === total ? '\n' : ''}`),
+          }
+        : {}),
     });
   } catch (error) {
-    const usage = error instanceof UsageError || (error instanceof TypeError && 'code' in error) || (error instanceof GatewayError && error.code === 'PHANTOMS_OPTIONS');
+    const usage =
+      error instanceof UsageError ||
+      (error instanceof TypeError && 'code' in error) ||
+      (error instanceof GatewayError && error.code === 'PHANTOMS_OPTIONS');
     io.stderr.write(`cxr-gateway phantoms: ${describeError(error)}\n${usage ? `\n${PHANTOMS_USAGE}\n` : ''}`);
     return usage ? 2 : 1;
   }

@@ -63,7 +63,9 @@ export interface RenderReport {
 
 /** Classify + explain + render one file to a PNG. Exported for tests and scripts; `renderCommand` is the CLI. */
 export async function renderFile(options: RenderFileOptions, config: GatewayConfig): Promise<RenderReport> {
-  const selection = await selectBackend(config.inference.backend, { allowSoftwareGpu: config.inference.allowSoftwareGpu });
+  const selection = await selectBackend(config.inference.backend, {
+    allowSoftwareGpu: config.inference.allowSoftwareGpu,
+  });
   const model = loadModel(options.modelDir ?? modelDirectory(config));
   try {
     return await explainAndRender(model, options, config, selection.name);
@@ -72,16 +74,27 @@ export async function renderFile(options: RenderFileOptions, config: GatewayConf
   }
 }
 
-async function explainAndRender(model: LoadedModel, options: RenderFileOptions, config: GatewayConfig, backend: string): Promise<RenderReport> {
+async function explainAndRender(
+  model: LoadedModel,
+  options: RenderFileOptions,
+  config: GatewayConfig,
+  backend: string,
+): Promise<RenderReport> {
   const { manifest } = model;
   const { target: configTarget, ...configLrp } = config.explain;
   const lrpOptions = { ...configLrp, composite: options.composite ?? configLrp.composite };
   const target = options.target ?? configTarget;
   if (target === 'all') {
-    throw new GatewayError('USAGE', "render draws one heatmap; explain.target is 'all', so name the class with --target CLASS");
+    throw new GatewayError(
+      'USAGE',
+      "render draws one heatmap; explain.target is 'all', so name the class with --target CLASS",
+    );
   }
   if (target !== 'predicted' && !manifest.classes.includes(target)) {
-    throw new GatewayError('USAGE', `--target '${target}' is not a class of ${manifest.name}; its classes are ${manifest.classes.join(', ')}`);
+    throw new GatewayError(
+      'USAGE',
+      `--target '${target}' is not a class of ${manifest.name}; its classes are ${manifest.classes.join(', ')}`,
+    );
   }
   const lrp = new DenseNetLrp(model.network, manifest.classes, manifest.preprocessing, lrpOptions);
   try {
@@ -90,7 +103,10 @@ async function explainAndRender(model: LoadedModel, options: RenderFileOptions, 
       kind: 'explain',
       lrp,
       target,
-      heatmap: { layout: options.layout ?? 'overlay', ...(options.maxEdge === undefined ? {} : { maxEdge: options.maxEdge }) },
+      heatmap: {
+        layout: options.layout ?? 'overlay',
+        ...(options.maxEdge === undefined ? {} : { maxEdge: options.maxEdge }),
+      },
     });
     if (result === undefined) throw new GatewayError('INTERNAL', 'the analysis returned no result');
     if (result.kind === 'failed') throw result.error;
@@ -127,7 +143,13 @@ async function explainAndRender(model: LoadedModel, options: RenderFileOptions, 
       parameters: heatmap.summary.parameters ?? '',
       rows: image.rows,
       columns: image.columns,
-      timings: { decode: ms(result.stageMs.decode), explain: ms(result.stageMs.explain), render: ms(result.stageMs.render), png: ms(t1 - t0), sc: ms(t2 - t1) },
+      timings: {
+        decode: ms(result.stageMs.decode),
+        explain: ms(result.stageMs.explain),
+        render: ms(result.stageMs.render),
+        png: ms(t1 - t0),
+        sc: ms(t2 - t1),
+      },
     };
   } finally {
     lrp.dispose();
@@ -164,7 +186,10 @@ export interface CommandIo {
  * The `render` command: parses its own arguments (everything after `render`) and returns the exit code.
  * Failures leave as GatewayError, like the other commands.
  */
-export async function renderCommand(args: readonly string[], io: CommandIo = { stdout: process.stdout, env: process.env }): Promise<number> {
+export async function renderCommand(
+  args: readonly string[],
+  io: CommandIo = { stdout: process.stdout, env: process.env },
+): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -192,10 +217,13 @@ export async function renderCommand(args: readonly string[], io: CommandIo = { s
     return 0;
   }
   const [file, ...extra] = positionals;
-  if (file === undefined || extra.length > 0) throw new GatewayError('USAGE', `render takes exactly one DICOM file\n${RENDER_USAGE}`);
-  if (values.png === undefined && values.sc === undefined) throw new GatewayError('USAGE', `render needs --png OUT.png (or --sc OUT.dcm)\n${RENDER_USAGE}`);
+  if (file === undefined || extra.length > 0)
+    throw new GatewayError('USAGE', `render takes exactly one DICOM file\n${RENDER_USAGE}`);
+  if (values.png === undefined && values.sc === undefined)
+    throw new GatewayError('USAGE', `render needs --png OUT.png (or --sc OUT.dcm)\n${RENDER_USAGE}`);
   const layout = values.layout;
-  if (layout !== 'overlay' && layout !== 'side-by-side') throw new GatewayError('USAGE', `--layout must be overlay or side-by-side, got '${layout}'`);
+  if (layout !== 'overlay' && layout !== 'side-by-side')
+    throw new GatewayError('USAGE', `--layout must be overlay or side-by-side, got '${layout}'`);
   const composite = values.composite;
   if (composite !== undefined && !isComposite(composite)) {
     throw new GatewayError('USAGE', `--composite must be one of ${COMPOSITE_NAMES.join(', ')}, got '${composite}'`);
@@ -203,7 +231,8 @@ export async function renderCommand(args: readonly string[], io: CommandIo = { s
   let maxEdge: number | undefined;
   if (values['max-edge'] !== undefined) {
     maxEdge = Number(values['max-edge']);
-    if (!Number.isInteger(maxEdge)) throw new GatewayError('USAGE', `--max-edge must be a whole number of pixels, got '${values['max-edge']}'`);
+    if (!Number.isInteger(maxEdge))
+      throw new GatewayError('USAGE', `--max-edge must be a whole number of pixels, got '${values['max-edge']}'`);
   }
   const { config } = loadConfig(resolveConfigPath(values.config, io.env));
   const report = await renderFile(

@@ -31,7 +31,10 @@ export function explainRouting(file: string, config: GatewayConfig, options: Exp
   const action = decision.rule?.action;
   if (action === undefined || action.ignore === true) return { decision, eligibility: undefined };
   const { attributes } = walkStoredDataset(file, header.datasetOffset, header.transferSyntaxUid);
-  return { decision, eligibility: checkEligibility(attributes, { ...config.inference.eligibility, ...(action.eligibility ?? {}) }) };
+  return {
+    decision,
+    eligibility: checkEligibility(attributes, { ...config.inference.eligibility, ...(action.eligibility ?? {}) }),
+  };
 }
 
 export function formatRoutingDecision(file: string, { decision, eligibility }: RoutingExplanation): string {
@@ -48,7 +51,8 @@ export function formatRoutingDecision(file: string, { decision, eligibility }: R
     lines.push(
       `  => rule '${rule.name}': model ${a.model}, outputs ${a.outputs.join('+')}, PACS [${a.pacs.join(', ')}], RIS [${a.ris.join(', ')}], priority ${a.priority}`,
     );
-    if (eligibility?.eligible === false) lines.push(`  => but inference skips the image: ${eligibility.reason} (inference.eligibility)`);
+    if (eligibility?.eligible === false)
+      lines.push(`  => but inference skips the image: ${eligibility.reason} (inference.eligibility)`);
     else lines.push('  => the image is classified and explained');
   }
   return `${lines.join('\n')}\n`;

@@ -64,7 +64,10 @@ export interface TrainIo {
 }
 
 /** `cxr-gateway train ARGS`: returns the exit code. Takes the raw arguments after `train`. */
-export async function train(argv: readonly string[], io: TrainIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function train(
+  argv: readonly string[],
+  io: TrainIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   let flags: Flags;
   try {
     flags = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: false }).values;
@@ -85,11 +88,18 @@ export async function train(argv: readonly string[], io: TrainIo = { stdout: pro
     },
     onProgress: (p) => {
       if ('loading' in p) bar.update(`${p.stage}: loading images`, p.loading / p.of, `${p.loading}/${p.of}`);
-      else bar.update(`${p.stage} epoch ${p.epoch}/${p.epochs}`, p.step / p.steps, `step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)}`);
+      else
+        bar.update(
+          `${p.stage} epoch ${p.epoch}/${p.epochs}`,
+          p.step / p.steps,
+          `step ${p.step}/${p.steps} loss ${p.loss.toFixed(4)}`,
+        );
     },
   });
   bar.clear();
-  io.stderr.write(`model written to ${outcome.dir} (modelUid ${outcome.modelUid}); check it with: cxr-gateway model check ${outcome.dir}\n`);
+  io.stderr.write(
+    `model written to ${outcome.dir} (modelUid ${outcome.modelUid}); check it with: cxr-gateway model check ${outcome.dir}\n`,
+  );
   return 0;
 }
 
@@ -100,17 +110,23 @@ function assembleConfig(flags: Flags): { raw: Record<string, unknown>; baseDir: 
   let source = 'command line';
   if (flags.config !== undefined) {
     const read = readTrainingConfig(flags.config);
-    if (typeof read !== 'object' || read === null || Array.isArray(read)) throw new GatewayError('TRAINING_CONFIG_INVALID', `${flags.config}: expected a mapping at the top level`);
+    if (typeof read !== 'object' || read === null || Array.isArray(read))
+      throw new GatewayError('TRAINING_CONFIG_INVALID', `${flags.config}: expected a mapping at the top level`);
     raw = read as Record<string, unknown>;
     baseDir = path.dirname(path.resolve(flags.config));
     source = flags.config;
   } else {
-    if (flags.data === undefined || flags.out === undefined) throw new GatewayError('USAGE', `train needs --config FILE, or at least --data DIR and --out DIR\n\n${TRAIN_USAGE}`);
+    if (flags.data === undefined || flags.out === undefined)
+      throw new GatewayError(
+        'USAGE',
+        `train needs --config FILE, or at least --data DIR and --out DIR\n\n${TRAIN_USAGE}`,
+      );
     raw = {
       model: {
         name: flags.name ?? 'cxr-densenet',
         architecture: { variant: flags.variant ?? 'densenet201' },
-        intendedUse: 'Research use only: not for diagnostic use. Trained with cxr-gateway train; validate on local data before any use.',
+        intendedUse:
+          'Research use only: not for diagnostic use. Trained with cxr-gateway train; validate on local data before any use.',
       },
       target: { data: { format: 'labels-csv', dir: flags.data } },
     };
@@ -124,7 +140,8 @@ function assembleConfig(flags: Flags): { raw: Record<string, unknown>; baseDir: 
   if (flags.name !== undefined) model['name'] = flags.name;
   if (flags['intended-use'] !== undefined) model['intendedUse'] = flags['intended-use'];
   if (flags.variant !== undefined) model['architecture'] = { variant: flags.variant };
-  if (flags['input-size'] !== undefined) object(model, 'preprocessing')['inputSize'] = number(flags['input-size'], '--input-size');
+  if (flags['input-size'] !== undefined)
+    object(model, 'preprocessing')['inputSize'] = number(flags['input-size'], '--input-size');
   if (flags.init !== undefined) raw['initialWeights'] = { file: cwd(flags.init) };
   // Stage-2 data: a folder flag replaces only the folder of a source the config file describes, else it
   // brings its format's defaults.
@@ -132,14 +149,20 @@ function assembleConfig(flags: Flags): { raw: Record<string, unknown>; baseDir: 
   if (flags.nih !== undefined) {
     raw['intermediate'] = {
       ...object(raw, 'intermediate'),
-      data: intermediateData?.format === 'nih-chestxray14' ? { ...intermediateData, dir: cwd(flags.nih) } : { format: 'nih-chestxray14', dir: cwd(flags.nih) },
+      data:
+        intermediateData?.format === 'nih-chestxray14'
+          ? { ...intermediateData, dir: cwd(flags.nih) }
+          : { format: 'nih-chestxray14', dir: cwd(flags.nih) },
     };
   }
   if (flags['intermediate-data'] !== undefined) {
     const dir = cwd(flags['intermediate-data']);
     raw['intermediate'] = {
       ...object(raw, 'intermediate'),
-      data: intermediateData?.format === 'labels-csv' ? { ...intermediateData, dir } : { format: 'labels-csv', dir, labelColumn: 'findings', labelMap: { 'No Finding': [] } },
+      data:
+        intermediateData?.format === 'labels-csv'
+          ? { ...intermediateData, dir }
+          : { format: 'labels-csv', dir, labelColumn: 'findings', labelMap: { 'No Finding': [] } },
     };
   }
   if (flags.seed !== undefined) raw['seed'] = number(flags.seed, '--seed');
@@ -151,15 +174,23 @@ function assembleConfig(flags: Flags): { raw: Record<string, unknown>; baseDir: 
     const optimiser = object(training, 'optimiser');
     if (flags.epochs !== undefined) training['epochs'] = number(flags.epochs, '--epochs');
     if (flags['batch-size'] !== undefined) training['batchSize'] = number(flags['batch-size'], '--batch-size');
-    if (flags['validation-split'] !== undefined) training['validationSplit'] = number(flags['validation-split'], '--validation-split');
+    if (flags['validation-split'] !== undefined)
+      training['validationSplit'] = number(flags['validation-split'], '--validation-split');
     if (flags['max-steps'] !== undefined) training['maxStepsPerEpoch'] = number(flags['max-steps'], '--max-steps');
-    if (flags.patience !== undefined) training['earlyStopping'] = { ...object(training, 'earlyStopping'), patience: number(flags.patience, '--patience') };
+    if (flags.patience !== undefined)
+      training['earlyStopping'] = {
+        ...object(training, 'earlyStopping'),
+        patience: number(flags.patience, '--patience'),
+      };
     if (flags['no-augment']) training['augmentation'] = { ...object(training, 'augmentation'), enabled: false };
     if (flags.lr !== undefined) optimiser['learningRate'] = number(flags.lr, '--lr');
     if (flags.optimizer !== undefined) optimiser['name'] = flags.optimizer;
   }
   if (flags['intermediate-epochs'] !== undefined && raw['intermediate'] !== undefined) {
-    object(object(raw, 'intermediate'), 'training')['epochs'] = number(flags['intermediate-epochs'], '--intermediate-epochs');
+    object(object(raw, 'intermediate'), 'training')['epochs'] = number(
+      flags['intermediate-epochs'],
+      '--intermediate-epochs',
+    );
   }
   return { raw, baseDir, source };
 }
@@ -175,6 +206,7 @@ function object(parent: Record<string, unknown>, key: string): Record<string, un
 
 function number(value: string, flag: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new GatewayError('USAGE', `${flag} needs a number, not '${value}'`);
+  if (value.trim() === '' || !Number.isFinite(n))
+    throw new GatewayError('USAGE', `${flag} needs a number, not '${value}'`);
   return n;
 }

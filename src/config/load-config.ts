@@ -50,7 +50,11 @@ export function loadConfig(configPath: string | undefined, cwd: string = process
   // Relative paths in a file are relative to that file, so a service started from / finds its data. A file
   // without `models:` gets the embedded default's models, which are the package's own.
   const modelsFromDefault = !(typeof raw === 'object' && raw !== null && 'models' in raw);
-  return { config: resolvePaths(config, path.dirname(path.resolve(configPath)), modelsFromDefault), source: configPath, notices };
+  return {
+    config: resolvePaths(config, path.dirname(path.resolve(configPath)), modelsFromDefault),
+    source: configPath,
+    notices,
+  };
 }
 
 export function parseConfigText(text: string, sourceName: string): GatewayConfig {
@@ -58,12 +62,18 @@ export function parseConfigText(text: string, sourceName: string): GatewayConfig
 }
 
 /** The config and what the admin should be told about it (removed options), from YAML text. */
-export function parseConfigTextWithNotices(text: string, sourceName: string): { config: GatewayConfig; notices: string[] } {
+export function parseConfigTextWithNotices(
+  text: string,
+  sourceName: string,
+): { config: GatewayConfig; notices: string[] } {
   const { config, notices } = parseConfigDocument(text, sourceName);
   return { config, notices };
 }
 
-function parseConfigDocument(text: string, sourceName: string): { config: GatewayConfig; raw: unknown; notices: string[] } {
+function parseConfigDocument(
+  text: string,
+  sourceName: string,
+): { config: GatewayConfig; raw: unknown; notices: string[] } {
   let raw: unknown;
   try {
     raw = parseYaml(text) ?? {};
@@ -122,7 +132,9 @@ function resolvePaths(config: GatewayConfig, base: string, modelsFromDefault: bo
   return {
     ...config,
     storage: { ...config.storage, dataDir: path.resolve(base, config.storage.dataDir) },
-    models: Object.fromEntries(Object.entries(config.models).map(([name, dir]) => [name, path.resolve(modelBase, dir)])),
+    models: Object.fromEntries(
+      Object.entries(config.models).map(([name, dir]) => [name, path.resolve(modelBase, dir)]),
+    ),
     destinations: {
       pacs: config.destinations.pacs.map((d) => (d.type === 'folder' ? { ...d, path: path.resolve(base, d.path) } : d)),
       ris: config.destinations.ris.map((d) => (d.type === 'folder' ? { ...d, path: path.resolve(base, d.path) } : d)),

@@ -21,7 +21,8 @@ export function modelDirectoryProblems(config: Pick<GatewayConfig, 'models'>): M
     let problem: string | undefined;
     if (!existsSync(dir)) problem = `models.${model}: directory ${dir} does not exist`;
     else if (!statSync(dir).isDirectory()) problem = `models.${model}: ${dir} is not a directory`;
-    else if (!existsSync(path.join(dir, MANIFEST_FILE))) problem = `models.${model}: ${dir} has no ${MANIFEST_FILE} (not a model directory)`;
+    else if (!existsSync(path.join(dir, MANIFEST_FILE)))
+      problem = `models.${model}: ${dir} has no ${MANIFEST_FILE} (not a model directory)`;
     if (problem !== undefined) problems.push({ model, dir, problem });
   }
   return problems;

@@ -29,11 +29,7 @@ const uid = z.string().refine(isValidUid, 'must be a DICOM UID: digits and dots,
 const allowedCaller = z
   .object({
     aeTitle,
-    host: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('IP address the caller must connect from; any address when left out'),
+    host: z.string().min(1).optional().describe('IP address the caller must connect from; any address when left out'),
   })
   .strict();
 
@@ -42,7 +38,12 @@ export const dicomSchema = z
     aeTitle: aeTitle.default('CXR_GATEWAY'),
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(1).max(65535).default(11112),
-    maxPduLength: z.number().int().min(4096).max(4 * 1024 * 1024).default(262144),
+    maxPduLength: z
+      .number()
+      .int()
+      .min(4096)
+      .max(4 * 1024 * 1024)
+      .default(262144),
     maxAssociations: z.number().int().min(1).max(1000).default(16),
     /** The ARTIM timer (PS3.8 9.1.5): a connection that sends no A-ASSOCIATE-RQ within it is closed, and so is one we rejected, released or aborted that the peer keeps open. */
     associationRequestTimeoutSeconds: z.number().positive().max(3600).default(10),
@@ -57,7 +58,10 @@ export const dicomSchema = z
       })
       .strict()
       .default({ allowAny: true, allowed: [] }),
-    acceptedSopClasses: z.array(uid).min(1).default([...DEFAULT_STORAGE_SOP_CLASSES]),
+    acceptedSopClasses: z
+      .array(uid)
+      .min(1)
+      .default([...DEFAULT_STORAGE_SOP_CLASSES]),
     transferSyntaxes: z
       .array(uid.refine(isKnownTransferSyntax, 'is not a transfer syntax this gateway can store'))
       .min(1)
@@ -91,9 +95,18 @@ export const inferenceSchema = z
     maxCrashesPerImage: z.number().int().min(1).max(100).default(3),
     eligibility: z
       .object({
-        modalities: z.array(z.string().min(1)).min(1).default([...DEFAULT_ELIGIBILITY.modalities]),
-        bodyParts: z.array(z.string().min(1)).min(1).default([...DEFAULT_ELIGIBILITY.bodyParts]),
-        viewPositions: z.array(z.string().min(1)).min(1).default([...DEFAULT_ELIGIBILITY.viewPositions]),
+        modalities: z
+          .array(z.string().min(1))
+          .min(1)
+          .default([...DEFAULT_ELIGIBILITY.modalities]),
+        bodyParts: z
+          .array(z.string().min(1))
+          .min(1)
+          .default([...DEFAULT_ELIGIBILITY.bodyParts]),
+        viewPositions: z
+          .array(z.string().min(1))
+          .min(1)
+          .default([...DEFAULT_ELIGIBILITY.viewPositions]),
       })
       .strict()
       .default(() => ({
@@ -168,7 +181,10 @@ export const deliverySchema = z
     alertAfterMinutes: z.number().positive().default(30),
   })
   .strict()
-  .refine((d) => d.maxBackoffSeconds >= d.initialBackoffSeconds, { message: 'maxBackoffSeconds must be >= initialBackoffSeconds', path: ['maxBackoffSeconds'] });
+  .refine((d) => d.maxBackoffSeconds >= d.initialBackoffSeconds, {
+    message: 'maxBackoffSeconds must be >= initialBackoffSeconds',
+    path: ['maxBackoffSeconds'],
+  });
 
 const DEFAULT_RULES = [
   {
@@ -251,19 +267,37 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['rules'], message: `rule name '${dup}' is used twice` });
     }
     if (!models.has(config.inference.defaultModel)) {
-      ctx.addIssue({ code: 'custom', path: ['inference', 'defaultModel'], message: `'${config.inference.defaultModel}' is not in models` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['inference', 'defaultModel'],
+        message: `'${config.inference.defaultModel}' is not in models`,
+      });
     }
     config.rules.forEach((rule, i) => {
       const action = rule.action;
       if (action.ignore === true) return;
       if (!models.has(action.model)) {
-        ctx.addIssue({ code: 'custom', path: ['rules', i, 'action', 'model'], message: `rule '${rule.name}' names model '${action.model}', which is not in models` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'action', 'model'],
+          message: `rule '${rule.name}' names model '${action.model}', which is not in models`,
+        });
       }
       action.pacs.forEach((d, k) => {
-        if (!pacs.has(d)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'action', 'pacs', k], message: `rule '${rule.name}' names PACS destination '${d}', which is not in destinations.pacs` });
+        if (!pacs.has(d))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['rules', i, 'action', 'pacs', k],
+            message: `rule '${rule.name}' names PACS destination '${d}', which is not in destinations.pacs`,
+          });
       });
       action.ris.forEach((d, k) => {
-        if (!ris.has(d)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'action', 'ris', k], message: `rule '${rule.name}' names RIS destination '${d}', which is not in destinations.ris` });
+        if (!ris.has(d))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['rules', i, 'action', 'ris', k],
+            message: `rule '${rule.name}' names RIS destination '${d}', which is not in destinations.ris`,
+          });
       });
     });
   });

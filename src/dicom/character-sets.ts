@@ -109,7 +109,11 @@ export const TEXT_VRS: ReadonlySet<string> = new Set(['SH', 'LO', 'ST', 'LT', 'U
 const SINGLE_VALUED_VRS: ReadonlySet<string> = new Set(['ST', 'LT', 'UT', 'UR']);
 
 function normalizeTerm(term: string): string {
-  return term.trim().toUpperCase().replace(/[\s_-]+/g, '').replace(/^ISO2022IR/, 'ISOIR');
+  return term
+    .trim()
+    .toUpperCase()
+    .replace(/[\s_-]+/g, '')
+    .replace(/^ISO2022IR/, 'ISOIR');
 }
 
 /** The default repertoire (no Specific Character Set, or an empty one). */
@@ -123,12 +127,15 @@ export function characterSetOf(terms: readonly string[]): CharacterSet {
   let initial = TERMS.get(first);
   if (initial === undefined) {
     initial = { g0: ASCII, g1: { kind: 'single', decoder: 'latin1-exact' } };
-    if (whole === undefined) warnings.push(`unknown Specific Character Set term "${terms[0] ?? ''}": text read as Latin-1`);
+    if (whole === undefined)
+      warnings.push(`unknown Specific Character Set term "${terms[0] ?? ''}": text read as Latin-1`);
   }
   for (const term of terms.slice(1)) {
     const key = normalizeTerm(term);
-    if (!TERMS.has(key) && !WHOLE_VALUE.has(key)) warnings.push(`unknown Specific Character Set term "${term}": its escape sequences are skipped`);
-    else if (whole !== undefined && key !== '') warnings.push(`"${term}" cannot extend ${terms[0] ?? ''} (no code extensions allowed with it): ignored`);
+    if (!TERMS.has(key) && !WHOLE_VALUE.has(key))
+      warnings.push(`unknown Specific Character Set term "${term}": its escape sequences are skipped`);
+    else if (whole !== undefined && key !== '')
+      warnings.push(`"${term}" cannot extend ${terms[0] ?? ''} (no code extensions allowed with it): ignored`);
   }
   return { terms: terms.map((t) => t.trim()), whole, initial, warnings };
 }
@@ -227,7 +234,8 @@ class Iso2022Decoder {
           i += 2;
           continue;
         }
-        const delimiter = (multi && b === BACKSLASH) || LINE_DELIMITERS.has(b) || (this.personName && PN_DELIMITERS.has(b));
+        const delimiter =
+          (multi && b === BACKSLASH) || LINE_DELIMITERS.has(b) || (this.personName && PN_DELIMITERS.has(b));
         if (delimiter) this.reset();
         if (multi && b === BACKSLASH) {
           values.push(this.take());
@@ -268,7 +276,9 @@ class Iso2022Decoder {
     const key = Buffer.from(bytes.subarray(at + 1, end + 1)).toString('latin1');
     const designation = ESCAPES.get(key);
     if (designation === undefined) {
-      this.warnings.push(`unknown escape sequence ESC ${[...key].map((c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join(' ')} skipped`);
+      this.warnings.push(
+        `unknown escape sequence ESC ${[...key].map((c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join(' ')} skipped`,
+      );
     } else if (designation.g === 0) {
       this.g0 = designation.set;
     } else {
@@ -307,7 +317,8 @@ class Iso2022Decoder {
 function sameSet(a: GraphicSet, b: GraphicSet): boolean {
   if (a.kind !== b.kind) return false;
   if (a.kind === 'jis' && b.kind === 'jis') return a.plane === b.plane;
-  if ((a.kind === 'single' || a.kind === 'double') && (b.kind === 'single' || b.kind === 'double')) return a.decoder === b.decoder;
+  if ((a.kind === 'single' || a.kind === 'double') && (b.kind === 'single' || b.kind === 'double'))
+    return a.decoder === b.decoder;
   return true;
 }
 

@@ -5,7 +5,13 @@ import dcmjs from 'dcmjs';
 import { readFileSync } from 'node:fs';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { GatewayError, describeError } from '../errors.js';
-import { DEFAULT_CHARACTER_SET, TEXT_VRS, characterSetFromBytes, decodeText, type CharacterSet } from './character-sets.js';
+import {
+  DEFAULT_CHARACTER_SET,
+  TEXT_VRS,
+  characterSetFromBytes,
+  decodeText,
+  type CharacterSet,
+} from './character-sets.js';
 import { walkDatasetBuffer, type VisitedElement } from './dataset-walker.js';
 import { parsePart10Header } from './part10-header.js';
 import { encodingOf } from './transfer-syntaxes.js';
@@ -112,19 +118,29 @@ function elementValues(vr: string, bytes: Buffer, charset: CharacterSet): { valu
   if (DEFAULT_REPERTOIRE_VRS.has(vr)) {
     const values = decodeText(bytes, DEFAULT_CHARACTER_SET, vr).values;
     // dcmjs, which read these before, gave DS and IS as numbers: "1.50" and "1.5" stay equal for routing rules.
-    if (vr === 'DS' || vr === 'IS') return { values: values.map((v) => (v !== '' && Number.isFinite(Number(v)) ? String(Number(v)) : v)), warnings: [] };
+    if (vr === 'DS' || vr === 'IS')
+      return {
+        values: values.map((v) => (v !== '' && Number.isFinite(Number(v)) ? String(Number(v)) : v)),
+        warnings: [],
+      };
     return { values, warnings: [] };
   }
   const numeric = NUMERIC_READERS[vr];
   if (numeric !== undefined) {
     const values: string[] = [];
-    for (let at = 0; at + numeric.size <= bytes.length; at += numeric.size) values.push(String(numeric.read(bytes, at)));
+    for (let at = 0; at + numeric.size <= bytes.length; at += numeric.size)
+      values.push(String(numeric.read(bytes, at)));
     return { values, warnings: [] };
   }
   if (vr === 'AT') {
     const values: string[] = [];
     for (let at = 0; at + 4 <= bytes.length; at += 4) {
-      values.push(`${bytes.readUInt16LE(at).toString(16).padStart(4, '0')}${bytes.readUInt16LE(at + 2).toString(16).padStart(4, '0')}`.toUpperCase());
+      values.push(
+        `${bytes.readUInt16LE(at).toString(16).padStart(4, '0')}${bytes
+          .readUInt16LE(at + 2)
+          .toString(16)
+          .padStart(4, '0')}`.toUpperCase(),
+      );
     }
     return { values, warnings: [] };
   }
@@ -136,7 +152,10 @@ function dictionaryVr(tag: number): string {
   const hex = tag.toString(16).padStart(8, '0').toUpperCase();
   // dcmjs's data dictionary (not in our declaration of the module: reached and checked at run time).
   const dictionary: unknown = Reflect.get(dcmjs.data.DicomMetaDictionary, 'dictionary');
-  const entry: unknown = typeof dictionary === 'object' && dictionary !== null ? Reflect.get(dictionary, `(${hex.slice(0, 4)},${hex.slice(4)})`) : undefined;
+  const entry: unknown =
+    typeof dictionary === 'object' && dictionary !== null
+      ? Reflect.get(dictionary, `(${hex.slice(0, 4)},${hex.slice(4)})`)
+      : undefined;
   const found: unknown = typeof entry === 'object' && entry !== null ? Reflect.get(entry, 'vr') : undefined;
   const vr = typeof found === 'string' ? found : 'UN';
   // Entries such as "US or SS" or "OB or OW": the first is right for the attributes we read as text.
@@ -190,7 +209,11 @@ const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 
 /** dcmjs 0.5x's own table of terms (its `encodingMapping`), after its normalisation. */
 function dcmjsAccepts(value: Buffer): boolean {
-  const terms = value.toString('latin1').replace(/\0+$/, '').split('\\').map((t) => t.trim());
+  const terms = value
+    .toString('latin1')
+    .replace(/\0+$/, '')
+    .split('\\')
+    .map((t) => t.trim());
   if (terms.length > 1) return false;
   const key = (terms[0] ?? '').replace(/[_ ]/g, '-').toLowerCase();
   return DCMJS_TERMS.has(key);

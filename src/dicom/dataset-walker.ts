@@ -127,7 +127,12 @@ class FileSource implements ByteSource {
  * fragments) so that a truncated or garbled dataset is found before we acknowledge it, and collects the
  * key attributes on the way.
  */
-export function walkStoredDataset(filePath: string, datasetOffset: number, transferSyntaxUid: string, options: WalkOptions = {}): WalkResult {
+export function walkStoredDataset(
+  filePath: string,
+  datasetOffset: number,
+  transferSyntaxUid: string,
+  options: WalkOptions = {},
+): WalkResult {
   const encoding = encodingOf(transferSyntaxUid);
   if (encoding === undefined) {
     throw new MalformedDatasetError(`unreadable transfer syntax ${transferSyntaxUid}`, 0);
@@ -160,7 +165,13 @@ export function walkDatasetBuffer(dataset: Buffer, transferSyntaxUid: string, op
 }
 
 function walkBytes(source: ByteSource, explicitVr: boolean, options: WalkOptions): WalkResult {
-  const result: WalkResult = { attributes: {}, hasPixelData: false, elementCount: 0, characterSet: [], textWarnings: [] };
+  const result: WalkResult = {
+    attributes: {},
+    hasPixelData: false,
+    elementCount: 0,
+    characterSet: [],
+    textWarnings: [],
+  };
   const walker = new Walker(source, explicitVr, result, options);
   walker.elements(0, source.length, 0, false);
   return result;
@@ -199,8 +210,10 @@ class Walker {
 
       if (length === UNDEFINED_LENGTH) {
         if (tag === PIXEL_DATA) pos = this.fragments(valueStart, end);
-        else if (vr === 'SQ' || vr === 'UN' || vr === undefined) pos = this.sequence(valueStart, end, depth, vr === 'UN');
-        else throw new MalformedDatasetError(`garbled: (${hexTag(tag)}) ${vr} has undefined length at offset ${pos}`, pos);
+        else if (vr === 'SQ' || vr === 'UN' || vr === undefined)
+          pos = this.sequence(valueStart, end, depth, vr === 'UN');
+        else
+          throw new MalformedDatasetError(`garbled: (${hexTag(tag)}) ${vr} has undefined length at offset ${pos}`, pos);
         continue;
       }
       if (valueStart + length > end) {
@@ -221,7 +234,15 @@ class Walker {
       }
       if (this.options.visit) {
         const source = this.source;
-        this.options.visit({ tag, vr, depth, offset: pos, valueOffset: valueStart, length, value: () => Buffer.from(source.bytes(valueStart, length)) });
+        this.options.visit({
+          tag,
+          vr,
+          depth,
+          offset: pos,
+          valueOffset: valueStart,
+          length,
+          value: () => Buffer.from(source.bytes(valueStart, length)),
+        });
       }
       if (vr === 'SQ' && this.options.descendDefinedItems === true && length > 0) {
         this.sequence(valueStart, valueStart + length, depth, false);

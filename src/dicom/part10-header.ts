@@ -63,9 +63,11 @@ export function parsePart10Header(file: Buffer, source = 'file'): { transferSynt
     const long = vr === 'OB' || vr === 'UN' || vr === 'OW' || vr === 'SQ' || vr === 'UT';
     const length = long ? file.readUInt32LE(pos + 8) : file.readUInt16LE(pos + 6);
     const valueStart = pos + (long ? 12 : 8);
-    if (element === 0x0010) transferSyntaxUid = file.toString('latin1', valueStart, valueStart + length).replace(/[\0 ]+$/, '');
+    if (element === 0x0010)
+      transferSyntaxUid = file.toString('latin1', valueStart, valueStart + length).replace(/[\0 ]+$/, '');
     pos = valueStart + length;
   }
-  if (transferSyntaxUid === undefined) throw new GatewayError('NOT_PART10', `${source}: file meta information has no Transfer Syntax UID`);
+  if (transferSyntaxUid === undefined)
+    throw new GatewayError('NOT_PART10', `${source}: file meta information has no Transfer Syntax UID`);
   return { transferSyntaxUid, datasetOffset };
 }

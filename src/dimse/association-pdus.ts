@@ -96,21 +96,35 @@ function items(buf: Buffer, start: number, end: number): Item[] | string {
 
 /** UIDs and AE titles are padded with NUL or spaces. */
 function text(value: Buffer): string {
-  return value.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  return value
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
 }
 
 /** Decodes a whole A-ASSOCIATE-RQ PDU (header included) and judges it. */
 export function decodeAssociateRq(pdu: Buffer): AssociateRqDecoding {
-  if (pdu.length < 6 + 68) return { kind: 'invalid', reason: `A-ASSOCIATE-RQ of ${pdu.length} bytes is shorter than its fixed fields` };
+  if (pdu.length < 6 + 68)
+    return { kind: 'invalid', reason: `A-ASSOCIATE-RQ of ${pdu.length} bytes is shorter than its fixed fields` };
   const body = pdu.subarray(6);
   const protocolVersion = body.readUInt16BE(0);
   const calledAe = text(body.subarray(4, 20));
   const callingAe = text(body.subarray(20, 36));
   const parsed = items(body, 68, body.length);
   if (typeof parsed === 'string') return { kind: 'invalid', reason: `A-ASSOCIATE-RQ: ${parsed}` };
-  const reject = (rejection: UpperLayerRejection): AssociateRqDecoding => ({ kind: 'reject', rejection, callingAe, calledAe });
+  const reject = (rejection: UpperLayerRejection): AssociateRqDecoding => ({
+    kind: 'reject',
+    rejection,
+    callingAe,
+    calledAe,
+  });
   if ((protocolVersion & 0x0001) === 0) {
-    return reject({ result: 1, source: 2, reason: 2, explanation: `protocol version 0x${protocolVersion.toString(16)} is not supported` });
+    return reject({
+      result: 1,
+      source: 2,
+      reason: 2,
+      explanation: `protocol version 0x${protocolVersion.toString(16)} is not supported`,
+    });
   }
   let applicationContext: string | undefined;
   const contexts: ProposedContext[] = [];
@@ -118,7 +132,8 @@ export function decodeAssociateRq(pdu: Buffer): AssociateRqDecoding {
   let contextItems = 0;
   for (const item of parsed) {
     if (item.type === 0x10) {
-      if (applicationContext !== undefined) return { kind: 'invalid', reason: 'A-ASSOCIATE-RQ carries two application context items' };
+      if (applicationContext !== undefined)
+        return { kind: 'invalid', reason: 'A-ASSOCIATE-RQ carries two application context items' };
       applicationContext = text(item.value);
     } else if (item.type === 0x20) {
       contextItems += 1;
@@ -134,7 +149,8 @@ export function decodeAssociateRq(pdu: Buffer): AssociateRqDecoding {
       }
       contexts.push({ id: item.value.readUInt8(0), abstractSyntax, transferSyntaxes });
     } else if (item.type === 0x50) {
-      if (userInfo !== undefined) return { kind: 'invalid', reason: 'A-ASSOCIATE-RQ carries two user information items' };
+      if (userInfo !== undefined)
+        return { kind: 'invalid', reason: 'A-ASSOCIATE-RQ carries two user information items' };
       userInfo = item.value;
     }
     // Other item types are reserved and ignored (PS3.8 9.3.1: "shall not be tested").
@@ -153,16 +169,32 @@ export function decodeAssociateRq(pdu: Buffer): AssociateRqDecoding {
   const seen = new Set<number>();
   for (const context of contexts) {
     if (context.id % 2 === 0 || context.id < 1 || context.id > 255) {
-      return reject({ result: 1, source: 2, reason: 1, explanation: `presentation context ID ${context.id} is not an odd number from 1 to 255` });
+      return reject({
+        result: 1,
+        source: 2,
+        reason: 1,
+        explanation: `presentation context ID ${context.id} is not an odd number from 1 to 255`,
+      });
     }
     if (seen.has(context.id)) {
-      return reject({ result: 1, source: 2, reason: 1, explanation: `presentation context ID ${context.id} is proposed twice` });
+      return reject({
+        result: 1,
+        source: 2,
+        reason: 1,
+        explanation: `presentation context ID ${context.id} is proposed twice`,
+      });
     }
     seen.add(context.id);
   }
-  if (applicationContext === undefined) return { kind: 'invalid', reason: 'A-ASSOCIATE-RQ has no application context item' };
+  if (applicationContext === undefined)
+    return { kind: 'invalid', reason: 'A-ASSOCIATE-RQ has no application context item' };
   if (applicationContext !== APPLICATION_CONTEXT_NAME) {
-    return reject({ result: 1, source: 1, reason: 2, explanation: `application context '${applicationContext}' is not the DICOM one` });
+    return reject({
+      result: 1,
+      source: 1,
+      reason: 2,
+      explanation: `application context '${applicationContext}' is not the DICOM one`,
+    });
   }
   let maxPduLength = 0;
   let implementationClassUid: string | undefined;
@@ -178,7 +210,16 @@ export function decodeAssociateRq(pdu: Buffer): AssociateRqDecoding {
   }
   return {
     kind: 'request',
-    request: { protocolVersion, calledAe, callingAe, applicationContext, contexts, maxPduLength, implementationClassUid, implementationVersionName },
+    request: {
+      protocolVersion,
+      calledAe,
+      callingAe,
+      applicationContext,
+      contexts,
+      maxPduLength,
+      implementationClassUid,
+      implementationVersionName,
+    },
   };
 }
 
@@ -208,7 +249,8 @@ export interface AssociateRequestOptions {
 }
 
 function item(type: number, value: Buffer): Buffer {
-  if (value.length > 0xffff) throw new RangeError(`item 0x${type.toString(16)} of ${value.length} bytes does not fit its 16-bit length`);
+  if (value.length > 0xffff)
+    throw new RangeError(`item 0x${type.toString(16)} of ${value.length} bytes does not fit its 16-bit length`);
   const head = Buffer.alloc(4);
   head.writeUInt8(type, 0);
   head.writeUInt16BE(value.length, 2);
@@ -238,17 +280,29 @@ function fixedFields(calledAe: string, callingAe: string): Buffer {
   return fixed;
 }
 
-function userInformation(maxPduLength: number, implementationClassUid: string, implementationVersionName: string): Buffer {
+function userInformation(
+  maxPduLength: number,
+  implementationClassUid: string,
+  implementationVersionName: string,
+): Buffer {
   const max = Buffer.alloc(4);
   max.writeUInt32BE(maxPduLength, 0);
-  return item(0x50, Buffer.concat([item(0x51, max), item(0x52, uid(implementationClassUid)), item(0x55, uid(implementationVersionName.slice(0, 16)))]));
+  return item(
+    0x50,
+    Buffer.concat([
+      item(0x51, max),
+      item(0x52, uid(implementationClassUid)),
+      item(0x55, uid(implementationVersionName.slice(0, 16))),
+    ]),
+  );
 }
 
 /** Encodes an A-ASSOCIATE-AC. Throws RangeError for a context ID out of 1-255 (never written half-way). */
 export function encodeAssociateAc(options: AssociateAcceptOptions): Buffer {
   const parts = [fixedFields(options.calledAe, options.callingAe), item(0x10, uid(APPLICATION_CONTEXT_NAME))];
   for (const context of options.contexts) {
-    if (!Number.isInteger(context.id) || context.id < 1 || context.id > 255) throw new RangeError(`presentation context ID ${context.id} out of range`);
+    if (!Number.isInteger(context.id) || context.id < 1 || context.id > 255)
+      throw new RangeError(`presentation context ID ${context.id} out of range`);
     const head = Buffer.from([context.id, 0, context.result, 0]);
     parts.push(item(0x21, Buffer.concat([head, item(0x40, uid(context.transferSyntax))])));
   }
@@ -262,7 +316,10 @@ export function encodeAssociateRq(options: AssociateRequestOptions): Buffer {
     if (!Number.isInteger(context.id) || context.id < 1 || context.id > 255 || context.id % 2 === 0) {
       throw new RangeError(`presentation context ID ${context.id} is not odd 1-255`);
     }
-    const subs = [item(0x30, uid(context.abstractSyntax)), ...context.transferSyntaxes.map((ts) => item(0x40, uid(ts)))];
+    const subs = [
+      item(0x30, uid(context.abstractSyntax)),
+      ...context.transferSyntaxes.map((ts) => item(0x40, uid(ts))),
+    ];
     parts.push(item(0x20, Buffer.concat([Buffer.from([context.id, 0, 0, 0]), ...subs])));
   }
   parts.push(userInformation(options.maxPduLength, options.implementationClassUid, options.implementationVersionName));
@@ -314,11 +371,16 @@ export function decodeAssociateAc(pdu: Buffer): AssociateAccept | string {
       const subs = items(entry.value, 4, entry.value.length);
       if (typeof subs === 'string') return `A-ASSOCIATE-AC: ${subs}`;
       const ts = subs.find((s) => s.type === 0x40);
-      accept.contexts.push({ id: entry.value.readUInt8(0), result: entry.value.readUInt8(2), transferSyntax: ts === undefined ? undefined : text(ts.value) });
+      accept.contexts.push({
+        id: entry.value.readUInt8(0),
+        result: entry.value.readUInt8(2),
+        transferSyntax: ts === undefined ? undefined : text(ts.value),
+      });
     } else if (entry.type === 0x50) {
       const subs = items(entry.value, 0, entry.value.length);
       if (typeof subs === 'string') return `A-ASSOCIATE-AC: ${subs}`;
-      for (const sub of subs) if (sub.type === 0x51 && sub.value.length === 4) accept.maxPduLength = sub.value.readUInt32BE(0);
+      for (const sub of subs)
+        if (sub.type === 0x51 && sub.value.length === 4) accept.maxPduLength = sub.value.readUInt32BE(0);
     }
   }
   return accept;

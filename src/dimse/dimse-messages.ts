@@ -171,8 +171,11 @@ export function encodeResponse(fields: ResponseFields, maxPduLength: number): Bu
     [CommandElement.CommandDataSetType, { us: NO_DATA_SET }],
     [CommandElement.Status, { us: fields.status }],
   ];
-  if (fields.affectedSopClassUid !== undefined) values.push([CommandElement.AffectedSopClassUid, { ui: fields.affectedSopClassUid }]);
-  if (fields.affectedSopInstanceUid !== undefined) values.push([CommandElement.AffectedSopInstanceUid, { ui: fields.affectedSopInstanceUid }]);
-  if (fields.errorComment !== undefined && fields.errorComment !== '') values.push([CommandElement.ErrorComment, { lo: fields.errorComment }]);
+  if (fields.affectedSopClassUid !== undefined)
+    values.push([CommandElement.AffectedSopClassUid, { ui: fields.affectedSopClassUid }]);
+  if (fields.affectedSopInstanceUid !== undefined)
+    values.push([CommandElement.AffectedSopInstanceUid, { ui: fields.affectedSopInstanceUid }]);
+  if (fields.errorComment !== undefined && fields.errorComment !== '')
+    values.push([CommandElement.ErrorComment, { lo: fields.errorComment }]);
   return framePdvs(fields.contextId, true, encodeCommand(values), maxPduLength).map((parts) => Buffer.concat(parts));
 }

@@ -9,7 +9,13 @@ const EXPLICIT_VR_LE = '1.2.840.10008.1.2.1';
 const IMPLICIT_VR_LE = '1.2.840.10008.1.2';
 
 /** C-ECHO: the first thing an admin tries against a new peer. Every wait is bounded by `timeoutMs`. */
-export async function echo(peer: { host: string; port: number; callingAeTitle: string; calledAeTitle: string; timeoutMs: number }): Promise<EchoOutcome> {
+export async function echo(peer: {
+  host: string;
+  port: number;
+  callingAeTitle: string;
+  calledAeTitle: string;
+  timeoutMs: number;
+}): Promise<EchoOutcome> {
   const opened = await ScuAssociation.open({
     host: peer.host,
     port: peer.port,
@@ -34,7 +40,9 @@ export async function echo(peer: { host: string; port: number; callingAeTitle: s
   await opened.release();
   if (!('elements' in response)) return { ok: false, reason: describe(response, peer.timeoutMs) };
   const status = response.status ?? 0xffff;
-  return status === 0 ? { ok: true, status } : { ok: false, reason: `C-ECHO status 0x${status.toString(16).padStart(4, '0')}` };
+  return status === 0
+    ? { ok: true, status }
+    : { ok: false, reason: `C-ECHO status 0x${status.toString(16).padStart(4, '0')}` };
 }
 
 function describe(failure: ScuFailure, timeoutMs: number): string {

@@ -126,7 +126,9 @@ export class PduStreamParser {
           if (itemLength < 2) return this.fail(`PDV item length ${itemLength} is shorter than its own header`);
           // The item length counts the two header bytes after it, and the item must fit in the PDU.
           if (itemLength + 4 > this.pduRemaining) {
-            return this.fail(`PDV item of ${itemLength + 4} bytes overruns its P-DATA-TF (${this.pduRemaining} bytes left)`);
+            return this.fail(
+              `PDV item of ${itemLength + 4} bytes overruns its P-DATA-TF (${this.pduRemaining} bytes left)`,
+            );
           }
           const control = this.headerBytes.readUInt8(5);
           const pdv: PdvHeader = {

@@ -19,7 +19,11 @@ const VERIFICATION_SYNTAXES = [TransferSyntax.ExplicitVRLittleEndian, TransferSy
  * syntaxes in its own order of preference, normally its native encoding first; we take the first of
  * those we accept so that the modality never has to transcode, and the bytes we store are its own.
  */
-export function negotiateContext(abstractSyntax: string, proposed: readonly string[], policy: ContextPolicy): ContextAnswer {
+export function negotiateContext(
+  abstractSyntax: string,
+  proposed: readonly string[],
+  policy: ContextPolicy,
+): ContextAnswer {
   const acceptable: readonly string[] =
     abstractSyntax === SopClass.Verification
       ? VERIFICATION_SYNTAXES
@@ -28,5 +32,7 @@ export function negotiateContext(abstractSyntax: string, proposed: readonly stri
         : [];
   if (acceptable.length === 0) return { result: 'abstract-syntax-not-supported' };
   const chosen = proposed.find((ts) => acceptable.includes(ts));
-  return chosen === undefined ? { result: 'transfer-syntaxes-not-supported' } : { result: 'accept', transferSyntax: chosen };
+  return chosen === undefined
+    ? { result: 'transfer-syntaxes-not-supported' }
+    : { result: 'accept', transferSyntax: chosen };
 }

@@ -22,17 +22,17 @@ export interface NegotiatedContext {
 
 /** The association decision the SCP takes on an A-ASSOCIATE indication. */
 export type AssociationAnswer =
-  | { accept: true; ac: Buffer; contexts: ReadonlyMap<number, NegotiatedContext> }
-  | { accept: false; rj: Buffer };
+  { accept: true; ac: Buffer; contexts: ReadonlyMap<number, NegotiatedContext> } | { accept: false; rj: Buffer };
 
 /** What a connection needs from the SCP that owns it. */
 export interface ScpConnectionOwner {
   /** Decides on an association request (policy, contexts) and encodes the answer. */
   associate(connection: ScpConnection, request: AssociateRequest): AssociationAnswer;
   /** Opens a store for a C-STORE data set, or says why not (before a byte is read). */
-  beginStore(connection: ScpConnection, command: { sopClassUid: string; sopInstanceUid: string; transferSyntaxUid: string }):
-    | { kind: 'transfer'; transfer: IngestTransfer }
-    | Extract<IngestOutcome, { kind: 'refused' }>;
+  beginStore(
+    connection: ScpConnection,
+    command: { sopClassUid: string; sopInstanceUid: string; transferSyntaxUid: string },
+  ): { kind: 'transfer'; transfer: IngestTransfer } | Extract<IngestOutcome, { kind: 'refused' }>;
   /** The connection moved on: 'associated' after an A-ASSOCIATE-AC, 'closing' once it is being closed. */
   phaseChanged(connection: ScpConnection, phase: 'associated' | 'closing'): void;
   /** The socket has closed and nothing is in flight any more. */
@@ -133,9 +133,14 @@ export class ScpConnection {
         releaseIndication: () => this.onReleaseRequest(),
         aborted: (kind, why) => {
           const fields = { ...this.ids(), why };
-          if (kind === 'peer-abort') options.logger.info('association aborted by the peer', { event: 'DIMSE-1004', ...fields });
+          if (kind === 'peer-abort')
+            options.logger.info('association aborted by the peer', { event: 'DIMSE-1004', ...fields });
           else if (this.transportGone) {
-            if (this.accepted) options.logger.warn('the peer closed the connection without releasing the association', { event: 'DIMSE-1005', ...fields });
+            if (this.accepted)
+              options.logger.warn('the peer closed the connection without releasing the association', {
+                event: 'DIMSE-1005',
+                ...fields,
+              });
           } else options.logger.warn('association aborted: protocol error', { event: 'DIMSE-1006', ...fields });
           this.abandonIncoming();
         },
@@ -143,7 +148,8 @@ export class ScpConnection {
       },
       // Every transition but the data transfer ones (one per P-DATA PDU, thousands per study).
       trace: (from, event, action, to) => {
-        if (action !== 'DT-1' && action !== 'DT-2') options.logger.debug('upper layer', { associationId: this.id, from, upperLayerEvent: event, action, to });
+        if (action !== 'DT-1' && action !== 'DT-2')
+          options.logger.debug('upper layer', { associationId: this.id, from, upperLayerEvent: event, action, to });
       },
     });
     this.parser = new PduStreamParser(this.streamHandler(), (type, length) => this.guard.checkHeader(type, length));
@@ -153,7 +159,9 @@ export class ScpConnection {
         if (problem !== undefined) this.upper.invalidPdu(problem);
       }),
     );
-    socket.on('error', (error: Error) => options.logger.debug('DICOM connection error', { ...this.ids(), error: error.message }));
+    socket.on('error', (error: Error) =>
+      options.logger.debug('DICOM connection error', { ...this.ids(), error: error.message }),
+    );
     socket.on('timeout', () => this.safely(() => this.onIdle()));
     socket.on('close', () =>
       this.safely(() => {
@@ -198,7 +206,11 @@ export class ScpConnection {
     try {
       run();
     } catch (error) {
-      this.options.logger.error('connection handling failed; closing the connection', { event: 'DIMSE-1010', ...this.ids(), error: describeError(error) });
+      this.options.logger.error('connection handling failed; closing the connection', {
+        event: 'DIMSE-1010',
+        ...this.ids(),
+        error: describeError(error),
+      });
       this.parser?.stop();
       this.socket.destroy();
     }
@@ -226,7 +238,11 @@ export class ScpConnection {
 
   private onIdle(): void {
     if (this.upper.state === 'Sta6' && this.busy) return; // a store in progress: the sink answers in time
-    this.options.logger.warn('association idle for too long; aborting it', { event: 'DIMSE-1007', ...this.ids(), idleSeconds: this.options.idleTimeoutMs / 1000 });
+    this.options.logger.warn('association idle for too long; aborting it', {
+      event: 'DIMSE-1007',
+      ...this.ids(),
+      idleSeconds: this.options.idleTimeoutMs / 1000,
+    });
     this.upper.abort('idle timeout');
   }
 
@@ -267,10 +283,17 @@ export class ScpConnection {
     if (incoming?.transfer === undefined) return;
     const done = incoming.transfer.abandon().then(
       () => {
-        this.options.logger.warn('peer went away during a C-STORE; the partial instance was discarded', { event: 'DIMSE-1024', ...this.ids() });
+        this.options.logger.warn('peer went away during a C-STORE; the partial instance was discarded', {
+          event: 'DIMSE-1024',
+          ...this.ids(),
+        });
       },
       (error: unknown) => {
-        this.options.logger.error('could not discard a partial instance', { event: 'DIMSE-1025', ...this.ids(), error: describeError(error) });
+        this.options.logger.error('could not discard a partial instance', {
+          event: 'DIMSE-1025',
+          ...this.ids(),
+          error: describeError(error),
+        });
       },
     );
     this.track(done);
@@ -324,7 +347,8 @@ export class ScpConnection {
       this.protocolError('a data set fragment arrived without a command announcing it');
       return;
     }
-    if (pdv.contextId !== this.incoming.contextId) this.protocolError('data set fragments on a presentation context other than their command');
+    if (pdv.contextId !== this.incoming.contextId)
+      this.protocolError('data set fragments on a presentation context other than their command');
   }
 
   private pdvValue(slice: Buffer): void {
@@ -386,7 +410,11 @@ export class ScpConnection {
     const field = command.commandField;
     if (field === undefined || (field & 0x8000) !== 0 || field === CommandField.CCancelRq) {
       // A response, or a C-CANCEL: neither is answered. A data set after one is a protocol error (pdvStart).
-      this.options.logger.warn('DIMSE message ignored: not a request we answer', { event: 'DIMSE-1026', ...this.ids(), commandField: hex(field) });
+      this.options.logger.warn('DIMSE message ignored: not a request we answer', {
+        event: 'DIMSE-1026',
+        ...this.ids(),
+        commandField: hex(field),
+      });
       return;
     }
     if (field === CommandField.CStoreRq && command.hasDataset) {
@@ -432,14 +460,18 @@ export class ScpConnection {
     const outcome: Promise<IngestOutcome> =
       transfer !== undefined
         ? transfer.complete()
-        : Promise.resolve(incoming.refusal ?? { kind: 'refused', reason: 'internal', message: 'no transfer in progress' });
+        : Promise.resolve(
+            incoming.refusal ?? { kind: 'refused', reason: 'internal', message: 'no transfer in progress' },
+          );
     const ids = { ...this.ids(), sopInstanceUid: command.affectedSopInstanceUid };
     this.track(
       outcome.then(
         (result) => this.safely(() => this.answerStore(contextId, command, result, ids)),
         (error: unknown) => {
           this.options.logger.error('C-STORE failed', { event: 'DIMSE-1023', ...ids, error: describeError(error) });
-          this.safely(() => this.respondStore(contextId, command, StoreStatus.ProcessingFailure, errorComment(describeError(error))));
+          this.safely(() =>
+            this.respondStore(contextId, command, StoreStatus.ProcessingFailure, errorComment(describeError(error))),
+          );
         },
       ),
     );
@@ -448,7 +480,12 @@ export class ScpConnection {
   private answerStore(contextId: number, command: Command, outcome: IngestOutcome, ids: Record<string, unknown>): void {
     const status = statusForOutcome(outcome);
     if (outcome.kind === 'refused') {
-      this.options.logger.warn('C-STORE refused', { event: 'DIMSE-1022', ...ids, status: `0x${status.toString(16)}`, why: outcome.message });
+      this.options.logger.warn('C-STORE refused', {
+        event: 'DIMSE-1022',
+        ...ids,
+        status: `0x${status.toString(16)}`,
+        why: outcome.message,
+      });
       this.respondStore(contextId, command, status, errorComment(outcome.message));
       return;
     }
@@ -464,7 +501,13 @@ export class ScpConnection {
     this.respond(contextId, command, CommandField.CStoreRq, status, comment);
   }
 
-  private respond(contextId: number, command: Command, requestCommandField: number, status: number, comment: string | undefined): void {
+  private respond(
+    contextId: number,
+    command: Command,
+    requestCommandField: number,
+    status: number,
+    comment: string | undefined,
+  ): void {
     this.send(
       encodeResponse(
         {
@@ -473,7 +516,9 @@ export class ScpConnection {
           messageIdBeingRespondedTo: command.messageId ?? 0,
           status,
           ...(command.affectedSopClassUid === undefined ? {} : { affectedSopClassUid: command.affectedSopClassUid }),
-          ...(command.affectedSopInstanceUid === undefined ? {} : { affectedSopInstanceUid: command.affectedSopInstanceUid }),
+          ...(command.affectedSopInstanceUid === undefined
+            ? {}
+            : { affectedSopInstanceUid: command.affectedSopInstanceUid }),
           ...(comment === undefined ? {} : { errorComment: comment }),
         },
         this.peerMaxPdu,
@@ -495,7 +540,12 @@ export class ScpConnection {
       status = DimseStatus.CannotUnderstand;
       comment = 'C-STORE request without a data set';
     } else {
-      this.options.logger.warn('DIMSE request refused: unrecognized operation', { event: 'DIMSE-1027', ...this.ids(), commandField: hex(field), status: '0x0211' });
+      this.options.logger.warn('DIMSE request refused: unrecognized operation', {
+        event: 'DIMSE-1027',
+        ...this.ids(),
+        commandField: hex(field),
+        status: '0x0211',
+      });
     }
     this.respond(contextId, command, field, status, comment);
   }

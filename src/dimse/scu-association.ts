@@ -1,7 +1,14 @@
 import net from 'node:net';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dicom/implementation.js';
 import { describeError } from '../errors.js';
-import { PduType, decodeAbort, decodeAssociateAc, decodeAssociateRj, encodeAssociateRq, type AssociateAccept } from './association-pdus.js';
+import {
+  PduType,
+  decodeAbort,
+  decodeAssociateAc,
+  decodeAssociateRj,
+  encodeAssociateRq,
+  type AssociateAccept,
+} from './association-pdus.js';
 import { framePdvs, parseCommand, type Command } from './dimse-messages.js';
 import { PduStreamParser, type PduStreamHandler } from './pdu-stream.js';
 import { UpperLayer, type TimerScheduler } from './upper-layer.js';
@@ -159,11 +166,15 @@ export class ScuAssociation {
       implementationClassUid: IMPLEMENTATION_CLASS_UID,
       implementationVersionName: IMPLEMENTATION_VERSION_NAME,
     });
-    const connected = association.waitUntil(options.connectTimeoutMs, () => association.phase !== 'connecting', { kind: 'connect-timeout' });
+    const connected = association.waitUntil(options.connectTimeoutMs, () => association.phase !== 'connecting', {
+      kind: 'connect-timeout',
+    });
     association.upper.associateRequest(rq);
     const failedToConnect = await connected;
     if (failedToConnect !== undefined) return failedToConnect;
-    const answered = await association.waitUntil(options.responseTimeoutMs, () => association.phase === 'established', { kind: 'association-timeout' });
+    const answered = await association.waitUntil(options.responseTimeoutMs, () => association.phase === 'established', {
+      kind: 'association-timeout',
+    });
     return answered ?? association;
   }
 
@@ -183,18 +194,34 @@ export class ScuAssociation {
    * Sends one request (command, then its data set) and waits for the response that names its message ID.
    * Resolves with the response command, or with the failure that ended the association.
    */
-  async request(contextId: number, messageId: number, command: Buffer, dataset: Buffer | undefined): Promise<Command | ScuFailure> {
+  async request(
+    contextId: number,
+    messageId: number,
+    command: Buffer,
+    dataset: Buffer | undefined,
+  ): Promise<Command | ScuFailure> {
     if (this.failure !== undefined) return this.failure;
     const pdus = framePdvs(contextId, true, command, this.peerMaxPdu);
     if (dataset !== undefined) pdus.push(...framePdvs(contextId, false, dataset, this.peerMaxPdu));
     for (const [head, body] of pdus) {
       if (head === undefined || body === undefined) continue;
-      if (!this.upper.sendData(Buffer.concat([head, body]))) return this.failure ?? { kind: 'connection-closed', detail: 'the association is not open' };
+      if (!this.upper.sendData(Buffer.concat([head, body])))
+        return this.failure ?? { kind: 'connection-closed', detail: 'the association is not open' };
     }
     // The response timeout runs from when the last byte is with the kernel, not from when it was queued.
-    await new Promise<void>((resolve) => (this.socket.writable ? this.socket.write(Buffer.alloc(0), () => resolve()) : resolve()));
-    const waiter: { resolve: () => void; messageId?: number; response?: Command } = { resolve: () => undefined, messageId };
-    const failed = await this.waitUntil(this.options.responseTimeoutMs, () => waiter.response !== undefined, { kind: 'response-timeout', phase: 'transferring' }, waiter);
+    await new Promise<void>((resolve) =>
+      this.socket.writable ? this.socket.write(Buffer.alloc(0), () => resolve()) : resolve(),
+    );
+    const waiter: { resolve: () => void; messageId?: number; response?: Command } = {
+      resolve: () => undefined,
+      messageId,
+    };
+    const failed = await this.waitUntil(
+      this.options.responseTimeoutMs,
+      () => waiter.response !== undefined,
+      { kind: 'response-timeout', phase: 'transferring' },
+      waiter,
+    );
     if (failed !== undefined) return failed;
     return waiter.response ?? { kind: 'protocol-error', detail: 'no response' };
   }
@@ -207,7 +234,10 @@ export class ScuAssociation {
     }
     this.phase = 'releasing';
     this.upper.releaseRequest();
-    const failed = await this.waitUntil(this.options.responseTimeoutMs, () => this.phase === 'done', { kind: 'response-timeout', phase: 'transferring' });
+    const failed = await this.waitUntil(this.options.responseTimeoutMs, () => this.phase === 'done', {
+      kind: 'response-timeout',
+      phase: 'transferring',
+    });
     if (failed !== undefined) this.close();
     this.signalCleanup();
   }

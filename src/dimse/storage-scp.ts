@@ -7,10 +7,21 @@ import type { Logger } from '../logging/logger.js';
 import type { Stage, StageStatus } from '../logging/lifecycle.js';
 import { Admission } from './admission.js';
 import { decideAssociation, normaliseAddress } from './association-policy.js';
-import { ContextResult, encodeAssociateAc, encodeAssociateRj, type AcceptedContext, type AssociateRequest } from './association-pdus.js';
+import {
+  ContextResult,
+  encodeAssociateAc,
+  encodeAssociateRj,
+  type AcceptedContext,
+  type AssociateRequest,
+} from './association-pdus.js';
 import type { InstanceSink } from '../store/instance-sink.js';
 import { negotiateContext, type ContextPolicy } from './presentation-contexts.js';
-import { ScpConnection, type AssociationAnswer, type NegotiatedContext, type ScpConnectionOwner } from './scp-connection.js';
+import {
+  ScpConnection,
+  type AssociationAnswer,
+  type NegotiatedContext,
+  type ScpConnectionOwner,
+} from './scp-connection.js';
 import type { TimerScheduler } from './upper-layer.js';
 
 export interface StorageScpOptions {
@@ -76,7 +87,9 @@ export class StorageScp implements ScpConnectionOwner, Stage {
         resolve();
       });
     });
-    server.on('error', (error) => logger.error('DICOM listener error', { event: 'DIMSE-1011', error: describeError(error) }));
+    server.on('error', (error) =>
+      logger.error('DICOM listener error', { event: 'DIMSE-1011', error: describeError(error) }),
+    );
     const address = server.address() as net.AddressInfo;
     this.state = 'running';
     return { host: address.address, port: address.port };
@@ -86,7 +99,10 @@ export class StorageScp implements ScpConnectionOwner, Stage {
     const state = this.state === 'new' ? 'starting' : this.state;
     return {
       state,
-      problems: state === 'running' || state === 'starting' ? [] : ['the DICOM listener is not accepting associations (the gateway is stopping)'],
+      problems:
+        state === 'running' || state === 'starting'
+          ? []
+          : ['the DICOM listener is not accepting associations (the gateway is stopping)'],
       figures: { connections: this.connections.size, associations: this.openAssociations },
     };
   }
@@ -126,11 +142,17 @@ export class StorageScp implements ScpConnectionOwner, Stage {
     socket.on('error', () => undefined);
     const decision = this.admission.admit(id, peerAddress);
     if (!decision.admitted) {
-      logger.warn('connection refused: too many from one address', { event: 'DIMSE-1008', associationId: id, peer: peerAddress, why: decision.reason });
+      logger.warn('connection refused: too many from one address', {
+        event: 'DIMSE-1008',
+        associationId: id,
+        peer: peerAddress,
+        why: decision.reason,
+      });
       socket.destroy();
       return;
     }
-    for (const victim of decision.evict) this.connections.get(victim.id)?.evict(`room for a new connection from ${peerAddress}`);
+    for (const victim of decision.evict)
+      this.connections.get(victim.id)?.evict(`room for a new connection from ${peerAddress}`);
     try {
       const connection = new ScpConnection({
         id,
@@ -147,7 +169,12 @@ export class StorageScp implements ScpConnectionOwner, Stage {
       logger.debug('connection opened', { associationId: id, peer: peerAddress });
     } catch (error) {
       this.admission.remove(id);
-      logger.error('could not set up a connection; closing it', { event: 'DIMSE-1009', associationId: id, peer: peerAddress, error: describeError(error) });
+      logger.error('could not set up a connection; closing it', {
+        event: 'DIMSE-1009',
+        associationId: id,
+        peer: peerAddress,
+        error: describeError(error),
+      });
       socket.destroy();
     }
   }
@@ -168,9 +195,21 @@ export class StorageScp implements ScpConnectionOwner, Stage {
           { aeTitle: config.aeTitle, callers: config.callers, maxAssociations: config.maxAssociations },
           this.openAssociations,
         );
-    const ids = { associationId: connection.id, callingAe: request.callingAe, calledAe: request.calledAe, peer: connection.peerAddress };
+    const ids = {
+      associationId: connection.id,
+      callingAe: request.callingAe,
+      calledAe: request.calledAe,
+      peer: connection.peerAddress,
+    };
     if (!decision.accept) {
-      logger.warn('association rejected', { event: 'DIMSE-1003', ...ids, result: decision.result, source: decision.source, reason: decision.reason, why: decision.explanation });
+      logger.warn('association rejected', {
+        event: 'DIMSE-1003',
+        ...ids,
+        result: decision.result,
+        source: decision.source,
+        reason: decision.reason,
+        why: decision.explanation,
+      });
       return { accept: false, rj: encodeAssociateRj(decision.result, decision.source, decision.reason) };
     }
     const answers: AcceptedContext[] = [];
@@ -188,9 +227,17 @@ export class StorageScp implements ScpConnectionOwner, Stage {
         negotiated.set(context.id, { abstractSyntax: context.abstractSyntax, transferSyntax: answer.transferSyntax });
         accepted.push(`${context.abstractSyntax}@${answer.transferSyntax}`);
       } else if (answer.result === 'abstract-syntax-not-supported') {
-        answers.push({ id: context.id, result: ContextResult.AbstractSyntaxNotSupported, transferSyntax: firstProposed });
+        answers.push({
+          id: context.id,
+          result: ContextResult.AbstractSyntaxNotSupported,
+          transferSyntax: firstProposed,
+        });
       } else {
-        answers.push({ id: context.id, result: ContextResult.TransferSyntaxesNotSupported, transferSyntax: firstProposed });
+        answers.push({
+          id: context.id,
+          result: ContextResult.TransferSyntaxesNotSupported,
+          transferSyntax: firstProposed,
+        });
       }
     }
     const ac = encodeAssociateAc({
@@ -206,7 +253,10 @@ export class StorageScp implements ScpConnectionOwner, Stage {
   }
 
   /** @internal ScpConnectionOwner */
-  beginStore(connection: ScpConnection, command: { sopClassUid: string; sopInstanceUid: string; transferSyntaxUid: string }) {
+  beginStore(
+    connection: ScpConnection,
+    command: { sopClassUid: string; sopInstanceUid: string; transferSyntaxUid: string },
+  ) {
     return this.options.sink.begin({
       ...command,
       callingAe: connection.callingAe,
@@ -226,7 +276,11 @@ export class StorageScp implements ScpConnectionOwner, Stage {
     this.connections.delete(connection.id);
     this.admission.remove(connection.id);
     if (connection.accepted) {
-      this.options.logger.info('association closed', { event: 'DIMSE-1002', associationId: connection.id, callingAe: connection.callingAe });
+      this.options.logger.info('association closed', {
+        event: 'DIMSE-1002',
+        associationId: connection.id,
+        callingAe: connection.callingAe,
+      });
     }
   }
 }

@@ -94,7 +94,8 @@ export interface SendInstancesOptions {
 // not match SOP class); every other code is a Failure.
 export function classifyStoreStatus(status: number): 'stored' | 'warning' | 'failed' {
   if (status === 0x0000) return 'stored';
-  if (status === 0x0001 || status === 0x0107 || status === 0x0116 || (status >= 0xb000 && status <= 0xbfff)) return 'warning';
+  if (status === 0x0001 || status === 0x0107 || status === 0x0116 || (status >= 0xb000 && status <= 0xbfff))
+    return 'warning';
   return 'failed';
 }
 
@@ -111,7 +112,10 @@ interface PreparedInstance {
   dataset: Buffer;
 }
 
-const UNCOMPRESSED: ReadonlySet<string> = new Set([TransferSyntax.ImplicitVRLittleEndian, TransferSyntax.ExplicitVRLittleEndian]);
+const UNCOMPRESSED: ReadonlySet<string> = new Set([
+  TransferSyntax.ImplicitVRLittleEndian,
+  TransferSyntax.ExplicitVRLittleEndian,
+]);
 
 /**
  * Sends a batch of Part 10 objects to one Storage SCP in one association and reads each C-STORE status.
@@ -124,7 +128,11 @@ const UNCOMPRESSED: ReadonlySet<string> = new Set([TransferSyntax.ImplicitVRLitt
  * Never rejects for anything the files or the network do: per-instance results, or a batch failure whose
  * reason names the peer and the cause.
  */
-export async function sendInstances(peer: ScuPeer, items: readonly Part10Source[], options: SendInstancesOptions): Promise<StoreBatchResult> {
+export async function sendInstances(
+  peer: ScuPeer,
+  items: readonly Part10Source[],
+  options: SendInstancesOptions,
+): Promise<StoreBatchResult> {
   const { logger } = options;
   quietLibraryLogs();
   const unsent: UnsentInstance[] = [];
@@ -134,7 +142,8 @@ export async function sendInstances(peer: ScuPeer, items: readonly Part10Source[
     if ('outcome' in instance) unsent.push(instance);
     else prepared.push(instance);
   }
-  for (const u of unsent) logger.warn('instance not sent: unreadable', { event: 'DIMSE-1101', source: u.source, why: u.reason });
+  for (const u of unsent)
+    logger.warn('instance not sent: unreadable', { event: 'DIMSE-1101', source: u.source, why: u.reason });
   if (prepared.length === 0) return { results: unsent };
   if (options.signal?.aborted) return { transient: stoppedFailure(peer), completed: unsent };
   const answered = await transfer(peer, prepared, options);
@@ -144,7 +153,10 @@ export async function sendInstances(peer: ScuPeer, items: readonly Part10Source[
 
 async function prepare(item: Part10Source, index: number): Promise<PreparedInstance | UnsentInstance> {
   const source = 'path' in item ? item.path : (item.label ?? `object #${index + 1}`);
-  const unreadable = (reason: string, uids: { sopInstanceUid?: string; sopClassUid?: string } = {}): UnsentInstance => ({
+  const unreadable = (
+    reason: string,
+    uids: { sopInstanceUid?: string; sopClassUid?: string } = {},
+  ): UnsentInstance => ({
     source,
     ...uids,
     outcome: 'not-sent',
@@ -153,20 +165,27 @@ async function prepare(item: Part10Source, index: number): Promise<PreparedInsta
   });
   let file: Buffer;
   try {
-    file = 'path' in item ? await readFile(item.path) : Buffer.from(item.bytes.buffer, item.bytes.byteOffset, item.bytes.byteLength);
+    file =
+      'path' in item
+        ? await readFile(item.path)
+        : Buffer.from(item.bytes.buffer, item.bytes.byteOffset, item.bytes.byteLength);
   } catch (error) {
     return unreadable(`cannot read ${source}: ${describeError(error)}`);
   }
   try {
     const { transferSyntaxUid, datasetOffset } = parsePart10Header(file, source);
-    if (encodingOf(transferSyntaxUid) === undefined) return unreadable(`${source} is in transfer syntax ${transferSyntaxUid}, which this gateway does not send`);
+    if (encodingOf(transferSyntaxUid) === undefined)
+      return unreadable(`${source} is in transfer syntax ${transferSyntaxUid}, which this gateway does not send`);
     const dataset = file.subarray(datasetOffset);
     // The walk also proves the data set is whole: a truncated file would otherwise be found by the PACS,
     // after the association is open, as a failure for this instance or an abort for the whole batch.
     const { attributes } = walkDatasetBuffer(dataset, transferSyntaxUid);
     const { sopClassUid, sopInstanceUid } = attributes;
     if (sopClassUid === undefined || sopInstanceUid === undefined) {
-      return unreadable(`${source} has no ${sopClassUid === undefined ? 'SOP Class UID' : 'SOP Instance UID'}`, { sopClassUid, sopInstanceUid });
+      return unreadable(`${source} has no ${sopClassUid === undefined ? 'SOP Class UID' : 'SOP Instance UID'}`, {
+        sopClassUid,
+        sopInstanceUid,
+      });
     }
     return { source, sopClassUid, sopInstanceUid, transferSyntaxUid, dataset };
   } catch (error) {
@@ -207,7 +226,11 @@ function proposeContexts(instances: readonly PreparedInstance[]): ProposedContex
   return contexts;
 }
 
-async function transfer(peer: ScuPeer, instances: PreparedInstance[], options: SendInstancesOptions): Promise<TransferOutcome> {
+async function transfer(
+  peer: ScuPeer,
+  instances: PreparedInstance[],
+  options: SendInstancesOptions,
+): Promise<TransferOutcome> {
   const { logger, signal } = options;
   const peerName = `${peer.calledAeTitle}@${peer.host}:${peer.port}`;
   const results = new Map<PreparedInstance, InstanceResult>();
@@ -217,7 +240,12 @@ async function transfer(peer: ScuPeer, instances: PreparedInstance[], options: S
     return `after ${answered} of ${instances.length} C-STOREs were answered`;
   };
   const failed = (failure: BatchFailure): TransferOutcome => {
-    logger.warn('DICOM transfer failed', { event: 'DIMSE-1102', peer: peerName, kind: failure.kind, why: failure.reason });
+    logger.warn('DICOM transfer failed', {
+      event: 'DIMSE-1102',
+      peer: peerName,
+      kind: failure.kind,
+      why: failure.reason,
+    });
     return { transient: failure, completed: answeredInOrder() };
   };
 
@@ -240,7 +268,8 @@ async function transfer(peer: ScuPeer, instances: PreparedInstance[], options: S
   const acceptedContexts = new Map<number, { abstractSyntax: string; transferSyntax: string }>();
   for (const context of association.accepted?.contexts ?? []) {
     const ours = proposed.find((p) => p.id === context.id);
-    if (ours === undefined || context.result !== ContextResult.Acceptance || context.transferSyntax === undefined) continue;
+    if (ours === undefined || context.result !== ContextResult.Acceptance || context.transferSyntax === undefined)
+      continue;
     // A peer that "accepts" a syntax we did not propose for that context gets nothing sent on it.
     if (!ours.transferSyntaxes.includes(context.transferSyntax)) continue;
     acceptedContexts.set(context.id, { abstractSyntax: ours.abstractSyntax, transferSyntax: context.transferSyntax });
@@ -254,7 +283,12 @@ async function transfer(peer: ScuPeer, instances: PreparedInstance[], options: S
         `${peerName} accepted no presentation context for SOP class ${instance.sopClassUid} in transfer syntax ` +
         `${instance.transferSyntaxUid} or one we can convert it to; add them to the PACS's accepted SOP classes / transfer syntaxes`;
       results.set(instance, { ...unsent(instance), cause: 'no-accepted-context', reason });
-      logger.warn('instance not sent: no accepted presentation context', { event: 'DIMSE-1103', peer: peerName, sopInstanceUid: instance.sopInstanceUid, why: reason });
+      logger.warn('instance not sent: no accepted presentation context', {
+        event: 'DIMSE-1103',
+        peer: peerName,
+        sopInstanceUid: instance.sopInstanceUid,
+        why: reason,
+      });
       continue;
     }
     let dataset = instance.dataset;
@@ -266,7 +300,11 @@ async function transfer(peer: ScuPeer, instances: PreparedInstance[], options: S
         parsed.setTransferSyntaxUid(plan.transferSyntaxUid);
         dataset = parsed.getDenaturalizedDataset({ fragmentMultiframe: false });
       } catch (error) {
-        results.set(instance, { ...unsent(instance), cause: 'unreadable', reason: `dcmjs cannot re-encode ${instance.source}: ${describeError(error)}` });
+        results.set(instance, {
+          ...unsent(instance),
+          cause: 'unreadable',
+          reason: `dcmjs cannot re-encode ${instance.source}: ${describeError(error)}`,
+        });
         continue;
       }
       logger.info('the PACS did not accept the object in its own transfer syntax; re-encoding it', {
@@ -304,8 +342,14 @@ async function transfer(peer: ScuPeer, instances: PreparedInstance[], options: S
     };
     results.set(instance, result);
     // The Error Comment is the PACS's free text (it may quote a patient name): its length only, above debug.
-    const fields = { peer: peerName, sopInstanceUid: instance.sopInstanceUid, status: formatStatus(status), commentLength: result.comment?.length };
-    if (outcome === 'warning') logger.warn('C-STORE warning: the PACS stored the instance with a warning', { event: 'DIMSE-1105', ...fields });
+    const fields = {
+      peer: peerName,
+      sopInstanceUid: instance.sopInstanceUid,
+      status: formatStatus(status),
+      commentLength: result.comment?.length,
+    };
+    if (outcome === 'warning')
+      logger.warn('C-STORE warning: the PACS stored the instance with a warning', { event: 'DIMSE-1105', ...fields });
     else if (outcome === 'failed') logger.warn('C-STORE failed', { event: 'DIMSE-1106', ...fields });
     else logger.debug('C-STORE succeeded', fields);
   }
@@ -325,17 +369,29 @@ async function transfer(peer: ScuPeer, instances: PreparedInstance[], options: S
 }
 
 function unsent(instance: PreparedInstance): Omit<UnsentInstance, 'cause' | 'reason'> {
-  return { source: instance.source, sopInstanceUid: instance.sopInstanceUid, sopClassUid: instance.sopClassUid, outcome: 'not-sent' };
+  return {
+    source: instance.source,
+    sopInstanceUid: instance.sopInstanceUid,
+    sopClassUid: instance.sopClassUid,
+    outcome: 'not-sent',
+  };
 }
 
-type InstancePlan = { kind: 'as-is'; contextId: number } | { kind: 're-encode'; contextId: number; transferSyntaxUid: string } | { kind: 'not-sendable' };
+type InstancePlan =
+  | { kind: 'as-is'; contextId: number }
+  | { kind: 're-encode'; contextId: number; transferSyntaxUid: string }
+  | { kind: 'not-sendable' };
 
-function planInstance(accepted: ReadonlyMap<number, { abstractSyntax: string; transferSyntax: string }>, instance: PreparedInstance): InstancePlan {
+function planInstance(
+  accepted: ReadonlyMap<number, { abstractSyntax: string; transferSyntax: string }>,
+  instance: PreparedInstance,
+): InstancePlan {
   let other: { contextId: number; transferSyntaxUid: string } | undefined;
   for (const [contextId, context] of accepted) {
     if (context.abstractSyntax !== instance.sopClassUid) continue;
     if (context.transferSyntax === instance.transferSyntaxUid) return { kind: 'as-is', contextId };
-    if (other === undefined && UNCOMPRESSED.has(context.transferSyntax)) other = { contextId, transferSyntaxUid: context.transferSyntax };
+    if (other === undefined && UNCOMPRESSED.has(context.transferSyntax))
+      other = { contextId, transferSyntaxUid: context.transferSyntax };
   }
   if (UNCOMPRESSED.has(instance.transferSyntaxUid) && other !== undefined) return { kind: 're-encode', ...other };
   return { kind: 'not-sendable' };
@@ -345,11 +401,17 @@ function planInstance(accepted: ReadonlyMap<number, { abstractSyntax: string; tr
 function describeFailure(failure: ScuFailure, peer: ScuPeer, peerName: string, progress: string): BatchFailure {
   switch (failure.kind) {
     case 'connection-refused':
-      return { kind: 'connection-refused', reason: `connection refused by ${peer.host}:${peer.port} (ECONNREFUSED): the PACS is not listening there; is it running, and is the port right?` };
+      return {
+        kind: 'connection-refused',
+        reason: `connection refused by ${peer.host}:${peer.port} (ECONNREFUSED): the PACS is not listening there; is it running, and is the port right?`,
+      };
     case 'connect-failed':
       return { kind: 'connect-failed', reason: `cannot connect to ${peerName}: ${failure.detail}` };
     case 'connect-timeout':
-      return { kind: 'connect-timeout', reason: `no TCP connection to ${peerName} within ${seconds(peer.connectTimeoutMs)}; check the PACS host, port and firewall` };
+      return {
+        kind: 'connect-timeout',
+        reason: `no TCP connection to ${peerName} within ${seconds(peer.connectTimeoutMs)}; check the PACS host, port and firewall`,
+      };
     case 'association-rejected': {
       const detail = describeRejection(failure);
       return {
@@ -359,13 +421,25 @@ function describeFailure(failure: ScuFailure, peer: ScuPeer, peerName: string, p
       };
     }
     case 'association-timeout':
-      return { kind: 'association-timeout', reason: `${peerName} accepted the TCP connection but did not answer the association request within ${seconds(peer.responseTimeoutMs)}; is this port a DICOM service?` };
+      return {
+        kind: 'association-timeout',
+        reason: `${peerName} accepted the TCP connection but did not answer the association request within ${seconds(peer.responseTimeoutMs)}; is this port a DICOM service?`,
+      };
     case 'association-aborted':
-      return { kind: 'association-aborted', reason: `${peerName} aborted the association (A-ABORT, ${describeAbort(failure.abort)}) ${progress}; see the PACS's log for why` };
+      return {
+        kind: 'association-aborted',
+        reason: `${peerName} aborted the association (A-ABORT, ${describeAbort(failure.abort)}) ${progress}; see the PACS's log for why`,
+      };
     case 'connection-closed':
-      return { kind: 'association-aborted', reason: `${peerName} closed the connection ${progress}; see the PACS's log for why` };
+      return {
+        kind: 'association-aborted',
+        reason: `${peerName} closed the connection ${progress}; see the PACS's log for why`,
+      };
     case 'protocol-error':
-      return { kind: 'association-aborted', reason: `the connection to ${peerName} failed during the association: ${failure.detail}` };
+      return {
+        kind: 'association-aborted',
+        reason: `the connection to ${peerName} failed during the association: ${failure.detail}`,
+      };
     case 'response-timeout':
       return {
         kind: 'response-timeout',
@@ -376,15 +450,29 @@ function describeFailure(failure: ScuFailure, peer: ScuPeer, peerName: string, p
   }
 }
 
-const REJECT_SOURCES: Record<number, string> = { 1: 'service user', 2: 'service provider (ACSE)', 3: 'service provider (presentation)' };
+const REJECT_SOURCES: Record<number, string> = {
+  1: 'service user',
+  2: 'service provider (ACSE)',
+  3: 'service provider (presentation)',
+};
 
-function describeRejection(rejection: { result: number; source: number; reason: number }): { permanent: boolean; source: string; reason: string } {
+function describeRejection(rejection: { result: number; source: number; reason: number }): {
+  permanent: boolean;
+  source: string;
+  reason: string;
+} {
   const permanent = rejection.result === 1; // PS3.8 9.3.4: 1 rejected-permanent, 2 rejected-transient
   const source = REJECT_SOURCES[rejection.source] ?? `source ${rejection.source}`;
   // Reason codes depend on the source (PS3.8 Table 9-21).
   let reason = `reason ${rejection.reason}`;
   if (rejection.source === 1) {
-    reason = { 1: 'no reason given', 2: 'application context not supported', 3: 'calling AE title not recognized', 7: 'called AE title not recognized' }[rejection.reason] ?? reason;
+    reason =
+      {
+        1: 'no reason given',
+        2: 'application context not supported',
+        3: 'calling AE title not recognized',
+        7: 'called AE title not recognized',
+      }[rejection.reason] ?? reason;
   } else if (rejection.source === 2) {
     reason = { 1: 'no reason given', 2: 'protocol version not supported' }[rejection.reason] ?? reason;
   } else if (rejection.source === 3) {
@@ -394,7 +482,8 @@ function describeRejection(rejection: { result: number; source: number; reason: 
 }
 
 function rejectionAdvice(reasonCode: number, peer: ScuPeer): string {
-  if (reasonCode === 3) return `register AE '${peer.callingAeTitle}' (with this gateway's address) in the PACS, or set callingAeTitle to the AE it knows`;
+  if (reasonCode === 3)
+    return `register AE '${peer.callingAeTitle}' (with this gateway's address) in the PACS, or set callingAeTitle to the AE it knows`;
   if (reasonCode === 7) return `check the destination's aeTitle: the PACS does not answer to '${peer.calledAeTitle}'`;
   return 'see the PACS log for why';
 }
@@ -402,13 +491,27 @@ function rejectionAdvice(reasonCode: number, peer: ScuPeer): string {
 // A-ABORT source 0 is the service user (the PACS application), 2 the service provider (its DICOM stack);
 // reasons are only given by the provider (PS3.8 9.3.8).
 function describeAbort(abort: { source: number; reason: number }): string {
-  const source = abort.source === 0 ? 'by the PACS application' : abort.source === 2 ? 'by the PACS DICOM stack' : `source ${abort.source}`;
-  const reasons: Record<number, string> = { 1: 'unrecognized PDU', 2: 'unexpected PDU', 4: 'unrecognized PDU parameter', 5: 'unexpected PDU parameter', 6: 'invalid PDU parameter value' };
+  const source =
+    abort.source === 0
+      ? 'by the PACS application'
+      : abort.source === 2
+        ? 'by the PACS DICOM stack'
+        : `source ${abort.source}`;
+  const reasons: Record<number, string> = {
+    1: 'unrecognized PDU',
+    2: 'unexpected PDU',
+    4: 'unrecognized PDU parameter',
+    5: 'unexpected PDU parameter',
+    6: 'invalid PDU parameter value',
+  };
   return abort.source === 2 && reasons[abort.reason] !== undefined ? `${source}: ${reasons[abort.reason]}` : source;
 }
 
 function stoppedFailure(peer: ScuPeer): BatchFailure {
-  return { kind: 'stopped', reason: `the transfer to ${peer.calledAeTitle}@${peer.host}:${peer.port} was stopped (the gateway is shutting down)` };
+  return {
+    kind: 'stopped',
+    reason: `the transfer to ${peer.calledAeTitle}@${peer.host}:${peer.port} was stopped (the gateway is shutting down)`,
+  };
 }
 
 function seconds(ms: number): string {

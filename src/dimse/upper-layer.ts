@@ -10,9 +10,30 @@
  * flushed first) and the ARTIM timer bounds the wait for the peer's close; an A-ABORT received closes at once.
  * A peer that keeps a rejected or released connection open therefore costs us at most one ARTIM period.
  */
-import { AbortReason, AbortSource, PduType, decodeAssociateRq, encodeAbort, encodeAssociateRj, type AssociateRequest } from './association-pdus.js';
+import {
+  AbortReason,
+  AbortSource,
+  PduType,
+  decodeAssociateRq,
+  encodeAbort,
+  encodeAssociateRj,
+  type AssociateRequest,
+} from './association-pdus.js';
 
-export type State = 'Sta1' | 'Sta2' | 'Sta3' | 'Sta4' | 'Sta5' | 'Sta6' | 'Sta7' | 'Sta8' | 'Sta9' | 'Sta10' | 'Sta11' | 'Sta12' | 'Sta13';
+export type State =
+  | 'Sta1'
+  | 'Sta2'
+  | 'Sta3'
+  | 'Sta4'
+  | 'Sta5'
+  | 'Sta6'
+  | 'Sta7'
+  | 'Sta8'
+  | 'Sta9'
+  | 'Sta10'
+  | 'Sta11'
+  | 'Sta12'
+  | 'Sta13';
 
 export type EventName =
   | 'Evt1' // A-ASSOCIATE request (local user)
@@ -36,14 +57,41 @@ export type EventName =
   | 'Evt19'; // unrecognized or invalid PDU received
 
 type Action =
-  | 'AE-1' | 'AE-2' | 'AE-3' | 'AE-4' | 'AE-5' | 'AE-6' | 'AE-7' | 'AE-8'
-  | 'DT-1' | 'DT-2'
-  | 'AR-1' | 'AR-2' | 'AR-3' | 'AR-4' | 'AR-5' | 'AR-6' | 'AR-7' | 'AR-8' | 'AR-9' | 'AR-10'
-  | 'AA-1' | 'AA-2' | 'AA-3' | 'AA-4' | 'AA-5' | 'AA-6' | 'AA-7' | 'AA-8';
+  | 'AE-1'
+  | 'AE-2'
+  | 'AE-3'
+  | 'AE-4'
+  | 'AE-5'
+  | 'AE-6'
+  | 'AE-7'
+  | 'AE-8'
+  | 'DT-1'
+  | 'DT-2'
+  | 'AR-1'
+  | 'AR-2'
+  | 'AR-3'
+  | 'AR-4'
+  | 'AR-5'
+  | 'AR-6'
+  | 'AR-7'
+  | 'AR-8'
+  | 'AR-9'
+  | 'AR-10'
+  | 'AA-1'
+  | 'AA-2'
+  | 'AA-3'
+  | 'AA-4'
+  | 'AA-5'
+  | 'AA-6'
+  | 'AA-7'
+  | 'AA-8';
 
 const ESTABLISHED_AND_RELEASING: readonly State[] = ['Sta6', 'Sta7', 'Sta8', 'Sta9', 'Sta10', 'Sta11', 'Sta12'];
 
-function row(entries: Partial<Record<State, Action>>, ...groups: Array<[readonly State[], Action]>): Partial<Record<State, Action>> {
+function row(
+  entries: Partial<Record<State, Action>>,
+  ...groups: Array<[readonly State[], Action]>
+): Partial<Record<State, Action>> {
   const out = { ...entries };
   for (const [states, action] of groups) for (const state of states) out[state] = action;
   return out;
@@ -60,17 +108,35 @@ export const STATE_TABLE: Readonly<Record<EventName, Partial<Record<State, Actio
   Evt7: { Sta3: 'AE-7' },
   Evt8: { Sta3: 'AE-8' },
   Evt9: { Sta6: 'DT-1', Sta8: 'AR-7' },
-  Evt10: row({ Sta2: 'AA-1', Sta3: 'AA-8', Sta5: 'AA-8', Sta6: 'DT-2', Sta7: 'AR-6', Sta13: 'AA-6' }, [['Sta8', 'Sta9', 'Sta10', 'Sta11', 'Sta12'], 'AA-8']),
+  Evt10: row({ Sta2: 'AA-1', Sta3: 'AA-8', Sta5: 'AA-8', Sta6: 'DT-2', Sta7: 'AR-6', Sta13: 'AA-6' }, [
+    ['Sta8', 'Sta9', 'Sta10', 'Sta11', 'Sta12'],
+    'AA-8',
+  ]),
   Evt11: { Sta6: 'AR-1' },
-  Evt12: row({ Sta2: 'AA-1', Sta3: 'AA-8', Sta5: 'AA-8', Sta6: 'AR-2', Sta7: 'AR-8', Sta13: 'AA-6' }, [['Sta8', 'Sta9', 'Sta10', 'Sta11', 'Sta12'], 'AA-8']),
+  Evt12: row({ Sta2: 'AA-1', Sta3: 'AA-8', Sta5: 'AA-8', Sta6: 'AR-2', Sta7: 'AR-8', Sta13: 'AA-6' }, [
+    ['Sta8', 'Sta9', 'Sta10', 'Sta11', 'Sta12'],
+    'AA-8',
+  ]),
   Evt13: {
-    Sta2: 'AA-1', Sta3: 'AA-8', Sta5: 'AA-8', Sta6: 'AA-8', Sta7: 'AR-3', Sta8: 'AA-8', Sta9: 'AA-8',
-    Sta10: 'AR-10', Sta11: 'AR-3', Sta12: 'AA-8', Sta13: 'AA-6',
+    Sta2: 'AA-1',
+    Sta3: 'AA-8',
+    Sta5: 'AA-8',
+    Sta6: 'AA-8',
+    Sta7: 'AR-3',
+    Sta8: 'AA-8',
+    Sta9: 'AA-8',
+    Sta10: 'AR-10',
+    Sta11: 'AR-3',
+    Sta12: 'AA-8',
+    Sta13: 'AA-6',
   },
   Evt14: { Sta8: 'AR-4', Sta9: 'AR-9', Sta12: 'AR-4' },
   Evt15: row({ Sta3: 'AA-1', Sta4: 'AA-2', Sta5: 'AA-1' }, [ESTABLISHED_AND_RELEASING, 'AA-1']),
   Evt16: row({ Sta2: 'AA-2', Sta3: 'AA-3', Sta5: 'AA-3', Sta13: 'AA-2' }, [ESTABLISHED_AND_RELEASING, 'AA-3']),
-  Evt17: row({ Sta2: 'AA-5', Sta3: 'AA-4', Sta4: 'AA-4', Sta5: 'AA-4', Sta13: 'AR-5' }, [ESTABLISHED_AND_RELEASING, 'AA-4']),
+  Evt17: row({ Sta2: 'AA-5', Sta3: 'AA-4', Sta4: 'AA-4', Sta5: 'AA-4', Sta13: 'AR-5' }, [
+    ESTABLISHED_AND_RELEASING,
+    'AA-4',
+  ]),
   Evt18: { Sta2: 'AA-2', Sta13: 'AA-2' },
   Evt19: row({ Sta2: 'AA-1', Sta3: 'AA-8', Sta5: 'AA-8', Sta13: 'AA-7' }, [ESTABLISHED_AND_RELEASING, 'AA-8']),
 };
@@ -128,7 +194,10 @@ export class UpperLayer {
   private why = '';
   private lastEvent: EventName = 'Evt5';
   private stateBefore: State = 'Sta1';
-  private abortSent: { source: number; reason: number } = { source: AbortSource.ServiceProvider, reason: AbortReason.UnexpectedPdu };
+  private abortSent: { source: number; reason: number } = {
+    source: AbortSource.ServiceProvider,
+    reason: AbortReason.UnexpectedPdu,
+  };
 
   constructor(private readonly options: UpperLayerOptions) {}
 
@@ -316,7 +385,10 @@ export class UpperLayer {
           const { result, source, reason } = decoded.rejection;
           this.current = 'Sta13';
           this.closeAfter(encodeAssociateRj(result, source, reason));
-          user.associateRefused?.(decoded.rejection.explanation, { callingAe: decoded.callingAe, calledAe: decoded.calledAe });
+          user.associateRefused?.(decoded.rejection.explanation, {
+            callingAe: decoded.callingAe,
+            calledAe: decoded.calledAe,
+          });
           return;
         }
         this.current = 'Sta3';

@@ -17,7 +17,11 @@ export interface Destinations {
  * names no callingAeTitle of its own. Folder paths arrive resolved by the config loader. Nothing is opened
  * here: call start() on each (and stop() at shutdown).
  */
-export function createDestinations(config: GatewayConfig['destinations'], ourAeTitle: string, logger: Logger): Destinations {
+export function createDestinations(
+  config: GatewayConfig['destinations'],
+  ourAeTitle: string,
+  logger: Logger,
+): Destinations {
   const pacs = new Map<string, Destination<DicomObject>>();
   for (const d of config.pacs) {
     if (d.type === 'dicom') {
@@ -48,7 +52,13 @@ export function createDestinations(config: GatewayConfig['destinations'], ourAeT
         new RisMllpDestination({
           name: d.name,
           // Original acknowledgement mode: only AA is success (the guide's rule; CA would need enhanced mode).
-          sender: { host: d.host, port: d.port, connectTimeoutMs: d.connectTimeoutSeconds * 1000, responseTimeoutMs: d.ackTimeoutSeconds * 1000, ackMode: 'original' },
+          sender: {
+            host: d.host,
+            port: d.port,
+            connectTimeoutMs: d.connectTimeoutSeconds * 1000,
+            responseTimeoutMs: d.ackTimeoutSeconds * 1000,
+            ackMode: 'original',
+          },
           logger,
         }),
       );

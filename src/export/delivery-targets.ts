@@ -16,7 +16,12 @@ export function deliveryTargets(destinations: Destinations): Map<string, Deliver
 
 export function pacsTarget(name: string, destination: Destination<DicomObject>): DeliveryTarget {
   return tracked(name, 'pacs', destination, (payload, signal) =>
-    payload.kind === 'pacs' ? destination.deliver(payload.files.map((path) => ({ path })), signal) : Promise.resolve(mismatch(name)),
+    payload.kind === 'pacs'
+      ? destination.deliver(
+          payload.files.map((path) => ({ path })),
+          signal,
+        )
+      : Promise.resolve(mismatch(name)),
   );
 }
 

@@ -52,7 +52,8 @@ export class DeliveryWatch {
   settled(id: number): void {
     const settled = this.failing.get(id);
     this.failing.delete(id);
-    if (settled !== undefined && ![...this.failing.values()].some((f) => f.destination === settled.destination)) this.announced.delete(settled.destination);
+    if (settled !== undefined && ![...this.failing.values()].some((f) => f.destination === settled.destination))
+      this.announced.delete(settled.destination);
   }
 
   /** Per destination with failing deliveries, the oldest first. */

@@ -42,4 +42,5 @@ export type DicomObject = { readonly path: string } | { readonly bytes: Uint8Arr
  * An HL7 v2 message for a RIS, with its control ID (MSH-10), which names the file or is matched against the
  * ACK: the message itself (segments separated by `\r`), or a file holding it (UTF-8).
  */
-export type Hl7Message = { readonly controlId: string; readonly message: string } | { readonly controlId: string; readonly path: string };
+export type Hl7Message =
+  { readonly controlId: string; readonly message: string } | { readonly controlId: string; readonly path: string };

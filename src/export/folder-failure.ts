@@ -10,15 +10,27 @@ export function folderFailure(error: unknown, folder: string): { cause: string; 
   switch (code) {
     case 'EACCES':
     case 'EPERM':
-      return { cause: 'folder-not-writable', reason: `cannot write into ${folder}: permission denied (${code}); make it writable by the gateway's user` };
+      return {
+        cause: 'folder-not-writable',
+        reason: `cannot write into ${folder}: permission denied (${code}); make it writable by the gateway's user`,
+      };
     case 'EROFS':
-      return { cause: 'folder-not-writable', reason: `cannot write into ${folder}: the file system is mounted read-only (EROFS)` };
+      return {
+        cause: 'folder-not-writable',
+        reason: `cannot write into ${folder}: the file system is mounted read-only (EROFS)`,
+      };
     case 'ENOSPC':
     case 'EDQUOT':
-      return { cause: 'folder-full', reason: `cannot write into ${folder}: no space left (${code}); free space on that disk` };
+      return {
+        cause: 'folder-full',
+        reason: `cannot write into ${folder}: no space left (${code}); free space on that disk`,
+      };
     case 'ENOTDIR':
     case 'EEXIST':
-      return { cause: 'folder-not-a-directory', reason: `cannot write into ${folder}: part of that path is a file, not a folder (${code})` };
+      return {
+        cause: 'folder-not-a-directory',
+        reason: `cannot write into ${folder}: part of that path is a file, not a folder (${code})`,
+      };
     default:
       return { cause: 'folder-write-failed', reason: `cannot write into ${folder}: ${describeError(error)}` };
   }

@@ -1,5 +1,11 @@
 import type { Logger } from '../logging/logger.js';
-import { formatStatus, sendInstances, type InstanceResult, type ScuPeer, type StoreBatchResult } from '../dimse/storage-scu.js';
+import {
+  formatStatus,
+  sendInstances,
+  type InstanceResult,
+  type ScuPeer,
+  type StoreBatchResult,
+} from '../dimse/storage-scu.js';
 import type { DeliveryOutcome, Destination, DicomObject } from './destination.js';
 
 export interface PacsDicomDestinationOptions {
@@ -32,7 +38,12 @@ export class PacsDicomDestination implements Destination<DicomObject> {
 
   async deliver(items: readonly DicomObject[], signal?: AbortSignal): Promise<DeliveryOutcome> {
     const { peer, logger } = this.options;
-    if (this.stopped || signal?.aborted) return { kind: 'retry', cause: 'stopped', reason: `destination ${this.name} is stopped (the gateway is shutting down)` };
+    if (this.stopped || signal?.aborted)
+      return {
+        kind: 'retry',
+        cause: 'stopped',
+        reason: `destination ${this.name} is stopped (the gateway is shutting down)`,
+      };
     const controller = new AbortController();
     this.inFlight.add(controller);
     // The caller's shutdown deadline aborts the association as stop() does (A-ABORT, close): retry after restart.
@@ -43,7 +54,12 @@ export class PacsDicomDestination implements Destination<DicomObject> {
       // Error Comments are the PACS's free text (it may quote the patient's name): debug only, never in the reason.
       if ('results' in result) {
         for (const r of result.results) {
-          if (r.outcome !== 'not-sent' && r.comment !== undefined) logger.debug('C-STORE error comment', { destination: this.name, sopInstanceUid: r.sopInstanceUid, peerText: r.comment });
+          if (r.outcome !== 'not-sent' && r.comment !== undefined)
+            logger.debug('C-STORE error comment', {
+              destination: this.name,
+              sopInstanceUid: r.sopInstanceUid,
+              peerText: r.comment,
+            });
         }
       }
       return deliveryOutcomeFor(result, `${peer.calledAeTitle}@${peer.host}:${peer.port}`);
@@ -74,14 +90,20 @@ type Verdict = { kind: 'ok' } | { kind: 'retry' | 'parked'; cause: string; detai
 export function verdictForStatus(status: number): Verdict {
   const hex = formatStatus(status);
   if (status === 0x0111) return { kind: 'ok' };
-  if ((status & 0xff00) === 0xa700) return { kind: 'retry', cause: 'pacs-out-of-resources', detail: `${hex} refused: out of resources` };
-  if (status === 0x0110) return { kind: 'retry', cause: 'pacs-processing-failure', detail: `${hex} processing failure` };
+  if ((status & 0xff00) === 0xa700)
+    return { kind: 'retry', cause: 'pacs-out-of-resources', detail: `${hex} refused: out of resources` };
+  if (status === 0x0110)
+    return { kind: 'retry', cause: 'pacs-processing-failure', detail: `${hex} processing failure` };
   if (status === 0x0213) return { kind: 'retry', cause: 'pacs-out-of-resources', detail: `${hex} resource limitation` };
-  if (status === 0x0122) return { kind: 'retry', cause: 'pacs-refuses-sop-class', detail: `${hex} SOP class not supported` };
+  if (status === 0x0122)
+    return { kind: 'retry', cause: 'pacs-refuses-sop-class', detail: `${hex} SOP class not supported` };
   if (status === 0x0124) return { kind: 'retry', cause: 'pacs-not-authorized', detail: `${hex} not authorised` };
-  if ((status & 0xff00) === 0xa900) return { kind: 'parked', cause: 'pacs-refused-object', detail: `${hex} data set does not match SOP class` };
-  if ((status & 0xf000) === 0xc000) return { kind: 'parked', cause: 'pacs-refused-object', detail: `${hex} cannot understand` };
-  if (status === 0x0117 || status === 0x0106 || status === 0x0212) return { kind: 'parked', cause: 'pacs-refused-object', detail: `${hex} invalid object or attribute` };
+  if ((status & 0xff00) === 0xa900)
+    return { kind: 'parked', cause: 'pacs-refused-object', detail: `${hex} data set does not match SOP class` };
+  if ((status & 0xf000) === 0xc000)
+    return { kind: 'parked', cause: 'pacs-refused-object', detail: `${hex} cannot understand` };
+  if (status === 0x0117 || status === 0x0106 || status === 0x0212)
+    return { kind: 'parked', cause: 'pacs-refused-object', detail: `${hex} invalid object or attribute` };
   return { kind: 'retry', cause: 'pacs-failure', detail: `${hex} failure` };
 }
 
@@ -94,7 +116,10 @@ function verdictForResult(result: InstanceResult): Verdict {
       const verdict = verdictForStatus(result.status);
       if (verdict.kind === 'ok') return verdict;
       // The PACS's Error Comment is its free text: the reason says how long it was, the debug log has it.
-      return { ...verdict, detail: `${result.sopInstanceUid}: ${verdict.detail}${result.comment ? ` (error comment of ${result.comment.length} characters, logged at debug level)` : ''}` };
+      return {
+        ...verdict,
+        detail: `${result.sopInstanceUid}: ${verdict.detail}${result.comment ? ` (error comment of ${result.comment.length} characters, logged at debug level)` : ''}`,
+      };
     }
     case 'not-sent':
       // An object we cannot read stays unreadable; a PACS that accepts no presentation context for it can
@@ -113,7 +138,9 @@ function verdictForResult(result: InstanceResult): Verdict {
  */
 export function deliveryOutcomeFor(result: StoreBatchResult, peerName: string): DeliveryOutcome {
   if ('transient' in result) return { kind: 'retry', cause: result.transient.kind, reason: result.transient.reason };
-  const problems = result.results.map(verdictForResult).filter((v): v is Exclude<Verdict, { kind: 'ok' }> => v.kind !== 'ok');
+  const problems = result.results
+    .map(verdictForResult)
+    .filter((v): v is Exclude<Verdict, { kind: 'ok' }> => v.kind !== 'ok');
   if (problems.length === 0) return { kind: 'delivered' };
   const parked = problems.find((p) => p.kind === 'parked');
   const first = parked ?? problems[0];

@@ -52,12 +52,22 @@ export class PacsFolderDestination implements Destination<DicomObject> {
       else accepted.push(checked);
     }
     for (const object of accepted) {
-      if (this.stopped) return { kind: 'retry', cause: 'stopped', reason: `delivery to folder ${folder} was stopped (the gateway is shutting down)` };
+      if (this.stopped)
+        return {
+          kind: 'retry',
+          cause: 'stopped',
+          reason: `delivery to folder ${folder} was stopped (the gateway is shutting down)`,
+        };
       try {
         await writeFileAtomic(path.join(folder, object.studyInstanceUid), `${object.sopInstanceUid}.dcm`, object.bytes);
       } catch (error) {
         const failure = folderFailure(error, folder);
-        logger.warn('folder delivery failed', { event: 'EXPORT-6010', destination: this.name, sopInstanceUid: object.sopInstanceUid, why: failure.reason });
+        logger.warn('folder delivery failed', {
+          event: 'EXPORT-6010',
+          destination: this.name,
+          sopInstanceUid: object.sopInstanceUid,
+          why: failure.reason,
+        });
         return { kind: 'retry', ...failure };
       }
     }
@@ -76,7 +86,10 @@ export class PacsFolderDestination implements Destination<DicomObject> {
 async function checkObject(item: DicomObject, index: number): Promise<CheckedObject | string> {
   const source = 'path' in item ? item.path : (item.label ?? `object #${index + 1}`);
   try {
-    const bytes = 'path' in item ? await readFile(item.path) : Buffer.from(item.bytes.buffer, item.bytes.byteOffset, item.bytes.byteLength);
+    const bytes =
+      'path' in item
+        ? await readFile(item.path)
+        : Buffer.from(item.bytes.buffer, item.bytes.byteOffset, item.bytes.byteLength);
     const { transferSyntaxUid, datasetOffset } = parsePart10Header(bytes, source);
     const { attributes } = walkDatasetBuffer(bytes.subarray(datasetOffset), transferSyntaxUid);
     const { studyInstanceUid, sopInstanceUid } = attributes;

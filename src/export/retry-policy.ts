@@ -32,20 +32,47 @@ export const FAILURE_CLASSES: Readonly<Record<string, { class: FailureClass; mea
   // A-ASSOCIATE-RJ, "rejected-transient" (busy) and also "rejected-permanent" (calling or called AE not
   // recognised): the latter is a setting on one side or the other that an admin fixes without touching our
   // objects, and a parked delivery never moves again by itself, so it retries (and alerts) rather than parks.
-  'association-rejected': { class: 'transient', meaning: 'A-ASSOCIATE-RJ: the PACS is busy, or does not accept our AE titles as configured' },
+  'association-rejected': {
+    class: 'transient',
+    meaning: 'A-ASSOCIATE-RJ: the PACS is busy, or does not accept our AE titles as configured',
+  },
   'association-timeout': { class: 'transient', meaning: 'TCP connected, no answer to the association request' },
-  'association-aborted': { class: 'transient', meaning: 'A-ABORT or a dropped connection before every C-STORE was answered' },
+  'association-aborted': {
+    class: 'transient',
+    meaning: 'A-ABORT or a dropped connection before every C-STORE was answered',
+  },
   'response-timeout': { class: 'transient', meaning: 'no C-STORE response within the response timeout' },
-  'pacs-out-of-resources': { class: 'transient', meaning: 'C-STORE 0xA7xx or 0x0213: out of resources, resource limitation' },
-  'pacs-processing-failure': { class: 'transient', meaning: 'C-STORE 0x0110 processing failure (the PACS had a problem)' },
-  'pacs-refuses-sop-class': { class: 'transient', meaning: 'C-STORE 0x0122, or no accepted presentation context: a PACS setting its admin can change' },
-  'pacs-not-authorized': { class: 'transient', meaning: 'C-STORE 0x0124 not authorised: a PACS setting its admin can change' },
-  'pacs-refused-object': { class: 'permanent', meaning: 'C-STORE 0xA9xx, 0xCxxx, 0x0117, 0x0106, 0x0212: the PACS judged the object itself' },
+  'pacs-out-of-resources': {
+    class: 'transient',
+    meaning: 'C-STORE 0xA7xx or 0x0213: out of resources, resource limitation',
+  },
+  'pacs-processing-failure': {
+    class: 'transient',
+    meaning: 'C-STORE 0x0110 processing failure (the PACS had a problem)',
+  },
+  'pacs-refuses-sop-class': {
+    class: 'transient',
+    meaning: 'C-STORE 0x0122, or no accepted presentation context: a PACS setting its admin can change',
+  },
+  'pacs-not-authorized': {
+    class: 'transient',
+    meaning: 'C-STORE 0x0124 not authorised: a PACS setting its admin can change',
+  },
+  'pacs-refused-object': {
+    class: 'permanent',
+    meaning: 'C-STORE 0xA9xx, 0xCxxx, 0x0117, 0x0106, 0x0212: the PACS judged the object itself',
+  },
   'invalid-object': { class: 'permanent', meaning: 'our own object cannot be read or named (damaged output)' },
   'pacs-failure': { class: 'unknown', meaning: 'any other C-STORE failure status' },
   // HL7 (RIS).
-  'application-error': { class: 'transient', meaning: 'MSA-1 AE without an ERR-3 code that blames the message (e.g. 206 record locked, 207 internal error)' },
-  'application-error-message': { class: 'permanent', meaning: 'MSA-1 AE with ERR-3 100-103 or 200-203: the message content or type is refused' },
+  'application-error': {
+    class: 'transient',
+    meaning: 'MSA-1 AE without an ERR-3 code that blames the message (e.g. 206 record locked, 207 internal error)',
+  },
+  'application-error-message': {
+    class: 'permanent',
+    meaning: 'MSA-1 AE with ERR-3 100-103 or 200-203: the message content or type is refused',
+  },
   'commit-error': { class: 'transient', meaning: 'MSA-1 CE: the RIS could not commit it to safe storage' },
   'no-ack': { class: 'transient', meaning: 'no ACK within the ACK timeout' },
   'application-reject': { class: 'permanent', meaning: 'MSA-1 AR: the RIS refuses the message' },
@@ -60,10 +87,21 @@ export const FAILURE_CLASSES: Readonly<Record<string, { class: FailureClass; mea
   'folder-not-a-directory': { class: 'transient', meaning: 'part of the folder path is a file' },
   'folder-write-failed': { class: 'transient', meaning: 'any other file system error while writing' },
   // The pipeline itself.
-  'destination-not-configured': { class: 'transient', meaning: 'the delivery names a destination that is not live (removed, or not yet added by a reload): it waits for it' },
-  'payload-mismatch': { class: 'permanent', meaning: 'a PACS destination got a RIS payload or the other way round (renamed under a reload)' },
+  'destination-not-configured': {
+    class: 'transient',
+    meaning:
+      'the delivery names a destination that is not live (removed, or not yet added by a reload): it waits for it',
+  },
+  'payload-mismatch': {
+    class: 'permanent',
+    meaning: 'a PACS destination got a RIS payload or the other way round (renamed under a reload)',
+  },
   'delivery-threw': { class: 'unknown', meaning: 'the destination threw instead of answering with an outcome' },
-  'stored-json-invalid': { class: 'permanent', meaning: "the delivery's payload in the job store cannot be read back (a damaged row, or one written by another version)" },
+  'stored-json-invalid': {
+    class: 'permanent',
+    meaning:
+      "the delivery's payload in the job store cannot be read back (a damaged row, or one written by another version)",
+  },
 };
 
 /**
@@ -102,15 +140,27 @@ export type NextAttempt = { kind: 'retry'; at: Date; delayMs: number } | { kind:
  * capped at maxDelayMs: jitter only ever shortens it, so maxDelayMs stays a true upper bound.
  * `failure` picks the attempt limit (see FailureClass); without it the limit is maxAttempts.
  */
-export function nextAttemptAt(attempt: number, now: Date, policy: RetryPolicy, random: () => number, failure: FailureClass = 'unknown'): NextAttempt {
+export function nextAttemptAt(
+  attempt: number,
+  now: Date,
+  policy: RetryPolicy,
+  random: () => number,
+  failure: FailureClass = 'unknown',
+): NextAttempt {
   checkPolicy(policy);
   if (!Number.isSafeInteger(attempt) || attempt < 1) {
-    throw new GatewayError('RETRY_BAD_ATTEMPT', `attempt must be a whole number >= 1 (failed attempts so far), got ${attempt}`);
+    throw new GatewayError(
+      'RETRY_BAD_ATTEMPT',
+      `attempt must be a whole number >= 1 (failed attempts so far), got ${attempt}`,
+    );
   }
   const limit = attemptLimit(policy, failure);
   if (limit > 0 && attempt >= limit) {
     const which = failure === 'unknown' ? '' : ` for ${failure} failures`;
-    return { kind: 'park', reason: `gave up after ${attempt} failed attempts (the retry policy allows ${limit}${which})` };
+    return {
+      kind: 'park',
+      reason: `gave up after ${attempt} failed attempts (the retry policy allows ${limit}${which})`,
+    };
   }
   // The exponent is capped so that a delivery retried for weeks does not overflow to Infinity.
   const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.multiplier ** Math.min(attempt - 1, 64));
@@ -129,15 +179,21 @@ function checkPolicy(policy: RetryPolicy): void {
   const fail = (what: string) => {
     throw new GatewayError('RETRY_BAD_POLICY', `retry policy: ${what}`);
   };
-  if (!Number.isFinite(policy.initialDelayMs) || policy.initialDelayMs < 0) fail(`initialDelayMs must be >= 0, got ${policy.initialDelayMs}`);
-  if (!Number.isFinite(policy.multiplier) || policy.multiplier < 1) fail(`multiplier must be >= 1, got ${policy.multiplier}`);
+  if (!Number.isFinite(policy.initialDelayMs) || policy.initialDelayMs < 0)
+    fail(`initialDelayMs must be >= 0, got ${policy.initialDelayMs}`);
+  if (!Number.isFinite(policy.multiplier) || policy.multiplier < 1)
+    fail(`multiplier must be >= 1, got ${policy.multiplier}`);
   if (!Number.isFinite(policy.maxDelayMs) || policy.maxDelayMs < policy.initialDelayMs) {
     fail(`maxDelayMs must be >= initialDelayMs (${policy.initialDelayMs}), got ${policy.maxDelayMs}`);
   }
-  if (!Number.isSafeInteger(policy.maxAttempts) || policy.maxAttempts < 1) fail(`maxAttempts must be a whole number >= 1, got ${policy.maxAttempts}`);
+  if (!Number.isSafeInteger(policy.maxAttempts) || policy.maxAttempts < 1)
+    fail(`maxAttempts must be a whole number >= 1, got ${policy.maxAttempts}`);
   const transient = policy.transientMaxAttempts ?? 0;
-  if (!Number.isSafeInteger(transient) || transient < 0) fail(`transientMaxAttempts must be a whole number >= 0 (0 = no limit), got ${transient}`);
+  if (!Number.isSafeInteger(transient) || transient < 0)
+    fail(`transientMaxAttempts must be a whole number >= 0 (0 = no limit), got ${transient}`);
   const permanent = policy.permanentMaxAttempts ?? 1;
-  if (!Number.isSafeInteger(permanent) || permanent < 1) fail(`permanentMaxAttempts must be a whole number >= 1, got ${permanent}`);
-  if (!Number.isFinite(policy.jitter) || policy.jitter < 0 || policy.jitter > 1) fail(`jitter must be within 0..1, got ${policy.jitter}`);
+  if (!Number.isSafeInteger(permanent) || permanent < 1)
+    fail(`permanentMaxAttempts must be a whole number >= 1, got ${permanent}`);
+  if (!Number.isFinite(policy.jitter) || policy.jitter < 0 || policy.jitter > 1)
+    fail(`jitter must be within 0..1, got ${policy.jitter}`);
 }

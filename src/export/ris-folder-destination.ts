@@ -40,7 +40,12 @@ export class RisFolderDestination implements Destination<Hl7Message> {
     const folder = this.options.path;
     const refused: string[] = [];
     for (const item of items) {
-      if (this.stopped) return { kind: 'retry', cause: 'stopped', reason: `delivery to folder ${folder} was stopped (the gateway is shutting down)` };
+      if (this.stopped)
+        return {
+          kind: 'retry',
+          cause: 'stopped',
+          reason: `delivery to folder ${folder} was stopped (the gateway is shutting down)`,
+        };
       const checked = await checkMessage(item);
       if (typeof checked === 'string') {
         refused.push(checked);
@@ -50,7 +55,12 @@ export class RisFolderDestination implements Destination<Hl7Message> {
         await writeFileAtomic(folder, `${item.controlId}.hl7`, checked);
       } catch (error) {
         const failure = folderFailure(error, folder);
-        logger.warn('folder delivery failed', { event: 'EXPORT-6010', destination: this.name, controlId: item.controlId, why: failure.reason });
+        logger.warn('folder delivery failed', {
+          event: 'EXPORT-6010',
+          destination: this.name,
+          controlId: item.controlId,
+          why: failure.reason,
+        });
         return { kind: 'retry', ...failure };
       }
     }
@@ -66,7 +76,8 @@ export class RisFolderDestination implements Destination<Hl7Message> {
 
 /** The message's bytes, or why it cannot be written under its control ID. */
 async function checkMessage(item: Hl7Message): Promise<Buffer | string> {
-  if (!SAFE_CONTROL_ID.test(item.controlId)) return `control ID '${item.controlId}' cannot be a file name (letters, digits, . _ - only)`;
+  if (!SAFE_CONTROL_ID.test(item.controlId))
+    return `control ID '${item.controlId}' cannot be a file name (letters, digits, . _ - only)`;
   let text: string;
   try {
     text = 'message' in item ? item.message : await readFile(item.path, 'utf8');
@@ -75,7 +86,8 @@ async function checkMessage(item: Hl7Message): Promise<Buffer | string> {
   }
   const inMessage = mshControlId(text);
   // A file named for another message's ID would be matched to the wrong result by whoever reads the folder.
-  if (inMessage !== item.controlId) return `message ${item.controlId}: its MSH-10 is '${inMessage ?? 'missing (no MSH segment)'}'`;
+  if (inMessage !== item.controlId)
+    return `message ${item.controlId}: its MSH-10 is '${inMessage ?? 'missing (no MSH segment)'}'`;
   return Buffer.from(text, 'utf8');
 }
 

@@ -42,20 +42,38 @@ export class RisMllpDestination implements Destination<Hl7Message> {
       try {
         message = 'message' in item ? item.message : await readFile(item.path, 'utf8');
       } catch (error) {
-        return { kind: 'parked', cause: 'invalid-message', reason: `message ${item.controlId}: ${describeError(error)}` };
+        return {
+          kind: 'parked',
+          cause: 'invalid-message',
+          reason: `message ${item.controlId}: ${describeError(error)}`,
+        };
       }
       let outcome;
       try {
         outcome = await this.sender.send(message, item.controlId, signal);
       } catch (error) {
-        if (error instanceof GatewayError && MESSAGE_ERRORS.has(error.code)) return { kind: 'parked', cause: 'invalid-message', reason: error.message };
+        if (error instanceof GatewayError && MESSAGE_ERRORS.has(error.code))
+          return { kind: 'parked', cause: 'invalid-message', reason: error.message };
         return { kind: 'retry', cause: 'stopped', reason: describeError(error) };
       }
       if (outcome.kind !== 'accepted') {
         const { logger } = this.options;
         // The reason holds codes and lengths only; what the RIS wrote (often a patient's name) is debug-only.
-        logger.warn('RIS delivery not accepted', { event: 'EXPORT-6012', destination: this.name, controlId: item.controlId, kind: outcome.kind, cause: outcome.cause, why: outcome.reason });
-        if (outcome.peerText !== undefined) logger.debug('RIS answer text', { destination: this.name, controlId: item.controlId, cause: outcome.cause, peerText: outcome.peerText });
+        logger.warn('RIS delivery not accepted', {
+          event: 'EXPORT-6012',
+          destination: this.name,
+          controlId: item.controlId,
+          kind: outcome.kind,
+          cause: outcome.cause,
+          why: outcome.reason,
+        });
+        if (outcome.peerText !== undefined)
+          logger.debug('RIS answer text', {
+            destination: this.name,
+            controlId: item.controlId,
+            cause: outcome.cause,
+            peerText: outcome.peerText,
+          });
         return { kind: outcome.kind, cause: outcome.cause, reason: outcome.reason };
       }
     }

@@ -56,7 +56,11 @@ export function checkFrame(frame: Uint8Array, codec: FrameCodec, expected: Expec
 }
 
 function checkDimensions(header: StreamHeader, expected: ExpectedFrame, what: string): void {
-  if (header.width !== expected.columns || header.height !== expected.rows || header.components !== expected.samplesPerPixel) {
+  if (
+    header.width !== expected.columns ||
+    header.height !== expected.rows ||
+    header.components !== expected.samplesPerPixel
+  ) {
     throw corrupt(
       `the ${what} stream holds ${header.width} x ${header.height} pixels with ${header.components} component(s) but the ` +
         `DICOM header says Columns ${expected.columns}, Rows ${expected.rows}, Samples per Pixel ${expected.samplesPerPixel} ` +
@@ -100,7 +104,10 @@ function readJpegFrameHeader(b: Uint8Array, codec: 'jpeg' | 'jpeg-ls'): StreamHe
     }
     const length = u16be(b, i + 2);
     if (length < 2) throw corrupt(`the ${what} stream has a marker segment of impossible length ${length}`);
-    const isSof = codec === 'jpeg' ? marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc : marker === 0xf7;
+    const isSof =
+      codec === 'jpeg'
+        ? marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc
+        : marker === 0xf7;
     if (isSof) {
       if (i + 10 > b.length) break;
       return { height: u16be(b, i + 5), width: u16be(b, i + 7), components: b[i + 9] ?? 0 };

@@ -134,7 +134,10 @@ export function decodeFrame(frame: Uint8Array, codec: FrameCodec, g: FrameGeomet
     );
   }
   const pixels = g.rows * g.columns;
-  if (decoded !== undefined && (decoded.length === pixels * bytesPerSample || (decoded.length === pixels && g.bitsStored <= 8))) {
+  if (
+    decoded !== undefined &&
+    (decoded.length === pixels * bytesPerSample || (decoded.length === pixels && g.bitsStored <= 8))
+  ) {
     return decoded;
   }
   throw new PixelDecodeError(
@@ -179,7 +182,13 @@ function afterFailure(): void {
 
 /** Whether every decoder still turns its known-good frame into the known pixels. */
 export function canariesPass(): boolean {
-  const g: FrameGeometry = { rows: CANARY_SIZE, columns: CANARY_SIZE, bitsAllocated: 16, bitsStored: CANARY_BITS_STORED, pixelRepresentation: 0 };
+  const g: FrameGeometry = {
+    rows: CANARY_SIZE,
+    columns: CANARY_SIZE,
+    bitsAllocated: 16,
+    bitsStored: CANARY_BITS_STORED,
+    pixelRepresentation: 0,
+  };
   const stack = wasmStack();
   for (const codec of Object.keys(CANARY_STREAMS_BASE64) as FrameCodec[]) {
     const stackPointer = stack?.current();

@@ -24,7 +24,8 @@ export function numbers(ds: DicomJson, tag: string, binary?: 'uint16' | 'int16')
     if (v instanceof ArrayBuffer && binary) {
       const words = Math.floor(v.byteLength / 2);
       const view = new DataView(v);
-      for (let i = 0; i < words; i++) out.push(binary === 'int16' ? view.getInt16(2 * i, true) : view.getUint16(2 * i, true));
+      for (let i = 0; i < words; i++)
+        out.push(binary === 'int16' ? view.getInt16(2 * i, true) : view.getUint16(2 * i, true));
       continue;
     }
     const n = toNumber(v);
@@ -46,7 +47,9 @@ export function firstString(ds: DicomJson, tag: string): string | undefined {
 
 /** Items of a sequence attribute (dcmjs gives each item as a DicomJson). */
 export function sequenceItems(ds: DicomJson, tag: string): DicomJson[] {
-  return values(ds, tag).filter((v): v is DicomJson => typeof v === 'object' && v !== null && !(v instanceof ArrayBuffer));
+  return values(ds, tag).filter(
+    (v): v is DicomJson => typeof v === 'object' && v !== null && !(v instanceof ArrayBuffer),
+  );
 }
 
 export function has(ds: DicomJson, tag: string): boolean {

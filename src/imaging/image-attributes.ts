@@ -60,12 +60,17 @@ export function readPixelModule(ds: DicomJson): PixelModule {
       `the image has no ${rows === undefined ? 'Rows (0028,0010)' : 'Columns (0028,0011)'}; the file is not a valid image, ask the sender to fix its export`,
     );
   }
-  for (const [name, v] of [['Rows', rows], ['Columns', columns]] as const) {
+  for (const [name, v] of [
+    ['Rows', rows],
+    ['Columns', columns],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1 || v > MAX_EDGE) {
       throw new PixelDecodeError(
         'PIXELS_DIMENSIONS',
         `${name} is ${v}; images must be 1..${MAX_EDGE} pixels on each edge to be classified` +
-          (v < 1 ? ' (an empty image: the sender exported no pixels)' : ' (a stitched or damaged image; send the single radiograph)'),
+          (v < 1
+            ? ' (an empty image: the sender exported no pixels)'
+            : ' (a stitched or damaged image; send the single radiograph)'),
       );
     }
   }
@@ -88,7 +93,9 @@ export function readPixelModule(ds: DicomJson): PixelModule {
 
   const bitsAllocated = firstNumber(ds, TAG.bitsAllocated);
   if (bitsAllocated === 1) {
-    throw layout('Bits Allocated is 1: a bitmap (segmentation or overlay style) image, not a radiograph the model can read');
+    throw layout(
+      'Bits Allocated is 1: a bitmap (segmentation or overlay style) image, not a radiograph the model can read',
+    );
   }
   if (bitsAllocated !== 8 && bitsAllocated !== 16 && bitsAllocated !== 32) {
     throw layout(
@@ -97,15 +104,21 @@ export function readPixelModule(ds: DicomJson): PixelModule {
   }
   const bitsStored = firstNumber(ds, TAG.bitsStored) ?? bitsAllocated;
   if (!Number.isInteger(bitsStored) || bitsStored < 1 || bitsStored > bitsAllocated) {
-    throw layout(`Bits Stored is ${bitsStored} with Bits Allocated ${bitsAllocated}; it must be 1..${bitsAllocated}: the file is malformed`);
+    throw layout(
+      `Bits Stored is ${bitsStored} with Bits Allocated ${bitsAllocated}; it must be 1..${bitsAllocated}: the file is malformed`,
+    );
   }
   const highBit = firstNumber(ds, TAG.highBit) ?? bitsStored - 1;
   if (!Number.isInteger(highBit) || highBit < bitsStored - 1 || highBit >= bitsAllocated) {
-    throw layout(`High Bit is ${highBit} with Bits Stored ${bitsStored} and Bits Allocated ${bitsAllocated}; the file is malformed`);
+    throw layout(
+      `High Bit is ${highBit} with Bits Stored ${bitsStored} and Bits Allocated ${bitsAllocated}; the file is malformed`,
+    );
   }
   const pixelRepresentation = firstNumber(ds, TAG.pixelRepresentation) ?? 0;
   if (pixelRepresentation !== 0 && pixelRepresentation !== 1) {
-    throw layout(`Pixel Representation is ${pixelRepresentation}; it must be 0 (unsigned) or 1 (signed): the file is malformed`);
+    throw layout(
+      `Pixel Representation is ${pixelRepresentation}; it must be 0 (unsigned) or 1 (signed): the file is malformed`,
+    );
   }
   const frames = firstNumber(ds, TAG.numberOfFrames) ?? 1;
   return {
@@ -126,7 +139,10 @@ export function readModalityTransform(ds: DicomJson, pm: PixelModule): ModalityT
   if (item) {
     const lut = readLut(item, pm.pixelRepresentation === 1);
     if (typeof lut === 'string') {
-      throw new PixelDecodeError('PIXELS_CORRUPT', `the Modality LUT Sequence is malformed (${lut}), so pixel values cannot be interpreted; ask the sender to fix its export`);
+      throw new PixelDecodeError(
+        'PIXELS_CORRUPT',
+        `the Modality LUT Sequence is malformed (${lut}), so pixel values cannot be interpreted; ask the sender to fix its export`,
+      );
     }
     return { kind: 'lut', lut };
   }

@@ -29,7 +29,8 @@ export function readLut(item: DicomJson, signedInput: boolean): Lut | string {
   const entries = rawEntries === 0 ? 65536 : rawEntries;
   // A negative first value read through an unsigned path comes back as 32768..65535.
   const firstMapped = signedInput && rawFirst >= 32768 ? rawFirst - 65536 : rawFirst;
-  if (!Number.isInteger(bits) || bits < 8 || bits > 16) return `LUT Descriptor gives ${bits} bits per entry (8..16 expected)`;
+  if (!Number.isInteger(bits) || bits < 8 || bits > 16)
+    return `LUT Descriptor gives ${bits} bits per entry (8..16 expected)`;
   const raw = numbers(item, LUT_DATA, 'uint16');
   let data: Uint16Array;
   if (raw.length >= entries) {

@@ -4,7 +4,8 @@ import { GatewayError, type ErrorCode } from '../errors.js';
  * Why an instance's pixels could not be turned into a model input. The codes are stable (scripts, metrics and
  * tests match on them, and they are part of ERROR_CODES); the message is written for the admin who has to fix the sender or the file.
  */
-export type PixelErrorCode = Extract<ErrorCode,
+export type PixelErrorCode = Extract<
+  ErrorCode,
   /** The transfer syntax has no decoder here (video, retired JPEG processes, unknown private syntaxes). */
   | 'PIXELS_UNSUPPORTED_SYNTAX'
   /** The pixel data is damaged: truncated, garbled, or disagrees with the image's own header. */

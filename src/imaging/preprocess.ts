@@ -19,7 +19,11 @@ export function preprocess(image: DecodedImage, spec: PreprocessingSpec): ModelI
   const channels = spec.channels;
   const mean = perChannel(spec.mean, channels, 'mean');
   const std = perChannel(spec.std, channels, 'std');
-  const { pixels, window } = applyVoi(image, { window: spec.window, percentiles: spec.percentiles, padValue: spec.padValue });
+  const { pixels, window } = applyVoi(image, {
+    window: spec.window,
+    percentiles: spec.percentiles,
+    padValue: spec.padValue,
+  });
   const size = spec.inputSize;
   const grey = resizeToSquare(pixels, image.rows, image.columns, size, spec.resize, spec.padValue);
   const data = new Float32Array(size * size * channels);

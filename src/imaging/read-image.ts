@@ -173,7 +173,11 @@ function checkComplete(part10: Uint8Array): boolean {
   try {
     return walkDatasetBuffer(file.subarray(header.datasetOffset), header.transferSyntaxUid).hasPixelData;
   } catch (cause) {
-    throw new PixelDecodeError('PIXELS_CORRUPT', notProcessed(`the dataset is damaged: ${describeError(cause)}`, STORED_COPY_DAMAGED), { cause });
+    throw new PixelDecodeError(
+      'PIXELS_CORRUPT',
+      notProcessed(`the dataset is damaged: ${describeError(cause)}`, STORED_COPY_DAMAGED),
+      { cause },
+    );
   }
 }
 

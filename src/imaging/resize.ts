@@ -41,7 +41,13 @@ function axisWeights(inSize: number, outSize: number): AxisWeights {
 }
 
 /** Resamples rows x columns to outRows x outColumns (antialiased when shrinking, bilinear when growing). */
-export function resample(src: Float32Array, rows: number, columns: number, outRows: number, outColumns: number): Float32Array {
+export function resample(
+  src: Float32Array,
+  rows: number,
+  columns: number,
+  outRows: number,
+  outColumns: number,
+): Float32Array {
   const h = axisWeights(columns, outColumns);
   const v = axisWeights(rows, outRows);
   // Horizontal pass: rows x outColumns.
@@ -106,6 +112,7 @@ export function resizeToSquare(
   const inner = resample(src, rows, columns, p.rows, p.columns);
   if (p.rows === size && p.columns === size) return inner;
   const out = new Float32Array(size * size).fill(padValue);
-  for (let y = 0; y < p.rows; y++) out.set(inner.subarray(y * p.columns, (y + 1) * p.columns), (p.top + y) * size + p.left);
+  for (let y = 0; y < p.rows; y++)
+    out.set(inner.subarray(y * p.columns, (y + 1) * p.columns), (p.top + y) * size + p.left);
   return out;
 }

@@ -88,7 +88,8 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** 16-bit samples in host order (little-endian hosts: a view when aligned, else a copy; big-endian data swapped). */
 function words16(s: StoredSamples, count: number): Uint16Array {
   const bytes = s.bytes.subarray(0, count * 2);
-  if (s.littleEndian === HOST_LITTLE_ENDIAN && bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, count);
+  if (s.littleEndian === HOST_LITTLE_ENDIAN && bytes.byteOffset % 2 === 0)
+    return new Uint16Array(bytes.buffer, bytes.byteOffset, count);
   const out = new Uint16Array(count);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < count; i++) out[i] = view.getUint16(2 * i, s.littleEndian);
@@ -97,7 +98,8 @@ function words16(s: StoredSamples, count: number): Uint16Array {
 
 function words32(s: StoredSamples, count: number): Uint32Array {
   const bytes = s.bytes.subarray(0, count * 4);
-  if (s.littleEndian === HOST_LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) return new Uint32Array(bytes.buffer, bytes.byteOffset, count);
+  if (s.littleEndian === HOST_LITTLE_ENDIAN && bytes.byteOffset % 4 === 0)
+    return new Uint32Array(bytes.buffer, bytes.byteOffset, count);
   const out = new Uint32Array(count);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < count; i++) out[i] = view.getUint32(4 * i, s.littleEndian);

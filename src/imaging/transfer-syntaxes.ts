@@ -2,8 +2,7 @@ import { PixelDecodeError } from './pixel-errors.js';
 
 /** How the bytes of Pixel Data are laid out for a transfer syntax, and which decoder (if any) opens them. */
 export type PixelEncoding =
-  | { kind: 'native'; littleEndian: boolean }
-  | { kind: 'encapsulated'; codec: FrameCodec; lossy: boolean };
+  { kind: 'native'; littleEndian: boolean } | { kind: 'encapsulated'; codec: FrameCodec; lossy: boolean };
 
 /** One entry per decoder in dcmjs-codecs' WASM module. */
 export type FrameCodec = 'rle' | 'jpeg' | 'jpeg-ls' | 'jpeg2000' | 'htj2k' | 'jpeg-xl';
@@ -28,7 +27,10 @@ const SUPPORTED: ReadonlyMap<string, SyntaxInfo> = new Map<string, SyntaxInfo>([
   ['1.2.840.10008.1.2.4.50', { name: 'JPEG Baseline (Process 1)', encoding: enc('jpeg', true) }],
   ['1.2.840.10008.1.2.4.51', { name: 'JPEG Extended (Process 2 & 4)', encoding: enc('jpeg', true) }],
   ['1.2.840.10008.1.2.4.57', { name: 'JPEG Lossless (Process 14)', encoding: enc('jpeg', false) }],
-  ['1.2.840.10008.1.2.4.70', { name: 'JPEG Lossless SV1 (Process 14, Selection Value 1)', encoding: enc('jpeg', false) }],
+  [
+    '1.2.840.10008.1.2.4.70',
+    { name: 'JPEG Lossless SV1 (Process 14, Selection Value 1)', encoding: enc('jpeg', false) },
+  ],
   ['1.2.840.10008.1.2.4.80', { name: 'JPEG-LS Lossless', encoding: enc('jpeg-ls', false) }],
   ['1.2.840.10008.1.2.4.81', { name: 'JPEG-LS Near-Lossless', encoding: enc('jpeg-ls', true) }],
   ['1.2.840.10008.1.2.4.90', { name: 'JPEG 2000 Lossless', encoding: enc('jpeg2000', false) }],
@@ -85,7 +87,10 @@ function retiredJpegName(uid: string): string | undefined {
 export function pixelEncoding(uid: string): PixelEncoding {
   const info = SUPPORTED.get(uid);
   if (info) return info.encoding;
-  const what = uid === '' ? 'no transfer syntax (the file meta information lacks (0002,0010))' : `transfer syntax ${uid} (${syntaxName(uid)})`;
+  const what =
+    uid === ''
+      ? 'no transfer syntax (the file meta information lacks (0002,0010))'
+      : `transfer syntax ${uid} (${syntaxName(uid)})`;
   throw new PixelDecodeError(
     'PIXELS_UNSUPPORTED_SYNTAX',
     `${what} is not supported for classification; ${ASK_FOR}, or let the PACS transcode it before forwarding`,

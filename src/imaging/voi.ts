@@ -38,7 +38,11 @@ export function applyVoi(image: DecodedImage, options: VoiOptions): Windowed {
   if (voi?.kind === 'lut') {
     applyLut(values, voi.lut, out);
     // The LUT's input domain, reported as a window so logs read the same whatever the VOI was.
-    window = { center: voi.lut.firstMapped + (voi.lut.data.length - 1) / 2, width: voi.lut.data.length, source: 'voi-lut' };
+    window = {
+      center: voi.lut.firstMapped + (voi.lut.data.length - 1) / 2,
+      width: voi.lut.data.length,
+      source: 'voi-lut',
+    };
   } else if (voi?.kind === 'window') {
     applyWindow(values, voi, out);
     window = { center: voi.center, width: voi.width, source: 'window' };
@@ -56,7 +60,10 @@ export function applyVoi(image: DecodedImage, options: VoiOptions): Windowed {
  * The [low, high] percentiles of the non-padding modality values (of all values when every pixel is padding, so
  * that a degenerate image still yields a defined window).
  */
-export function robustRange(image: Pick<DecodedImage, 'values' | 'padding'>, qs: readonly [number, number]): [number, number] {
+export function robustRange(
+  image: Pick<DecodedImage, 'values' | 'padding'>,
+  qs: readonly [number, number],
+): [number, number] {
   let [lo, hi] = percentiles(image.values, image.padding, qs);
   if (lo === undefined || hi === undefined || Number.isNaN(lo) || Number.isNaN(hi)) {
     [lo, hi] = percentiles(image.values, undefined, qs);

@@ -10,7 +10,14 @@ import {
 } from './backend-types.js';
 import { createWebGpuCandidate } from './webgpu-candidate.js';
 
-export { BACKEND_ORDER, type BackendCandidate, type BackendDetails, type BackendName, type BackendPreference, type BackendRegisterContext };
+export {
+  BACKEND_ORDER,
+  type BackendCandidate,
+  type BackendDetails,
+  type BackendName,
+  type BackendPreference,
+  type BackendRegisterContext,
+};
 
 export interface SelectBackendOptions {
   candidates?: readonly BackendCandidate[];
@@ -52,7 +59,9 @@ export async function selectBackend(
   // A bare candidate list is the older form of the second argument (tests still use it).
   candidatesOrOptions: readonly BackendCandidate[] | SelectBackendOptions = {},
 ): Promise<BackendSelection> {
-  const options: SelectBackendOptions = isCandidateList(candidatesOrOptions) ? { candidates: candidatesOrOptions } : candidatesOrOptions;
+  const options: SelectBackendOptions = isCandidateList(candidatesOrOptions)
+    ? { candidates: candidatesOrOptions }
+    : candidatesOrOptions;
   const candidates = options.candidates ?? DEFAULT_CANDIDATES;
   const context: BackendRegisterContext = { allowSoftwareGpu: options.allowSoftwareGpu === true };
   const order = preference === 'auto' ? candidates : candidates.filter((c) => c.name === preference);
@@ -63,7 +72,8 @@ export async function selectBackend(
       const ok = await tf.setBackend(candidate.tfName);
       if (!ok) throw new GatewayError('BACKEND_UNAVAILABLE', `tf.setBackend('${candidate.tfName}') returned false`);
       await tf.ready();
-      if (tf.getBackend() !== candidate.tfName) throw new GatewayError('BACKEND_UNAVAILABLE', `tfjs is running on '${tf.getBackend()}' instead`);
+      if (tf.getBackend() !== candidate.tfName)
+        throw new GatewayError('BACKEND_UNAVAILABLE', `tfjs is running on '${tf.getBackend()}' instead`);
       options.log?.('inference backend selected', { backend: candidate.name, ...details });
       return { name: candidate.name, skipped, details };
     } catch (error) {
@@ -85,6 +95,8 @@ export function isGpuBackend(name: BackendName): boolean {
   return name === 'tensorflow-gpu' || name === 'webgpu';
 }
 
-function isCandidateList(value: readonly BackendCandidate[] | SelectBackendOptions): value is readonly BackendCandidate[] {
+function isCandidateList(
+  value: readonly BackendCandidate[] | SelectBackendOptions,
+): value is readonly BackendCandidate[] {
   return Array.isArray(value);
 }

@@ -84,7 +84,8 @@ function registerWasmKernels(): void {
         parts.forEach((p, i) => {
           const width = widths[i] ?? 0;
           const source = heapOf(backend, p);
-          for (let r = 0, s = source.start, t = column; r < rows; r += 1, s += width, t += total) target.heap.copyWithin(t, s, s + width);
+          for (let r = 0, s = source.start, t = column; r < rows; r += 1, s += width, t += total)
+            target.heap.copyWithin(t, s, s + width);
           column += width;
         });
         return out;
@@ -102,9 +103,11 @@ function onWasm(): boolean {
 /** Channels [from, from + count) of an NHWC tensor. */
 export function sliceChannels(t: tf.Tensor4D, from: number, count: number): tf.Tensor4D {
   const [n, h, w, c] = t.shape;
-  if (from < 0 || count < 0 || from + count > c) throw new GatewayError('INTERNAL', `cannot take channels ${from}..${from + count} of ${c}`);
+  if (from < 0 || count < 0 || from + count > c)
+    throw new GatewayError('INTERNAL', `cannot take channels ${from}..${from + count} of ${c}`);
   if (from === 0 && count === c) return tf.clone(t);
-  if (onWasm() && t.dtype === 'float32') return tf.engine().runKernel(SLICE_KERNEL, { x: t }, { from, count }) as tf.Tensor4D;
+  if (onWasm() && t.dtype === 'float32')
+    return tf.engine().runKernel(SLICE_KERNEL, { x: t }, { from, count }) as tf.Tensor4D;
   return tf.slice(t, [0, 0, 0, from], [n, h, w, count]);
 }
 
@@ -115,10 +118,16 @@ export function concatChannels(parts: readonly tf.Tensor4D[]): tf.Tensor4D {
   if (parts.length === 1) return tf.clone(first);
   const [n, h, w] = first.shape;
   for (const p of parts) {
-    if (p.shape[0] !== n || p.shape[1] !== h || p.shape[2] !== w) throw new GatewayError('INTERNAL', `cannot concatenate channels of ${p.shape.join('x')} to ${first.shape.join('x')}`);
+    if (p.shape[0] !== n || p.shape[1] !== h || p.shape[2] !== w)
+      throw new GatewayError(
+        'INTERNAL',
+        `cannot concatenate channels of ${p.shape.join('x')} to ${first.shape.join('x')}`,
+      );
   }
   if (onWasm() && parts.every((p) => p.dtype === 'float32')) {
-    return tf.engine().runKernel(CONCAT_KERNEL, Object.fromEntries(parts.map((p, i) => [String(i), p])), {}) as tf.Tensor4D;
+    return tf
+      .engine()
+      .runKernel(CONCAT_KERNEL, Object.fromEntries(parts.map((p, i) => [String(i), p])), {}) as tf.Tensor4D;
   }
   return tf.concat(parts as tf.Tensor4D[], 3);
 }

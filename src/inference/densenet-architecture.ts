@@ -23,7 +23,14 @@ export const DENSENET_VARIANTS = {
 
 export function namedDenseNet(variant: keyof typeof DENSENET_VARIANTS, numClasses: number): DenseNetArchitecture {
   const v = DENSENET_VARIANTS[variant];
-  return { family: 'densenet', growthRate: v.growthRate, blockConfig: [...v.blockConfig], numInitFeatures: v.numInitFeatures, bnSize: v.bnSize, numClasses };
+  return {
+    family: 'densenet',
+    growthRate: v.growthRate,
+    blockConfig: [...v.blockConfig],
+    numInitFeatures: v.numInitFeatures,
+    bnSize: v.bnSize,
+    numClasses,
+  };
 }
 
 export type ParameterKind = 'conv' | 'bn' | 'linear-weight' | 'linear-bias';

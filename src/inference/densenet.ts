@@ -55,7 +55,13 @@ export class DenseNet {
       return t;
     };
     const conv = (name: string) => oihwToHwio(get(name));
-    const norm = (prefix: string) => affineNorm(get(`${prefix}.weight`), get(`${prefix}.bias`), get(`${prefix}.running_mean`), get(`${prefix}.running_var`));
+    const norm = (prefix: string) =>
+      affineNorm(
+        get(`${prefix}.weight`),
+        get(`${prefix}.bias`),
+        get(`${prefix}.running_mean`),
+        get(`${prefix}.running_var`),
+      );
     const blocks = architecture.blockConfig.map((layers, b) =>
       Array.from({ length: layers }, (_, l) => {
         const prefix = `features.denseblock${b + 1}.denselayer${l + 1}`;

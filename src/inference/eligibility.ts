@@ -27,7 +27,10 @@ export function checkEligibility(attributes: KeyAttributes, rules: EligibilityRu
     if (!allowed.map((a) => a.toUpperCase()).includes(value)) {
       return {
         eligible: false,
-        reason: value === '' ? `${keyword} is empty (classified: ${allowed.join(', ')})` : `${keyword} is ${value}, not one of ${allowed.join(', ')}`,
+        reason:
+          value === ''
+            ? `${keyword} is empty (classified: ${allowed.join(', ')})`
+            : `${keyword} is ${value}, not one of ${allowed.join(', ')}`,
       };
     }
   }

@@ -57,7 +57,11 @@ export interface LoadedModel {
 /** Checks a model directory and builds its network on the current TensorFlow.js backend. */
 export function loadModel(dir: string): LoadedModel {
   const checked = checkModelDirectory(dir);
-  return { manifest: checked.manifest, network: DenseNet.fromHostWeights(checked.manifest.architecture, checked.weights), sha256: checked.sha256 };
+  return {
+    manifest: checked.manifest,
+    network: DenseNet.fromHostWeights(checked.manifest.architecture, checked.weights),
+    sha256: checked.sha256,
+  };
 }
 
 /** SHA-256 over the byte strings of a weights file (one for safetensors, manifest + binary for tfjs). */

@@ -45,7 +45,11 @@ export const manifestSchema = z
     }
     const c = m.preprocessing.channels;
     if (m.preprocessing.mean.length !== c || m.preprocessing.std.length !== c) {
-      ctx.addIssue({ code: 'custom', path: ['preprocessing'], message: `mean and std need ${c} value(s), one per channel` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['preprocessing'],
+        message: `mean and std need ${c} value(s), one per channel`,
+      });
     }
   });
 
@@ -61,7 +65,9 @@ export function readManifest(modelDir: string): ModelManifest {
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(top level)'}: ${i.message}`).join('; ');
+    const issues = parsed.error.issues
+      .map((i) => `${i.path.map(String).join('.') || '(top level)'}: ${i.message}`)
+      .join('; ');
     throw new GatewayError('MODEL_MANIFEST_INVALID', `${file}: ${issues}`);
   }
   return parsed.data;

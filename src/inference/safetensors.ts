@@ -52,7 +52,9 @@ export function readSafetensors(bytes: Uint8Array, source = 'safetensors file'):
     const [begin, end] = info.data_offsets.map(Number) as [number, number];
     const count = shape.reduce((a, b) => a * b, 1);
     if (end - begin !== count * size || dataStart + end > bytes.length || begin < 0) {
-      throw fail(`tensor ${name}: data_offsets [${begin}, ${end}] do not match shape [${shape.join(', ')}] or the file size`);
+      throw fail(
+        `tensor ${name}: data_offsets [${begin}, ${end}] do not match shape [${shape.join(', ')}] or the file size`,
+      );
     }
     tensors.set(name, { dtype, shape, data: toFloat32(bytes, dataStart + begin, count, dtype) });
   }
@@ -96,7 +98,10 @@ function f16(bits: number): number {
 }
 
 /** Writes F32 tensors as safetensors (used for the model's own exports and tests). */
-export function writeSafetensors(tensors: Map<string, { shape: number[]; data: Float32Array }>, metadata: Record<string, string> = {}): Buffer {
+export function writeSafetensors(
+  tensors: Map<string, { shape: number[]; data: Float32Array }>,
+  metadata: Record<string, string> = {},
+): Buffer {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const [name, t] of tensors) {

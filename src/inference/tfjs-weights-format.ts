@@ -14,7 +14,10 @@ export interface TfjsWeightsFiles {
   binaryName: string;
 }
 
-export async function encodeTfjsWeights(weights: ReadonlyMap<string, HostTensor>, binaryName = 'weights.bin'): Promise<TfjsWeightsFiles> {
+export async function encodeTfjsWeights(
+  weights: ReadonlyMap<string, HostTensor>,
+  binaryName = 'weights.bin',
+): Promise<TfjsWeightsFiles> {
   const named = [...weights].map(([name, t]) => ({ name, tensor: tf.tensor(t.data, t.shape, 'float32') }));
   try {
     const { data, specs } = await tf.io.encodeWeights(named);
@@ -43,10 +46,14 @@ export function readTfjsWeights(manifestPath: string): { bytes: Buffer[]; tensor
   let offset = 0;
   for (const spec of group.weights) {
     if (spec.dtype !== 'float32' || spec.quantization !== undefined) {
-      throw new GatewayError('WEIGHTS_INVALID', `${manifestPath}: ${spec.name} is ${spec.dtype}; only unquantised float32 is supported`);
+      throw new GatewayError(
+        'WEIGHTS_INVALID',
+        `${manifestPath}: ${spec.name} is ${spec.dtype}; only unquantised float32 is supported`,
+      );
     }
     const count = spec.shape.reduce((a, b) => a * b, 1);
-    if (offset + count * 4 > binary.length) throw new GatewayError('WEIGHTS_INVALID', `${manifestPath}: binary file is too short for ${spec.name}`);
+    if (offset + count * 4 > binary.length)
+      throw new GatewayError('WEIGHTS_INVALID', `${manifestPath}: binary file is too short for ${spec.name}`);
     const data = new Float32Array(count);
     new Uint8Array(data.buffer).set(binary.subarray(offset, offset + count * 4));
     tensors.set(spec.name, { shape: [...spec.shape], data });

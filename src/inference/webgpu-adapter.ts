@@ -26,13 +26,18 @@ export function isSoftwareAdapter(info: GpuAdapterDescription): boolean {
 
 /** One line for the start-up log: vendor, architecture, device and driver description. */
 export function adapterSummary(info: GpuAdapterDescription): string {
-  const parts = [info.vendor || 'unknown vendor', info.architecture, info.device, info.description].filter((p) => p !== '');
+  const parts = [info.vendor || 'unknown vendor', info.architecture, info.device, info.description].filter(
+    (p) => p !== '',
+  );
   return parts.join(' / ');
 }
 
 /** Reads GPUAdapterInfo defensively: Dawn exposes its fields as getters, older builds lack some of them. */
 export function describeAdapter(adapter: { info?: unknown; isFallbackAdapter?: unknown }): GpuAdapterDescription {
-  const info = (typeof adapter.info === 'object' && adapter.info !== null ? adapter.info : {}) as Record<string, unknown>;
+  const info = (typeof adapter.info === 'object' && adapter.info !== null ? adapter.info : {}) as Record<
+    string,
+    unknown
+  >;
   const text = (value: unknown) => (typeof value === 'string' ? value : '');
   return {
     vendor: text(info['vendor']),
@@ -49,7 +54,7 @@ export function checkAdapter(info: GpuAdapterDescription, allowSoftware: boolean
   throw new GatewayError(
     'WEBGPU_SOFTWARE_ADAPTER',
     `WebGPU found only a software adapter (${adapterSummary(info)}), which is slower than the wasm backend: ` +
-      'install the GPU vendor\'s Vulkan driver (for NVIDIA, the driver\'s Vulkan ICD, nvidia_icd.json), or set ' +
+      "install the GPU vendor's Vulkan driver (for NVIDIA, the driver's Vulkan ICD, nvidia_icd.json), or set " +
       'inference.allowSoftwareGpu: true to use it anyway (meant for tests)',
   );
 }

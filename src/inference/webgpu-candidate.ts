@@ -54,8 +54,8 @@ export function createWebGpuCandidate(overrides: Partial<WebGpuCandidateDeps> = 
       if (adapter === null) {
         throw new GatewayError(
           'WEBGPU_NO_ADAPTER',
-          'Dawn found no WebGPU adapter: install a Vulkan driver (the GPU vendor\'s, e.g. the NVIDIA driver\'s Vulkan ICD; ' +
-            'Debian 12\'s Mesa 22 lavapipe is too old for Dawn, Mesa 25 from bookworm-backports works)',
+          "Dawn found no WebGPU adapter: install a Vulkan driver (the GPU vendor's, e.g. the NVIDIA driver's Vulkan ICD; " +
+            "Debian 12's Mesa 22 lavapipe is too old for Dawn, Mesa 25 from bookworm-backports works)",
         );
       }
       const info = describeAdapter(adapter);
@@ -69,7 +69,11 @@ export function createWebGpuCandidate(overrides: Partial<WebGpuCandidateDeps> = 
             'first imported, so nothing may import it before the backend is selected',
         );
       }
-      return { adapter: adapterSummary(info), vendor: info.vendor || 'unknown', software: String(isSoftwareAdapter(info)) };
+      return {
+        adapter: adapterSummary(info),
+        vendor: info.vendor || 'unknown',
+        software: String(isSoftwareAdapter(info)),
+      };
     },
   };
 }

@@ -42,7 +42,10 @@ export async function loadDawn(): Promise<DawnModule> {
   }
   const candidate = loaded as Partial<DawnModule> | null;
   if (typeof candidate?.create !== 'function' || typeof candidate.globals !== 'object' || candidate.globals === null) {
-    throw new GatewayError('WEBGPU_UNAVAILABLE', "the package 'webgpu' does not export create() and globals: install webgpu 0.6");
+    throw new GatewayError(
+      'WEBGPU_UNAVAILABLE',
+      "the package 'webgpu' does not export create() and globals: install webgpu 0.6",
+    );
   }
   return candidate as DawnModule;
 }
@@ -84,6 +87,7 @@ export function installNavigatorGpu(dawn: DawnModule, gpu: DawnGpu, allowSoftwar
   };
   // Node 21+ has a navigator of its own (without gpu); Node 20 has none.
   const existing = (globalThis as { navigator?: object }).navigator;
-  if (existing !== undefined) Object.defineProperty(existing, 'gpu', { value: wrapper, configurable: true, writable: true });
+  if (existing !== undefined)
+    Object.defineProperty(existing, 'gpu', { value: wrapper, configurable: true, writable: true });
   else Object.defineProperty(globalThis, 'navigator', { value: { gpu: wrapper }, configurable: true, writable: true });
 }

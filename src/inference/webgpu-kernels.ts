@@ -31,7 +31,10 @@ export function collapseTile(shape: readonly number[], reps: readonly number[]):
  * in blocks of the folded size. pad([n, h, 1, w, 1, c], [0,0],[0,0],[0,1],[0,0],[0,1],[0,0]) becomes
  * pad([n * h, w, c], [0,0],[0,w],[0,c]).
  */
-export function collapsePad(shape: readonly number[], paddings: ReadonlyArray<readonly [number, number]>): { shape: number[]; paddings: Array<[number, number]> } {
+export function collapsePad(
+  shape: readonly number[],
+  paddings: ReadonlyArray<readonly [number, number]>,
+): { shape: number[]; paddings: Array<[number, number]> } {
   const axes: Array<{ size: number; before: number; after: number }> = [];
   shape.forEach((size, i) => {
     const [before, after] = paddings[i] ?? [0, 0];
@@ -61,12 +64,21 @@ export function patchWebGpuKernels(backendName = 'webgpu'): void {
     reshape.kernelFunc({ inputs: { x }, backend, attrs: { shape } }) as tf.TensorInfo;
 
   /** Wraps kernel `name`: `lower` gives the lower-rank input shape and attributes, or undefined to leave it alone. */
-  const lowerRank = (name: string, lower: (x: tf.TensorInfo, attrs: tf.NamedAttrMap) => { shape: number[]; attrs: tf.NamedAttrMap; outShape: number[] } | undefined) => {
+  const lowerRank = (
+    name: string,
+    lower: (
+      x: tf.TensorInfo,
+      attrs: tf.NamedAttrMap,
+    ) => { shape: number[]; attrs: tf.NamedAttrMap; outShape: number[] } | undefined,
+  ) => {
     const original = tf.getKernel(name, backendName);
     if (original === undefined) return;
     const kernelFunc: tf.KernelFunc = (args) => {
       const x = args.inputs['x'];
-      const plan = x !== undefined && x.shape.length > GPU_MAX_RANK && x.dtype !== 'string' ? lower(x, args.attrs ?? {}) : undefined;
+      const plan =
+        x !== undefined && x.shape.length > GPU_MAX_RANK && x.dtype !== 'string'
+          ? lower(x, args.attrs ?? {})
+          : undefined;
       if (x === undefined || plan === undefined || plan.shape.length > GPU_MAX_RANK) return original.kernelFunc(args);
       // tfjs types a kernel's backend as {}; kernels registered for webgpu get the WebGPU KernelBackend.
       const backend = args.backend as tf.KernelBackend;
@@ -85,7 +97,11 @@ export function patchWebGpuKernels(backendName = 'webgpu'): void {
   lowerRank('Tile', (x, attrs) => {
     const reps = attrs['reps'] as number[];
     const lowered = collapseTile(x.shape, reps);
-    return { shape: lowered.shape, attrs: { reps: lowered.reps }, outShape: x.shape.map((size, i) => size * (reps[i] ?? 1)) };
+    return {
+      shape: lowered.shape,
+      attrs: { reps: lowered.reps },
+      outShape: x.shape.map((size, i) => size * (reps[i] ?? 1)),
+    };
   });
   lowerRank('PadV2', (x, attrs) => {
     const paddings = attrs['paddings'] as Array<[number, number]>;

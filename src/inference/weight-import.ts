@@ -56,7 +56,10 @@ export function checkDenseNetWeights(
   const known = new Set(expected.map((s) => s.name));
   for (const name of weights.keys()) {
     if (!known.has(name)) {
-      throw new GatewayError('WEIGHTS_MISMATCH', `${source}: unexpected parameter ${name}; the file is for a different architecture`);
+      throw new GatewayError(
+        'WEIGHTS_MISMATCH',
+        `${source}: unexpected parameter ${name}; the file is for a different architecture`,
+      );
     }
   }
   return weights;

@@ -37,7 +37,9 @@ export function libraryMessage(args: readonly unknown[]): string {
   const text = args
     .map((a) => (typeof a === 'string' ? a : a instanceof Error ? describeError(a) : safeInspect(a)))
     .join(' ');
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).slice(0, 2000);
+  return text
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .slice(0, 2000);
 }
 
 function safeInspect(value: unknown): string {
@@ -65,7 +67,8 @@ export function routeDcmjsLogs(sink: LibraryLogSink): void {
       const target = dcmjsSink;
       if (target === undefined) return;
       const fields = { library, detail: libraryMessage(args) };
-      if (methodName === 'warn' || methodName === 'error') target.warn('library message', { event: 'GATEWAY-7020', ...fields });
+      if (methodName === 'warn' || methodName === 'error')
+        target.warn('library message', { event: 'GATEWAY-7020', ...fields });
       else target.debug('library message', fields);
     };
   };
@@ -92,7 +95,8 @@ export function routeConsole(sink: LibraryLogSink): void {
   for (const method of CONSOLE_METHODS) {
     const routed: LogMethod = (...args: unknown[]) => {
       const fields = { library: 'console', detail: libraryMessage(args) };
-      if (method === 'warn' || method === 'error') consoleSink?.warn('library message', { event: 'GATEWAY-7020', ...fields });
+      if (method === 'warn' || method === 'error')
+        consoleSink?.warn('library message', { event: 'GATEWAY-7020', ...fields });
       else consoleSink?.debug('library message', fields);
     };
     Reflect.set(console, method, routed);
@@ -107,7 +111,9 @@ export function routeConsole(sink: LibraryLogSink): void {
 export function routeLibraryLogsInWorker(): void {
   if (isMainThread) return;
   const write = (level: 'warn', message: string, fields: Record<string, unknown>) => {
-    process.stdout.write(`${JSON.stringify({ level, message, ...fields, thread: 'worker', timestamp: new Date().toISOString() })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ level, message, ...fields, thread: 'worker', timestamp: new Date().toISOString() })}\n`,
+    );
   };
   const sink: LibraryLogSink = { warn: (m, f) => write('warn', m, f), debug: () => undefined };
   routeDcmjsLogs(sink);

@@ -31,13 +31,19 @@ export interface Stage {
 
 /** The abort reason: it may surface as a delivery's or a request's failure, so it carries a catalogue code. */
 function deadlineReached(): GatewayError {
-  return new GatewayError('SHUTDOWN_DEADLINE', 'shutdown deadline reached (dicom.shutdownGraceSeconds): the work in flight was cut off');
+  return new GatewayError(
+    'SHUTDOWN_DEADLINE',
+    'shutdown deadline reached (dicom.shutdownGraceSeconds): the work in flight was cut off',
+  );
 }
 
 /**
  * An AbortSignal that fires at `deadline` (epoch ms by `now`), or at once when it is past. `dispose` clears the timer when the work ended first.
  */
-export function deadlineSignal(deadline: number, now: () => number = Date.now): { signal: AbortSignal; dispose(): void } {
+export function deadlineSignal(
+  deadline: number,
+  now: () => number = Date.now,
+): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   if (!Number.isFinite(deadline)) return { signal: controller.signal, dispose: () => undefined };
   const left = deadline - now();
@@ -54,7 +60,11 @@ export function deadlineSignal(deadline: number, now: () => number = Date.now): 
  * Waits for `work` until `deadline`: true when it settled in time, false when the deadline came first (the
  * caller then aborts what is left). Never rejects.
  */
-export async function settledBy(work: Promise<unknown>, deadline: number, now: () => number = Date.now): Promise<boolean> {
+export async function settledBy(
+  work: Promise<unknown>,
+  deadline: number,
+  now: () => number = Date.now,
+): Promise<boolean> {
   const settled = work.then(
     () => true,
     () => true,

@@ -27,10 +27,20 @@ export const LOG_EVENTS = {
   // DIMSE: inbound (the Storage SCP)
   'DIMSE-1000': { level: 'info', meaning: 'The DICOM listener is bound and accepts associations.' },
   'DIMSE-1001': { level: 'info', meaning: 'An association was accepted.' },
-  'DIMSE-1002': { level: 'info', meaning: 'The connection of an accepted association closed (released, aborted or dropped).' },
-  'DIMSE-1003': { level: 'warn', meaning: 'An association request was rejected (unknown AE title, too many associations, shutting down, malformed request).' },
+  'DIMSE-1002': {
+    level: 'info',
+    meaning: 'The connection of an accepted association closed (released, aborted or dropped).',
+  },
+  'DIMSE-1003': {
+    level: 'warn',
+    meaning:
+      'An association request was rejected (unknown AE title, too many associations, shutting down, malformed request).',
+  },
   'DIMSE-1004': { level: 'info', meaning: 'The peer aborted the association (A-ABORT).' },
-  'DIMSE-1005': { level: 'warn', meaning: 'The peer closed the TCP connection of an accepted association without releasing it.' },
+  'DIMSE-1005': {
+    level: 'warn',
+    meaning: 'The peer closed the TCP connection of an accepted association without releasing it.',
+  },
   'DIMSE-1006': { level: 'warn', meaning: 'The association was aborted because of a protocol error.' },
   'DIMSE-1007': { level: 'warn', meaning: 'An association stayed idle longer than the idle timeout and was aborted.' },
   'DIMSE-1008': { level: 'warn', meaning: 'A connection was refused: too many associations from one address.' },
@@ -39,8 +49,14 @@ export const LOG_EVENTS = {
   'DIMSE-1011': { level: 'error', meaning: 'The DICOM listener socket reported an error.' },
   'DIMSE-1020': { level: 'info', meaning: 'An instance was stored durably and acknowledged (C-STORE success).' },
   'DIMSE-1021': { level: 'info', meaning: 'An instance already stored was received again and acknowledged.' },
-  'DIMSE-1022': { level: 'warn', meaning: 'A C-STORE was refused with a failure status (e.g. disk full, unreadable data set).' },
-  'DIMSE-1023': { level: 'error', meaning: 'Storing an instance failed unexpectedly; the C-STORE was answered with a processing failure.' },
+  'DIMSE-1022': {
+    level: 'warn',
+    meaning: 'A C-STORE was refused with a failure status (e.g. disk full, unreadable data set).',
+  },
+  'DIMSE-1023': {
+    level: 'error',
+    meaning: 'Storing an instance failed unexpectedly; the C-STORE was answered with a processing failure.',
+  },
   'DIMSE-1024': { level: 'warn', meaning: 'The peer went away during a C-STORE; the partial instance was discarded.' },
   'DIMSE-1025': { level: 'error', meaning: 'A partial instance could not be discarded.' },
   'DIMSE-1026': { level: 'warn', meaning: 'A DIMSE message that is not a request we answer was ignored.' },
@@ -48,19 +64,34 @@ export const LOG_EVENTS = {
   // DIMSE: outbound (the Storage SCU)
   'DIMSE-1101': { level: 'warn', meaning: 'An instance was not sent: its file could not be read.' },
   'DIMSE-1102': { level: 'warn', meaning: 'A DICOM transfer to a peer failed.' },
-  'DIMSE-1103': { level: 'warn', meaning: 'An instance was not sent: the peer accepted no presentation context for it.' },
-  'DIMSE-1104': { level: 'info', meaning: 'The peer did not accept the object in its own transfer syntax; it is re-encoded.' },
+  'DIMSE-1103': {
+    level: 'warn',
+    meaning: 'An instance was not sent: the peer accepted no presentation context for it.',
+  },
+  'DIMSE-1104': {
+    level: 'info',
+    meaning: 'The peer did not accept the object in its own transfer syntax; it is re-encoded.',
+  },
   'DIMSE-1105': { level: 'warn', meaning: 'The peer stored an instance with a warning status.' },
   'DIMSE-1106': { level: 'warn', meaning: 'The peer answered a C-STORE with a failure status.' },
-  'DIMSE-1107': { level: 'warn', meaning: 'The association did not end with a release, though every instance was answered.' },
+  'DIMSE-1107': {
+    level: 'warn',
+    meaning: 'The association did not end with a release, though every instance was answered.',
+  },
   // STORE
   'STORE-2001': { level: 'info', meaning: 'The job store is open; counts of studies receiving and ready.' },
-  'STORE-2002': { level: 'info', meaning: 'Partial transfers left by an earlier stop (never acknowledged) were removed.' },
+  'STORE-2002': {
+    level: 'info',
+    meaning: 'Partial transfers left by an earlier stop (never acknowledged) were removed.',
+  },
   'STORE-2003': { level: 'warn', meaning: 'A spool file that no row points at could not be removed.' },
   'STORE-2004': { level: 'warn', meaning: 'The start-up sweep removed spool files that were never acknowledged.' },
   'STORE-2005': { level: 'error', meaning: 'The start-up sweep found received instances whose spool file is missing.' },
   'STORE-2010': { level: 'info', meaning: 'A late instance reopened a study that already had a job.' },
-  'STORE-2011': { level: 'error', meaning: 'An instance could not be stored; nothing was acknowledged and its file was removed.' },
+  'STORE-2011': {
+    level: 'error',
+    meaning: 'An instance could not be stored; nothing was acknowledged and its file was removed.',
+  },
   'STORE-2012': { level: 'warn', meaning: "An instance's text attributes were decoded with fallbacks." },
   // ASSEMBLY
   'ASSEMBLY-3001': { level: 'info', meaning: 'A study was quiet long enough: it is assembled and its job is ready.' },
@@ -74,51 +105,100 @@ export const LOG_EVENTS = {
   'PIPELINE-4006': { level: 'info', meaning: 'A job was ignored: it has no eligible image.' },
   'PIPELINE-4007': { level: 'info', meaning: "A job's outputs are written and its deliveries queued." },
   'PIPELINE-4008': { level: 'error', meaning: 'A pipeline pass failed unexpectedly; it runs again on the next event.' },
-  'PIPELINE-4009': { level: 'warn', meaning: 'The shutdown deadline was reached: deliveries in flight are aborted and stay pending.' },
-  'PIPELINE-4010': { level: 'error', meaning: "An image failed: its stored attributes cannot be read (STORED_JSON_INVALID); the job's other images go on." },
-  'PIPELINE-4011': { level: 'error', meaning: 'A job failed: its stored state (rule action or an image result) cannot be read (STORED_JSON_INVALID).' },
+  'PIPELINE-4009': {
+    level: 'warn',
+    meaning: 'The shutdown deadline was reached: deliveries in flight are aborted and stay pending.',
+  },
+  'PIPELINE-4010': {
+    level: 'error',
+    meaning:
+      "An image failed: its stored attributes cannot be read (STORED_JSON_INVALID); the job's other images go on.",
+  },
+  'PIPELINE-4011': {
+    level: 'error',
+    meaning: 'A job failed: its stored state (rule action or an image result) cannot be read (STORED_JSON_INVALID).',
+  },
   // ANALYSIS
   'ANALYSIS-5001': { level: 'info', meaning: 'The inference pool is ready (backend, workers, model).' },
   'ANALYSIS-5002': { level: 'info', meaning: 'An inference backend was skipped while choosing one.' },
   'ANALYSIS-5003': { level: 'error', meaning: 'An inference worker crashed; it will be replaced.' },
   'ANALYSIS-5004': { level: 'info', meaning: 'A crashed inference worker was replaced.' },
   'ANALYSIS-5005': { level: 'error', meaning: 'An inference worker could not be replaced; trying again.' },
-  'ANALYSIS-5006': { level: 'error', meaning: 'A model directory is missing: studies routed to it are stored but not processed.' },
+  'ANALYSIS-5006': {
+    level: 'error',
+    meaning: 'A model directory is missing: studies routed to it are stored but not processed.',
+  },
   'ANALYSIS-5010': { level: 'info', meaning: 'An image was classified and explained; its outputs are written.' },
-  'ANALYSIS-5011': { level: 'warn', meaning: 'An image failed (undecodable, ineligible pixels...); the job goes on without it.' },
+  'ANALYSIS-5011': {
+    level: 'warn',
+    meaning: 'An image failed (undecodable, ineligible pixels...); the job goes on without it.',
+  },
   'ANALYSIS-5012': { level: 'error', meaning: 'Processing images failed unexpectedly; the job stays pending.' },
-  'ANALYSIS-5013': { level: 'error', meaning: 'An image crashed the inference worker every time it was tried (a poison image): it failed.' },
-  'ANALYSIS-5014': { level: 'warn', meaning: 'An inference worker crashed while holding images; they are tried again one by one.' },
+  'ANALYSIS-5013': {
+    level: 'error',
+    meaning: 'An image crashed the inference worker every time it was tried (a poison image): it failed.',
+  },
+  'ANALYSIS-5014': {
+    level: 'warn',
+    meaning: 'An inference worker crashed while holding images; they are tried again one by one.',
+  },
   // EXPORT
   'EXPORT-6001': { level: 'info', meaning: 'Objects were stored in a PACS destination.' },
   'EXPORT-6002': { level: 'info', meaning: 'A result was reported to a RIS destination.' },
   'EXPORT-6003': { level: 'warn', meaning: 'A delivery failed; it will be retried.' },
   'EXPORT-6004': { level: 'error', meaning: 'A delivery was parked for an admin: it will not be retried by itself.' },
-  'EXPORT-6005': { level: 'error', meaning: 'Deliveries to a destination have been failing longer than delivery.alertAfterMinutes.' },
+  'EXPORT-6005': {
+    level: 'error',
+    meaning: 'Deliveries to a destination have been failing longer than delivery.alertAfterMinutes.',
+  },
   'EXPORT-6010': { level: 'warn', meaning: 'A folder delivery failed (it will be retried).' },
-  'EXPORT-6011': { level: 'warn', meaning: 'A folder delivery was parked: some objects or messages can never be written there.' },
-  'EXPORT-6012': { level: 'warn', meaning: 'The RIS did not accept an HL7 message (negative, missing or unexpected ACK); it is retried or parked.' },
+  'EXPORT-6011': {
+    level: 'warn',
+    meaning: 'A folder delivery was parked: some objects or messages can never be written there.',
+  },
+  'EXPORT-6012': {
+    level: 'warn',
+    meaning: 'The RIS did not accept an HL7 message (negative, missing or unexpected ACK); it is retried or parked.',
+  },
   'EXPORT-6013': { level: 'warn', meaning: 'A destination removed by a reload did not stop cleanly.' },
   // GATEWAY
   'GATEWAY-7001': { level: 'info', meaning: 'The daemon is starting (version, config, pid).' },
-  'GATEWAY-7002': { level: 'info', meaning: 'A stop signal arrived: no new associations; transfers in progress finish.' },
+  'GATEWAY-7002': {
+    level: 'info',
+    meaning: 'A stop signal arrived: no new associations; transfers in progress finish.',
+  },
   'GATEWAY-7003': { level: 'info', meaning: 'The daemon stopped.' },
   'GATEWAY-7004': { level: 'error', meaning: 'An error occurred while stopping.' },
   'GATEWAY-7005': { level: 'error', meaning: 'The daemon could not start.' },
   'GATEWAY-7006': { level: 'error', meaning: 'A stage did not stop cleanly.' },
-  'GATEWAY-7007': { level: 'info', meaning: 'Every stage stopped (with the time taken and any overrun of the deadline).' },
+  'GATEWAY-7007': {
+    level: 'info',
+    meaning: 'Every stage stopped (with the time taken and any overrun of the deadline).',
+  },
   'GATEWAY-7010': { level: 'info', meaning: 'The admin endpoints are listening (the URL of /healthz).' },
   'GATEWAY-7011': { level: 'error', meaning: 'An admin request failed unexpectedly.' },
-  'GATEWAY-7020': { level: 'warn', meaning: 'A library (dcmjs, console output) printed a warning or error, captured into the log.' },
+  'GATEWAY-7020': {
+    level: 'warn',
+    meaning: 'A library (dcmjs, console output) printed a warning or error, captured into the log.',
+  },
   // MAINT
   'MAINT-8001': { level: 'error', meaning: 'A scheduled task failed; it runs again at its next time.' },
   'MAINT-8002': { level: 'warn', meaning: 'The shutdown deadline was reached with a scheduled task still running.' },
   'MAINT-8003': { level: 'info', meaning: 'Retention deleted finished studies from the spool.' },
   'MAINT-8004': { level: 'info', meaning: 'The daily summary of counts.' },
-  'MAINT-8005': { level: 'error', meaning: 'Free disk space is below storage.minFreeDiskMB: C-STOREs are being refused.' },
-  'MAINT-8006': { level: 'warn', meaning: 'Free disk space is low: C-STOREs will be refused below storage.minFreeDiskMB.' },
+  'MAINT-8005': {
+    level: 'error',
+    meaning: 'Free disk space is below storage.minFreeDiskMB: C-STOREs are being refused.',
+  },
+  'MAINT-8006': {
+    level: 'warn',
+    meaning: 'Free disk space is low: C-STOREs will be refused below storage.minFreeDiskMB.',
+  },
   // CONFIG
-  'CONFIG-9001': { level: 'warn', meaning: 'A configuration option is ignored (e.g. a removed option); the daemon runs on.' },
+  'CONFIG-9001': {
+    level: 'warn',
+    meaning: 'A configuration option is ignored (e.g. a removed option); the daemon runs on.',
+  },
   'CONFIG-9002': { level: 'error', meaning: 'A configuration reload was refused; the running configuration is kept.' },
   'CONFIG-9003': { level: 'error', meaning: 'A configuration reload was refused: a new destination could not start.' },
   'CONFIG-9004': { level: 'info', meaning: 'A configuration reload was applied.' },

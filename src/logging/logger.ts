@@ -98,7 +98,11 @@ function logFdFromEnvironment(): number | undefined {
   const value = process.env[LOG_FD_VARIABLE];
   if (value === undefined || value === '') return undefined;
   const fd = Number(value);
-  if (!Number.isInteger(fd) || fd < 1) throw new GatewayError('LOG_FD_INVALID', `${LOG_FD_VARIABLE} must be an open file descriptor number, got '${value}'`);
+  if (!Number.isInteger(fd) || fd < 1)
+    throw new GatewayError(
+      'LOG_FD_INVALID',
+      `${LOG_FD_VARIABLE} must be an open file descriptor number, got '${value}'`,
+    );
   return fd;
 }
 
@@ -117,7 +121,8 @@ export function createLogger(options: LoggerOptions): Logger {
     ),
     transports: [new winston.transports.Stream({ stream })],
   });
-  const processOutput = options.stream === undefined || options.stream === process.stdout || options.stream === process.stderr;
+  const processOutput =
+    options.stream === undefined || options.stream === process.stdout || options.stream === process.stderr;
   if (options.captureLibraryOutput ?? processOutput) {
     routeDcmjsLogs(logger);
     routeConsole(logger);

@@ -11,7 +11,8 @@ export type ConvRule =
   | { kind: 'flat' };
 
 /** Where a convolution sits in a DenseNet, which is what composites decide rules by. */
-export type ConvSite = { kind: 'stem' } | { kind: 'dense-layer'; block: number } | { kind: 'transition'; index: number };
+export type ConvSite =
+  { kind: 'stem' } | { kind: 'dense-layer'; block: number } | { kind: 'transition'; index: number };
 
 export const COMPOSITE_NAMES = ['isnet', 'epsilon', 'epsilon-plus-flat', 'epsilon-gamma-box'] as const;
 export type CompositeName = (typeof COMPOSITE_NAMES)[number];
@@ -28,7 +29,10 @@ export const lrpOptionsSchema = z
      * Per-channel bounds of the network input for z^B. Default: what the pixels 0 and 1 become after the
      * model's mean/std normalisation, i.e. the true range of a preprocessed image.
      */
-    inputBounds: z.object({ low: z.array(z.number()), high: z.array(z.number()) }).strict().optional(),
+    inputBounds: z
+      .object({ low: z.array(z.number()), high: z.array(z.number()) })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -52,7 +52,11 @@ export class ConvAdjoint {
     private readonly geometry: ConvGeometry,
   ) {
     const { kernel, stride, padding } = geometry;
-    if (stride > 1 && padding !== 'valid') throw new GatewayError('INTERNAL', `the adjoint of a strided convolution needs 'valid' padding (pad the input first), not '${padding}'`);
+    if (stride > 1 && padding !== 'valid')
+      throw new GatewayError(
+        'INTERNAL',
+        `the adjoint of a strided convolution needs 'valid' padding (pad the input first), not '${padding}'`,
+      );
     this.inputChannels = weight.shape[2];
     this.taps = Math.ceil(kernel / stride);
     this.filter = stride === 1 ? flipTranspose(weight) : polyphaseFilter(weight, stride);
@@ -79,7 +83,11 @@ export class ConvAdjoint {
     const [, height = 0, width = 0] = inputShape;
     // The phases cover stride * (outputs + taps - 1) rows; a valid convolution may have dropped up to
     // stride - 1 trailing input rows, which get no relevance.
-    const cropped = tf.slice(full, [0, 0, 0, 0], [n, Math.min(height, fullH), Math.min(width, fullW), this.inputChannels]);
+    const cropped = tf.slice(
+      full,
+      [0, 0, 0, 0],
+      [n, Math.min(height, fullH), Math.min(width, fullW), this.inputChannels],
+    );
     if (height <= fullH && width <= fullW) return cropped;
     return tf.pad(cropped, [
       [0, 0],
@@ -160,12 +168,15 @@ export class ConvRelevance {
       this.positiveWeight = positive;
       this.negativeWeight = negative;
       if (rule.kind === 'z-box') {
-        if (!channelBounds) throw new GatewayError('INTERNAL', 'the z-box rule needs the lowest and highest value of each input channel');
+        if (!channelBounds)
+          throw new GatewayError('INTERNAL', 'the z-box rule needs the lowest and highest value of each input channel');
         this.channelBounds = channelBounds;
         // R = x adj(w)(s) - l adj(w+)(s) - h adj(w-)(s). With l and h the same at every pixel, the last two
         // terms are one adjoint, of l w+ + h w- (input channels scaled by their bounds): two adjoints, not three.
         const perChannel = (t: tf.Tensor1D) => tf.reshape(t, [1, 1, -1, 1]);
-        const bound = tf.tidy(() => tf.add(tf.mul(positive, perChannel(channelBounds.low)), tf.mul(negative, perChannel(channelBounds.high))));
+        const bound = tf.tidy(() =>
+          tf.add(tf.mul(positive, perChannel(channelBounds.low)), tf.mul(negative, perChannel(channelBounds.high))),
+        );
         this.boxAdjoint = adjoint(tf.concat([weight, bound as tf.Tensor4D], 2), true);
         bound.dispose();
       } else {
@@ -229,12 +240,25 @@ export class ConvRelevance {
    * each ratio. `positive` / `negative`: the output relevance that came through positive / negative scales
    * (`negative` undefined when there was none). `zp` / `zn`: the recorded positive and negative parts of z.
    */
-  private splitRatios(positive: tf.Tensor4D, negative: tf.Tensor4D | undefined, zp: tf.Tensor4D, zn: tf.Tensor4D): { sp: tf.Tensor4D; sn: tf.Tensor4D } {
+  private splitRatios(
+    positive: tf.Tensor4D,
+    negative: tf.Tensor4D | undefined,
+    zp: tf.Tensor4D,
+    zn: tf.Tensor4D,
+  ): { sp: tf.Tensor4D; sn: tf.Tensor4D } {
     const rule = this.rule;
-    if (rule.kind !== 'alpha-beta') throw new GatewayError('INTERNAL', `the ${rule.kind} rule has no positive and negative parts`);
-    const forPositive = negative ? tf.sub(tf.mul(positive, rule.alpha), tf.mul(negative, rule.beta)) : tf.mul(positive, rule.alpha);
-    const forNegative = negative ? tf.sub(tf.mul(negative, rule.alpha), tf.mul(positive, rule.beta)) : tf.mul(positive, -rule.beta);
-    return { sp: tf.div(forPositive, tf.add(zp, TINY)) as tf.Tensor4D, sn: tf.div(forNegative, tf.sub(zn, TINY)) as tf.Tensor4D };
+    if (rule.kind !== 'alpha-beta')
+      throw new GatewayError('INTERNAL', `the ${rule.kind} rule has no positive and negative parts`);
+    const forPositive = negative
+      ? tf.sub(tf.mul(positive, rule.alpha), tf.mul(negative, rule.beta))
+      : tf.mul(positive, rule.alpha);
+    const forNegative = negative
+      ? tf.sub(tf.mul(negative, rule.alpha), tf.mul(positive, rule.beta))
+      : tf.mul(positive, -rule.beta);
+    return {
+      sp: tf.div(forPositive, tf.add(zp, TINY)) as tf.Tensor4D,
+      sn: tf.div(forNegative, tf.sub(zn, TINY)) as tf.Tensor4D,
+    };
   }
 
   /** adj(w+)(sp) + adj(w-)(sn) in one convolution. */
@@ -244,11 +268,20 @@ export class ConvRelevance {
   }
 
   /** The signal c with R_x = x * c for relevance that came through positive and negative consumer scales. */
-  signedSignal(record: ConvRecord, positive: tf.Tensor4D, negative: tf.Tensor4D | undefined, inputShape: readonly number[]): tf.Tensor4D {
-    if (record.kind !== 'split') throw new GatewayError('INTERNAL', 'the alpha-beta rule needs the recorded positive and negative parts');
+  signedSignal(
+    record: ConvRecord,
+    positive: tf.Tensor4D,
+    negative: tf.Tensor4D | undefined,
+    inputShape: readonly number[],
+  ): tf.Tensor4D {
+    if (record.kind !== 'split')
+      throw new GatewayError('INTERNAL', 'the alpha-beta rule needs the recorded positive and negative parts');
     const rule = this.rule;
     if (rule.kind === 'alpha-beta' && rule.beta === 0 && negative === undefined) {
-      return (this.positiveAdjoint as ConvAdjoint).apply(tf.div(tf.mul(positive, rule.alpha), tf.add(record.positive, TINY)) as tf.Tensor4D, inputShape);
+      return (this.positiveAdjoint as ConvAdjoint).apply(
+        tf.div(tf.mul(positive, rule.alpha), tf.add(record.positive, TINY)) as tf.Tensor4D,
+        inputShape,
+      );
     }
     const { sp, sn } = this.splitRatios(positive, negative, record.positive, record.negative);
     return this.adjointOfSplit(sp, sn, inputShape);
@@ -264,7 +297,8 @@ export class ConvRelevance {
   backward(x: tf.Tensor4D, r: tf.Tensor4D, z: tf.Tensor4D | undefined, boxOffset?: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const rule = this.rule;
-      const output = z ?? (this.bias ? tf.add(this.convolve(x, this.weight), this.bias) : this.convolve(x, this.weight));
+      const output =
+        z ?? (this.bias ? tf.add(this.convolve(x, this.weight), this.bias) : this.convolve(x, this.weight));
       switch (rule.kind) {
         case 'epsilon':
         case 'gamma':
@@ -272,7 +306,12 @@ export class ConvRelevance {
           return tf.mul(x, this.signal(this.record(x, output as tf.Tensor4D), r, x.shape));
         case 'z-box': {
           const bounds = this.channelBounds as ChannelBounds;
-          const offset = boxOffset ?? this.boxOffset(tf.mul(tf.onesLike(x), bounds.low) as tf.Tensor4D, tf.mul(tf.onesLike(x), bounds.high) as tf.Tensor4D);
+          const offset =
+            boxOffset ??
+            this.boxOffset(
+              tf.mul(tf.onesLike(x), bounds.low) as tf.Tensor4D,
+              tf.mul(tf.onesLike(x), bounds.high) as tf.Tensor4D,
+            );
           const linear = this.bias ? tf.sub(output, this.bias) : output;
           const s = tf.div(r, stabilise(tf.sub(linear, offset), TINY)) as tf.Tensor4D;
           // One convolution gives both adjoints, [adj(w)(s), adj(l w+ + h w-)(s)].
@@ -369,5 +408,9 @@ export function dilate(s: tf.Tensor4D, stride: number): tf.Tensor4D {
     [0, stride - 1],
     [0, 0],
   ]);
-  return tf.slice(tf.reshape(spread, [n, h * stride, w * stride, c]), [0, 0, 0, 0], [n, (h - 1) * stride + 1, (w - 1) * stride + 1, c]) as tf.Tensor4D;
+  return tf.slice(
+    tf.reshape(spread, [n, h * stride, w * stride, c]),
+    [0, 0, 0, 0],
+    [n, (h - 1) * stride + 1, (w - 1) * stride + 1, c],
+  ) as tf.Tensor4D;
 }

@@ -201,7 +201,13 @@ export class DenseNetLrp {
           norm1: layer.norm1,
           conv1Weight,
           conv1Bias: layer.norm2.offset,
-          conv1: new ConvRelevance(conv1Weight, layer.norm2.offset, { kernel: 1, stride: 1, padding: 'valid' }, rule, o.epsilon),
+          conv1: new ConvRelevance(
+            conv1Weight,
+            layer.norm2.offset,
+            { kernel: 1, stride: 1, padding: 'valid' },
+            rule,
+            o.epsilon,
+          ),
           conv2Weight: layer.conv2,
           conv2: new ConvRelevance(layer.conv2, undefined, { kernel: 3, stride: 1, padding: 'same' }, rule, o.epsilon),
         };
@@ -210,7 +216,13 @@ export class DenseNetLrp {
     this.transitions = p.transitions.map((t, index) => ({
       norm: t.norm,
       weight: t.conv,
-      conv: new ConvRelevance(t.conv, undefined, { kernel: 1, stride: 1, padding: 'valid' }, convRule(o, { kind: 'transition', index }), o.epsilon),
+      conv: new ConvRelevance(
+        t.conv,
+        undefined,
+        { kernel: 1, stride: 1, padding: 'valid' },
+        convRule(o, { kind: 'transition', index }),
+        o.epsilon,
+      ),
     }));
     const channels = 3;
     const mean = Array.from({ length: channels }, (_, i) => preprocessing.mean[i] ?? preprocessing.mean[0] ?? 0);
@@ -219,7 +231,14 @@ export class DenseNetLrp {
     const high = o.inputBounds?.high ?? mean.map((m, i) => (1 - m) / (std[i] ?? 1));
     this.low = keep(tf.tensor1d(low));
     this.high = keep(tf.tensor1d(high));
-    this.stem = new ConvRelevance(this.stemWeight, this.stemBias, { kernel: 7, stride: 2, padding: 'valid' }, convRule(o, { kind: 'stem' }), o.epsilon, { low: this.low, high: this.high });
+    this.stem = new ConvRelevance(
+      this.stemWeight,
+      this.stemBias,
+      { kernel: 7, stride: 2, padding: 'valid' },
+      convRule(o, { kind: 'stem' }),
+      o.epsilon,
+      { low: this.low, high: this.high },
+    );
 
     const modeOf = (c: ConvRelevance): RelevanceMode => (c.rule.kind === 'alpha-beta' ? 'relevance' : 'signal');
     const firstBlock = this.layers[0]?.[0];
@@ -248,7 +267,11 @@ export class DenseNetLrp {
       const inputChannels = layers[0]?.norm1.scale.shape[0] ?? 0;
       if (layerModes.size > 1) return { signal: ALL_CHANNELS, relevance: ALL_CHANNELS, negative };
       if (layerMode === inputMode) return { [inputMode]: ALL_CHANNELS, negative };
-      return { [inputMode]: { from: 0, to: inputChannels }, [layerMode]: { from: inputChannels, to: Number.POSITIVE_INFINITY }, negative };
+      return {
+        [inputMode]: { from: 0, to: inputChannels },
+        [layerMode]: { from: inputChannels, to: Number.POSITIVE_INFINITY },
+        negative,
+      };
     });
   }
 
@@ -263,7 +286,8 @@ export class DenseNetLrp {
       const state = this.forward(input);
       const predicted = tf.argMax(state.logits, 1);
       const targets: Array<tf.Tensor1D> = [];
-      if (target === 'all') for (let c = 0; c < this.classes.length; c += 1) targets.push(tf.fill([batch], c, 'int32') as tf.Tensor1D);
+      if (target === 'all')
+        for (let c = 0; c < this.classes.length; c += 1) targets.push(tf.fill([batch], c, 'int32') as tf.Tensor1D);
       else if (target === 'predicted') targets.push(predicted as tf.Tensor1D);
       else targets.push(tf.fill([batch], this.classIndex(target), 'int32') as tf.Tensor1D);
       return {
@@ -315,7 +339,10 @@ export class DenseNetLrp {
   private classIndex(target: number | string): number {
     const index = typeof target === 'number' ? target : this.classes.indexOf(target);
     if (!Number.isInteger(index) || index < 0 || index >= this.classes.length) {
-      throw new GatewayError('EXPLAIN_TARGET_UNKNOWN', `cannot explain class '${target}': the model's classes are ${this.classes.join(', ')}`);
+      throw new GatewayError(
+        'EXPLAIN_TARGET_UNKNOWN',
+        `cannot explain class '${target}': the model's classes are ${this.classes.join(', ')}`,
+      );
     }
     return index;
   }
@@ -328,10 +355,15 @@ export class DenseNetLrp {
       const active = channelsIn(a, needs.relevance);
       const signalPart = within(needs.signal, a.shape[3]);
       const signalActive = channelsIn(a, needs.signal);
-      const signalScale = signalPart && signalPart.count < scale.shape[0] ? tf.slice(scale, signalPart.from, signalPart.count) : scale;
+      const signalScale =
+        signalPart && signalPart.count < scale.shape[0] ? tf.slice(scale, signalPart.from, signalPart.count) : scale;
       return {
         ...(active ? { active } : {}),
-        ...(signalActive ? { signalFactor: tf.div(tf.mul(signalActive, signalScale), tf.add(signalActive, normEpsilon)) as tf.Tensor4D } : {}),
+        ...(signalActive
+          ? {
+              signalFactor: tf.div(tf.mul(signalActive, signalScale), tf.add(signalActive, normEpsilon)) as tf.Tensor4D,
+            }
+          : {}),
       };
     };
     const stem = tf.tidy(() => {
@@ -367,7 +399,13 @@ export class DenseNetLrp {
           const z1 = tf.add(tf.conv2d(a1, layer.conv1Weight, 1, 'valid'), layer.conv1Bias) as tf.Tensor4D;
           const hidden = tf.relu(z1) as tf.Tensor4D;
           const output = tf.conv2d(hidden, layer.conv2Weight, 1, 'same');
-          const s: DenseLayerState = { norm: normState(a1, layer.norm1.scale, needs), conv1: layer.conv1.record(a1, z1), hidden, output, conv2: layer.conv2.record(hidden, output) };
+          const s: DenseLayerState = {
+            norm: normState(a1, layer.norm1.scale, needs),
+            conv1: layer.conv1.record(a1, z1),
+            hidden,
+            output,
+            conv2: layer.conv2.record(hidden, output),
+          };
           return s;
         });
         states.push(state);
@@ -387,11 +425,24 @@ export class DenseNetLrp {
             // A 1x1 convolution and an average pool commute: pooling first convolves a quarter of the pixels.
             const pooledInput = pool(a);
             const pooled = tf.conv2d(pooledInput, transition.weight, 1, 'valid');
-            const s: TransitionState = { norm, conv: transition.conv.record(pooledInput, pooled), pooled, height, width };
+            const s: TransitionState = {
+              norm,
+              conv: transition.conv.record(pooledInput, pooled),
+              pooled,
+              height,
+              width,
+            };
             return s;
           }
           const convOutput = tf.conv2d(a, transition.weight, 1, 'valid');
-          const s: TransitionState = { norm, conv: transition.conv.record(a, convOutput), convOutput, pooled: pool(convOutput), height, width };
+          const s: TransitionState = {
+            norm,
+            conv: transition.conv.record(a, convOutput),
+            convOutput,
+            pooled: pool(convOutput),
+            height,
+            width,
+          };
           return s;
         });
         transitionStates.push(state);
@@ -428,7 +479,12 @@ export class DenseNetLrp {
       const s = tf.div(start, stabilise(state.logits, eps));
       const rPooled = tf.mul(state.pooledFeatures, tf.matMul(s, p.classifierWeight, false, true));
       const [n = 0, c = 0] = rPooled.shape;
-      const signal = tf.reshape(tf.div(rPooled, tf.mul(stabilise(state.pooledFeatures, eps), state.finalArea)), [n, 1, 1, c]) as tf.Tensor4D;
+      const signal = tf.reshape(tf.div(rPooled, tf.mul(stabilise(state.pooledFeatures, eps), state.finalArea)), [
+        n,
+        1,
+        1,
+        c,
+      ]) as tf.Tensor4D;
       return this.consume(undefined, state.finalNorm, p.norm5, signal, this.needs[blocks - 1] as BlockNeeds);
     });
     const growth = this.network.architecture.growthRate;
@@ -447,7 +503,9 @@ export class DenseNetLrp {
         acc = tf.tidy(() => {
           // An accumulator holds its range's channels from range.from on: the layer's own are at cin - from.
           const own = (t: tf.Tensor4D | undefined, range: ChannelRange | undefined) =>
-            t && range && range.from <= cin && range.to >= cin + growth ? sliceChannels(t, cin - range.from, growth) : undefined;
+            t && range && range.from <= cin && range.to >= cin + growth
+              ? sliceChannels(t, cin - range.from, growth)
+              : undefined;
           const rest = (t: tf.Tensor4D | undefined, range: ChannelRange | undefined) => {
             const part = t ? within(range, cin) : undefined;
             if (!t || !part) return undefined;
@@ -457,11 +515,23 @@ export class DenseNetLrp {
             layer.conv2,
             s.conv2,
             s.output,
-            { signal: own(previous.signal, needs.signal), relevance: own(previous.relevance, needs.relevance), negative: own(previous.negative, needs.relevance) },
+            {
+              signal: own(previous.signal, needs.signal),
+              relevance: own(previous.relevance, needs.relevance),
+              negative: own(previous.negative, needs.relevance),
+            },
             s.hidden.shape,
           );
-          const c1 = layer.conv1.signal(s.conv1, tf.mul(s.hidden, c2) as tf.Tensor4D, s.hidden.shape.slice(0, 3).concat(cin));
-          const kept = { signal: rest(previous.signal, needs.signal), relevance: rest(previous.relevance, needs.relevance), negative: rest(previous.negative, needs.relevance) };
+          const c1 = layer.conv1.signal(
+            s.conv1,
+            tf.mul(s.hidden, c2) as tf.Tensor4D,
+            s.hidden.shape.slice(0, 3).concat(cin),
+          );
+          const kept = {
+            signal: rest(previous.signal, needs.signal),
+            relevance: rest(previous.relevance, needs.relevance),
+            negative: rest(previous.negative, needs.relevance),
+          };
           return this.consume(kept, s.norm, layer.norm1, c1, needs);
         });
         disposeAccumulated(previous, acc);
@@ -469,7 +539,10 @@ export class DenseNetLrp {
       if (b === 0) {
         // The stem's max pool has one input per output, so there is no w+ / w- to swap: relevance passes as is.
         const a = acc;
-        const r = this.stemPoolMode === 'relevance' ? (a.relevance as tf.Tensor4D) : (tf.mul(state.pooled, a.signal as tf.Tensor4D) as tf.Tensor4D);
+        const r =
+          this.stemPoolMode === 'relevance'
+            ? (a.relevance as tf.Tensor4D)
+            : (tf.mul(state.pooled, a.signal as tf.Tensor4D) as tf.Tensor4D);
         tf.dispose([a.signal, a.relevance, a.negative].filter((t): t is tf.Tensor4D => t !== undefined && t !== r));
         rBlock1 = r;
         break;
@@ -504,11 +577,19 @@ export class DenseNetLrp {
    * * c to `signal`, each over its range's channels. `base`: what earlier consumers sent to the same channels
    * (undefined for the first one).
    */
-  private consume(base: Accumulated | undefined, norm: NormState, params: AffineNorm, c: tf.Tensor4D, needs: BlockNeeds): Accumulated {
+  private consume(
+    base: Accumulated | undefined,
+    norm: NormState,
+    params: AffineNorm,
+    c: tf.Tensor4D,
+    needs: BlockNeeds,
+  ): Accumulated {
     const add = (a: tf.Tensor4D | undefined, b: tf.Tensor4D) => (a ? (tf.add(a, b) as tf.Tensor4D) : b);
     const out: Accumulated = {};
     const forSignal = channelsIn(c, needs.signal);
-    const signal = forSignal ? add(base?.signal, tf.mul(norm.signalFactor as tf.Tensor4D, forSignal) as tf.Tensor4D) : base?.signal;
+    const signal = forSignal
+      ? add(base?.signal, tf.mul(norm.signalFactor as tf.Tensor4D, forSignal) as tf.Tensor4D)
+      : base?.signal;
     if (signal) out.signal = signal;
     const forRelevance = channelsIn(c, needs.relevance);
     if (forRelevance) {
@@ -529,7 +610,13 @@ export class DenseNetLrp {
   }
 
   /** The signal at a dense layer's conv2 input from what the consumers of its output sent back. */
-  private producerSignal(conv: ConvRelevance, record: ConvRecord, output: tf.Tensor4D, r: Accumulated, inputShape: readonly number[]): tf.Tensor4D {
+  private producerSignal(
+    conv: ConvRelevance,
+    record: ConvRecord,
+    output: tf.Tensor4D,
+    r: Accumulated,
+    inputShape: readonly number[],
+  ): tf.Tensor4D {
     switch (conv.rule.kind) {
       case 'alpha-beta': {
         const relevance = r.relevance as tf.Tensor4D;
@@ -563,7 +650,12 @@ export class DenseNetLrp {
         return spread(conv.adjoint(r.signal as tf.Tensor4D, pooledInput));
       default: {
         const convOutput = ts.convOutput as tf.Tensor4D;
-        const rConv = averagePoolRelevance(convOutput, ts.pooled, tf.mul(ts.pooled, r.signal as tf.Tensor4D) as tf.Tensor4D, this.options.epsilon);
+        const rConv = averagePoolRelevance(
+          convOutput,
+          ts.pooled,
+          tf.mul(ts.pooled, r.signal as tf.Tensor4D) as tf.Tensor4D,
+          this.options.epsilon,
+        );
         return conv.signal(ts.conv, rConv, [n, height, width]);
       }
     }

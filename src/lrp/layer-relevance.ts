@@ -17,12 +17,26 @@ export function onHostBackend(): boolean {
  * No backend has a cheap gradient of the max pool here (the wasm backend has none), so on host backends
  * this is one loop over the windows; elsewhere it is built from tensor ops.
  */
-export function maxPoolRelevance(input: tf.Tensor4D, pooled: tf.Tensor4D, r: tf.Tensor4D, window: number, stride: number): tf.Tensor4D {
-  return onHostBackend() ? maxPoolRelevanceOnHost(input, pooled, r, window, stride) : maxPoolRelevanceAsTensors(input, pooled, r, window, stride);
+export function maxPoolRelevance(
+  input: tf.Tensor4D,
+  pooled: tf.Tensor4D,
+  r: tf.Tensor4D,
+  window: number,
+  stride: number,
+): tf.Tensor4D {
+  return onHostBackend()
+    ? maxPoolRelevanceOnHost(input, pooled, r, window, stride)
+    : maxPoolRelevanceAsTensors(input, pooled, r, window, stride);
 }
 
 /** maxPoolRelevance as a loop over the data (synchronous reads: for host backends). */
-export function maxPoolRelevanceOnHost(input: tf.Tensor4D, pooled: tf.Tensor4D, r: tf.Tensor4D, window: number, stride: number): tf.Tensor4D {
+export function maxPoolRelevanceOnHost(
+  input: tf.Tensor4D,
+  pooled: tf.Tensor4D,
+  r: tf.Tensor4D,
+  window: number,
+  stride: number,
+): tf.Tensor4D {
   const [n, height, width, c] = input.shape;
   const [, ho, wo] = pooled.shape;
   const x = input.dataSync();
@@ -56,7 +70,13 @@ export function maxPoolRelevanceOnHost(input: tf.Tensor4D, pooled: tf.Tensor4D, 
 }
 
 /** maxPoolRelevance from strided slices, one per window offset (no reads back: for GPU backends). */
-export function maxPoolRelevanceAsTensors(input: tf.Tensor4D, pooled: tf.Tensor4D, r: tf.Tensor4D, window: number, stride: number): tf.Tensor4D {
+export function maxPoolRelevanceAsTensors(
+  input: tf.Tensor4D,
+  pooled: tf.Tensor4D,
+  r: tf.Tensor4D,
+  window: number,
+  stride: number,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [n, height, width, c] = input.shape;
     const [, ho, wo] = pooled.shape;
@@ -64,7 +84,12 @@ export function maxPoolRelevanceAsTensors(input: tf.Tensor4D, pooled: tf.Tensor4
     let result: tf.Tensor4D = tf.zerosLike(input);
     for (let dy = 0; dy < window; dy += 1) {
       for (let dx = 0; dx < window; dx += 1) {
-        const view = tf.stridedSlice(input, [0, dy, dx, 0], [n, dy + (ho - 1) * stride + 1, dx + (wo - 1) * stride + 1, c], [1, stride, stride, 1]) as tf.Tensor4D;
+        const view = tf.stridedSlice(
+          input,
+          [0, dy, dx, 0],
+          [n, dy + (ho - 1) * stride + 1, dx + (wo - 1) * stride + 1, c],
+          [1, stride, stride, 1],
+        ) as tf.Tensor4D;
         const wins = tf.mul(tf.cast(tf.equal(view, pooled), 'float32'), tf.sub(1, taken)) as tf.Tensor4D;
         taken = tf.add(taken, wins);
         const spread = dilate(tf.mul(wins, r) as tf.Tensor4D, stride);
@@ -102,9 +127,17 @@ export function spreadOverPoolWindows(s: tf.Tensor4D, height: number, width: num
 }
 
 /** Epsilon rule through a 2x2/2 average pool (weights 1/4); a row or column the pool dropped gets none. */
-export function averagePoolRelevance(input: tf.Tensor4D, pooled: tf.Tensor4D, r: tf.Tensor4D, epsilon: number): tf.Tensor4D {
+export function averagePoolRelevance(
+  input: tf.Tensor4D,
+  pooled: tf.Tensor4D,
+  r: tf.Tensor4D,
+  epsilon: number,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [, height, width] = input.shape;
-    return tf.mul(input, spreadOverPoolWindows(tf.div(r, stabilise(pooled, epsilon)) as tf.Tensor4D, height, width)) as tf.Tensor4D;
+    return tf.mul(
+      input,
+      spreadOverPoolWindows(tf.div(r, stabilise(pooled, epsilon)) as tf.Tensor4D, height, width),
+    ) as tf.Tensor4D;
   });
 }

@@ -27,21 +27,29 @@ export class ScheduledTasks implements Stage {
     this.state = 'running';
     for (const spec of this.specs) {
       this.tasks.push(
-        cron.schedule(spec.schedule, async () => {
-          const run = (async () => {
+        cron.schedule(
+          spec.schedule,
+          async () => {
+            const run = (async () => {
+              try {
+                await spec.run();
+              } catch (error) {
+                this.logger.error('scheduled task failed', {
+                  event: 'MAINT-8001',
+                  task: spec.name,
+                  error: describeError(error),
+                });
+              }
+            })();
+            this.running.add(run);
             try {
-              await spec.run();
-            } catch (error) {
-              this.logger.error('scheduled task failed', { event: 'MAINT-8001', task: spec.name, error: describeError(error) });
+              await run;
+            } finally {
+              this.running.delete(run);
             }
-          })();
-          this.running.add(run);
-          try {
-            await run;
-          } finally {
-            this.running.delete(run);
-          }
-        }, { name: spec.name, noOverlap: true }),
+          },
+          { name: spec.name, noOverlap: true },
+        ),
       );
     }
   }
@@ -52,12 +60,19 @@ export class ScheduledTasks implements Stage {
     await Promise.all(this.tasks.map((t) => t.stop()));
     this.tasks.length = 0;
     if (this.running.size > 0 && !(await settledBy(Promise.all([...this.running]), deadline))) {
-      this.logger.warn('shutdown deadline reached with a scheduled task still running; it runs again at its next time', { event: 'MAINT-8002' });
+      this.logger.warn(
+        'shutdown deadline reached with a scheduled task still running; it runs again at its next time',
+        { event: 'MAINT-8002' },
+      );
     }
     this.state = 'stopped';
   }
 
   status(): StageStatus {
-    return { state: this.state === 'new' ? 'starting' : this.state, problems: [], figures: { tasks: this.specs.length, running: this.running.size } };
+    return {
+      state: this.state === 'new' ? 'starting' : this.state,
+      problems: [],
+      figures: { tasks: this.specs.length, running: this.running.size },
+    };
   }
 }

@@ -7,9 +7,30 @@
 // The patient (anatomy) comes from `patientSeed`, the pose from `seed`: images of one study share the patient.
 
 import { LungLabel, type AnatomyRender, type Lobe, type LungShape } from './anatomy.js';
-import { bandOutline, clamp01, Frame, roundedRectPoints, sampleCurve, smoothClosed, smoothstep, type Point } from './geometry.js';
+import {
+  bandOutline,
+  clamp01,
+  Frame,
+  roundedRectPoints,
+  sampleCurve,
+  smoothClosed,
+  smoothstep,
+  type Point,
+} from './geometry.js';
 import { addVesselTree } from './lung-vessels.js';
-import { addEllipse, addScaled, addTube, blur, cloneField, createField, fillPolygon, Profile, thickness, valueNoise, type Field } from './raster.js';
+import {
+  addEllipse,
+  addScaled,
+  addTube,
+  blur,
+  cloneField,
+  createField,
+  fillPolygon,
+  Profile,
+  thickness,
+  valueNoise,
+  type Field,
+} from './raster.js';
 import { createRandom, type Random } from './random.js';
 
 export interface FrontalChestOptions {
@@ -113,7 +134,10 @@ class LungGeometry {
     const lat = this.rawLateral(v);
     const med = this.rawMedial(v);
     const c = (lat + med) / 2 - 0.04;
-    const k = v >= this.p.apexV + this.capHeight ? 1 : Math.sqrt(clamp01(1 - ((this.p.apexV + this.capHeight - v) / this.capHeight) ** 2));
+    const k =
+      v >= this.p.apexV + this.capHeight
+        ? 1
+        : Math.sqrt(clamp01(1 - ((this.p.apexV + this.capHeight - v) / this.capHeight) ** 2));
     const h = ((lat - med) / 2) * k;
     return { medial: Math.max(0.02, c - h), lateral: c + h + 0.04 * k };
   }
@@ -138,8 +162,14 @@ class LungGeometry {
   }
 
   lobes(): Lobe[] {
-    const below = (edge: number, ramp: number) => (t: number): number => 1 - smoothstep(edge - ramp / 2, edge + ramp / 2, t);
-    const above = (edge: number, ramp: number) => (t: number): number => smoothstep(edge - ramp / 2, edge + ramp / 2, t);
+    const below =
+      (edge: number, ramp: number) =>
+      (t: number): number =>
+        1 - smoothstep(edge - ramp / 2, edge + ramp / 2, t);
+    const above =
+      (edge: number, ramp: number) =>
+      (t: number): number =>
+        smoothstep(edge - ramp / 2, edge + ramp / 2, t);
     if (this.side === -1) {
       // PA projection of the right lobes: the minor fissure (seen edge-on: a sharp line) bounds the upper lobe; the
       // middle lobe lies medially against the right heart border; the lower lobe projects over the lateral and
@@ -197,7 +227,13 @@ function bodyOutlines(p: Patient, r: Random, ap: boolean): { torso: Point[]; arm
     [1.0, 1.2],
     [0.98, 5],
   ];
-  const torso = [...halfTorso.map(([u, v]): Point => [u, v]), ...halfTorso.slice().reverse().map(([u, v]): Point => [-u, v])];
+  const torso = [
+    ...halfTorso.map(([u, v]): Point => [u, v]),
+    ...halfTorso
+      .slice()
+      .reverse()
+      .map(([u, v]): Point => [-u, v]),
+  ];
   // Arms hang beside the chest on AP films; on PA films the shoulders are rolled forward and the arms sit further out.
   const gap = ap ? r.uniform(0.0, 0.05) : r.uniform(0.04, 0.14);
   const arm = (s: number): Point[] => [
@@ -216,7 +252,13 @@ function bodyOutlines(p: Patient, r: Random, ap: boolean): { torso: Point[]; arm
  * A bone drawn as a filled band with a hollow (cortex brighter than medulla), into `field`. The hollow is left out
  * where it would be under two pixels wide: it could not be seen, and ribs are most of the polygons drawn.
  */
-function addBoneBand(field: Field, frame: Frame, centerline: readonly Point[], halfWidth: (t: number) => number, density: number): void {
+function addBoneBand(
+  field: Field,
+  frame: Frame,
+  centerline: readonly Point[],
+  halfWidth: (t: number) => number,
+  density: number,
+): void {
   fillPolygon(field, frame.toPixels(bandOutline(centerline, halfWidth)), density, 'add');
   if (halfWidth(0.5) * 0.55 * frame.scale < 1) return;
   fillPolygon(field, frame.toPixels(bandOutline(centerline, (t) => halfWidth(t) * 0.55)), -density * 0.3, 'add');
@@ -235,14 +277,20 @@ function ribs(field: Field, frame: Frame, p: Patient, lungs: readonly LungGeomet
       const lat = g.edges(v0 + 0.3).lateral + 0.06;
       const droop = 0.18 + 0.03 * k;
       // Posterior rib: leaves the spine, rises a little, then sweeps down along the chest wall.
-      const posterior = sampleCurve(curvePoints(frame, lat), 0, 1, (t): Point => [s * (0.07 + t * (lat - 0.07)), v0 - 0.09 * Math.sin(Math.PI * t * 0.85) + droop * t * t]);
-      const hw = 0.034 + 0.004 * Math.min(k, 5) / 5;
+      const posterior = sampleCurve(curvePoints(frame, lat), 0, 1, (t): Point => [
+        s * (0.07 + t * (lat - 0.07)),
+        v0 - 0.09 * Math.sin(Math.PI * t * 0.85) + droop * t * t,
+      ]);
+      const hw = 0.034 + (0.004 * Math.min(k, 5)) / 5;
       addBoneBand(field, frame, posterior, (t) => hw * (1.15 - 0.25 * t), 0.075);
       // Anterior rib: from the lateral end of the posterior rib, downwards and medially to the costal cartilage.
       const end = posterior[posterior.length - 1] ?? [0, 0];
       const drop = 0.32 + 0.02 * k;
       const medialEnd = 0.3 + 0.02 * k;
-      const anterior = sampleCurve(curvePoints(frame, 0.7), 0, 1, (t): Point => [end[0] - s * t * (Math.abs(end[0]) - medialEnd), end[1] + drop * Math.sin((t * Math.PI) / 2)]);
+      const anterior = sampleCurve(curvePoints(frame, 0.7), 0, 1, (t): Point => [
+        end[0] - s * t * (Math.abs(end[0]) - medialEnd),
+        end[1] + drop * Math.sin((t * Math.PI) / 2),
+      ]);
       addBoneBand(field, frame, anterior, () => hw * 1.25, 0.035);
     }
   }
@@ -270,9 +318,18 @@ function shoulderGirdle(field: Field, frame: Frame, p: Patient, pose: Pose, r: R
     const lift = pose.ap ? -0.14 : 0;
     const vMed = p.apexV - 0.02 + lift + r.uniform(-0.03, 0.03);
     const vLat = p.apexV - (pose.ap ? 0.12 : 0.24) + lift;
-    const clavicle = sampleCurve(18, 0, 1, (t): Point => [s * (0.12 + 0.92 * t), vMed + (vLat - vMed) * t + 0.05 * Math.sin(2 * Math.PI * t)]);
+    const clavicle = sampleCurve(18, 0, 1, (t): Point => [
+      s * (0.12 + 0.92 * t),
+      vMed + (vLat - vMed) * t + 0.05 * Math.sin(2 * Math.PI * t),
+    ]);
     // Rounded ends: the sternal end is a knob, the acromial end tapers.
-    addBoneBand(field, frame, clavicle, (t) => (0.05 - 0.012 * t) * Math.sqrt(Math.min(1, Math.sin(Math.PI * t) * 4)), 0.17);
+    addBoneBand(
+      field,
+      frame,
+      clavicle,
+      (t) => (0.05 - 0.012 * t) * Math.sqrt(Math.min(1, Math.sin(Math.PI * t) * 4)),
+      0.17,
+    );
     // Scapula: a thin blade, seen as a soft-edged shadow; on PA the shoulders are rolled forward and the blades
     // clear the lungs, on AP they overlap the upper lateral lung.
     const inward = pose.ap ? 0.2 : 0;
@@ -282,7 +339,15 @@ function shoulderGirdle(field: Field, frame: Frame, p: Patient, pose: Pose, r: R
     // Humeral head and shaft.
     const [hx, hy] = frame.toPixel(s * 1.18, p.apexV - 0.22);
     addEllipse(field, hx, hy, 0.17 * frame.scale, 0.17 * frame.scale, 0, 0.2, Profile.cortex);
-    addTube(field, frame.toPixel(s * 1.2, p.apexV - 0.1), frame.toPixel(s * 1.27, 3), 0.1 * frame.scale, 0.085 * frame.scale, 0.2, Profile.cortex);
+    addTube(
+      field,
+      frame.toPixel(s * 1.2, p.apexV - 0.1),
+      frame.toPixel(s * 1.27, 3),
+      0.1 * frame.scale,
+      0.085 * frame.scale,
+      0.2,
+      Profile.cortex,
+    );
   }
 }
 
@@ -290,7 +355,13 @@ function shoulderGirdle(field: Field, frame: Frame, p: Patient, pose: Pose, r: R
  * The heart and mediastinum as one silhouette field (0..1), for density and to hide the lung behind it: SVC and
  * right atrium on the right; aortic knob, pulmonary trunk and left ventricle down to the apex on the left.
  */
-function heartSilhouette(width: number, height: number, frame: Frame, p: Patient, lungs: readonly LungGeometry[]): Field {
+function heartSilhouette(
+  width: number,
+  height: number,
+  frame: Frame,
+  p: Patient,
+  lungs: readonly LungGeometry[],
+): Field {
   const f = createField(width, height);
   const floor = Math.min(...lungs.map((g) => g.base - g.domeHeight * 0.45));
   const left = p.heartRatio * 1.25 + p.heartShift * 0.3;
@@ -333,7 +404,17 @@ export function renderFrontalChest(options: FrontalChestOptions): AnatomyRender 
   const outlines = bodyOutlines(p, anatomyRandom, ap);
   const softDensity = 0.48 + 0.12 * p.habitus;
   addScaled(density, thickness(columns, rows, [frame.toPixels(outlines.torso)], 0.32 * scale, 0.35), softDensity);
-  addScaled(density, thickness(columns, rows, outlines.arms.map((arm) => frame.toPixels(arm)), 0.16 * scale, 0.35), softDensity * 0.85);
+  addScaled(
+    density,
+    thickness(
+      columns,
+      rows,
+      outlines.arms.map((arm) => frame.toPixels(arm)),
+      0.16 * scale,
+      0.35,
+    ),
+    softDensity * 0.85,
+  );
 
   // Lungs: a hard label mask (ground truth) and an air field thinning the soft tissue, deepest mid-lung. Both lungs
   // share one coverage field; a second one filled with the label value tells them apart (label x coverage).
@@ -383,9 +464,13 @@ export function renderFrontalChest(options: FrontalChestOptions): AnatomyRender 
       vessels,
       {
         hilum: frame.toPixel(s * (g.edges(hilumV).medial + 0.1), hilumV),
-        directions: [-Math.PI / 2 + s * 0.45, -Math.PI / 2 + s * 1.0, lateral, Math.PI / 2 - s * 1.0, Math.PI / 2 - s * 0.45].map(
-          (d) => d + frame.placement.rotation,
-        ),
+        directions: [
+          -Math.PI / 2 + s * 0.45,
+          -Math.PI / 2 + s * 1.0,
+          lateral,
+          Math.PI / 2 - s * 1.0,
+          Math.PI / 2 - s * 0.45,
+        ].map((d) => d + frame.placement.rotation),
         scale,
         length: 0.34,
         densityPerRadius: 2.2,
@@ -412,13 +497,32 @@ export function renderFrontalChest(options: FrontalChestOptions): AnatomyRender 
   const carinaV = p.apexV + 0.42;
   const carina = frame.toPixel(0.02, carinaV);
   addTube(density, frame.toPixel(0.0, p.apexV - 1.2), carina, 0.055 * scale, 0.05 * scale, -0.13, Profile.cylinder);
-  addTube(density, frame.toPixel(-0.03, carinaV + 0.04), frame.toPixel(-0.24, carinaV + 0.18), 0.035 * scale, 0.028 * scale, -0.06, Profile.cylinder);
-  addTube(density, frame.toPixel(0.06, carinaV + 0.04), frame.toPixel(0.24, carinaV + 0.25), 0.032 * scale, 0.026 * scale, -0.06, Profile.cylinder);
+  addTube(
+    density,
+    frame.toPixel(-0.03, carinaV + 0.04),
+    frame.toPixel(-0.24, carinaV + 0.18),
+    0.035 * scale,
+    0.028 * scale,
+    -0.06,
+    Profile.cylinder,
+  );
+  addTube(
+    density,
+    frame.toPixel(0.06, carinaV + 0.04),
+    frame.toPixel(0.24, carinaV + 0.25),
+    0.032 * scale,
+    0.026 * scale,
+    -0.06,
+    Profile.cylinder,
+  );
 
   // Below the diaphragm: liver, spleen and bowel are denser than the chest wall alone, and merge with the heart.
   const abdomen = createField(columns, rows);
   const [rightLung, leftLung] = lungs as [LungGeometry, LungGeometry];
-  const rightDome = sampleCurve(16, 1.2, rightLung.edges(rightLung.base).medial, (u): Point => [-u, rightLung.diaphragm(u)]);
+  const rightDome = sampleCurve(16, 1.2, rightLung.edges(rightLung.base).medial, (u): Point => [
+    -u,
+    rightLung.diaphragm(u),
+  ]);
   const leftDome = sampleCurve(16, leftLung.edges(leftLung.base).medial, 1.2, (u): Point => [u, leftLung.diaphragm(u)]);
   fillPolygon(abdomen, frame.toPixels([...rightDome, ...leftDome, [1.2, 6], [-1.2, 6]]), 0.08);
   // A wide blur: the extra density must not draw a line through the chest wall beside the costophrenic angles.
@@ -432,14 +536,24 @@ export function renderFrontalChest(options: FrontalChestOptions): AnatomyRender 
     const size = 0.3 + 0.25 * p.habitus;
     for (const s of [-1, 1]) {
       const [bx, by] = frame.toPixel(s * 0.55, p.apexV + p.lungHeight - 0.25);
-      addEllipse(density, bx, by, (size + 0.12) * scale, size * scale, frame.placement.rotation, 0.06, Profile.cylinder);
+      addEllipse(
+        density,
+        bx,
+        by,
+        (size + 0.12) * scale,
+        size * scale,
+        frame.placement.rotation,
+        0.06,
+        Profile.cylinder,
+      );
     }
   }
   if (pose.ap) addElectrodes(density, frame, createRandom(options.seed, 'devices'));
 
   // Slow variations (patient inhomogeneity, processing) so that no two lungs have the same mean.
   const slow = valueNoise(columns, rows, 0.5 * scale, anatomyRandom.next);
-  for (let i = 0; i < density.data.length; i++) density.data[i] = Math.max(0, (density.data[i] ?? 0) + 0.05 * ((slow[i] ?? 0) - 0.5));
+  for (let i = 0; i < density.data.length; i++)
+    density.data[i] = Math.max(0, (density.data[i] ?? 0) + 0.05 * ((slow[i] ?? 0) - 0.5));
 
   return {
     density,
@@ -464,6 +578,14 @@ function addElectrodes(density: Field, frame: Frame, r: Random): void {
     addEllipse(density, x, y, rad, rad, 0, 0.12, Profile.cortex);
     addEllipse(density, x, y, rad * 0.3, rad * 0.3, 0, 0.3, Profile.cylinder);
     const end = frame.toPixel(u + r.uniform(-0.5, 0.5), -1.6);
-    addTube(density, [x, y], end, Math.max(0.6, 0.008 * frame.scale), Math.max(0.6, 0.008 * frame.scale), 0.2, Profile.cylinder);
+    addTube(
+      density,
+      [x, y],
+      end,
+      Math.max(0.6, 0.008 * frame.scale),
+      Math.max(0.6, 0.008 * frame.scale),
+      0.2,
+      Profile.cylinder,
+    );
   }
 }

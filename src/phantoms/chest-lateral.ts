@@ -4,9 +4,29 @@
 // trachea, aortic arch, faint ribs and vascular markings. Patient units: 1 = half the chest's front-to-back depth.
 
 import { LungLabel, type AnatomyRender, type LungShape } from './anatomy.js';
-import { bandOutline, clamp01, Frame, roundedRectPoints, sampleCurve, smoothClosed, smoothstep, type Point } from './geometry.js';
+import {
+  bandOutline,
+  clamp01,
+  Frame,
+  roundedRectPoints,
+  sampleCurve,
+  smoothClosed,
+  smoothstep,
+  type Point,
+} from './geometry.js';
 import { addVesselTree } from './lung-vessels.js';
-import { addEllipse, addScaled, addTube, blur, cloneField, createField, fillPolygon, Profile, thickness, valueNoise } from './raster.js';
+import {
+  addEllipse,
+  addScaled,
+  addTube,
+  blur,
+  cloneField,
+  createField,
+  fillPolygon,
+  Profile,
+  thickness,
+  valueNoise,
+} from './raster.js';
 import { createRandom, type Random } from './random.js';
 
 export interface LateralChestOptions {
@@ -62,7 +82,8 @@ class LateralLung {
     // The posterior border follows the spine's kyphosis.
     const b = this.p.posterior + 0.06 * Math.sin(Math.PI * t);
     const c = (a + b) / 2 + 0.08;
-    const k = v >= this.p.apexV + this.cap ? 1 : Math.sqrt(clamp01(1 - ((this.p.apexV + this.cap - v) / this.cap) ** 2));
+    const k =
+      v >= this.p.apexV + this.cap ? 1 : Math.sqrt(clamp01(1 - ((this.p.apexV + this.cap - v) / this.cap) ** 2));
     const h = ((b - a) / 2) * k;
     return { anterior: c - h - 0.08 * k, posterior: c + h - 0.08 * k };
   }
@@ -79,7 +100,10 @@ class LateralLung {
     const { anterior, posterior } = this.edges(this.base);
     const back = sampleCurve(30, this.p.apexV, this.base, (v): Point => [this.edges(v).posterior, v]);
     const dome = sampleCurve(20, posterior, anterior, (u): Point => [u, this.diaphragm(u)]).slice(1);
-    const front = sampleCurve(26, this.diaphragm(anterior), this.p.apexV, (v): Point => [this.edges(v).anterior, v]).slice(1, -1);
+    const front = sampleCurve(26, this.diaphragm(anterior), this.p.apexV, (v): Point => [
+      this.edges(v).anterior,
+      v,
+    ]).slice(1, -1);
     return [...back, ...dome, ...front];
   }
 }
@@ -160,7 +184,15 @@ export function renderLateralChest(options: LateralChestOptions): AnatomyRender 
   blur(armField, 0.08 * scale, 2);
   addScaled(density, armField, 1);
   for (const du of [0, 0.1]) {
-    addTube(density, frame.toPixel(-0.05 + du, -0.7), frame.toPixel(-0.55 + du, -3), 0.09 * scale, 0.08 * scale, 0.14, Profile.cortex);
+    addTube(
+      density,
+      frame.toPixel(-0.05 + du, -0.7),
+      frame.toPixel(-0.55 + du, -3),
+      0.09 * scale,
+      0.08 * scale,
+      0.14,
+      Profile.cortex,
+    );
   }
 
   // Two hemithoraces' lung fields, each half the air, superimposed.
@@ -216,7 +248,9 @@ export function renderLateralChest(options: LateralChestOptions): AnatomyRender 
     vessels,
     {
       hilum: frame.toPixel(0.05, hilumV),
-      directions: [-Math.PI / 2, -Math.PI / 2 - 0.9, Math.PI, Math.PI / 2 + 0.6, Math.PI / 2 - 0.3, 0.3, -0.6].map((d) => d + frame.placement.rotation),
+      directions: [-Math.PI / 2, -Math.PI / 2 - 0.9, Math.PI, Math.PI / 2 + 0.6, Math.PI / 2 - 0.3, 0.3, -0.6].map(
+        (d) => d + frame.placement.rotation,
+      ),
       scale,
       length: 0.34,
       densityPerRadius: 2.2,
@@ -234,7 +268,10 @@ export function renderLateralChest(options: LateralChestOptions): AnatomyRender 
     const [px, py] = frame.toPixel(u + 0.22, v + 0.03);
     addEllipse(bones, px, py, 0.1 * scale, 0.045 * scale, 0.4, 0.05, Profile.cylinder);
   }
-  const sternum = sampleCurve(12, 0, 1, (t): Point => [front + 0.07 + 0.04 * Math.sin(Math.PI * t), p.apexV + 0.05 + t * 1.05]);
+  const sternum = sampleCurve(12, 0, 1, (t): Point => [
+    front + 0.07 + 0.04 * Math.sin(Math.PI * t),
+    p.apexV + 0.05 + t * 1.05,
+  ]);
   fillPolygon(bones, frame.toPixels(bandOutline(sternum, () => 0.045)), 0.07, 'add');
   for (let k = 0; k < 9; k++) {
     const v0 = p.apexV + 0.05 + k * 0.16;
@@ -256,7 +293,10 @@ export function renderLateralChest(options: LateralChestOptions): AnatomyRender 
   // Trachea, tilted backwards on its way down; the aortic arch above the heart.
   const carina = frame.toPixel(0.12, p.apexV + 0.5);
   addTube(density, frame.toPixel(-0.1, p.apexV - 1.2), carina, 0.075 * scale, 0.065 * scale, -0.1, Profile.cylinder);
-  const arch = sampleCurve(16, 0, 1, (t): Point => [-0.3 + 0.9 * t, p.apexV + 0.45 - 0.25 * Math.sin(Math.PI * Math.min(1, t * 1.4))]);
+  const arch = sampleCurve(16, 0, 1, (t): Point => [
+    -0.3 + 0.9 * t,
+    p.apexV + 0.45 - 0.25 * Math.sin(Math.PI * Math.min(1, t * 1.4)),
+  ]);
   const aorta = createField(columns, rows);
   fillPolygon(aorta, frame.toPixels(bandOutline([...arch, [0.62, baseV - 0.2]], () => 0.09)), 0.05);
   blur(aorta, 0.02 * scale, 1);
@@ -265,7 +305,10 @@ export function renderLateralChest(options: LateralChestOptions): AnatomyRender 
   // Abdomen below the diaphragm; gastric bubble under the left (lower) dome.
   const abdomen = createField(columns, rows);
   const lower = lungs[1] as LateralLung;
-  const dome = sampleCurve(20, 1.3, -1.3, (u): Point => [u, lower.diaphragm(Math.max(lower.edges(lower.base).anterior, Math.min(lower.edges(lower.base).posterior, u)))]);
+  const dome = sampleCurve(20, 1.3, -1.3, (u): Point => [
+    u,
+    lower.diaphragm(Math.max(lower.edges(lower.base).anterior, Math.min(lower.edges(lower.base).posterior, u))),
+  ]);
   fillPolygon(abdomen, frame.toPixels([...dome, [-1.3, 6], [1.3, 6]]), 0.08);
   blur(abdomen, 0.02 * scale, 2);
   addScaled(density, abdomen, 1);
@@ -275,7 +318,16 @@ export function renderLateralChest(options: LateralChestOptions): AnatomyRender 
   }
 
   const slow = valueNoise(columns, rows, 0.5 * scale, r.next);
-  for (let i = 0; i < density.data.length; i++) density.data[i] = Math.max(0, (density.data[i] ?? 0) + 0.05 * ((slow[i] ?? 0) - 0.5));
+  for (let i = 0; i < density.data.length; i++)
+    density.data[i] = Math.max(0, (density.data[i] ?? 0) + 0.05 * ((slow[i] ?? 0) - 0.5));
 
-  return { density, aeration, lungs: labels, lungExtent: extent, lungShapes: [lungShape(lower, frame)], frame, patientSex: p.sex };
+  return {
+    density,
+    aeration,
+    lungs: labels,
+    lungExtent: extent,
+    lungShapes: [lungShape(lower, frame)],
+    frame,
+    patientSex: p.sex,
+  };
 }

@@ -37,7 +37,13 @@ import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GatewayError, describeError } from '../errors.js';
 import type { FindingSummary } from './findings.js';
-import { declaredBitsStored, initFrameEncoders, isEncapsulated, PHANTOM_SYNTAXES, type PhantomSyntax } from './frame-encoder.js';
+import {
+  declaredBitsStored,
+  initFrameEncoders,
+  isEncapsulated,
+  PHANTOM_SYNTAXES,
+  type PhantomSyntax,
+} from './frame-encoder.js';
 import { phantomIdentity, phantomPart10 } from './phantom-dicom.js';
 import { phantomSpecFor, resolveSetOptions, type PhantomClass, type PhantomSetOptions } from './phantom-spec.js';
 import { encodeGreyPng } from '../reporting/png-encoder.js';
@@ -45,7 +51,14 @@ import { previewPng } from './preview.js';
 import { renderPhantom } from './render-phantom.js';
 
 /** The syntaxes 'mixed' cycles through, image by image. */
-const MIXED: readonly PhantomSyntax[] = ['explicit', 'jpeg-lossless', 'jpeg-ls-lossless', 'jpeg2000-lossless', 'rle', 'implicit'];
+const MIXED: readonly PhantomSyntax[] = [
+  'explicit',
+  'jpeg-lossless',
+  'jpeg-ls-lossless',
+  'jpeg2000-lossless',
+  'rle',
+  'implicit',
+];
 
 export interface PhantomDatasetOptions extends PhantomSetOptions {
   dir: string;
@@ -100,7 +113,8 @@ function csvCell(value: string | number): string {
 
 function describeFindings(findings: readonly FindingSummary[]): string {
   if (findings.length === 0) return '';
-  if (findings.every((f) => f.kind === 'consolidation')) return findings.map((f) => `consolidation ${f.lobe ?? f.lung}`).join(' ');
+  if (findings.every((f) => f.kind === 'consolidation'))
+    return findings.map((f) => `consolidation ${f.lobe ?? f.lung}`).join(' ');
   return `ground-glass ${findings.map((f) => `${f.lung}:${f.count}`).join(' ')}`;
 }
 
@@ -109,12 +123,19 @@ async function prepareDir(dir: string): Promise<void> {
     await mkdir(dir, { recursive: true });
     const entries = await readdir(dir);
     if (entries.length > 0) {
-      throw new GatewayError('PHANTOMS_OUT_NOT_EMPTY', `${dir} is not empty; give --out a new or empty folder (phantoms never overwrite files)`);
+      throw new GatewayError(
+        'PHANTOMS_OUT_NOT_EMPTY',
+        `${dir} is not empty; give --out a new or empty folder (phantoms never overwrite files)`,
+      );
     }
     for (const sub of ['images', 'masks']) await mkdir(path.join(dir, sub));
   } catch (error) {
     if (error instanceof GatewayError) throw error;
-    throw new GatewayError('PHANTOMS_OUT_UNWRITABLE', `cannot create the output folder ${dir}: ${describeError(error)}`, { cause: error });
+    throw new GatewayError(
+      'PHANTOMS_OUT_UNWRITABLE',
+      `cannot create the output folder ${dir}: ${describeError(error)}`,
+      { cause: error },
+    );
   }
 }
 
@@ -123,16 +144,23 @@ export async function writePhantomDataset(options: PhantomDatasetOptions): Promi
   const started = performance.now();
   const { dir, count, seed } = options;
   if (!Number.isInteger(count) || count < 1 || count > MAX_COUNT) {
-    throw new GatewayError('PHANTOMS_OPTIONS', `the number of images must be an integer from 1 to ${MAX_COUNT}, got ${count}`);
+    throw new GatewayError(
+      'PHANTOMS_OPTIONS',
+      `the number of images must be an integer from 1 to ${MAX_COUNT}, got ${count}`,
+    );
   }
   const setOptions = resolveSetOptions(options);
   const syntaxChoice = options.syntax ?? 'explicit';
   if (syntaxChoice !== 'mixed' && !Object.hasOwn(PHANTOM_SYNTAXES, syntaxChoice)) {
-    throw new GatewayError('PHANTOMS_OPTIONS', `unknown syntax '${String(syntaxChoice)}': use ${[...Object.keys(PHANTOM_SYNTAXES), 'mixed'].join(', ')}`);
+    throw new GatewayError(
+      'PHANTOMS_OPTIONS',
+      `unknown syntax '${String(syntaxChoice)}': use ${[...Object.keys(PHANTOM_SYNTAXES), 'mixed'].join(', ')}`,
+    );
   }
   // Checks the seed before anything is created on disk.
   phantomSpecFor(0, seed, setOptions);
-  const syntaxOf = (index: number): PhantomSyntax => (syntaxChoice === 'mixed' ? (MIXED[index % MIXED.length] ?? 'explicit') : syntaxChoice);
+  const syntaxOf = (index: number): PhantomSyntax =>
+    syntaxChoice === 'mixed' ? (MIXED[index % MIXED.length] ?? 'explicit') : syntaxChoice;
   if (syntaxChoice === 'mixed' || isEncapsulated(syntaxChoice)) await initFrameEncoders();
   await prepareDir(dir);
   if (options.previews) await mkdir(path.join(dir, 'previews'));
@@ -191,5 +219,14 @@ export async function writePhantomDataset(options: PhantomDatasetOptions): Promi
   const labelsFile = path.join(dir, 'labels.csv');
   await writeFile(`${labelsFile}.partial`, `${rows.join('\n')}\n`);
   await rename(`${labelsFile}.partial`, labelsFile);
-  return { dir, labelsFile, count, studies: studies.size, byClass, byView, byBodyPart, seconds: (performance.now() - started) / 1000 };
+  return {
+    dir,
+    labelsFile,
+    count,
+    studies: studies.size,
+    byClass,
+    byView,
+    byBodyPart,
+    seconds: (performance.now() - started) / 1000,
+  };
 }

@@ -35,7 +35,14 @@ export interface Exposure {
 /** Density of an unexposed (collimated) border: brighter than any anatomy. */
 const COLLIMATED = 1.3;
 
-export function drawExposure(r: Random, bitsStored: number, photometric: Photometric, rows: number, columns: number, portable: boolean): Exposure {
+export function drawExposure(
+  r: Random,
+  bitsStored: number,
+  photometric: Photometric,
+  rows: number,
+  columns: number,
+  portable: boolean,
+): Exposure {
   const maxValue = 2 ** bitsStored - 1;
   const gain = (maxValue * r.uniform(0.5, 0.78)) / 1.35;
   const offset = maxValue * r.uniform(0.02, 0.12);
@@ -77,7 +84,8 @@ export interface Box {
  */
 export function drawCollimation(r: Random, rows: number, columns: number, keep: Box | undefined): Box | undefined {
   if (!r.chance(0.4)) return undefined;
-  const side = (limit: number, size: number): number => Math.max(0, Math.min(Math.floor(size * r.uniform(0, 0.07)), Math.floor(limit)));
+  const side = (limit: number, size: number): number =>
+    Math.max(0, Math.min(Math.floor(size * r.uniform(0, 0.07)), Math.floor(limit)));
   const margin = 0.03 * Math.max(rows, columns);
   const k = keep ?? { x0: columns / 2, y0: rows / 2, x1: columns / 2, y1: rows / 2 };
   return {

@@ -114,7 +114,12 @@ function commit(
 }
 
 /** A lung-local point inside `shape`'s lung (and well inside the lobe, if given), or undefined after many misses. */
-function pointIn(anatomy: AnatomyRender, shape: LungShape, draw: () => { t: number; q: number }, lobe?: Lobe): [number, number] | undefined {
+function pointIn(
+  anatomy: AnatomyRender,
+  shape: LungShape,
+  draw: () => { t: number; q: number },
+  lobe?: Lobe,
+): [number, number] | undefined {
   const width = anatomy.density.width;
   const height = anatomy.density.height;
   for (let attempt = 0; attempt < 200; attempt++) {
@@ -142,7 +147,16 @@ function consolidation(anatomy: AnatomyRender, r: Random, out: Field, mask: Uint
     const [cx, cy] = center;
     const radius = shape.widthPx * r.uniform(0.3, 0.45);
     const fill = r.uniform(0.85, 0.98);
-    const blobs: Blob[] = [{ x: cx, y: cy, rx: radius * r.uniform(0.85, 1.2), ry: radius * r.uniform(0.85, 1.2), angle: r.uniform(0, Math.PI), fill }];
+    const blobs: Blob[] = [
+      {
+        x: cx,
+        y: cy,
+        rx: radius * r.uniform(0.85, 1.2),
+        ry: radius * r.uniform(0.85, 1.2),
+        angle: r.uniform(0, Math.PI),
+        fill,
+      },
+    ];
     for (let k = r.int(2, 4); k > 0; k--) {
       const a = r.uniform(0, 2 * Math.PI);
       const d = radius * r.uniform(0.35, 0.65);
@@ -172,7 +186,12 @@ function consolidation(anatomy: AnatomyRender, r: Random, out: Field, mask: Uint
     );
     let area = 0;
     for (const m of candidate.mask) area += m;
-    const summary: FindingSummary = { kind: 'consolidation', lung: LUNG_NAME[shape.label as 1 | 2 | 3], lobe: lobe.name, count: 1 };
+    const summary: FindingSummary = {
+      kind: 'consolidation',
+      lung: LUNG_NAME[shape.label as 1 | 2 | 3],
+      lobe: lobe.name,
+      count: 1,
+    };
     if (!best || area > best.area) best = { ...candidate, area, summary };
     // At least half of the full blob's mask (pi * (0.82 radius)^2 for the plateau profile at MASK_LEVEL) in view.
     if (area >= 1.05 * radius * radius) break;
@@ -210,7 +229,15 @@ function groundGlass(anatomy: AnatomyRender, r: Random, out: Field, mask: Uint8A
     if (blobs.length === 0) continue;
     const drawn = drawBlobs(out.width, out.height, blobs);
     const cell = Math.max(2, shape.widthPx * 0.05);
-    commit(drawn, anatomy, shape.label, (i) => (anatomy.lungExtent[i] === shape.label ? 1 : 0), { cell, floor: 0.6, r }, out, mask);
+    commit(
+      drawn,
+      anatomy,
+      shape.label,
+      (i) => (anatomy.lungExtent[i] === shape.label ? 1 : 0),
+      { cell, floor: 0.6, r },
+      out,
+      mask,
+    );
     summaries.push({ kind: 'ground-glass', lung: LUNG_NAME[shape.label as 1 | 2 | 3], count: blobs.length });
   }
   return summaries;
@@ -223,6 +250,7 @@ export function renderFindings(className: FindingClass, anatomy: AnatomyRender, 
   const mask = new Uint8Array(width * height);
   if (className === 'normal' || anatomy.lungShapes.length === 0) return { density, mask, summaries: [] };
   const r = createRandom(patientSeed, 'findings', className);
-  const summaries = className === 'pneumonia' ? consolidation(anatomy, r, density, mask) : groundGlass(anatomy, r, density, mask);
+  const summaries =
+    className === 'pneumonia' ? consolidation(anatomy, r, density, mask) : groundGlass(anatomy, r, density, mask);
   return { density, mask, summaries };
 }

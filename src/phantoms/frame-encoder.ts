@@ -65,7 +65,10 @@ export interface FrameToEncode {
 export function encodeFrame(frame: FrameToEncode, syntax: PhantomSyntax): Uint8Array {
   if (!isEncapsulated(syntax)) throw new RangeError(`${syntax} is not a compressed syntax`);
   if (!NativeCodecs.isInitialized()) {
-    throw new GatewayError('PHANTOMS_CODECS_UNAVAILABLE', 'the image encoders are not loaded; await initFrameEncoders() before encoding');
+    throw new GatewayError(
+      'PHANTOMS_CODECS_UNAVAILABLE',
+      'the image encoders are not loaded; await initFrameEncoders() before encoding',
+    );
   }
   const bytes = new Uint8Array(frame.pixels.length * 2);
   if (endianness() === 'LE') new Uint16Array(bytes.buffer).set(frame.pixels);
@@ -101,10 +104,17 @@ export function encodeFrame(frame: FrameToEncode, syntax: PhantomSyntax): Uint8A
         break;
     }
   } catch (cause) {
-    throw new GatewayError('PHANTOMS_ENCODE_FAILED', `the ${syntax} encoder failed on a ${frame.columns} x ${frame.rows} frame; write this dataset with --syntax explicit`, { cause });
+    throw new GatewayError(
+      'PHANTOMS_ENCODE_FAILED',
+      `the ${syntax} encoder failed on a ${frame.columns} x ${frame.rows} frame; write this dataset with --syntax explicit`,
+      { cause },
+    );
   }
   if (!encoded || encoded.length === 0) {
-    throw new GatewayError('PHANTOMS_ENCODE_FAILED', `the ${syntax} encoder produced no data for a ${frame.columns} x ${frame.rows} frame; write this dataset with --syntax explicit`);
+    throw new GatewayError(
+      'PHANTOMS_ENCODE_FAILED',
+      `the ${syntax} encoder produced no data for a ${frame.columns} x ${frame.rows} frame; write this dataset with --syntax explicit`,
+    );
   }
   return new Uint8Array(encoded);
 }

@@ -35,8 +35,15 @@ export function renderHand(options: HandOptions): AnatomyRender & { laterality: 
   const soft = createField(columns, rows);
   const bone = createField(columns, rows);
   const px = (p: Point): Point => frame.toPixel(p[0], p[1]);
-  const tube = (field: Field, a: Point, b: Point, r0: number, r1: number, amplitude: number, profile: (s: number) => number): void =>
-    addTube(field, px(a), px(b), r0 * scale, r1 * scale, amplitude, profile);
+  const tube = (
+    field: Field,
+    a: Point,
+    b: Point,
+    r0: number,
+    r1: number,
+    amplitude: number,
+    profile: (s: number) => number,
+  ): void => addTube(field, px(a), px(b), r0 * scale, r1 * scale, amplitude, profile);
 
   // Forearm and palm.
   // Outline with the thumb side at +u (mirrored for a right hand); the thenar eminence bulges towards the thumb.
@@ -52,12 +59,16 @@ export function renderHand(options: HandOptions): AnatomyRender & { laterality: 
     [0.32, 0.75],
     [0.34, 2.5],
   ];
-  const palm = smoothClosed(palmOutline.map(([u, v]): Point => [u * m, v]), 5);
+  const palm = smoothClosed(
+    palmOutline.map(([u, v]): Point => [u * m, v]),
+    5,
+  );
   const palmField = createField(columns, rows);
   fillPolygon(palmField, frame.toPixels(palm), 1);
   const depth = cloneField(palmField);
   blur(depth, 0.12 * scale, 2);
-  for (let i = 0; i < soft.data.length; i++) soft.data[i] = (palmField.data[i] ?? 0) * (0.2 + 0.22 * clamp01(((depth.data[i] ?? 0) - 0.5) * 2));
+  for (let i = 0; i < soft.data.length; i++)
+    soft.data[i] = (palmField.data[i] ?? 0) * (0.2 + 0.22 * clamp01(((depth.data[i] ?? 0) - 0.5) * 2));
 
   // Radius (thumb side) and ulna.
   tube(bone, [0.17 * m, 2.5], [0.17 * m, 0.8], 0.1, 0.13, 0.3, Profile.cortex);
@@ -106,6 +117,16 @@ export function renderHand(options: HandOptions): AnatomyRender & { laterality: 
   blur(bone, 0.004 * scale, 1);
 
   const density = createField(columns, rows);
-  for (let i = 0; i < density.data.length; i++) density.data[i] = Math.min(0.42, soft.data[i] ?? 0) + (bone.data[i] ?? 0);
-  return { density, aeration: createField(columns, rows), lungs: new Uint8Array(rows * columns), lungExtent: new Uint8Array(rows * columns), lungShapes: [], frame, patientSex: r.chance(0.5) ? 'M' : 'F', laterality };
+  for (let i = 0; i < density.data.length; i++)
+    density.data[i] = Math.min(0.42, soft.data[i] ?? 0) + (bone.data[i] ?? 0);
+  return {
+    density,
+    aeration: createField(columns, rows),
+    lungs: new Uint8Array(rows * columns),
+    lungExtent: new Uint8Array(rows * columns),
+    lungShapes: [],
+    frame,
+    patientSex: r.chance(0.5) ? 'M' : 'F',
+    laterality,
+  };
 }

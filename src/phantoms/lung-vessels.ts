@@ -35,9 +35,21 @@ export function addVesselTree(field: Field, options: VesselTreeOptions, random: 
     const spread = random.uniform(0.25, 0.5);
     const bend = random.uniform(-0.12, 0.12);
     grow(to, angle + bend - spread, length * random.uniform(0.62, 0.78), radius * 0.72, depth + 1);
-    grow(to, angle + bend + spread * random.uniform(0.6, 1), length * random.uniform(0.62, 0.78), radius * 0.7, depth + 1);
+    grow(
+      to,
+      angle + bend + spread * random.uniform(0.6, 1),
+      length * random.uniform(0.62, 0.78),
+      radius * 0.7,
+      depth + 1,
+    );
   };
   for (const direction of options.directions) {
-    grow(hilum, direction + random.uniform(-0.15, 0.15), options.length * random.uniform(0.8, 1.1), random.uniform(0.022, 0.03), 1);
+    grow(
+      hilum,
+      direction + random.uniform(-0.15, 0.15),
+      options.length * random.uniform(0.8, 1.1),
+      random.uniform(0.022, 0.03),
+      1,
+    );
   }
 }

@@ -8,7 +8,13 @@ import dcmjs from 'dcmjs';
 import type { NaturalDataset } from 'dcmjs';
 import { IMPLEMENTATION_CLASS_UID } from '../dicom/implementation.js';
 import { SopClass } from '../dicom/sop-classes.js';
-import { declaredBitsStored, encodeFrame, isEncapsulated, PHANTOM_SYNTAXES, type PhantomSyntax } from './frame-encoder.js';
+import {
+  declaredBitsStored,
+  encodeFrame,
+  isEncapsulated,
+  PHANTOM_SYNTAXES,
+  type PhantomSyntax,
+} from './frame-encoder.js';
 import type { PhantomSpec } from './phantom-spec.js';
 import { phantomStudyDateTime, phantomUid } from './phantom-uids.js';
 import type { PhantomImage } from './render-phantom.js';

@@ -64,7 +64,8 @@ function invalid(what: string): GatewayError {
 
 function fraction(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
-  if (!Number.isFinite(v) || v < 0 || v > 1) throw invalid(`${name} must be a number from 0 to 1, got ${String(value)}`);
+  if (!Number.isFinite(v) || v < 0 || v > 1)
+    throw invalid(`${name} must be a number from 0 to 1, got ${String(value)}`);
   return v;
 }
 
@@ -72,14 +73,17 @@ function fraction(name: string, value: number | undefined, fallback: number): nu
 export function resolveSetOptions(options: PhantomSetOptions = {}): Required<PhantomSetOptions> {
   const classes = options.classes ?? PHANTOM_CLASSES;
   if (classes.length === 0) throw invalid('classes must name at least one of normal, pneumonia, covid');
-  for (const c of classes) if (!PHANTOM_CLASSES.includes(c)) throw invalid(`unknown class '${String(c)}': use normal, pneumonia or covid`);
+  for (const c of classes)
+    if (!PHANTOM_CLASSES.includes(c)) throw invalid(`unknown class '${String(c)}': use normal, pneumonia or covid`);
   const size = options.size ?? 256;
-  if (!Number.isInteger(size) || size < MIN_SIZE || size > MAX_SIZE) throw invalid(`size must be an integer from ${MIN_SIZE} to ${MAX_SIZE}, got ${String(options.size)}`);
+  if (!Number.isInteger(size) || size < MIN_SIZE || size > MAX_SIZE)
+    throw invalid(`size must be an integer from ${MIN_SIZE} to ${MAX_SIZE}, got ${String(options.size)}`);
   const lateralFraction = fraction('lateral fraction', options.lateralFraction, 0);
   const nonChestFraction = fraction('non-chest fraction', options.nonChestFraction, 0);
   if (lateralFraction + nonChestFraction > 1) throw invalid('lateral fraction + non-chest fraction must not exceed 1');
   const imagesPerStudy = options.imagesPerStudy ?? 1;
-  if (!Number.isInteger(imagesPerStudy) || imagesPerStudy < 1 || imagesPerStudy > 16) throw invalid(`images per study must be an integer from 1 to 16, got ${String(options.imagesPerStudy)}`);
+  if (!Number.isInteger(imagesPerStudy) || imagesPerStudy < 1 || imagesPerStudy > 16)
+    throw invalid(`images per study must be an integer from 1 to 16, got ${String(options.imagesPerStudy)}`);
   return {
     classes: [...new Set(classes)],
     size,
@@ -104,7 +108,8 @@ function studyClass(studyIndex: number, seed: number, classes: readonly PhantomC
 /** The phantom at `index` of the dataset with seed `seed`. */
 export function phantomSpecFor(index: number, seed: number, options: PhantomSetOptions = {}): PhantomSpec {
   if (!Number.isInteger(index) || index < 0) throw invalid(`index must be a non-negative integer, got ${index}`);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw invalid(`seed must be an integer from 0 to 4294967295, got ${seed}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw invalid(`seed must be an integer from 0 to 4294967295, got ${seed}`);
   const o = resolveSetOptions(options);
   const studyIndex = Math.floor(index / o.imagesPerStudy);
   // Every draw is made whatever the options, in a fixed order, so that changing one option (say, the AP fraction)
@@ -118,9 +123,11 @@ export function phantomSpecFor(index: number, seed: number, options: PhantomSetO
   const photometricDraw = r.next();
   const bodyPart: PhantomBodyPart = kind < o.nonChestFraction ? (handOrSkull < 0.5 ? 'HAND' : 'SKULL') : 'CHEST';
   const lateral = bodyPart === 'CHEST' && kind < o.nonChestFraction + o.lateralFraction;
-  const view: PhantomView = bodyPart === 'HAND' ? 'PA' : bodyPart === 'SKULL' ? 'AP' : lateral ? 'LL' : apDraw < o.apFraction ? 'AP' : 'PA';
+  const view: PhantomView =
+    bodyPart === 'HAND' ? 'PA' : bodyPart === 'SKULL' ? 'AP' : lateral ? 'LL' : apDraw < o.apFraction ? 'AP' : 'PA';
   const rows = o.size;
-  const columns = o.aspect === 'square' ? rows : Math.max(MIN_SIZE, 2 * Math.round((rows * (0.8 + 0.2 * aspectDraw)) / 2));
+  const columns =
+    o.aspect === 'square' ? rows : Math.max(MIN_SIZE, 2 * Math.round((rows * (0.8 + 0.2 * aspectDraw)) / 2));
   return {
     index,
     seed: deriveSeed(seed, 'image', index),

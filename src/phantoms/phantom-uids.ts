@@ -11,7 +11,10 @@ export type UidKind = 'study' | 'series' | 'instance';
 
 /** A UUID-derived UID for (seed, kind, key); key is the study index, or `study.image` for series and instances. */
 export function phantomUid(seed: number, kind: UidKind, key: string | number): string {
-  const digest = createHash('sha1').update(NAMESPACE).update(`cxr-gateway-phantom|${seed >>> 0}|${kind}|${key}`).digest();
+  const digest = createHash('sha1')
+    .update(NAMESPACE)
+    .update(`cxr-gateway-phantom|${seed >>> 0}|${kind}|${key}`)
+    .digest();
   const uuid = Buffer.from(digest.subarray(0, 16));
   uuid[6] = ((uuid[6] ?? 0) & 0x0f) | 0x50;
   uuid[8] = ((uuid[8] ?? 0) & 0x3f) | 0x80;
@@ -20,7 +23,9 @@ export function phantomUid(seed: number, kind: UidKind, key: string | number): s
 
 /** A study date and time in 2020 (DICOM DA / TM), fixed by the seed and study index, never by the clock. */
 export function phantomStudyDateTime(seed: number, studyIndex: number): { date: string; time: string } {
-  const digest = createHash('sha1').update(`cxr-gateway-phantom-date|${seed >>> 0}|${studyIndex}`).digest();
+  const digest = createHash('sha1')
+    .update(`cxr-gateway-phantom-date|${seed >>> 0}|${studyIndex}`)
+    .digest();
   const day = digest.readUInt16BE(0) % 366;
   const seconds = 7 * 3600 + (digest.readUInt32BE(2) % (12 * 3600));
   const d = new Date(Date.UTC(2020, 0, 1) + day * 86_400_000);

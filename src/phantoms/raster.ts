@@ -401,7 +401,13 @@ export function addScaled(target: Field, source: Field, k: number): void {
  * The projected thickness of solid outlines (a body, a limb): 0 outside, `rim` at the skin line (the step that makes
  * a skin line visible), rising to 1 a `radius` inside, like the path length through a rounded solid.
  */
-export function thickness(width: number, height: number, outlines: ReadonlyArray<readonly Point[]>, radius: number, rim: number): Field {
+export function thickness(
+  width: number,
+  height: number,
+  outlines: ReadonlyArray<readonly Point[]>,
+  radius: number,
+  rim: number,
+): Field {
   const mask = createField(width, height);
   for (const outline of outlines) fillPolygon(mask, outline, 1);
   const inner = cloneField(mask);

@@ -4,7 +4,16 @@
 import type { AnatomyRender } from './anatomy.js';
 import { renderFrontalChest } from './chest-frontal.js';
 import { renderLateralChest } from './chest-lateral.js';
-import { drawCollimation, drawExposure, expose, toStored, whiteLevel, type Box, type Photometric, type VoiWindowValues } from './exposure.js';
+import {
+  drawCollimation,
+  drawExposure,
+  expose,
+  toStored,
+  whiteLevel,
+  type Box,
+  type Photometric,
+  type VoiWindowValues,
+} from './exposure.js';
 import { renderFindings, type FindingSummary } from './findings.js';
 import { renderHand } from './hand.js';
 import type { PhantomBodyPart, PhantomClass, PhantomSpec, PhantomView } from './phantom-spec.js';
@@ -75,18 +84,37 @@ export function renderPhantom(spec: PhantomSpec): PhantomImage {
   const anatomy = renderAnatomy(spec);
   const findings = renderFindings(spec.bodyPart === 'CHEST' ? spec.className : 'normal', anatomy, spec.patientSeed);
   const density = anatomy.density;
-  for (let i = 0; i < density.data.length; i++) density.data[i] = (density.data[i] ?? 0) + (findings.density.data[i] ?? 0);
+  for (let i = 0; i < density.data.length; i++)
+    density.data[i] = (density.data[i] ?? 0) + (findings.density.data[i] ?? 0);
 
   const exposureRandom = createRandom(spec.seed, 'exposure');
-  const exposure = drawExposure(exposureRandom, spec.bitsStored, spec.photometric, spec.rows, spec.columns, spec.view === 'AP' && spec.bodyPart === 'CHEST');
+  const exposure = drawExposure(
+    exposureRandom,
+    spec.bitsStored,
+    spec.photometric,
+    spec.rows,
+    spec.columns,
+    spec.view === 'AP' && spec.bodyPart === 'CHEST',
+  );
   const collimation = drawCollimation(exposureRandom, spec.rows, spec.columns, lungBox(anatomy.lungs, spec.columns));
   const display = expose(density, exposure, collimation, createRandom(spec.seed, 'noise'));
 
   const textMask = new Uint8Array(spec.rows * spec.columns);
   let textMarkers: string[] = [];
   if (spec.textMarkers) {
-    const context = { view: spec.view, bodyPart: spec.bodyPart, ...(anatomy.laterality === 'U' ? {} : { laterality: anatomy.laterality }) };
-    const burned = burnTextMarkers(spec.rows, spec.columns, anatomy.lungs, context, createRandom(spec.seed, 'markers'), collimation);
+    const context = {
+      view: spec.view,
+      bodyPart: spec.bodyPart,
+      ...(anatomy.laterality === 'U' ? {} : { laterality: anatomy.laterality }),
+    };
+    const burned = burnTextMarkers(
+      spec.rows,
+      spec.columns,
+      anatomy.lungs,
+      context,
+      createRandom(spec.seed, 'markers'),
+      collimation,
+    );
     const white = whiteLevel(exposure);
     for (let i = 0; i < display.length; i++) {
       const a = burned.alpha[i] ?? 0;

@@ -36,7 +36,16 @@ export function renderSkull(options: SkullOptions): AnatomyRender {
   // inner table, the way the skull's outline shows on a film.
   addEllipse(density, cx, cy, (width + 0.06) * scale, (height + 0.06) * scale, rot, 0.12, Profile.cylinder);
   addEllipse(density, cx, cy, width * scale, height * scale, rot, 0.9, Profile.cylinder);
-  addEllipse(density, cx, cy, (width - shell) * scale, (height - shell) * scale, rot, -0.9 * (1 - shell / width) + 0.3, Profile.cylinder);
+  addEllipse(
+    density,
+    cx,
+    cy,
+    (width - shell) * scale,
+    (height - shell) * scale,
+    rot,
+    -0.9 * (1 - shell / width) + 0.3,
+    Profile.cylinder,
+  );
 
   const bone = createField(columns, rows);
   const px = (points: readonly Point[]): Point[] => frame.toPixels(points);
@@ -51,9 +60,21 @@ export function renderSkull(options: SkullOptions): AnatomyRender {
     addEllipse(density, mx, my, 0.16 * scale, 0.13 * scale, rot, -0.07, Profile.cylinder);
   }
   // Nasal cavity.
-  fillPolygon(density, px([[0, 0.42], [0.12, 0.8], [-0.12, 0.8]]), -0.06, 'add');
+  fillPolygon(
+    density,
+    px([
+      [0, 0.42],
+      [0.12, 0.8],
+      [-0.12, 0.8],
+    ]),
+    -0.06,
+    'add',
+  );
   // Mandible and teeth.
-  const jaw = sampleCurve(24, -1, 1, (t): Point => [0.78 * Math.sin((t * Math.PI) / 2.2), 0.6 + 0.65 * Math.cos((t * Math.PI) / 2.2) ** 0.8]);
+  const jaw = sampleCurve(24, -1, 1, (t): Point => [
+    0.78 * Math.sin((t * Math.PI) / 2.2),
+    0.6 + 0.65 * Math.cos((t * Math.PI) / 2.2) ** 0.8,
+  ]);
   fillPolygon(bone, px(bandOutline(jaw, () => 0.065)), 0.25, 'add');
   for (const row of [0.9, 1.02]) {
     for (let k = -6; k <= 6; k++) {
@@ -65,6 +86,15 @@ export function renderSkull(options: SkullOptions): AnatomyRender {
   for (let k = 0; k < 4; k++) fillPolygon(bone, px(roundedRectPoints(0, 1.3 + k * 0.2, 0.14, 0.07, 24)), 0.12, 'add');
   fillPolygon(density, px(ellipsePoints(0, 1.6, 0.35, 0.6, 32)), 0.15, 'add');
   blur(bone, 0.004 * scale, 1);
-  for (let i = 0; i < density.data.length; i++) density.data[i] = Math.max(0, (density.data[i] ?? 0) + (bone.data[i] ?? 0));
-  return { density, aeration: createField(columns, rows), lungs: new Uint8Array(rows * columns), lungExtent: new Uint8Array(rows * columns), lungShapes: [], frame, patientSex: r.chance(0.5) ? 'M' : 'F' };
+  for (let i = 0; i < density.data.length; i++)
+    density.data[i] = Math.max(0, (density.data[i] ?? 0) + (bone.data[i] ?? 0));
+  return {
+    density,
+    aeration: createField(columns, rows),
+    lungs: new Uint8Array(rows * columns),
+    lungExtent: new Uint8Array(rows * columns),
+    lungShapes: [],
+    frame,
+    patientSex: r.chance(0.5) ? 'M' : 'F',
+  };
 }

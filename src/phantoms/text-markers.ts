@@ -29,7 +29,10 @@ function ensureFont(): void {
     if (parent === dir) break;
     dir = parent;
   }
-  throw new GatewayError('PHANTOMS_FONT_MISSING', `cannot load the marker font ${FONT_FILE} from the gateway's installation; reinstall it (assets/fonts ships with the package)`);
+  throw new GatewayError(
+    'PHANTOMS_FONT_MISSING',
+    `cannot load the marker font ${FONT_FILE} from the gateway's installation; reinstall it (assets/fonts ships with the package)`,
+  );
 }
 
 export interface MarkerContext {
@@ -117,7 +120,9 @@ export function burnTextMarkers(
     ];
     // A stable shuffle of the slots from the image's stream.
     const order = slots.map((slot) => ({ slot, key: r.next() })).sort((a, b) => a.key - b.key);
-    const free = order.find(({ slot: [x, y] }) => isFree(x - margin, y - margin, w + 2 * margin, h + 2 * margin, columns, rows, forbidden, taken));
+    const free = order.find(({ slot: [x, y] }) =>
+      isFree(x - margin, y - margin, w + 2 * margin, h + 2 * margin, columns, rows, forbidden, taken),
+    );
     if (!free) continue;
     const [x, y] = free.slot;
     if (boxed) {
@@ -137,7 +142,8 @@ export function burnTextMarkers(
     const h = Math.min(rows, ty + th) - y0;
     if (w <= 0 || h <= 0) continue;
     const rgba = ctx.getImageData(x0, y0, w, h).data;
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) alpha[(y0 + y) * columns + x0 + x] = (rgba[(y * w + x) * 4 + 3] ?? 0) / 255;
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) alpha[(y0 + y) * columns + x0 + x] = (rgba[(y * w + x) * 4 + 3] ?? 0) / 255;
   }
   return { markers, alpha };
 }
@@ -157,6 +163,7 @@ function isFree(
   const y0 = Math.max(0, y);
   const x1 = Math.min(columns, x + w);
   const y1 = Math.min(rows, y + h);
-  for (let yy = y0; yy < y1; yy++) for (let xx = x0; xx < x1; xx++) if (forbidden[yy * columns + xx] !== 0) return false;
+  for (let yy = y0; yy < y1; yy++)
+    for (let xx = x0; xx < x1; xx++) if (forbidden[yy * columns + xx] !== 0) return false;
   return true;
 }

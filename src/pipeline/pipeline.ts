@@ -125,7 +125,8 @@ export class Pipeline implements Stage {
     // Deliveries that were failing before a restart are failing still, as far as anyone can tell: watched from now.
     const now = this.now();
     for (const d of this.options.pipelineStore.deliveries()) {
-      if (d.state === 'pending' && d.attempts > 0) this.watch.failed(d.id, d.destination, causeOfStored(d.lastError), now);
+      if (d.state === 'pending' && d.attempts > 0)
+        this.watch.failed(d.id, d.destination, causeOfStored(d.lastError), now);
     }
     this.wake();
   }
@@ -170,11 +171,14 @@ export class Pipeline implements Stage {
     const inFlight = Promise.allSettled([this.processing, this.delivering]);
     if (!(await settledBy(inFlight, deadline, this.now))) {
       const { logger } = this.options;
-      logger.warn('shutdown deadline reached: aborting the deliveries in flight; they stay pending and are sent again after restart', {
-        event: 'PIPELINE-4009',
-        delivering: this.delivering !== undefined,
-        processing: this.processing !== undefined,
-      });
+      logger.warn(
+        'shutdown deadline reached: aborting the deliveries in flight; they stay pending and are sent again after restart',
+        {
+          event: 'PIPELINE-4009',
+          delivering: this.delivering !== undefined,
+          processing: this.processing !== undefined,
+        },
+      );
       this.shutdown.abort();
       await this.delivering;
     }
@@ -205,7 +209,10 @@ export class Pipeline implements Stage {
   private async processAll(): Promise<void> {
     const { pipelineStore, logger } = this.options;
     try {
-      const lanes = Math.max(1, [...this.options.models.values()].reduce((n, m) => n + m.pool.size, 0));
+      const lanes = Math.max(
+        1,
+        [...this.options.models.values()].reduce((n, m) => n + m.pool.size, 0),
+      );
       const taken = new Set<number>();
       // Each lane asks for its next job only when it is free, routing whatever became ready meanwhile:
       // an urgent study that arrives during a backlog goes next, not after the backlog.
@@ -221,7 +228,10 @@ export class Pipeline implements Stage {
         }),
       );
     } catch (error) {
-      logger.error('pipeline pass failed; it runs again on the next event', { event: 'PIPELINE-4008', error: describeError(error) });
+      logger.error('pipeline pass failed; it runs again on the next event', {
+        event: 'PIPELINE-4008',
+        error: describeError(error),
+      });
     }
   }
 
@@ -257,11 +267,29 @@ export class Pipeline implements Stage {
     const now = this.now();
     if (chosen === undefined) {
       pipelineStore.routeJob(jobId, { ignored: reasons.join('; ') || 'the study has no instances' }, now);
-      logger.info('job ignored by routing', { event: 'PIPELINE-4002', jobId, studyInstanceUid, revision, why: reasons.join('; ') });
+      logger.info('job ignored by routing', {
+        event: 'PIPELINE-4002',
+        jobId,
+        studyInstanceUid,
+        revision,
+        why: reasons.join('; '),
+      });
       return;
     }
-    pipelineStore.routeJob(jobId, { rule: chosen.rule, action: JSON.stringify(chosen.action), priority: chosen.action.priority, images }, now);
-    logger.info('job routed', { event: 'PIPELINE-4001', jobId, studyInstanceUid, revision, rule: chosen.rule, priority: chosen.action.priority, images: images.length });
+    pipelineStore.routeJob(
+      jobId,
+      { rule: chosen.rule, action: JSON.stringify(chosen.action), priority: chosen.action.priority, images },
+      now,
+    );
+    logger.info('job routed', {
+      event: 'PIPELINE-4001',
+      jobId,
+      studyInstanceUid,
+      revision,
+      rule: chosen.rule,
+      priority: chosen.action.priority,
+      images: images.length,
+    });
   }
 
   private async processJob(job: ActiveJob): Promise<void> {
@@ -280,20 +308,41 @@ export class Pipeline implements Stage {
     }
     pipelineStore.beginAttempt(job.jobId, this.now());
     const rules: EligibilityRules = { ...config.inference.eligibility, ...(action.eligibility ?? {}) };
-    const attributesOf = new Map(pipelineStore.studyInstances(job.studyInstanceUid).map((i) => [i.sopInstanceUid, readOrError(() => storedAttributes(i))]));
+    const attributesOf = new Map(
+      pipelineStore
+        .studyInstances(job.studyInstanceUid)
+        .map((i) => [i.sopInstanceUid, readOrError(() => storedAttributes(i))]),
+    );
     const pending = pipelineStore.jobImages(job.jobId).filter((i) => i.state === 'pending');
     const toProcess: JobImage[] = [];
     for (const image of pending) {
       const attributes: KeyAttributes | GatewayError = attributesOf.get(image.sopInstanceUid) ?? {};
       if (attributes instanceof GatewayError) {
         // That image alone fails; the job's other images go on.
-        pipelineStore.recordImage(job.jobId, image.sopInstanceUid, { state: 'failed', reason: `${attributes.code}: ${attributes.message}` }, this.now());
-        logger.error('image failed: its stored attributes cannot be read', { event: 'PIPELINE-4010', ...ids, sopInstanceUid: image.sopInstanceUid, code: attributes.code, why: attributes.message });
+        pipelineStore.recordImage(
+          job.jobId,
+          image.sopInstanceUid,
+          { state: 'failed', reason: `${attributes.code}: ${attributes.message}` },
+          this.now(),
+        );
+        logger.error('image failed: its stored attributes cannot be read', {
+          event: 'PIPELINE-4010',
+          ...ids,
+          sopInstanceUid: image.sopInstanceUid,
+          code: attributes.code,
+          why: attributes.message,
+        });
         continue;
       }
       const verdict = checkEligibility(attributes, rules);
       if (verdict.eligible) toProcess.push(image);
-      else pipelineStore.recordImage(job.jobId, image.sopInstanceUid, { state: 'skipped', reason: verdict.reason }, this.now());
+      else
+        pipelineStore.recordImage(
+          job.jobId,
+          image.sopInstanceUid,
+          { state: 'skipped', reason: verdict.reason },
+          this.now(),
+        );
     }
     const outDir = path.join(this.options.outputsDir, job.studyInstanceUid, `r${job.revision}`);
     const createdAt = new Date(store.jobCreatedAt(job.jobId) ?? this.now()).toISOString();
@@ -301,7 +350,8 @@ export class Pipeline implements Stage {
     const suspects = toProcess.filter((i) => i.crashes > 0);
     const rest = toProcess.filter((i) => i.crashes === 0);
     const batches: JobImage[][] = suspects.map((i) => [i]);
-    for (let i = 0; i < rest.length; i += config.inference.maxBatch) batches.push(rest.slice(i, i + config.inference.maxBatch));
+    for (let i = 0; i < rest.length; i += config.inference.maxBatch)
+      batches.push(rest.slice(i, i + config.inference.maxBatch));
     for (let batch = batches.shift(); batch !== undefined; batch = batches.shift()) {
       let results: ImageWorkResult[];
       try {
@@ -320,21 +370,49 @@ export class Pipeline implements Stage {
           continue;
         }
         // A stopped pool: the images stay pending and the job is retried on the next pass.
-        logger.error('image processing failed; the job stays pending', { event: 'ANALYSIS-5012', ...ids, code: errorCode(error, 'PROCESSING_FAILED'), error: describeError(error) });
+        logger.error('image processing failed; the job stays pending', {
+          event: 'ANALYSIS-5012',
+          ...ids,
+          code: errorCode(error, 'PROCESSING_FAILED'),
+          error: describeError(error),
+        });
         return;
       }
       let noSpace: string | undefined;
       for (const r of results) {
         if (r.kind === 'written') {
-          pipelineStore.recordImage(job.jobId, r.sopInstanceUid, { state: 'written', result: JSON.stringify(r) }, this.now());
+          pipelineStore.recordImage(
+            job.jobId,
+            r.sopInstanceUid,
+            { state: 'written', result: JSON.stringify(r) },
+            this.now(),
+          );
           this.options.timings?.observeAll(r.stageMs);
-          logger.info('image classified and explained', { event: 'ANALYSIS-5010', ...ids, sopInstanceUid: r.sopInstanceUid, predicted: r.classification.predicted, outputs: r.outputs.length, stageMs: roundMs(r.stageMs) });
+          logger.info('image classified and explained', {
+            event: 'ANALYSIS-5010',
+            ...ids,
+            sopInstanceUid: r.sopInstanceUid,
+            predicted: r.classification.predicted,
+            outputs: r.outputs.length,
+            stageMs: roundMs(r.stageMs),
+          });
         } else if (r.code === NO_SPACE) {
           // Not the image's fault: it stays pending and the job is tried again once there is room.
           noSpace ??= r.reason;
         } else {
-          pipelineStore.recordImage(job.jobId, r.sopInstanceUid, { state: 'failed', reason: codedReason(r.code, r.reason) }, this.now());
-          logger.warn('image failed', { event: 'ANALYSIS-5011', ...ids, sopInstanceUid: r.sopInstanceUid, code: r.code, why: r.reason });
+          pipelineStore.recordImage(
+            job.jobId,
+            r.sopInstanceUid,
+            { state: 'failed', reason: codedReason(r.code, r.reason) },
+            this.now(),
+          );
+          logger.warn('image failed', {
+            event: 'ANALYSIS-5011',
+            ...ids,
+            sopInstanceUid: r.sopInstanceUid,
+            code: r.code,
+            why: r.reason,
+          });
         }
       }
       if (noSpace !== undefined) return this.waitForSpace(job, noSpace);
@@ -351,14 +429,26 @@ export class Pipeline implements Stage {
     const { pipelineStore, logger, config } = this.options;
     const ids = { jobId: job.jobId, studyInstanceUid: job.studyInstanceUid, revision: job.revision };
     const max = config.inference.maxCrashesPerImage;
-    const counts = pipelineStore.recordCrash(job.jobId, batch.map((i) => i.sopInstanceUid), this.now());
+    const counts = pipelineStore.recordCrash(
+      job.jobId,
+      batch.map((i) => i.sopInstanceUid),
+      this.now(),
+    );
     const again: JobImage[] = [];
     for (const image of batch) {
       const crashes = counts.get(image.sopInstanceUid) ?? max;
       if (crashes >= max) {
-        const reason = codedReason('WORKER_CRASHED', `the inference worker crashed ${crashes} times on this image (last: ${error.detail})`);
+        const reason = codedReason(
+          'WORKER_CRASHED',
+          `the inference worker crashed ${crashes} times on this image (last: ${error.detail})`,
+        );
         pipelineStore.recordImage(job.jobId, image.sopInstanceUid, { state: 'failed', reason }, this.now());
-        logger.error('image failed: the inference worker crashed on it every time (a poison image)', { event: 'ANALYSIS-5013', ...ids, sopInstanceUid: image.sopInstanceUid, crashes });
+        logger.error('image failed: the inference worker crashed on it every time (a poison image)', {
+          event: 'ANALYSIS-5013',
+          ...ids,
+          sopInstanceUid: image.sopInstanceUid,
+          crashes,
+        });
       } else {
         again.push({ ...image, crashes });
       }
@@ -396,8 +486,13 @@ export class Pipeline implements Stage {
     const { initialMs, maxMs } = this.spaceRetry;
     const delayMs = Math.min(maxMs, initialMs * 2 ** waits);
     const now = this.now();
-    this.options.pipelineStore.deferJob(job.jobId, now + delayMs, codedReason('NO_SPACE', `waiting for disk space: ${reason}`), now);
-    this.options.logger.warn('no disk space for the job\'s outputs: it waits and is tried again', {
+    this.options.pipelineStore.deferJob(
+      job.jobId,
+      now + delayMs,
+      codedReason('NO_SPACE', `waiting for disk space: ${reason}`),
+      now,
+    );
+    this.options.logger.warn("no disk space for the job's outputs: it waits and is tried again", {
       event: 'PIPELINE-4004',
       jobId: job.jobId,
       studyInstanceUid: job.studyInstanceUid,
@@ -415,15 +510,23 @@ export class Pipeline implements Stage {
     if (this.spaceTimer) clearTimeout(this.spaceTimer);
     this.spaceTimerDue = due;
     // +1: a timer may fire a hair before the wall clock reaches `due`, and the job would be skipped again.
-    this.spaceTimer = setTimeout(() => {
-      this.spaceTimer = undefined;
-      this.wake();
-    }, Math.max(0, due - this.now()) + 1);
+    this.spaceTimer = setTimeout(
+      () => {
+        this.spaceTimer = undefined;
+        this.wake();
+      },
+      Math.max(0, due - this.now()) + 1,
+    );
     // Never what keeps the process alive: stop() ends the pipeline without waiting for it.
     this.spaceTimer.unref();
   }
 
-  private async finishJob(job: ActiveJob, action: ProcessAction, manifest: ModelManifest, createdAt: string): Promise<void> {
+  private async finishJob(
+    job: ActiveJob,
+    action: ProcessAction,
+    manifest: ModelManifest,
+    createdAt: string,
+  ): Promise<void> {
     const { pipelineStore, config, logger } = this.options;
     const images = pipelineStore.jobImages(job.jobId);
     const written = readOrError(() => images.flatMap((i) => (i.state === 'written' ? [storedResult(i)] : [])));
@@ -433,14 +536,30 @@ export class Pipeline implements Stage {
     if (written.length === 0) {
       const failed = images.some((i) => i.state === 'failed');
       const reason = images.map((i) => `${i.sopInstanceUid}: ${i.reason ?? i.state}`).join('; ');
-      pipelineStore.finishProcessing(job.jobId, { state: failed ? 'failed' : 'ignored', reason: failed ? codedReason('IMAGES_FAILED', reason) : `no eligible image (${reason})` }, now);
+      pipelineStore.finishProcessing(
+        job.jobId,
+        {
+          state: failed ? 'failed' : 'ignored',
+          reason: failed ? codedReason('IMAGES_FAILED', reason) : `no eligible image (${reason})`,
+        },
+        now,
+      );
       this.spaceWaits.delete(job.jobId);
-      logger.info(failed ? 'job failed: no image could be processed' : 'job ignored: no eligible image', { event: failed ? 'PIPELINE-4005' : 'PIPELINE-4006', ...ids, why: reason });
+      logger.info(failed ? 'job failed: no image could be processed' : 'job ignored: no eligible image', {
+        event: failed ? 'PIPELINE-4005' : 'PIPELINE-4006',
+        ...ids,
+        why: reason,
+      });
       return;
     }
     const deliveries: Array<{ kind: 'pacs' | 'ris'; destination: string; payload: string }> = [];
     const files = written.flatMap((w) => w.outputs.map((o) => o.path));
-    for (const name of action.pacs) deliveries.push({ kind: 'pacs', destination: name, payload: JSON.stringify({ kind: 'pacs', files } satisfies DeliveryPayload) });
+    for (const name of action.pacs)
+      deliveries.push({
+        kind: 'pacs',
+        destination: name,
+        payload: JSON.stringify({ kind: 'pacs', files } satisfies DeliveryPayload),
+      });
     const best = studyLevelResult(written);
     const source = best && images.find((i) => i.sopInstanceUid === best.sopInstanceUid);
     for (const name of action.ris) {
@@ -460,17 +579,34 @@ export class Pipeline implements Stage {
       try {
         await writeFileAtomic(dir, `${report.controlId}.hl7`, Buffer.from(report.message, 'utf8'));
       } catch (error) {
-        if (isOutOfSpace(error)) return this.waitForSpace(job, `no disk space for the HL7 report: ${describeError(error)}`);
+        if (isOutOfSpace(error))
+          return this.waitForSpace(job, `no disk space for the HL7 report: ${describeError(error)}`);
         throw error;
       }
-      deliveries.push({ kind: 'ris', destination: name, payload: JSON.stringify({ kind: 'ris', file, controlId: report.controlId } satisfies DeliveryPayload) });
+      deliveries.push({
+        kind: 'ris',
+        destination: name,
+        payload: JSON.stringify({ kind: 'ris', file, controlId: report.controlId } satisfies DeliveryPayload),
+      });
     }
     // A done job whose images partly failed says why (jobs --json lastError), not null.
     const failed = images.filter((i) => i.state === 'failed');
-    const imageProblems = failed.length === 0 ? null : codedReason('IMAGES_FAILED', `${failed.length} of ${images.length} image(s) failed: ${failed.map((i) => `${i.sopInstanceUid}: ${i.reason ?? 'failed'}`).join('; ')}`);
+    const imageProblems =
+      failed.length === 0
+        ? null
+        : codedReason(
+            'IMAGES_FAILED',
+            `${failed.length} of ${images.length} image(s) failed: ${failed.map((i) => `${i.sopInstanceUid}: ${i.reason ?? 'failed'}`).join('; ')}`,
+          );
     pipelineStore.finishProcessing(job.jobId, { deliveries, imageProblems }, now);
     this.spaceWaits.delete(job.jobId);
-    logger.info('job written: deliveries queued', { event: 'PIPELINE-4007', ...ids, deliveries: deliveries.length, images: written.length, imagesFailed: failed.length });
+    logger.info('job written: deliveries queued', {
+      event: 'PIPELINE-4007',
+      ...ids,
+      deliveries: deliveries.length,
+      images: written.length,
+      imagesFailed: failed.length,
+    });
     this.scheduleDeliveries(0);
   }
 
@@ -511,7 +647,11 @@ export class Pipeline implements Stage {
   private async deliverDue(): Promise<void> {
     const { pipelineStore } = this.options;
     // One at a time, asking again after each: an urgent delivery never waits behind a batch of normal ones.
-    for (let due = pipelineStore.dueDeliveries(this.now(), 1); due.length > 0 && this.running; due = pipelineStore.dueDeliveries(this.now(), 1)) {
+    for (
+      let due = pipelineStore.dueDeliveries(this.now(), 1);
+      due.length > 0 && this.running;
+      due = pipelineStore.dueDeliveries(this.now(), 1)
+    ) {
       for (const delivery of due) await this.deliverOne(delivery);
     }
   }
@@ -519,7 +659,12 @@ export class Pipeline implements Stage {
   private async deliverOne(delivery: Delivery): Promise<void> {
     const { pipelineStore, logger } = this.options;
     const target = this.withDeadline(this.targets.get(delivery.destination));
-    const ids = { jobId: delivery.jobId, studyInstanceUid: delivery.studyInstanceUid, revision: delivery.revision, destination: delivery.destination };
+    const ids = {
+      jobId: delivery.jobId,
+      studyInstanceUid: delivery.studyInstanceUid,
+      revision: delivery.revision,
+      destination: delivery.destination,
+    };
     let outcome: DeliveryOutcome;
     const started = this.now();
     if (target === undefined) {
@@ -548,7 +693,12 @@ export class Pipeline implements Stage {
       pipelineStore.recordDelivery(delivery.id, { kind: 'delivered' }, now);
       this.watch.settled(delivery.id);
       this.options.timings?.observe(delivery.kind, now - started);
-      logger.info(`${delivery.kind === 'pacs' ? 'objects stored in PACS' : 'result reported to RIS'}`, { event: delivery.kind === 'pacs' ? 'EXPORT-6001' : 'EXPORT-6002', ...ids, attempts: delivery.attempts + 1, ms: now - started });
+      logger.info(`${delivery.kind === 'pacs' ? 'objects stored in PACS' : 'result reported to RIS'}`, {
+        event: delivery.kind === 'pacs' ? 'EXPORT-6001' : 'EXPORT-6002',
+        ...ids,
+        attempts: delivery.attempts + 1,
+        ms: now - started,
+      });
       return;
     }
     // The class decides how long to keep trying (FAILURE_CLASSES in retry-policy.ts): transient causes for as
@@ -562,23 +712,45 @@ export class Pipeline implements Stage {
       const why = failure === 'permanent' && attempt <= 1 ? stored : `${stored}; ${next.reason}`;
       pipelineStore.recordDelivery(delivery.id, { kind: 'parked', reason: why }, now);
       this.watch.settled(delivery.id);
-      logger.error('delivery parked for an admin', { event: 'EXPORT-6004', ...ids, cause: outcome.cause, failure, attempt, why });
+      logger.error('delivery parked for an admin', {
+        event: 'EXPORT-6004',
+        ...ids,
+        cause: outcome.cause,
+        failure,
+        attempt,
+        why,
+      });
       return;
     }
     // Cut off by the shutdown deadline: not the destination's fault, so due again at once after restart.
     const cutOff = outcome.cause === 'stopped' && this.shutdown.signal.aborted;
-    const delayMs = cutOff ? 0 : outcome.cause === 'destination-not-configured' ? Math.min(next.delayMs, DESTINATION_WAIT_MAX_MS) : next.delayMs;
+    const delayMs = cutOff
+      ? 0
+      : outcome.cause === 'destination-not-configured'
+        ? Math.min(next.delayMs, DESTINATION_WAIT_MAX_MS)
+        : next.delayMs;
     pipelineStore.recordDelivery(delivery.id, { kind: 'retry', reason: stored, nextAttemptAt: now + delayMs }, now);
     this.watch.failed(delivery.id, delivery.destination, outcome.cause, now);
-    logger.warn('delivery failed; will retry', { event: 'EXPORT-6003', ...ids, cause: outcome.cause, failure, why: outcome.reason, retryInMs: delayMs, attempt });
+    logger.warn('delivery failed; will retry', {
+      event: 'EXPORT-6003',
+      ...ids,
+      cause: outcome.cause,
+      failure,
+      why: outcome.reason,
+      retryInMs: delayMs,
+      attempt,
+    });
     const alertAfterMs = this.options.config.delivery.alertAfterMinutes * 60_000;
     if (this.watch.crossed(delivery.destination, now, alertAfterMs)) {
-      logger.error('deliveries to a destination have been failing longer than delivery.alertAfterMinutes; they keep retrying', {
-        event: 'EXPORT-6005',
-        destination: delivery.destination,
-        cause: outcome.cause,
-        alertAfterMinutes: this.options.config.delivery.alertAfterMinutes,
-      });
+      logger.error(
+        'deliveries to a destination have been failing longer than delivery.alertAfterMinutes; they keep retrying',
+        {
+          event: 'EXPORT-6005',
+          destination: delivery.destination,
+          cause: outcome.cause,
+          alertAfterMinutes: this.options.config.delivery.alertAfterMinutes,
+        },
+      );
     }
   }
 }

@@ -19,13 +19,24 @@ export function storedAction(job: Pick<ActiveJob, 'jobId' | 'action'>): ProcessA
 }
 
 export function storedAttributes(instance: { sopInstanceUid: string; attributes: string }): KeyAttributes {
-  return parseStored(keyAttributesSchema, instance.attributes, { column: 'instances.attributes', row: `instance ${instance.sopInstanceUid}` });
+  return parseStored(keyAttributesSchema, instance.attributes, {
+    column: 'instances.attributes',
+    row: `instance ${instance.sopInstanceUid}`,
+  });
 }
 
-export function storedResult(image: Pick<JobImage, 'jobId' | 'sopInstanceUid' | 'result'>): Extract<ImageWorkResult, { kind: 'written' }> {
-  return parseStored(writtenImageResultSchema, image.result, { column: 'job_images.result', row: `job ${image.jobId} image ${image.sopInstanceUid}` });
+export function storedResult(
+  image: Pick<JobImage, 'jobId' | 'sopInstanceUid' | 'result'>,
+): Extract<ImageWorkResult, { kind: 'written' }> {
+  return parseStored(writtenImageResultSchema, image.result, {
+    column: 'job_images.result',
+    row: `job ${image.jobId} image ${image.sopInstanceUid}`,
+  });
 }
 
 export function storedPayload(delivery: Pick<Delivery, 'id' | 'payload'>): DeliveryPayload {
-  return parseStored(deliveryPayloadSchema, delivery.payload, { column: 'deliveries.payload', row: `delivery ${delivery.id}` });
+  return parseStored(deliveryPayloadSchema, delivery.payload, {
+    column: 'deliveries.payload',
+    row: `delivery ${delivery.id}`,
+  });
 }

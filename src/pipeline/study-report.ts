@@ -37,7 +37,14 @@ export interface StudyReportInput {
 export function buildStudyReport(input: StudyReportInput): { controlId: string; message: string } {
   const source = readSourceInstance(readFileSync(input.sourcePath));
   const ps = source.patientStudy;
-  const text = (v: unknown) => (typeof v === 'string' ? v : v && typeof v === 'object' && 'Alphabetic' in v ? String((v as { Alphabetic: unknown }).Alphabetic ?? '') : v === undefined || v === null ? '' : String(v));
+  const text = (v: unknown) =>
+    typeof v === 'string'
+      ? v
+      : v && typeof v === 'object' && 'Alphabetic' in v
+        ? String((v as { Alphabetic: unknown }).Alphabetic ?? '')
+        : v === undefined || v === null
+          ? ''
+          : String(v);
   const controlId = resultControlId(input.studyInstanceUid, input.revision, input.ris.name);
   const sc = input.result.outputs.find((o) => o.kind === 'sc');
   const accession = text(ps.AccessionNumber);
@@ -56,7 +63,13 @@ export function buildStudyReport(input: StudyReportInput): { controlId: string; 
       birthDate: text(ps.PatientBirthDate),
       sex: text(ps.PatientSex),
     },
-    order: { placer: accession, filler: accession, accession, procedureCode: { code: 'CXR-AI', text: 'Chest X-ray AI classification' }, department: 'RAD' },
+    order: {
+      placer: accession,
+      filler: accession,
+      accession,
+      procedureCode: { code: 'CXR-AI', text: 'Chest X-ray AI classification' },
+      department: 'RAD',
+    },
     observationTime: studyDate ? dicomDateTimeToHl7(studyDate, text(ps.StudyTime)) : input.createdAt,
     resultTime: input.createdAt,
     studyInstanceUid: input.studyInstanceUid,

@@ -132,11 +132,19 @@ function drawTextLines(ctx: SKRSContext2D, c: BannerContent, l: Layout): void {
 
   y += l.line;
   ctx.font = bannerFont(l.font);
-  ctx.fillText(fit(ctx, c.probabilities.map((p) => `${p.name} ${percent(p.probability)}`).join('   '), l.textWidth), x, y);
+  ctx.fillText(
+    fit(ctx, c.probabilities.map((p) => `${p.name} ${percent(p.probability)}`).join('   '), l.textWidth),
+    x,
+    y,
+  );
 
   y += l.line;
   ctx.fillStyle = SECONDARY_TEXT;
-  ctx.fillText(fit(ctx, `Model ${c.modelName} ${c.modelVersion}   Heatmap: ${c.method}, for ${c.explainedClass}`, l.textWidth), x, y);
+  ctx.fillText(
+    fit(ctx, `Model ${c.modelName} ${c.modelVersion}   Heatmap: ${c.method}, for ${c.explainedClass}`, l.textWidth),
+    x,
+    y,
+  );
 
   // The notice, then the intended use, wrapped over the last two lines.
   y += l.line;

@@ -22,7 +22,9 @@ const SCHEME = 'cxr-gateway/derived-uid/1';
 /** `2.25.` + the decimal of a SHA-256-based UUID of the given parts (order matters, no separator ambiguity). */
 export function uidFromParts(parts: readonly (string | number)[]): string {
   // JSON keeps the parts apart unambiguously ("a|b","c" vs "a","b|c").
-  const digest = createHash('sha256').update(JSON.stringify([SCHEME, ...parts.map(String)])).digest();
+  const digest = createHash('sha256')
+    .update(JSON.stringify([SCHEME, ...parts.map(String)]))
+    .digest();
   const bytes = Buffer.from(digest.subarray(0, 16));
   bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x80; // version 8
   bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80; // variant 10
@@ -63,5 +65,12 @@ export interface SeriesUidKey {
 
 /** Series Instance UID: one AI series per (source series, model version, output kind, revision). */
 export function derivedSeriesUid(key: SeriesUidKey): string {
-  return uidFromParts(['series', key.sourceSeriesInstanceUid, key.model.modelUid, key.model.version, key.kind, key.revision]);
+  return uidFromParts([
+    'series',
+    key.sourceSeriesInstanceUid,
+    key.model.modelUid,
+    key.model.version,
+    key.kind,
+    key.revision,
+  ]);
 }

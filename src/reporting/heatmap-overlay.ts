@@ -7,7 +7,14 @@
 import { GatewayError } from '../errors.js';
 import { resample } from '../imaging/resize.js';
 import { bannerRows, renderBanner, type BannerContent } from './banner.js';
-import { DEFAULT_COLORMAP, LUT_SIZE, divergingLut, lutIndexOfScaled, relevanceScale, type ColormapOptions } from './heatmap-colormap.js';
+import {
+  DEFAULT_COLORMAP,
+  LUT_SIZE,
+  divergingLut,
+  lutIndexOfScaled,
+  relevanceScale,
+  type ColormapOptions,
+} from './heatmap-colormap.js';
 import { placementMask, relevanceOnPicture, type RelevanceMap } from './relevance-mapping.js';
 
 /** 8-bit RGB, rows x columns x 3, colour-by-pixel (PlanarConfiguration 0): what the Secondary Capture carries. */
@@ -76,7 +83,11 @@ export function renderOverlay(input: OverlayInput, overrides: Partial<OverlayOpt
   const grey = factor < 1 ? resample(display.pixels, display.rows, display.columns, rows, columns) : display.pixels;
 
   const lut = divergingLut(options.colormap);
-  const scale = relevanceScale(relevance.values, placementMask(relevance.size, relevance.placement), options.scalePercentile);
+  const scale = relevanceScale(
+    relevance.values,
+    placementMask(relevance.size, relevance.placement),
+    options.scalePercentile,
+  );
   // A zero scale (an all-zero map) maps every pixel to the transparent middle entry.
   const inverse = scale > 0 ? 1 / scale : 0;
   const onPicture = relevanceOnPicture(relevance, rows, columns);
@@ -130,11 +141,20 @@ export function renderOverlay(input: OverlayInput, overrides: Partial<OverlayOpt
         { kind: 'overlay', top: pictureTop, left: columns, rows, columns },
       ]
     : [{ kind: 'overlay', top: pictureTop, left: 0, rows, columns }];
-  return { image: { rows: totalRows, columns: width, data }, panels, banner: { top: bannerTop, rows: banner.rows }, scale };
+  return {
+    image: { rows: totalRows, columns: width, data },
+    panels,
+    banner: { top: bannerTop, rows: banner.rows },
+    scale,
+  };
 }
 
 /** Output size of a render, without rendering (e.g. to check a PACS's size limit up front). */
-export function overlaySize(sourceRows: number, sourceColumns: number, overrides: Partial<OverlayOptions> = {}): { rows: number; columns: number } {
+export function overlaySize(
+  sourceRows: number,
+  sourceColumns: number,
+  overrides: Partial<OverlayOptions> = {},
+): { rows: number; columns: number } {
   const options = checkOptions({ ...DEFAULT_OVERLAY_OPTIONS, ...overrides });
   const factor = Math.min(1, options.maxEdge / Math.max(sourceRows, sourceColumns));
   const rows = Math.max(1, Math.round(sourceRows * factor));
@@ -148,20 +168,32 @@ function clamp01(v: number): number {
 
 function checkOptions(o: OverlayOptions): OverlayOptions {
   if (!Number.isInteger(o.maxEdge) || o.maxEdge < 64 || o.maxEdge > 8192) {
-    throw new GatewayError('RENDER_OPTIONS', `the heatmap size cap must be a whole number of pixels from 64 to 8192, got ${o.maxEdge}`);
+    throw new GatewayError(
+      'RENDER_OPTIONS',
+      `the heatmap size cap must be a whole number of pixels from 64 to 8192, got ${o.maxEdge}`,
+    );
   }
   if (!(o.scalePercentile > 0 && o.scalePercentile <= 100)) {
-    throw new GatewayError('RENDER_OPTIONS', `the heatmap scale percentile must be in (0, 100], got ${o.scalePercentile}`);
+    throw new GatewayError(
+      'RENDER_OPTIONS',
+      `the heatmap scale percentile must be in (0, 100], got ${o.scalePercentile}`,
+    );
   }
   if (o.layout !== 'overlay' && o.layout !== 'side-by-side') {
-    throw new GatewayError('RENDER_OPTIONS', `the heatmap layout must be 'overlay' or 'side-by-side', got '${String(o.layout)}'`);
+    throw new GatewayError(
+      'RENDER_OPTIONS',
+      `the heatmap layout must be 'overlay' or 'side-by-side', got '${String(o.layout)}'`,
+    );
   }
   return o;
 }
 
 function checkInput({ display, relevance }: OverlayInput): void {
   if (display.pixels.length !== display.rows * display.columns) {
-    throw new GatewayError('RENDER_INPUT', `the display image has ${display.pixels.length} values for ${display.rows} x ${display.columns} pixels`);
+    throw new GatewayError(
+      'RENDER_INPUT',
+      `the display image has ${display.pixels.length} values for ${display.rows} x ${display.columns} pixels`,
+    );
   }
   const p = relevance.placement;
   if (relevance.values.length !== relevance.size * relevance.size) {
@@ -170,7 +202,17 @@ function checkInput({ display, relevance }: OverlayInput): void {
       `the relevance map has ${relevance.values.length} values, not ${relevance.size} x ${relevance.size}; it must be the model input's size`,
     );
   }
-  if (p.top < 0 || p.left < 0 || p.rows < 1 || p.columns < 1 || p.top + p.rows > relevance.size || p.left + p.columns > relevance.size) {
-    throw new GatewayError('RENDER_INPUT', `the preprocessing placement ${JSON.stringify(p)} does not fit the ${relevance.size}-pixel model input`);
+  if (
+    p.top < 0 ||
+    p.left < 0 ||
+    p.rows < 1 ||
+    p.columns < 1 ||
+    p.top + p.rows > relevance.size ||
+    p.left + p.columns > relevance.size
+  ) {
+    throw new GatewayError(
+      'RENDER_INPUT',
+      `the preprocessing placement ${JSON.stringify(p)} does not fit the ${relevance.size}-pixel model input`,
+    );
   }
 }

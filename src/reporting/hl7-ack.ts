@@ -36,7 +36,8 @@ export function parseAck(raw: string): AckParseResult {
     .map((s) => s.replace(/^\s+/, ''))
     .filter((s) => s !== '');
   const msh = segments.find((s) => s.startsWith('MSH'));
-  if (msh === undefined || msh.length < 8) return { ok: false, reason: `the answer has no MSH segment: ${preview(raw)}` };
+  if (msh === undefined || msh.length < 8)
+    return { ok: false, reason: `the answer has no MSH segment: ${preview(raw)}` };
   const field = msh.charAt(3);
   const encoding = msh.slice(4).split(field)[0] ?? '';
   const delimiters: Hl7Delimiters = {
@@ -47,7 +48,8 @@ export function parseAck(raw: string): AckParseResult {
     subcomponent: encoding.charAt(3) || '&',
   };
   const fieldsOf = (segment: string) => segment.split(field);
-  const firstComponent = (value: string | undefined) => unescapeHl7((value ?? '').split(delimiters.component)[0] ?? '', delimiters).trim();
+  const firstComponent = (value: string | undefined) =>
+    unescapeHl7((value ?? '').split(delimiters.component)[0] ?? '', delimiters).trim();
 
   const msa = segments.find((s) => s.startsWith(`MSA${field}`));
   if (msa === undefined) return { ok: false, reason: `the answer has no MSA segment: ${preview(raw)}` };

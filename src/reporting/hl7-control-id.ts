@@ -18,11 +18,16 @@ const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
  */
 export function resultControlId(studyInstanceUid: string, revision: number, risName: string): string {
   const uid = studyInstanceUid.trim();
-  if (uid === '') throw new GatewayError('HL7_BAD_CONTROL_ID_INPUT', 'cannot derive an HL7 control ID without a StudyInstanceUID');
+  if (uid === '')
+    throw new GatewayError('HL7_BAD_CONTROL_ID_INPUT', 'cannot derive an HL7 control ID without a StudyInstanceUID');
   if (!Number.isSafeInteger(revision) || revision < 0) {
     throw new GatewayError('HL7_BAD_CONTROL_ID_INPUT', `study revision must be a whole number >= 0, got ${revision}`);
   }
-  if (risName.trim() === '') throw new GatewayError('HL7_BAD_CONTROL_ID_INPUT', 'cannot derive an HL7 control ID without a RIS destination name');
+  if (risName.trim() === '')
+    throw new GatewayError(
+      'HL7_BAD_CONTROL_ID_INPUT',
+      'cannot derive an HL7 control ID without a RIS destination name',
+    );
   // NUL cannot occur in a UID or a config name, so the three parts cannot run into each other.
   const digest = createHash('sha256').update(`${uid}\0${revision}\0${risName.trim()}`).digest();
   return PREFIX + base32(digest, MAX_CONTROL_ID_LENGTH - PREFIX.length);

@@ -90,7 +90,8 @@ function decodeSequence(sequence: string, d: Hl7Delimiters): string {
     default:
       if (/^X([0-9A-Fa-f]{2})+$/.test(sequence)) {
         let decoded = '';
-        for (let k = 1; k < sequence.length; k += 2) decoded += String.fromCharCode(Number.parseInt(sequence.slice(k, k + 2), 16));
+        for (let k = 1; k < sequence.length; k += 2)
+          decoded += String.fromCharCode(Number.parseInt(sequence.slice(k, k + 2), 16));
         return decoded;
       }
       return '';

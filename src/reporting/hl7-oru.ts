@@ -197,7 +197,12 @@ export function buildOruR01(input: OruInput): string {
   obx('ST', OBSERVATION_CODES.study, input.studyInstanceUid.trim());
   obx('CE', OBSERVATION_CODES.classification, classification.predicted);
   classification.classes.forEach((className, i) => {
-    obx('NM', probabilityCode(className), formatProbability(classification.probabilities[i] ?? Number.NaN), PROBABILITY_UNITS);
+    obx(
+      'NM',
+      probabilityCode(className),
+      formatProbability(classification.probabilities[i] ?? Number.NaN),
+      PROBABILITY_UNITS,
+    );
   });
   if (input.scSeriesInstanceUid !== undefined && input.scSeriesInstanceUid.trim() !== '') {
     obx('ST', OBSERVATION_CODES.heatmapSeries, input.scSeriesInstanceUid.trim());
@@ -254,16 +259,19 @@ function validate(input: OruInput): void {
   if (id.length === 0 || id.length > MAX_CONTROL_ID_LENGTH || !/^[!-~]+$/.test(id) || /[|^~\\&]/.test(id)) {
     fail(`control ID '${id}' must be 1 to ${MAX_CONTROL_ID_LENGTH} printable characters without HL7 delimiters`);
   }
-  if (input.resultStatus !== 'P' && input.resultStatus !== 'C') fail(`result status must be P or C, got '${String(input.resultStatus)}'`);
+  if (input.resultStatus !== 'P' && input.resultStatus !== 'C')
+    fail(`result status must be P or C, got '${String(input.resultStatus)}'`);
   if (input.studyInstanceUid.trim() === '') fail('the result has no StudyInstanceUID');
   const { classes, probabilities, predicted } = input.classification;
   if (classes.length === 0) fail('the classification has no classes');
   if (classes.length !== probabilities.length) {
     fail(`the classification has ${classes.length} classes but ${probabilities.length} probabilities`);
   }
-  if (new Set(classes).size !== classes.length) fail(`the classification's classes are not distinct: ${classes.join(', ')}`);
+  if (new Set(classes).size !== classes.length)
+    fail(`the classification's classes are not distinct: ${classes.join(', ')}`);
   const codes = classes.map((c) => probabilityCode(c).code);
-  if (new Set(codes).size !== codes.length) fail(`classes ${classes.join(', ')} give the same OBX-3 code (${codes.join(', ')})`);
+  if (new Set(codes).size !== codes.length)
+    fail(`classes ${classes.join(', ')} give the same OBX-3 code (${codes.join(', ')})`);
   if (!classes.includes(predicted)) fail(`predicted class '${predicted}' is not one of ${classes.join(', ')}`);
   probabilities.forEach((p, i) => {
     if (!Number.isFinite(p) || p < 0 || p > 1) fail(`probability of '${classes[i] ?? i}' is ${p}, not within 0..1`);

@@ -12,7 +12,8 @@ const DTM = /^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,4})?)?)?)?)?)?([+-]\d{4
 
 /** Renders a Date as YYYYMMDDHHMMSS+ZZZZ in local time. */
 export function formatHl7DateTime(date: Date): string {
-  if (Number.isNaN(date.getTime())) throw new GatewayError('HL7_BAD_TIME', 'cannot put an invalid date into an HL7 message');
+  if (Number.isNaN(date.getTime()))
+    throw new GatewayError('HL7_BAD_TIME', 'cannot put an invalid date into an HL7 message');
   const pad = (n: number, width = 2) => String(n).padStart(width, '0');
   const offset = -date.getTimezoneOffset();
   const sign = offset >= 0 ? '+' : '-';
@@ -29,7 +30,10 @@ export function toHl7DateTime(value: Hl7DateTime, what: string): string {
   if (value instanceof Date) return formatHl7DateTime(value);
   const trimmed = value.trim();
   if (!DTM.test(trimmed)) {
-    throw new GatewayError('HL7_BAD_TIME', `${what} '${value}' is not an HL7 date/time (YYYYMMDD[HHMM[SS[.SSSS]]][+ZZZZ])`);
+    throw new GatewayError(
+      'HL7_BAD_TIME',
+      `${what} '${value}' is not an HL7 date/time (YYYYMMDD[HHMM[SS[.SSSS]]][+ZZZZ])`,
+    );
   }
   return trimmed;
 }

@@ -9,7 +9,10 @@ export const CARRIAGE_RETURN = 0x0d;
 export function frameMessage(message: string, encoding: BufferEncoding = 'utf8'): Buffer {
   const body = Buffer.from(message, encoding);
   if (body.includes(START_BLOCK) || body.includes(END_BLOCK)) {
-    throw new GatewayError('MLLP_FRAME_BYTES_IN_MESSAGE', 'the HL7 message contains an MLLP frame byte (0x0B or 0x1C) and cannot be framed');
+    throw new GatewayError(
+      'MLLP_FRAME_BYTES_IN_MESSAGE',
+      'the HL7 message contains an MLLP frame byte (0x0B or 0x1C) and cannot be framed',
+    );
   }
   return Buffer.concat([Buffer.from([START_BLOCK]), body, Buffer.from([END_BLOCK, CARRIAGE_RETURN])]);
 }

@@ -18,7 +18,10 @@ export interface MllpSenderOptions {
   maxAckBytes?: number;
 }
 
-type ConnectionEvent = { type: 'frame'; frame: Buffer } | { type: 'too-large' } | { type: 'closed'; error: NodeJS.ErrnoException | undefined };
+type ConnectionEvent =
+  | { type: 'frame'; frame: Buffer }
+  | { type: 'too-large' }
+  | { type: 'closed'; error: NodeJS.ErrnoException | undefined };
 
 interface Connection {
   socket: net.Socket;
@@ -48,7 +51,11 @@ export class MllpSender {
 
   /** Connections are opened lazily by send(), so a RIS that is down at start-up does not stop the gateway. */
   async start(): Promise<void> {
-    if (this.state === 'stopped') throw new GatewayError('MLLP_STOPPED', `the MLLP sender for ${this.peer} was stopped and cannot be started again`);
+    if (this.state === 'stopped')
+      throw new GatewayError(
+        'MLLP_STOPPED',
+        `the MLLP sender for ${this.peer} was stopped and cannot be started again`,
+      );
     this.state = 'started';
   }
 
@@ -79,12 +86,20 @@ export class MllpSender {
    */
   send(message: string, controlId: string, signal?: AbortSignal): Promise<SendOutcome> {
     if (this.state !== 'started') {
-      return Promise.reject(new GatewayError('MLLP_NOT_STARTED', `the MLLP sender for ${this.peer} is ${this.state === 'new' ? 'not started' : 'stopped'}`));
+      return Promise.reject(
+        new GatewayError(
+          'MLLP_NOT_STARTED',
+          `the MLLP sender for ${this.peer} is ${this.state === 'new' ? 'not started' : 'stopped'}`,
+        ),
+      );
     }
     const inMessage = messageControlId(message);
     if (inMessage !== controlId) {
       return Promise.reject(
-        new GatewayError('MLLP_CONTROL_ID_MISMATCH', `control ID '${controlId}' is not the message's MSH-10 ('${inMessage ?? 'no MSH'}'); the ACK could not be matched`),
+        new GatewayError(
+          'MLLP_CONTROL_ID_MISMATCH',
+          `control ID '${controlId}' is not the message's MSH-10 ('${inMessage ?? 'no MSH'}'); the ACK could not be matched`,
+        ),
       );
     }
     let frame: Buffer;
@@ -106,7 +121,8 @@ export class MllpSender {
       // Many RIS close MLLP connections that sat idle; when we write before we have seen that close, the
       // kept connection fails at once with a close or reset. That is not a failed delivery worth a backoff:
       // open a fresh connection and send again, once.
-      const stale = outcome.kind === 'retry' && (outcome.cause === 'connection-closed' || outcome.cause === 'connection-reset');
+      const stale =
+        outcome.kind === 'retry' && (outcome.cause === 'connection-closed' || outcome.cause === 'connection-reset');
       if (!stale || this.state !== 'started' || signal?.aborted) return outcome;
     }
     const opened = await this.connect(signal);
@@ -115,7 +131,12 @@ export class MllpSender {
   }
 
   /** Writes the frame on one connection and waits for its answer, a close, or the response timeout. */
-  private attempt(conn: Connection, frame: Buffer, controlId: string, signal: AbortSignal | undefined): Promise<SendOutcome> {
+  private attempt(
+    conn: Connection,
+    frame: Buffer,
+    controlId: string,
+    signal: AbortSignal | undefined,
+  ): Promise<SendOutcome> {
     return new Promise<SendOutcome>((resolve) => {
       let settled = false;
       const onSignal = () => finish(this.stoppedOutcome(), false);
@@ -150,7 +171,14 @@ export class MllpSender {
           return;
         }
         if (event.type === 'too-large') {
-          finish({ kind: 'retry', cause: 'unreadable-ack', reason: `the RIS at ${this.peer} answered with more than ${this.maxAckBytes()} bytes, which is not an ACK` }, false);
+          finish(
+            {
+              kind: 'retry',
+              cause: 'unreadable-ack',
+              reason: `the RIS at ${this.peer} answered with more than ${this.maxAckBytes()} bytes, which is not an ACK`,
+            },
+            false,
+          );
           return;
         }
         const raw = event.frame.toString(this.options.encoding ?? 'utf8');
@@ -158,7 +186,12 @@ export class MllpSender {
         if (!parsed.ok) {
           // The answer may be anything (a whole message with a PID): its text goes to debug logs only, as peerText.
           finish(
-            { kind: 'retry', cause: 'unreadable-ack', reason: `the RIS at ${this.peer} answered with something that is not an ACK: ${parsed.reason}`, peerText: raw.slice(0, 300) },
+            {
+              kind: 'retry',
+              cause: 'unreadable-ack',
+              reason: `the RIS at ${this.peer} answered with something that is not an ACK: ${parsed.reason}`,
+              peerText: raw.slice(0, 300),
+            },
             false,
           );
           return;
@@ -203,7 +236,11 @@ export class MllpSender {
       const onClose = () => settle(this.state === 'started' ? this.lostOutcome(undefined) : this.stoppedOutcome());
       const timer = setTimeout(() => {
         socket.destroy();
-        settle({ kind: 'retry', cause: 'connect-timeout', reason: `no TCP connection to the RIS at ${this.peer} within ${this.options.connectTimeoutMs} ms` });
+        settle({
+          kind: 'retry',
+          cause: 'connect-timeout',
+          reason: `no TCP connection to the RIS at ${this.peer} within ${this.options.connectTimeoutMs} ms`,
+        });
       }, this.options.connectTimeoutMs);
       socket.on('error', onError);
       socket.on('close', onClose);
@@ -223,7 +260,12 @@ export class MllpSender {
   private adopt(socket: net.Socket): Connection {
     const deframer = new MllpDeframer(this.maxAckBytes());
     let closed!: () => void;
-    const connection: Connection = { socket, waiter: null, lastError: undefined, closed: new Promise<void>((r) => (closed = r)) };
+    const connection: Connection = {
+      socket,
+      waiter: null,
+      lastError: undefined,
+      closed: new Promise<void>((r) => (closed = r)),
+    };
     socket.on('data', (chunk: Buffer) => {
       const { frames, tooLarge } = deframer.push(chunk);
       if (tooLarge) {
@@ -260,7 +302,11 @@ export class MllpSender {
         reason: `the RIS at ${this.peer} refused the connection (ECONNREFUSED): is its MLLP listener running on that host and port?`,
       };
     }
-    return { kind: 'retry', cause: 'connect-failed', reason: `cannot connect to the RIS at ${this.peer}: ${error.code ?? ''} ${error.message}`.replace(/\s+/g, ' ') };
+    return {
+      kind: 'retry',
+      cause: 'connect-failed',
+      reason: `cannot connect to the RIS at ${this.peer}: ${error.code ?? ''} ${error.message}`.replace(/\s+/g, ' '),
+    };
   }
 
   private lostOutcome(error: NodeJS.ErrnoException | undefined): SendOutcome {
@@ -280,7 +326,11 @@ export class MllpSender {
   }
 
   private stoppedOutcome(): SendOutcome {
-    return { kind: 'retry', cause: 'stopped', reason: `the gateway stopped before the RIS at ${this.peer} answered; the message will be resent after restart` };
+    return {
+      kind: 'retry',
+      cause: 'stopped',
+      reason: `the gateway stopped before the RIS at ${this.peer} answered; the message will be resent after restart`,
+    };
   }
 }
 

@@ -6,9 +6,15 @@ import { GatewayError } from '../errors.js';
  */
 export function checkRevision(revision: number, supersedes: number | undefined): void {
   if (!Number.isInteger(revision) || revision < 0) {
-    throw new GatewayError('OUTPUT_REVISION_INVALID', `the study revision must be a whole number >= 0, got ${revision}`);
+    throw new GatewayError(
+      'OUTPUT_REVISION_INVALID',
+      `the study revision must be a whole number >= 0, got ${revision}`,
+    );
   }
   if (supersedes !== undefined && (!Number.isInteger(supersedes) || supersedes < 0 || supersedes >= revision)) {
-    throw new GatewayError('OUTPUT_REVISION_INVALID', `revision ${revision} can only supersede an earlier revision, got ${supersedes}`);
+    throw new GatewayError(
+      'OUTPUT_REVISION_INVALID',
+      `revision ${revision} can only supersede an earlier revision, got ${supersedes}`,
+    );
   }
 }

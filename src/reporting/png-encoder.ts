@@ -19,7 +19,8 @@ const CRC_TABLE = (() => {
 
 function crc32(parts: readonly Uint8Array[]): number {
   let c = 0xffffffff;
-  for (const bytes of parts) for (let i = 0; i < bytes.length; i++) c = (CRC_TABLE[(c ^ (bytes[i] ?? 0)) & 0xff] ?? 0) ^ (c >>> 8);
+  for (const bytes of parts)
+    for (let i = 0; i < bytes.length; i++) c = (CRC_TABLE[(c ^ (bytes[i] ?? 0)) & 0xff] ?? 0) ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 
@@ -57,12 +58,18 @@ export function encodePng(image: RgbImage, level = 6): Buffer {
   ihdr[10] = 0; // deflate
   ihdr[11] = 0; // adaptive filtering
   ihdr[12] = 0; // no interlace
-  return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(filtered, { level })), chunk('IEND', new Uint8Array(0))]);
+  return Buffer.concat([
+    SIGNATURE,
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(filtered, { level })),
+    chunk('IEND', new Uint8Array(0)),
+  ]);
 }
 
 /** Rows x columns 8-bit grey samples (row-major) as a PNG: masks and phantom previews. */
 export function encodeGreyPng(samples: Uint8Array, columns: number, rows: number): Buffer {
-  if (samples.length !== rows * columns) throw new RangeError(`PNG: ${samples.length} samples for ${columns} x ${rows}`);
+  if (samples.length !== rows * columns)
+    throw new RangeError(`PNG: ${samples.length} samples for ${columns} x ${rows}`);
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(columns, 0);
   ihdr.writeUInt32BE(rows, 4);
@@ -71,5 +78,10 @@ export function encodeGreyPng(samples: Uint8Array, columns: number, rows: number
   // Filter type 0 (None) on every row: masks are mostly runs, which deflate handles well on its own.
   const raw = Buffer.alloc(rows * (columns + 1));
   for (let y = 0; y < rows; y++) raw.set(samples.subarray(y * columns, (y + 1) * columns), y * (columns + 1) + 1);
-  return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level: 9 })), chunk('IEND', new Uint8Array(0))]);
+  return Buffer.concat([
+    SIGNATURE,
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw, { level: 9 })),
+    chunk('IEND', new Uint8Array(0)),
+  ]);
 }

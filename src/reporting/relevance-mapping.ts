@@ -82,6 +82,7 @@ export function relevanceOnPicture(map: RelevanceMap, rows: number, columns: num
 /** 1 for the square pixels the image occupies, 0 for preprocessing padding. */
 export function placementMask(size: number, p: Placement): Uint8Array {
   const mask = new Uint8Array(size * size);
-  for (let y = p.top; y < p.top + p.rows && y < size; y++) mask.fill(1, y * size + p.left, y * size + Math.min(size, p.left + p.columns));
+  for (let y = p.top; y < p.top + p.rows && y < size; y++)
+    mask.fill(1, y * size + p.left, y * size + Math.min(size, p.left + p.columns));
   return mask;
 }

@@ -73,7 +73,11 @@ export function renderHeatmapOfImage(
   return renderOverlay(
     {
       display: { pixels, rows: image.rows, columns: image.columns },
-      relevance: { values: explanation.relevance, size, placement: placement(image.rows, image.columns, size, spec.resize) },
+      relevance: {
+        values: explanation.relevance,
+        size,
+        placement: placement(image.rows, image.columns, size, spec.resize),
+      },
       banner,
     },
     overlayOptions,

@@ -38,8 +38,17 @@ export interface ExplanationSummary {
   parameters?: string;
 }
 
-export function outputModelInfo(manifest: Pick<ModelManifest, 'name' | 'version' | 'modelUid'>, manufacturer = 'cxr-gateway'): OutputModelInfo {
-  return { name: manifest.name, version: manifest.version, modelUid: manifest.modelUid, manufacturer, softwareVersions: packageVersion() };
+export function outputModelInfo(
+  manifest: Pick<ModelManifest, 'name' | 'version' | 'modelUid'>,
+  manufacturer = 'cxr-gateway',
+): OutputModelInfo {
+  return {
+    name: manifest.name,
+    version: manifest.version,
+    modelUid: manifest.modelUid,
+    manufacturer,
+    softwareVersions: packageVersion(),
+  };
 }
 
 /** "LRP (isnet)" or "LRP (isnet, epsilon 0.01)": the method as people read it. */
@@ -71,7 +80,8 @@ export function describeLrpParameters(options: LrpOptions): string {
     let text: string | undefined;
     if (rule.kind === 'alpha-beta') text = `alpha ${rule.alpha}, beta ${rule.beta}`;
     else if (rule.kind === 'gamma') text = `gamma ${rule.gamma}`;
-    else if (rule.kind === 'z-box' && options.inputBounds) text = `z-box low [${options.inputBounds.low.join(' ')}] high [${options.inputBounds.high.join(' ')}]`;
+    else if (rule.kind === 'z-box' && options.inputBounds)
+      text = `z-box low [${options.inputBounds.low.join(' ')}] high [${options.inputBounds.high.join(' ')}]`;
     if (text !== undefined && !parts.includes(text)) parts.push(text);
   }
   return parts.join(', ');

@@ -70,9 +70,17 @@ export interface DerivedObject {
 }
 
 /** DCM code: the source image was the input of the processing that made this one. */
-const SOURCE_PURPOSE = { CodeValue: '121322', CodingSchemeDesignator: 'DCM', CodeMeaning: 'Source image for image processing operation' };
+const SOURCE_PURPOSE = {
+  CodeValue: '121322',
+  CodingSchemeDesignator: 'DCM',
+  CodeMeaning: 'Source image for image processing operation',
+};
 /** IHE AI Results: the equipment that contributed is a processing algorithm. */
-const PROCESSING_ALGORITHM = { CodeValue: 'Newcode1', CodingSchemeDesignator: '99IHE', CodeMeaning: 'Processing Algorithm' };
+const PROCESSING_ALGORITHM = {
+  CodeValue: 'Newcode1',
+  CodingSchemeDesignator: '99IHE',
+  CodeMeaning: 'Processing Algorithm',
+};
 
 export function writeSecondaryCapture(request: SecondaryCaptureRequest): DerivedObject {
   const source = request.source instanceof Uint8Array ? readSourceInstance(request.source) : request.source;
@@ -90,7 +98,12 @@ export function writeSecondaryCapture(request: SecondaryCaptureRequest): Derived
     revision: request.revision,
     variant: explanation.targetClass,
   });
-  const seriesInstanceUid = derivedSeriesUid({ sourceSeriesInstanceUid: source.seriesInstanceUid, model: modelKey, kind, revision: request.revision });
+  const seriesInstanceUid = derivedSeriesUid({
+    sourceSeriesInstanceUid: source.seriesInstanceUid,
+    model: modelKey,
+    kind,
+    revision: request.revision,
+  });
   const now = dicomMoment(request.createdAt);
   const method = describeMethod(explanation);
   const usageNotice = request.usageNotice ?? DEFAULT_USAGE_NOTICE;
@@ -117,7 +130,11 @@ export function writeSecondaryCapture(request: SecondaryCaptureRequest): Derived
     Manufacturer: model.manufacturer,
     ManufacturerModelName: model.name,
     SoftwareVersions: [model.version, `cxr-gateway ${model.softwareVersions}`],
-    SeriesDescription: seriesDescription({ what: 'AI heatmap (LRP)', usageNotice, supersedesRevision: request.supersedesRevision }),
+    SeriesDescription: seriesDescription({
+      what: 'AI heatmap (LRP)',
+      usageNotice,
+      supersedesRevision: request.supersedesRevision,
+    }),
     DerivationDescription: truncate(
       `${method} relevance map for '${explanation.targetClass}' from model ${model.name} ${model.version} (${model.modelUid}), ` +
         'red = evidence for, blue = against, blended over the windowed source image; result banner burned in',
@@ -138,7 +155,10 @@ export function writeSecondaryCapture(request: SecondaryCaptureRequest): Derived
         SoftwareVersions: [model.version],
         DeviceUID: model.modelUid,
         ContributionDateTime: now.dateTime,
-        ContributionDescription: truncate(`Classification and ${method} relevance map for '${explanation.targetClass}'`, 1024),
+        ContributionDescription: truncate(
+          `Classification and ${method} relevance map for '${explanation.targetClass}'`,
+          1024,
+        ),
       },
     ],
     ...(source.bodyPartExamined === undefined ? {} : { BodyPartExamined: source.bodyPartExamined }),
@@ -176,11 +196,24 @@ export function writeSecondaryCapture(request: SecondaryCaptureRequest): Derived
 }
 
 function checkImage(image: RgbImage): void {
-  if (!Number.isInteger(image.rows) || !Number.isInteger(image.columns) || image.rows < 1 || image.columns < 1 || image.rows > 65535 || image.columns > 65535) {
-    throw new GatewayError('SC_IMAGE_INVALID', `a Secondary Capture needs 1..65535 rows and columns, got ${image.rows} x ${image.columns}`);
+  if (
+    !Number.isInteger(image.rows) ||
+    !Number.isInteger(image.columns) ||
+    image.rows < 1 ||
+    image.columns < 1 ||
+    image.rows > 65535 ||
+    image.columns > 65535
+  ) {
+    throw new GatewayError(
+      'SC_IMAGE_INVALID',
+      `a Secondary Capture needs 1..65535 rows and columns, got ${image.rows} x ${image.columns}`,
+    );
   }
   if (image.data.length < image.rows * image.columns * 3) {
-    throw new GatewayError('SC_IMAGE_INVALID', `the heatmap has ${image.data.length} bytes, fewer than ${image.rows} x ${image.columns} x 3`);
+    throw new GatewayError(
+      'SC_IMAGE_INVALID',
+      `the heatmap has ${image.data.length} bytes, fewer than ${image.rows} x ${image.columns} x 3`,
+    );
   }
 }
 

@@ -65,7 +65,11 @@ export function readSourceInstance(part10: Uint8Array): SourceInstance {
     // dcmjs gives the structure (natural values of every VR); it refuses ISO 2022 code extensions, so it parses a
     // copy with those blanked, and the text we copy is decoded by us with the real character set.
     const buffer = new Uint8Array(dcmjsReadable(part10)).buffer;
-    const dict = DicomMessage.readFile(buffer, { untilTag: '7FE00010', includeUntilTagValue: false, ignoreErrors: true });
+    const dict = DicomMessage.readFile(buffer, {
+      untilTag: '7FE00010',
+      includeUntilTagValue: false,
+      ignoreErrors: true,
+    });
     natural = DicomMetaDictionary.naturalizeDataset(dict.dict);
     sourceText = readDatasetText(part10, 'the source image');
   } catch (cause) {
@@ -85,12 +89,16 @@ export function readSourceInstance(part10: Uint8Array): SourceInstance {
     if (values === undefined || values.every((v) => v === '')) continue;
     const vr = sourceText.vr(tag);
     if (vr === 'PN') natural[keyword] = values.map(personNameGroups);
-    else if (vr === 'LO' || vr === 'SH' || vr === 'LT' || vr === 'ST' || vr === 'UC' || vr === 'UT') natural[keyword] = values.length === 1 ? values[0] : values;
+    else if (vr === 'LO' || vr === 'SH' || vr === 'LT' || vr === 'ST' || vr === 'UC' || vr === 'UT')
+      natural[keyword] = values.length === 1 ? values[0] : values;
   }
   const uid = (keyword: string): string => {
     const v = text(natural[keyword]);
     if (!isValidUid(v)) {
-      throw new GatewayError('SOURCE_INCOMPLETE', `the source image has no valid ${keyword}; the sender must provide one before results can be stored with it`);
+      throw new GatewayError(
+        'SOURCE_INCOMPLETE',
+        `the source image has no valid ${keyword}; the sender must provide one before results can be stored with it`,
+      );
     }
     return v;
   };

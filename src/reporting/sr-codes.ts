@@ -16,7 +16,11 @@ export const LOCAL_SCHEME_IDENTIFICATION = {
   CodingSchemeResponsibleOrganization: 'cxr-gateway',
 };
 
-const code = (CodeValue: string, CodingSchemeDesignator: string, CodeMeaning: string): Code => ({ CodeValue, CodingSchemeDesignator, CodeMeaning });
+const code = (CodeValue: string, CodingSchemeDesignator: string, CodeMeaning: string): Code => ({
+  CodeValue,
+  CodingSchemeDesignator,
+  CodeMeaning,
+});
 
 export const CODES = {
   imagingMeasurementReport: code('126000', 'DCM', 'Imaging Measurement Report'),

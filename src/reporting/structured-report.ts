@@ -11,7 +11,14 @@ import { derivedInstanceUid, derivedSeriesUid } from './derived-uids.js';
 import { dicomMoment } from './dicom-datetime.js';
 import { seriesDescription } from './output-notice.js';
 import { isAscii, writePart10 } from './part10-writer.js';
-import { DEFAULT_USAGE_NOTICE, describeMethod, probabilityList, type ClassificationSummary, type ExplanationSummary, type OutputModelInfo } from './report-inputs.js';
+import {
+  DEFAULT_USAGE_NOTICE,
+  describeMethod,
+  probabilityList,
+  type ClassificationSummary,
+  type ExplanationSummary,
+  type OutputModelInfo,
+} from './report-inputs.js';
 import type { DerivedObject } from './secondary-capture.js';
 import { CODES, LOCAL_SCHEME, LOCAL_SCHEME_IDENTIFICATION, classCode, type Code } from './sr-codes.js';
 import { readSourceInstance, type SourceInstance } from './source-instance.js';
@@ -87,8 +94,18 @@ export function writeStructuredReport(request: StructuredReportRequest): Derived
   checkRevision(request.revision, request.supersedesRevision);
   const modelKey = { modelUid: model.modelUid, version: model.version };
   const uids = (revision: number) => ({
-    sopInstanceUid: derivedInstanceUid({ sourceSopInstanceUid: source.sopInstanceUid, model: modelKey, kind: 'classification-sr', revision }),
-    seriesInstanceUid: derivedSeriesUid({ sourceSeriesInstanceUid: source.seriesInstanceUid, model: modelKey, kind: 'classification-sr', revision }),
+    sopInstanceUid: derivedInstanceUid({
+      sourceSopInstanceUid: source.sopInstanceUid,
+      model: modelKey,
+      kind: 'classification-sr',
+      revision,
+    }),
+    seriesInstanceUid: derivedSeriesUid({
+      sourceSeriesInstanceUid: source.seriesInstanceUid,
+      model: modelKey,
+      kind: 'classification-sr',
+      revision,
+    }),
   });
   const { sopInstanceUid, seriesInstanceUid } = uids(request.revision);
   const now = dicomMoment(request.createdAt);
@@ -104,7 +121,9 @@ export function writeStructuredReport(request: StructuredReportRequest): Derived
       RelationshipType: 'CONTAINS',
       ValueType: 'NUM',
       ConceptNameCodeSequence: [CODES.probability],
-      MeasuredValueSequence: [{ NumericValue: decimal(probability), MeasurementUnitsCodeSequence: [CODES.probabilityUnit] }],
+      MeasuredValueSequence: [
+        { NumericValue: decimal(probability), MeasurementUnitsCodeSequence: [CODES.probabilityUnit] },
+      ],
       ContentSequence: [codeItem('HAS CONCEPT MOD', CODES.finding, classCode(name))],
     })),
     // The heatmaps, as evidence of where the finding comes from.
@@ -118,13 +137,22 @@ export function writeStructuredReport(request: StructuredReportRequest): Derived
     textItem('HAS OBS CONTEXT', CODES.deviceObserverManufacturer, model.manufacturer),
     textItem('HAS OBS CONTEXT', CODES.deviceObserverModelName, `${model.name} ${model.version}`),
     codeItem('HAS CONCEPT MOD', CODES.procedureReported, CODES.plainChestXray),
-    containerItem('CONTAINS', CODES.imageLibrary, [imageItem('CONTAINS', sourceRef), ...request.heatmaps.map((h) => imageItem('CONTAINS', h))]),
-    containerItem('CONTAINS', CODES.imagingMeasurements, [containerItem('CONTAINS', CODES.measurementGroup, measurements)]),
+    containerItem('CONTAINS', CODES.imageLibrary, [
+      imageItem('CONTAINS', sourceRef),
+      ...request.heatmaps.map((h) => imageItem('CONTAINS', h)),
+    ]),
+    containerItem('CONTAINS', CODES.imagingMeasurements, [
+      containerItem('CONTAINS', CODES.measurementGroup, measurements),
+    ]),
   ];
   const comment = [
     usageNotice,
-    request.explanation && request.heatmaps.length > 0 ? `Heatmap: ${describeMethod(request.explanation)} for '${request.explanation.targetClass}'.` : '',
-    request.supersedesRevision === undefined ? '' : `Corrected result: replaces the report of revision ${request.supersedesRevision}.`,
+    request.explanation && request.heatmaps.length > 0
+      ? `Heatmap: ${describeMethod(request.explanation)} for '${request.explanation.targetClass}'.`
+      : '',
+    request.supersedesRevision === undefined
+      ? ''
+      : `Corrected result: replaces the report of revision ${request.supersedesRevision}.`,
   ]
     .filter((s) => s !== '')
     .join(' ');
@@ -134,13 +162,16 @@ export function writeStructuredReport(request: StructuredReportRequest): Derived
   const evidenceSeries = new Map<string, Array<{ ReferencedSOPClassUID: string; ReferencedSOPInstanceUID: string }>>();
   const addEvidence = (series: string, ref: { sopClassUid: string; sopInstanceUid: string }) => {
     const list = evidenceSeries.get(series) ?? [];
-    if (!list.some((r) => r.ReferencedSOPInstanceUID === ref.sopInstanceUid)) list.push({ ReferencedSOPClassUID: ref.sopClassUid, ReferencedSOPInstanceUID: ref.sopInstanceUid });
+    if (!list.some((r) => r.ReferencedSOPInstanceUID === ref.sopInstanceUid))
+      list.push({ ReferencedSOPClassUID: ref.sopClassUid, ReferencedSOPInstanceUID: ref.sopInstanceUid });
     evidenceSeries.set(series, list);
   };
   addEvidence(source.seriesInstanceUid, sourceRef);
   for (const h of request.heatmaps) addEvidence(h.seriesInstanceUid, h);
 
-  const usesLocalCodes = [classification.predicted, ...classification.classes].some((c) => classCode(c).CodingSchemeDesignator === LOCAL_SCHEME);
+  const usesLocalCodes = [classification.predicted, ...classification.classes].some(
+    (c) => classCode(c).CodingSchemeDesignator === LOCAL_SCHEME,
+  );
   const predecessor = request.supersedesRevision === undefined ? undefined : uids(request.supersedesRevision);
   const dataset: NaturalDataset = {
     InstanceCreationDate: now.date,
@@ -156,7 +187,11 @@ export function writeStructuredReport(request: StructuredReportRequest): Derived
     Manufacturer: model.manufacturer,
     ManufacturerModelName: model.name,
     SoftwareVersions: [model.version, `cxr-gateway ${model.softwareVersions}`],
-    SeriesDescription: seriesDescription({ what: 'AI result (SR)', usageNotice, supersedesRevision: request.supersedesRevision }),
+    SeriesDescription: seriesDescription({
+      what: 'AI result (SR)',
+      usageNotice,
+      supersedesRevision: request.supersedesRevision,
+    }),
     ReferencedPerformedProcedureStepSequence: [],
     ...(usesLocalCodes ? { CodingSchemeIdentificationSequence: [LOCAL_SCHEME_IDENTIFICATION] } : {}),
     SeriesInstanceUID: seriesInstanceUid,
@@ -176,7 +211,12 @@ export function writeStructuredReport(request: StructuredReportRequest): Derived
               ReferencedSeriesSequence: [
                 {
                   SeriesInstanceUID: predecessor.seriesInstanceUid,
-                  ReferencedSOPSequence: [{ ReferencedSOPClassUID: COMPREHENSIVE_SR_SOP_CLASS_UID, ReferencedSOPInstanceUID: predecessor.sopInstanceUid }],
+                  ReferencedSOPSequence: [
+                    {
+                      ReferencedSOPClassUID: COMPREHENSIVE_SR_SOP_CLASS_UID,
+                      ReferencedSOPInstanceUID: predecessor.sopInstanceUid,
+                    },
+                  ],
                 },
               ],
             },
@@ -186,12 +226,20 @@ export function writeStructuredReport(request: StructuredReportRequest): Derived
     CurrentRequestedProcedureEvidenceSequence: [
       {
         StudyInstanceUID: source.studyInstanceUid,
-        ReferencedSeriesSequence: [...evidenceSeries].map(([series, refs]) => ({ SeriesInstanceUID: series, ReferencedSOPSequence: refs })),
+        ReferencedSeriesSequence: [...evidenceSeries].map(([series, refs]) => ({
+          SeriesInstanceUID: series,
+          ReferencedSOPSequence: refs,
+        })),
       },
     ],
     PerformedProcedureCodeSequence: [],
     ContentSequence: content,
   };
   if (!isAscii(dataset)) dataset.SpecificCharacterSet = 'ISO_IR 192';
-  return { bytes: writePart10(dataset), sopClassUid: COMPREHENSIVE_SR_SOP_CLASS_UID, sopInstanceUid, seriesInstanceUid };
+  return {
+    bytes: writePart10(dataset),
+    sopClassUid: COMPREHENSIVE_SR_SOP_CLASS_UID,
+    sopInstanceUid,
+    seriesInstanceUid,
+  };
 }

@@ -58,7 +58,8 @@ function test(values: readonly string[] | undefined, condition: Condition): [boo
   const present = values?.filter((v) => v !== '') ?? [];
   const shown = present.length === 0 ? '(absent)' : present.join('\\');
   if (typeof condition === 'string') return [present.includes(condition), `${shown} equals ${condition}`];
-  if (condition.equals !== undefined) return [present.includes(condition.equals), `${shown} equals ${condition.equals}`];
+  if (condition.equals !== undefined)
+    return [present.includes(condition.equals), `${shown} equals ${condition.equals}`];
   if (condition.oneOf !== undefined) {
     const set = condition.oneOf;
     return [present.some((v) => set.includes(v)), `${shown} is one of ${set.join(', ')}`];

@@ -8,7 +8,9 @@ const TAG_PATTERN = /^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?$/;
 export function attributeTag(key: string): string | undefined {
   const asTag = TAG_PATTERN.exec(key);
   if (asTag) return `${asTag[1]}${asTag[2]}`.toUpperCase();
-  const entry = (DicomMetaDictionary as unknown as { nameMap: Record<string, { tag: string } | undefined> }).nameMap[key];
+  const entry = (DicomMetaDictionary as unknown as { nameMap: Record<string, { tag: string } | undefined> }).nameMap[
+    key
+  ];
   return entry ? entry.tag.replace(/[(),]/g, '').toUpperCase() : undefined;
 }
 
@@ -51,7 +53,8 @@ export const matchSchema = z
       .record(z.string(), conditionSchema)
       .superRefine((attributes, ctx) => {
         for (const key of Object.keys(attributes)) {
-          if (attributeTag(key) === undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'is not a DICOM keyword or tag' });
+          if (attributeTag(key) === undefined)
+            ctx.addIssue({ code: 'custom', path: [key], message: 'is not a DICOM keyword or tag' });
         }
       })
       .default({}),
@@ -73,7 +76,10 @@ export const actionSchema = z.union([
       ignore: z.literal(false).optional(),
       /** A name from `models`. */
       model: z.string().min(1),
-      outputs: z.array(z.enum(['sc', 'sr'])).min(1).default(['sc']),
+      outputs: z
+        .array(z.enum(['sc', 'sr']))
+        .min(1)
+        .default(['sc']),
       /** Names from destinations.pacs and destinations.ris. */
       pacs: z.array(z.string().min(1)).default([]),
       ris: z.array(z.string().min(1)).default([]),

@@ -77,7 +77,11 @@ export class InstanceIngest implements InstanceSink {
     };
   }
 
-  private async complete(incoming: IncomingInstance, writable: SpoolFileWriter, headerLength: number): Promise<IngestOutcome> {
+  private async complete(
+    incoming: IncomingInstance,
+    writable: SpoolFileWriter,
+    headerLength: number,
+  ): Promise<IngestOutcome> {
     const { spool, store } = this.options;
     try {
       await finished(writable);
@@ -90,7 +94,9 @@ export class InstanceIngest implements InstanceSink {
       spool.discard(writable.filePath);
       return checked;
     }
-    return this.inTurn(incoming.sopInstanceUid, () => this.record(incoming, writable, checked.attributes, checked.studyInstanceUid));
+    return this.inTurn(incoming.sopInstanceUid, () =>
+      this.record(incoming, writable, checked.attributes, checked.studyInstanceUid),
+    );
   }
 
   private async inTurn<T>(key: string, work: () => Promise<T>): Promise<T> {
@@ -180,7 +186,8 @@ export class InstanceIngest implements InstanceSink {
     try {
       walked = walkStoredDataset(filePath, headerLength, incoming.transferSyntaxUid);
     } catch (error) {
-      const message = error instanceof MalformedDatasetError ? error.message : `unreadable dataset: ${describeError(error)}`;
+      const message =
+        error instanceof MalformedDatasetError ? error.message : `unreadable dataset: ${describeError(error)}`;
       return { kind: 'refused', reason: 'malformed', message };
     }
     const a = walked.attributes;
@@ -218,7 +225,11 @@ export class InstanceIngest implements InstanceSink {
  */
 function refusal(error: unknown, what: string): Extract<IngestOutcome, { kind: 'refused' }> {
   if (isOutOfResources(error)) {
-    return { kind: 'refused', reason: 'out-of-resources', message: `${what}: out of disk space or resources (${describeError(error)}); send it again later` };
+    return {
+      kind: 'refused',
+      reason: 'out-of-resources',
+      message: `${what}: out of disk space or resources (${describeError(error)}); send it again later`,
+    };
   }
   return { kind: 'refused', reason: 'internal', message: `${what}: ${describeError(error)}` };
 }

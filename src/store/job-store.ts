@@ -20,8 +20,7 @@ export interface ReceivedInstance {
 }
 
 export type RecordOutcome =
-  | { kind: 'stored'; studyReopened: boolean }
-  | { kind: 'duplicate'; storedUnderStudy: string; path: string };
+  { kind: 'stored'; studyReopened: boolean } | { kind: 'duplicate'; storedUnderStudy: string; path: string };
 
 export type StudyState = 'receiving' | 'ready' | 'purged';
 /**
@@ -301,7 +300,9 @@ export class JobStore {
              VALUES (?, ?, 'ready', ?, ?, ?)`,
           )
           .run(study.study_instance_uid, study.revision, study.instance_count, now, now);
-        this.db.prepare(`UPDATE studies SET state = 'ready' WHERE study_instance_uid = ?`).run(study.study_instance_uid);
+        this.db
+          .prepare(`UPDATE studies SET state = 'ready' WHERE study_instance_uid = ?`)
+          .run(study.study_instance_uid);
         ready.push({
           jobId: Number(job.lastInsertRowid),
           studyInstanceUid: study.study_instance_uid,
@@ -354,7 +355,9 @@ export class JobStore {
 
   listInstances(studyInstanceUid: string): Array<{ sopInstanceUid: string; path: string; sizeBytes: number }> {
     const rows = this.db
-      .prepare('SELECT sop_instance_uid, path, size_bytes FROM instances WHERE study_instance_uid = ? ORDER BY received_at')
+      .prepare(
+        'SELECT sop_instance_uid, path, size_bytes FROM instances WHERE study_instance_uid = ? ORDER BY received_at',
+      )
       .all(studyInstanceUid) as Array<{ sop_instance_uid: string; path: string; size_bytes: number }>;
     return rows.map((r) => ({ sopInstanceUid: r.sop_instance_uid, path: r.path, sizeBytes: r.size_bytes }));
   }
@@ -366,11 +369,16 @@ export class JobStore {
       study_instance_uid: string;
       path: string;
     }>;
-    return rows.map((r) => ({ sopInstanceUid: r.sop_instance_uid, studyInstanceUid: r.study_instance_uid, path: r.path }));
+    return rows.map((r) => ({
+      sopInstanceUid: r.sop_instance_uid,
+      studyInstanceUid: r.study_instance_uid,
+      path: r.path,
+    }));
   }
 
   jobCreatedAt(jobId: number): number | undefined {
-    const row = this.db.prepare('SELECT created_at FROM jobs WHERE id = ?').get(jobId) as { created_at: number } | undefined;
+    const row = this.db.prepare('SELECT created_at FROM jobs WHERE id = ?').get(jobId) as
+      { created_at: number } | undefined;
     return row?.created_at;
   }
 

@@ -27,5 +27,10 @@ export function isOutOfSpace(error: unknown): boolean {
 export function isOutOfResources(error: unknown): boolean {
   const code = codeOf(error);
   if (code === undefined) return false;
-  return OUT_OF_RESOURCES_CODES.has(code) || code === 'SQLITE_FULL' || code === 'SQLITE_IOERR' || code.startsWith('SQLITE_IOERR_');
+  return (
+    OUT_OF_RESOURCES_CODES.has(code) ||
+    code === 'SQLITE_FULL' ||
+    code === 'SQLITE_IOERR' ||
+    code.startsWith('SQLITE_IOERR_')
+  );
 }

@@ -50,9 +50,7 @@ export interface Delivery {
 }
 
 export type DeliveryResult =
-  | { kind: 'delivered' }
-  | { kind: 'retry'; reason: string; nextAttemptAt: number }
-  | { kind: 'parked'; reason: string };
+  { kind: 'delivered' } | { kind: 'retry'; reason: string; nextAttemptAt: number } | { kind: 'parked'; reason: string };
 
 interface DeliveryRow {
   id: number;
@@ -78,7 +76,9 @@ export class PipelineStore {
   /** Jobs assembled and not yet routed, urgent ones cannot be known yet: oldest first. */
   jobsToRoute(): JobToRoute[] {
     return (
-      this.db.prepare(`SELECT id, study_instance_uid, revision FROM jobs WHERE state = 'ready' ORDER BY id`).all() as Array<{
+      this.db
+        .prepare(`SELECT id, study_instance_uid, revision FROM jobs WHERE state = 'ready' ORDER BY id`)
+        .all() as Array<{
         id: number;
         study_instance_uid: string;
         revision: number;
@@ -87,26 +87,60 @@ export class PipelineStore {
   }
 
   /** The study's instances (every one received so far: a re-run covers the whole study). */
-  studyInstances(studyInstanceUid: string): Array<{ sopInstanceUid: string; path: string; attributes: string; callingAe: string; calledAe: string; sourceIp: string }> {
+  studyInstances(studyInstanceUid: string): Array<{
+    sopInstanceUid: string;
+    path: string;
+    attributes: string;
+    callingAe: string;
+    calledAe: string;
+    sourceIp: string;
+  }> {
     return (
       this.db
         .prepare(
           `SELECT sop_instance_uid, path, attributes, calling_ae, called_ae, source_ip FROM instances
            WHERE study_instance_uid = ? ORDER BY received_at, sop_instance_uid`,
         )
-        .all(studyInstanceUid) as Array<{ sop_instance_uid: string; path: string; attributes: string; calling_ae: string; called_ae: string; source_ip: string }>
-    ).map((r) => ({ sopInstanceUid: r.sop_instance_uid, path: r.path, attributes: r.attributes, callingAe: r.calling_ae, calledAe: r.called_ae, sourceIp: r.source_ip }));
+        .all(studyInstanceUid) as Array<{
+        sop_instance_uid: string;
+        path: string;
+        attributes: string;
+        calling_ae: string;
+        called_ae: string;
+        source_ip: string;
+      }>
+    ).map((r) => ({
+      sopInstanceUid: r.sop_instance_uid,
+      path: r.path,
+      attributes: r.attributes,
+      callingAe: r.calling_ae,
+      calledAe: r.called_ae,
+      sourceIp: r.source_ip,
+    }));
   }
 
   /** ready -> processing with the routing decision and one pending row per image; or ready -> ignored. */
-  routeJob(jobId: number, decision: { rule: string; action: string; priority: 'urgent' | 'normal'; images: Array<{ sopInstanceUid: string; path: string }> } | { ignored: string }, now: number): void {
+  routeJob(
+    jobId: number,
+    decision:
+      | {
+          rule: string;
+          action: string;
+          priority: 'urgent' | 'normal';
+          images: Array<{ sopInstanceUid: string; path: string }>;
+        }
+      | { ignored: string },
+    now: number,
+  ): void {
     this.db.transaction(() => {
       if ('ignored' in decision) {
         this.setJob(jobId, 'ignored', now, decision.ignored, true);
         return;
       }
       this.db
-        .prepare(`UPDATE jobs SET state = 'processing', rule = ?, action = ?, priority = ?, updated_at = ? WHERE id = ? AND state = 'ready'`)
+        .prepare(
+          `UPDATE jobs SET state = 'processing', rule = ?, action = ?, priority = ?, updated_at = ? WHERE id = ? AND state = 'ready'`,
+        )
         .run(decision.rule, decision.action, decision.priority, now, jobId);
       const insert = this.db.prepare(
         `INSERT OR IGNORE INTO job_images (job_id, sop_instance_uid, path, state, updated_at) VALUES (?, ?, ?, 'pending', ?)`,
@@ -119,9 +153,27 @@ export class PipelineStore {
   activeJobs(): ActiveJob[] {
     return (
       this.db
-        .prepare(`SELECT id, study_instance_uid, revision, priority, rule, action, next_attempt_at FROM jobs WHERE state = 'processing' ORDER BY priority = 'urgent' DESC, id`)
-        .all() as Array<{ id: number; study_instance_uid: string; revision: number; priority: 'urgent' | 'normal'; rule: string; action: string; next_attempt_at: number | null }>
-    ).map((r) => ({ jobId: r.id, studyInstanceUid: r.study_instance_uid, revision: r.revision, priority: r.priority, rule: r.rule, action: r.action, nextAttemptAt: r.next_attempt_at }));
+        .prepare(
+          `SELECT id, study_instance_uid, revision, priority, rule, action, next_attempt_at FROM jobs WHERE state = 'processing' ORDER BY priority = 'urgent' DESC, id`,
+        )
+        .all() as Array<{
+        id: number;
+        study_instance_uid: string;
+        revision: number;
+        priority: 'urgent' | 'normal';
+        rule: string;
+        action: string;
+        next_attempt_at: number | null;
+      }>
+    ).map((r) => ({
+      jobId: r.id,
+      studyInstanceUid: r.study_instance_uid,
+      revision: r.revision,
+      priority: r.priority,
+      rule: r.rule,
+      action: r.action,
+      nextAttemptAt: r.next_attempt_at,
+    }));
   }
 
   jobImages(jobId: number): JobImage[] {
@@ -135,7 +187,15 @@ export class PipelineStore {
         result: string | null;
         crashes: number;
       }>
-    ).map((r) => ({ jobId: r.job_id, sopInstanceUid: r.sop_instance_uid, path: r.path, state: r.state, reason: r.reason, result: r.result, crashes: r.crashes }));
+    ).map((r) => ({
+      jobId: r.job_id,
+      sopInstanceUid: r.sop_instance_uid,
+      path: r.path,
+      state: r.state,
+      reason: r.reason,
+      result: r.result,
+      crashes: r.crashes,
+    }));
   }
 
   /** One more processing pass of the job (jobs.attempts). */
@@ -147,7 +207,9 @@ export class PipelineStore {
   recordCrash(jobId: number, sopInstanceUids: readonly string[], now: number): Map<string, number> {
     return this.db.transaction(() => {
       const counts = new Map<string, number>();
-      const bump = this.db.prepare('UPDATE job_images SET crashes = crashes + 1, updated_at = ? WHERE job_id = ? AND sop_instance_uid = ? RETURNING crashes');
+      const bump = this.db.prepare(
+        'UPDATE job_images SET crashes = crashes + 1, updated_at = ? WHERE job_id = ? AND sop_instance_uid = ? RETURNING crashes',
+      );
       for (const uid of sopInstanceUids) {
         const row = bump.get(now, jobId, uid) as { crashes: number } | undefined;
         if (row) counts.set(uid, row.crashes);
@@ -158,13 +220,31 @@ export class PipelineStore {
 
   /** The job stays processing but waits until `at` (e.g. for disk space); `reason` is what `jobs` shows meanwhile. */
   deferJob(jobId: number, at: number, reason: string, now: number): void {
-    this.db.prepare(`UPDATE jobs SET next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ? AND state = 'processing'`).run(at, reason, now, jobId);
+    this.db
+      .prepare(
+        `UPDATE jobs SET next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ? AND state = 'processing'`,
+      )
+      .run(at, reason, now, jobId);
   }
 
-  recordImage(jobId: number, sopInstanceUid: string, outcome: { state: 'written'; result: string } | { state: 'skipped' | 'failed'; reason: string }, now: number): void {
+  recordImage(
+    jobId: number,
+    sopInstanceUid: string,
+    outcome: { state: 'written'; result: string } | { state: 'skipped' | 'failed'; reason: string },
+    now: number,
+  ): void {
     this.db
-      .prepare(`UPDATE job_images SET state = ?, reason = ?, result = ?, updated_at = ? WHERE job_id = ? AND sop_instance_uid = ?`)
-      .run(outcome.state, 'reason' in outcome ? outcome.reason : null, 'result' in outcome ? outcome.result : null, now, jobId, sopInstanceUid);
+      .prepare(
+        `UPDATE job_images SET state = ?, reason = ?, result = ?, updated_at = ? WHERE job_id = ? AND sop_instance_uid = ?`,
+      )
+      .run(
+        outcome.state,
+        'reason' in outcome ? outcome.reason : null,
+        'result' in outcome ? outcome.result : null,
+        now,
+        jobId,
+        sopInstanceUid,
+      );
   }
 
   /**
@@ -225,7 +305,9 @@ export class PipelineStore {
 
   /** When the next pending delivery falls due (for the delivery timer), or undefined when none is pending. */
   nextDeliveryAt(): number | undefined {
-    const row = this.db.prepare(`SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE state = 'pending'`).get() as { t: number | null };
+    const row = this.db.prepare(`SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE state = 'pending'`).get() as {
+      t: number | null;
+    };
     return row.t ?? undefined;
   }
 
@@ -233,13 +315,23 @@ export class PipelineStore {
   recordDelivery(id: number, result: DeliveryResult, now: number): void {
     this.db.transaction(() => {
       if (result.kind === 'delivered') {
-        this.db.prepare(`UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_error = NULL, updated_at = ? WHERE id = ?`).run(now, id);
+        this.db
+          .prepare(
+            `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_error = NULL, updated_at = ? WHERE id = ?`,
+          )
+          .run(now, id);
       } else if (result.kind === 'retry') {
         this.db
-          .prepare(`UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`)
+          .prepare(
+            `UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+          )
           .run(result.nextAttemptAt, result.reason, now, id);
       } else {
-        this.db.prepare(`UPDATE deliveries SET state = 'parked', attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?`).run(result.reason, now, id);
+        this.db
+          .prepare(
+            `UPDATE deliveries SET state = 'parked', attempts = attempts + 1, last_error = ?, updated_at = ? WHERE id = ?`,
+          )
+          .run(result.reason, now, id);
         // A report must not point at images the PACS never got: its RIS deliveries park with it.
         this.db
           .prepare(
@@ -248,7 +340,8 @@ export class PipelineStore {
           )
           .run(now, id);
       }
-      const job = this.db.prepare('SELECT job_id FROM deliveries WHERE id = ?').get(id) as { job_id: number } | undefined;
+      const job = this.db.prepare('SELECT job_id FROM deliveries WHERE id = ?').get(id) as
+        { job_id: number } | undefined;
       if (job === undefined) return;
       const counts = this.db
         .prepare(
@@ -256,7 +349,8 @@ export class PipelineStore {
         )
         .get(job.job_id) as { pending: number; parked: number };
       if (counts.pending > 0) return;
-      if (counts.parked > 0) this.setJob(job.job_id, 'parked', now, 'a delivery was parked: see cxr-gateway jobs', true);
+      if (counts.parked > 0)
+        this.setJob(job.job_id, 'parked', now, 'a delivery was parked: see cxr-gateway jobs', true);
       else this.setJob(job.job_id, 'done', now, null, true);
     })();
   }
@@ -273,7 +367,9 @@ export class PipelineStore {
 
   private setJob(jobId: number, state: JobState, now: number, reason: string | null, finished: boolean): void {
     this.db
-      .prepare(`UPDATE jobs SET state = ?, last_error = COALESCE(?, last_error), updated_at = ?, finished_at = ? WHERE id = ?`)
+      .prepare(
+        `UPDATE jobs SET state = ?, last_error = COALESCE(?, last_error), updated_at = ?, finished_at = ? WHERE id = ?`,
+      )
       .run(state, reason, now, finished ? now : null, jobId);
   }
 }

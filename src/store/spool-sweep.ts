@@ -41,7 +41,12 @@ export function sweepSpool(spool: Spool, store: JobStore, logger: Logger): Spool
         orphanFilesRemoved += 1;
       } catch (error) {
         left += 1;
-        logger.warn('could not remove a spool file that no row points at', { event: 'STORE-2003', studyInstanceUid: study, file, error: String(error) });
+        logger.warn('could not remove a spool file that no row points at', {
+          event: 'STORE-2003',
+          studyInstanceUid: study,
+          file,
+          error: String(error),
+        });
       }
     }
     if (left === 0) {
@@ -54,13 +59,18 @@ export function sweepSpool(spool: Spool, store: JobStore, logger: Logger): Spool
   }
   const missingFiles = rows.filter((r) => !exists(r.path));
   if (orphanFilesRemoved > 0) {
-    logger.warn('start-up sweep: removed spool files that were never acknowledged (their store commit had failed)', { event: 'STORE-2004', count: orphanFilesRemoved });
+    logger.warn('start-up sweep: removed spool files that were never acknowledged (their store commit had failed)', {
+      event: 'STORE-2004',
+      count: orphanFilesRemoved,
+    });
   }
   if (missingFiles.length > 0) {
     logger.error('start-up sweep: received instances whose spool file is missing; their images cannot be processed', {
       event: 'STORE-2005',
       count: missingFiles.length,
-      instances: missingFiles.slice(0, MISSING_LISTED).map((m) => ({ sopInstanceUid: m.sopInstanceUid, studyInstanceUid: m.studyInstanceUid, path: m.path })),
+      instances: missingFiles
+        .slice(0, MISSING_LISTED)
+        .map((m) => ({ sopInstanceUid: m.sopInstanceUid, studyInstanceUid: m.studyInstanceUid, path: m.path })),
     });
   }
   return { orphanFilesRemoved, missingFiles };

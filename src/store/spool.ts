@@ -74,7 +74,12 @@ export class Spool {
    * final path only then, so a row that points at it can be committed. Everything runs on the thread pool:
    * a directory fsync is a journal commit (milliseconds), and the event loop has other associations to read.
    */
-  async commit(incomingPath: string, studyInstanceUid: string, sopInstanceUid: string, renamed?: () => void): Promise<string> {
+  async commit(
+    incomingPath: string,
+    studyInstanceUid: string,
+    sopInstanceUid: string,
+    renamed?: () => void,
+  ): Promise<string> {
     const target = this.finalPath(studyInstanceUid, sopInstanceUid);
     const studyDir = path.dirname(target);
     const folder = this.studyDir(studyDir);

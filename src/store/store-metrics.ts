@@ -21,10 +21,21 @@ export class StoreMetrics {
   counts(): StoreCounts {
     const byState = (table: string) =>
       Object.fromEntries(
-        (this.db.prepare(`SELECT state, COUNT(*) AS n FROM ${table} GROUP BY state`).all() as Array<{ state: string; n: number }>).map((r) => [r.state, r.n]),
+        (
+          this.db.prepare(`SELECT state, COUNT(*) AS n FROM ${table} GROUP BY state`).all() as Array<{
+            state: string;
+            n: number;
+          }>
+        ).map((r) => [r.state, r.n]),
       );
     const instances = (this.db.prepare('SELECT COUNT(*) AS n FROM instances').get() as { n: number }).n;
-    return { instances, studies: byState('studies'), jobs: byState('jobs'), deliveries: byState('deliveries'), images: byState('job_images') };
+    return {
+      instances,
+      studies: byState('studies'),
+      jobs: byState('jobs'),
+      deliveries: byState('deliveries'),
+      images: byState('job_images'),
+    };
   }
 
   /**
@@ -38,7 +49,8 @@ export class StoreMetrics {
          WHERE j.state = 'done' AND j.finished_at >= ? ORDER BY ms`,
       )
       .all(since) as Array<{ ms: number }>;
-    const at = (q: number) => (rows.length === 0 ? undefined : (rows[Math.min(rows.length - 1, Math.floor(q * rows.length))]?.ms ?? 0) / 1000);
+    const at = (q: number) =>
+      rows.length === 0 ? undefined : (rows[Math.min(rows.length - 1, Math.floor(q * rows.length))]?.ms ?? 0) / 1000;
     return { count: rows.length, p50Seconds: at(0.5), p95Seconds: at(0.95) };
   }
 }

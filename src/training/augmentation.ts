@@ -29,7 +29,13 @@ export type AugmentationSpec = z.infer<typeof augmentationSchema>;
  * before mean/std): rotation, zoom and shift about the centre with bilinear sampling, the outside filled
  * with the padding value inference uses; then contrast and brightness, clamped to [0, 1].
  */
-export function augmentGrey(grey: Float32Array, size: number, spec: AugmentationSpec, random: SeededRandom, padValue: number): Float32Array {
+export function augmentGrey(
+  grey: Float32Array,
+  size: number,
+  spec: AugmentationSpec,
+  random: SeededRandom,
+  padValue: number,
+): Float32Array {
   const angle = (random.uniform(-1, 1) * spec.maxRotationDegrees * Math.PI) / 180;
   const scale = 1 + random.uniform(-1, 1) * spec.maxScale;
   const shiftX = random.uniform(-1, 1) * spec.maxShift * size;
@@ -59,7 +65,8 @@ function bilinear(image: Float32Array, size: number, x: number, y: number, outsi
   const y0 = Math.floor(y);
   const fx = x - x0;
   const fy = y - y0;
-  const at = (xx: number, yy: number) => (xx < 0 || yy < 0 || xx >= size || yy >= size ? outside : (image[yy * size + xx] ?? outside));
+  const at = (xx: number, yy: number) =>
+    xx < 0 || yy < 0 || xx >= size || yy >= size ? outside : (image[yy * size + xx] ?? outside);
   const top = at(x0, y0) * (1 - fx) + at(x0 + 1, y0) * fx;
   const bottom = at(x0, y0 + 1) * (1 - fx) + at(x0 + 1, y0 + 1) * fx;
   return top * (1 - fy) + bottom * fy;

@@ -19,31 +19,41 @@ export function batchStatisticsNorm(
 ): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   const m = n * h * w;
-  const op = tf.customGrad((xIn: tf.Tensor | tf.GradSaveFunc, gIn: tf.Tensor | tf.GradSaveFunc, bIn: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
-    const input = xIn as tf.Tensor4D;
-    const scale = gIn as tf.Tensor1D;
-    const offset = bIn as tf.Tensor1D;
-    const ones = tf.ones([1, m]);
-    const mean = tf.reshape(tf.div(tf.matMul(ones, tf.reshape(input, [m, c])), m), [c]) as tf.Tensor1D;
-    const squares = tf.square(tf.sub(input, mean));
-    const variance = tf.reshape(tf.div(tf.matMul(ones, tf.reshape(squares, [m, c])), m), [c]) as tf.Tensor1D;
-    onStatistics(mean, variance);
-    (save as tf.GradSaveFunc)([input, mean, variance, scale]);
-    return {
-      value: tf.batchNorm(input, mean, variance, offset, scale, BN_EPSILON),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sMean, sVar, sScale] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
-        return tf.tidy(() => {
-          const onesRow = tf.ones([1, m]);
-          const xhat = tf.batchNorm(sx, sMean, sVar, undefined, undefined, BN_EPSILON);
-          const dBeta = tf.reshape(tf.matMul(onesRow, tf.reshape(dy, [m, c])), [c]);
-          const dGamma = tf.reshape(tf.matMul(onesRow, tf.reshape(tf.mul(dy, xhat), [m, c])), [c]);
-          const k = tf.mul(sScale, tf.rsqrt(tf.add(sVar, BN_EPSILON)));
-          const dx = tf.sub(tf.mul(dy, k), tf.add(tf.mul(xhat, tf.mul(dGamma, tf.div(k, m))), tf.mul(dBeta, tf.div(k, m))));
-          return [dx, dGamma, dBeta];
-        });
-      },
-    };
-  });
+  const op = tf.customGrad(
+    (
+      xIn: tf.Tensor | tf.GradSaveFunc,
+      gIn: tf.Tensor | tf.GradSaveFunc,
+      bIn: tf.Tensor | tf.GradSaveFunc,
+      save: tf.Tensor | tf.GradSaveFunc,
+    ) => {
+      const input = xIn as tf.Tensor4D;
+      const scale = gIn as tf.Tensor1D;
+      const offset = bIn as tf.Tensor1D;
+      const ones = tf.ones([1, m]);
+      const mean = tf.reshape(tf.div(tf.matMul(ones, tf.reshape(input, [m, c])), m), [c]) as tf.Tensor1D;
+      const squares = tf.square(tf.sub(input, mean));
+      const variance = tf.reshape(tf.div(tf.matMul(ones, tf.reshape(squares, [m, c])), m), [c]) as tf.Tensor1D;
+      onStatistics(mean, variance);
+      (save as tf.GradSaveFunc)([input, mean, variance, scale]);
+      return {
+        value: tf.batchNorm(input, mean, variance, offset, scale, BN_EPSILON),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [sx, sMean, sVar, sScale] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+          return tf.tidy(() => {
+            const onesRow = tf.ones([1, m]);
+            const xhat = tf.batchNorm(sx, sMean, sVar, undefined, undefined, BN_EPSILON);
+            const dBeta = tf.reshape(tf.matMul(onesRow, tf.reshape(dy, [m, c])), [c]);
+            const dGamma = tf.reshape(tf.matMul(onesRow, tf.reshape(tf.mul(dy, xhat), [m, c])), [c]);
+            const k = tf.mul(sScale, tf.rsqrt(tf.add(sVar, BN_EPSILON)));
+            const dx = tf.sub(
+              tf.mul(dy, k),
+              tf.add(tf.mul(xhat, tf.mul(dGamma, tf.div(k, m))), tf.mul(dBeta, tf.div(k, m))),
+            );
+            return [dx, dGamma, dBeta];
+          });
+        },
+      };
+    },
+  );
   return op(x, gamma, beta) as tf.Tensor4D;
 }

@@ -34,25 +34,32 @@ export interface ConvOptions {
 export function trainableConv2d(x: tf.Tensor4D, w: tf.Tensor4D, options: ConvOptions): tf.Tensor4D {
   const { stride, padding } = options;
   const inputGradient = options.inputGradient ?? true;
-  const op = tf.customGrad((xIn: tf.Tensor | tf.GradSaveFunc, wIn: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
-    const input = xIn as tf.Tensor4D;
-    const filter = wIn as tf.Tensor4D;
-    (save as tf.GradSaveFunc)([input, filter]);
-    return {
-      value: tf.conv2d(input, filter, stride, padding),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
-        const g = dy as tf.Tensor4D;
-        const dx = inputGradient ? convInputGradient(g, sw, sx.shape, stride, padding) : tf.zerosLike(sx);
-        return [dx, convFilterGradient(sx, g, sw.shape, stride, padding)];
-      },
-    };
-  });
+  const op = tf.customGrad(
+    (xIn: tf.Tensor | tf.GradSaveFunc, wIn: tf.Tensor | tf.GradSaveFunc, save: tf.Tensor | tf.GradSaveFunc) => {
+      const input = xIn as tf.Tensor4D;
+      const filter = wIn as tf.Tensor4D;
+      (save as tf.GradSaveFunc)([input, filter]);
+      return {
+        value: tf.conv2d(input, filter, stride, padding),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [sx, sw] = saved as [tf.Tensor4D, tf.Tensor4D];
+          const g = dy as tf.Tensor4D;
+          const dx = inputGradient ? convInputGradient(g, sw, sx.shape, stride, padding) : tf.zerosLike(sx);
+          return [dx, convFilterGradient(sx, g, sw.shape, stride, padding)];
+        },
+      };
+    },
+  );
   return op(x, w) as tf.Tensor4D;
 }
 
 /** TensorFlow's padding for `same` (extra row/column at the bottom/right) or none for `valid`. */
-export function convPadding(inputShape: readonly number[], kernel: readonly number[], stride: number, padding: 'same' | 'valid'): Padding {
+export function convPadding(
+  inputShape: readonly number[],
+  kernel: readonly number[],
+  stride: number,
+  padding: 'same' | 'valid',
+): Padding {
   if (padding === 'valid') return { top: 0, bottom: 0, left: 0, right: 0 };
   const [, h = 0, w = 0] = inputShape;
   const [kh = 1, kw = 1] = kernel;

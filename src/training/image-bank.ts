@@ -60,9 +60,13 @@ export class ImageBank {
       const decoded = await image.decode();
       grey = preprocess(decoded, { ...this.spec, channels: 1, mean: [0], std: [1] }).data;
     } catch (error) {
-      throw new GatewayError('TRAINING_IMAGE_UNREADABLE', `training image ${image.source} cannot be read: ${describeError(error)}; fix or remove it from the labels`, {
-        cause: error,
-      });
+      throw new GatewayError(
+        'TRAINING_IMAGE_UNREADABLE',
+        `training image ${image.source} cannot be read: ${describeError(error)}; fix or remove it from the labels`,
+        {
+          cause: error,
+        },
+      );
     }
     if (this.cachedBytes + grey.byteLength <= this.cacheBudgetBytes) {
       this.cache.set(index, grey);
@@ -75,7 +79,10 @@ export class ImageBank {
    * An NHWC batch of model inputs [n, size, size, channels] and its targets [n, classes]; with `augment`,
    * each image gets its own random augmentation first.
    */
-  async batch(indices: readonly number[], augment?: { spec: AugmentationSpec; random: SeededRandom }): Promise<{ x: tf.Tensor4D; y: tf.Tensor2D }> {
+  async batch(
+    indices: readonly number[],
+    augment?: { spec: AugmentationSpec; random: SeededRandom },
+  ): Promise<{ x: tf.Tensor4D; y: tf.Tensor2D }> {
     const pixels = this.size * this.size;
     const c = this.channels;
     const data = new Float32Array(indices.length * pixels * c);
@@ -96,7 +103,10 @@ export class ImageBank {
     return tf.tidy(() => {
       const x = tf.tensor4d(data, [indices.length, this.size, this.size, c]);
       // A one-channel model still has torchvision's 3-channel stem, as BatchRunner feeds it.
-      return { x: c === 3 ? x : (tf.tile(x, [1, 1, 1, 3]) as tf.Tensor4D), y: tf.tensor2d(targets, [indices.length, classes]) };
+      return {
+        x: c === 3 ? x : (tf.tile(x, [1, 1, 1, 3]) as tf.Tensor4D),
+        y: tf.tensor2d(targets, [indices.length, classes]),
+      };
     });
   }
 }

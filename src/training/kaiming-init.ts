@@ -32,9 +32,16 @@ export function kaimingDenseNetWeights(arch: DenseNetArchitecture, random: Seede
  * A fresh classifier head [classes, features] + [classes], initialised as torchvision does (see above):
  * what a replaced head starts from in a transfer step.
  */
-export function freshClassifier(classes: number, features: number, random: SeededRandom): { weight: HostTensor; bias: HostTensor } {
+export function freshClassifier(
+  classes: number,
+  features: number,
+  random: SeededRandom,
+): { weight: HostTensor; bias: HostTensor } {
   const bound = 1 / Math.sqrt(features);
   const weight = new Float32Array(classes * features);
   for (let i = 0; i < weight.length; i += 1) weight[i] = random.uniform(-bound, bound);
-  return { weight: { shape: [classes, features], data: weight }, bias: { shape: [classes], data: new Float32Array(classes) } };
+  return {
+    weight: { shape: [classes, features], data: weight },
+    bias: { shape: [classes], data: new Float32Array(classes) },
+  };
 }

@@ -39,26 +39,45 @@ export const labelsCsvSourceSchema = z
 
 export type LabelsCsvSource = z.infer<typeof labelsCsvSourceSchema>;
 
-export function readLabelsCsvDataset(source: LabelsCsvSource, kind: TaskKind, classes: readonly string[]): LabelledDataset {
+export function readLabelsCsvDataset(
+  source: LabelsCsvSource,
+  kind: TaskKind,
+  classes: readonly string[],
+): LabelledDataset {
   const csvPath = path.join(source.dir, source.labelsFile);
   if (!existsSync(csvPath)) {
-    throw new GatewayError('TRAINING_DATA_MISSING', `no labels file ${csvPath}; a training folder needs a CSV with at least the columns ${source.fileColumn},${source.labelColumn}`);
+    throw new GatewayError(
+      'TRAINING_DATA_MISSING',
+      `no labels file ${csvPath}; a training folder needs a CSV with at least the columns ${source.fileColumn},${source.labelColumn}`,
+    );
   }
   const table = parseCsv(readFileSync(csvPath, 'utf8'));
   for (const column of [source.fileColumn, source.labelColumn, ...(source.groupColumn ? [source.groupColumn] : [])]) {
     if (!table.header.includes(column)) {
-      throw new GatewayError('TRAINING_DATA_INVALID', `${csvPath} has no column '${column}' (columns: ${table.header.join(', ')})`);
+      throw new GatewayError(
+        'TRAINING_DATA_INVALID',
+        `${csvPath} has no column '${column}' (columns: ${table.header.join(', ')})`,
+      );
     }
   }
   const resolve = labelResolver(source, classes, csvPath);
   const images: LabelledImage[] = [];
   table.rows.forEach((row, r) => {
     const cell = row[source.labelColumn] ?? '';
-    const values = kind === 'multi-label' ? cell.split(source.separator).map((v) => v.trim()).filter((v) => v !== '') : [cell.trim()];
+    const values =
+      kind === 'multi-label'
+        ? cell
+            .split(source.separator)
+            .map((v) => v.trim())
+            .filter((v) => v !== '')
+        : [cell.trim()];
     if (values.some((v) => source.skipLabels.includes(v))) return;
     const indices = new Set(values.flatMap(resolve));
     if (kind === 'single-label' && indices.size !== 1) {
-      throw new GatewayError('TRAINING_DATA_INVALID', `${csvPath} row ${r + 2}: '${cell}' must name exactly one of ${classes.join(', ')} (or map it with labelMap)`);
+      throw new GatewayError(
+        'TRAINING_DATA_INVALID',
+        `${csvPath} row ${r + 2}: '${cell}' must name exactly one of ${classes.join(', ')} (or map it with labelMap)`,
+      );
     }
     const target = new Float32Array(classes.length);
     for (const i of indices) target[i] = 1;
@@ -79,12 +98,19 @@ export function readLabelsCsvDataset(source: LabelsCsvSource, kind: TaskKind, cl
 }
 
 /** CSV label value -> task class indices, through labelMap or a case-insensitive name match. */
-function labelResolver(source: LabelsCsvSource, classes: readonly string[], csvPath: string): (value: string) => number[] {
+function labelResolver(
+  source: LabelsCsvSource,
+  classes: readonly string[],
+  csvPath: string,
+): (value: string) => number[] {
   const byName = new Map(classes.map((c, i) => [c.toLowerCase(), i]));
   const index = (name: string, value: string) => {
     const i = byName.get(name.toLowerCase());
     if (i === undefined) {
-      throw new GatewayError('TRAINING_DATA_INVALID', `labelMap maps '${value}' to '${name}', which is not one of the task's classes (${classes.join(', ')})`);
+      throw new GatewayError(
+        'TRAINING_DATA_INVALID',
+        `labelMap maps '${value}' to '${name}', which is not one of the task's classes (${classes.join(', ')})`,
+      );
     }
     return i;
   };

@@ -24,7 +24,11 @@ export function trainableMaxPool(x: tf.Tensor4D, window: number, stride: number)
       value: tf.maxPool(input, window, stride, 'valid'),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [winners] = saved as [tf.Tensor];
-        return [tf.tidy(() => tf.reshape(tf.scatterND(tf.reshape(winners, [-1, 1]), tf.reshape(dy, [-1]), [input.size]), input.shape))];
+        return [
+          tf.tidy(() =>
+            tf.reshape(tf.scatterND(tf.reshape(winners, [-1, 1]), tf.reshape(dy, [-1]), [input.size]), input.shape),
+          ),
+        ];
       },
     };
   });

@@ -23,14 +23,28 @@ export interface TaskMetrics {
 /**
  * Metrics from probabilities and targets, both [images][classes] row-major flat arrays, and the summed loss.
  */
-export function taskMetrics(kind: TaskKind, classes: readonly string[], probabilities: Float32Array, targets: Float32Array, lossSum: number): TaskMetrics {
+export function taskMetrics(
+  kind: TaskKind,
+  classes: readonly string[],
+  probabilities: Float32Array,
+  targets: Float32Array,
+  lossSum: number,
+): TaskMetrics {
   const c = classes.length;
   const n = Math.floor(targets.length / c);
   const loss = n === 0 ? Number.NaN : lossSum / n;
-  return kind === 'single-label' ? singleLabel(classes, probabilities, targets, n, loss) : multiLabel(classes, probabilities, targets, n, loss);
+  return kind === 'single-label'
+    ? singleLabel(classes, probabilities, targets, n, loss)
+    : multiLabel(classes, probabilities, targets, n, loss);
 }
 
-function singleLabel(classes: readonly string[], p: Float32Array, targets: Float32Array, n: number, loss: number): TaskMetrics {
+function singleLabel(
+  classes: readonly string[],
+  p: Float32Array,
+  targets: Float32Array,
+  n: number,
+  loss: number,
+): TaskMetrics {
   const c = classes.length;
   const confusion = classes.map(() => classes.map(() => 0));
   let correct = 0;
@@ -46,12 +60,22 @@ function singleLabel(classes: readonly string[], p: Float32Array, targets: Float
     const support = (confusion[k] ?? []).reduce((a, b) => a + b, 0);
     const predictedAs = confusion.reduce((a, row) => a + (row[k] ?? 0), 0);
     const hits = confusion[k]?.[k] ?? 0;
-    perClass[name] = { support, accuracy: support ? hits / support : Number.NaN, precision: predictedAs ? hits / predictedAs : Number.NaN };
+    perClass[name] = {
+      support,
+      accuracy: support ? hits / support : Number.NaN,
+      precision: predictedAs ? hits / predictedAs : Number.NaN,
+    };
   });
   return { loss, accuracy: n ? correct / n : Number.NaN, perClass, confusion };
 }
 
-function multiLabel(classes: readonly string[], p: Float32Array, targets: Float32Array, n: number, loss: number): TaskMetrics {
+function multiLabel(
+  classes: readonly string[],
+  p: Float32Array,
+  targets: Float32Array,
+  n: number,
+  loss: number,
+): TaskMetrics {
   const c = classes.length;
   const perClass: Record<string, ClassMetrics> = {};
   let accuracySum = 0;
@@ -83,7 +107,7 @@ export function rocAuc(scores: Array<[score: number, label: number]>, positives:
   if (positives === 0 || negatives === 0) return undefined;
   const sorted = [...scores].sort((a, b) => a[0] - b[0]);
   let rankSum = 0;
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1]?.[0] === sorted[i]?.[0]) j += 1;
     const averageRank = (i + j) / 2 + 1;
@@ -95,6 +119,7 @@ export function rocAuc(scores: Array<[score: number, label: number]>, positives:
 
 function argMax(values: Float32Array, offset: number, count: number): number {
   let best = 0;
-  for (let k = 1; k < count; k += 1) if ((values[offset + k] ?? -Infinity) > (values[offset + best] ?? -Infinity)) best = k;
+  for (let k = 1; k < count; k += 1)
+    if ((values[offset + k] ?? -Infinity) > (values[offset + best] ?? -Infinity)) best = k;
   return best;
 }

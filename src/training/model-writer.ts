@@ -25,7 +25,11 @@ export function modelUidFromSha256(sha256: string): string {
 
 /** A torchvision state_dict as safetensors, with the output class names in the metadata. */
 export function stateDictBytes(weights: ReadonlyMap<string, HostTensor>, classes: readonly string[]): Buffer {
-  return writeSafetensors(new Map(weights), { format: 'pt', classes: JSON.stringify(classes), producer: 'cxr-gateway train' });
+  return writeSafetensors(new Map(weights), {
+    format: 'pt',
+    classes: JSON.stringify(classes),
+    producer: 'cxr-gateway train',
+  });
 }
 
 export interface ModelDescription {
@@ -39,7 +43,11 @@ export interface ModelDescription {
 }
 
 /** Writes weights.safetensors and a manifest (checksum, fresh modelUid) that loadModel accepts. */
-export function writeModelDirectory(dir: string, model: ModelDescription, weights: ReadonlyMap<string, HostTensor>): ModelManifest {
+export function writeModelDirectory(
+  dir: string,
+  model: ModelDescription,
+  weights: ReadonlyMap<string, HostTensor>,
+): ModelManifest {
   const bytes = stateDictBytes(weights, model.classes);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const candidate = {
@@ -55,7 +63,10 @@ export function writeModelDirectory(dir: string, model: ModelDescription, weight
   };
   const parsed = manifestSchema.safeParse(candidate);
   if (!parsed.success) {
-    throw new GatewayError('TRAINING_CONFIG_INVALID', `the trained model's manifest would be invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new GatewayError(
+      'TRAINING_CONFIG_INVALID',
+      `the trained model's manifest would be invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
   writeFileSync(path.join(dir, WEIGHTS_FILE), bytes);
   writeFileSync(path.join(dir, MANIFEST_FILE), `${JSON.stringify(parsed.data, null, 2)}\n`);

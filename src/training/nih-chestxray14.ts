@@ -36,7 +36,10 @@ export const nihSourceSchema = z
     dir: z.string().min(1),
     csv: z.string().min(1).default('Data_Entry_2017.csv'),
     /** Only these views (the target task classifies frontal images; NIH has PA and AP). */
-    views: z.array(z.enum(['PA', 'AP'])).min(1).default(['PA', 'AP']),
+    views: z
+      .array(z.enum(['PA', 'AP']))
+      .min(1)
+      .default(['PA', 'AP']),
     /** A file listing the image names to use, one a line (e.g. the release's train_val_list.txt). */
     listFile: z.string().min(1).optional(),
     maxImages: z.number().int().min(1).optional(),
@@ -47,10 +50,18 @@ export type NihSource = z.infer<typeof nihSourceSchema>;
 
 export function readNihDataset(source: NihSource): LabelledDataset {
   const csvPath = path.resolve(source.dir, source.csv);
-  if (!existsSync(csvPath)) throw new GatewayError('TRAINING_DATA_MISSING', `no ${csvPath}; point the NIH source at the folder that holds Data_Entry_2017.csv`);
+  if (!existsSync(csvPath))
+    throw new GatewayError(
+      'TRAINING_DATA_MISSING',
+      `no ${csvPath}; point the NIH source at the folder that holds Data_Entry_2017.csv`,
+    );
   const table = parseCsv(readFileSync(csvPath, 'utf8'));
   for (const column of ['Image Index', 'Finding Labels', 'Patient ID', 'View Position']) {
-    if (!table.header.includes(column)) throw new GatewayError('TRAINING_DATA_INVALID', `${csvPath} has no column '${column}': not the NIH Data_Entry_2017.csv?`);
+    if (!table.header.includes(column))
+      throw new GatewayError(
+        'TRAINING_DATA_INVALID',
+        `${csvPath} has no column '${column}': not the NIH Data_Entry_2017.csv?`,
+      );
   }
   const allowed = source.listFile
     ? new Set(
@@ -77,15 +88,29 @@ export function readNihDataset(source: NihSource): LabelledDataset {
     for (const label of (row['Finding Labels'] ?? '').split('|')) {
       const i = index.get(label.trim());
       if (i !== undefined) target[i] = 1;
-      else if (label.trim() !== 'No Finding') throw new GatewayError('TRAINING_DATA_INVALID', `${csvPath}: unknown finding '${label}' for ${name}`);
+      else if (label.trim() !== 'No Finding')
+        throw new GatewayError('TRAINING_DATA_INVALID', `${csvPath}: unknown finding '${label}' for ${name}`);
     }
-    images.push({ source: file, group: row['Patient ID'] ?? name, target, decode: async () => decodePng(await readFile(file), file) });
+    images.push({
+      source: file,
+      group: row['Patient ID'] ?? name,
+      target,
+      decode: async () => decodePng(await readFile(file), file),
+    });
     if (source.maxImages !== undefined && images.length >= source.maxImages) break;
   }
   if (images.length === 0) {
-    throw new GatewayError('TRAINING_DATA_MISSING', `none of the images listed in ${csvPath} was found under ${source.dir} (${missing} missing); extract the images_*.tar.gz archives there`);
+    throw new GatewayError(
+      'TRAINING_DATA_MISSING',
+      `none of the images listed in ${csvPath} was found under ${source.dir} (${missing} missing); extract the images_*.tar.gz archives there`,
+    );
   }
-  return { kind: 'multi-label', classes: [...NIH_LABELS], images, description: `NIH ChestX-ray14 ${csvPath} (${images.length} images, ${missing} listed but absent)` };
+  return {
+    kind: 'multi-label',
+    classes: [...NIH_LABELS],
+    images,
+    description: `NIH ChestX-ray14 ${csvPath} (${images.length} images, ${missing} listed but absent)`,
+  };
 }
 
 /** PNG files by base name, down to `depth` folder levels. */

@@ -33,7 +33,10 @@ export function keepOutputNeurons(
 ): NewHead {
   const [previousClasses, features] = previous.weight.shape as [number, number];
   if (previousClasses !== previous.classes.length) {
-    throw new GatewayError('WEIGHTS_MISMATCH', `previous head has ${previousClasses} outputs but ${previous.classes.length} class names`);
+    throw new GatewayError(
+      'WEIGHTS_MISMATCH',
+      `previous head has ${previousClasses} outputs but ${previous.classes.length} class names`,
+    );
   }
   // Fresh rows for every class first, so that the random stream (and so the fresh rows) does not depend
   // on which rows are kept.
@@ -47,11 +50,17 @@ export function keepOutputNeurons(
     const sourceIndex = previousIndex.get(normalise(mapped ?? target));
     if (sourceIndex === undefined) {
       if (mapped !== undefined) {
-        throw new GatewayError('TRAINING_CONFIG_INVALID', `outputNeuronMap maps '${target}' to '${mapped}', which the previous stage does not have (${previous.classes.join(', ')})`);
+        throw new GatewayError(
+          'TRAINING_CONFIG_INVALID',
+          `outputNeuronMap maps '${target}' to '${mapped}', which the previous stage does not have (${previous.classes.join(', ')})`,
+        );
       }
       return;
     }
-    head.weight.data.set(previous.weight.data.subarray(sourceIndex * features, (sourceIndex + 1) * features), targetIndex * features);
+    head.weight.data.set(
+      previous.weight.data.subarray(sourceIndex * features, (sourceIndex + 1) * features),
+      targetIndex * features,
+    );
     head.bias.data[targetIndex] = previous.bias.data[sourceIndex] ?? 0;
     kept.push({ target, targetIndex, source: previous.classes[sourceIndex] ?? '', sourceIndex });
   });

@@ -125,7 +125,11 @@ export async function trainStage(run: StageRun): Promise<StageResult> {
         variables.map((v) => grads[v.name] as tf.Tensor),
       );
       const loss = (await value.data())[0] ?? Number.NaN;
-      if (!Number.isFinite(loss)) throw new GatewayError('TRAINING_DIVERGED', `${stage}: the loss became ${loss} at epoch ${epoch}, step ${s + 1}; lower the learning rate`);
+      if (!Number.isFinite(loss))
+        throw new GatewayError(
+          'TRAINING_DIVERGED',
+          `${stage}: the loss became ${loss} at epoch ${epoch}, step ${s + 1}; lower the learning rate`,
+        );
       if (logits) correct += await countCorrect(dataset.kind, logits, y);
       lossSum += loss * indices.length;
       seen += indices.length;
@@ -163,7 +167,8 @@ export async function trainStage(run: StageRun): Promise<StageResult> {
   optimiser.dispose();
   if (best.snapshot) net.restore(best.snapshot);
   await recalibrate(net, bank, split.train, training);
-  const final = split.validation.length > 0 ? await evaluate(net, bank, dataset, split.validation, training.batchSize) : undefined;
+  const final =
+    split.validation.length > 0 ? await evaluate(net, bank, dataset, split.validation, training.batchSize) : undefined;
   return {
     stage,
     epochs: records,
@@ -177,7 +182,13 @@ export async function trainStage(run: StageRun): Promise<StageResult> {
 }
 
 /** Validation metrics of the network in inference mode (running statistics), no augmentation. */
-export async function evaluate(net: TrainableDenseNet, bank: ImageBank, dataset: LabelledDataset, indices: readonly number[], batchSize: number): Promise<TaskMetrics> {
+export async function evaluate(
+  net: TrainableDenseNet,
+  bank: ImageBank,
+  dataset: LabelledDataset,
+  indices: readonly number[],
+  batchSize: number,
+): Promise<TaskMetrics> {
   const c = dataset.classes.length;
   const probabilities = new Float32Array(indices.length * c);
   const targets = new Float32Array(indices.length * c);
@@ -198,10 +209,17 @@ export async function evaluate(net: TrainableDenseNet, bank: ImageBank, dataset:
   return taskMetrics(dataset.kind, dataset.classes, probabilities, targets, lossSum);
 }
 
-async function recalibrate(net: TrainableDenseNet, bank: ImageBank, train: readonly number[], training: StageTraining): Promise<void> {
+async function recalibrate(
+  net: TrainableDenseNet,
+  bank: ImageBank,
+  train: readonly number[],
+  training: StageTraining,
+): Promise<void> {
   if (training.recalibrationBatches === 0 || training.batchNorm === 'frozen-statistics') return;
   const batches: tf.Tensor4D[] = [];
-  for (const part of chunk([...train], training.batchSize).filter((b) => b.length >= 2).slice(0, training.recalibrationBatches)) {
+  for (const part of chunk([...train], training.batchSize)
+    .filter((b) => b.length >= 2)
+    .slice(0, training.recalibrationBatches)) {
     const { x, y } = await bank.batch(part);
     y.dispose();
     batches.push(x);
@@ -226,7 +244,11 @@ async function countCorrect(kind: LabelledDataset['kind'], logits: tf.Tensor2D, 
  * both; groups are stratified by their first image's label (single-label: its class; multi-label: its
  * first finding or none), so that every class is represented in validation where it can be.
  */
-export function splitByGroup(dataset: LabelledDataset, fraction: number, random: SeededRandom): { train: number[]; validation: number[] } {
+export function splitByGroup(
+  dataset: LabelledDataset,
+  fraction: number,
+  random: SeededRandom,
+): { train: number[]; validation: number[] } {
   const groups = new Map<string, number[]>();
   dataset.images.forEach((image, i) => {
     const list = groups.get(image.group) ?? [];

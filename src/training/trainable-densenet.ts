@@ -86,7 +86,11 @@ export class TrainableDenseNet {
       if (t === undefined) unreachable(`weights lack ${name}`); // checked by the caller
       return t;
     };
-    const conv = (name: string) => tf.variable(tf.tidy(() => tf.transpose(tensorOf(get(name)), [2, 3, 1, 0])), true);
+    const conv = (name: string) =>
+      tf.variable(
+        tf.tidy(() => tf.transpose(tensorOf(get(name)), [2, 3, 1, 0])),
+        true,
+      );
     const vector = (name: string, trainable: boolean) => tf.variable(tensorOf(get(name)), trainable);
     const norm = (prefix: string): TrainableNorm => ({
       gamma: vector(`${prefix}.weight`, true),
@@ -97,7 +101,12 @@ export class TrainableDenseNet {
     const blocks = arch.blockConfig.map((layers, b) =>
       Array.from({ length: layers }, (_, l) => {
         const prefix = `features.denseblock${b + 1}.denselayer${l + 1}`;
-        return { norm1: norm(`${prefix}.norm1`), conv1: conv(`${prefix}.conv1.weight`), norm2: norm(`${prefix}.norm2`), conv2: conv(`${prefix}.conv2.weight`) };
+        return {
+          norm1: norm(`${prefix}.norm1`),
+          conv1: conv(`${prefix}.conv1.weight`),
+          norm2: norm(`${prefix}.norm2`),
+          conv2: conv(`${prefix}.conv2.weight`),
+        };
       }),
     );
     const transitions = arch.blockConfig.slice(0, -1).map((_, b) => ({
@@ -111,7 +120,10 @@ export class TrainableDenseNet {
       blocks,
       transitions,
       norm('features.norm5'),
-      tf.variable(tf.tidy(() => tf.transpose(tensorOf(get('classifier.weight')))), true),
+      tf.variable(
+        tf.tidy(() => tf.transpose(tensorOf(get('classifier.weight')))),
+        true,
+      ),
       vector('classifier.bias', true),
     );
   }
@@ -128,7 +140,9 @@ export class TrainableDenseNet {
   features(input: tf.Tensor4D, options: ForwardOptions): tf.Tensor4D {
     const bn = (x: tf.Tensor4D, n: TrainableNorm) => this.normalise(x, n, options.training);
     const conv = (x: tf.Tensor4D, w: tf.Variable, conv: ConvOptions) =>
-      this.convolution === 'fast-gradients' ? trainableConv2d(x, w as tf.Tensor4D, conv) : tf.conv2d(x, w as tf.Tensor4D, conv.stride, conv.padding);
+      this.convolution === 'fast-gradients'
+        ? trainableConv2d(x, w as tf.Tensor4D, conv)
+        : tf.conv2d(x, w as tf.Tensor4D, conv.stride, conv.padding);
     let x = tf.pad(input, [
       [0, 0],
       [3, 3],
@@ -170,7 +184,13 @@ export class TrainableDenseNet {
   /** The variables an optimiser updates (running statistics excluded). */
   trainableVariables(): tf.Variable[] {
     const norms = this.norms();
-    return [this.conv0, ...this.convs(), ...norms.flatMap((n) => [n.gamma, n.beta]), this.classifierWeight, this.classifierBias];
+    return [
+      this.conv0,
+      ...this.convs(),
+      ...norms.flatMap((n) => [n.gamma, n.beta]),
+      this.classifierWeight,
+      this.classifierBias,
+    ];
   }
 
   /**
@@ -212,10 +232,16 @@ export class TrainableDenseNet {
   replaceClassifier(weight: HostTensor, bias: HostTensor): void {
     const [classes, features] = weight.shape as [number, number];
     if (features !== featureChannels(this.arch) || bias.shape[0] !== classes) {
-      throw new GatewayError('WEIGHTS_MISMATCH', `classifier [${weight.shape.join(', ')}] does not fit ${featureChannels(this.arch)} features`);
+      throw new GatewayError(
+        'WEIGHTS_MISMATCH',
+        `classifier [${weight.shape.join(', ')}] does not fit ${featureChannels(this.arch)} features`,
+      );
     }
     tf.dispose([this.classifierWeight, this.classifierBias]);
-    this.classifierWeight = tf.variable(tf.tidy(() => tf.transpose(tensorOf(weight))), true);
+    this.classifierWeight = tf.variable(
+      tf.tidy(() => tf.transpose(tensorOf(weight))),
+      true,
+    );
     this.classifierBias = tf.variable(tensorOf(bias), true);
     this.arch = { ...this.arch, numClasses: classes };
   }
@@ -286,7 +312,14 @@ export class TrainableDenseNet {
         this.updateRunningStatistics(n, mean, variance, x.size / x.shape[3]),
       );
     }
-    return tf.batchNorm(x, n.runningMean as tf.Tensor1D, n.runningVar as tf.Tensor1D, n.beta as tf.Tensor1D, n.gamma as tf.Tensor1D, BN_EPSILON);
+    return tf.batchNorm(
+      x,
+      n.runningMean as tf.Tensor1D,
+      n.runningVar as tf.Tensor1D,
+      n.beta as tf.Tensor1D,
+      n.gamma as tf.Tensor1D,
+      BN_EPSILON,
+    );
   }
 
   private updateRunningStatistics(n: TrainableNorm, mean: tf.Tensor, variance: tf.Tensor, count: number): void {

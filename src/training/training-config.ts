@@ -67,7 +67,10 @@ export const trainingConfigSchema = z
     intermediate: z
       .object({
         data: dataSourceSchema,
-        classes: z.array(z.string().min(1)).min(1).default([...NIH_LABELS]),
+        classes: z
+          .array(z.string().min(1))
+          .min(1)
+          .default([...NIH_LABELS]),
         training: stageTrainingSchema.default(() => stageTrainingSchema.parse({})),
         /** Also write the stage-2 network (with its class names) as intermediate.safetensors in the output. */
         saveCheckpoint: z.boolean().default(true),
@@ -77,7 +80,10 @@ export const trainingConfigSchema = z
     target: z
       .object({
         data: labelsCsvSourceSchema,
-        classes: z.array(z.string().min(1)).min(2).default([...TARGET_CLASSES]),
+        classes: z
+          .array(z.string().min(1))
+          .min(2)
+          .default([...TARGET_CLASSES]),
         /** Output neuron keeping; false starts the whole head fresh (for comparison). */
         keepOutputNeurons: z.boolean().default(true),
         /** Target class -> previous stage's class whose neuron it keeps, where the names differ. */
@@ -94,7 +100,9 @@ export type TrainingConfig = z.infer<typeof trainingConfigSchema>;
 export function parseTrainingConfig(raw: unknown, baseDir: string, source: string): TrainingConfig {
   const parsed = trainingConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(top level)'}: ${i.message}`).join('; ');
+    const issues = parsed.error.issues
+      .map((i) => `${i.path.map(String).join('.') || '(top level)'}: ${i.message}`)
+      .join('; ');
     throw new GatewayError('TRAINING_CONFIG_INVALID', `${source}: ${issues}`);
   }
   const config = parsed.data;
@@ -111,6 +119,9 @@ export function readTrainingConfig(file: string): unknown {
   try {
     return YAML.parse(readFileSync(file, 'utf8')) as unknown;
   } catch (error) {
-    throw new GatewayError('TRAINING_CONFIG_INVALID', `cannot read the training config ${file}: ${describeError(error)}`);
+    throw new GatewayError(
+      'TRAINING_CONFIG_INVALID',
+      `cannot read the training config ${file}: ${describeError(error)}`,
+    );
   }
 }

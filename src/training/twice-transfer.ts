@@ -15,7 +15,13 @@ import { writeModelDirectory, stateDictBytes } from './model-writer.js';
 import { readNihDataset } from './nih-chestxray14.js';
 import { keepOutputNeurons, type KeptNeuron } from './output-neuron-keeping.js';
 import { SeededRandom } from './random.js';
-import { trainStage, type EpochRecord, type StageProgress, type StageResult, type StageTraining } from './stage-trainer.js';
+import {
+  trainStage,
+  type EpochRecord,
+  type StageProgress,
+  type StageResult,
+  type StageTraining,
+} from './stage-trainer.js';
 import { TrainableDenseNet } from './trainable-densenet.js';
 import type { DataSource, TrainingConfig } from './training-config.js';
 
@@ -25,13 +31,34 @@ export const INTERMEDIATE_FILE = 'intermediate.safetensors';
 
 /** Every line of training-log.jsonl is one of these (and goes to `onRecord` as it happens). */
 export type TrainingRecord =
-  | { type: 'start'; seed: number; backend: string; output: string; architecture: DenseNetArchitecture; preprocessing: TrainingConfig['model']['preprocessing'] }
+  | {
+      type: 'start';
+      seed: number;
+      backend: string;
+      output: string;
+      architecture: DenseNetArchitecture;
+      preprocessing: TrainingConfig['model']['preprocessing'];
+    }
   | { type: 'init'; stage: 'initial'; source: 'file' | 'kaiming'; file?: string; classes: number; message: string }
   | { type: 'data'; stage: string; description: string; images: number; classes: string[]; secondsToLoad: number }
   | { type: 'head'; stage: string; classes: string[]; kept: KeptNeuron[]; fresh: string[] }
   | EpochRecord
-  | { type: 'stage-end'; stage: string; bestEpoch: number; stoppedEarly: boolean; seconds: number; final?: StageResult['final'] }
-  | { type: 'model'; dir: string; modelUid: string; sha256: string; weightsBytes: number; exportCheck: { images: number; maxLogitDifference: number } };
+  | {
+      type: 'stage-end';
+      stage: string;
+      bestEpoch: number;
+      stoppedEarly: boolean;
+      seconds: number;
+      final?: StageResult['final'];
+    }
+  | {
+      type: 'model';
+      dir: string;
+      modelUid: string;
+      sha256: string;
+      weightsBytes: number;
+      exportCheck: { images: number; maxLogitDifference: number };
+    };
 
 export interface TrainingEvents {
   onRecord?: (record: TrainingRecord) => void;
@@ -68,7 +95,14 @@ export async function runTwiceTransfer(config: TrainingConfig, events: TrainingE
   const random = new SeededRandom(config.seed);
   const target = config.target;
   const base = resolveArchitecture(config, target.classes.length);
-  emit({ type: 'start', seed: config.seed, backend: backend.name, output: config.output, architecture: base, preprocessing: config.model.preprocessing });
+  emit({
+    type: 'start',
+    seed: config.seed,
+    backend: backend.name,
+    output: config.output,
+    architecture: base,
+    preprocessing: config.model.preprocessing,
+  });
 
   // Stage 1: the starting weights.
   const initial = initialNetwork(config, base, random.fork());
@@ -86,11 +120,24 @@ export async function runTwiceTransfer(config: TrainingConfig, events: TrainingE
       heads.push(replaceHead(net, headClasses, dataset.classes, true, undefined, random.fork(), 'intermediate', emit));
       headClasses = dataset.classes;
       stages.push(await runStage('intermediate', net, dataset, stage.training, config, random.fork(), emit, events));
-      if (stage.saveCheckpoint) writeFileSync(path.join(config.output, INTERMEDIATE_FILE), stateDictBytes(net.exportHostWeights(), headClasses));
+      if (stage.saveCheckpoint)
+        writeFileSync(
+          path.join(config.output, INTERMEDIATE_FILE),
+          stateDictBytes(net.exportHostWeights(), headClasses),
+        );
     }
     // Stage 3: the target classes, keeping the output neurons of shared classes.
     const dataset = readDataset(target.data, target.classes, 'single-label');
-    const head = replaceHead(net, headClasses, dataset.classes, target.keepOutputNeurons, target.outputNeuronMap, random.fork(), 'target', emit);
+    const head = replaceHead(
+      net,
+      headClasses,
+      dataset.classes,
+      target.keepOutputNeurons,
+      target.outputNeuronMap,
+      random.fork(),
+      'target',
+      emit,
+    );
     heads.push(head);
     kept = head.kept;
     const result = await runStage('target', net, dataset, target.training, config, random.fork(), emit, events);
@@ -151,7 +198,10 @@ export async function runTwiceTransfer(config: TrainingConfig, events: TrainingE
 
 function prepareOutput(dir: string): void {
   if (existsSync(dir) && readdirSync(dir).length > 0) {
-    throw new GatewayError('TRAINING_OUTPUT_EXISTS', `the output folder ${dir} is not empty; choose a new folder so that no model is overwritten`);
+    throw new GatewayError(
+      'TRAINING_OUTPUT_EXISTS',
+      `the output folder ${dir} is not empty; choose a new folder so that no model is overwritten`,
+    );
   }
   mkdirSync(dir, { recursive: true });
 }
@@ -159,7 +209,14 @@ function prepareOutput(dir: string): void {
 function resolveArchitecture(config: TrainingConfig, numClasses: number): DenseNetArchitecture {
   const a = config.model.architecture;
   if ('variant' in a) return namedDenseNet(a.variant, numClasses);
-  return { family: 'densenet', growthRate: a.growthRate, blockConfig: [...a.blockConfig], numInitFeatures: a.numInitFeatures, bnSize: a.bnSize, numClasses };
+  return {
+    family: 'densenet',
+    growthRate: a.growthRate,
+    blockConfig: [...a.blockConfig],
+    numInitFeatures: a.numInitFeatures,
+    bnSize: a.bnSize,
+    numClasses,
+  };
 }
 
 function initialNetwork(
@@ -178,7 +235,8 @@ function initialNetwork(
         stage: 'initial',
         source: 'kaiming',
         classes: base.numClasses,
-        message: 'no initial weights given: random initialisation as torchvision (Kaiming-normal convolutions, BN 1/0), not ImageNet-pretrained',
+        message:
+          'no initial weights given: random initialisation as torchvision (Kaiming-normal convolutions, BN 1/0), not ImageNet-pretrained',
       },
     };
   }
@@ -186,18 +244,31 @@ function initialNetwork(
   const raw = normaliseParameterNames(new Map<string, HostTensor>(file.tensors));
   const classifier = raw.get('classifier.weight');
   if (!classifier || classifier.shape.length !== 2) {
-    throw new GatewayError('WEIGHTS_MISMATCH', `${spec.file}: no classifier.weight; is it a torchvision DenseNet state_dict?`);
+    throw new GatewayError(
+      'WEIGHTS_MISMATCH',
+      `${spec.file}: no classifier.weight; is it a torchvision DenseNet state_dict?`,
+    );
   }
   const arch = { ...base, numClasses: classifier.shape[0] ?? 0 };
   const weights = checkDenseNetWeights(raw, arch, spec.file);
   const classes = spec.classes ?? parseClassesMetadata(file.metadata['classes']) ?? [];
   if (classes.length > 0 && classes.length !== arch.numClasses) {
-    throw new GatewayError('TRAINING_CONFIG_INVALID', `initialWeights.classes lists ${classes.length} names but ${spec.file} has ${arch.numClasses} outputs`);
+    throw new GatewayError(
+      'TRAINING_CONFIG_INVALID',
+      `initialWeights.classes lists ${classes.length} names but ${spec.file} has ${arch.numClasses} outputs`,
+    );
   }
   return {
     net: TrainableDenseNet.fromHostWeights(arch, weights),
     classes,
-    record: { type: 'init', stage: 'initial', source: 'file', file: spec.file, classes: arch.numClasses, message: `initial weights from ${spec.file}` },
+    record: {
+      type: 'init',
+      stage: 'initial',
+      source: 'file',
+      file: spec.file,
+      classes: arch.numClasses,
+      message: `initial weights from ${spec.file}`,
+    },
   };
 }
 
@@ -229,11 +300,22 @@ function replaceHead(
   const previous = net.classifier();
   // A head without class names (random initialisation, an unnamed checkpoint) shares nothing with the new task.
   const named = previousClasses.length === previous.weight.shape[0];
-  const names = named ? previousClasses : Array.from({ length: previous.weight.shape[0] ?? 0 }, (_, i) => `output ${i}`);
-  const head = keepOutputNeurons({ ...previous, classes: names }, classes, random, { keep: keep && named, ...(map ? { map } : {}) });
+  const names = named
+    ? previousClasses
+    : Array.from({ length: previous.weight.shape[0] ?? 0 }, (_, i) => `output ${i}`);
+  const head = keepOutputNeurons({ ...previous, classes: names }, classes, random, {
+    keep: keep && named,
+    ...(map ? { map } : {}),
+  });
   net.replaceClassifier(head.weight, head.bias);
   const keptNames = new Set(head.kept.map((k) => k.target));
-  emit({ type: 'head', stage, classes: [...classes], kept: head.kept, fresh: classes.filter((c) => !keptNames.has(c)) });
+  emit({
+    type: 'head',
+    stage,
+    classes: [...classes],
+    kept: head.kept,
+    fresh: classes.filter((c) => !keptNames.has(c)),
+  });
   return { stage, classes: [...classes], weight: head.weight, bias: head.bias, kept: head.kept };
 }
 
@@ -250,7 +332,14 @@ async function runStage(
   const started = performance.now();
   const bank = new ImageBank(dataset.images, config.model.preprocessing, config.cacheMegabytes * 1024 * 1024);
   await bank.warm((done, of) => events.onProgress?.({ stage, loading: done, of }));
-  emit({ type: 'data', stage, description: dataset.description, images: dataset.images.length, classes: dataset.classes, secondsToLoad: (performance.now() - started) / 1000 });
+  emit({
+    type: 'data',
+    stage,
+    description: dataset.description,
+    images: dataset.images.length,
+    classes: dataset.classes,
+    secondsToLoad: (performance.now() - started) / 1000,
+  });
   const result = await trainStage({
     stage,
     net,
@@ -261,7 +350,14 @@ async function runStage(
     onEpoch: emit,
     ...(events.onProgress ? { onProgress: events.onProgress } : {}),
   });
-  emit({ type: 'stage-end', stage, bestEpoch: result.bestEpoch, stoppedEarly: result.stoppedEarly, seconds: result.seconds, ...(result.final ? { final: result.final } : {}) });
+  emit({
+    type: 'stage-end',
+    stage,
+    bestEpoch: result.bestEpoch,
+    stoppedEarly: result.stoppedEarly,
+    seconds: result.seconds,
+    ...(result.final ? { final: result.final } : {}),
+  });
   return result;
 }
 
@@ -269,7 +365,12 @@ async function runStage(
  * Loads the written directory the way the gateway does (checksum, names, shapes, inference DenseNet) and
  * compares its logits with the trained network's on a few images: the export is proven, not assumed.
  */
-async function checkExport(dir: string, net: TrainableDenseNet, dataset: LabelledDataset, config: TrainingConfig): Promise<{ images: number; maxLogitDifference: number }> {
+async function checkExport(
+  dir: string,
+  net: TrainableDenseNet,
+  dataset: LabelledDataset,
+  config: TrainingConfig,
+): Promise<{ images: number; maxLogitDifference: number }> {
   const loaded = loadModel(dir);
   const bank = new ImageBank(dataset.images.slice(0, 4), config.model.preprocessing, 0);
   const { x, y } = await bank.batch(Array.from({ length: Math.min(4, dataset.images.length) }, (_, i) => i));
@@ -284,7 +385,10 @@ async function checkExport(dir: string, net: TrainableDenseNet, dataset: Labelle
   tf.dispose([x, y, a, b]);
   loaded.network.dispose();
   if (diff > 1e-3 * Math.max(1, scale)) {
-    throw new GatewayError('TRAINING_EXPORT_MISMATCH', `the exported model's logits differ from the trained network's by ${diff}; the export is wrong, do not use ${dir}`);
+    throw new GatewayError(
+      'TRAINING_EXPORT_MISMATCH',
+      `the exported model's logits differ from the trained network's by ${diff}; the export is wrong, do not use ${dir}`,
+    );
   }
   return { images: da.length / dataset.classes.length, maxLogitDifference: diff };
 }

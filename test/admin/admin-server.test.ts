@@ -8,7 +8,10 @@ import { startGateway } from '../helpers/gateway-process.js';
 import { tinyModelDir } from '../helpers/tiny-densenet.js';
 
 test('healthz reports store, disk, models and listener; metrics count what arrived and time each stage', async (t) => {
-  const gateway = await startGateway({ models: { demo: tinyModelDir() }, inference: { workers: 1, backend: 'wasm' } } as never);
+  const gateway = await startGateway({
+    models: { demo: tinyModelDir() },
+    inference: { workers: 1, backend: 'wasm' },
+  } as never);
   t.teardown(() => gateway.stop());
   const ready = await gateway.waitForLog((l) => l.event === 'GATEWAY-7010', 'the admin port');
   const base = String(ready.url).replace('/healthz', '');
@@ -16,12 +19,24 @@ test('healthz reports store, disk, models and listener; metrics count what arriv
   t.is(health.status, 200);
   const body = (await health.json()) as {
     status: string;
-    checks: { models: Array<{ name: string; loaded: boolean; backend: string }>; stages: Record<string, { state: string }> };
+    checks: {
+      models: Array<{ name: string; loaded: boolean; backend: string }>;
+      stages: Record<string, { state: string }>;
+    };
   };
   t.is(body.status, 'ok');
   t.like(body.checks.models[0], { name: 'demo', loaded: true, backend: 'wasm' });
   // Built from every stage's status(), in start order, each running.
-  t.deepEqual(Object.keys(body.checks.stages), ['store', 'analysis', 'export', 'pipeline', 'assembly', 'dicom-listener', 'maintenance', 'admin']);
+  t.deepEqual(Object.keys(body.checks.stages), [
+    'store',
+    'analysis',
+    'export',
+    'pipeline',
+    'assembly',
+    'dicom-listener',
+    'maintenance',
+    'admin',
+  ]);
   t.true(Object.values(body.checks.stages).every((s) => s.state === 'running'));
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'metrics-'));
@@ -62,7 +77,10 @@ test('SIGHUP reloads valid rules and keeps the running config when the file is b
   const gateway = await startGateway();
   t.teardown(() => gateway.stop());
   const original = readFileSync(gateway.configPath, 'utf8');
-  writeFileSync(gateway.configPath, `${original}\nrules:\n  - name: nothing-at-all\n    action: { model: not-a-model }\n`);
+  writeFileSync(
+    gateway.configPath,
+    `${original}\nrules:\n  - name: nothing-at-all\n    action: { model: not-a-model }\n`,
+  );
   process.kill(gateway.pid, 'SIGHUP');
   const refused = await gateway.waitForLog((l) => l.event === 'CONFIG-9002', 'the refusal');
   t.regex(String(refused.error), /names model 'not-a-model', which is not in models/);

@@ -60,7 +60,13 @@ test('AdminServer.stop(deadline) closes a keep-alive connection that a monitorin
     port: 0,
     metrics: new StoreMetrics(store.connection),
     logger: createLogger({ level: 'error', format: 'json', stream: new Writable({ write: (_c, _e, cb) => cb() }) }),
-    health: { storeOk: () => true, freeDiskBytes: () => 10 * 1048576, minFreeDiskBytes: 1048576, models: () => [], dicomListening: () => true },
+    health: {
+      storeOk: () => true,
+      freeDiskBytes: () => 10 * 1048576,
+      minFreeDiskBytes: 1048576,
+      models: () => [],
+      dicomListening: () => true,
+    },
   });
   const address = await admin.start();
   t.is(admin.status().state, 'running');

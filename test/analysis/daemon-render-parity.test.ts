@@ -14,7 +14,10 @@ import { waitUntil } from '../helpers/wait-until.js';
 import { readBack } from '../reporting/reporting-fixtures.js';
 
 function textValues(items: readonly NaturalDataset[] | undefined): string[] {
-  return (items ?? []).flatMap((item) => [...(typeof item.TextValue === 'string' ? [item.TextValue] : []), ...textValues(item.ContentSequence as NaturalDataset[] | undefined)]);
+  return (items ?? []).flatMap((item) => [
+    ...(typeof item.TextValue === 'string' ? [item.TextValue] : []),
+    ...textValues(item.ContentSequence as NaturalDataset[] | undefined),
+  ]);
 }
 
 test('render --sc and the daemon write the same heatmap pixels for the same file and config, and both name alpha and beta', async (t) => {
@@ -25,7 +28,13 @@ test('render --sc and the daemon write the same heatmap pixels for the same file
     inference: { defaultModel: 'tiny', workers: 1, backend: 'wasm' },
     explain: { composite: 'isnet', alpha: 3, beta: 2 },
     destinations: { pacs: [{ type: 'folder', name: 'pacs-folder', path: path.join(out, 'dicom') }], ris: [] },
-    rules: [{ name: 'chest', match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } }, action: { model: 'tiny', outputs: ['sc', 'sr'], pacs: ['pacs-folder'], ris: [] } }],
+    rules: [
+      {
+        name: 'chest',
+        match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } },
+        action: { model: 'tiny', outputs: ['sc', 'sr'], pacs: ['pacs-folder'], ris: [] },
+      },
+    ],
   } as never);
   t.teardown(() => gateway.stop());
   const studyInstanceUid = newUid();
@@ -35,14 +44,26 @@ test('render --sc and the daemon write the same heatmap pixels for the same file
 
   const studyDir = path.join(out, 'dicom', studyInstanceUid);
   // Objects land by rename (atomic): two files present means both are complete.
-  await waitUntil(() => existsSync(studyDir) && readdirSync(studyDir).length === 2, 'the SC and SR in the PACS folder', 90_000);
+  await waitUntil(
+    () => existsSync(studyDir) && readdirSync(studyDir).length === 2,
+    'the SC and SR in the PACS folder',
+    90_000,
+  );
   const written = readdirSync(studyDir).map((name) => readBack(readFileSync(path.join(studyDir, name))));
   const daemonSc = written.find((ds) => ds.Modality === 'OT');
   const daemonSr = written.find((ds) => ds.Modality === 'SR');
   if (daemonSc === undefined || daemonSr === undefined) return t.fail('the daemon wrote no SC or no SR');
 
   const renderedFile = path.join(dir, 'render-sc.dcm');
-  const rendered = await runCli(['render', source.path, '--config', gateway.configPath, '--sc', renderedFile, '--json']);
+  const rendered = await runCli([
+    'render',
+    source.path,
+    '--config',
+    gateway.configPath,
+    '--sc',
+    renderedFile,
+    '--json',
+  ]);
   t.is(rendered.code, 0, rendered.stderr);
   const report = JSON.parse(rendered.stdout) as { parameters: string; composite: string };
   const renderSc = readBack(readFileSync(renderedFile));
@@ -62,7 +83,9 @@ test('render --sc and the daemon write the same heatmap pixels for the same file
   const contribution = (daemonSc.ContributingEquipmentSequence as NaturalDataset[])[0]?.ContributionDescription;
   t.regex(String(contribution), /LRP \(isnet, epsilon 0\.01, alpha 3, beta 2\)/);
   t.true(
-    textValues(daemonSr.ContentSequence as NaturalDataset[]).some((text) => text.includes('Heatmap: LRP (isnet, epsilon 0.01, alpha 3, beta 2)')),
+    textValues(daemonSr.ContentSequence as NaturalDataset[]).some((text) =>
+      text.includes('Heatmap: LRP (isnet, epsilon 0.01, alpha 3, beta 2)'),
+    ),
     'the SR comment names the composite with alpha and beta',
   );
 });

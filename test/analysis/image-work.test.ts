@@ -36,7 +36,10 @@ function request(images: Array<{ sopInstanceUid: string; path: string }>): Image
 }
 
 function textValues(items: readonly NaturalDataset[] | undefined): string[] {
-  return (items ?? []).flatMap((item) => [...(typeof item.TextValue === 'string' ? [item.TextValue] : []), ...textValues(item.ContentSequence as NaturalDataset[] | undefined)]);
+  return (items ?? []).flatMap((item) => [
+    ...(typeof item.TextValue === 'string' ? [item.TextValue] : []),
+    ...textValues(item.ContentSequence as NaturalDataset[] | undefined),
+  ]);
 }
 
 /** Every rule's parameters as each composite applies them (composites.ts), with the default values. */
@@ -48,72 +51,92 @@ const EXPECTED: Record<CompositeName, string> = {
 };
 
 for (const composite of COMPOSITE_NAMES) {
-  test.serial(`the SC and SR the worker writes name every rule's parameters of the ${composite} composite`, async (t) => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'image-work-'));
-    const source = await writeImageFile(dir, { rows: 120, columns: 100, seed: 5 });
-    const lrp = new DenseNetLrp(model.network, model.manifest.classes, model.manifest.preprocessing, { composite });
-    t.teardown(() => lrp.dispose());
-    const [result] = await processImages({ model, lrp }, request([{ sopInstanceUid: source.sopInstanceUid, path: source.path }]));
-    if (result?.kind !== 'written') return t.fail(JSON.stringify(result));
-    const sc = readBack(readFileSync(result.outputs.find((o) => o.kind === 'sc')?.path ?? ''));
-    const sr = readBack(readFileSync(result.outputs.find((o) => o.kind === 'sr')?.path ?? ''));
-    const method = `LRP (${composite}, ${EXPECTED[composite]})`;
-    t.true(String(sc.DerivationDescription).startsWith(`${method} relevance map`), String(sc.DerivationDescription));
-    t.true(String((sc.ContributingEquipmentSequence as NaturalDataset[])[0]?.ContributionDescription).includes(method));
-    t.true(textValues(sr.ContentSequence as NaturalDataset[]).some((text) => text.includes(`Heatmap: ${method} for`)), 'the SR comment names the method');
-  });
+  test.serial(
+    `the SC and SR the worker writes name every rule's parameters of the ${composite} composite`,
+    async (t) => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'image-work-'));
+      const source = await writeImageFile(dir, { rows: 120, columns: 100, seed: 5 });
+      const lrp = new DenseNetLrp(model.network, model.manifest.classes, model.manifest.preprocessing, { composite });
+      t.teardown(() => lrp.dispose());
+      const [result] = await processImages(
+        { model, lrp },
+        request([{ sopInstanceUid: source.sopInstanceUid, path: source.path }]),
+      );
+      if (result?.kind !== 'written') return t.fail(JSON.stringify(result));
+      const sc = readBack(readFileSync(result.outputs.find((o) => o.kind === 'sc')?.path ?? ''));
+      const sr = readBack(readFileSync(result.outputs.find((o) => o.kind === 'sr')?.path ?? ''));
+      const method = `LRP (${composite}, ${EXPECTED[composite]})`;
+      t.true(String(sc.DerivationDescription).startsWith(`${method} relevance map`), String(sc.DerivationDescription));
+      t.true(
+        String((sc.ContributingEquipmentSequence as NaturalDataset[])[0]?.ContributionDescription).includes(method),
+      );
+      t.true(
+        textValues(sr.ContentSequence as NaturalDataset[]).some((text) => text.includes(`Heatmap: ${method} for`)),
+        'the SR comment names the method',
+      );
+    },
+  );
 }
 
-test.serial('one batch: results follow the input order, an unreadable file fails alone, classify and explain agree', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'image-work-'));
-  const a = await writeImageFile(dir, { seed: 1, rows: 90, columns: 110 });
-  const b = await writeImageFile(dir, { seed: 2, photometric: 'MONOCHROME1' });
-  const broken = path.join(dir, 'broken.dcm');
-  const whole = makeImageFile({}).bytes;
-  writeFileSync(broken, whole.subarray(0, whole.length - 5000));
-  const files = [
-    { id: 'a', path: a.path },
-    { id: 'broken', path: broken },
-    { id: 'b', path: b.path },
-  ];
-  const lrp = new DenseNetLrp(model.network, model.manifest.classes, model.manifest.preprocessing, {});
-  t.teardown(() => lrp.dispose());
-  const explained = await analyseImages(model, files, { kind: 'explain', lrp, target: 'predicted' });
-  const classified = await analyseImages(model, files, { kind: 'classify' });
-  t.deepEqual(
-    explained.map((r) => [r.id, r.kind]),
-    [
-      ['a', 'analysed'],
-      ['broken', 'failed'],
-      ['b', 'analysed'],
-    ],
-  );
-  t.deepEqual(classified.map((r) => [r.id, r.kind]), explained.map((r) => [r.id, r.kind]));
-  const failed = explained[1];
-  if (failed?.kind === 'failed') {
-    t.is(failed.stage, 'decode');
-    t.true(failed.error instanceof GatewayError);
-    t.regex((failed.error as GatewayError).code, /^PIXELS_/);
-  }
-  for (const i of [0, 2]) {
-    const e = explained[i];
-    const c = classified[i];
-    if (e?.kind !== 'analysed' || c?.kind !== 'analysed') return t.fail(`image ${i}`);
-    // One forward pass either way: LRP's logits are the classifier's.
-    t.true(maxAbsDiff(e.classification.probabilities, c.classification.probabilities) < 1e-5, `image ${i}`);
-    t.is(e.heatmap?.explanation.targetClass, e.classification.predicted, 'the explained class is the reported one');
-    t.is(c.heatmap, undefined, 'classify draws no heatmap');
-  }
+test.serial(
+  'one batch: results follow the input order, an unreadable file fails alone, classify and explain agree',
+  async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'image-work-'));
+    const a = await writeImageFile(dir, { seed: 1, rows: 90, columns: 110 });
+    const b = await writeImageFile(dir, { seed: 2, photometric: 'MONOCHROME1' });
+    const broken = path.join(dir, 'broken.dcm');
+    const whole = makeImageFile({}).bytes;
+    writeFileSync(broken, whole.subarray(0, whole.length - 5000));
+    const files = [
+      { id: 'a', path: a.path },
+      { id: 'broken', path: broken },
+      { id: 'b', path: b.path },
+    ];
+    const lrp = new DenseNetLrp(model.network, model.manifest.classes, model.manifest.preprocessing, {});
+    t.teardown(() => lrp.dispose());
+    const explained = await analyseImages(model, files, { kind: 'explain', lrp, target: 'predicted' });
+    const classified = await analyseImages(model, files, { kind: 'classify' });
+    t.deepEqual(
+      explained.map((r) => [r.id, r.kind]),
+      [
+        ['a', 'analysed'],
+        ['broken', 'failed'],
+        ['b', 'analysed'],
+      ],
+    );
+    t.deepEqual(
+      classified.map((r) => [r.id, r.kind]),
+      explained.map((r) => [r.id, r.kind]),
+    );
+    const failed = explained[1];
+    if (failed?.kind === 'failed') {
+      t.is(failed.stage, 'decode');
+      t.true(failed.error instanceof GatewayError);
+      t.regex((failed.error as GatewayError).code, /^PIXELS_/);
+    }
+    for (const i of [0, 2]) {
+      const e = explained[i];
+      const c = classified[i];
+      if (e?.kind !== 'analysed' || c?.kind !== 'analysed') return t.fail(`image ${i}`);
+      // One forward pass either way: LRP's logits are the classifier's.
+      t.true(maxAbsDiff(e.classification.probabilities, c.classification.probabilities) < 1e-5, `image ${i}`);
+      t.is(e.heatmap?.explanation.targetClass, e.classification.predicted, 'the explained class is the reported one');
+      t.is(c.heatmap, undefined, 'classify draws no heatmap');
+    }
 
-  // The worker's function maps the same failure to the image's code and writes the others.
-  const results = await processImages({ model, lrp }, request(files.map((f) => ({ sopInstanceUid: f.id, path: f.path }))));
-  t.deepEqual(
-    results.map((r) => [r.sopInstanceUid, r.kind]),
-    [
-      ['a', 'written'],
-      ['broken', 'failed'],
-      ['b', 'written'],
-    ],
-  );
-  if (results[1]?.kind === 'failed') t.regex(results[1].code, /^PIXELS_/);
-});
+    // The worker's function maps the same failure to the image's code and writes the others.
+    const results = await processImages(
+      { model, lrp },
+      request(files.map((f) => ({ sopInstanceUid: f.id, path: f.path }))),
+    );
+    t.deepEqual(
+      results.map((r) => [r.sopInstanceUid, r.kind]),
+      [
+        ['a', 'written'],
+        ['broken', 'failed'],
+        ['b', 'written'],
+      ],
+    );
+    if (results[1]?.kind === 'failed') t.regex(results[1].code, /^PIXELS_/);
+  },
+);

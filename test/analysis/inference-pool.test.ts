@@ -34,7 +34,10 @@ const written = (results: ImageWorkResult[]) => results.every((r) => r.kind === 
 async function images(count: number) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pool-'));
   const files: string[] = [];
-  for (let i = 0; i < count; i += 1) files.push((await writeImageFile(dir, { seed: i * 7 + 1, photometric: i % 2 ? 'MONOCHROME1' : 'MONOCHROME2' })).path);
+  for (let i = 0; i < count; i += 1)
+    files.push(
+      (await writeImageFile(dir, { seed: i * 7 + 1, photometric: i % 2 ? 'MONOCHROME1' : 'MONOCHROME2' })).path,
+    );
   return { dir, files };
 }
 
@@ -43,7 +46,11 @@ test('an image alone and inside a batch of 8 gets the same probabilities', async
   const model = loadModel(tinyModelDir());
   const { files } = await images(8);
   const alone = await analyseImages(model, [{ id: 3, path: files[3] as string }], { kind: 'classify' });
-  const batch = await analyseImages(model, files.map((p, id) => ({ id, path: p })), { kind: 'classify' });
+  const batch = await analyseImages(
+    model,
+    files.map((p, id) => ({ id, path: p })),
+    { kind: 'classify' },
+  );
   const a = alone[0];
   const b = batch[3];
   if (a?.kind !== 'analysed' || b?.kind !== 'analysed') return t.fail('classification failed');
@@ -63,13 +70,20 @@ test('worker threads on wasm classify like the in-process cpu backend; a broken 
   t.teardown(() => pool.stop());
   t.is(pool.backend, 'wasm');
   t.is(pool.size, 2);
-  const [first, second] = await Promise.all([pool.process(request([files[0] as string, broken])), pool.process(request([files[1] as string, files[2] as string]))]);
+  const [first, second] = await Promise.all([
+    pool.process(request([files[0] as string, broken])),
+    pool.process(request([files[1] as string, files[2] as string])),
+  ]);
   const outcomes = [...first, ...second];
   t.like(outcomes[1], { kind: 'failed', sopInstanceUid: broken });
   if (outcomes[1]?.kind === 'failed') t.regex(outcomes[1].code, /^PIXELS_/);
 
   await selectBackend('cpu');
-  const reference = await analyseImages(loadModel(modelDir), [0, 1, 2].map((i) => ({ id: i, path: files[i] as string })), { kind: 'classify' });
+  const reference = await analyseImages(
+    loadModel(modelDir),
+    [0, 1, 2].map((i) => ({ id: i, path: files[i] as string })),
+    { kind: 'classify' },
+  );
   const pooled = [outcomes[0], outcomes[2], outcomes[3]];
   reference.forEach((r, i) => {
     const p = pooled[i];
@@ -80,16 +94,29 @@ test('worker threads on wasm classify like the in-process cpu backend; a broken 
 
 test('a request that fails inside the worker rejects with the GatewayError code the worker raised, not a bare Error', async (t) => {
   const { files } = await images(1);
-  const pool = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 1, cores: 2, logger: quiet });
+  const pool = await InferencePool.start({
+    modelDir: tinyModelDir(),
+    backend: 'wasm',
+    workers: 1,
+    cores: 2,
+    logger: quiet,
+  });
   t.teardown(() => pool.stop());
   // The tiny model has no class 'Cardiomegaly': the worker's LRP throws EXPLAIN_TARGET_UNKNOWN for the whole request.
-  const error = await t.throwsAsync(pool.process({ ...request([files[0] as string]), target: 'Cardiomegaly' }), { instanceOf: GatewayError, code: 'EXPLAIN_TARGET_UNKNOWN' });
+  const error = await t.throwsAsync(pool.process({ ...request([files[0] as string]), target: 'Cardiomegaly' }), {
+    instanceOf: GatewayError,
+    code: 'EXPLAIN_TARGET_UNKNOWN',
+  });
   t.regex(error?.message ?? '', /Cardiomegaly/);
 });
 
 test('a model directory with a bad checksum stops the pool from starting, with the reason', async (t) => {
-  const modelDir = tinyModelDir({ weights: { file: 'weights.safetensors', format: 'safetensors', sha256: '0'.repeat(64) } });
-  await t.throwsAsync(InferencePool.start({ modelDir, backend: 'cpu', workers: 1, cores: 2, logger: quiet }), { message: /SHA-256 is [0-9a-f]{64} but the manifest says 0{64}/ });
+  const modelDir = tinyModelDir({
+    weights: { file: 'weights.safetensors', format: 'safetensors', sha256: '0'.repeat(64) },
+  });
+  await t.throwsAsync(InferencePool.start({ modelDir, backend: 'cpu', workers: 1, cores: 2, logger: quiet }), {
+    message: /SHA-256 is [0-9a-f]{64} but the manifest says 0{64}/,
+  });
 });
 
 // A real crash: the worker exits (process.exit in the thread) on a request holding an image with this SOP Instance UID.
@@ -128,7 +155,15 @@ test('a worker that dies is replaced with a growing, bounded delay; only its own
   writeFileSync(poisonFile, makeImageFile({}).bytes);
   const poison = request([poisonFile], [POISON]);
   const clock = manualTimers();
-  const pool = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 2, cores: 2, logger: quiet, timers: clock.timers, restartBackoff: { initialMs: 100, maxMs: 300 } });
+  const pool = await InferencePool.start({
+    modelDir: tinyModelDir(),
+    backend: 'wasm',
+    workers: 2,
+    cores: 2,
+    logger: quiet,
+    timers: clock.timers,
+    restartBackoff: { initialMs: 100, maxMs: 300 },
+  });
   t.teardown(() => pool.stop());
   t.deepEqual(pool.status(), { wanted: 2, live: 2, restarting: 0, crashes: 0 });
 
@@ -156,7 +191,10 @@ test('a worker that dies is replaced with a growing, bounded delay; only its own
   await waitUntil(() => pool.status().live === 2, 'the third replacement');
 
   // Back to full strength: both workers serve, and a finished request resets the backoff.
-  const outcomes = await Promise.all([pool.process(request([files[0] as string])), pool.process(request([files[1] as string]))]);
+  const outcomes = await Promise.all([
+    pool.process(request([files[0] as string])),
+    pool.process(request([files[1] as string])),
+  ]);
   t.true(written(outcomes.flat()));
   await t.throwsAsync(pool.process(poison), { instanceOf: WorkerCrashedError });
   t.is(clock.fire(), 100);
@@ -170,7 +208,14 @@ test('with every worker dead, requests wait for the replacement instead of faili
   writeFileSync(poisonFile, makeImageFile({}).bytes);
   const poison = request([poisonFile], [POISON]);
   const clock = manualTimers();
-  const pool = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 1, cores: 2, logger: quiet, timers: clock.timers });
+  const pool = await InferencePool.start({
+    modelDir: tinyModelDir(),
+    backend: 'wasm',
+    workers: 1,
+    cores: 2,
+    logger: quiet,
+    timers: clock.timers,
+  });
   t.teardown(() => pool.stop());
   await t.throwsAsync(pool.process(poison), { instanceOf: WorkerCrashedError });
   t.like(pool.status(), { live: 0, restarting: 1 });
@@ -191,14 +236,26 @@ test('stop(deadline) lets the request in flight finish before the deadline; stop
     target: 'predicted' as const,
     usageNotice: 'test',
   });
-  const draining = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 1, cores: 2, logger: quiet });
+  const draining = await InferencePool.start({
+    modelDir: tinyModelDir(),
+    backend: 'wasm',
+    workers: 1,
+    cores: 2,
+    logger: quiet,
+  });
   const finished = draining.process(request(files[0] as string, 'a'));
   await draining.stop(Date.now() + 60_000);
   const [result] = await finished;
   t.is(result?.kind, 'written');
   await t.throwsAsync(draining.process(request(files[0] as string, 'b')), { code: 'POOL_STOPPED' });
 
-  const cut = await InferencePool.start({ modelDir: tinyModelDir(), backend: 'wasm', workers: 1, cores: 2, logger: quiet });
+  const cut = await InferencePool.start({
+    modelDir: tinyModelDir(),
+    backend: 'wasm',
+    workers: 1,
+    cores: 2,
+    logger: quiet,
+  });
   const cutOff = cut.process(request(files[1] as string, 'c'));
   await cut.stop();
   await t.throwsAsync(cutOff, { message: /the inference pool is stopped/ });

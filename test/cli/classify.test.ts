@@ -58,6 +58,8 @@ test('classify reads Japanese, Korean and Chinese images with ISO 2022 code exte
   const out = JSON.parse(result.stdout) as { results: Array<Record<string, unknown>> };
   t.is(out.results.length, files.length);
   for (const r of out.results) t.like(r, { status: 'classified' }, JSON.stringify(r));
-  t.deepEqual(out.results.at(-1)?.textWarnings, ['unknown Specific Character Set term "ISO_IR 999": text read as Latin-1']);
+  t.deepEqual(out.results.at(-1)?.textWarnings, [
+    'unknown Specific Character Set term "ISO_IR 999": text read as Latin-1',
+  ]);
   t.is(out.results[0]?.textWarnings, undefined, 'no note when every term is known');
 });

@@ -23,12 +23,25 @@ test('a waiting job shows its attempts, why it waits and when it is tried next; 
   const text = formatJobsTable(
     [],
     [
-      job({ id: 1, state: 'processing', attempts: 3, lastError: 'NO_SPACE: waiting for disk space: ENOSPC', nextAttemptAt: Date.UTC(2026, 0, 1) }),
-      job({ id: 2, lastError: 'IMAGES_FAILED: 1 of 2 image(s) failed: 1.2.3.4: WORKER_CRASHED: the inference worker crashed 3 times on this image' }),
+      job({
+        id: 1,
+        state: 'processing',
+        attempts: 3,
+        lastError: 'NO_SPACE: waiting for disk space: ENOSPC',
+        nextAttemptAt: Date.UTC(2026, 0, 1),
+      }),
+      job({
+        id: 2,
+        lastError:
+          'IMAGES_FAILED: 1 of 2 image(s) failed: 1.2.3.4: WORKER_CRASHED: the inference worker crashed 3 times on this image',
+      }),
     ],
     [],
   );
-  t.regex(text, /#1 {2}processing .*attempts 3 {2}reason: NO_SPACE: waiting for disk space: ENOSPC {2}next try 2026-01-01T00:00:00\.000Z/);
+  t.regex(
+    text,
+    /#1 {2}processing .*attempts 3 {2}reason: NO_SPACE: waiting for disk space: ENOSPC {2}next try 2026-01-01T00:00:00\.000Z/,
+  );
   t.regex(text, /#2 {2}done .*reason: IMAGES_FAILED: 1 of 2 image\(s\) failed: 1\.2\.3\.4: WORKER_CRASHED/);
 });
 
@@ -37,7 +50,11 @@ test('jobs --json gives each job the catalogue code its stored reason starts wit
     [],
     [
       job({ id: 1, state: 'processing', lastError: 'NO_SPACE: waiting for disk space: ENOSPC' }),
-      job({ id: 2, state: 'failed', lastError: 'IMAGES_FAILED: 1.2.3.4: PIXELS_CORRUPT: the gateway could not decode this image' }),
+      job({
+        id: 2,
+        state: 'failed',
+        lastError: 'IMAGES_FAILED: 1.2.3.4: PIXELS_CORRUPT: the gateway could not decode this image',
+      }),
       job({ id: 3, lastError: null }),
       job({ id: 4, lastError: 'NOT_A_CODE: something' }),
     ],

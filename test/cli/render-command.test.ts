@@ -24,7 +24,15 @@ test.serial('render classifies, explains and writes a PNG of the heatmap picture
   const out = capture();
   const code = await renderCommand([source.path, '--png', png, '--model', modelDir, '--json'], out.io);
   t.is(code, 0);
-  const report = JSON.parse(out.output()) as { predicted: string; probabilities: Record<string, number>; explainedClass: string; backend: string; rows: number; columns: number; timings: Record<string, number> };
+  const report = JSON.parse(out.output()) as {
+    predicted: string;
+    probabilities: Record<string, number>;
+    explainedClass: string;
+    backend: string;
+    rows: number;
+    columns: number;
+    timings: Record<string, number>;
+  };
   t.log(JSON.stringify(report));
   t.deepEqual(Object.keys(report.probabilities), ['COVID-19', 'pneumonia', 'normal']);
   t.is(report.explainedClass, report.predicted);
@@ -35,27 +43,54 @@ test.serial('render classifies, explains and writes a PNG of the heatmap picture
 
   const pair = path.join(dir, 'pair.png');
   const side = capture();
-  t.is(await renderCommand([source.path, '--png', pair, '--model', modelDir, '--layout', 'side-by-side', '--composite', 'epsilon', '--target', 'normal'], side.io), 0);
+  t.is(
+    await renderCommand(
+      [
+        source.path,
+        '--png',
+        pair,
+        '--model',
+        modelDir,
+        '--layout',
+        'side-by-side',
+        '--composite',
+        'epsilon',
+        '--target',
+        'normal',
+      ],
+      side.io,
+    ),
+    0,
+  );
   t.regex(side.output(), /heatmap for normal \(LRP epsilon, wasm\) -> .*pair\.png {2}300 x \d+/);
   t.is((await loadImage(readFileSync(pair))).width, 2 * image.width);
 });
 
-test.serial('render --sc writes the Secondary Capture the daemon would send, with every rule parameter named', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'render-'));
-  const source = await writeImageFile(dir, { rows: 160, columns: 140 });
-  const sc = path.join(dir, 'overlay-sc.dcm');
-  const out = capture();
-  t.is(await renderCommand([source.path, '--sc', sc, '--model', tinyModelDir(), '--json'], out.io), 0);
-  const report = JSON.parse(out.output()) as { sc: string; png?: string; parameters: string; rows: number; columns: number };
-  t.is(report.sc, sc);
-  t.is(report.png, undefined, 'no PNG asked for');
-  t.is(report.parameters, 'epsilon 0.01, alpha 2, beta 1');
-  t.deepEqual((await dciodvfy(sc)).errors, []);
-  const ds = readBack(readFileSync(sc));
-  t.deepEqual([ds.Rows, ds.Columns], [report.rows, report.columns]);
-  t.regex(String(ds.DerivationDescription), /^LRP \(isnet, epsilon 0\.01, alpha 2, beta 1\)/);
-  t.is(ds.StudyInstanceUID, source.studyInstanceUid);
-});
+test.serial(
+  'render --sc writes the Secondary Capture the daemon would send, with every rule parameter named',
+  async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'render-'));
+    const source = await writeImageFile(dir, { rows: 160, columns: 140 });
+    const sc = path.join(dir, 'overlay-sc.dcm');
+    const out = capture();
+    t.is(await renderCommand([source.path, '--sc', sc, '--model', tinyModelDir(), '--json'], out.io), 0);
+    const report = JSON.parse(out.output()) as {
+      sc: string;
+      png?: string;
+      parameters: string;
+      rows: number;
+      columns: number;
+    };
+    t.is(report.sc, sc);
+    t.is(report.png, undefined, 'no PNG asked for');
+    t.is(report.parameters, 'epsilon 0.01, alpha 2, beta 1');
+    t.deepEqual((await dciodvfy(sc)).errors, []);
+    const ds = readBack(readFileSync(sc));
+    t.deepEqual([ds.Rows, ds.Columns], [report.rows, report.columns]);
+    t.regex(String(ds.DerivationDescription), /^LRP \(isnet, epsilon 0\.01, alpha 2, beta 1\)/);
+    t.is(ds.StudyInstanceUID, source.studyInstanceUid);
+  },
+);
 
 test.serial('render --help prints its usage', async (t) => {
   const out = capture();

@@ -21,7 +21,10 @@ test('echo and send talk to a real SCP (our own daemon), and say so when nobody 
   const sent = await runCli(['send', dir, '--to', to]);
   t.is(sent.code, 0, sent.stderr);
   t.regex(sent.stdout, /2 of 2 stored/);
-  t.like((await listJobs(gateway.configPath)).studies.find((s) => s.studyInstanceUid === studyInstanceUid), { instanceCount: 2, callingAe: 'CXR_SEND' });
+  t.like(
+    (await listJobs(gateway.configPath)).studies.find((s) => s.studyInstanceUid === studyInstanceUid),
+    { instanceCount: 2, callingAe: 'CXR_SEND' },
+  );
 
   const nobody = await runCli(['echo', '--to', `127.0.0.1:${await freePort()}`, '--timeout', '3']);
   t.is(nobody.code, 1);

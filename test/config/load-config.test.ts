@@ -22,7 +22,9 @@ test('the embedded default listens on 127.0.0.1:11112 as CXR_GATEWAY and keeps d
 });
 
 test('an invalid value is reported with the full key and what is wrong', (t) => {
-  const error = t.throws(() => parseConfigText('dicom:\n  port: "eleven"\n', 'site.yaml'), { instanceOf: GatewayError });
+  const error = t.throws(() => parseConfigText('dicom:\n  port: "eleven"\n', 'site.yaml'), {
+    instanceOf: GatewayError,
+  });
   t.regex(error.message, /site\.yaml: dicom\.port: .*number/i);
 });
 
@@ -32,7 +34,10 @@ test('a misspelt key is refused rather than silently ignored', (t) => {
 });
 
 test('a caller bound to a host, and AE titles longer than 16 characters are refused', (t) => {
-  const ok = parseConfigText('dicom:\n  callers:\n    allowAny: false\n    allowed:\n      - aeTitle: CR01\n        host: 10.1.2.3\n', 'x');
+  const ok = parseConfigText(
+    'dicom:\n  callers:\n    allowAny: false\n    allowed:\n      - aeTitle: CR01\n        host: 10.1.2.3\n',
+    'x',
+  );
   t.deepEqual(ok.dicom.callers.allowed, [{ aeTitle: 'CR01', host: '10.1.2.3' }]);
   const error = t.throws(() => parseConfigText('dicom:\n  aeTitle: ABCDEFGHIJKLMNOPQ\n', 'x'));
   t.regex(error.message, /dicom\.aeTitle: an AE title has at most 16 characters/);
@@ -92,11 +97,13 @@ test('start with a bad config exits non-zero and names the key', async (t) => {
 
 function keysOf(value: Record<string, unknown>, prefix = ''): string[] {
   return Object.entries(value).flatMap(([key, v]) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? keysOf(v as Record<string, unknown>, `${prefix}${key}.`) : [`${prefix}${key}`],
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? keysOf(v as Record<string, unknown>, `${prefix}${key}.`)
+      : [`${prefix}${key}`],
   );
 }
 
-test('a site file without models: the embedded demo model resolves against the package, not the file\'s folder', (t) => {
+test("a site file without models: the embedded demo model resolves against the package, not the file's folder", (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cfg-'));
   const file = path.join(dir, 'site.yaml');
   writeFileSync(file, 'dicom:\n  port: 10400\n');
@@ -116,7 +123,10 @@ test('check-config fails, naming the key and the folder, when a model directory 
   writeFileSync(file, 'models:\n  demo: models/demo\n');
   const result = await runCli(['check-config', file]);
   t.is(result.code, 1);
-  t.regex(result.stderr, new RegExp(`models\\.demo: directory ${path.join(dir, 'models', 'demo').replace(/[.]/g, '\\.')} does not exist`));
+  t.regex(
+    result.stderr,
+    new RegExp(`models\\.demo: directory ${path.join(dir, 'models', 'demo').replace(/[.]/g, '\\.')} does not exist`),
+  );
   t.regex(result.stderr, /would never be processed/);
   t.notRegex(result.stdout, /valid/);
 });

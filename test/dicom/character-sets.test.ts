@@ -97,11 +97,45 @@ test('term spellings are normalised (ISO_IR / ISO 2022 IR / case)', (t) => {
 
 test('2,000 random byte strings under every defined term and random escapes never throw (text never fails an image)', (t) => {
   const allTerms = [
-    '', 'ISO_IR 100', 'ISO_IR 101', 'ISO_IR 109', 'ISO_IR 110', 'ISO_IR 144', 'ISO_IR 127', 'ISO_IR 126', 'ISO_IR 138', 'ISO_IR 148',
-    'ISO_IR 203', 'ISO_IR 13', 'ISO_IR 166', 'ISO_IR 192', 'GB18030', 'GBK', 'ISO 2022 IR 6\\ISO 2022 IR 87', 'ISO 2022 IR 13\\ISO 2022 IR 87\\ISO 2022 IR 159',
-    '\\ISO 2022 IR 149', '\\ISO 2022 IR 58', 'ISO 2022 IR 100\\ISO 2022 IR 126\\ISO 2022 IR 144', 'BOGUS\\ALSO BOGUS',
+    '',
+    'ISO_IR 100',
+    'ISO_IR 101',
+    'ISO_IR 109',
+    'ISO_IR 110',
+    'ISO_IR 144',
+    'ISO_IR 127',
+    'ISO_IR 126',
+    'ISO_IR 138',
+    'ISO_IR 148',
+    'ISO_IR 203',
+    'ISO_IR 13',
+    'ISO_IR 166',
+    'ISO_IR 192',
+    'GB18030',
+    'GBK',
+    'ISO 2022 IR 6\\ISO 2022 IR 87',
+    'ISO 2022 IR 13\\ISO 2022 IR 87\\ISO 2022 IR 159',
+    '\\ISO 2022 IR 149',
+    '\\ISO 2022 IR 58',
+    'ISO 2022 IR 100\\ISO 2022 IR 126\\ISO 2022 IR 144',
+    'BOGUS\\ALSO BOGUS',
   ];
-  const escapes = ['1b2842', '1b284a', '1b2442', '1b242844', '1b2949', '1b2d41', '1b2d46', '1b2d4c', '1b242943', '1b242941', '1b2d54', '1b', '1b24', '1b2428'];
+  const escapes = [
+    '1b2842',
+    '1b284a',
+    '1b2442',
+    '1b242844',
+    '1b2949',
+    '1b2d41',
+    '1b2d46',
+    '1b2d4c',
+    '1b242943',
+    '1b242941',
+    '1b2d54',
+    '1b',
+    '1b24',
+    '1b2428',
+  ];
   let seed = 12345;
   const random = () => {
     seed = (seed * 1103515245 + 12345) >>> 0;

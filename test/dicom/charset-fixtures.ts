@@ -15,7 +15,8 @@ export interface RawElement {
 export function withRawElements(file: Buffer, elements: readonly RawElement[]): Buffer {
   const header = parsePart10Header(file, 'fixture');
   const encoding = encodingOf(header.transferSyntaxUid);
-  if (encoding === undefined || encoding.deflated) throw new Error('withRawElements needs an uncompressed-dataset transfer syntax');
+  if (encoding === undefined || encoding.deflated)
+    throw new Error('withRawElements needs an uncompressed-dataset transfer syntax');
   const dataset = file.subarray(header.datasetOffset);
   const spans: Array<{ tag: number; start: number }> = [];
   walkDatasetBuffer(dataset, header.transferSyntaxUid, {
@@ -69,13 +70,17 @@ export const STANDARD_EXAMPLES = {
   // H.3.1: JIS X 0208 ideographic and phonetic groups, romaji alphabetic.
   japaneseIr87: {
     charset: 'ISO 2022 IR 13\\ISO 2022 IR 87',
-    bytes: hex('59616d6164615e5461726f753d 1b2442 3b334544 1b2842 5e 1b2442 42404f3a 1b2842 3d 1b2442 2464245e2440 1b2842 5e 1b2442 243f246d2426 1b2842'),
+    bytes: hex(
+      '59616d6164615e5461726f753d 1b2442 3b334544 1b2842 5e 1b2442 42404f3a 1b2842 3d 1b2442 2464245e2440 1b2842 5e 1b2442 243f246d2426 1b2842',
+    ),
     text: 'Yamada^Tarou=山田^太郎=やまだ^たろう',
   },
   // H.3.2: half-width katakana (ISO-IR 13 in G1) alphabetic group, and ESC ( J back to JIS X 0201 romaji.
   japaneseKatakana: {
     charset: 'ISO 2022 IR 13\\ISO 2022 IR 87',
-    bytes: hex('d4cfc0de5ec0dbb3 3d 1b2442 3b334544 1b284a 5e 1b2442 42404f3a 1b284a 3d 1b2442 2464245e2440 1b284a 5e 1b2442 243f246d2426 1b284a'),
+    bytes: hex(
+      'd4cfc0de5ec0dbb3 3d 1b2442 3b334544 1b284a 5e 1b2442 42404f3a 1b284a 3d 1b2442 2464245e2440 1b284a 5e 1b2442 243f246d2426 1b284a',
+    ),
     text: 'ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう',
   },
   // I.2: KS X 1001 in G1, designated again after every delimiter.

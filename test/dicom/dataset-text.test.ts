@@ -52,7 +52,9 @@ test('dcmjsReadable blanks only a character set dcmjs refuses, and leaves the pi
   const header = parsePart10Header(file, 'test');
   const pixels = (b: Uint8Array) => {
     let at = -1;
-    walkDatasetBuffer(Buffer.from(b).subarray(header.datasetOffset), header.transferSyntaxUid, { visit: (e) => (e.tag === 0x7fe00010 ? (at = e.valueOffset) : undefined) });
+    walkDatasetBuffer(Buffer.from(b).subarray(header.datasetOffset), header.transferSyntaxUid, {
+      visit: (e) => (e.tag === 0x7fe00010 ? (at = e.valueOffset) : undefined),
+    });
     return Buffer.from(b).subarray(header.datasetOffset + at);
   };
   t.true(pixels(readable).equals(pixels(file)));
@@ -63,7 +65,9 @@ test('dcmjsReadable blanks only a character set dcmjs refuses, and leaves the pi
 });
 
 test('routing attributes decode text with the character set; the key attributes of the walker too', (t) => {
-  const file = withRawElements(japaneseDx(), [{ tag: ACCESSION_NUMBER, vr: 'SH', bytes: hex('1b2442 3b33 1b2842 3132') }]);
+  const file = withRawElements(japaneseDx(), [
+    { tag: ACCESSION_NUMBER, vr: 'SH', bytes: hex('1b2442 3b33 1b2842 3132') },
+  ]);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dataset-text-'));
   const filePath = path.join(dir, 'jp.dcm');
   writeFileSync(filePath, file);

@@ -83,7 +83,9 @@ test('a fragment cut short, or a sequence without its delimiter, is a truncated 
     tag(0xfffe, 0xe000, 400),
     Buffer.alloc(100),
   ]);
-  const e1 = t.throws(() => walkDatasetBuffer(fragments, TransferSyntax.JpegLosslessSV1), { instanceOf: MalformedDatasetError });
+  const e1 = t.throws(() => walkDatasetBuffer(fragments, TransferSyntax.JpegLosslessSV1), {
+    instanceOf: MalformedDatasetError,
+  });
   t.regex(e1.message, /^truncated: pixel data fragment/);
   const unterminated = Buffer.concat([el(0x0008, 0x1140, 'SQ', 'undefined-length'), tag(0xfffe, 0xe000, 0)]);
   const e2 = t.throws(() => walkDatasetBuffer(unterminated, TransferSyntax.ExplicitVRLittleEndian));
@@ -92,7 +94,9 @@ test('a fragment cut short, or a sequence without its delimiter, is a truncated 
 
 test('native pixel data shorter than its length is a truncated dataset; noise is garbled', (t) => {
   const image = datasetBytesOfPart10(makeImageFile({}).bytes).dataset;
-  const e = t.throws(() => walkDatasetBuffer(image.subarray(0, image.length - 1), TransferSyntax.ExplicitVRLittleEndian));
+  const e = t.throws(() =>
+    walkDatasetBuffer(image.subarray(0, image.length - 1), TransferSyntax.ExplicitVRLittleEndian),
+  );
   t.regex(e.message, /^truncated: \(7FE0,0010\)/);
   const noise = Buffer.from('this is not a DICOM dataset at all, just some text.');
   t.throws(() => walkDatasetBuffer(noise, TransferSyntax.ExplicitVRLittleEndian), { message: /^(garbled|truncated)/ });

@@ -21,13 +21,21 @@ const FLOODER = '127.0.0.2';
 async function rejectedButHeld(port: number): Promise<net.Socket> {
   const socket = await connectIdle('127.0.0.1', port, { localAddress: FLOODER });
   socket.on('data', () => undefined);
-  socket.write(encodeAssociateRq({ callingAe: 'NOBODY', calledAe: 'NOT_OURS', contexts: [{ abstractSyntax: DX, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }] }));
+  socket.write(
+    encodeAssociateRq({
+      callingAe: 'NOBODY',
+      calledAe: 'NOT_OURS',
+      contexts: [{ abstractSyntax: DX, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }],
+    }),
+  );
   return socket;
 }
 
 test('300 idle sockets and 20 rejected ones from one address lock no one out: storescu and a sender from that address get in', async (t) => {
   // ARTIM is long here, so that it is admission, not the timer, that makes room.
-  const gateway = await startGateway({ dicom: { associationRequestTimeoutSeconds: 600, maxAssociations: 4, maxConnectionsPerSource: 16 } });
+  const gateway = await startGateway({
+    dicom: { associationRequestTimeoutSeconds: 600, maxAssociations: 4, maxConnectionsPerSource: 16 },
+  });
   const sockets: net.Socket[] = [];
   t.teardown(async () => {
     for (const s of sockets) s.destroy();
@@ -63,7 +71,11 @@ test('300 idle sockets and 20 rejected ones from one address lock no one out: st
     contexts: [{ abstractSyntax: DX, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }],
   });
   if (association.rejected) return t.fail('rejected');
-  const response = await association.store({ sopClassUid: DX, sopInstanceUid: image.sopInstanceUid, dataset: datasetBytesOfPart10(image.bytes).dataset });
+  const response = await association.store({
+    sopClassUid: DX,
+    sopInstanceUid: image.sopInstanceUid,
+    dataset: datasetBytesOfPart10(image.bytes).dataset,
+  });
   t.is(response.status, 0);
   await association.release();
 

@@ -14,7 +14,11 @@ test('only listed calling AEs get in, each from its bound host; others are rejec
     dicom: {
       callers: {
         allowAny: false,
-        allowed: [{ aeTitle: 'DX_ROOM1' }, { aeTitle: 'CR_WARD', host: '127.0.0.1' }, { aeTitle: 'ELSEWHERE', host: '10.9.9.9' }],
+        allowed: [
+          { aeTitle: 'DX_ROOM1' },
+          { aeTitle: 'CR_WARD', host: '127.0.0.1' },
+          { aeTitle: 'ELSEWHERE', host: '10.9.9.9' },
+        ],
       },
     },
   });
@@ -50,7 +54,13 @@ test('over the association limit a caller is rejected transiently, and gets in o
   const gateway = await startGateway({ dicom: { maxAssociations: 2 } });
   t.teardown(() => gateway.stop());
   const open = async () =>
-    openAssociation({ host: '127.0.0.1', port: gateway.port, callingAe: 'HOLDER', calledAe: 'CXR_GATEWAY', contexts: [verification] });
+    openAssociation({
+      host: '127.0.0.1',
+      port: gateway.port,
+      callingAe: 'HOLDER',
+      calledAe: 'CXR_GATEWAY',
+      contexts: [verification],
+    });
   const first = (await open()) as RawAssociation;
   const second = (await open()) as RawAssociation;
   t.false(first.rejected);

@@ -1,13 +1,21 @@
 import test from 'ava';
 import { decideAssociation, type AssociationPolicy } from '../../src/dimse/association-policy.js';
 
-const open: AssociationPolicy = { aeTitle: 'CXR_GATEWAY', callers: { allowAny: true, allowed: [] }, maxAssociations: 4 };
+const open: AssociationPolicy = {
+  aeTitle: 'CXR_GATEWAY',
+  callers: { allowAny: true, allowed: [] },
+  maxAssociations: 4,
+};
 const listed: AssociationPolicy = {
   aeTitle: 'CXR_GATEWAY',
   callers: { allowAny: false, allowed: [{ aeTitle: 'CR01' }, { aeTitle: 'DX02', host: '10.0.0.7' }] },
   maxAssociations: 4,
 };
-const request = (callingAe: string, peerAddress = '10.0.0.7', calledAe = 'CXR_GATEWAY') => ({ callingAe, calledAe, peerAddress });
+const request = (callingAe: string, peerAddress = '10.0.0.7', calledAe = 'CXR_GATEWAY') => ({
+  callingAe,
+  calledAe,
+  peerAddress,
+});
 
 test('accepts any caller when the allow-list is open', (t) => {
   t.deepEqual(decideAssociation(request('ANYTHING'), open, 0), { accept: true });

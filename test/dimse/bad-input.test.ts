@@ -82,14 +82,21 @@ test.serial('a dataset truncated inside its pixel data gets 0xC000 and nothing i
   t.deepEqual(incomingFiles(), []);
   // The association itself is still usable.
   const good = dataset();
-  t.is((await association.store({ sopClassUid: DX, sopInstanceUid: good.sopInstanceUid, dataset: good.dataset })).status, 0);
+  t.is(
+    (await association.store({ sopClassUid: DX, sopInstanceUid: good.sopInstanceUid, dataset: good.dataset })).status,
+    0,
+  );
   await association.release();
 });
 
 test.serial('a dataset cut off in the middle of an element header gets 0xC000', async (t) => {
   const image = dataset();
   const association = await associate();
-  const response = await association.store({ sopClassUid: DX, sopInstanceUid: image.sopInstanceUid, dataset: image.dataset.subarray(0, 301) });
+  const response = await association.store({
+    sopClassUid: DX,
+    sopInstanceUid: image.sopInstanceUid,
+    dataset: image.dataset.subarray(0, 301),
+  });
   t.is(response.status, 0xc000);
   await association.release();
 });
@@ -106,7 +113,11 @@ test.serial('garbled bytes in place of a dataset get 0xC000', async (t) => {
 test.serial('a dataset without SOP Instance UID gets 0xA900 naming the attribute', async (t) => {
   const image = editedDataset((dict) => delete dict['00080018']);
   const association = await associate();
-  const response = await association.store({ sopClassUid: DX, sopInstanceUid: image.sopInstanceUid, dataset: image.dataset });
+  const response = await association.store({
+    sopClassUid: DX,
+    sopInstanceUid: image.sopInstanceUid,
+    dataset: image.dataset,
+  });
   t.is(response.status, 0xa900);
   t.regex(response.errorComment ?? '', /SOP Instance UID/);
   t.deepEqual(spoolFilesOf(image.studyInstanceUid), []);
@@ -125,7 +136,11 @@ test.serial('a dataset whose SOP Instance UID differs from the command gets 0xA9
 test.serial('a dataset without Study Instance UID gets 0xA900', async (t) => {
   const image = editedDataset((dict) => delete dict['0020000D']);
   const association = await associate();
-  const response = await association.store({ sopClassUid: DX, sopInstanceUid: image.sopInstanceUid, dataset: image.dataset });
+  const response = await association.store({
+    sopClassUid: DX,
+    sopInstanceUid: image.sopInstanceUid,
+    dataset: image.dataset,
+  });
   t.is(response.status, 0xa900);
   t.regex(response.errorComment ?? '', /Study Instance UID/);
   await association.release();
@@ -137,7 +152,11 @@ test.serial('a UID that is really a path is never used as one', async (t) => {
     (dict['0020000D'] as { Value: string[] }).Value = [evil];
   });
   const association = await associate();
-  const response = await association.store({ sopClassUid: DX, sopInstanceUid: image.sopInstanceUid, dataset: image.dataset });
+  const response = await association.store({
+    sopClassUid: DX,
+    sopInstanceUid: image.sopInstanceUid,
+    dataset: image.dataset,
+  });
   t.is(response.status, 0xa900);
   t.false(existsSync('/tmp/evil'));
   await association.release();
@@ -180,9 +199,14 @@ test.serial('a peer that vanishes mid-transfer leaves no partial file and no rec
 
 test.serial('after all of that, the instance acknowledged first is still stored and recorded', async (t) => {
   t.deepEqual(spoolFilesOf(first.studyInstanceUid), [`${first.sopInstanceUid}.dcm`]);
-  const stored = readFileSync(path.join(gateway.workDir, 'data', 'spool', 'studies', first.studyInstanceUid, `${first.sopInstanceUid}.dcm`));
+  const stored = readFileSync(
+    path.join(gateway.workDir, 'data', 'spool', 'studies', first.studyInstanceUid, `${first.sopInstanceUid}.dcm`),
+  );
   t.is(datasetBytesOfPart10(stored).transferSyntaxUid, EXPLICIT_VR_LITTLE_ENDIAN);
   const listing = await listJobs(gateway.configPath);
-  t.like(listing.studies.find((s) => s.studyInstanceUid === first.studyInstanceUid), { instanceCount: 1 });
+  t.like(
+    listing.studies.find((s) => s.studyInstanceUid === first.studyInstanceUid),
+    { instanceCount: 1 },
+  );
   t.is((await echoscu(gateway.port)).code, 0);
 });

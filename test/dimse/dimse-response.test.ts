@@ -21,7 +21,15 @@ function libraryEncoding(status: number, comment?: string): Map<number, Buffer> 
 
 function ours(status: number, comment?: string): { pdu: Buffer; command: Map<number, Buffer> } {
   const pdus = encodeResponse(
-    { contextId: 5, requestCommandField: CommandField.CStoreRq, affectedSopClassUid: DX, affectedSopInstanceUid: SOP, messageIdBeingRespondedTo: 4242, status, ...(comment === undefined ? {} : { errorComment: comment }) },
+    {
+      contextId: 5,
+      requestCommandField: CommandField.CStoreRq,
+      affectedSopClassUid: DX,
+      affectedSopInstanceUid: SOP,
+      messageIdBeingRespondedTo: 4242,
+      status,
+      ...(comment === undefined ? {} : { errorComment: comment }),
+    },
     16384,
   );
   t0(pdus.length === 1, 'one PDU');
@@ -48,7 +56,8 @@ test('the C-STORE-RSP we encode carries the same elements, byte for byte, as dcm
     const mine = ours(status, comment).command;
     const theirs = libraryEncoding(status, comment);
     t.deepEqual([...mine.keys()], [...theirs.keys()], `elements for status ${status}`);
-    for (const [element, value] of theirs) t.true(mine.get(element)?.equals(value), `element ${element.toString(16)} for status ${status}`);
+    for (const [element, value] of theirs)
+      t.true(mine.get(element)?.equals(value), `element ${element.toString(16)} for status ${status}`);
   }
 });
 

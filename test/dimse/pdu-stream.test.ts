@@ -35,8 +35,15 @@ class Recorder implements PduStreamHandler {
   pdvEnd(header: PdvHeader): void {
     if (header !== this.header) throw new Error('pdvEnd for another PDV');
     const value = Buffer.concat(this.value);
-    if (value.length !== header.valueLength) throw new Error(`value of ${value.length} bytes, header said ${header.valueLength}`);
-    this.events.push({ kind: 'pdv', contextId: header.contextId, isCommand: header.isCommand, isLast: header.isLast, value: value.toString('hex') });
+    if (value.length !== header.valueLength)
+      throw new Error(`value of ${value.length} bytes, header said ${header.valueLength}`);
+    this.events.push({
+      kind: 'pdv',
+      contextId: header.contextId,
+      isCommand: header.isCommand,
+      isLast: header.isLast,
+      value: value.toString('hex'),
+    });
   }
   dataPduEnd(): void {
     this.events.push({ kind: 'data-end' });
@@ -68,19 +75,19 @@ function parseInChunks(stream: Buffer, size: number): Recorder {
 }
 
 const pdvs = (list: Array<Partial<Pdv> & { data: Buffer }>): Pdv[] =>
-  list.map((p) => ({ contextId: p.contextId ?? 1, isCommand: p.isCommand ?? false, isLast: p.isLast ?? false, data: p.data }));
+  list.map((p) => ({
+    contextId: p.contextId ?? 1,
+    isCommand: p.isCommand ?? false,
+    isLast: p.isLast ?? false,
+    data: p.data,
+  }));
 
 // An association's worth of traffic: PDUs with one and several PDVs, command and data PDVs sharing PDUs,
 // an empty PDV value, and control PDUs between them.
 const STREAM = Buffer.concat([
   ASSOCIATE_RQ,
   encodePDataTf(pdvs([{ isCommand: true, isLast: false, data: bytes(40, 1) }])),
-  encodePDataTf(
-    pdvs([
-      { isCommand: true, isLast: true, data: bytes(30, 2) },
-      { data: bytes(1000, 3) },
-    ]),
-  ),
+  encodePDataTf(pdvs([{ isCommand: true, isLast: true, data: bytes(30, 2) }, { data: bytes(1000, 3) }])),
   encodePDataTf(pdvs([{ data: bytes(5000, 4) }, { data: Buffer.alloc(0) }, { data: bytes(777, 5), isLast: true }])),
   encodePDataTf(pdvs([{ contextId: 3, isCommand: true, isLast: true, data: bytes(64, 6) }])),
   encodeReleaseRq(),
@@ -104,7 +111,25 @@ test('several PDUs in one chunk come out in order, and PDV values are views into
   t.is(parser(recorder).push(STREAM), undefined);
   t.deepEqual(
     recorder.events.map((e) => e.kind),
-    ['control', 'data-start', 'pdv', 'data-end', 'data-start', 'pdv', 'pdv', 'data-end', 'data-start', 'pdv', 'pdv', 'pdv', 'data-end', 'data-start', 'pdv', 'data-end', 'control'],
+    [
+      'control',
+      'data-start',
+      'pdv',
+      'data-end',
+      'data-start',
+      'pdv',
+      'pdv',
+      'data-end',
+      'data-start',
+      'pdv',
+      'pdv',
+      'pdv',
+      'data-end',
+      'data-start',
+      'pdv',
+      'data-end',
+      'control',
+    ],
   );
   const data = recorder.events.filter((e) => e.kind === 'pdv' && !e.isCommand);
   t.like(data[1], { value: bytes(5000, 4).toString('hex'), isLast: false });
@@ -116,7 +141,10 @@ test('a value split across chunks arrives as several slices that join up', (t) =
   const stream = Buffer.concat([ASSOCIATE_RQ, encodePDataTf(pdvs([{ data: bytes(10_000, 9), isLast: true }]))]);
   const recorder = parseInChunks(stream, 1500);
   t.true(recorder.slices >= 6);
-  t.like(recorder.events.find((e) => e.kind === 'pdv'), { value: bytes(10_000, 9).toString('hex') });
+  t.like(
+    recorder.events.find((e) => e.kind === 'pdv'),
+    { value: bytes(10_000, 9).toString('hex') },
+  );
 });
 
 test('an empty P-DATA-TF is reported as such', (t) => {
@@ -145,13 +173,22 @@ test('malformed PDV lengths are refused, whatever the chunking', (t) => {
   const cases: Array<[string, Buffer, RegExp]> = [
     ['item length 1', encodePdu(PduType.PDataTf, pdvItem(1)), /shorter than its own header/],
     ['item length 0', encodePdu(PduType.PDataTf, pdvItem(0)), /shorter than its own header/],
-    ['item overruns its PDU', encodePdu(PduType.PDataTf, pdvItem(100, 1, 0, Buffer.alloc(50))), /overruns its P-DATA-TF/],
+    [
+      'item overruns its PDU',
+      encodePdu(PduType.PDataTf, pdvItem(100, 1, 0, Buffer.alloc(50))),
+      /overruns its P-DATA-TF/,
+    ],
     ['item length near 2^32', encodePdu(PduType.PDataTf, pdvItem(0xffffffff, 1, 0, Buffer.alloc(10))), /overruns/],
-    ['bytes left over after the last PDV', encodePdu(PduType.PDataTf, Buffer.concat([pdvItem(4, 1, 0, Buffer.alloc(2)), Buffer.alloc(3)])), /too few for a PDV item header/],
+    [
+      'bytes left over after the last PDV',
+      encodePdu(PduType.PDataTf, Buffer.concat([pdvItem(4, 1, 0, Buffer.alloc(2)), Buffer.alloc(3)])),
+      /too few for a PDV item header/,
+    ],
   ];
   for (const [name, pdu, expected] of cases) {
     const stream = Buffer.concat([ASSOCIATE_RQ, pdu]);
-    for (const chunk of [stream.length, 1, 5]) t.regex(problemOf(stream, chunk) ?? '', expected, `${name}, chunks of ${chunk}`);
+    for (const chunk of [stream.length, 1, 5])
+      t.regex(problemOf(stream, chunk) ?? '', expected, `${name}, chunks of ${chunk}`);
   }
 });
 

@@ -26,7 +26,9 @@ test('every syntax of the issue is acceptable for CR and DX', (t) => {
 });
 
 test('a non-image or unconfigured SOP class is rejected as abstract syntax not supported', (t) => {
-  t.deepEqual(negotiateContext(CT, [TransferSyntax.ExplicitVRLittleEndian], policy), { result: 'abstract-syntax-not-supported' });
+  t.deepEqual(negotiateContext(CT, [TransferSyntax.ExplicitVRLittleEndian], policy), {
+    result: 'abstract-syntax-not-supported',
+  });
   t.deepEqual(negotiateContext('1.2.840.10008.5.1.4.1.1.88.11', [TransferSyntax.ExplicitVRLittleEndian], policy), {
     result: 'abstract-syntax-not-supported',
   });

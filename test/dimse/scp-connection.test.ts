@@ -5,7 +5,13 @@ import type { InstanceSink } from '../../src/store/instance-sink.js';
 import { StorageScp } from '../../src/dimse/storage-scp.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { SOP_CLASS_UID, makeImageFile } from '../helpers/dicom-factory.js';
-import { EXPLICIT_VR_LITTLE_ENDIAN, VERIFICATION_SOP_CLASS_UID, datasetBytesOfPart10, openAssociation, type RawAssociation } from '../helpers/raw-scu.js';
+import {
+  EXPLICIT_VR_LITTLE_ENDIAN,
+  VERIFICATION_SOP_CLASS_UID,
+  datasetBytesOfPart10,
+  openAssociation,
+  type RawAssociation,
+} from '../helpers/raw-scu.js';
 
 const DX = SOP_CLASS_UID['dx-presentation'];
 
@@ -14,7 +20,8 @@ async function inProcessScp(custom?: InstanceSink) {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new PassThrough();
   stream.on('data', (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+    for (const line of chunk.toString('utf8').split('\n'))
+      if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
   });
   const logger = createLogger({ level: 'debug', format: 'json', stream });
   const sink: InstanceSink = custom ?? {
@@ -45,7 +52,13 @@ test('an error thrown while handling one connection closes that connection, neve
   const bystander = await open('BYSTANDER');
   const victim = await open('VICTIM');
   const image = makeImageFile({});
-  await t.throwsAsync(victim.store({ sopClassUid: DX, sopInstanceUid: image.sopInstanceUid, dataset: datasetBytesOfPart10(image.bytes).dataset }));
+  await t.throwsAsync(
+    victim.store({
+      sopClassUid: DX,
+      sopInstanceUid: image.sopInstanceUid,
+      dataset: datasetBytesOfPart10(image.bytes).dataset,
+    }),
+  );
   await victim.closed;
   t.true(victim.closedByPeer());
   const failure = lines.find((l) => l.event === 'DIMSE-1010');
@@ -103,7 +116,13 @@ test('a sink slower than the network: reading pauses and resumes, and every byte
   })) as RawAssociation;
   const dataset = Buffer.alloc(600_000);
   for (let i = 0; i < dataset.length; i += 1) dataset[i] = (i * 31) % 253;
-  const response = await association.store({ sopClassUid: DX, sopInstanceUid: '1.2.3.4', dataset, pdvSize: 4000, timeoutMs: 30_000 });
+  const response = await association.store({
+    sopClassUid: DX,
+    sopInstanceUid: '1.2.3.4',
+    dataset,
+    pdvSize: 4000,
+    timeoutMs: 30_000,
+  });
   t.is(response.status, 0);
   t.true(Buffer.concat(received).equals(dataset));
   t.true(pauses > 0, 'the sink never pushed back');

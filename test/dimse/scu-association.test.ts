@@ -36,7 +36,11 @@ async function misbehavingScp(behaviour: Behaviour) {
             encodeAssociateAc({
               calledAe: decoded.request.calledAe,
               callingAe: decoded.request.callingAe,
-              contexts: decoded.request.contexts.map((c) => ({ id: c.id, result: 0, transferSyntax: c.transferSyntaxes[0] ?? '' })),
+              contexts: decoded.request.contexts.map((c) => ({
+                id: c.id,
+                result: 0,
+                transferSyntax: c.transferSyntaxes[0] ?? '',
+              })),
               maxPduLength: 16384,
               implementationClassUid: '1.2.3.4',
               implementationVersionName: 'MISBEHAVE',
@@ -57,7 +61,14 @@ async function misbehavingScp(behaviour: Behaviour) {
             return;
           }
           for (const pdu of encodeResponse(
-            { contextId: pdv.contextId, requestCommandField: 0x0001, messageIdBeingRespondedTo: request?.messageId ?? 0, status: 0, affectedSopClassUid: request?.affectedSopClassUid, affectedSopInstanceUid: request?.affectedSopInstanceUid },
+            {
+              contextId: pdv.contextId,
+              requestCommandField: 0x0001,
+              messageIdBeingRespondedTo: request?.messageId ?? 0,
+              status: 0,
+              affectedSopClassUid: request?.affectedSopClassUid,
+              affectedSopInstanceUid: request?.affectedSopInstanceUid,
+            },
             16384,
           ))
             socket.write(pdu);
@@ -83,14 +94,22 @@ function quietLogger() {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n'))
+        if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
       callback();
     },
   });
   return { logger: createLogger({ level: 'debug', format: 'json', stream }), lines };
 }
 
-const peer = (port: number, responseTimeoutMs = 1000) => ({ host: '127.0.0.1', port, calledAeTitle: 'BAD_PACS', callingAeTitle: 'CXR_GATEWAY', connectTimeoutMs: 2000, responseTimeoutMs });
+const peer = (port: number, responseTimeoutMs = 1000) => ({
+  host: '127.0.0.1',
+  port,
+  calledAeTitle: 'BAD_PACS',
+  callingAeTitle: 'CXR_GATEWAY',
+  connectTimeoutMs: 2000,
+  responseTimeoutMs,
+});
 
 test('a PACS that never answers the A-RELEASE-RQ: the results stand and the connection is closed within ARTIM', async (t) => {
   const scp = await misbehavingScp('never-release');
@@ -121,7 +140,10 @@ test('a PACS that sends A-ABORT instead of a response and keeps the connection o
   const elapsed = Date.now() - started;
   if (!('transient' in outcome)) return t.fail('expected a batch failure');
   t.is(outcome.transient.kind, 'association-aborted');
-  t.regex(outcome.transient.reason, /BAD_PACS@127\.0\.0\.1:\d+ aborted the association \(A-ABORT, by the PACS DICOM stack\) after 0 of 1 C-STOREs were answered/);
+  t.regex(
+    outcome.transient.reason,
+    /BAD_PACS@127\.0\.0\.1:\d+ aborted the association \(A-ABORT, by the PACS DICOM stack\) after 0 of 1 C-STOREs were answered/,
+  );
   t.true(elapsed < 2000, `took ${elapsed} ms (the response timeout is 10 s)`);
 });
 

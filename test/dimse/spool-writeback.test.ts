@@ -49,7 +49,10 @@ test('without writeback (0) it behaves the same', async (t) => {
 
 test('destroyed while writes and background syncs are in flight: it closes cleanly and reports no success', async (t) => {
   const filePath = nextPath();
-  const writer = new SpoolFileWriter(filePath, Buffer.alloc(0), { highWaterMark: 8 * 1024 * 1024, writebackBytes: 64 * 1024 });
+  const writer = new SpoolFileWriter(filePath, Buffer.alloc(0), {
+    highWaterMark: 8 * 1024 * 1024,
+    writebackBytes: 64 * 1024,
+  });
   for (let i = 0; i < 64; i += 1) writer.write(chunk(65536, i));
   await new Promise((resolve) => setTimeout(resolve, 5));
   const closed = once(writer, 'close');

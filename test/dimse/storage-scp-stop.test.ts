@@ -5,7 +5,12 @@ import { StorageScp } from '../../src/dimse/storage-scp.js';
 import { createLogger } from '../../src/logging/logger.js';
 import type { IngestOutcome, InstanceSink } from '../../src/store/instance-sink.js';
 import { SOP_CLASS_UID, makeImageFile } from '../helpers/dicom-factory.js';
-import { EXPLICIT_VR_LITTLE_ENDIAN, datasetBytesOfPart10, openAssociation, type RawAssociation } from '../helpers/raw-scu.js';
+import {
+  EXPLICIT_VR_LITTLE_ENDIAN,
+  datasetBytesOfPart10,
+  openAssociation,
+  type RawAssociation,
+} from '../helpers/raw-scu.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 // StorageScp.stop(deadline), with an injected clock for the deadline: a C-STORE in progress at stop() is answered
@@ -61,7 +66,11 @@ test('stop(deadline): a C-STORE being made durable when stop() is called is answ
   const { scp, association } = await scpWith(gated.sink, () => T0);
   t.teardown(() => scp.stop(0));
   const image = makeImageFile({});
-  const storing = association.store({ sopClassUid: DX, sopInstanceUid: image.sopInstanceUid, dataset: datasetBytesOfPart10(image.bytes).dataset });
+  const storing = association.store({
+    sopClassUid: DX,
+    sopInstanceUid: image.sopInstanceUid,
+    dataset: datasetBytesOfPart10(image.bytes).dataset,
+  });
   await waitUntil(() => gated.calls.complete === 1, 'the sink asked to complete the instance');
   const stopping = scp.stop(T0 + 60_000);
   t.is(scp.status().state, 'stopping');
@@ -78,7 +87,12 @@ test('stop(deadline): a C-STORE still arriving at the deadline is cut off with a
   t.teardown(() => scp.stop(0));
   const image = makeImageFile({});
   const { dataset } = datasetBytesOfPart10(image.bytes);
-  await association.sendCommandAndPartialDataset({ sopClassUid: DX, sopInstanceUid: image.sopInstanceUid, dataset, bytesToSend: 1000 });
+  await association.sendCommandAndPartialDataset({
+    sopClassUid: DX,
+    sopInstanceUid: image.sopInstanceUid,
+    dataset,
+    bytesToSend: 1000,
+  });
   await waitUntil(() => gated.calls.begin === 1, 'the transfer to begin');
   let stopped = false;
   const stopping = scp.stop(T0 + 5_000).then(() => (stopped = true));

@@ -74,18 +74,39 @@ test('stores the dataset bytes exactly as they came off the wire, behind a valid
     contexts: [{ abstractSyntax: image.sopClassUid, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }],
   });
   if (association.rejected) return t.fail('association rejected');
-  t.is((await association.store({ sopClassUid: image.sopClassUid, sopInstanceUid: image.sopInstanceUid, dataset: sent, pdvSize: 1000 })).status, 0);
+  t.is(
+    (
+      await association.store({
+        sopClassUid: image.sopClassUid,
+        sopInstanceUid: image.sopInstanceUid,
+        dataset: sent,
+        pdvSize: 1000,
+      })
+    ).status,
+    0,
+  );
   await association.release();
   const stored = readFileSync(storedPath(image.studyInstanceUid, image.sopInstanceUid));
   t.true(datasetBytesOfPart10(stored).dataset.equals(sent));
-  const meta = await runCommand('dcmdump', ['-q', '-M', '+P', '0002,0003', '+P', '0002,0016', storedPath(image.studyInstanceUid, image.sopInstanceUid)]);
+  const meta = await runCommand('dcmdump', [
+    '-q',
+    '-M',
+    '+P',
+    '0002,0003',
+    '+P',
+    '0002,0016',
+    storedPath(image.studyInstanceUid, image.sopInstanceUid),
+  ]);
   t.regex(meta.stdout, new RegExp(image.sopInstanceUid.replace(/\./g, '\\.')));
   t.regex(meta.stdout, /\[MODALITY\]/);
 });
 
 test('stores 50 instances sent in one association, and assembles them into one study job', async (t) => {
   const { studyInstanceUid, files } = await imageFiles(50, { rows: 64, columns: 64 });
-  const result = await storescu(gateway.port, files.map((f) => f.path));
+  const result = await storescu(
+    gateway.port,
+    files.map((f) => f.path),
+  );
   t.is(result.code, 0, result.stderr);
   await gateway.waitForLog(
     (l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === studyInstanceUid,
@@ -104,9 +125,18 @@ test('stores 50 instances sent in one association, and assembles them into one s
 
 test('serves 5 associations at once', async (t) => {
   const sets = await Promise.all([0, 1, 2, 3, 4].map(() => imageFiles(4, { rows: 128, columns: 128 })));
-  const results = await Promise.all(sets.map((s, i) => storescu(gateway.port, s.files.map((f) => f.path), { callingAe: `MOD${i}` })));
+  const results = await Promise.all(
+    sets.map((s, i) =>
+      storescu(
+        gateway.port,
+        s.files.map((f) => f.path),
+        { callingAe: `MOD${i}` },
+      ),
+    ),
+  );
   for (const r of results) t.is(r.code, 0, r.stderr);
-  for (const s of sets) for (const f of s.files) t.notThrows(() => readFileSync(storedPath(s.studyInstanceUid, f.sopInstanceUid)));
+  for (const s of sets)
+    for (const f of s.files) t.notThrows(() => readFileSync(storedPath(s.studyInstanceUid, f.sopInstanceUid)));
 });
 
 test('a second copy of an instance is acknowledged and creates no second job', async (t) => {
@@ -123,16 +153,35 @@ test('a second copy of an instance is acknowledged and creates no second job', a
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const listing = await listJobs(gateway.configPath);
   t.is(listing.jobs.filter((j) => j.studyInstanceUid === studyInstanceUid).length, 1);
-  t.like(listing.studies.find((s) => s.studyInstanceUid === studyInstanceUid), { instanceCount: 1, revision: 0 });
+  t.like(
+    listing.studies.find((s) => s.studyInstanceUid === studyInstanceUid),
+    { instanceCount: 1, revision: 0 },
+  );
 });
 
 test('a late instance after assembly reopens the study as a new revision and a second job', async (t) => {
   const studyInstanceUid = newUid();
   const first = await imageFiles(1, { studyInstanceUid });
-  t.is((await storescu(gateway.port, first.files.map((f) => f.path))).code, 0);
+  t.is(
+    (
+      await storescu(
+        gateway.port,
+        first.files.map((f) => f.path),
+      )
+    ).code,
+    0,
+  );
   await gateway.waitForLog((l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === studyInstanceUid, 'assembly');
   const late = await imageFiles(1, { studyInstanceUid });
-  t.is((await storescu(gateway.port, late.files.map((f) => f.path))).code, 0);
+  t.is(
+    (
+      await storescu(
+        gateway.port,
+        late.files.map((f) => f.path),
+      )
+    ).code,
+    0,
+  );
   await gateway.waitForLog(
     (l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === studyInstanceUid && l.revision === 1,
     'the second assembly',
@@ -156,7 +205,10 @@ test('a non-image SOP class is refused at association time, in its own presentat
     contexts: [
       { abstractSyntax: '1.2.840.10008.5.1.4.1.1.88.11', transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }, // Basic Text SR
       { abstractSyntax: '1.2.840.10008.5.1.4.1.1.2', transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }, // CT
-      { abstractSyntax: SOP_CLASS_UID['dx-presentation'], transferSyntaxes: ['1.2.840.10008.1.2.2', EXPLICIT_VR_LITTLE_ENDIAN] },
+      {
+        abstractSyntax: SOP_CLASS_UID['dx-presentation'],
+        transferSyntaxes: ['1.2.840.10008.1.2.2', EXPLICIT_VR_LITTLE_ENDIAN],
+      },
     ],
   });
   if (association.rejected) return t.fail('association rejected');
@@ -195,7 +247,16 @@ for (const syntax of COMPRESSED_SYNTAXES) {
     const result =
       sender.program === 'storescu'
         ? await storescu(gateway.port, [compressed], { extraArgs: sender.args })
-        : await runCommand('dcmsend', [...sender.args, '-aet', 'MODALITY', '-aec', 'CXR_GATEWAY', '127.0.0.1', String(gateway.port), compressed]);
+        : await runCommand('dcmsend', [
+            ...sender.args,
+            '-aet',
+            'MODALITY',
+            '-aec',
+            'CXR_GATEWAY',
+            '127.0.0.1',
+            String(gateway.port),
+            compressed,
+          ]);
     t.is(result.code, 0, result.stderr);
     const stored = storedPath(studyInstanceUid, source.sopInstanceUid);
     t.is(datasetBytesOfPart10(readFileSync(stored)).transferSyntaxUid, TRANSFER_SYNTAX_UID[syntax]);

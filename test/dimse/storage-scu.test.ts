@@ -5,7 +5,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { classifyStoreStatus, sendInstances, type InstanceResult, type ScuPeer, type StoreBatchResult } from '../../src/dimse/storage-scu.js';
+import {
+  classifyStoreStatus,
+  sendInstances,
+  type InstanceResult,
+  type ScuPeer,
+  type StoreBatchResult,
+} from '../../src/dimse/storage-scu.js';
 import { createLogger, type Logger } from '../../src/logging/logger.js';
 import { IMPLICIT_VR_LITTLE_ENDIAN, compressFile, makeImageFile, writeImageFile } from '../helpers/dicom-factory.js';
 import { freePort } from '../helpers/ports.js';
@@ -34,7 +40,9 @@ test.after.always(async () => {
 async function startStoreScp(args: string[]): Promise<StoreScp> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(scratch, 'received-'));
-  const child = spawn('storescp', ['-v', '-aet', 'STORESCP', '-od', dir, ...args, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('storescp', ['-v', '-aet', 'STORESCP', '-od', dir, ...args, String(port)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -69,14 +77,23 @@ async function startStoreScp(args: string[]): Promise<StoreScp> {
 }
 
 function peerAt(port: number, overrides: Partial<ScuPeer> = {}): ScuPeer {
-  return { host: '127.0.0.1', port, calledAeTitle: 'STORESCP', callingAeTitle: 'CXR_GATEWAY', connectTimeoutMs: 2000, responseTimeoutMs: 5000, ...overrides };
+  return {
+    host: '127.0.0.1',
+    port,
+    calledAeTitle: 'STORESCP',
+    callingAeTitle: 'CXR_GATEWAY',
+    connectTimeoutMs: 2000,
+    responseTimeoutMs: 5000,
+    ...overrides,
+  };
 }
 
 function captureLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n'))
+        if (line.trim() !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
       callback();
     },
   });
@@ -90,12 +107,16 @@ function results(outcome: StoreBatchResult): InstanceResult[] {
 
 function received(scp: StoreScp, sopInstanceUid: string): Buffer {
   const name = readdirSync(scp.dir).find((n) => n.endsWith(`.${sopInstanceUid}`));
-  if (name === undefined) throw new Error(`storescp has no file for ${sopInstanceUid}: ${readdirSync(scp.dir).join(', ')}`);
+  if (name === undefined)
+    throw new Error(`storescp has no file for ${sopInstanceUid}: ${readdirSync(scp.dir).join(', ')}`);
   return readFileSync(path.join(scp.dir, name));
 }
 
 function associationsAccepted(scp: StoreScp): number {
-  return scp.log().split('\n').filter((l) => l.includes('Association Acknowledged')).length;
+  return scp
+    .log()
+    .split('\n')
+    .filter((l) => l.includes('Association Acknowledged')).length;
 }
 
 /** Four objects of one study: DX explicit (as a file), DX implicit, DX JPEG lossless, an RGB Secondary Capture. */
@@ -110,7 +131,12 @@ async function mixedBatch() {
   const jpeg = readFileSync(jpegPath);
   const sc = makeSecondaryCapture({ studyInstanceUid });
   return {
-    items: [{ path: explicit.path }, { bytes: implicit.bytes, label: 'implicit' }, { path: jpegPath }, { bytes: sc.bytes, label: 'heatmap' }],
+    items: [
+      { path: explicit.path },
+      { bytes: implicit.bytes, label: 'implicit' },
+      { path: jpegPath },
+      { bytes: sc.bytes, label: 'heatmap' },
+    ],
     objects: [
       { uid: explicit.sopInstanceUid, bytes: explicit.bytes },
       { uid: implicit.sopInstanceUid, bytes: implicit.bytes },
@@ -160,7 +186,10 @@ test('an SCP that takes only Implicit VR: uncompressed objects are re-encoded, a
   const reencoded = received(scp, sc.uid);
   const original = datasetBytesOfPart10(sc.bytes).dataset;
   t.false(reencoded.equals(original));
-  t.true(reencoded.subarray(reencoded.length - batch.scPixels.length).equals(batch.scPixels), 'the SC pixels changed in re-encoding');
+  t.true(
+    reencoded.subarray(reencoded.length - batch.scPixels.length).equals(batch.scPixels),
+    'the SC pixels changed in re-encoding',
+  );
   t.is(lines.filter((l) => l.event === 'DIMSE-1104' && l.to === IMPLICIT_VR_LITTLE_ENDIAN).length, 2);
   t.is(associationsAccepted(scp), 1);
 });
@@ -169,7 +198,11 @@ test('unreadable objects are reported as not sent, and alone they open no associ
   const port = await freePort(); // nothing listens: any connection attempt would make this a batch failure
   const { logger } = captureLogger();
   const outcome = results(
-    await sendInstances(peerAt(port), [{ bytes: Buffer.from('not dicom at all'), label: 'junk' }, { path: path.join(scratch, 'missing.dcm') }], { logger }),
+    await sendInstances(
+      peerAt(port),
+      [{ bytes: Buffer.from('not dicom at all'), label: 'junk' }, { path: path.join(scratch, 'missing.dcm') }],
+      { logger },
+    ),
   );
   t.deepEqual(
     outcome.map((r) => (r.outcome === 'not-sent' ? [r.source, r.cause] : [r.source, r.outcome])),
@@ -205,7 +238,11 @@ test('a peer that aborts after a C-STORE request ends the batch at once, keeping
   const scp = await startStoreScp(['--abort-after']);
   const { logger } = captureLogger();
   const started = Date.now();
-  const outcome = await sendInstances(peerAt(scp.port, { responseTimeoutMs: 10_000 }), [{ bytes: makeImageFile().bytes }, { bytes: Buffer.from('junk') }], { logger });
+  const outcome = await sendInstances(
+    peerAt(scp.port, { responseTimeoutMs: 10_000 }),
+    [{ bytes: makeImageFile().bytes }, { bytes: Buffer.from('junk') }],
+    { logger },
+  );
   if (!('transient' in outcome)) return t.fail('expected a batch failure');
   t.is(outcome.transient.kind, 'association-aborted');
   t.regex(outcome.transient.reason, /aborted the association/);
@@ -226,7 +263,9 @@ test('a peer that accepts TCP but never answers the association request times ou
   });
   const { port } = silent.address() as net.AddressInfo;
   const { logger } = captureLogger();
-  const outcome = await sendInstances(peerAt(port, { responseTimeoutMs: 1000 }), [{ bytes: makeImageFile().bytes }], { logger });
+  const outcome = await sendInstances(peerAt(port, { responseTimeoutMs: 1000 }), [{ bytes: makeImageFile().bytes }], {
+    logger,
+  });
   if (!('transient' in outcome)) return t.fail('expected a batch failure');
   t.is(outcome.transient.kind, 'association-timeout');
   t.regex(outcome.transient.reason, /did not answer the association request within 1 s/);
@@ -236,7 +275,11 @@ test('a C-STORE response slower than the response timeout is a transient respons
   const scp = await startStoreScp(['--sleep-during', '4']);
   const { logger } = captureLogger();
   const started = Date.now();
-  const outcome = await sendInstances(peerAt(scp.port, { responseTimeoutMs: 1000 }), [{ bytes: makeImageFile().bytes }], { logger });
+  const outcome = await sendInstances(
+    peerAt(scp.port, { responseTimeoutMs: 1000 }),
+    [{ bytes: makeImageFile().bytes }],
+    { logger },
+  );
   if (!('transient' in outcome)) return t.fail('expected a batch failure');
   t.is(outcome.transient.kind, 'response-timeout');
   t.regex(outcome.transient.reason, /did not answer within 1 s \(responseTimeoutSeconds\) while storing/);
@@ -249,7 +292,10 @@ test('the abort signal ends a transfer in progress as stopped', async (t) => {
   const controller = new AbortController();
   setTimeout(() => controller.abort(), 300);
   const started = Date.now();
-  const outcome = await sendInstances(peerAt(scp.port), [{ bytes: makeImageFile().bytes }], { logger, signal: controller.signal });
+  const outcome = await sendInstances(peerAt(scp.port), [{ bytes: makeImageFile().bytes }], {
+    logger,
+    signal: controller.signal,
+  });
   if (!('transient' in outcome)) return t.fail('expected a batch failure');
   t.is(outcome.transient.kind, 'stopped');
   t.true(Date.now() - started < 2000);
@@ -260,7 +306,10 @@ test('the abort signal fired while a C-STORE waits for its response (60 s timeou
   t.teardown(() => pacs.close());
   const { logger } = captureLogger();
   const controller = new AbortController();
-  const sending = sendInstances(peerAt(pacs.port, { responseTimeoutMs: 60_000 }), [{ bytes: makeImageFile().bytes }], { logger, signal: controller.signal });
+  const sending = sendInstances(peerAt(pacs.port, { responseTimeoutMs: 60_000 }), [{ bytes: makeImageFile().bytes }], {
+    logger,
+    signal: controller.signal,
+  });
   // The C-STORE request is with the PACS, which never answers.
   await pacs.waitForData(1);
   const aborted = Date.now();
@@ -277,31 +326,38 @@ test('the abort signal fired while a C-STORE waits for its response (60 s timeou
 // A listener with a full accept queue: the kernel drops further SYNs, so a connect hangs as it does towards a
 // host behind a firewall that drops packets. Node cannot listen without accepting; Python's socket module can.
 const python = '/usr/bin/python3';
-(existsSync(python) ? test : test.skip)('a connection that cannot be established within the connect timeout is connect-timeout', async (t) => {
-  const port = await freePort();
-  const script = [
-    'import socket, sys, time',
-    's = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(0)',
-    'c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))',
-    'print("ready", flush=True); time.sleep(30)',
-  ].join('\n');
-  const blocker = spawn(python, ['-c', script, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => blocker.kill('SIGKILL'));
-  await new Promise<void>((resolve, reject) => {
-    blocker.stdout.once('data', () => resolve());
-    blocker.once('exit', () => reject(new Error('the accept-queue blocker exited')));
-  });
-  const { logger } = captureLogger();
-  const started = Date.now();
-  const outcome = await sendInstances(peerAt(port, { connectTimeoutMs: 800 }), [{ bytes: makeImageFile().bytes }], { logger });
-  if (!('transient' in outcome)) return t.fail('expected a batch failure');
-  t.is(outcome.transient.kind, 'connect-timeout');
-  t.regex(outcome.transient.reason, /no TCP connection to STORESCP@127\.0\.0\.1:\d+ within 0\.8 s/);
-  t.true(Date.now() - started < 2000);
-});
+(existsSync(python) ? test : test.skip)(
+  'a connection that cannot be established within the connect timeout is connect-timeout',
+  async (t) => {
+    const port = await freePort();
+    const script = [
+      'import socket, sys, time',
+      's = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(0)',
+      'c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))',
+      'print("ready", flush=True); time.sleep(30)',
+    ].join('\n');
+    const blocker = spawn(python, ['-c', script, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.teardown(() => blocker.kill('SIGKILL'));
+    await new Promise<void>((resolve, reject) => {
+      blocker.stdout.once('data', () => resolve());
+      blocker.once('exit', () => reject(new Error('the accept-queue blocker exited')));
+    });
+    const { logger } = captureLogger();
+    const started = Date.now();
+    const outcome = await sendInstances(peerAt(port, { connectTimeoutMs: 800 }), [{ bytes: makeImageFile().bytes }], {
+      logger,
+    });
+    if (!('transient' in outcome)) return t.fail('expected a batch failure');
+    t.is(outcome.transient.kind, 'connect-timeout');
+    t.regex(outcome.transient.reason, /no TCP connection to STORESCP@127\.0\.0\.1:\d+ within 0\.8 s/);
+    t.true(Date.now() - started < 2000);
+  },
+);
 
 test('C-STORE statuses: success, the warning codes, everything else a failure', (t) => {
   t.is(classifyStoreStatus(0x0000), 'stored');
-  for (const warning of [0x0001, 0x0107, 0x0116, 0xb000, 0xb006, 0xb007]) t.is(classifyStoreStatus(warning), 'warning', warning.toString(16));
-  for (const failure of [0xa700, 0xa900, 0xc000, 0x0110, 0x0122, 0x0124, 0x0211, 0xfe00]) t.is(classifyStoreStatus(failure), 'failed', failure.toString(16));
+  for (const warning of [0x0001, 0x0107, 0x0116, 0xb000, 0xb006, 0xb007])
+    t.is(classifyStoreStatus(warning), 'warning', warning.toString(16));
+  for (const failure of [0xa700, 0xa900, 0xc000, 0x0110, 0x0122, 0x0124, 0x0211, 0xfe00])
+    t.is(classifyStoreStatus(failure), 'failed', failure.toString(16));
 });

@@ -59,29 +59,35 @@ function dataPdvs(contextId: number, bytes: Buffer, sizes: number[]): Pdv[] {
   return out;
 }
 
-test.serial('command and data PDVs packed into shared PDUs, odd fragment sizes and empty PDVs: stored byte for byte', async (t) => {
-  const image = makeImageFile({});
-  const dataset = datasetBytesOfPart10(image.bytes).dataset;
-  const association = await associate();
-  const pc = association.acceptedContextFor(DX);
-  const command = encodeCStoreRq({ sopClassUid: DX, sopInstanceUid: image.sopInstanceUid, messageId: 1 });
-  const data = dataPdvs(pc, dataset, [1001, 0, 7, 20_000, 3]);
-  // PDU 1: a command fragment. PDU 2: the command's last fragment and the first two data PDVs. Then the
-  // data PDVs three to a PDU, all written to the socket at once.
-  const pdus = [
-    encodePDataTf([{ contextId: pc, isCommand: true, isLast: false, data: command.subarray(0, 10) }]),
-    encodePDataTf([{ contextId: pc, isCommand: true, isLast: true, data: command.subarray(10) }, ...data.slice(0, 2)]),
-  ];
-  for (let i = 2; i < data.length; i += 3) pdus.push(encodePDataTf(data.slice(i, i + 3)));
-  association.sendRaw(Buffer.concat(pdus));
-  const response = await association.receiveMessage('C-STORE-RSP');
-  t.is(response.status, 0);
-  const stored = readFileSync(storedPath(image.studyInstanceUid, image.sopInstanceUid));
-  t.true(datasetBytesOfPart10(stored).dataset.equals(dataset));
-  // The association goes on as normal.
-  t.is(await association.echo(), 0);
-  await association.release();
-});
+test.serial(
+  'command and data PDVs packed into shared PDUs, odd fragment sizes and empty PDVs: stored byte for byte',
+  async (t) => {
+    const image = makeImageFile({});
+    const dataset = datasetBytesOfPart10(image.bytes).dataset;
+    const association = await associate();
+    const pc = association.acceptedContextFor(DX);
+    const command = encodeCStoreRq({ sopClassUid: DX, sopInstanceUid: image.sopInstanceUid, messageId: 1 });
+    const data = dataPdvs(pc, dataset, [1001, 0, 7, 20_000, 3]);
+    // PDU 1: a command fragment. PDU 2: the command's last fragment and the first two data PDVs. Then the
+    // data PDVs three to a PDU, all written to the socket at once.
+    const pdus = [
+      encodePDataTf([{ contextId: pc, isCommand: true, isLast: false, data: command.subarray(0, 10) }]),
+      encodePDataTf([
+        { contextId: pc, isCommand: true, isLast: true, data: command.subarray(10) },
+        ...data.slice(0, 2),
+      ]),
+    ];
+    for (let i = 2; i < data.length; i += 3) pdus.push(encodePDataTf(data.slice(i, i + 3)));
+    association.sendRaw(Buffer.concat(pdus));
+    const response = await association.receiveMessage('C-STORE-RSP');
+    t.is(response.status, 0);
+    const stored = readFileSync(storedPath(image.studyInstanceUid, image.sopInstanceUid));
+    t.true(datasetBytesOfPart10(stored).dataset.equals(dataset));
+    // The association goes on as normal.
+    t.is(await association.echo(), 0);
+    await association.release();
+  },
+);
 
 test.serial('a command in the middle of a data set drops the connection and keeps nothing', async (t) => {
   const image = makeImageFile({});

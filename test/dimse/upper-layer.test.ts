@@ -1,5 +1,11 @@
 import test from 'ava';
-import { encodeAssociateRq, encodeAbort, encodeReleaseRq, encodeReleaseRp, encodeAssociateRj } from '../../src/dimse/association-pdus.js';
+import {
+  encodeAssociateRq,
+  encodeAbort,
+  encodeReleaseRq,
+  encodeReleaseRp,
+  encodeAssociateRj,
+} from '../../src/dimse/association-pdus.js';
 import { UpperLayer, STATE_TABLE, type UpperLayerUser } from '../../src/dimse/upper-layer.js';
 
 const DX = '1.2.840.10008.5.1.4.1.1.1.1';
@@ -219,7 +225,16 @@ test('20,000 random events in both roles: the machine never throws, sends data o
     s = (s * 1664525 + 1013904223) >>> 0;
     return s / 2 ** 32;
   };
-  const pdus = [rq([1]), rq([255, 255]), encodeReleaseRq(), encodeReleaseRp(), encodeAbort(0, 0), encodeAssociateRj(1, 1, 3), Buffer.concat([Buffer.from([0x02, 0, 0, 0, 0, 68]), Buffer.alloc(68)]), Buffer.from([0x0a, 0, 0, 0, 0, 0])];
+  const pdus = [
+    rq([1]),
+    rq([255, 255]),
+    encodeReleaseRq(),
+    encodeReleaseRp(),
+    encodeAbort(0, 0),
+    encodeAssociateRj(1, 1, 3),
+    Buffer.concat([Buffer.from([0x02, 0, 0, 0, 0, 68]), Buffer.alloc(68)]),
+    Buffer.from([0x0a, 0, 0, 0, 0, 0]),
+  ];
   const data = Buffer.from([0x04, 0, 0, 0, 0, 0]);
   for (let run = 0; run < 400; run += 1) {
     const role = run % 2 === 0 ? 'acceptor' : 'requestor';
@@ -244,7 +259,8 @@ test('20,000 random events in both roles: the machine never throws, sends data o
         else h.upper.invalidPdu('garbage');
       });
       const wrote = h.written.slice(before);
-      if (wrote.some((b) => b.readUInt8(0) === 0x04)) t.true(state === 'Sta6' || state === 'Sta8', `P-DATA sent in ${state}`);
+      if (wrote.some((b) => b.readUInt8(0) === 0x04))
+        t.true(state === 'Sta6' || state === 'Sta8', `P-DATA sent in ${state}`);
       if (destroyed) t.is(wrote.length, 0, 'wrote after the transport was destroyed');
       if (h.log.at(-1) === 'closed' || h.log.includes('destroy')) destroyed = h.log.includes('destroy');
       if (h.upper.state === 'Sta1' && h.log.includes('closed')) break;

@@ -13,7 +13,11 @@ import { createLogger } from '../../src/logging/logger.js';
 import { makeImageFile } from '../helpers/dicom-factory.js';
 import { freePort } from '../helpers/ports.js';
 
-const logger = createLogger({ level: 'error', format: 'json', stream: new Writable({ write: (_chunk, _encoding, callback) => callback() }) });
+const logger = createLogger({
+  level: 'error',
+  format: 'json',
+  stream: new Writable({ write: (_chunk, _encoding, callback) => callback() }),
+});
 
 function message(controlId: string): string {
   return `MSH|^~\\&|CXR_GATEWAY||RIS||20240102101500||ORU^R01^ORU_R01|${controlId}|P|2.5.1\rPID|1||X`;
@@ -26,11 +30,24 @@ test('builds one destination per configured entry, by name and type', async (t) 
   const { pacs, ris } = createDestinations(
     {
       pacs: [
-        pacsDestinationSchema.parse({ type: 'dicom', name: 'main-pacs', host: '127.0.0.1', port: pacsPort, aeTitle: 'PACS', connectTimeoutSeconds: 1 }),
+        pacsDestinationSchema.parse({
+          type: 'dicom',
+          name: 'main-pacs',
+          host: '127.0.0.1',
+          port: pacsPort,
+          aeTitle: 'PACS',
+          connectTimeoutSeconds: 1,
+        }),
         pacsDestinationSchema.parse({ type: 'folder', name: 'pacs-folder', path: path.join(dir, 'dicom') }),
       ],
       ris: [
-        risDestinationSchema.parse({ type: 'mllp', name: 'main-ris', host: '127.0.0.1', port: risPort, connectTimeoutSeconds: 1 }),
+        risDestinationSchema.parse({
+          type: 'mllp',
+          name: 'main-ris',
+          host: '127.0.0.1',
+          port: risPort,
+          connectTimeoutSeconds: 1,
+        }),
         risDestinationSchema.parse({ type: 'folder', name: 'ris-folder', path: path.join(dir, 'hl7') }),
       ],
     },
@@ -53,10 +70,18 @@ test('builds one destination per configured entry, by name and type', async (t) 
   t.like(dicom, { kind: 'retry', cause: 'connection-refused' });
   t.regex(dicom?.kind === 'retry' ? dicom.reason : '', new RegExp(`127\\.0\\.0\\.1:${pacsPort}`));
   // ...the MLLP one too, with the MLLP sender's own outcome passed through...
-  t.like(await ris.get('main-ris')?.deliver([{ controlId: 'C1', message: message('C1') }]), { kind: 'retry', cause: 'connection-refused' });
+  t.like(await ris.get('main-ris')?.deliver([{ controlId: 'C1', message: message('C1') }]), {
+    kind: 'retry',
+    cause: 'connection-refused',
+  });
   // ...and refuses a message whose MSH-10 is not its control ID before sending it.
-  t.like(await ris.get('main-ris')?.deliver([{ controlId: 'C1', message: message('C2') }]), { kind: 'parked', cause: 'invalid-message' });
+  t.like(await ris.get('main-ris')?.deliver([{ controlId: 'C1', message: message('C2') }]), {
+    kind: 'parked',
+    cause: 'invalid-message',
+  });
   // The folders write where they were told.
-  t.deepEqual(await ris.get('ris-folder')?.deliver([{ controlId: 'C1', message: message('C1') }]), { kind: 'delivered' });
+  t.deepEqual(await ris.get('ris-folder')?.deliver([{ controlId: 'C1', message: message('C1') }]), {
+    kind: 'delivered',
+  });
   t.deepEqual(readdirSync(path.join(dir, 'hl7')), ['C1.hl7']);
 });

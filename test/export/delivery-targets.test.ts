@@ -43,5 +43,8 @@ test('drain waits for the send in flight, which keeps its outcome, then stops th
 
 test('a RIS payload at a PACS target parks with the payload-mismatch cause', async (t) => {
   const target = pacsTarget('pacs', slowDestination().destination);
-  t.like(await target.deliver({ kind: 'ris', file: '/x.hl7', controlId: 'C' }), { kind: 'parked', cause: 'payload-mismatch' });
+  t.like(await target.deliver({ kind: 'ris', file: '/x.hl7', controlId: 'C' }), {
+    kind: 'parked',
+    cause: 'payload-mismatch',
+  });
 });

@@ -11,7 +11,11 @@ import { makeReadOnly } from './read-only-folder.js';
 import { makeSecondaryCapture } from './secondary-capture-fixture.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'pacs-folder-'));
-const logger = createLogger({ level: 'error', format: 'json', stream: new Writable({ write: (_chunk, _encoding, callback) => callback() }) });
+const logger = createLogger({
+  level: 'error',
+  format: 'json',
+  stream: new Writable({ write: (_chunk, _encoding, callback) => callback() }),
+});
 
 function destinationIn(folder: string): PacsFolderDestination {
   return new PacsFolderDestination({ name: 'pacs-folder', path: folder, logger });
@@ -30,7 +34,13 @@ test('writes each object to <study>/<SOP instance>.dcm with its exact bytes and 
   const sc = makeSecondaryCapture({ studyInstanceUid: dx.studyInstanceUid });
   const outcome = await destinationIn(folder).deliver([{ bytes: dx.bytes }, { bytes: sc.bytes, label: 'heatmap' }]);
   t.deepEqual(outcome, { kind: 'delivered' });
-  t.deepEqual(tree(folder), [path.join(dx.studyInstanceUid, `${dx.sopInstanceUid}.dcm`), path.join(dx.studyInstanceUid, `${sc.sopInstanceUid}.dcm`)].sort());
+  t.deepEqual(
+    tree(folder),
+    [
+      path.join(dx.studyInstanceUid, `${dx.sopInstanceUid}.dcm`),
+      path.join(dx.studyInstanceUid, `${sc.sopInstanceUid}.dcm`),
+    ].sort(),
+  );
   t.true(readFileSync(path.join(folder, dx.studyInstanceUid, `${dx.sopInstanceUid}.dcm`)).equals(dx.bytes));
   t.true(readFileSync(path.join(folder, dx.studyInstanceUid, `${sc.sopInstanceUid}.dcm`)).equals(sc.bytes));
 });
@@ -56,7 +66,10 @@ test('a read-only target folder is a retry whose reason names the folder and the
   t.teardown(undo);
   const outcome = await destinationIn(folder).deliver([{ bytes: makeImageFile().bytes }]);
   t.like(outcome, { kind: 'retry', cause: 'folder-not-writable' });
-  t.regex(outcome.kind === 'retry' ? outcome.reason : '', new RegExp(`cannot write into ${folder.replace(/[.]/g, '\\.')}: permission denied \\((EACCES|EPERM)\\)`));
+  t.regex(
+    outcome.kind === 'retry' ? outcome.reason : '',
+    new RegExp(`cannot write into ${folder.replace(/[.]/g, '\\.')}: permission denied \\((EACCES|EPERM)\\)`),
+  );
   t.deepEqual(tree(folder), []);
 });
 
@@ -64,12 +77,21 @@ test('objects that cannot be filed (not DICOM, no Study Instance UID) park the b
   const folder = mkdtempSync(path.join(scratch, 'out-'));
   const good = makeImageFile();
   const bad = makeImageFile();
-  const parsed = dcmjs.data.DicomMessage.readFile(bad.bytes.buffer.slice(bad.bytes.byteOffset, bad.bytes.byteOffset + bad.bytes.byteLength) as ArrayBuffer);
+  const parsed = dcmjs.data.DicomMessage.readFile(
+    bad.bytes.buffer.slice(bad.bytes.byteOffset, bad.bytes.byteOffset + bad.bytes.byteLength) as ArrayBuffer,
+  );
   delete parsed.dict['0020000D']; // Study Instance UID
   const withoutStudy = Buffer.from(parsed.write({ fragmentMultiframe: false }));
-  const outcome = await destinationIn(folder).deliver([{ bytes: Buffer.from('not dicom'), label: 'junk' }, { bytes: good.bytes }, { bytes: withoutStudy, label: 'no-study' }]);
+  const outcome = await destinationIn(folder).deliver([
+    { bytes: Buffer.from('not dicom'), label: 'junk' },
+    { bytes: good.bytes },
+    { bytes: withoutStudy, label: 'no-study' },
+  ]);
   t.like(outcome, { kind: 'parked', cause: 'invalid-object' });
-  t.regex(outcome.kind === 'parked' ? outcome.reason : '', /2 of 3 objects cannot go to .*: junk is not a DICOM Part 10 file .*; no-study: no valid Study Instance UID/);
+  t.regex(
+    outcome.kind === 'parked' ? outcome.reason : '',
+    /2 of 3 objects cannot go to .*: junk is not a DICOM Part 10 file .*; no-study: no valid Study Instance UID/,
+  );
   t.deepEqual(tree(folder), [path.join(good.studyInstanceUid, `${good.sopInstanceUid}.dcm`)]);
 });
 

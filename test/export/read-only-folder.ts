@@ -11,7 +11,8 @@ export async function makeReadOnly(dir: string): Promise<() => Promise<void>> {
   let undo: () => Promise<void>;
   if (process.getuid?.() === 0) {
     const result = await runCommand('chattr', ['+i', dir], { timeoutMs: 10_000 });
-    if (result.code !== 0) throw new Error(`running as root, only chattr +i makes ${dir} read-only, and it failed: ${result.stderr.trim()}`);
+    if (result.code !== 0)
+      throw new Error(`running as root, only chattr +i makes ${dir} read-only, and it failed: ${result.stderr.trim()}`);
     undo = async () => {
       await runCommand('chattr', ['-i', dir], { timeoutMs: 10_000 });
     };

@@ -19,12 +19,27 @@ test('the time is now + delay', (t) => {
 });
 
 test('jitter only shortens the delay, by at most its share', (t) => {
-  t.like(nextAttemptAt(3, now, policy, () => 0), { delayMs: 4_000 });
-  t.like(nextAttemptAt(3, now, policy, () => 0.999999), { delayMs: 2_000 });
-  t.like(nextAttemptAt(3, now, policy, () => 0.5), { delayMs: 3_000 });
+  t.like(
+    nextAttemptAt(3, now, policy, () => 0),
+    { delayMs: 4_000 },
+  );
+  t.like(
+    nextAttemptAt(3, now, policy, () => 0.999999),
+    { delayMs: 2_000 },
+  );
+  t.like(
+    nextAttemptAt(3, now, policy, () => 0.5),
+    { delayMs: 3_000 },
+  );
   // A random source out of range cannot push the delay outside the bounds.
-  t.like(nextAttemptAt(5, now, policy, () => -3), { delayMs: 10_000 });
-  t.like(nextAttemptAt(5, now, policy, () => 7), { delayMs: 5_000 });
+  t.like(
+    nextAttemptAt(5, now, policy, () => -3),
+    { delayMs: 10_000 },
+  );
+  t.like(
+    nextAttemptAt(5, now, policy, () => 7),
+    { delayMs: 5_000 },
+  );
 });
 
 test('parks after the maximum number of attempts, saying how many', (t) => {
@@ -38,10 +53,22 @@ test('parks after the maximum number of attempts, saying how many', (t) => {
 
 test('refuses a policy or attempt that makes no sense', (t) => {
   t.throws(() => nextAttemptAt(0, now, policy, Math.random), { instanceOf: GatewayError, message: /attempt must be/ });
-  t.throws(() => nextAttemptAt(1, now, { ...policy, jitter: 1.5 }, Math.random), { instanceOf: GatewayError, message: /jitter/ });
-  t.throws(() => nextAttemptAt(1, now, { ...policy, multiplier: 0.5 }, Math.random), { instanceOf: GatewayError, message: /multiplier/ });
-  t.throws(() => nextAttemptAt(1, now, { ...policy, maxDelayMs: 10 }, Math.random), { instanceOf: GatewayError, message: /maxDelayMs/ });
-  t.throws(() => nextAttemptAt(1, now, { ...policy, maxAttempts: 0 }, Math.random), { instanceOf: GatewayError, message: /maxAttempts/ });
+  t.throws(() => nextAttemptAt(1, now, { ...policy, jitter: 1.5 }, Math.random), {
+    instanceOf: GatewayError,
+    message: /jitter/,
+  });
+  t.throws(() => nextAttemptAt(1, now, { ...policy, multiplier: 0.5 }, Math.random), {
+    instanceOf: GatewayError,
+    message: /multiplier/,
+  });
+  t.throws(() => nextAttemptAt(1, now, { ...policy, maxDelayMs: 10 }, Math.random), {
+    instanceOf: GatewayError,
+    message: /maxDelayMs/,
+  });
+  t.throws(() => nextAttemptAt(1, now, { ...policy, maxAttempts: 0 }, Math.random), {
+    instanceOf: GatewayError,
+    message: /maxAttempts/,
+  });
 });
 
 test('transient failures retry without limit by default, with the delay capped; a limit can be set', (t) => {
@@ -51,7 +78,9 @@ test('transient failures retry without limit by default, with the delay capped; 
     kind: 'park',
     reason: 'gave up after 5 failed attempts (the retry policy allows 5 for transient failures)',
   });
-  t.throws(() => nextAttemptAt(1, now, { ...policy, transientMaxAttempts: -1 }, Math.random, 'transient'), { message: /transientMaxAttempts/ });
+  t.throws(() => nextAttemptAt(1, now, { ...policy, transientMaxAttempts: -1 }, Math.random, 'transient'), {
+    message: /transientMaxAttempts/,
+  });
 });
 
 test('permanent refusals park at the first by default, or after permanentMaxAttempts; unknown ones after maxAttempts', (t) => {
@@ -63,10 +92,31 @@ test('permanent refusals park at the first by default, or after permanentMaxAtte
 });
 
 test('the one classification table: outages and busy peers are transient, refusals of content permanent', (t) => {
-  for (const cause of ['connection-refused', 'connect-timeout', 'connect-failed', 'connection-reset', 'no-ack', 'response-timeout', 'association-aborted', 'pacs-out-of-resources', 'application-error', 'commit-error', 'folder-full', 'destination-not-configured']) {
+  for (const cause of [
+    'connection-refused',
+    'connect-timeout',
+    'connect-failed',
+    'connection-reset',
+    'no-ack',
+    'response-timeout',
+    'association-aborted',
+    'pacs-out-of-resources',
+    'application-error',
+    'commit-error',
+    'folder-full',
+    'destination-not-configured',
+  ]) {
     t.is(failureClassOf(cause, 'retry'), 'transient', cause);
   }
-  for (const cause of ['application-reject', 'commit-reject', 'application-error-message', 'pacs-refused-object', 'invalid-object', 'invalid-message', 'payload-mismatch']) {
+  for (const cause of [
+    'application-reject',
+    'commit-reject',
+    'application-error-message',
+    'pacs-refused-object',
+    'invalid-object',
+    'invalid-message',
+    'payload-mismatch',
+  ]) {
     t.is(failureClassOf(cause, 'parked'), 'permanent', cause);
   }
   t.is(failureClassOf('pacs-failure', 'retry'), 'unknown');

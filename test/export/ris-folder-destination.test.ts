@@ -8,7 +8,11 @@ import { createLogger } from '../../src/logging/logger.js';
 import { makeReadOnly } from './read-only-folder.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'ris-folder-'));
-const logger = createLogger({ level: 'error', format: 'json', stream: new Writable({ write: (_chunk, _encoding, callback) => callback() }) });
+const logger = createLogger({
+  level: 'error',
+  format: 'json',
+  stream: new Writable({ write: (_chunk, _encoding, callback) => callback() }),
+});
 
 function destinationIn(folder: string): RisFolderDestination {
   return new RisFolderDestination({ name: 'ris-folder', path: folder, logger });
@@ -50,7 +54,10 @@ test('a read-only target folder is a retry whose reason names the folder and the
   t.teardown(undo);
   const outcome = await destinationIn(folder).deliver([{ controlId: 'CXR1', message: oru('CXR1') }]);
   t.like(outcome, { kind: 'retry', cause: 'folder-not-writable' });
-  t.regex(outcome.kind === 'retry' ? outcome.reason : '', new RegExp(`cannot write into ${folder.replace(/[.]/g, '\\.')}: permission denied \\((EACCES|EPERM)\\)`));
+  t.regex(
+    outcome.kind === 'retry' ? outcome.reason : '',
+    new RegExp(`cannot write into ${folder.replace(/[.]/g, '\\.')}: permission denied \\((EACCES|EPERM)\\)`),
+  );
   t.deepEqual(readdirSync(folder), []);
 });
 
@@ -66,5 +73,8 @@ test('a control ID that is not a safe file name, or not the message MSH-10, park
   t.regex(reason, /control ID '\.\.\/escape' cannot be a file name/);
   t.regex(reason, /message CXR2: its MSH-10 is 'CXR3'/);
   t.deepEqual(readdirSync(folder), ['CXR4.hl7']);
-  t.deepEqual(readdirSync(path.dirname(folder)).filter((n) => n.includes('escape')), []);
+  t.deepEqual(
+    readdirSync(path.dirname(folder)).filter((n) => n.includes('escape')),
+    [],
+  );
 });

@@ -7,7 +7,8 @@ import { LISTENER_PATIENT_NAME, LISTENER_PATIENT_TEXT, startHl7Listener } from '
 // What the RIS writes back (MSA-3, ERR) is the RIS's free text and often names the patient: it must reach the
 // debug log only, never a warn/error line or the outcome's reason (which the store keeps and `jobs` prints).
 
-const MESSAGE = (id: string) => `MSH|^~\\&|CXR_GATEWAY|RAD|RIS|HOSP|20260101120000||ORU^R01^ORU_R01|${id}|P|2.5.1\rPID|1||X1\r`;
+const MESSAGE = (id: string) =>
+  `MSH|^~\\&|CXR_GATEWAY|RAD|RIS|HOSP|20260101120000||ORU^R01^ORU_R01|${id}|P|2.5.1\rPID|1||X1\r`;
 
 function capture(level: 'info' | 'debug') {
   const lines: Array<Record<string, unknown>> = [];
@@ -16,7 +17,8 @@ function capture(level: 'info' | 'debug') {
     format: 'json',
     stream: new Writable({
       write(chunk: Buffer, _e, cb) {
-        for (const l of chunk.toString().split('\n')) if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+        for (const l of chunk.toString().split('\n'))
+          if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
         cb();
       },
     }),
@@ -34,7 +36,13 @@ for (const [response, kind, cause] of [
     const { logger, lines } = capture('debug');
     const destination = new RisMllpDestination({
       name: 'ris',
-      sender: { host: '127.0.0.1', port: listener.port, connectTimeoutMs: 3000, responseTimeoutMs: 3000, ackMode: 'original' },
+      sender: {
+        host: '127.0.0.1',
+        port: listener.port,
+        connectTimeoutMs: 3000,
+        responseTimeoutMs: 3000,
+        ackMode: 'original',
+      },
       logger,
     });
     await destination.start();

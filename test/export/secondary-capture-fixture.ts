@@ -108,5 +108,13 @@ export function makeSecondaryCapture(options: SecondaryCaptureOptions): Secondar
   if (pixelElement) pixelElement.vr = 'OB';
   dict.dict = denaturalized;
   const bytes = Buffer.from(dict.write({ fragmentMultiframe: false }));
-  return { bytes, sopInstanceUid, seriesInstanceUid, studyInstanceUid: options.studyInstanceUid, pixels, rows, columns };
+  return {
+    bytes,
+    sopInstanceUid,
+    seriesInstanceUid,
+    studyInstanceUid: options.studyInstanceUid,
+    pixels,
+    rows,
+    columns,
+  };
 }

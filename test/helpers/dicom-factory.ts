@@ -122,10 +122,14 @@ function resolveGeometry(opts: SyntheticImageOptions): ResolvedGeometry {
   const bitsStored = opts.bitsStored ?? (bitsAllocated === 16 ? 12 : 8);
   const photometric = opts.photometric ?? 'MONOCHROME2';
   const seed = opts.seed ?? 0;
-  for (const [name, v] of [['rows', rows], ['columns', columns]] as const) {
+  for (const [name, v] of [
+    ['rows', rows],
+    ['columns', columns],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1 || v > 65535) throw new Error(`${name} must be an integer in 1..65535, got ${v}`);
   }
-  if (bitsAllocated !== 8 && bitsAllocated !== 16) throw new Error(`bitsAllocated must be 8 or 16, got ${String(bitsAllocated)}`);
+  if (bitsAllocated !== 8 && bitsAllocated !== 16)
+    throw new Error(`bitsAllocated must be 8 or 16, got ${String(bitsAllocated)}`);
   if (!Number.isInteger(bitsStored) || bitsStored < 1 || bitsStored > bitsAllocated) {
     throw new Error(`bitsStored must be an integer in 1..${bitsAllocated}, got ${bitsStored}`);
   }
@@ -262,7 +266,8 @@ export function makeImageFile(opts: SyntheticImageOptions = {}): SyntheticImageF
   const sopInstanceUid = opts.sopInstanceUid ?? newUid();
   const studyInstanceUid = opts.studyInstanceUid ?? newUid();
   const seriesInstanceUid = opts.seriesInstanceUid ?? newUid();
-  const transferSyntaxUid = (opts.transferSyntax ?? 'explicit') === 'implicit' ? IMPLICIT_VR_LITTLE_ENDIAN : EXPLICIT_VR_LITTLE_ENDIAN;
+  const transferSyntaxUid =
+    (opts.transferSyntax ?? 'explicit') === 'implicit' ? IMPLICIT_VR_LITTLE_ENDIAN : EXPLICIT_VR_LITTLE_ENDIAN;
   const modality = opts.modality ?? (isDx ? 'DX' : 'CR');
   const bodyPart = opts.bodyPartExamined ?? 'CHEST';
   const viewPosition = opts.viewPosition ?? 'PA';
@@ -349,12 +354,19 @@ export function makeImageFile(opts: SyntheticImageOptions = {}): SyntheticImageF
     _vrMap: { PixelData: g.bitsAllocated === 8 ? 'OB' : 'OW' },
   };
 
-  const bytes = writePart10(fileMeta(sopClassUid, sopInstanceUid, transferSyntaxUid), ds, g.bitsAllocated === 8 ? 'OB' : 'OW');
+  const bytes = writePart10(
+    fileMeta(sopClassUid, sopInstanceUid, transferSyntaxUid),
+    ds,
+    g.bitsAllocated === 8 ? 'OB' : 'OW',
+  );
   return { bytes, sopInstanceUid, sopClassUid, studyInstanceUid, seriesInstanceUid, transferSyntaxUid };
 }
 
 /** makeImageFile() written to `<dir>/<sopInstanceUid>.dcm`. */
-export async function writeImageFile(dir: string, opts: SyntheticImageOptions = {}): Promise<SyntheticImageFile & { path: string }> {
+export async function writeImageFile(
+  dir: string,
+  opts: SyntheticImageOptions = {},
+): Promise<SyntheticImageFile & { path: string }> {
   const file = makeImageFile(opts);
   const path = join(dir, `${file.sopInstanceUid}.dcm`);
   await writeFile(path, file.bytes);
@@ -590,7 +602,11 @@ interface SourceLimits {
  */
 export const SOURCE_REQUIREMENTS: Record<CompressedSyntax, SourceLimits> = {
   deflated: { maxBitsStored: 16, needs: 'any native image' },
-  'jpeg-baseline': { maxBitsStored: 8, bitsAllocated: [8], needs: 'an 8-bit image (Bits Allocated 8, Bits Stored <= 8)' },
+  'jpeg-baseline': {
+    maxBitsStored: 8,
+    bitsAllocated: [8],
+    needs: 'an 8-bit image (Bits Allocated 8, Bits Stored <= 8)',
+  },
   'jpeg-extended': { maxBitsStored: 12, needs: 'Bits Stored <= 12 (e.g. the 16/12 default, or 8-bit)' },
   'jpeg-lossless-p14': { maxBitsStored: 16, needs: 'Bits Stored <= 16' },
   'jpeg-lossless-sv1': { maxBitsStored: 16, needs: 'Bits Stored <= 16' },
@@ -622,7 +638,8 @@ function checkSource(path: string, pm: PixelModule, syntax: CompressedSyntax): v
   }
   if (pm.bitsStored > req.maxBitsStored) fail(`Bits Stored is ${pm.bitsStored}`);
   if (req.bitsAllocated && !req.bitsAllocated.includes(pm.bitsAllocated)) fail(`Bits Allocated is ${pm.bitsAllocated}`);
-  if ((syntax === 'jpeg-ls-lossless' || syntax === 'jpeg-ls-lossy') && pm.bitsStored < 2) fail(`Bits Stored is ${pm.bitsStored}`);
+  if ((syntax === 'jpeg-ls-lossless' || syntax === 'jpeg-ls-lossy') && pm.bitsStored < 2)
+    fail(`Bits Stored is ${pm.bitsStored}`);
   if (req.simpleOnly) {
     if (pm.numberOfFrames !== 1) fail(`it has ${pm.numberOfFrames} frames`);
     if (pm.samplesPerPixel !== 1) fail(`it has ${pm.samplesPerPixel} samples per pixel`);
@@ -691,10 +708,14 @@ async function encodeJpeg2000(
   const levels = Math.max(1, Math.min(6, Math.floor(Math.log2(Math.min(pm.rows, pm.columns))) + 1));
   const lossy = syntax === 'jpeg2000-lossy';
   await runToolOk('opj_compress', [
-    '-i', rawPath,
-    '-o', j2kPath,
-    '-F', `${pm.columns},${pm.rows},1,${pm.bitsStored},u`,
-    '-n', String(levels),
+    '-i',
+    rawPath,
+    '-o',
+    j2kPath,
+    '-F',
+    `${pm.columns},${pm.rows},1,${pm.bitsStored},u`,
+    '-n',
+    String(levels),
     ...(lossy ? ['-I', '-r', String(J2K_LOSSY_RATE)] : []),
   ]);
   const codestream = await readFile(j2kPath);
@@ -752,13 +773,9 @@ export async function decompressFile(src: string, dst: string): Promise<void> {
   });
 }
 
-async function decodeJpeg2000(
-  source: DicomDictInstance,
-  pm: PixelModule,
-  tmp: string,
-  out: string,
-): Promise<void> {
-  if (pm.numberOfFrames !== 1 || pm.samplesPerPixel !== 1) throw new Error('only single-frame monochrome JPEG 2000 is supported');
+async function decodeJpeg2000(source: DicomDictInstance, pm: PixelModule, tmp: string, out: string): Promise<void> {
+  if (pm.numberOfFrames !== 1 || pm.samplesPerPixel !== 1)
+    throw new Error('only single-frame monochrome JPEG 2000 is supported');
   const [frame] = pixelValues(source.dict);
   const j2kPath = join(tmp, 'in.j2k');
   const rawPath = join(tmp, 'out.rawl');
@@ -781,7 +798,10 @@ async function decodeJpeg2000(
   delete meta['00020000'];
   meta['00020010'] = { vr: 'UI', Value: [EXPLICIT_VR_LITTLE_ENDIAN] };
   const padded = pixels.length % 2 === 1 ? Buffer.concat([pixels, Buffer.alloc(1)]) : pixels;
-  const dict: DicomJson = { ...source.dict, '7FE00010': { vr: bytesPerSample === 1 ? 'OB' : 'OW', Value: [toArrayBuffer(padded)] } };
+  const dict: DicomJson = {
+    ...source.dict,
+    '7FE00010': { vr: bytesPerSample === 1 ? 'OB' : 'OW', Value: [toArrayBuffer(padded)] },
+  };
   const writer = new DicomDict(meta);
   writer.dict = dict;
   await writeFile(out, Buffer.from(writer.write()));

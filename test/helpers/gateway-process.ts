@@ -32,7 +32,10 @@ export interface GatewayUnderTest {
 }
 
 /** Writes a config for a fresh work folder (or a given one) and a free port. */
-export async function writeGatewayConfig(overrides: ConfigOverrides = {}, workDir?: string): Promise<{ workDir: string; configPath: string; port: number }> {
+export async function writeGatewayConfig(
+  overrides: ConfigOverrides = {},
+  workDir?: string,
+): Promise<{ workDir: string; configPath: string; port: number }> {
   const dir = workDir ?? mkdtempSync(path.join(os.tmpdir(), 'cxr-gw-'));
   const port = await freePort();
   const config = {
@@ -55,9 +58,13 @@ export async function startGateway(
   existing?: { workDir: string; configPath: string; port: number },
 ): Promise<GatewayUnderTest> {
   const { workDir, configPath, port } = existing ?? (await writeGatewayConfig(overrides));
-  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(process.execPath, [CLI, 'start', '--config', configPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
+    process.execPath,
+    [CLI, 'start', '--config', configPath],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const logs: LogLine[] = [];
   const waiters = new Set<() => void>();
   let buffered = '';
@@ -100,7 +107,9 @@ export async function startGateway(
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`timed out waiting for ${what}; last logs: ${JSON.stringify(logs.slice(-5))} stderr: ${stderr}`));
+        reject(
+          new Error(`timed out waiting for ${what}; last logs: ${JSON.stringify(logs.slice(-5))} stderr: ${stderr}`),
+        );
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);
@@ -139,7 +148,13 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = process
 }
 
 export interface JobsListing {
-  studies: Array<{ studyInstanceUid: string; state: string; revision: number; instanceCount: number; callingAe: string }>;
+  studies: Array<{
+    studyInstanceUid: string;
+    state: string;
+    revision: number;
+    instanceCount: number;
+    callingAe: string;
+  }>;
   jobs: Array<{ id: number; studyInstanceUid: string; revision: number; state: string; instanceCount: number }>;
 }
 

@@ -9,7 +9,20 @@ const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..
 // Debian's python3: the python3 on PATH is a separate install that cannot import python3-hl7.
 const PYTHON = '/usr/bin/python3';
 
-export type ListenerResponse = 'aa' | 'ae' | 'ar' | 'ca' | 'ce' | 'cr' | 'aa-lf' | 'aa-close' | 'wrong-id' | 'silent' | 'close' | 'ae-phi' | 'ar-phi';
+export type ListenerResponse =
+  | 'aa'
+  | 'ae'
+  | 'ar'
+  | 'ca'
+  | 'ce'
+  | 'cr'
+  | 'aa-lf'
+  | 'aa-close'
+  | 'wrong-id'
+  | 'silent'
+  | 'close'
+  | 'ae-phi'
+  | 'ar-phi';
 
 /** What 'ae-phi' and 'ar-phi' answers say in MSA-3, and the name ERR-8 quotes (as DOE^JANE, escaped): patient data. */
 export const LISTENER_PATIENT_TEXT = 'no visit for DOE JANE MRN 4711-0815';
@@ -38,12 +51,18 @@ export interface Hl7Listener {
 }
 
 /** Starts the python3-hl7 MLLP listener on 127.0.0.1 (a free port unless one is given) and waits until it listens. */
-export async function startHl7Listener(options: { responses?: readonly ListenerResponse[]; port?: number } = {}): Promise<Hl7Listener> {
+export async function startHl7Listener(
+  options: { responses?: readonly ListenerResponse[]; port?: number } = {},
+): Promise<Hl7Listener> {
   const port = options.port ?? (await freePort());
   const responses = (options.responses ?? ['aa']).join(',');
-  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(PYTHON, [SCRIPT, '--host', '127.0.0.1', '--port', String(port), '--responses', responses], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
+    PYTHON,
+    [SCRIPT, '--host', '127.0.0.1', '--port', String(port), '--responses', responses],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const received: ReceivedMessage[] = [];
   const wakers = new Set<() => void>();
   let ready = false;

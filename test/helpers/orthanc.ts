@@ -69,8 +69,13 @@ function findGdcmPlugin(): string {
   if (gdcmPlugin !== undefined) return gdcmPlugin;
   const listing = spawnSync('dpkg', ['-L', 'orthanc-gdcm'], { encoding: 'utf8' });
   const files = listing.status === 0 ? listing.stdout.split('\n') : [];
-  const plugin = files.find((f) => f.startsWith('/usr/share/orthanc/plugins/') && f.endsWith('.so')) ?? files.find((f) => /libOrthancGdcm\.so/.test(f));
-  if (plugin === undefined) throw new Error('the orthanc-gdcm plugin is not installed (apt-get install orthanc orthanc-gdcm; .ci/run does this)');
+  const plugin =
+    files.find((f) => f.startsWith('/usr/share/orthanc/plugins/') && f.endsWith('.so')) ??
+    files.find((f) => /libOrthancGdcm\.so/.test(f));
+  if (plugin === undefined)
+    throw new Error(
+      'the orthanc-gdcm plugin is not installed (apt-get install orthanc orthanc-gdcm; .ci/run does this)',
+    );
   gdcmPlugin = plugin;
   return plugin;
 }
@@ -132,7 +137,8 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
     void exited.then(() => (gone = true));
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
-      if (spawnError) throw new Error(`cannot start Orthanc (is the orthanc package installed?): ${spawnError.message}`);
+      if (spawnError)
+        throw new Error(`cannot start Orthanc (is the orthanc package installed?): ${spawnError.message}`);
       if (gone) throw new Error(`Orthanc exited while starting:\n${output.slice(-4000)}`);
       try {
         const response = await fetch(`${base}/system`);
@@ -140,7 +146,8 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
       } catch {
         // not listening yet
       }
-      if (Date.now() > deadline) throw new Error(`Orthanc did not answer /system within ${START_TIMEOUT_MS} ms:\n${output.slice(-4000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`Orthanc did not answer /system within ${START_TIMEOUT_MS} ms:\n${output.slice(-4000)}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };

@@ -70,7 +70,11 @@ export function peerConfig(options: PeerConfigOptions): ConfigOverrides {
       ],
     } as unknown as Record<string, unknown>,
     rules: (options.rules ?? [
-      { name: 'chest', match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } }, action: processAction(options.outputs) },
+      {
+        name: 'chest',
+        match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } },
+        action: processAction(options.outputs),
+      },
     ]) as unknown as Record<string, unknown>,
     delivery: { maxAttempts: 50, initialBackoffSeconds: 0.2, maxBackoffSeconds: 1, ...(options.delivery ?? {}) },
   };
@@ -128,23 +132,38 @@ export function withStore<T>(workDir: string, fn: (db: Database.Database) => T):
 }
 
 export function jobsOfStudy(workDir: string, studyInstanceUid: string): JobRow[] {
-  return withStore(workDir, (db) => db.prepare('SELECT * FROM jobs WHERE study_instance_uid = ? ORDER BY id').all(studyInstanceUid) as JobRow[]);
+  return withStore(
+    workDir,
+    (db) => db.prepare('SELECT * FROM jobs WHERE study_instance_uid = ? ORDER BY id').all(studyInstanceUid) as JobRow[],
+  );
 }
 
 export function deliveriesOfJob(workDir: string, jobId: number): DeliveryRow[] {
-  return withStore(workDir, (db) => db.prepare('SELECT * FROM deliveries WHERE job_id = ? ORDER BY id').all(jobId) as DeliveryRow[]);
+  return withStore(
+    workDir,
+    (db) => db.prepare('SELECT * FROM deliveries WHERE job_id = ? ORDER BY id').all(jobId) as DeliveryRow[],
+  );
 }
 
 export function studyState(workDir: string, studyInstanceUid: string): string | undefined {
-  return withStore(workDir, (db) => (db.prepare('SELECT state FROM studies WHERE study_instance_uid = ?').get(studyInstanceUid) as { state: string } | undefined)?.state);
+  return withStore(
+    workDir,
+    (db) =>
+      (
+        db.prepare('SELECT state FROM studies WHERE study_instance_uid = ?').get(studyInstanceUid) as
+          { state: string } | undefined
+      )?.state,
+  );
 }
 
 /** The written image results of a job (job_images.result), as the pipeline stored them. */
 export function writtenResults(workDir: string, jobId: number): WrittenResult[] {
   return withStore(workDir, (db) =>
-    (db.prepare(`SELECT result FROM job_images WHERE job_id = ? AND state = 'written' ORDER BY sop_instance_uid`).all(jobId) as Array<{ result: string }>).map(
-      (r) => JSON.parse(r.result) as WrittenResult,
-    ),
+    (
+      db
+        .prepare(`SELECT result FROM job_images WHERE job_id = ? AND state = 'written' ORDER BY sop_instance_uid`)
+        .all(jobId) as Array<{ result: string }>
+    ).map((r) => JSON.parse(r.result) as WrittenResult),
   );
 }
 
@@ -161,8 +180,14 @@ export interface StoredInstance {
 }
 
 /** Every instance Orthanc holds in the study with this StudyInstanceUID ([] when it has no such study). */
-export async function orthancStudyInstances(orthanc: OrthancUnderTest, studyInstanceUid: string): Promise<StoredInstance[]> {
-  const response = await fetch(`http://127.0.0.1:${orthanc.httpPort}/tools/lookup`, { method: 'POST', body: studyInstanceUid });
+export async function orthancStudyInstances(
+  orthanc: OrthancUnderTest,
+  studyInstanceUid: string,
+): Promise<StoredInstance[]> {
+  const response = await fetch(`http://127.0.0.1:${orthanc.httpPort}/tools/lookup`, {
+    method: 'POST',
+    body: studyInstanceUid,
+  });
   if (!response.ok) throw new Error(`POST /tools/lookup: HTTP ${response.status}`);
   const found = ((await response.json()) as Array<{ ID: string; Type: string }>).filter((f) => f.Type === 'Study');
   const instances: StoredInstance[] = [];
@@ -202,7 +227,8 @@ export interface OruFields {
 }
 
 export function oruFields(message: ReceivedMessage): OruFields {
-  if (message.segments === undefined) throw new Error(`python-hl7 could not parse message ${message.index}: ${message.parseError ?? '?'}`);
+  if (message.segments === undefined)
+    throw new Error(`python-hl7 could not parse message ${message.index}: ${message.parseError ?? '?'}`);
   const segments = message.segments;
   const field = (segment: [string, ...string[][]], n: number): string[] => (segment[n] as string[] | undefined) ?? [];
   const obr = segments.find((s) => s[0] === 'OBR');

@@ -146,7 +146,11 @@ function options(port: number, extra: Partial<OpenAssociationOptions> = {}): Ope
   return { host: HOST, port, callingAe: 'RAWSCU', calledAe: 'STORESCP', contexts: CONTEXTS, ...extra };
 }
 
-async function associate(t: ExecutionContext, port: number, extra: Partial<OpenAssociationOptions> = {}): Promise<RawAssociation> {
+async function associate(
+  t: ExecutionContext,
+  port: number,
+  extra: Partial<OpenAssociationOptions> = {},
+): Promise<RawAssociation> {
   const assoc = await openAssociation(options(port, extra));
   if (assoc.rejected) throw new Error(`association rejected: ${JSON.stringify(assoc)}`);
   t.teardown(() => assoc.destroy());
@@ -246,9 +250,12 @@ test('C-STORE: status 0, fragments within the peer max PDU, storescp writes the 
   t.true(dataset1.length > 4096);
 
   const assoc = await associate(t, scp.port);
-  t.deepEqual(await assoc.store({ sopClassUid: SECONDARY_CAPTURE, sopInstanceUid: first.sopInstanceUid, dataset: dataset1 }), {
-    status: 0,
-  });
+  t.deepEqual(
+    await assoc.store({ sopClassUid: SECONDARY_CAPTURE, sopInstanceUid: first.sopInstanceUid, dataset: dataset1 }),
+    {
+      status: 0,
+    },
+  );
   t.deepEqual(
     await assoc.store({
       sopClassUid: SECONDARY_CAPTURE,
@@ -278,7 +285,11 @@ test('C-STORE whose command SOP Instance UID differs from the dataset gets a fai
   const scp = await startStorescp(t);
   const { part10 } = makeSecondaryCapture(4, 4);
   const assoc = await associate(t, scp.port);
-  const rsp = await assoc.store({ sopClassUid: SECONDARY_CAPTURE, sopInstanceUid: '1.2.3.999', dataset: datasetBytesOfPart10(part10).dataset });
+  const rsp = await assoc.store({
+    sopClassUid: SECONDARY_CAPTURE,
+    sopInstanceUid: '1.2.3.999',
+    dataset: datasetBytesOfPart10(part10).dataset,
+  });
   t.not(rsp.status, 0);
   t.is(await assoc.echo(), 0); // the association survives
   await assoc.release();
@@ -341,7 +352,12 @@ test('abort(), destroy() and a partial dataset close our side; storescp keeps se
   t.false(vanishing.closedByPeer());
 
   const partial = await associate(t, scp.port);
-  await partial.sendCommandAndPartialDataset({ sopClassUid: SECONDARY_CAPTURE, sopInstanceUid, dataset, bytesToSend: 1000 });
+  await partial.sendCommandAndPartialDataset({
+    sopClassUid: SECONDARY_CAPTURE,
+    sopInstanceUid,
+    dataset,
+    bytesToSend: 1000,
+  });
   partial.abort();
   await partial.closed;
   t.false(partial.closedByPeer());
@@ -397,10 +413,15 @@ test('connectIdle opens a socket that sends nothing, from the given address', as
   });
   await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
   t.teardown(() => server.close());
-  const socket = await connectIdle('127.0.0.1', (server.address() as net.AddressInfo).port, { localAddress: '127.0.0.2' });
+  const socket = await connectIdle('127.0.0.1', (server.address() as net.AddressInfo).port, {
+    localAddress: '127.0.0.2',
+  });
   const closed = new Promise((resolve) => socket.once('close', resolve));
   await new Promise((resolve) => setTimeout(resolve, 50));
   socket.destroy();
   await closed;
-  t.deepEqual(seen.map((a) => a.replace(/^::ffff:/, '')), ['127.0.0.2']);
+  t.deepEqual(
+    seen.map((a) => a.replace(/^::ffff:/, '')),
+    ['127.0.0.2'],
+  );
 });

@@ -122,7 +122,10 @@ export function encodeAssociateRq(opts: AssociateRqOptions): Buffer {
   fixed.writeUInt16BE(0x0001, 0); // protocol version
   aeTitle(opts.calledAe).copy(fixed, 4);
   aeTitle(opts.callingAe).copy(fixed, 20);
-  const items: Buffer[] = [fixed, encodeItem(0x10, Buffer.from(opts.applicationContext ?? APPLICATION_CONTEXT_UID, 'ascii'))];
+  const items: Buffer[] = [
+    fixed,
+    encodeItem(0x10, Buffer.from(opts.applicationContext ?? APPLICATION_CONTEXT_UID, 'ascii')),
+  ];
   opts.contexts.forEach((pc, index) => {
     const head = Buffer.alloc(4);
     head.writeUInt8(pc.id ?? index * 2 + 1, 0);
@@ -133,7 +136,8 @@ export function encodeAssociateRq(opts: AssociateRqOptions): Buffer {
   const maxLength = Buffer.alloc(4);
   maxLength.writeUInt32BE(opts.maxPduLength ?? DEFAULT_MAX_PDU_LENGTH, 0);
   const userInfo = [encodeItem(0x51, maxLength)];
-  const implUid = opts.implementationClassUid === undefined ? RAW_SCU_IMPLEMENTATION_CLASS_UID : opts.implementationClassUid;
+  const implUid =
+    opts.implementationClassUid === undefined ? RAW_SCU_IMPLEMENTATION_CLASS_UID : opts.implementationClassUid;
   if (implUid !== null) userInfo.push(encodeItem(0x52, Buffer.from(implUid, 'ascii')));
   const versionName =
     opts.implementationVersionName === undefined ? RAW_SCU_IMPLEMENTATION_VERSION_NAME : opts.implementationVersionName;
@@ -243,7 +247,8 @@ export function decodePDataTf(body: Buffer): Pdv[] {
   while (offset < body.length) {
     if (offset + 6 > body.length) throw new Error('truncated PDV item header in P-DATA-TF');
     const length = body.readUInt32BE(offset);
-    if (length < 2 || offset + 4 + length > body.length) throw new Error(`PDV item length ${length} overruns P-DATA-TF`);
+    if (length < 2 || offset + 4 + length > body.length)
+      throw new Error(`PDV item length ${length} overruns P-DATA-TF`);
     const control = body.readUInt8(offset + 5);
     out.push({
       contextId: body.readUInt8(offset + 4),
@@ -354,8 +359,10 @@ export function decodeCommand(bytes: Buffer): Map<number, Buffer> {
     const group = bytes.readUInt16LE(offset);
     const element = bytes.readUInt16LE(offset + 2);
     const length = bytes.readUInt32LE(offset + 4);
-    if (group !== 0x0000) throw new Error(`command set holds an element of group ${group.toString(16).padStart(4, '0')}`);
-    if (offset + 8 + length > bytes.length) throw new Error(`command element (0000,${element.toString(16)}) overruns the command set`);
+    if (group !== 0x0000)
+      throw new Error(`command set holds an element of group ${group.toString(16).padStart(4, '0')}`);
+    if (offset + 8 + length > bytes.length)
+      throw new Error(`command element (0000,${element.toString(16)}) overruns the command set`);
     out.set(element, bytes.subarray(offset + 8, offset + 8 + length));
     offset += 8 + length;
   }
@@ -369,7 +376,12 @@ export function commandUS(command: Map<number, Buffer>, element: number): number
 
 export function commandString(command: Map<number, Buffer>, element: number): string | undefined {
   const v = command.get(element);
-  return v === undefined ? undefined : v.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
+  return v === undefined
+    ? undefined
+    : v
+        .toString('latin1')
+        .replace(/[\0 ]+$/, '')
+        .replace(/^ +/, '');
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -495,7 +507,11 @@ export async function openAssociation(opts: OpenAssociationOptions): Promise<Raw
  * Opens a TCP connection and sends nothing: the idle socket an attacker holds. Optionally from `localAddress`.
  * The caller destroys it.
  */
-export function connectIdle(host: string, port: number, options: { localAddress?: string; timeoutMs?: number } = {}): Promise<net.Socket> {
+export function connectIdle(
+  host: string,
+  port: number,
+  options: { localAddress?: string; timeoutMs?: number } = {},
+): Promise<net.Socket> {
   return connect(host, port, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.localAddress);
 }
 
@@ -622,7 +638,9 @@ export class RawAssociation {
     const pcId = this.sendStoreRequest(opts, opts.dataset.length, true);
     const rsp = await this.receiveMessage(`C-STORE-RSP (context ${pcId})`, opts.timeoutMs);
     if (rsp.status === undefined) throw new Error('C-STORE-RSP without a Status (0000,0900)');
-    return rsp.errorComment === undefined ? { status: rsp.status } : { status: rsp.status, errorComment: rsp.errorComment };
+    return rsp.errorComment === undefined
+      ? { status: rsp.status }
+      : { status: rsp.status, errorComment: rsp.errorComment };
   }
 
   /**
@@ -706,7 +724,8 @@ export class RawAssociation {
     const command = encodeCStoreRq({ sopClassUid: opts.sopClassUid, sopInstanceUid: opts.sopInstanceUid, messageId });
     for (const pdu of fragmentMessage(pcId, true, command, this.fragmentSize())) this.socket.write(pdu);
     const data = opts.dataset.subarray(0, datasetBytes);
-    for (const pdu of fragmentMessage(pcId, false, data, this.fragmentSize(opts.pdvSize), complete)) this.socket.write(pdu);
+    for (const pdu of fragmentMessage(pcId, false, data, this.fragmentSize(opts.pdvSize), complete))
+      this.socket.write(pdu);
     return pcId;
   }
 
@@ -832,7 +851,10 @@ export class RawAssociation {
           reject(err);
         },
       };
-      const timer = setTimeout(() => waiter.fail(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+      const timer = setTimeout(
+        () => waiter.fail(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+        timeoutMs,
+      );
       this.waiters.add(waiter);
       this.settleWaiter(waiter);
     });
@@ -926,7 +948,8 @@ export function datasetBytesOfPart10(file: Buffer): { transferSyntaxUid: string;
       headerLength = 8;
     }
     const valueStart = offset + headerLength;
-    if (valueStart + length > file.length) throw new Error('not a DICOM Part 10 file: file meta element overruns the file');
+    if (valueStart + length > file.length)
+      throw new Error('not a DICOM Part 10 file: file meta element overruns the file');
     const value = file.subarray(valueStart, valueStart + length);
     if (element === 0x0000 && length === 4) end = valueStart + 4 + value.readUInt32LE(0);
     if (element === 0x0010) transferSyntaxUid = trimUid(value);

@@ -11,7 +11,10 @@ import type { ModelManifest } from '../../src/inference/model-manifest.js';
 import { readSafetensors, type SafetensorsEntry } from '../../src/inference/safetensors.js';
 
 /** The committed PyTorch fixtures (tools/make_densenet_fixture.py); tests read them from the source tree. */
-export const FIXTURE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/densenet');
+export const FIXTURE_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../test/fixtures/densenet',
+);
 
 export const TINY_ARCHITECTURE: DenseNetArchitecture = {
   family: 'densenet',
@@ -33,13 +36,17 @@ export function fixtureTensor(file: string, name: string): SafetensorsEntry {
 }
 
 /** NCHW host data to NHWC, the layout our network takes and gives. */
-export function nchwToNhwc(t: { shape: number[]; data: Float32Array }): { shape: [number, number, number, number]; data: Float32Array } {
+export function nchwToNhwc(t: { shape: number[]; data: Float32Array }): {
+  shape: [number, number, number, number];
+  data: Float32Array;
+} {
   const [n, c, h, w] = t.shape as [number, number, number, number];
   const out = new Float32Array(t.data.length);
   for (let b = 0; b < n; b += 1)
     for (let ch = 0; ch < c; ch += 1)
       for (let y = 0; y < h; y += 1)
-        for (let x = 0; x < w; x += 1) out[((b * h + y) * w + x) * c + ch] = t.data[((b * c + ch) * h + y) * w + x] ?? 0;
+        for (let x = 0; x < w; x += 1)
+          out[((b * h + y) * w + x) * c + ch] = t.data[((b * c + ch) * h + y) * w + x] ?? 0;
   return { shape: [n, h, w, c], data: out };
 }
 

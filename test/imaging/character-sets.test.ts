@@ -12,7 +12,11 @@ import { PATIENT_NAME, SPECIFIC_CHARACTER_SET, STANDARD_EXAMPLES, withRawElement
 
 const REQUEST_ATTRIBUTES_SEQUENCE = 0x00400275;
 
-function image(charset: string, name: Buffer, transferSyntax: 'explicit' | 'implicit' = 'explicit'): { plain: Buffer; withText: Buffer } {
+function image(
+  charset: string,
+  name: Buffer,
+  transferSyntax: 'explicit' | 'implicit' = 'explicit',
+): { plain: Buffer; withText: Buffer } {
   const plain = makeImageFile({ rows: 32, columns: 24, transferSyntax, seed: 7 }).bytes;
   const withText = withRawElements(plain, [
     { tag: SPECIFIC_CHARACTER_SET, vr: 'CS', bytes: Buffer.from(charset, 'latin1') },
@@ -42,7 +46,12 @@ for (const [name, charset, bytes] of CASES) {
 test('a multi-valued character set inside a sequence item (defined lengths) does not fail the image either', (t) => {
   const plain = makeImageFile({ rows: 16, columns: 16 }).bytes;
   const charset = Buffer.from('ISO 2022 IR 13\\ISO 2022 IR 87 ', 'latin1'); // padded to an even length
-  const element = Buffer.concat([Buffer.from([0x08, 0x00, 0x05, 0x00]), Buffer.from('CS'), Buffer.from([charset.length, 0]), charset]);
+  const element = Buffer.concat([
+    Buffer.from([0x08, 0x00, 0x05, 0x00]),
+    Buffer.from('CS'),
+    Buffer.from([charset.length, 0]),
+    charset,
+  ]);
   const item = Buffer.concat([Buffer.from([0xfe, 0xff, 0x00, 0xe0]), Buffer.alloc(4), element]);
   item.writeUInt32LE(element.length, 4);
   const file = withRawElements(plain, [{ tag: REQUEST_ATTRIBUTES_SEQUENCE, vr: 'SQ', bytes: item }]);

@@ -82,7 +82,10 @@ test('the native sources read back as the factory wrote them (stored values, Res
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     t.true(values.length === ROWS * COLUMNS);
     // The last pixel sits at the end of Pixel Data (the factory pads only odd lengths).
-    const last = d.bitsAllocated === 8 ? view.getUint8(bytes.length - 1 - ((ROWS * COLUMNS) % 2)) : view.getUint16(bytes.length - 2, true);
+    const last =
+      d.bitsAllocated === 8
+        ? view.getUint8(bytes.length - 1 - ((ROWS * COLUMNS) % 2))
+        : view.getUint16(bytes.length - 2, true);
     t.is(values[ROWS * COLUMNS - 1], last, `${d.bitsStored}-bit`);
   }
 });
@@ -90,33 +93,41 @@ test('the native sources read back as the factory wrote them (stored values, Res
 for (const syntax of COMPRESSED_SYNTAXES) {
   for (const d of DEPTHS.filter((depth) => fits(syntax, depth))) {
     const name = `${syntax} (${d.bitsAllocated}/${d.bitsStored} bits)`;
-    test(LOSSLESS[syntax] ? `${name} decodes to exactly the native pixels` : `${name} decodes close to the native pixels`, async (t) => {
-      const src = native(d.bitsStored);
-      const out = join(dir, `${syntax}-${d.bitsStored}.dcm`);
-      await compressFile(src.path, out, syntax);
-      const image = readImage(await readFile(out));
-      t.is(image.transferSyntaxUid, TRANSFER_SYNTAX_UID[syntax]);
-      t.is(image.rows, ROWS);
-      t.is(image.columns, COLUMNS);
-      const err = maxAbsDiff(image.values, src.values);
-      if (LOSSLESS[syntax]) {
-        t.is(err, 0);
-      } else {
-        // Lossy: the same pixels (within one level of rounding) as the reference decoder, DCMTK for JPEG and
-        // JPEG-LS, opj_decompress for JPEG 2000; and near the original. OpenJPEG at 10:1 on the small, noisy phantom
-        // is the coarsest: RMS about 2% of the range. Bounds: RMS 4%, worst pixel 20%.
-        const reference = join(dir, `${syntax}-${d.bitsStored}-reference.dcm`);
-        await decompressFile(out, reference);
-        const refValues = readImage(await readFile(reference)).values;
-        t.true(maxAbsDiff(image.values, refValues) <= 1, `vs reference decoder: ${maxAbsDiff(image.values, refValues)}`);
-        const range = 2 ** d.bitsStored - 1;
-        const rms = rmsDiff(image.values, src.values);
-        t.log(`vs original: max abs error ${err}, RMS ${rms.toFixed(2)} (of ${range}); vs reference decoder: ${maxAbsDiff(image.values, refValues)}`);
-        t.true(rms <= 0.04 * range, `RMS ${rms}`);
-        t.true(err <= 0.2 * range, `max ${err}`);
-        t.true(image.lossy);
-      }
-    });
+    test(
+      LOSSLESS[syntax] ? `${name} decodes to exactly the native pixels` : `${name} decodes close to the native pixels`,
+      async (t) => {
+        const src = native(d.bitsStored);
+        const out = join(dir, `${syntax}-${d.bitsStored}.dcm`);
+        await compressFile(src.path, out, syntax);
+        const image = readImage(await readFile(out));
+        t.is(image.transferSyntaxUid, TRANSFER_SYNTAX_UID[syntax]);
+        t.is(image.rows, ROWS);
+        t.is(image.columns, COLUMNS);
+        const err = maxAbsDiff(image.values, src.values);
+        if (LOSSLESS[syntax]) {
+          t.is(err, 0);
+        } else {
+          // Lossy: the same pixels (within one level of rounding) as the reference decoder, DCMTK for JPEG and
+          // JPEG-LS, opj_decompress for JPEG 2000; and near the original. OpenJPEG at 10:1 on the small, noisy phantom
+          // is the coarsest: RMS about 2% of the range. Bounds: RMS 4%, worst pixel 20%.
+          const reference = join(dir, `${syntax}-${d.bitsStored}-reference.dcm`);
+          await decompressFile(out, reference);
+          const refValues = readImage(await readFile(reference)).values;
+          t.true(
+            maxAbsDiff(image.values, refValues) <= 1,
+            `vs reference decoder: ${maxAbsDiff(image.values, refValues)}`,
+          );
+          const range = 2 ** d.bitsStored - 1;
+          const rms = rmsDiff(image.values, src.values);
+          t.log(
+            `vs original: max abs error ${err}, RMS ${rms.toFixed(2)} (of ${range}); vs reference decoder: ${maxAbsDiff(image.values, refValues)}`,
+          );
+          t.true(rms <= 0.04 * range, `RMS ${rms}`);
+          t.true(err <= 0.2 * range, `max ${err}`);
+          t.true(image.lossy);
+        }
+      },
+    );
   }
 }
 
@@ -212,7 +223,11 @@ test('a multi-frame image is read as its first frame (native; JPEG-LS with and w
   await writeFile(frames, twoFrames);
   // With an offset table; without one (one fragment per frame); without one and 1 KB fragments (frame boundaries
   // found from the JPEG start-of-image markers).
-  for (const [label, extra] of [['offset table', []], ['empty offset table', ['-ot']], ['empty offset table, fragmented', ['-ot', '+fs', '1']]] as const) {
+  for (const [label, extra] of [
+    ['offset table', []],
+    ['empty offset table', ['-ot']],
+    ['empty offset table, fragmented', ['-ot', '+fs', '1']],
+  ] as const) {
     const out = join(dir, `two-frames-jls-${extra.length}.dcm`);
     const r = await runCommand('dcmcjpls', ['+el', ...extra, frames, out]);
     t.is(r.code, 0, r.stderr);

@@ -66,7 +66,8 @@ export function wrapFrame(nativeFile: Uint8Array, transferSyntaxUid: string, fra
   });
 }
 
-export type WasmEncoder = 'encodeHtJpeg2000' | 'encodeJpegXl' | 'encodeJpeg2000' | 'encodeRle' | 'encodeJpegLs' | 'encodeJpeg';
+export type WasmEncoder =
+  'encodeHtJpeg2000' | 'encodeJpegXl' | 'encodeJpeg2000' | 'encodeRle' | 'encodeJpegLs' | 'encodeJpeg';
 
 let codecsLoaded: Promise<void> | undefined;
 

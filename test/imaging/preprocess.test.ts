@@ -124,7 +124,10 @@ test('pad: the border carries padValue through normalisation', (t) => {
   for (let y = 0; y < 16; y++) {
     const row = out.data.subarray(y * 16, (y + 1) * 16);
     const want = y >= 6 && y < 10 ? 1 : 0;
-    t.true(row.every((v) => Math.abs(v - want) < 1e-6), `row ${y}`);
+    t.true(
+      row.every((v) => Math.abs(v - want) < 1e-6),
+      `row ${y}`,
+    );
   }
 });
 

@@ -18,10 +18,19 @@ function signed12(i: number): number {
 }
 
 function base(opts: { bitsAllocated?: 8 | 16; transferSyntax?: 'explicit' | 'implicit' } = {}): Buffer {
-  return makeImageFile({ rows: ROWS, columns: COLUMNS, bitsAllocated: opts.bitsAllocated ?? 16, transferSyntax: opts.transferSyntax ?? 'explicit' }).bytes;
+  return makeImageFile({
+    rows: ROWS,
+    columns: COLUMNS,
+    bitsAllocated: opts.bitsAllocated ?? 16,
+    transferSyntax: opts.transferSyntax ?? 'explicit',
+  }).bytes;
 }
 
-function withPixels(bytes: Buffer, samples: Uint8Array | Uint16Array, edit: (ds: DicomJson) => void = () => undefined): Buffer {
+function withPixels(
+  bytes: Buffer,
+  samples: Uint8Array | Uint16Array,
+  edit: (ds: DicomJson) => void = () => undefined,
+): Buffer {
   return editFile(bytes, (_meta, ds) => {
     setPixels(ds, samples);
     edit(ds);
@@ -35,21 +44,30 @@ test('signed 12-bit samples in 16 bits: garbage in the high bits is masked off a
     set(ds, '00280103', 'US', [1]);
   });
   const image = readImage(file);
-  t.deepEqual(Array.from(image.values), Array.from({ length: N }, (_, i) => signed12(i)));
+  t.deepEqual(
+    Array.from(image.values),
+    Array.from({ length: N }, (_, i) => signed12(i)),
+  );
 });
 
 test('unsigned 12-bit samples: garbage in the high bits is masked off', (t) => {
   const raw = new Uint16Array(N);
   for (let i = 0; i < N; i++) raw[i] = ((i * 173) % 4096) | 0xf000;
   const image = readImage(withPixels(base(), raw));
-  t.deepEqual(Array.from(image.values), Array.from({ length: N }, (_, i) => (i * 173) % 4096));
+  t.deepEqual(
+    Array.from(image.values),
+    Array.from({ length: N }, (_, i) => (i * 173) % 4096),
+  );
 });
 
 test('High Bit 15 with Bits Stored 12: the stored bits sit at the top, the low bits are ignored', (t) => {
   const raw = new Uint16Array(N);
   for (let i = 0; i < N; i++) raw[i] = (((i * 173) % 4096) << 4) | (i & 0xf);
   const image = readImage(withPixels(base(), raw, (ds) => set(ds, '00280102', 'US', [15])));
-  t.deepEqual(Array.from(image.values), Array.from({ length: N }, (_, i) => (i * 173) % 4096));
+  t.deepEqual(
+    Array.from(image.values),
+    Array.from({ length: N }, (_, i) => (i * 173) % 4096),
+  );
 });
 
 test('Rescale Slope and Intercept give modality values (signed, fractional slope)', (t) => {
@@ -81,7 +99,13 @@ test('a Modality LUT Sequence replaces rescale (US and OW LUT Data, clamped at b
     const data = vr === 'US' ? entries : [new Uint16Array(entries).buffer];
     const file = withPixels(base(), raw, (ds) => {
       remove(ds, '00281053', '00281052');
-      set(ds, '00283000', 'SQ', [{ '00283002': { vr: 'US', Value: [900, 100, 16] }, '00283006': { vr, Value: data }, '00283004': { vr: 'LO', Value: ['US'] } }]);
+      set(ds, '00283000', 'SQ', [
+        {
+          '00283002': { vr: 'US', Value: [900, 100, 16] },
+          '00283006': { vr, Value: data },
+          '00283004': { vr: 'LO', Value: ['US'] },
+        },
+      ]);
     });
     const image = readImage(file);
     t.deepEqual(
@@ -96,13 +120,21 @@ test('Pixel Padding Value (and Range Limit) flags padding pixels; signed values 
   const raw = new Uint16Array(N);
   for (let i = 0; i < N; i++) raw[i] = i % 5 === 0 ? 0 : 100 + (i % 50);
   const single = readImage(withPixels(base(), raw, (ds) => set(ds, '00280120', 'US', [0])));
-  t.deepEqual(Array.from(single.padding ?? []), Array.from(raw, (s) => (s === 0 ? 1 : 0)));
+  t.deepEqual(
+    Array.from(single.padding ?? []),
+    Array.from(raw, (s) => (s === 0 ? 1 : 0)),
+  );
 
-  const ranged = readImage(withPixels(base(), raw, (ds) => {
-    set(ds, '00280120', 'US', [100]);
-    set(ds, '00280121', 'US', [109]);
-  }));
-  t.deepEqual(Array.from(ranged.padding ?? []), Array.from(raw, (s) => (s >= 100 && s <= 109 ? 1 : 0)));
+  const ranged = readImage(
+    withPixels(base(), raw, (ds) => {
+      set(ds, '00280120', 'US', [100]);
+      set(ds, '00280121', 'US', [109]);
+    }),
+  );
+  t.deepEqual(
+    Array.from(ranged.padding ?? []),
+    Array.from(raw, (s) => (s >= 100 && s <= 109 ? 1 : 0)),
+  );
 
   t.is(readImage(withPixels(base(), raw)).padding, undefined, 'no padding attribute, no mask');
 
@@ -110,11 +142,16 @@ test('Pixel Padding Value (and Range Limit) flags padding pixels; signed values 
   const signedRaw = new Uint16Array(N);
   for (let i = 0; i < N; i++) signedRaw[i] = (i % 3 === 0 ? -2000 : signed12(i) === -2000 ? 0 : signed12(i)) & 0xfff;
   const expected = Array.from({ length: N }, (_, i) => (i % 3 === 0 ? 1 : 0));
-  for (const [vr, value] of [['SS', -2000], ['US', 63536]] as const) {
-    const image = readImage(withPixels(base(), signedRaw, (ds) => {
-      set(ds, '00280103', 'US', [1]);
-      set(ds, '00280120', vr, [value]);
-    }));
+  for (const [vr, value] of [
+    ['SS', -2000],
+    ['US', 63536],
+  ] as const) {
+    const image = readImage(
+      withPixels(base(), signedRaw, (ds) => {
+        set(ds, '00280103', 'US', [1]);
+        set(ds, '00280120', vr, [value]);
+      }),
+    );
     t.deepEqual(Array.from(image.padding ?? []), expected, vr);
     t.is(image.values[0], -2000);
   }
@@ -136,13 +173,19 @@ test('32-bit native images (unsigned and signed) are read', (t) => {
     set(ds, '00280102', 'US', [31]);
     remove(ds, '00281050', '00281051');
   });
-  t.deepEqual(Array.from(readImage(file).values), Array.from(words, (w) => Math.fround(w)));
+  t.deepEqual(
+    Array.from(readImage(file).values),
+    Array.from(words, (w) => Math.fround(w)),
+  );
   const signed = editFile(file, (_meta, ds) => {
     const neg = new Int32Array(N).map((_, i) => -i * 1000);
     ds['7FE00010'] = { vr: 'OW', Value: [neg.buffer] };
     set(ds, '00280103', 'US', [1]);
   });
-  t.deepEqual(Array.from(readImage(signed).values), Array.from({ length: N }, (_, i) => (i === 0 ? 0 : -i * 1000)));
+  t.deepEqual(
+    Array.from(readImage(signed).values),
+    Array.from({ length: N }, (_, i) => (i === 0 ? 0 : -i * 1000)),
+  );
 });
 
 test('implicit VR files read the same as explicit ones', (t) => {
@@ -162,16 +205,22 @@ test('implicit VR files read the same as explicit ones', (t) => {
 
 test('VOI: the first Window Center/Width and its function; the VOI LUT Sequence wins over the window', (t) => {
   const bytes = base();
-  const windowed = readImage(editFile(bytes, (_m, ds) => {
-    set(ds, '00281050', 'DS', [1000, 2000]);
-    set(ds, '00281051', 'DS', [500, 800]);
-    set(ds, '00281056', 'CS', ['SIGMOID']);
-  }));
+  const windowed = readImage(
+    editFile(bytes, (_m, ds) => {
+      set(ds, '00281050', 'DS', [1000, 2000]);
+      set(ds, '00281051', 'DS', [500, 800]);
+      set(ds, '00281056', 'CS', ['SIGMOID']);
+    }),
+  );
   t.deepEqual(windowed.voi, { kind: 'window', center: 1000, width: 500, fn: 'SIGMOID' });
 
-  const withLut = readImage(editFile(bytes, (_m, ds) => {
-    set(ds, '00283010', 'SQ', [{ '00283002': { vr: 'US', Value: [4, 10, 8] }, '00283006': { vr: 'US', Value: [0, 50, 200, 255] } }]);
-  }));
+  const withLut = readImage(
+    editFile(bytes, (_m, ds) => {
+      set(ds, '00283010', 'SQ', [
+        { '00283002': { vr: 'US', Value: [4, 10, 8] }, '00283006': { vr: 'US', Value: [0, 50, 200, 255] } },
+      ]);
+    }),
+  );
   t.is(withLut.voi?.kind, 'lut');
   if (withLut.voi?.kind === 'lut') {
     t.is(withLut.voi.lut.firstMapped, 10);

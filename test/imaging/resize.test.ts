@@ -13,7 +13,12 @@ function maxAbs(a: Float32Array, v: number): number {
 }
 
 test('a constant image stays constant, shrinking or growing, in both modes', (t) => {
-  for (const [rows, columns] of [[250, 204], [37, 53], [7, 3], [1, 1]] as const) {
+  for (const [rows, columns] of [
+    [250, 204],
+    [37, 53],
+    [7, 3],
+    [1, 1],
+  ] as const) {
     for (const size of [224, 16]) {
       t.true(maxAbs(resizeToSquare(constant(rows * columns, 0.3), rows, columns, size, 'stretch', 0), 0.3) < 1e-6);
       const p = placement(rows, columns, size, 'pad');
@@ -69,7 +74,8 @@ test('pad preserves left/right and top/bottom (no flip, no transpose)', (t) => {
   const rows = 40;
   const columns = 80;
   const src = new Float32Array(rows * columns);
-  for (let y = 0; y < rows; y++) for (let x = 0; x < columns; x++) src[y * columns + x] = x / (columns - 1) * 0.5 + (y < 10 ? 0.5 : 0);
+  for (let y = 0; y < rows; y++)
+    for (let x = 0; x < columns; x++) src[y * columns + x] = (x / (columns - 1)) * 0.5 + (y < 10 ? 0.5 : 0);
   const out = resizeToSquare(src, rows, columns, 16, 'pad', 0);
   // Image occupies rows 4..11.
   const at = (y: number, x: number): number => out[y * 16 + x] ?? NaN;

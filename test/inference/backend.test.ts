@@ -41,9 +41,15 @@ test('a backend whose setBackend answers false is not taken, even though tfjs wo
 });
 
 test('a forced backend that cannot start is an error naming it, not a silent fallback', async (t) => {
-  await t.throwsAsync(selectBackend('tensorflow', [failing('tensorflow', 'not installed'), { name: 'cpu', tfName: 'cpu', register: async () => undefined }]), {
-    message: /inference\.backend 'tensorflow' could not be started: tensorflow: not installed/,
-  });
+  await t.throwsAsync(
+    selectBackend('tensorflow', [
+      failing('tensorflow', 'not installed'),
+      { name: 'cpu', tfName: 'cpu', register: async () => undefined },
+    ]),
+    {
+      message: /inference\.backend 'tensorflow' could not be started: tensorflow: not installed/,
+    },
+  );
 });
 
 const cpu: BackendCandidate = { name: 'cpu', tfName: 'cpu', register: async () => undefined };
@@ -53,7 +59,13 @@ function fakeDawn(info: Record<string, unknown>): () => Promise<DawnModule> {
   return async () => ({ create: () => ({ requestAdapter: async () => ({ info }) }), globals: {} });
 }
 
-const LAVAPIPE = { vendor: 'mesa', architecture: 'software', device: 'llvmpipe-llvm-15-0-6-256-bits-', description: 'llvmpipe: Mesa 25.0.7', isFallbackAdapter: true };
+const LAVAPIPE = {
+  vendor: 'mesa',
+  architecture: 'software',
+  device: 'llvmpipe-llvm-15-0-6-256-bits-',
+  description: 'llvmpipe: Mesa 25.0.7',
+  isFallbackAdapter: true,
+};
 
 /** A webgpu candidate on a fake Dawn whose tfjs backend registers but cannot initialise. */
 function fakeWebGpu(info: Record<string, unknown>, tfName: string, registered: string[]): BackendCandidate {
@@ -75,7 +87,10 @@ test.serial('webgpu refuses a software adapter in auto, logs why, and the next b
     log: (message, fields) => logged.push([message, fields]),
   });
   t.is(selection.name, 'cpu');
-  t.regex(selection.skipped[0]?.reason ?? '', /software adapter \(mesa \/ software \/ llvmpipe.*inference\.allowSoftwareGpu: true/);
+  t.regex(
+    selection.skipped[0]?.reason ?? '',
+    /software adapter \(mesa \/ software \/ llvmpipe.*inference\.allowSoftwareGpu: true/,
+  );
   t.deepEqual(registered, [], 'the tfjs webgpu backend is not even imported for a refused adapter');
   t.deepEqual(
     logged.map(([message, fields]) => `${message}: ${fields['backend'] ?? '?'}`),
@@ -83,20 +98,23 @@ test.serial('webgpu refuses a software adapter in auto, logs why, and the next b
   );
 });
 
-test.serial('webgpu forced onto a software adapter gets past the check; a failed setBackend then falls through, logged', async (t) => {
-  const logged: Array<[string, Record<string, string>]> = [];
-  const registered: string[] = [];
-  const selection = await selectBackend('auto', {
-    candidates: [fakeWebGpu(LAVAPIPE, 'fake-webgpu-forced', registered), cpu],
-    allowSoftwareGpu: true,
-    log: (message, fields) => logged.push([message, fields]),
-  });
-  t.deepEqual(registered, ['fake-webgpu-forced']);
-  t.is(selection.name, 'cpu');
-  t.regex(selection.skipped[0]?.reason ?? '', /setBackend\('fake-webgpu-forced'\) returned false/);
-  t.is(logged[0]?.[0], 'inference backend skipped');
-  t.regex(logged[0]?.[1]['reason'] ?? '', /returned false/);
-});
+test.serial(
+  'webgpu forced onto a software adapter gets past the check; a failed setBackend then falls through, logged',
+  async (t) => {
+    const logged: Array<[string, Record<string, string>]> = [];
+    const registered: string[] = [];
+    const selection = await selectBackend('auto', {
+      candidates: [fakeWebGpu(LAVAPIPE, 'fake-webgpu-forced', registered), cpu],
+      allowSoftwareGpu: true,
+      log: (message, fields) => logged.push([message, fields]),
+    });
+    t.deepEqual(registered, ['fake-webgpu-forced']);
+    t.is(selection.name, 'cpu');
+    t.regex(selection.skipped[0]?.reason ?? '', /setBackend\('fake-webgpu-forced'\) returned false/);
+    t.is(logged[0]?.[0], 'inference backend skipped');
+    t.regex(logged[0]?.[1]['reason'] ?? '', /returned false/);
+  },
+);
 
 test.serial('webgpu with nothing at all: no adapter is a skip with the reason, not a crash', async (t) => {
   const none = createWebGpuCandidate({
@@ -115,9 +133,12 @@ test.serial('webgpu named in the config but refused is an error naming the adapt
   });
 });
 
-test.serial('on this machine auto picks a real backend (wasm where the native ones are absent, webgpu only on a GPU)', async (t) => {
-  const selection = await selectBackend('auto');
-  t.log(`selected ${selection.name}; skipped: ${selection.skipped.map((s) => `${s.name} (${s.reason})`).join(', ')}`);
-  t.true(['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm'].includes(selection.name));
-  if (selection.name === 'webgpu') t.is(selection.details['software'], 'false');
-});
+test.serial(
+  'on this machine auto picks a real backend (wasm where the native ones are absent, webgpu only on a GPU)',
+  async (t) => {
+    const selection = await selectBackend('auto');
+    t.log(`selected ${selection.name}; skipped: ${selection.skipped.map((s) => `${s.name} (${s.reason})`).join(', ')}`);
+    t.true(['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm'].includes(selection.name));
+    if (selection.name === 'webgpu') t.is(selection.details['software'], 'false');
+  },
+);

@@ -12,7 +12,10 @@ test.before(async () => {
 
 /** Distinct values everywhere, so a row or channel copied from the wrong place cannot go unnoticed. */
 const ramp = (shape: [number, number, number, number], start = 0) =>
-  tf.tensor4d(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => start + i), shape);
+  tf.tensor4d(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => start + i),
+    shape,
+  );
 
 const kernelsOf = async (f: () => tf.Tensor) => {
   const info = await tf.profile(() => {
@@ -34,7 +37,10 @@ for (const [from, count] of [
     const expected = tf.slice(x, [0, 0, 0, from], [2, 3, 5, count]);
     t.deepEqual(ours.shape, [2, 3, 5, count]);
     t.deepEqual(await ours.data(), await expected.data());
-    t.true((await kernelsOf(() => sliceChannels(x, from, count))).includes('CxrSliceChannels'), 'the heap-copy kernel ran');
+    t.true(
+      (await kernelsOf(() => sliceChannels(x, from, count))).includes('CxrSliceChannels'),
+      'the heap-copy kernel ran',
+    );
     tf.dispose([x, ours, expected]);
   });
 }
@@ -61,7 +67,9 @@ test('slicing and concatenating inside tf.tidy leaves no tensor behind', (t) => 
     });
   }
   t.is(tf.memory().numTensors, before);
-  const roundTrip = tf.tidy(() => tf.max(tf.abs(tf.sub(concatChannels([sliceChannels(x, 0, 8), sliceChannels(x, 8, 32)]), x))));
+  const roundTrip = tf.tidy(() =>
+    tf.max(tf.abs(tf.sub(concatChannels([sliceChannels(x, 0, 8), sliceChannels(x, 8, 32)]), x))),
+  );
   t.is(roundTrip.dataSync()[0], 0);
   tf.dispose([x, roundTrip]);
   t.is(tf.memory().numTensors, before - 1);

@@ -12,7 +12,10 @@ import { TINY_ARCHITECTURE, fixture, fixtureTensor, maxAbs, maxAbsDiff, nchwToNh
 
 async function compareWithTorch(backend: 'cpu' | 'wasm') {
   await selectBackend(backend);
-  const net = DenseNet.fromHostWeights(TINY_ARCHITECTURE, checkDenseNetWeights(fixture('tiny.safetensors'), TINY_ARCHITECTURE, 'tiny'));
+  const net = DenseNet.fromHostWeights(
+    TINY_ARCHITECTURE,
+    checkDenseNetWeights(fixture('tiny.safetensors'), TINY_ARCHITECTURE, 'tiny'),
+  );
   const input = nchwToNhwc(fixtureTensor('tiny-io.safetensors', 'input'));
   const x = tf.tensor4d(input.data, input.shape);
   const features = net.features(x);
@@ -24,17 +27,22 @@ async function compareWithTorch(backend: 'cpu' | 'wasm') {
 }
 
 for (const backend of ['cpu', 'wasm'] as const) {
-  test.serial(`on ${backend}: feature maps after norm5 and logits match PyTorch within 1e-4 of the largest value`, async (t) => {
-    const ours = await compareWithTorch(backend);
-    const torchFeatures = nchwToNhwc(fixtureTensor('tiny-io.safetensors', 'features'));
-    t.deepEqual(ours.featureShape, torchFeatures.shape);
-    const featureError = maxAbsDiff(ours.features, torchFeatures.data) / maxAbs(torchFeatures.data);
-    const torchLogits = fixtureTensor('tiny-io.safetensors', 'logits').data;
-    const logitError = maxAbsDiff(ours.logits, torchLogits) / maxAbs(torchLogits);
-    t.log(`${backend}: relative error features ${featureError.toExponential(2)}, logits ${logitError.toExponential(2)}`);
-    t.true(featureError <= 1e-4);
-    t.true(logitError <= 1e-4);
-  });
+  test.serial(
+    `on ${backend}: feature maps after norm5 and logits match PyTorch within 1e-4 of the largest value`,
+    async (t) => {
+      const ours = await compareWithTorch(backend);
+      const torchFeatures = nchwToNhwc(fixtureTensor('tiny-io.safetensors', 'features'));
+      t.deepEqual(ours.featureShape, torchFeatures.shape);
+      const featureError = maxAbsDiff(ours.features, torchFeatures.data) / maxAbs(torchFeatures.data);
+      const torchLogits = fixtureTensor('tiny-io.safetensors', 'logits').data;
+      const logitError = maxAbsDiff(ours.logits, torchLogits) / maxAbs(torchLogits);
+      t.log(
+        `${backend}: relative error features ${featureError.toExponential(2)}, logits ${logitError.toExponential(2)}`,
+      );
+      t.true(featureError <= 1e-4);
+      t.true(logitError <= 1e-4);
+    },
+  );
 }
 
 test('the two fixture inputs give clearly different feature maps, so the comparison can fail', (t) => {
@@ -58,14 +66,17 @@ test('a missing, mis-shaped or unexpected parameter is named in the error', (t) 
   const missing = new Map(weights);
   missing.delete('features.denseblock2.denselayer1.norm1.running_var');
   t.throws(() => checkDenseNetWeights(missing, TINY_ARCHITECTURE, 'w.safetensors'), {
-    message: /w\.safetensors: missing parameter features\.denseblock2\.denselayer1\.norm1\.running_var \(shape \[16\]\)/,
+    message:
+      /w\.safetensors: missing parameter features\.denseblock2\.denselayer1\.norm1\.running_var \(shape \[16\]\)/,
   });
   t.throws(() => checkDenseNetWeights(weights, { ...TINY_ARCHITECTURE, numClasses: 14 }, 'w'), {
     message: /classifier\.weight has shape \[3, 32\] but the architecture needs \[14, 32\]/,
   });
   const extra = new Map(weights);
   extra.set('features.denseblock4.denselayer1.conv1.weight', { dtype: 'F32', shape: [1], data: new Float32Array(1) });
-  t.throws(() => checkDenseNetWeights(extra, TINY_ARCHITECTURE, 'w'), { message: /unexpected parameter features\.denseblock4/ });
+  t.throws(() => checkDenseNetWeights(extra, TINY_ARCHITECTURE, 'w'), {
+    message: /unexpected parameter features\.denseblock4/,
+  });
 });
 
 test('the named variants have torchvision parameter counts', (t) => {

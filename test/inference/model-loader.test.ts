@@ -40,7 +40,11 @@ test('the TensorFlow.js weights format round-trips to the same network output', 
   writeTfjsWeights(dir, 'weights.json', files);
   const manifestPath = path.join(dir, 'manifest.json');
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { weights: unknown };
-  manifest.weights = { file: 'weights.json', format: 'tfjs', sha256: weightsSha256([files.manifestJson, files.binary]) };
+  manifest.weights = {
+    file: 'weights.json',
+    format: 'tfjs',
+    sha256: weightsSha256([files.manifestJson, files.binary]),
+  };
   writeFileSync(manifestPath, JSON.stringify(manifest));
 
   const fromTfjs = loadModel(dir);

@@ -30,17 +30,27 @@ interface Run {
 const COMPOSITES: CompositeName[] = ['isnet', 'epsilon'];
 
 async function runTiny(): Promise<Run> {
-  const net = DenseNet.fromHostWeights(TINY_ARCHITECTURE, checkDenseNetWeights(fixture('tiny.safetensors'), TINY_ARCHITECTURE, 'tiny'));
+  const net = DenseNet.fromHostWeights(
+    TINY_ARCHITECTURE,
+    checkDenseNetWeights(fixture('tiny.safetensors'), TINY_ARCHITECTURE, 'tiny'),
+  );
   const input = nchwToNhwc(fixtureTensor('tiny-io.safetensors', 'input'));
   const x = tf.tensor4d(input.data, input.shape);
   const features = net.features(x);
   const logits = net.logits(x);
   // data(), never dataSync(): the webgpu backend's synchronous read needs OffscreenCanvas, which Node lacks.
-  const run: Run = { features: (await features.data()) as Float32Array, logits: (await logits.data()) as Float32Array, maps: new Map() };
+  const run: Run = {
+    features: (await features.data()) as Float32Array,
+    logits: (await logits.data()) as Float32Array,
+    maps: new Map(),
+  };
   for (const composite of COMPOSITES) {
     const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION, { composite });
     const explained = await lrp.explain(x, 'all');
-    run.maps.set(composite, new Float32Array(explained.flatMap((perImage) => perImage.flatMap((e) => Array.from(e.relevance)))));
+    run.maps.set(
+      composite,
+      new Float32Array(explained.flatMap((perImage) => perImage.flatMap((e) => Array.from(e.relevance)))),
+    );
     lrp.dispose();
   }
   tf.dispose([x, features, logits]);
@@ -52,7 +62,9 @@ async function runTiny(): Promise<Run> {
 function softwareStack(): string {
   const facts: string[] = [];
   try {
-    facts.push(execFileSync('dpkg-query', ['-W', '-f=${Package} ${Version}', 'mesa-vulkan-drivers'], { encoding: 'utf8' }));
+    facts.push(
+      execFileSync('dpkg-query', ['-W', '-f=${Package} ${Version}', 'mesa-vulkan-drivers'], { encoding: 'utf8' }),
+    );
   } catch {
     facts.push('mesa-vulkan-drivers not installed');
   }
@@ -67,7 +79,7 @@ async function onWebGpu(t: ExecutionContext): Promise<BackendSelection | undefin
     t.fail(
       `the webgpu backend could not be started (${error instanceof Error ? error.message : String(error)}); ` +
         `installed: ${softwareStack()}. Without a GPU it needs a recent Mesa lavapipe (25 works; Debian 12's 22 is refused by Dawn): on Debian 12, add bookworm-backports ` +
-        "and `apt-get install -t bookworm-backports mesa-vulkan-drivers` (bash .ci/run does this), and the optional npm " +
+        'and `apt-get install -t bookworm-backports mesa-vulkan-drivers` (bash .ci/run does this), and the optional npm ' +
         'packages webgpu and @tensorflow/tfjs-backend-webgpu (npm ci). Set CXR_SKIP_WEBGPU=1 to skip these tests on purpose.',
     );
     return undefined;
@@ -118,7 +130,11 @@ webgpuTest('tiny DenseNet on webgpu: logits match PyTorch, features and logits m
     logitsVsTorch: relativeError(gpu.logits, torchLogits),
     wasmLogitsVsTorch: relativeError(wasm.logits, torchLogits),
   };
-  t.log(Object.entries(errors).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', '));
+  t.log(
+    Object.entries(errors)
+      .map(([k, v]) => `${k} ${v.toExponential(2)}`)
+      .join(', '),
+  );
   for (const [name, error] of Object.entries(errors)) t.true(error <= TOLERANCE, `${name}: ${error}`);
   assertNoDeviceErrors(t);
 });
@@ -137,14 +153,29 @@ webgpuTest('LRP maps on webgpu match wasm within 1e-4 relative, for every class'
   assertNoDeviceErrors(t);
 });
 
-webgpuTest('rank-6 tile and pad (LRP upsampling and dilation) give the cpu backend\'s values on webgpu', async (t) => {
+webgpuTest("rank-6 tile and pad (LRP upsampling and dilation) give the cpu backend's values on webgpu", async (t) => {
   const shape = [2, 3, 1, 4, 1, 5];
   const values = Float32Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => Math.sin(i) * 10);
   const compute = async () => {
     const x = tf.tensor(values, shape);
     const tiled = tf.tile(x, [1, 1, 2, 1, 2, 1]);
-    const padded = tf.pad(x, [[0, 0], [1, 0], [0, 2], [0, 0], [0, 1], [0, 0]], 0.5);
-    const result = { tiled: (await tiled.data()) as Float32Array, padded: (await padded.data()) as Float32Array, shapes: [tiled.shape, padded.shape] };
+    const padded = tf.pad(
+      x,
+      [
+        [0, 0],
+        [1, 0],
+        [0, 2],
+        [0, 0],
+        [0, 1],
+        [0, 0],
+      ],
+      0.5,
+    );
+    const result = {
+      tiled: (await tiled.data()) as Float32Array,
+      padded: (await padded.data()) as Float32Array,
+      shapes: [tiled.shape, padded.shape],
+    };
     tf.dispose([x, tiled, padded]);
     return result;
   };
@@ -160,7 +191,10 @@ webgpuTest('rank-6 tile and pad (LRP upsampling and dilation) give the cpu backe
 
 webgpuTest('no tensor leaks on webgpu over repeated explanations', async (t) => {
   if ((await onWebGpu(t)) === undefined) return;
-  const net = DenseNet.fromHostWeights(TINY_ARCHITECTURE, checkDenseNetWeights(fixture('tiny.safetensors'), TINY_ARCHITECTURE, 'tiny'));
+  const net = DenseNet.fromHostWeights(
+    TINY_ARCHITECTURE,
+    checkDenseNetWeights(fixture('tiny.safetensors'), TINY_ARCHITECTURE, 'tiny'),
+  );
   const input = nchwToNhwc(fixtureTensor('tiny-io.safetensors', 'input'));
   const x = tf.tensor4d(input.data, input.shape);
   const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION);

@@ -22,7 +22,13 @@ test('daemon stdout is JSON records only; ISO 2022 images are classified; a pixe
       pacs: [{ type: 'folder', name: 'pacs-folder', path: path.join(out, 'dicom') }],
       ris: [{ type: 'folder', name: 'ris-folder', path: path.join(out, 'hl7') }],
     },
-    rules: [{ name: 'chest', match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } }, action: { model: 'tiny', outputs: ['sc', 'sr'], pacs: ['pacs-folder'], ris: ['ris-folder'] } }],
+    rules: [
+      {
+        name: 'chest',
+        match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } },
+        action: { model: 'tiny', outputs: ['sc', 'sr'], pacs: ['pacs-folder'], ris: ['ris-folder'] },
+      },
+    ],
   } as never);
   t.teardown(() => gateway.stop());
 
@@ -32,7 +38,11 @@ test('daemon stdout is JSON records only; ISO 2022 images are classified; a pixe
     writeFileSync(file, bytes);
     return file;
   };
-  const withText = (example: (typeof STANDARD_EXAMPLES)[keyof typeof STANDARD_EXAMPLES], studyInstanceUid: string, sopInstanceUid: string) =>
+  const withText = (
+    example: (typeof STANDARD_EXAMPLES)[keyof typeof STANDARD_EXAMPLES],
+    studyInstanceUid: string,
+    sopInstanceUid: string,
+  ) =>
     withRawElements(makeImageFile({ rows: 64, columns: 64, studyInstanceUid, sopInstanceUid }).bytes, [
       { tag: SPECIFIC_CHARACTER_SET, vr: 'CS', bytes: Buffer.from(example.charset, 'latin1') },
       { tag: PATIENT_NAME, vr: 'PN', bytes: example.bytes },
@@ -47,17 +57,26 @@ test('daemon stdout is JSON records only; ISO 2022 images are classified; a pixe
     // only the pixel reader finds that header and pixels disagree.
     write(
       'odd.dcm',
-      withRawElements(makeImageFile({ rows: 64, columns: 64, studyInstanceUid: odd.study, sopInstanceUid: odd.sop }).bytes, [
-        { tag: 0x00280010, vr: 'US', bytes: Buffer.from([128, 0]) },
-      ]),
+      withRawElements(
+        makeImageFile({ rows: 64, columns: 64, studyInstanceUid: odd.study, sopInstanceUid: odd.sop }).bytes,
+        [{ tag: 0x00280010, vr: 'US', bytes: Buffer.from([128, 0]) }],
+      ),
     ),
   ];
   t.is((await storescu(gateway.port, files)).code, 0);
 
   for (const id of [japanese, korean]) {
-    await gateway.waitForLog((l) => l.event === 'ANALYSIS-5010' && l.sopInstanceUid === id.sop, `classification of ${id.sop}`, 90_000);
+    await gateway.waitForLog(
+      (l) => l.event === 'ANALYSIS-5010' && l.sopInstanceUid === id.sop,
+      `classification of ${id.sop}`,
+      90_000,
+    );
   }
-  const failed = await gateway.waitForLog((l) => l.event === 'ANALYSIS-5011' && l.sopInstanceUid === odd.sop, 'the failed image', 90_000);
+  const failed = await gateway.waitForLog(
+    (l) => l.event === 'ANALYSIS-5011' && l.sopInstanceUid === odd.sop,
+    'the failed image',
+    90_000,
+  );
   t.like(failed, { level: 'warn', code: 'PIXELS_CORRUPT', studyInstanceUid: odd.study });
   t.truthy(failed.jobId);
   t.regex(
@@ -70,5 +89,8 @@ test('daemon stdout is JSON records only; ISO 2022 images are classified; a pixe
   const raw = gateway.logs.filter((l) => l.level === 'raw');
   t.deepEqual(raw, [], 'no foreign line on stdout');
   t.true(gateway.logs.length > 10);
-  t.false(gateway.logs.some((l) => JSON.stringify(l).includes('\\u0000')), 'no NUL byte in any record either');
+  t.false(
+    gateway.logs.some((l) => JSON.stringify(l).includes('\\u0000')),
+    'no NUL byte in any record either',
+  );
 });

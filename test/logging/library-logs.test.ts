@@ -8,7 +8,10 @@ import { fileURLToPath } from 'node:url';
 import dcmjs from 'dcmjs';
 import { libraryMessage, routeConsole, routeDcmjsLogs, type LibraryLogSink } from '../../src/logging/library-logs.js';
 
-function captureSink(): { sink: LibraryLogSink; records: Array<{ level: string; message: string; fields: Record<string, unknown> }> } {
+function captureSink(): {
+  sink: LibraryLogSink;
+  records: Array<{ level: string; message: string; fields: Record<string, unknown> }>;
+} {
   const records: Array<{ level: string; message: string; fields: Record<string, unknown> }> = [];
   return {
     records,
@@ -19,34 +22,64 @@ function captureSink(): { sink: LibraryLogSink; records: Array<{ level: string; 
   };
 }
 
-test.serial('dcmjs warnings (root and child loggers, also ones created later) reach the sink, NUL bytes made visible', (t) => {
-  const { sink, records } = captureSink();
-  routeDcmjsLogs(sink);
-  dcmjs.log.setLevel('debug');
-  const log = dcmjs.log as unknown as { warn: (...a: unknown[]) => void; debug: (...a: unknown[]) => void };
-  log.warn('Invalid vr type \0\0 - using UN');
-  log.debug('numPixels: 4');
-  (dcmjs.log.getLogger('validation.dcmjs') as unknown as { warn: (...a: unknown[]) => void }).warn('value too long');
-  (dcmjs.log.getLogger('created.later') as unknown as { error: (...a: unknown[]) => void }).error(new Error('boom'));
-  dcmjs.log.setLevel('warn');
-  t.deepEqual(records, [
-    { level: 'warn', message: 'library message', fields: { event: 'GATEWAY-7020', library: 'dcmjs', detail: 'Invalid vr type \\x00\\x00 - using UN' } },
-    { level: 'debug', message: 'library message', fields: { library: 'dcmjs', detail: 'numPixels: 4' } },
-    { level: 'warn', message: 'library message', fields: { event: 'GATEWAY-7020', library: 'dcmjs:validation.dcmjs', detail: 'value too long' } },
-    { level: 'warn', message: 'library message', fields: { event: 'GATEWAY-7020', library: 'dcmjs:created.later', detail: 'boom' } },
-  ]);
-});
+test.serial(
+  'dcmjs warnings (root and child loggers, also ones created later) reach the sink, NUL bytes made visible',
+  (t) => {
+    const { sink, records } = captureSink();
+    routeDcmjsLogs(sink);
+    dcmjs.log.setLevel('debug');
+    const log = dcmjs.log as unknown as { warn: (...a: unknown[]) => void; debug: (...a: unknown[]) => void };
+    log.warn('Invalid vr type \0\0 - using UN');
+    log.debug('numPixels: 4');
+    (dcmjs.log.getLogger('validation.dcmjs') as unknown as { warn: (...a: unknown[]) => void }).warn('value too long');
+    (dcmjs.log.getLogger('created.later') as unknown as { error: (...a: unknown[]) => void }).error(new Error('boom'));
+    dcmjs.log.setLevel('warn');
+    t.deepEqual(records, [
+      {
+        level: 'warn',
+        message: 'library message',
+        fields: { event: 'GATEWAY-7020', library: 'dcmjs', detail: 'Invalid vr type \\x00\\x00 - using UN' },
+      },
+      { level: 'debug', message: 'library message', fields: { library: 'dcmjs', detail: 'numPixels: 4' } },
+      {
+        level: 'warn',
+        message: 'library message',
+        fields: { event: 'GATEWAY-7020', library: 'dcmjs:validation.dcmjs', detail: 'value too long' },
+      },
+      {
+        level: 'warn',
+        message: 'library message',
+        fields: { event: 'GATEWAY-7020', library: 'dcmjs:created.later', detail: 'boom' },
+      },
+    ]);
+  },
+);
 
 test.serial('console output of libraries becomes records (warn for warn/error, debug for the rest)', (t) => {
   const { sink, records } = captureSink();
-  const saved = { log: console.log, warn: console.warn, info: console.info, debug: console.debug, error: console.error, trace: console.trace };
+  const saved = {
+    log: console.log,
+    warn: console.warn,
+    info: console.info,
+    debug: console.debug,
+    error: console.error,
+    trace: console.trace,
+  };
   t.teardown(() => Object.assign(console, saved));
   routeConsole(sink);
   console.log('********* InlineBinary already set', { a: 1 });
   console.warn('Unknown tag info');
   t.deepEqual(records, [
-    { level: 'debug', message: 'library message', fields: { library: 'console', detail: '********* InlineBinary already set {"a":1}' } },
-    { level: 'warn', message: 'library message', fields: { event: 'GATEWAY-7020', library: 'console', detail: 'Unknown tag info' } },
+    {
+      level: 'debug',
+      message: 'library message',
+      fields: { library: 'console', detail: '********* InlineBinary already set {"a":1}' },
+    },
+    {
+      level: 'warn',
+      message: 'library message',
+      fields: { event: 'GATEWAY-7020', library: 'console', detail: 'Unknown tag info' },
+    },
   ]);
 });
 
@@ -81,7 +114,9 @@ test('with CXR_GATEWAY_LOG_FD the JSON log goes to that fd, and what a library p
   const log = read(child.stdio[3] as NodeJS.ReadableStream);
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   t.is(code, 0, stderr());
-  const lines = log().split('\n').filter((l) => l !== '');
+  const lines = log()
+    .split('\n')
+    .filter((l) => l !== '');
   const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   t.deepEqual(
     records.map((r) => [r.level, r.event]),
@@ -90,7 +125,14 @@ test('with CXR_GATEWAY_LOG_FD the JSON log goes to that fd, and what a library p
       ['warn', 'DIMSE-1022'],
     ],
   );
-  t.true(lines.every((l) => Buffer.byteLength(l) < 4096), 'every line fits one atomic pipe write');
+  t.true(
+    lines.every((l) => Buffer.byteLength(l) < 4096),
+    'every line fits one atomic pipe write',
+  );
   t.regex(String(records[1]?.detail), /\.\.\. \(3976 more characters cut\)$/);
-  t.is(stdout(), 'warning:\nnative text\u0000 without newline', 'the native-style bytes stayed on stdout; console went to the log (at debug, below info)');
+  t.is(
+    stdout(),
+    'warning:\nnative text\u0000 without newline',
+    'the native-style bytes stayed on stdout; console went to the log (at debug, below info)',
+  );
 });

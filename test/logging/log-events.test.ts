@@ -10,7 +10,17 @@ import { LOG_EVENTS, type LogEvent } from '../../src/logging/log-events.js';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const catalogueFile = path.join(repoRoot, 'src/logging/log-events.ts');
 
-const STAGE_RANGES: Record<string, number> = { DIMSE: 1, STORE: 2, ASSEMBLY: 3, PIPELINE: 4, ANALYSIS: 5, EXPORT: 6, GATEWAY: 7, MAINT: 8, CONFIG: 9 };
+const STAGE_RANGES: Record<string, number> = {
+  DIMSE: 1,
+  STORE: 2,
+  ASSEMBLY: 3,
+  PIPELINE: 4,
+  ANALYSIS: 5,
+  EXPORT: 6,
+  GATEWAY: 7,
+  MAINT: 8,
+  CONFIG: 9,
+};
 
 function documentedEvents(): Array<{ code: string; level: string; meaning: string }> {
   const text = readFileSync(path.join(repoRoot, 'docs/log-events.md'), 'utf8');
@@ -32,14 +42,23 @@ function sourceFiles(dir: string): string[] {
 
 test('docs/log-events.md lists exactly the catalogue: every code once, with its level and meaning', (t) => {
   const documented = documentedEvents();
-  const catalogue = Object.entries(LOG_EVENTS).map(([code, spec]) => ({ code, level: spec.level, meaning: spec.meaning }));
+  const catalogue = Object.entries(LOG_EVENTS).map(([code, spec]) => ({
+    code,
+    level: spec.level,
+    meaning: spec.meaning,
+  }));
   t.deepEqual(
     documented.map((d) => d.code).sort(),
     catalogue.map((c) => c.code).sort(),
     'the same codes in the page and in src/logging/log-events.ts',
   );
   t.is(new Set(documented.map((d) => d.code)).size, documented.length, 'no code listed twice');
-  for (const entry of catalogue) t.deepEqual(documented.find((d) => d.code === entry.code), entry, entry.code);
+  for (const entry of catalogue)
+    t.deepEqual(
+      documented.find((d) => d.code === entry.code),
+      entry,
+      entry.code,
+    );
 });
 
 test('every code is logged somewhere in src/ (a text scan outside the catalogue)', (t) => {
@@ -51,7 +70,7 @@ test('every code is logged somewhere in src/ (a text scan outside the catalogue)
   t.deepEqual(unused, [], 'codes in the catalogue that no line logs: delete them or log them');
 });
 
-test('codes follow the per-stage numbering: STAGE-Nxxx with N the stage\'s range', (t) => {
+test("codes follow the per-stage numbering: STAGE-Nxxx with N the stage's range", (t) => {
   for (const code of Object.keys(LOG_EVENTS)) {
     const parts = /^([A-Z]+)-(\d)\d{3}$/.exec(code);
     t.truthy(parts, `${code} is STAGE-NNNN`);

@@ -11,10 +11,22 @@ function capture(level: 'info' | 'debug', format: 'json' | 'pretty' = 'json') {
 
 test('JSON lines carry the ids passed with a message', async (t) => {
   const { logger, lines } = capture('info');
-  logger.info('instance stored', { event: 'DIMSE-1020', studyInstanceUid: '1.2.3', sopInstanceUid: '1.2.3.4', associationId: 'ab12' });
+  logger.info('instance stored', {
+    event: 'DIMSE-1020',
+    studyInstanceUid: '1.2.3',
+    sopInstanceUid: '1.2.3.4',
+    associationId: 'ab12',
+  });
   await new Promise((resolve) => setImmediate(resolve));
   const entry = JSON.parse(lines[0] ?? '{}') as Record<string, unknown>;
-  t.like(entry, { level: 'info', event: 'DIMSE-1020', message: 'instance stored', studyInstanceUid: '1.2.3', sopInstanceUid: '1.2.3.4', associationId: 'ab12' });
+  t.like(entry, {
+    level: 'info',
+    event: 'DIMSE-1020',
+    message: 'instance stored',
+    studyInstanceUid: '1.2.3',
+    sopInstanceUid: '1.2.3.4',
+    associationId: 'ab12',
+  });
   t.truthy(entry.timestamp);
 });
 
@@ -40,7 +52,11 @@ test('pretty format is one readable line with key=value fields', async (t) => {
 
 test('a line stays one JSON record under one pipe write: long fields are cut, control bytes escaped', async (t) => {
   const { logger, lines } = capture('info');
-  logger.warn('image failed', { event: 'ANALYSIS-5011', sopInstanceUid: '1.2.3', why: `a\u0000b${'x'.repeat(10_000)}` });
+  logger.warn('image failed', {
+    event: 'ANALYSIS-5011',
+    sopInstanceUid: '1.2.3',
+    why: `a\u0000b${'x'.repeat(10_000)}`,
+  });
   await new Promise((resolve) => setImmediate(resolve));
   t.is(lines.length, 1);
   const line = lines[0] ?? '';

@@ -2,7 +2,12 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/inference/backend.js';
 import { ConvAdjoint, ConvRelevance, dilate, flipTranspose } from '../../src/lrp/conv-relevance.js';
-import { averagePoolRelevance, maxPoolRelevance, maxPoolRelevanceAsTensors, maxPoolRelevanceOnHost } from '../../src/lrp/layer-relevance.js';
+import {
+  averagePoolRelevance,
+  maxPoolRelevance,
+  maxPoolRelevanceAsTensors,
+  maxPoolRelevanceOnHost,
+} from '../../src/lrp/layer-relevance.js';
 
 test.before(async () => {
   await selectBackend('cpu');
@@ -42,7 +47,9 @@ for (const geometry of [
     const rule = new ConvRelevance(w, undefined, geometry, { kind: 'epsilon' }, 0);
     const ours = rule.backward(x, r, y);
     const s = tf.div(r, y);
-    const grad = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(input as tf.Tensor4D, w, geometry.stride, geometry.padding), s)))(x);
+    const grad = tf.grad((input: tf.Tensor) =>
+      tf.sum(tf.mul(tf.conv2d(input as tf.Tensor4D, w, geometry.stride, geometry.padding), s)),
+    )(x);
     const expected = tf.mul(x, grad);
     const diff = await sum(tf.abs(tf.sub(ours, expected)));
     t.true(diff / (await sum(tf.abs(expected))) < 1e-5);
@@ -56,7 +63,13 @@ test('alpha-beta (2, 1) keeps the relevance sum through a bias-free layer', asyn
   const w = tf.randomNormal([3, 3, 8, 6], 0, 1, 'float32', 5) as tf.Tensor4D;
   const z = tf.conv2d(x, w, 1, 'same');
   const r = tf.randomUniform(z.shape, 0, 1, 'float32', 6) as tf.Tensor4D;
-  const rule = new ConvRelevance(w, undefined, { kernel: 3, stride: 1, padding: 'same' }, { kind: 'alpha-beta', alpha: 2, beta: 1 }, 0);
+  const rule = new ConvRelevance(
+    w,
+    undefined,
+    { kernel: 3, stride: 1, padding: 'same' },
+    { kind: 'alpha-beta', alpha: 2, beta: 1 },
+    0,
+  );
   const rx = rule.backward(x, r, z);
   const inSum = await sum(rx);
   const outSum = await sum(r);
@@ -124,7 +137,14 @@ test('z^B through a strided stem equals its definition, with its denominators fr
   const z = tf.add(tf.conv2d(x, w, 2, 'valid'), bias) as tf.Tensor4D;
   const r = tf.randomUniform(z.shape, 0, 1, 'float32', 16) as tf.Tensor4D;
   const channelBounds = { low: tf.tensor1d([-1, -1, -1]), high: tf.tensor1d([2, 2, 2]) };
-  const rule = new ConvRelevance(w, bias, { kernel: 7, stride: 2, padding: 'valid' }, { kind: 'z-box' }, 0, channelBounds);
+  const rule = new ConvRelevance(
+    w,
+    bias,
+    { kernel: 7, stride: 2, padding: 'valid' },
+    { kind: 'z-box' },
+    0,
+    channelBounds,
+  );
   const ours = rule.backward(x, r, z, rule.boxOffset(low, high));
   // Without the offset, the channel bounds at every pixel: the same images here.
   const byDefault = rule.backward(x, r, z);
@@ -145,7 +165,26 @@ test('z^B through a strided stem equals its definition, with its denominators fr
   t.true(Math.abs((await sum(ours)) - (await sum(r))) / (await sum(r)) < 1e-3, 'z^B conserves');
   t.true((await sum(tf.abs(tf.sub(byDefault, ours)))) / (await sum(tf.abs(expected))) < 1e-6);
   rule.dispose();
-  tf.dispose([x, w, bias, low, high, z, r, ours, byDefault, wp, wn, lowN, highN, zb, s, expected, channelBounds.low, channelBounds.high]);
+  tf.dispose([
+    x,
+    w,
+    bias,
+    low,
+    high,
+    z,
+    r,
+    ours,
+    byDefault,
+    wp,
+    wn,
+    lowN,
+    highN,
+    zb,
+    s,
+    expected,
+    channelBounds.low,
+    channelBounds.high,
+  ]);
 });
 
 test('alpha-beta through a BatchNorm fused per consumer: negative scales swap w+ and w-, the scale cancels', async (t) => {

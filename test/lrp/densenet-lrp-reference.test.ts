@@ -5,8 +5,16 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/inference/backend.js';
 import type { DenseNet } from '../../src/inference/densenet.js';
 import { DenseNetLrp } from '../../src/lrp/densenet-lrp.js';
-import { TINY_CLASSES as CLASSES, TINY_NORMALISATION as NORMALISATION, fixtureTensor, maxAbs, maxAbsDiff, nchwToNhwc, tinyInput as input, tinyNetwork as network } from '../helpers/tiny-densenet.js';
-
+import {
+  TINY_CLASSES as CLASSES,
+  TINY_NORMALISATION as NORMALISATION,
+  fixtureTensor,
+  maxAbs,
+  maxAbsDiff,
+  nchwToNhwc,
+  tinyInput as input,
+  tinyNetwork as network,
+} from '../helpers/tiny-densenet.js';
 
 /** Gradient x input of each image's predicted logit, summed over channels, with tf.grad on the cpu backend. */
 async function gradientTimesInput(net: DenseNet, x: tf.Tensor4D): Promise<Float32Array> {
@@ -49,7 +57,8 @@ test.serial('LRP-0 on the bias-free model also matches PyTorch gradient x input 
   const nhwc = nchwToNhwc(torch);
   const [n, h, w, c] = nhwc.shape;
   const summed = new Float32Array(n * h * w);
-  for (let i = 0; i < n * h * w; i += 1) for (let k = 0; k < c; k += 1) summed[i] = (summed[i] ?? 0) + (nhwc.data[i * c + k] ?? 0);
+  for (let i = 0; i < n * h * w; i += 1)
+    for (let k = 0; k < c; k += 1) summed[i] = (summed[i] ?? 0) + (nhwc.data[i * c + k] ?? 0);
   const ours = new Float32Array(explanations.flatMap((e) => Array.from(e[0]?.relevance ?? [])));
   t.true(maxAbsDiff(ours, summed) / maxAbs(summed) < 1e-4);
   lrp.dispose();

@@ -17,8 +17,6 @@ import {
   tinyNetwork as network,
 } from '../helpers/tiny-densenet.js';
 
-
-
 test.before(async () => {
   await selectBackend('wasm');
 });
@@ -49,7 +47,10 @@ function biasFreeWithNegativeScales(): DenseNet {
     const data = Float32Array.from(entry.data, (v, i) => (i % 3 === 1 ? -v : v));
     weights.set(name, { ...entry, data });
   }
-  return DenseNet.fromHostWeights(TINY_ARCHITECTURE, checkDenseNetWeights(weights, TINY_ARCHITECTURE, 'tiny-biasfree.safetensors (negated scales)'));
+  return DenseNet.fromHostWeights(
+    TINY_ARCHITECTURE,
+    checkDenseNetWeights(weights, TINY_ARCHITECTURE, 'tiny-biasfree.safetensors (negated scales)'),
+  );
 }
 
 // isnet mixes rules: z^B at the pixels, alpha-beta in blocks 1-2 and their transitions, epsilon after. Without
@@ -58,21 +59,31 @@ function biasFreeWithNegativeScales(): DenseNet {
 // with (2, 1), an output whose inputs all push the same way has no negative part to take its beta share, and
 // the sum grows (by 0.4% here, 2% with the negated scales), as in every alpha-beta implementation.
 for (const variant of ['bias-free', 'bias-free with negative BatchNorm scales'] as const) {
-  test.serial(`conservation: isnet (alpha 1, beta 0) on the ${variant} model, input relevance sums to the logit`, async (t) => {
-    const net = variant === 'bias-free' ? network('tiny-biasfree.safetensors') : biasFreeWithNegativeScales();
-    const x = input();
-    const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION, { composite: 'isnet', epsilon: 1e-6, alpha: 1, beta: 0 });
-    for (const perImage of await lrp.explain(x, 'all')) {
-      for (const e of perImage) {
-        const error = Math.abs(e.relevanceSum - e.logit) / Math.abs(e.logit);
-        t.log(`${e.targetClass}: logit ${e.logit.toFixed(5)}, relevance sum ${e.relevanceSum.toFixed(5)}, error ${error.toExponential(2)}`);
-        t.true(error <= 1e-3);
+  test.serial(
+    `conservation: isnet (alpha 1, beta 0) on the ${variant} model, input relevance sums to the logit`,
+    async (t) => {
+      const net = variant === 'bias-free' ? network('tiny-biasfree.safetensors') : biasFreeWithNegativeScales();
+      const x = input();
+      const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION, {
+        composite: 'isnet',
+        epsilon: 1e-6,
+        alpha: 1,
+        beta: 0,
+      });
+      for (const perImage of await lrp.explain(x, 'all')) {
+        for (const e of perImage) {
+          const error = Math.abs(e.relevanceSum - e.logit) / Math.abs(e.logit);
+          t.log(
+            `${e.targetClass}: logit ${e.logit.toFixed(5)}, relevance sum ${e.relevanceSum.toFixed(5)}, error ${error.toExponential(2)}`,
+          );
+          t.true(error <= 1e-3);
+        }
       }
-    }
-    lrp.dispose();
-    net.dispose();
-    x.dispose();
-  });
+      lrp.dispose();
+      net.dispose();
+      x.dispose();
+    },
+  );
 }
 
 test.serial('every composite explains every class and reports what it absorbed', async (t) => {
@@ -92,7 +103,9 @@ test.serial('every composite explains every class and reports what it absorbed',
         t.true(Number.isFinite(e.relevanceSum), `${composite} ${e.targetClass}`);
         t.true(Math.abs(e.absorbedShare - (e.logit - e.relevanceSum) / e.logit) < 1e-9);
       }
-      t.log(`${composite}: ${perImage.map((e) => `${e.targetClass} logit ${e.logit.toFixed(3)} sum ${e.relevanceSum.toFixed(3)}`).join('; ')}`);
+      t.log(
+        `${composite}: ${perImage.map((e) => `${e.targetClass} logit ${e.logit.toFixed(3)} sum ${e.relevanceSum.toFixed(3)}`).join('; ')}`,
+      );
     }
     lrp.dispose();
   }
@@ -136,7 +149,9 @@ test.serial('an unknown target class is refused with the classes the model has',
   const net = network('tiny.safetensors');
   const x = input();
   const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION);
-  await t.throwsAsync(lrp.explain(x, 'tuberculosis'), { message: /cannot explain class 'tuberculosis': the model's classes are COVID-19, pneumonia, normal/ });
+  await t.throwsAsync(lrp.explain(x, 'tuberculosis'), {
+    message: /cannot explain class 'tuberculosis': the model's classes are COVID-19, pneumonia, normal/,
+  });
   t.is((await lrp.explain(x, 'pneumonia'))[0]?.[0]?.targetClass, 'pneumonia');
   t.is((await lrp.explain(x, 2))[0]?.[0]?.targetClass, 'normal');
   lrp.dispose();
@@ -163,22 +178,28 @@ test.serial('wasm and cpu backends give the same map within 1e-4 relative', asyn
   t.true(error <= 1e-4);
 });
 
-test.serial('an explanation carries every class logit of its image, as the model computes them, so classifying needs no second pass', async (t) => {
-  const net = network('tiny.safetensors');
-  const x = input();
-  const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION);
-  const explained = await lrp.explain(x);
-  const modelLogits = net.logits(x);
-  const expected = (await modelLogits.array()) as number[][];
-  explained.forEach(([e], i) => {
-    const row = expected[i] ?? [];
-    if (!e) return t.fail();
-    t.is(e.logits.length, CLASSES.length);
-    t.true(Math.max(...e.logits.map((v, k) => Math.abs(v - (row[k] ?? Number.NaN)))) < 1e-5, `image ${i}: ${e.logits.join(', ')} vs ${row.join(', ')}`);
-    // 'predicted' explains the class the logits rank first.
-    t.is(e.targetIndex, e.logits.indexOf(Math.max(...e.logits)));
-  });
-  lrp.dispose();
-  net.dispose();
-  tf.dispose([x, modelLogits]);
-});
+test.serial(
+  'an explanation carries every class logit of its image, as the model computes them, so classifying needs no second pass',
+  async (t) => {
+    const net = network('tiny.safetensors');
+    const x = input();
+    const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION);
+    const explained = await lrp.explain(x);
+    const modelLogits = net.logits(x);
+    const expected = (await modelLogits.array()) as number[][];
+    explained.forEach(([e], i) => {
+      const row = expected[i] ?? [];
+      if (!e) return t.fail();
+      t.is(e.logits.length, CLASSES.length);
+      t.true(
+        Math.max(...e.logits.map((v, k) => Math.abs(v - (row[k] ?? Number.NaN)))) < 1e-5,
+        `image ${i}: ${e.logits.join(', ')} vs ${row.join(', ')}`,
+      );
+      // 'predicted' explains the class the logits rank first.
+      t.is(e.targetIndex, e.logits.indexOf(Math.max(...e.logits)));
+    });
+    lrp.dispose();
+    net.dispose();
+    tf.dispose([x, modelLogits]);
+  },
+);

@@ -34,13 +34,48 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'normal PA MONOCHROME2 explicit', spec: { className: 'normal', view: 'PA', photometric: 'MONOCHROME2', bitsStored: 12 }, syntax: 'explicit' },
-  { name: 'pneumonia AP MONOCHROME1 implicit + markers', spec: { className: 'pneumonia', view: 'AP', photometric: 'MONOCHROME1', bitsStored: 16, textMarkers: true }, syntax: 'implicit' },
-  { name: 'covid PA 14-bit JPEG lossless', spec: { className: 'covid', view: 'PA', photometric: 'MONOCHROME2', bitsStored: 14 }, syntax: 'jpeg-lossless' },
-  { name: 'covid lateral JPEG-LS', spec: { className: 'covid', view: 'LL', photometric: 'MONOCHROME2', bitsStored: 13 }, syntax: 'jpeg-ls-lossless' },
-  { name: 'pneumonia PA MONOCHROME1 JPEG 2000', spec: { className: 'pneumonia', view: 'PA', photometric: 'MONOCHROME1', bitsStored: 15 }, syntax: 'jpeg2000-lossless' },
-  { name: 'hand RLE', spec: { className: 'normal', bodyPart: 'HAND', view: 'PA', photometric: 'MONOCHROME2', bitsStored: 12, textMarkers: true }, syntax: 'rle' },
-  { name: 'skull explicit', spec: { className: 'normal', bodyPart: 'SKULL', view: 'AP', photometric: 'MONOCHROME1', bitsStored: 14 }, syntax: 'explicit' },
+  {
+    name: 'normal PA MONOCHROME2 explicit',
+    spec: { className: 'normal', view: 'PA', photometric: 'MONOCHROME2', bitsStored: 12 },
+    syntax: 'explicit',
+  },
+  {
+    name: 'pneumonia AP MONOCHROME1 implicit + markers',
+    spec: { className: 'pneumonia', view: 'AP', photometric: 'MONOCHROME1', bitsStored: 16, textMarkers: true },
+    syntax: 'implicit',
+  },
+  {
+    name: 'covid PA 14-bit JPEG lossless',
+    spec: { className: 'covid', view: 'PA', photometric: 'MONOCHROME2', bitsStored: 14 },
+    syntax: 'jpeg-lossless',
+  },
+  {
+    name: 'covid lateral JPEG-LS',
+    spec: { className: 'covid', view: 'LL', photometric: 'MONOCHROME2', bitsStored: 13 },
+    syntax: 'jpeg-ls-lossless',
+  },
+  {
+    name: 'pneumonia PA MONOCHROME1 JPEG 2000',
+    spec: { className: 'pneumonia', view: 'PA', photometric: 'MONOCHROME1', bitsStored: 15 },
+    syntax: 'jpeg2000-lossless',
+  },
+  {
+    name: 'hand RLE',
+    spec: {
+      className: 'normal',
+      bodyPart: 'HAND',
+      view: 'PA',
+      photometric: 'MONOCHROME2',
+      bitsStored: 12,
+      textMarkers: true,
+    },
+    syntax: 'rle',
+  },
+  {
+    name: 'skull explicit',
+    spec: { className: 'normal', bodyPart: 'SKULL', view: 'AP', photometric: 'MONOCHROME1', bitsStored: 14 },
+    syntax: 'explicit',
+  },
 ];
 
 function caseSpec(c: Case, index: number): PhantomSpec {
@@ -71,7 +106,12 @@ test('every kind of phantom file passes dciodvfy with zero errors and zero warni
       StudyInstanceUID: id.studyInstanceUid,
       PatientID: id.patientId,
     });
-    t.regex(String((dataset.PatientName as Array<{ Alphabetic?: string }> | undefined)?.[0]?.Alphabetic ?? dataset.PatientName), /^PHANTOM\^\d{4}$/);
+    t.regex(
+      String(
+        (dataset.PatientName as Array<{ Alphabetic?: string }> | undefined)?.[0]?.Alphabetic ?? dataset.PatientName,
+      ),
+      /^PHANTOM\^\d{4}$/,
+    );
     t.is(Number(dataset.WindowCenter), image.window.center);
     t.is(Number(dataset.WindowWidth), image.window.width);
   }
@@ -90,7 +130,12 @@ test('compressed phantoms decode, through the gateway reader, to exactly the ren
       decoded.values.every((v, i) => v === image.pixels[i]),
       `${c.name}: pixels differ`,
     );
-    t.like(decoded.voi, { kind: 'window', center: image.window.center, width: image.window.width, fn: image.window.fn });
+    t.like(decoded.voi, {
+      kind: 'window',
+      center: image.window.center,
+      width: image.window.width,
+      fn: image.window.fn,
+    });
   }
 });
 
@@ -178,20 +223,37 @@ test('writes a dataset folder whose labels.csv matches the DICOM files and masks
     else t.true(area > 0, `${col(row, 'file')}: a ${col(row, 'class')} image has a mask`);
     t.is(col(row, 'finding') === '', col(row, 'class') === 'normal');
     // The seed and index columns reproduce the image.
-    const spec = phantomSpecFor(Number(col(row, 'index')), 5, { size: 96, aspect: 'portrait', lateralFraction: 0.2, nonChestFraction: 0.2, textMarkers: true });
+    const spec = phantomSpecFor(Number(col(row, 'index')), 5, {
+      size: 96,
+      aspect: 'portrait',
+      lateralFraction: 0.2,
+      nonChestFraction: 0.2,
+      textMarkers: true,
+    });
     t.is(String(spec.seed), col(row, 'seed'));
     t.is(col(row, 'datasetSeed'), '5');
     t.true(existsSync(path.join(dir, 'previews', path.basename(file, '.dcm') + '.png')));
     const { errors, output } = await dciodvfy(file);
     t.deepEqual(errors, [], output);
   }
-  t.true(rows.some((r) => col(r, 'view') === 'LL') || rows.some((r) => col(r, 'bodyPart') !== 'CHEST'), 'the fractions took effect');
+  t.true(
+    rows.some((r) => col(r, 'view') === 'LL') || rows.some((r) => col(r, 'bodyPart') !== 'CHEST'),
+    'the fractions took effect',
+  );
 });
 
 test('the same seed writes the same bytes; another seed writes different ones', async (t) => {
   const write = async (name: string, seed: number): Promise<string> => {
     const dir = path.join(workDir, name);
-    await writePhantomDataset({ dir, count: 4, seed, size: 64, textMarkers: true, syntax: 'mixed', lateralFraction: 0.25 });
+    await writePhantomDataset({
+      dir,
+      count: 4,
+      seed,
+      size: 64,
+      textMarkers: true,
+      syntax: 'mixed',
+      lateralFraction: 0.25,
+    });
     return dir;
   };
   const [a, b, c] = [await write('same-a', 77), await write('same-b', 77), await write('other', 78)];
@@ -201,7 +263,8 @@ test('the same seed writes the same bytes; another seed writes different ones', 
     for (const name of names) {
       const bytes = await readFile(path.join(a, sub, name));
       t.deepEqual(await readFile(path.join(b, sub, name)), bytes, `${sub}/${name} is the same`);
-      if (sub === 'images') t.notDeepEqual(await readFile(path.join(c, sub, name)), bytes, `${sub}/${name} differs with another seed`);
+      if (sub === 'images')
+        t.notDeepEqual(await readFile(path.join(c, sub, name)), bytes, `${sub}/${name} differs with another seed`);
     }
   }
   t.is(await readFile(path.join(b, 'labels.csv'), 'utf8'), await readFile(path.join(a, 'labels.csv'), 'utf8'));
@@ -211,7 +274,9 @@ test('the same seed writes the same bytes; another seed writes different ones', 
 test('refuses a folder that is not empty and leaves it alone', async (t) => {
   const dir = path.join(workDir, 'busy');
   await writePhantomDataset({ dir: path.join(dir, 'x'), count: 1, seed: 1, size: 48 });
-  const error = await t.throwsAsync(writePhantomDataset({ dir, count: 2, seed: 1, size: 48 }), { instanceOf: GatewayError });
+  const error = await t.throwsAsync(writePhantomDataset({ dir, count: 2, seed: 1, size: 48 }), {
+    instanceOf: GatewayError,
+  });
   t.is(error?.code, 'PHANTOMS_OUT_NOT_EMPTY');
   t.deepEqual(await readdir(dir), ['x']);
 });

@@ -20,7 +20,13 @@ test('classes are balanced: any 3k frontal chests hold k of each class, in a shu
   const all = specs(30, 4);
   t.deepEqual(tally(all.map((s) => s.className)), { normal: 10, pneumonia: 10, covid: 10 });
   const blocks = new Set<string>();
-  for (let b = 0; b < 10; b++) blocks.add(all.slice(3 * b, 3 * b + 3).map((s) => s.className).join(','));
+  for (let b = 0; b < 10; b++)
+    blocks.add(
+      all
+        .slice(3 * b, 3 * b + 3)
+        .map((s) => s.className)
+        .join(','),
+    );
   t.true(blocks.size > 1, 'each block of three is in its own order, not a fixed cycle');
   const two = specs(20, 4, { classes: ['covid', 'normal'] });
   t.deepEqual(tally(two.map((s) => s.className)), { covid: 10, normal: 10 });
@@ -40,7 +46,10 @@ test('lateral and non-chest fractions give about that share of LL views and of H
   t.true(Math.abs(nonChest - 0.2) < 0.07, `non-chest ${nonChest}`);
   t.true(all.filter((s) => s.bodyPart !== 'CHEST').every((s) => s.className === 'normal'));
   t.true(all.some((s) => s.bodyPart === 'HAND') && all.some((s) => s.bodyPart === 'SKULL'));
-  t.true(specs(100, 12).every((s) => s.bodyPart === 'CHEST' && s.view !== 'LL'), 'none by default');
+  t.true(
+    specs(100, 12).every((s) => s.bodyPart === 'CHEST' && s.view !== 'LL'),
+    'none by default',
+  );
 });
 
 test('bit depth, photometric and view vary across a dataset', (t) => {
@@ -56,7 +65,10 @@ test('images of one study share the patient (anatomy and findings) and the class
   for (let study = 0; study < 4; study++) {
     const group = all.filter((s) => s.studyIndex === study);
     t.is(group.length, 3);
-    t.deepEqual(group.map((s) => s.indexInStudy), [0, 1, 2]);
+    t.deepEqual(
+      group.map((s) => s.indexInStudy),
+      [0, 1, 2],
+    );
     t.is(new Set(group.map((s) => s.patientSeed)).size, 1);
     t.is(new Set(group.map((s) => s.className)).size, 1);
     t.is(new Set(group.map((s) => s.seed)).size, 3);

@@ -33,14 +33,31 @@ test.after.always(async () => {
 
 test('writes the dataset and prints what it wrote', async (t) => {
   const out = path.join(workDir, 'demo');
-  const r = await run(['--out', out, '--n', '6', '--seed', '3', '--size', '64', '--classes', 'pneumonia,covid', '--text-markers', '--syntax', 'rle']);
+  const r = await run([
+    '--out',
+    out,
+    '--n',
+    '6',
+    '--seed',
+    '3',
+    '--size',
+    '64',
+    '--classes',
+    'pneumonia,covid',
+    '--text-markers',
+    '--syntax',
+    'rle',
+  ]);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /wrote 6 phantom image\(s\) in 6 studies to .*demo/);
   t.regex(r.stdout, /classes: +pneumonia 3, covid 3/);
   t.deepEqual((await readdir(out)).sort(), ['images', 'labels.csv', 'masks']);
   const labels = (await readFile(path.join(out, 'labels.csv'), 'utf8')).trim().split('\n');
   t.is(labels.length, 7);
-  t.true(labels.slice(1).every((line) => line.includes(',1.2.840.10008.1.2.5,')), 'every file RLE');
+  t.true(
+    labels.slice(1).every((line) => line.includes(',1.2.840.10008.1.2.5,')),
+    'every file RLE',
+  );
 });
 
 test('--json prints the summary as JSON', async (t) => {
@@ -59,7 +76,10 @@ test('bad arguments exit 2 with a sentence and the usage', async (t) => {
     [['--out', path.join(workDir, 'x2'), '--n', 'many'], /--n must be a non-negative integer/],
     [['--out', path.join(workDir, 'x3'), '--n', '2', '--classes', 'flu'], /unknown class 'flu'/],
     [['--out', path.join(workDir, 'x4'), '--n', '2', '--syntax', 'jpeg-xl'], /unknown syntax 'jpeg-xl'/],
-    [['--out', path.join(workDir, 'x5'), '--n', '2', '--lateral-fraction', '2'], /--lateral-fraction must be a number from 0 to 1/],
+    [
+      ['--out', path.join(workDir, 'x5'), '--n', '2', '--lateral-fraction', '2'],
+      /--lateral-fraction must be a number from 0 to 1/,
+    ],
     [['--out', path.join(workDir, 'x6'), '--n', '2', '--size', '9'], /size must be an integer from 32/],
     [['--out', path.join(workDir, 'x7'), '--n', '2', '--frobnicate'], /Unknown option '--frobnicate'/],
   ];
@@ -69,7 +89,11 @@ test('bad arguments exit 2 with a sentence and the usage', async (t) => {
     t.regex(r.stderr, message);
     t.regex(r.stderr, /Usage:/);
   }
-  t.deepEqual((await readdir(workDir)).filter((n) => n.startsWith('x')), [], 'nothing created for refused arguments');
+  t.deepEqual(
+    (await readdir(workDir)).filter((n) => n.startsWith('x')),
+    [],
+    'nothing created for refused arguments',
+  );
 });
 
 test('a folder that is not empty exits 1 and is left alone', async (t) => {

@@ -40,7 +40,12 @@ function regions(mask: Uint8Array, columns: number, rows: number): number[] {
       size++;
       const x = i % columns;
       const y = (i - x) / columns;
-      for (const [nx, ny] of [[x + 1, y], [x - 1, y], [x, y + 1], [x, y - 1]] as const) {
+      for (const [nx, ny] of [
+        [x + 1, y],
+        [x - 1, y],
+        [x, y + 1],
+        [x, y - 1],
+      ] as const) {
         if (nx < 0 || ny < 0 || nx >= columns || ny >= rows) continue;
         const j = ny * columns + nx;
         if (mask[j] !== 0 && seen[j] === 0) {
@@ -78,7 +83,11 @@ test('the same spec renders the same pixels and masks; another seed renders diff
 });
 
 test('renders at any size and aspect, with stored values inside Bits Stored', (t) => {
-  for (const [size, aspect] of [[48, 'square'], [200, 'portrait'], [333, 'portrait']] as const) {
+  for (const [size, aspect] of [
+    [48, 'square'],
+    [200, 'portrait'],
+    [333, 'portrait'],
+  ] as const) {
     const spec = phantomSpecFor(1, 3, { size, aspect });
     const image = renderPhantom(spec);
     t.is(image.rows, size);
@@ -129,7 +138,10 @@ test('COVID-19: opacities in both lungs, inside them, towards their outer edges 
       t.true(count(image.mask.map((m, i) => (m && inLung(i) ? 1 : 0))) > 0, `lung ${lung} has an opacity`);
       // Peripheral: the opacities sit further from the midline than the lung's own centre.
       const midline = image.columns / 2;
-      t.true(Math.abs(meanColumn(image, masked) - midline) > Math.abs(meanColumn(image, inLung) - midline), `lung ${lung}: peripheral`);
+      t.true(
+        Math.abs(meanColumn(image, masked) - midline) > Math.abs(meanColumn(image, inLung) - midline),
+        `lung ${lung}: peripheral`,
+      );
     }
     let rowSum = 0;
     let lungPixels = 0;
@@ -263,7 +275,10 @@ test('lateral views, hands and skulls: the right view and body part, no frontal 
       t.is(count(image.mask), 0);
       t.is(count(image.lungs), 0);
     } else if (image.view === 'LL') {
-      t.true(image.lungs.every((l) => l === 0 || l === 3), 'one superimposed lung field');
+      t.true(
+        image.lungs.every((l) => l === 0 || l === 3),
+        'one superimposed lung field',
+      );
       t.true(count(image.lungs) > 0);
       if (image.className !== 'normal') t.true(count(image.mask) > 0);
     }
@@ -272,7 +287,12 @@ test('lateral views, hands and skulls: the right view and body part, no frontal 
 });
 
 test('a hand looks nothing like a chest: most of the image is background air', (t) => {
-  const spec: PhantomSpec = { ...phantomSpecFor(0, 1, { size: SIZE }), bodyPart: 'HAND', view: 'PA', className: 'normal' };
+  const spec: PhantomSpec = {
+    ...phantomSpecFor(0, 1, { size: SIZE }),
+    bodyPart: 'HAND',
+    view: 'PA',
+    className: 'normal',
+  };
   const hand = displayPixels(renderPhantom(spec));
   const chest = displayPixels(renderPhantom({ ...spec, bodyPart: 'CHEST' }));
   const dark = (d: Float32Array): number => d.filter((v) => v < 0.15).length / d.length;

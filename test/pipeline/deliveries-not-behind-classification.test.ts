@@ -23,7 +23,12 @@ function written(sopInstanceUid: string): ImageWorkResult {
   return {
     sopInstanceUid,
     kind: 'written',
-    classification: { classes: ['normal', 'abnormal'], probabilities: [0.3, 0.7], logits: [0, 0.85], predicted: 'abnormal' },
+    classification: {
+      classes: ['normal', 'abnormal'],
+      probabilities: [0.3, 0.7],
+      logits: [0, 0.85],
+      predicted: 'abnormal',
+    },
     explanation: { targetClass: 'abnormal', composite: 'isnet', logit: 0.85, relevanceSum: 0.8, absorbedShare: 0.05 },
     outputs: [],
     stageMs: {},
@@ -34,8 +39,17 @@ test('the deliveries of a written job go out while the one inference lane is sti
   const config = configSchema.parse({
     models: { tiny: tinyModelDir() },
     inference: { defaultModel: 'tiny' },
-    destinations: { pacs: [{ type: 'folder', name: 'pacs', path: '/nonexistent' }], ris: [{ type: 'folder', name: 'ris', path: '/nonexistent' }] },
-    rules: [{ name: 'chest', match: { attributes: { Modality: { oneOf: ['DX'] } } }, action: { model: 'tiny', outputs: ['sc'], pacs: ['pacs'], ris: ['ris'] } }],
+    destinations: {
+      pacs: [{ type: 'folder', name: 'pacs', path: '/nonexistent' }],
+      ris: [{ type: 'folder', name: 'ris', path: '/nonexistent' }],
+    },
+    rules: [
+      {
+        name: 'chest',
+        match: { attributes: { Modality: { oneOf: ['DX'] } } },
+        action: { model: 'tiny', outputs: ['sc'], pacs: ['pacs'], ris: ['ris'] },
+      },
+    ],
   });
   const store = JobStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'not-behind-db-')), 'db.sqlite'));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'not-behind-in-'));
@@ -67,7 +81,9 @@ test('the deliveries of a written job go out while the one inference lane is sti
   const pool = {
     size: 1,
     process: (request: ImageWorkRequest) =>
-      new Promise<ImageWorkResult[]>((resolve) => pending.push({ request, answer: () => resolve(request.images.map((i) => written(i.sopInstanceUid))) })),
+      new Promise<ImageWorkResult[]>((resolve) =>
+        pending.push({ request, answer: () => resolve(request.images.map((i) => written(i.sopInstanceUid))) }),
+      ),
   } as unknown as InferencePool;
   const delivered: Array<{ destination: string; payload: DeliveryPayload }> = [];
   const target = (name: string, kind: 'pacs' | 'ris'): DeliveryTarget => ({
@@ -101,9 +117,16 @@ test('the deliveries of a written job go out while the one inference lane is sti
       if (k > 0) {
         // Batch #k is unanswered: the job of batch #k-1 is delivered to both destinations all the same.
         const previous = studyOfBatch(k - 1);
-        await waitUntil(() => jobState(previous) === 'done', `the job of batch #${k - 1} delivered while batch #${k} is classified`, 10_000);
+        await waitUntil(
+          () => jobState(previous) === 'done',
+          `the job of batch #${k - 1} delivered while batch #${k} is classified`,
+          10_000,
+        );
         t.is(jobState(studyOfBatch(k)), 'processing');
-        t.deepEqual(delivered.map((d) => d.destination), Array.from({ length: k }, () => ['pacs', 'ris']).flat());
+        t.deepEqual(
+          delivered.map((d) => d.destination),
+          Array.from({ length: k }, () => ['pacs', 'ris']).flat(),
+        );
       }
       pending[k]!.answer();
     }

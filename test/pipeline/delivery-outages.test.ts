@@ -39,7 +39,11 @@ interface Harness {
 
 let uid = 0;
 
-function harness(t: { teardown(fn: () => unknown): void }, raw: Record<string, unknown>, targets: (h: Harness) => DeliveryTarget[]): Harness {
+function harness(
+  t: { teardown(fn: () => unknown): void },
+  raw: Record<string, unknown>,
+  targets: (h: Harness) => DeliveryTarget[],
+): Harness {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'delivery-outages-'));
   const store = JobStore.open(path.join(dir, 'db.sqlite'));
   const pipelineStore = new PipelineStore(store.connection);
@@ -47,7 +51,8 @@ function harness(t: { teardown(fn: () => unknown): void }, raw: Record<string, u
   const logs: Array<Record<string, unknown>> = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n'))
+        if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
       callback();
     },
   });
@@ -57,7 +62,10 @@ function harness(t: { teardown(fn: () => unknown): void }, raw: Record<string, u
   // The next time a pass can do something: a pending delivery held back behind another (a RIS report behind its
   // PACS delivery) is already past its own time, so the next one in the future is what matters.
   const nextDue = (): number | undefined => {
-    const times = pipelineStore.deliveries().filter((d) => d.state === 'pending' && d.nextAttemptAt > clock).map((d) => d.nextAttemptAt);
+    const times = pipelineStore
+      .deliveries()
+      .filter((d) => d.state === 'pending' && d.nextAttemptAt > clock)
+      .map((d) => d.nextAttemptAt);
     return times.length === 0 ? undefined : Math.min(...times);
   };
   const h = {
@@ -103,8 +111,16 @@ function harness(t: { teardown(fn: () => unknown): void }, raw: Record<string, u
         ready.jobId,
         {
           deliveries: [
-            ...(destinations.pacs ?? []).map((destination) => ({ kind: 'pacs' as const, destination, payload: JSON.stringify({ kind: 'pacs', files: [] }) })),
-            ...(destinations.ris ?? []).map((destination) => ({ kind: 'ris' as const, destination, payload: JSON.stringify({ kind: 'ris', file: '/x.hl7', controlId: 'C1' }) })),
+            ...(destinations.pacs ?? []).map((destination) => ({
+              kind: 'pacs' as const,
+              destination,
+              payload: JSON.stringify({ kind: 'pacs', files: [] }),
+            })),
+            ...(destinations.ris ?? []).map((destination) => ({
+              kind: 'ris' as const,
+              destination,
+              payload: JSON.stringify({ kind: 'ris', file: '/x.hl7', controlId: 'C1' }),
+            })),
           ],
         },
         clock,
@@ -150,7 +166,11 @@ function harness(t: { teardown(fn: () => unknown): void }, raw: Record<string, u
   return h;
 }
 
-const refused: DeliveryOutcome = { kind: 'retry', cause: 'connection-refused', reason: 'connection refused by 127.0.0.1:104 (ECONNREFUSED): the PACS is not listening there' };
+const refused: DeliveryOutcome = {
+  kind: 'retry',
+  cause: 'connection-refused',
+  reason: 'connection refused by 127.0.0.1:104 (ECONNREFUSED): the PACS is not listening there',
+};
 
 test('defaults: a PACS down for 3 hours (the old policy parked after about an hour) is delivered when it returns, then the RIS; never parked', async (t) => {
   const upAt = START + 3 * 60 * MINUTE;
@@ -168,8 +188,13 @@ test('defaults: a PACS down for 3 hours (the old policy parked after about an ho
   t.false(h.logs.some((l) => l.event === 'EXPORT-6004'));
   // Backoff capped at maxBackoffSeconds (900 s): the return is noticed within 15 minutes.
   const delivered = h.calls.filter((c) => c.destination === 'pacs').at(-1)?.at ?? 0;
-  t.true(delivered >= upAt && delivered <= upAt + 15 * MINUTE, `delivered ${(delivered - upAt) / 1000} s after the PACS came back`);
-  const gaps = h.calls.filter((c) => c.destination === 'pacs').map((c, i, all) => (i === 0 ? 0 : c.at - (all[i - 1]?.at ?? 0)));
+  t.true(
+    delivered >= upAt && delivered <= upAt + 15 * MINUTE,
+    `delivered ${(delivered - upAt) / 1000} s after the PACS came back`,
+  );
+  const gaps = h.calls
+    .filter((c) => c.destination === 'pacs')
+    .map((c, i, all) => (i === 0 ? 0 : c.at - (all[i - 1]?.at ?? 0)));
   t.true(Math.max(...gaps) <= 900_000);
   // Each failure is logged with its stable cause code and class, and the store keeps `cause: reason`.
   const failure = h.logs.find((l) => l.event === 'EXPORT-6003');
@@ -182,18 +207,29 @@ test('the store keeps the cause code first in last_error while a delivery waits'
   const jobId = h.queueJob({ pacs: ['pacs'] });
   await h.runUntil(() => (h.deliveries(jobId)[0]?.attempts ?? 0) >= 3);
   t.like(h.deliveries(jobId)[0], { state: 'pending', attempts: 3 });
-  t.regex(h.deliveries(jobId)[0]?.lastError ?? '', /^connection-refused: connection refused by 127\.0\.0\.1:104 \(ECONNREFUSED\)/);
+  t.regex(
+    h.deliveries(jobId)[0]?.lastError ?? '',
+    /^connection-refused: connection refused by 127\.0\.0\.1:104 \(ECONNREFUSED\)/,
+  );
 });
 
 test('a permanent refusal parks at once, with its cause; the RIS report of that job is held back', async (t) => {
   const h = harness(t, {}, (h) => [
-    h.target('pacs', 'pacs', () => ({ kind: 'parked', cause: 'pacs-refused-object', reason: '1.2.3: 0xA900 data set does not match SOP class' })),
+    h.target('pacs', 'pacs', () => ({
+      kind: 'parked',
+      cause: 'pacs-refused-object',
+      reason: '1.2.3: 0xA900 data set does not match SOP class',
+    })),
     h.target('ris', 'ris', () => ({ kind: 'delivered' })),
   ]);
   const jobId = h.queueJob({ pacs: ['pacs'], ris: ['ris'] });
   await h.runUntil(() => h.deliveries(jobId).every((d) => d.state !== 'pending'));
   const [pacs, ris] = h.deliveries(jobId);
-  t.like(pacs, { state: 'parked', attempts: 1, lastError: 'pacs-refused-object: 1.2.3: 0xA900 data set does not match SOP class' });
+  t.like(pacs, {
+    state: 'parked',
+    attempts: 1,
+    lastError: 'pacs-refused-object: 1.2.3: 0xA900 data set does not match SOP class',
+  });
   t.like(ris, { state: 'parked' });
   t.like(
     h.logs.find((l) => l.event === 'EXPORT-6004'),
@@ -205,8 +241,20 @@ test('a permanent refusal parks at once, with its cause; the RIS report of that 
 test('a RIS application reject parks; an AE that may clear is retried and delivered', async (t) => {
   let aeLeft = 4;
   const h = harness(t, {}, (h) => [
-    h.target('ris-ar', 'ris', () => ({ kind: 'parked', cause: 'application-reject', reason: 'the RIS answered AR (application reject)' })),
-    h.target('ris-ae', 'ris', () => (aeLeft-- > 0 ? { kind: 'retry', cause: 'application-error', reason: 'the RIS answered AE (application error) (error code 207)' } : { kind: 'delivered' })),
+    h.target('ris-ar', 'ris', () => ({
+      kind: 'parked',
+      cause: 'application-reject',
+      reason: 'the RIS answered AR (application reject)',
+    })),
+    h.target('ris-ae', 'ris', () =>
+      aeLeft-- > 0
+        ? {
+            kind: 'retry',
+            cause: 'application-error',
+            reason: 'the RIS answered AE (application error) (error code 207)',
+          }
+        : { kind: 'delivered' },
+    ),
   ]);
   const ar = h.queueJob({ ris: ['ris-ar'] });
   const ae = h.queueJob({ ris: ['ris-ae'] });
@@ -216,11 +264,16 @@ test('a RIS application reject parks; an AE that may clear is retried and delive
 });
 
 test('failures of unknown class still park after delivery.maxAttempts, saying so', async (t) => {
-  const h = harness(t, { delivery: { maxAttempts: 3 } }, (h) => [h.target('pacs', 'pacs', () => ({ kind: 'retry', cause: 'pacs-failure', reason: '0x0301 failure' }))]);
+  const h = harness(t, { delivery: { maxAttempts: 3 } }, (h) => [
+    h.target('pacs', 'pacs', () => ({ kind: 'retry', cause: 'pacs-failure', reason: '0x0301 failure' })),
+  ]);
   const jobId = h.queueJob({ pacs: ['pacs'] });
   await h.runUntil(() => h.deliveries(jobId)[0]?.state !== 'pending');
   t.like(h.deliveries(jobId)[0], { state: 'parked', attempts: 3 });
-  t.regex(h.deliveries(jobId)[0]?.lastError ?? '', /^pacs-failure: 0x0301 failure; gave up after 3 failed attempts \(the retry policy allows 3\)$/);
+  t.regex(
+    h.deliveries(jobId)[0]?.lastError ?? '',
+    /^pacs-failure: 0x0301 failure; gave up after 3 failed attempts \(the retry policy allows 3\)$/,
+  );
 });
 
 test('delivery.transientMaxAttempts bounds transient retries when a site wants that', async (t) => {
@@ -237,10 +290,17 @@ test('a delivery whose destination is not live waits (visible), and goes out onc
   await h.runUntil(() => (h.deliveries(jobId)[0]?.attempts ?? 0) >= 20);
   const waiting = h.deliveries(jobId)[0];
   t.like(waiting, { state: 'pending', attempts: 20 });
-  t.regex(waiting?.lastError ?? '', /^destination-not-configured: destination 'new-pacs' is not configured; the delivery waits/);
+  t.regex(
+    waiting?.lastError ?? '',
+    /^destination-not-configured: destination 'new-pacs' is not configured; the delivery waits/,
+  );
   // Waiting for a destination looks again at least once a minute, whatever the backoff has grown to.
   t.true((waiting?.nextAttemptAt ?? 0) - h.now <= MINUTE);
-  t.like(h.pipeline.deliveryTroubles()[0], { destination: 'new-pacs', failing: 1, cause: 'destination-not-configured' });
+  t.like(h.pipeline.deliveryTroubles()[0], {
+    destination: 'new-pacs',
+    failing: 1,
+    cause: 'destination-not-configured',
+  });
 
   const config = configSchema.parse({});
   h.pipeline.updateConfig(config, new Map([['new-pacs', h.target('new-pacs', 'pacs', () => ({ kind: 'delivered' }))]]));
@@ -252,7 +312,9 @@ test('a delivery whose destination is not live waits (visible), and goes out onc
 
 test('/healthz turns degraded with the reason once deliveries fail longer than delivery.alertAfterMinutes, and ok again when they go out; /metrics shows them', async (t) => {
   const upAt = START + 50 * MINUTE;
-  const h = harness(t, { delivery: { alertAfterMinutes: 30 } }, (h) => [h.target('pacs', 'pacs', (_p, now) => (now < upAt ? refused : { kind: 'delivered' }))]);
+  const h = harness(t, { delivery: { alertAfterMinutes: 30 } }, (h) => [
+    h.target('pacs', 'pacs', (_p, now) => (now < upAt ? refused : { kind: 'delivered' })),
+  ]);
   const admin = new AdminServer({
     host: '127.0.0.1',
     port: 0,
@@ -287,8 +349,13 @@ test('/healthz turns degraded with the reason once deliveries fail longer than d
   const body = JSON.parse(health.text) as { status: string; problems: string[] };
   t.is(body.status, 'degraded');
   t.deepEqual(body.problems.length, 1);
-  t.regex(body.problems[0] ?? '', /^deliveries to 'pacs' have been failing for 3\d min \(1 waiting, last cause connection-refused\)/);
-  const seconds = Number(/^cxr_delivery_oldest_failing_seconds\{destination="pacs"\} (\d+)$/m.exec((await get('/metrics')).text)?.[1]);
+  t.regex(
+    body.problems[0] ?? '',
+    /^deliveries to 'pacs' have been failing for 3\d min \(1 waiting, last cause connection-refused\)/,
+  );
+  const seconds = Number(
+    /^cxr_delivery_oldest_failing_seconds\{destination="pacs"\} (\d+)$/m.exec((await get('/metrics')).text)?.[1],
+  );
   t.true(seconds >= 30 * 60, `${seconds}`);
 
   await h.runUntil(() => h.deliveries(jobId)[0]?.state === 'delivered');
@@ -308,14 +375,29 @@ test('/healthz is degraded when a model runs fewer live workers than wanted, or 
     minFreeDiskBytes: 1024 ** 3,
     dicomListening: () => true,
   };
-  const logger = createLogger({ level: 'error', format: 'json', stream: new Writable({ write: (_c, _e, cb) => cb() }) });
+  const logger = createLogger({
+    level: 'error',
+    format: 'json',
+    stream: new Writable({ write: (_c, _e, cb) => cb() }),
+  });
   const healthOf = (workers: number, wantedWorkers?: number) =>
     new AdminServer({
       host: '127.0.0.1',
       port: 0,
       metrics: undefined as never,
       logger,
-      health: { ...base, models: () => [{ name: 'demo', loaded: true, backend: 'wasm', workers, ...(wantedWorkers === undefined ? {} : { wantedWorkers }) }] },
+      health: {
+        ...base,
+        models: () => [
+          {
+            name: 'demo',
+            loaded: true,
+            backend: 'wasm',
+            workers,
+            ...(wantedWorkers === undefined ? {} : { wantedWorkers }),
+          },
+        ],
+      },
     }).health();
   t.like(healthOf(2, 2), { status: 'ok', problems: [] });
   t.like(healthOf(2), { status: 'ok' });

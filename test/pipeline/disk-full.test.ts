@@ -1,5 +1,15 @@
 import test from 'ava';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -22,7 +32,7 @@ function fill(dir: string): string {
   const fd = openSync(filler, 'w');
   const chunk = Buffer.alloc(65536, 1);
   try {
-    for (let size = chunk.length; size >= 1; ) {
+    for (let size = chunk.length; size >= 1;) {
       try {
         writeSync(fd, chunk, 0, size);
       } catch (error) {
@@ -38,7 +48,14 @@ function fill(dir: string): string {
 
 interface Listing {
   studies: Array<{ studyInstanceUid: string; instanceCount: number }>;
-  jobs: Array<{ id: number; studyInstanceUid: string; state: string; attempts: number; lastError: string | null; nextAttemptAt: number | null }>;
+  jobs: Array<{
+    id: number;
+    studyInstanceUid: string;
+    state: string;
+    attempts: number;
+    lastError: string | null;
+    nextAttemptAt: number | null;
+  }>;
 }
 
 async function jobsJson(configPath: string): Promise<Listing> {
@@ -55,7 +72,13 @@ function foldersConfig(out: string): ConfigOverrides {
       pacs: [{ type: 'folder', name: 'pacs-folder', path: path.join(out, 'dicom') }],
       ris: [{ type: 'folder', name: 'ris-folder', path: path.join(out, 'hl7'), sendingApplication: 'CXR_GATEWAY' }],
     },
-    rules: [{ name: 'chest', match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } }, action: { model: 'tiny', outputs: ['sc'], pacs: ['pacs-folder'], ris: ['ris-folder'] } }] as never,
+    rules: [
+      {
+        name: 'chest',
+        match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } },
+        action: { model: 'tiny', outputs: ['sc'], pacs: ['pacs-folder'], ris: ['ris-folder'] },
+      },
+    ] as never,
   };
 }
 
@@ -97,17 +120,27 @@ test('the outputs disk is full when a job writes: the job waits (visible in jobs
   const pa = await writeImageFile(dir, { studyInstanceUid, viewPosition: 'PA', seed: 5 });
   t.is((await storescu(gateway.port, [pa.path])).code, 0, 'storing is not affected: another file system');
 
-  const waiting = await gateway.waitForLog((l) => l.event === 'PIPELINE-4004' && l.studyInstanceUid === studyInstanceUid, 'the wait for space');
+  const waiting = await gateway.waitForLog(
+    (l) => l.event === 'PIPELINE-4004' && l.studyInstanceUid === studyInstanceUid,
+    'the wait for space',
+  );
   t.is(waiting.level, 'warn');
   t.regex(String(waiting.why), /ENOSPC/);
   const during = (await jobsJson(existing.configPath)).jobs.find((j) => j.studyInstanceUid === studyInstanceUid);
   t.like(during, { state: 'processing' });
   t.regex(during?.lastError ?? '', /^NO_SPACE: waiting for disk space: .*ENOSPC/);
   t.true((during?.nextAttemptAt ?? 0) > 0);
-  t.false(gateway.logs.some((l) => l.event === 'ANALYSIS-5011' && l.studyInstanceUid === studyInstanceUid), 'never marked failed for ENOSPC');
+  t.false(
+    gateway.logs.some((l) => l.event === 'ANALYSIS-5011' && l.studyInstanceUid === studyInstanceUid),
+    'never marked failed for ENOSPC',
+  );
 
   rmSync(filler);
-  await gateway.waitForLog((l) => l.event === 'EXPORT-6002' && l.studyInstanceUid === studyInstanceUid, 'the RIS report after space came back', 120_000);
+  await gateway.waitForLog(
+    (l) => l.event === 'EXPORT-6002' && l.studyInstanceUid === studyInstanceUid,
+    'the RIS report after space came back',
+    120_000,
+  );
   const after = (await jobsJson(existing.configPath)).jobs.find((j) => j.studyInstanceUid === studyInstanceUid);
   t.like(after, { state: 'done', lastError: null, nextAttemptAt: null });
   t.true((after?.attempts ?? 0) >= 2, 'the wait and the successful pass are both counted');

@@ -19,7 +19,13 @@ test('a frontal chest study goes in, a Secondary Capture and an ORU come out, a 
       pacs: [{ type: 'folder', name: 'pacs-folder', path: path.join(out, 'dicom') }],
       ris: [{ type: 'folder', name: 'ris-folder', path: path.join(out, 'hl7'), sendingApplication: 'CXR_GATEWAY' }],
     },
-    rules: [{ name: 'chest', match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } }, action: { model: 'tiny', outputs: ['sc', 'sr'], pacs: ['pacs-folder'], ris: ['ris-folder'] } }],
+    rules: [
+      {
+        name: 'chest',
+        match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } },
+        action: { model: 'tiny', outputs: ['sc', 'sr'], pacs: ['pacs-folder'], ris: ['ris-folder'] },
+      },
+    ],
   } as never);
   t.teardown(() => gateway.stop());
   const studyInstanceUid = newUid();
@@ -28,9 +34,16 @@ test('a frontal chest study goes in, a Secondary Capture and an ORU come out, a 
   const lateral = await writeImageFile(dir, { studyInstanceUid, viewPosition: 'LL', instanceNumber: 2, seed: 4 });
   t.is((await storescu(gateway.port, [pa.path, lateral.path])).code, 0);
 
-  await gateway.waitForLog((l) => l.event === 'EXPORT-6002' && l.studyInstanceUid === studyInstanceUid, 'the RIS report', 60_000);
+  await gateway.waitForLog(
+    (l) => l.event === 'EXPORT-6002' && l.studyInstanceUid === studyInstanceUid,
+    'the RIS report',
+    60_000,
+  );
   const listing = await listJobs(gateway.configPath);
-  t.like(listing.jobs.find((j) => j.studyInstanceUid === studyInstanceUid), { state: 'done' });
+  t.like(
+    listing.jobs.find((j) => j.studyInstanceUid === studyInstanceUid),
+    { state: 'done' },
+  );
 
   const objects = readdirSync(path.join(out, 'dicom', studyInstanceUid));
   t.is(objects.length, 2, 'one SC and one SR for the one frontal image');

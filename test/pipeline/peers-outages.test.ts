@@ -46,12 +46,20 @@ test('RIS down for a while, then up: the results of two revisions of a study rea
   const first = await writeImageFile(dir, { studyInstanceUid, accessionNumber: 'ACC-RIS-DOWN', seed: 51 });
   t.is((await storescu(gateway.port, [first.path])).code, 0);
   const risFailure = (revision: number) => (l: LogLine) =>
-    l.event === 'EXPORT-6003' && l.studyInstanceUid === studyInstanceUid && l.revision === revision && l.destination === RIS_NAME;
+    l.event === 'EXPORT-6003' &&
+    l.studyInstanceUid === studyInstanceUid &&
+    l.revision === revision &&
+    l.destination === RIS_NAME;
   await gateway.waitForLog(isLog('EXPORT-6001', { studyInstanceUid, revision: 0 }), 'revision 0 in the PACS', 60_000);
   await gateway.waitForLog((l) => risFailure(0)(l) && l.attempt === 2, 'two failed RIS attempts', 30_000);
 
   // A late image while the RIS is still down: revision 1 (a re-run of the study) queues a corrected result.
-  const late = await writeImageFile(dir, { studyInstanceUid, accessionNumber: 'ACC-RIS-DOWN', instanceNumber: 2, seed: 52 });
+  const late = await writeImageFile(dir, {
+    studyInstanceUid,
+    accessionNumber: 'ACC-RIS-DOWN',
+    instanceNumber: 2,
+    seed: 52,
+  });
   t.is((await storescu(gateway.port, [late.path])).code, 0);
   await gateway.waitForLog(isLog('EXPORT-6001', { studyInstanceUid, revision: 1 }), 'revision 1 in the PACS', 60_000);
 
@@ -84,13 +92,19 @@ test('RIS down for a while, then up: the results of two revisions of a study rea
   const ris0 = deliveriesOfJob(gateway.workDir, jobs[0]?.id ?? -1).find((d) => d.kind === 'ris');
   t.true((ris0?.attempts ?? 0) >= 3, `revision 0's RIS delivery took ${ris0?.attempts} attempts`);
   t.regex(gateway.logs.find(risFailure(0))?.why as string, /refused|ECONNREFUSED/i);
-  for (const job of jobs) t.like(deliveriesOfJob(gateway.workDir, job.id).find((d) => d.kind === 'pacs'), { state: 'delivered', attempts: 1 });
+  for (const job of jobs)
+    t.like(
+      deliveriesOfJob(gateway.workDir, job.id).find((d) => d.kind === 'pacs'),
+      { state: 'delivered', attempts: 1 },
+    );
   // Per revision: its objects were stored in the PACS before its result was reported; revision 0 before 1.
   const storedAt = (revision: number) => logIndex(gateway.logs, isLog('EXPORT-6001', { studyInstanceUid, revision }));
   const reportedAt = (revision: number) => logIndex(gateway.logs, isLog('EXPORT-6002', { studyInstanceUid, revision }));
   t.true(storedAt(0) < reportedAt(0) && storedAt(1) < reportedAt(1) && reportedAt(0) < reportedAt(1));
   // The PACS holds revision 0's SC and revision 1's two, each once.
-  const scs = jobs.flatMap((j) => writtenResults(gateway.workDir, j.id).flatMap((r) => r.outputs.map((o) => o.sopInstanceUid)));
+  const scs = jobs.flatMap((j) =>
+    writtenResults(gateway.workDir, j.id).flatMap((r) => r.outputs.map((o) => o.sopInstanceUid)),
+  );
   t.is(scs.length, 3);
   t.deepEqual((await orthancStudyInstances(orthanc, studyInstanceUid)).map((s) => s.sopInstanceUid).sort(), scs.sort());
 });
@@ -103,22 +117,38 @@ test('PACS (Orthanc) stopped for longer than the old retry window (delivery.maxA
   cleanups.push(() => listener.stop());
   // maxAttempts 3 used to park a connection failure at the third attempt; it now bounds unknown failures only.
   const gateway = await daemon({ pacsPort: orthanc.dicomPort, risPort: listener.port, delivery: { maxAttempts: 3 } });
-  const image = await writeImageFile(inputDir(), { studyInstanceUid: newUid(), accessionNumber: 'ACC-PACS-DOWN', seed: 61 });
+  const image = await writeImageFile(inputDir(), {
+    studyInstanceUid: newUid(),
+    accessionNumber: 'ACC-PACS-DOWN',
+    seed: 61,
+  });
   const { studyInstanceUid } = image;
   t.is((await storescu(gateway.port, [image.path])).code, 0);
   const pacsFailure = (l: LogLine) => isLog('EXPORT-6003', { studyInstanceUid, destination: PACS_NAME })(l);
-  await gateway.waitForLog((l) => pacsFailure(l) && Number(l.attempt) >= 6, 'six failed PACS attempts (twice the old limit)', 60_000);
+  await gateway.waitForLog(
+    (l) => pacsFailure(l) && Number(l.attempt) >= 6,
+    'six failed PACS attempts (twice the old limit)',
+    60_000,
+  );
   const [job] = jobsOfStudy(gateway.workDir, studyInstanceUid);
   if (job === undefined) return t.fail('no job');
   const waiting = deliveriesOfJob(gateway.workDir, job.id).find((d) => d.kind === 'pacs');
   t.like(waiting, { state: 'pending' });
-  t.regex(waiting?.last_error ?? '', new RegExp(`^connection-refused: .*127\\.0\\.0\\.1:${orthanc.dicomPort}.*ECONNREFUSED`));
-  for (const l of gateway.logs.filter(pacsFailure)) t.like(l, { level: 'warn', cause: 'connection-refused', failure: 'transient' });
+  t.regex(
+    waiting?.last_error ?? '',
+    new RegExp(`^connection-refused: .*127\\.0\\.0\\.1:${orthanc.dicomPort}.*ECONNREFUSED`),
+  );
+  for (const l of gateway.logs.filter(pacsFailure))
+    t.like(l, { level: 'warn', cause: 'connection-refused', failure: 'transient' });
   // The RIS report waits behind the PACS delivery: nothing went to the RIS yet.
   t.is(listener.received.length, 0);
 
   await orthanc.restart();
-  await gateway.waitForLog(isLog('EXPORT-6001', { studyInstanceUid }), 'the objects in the PACS after it came back', 60_000);
+  await gateway.waitForLog(
+    isLog('EXPORT-6001', { studyInstanceUid }),
+    'the objects in the PACS after it came back',
+    60_000,
+  );
   await gateway.waitForLog(isLog('EXPORT-6002', { studyInstanceUid }), 'the RIS report', 30_000);
   const pacs = deliveriesOfJob(gateway.workDir, job.id).find((d) => d.kind === 'pacs');
   t.like(pacs, { state: 'delivered' });

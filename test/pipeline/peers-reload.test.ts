@@ -8,7 +8,15 @@ import { startGateway, type GatewayUnderTest } from '../helpers/gateway-process.
 import { startHl7Listener } from '../helpers/hl7-listener.js';
 import { startOrthanc } from '../helpers/orthanc.js';
 import { freePort } from '../helpers/ports.js';
-import { RIS_NAME, deliveriesOfJob, inputDir, isLog, jobsOfStudy, peerConfig, processAction } from '../helpers/pipeline-peers.js';
+import {
+  RIS_NAME,
+  deliveriesOfJob,
+  inputDir,
+  isLog,
+  jobsOfStudy,
+  peerConfig,
+  processAction,
+} from '../helpers/pipeline-peers.js';
 
 // Reload never strands work: a destination added by a reload is live before the rule that names it, and a
 // delivery whose destination a reload removed waits (it does not park) and goes out once the destination is
@@ -19,7 +27,10 @@ test.after.always(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 });
 
-type Config = { destinations: { pacs: unknown[]; ris: Array<{ name: string }> }; rules: Array<{ action: { ris: string[] } }> };
+type Config = {
+  destinations: { pacs: unknown[]; ris: Array<{ name: string }> };
+  rules: Array<{ action: { ris: string[] } }>;
+};
 
 function editConfig(path: string, edit: (config: Config) => void): void {
   const config = parse(readFileSync(path, 'utf8')) as Config;
@@ -32,11 +43,20 @@ function withoutRis(overrides: ReturnType<typeof peerConfig>): ReturnType<typeof
   return {
     ...overrides,
     destinations: { ...destinations, ris: [] } as unknown as Record<string, unknown>,
-    rules: [{ name: 'chest', match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } }, action: { ...processAction(), ris: [] } }] as unknown as Record<string, unknown>,
+    rules: [
+      {
+        name: 'chest',
+        match: { attributes: { Modality: { oneOf: ['CR', 'DX'] } } },
+        action: { ...processAction(), ris: [] },
+      },
+    ] as unknown as Record<string, unknown>,
   };
 }
 
-async function daemon(overrides: ReturnType<typeof peerConfig>, existing?: Parameters<typeof startGateway>[1]): Promise<GatewayUnderTest> {
+async function daemon(
+  overrides: ReturnType<typeof peerConfig>,
+  existing?: Parameters<typeof startGateway>[1],
+): Promise<GatewayUnderTest> {
   const gateway = await startGateway(overrides, existing);
   cleanups.push(() => gateway.stop());
   return gateway;
@@ -62,12 +82,23 @@ test('a reload that adds a RIS destination and a rule naming it: the next study 
   );
   t.deepEqual(reloaded.restartNeededFor, []);
 
-  const image = await writeImageFile(inputDir(), { studyInstanceUid: newUid(), accessionNumber: 'ACC-RELOAD', seed: 71 });
+  const image = await writeImageFile(inputDir(), {
+    studyInstanceUid: newUid(),
+    accessionNumber: 'ACC-RELOAD',
+    seed: 71,
+  });
   t.is((await storescu(gateway.port, [image.path])).code, 0);
-  await gateway.waitForLog(isLog('EXPORT-6002', { studyInstanceUid: image.studyInstanceUid, destination: RIS_NAME }), 'the report to the added RIS', 60_000);
+  await gateway.waitForLog(
+    isLog('EXPORT-6002', { studyInstanceUid: image.studyInstanceUid, destination: RIS_NAME }),
+    'the report to the added RIS',
+    60_000,
+  );
   const [job] = jobsOfStudy(gateway.workDir, image.studyInstanceUid);
   t.like(job, { state: 'done' });
-  t.like(deliveriesOfJob(gateway.workDir, job?.id ?? -1).find((d) => d.kind === 'ris'), { destination: RIS_NAME, state: 'delivered', attempts: 1 });
+  t.like(
+    deliveriesOfJob(gateway.workDir, job?.id ?? -1).find((d) => d.kind === 'ris'),
+    { destination: RIS_NAME, state: 'delivered', attempts: 1 },
+  );
   t.is(listener.countByControlId(resultControlId(image.studyInstanceUid, 0, RIS_NAME)), 1);
   t.false(gateway.logs.some((l) => l.event === 'EXPORT-6004'));
 });
@@ -79,10 +110,18 @@ test('a reload that removes a destination while a delivery to it is pending: it 
   const risPort = await freePort();
   const full = peerConfig({ pacsPort: orthanc.dicomPort, risPort });
   const first = await daemon(full);
-  const image = await writeImageFile(inputDir(), { studyInstanceUid: newUid(), accessionNumber: 'ACC-REMOVED', seed: 72 });
+  const image = await writeImageFile(inputDir(), {
+    studyInstanceUid: newUid(),
+    accessionNumber: 'ACC-REMOVED',
+    seed: 72,
+  });
   const { studyInstanceUid } = image;
   t.is((await storescu(first.port, [image.path])).code, 0);
-  await first.waitForLog((l) => isLog('EXPORT-6003', { studyInstanceUid, destination: RIS_NAME })(l) && l.cause === 'connection-refused', 'a failed RIS attempt', 60_000);
+  await first.waitForLog(
+    (l) => isLog('EXPORT-6003', { studyInstanceUid, destination: RIS_NAME })(l) && l.cause === 'connection-refused',
+    'a failed RIS attempt',
+    60_000,
+  );
 
   const saved = readFileSync(first.configPath, 'utf8');
   editConfig(first.configPath, (c) => {
@@ -90,9 +129,14 @@ test('a reload that removes a destination while a delivery to it is pending: it 
     for (const rule of c.rules) rule.action.ris = [];
   });
   process.kill(first.pid, 'SIGHUP');
-  await first.waitForLog((l) => l.event === 'CONFIG-9004' && Array.isArray(l.destinationsRemoved) && l.destinationsRemoved.includes(RIS_NAME), 'the reload removing the RIS');
   await first.waitForLog(
-    (l) => isLog('EXPORT-6003', { studyInstanceUid, destination: RIS_NAME })(l) && l.cause === 'destination-not-configured',
+    (l) =>
+      l.event === 'CONFIG-9004' && Array.isArray(l.destinationsRemoved) && l.destinationsRemoved.includes(RIS_NAME),
+    'the reload removing the RIS',
+  );
+  await first.waitForLog(
+    (l) =>
+      isLog('EXPORT-6003', { studyInstanceUid, destination: RIS_NAME })(l) && l.cause === 'destination-not-configured',
     'the RIS delivery waiting for its destination',
     30_000,
   );
@@ -100,7 +144,10 @@ test('a reload that removes a destination while a delivery to it is pending: it 
   if (job === undefined) return t.fail('no job');
   const waiting = deliveriesOfJob(first.workDir, job.id).find((d) => d.kind === 'ris');
   t.like(waiting, { state: 'pending' });
-  t.regex(waiting?.last_error ?? '', /^destination-not-configured: destination 'ris' is not configured; the delivery waits/);
+  t.regex(
+    waiting?.last_error ?? '',
+    /^destination-not-configured: destination 'ris' is not configured; the delivery waits/,
+  );
   t.false(first.logs.some((l) => l.event === 'EXPORT-6004'));
   t.is(await first.stop(), 0);
 
@@ -109,8 +156,15 @@ test('a reload that removes a destination while a delivery to it is pending: it 
   const listener = await startHl7Listener({ responses: ['aa'], port: risPort });
   cleanups.push(() => listener.stop());
   const second = await daemon(full, { workDir: first.workDir, configPath: first.configPath, port: first.port });
-  await second.waitForLog(isLog('EXPORT-6002', { studyInstanceUid, destination: RIS_NAME }), 'the report after the restart', 60_000);
-  t.like(deliveriesOfJob(second.workDir, job.id).find((d) => d.kind === 'ris'), { state: 'delivered' });
+  await second.waitForLog(
+    isLog('EXPORT-6002', { studyInstanceUid, destination: RIS_NAME }),
+    'the report after the restart',
+    60_000,
+  );
+  t.like(
+    deliveriesOfJob(second.workDir, job.id).find((d) => d.kind === 'ris'),
+    { state: 'delivered' },
+  );
   t.is(jobsOfStudy(second.workDir, studyInstanceUid)[0]?.state, 'done');
   t.is(listener.countByControlId(resultControlId(studyInstanceUid, 0, RIS_NAME)), 1);
 });

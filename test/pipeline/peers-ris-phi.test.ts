@@ -18,12 +18,19 @@ test('RIS ACK text naming a patient is absent from the daemon log at info, from 
   t.teardown(() => orthanc.dispose());
   const listener = await startHl7Listener({ responses: ['ae-phi', 'ae-phi', 'ar-phi'] });
   t.teardown(() => listener.stop());
-  const gateway = await startGateway({ ...peerConfig({ pacsPort: orthanc.dicomPort, risPort: listener.port }), logging: { level: 'info', format: 'json' } });
+  const gateway = await startGateway({
+    ...peerConfig({ pacsPort: orthanc.dicomPort, risPort: listener.port }),
+    logging: { level: 'info', format: 'json' },
+  });
   t.teardown(() => gateway.stop());
   const image = await writeImageFile(inputDir(), { studyInstanceUid: newUid(), accessionNumber: 'ACC-PHI', seed: 81 });
   const { studyInstanceUid } = image;
   t.is((await storescu(gateway.port, [image.path])).code, 0);
-  const parked = await gateway.waitForLog(isLog('EXPORT-6004', { studyInstanceUid, destination: RIS_NAME }), 'the RIS delivery parked after AE, AE, AR', 60_000);
+  const parked = await gateway.waitForLog(
+    isLog('EXPORT-6004', { studyInstanceUid, destination: RIS_NAME }),
+    'the RIS delivery parked after AE, AE, AR',
+    60_000,
+  );
 
   // The RIS did send the patient's name, three times, and the daemon heard every answer.
   await listener.waitForMessages(3);

@@ -24,7 +24,12 @@ function written(sopInstanceUid: string): ImageWorkResult {
   return {
     sopInstanceUid,
     kind: 'written',
-    classification: { classes: ['normal', 'abnormal'], probabilities: [0.3, 0.7], logits: [0, 0.85], predicted: 'abnormal' },
+    classification: {
+      classes: ['normal', 'abnormal'],
+      probabilities: [0.3, 0.7],
+      logits: [0, 0.85],
+      predicted: 'abnormal',
+    },
     explanation: { targetClass: 'abnormal', composite: 'isnet', logit: 0.85, relevanceSum: 0.8, absorbedShare: 0.05 },
     outputs: [],
     stageMs: {},
@@ -42,12 +47,26 @@ interface Harness {
   sops: string[];
 }
 
-async function harness(opts: { images: number; process: (request: ImageWorkRequest) => Promise<ImageWorkResult[]>; outputsDir: string; maxCrashesPerImage?: number }): Promise<Harness> {
+async function harness(opts: {
+  images: number;
+  process: (request: ImageWorkRequest) => Promise<ImageWorkResult[]>;
+  outputsDir: string;
+  maxCrashesPerImage?: number;
+}): Promise<Harness> {
   const config = configSchema.parse({
     models: { tiny: tinyModelDir() },
     inference: { defaultModel: 'tiny', maxCrashesPerImage: opts.maxCrashesPerImage ?? 3 },
-    destinations: { pacs: [{ type: 'folder', name: 'pacs', path: '/nonexistent' }], ris: [{ type: 'folder', name: 'ris', path: '/nonexistent' }] },
-    rules: [{ name: 'chest', match: { attributes: { Modality: { oneOf: ['DX'] } } }, action: { model: 'tiny', outputs: ['sc'], pacs: ['pacs'], ris: ['ris'] } }],
+    destinations: {
+      pacs: [{ type: 'folder', name: 'pacs', path: '/nonexistent' }],
+      ris: [{ type: 'folder', name: 'ris', path: '/nonexistent' }],
+    },
+    rules: [
+      {
+        name: 'chest',
+        match: { attributes: { Modality: { oneOf: ['DX'] } } },
+        action: { model: 'tiny', outputs: ['sc'], pacs: ['pacs'], ris: ['ris'] },
+      },
+    ],
   });
   const store = JobStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'pipeline-db-')), 'db.sqlite'));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pipeline-in-'));
@@ -128,8 +147,14 @@ test('a batch that crashed a worker is retried image by image; the poison image 
   // The batch crashed (one crash each), then one by one: the poison's second crash fails it (max 2).
   t.deepEqual(h.batches, [sorted, ...sorted.map((s) => [s])]);
   const images = h.pipelineStore.jobImages(h.store.listJobs()[0]?.id ?? 0);
-  t.like(images.find((i) => i.sopInstanceUid === poison), { state: 'failed', crashes: 2 });
-  t.regex(images.find((i) => i.sopInstanceUid === poison)?.reason ?? '', /^WORKER_CRASHED: the inference worker crashed 2 times on this image \(.*exit code 70\)/);
+  t.like(
+    images.find((i) => i.sopInstanceUid === poison),
+    { state: 'failed', crashes: 2 },
+  );
+  t.regex(
+    images.find((i) => i.sopInstanceUid === poison)?.reason ?? '',
+    /^WORKER_CRASHED: the inference worker crashed 2 times on this image \(.*exit code 70\)/,
+  );
   t.deepEqual(images.filter((i) => i.state === 'written').length, 2);
   const job = h.store.listJobs()[0];
   t.regex(job?.lastError ?? '', /^IMAGES_FAILED: 1 of 3 image\(s\) failed: /);
@@ -143,7 +168,7 @@ test('no space for the HL7 report: the job waits with a doubling delay capped at
   const filler = path.join(outputs, 'filler');
   const fd = openSync(filler, 'w');
   try {
-    for (let size = 65536; size >= 1; ) {
+    for (let size = 65536; size >= 1;) {
       try {
         writeSync(fd, Buffer.alloc(size, 1));
       } catch {
@@ -153,13 +178,22 @@ test('no space for the HL7 report: the job waits with a doubling delay capped at
   } finally {
     closeSync(fd);
   }
-  const h = await harness({ images: 1, outputsDir: outputs, process: async (request) => request.images.map((i) => written(i.sopInstanceUid)) });
+  const h = await harness({
+    images: 1,
+    outputsDir: outputs,
+    process: async (request) => request.images.map((i) => written(i.sopInstanceUid)),
+  });
   t.teardown(() => h.store.close());
   h.pipeline.start();
   t.teardown(() => h.pipeline.stop());
   const waits = () => h.lines.filter((l) => l.event === 'PIPELINE-4004');
   await waitUntil(() => waits().length >= 4, 'four waits');
-  t.deepEqual(waits().slice(0, 4).map((l) => l.retryInMs), [40, 80, 100, 100]);
+  t.deepEqual(
+    waits()
+      .slice(0, 4)
+      .map((l) => l.retryInMs),
+    [40, 80, 100, 100],
+  );
   t.true(waits().every((l) => l.level === 'warn' && /HL7 report.*ENOSPC/.test(String(l.why))));
   const job = h.store.listJobs()[0];
   t.like(job, { state: 'processing' });
@@ -174,11 +208,24 @@ test('no space for the HL7 report: the job waits with a doubling delay capped at
 });
 
 test('an image a worker already died on (e.g. before a restart) is sent alone, before the others', async (t) => {
-  const h = await harness({ images: 3, outputsDir: mkdtempSync(path.join(os.tmpdir(), 'pipeline-out-')), process: async (request) => request.images.map((i) => written(i.sopInstanceUid)) });
+  const h = await harness({
+    images: 3,
+    outputsDir: mkdtempSync(path.join(os.tmpdir(), 'pipeline-out-')),
+    process: async (request) => request.images.map((i) => written(i.sopInstanceUid)),
+  });
   t.teardown(() => h.store.close());
   const jobId = h.store.listJobs()[0]?.id ?? 0;
   const action = { model: 'tiny', outputs: ['sc'], pacs: ['pacs'], ris: ['ris'], priority: 'normal' };
-  h.pipelineStore.routeJob(jobId, { rule: 'chest', action: JSON.stringify(action), priority: 'normal', images: h.pipelineStore.studyInstances(h.studyInstanceUid) }, 1);
+  h.pipelineStore.routeJob(
+    jobId,
+    {
+      rule: 'chest',
+      action: JSON.stringify(action),
+      priority: 'normal',
+      images: h.pipelineStore.studyInstances(h.studyInstanceUid),
+    },
+    1,
+  );
   const suspect = h.sops[2] as string;
   t.deepEqual([...h.pipelineStore.recordCrash(jobId, [suspect], 2)], [[suspect, 1]]);
   h.pipeline.start();

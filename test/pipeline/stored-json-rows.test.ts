@@ -24,7 +24,12 @@ function written(sopInstanceUid: string): ImageWorkResult {
   return {
     sopInstanceUid,
     kind: 'written',
-    classification: { classes: ['normal', 'abnormal'], probabilities: [0.3, 0.7], logits: [0, 0.85], predicted: 'abnormal' },
+    classification: {
+      classes: ['normal', 'abnormal'],
+      probabilities: [0.3, 0.7],
+      logits: [0, 0.85],
+      predicted: 'abnormal',
+    },
     explanation: { targetClass: 'abnormal', composite: 'isnet', logit: 0.85, relevanceSum: 0.8, absorbedShare: 0.05 },
     outputs: [],
     stageMs: {},
@@ -58,8 +63,17 @@ async function harness(imagesPerStudy: number[], hooks: Hooks, maxBatch = 4): Pr
   const config = configSchema.parse({
     models: { tiny: tinyModelDir() },
     inference: { defaultModel: 'tiny', maxBatch },
-    destinations: { pacs: [{ type: 'folder', name: 'pacs', path: '/nonexistent' }], ris: [{ type: 'folder', name: 'ris', path: '/nonexistent' }] },
-    rules: [{ name: 'chest', match: { attributes: { Modality: { oneOf: ['DX'] } } }, action: { model: 'tiny', outputs: ['sc'], pacs: ['pacs'], ris: ['ris'] } }],
+    destinations: {
+      pacs: [{ type: 'folder', name: 'pacs', path: '/nonexistent' }],
+      ris: [{ type: 'folder', name: 'ris', path: '/nonexistent' }],
+    },
+    rules: [
+      {
+        name: 'chest',
+        match: { attributes: { Modality: { oneOf: ['DX'] } } },
+        action: { model: 'tiny', outputs: ['sc'], pacs: ['pacs'], ris: ['ris'] },
+      },
+    ],
   });
   const store = JobStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'stored-json-db-')), 'db.sqlite'));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'stored-json-in-'));
@@ -68,7 +82,11 @@ async function harness(imagesPerStudy: number[], hooks: Hooks, maxBatch = 4): Pr
   for (const count of imagesPerStudy) {
     const study: Study = { studyInstanceUid: newUid(), sops: [] };
     for (let i = 0; i < count; i += 1) {
-      const image = await writeImageFile(dir, { studyInstanceUid: study.studyInstanceUid, seed: i, instanceNumber: i + 1 });
+      const image = await writeImageFile(dir, {
+        studyInstanceUid: study.studyInstanceUid,
+        seed: i,
+        instanceNumber: i + 1,
+      });
       study.sops.push(image.sopInstanceUid);
       store.recordInstance({
         sopInstanceUid: image.sopInstanceUid,
@@ -106,7 +124,9 @@ async function harness(imagesPerStudy: number[], hooks: Hooks, maxBatch = 4): Pr
     },
     deliveriesOf: (s) =>
       db
-        .prepare('SELECT d.kind, d.state, d.last_error FROM deliveries d JOIN jobs j ON j.id = d.job_id WHERE j.study_instance_uid = ? ORDER BY d.id')
+        .prepare(
+          'SELECT d.kind, d.state, d.last_error FROM deliveries d JOIN jobs j ON j.id = d.job_id WHERE j.study_instance_uid = ? ORDER BY d.id',
+        )
         .all(s.studyInstanceUid) as Array<{ kind: string; state: string; last_error: string | null }>,
   };
   const pool = {
@@ -140,13 +160,18 @@ async function harness(imagesPerStudy: number[], hooks: Hooks, maxBatch = 4): Pr
   return h;
 }
 
-const settled = (h: Harness) => () => h.studies.every((s) => ['done', 'failed', 'parked'].includes(h.jobOf(s).state) && h.deliveriesOf(s).every((d) => d.state !== 'pending'));
+const settled = (h: Harness) => () =>
+  h.studies.every(
+    (s) =>
+      ['done', 'failed', 'parked'].includes(h.jobOf(s).state) && h.deliveriesOf(s).every((d) => d.state !== 'pending'),
+  );
 
 test('a damaged jobs.action fails that job with STORED_JSON_INVALID; the next study is still delivered', async (t) => {
   const h = await harness([1, 1], {
     // The first study's batch runs after both jobs were routed: the second's action is damaged before it is read.
     onProcess: (request, h) => {
-      if (request.images[0]?.sopInstanceUid === h.studies[0]!.sops[0]) h.sql("UPDATE jobs SET action = '{\"model\": 7}' WHERE study_instance_uid = ?", h.studies[1]!.studyInstanceUid);
+      if (request.images[0]?.sopInstanceUid === h.studies[0]!.sops[0])
+        h.sql('UPDATE jobs SET action = \'{"model": 7}\' WHERE study_instance_uid = ?', h.studies[1]!.studyInstanceUid);
     },
   });
   h.pipeline.start();
@@ -154,14 +179,24 @@ test('a damaged jobs.action fails that job with STORED_JSON_INVALID; the next st
   await h.pipeline.stop();
   const [good, bad] = h.studies as [Study, Study];
   t.is(h.jobOf(good).state, 'done');
-  t.deepEqual(h.deliveriesOf(good).map((d) => d.state), ['delivered', 'delivered']);
+  t.deepEqual(
+    h.deliveriesOf(good).map((d) => d.state),
+    ['delivered', 'delivered'],
+  );
   t.is(h.jobOf(bad).state, 'failed');
-  t.regex(h.jobOf(bad).lastError ?? '', /^STORED_JSON_INVALID: the job store's jobs\.action of job \d+ cannot be read: its shape is wrong \(model: /);
-  t.true(h.lines.some((l) => l.level === 'error' && l.code === 'STORED_JSON_INVALID' && l.studyInstanceUid === bad.studyInstanceUid));
+  t.regex(
+    h.jobOf(bad).lastError ?? '',
+    /^STORED_JSON_INVALID: the job store's jobs\.action of job \d+ cannot be read: its shape is wrong \(model: /,
+  );
+  t.true(
+    h.lines.some(
+      (l) => l.level === 'error' && l.code === 'STORED_JSON_INVALID' && l.studyInstanceUid === bad.studyInstanceUid,
+    ),
+  );
   t.false(h.lines.some((l) => /pipeline pass failed/.test(String(l.message))));
 });
 
-test('a damaged instances.attributes fails that image alone; the study\'s other image is written and delivered', async (t) => {
+test("a damaged instances.attributes fails that image alone; the study's other image is written and delivered", async (t) => {
   const h = await harness([2], {});
   const [study] = h.studies as [Study];
   h.sql("UPDATE instances SET attributes = '{not json' WHERE sop_instance_uid = ?", study.sops[0]);
@@ -170,32 +205,53 @@ test('a damaged instances.attributes fails that image alone; the study\'s other 
   await h.pipeline.stop();
   const job = h.jobOf(study);
   t.is(job.state, 'done');
-  t.regex(job.lastError ?? '', new RegExp(`1 of 2 image\\(s\\) failed: ${study.sops[0]!.replace(/\./g, '\\.')}: STORED_JSON_INVALID: .*instances\\.attributes of instance .* not valid JSON`));
-  t.deepEqual(h.deliveriesOf(study).map((d) => d.state), ['delivered', 'delivered']);
+  t.regex(
+    job.lastError ?? '',
+    new RegExp(
+      `1 of 2 image\\(s\\) failed: ${study.sops[0]!.replace(/\./g, '\\.')}: STORED_JSON_INVALID: .*instances\\.attributes of instance .* not valid JSON`,
+    ),
+  );
+  t.deepEqual(
+    h.deliveriesOf(study).map((d) => d.state),
+    ['delivered', 'delivered'],
+  );
 });
 
 test('a damaged job_images.result fails that job when its deliveries are built; the next study is still delivered', async (t) => {
-  const h = await harness([2, 1], {
-    // One image per batch: while the first study's later image is processed, its other one is already written.
-    // The job's images go in SOP Instance UID order (random UIDs here), so the damage goes to whichever of the
-    // two is written by then, never to one still pending (which its own result would then overwrite).
-    onProcess: (request, h) => {
-      const first = h.studies[0]!;
-      const current = request.images[0]?.sopInstanceUid;
-      if (current === undefined || !first.sops.includes(current)) return;
-      const other = first.sops.find((sop) => sop !== current);
-      h.sql("UPDATE job_images SET result = '{\"kind\":\"written\"}' WHERE sop_instance_uid = ? AND state = 'written'", other);
+  const h = await harness(
+    [2, 1],
+    {
+      // One image per batch: while the first study's later image is processed, its other one is already written.
+      // The job's images go in SOP Instance UID order (random UIDs here), so the damage goes to whichever of the
+      // two is written by then, never to one still pending (which its own result would then overwrite).
+      onProcess: (request, h) => {
+        const first = h.studies[0]!;
+        const current = request.images[0]?.sopInstanceUid;
+        if (current === undefined || !first.sops.includes(current)) return;
+        const other = first.sops.find((sop) => sop !== current);
+        h.sql(
+          'UPDATE job_images SET result = \'{"kind":"written"}\' WHERE sop_instance_uid = ? AND state = \'written\'',
+          other,
+        );
+      },
     },
-  }, 1);
+    1,
+  );
   h.pipeline.start();
   await waitUntil(settled(h), 'both jobs settled', 20_000);
   await h.pipeline.stop();
   const [bad, good] = h.studies as [Study, Study];
   t.is(h.jobOf(bad).state, 'failed');
-  t.regex(h.jobOf(bad).lastError ?? '', /^STORED_JSON_INVALID: the job store's job_images\.result of job \d+ image [\d.]+ cannot be read: its shape is wrong/);
+  t.regex(
+    h.jobOf(bad).lastError ?? '',
+    /^STORED_JSON_INVALID: the job store's job_images\.result of job \d+ image [\d.]+ cannot be read: its shape is wrong/,
+  );
   t.deepEqual(h.deliveriesOf(bad), []);
   t.is(h.jobOf(good).state, 'done');
-  t.deepEqual(h.deliveriesOf(good).map((d) => d.state), ['delivered', 'delivered']);
+  t.deepEqual(
+    h.deliveriesOf(good).map((d) => d.state),
+    ['delivered', 'delivered'],
+  );
 });
 
 test('a damaged deliveries.payload parks that delivery at once with cause stored-json-invalid; the other deliveries go on', async (t) => {
@@ -205,7 +261,10 @@ test('a damaged deliveries.payload parks that delivery at once with cause stored
     onDeliver: (payload, h) => {
       if (damaged || payload.kind !== 'pacs') return;
       damaged = true;
-      h.sql("UPDATE deliveries SET payload = '{\"kind\":\"ris\",\"file\":3}' WHERE kind = 'ris' AND job_id = (SELECT id FROM jobs WHERE study_instance_uid = ?)", h.studies[0]!.studyInstanceUid);
+      h.sql(
+        'UPDATE deliveries SET payload = \'{"kind":"ris","file":3}\' WHERE kind = \'ris\' AND job_id = (SELECT id FROM jobs WHERE study_instance_uid = ?)',
+        h.studies[0]!.studyInstanceUid,
+      );
     },
   });
   h.pipeline.start();
@@ -213,10 +272,22 @@ test('a damaged deliveries.payload parks that delivery at once with cause stored
   await h.pipeline.stop();
   const [bad, good] = h.studies as [Study, Study];
   const badDeliveries = h.deliveriesOf(bad);
-  t.deepEqual(badDeliveries.map((d) => [d.kind, d.state]), [['pacs', 'delivered'], ['ris', 'parked']]);
-  t.regex(badDeliveries[1]!.last_error ?? '', /^stored-json-invalid: the job store's deliveries\.payload of delivery \d+ cannot be read: its shape is wrong \(file: /);
+  t.deepEqual(
+    badDeliveries.map((d) => [d.kind, d.state]),
+    [
+      ['pacs', 'delivered'],
+      ['ris', 'parked'],
+    ],
+  );
+  t.regex(
+    badDeliveries[1]!.last_error ?? '',
+    /^stored-json-invalid: the job store's deliveries\.payload of delivery \d+ cannot be read: its shape is wrong \(file: /,
+  );
   t.true(h.lines.some((l) => l.level === 'error' && l.cause === 'stored-json-invalid' && l.attempt === 1));
   t.is(h.jobOf(bad).state, 'parked');
-  t.deepEqual(h.deliveriesOf(good).map((d) => d.state), ['delivered', 'delivered']);
+  t.deepEqual(
+    h.deliveriesOf(good).map((d) => d.state),
+    ['delivered', 'delivered'],
+  );
   t.is(h.delivered.filter((p) => p.kind === 'ris').length, 1);
 });

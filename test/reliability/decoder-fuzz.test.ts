@@ -10,7 +10,11 @@ test('mutated pixel data of every accepted transfer syntax: each input decodes o
   t.log(`seed ${seed}\n${figureLines(result.figures)}`);
   t.deepEqual(result.baseFailures, [], 'every unmutated base file decodes');
   t.is(result.inputs, 240);
-  t.is(Object.keys(result.bySyntax).length, 12, 'native explicit/implicit, deflate, JPEG baseline/extended/lossless x2, JPEG-LS x2, JPEG 2000 x2, RLE');
+  t.is(
+    Object.keys(result.bySyntax).length,
+    12,
+    'native explicit/implicit, deflate, JPEG baseline/extended/lossless x2, JPEG-LS x2, JPEG 2000 x2, RLE',
+  );
   t.is(result.crashes, 0);
   t.is(result.hangs, 0);
   t.is(result.uncleanErrors, 0, 'every failure is a PixelDecodeError with a code');

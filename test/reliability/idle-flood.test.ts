@@ -10,6 +10,9 @@ test('30 idle, slow-loris and rejected sockets held open: a legitimate storescu 
   const result = await runIdleFlood({ sockets: 30, maxAssociations: 4, giveUp: 40, seed });
   t.log(`seed ${seed}\n${figureLines(result.figures)}`);
   t.true(result.legitimateOk, 'the legitimate store succeeded at all');
-  t.true(result.secondsToSuccess !== undefined && result.secondsToSuccess <= 5, `the legitimate store took ${result.secondsToSuccess ?? 'more than 40'} s`);
+  t.true(
+    result.secondsToSuccess !== undefined && result.secondsToSuccess <= 5,
+    `the legitimate store took ${result.secondsToSuccess ?? 'more than 40'} s`,
+  );
   t.true(result.ok, 'every invariant of the run holds (see the figures)');
 });

@@ -6,7 +6,15 @@ import { figureLines, reliabilitySeed } from './seed.js';
 
 test('5 rounds of kill -9 while storing and processing: every acknowledged instance ends with exactly one set of outputs', async (t) => {
   const seed = reliabilitySeed(14004);
-  const result = await runKillRounds({ rounds: 5, studies: 2, images: 3, maxDelay: 3000, seed, settle: 60, timeLimit: 100 });
+  const result = await runKillRounds({
+    rounds: 5,
+    studies: 2,
+    images: 3,
+    maxDelay: 3000,
+    seed,
+    settle: 60,
+    timeLimit: 100,
+  });
   t.log(`seed ${seed}\n${figureLines(result.figures)}`);
   t.is(result.rounds, 5);
   t.true(result.acknowledged > 0, 'some instances were acknowledged before the kills');

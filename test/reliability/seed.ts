@@ -5,7 +5,8 @@ export function reliabilitySeed(fallback: number): number {
   const fromEnv = process.env.RELIABILITY_SEED;
   if (fromEnv === undefined || fromEnv === '') return fallback;
   const seed = Number(fromEnv);
-  if (!Number.isInteger(seed) || seed < 0) throw new Error(`RELIABILITY_SEED must be a whole number >= 0, got '${fromEnv}'`);
+  if (!Number.isInteger(seed) || seed < 0)
+    throw new Error(`RELIABILITY_SEED must be a whole number >= 0, got '${fromEnv}'`);
   return seed >>> 0;
 }
 

@@ -1,6 +1,11 @@
 import test from 'ava';
 import { isValidUid } from '../../src/dicom/uids.js';
-import { derivedInstanceUid, derivedSeriesUid, uidFromParts, type InstanceUidKey } from '../../src/reporting/derived-uids.js';
+import {
+  derivedInstanceUid,
+  derivedSeriesUid,
+  uidFromParts,
+  type InstanceUidKey,
+} from '../../src/reporting/derived-uids.js';
 
 const KEY: InstanceUidKey = {
   sourceSopInstanceUid: '2.25.100',
@@ -35,10 +40,21 @@ test('the same key gives the same UID; each part of the key changes it', (t) => 
 });
 
 test('series UIDs depend on the source series, not the instance, and differ from instance UIDs', (t) => {
-  const series = derivedSeriesUid({ sourceSeriesInstanceUid: '2.25.100', model: KEY.model, kind: 'heatmap-sc', revision: 0 });
-  t.is(series, derivedSeriesUid({ sourceSeriesInstanceUid: '2.25.100', model: KEY.model, kind: 'heatmap-sc', revision: 0 }));
+  const series = derivedSeriesUid({
+    sourceSeriesInstanceUid: '2.25.100',
+    model: KEY.model,
+    kind: 'heatmap-sc',
+    revision: 0,
+  });
+  t.is(
+    series,
+    derivedSeriesUid({ sourceSeriesInstanceUid: '2.25.100', model: KEY.model, kind: 'heatmap-sc', revision: 0 }),
+  );
   t.not(series, derivedInstanceUid(KEY), 'same source UID string, different role');
-  t.not(series, derivedSeriesUid({ sourceSeriesInstanceUid: '2.25.100', model: KEY.model, kind: 'heatmap-sc', revision: 1 }));
+  t.not(
+    series,
+    derivedSeriesUid({ sourceSeriesInstanceUid: '2.25.100', model: KEY.model, kind: 'heatmap-sc', revision: 1 }),
+  );
 });
 
 test('parts are kept apart: moving a separator between parts changes the UID', (t) => {

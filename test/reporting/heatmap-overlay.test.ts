@@ -1,6 +1,11 @@
 import test from 'ava';
 import { GatewayError } from '../../src/errors.js';
-import { renderOverlay, overlaySize, type OverlayInput, type RenderedOverlay } from '../../src/reporting/heatmap-overlay.js';
+import {
+  renderOverlay,
+  overlaySize,
+  type OverlayInput,
+  type RenderedOverlay,
+} from '../../src/reporting/heatmap-overlay.js';
 import type { BannerContent } from '../../src/reporting/banner.js';
 import { meanRedMinusBlue, plantedRelevance } from './reporting-fixtures.js';
 
@@ -46,7 +51,9 @@ test('red lies over the planted positive blob, blue where relevance is negative'
   const panel = overlayPanel(r);
   const inside = meanRedMinusBlue(r.image.data, r.image.columns, panel, (y, x) => distance(y, x) < BLOB.sigma);
   const outside = meanRedMinusBlue(r.image.data, r.image.columns, panel, (y, x) => distance(y, x) > 3 * BLOB.sigma);
-  t.log(`red - blue: inside ${inside.mean.toFixed(1)} (${inside.count} px), outside ${outside.mean.toFixed(1)} (${outside.count} px)`);
+  t.log(
+    `red - blue: inside ${inside.mean.toFixed(1)} (${inside.count} px), outside ${outside.mean.toFixed(1)} (${outside.count} px)`,
+  );
   t.true(inside.mean > 100);
   t.true(outside.mean < -20, 'negative relevance shows blue');
   // The red mass is centred on the blob.
@@ -70,7 +77,12 @@ test('a single extreme outlier does not wash out the map (99.5th percentile scal
   const p = input().relevance.placement;
   values[(p.top + p.rows - 1) * SIZE + p.left + p.columns - 1] = 1e6;
   const r = renderOverlay(input(values));
-  const inside = meanRedMinusBlue(r.image.data, r.image.columns, overlayPanel(r), (y, x) => distance(y, x) < BLOB.sigma);
+  const inside = meanRedMinusBlue(
+    r.image.data,
+    r.image.columns,
+    overlayPanel(r),
+    (y, x) => distance(y, x) < BLOB.sigma,
+  );
   t.log(`scale ${r.scale.toFixed(3)}; red - blue inside the blob ${inside.mean.toFixed(1)}`);
   t.true(r.scale < 2, 'scale from the 99.5th percentile, not the 1e6 maximum');
   t.true(inside.mean > 100);
@@ -82,7 +94,11 @@ test('the banner carries text: it differs from the same banner drawn without tex
   const { columns } = withText.image;
   const bannerStart = withText.banner.top * columns * 3;
   const bannerEnd = (withText.banner.top + withText.banner.rows) * columns * 3;
-  t.deepEqual(withText.image.data.subarray(0, bannerStart), without.image.data.subarray(0, bannerStart), 'picture unchanged');
+  t.deepEqual(
+    withText.image.data.subarray(0, bannerStart),
+    without.image.data.subarray(0, bannerStart),
+    'picture unchanged',
+  );
   let differing = 0;
   for (let i = bannerStart; i < bannerEnd; i += 3) if (withText.image.data[i] !== without.image.data[i]) differing++;
   t.log(`${differing} banner pixels carry text`);
@@ -109,10 +125,13 @@ test('side by side: twice as wide, the plain X-ray left and the overlay right', 
   const single = renderOverlay(input());
   const pair = renderOverlay(input(), { layout: 'side-by-side' });
   t.is(pair.image.columns, 2 * single.image.columns);
-  t.deepEqual(pair.panels.map((p) => [p.kind, p.left]), [
-    ['original', 0],
-    ['overlay', COLUMNS],
-  ]);
+  t.deepEqual(
+    pair.panels.map((p) => [p.kind, p.left]),
+    [
+      ['original', 0],
+      ['overlay', COLUMNS],
+    ],
+  );
   let grey = true;
   let same = true;
   for (let y = 0; y < ROWS; y++)
@@ -156,8 +175,11 @@ test('the output is capped at maxEdge per panel (2048 by default), never enlarge
 test('bad options and inputs are refused with a GatewayError that says what is wrong', (t) => {
   const options = t.throws(() => renderOverlay(input(), { maxEdge: 10 }), { instanceOf: GatewayError });
   t.is((options as GatewayError).code, 'RENDER_OPTIONS');
-  const wrongSize = t.throws(() => renderOverlay({ ...input(), relevance: { ...input().relevance, values: new Float32Array(10) } }), {
-    instanceOf: GatewayError,
-  });
+  const wrongSize = t.throws(
+    () => renderOverlay({ ...input(), relevance: { ...input().relevance, values: new Float32Array(10) } }),
+    {
+      instanceOf: GatewayError,
+    },
+  );
   t.regex(wrongSize?.message ?? '', /model input's size/);
 });

@@ -10,7 +10,7 @@ test('reads MSA-1 and MSA-2 whatever separates the segments (\\r, \\n, \\r\\n)',
   }
 });
 
-test('takes the delimiters from the ACK\'s own MSH', (t) => {
+test("takes the delimiters from the ACK's own MSH", (t) => {
   const parsed = parseAck(`MSH#$*!%#RIS#HOSP\rMSA#ae#${ID}#bad!F!value$ignored\r`);
   t.deepEqual(parsed, { ok: true, ack: { code: 'AE', controlId: ID, text: 'bad#value$ignored' } });
 });
@@ -26,7 +26,8 @@ test('collects MSA-3 and the ERR texts (v2.5 ERR-8, ERR-3 text, v2.4 ERR-1) for 
     ].join('\r'),
   );
   t.true(parsed.ok);
-  if (parsed.ok) t.is(parsed.ack.text, 'cannot file; patient unknown; Table value not found; PID 1 3 204&Unknown key identifier');
+  if (parsed.ok)
+    t.is(parsed.ack.text, 'cannot file; patient unknown; Table value not found; PID 1 3 204&Unknown key identifier');
   // The codes (HL7 table 0357) are kept apart from the text: they decide retry or park and may be logged.
   if (parsed.ok) t.deepEqual(parsed.ack.errorCodes, ['207', '103', '204']);
 });
@@ -73,9 +74,18 @@ test('AE and CE are retried; the reason gives the error code and the text length
 
 test('AE with a code that refuses the message itself (100-103, 200-203) is parked; 204, 206, 207 are retried', (t) => {
   for (const code of ['100', '101', '102', '103', '200', '201', '202', '203']) {
-    t.like(interpretAck({ ...ack('AE'), errorCodes: [code] }, ID, 'original'), { kind: 'parked', cause: 'application-error-message' }, code);
+    t.like(
+      interpretAck({ ...ack('AE'), errorCodes: [code] }, ID, 'original'),
+      { kind: 'parked', cause: 'application-error-message' },
+      code,
+    );
   }
-  for (const code of ['204', '206', '207']) t.like(interpretAck({ ...ack('AE'), errorCodes: [code] }, ID, 'original'), { kind: 'retry', cause: 'application-error' }, code);
+  for (const code of ['204', '206', '207'])
+    t.like(
+      interpretAck({ ...ack('AE'), errorCodes: [code] }, ID, 'original'),
+      { kind: 'retry', cause: 'application-error' },
+      code,
+    );
 });
 
 test('AR and CR are parked, not retried; the reason holds no RIS text', (t) => {
@@ -90,7 +100,10 @@ test('an ACK for another control ID is never success, whatever MSA-1 says', (t) 
   for (const code of ['AA', 'CA', 'AR']) {
     const outcome = interpretAck(ack(code, 'SOMEONE-ELSE'), ID, 'enhanced');
     t.like(outcome, { kind: 'retry', cause: 'control-id-mismatch' });
-    t.regex((outcome as { reason: string }).reason, /MSA-2 'SOMEONE-ELSE', which is not our control ID 'CXR0123456789ABCDEFG'/);
+    t.regex(
+      (outcome as { reason: string }).reason,
+      /MSA-2 'SOMEONE-ELSE', which is not our control ID 'CXR0123456789ABCDEFG'/,
+    );
   }
 });
 

@@ -20,7 +20,7 @@ test('leaves ordinary text, including non-ASCII letters, alone', (t) => {
 });
 
 test('unescape reverses escape', (t) => {
-  for (const value of ['', 'plain', '|^~\\&', 'O\'Brien|X^Mary~&\\', 'a\rb\nc\x0b\x1c', '\\\\E\\']) {
+  for (const value of ['', 'plain', '|^~\\&', "O'Brien|X^Mary~&\\", 'a\rb\nc\x0b\x1c', '\\\\E\\']) {
     t.is(unescapeHl7(escapeHl7(value)), value, JSON.stringify(value));
   }
 });

@@ -1,6 +1,12 @@
 import test from 'ava';
 import { GatewayError } from '../../src/errors.js';
-import { buildOruR01, dicomPersonNameToXpn, dicomSexToHl7, formatProbability, type OruInput } from '../../src/reporting/hl7-oru.js';
+import {
+  buildOruR01,
+  dicomPersonNameToXpn,
+  dicomSexToHl7,
+  formatProbability,
+  type OruInput,
+} from '../../src/reporting/hl7-oru.js';
 
 process.env.TZ = 'UTC';
 
@@ -23,7 +29,11 @@ function input(overrides: Partial<OruInput> = {}): OruInput {
     observationTime: '20240301093015',
     resultTime: new Date('2024-03-01T10:00:05Z'),
     studyInstanceUid: '1.2.3.4.5',
-    classification: { predicted: 'COVID-19', classes: ['COVID-19', 'pneumonia', 'normal'], probabilities: [0.87, 0.1, 0.03] },
+    classification: {
+      predicted: 'COVID-19',
+      classes: ['COVID-19', 'pneumonia', 'normal'],
+      probabilities: [0.87, 0.1, 0.03],
+    },
     scSeriesInstanceUid: '2.25.123',
     modelName: 'DenseNet-201',
     modelVersion: '1.2.0',
@@ -54,7 +64,10 @@ test('has exactly the layout of the guide, segments separated and terminated by 
 });
 
 test('puts each value at its field number (OBR-18 accession, OBR-22 result time, OBR-24 dept, OBR-25 and every OBX-11 status)', (t) => {
-  const segments = buildOruR01(input({ resultStatus: 'C' })).split('\r').filter(Boolean).map((s) => s.split('|'));
+  const segments = buildOruR01(input({ resultStatus: 'C' }))
+    .split('\r')
+    .filter(Boolean)
+    .map((s) => s.split('|'));
   const obr = segments.find((s) => s[0] === 'OBR') ?? [];
   t.is(obr[18], 'ACC0001');
   t.is(obr[22], '20240301100005+0000');
@@ -87,7 +100,13 @@ test('escapes | ^ ~ \\ & in every value that comes from DICOM', (t) => {
   const message = buildOruR01(
     input({
       patient: { id: 'P|1', issuer: 'I&S', name: 'O|Brien^Ma~ry^&\\', birthDate: '19700102', sex: 'M' },
-      order: { placer: 'P^L', filler: 'F~I', accession: 'A|B^C~D\\E&F', procedureCode: { code: 'C^X' }, department: 'RAD' },
+      order: {
+        placer: 'P^L',
+        filler: 'F~I',
+        accession: 'A|B^C~D\\E&F',
+        procedureCode: { code: 'C^X' },
+        department: 'RAD',
+      },
       studyInstanceUid: '1.2.3',
     }),
   );
@@ -99,7 +118,13 @@ test('escapes | ^ ~ \\ & in every value that comes from DICOM', (t) => {
 });
 
 test('maps DICOM person names to XPN (prefix and suffix swap places) and uses only the alphabetic group', (t) => {
-  t.deepEqual(dicomPersonNameToXpn('Family^Given^Middle^Prefix^Suffix'), ['Family', 'Given', 'Middle', 'Suffix', 'Prefix']);
+  t.deepEqual(dicomPersonNameToXpn('Family^Given^Middle^Prefix^Suffix'), [
+    'Family',
+    'Given',
+    'Middle',
+    'Suffix',
+    'Prefix',
+  ]);
   t.deepEqual(dicomPersonNameToXpn('Yamada^Tarou=山田^太郎=やまだ^たろう'), ['Yamada', 'Tarou', '', '', '']);
   t.deepEqual(dicomPersonNameToXpn('Doe '), ['Doe', '', '', '', '']);
   const pid = buildOruR01(input({ patient: { id: 'P1', name: 'Doe^Jane' } })).split('\r')[1];
@@ -133,7 +158,10 @@ test('refuses a result it cannot report truthfully', (t) => {
   bad({ controlId: '' }, /control ID/);
   bad({ controlId: 'X'.repeat(21) }, /control ID/);
   bad({ controlId: 'A|B' }, /control ID/);
-  bad({ classification: { predicted: 'other', classes: ['a', 'b'], probabilities: [0.5, 0.5] } }, /predicted class 'other'/);
+  bad(
+    { classification: { predicted: 'other', classes: ['a', 'b'], probabilities: [0.5, 0.5] } },
+    /predicted class 'other'/,
+  );
   bad({ classification: { predicted: 'a', classes: ['a', 'b'], probabilities: [1] } }, /2 classes but 1 probabilities/);
   bad({ classification: { predicted: 'a', classes: ['a', 'b'], probabilities: [1.2, 0] } }, /not within 0\.\.1/);
   bad({ classification: { predicted: 'a', classes: ['a', 'b'], probabilities: [Number.NaN, 0] } }, /not within 0\.\.1/);

@@ -13,7 +13,10 @@ test('renders a Date in local time with its UTC offset', (t) => {
 test('passes a well-formed DTM string through and refuses a malformed one', (t) => {
   t.is(toHl7DateTime('20240115', 'x'), '20240115');
   t.is(toHl7DateTime('20240115100507.1234-0500', 'x'), '20240115100507.1234-0500');
-  t.throws(() => toHl7DateTime('2024-01-15', 'observation time (OBR-7)'), { instanceOf: GatewayError, message: /observation time \(OBR-7\) '2024-01-15'/ });
+  t.throws(() => toHl7DateTime('2024-01-15', 'observation time (OBR-7)'), {
+    instanceOf: GatewayError,
+    message: /observation time \(OBR-7\) '2024-01-15'/,
+  });
   t.throws(() => toHl7DateTime('20240115100507.12345', 'x'), { instanceOf: GatewayError });
   t.throws(() => formatHl7DateTime(new Date(Number.NaN)), { instanceOf: GatewayError });
 });

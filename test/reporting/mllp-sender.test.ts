@@ -23,11 +23,21 @@ function oru(overrides: Partial<OruInput> = {}): { message: string; controlId: s
     timestamp: new Date('2024-03-01T10:00:00Z'),
     controlId,
     patient: { id: 'P123', issuer: 'HOSP_MRN', name: 'Doe^John', birthDate: '19700102', sex: 'M' },
-    order: { placer: 'PL-1', filler: 'FI-1', accession: 'ACC0001', procedureCode: { code: 'CXR2V', text: 'Chest X-ray' }, department: 'RAD' },
+    order: {
+      placer: 'PL-1',
+      filler: 'FI-1',
+      accession: 'ACC0001',
+      procedureCode: { code: 'CXR2V', text: 'Chest X-ray' },
+      department: 'RAD',
+    },
     observationTime: '20240301093015',
     resultTime: new Date('2024-03-01T10:00:05Z'),
     studyInstanceUid,
-    classification: { predicted: 'pneumonia', classes: ['COVID-19', 'pneumonia', 'normal'], probabilities: [0.05, 0.9, 0.05] },
+    classification: {
+      predicted: 'pneumonia',
+      classes: ['COVID-19', 'pneumonia', 'normal'],
+      probabilities: [0.05, 0.9, 0.05],
+    },
     scSeriesInstanceUid: '2.25.42',
     modelName: 'DenseNet-201',
     modelVersion: '1.2.0',
@@ -39,7 +49,14 @@ function oru(overrides: Partial<OruInput> = {}): { message: string; controlId: s
 }
 
 async function sender(port: number, options: Partial<MllpSenderOptions> = {}): Promise<MllpSender> {
-  const s = new MllpSender({ host: '127.0.0.1', port, connectTimeoutMs: 1_000, responseTimeoutMs: RESPONSE_TIMEOUT_MS, ackMode: 'original', ...options });
+  const s = new MllpSender({
+    host: '127.0.0.1',
+    port,
+    connectTimeoutMs: 1_000,
+    responseTimeoutMs: RESPONSE_TIMEOUT_MS,
+    ackMode: 'original',
+    ...options,
+  });
   await s.start();
   return s;
 }
@@ -64,7 +81,10 @@ test('the RIS answers AA: accepted, and python-hl7 reads the ORU as we meant it'
   t.is(received.parseError, undefined);
   t.is(received.raw, message.replace(/\r$/, '') + '\r', 'the bytes arrive unchanged');
   t.false(received.raw.includes('\n'), 'segments are separated by \\r only');
-  t.deepEqual((received.segments ?? []).map((s) => s[0]), ['MSH', 'PID', 'ORC', 'OBR', 'NTE', 'OBX', 'OBX', 'OBX', 'OBX', 'OBX', 'OBX', 'OBX']);
+  t.deepEqual(
+    (received.segments ?? []).map((s) => s[0]),
+    ['MSH', 'PID', 'ORC', 'OBR', 'NTE', 'OBX', 'OBX', 'OBX', 'OBX', 'OBX', 'OBX', 'OBX'],
+  );
   t.is(received.controlId, controlId);
   t.deepEqual(field(received, 'MSH', 9), ['ORU', 'R01', 'ORU_R01']);
   t.deepEqual(field(received, 'MSH', 12), ['2.5.1']);
@@ -75,7 +95,11 @@ test('the RIS answers AA: accepted, and python-hl7 reads the ORU as we meant it'
   t.deepEqual(field(received, 'OBX', 3, 1), ['CXR-CLASS', 'AI classification', '99CXR']);
   t.deepEqual(field(received, 'OBX', 5, 1), ['pneumonia']);
   t.deepEqual(
-    [2, 3, 4].map((k) => [field(received, 'OBX', 3, k)[1], field(received, 'OBX', 5, k)[0], field(received, 'OBX', 6, k)[0]]),
+    [2, 3, 4].map((k) => [
+      field(received, 'OBX', 3, k)[1],
+      field(received, 'OBX', 5, k)[0],
+      field(received, 'OBX', 6, k)[0],
+    ]),
     [
       ['Probability COVID-19', '0.05', '1'],
       ['Probability pneumonia', '0.9', '1'],
@@ -117,10 +141,19 @@ test('one connection carries several messages', async (t) => {
   t.teardown(() => s.stop());
   const messages = [oru(), oru(), oru()];
   const outcomes = await Promise.all(messages.map(({ message, controlId }) => s.send(message, controlId)));
-  t.deepEqual(outcomes.map((o) => o.kind), ['accepted', 'accepted', 'accepted']);
+  t.deepEqual(
+    outcomes.map((o) => o.kind),
+    ['accepted', 'accepted', 'accepted'],
+  );
   const received = await listener.waitForMessages(3);
-  t.deepEqual(received.map((m) => m.connection), [1, 1, 1]);
-  t.deepEqual(received.map((m) => m.controlId), messages.map((m) => m.controlId));
+  t.deepEqual(
+    received.map((m) => m.connection),
+    [1, 1, 1],
+  );
+  t.deepEqual(
+    received.map((m) => m.controlId),
+    messages.map((m) => m.controlId),
+  );
 });
 
 test('AE: retry, with a reason naming AE and its error code (the RIS text apart, as peerText); the same control ID resent is then accepted', async (t) => {
@@ -132,7 +165,10 @@ test('AE: retry, with a reason naming AE and its error code (the RIS text apart,
 
   const first = await s.send(message, controlId);
   t.like(first, { kind: 'retry', cause: 'application-error' });
-  t.is((first as { reason: string }).reason, 'the RIS answered AE (application error) (error code 207; 52 characters of text, logged at debug level only)');
+  t.is(
+    (first as { reason: string }).reason,
+    'the RIS answered AE (application error) (error code 207; 52 characters of text, logged at debug level only)',
+  );
   t.like(first, { peerText: 'test listener answers AE; patient unknown to the RIS' });
 
   t.deepEqual(await s.send(message, controlId), { kind: 'accepted', ackCode: 'AA' });
@@ -192,7 +228,11 @@ test('no answer: retry after the response timeout; the resend goes over a new co
   t.like(await s.send(message, controlId), { kind: 'accepted' });
   const received = await listener.waitForMessages(2);
   t.is(listener.countByControlId(controlId), 2);
-  t.deepEqual(received.map((m) => m.connection), [1, 2], 'a connection that timed out is not reused: a late ACK could be taken for the next message');
+  t.deepEqual(
+    received.map((m) => m.connection),
+    [1, 2],
+    'a connection that timed out is not reused: a late ACK could be taken for the next message',
+  );
 });
 
 test('an ACK with a wrong MSA-2 is not success: retry', async (t) => {
@@ -203,7 +243,10 @@ test('an ACK with a wrong MSA-2 is not success: retry', async (t) => {
   const { message, controlId } = oru();
   const outcome = await s.send(message, controlId);
   t.like(outcome, { kind: 'retry', cause: 'control-id-mismatch' });
-  t.regex((outcome as { reason: string }).reason, new RegExp(`MSA-2 'WRONG-${controlId}', which is not our control ID '${controlId}'`));
+  t.regex(
+    (outcome as { reason: string }).reason,
+    new RegExp(`MSA-2 'WRONG-${controlId}', which is not our control ID '${controlId}'`),
+  );
   t.like(await s.send(message, controlId), { kind: 'accepted' });
 });
 
@@ -263,14 +306,23 @@ test('a RIS that closes the connection after each ACK costs no retry: the next m
   const messages = [oru(), oru(), oru()];
   for (const { message, controlId } of messages) t.like(await s.send(message, controlId), { kind: 'accepted' });
   const received = await listener.waitForMessages(3);
-  t.deepEqual(received.map((m) => m.connection), [1, 2, 3]);
+  t.deepEqual(
+    received.map((m) => m.connection),
+    [1, 2, 3],
+  );
   for (const { controlId } of messages) t.is(listener.countByControlId(controlId), 1);
 });
 
 test('stop() ends a send in flight with a retry and closes the connection', async (t) => {
   const listener = await startHl7Listener({ responses: ['silent'] });
   t.teardown(() => listener.stop());
-  const s = new MllpSender({ host: '127.0.0.1', port: listener.port, connectTimeoutMs: 1_000, responseTimeoutMs: 10_000, ackMode: 'original' });
+  const s = new MllpSender({
+    host: '127.0.0.1',
+    port: listener.port,
+    connectTimeoutMs: 1_000,
+    responseTimeoutMs: 10_000,
+    ackMode: 'original',
+  });
   await s.start();
   const { message, controlId } = oru();
   const pending = s.send(message, controlId);
@@ -282,7 +334,7 @@ test('stop() ends a send in flight with a retry and closes the connection', asyn
   await t.throwsAsync(s.send(message, controlId), { instanceOf: GatewayError, code: 'MLLP_NOT_STARTED' });
 });
 
-test('refuses a control ID that is not the message\'s MSH-10', async (t) => {
+test("refuses a control ID that is not the message's MSH-10", async (t) => {
   const s = await sender(await freePort());
   t.teardown(() => s.stop());
   const { message } = oru();
@@ -303,7 +355,10 @@ test('the abort signal (the shutdown deadline) ends a send waiting for its ACK a
   const aborted = Date.now();
   controller.abort();
   const outcomes = await Promise.all([sending, queued]);
-  t.deepEqual(outcomes.map((o) => (o.kind === 'retry' ? o.cause : o.kind)), ['stopped', 'stopped']);
+  t.deepEqual(
+    outcomes.map((o) => (o.kind === 'retry' ? o.cause : o.kind)),
+    ['stopped', 'stopped'],
+  );
   t.true(Date.now() - aborted < 2000, `ended ${Date.now() - aborted} ms after the signal`);
   // The queued message never went out.
   t.is(listener.received.length, 1);

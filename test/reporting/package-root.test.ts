@@ -47,6 +47,13 @@ test('model info for the outputs comes from the manifest and package.json', (t) 
   t.is(describeLrpParameters({ ...options, composite: 'epsilon-plus-flat' }), 'epsilon 0.01, alpha 1, beta 0');
   t.is(describeLrpParameters({ ...options, composite: 'epsilon' }), 'epsilon 0.01');
   const inputBounds = { low: [-2, -2, -2], high: [2.5, 2.5, 2.5] };
-  t.is(describeLrpParameters({ ...options, inputBounds }), 'epsilon 0.01, z-box low [-2 -2 -2] high [2.5 2.5 2.5], alpha 2, beta 1');
-  t.is(describeLrpParameters({ ...options, composite: 'epsilon', inputBounds }), 'epsilon 0.01', 'no z-box rule, no bounds');
+  t.is(
+    describeLrpParameters({ ...options, inputBounds }),
+    'epsilon 0.01, z-box low [-2 -2 -2] high [2.5 2.5 2.5], alpha 2, beta 1',
+  );
+  t.is(
+    describeLrpParameters({ ...options, composite: 'epsilon', inputBounds }),
+    'epsilon 0.01',
+    'no z-box rule, no bounds',
+  );
 });

@@ -20,6 +20,7 @@ test('a PNG decoder (Skia) reads back exactly the RGB pixels, and the bytes are 
   ctx.drawImage(image, 0, 0);
   const rgba = ctx.getImageData(0, 0, columns, rows).data;
   let mismatches = 0;
-  for (let p = 0; p < rows * columns; p++) for (let k = 0; k < 3; k++) if (rgba[p * 4 + k] !== data[p * 3 + k]) mismatches++;
+  for (let p = 0; p < rows * columns; p++)
+    for (let k = 0; k < 3; k++) if (rgba[p * 4 + k] !== data[p * 3 + k]) mismatches++;
   t.is(mismatches, 0);
 });

@@ -17,7 +17,11 @@ async function decodeRed(png: Buffer): Promise<{ width: number; height: number; 
 }
 
 test('decodes to the samples it was given', async (t) => {
-  for (const [columns, rows] of [[1, 1], [7, 3], [64, 40]] as const) {
+  for (const [columns, rows] of [
+    [1, 1],
+    [7, 3],
+    [64, 40],
+  ] as const) {
     const samples = new Uint8Array(columns * rows).map((_, i) => (i * 37 + (i % columns) * 11) & 0xff);
     const decoded = await decodeRed(encodeGreyPng(samples, columns, rows));
     t.is(decoded.width, columns);

@@ -22,7 +22,10 @@ test('upsampling is bilinear between pixel centres and never reads the padding',
   // Picture row centres 0.5, 1.5, 2.5, 3.5 map to square rows 0.75, 1.25, 1.75, 2.25 within rows 1..2:
   // clamped at the ends, interpolated in between.
   t.deepEqual(column0, [0, 2, 6, 8]);
-  t.true(out.every((v) => v <= 8), 'the padding value 100 never appears');
+  t.true(
+    out.every((v) => v <= 8),
+    'the padding value 100 never appears',
+  );
 });
 
 test('a point of relevance lands where the source pixel is, for pad and stretch placements', (t) => {

@@ -97,7 +97,10 @@ export function readBack(bytes: Uint8Array): NaturalDataset {
 }
 
 /** Writes the bytes to a temporary file and runs dciodvfy on it. */
-export async function validate(bytes: Uint8Array, name = 'object.dcm'): Promise<{ errors: string[]; warnings: string[]; output: string; file: string }> {
+export async function validate(
+  bytes: Uint8Array,
+  name = 'object.dcm',
+): Promise<{ errors: string[]; warnings: string[]; output: string; file: string }> {
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'reporting-')), name);
   writeFileSync(file, bytes);
   return { ...(await dciodvfy(file)), file };

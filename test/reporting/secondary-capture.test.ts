@@ -2,12 +2,26 @@ import test from 'ava';
 import type { NaturalDataset } from 'dcmjs';
 import { GatewayError } from '../../src/errors.js';
 import { renderHeatmap } from '../../src/reporting/render-heatmap.js';
-import { SC_SOP_CLASS_UID, writeSecondaryCapture, type ScSopClass, type SecondaryCaptureRequest } from '../../src/reporting/secondary-capture.js';
+import {
+  SC_SOP_CLASS_UID,
+  writeSecondaryCapture,
+  type ScSopClass,
+  type SecondaryCaptureRequest,
+} from '../../src/reporting/secondary-capture.js';
 import type { RgbImage } from '../../src/reporting/heatmap-overlay.js';
 import { makeImageFile, type SopClassKind } from '../helpers/dicom-factory.js';
 import { runCommand } from '../helpers/run-command.js';
 import { editFile } from '../imaging/pixel-fixtures.js';
-import { CLASSIFICATION, CREATED_AT, EXPLANATION, HEATMAP_MODEL, MODEL, plantedRelevance, readBack, validate } from './reporting-fixtures.js';
+import {
+  CLASSIFICATION,
+  CREATED_AT,
+  EXPLANATION,
+  HEATMAP_MODEL,
+  MODEL,
+  plantedRelevance,
+  readBack,
+  validate,
+} from './reporting-fixtures.js';
 
 /**
  * The only warnings dciodvfy (dicom3tools 2022-06) gives on our SCs, both from one attribute: Device UID in the
@@ -27,7 +41,16 @@ function image(rows = 40, columns = 30): RgbImage {
 }
 
 function request(source: Uint8Array, overrides: Partial<SecondaryCaptureRequest> = {}): SecondaryCaptureRequest {
-  return { source, image: image(), model: MODEL, classification: CLASSIFICATION, explanation: EXPLANATION, revision: 0, createdAt: CREATED_AT, ...overrides };
+  return {
+    source,
+    image: image(),
+    model: MODEL,
+    classification: CLASSIFICATION,
+    explanation: EXPLANATION,
+    revision: 0,
+    createdAt: CREATED_AT,
+    ...overrides,
+  };
 }
 
 const sequenceItem = (ds: NaturalDataset, keyword: string): NaturalDataset => {
@@ -37,11 +60,20 @@ const sequenceItem = (ds: NaturalDataset, keyword: string): NaturalDataset => {
   return first;
 };
 
-const CASES: Array<{ sopClass: ScSopClass; source: SopClassKind; photometric: 'MONOCHROME1' | 'MONOCHROME2'; revision: number; supersedes?: number }> = [];
+const CASES: Array<{
+  sopClass: ScSopClass;
+  source: SopClassKind;
+  photometric: 'MONOCHROME1' | 'MONOCHROME2';
+  revision: number;
+  supersedes?: number;
+}> = [];
 for (const sopClass of ['secondary-capture', 'multiframe-true-color'] as const)
   for (const source of ['cr', 'dx-presentation'] as const)
     for (const photometric of ['MONOCHROME1', 'MONOCHROME2'] as const)
-      for (const [revision, supersedes] of [[0, undefined], [2, 1]] as const)
+      for (const [revision, supersedes] of [
+        [0, undefined],
+        [2, 1],
+      ] as const)
         CASES.push({ sopClass, source, photometric, revision, ...(supersedes === undefined ? {} : { supersedes }) });
 
 for (const c of CASES) {
@@ -73,7 +105,12 @@ for (const c of CASES) {
     t.is(ds.SOPClassUID, SC_SOP_CLASS_UID[c.sopClass]);
     t.is(ds.Rows, rendered.image.rows);
     t.is(ds.Columns, rendered.image.columns);
-    t.regex(String(ds.SeriesDescription), c.supersedes === undefined ? /^AI heatmap \(LRP\) - NOT FOR DIAGNOSTIC USE$/ : /^AI heatmap \(LRP\) corrected, replaces r1 - NOT FOR DIAGNOSTIC USE$/);
+    t.regex(
+      String(ds.SeriesDescription),
+      c.supersedes === undefined
+        ? /^AI heatmap \(LRP\) - NOT FOR DIAGNOSTIC USE$/
+        : /^AI heatmap \(LRP\) corrected, replaces r1 - NOT FOR DIAGNOSTIC USE$/,
+    );
   });
 }
 
@@ -82,7 +119,18 @@ test('the SC is in the source study, references the source, and carries the prov
   const sc = writeSecondaryCapture(request(source.bytes));
   const ds = readBack(sc.bytes);
   const src = readBack(source.bytes);
-  for (const keyword of ['PatientName', 'PatientID', 'PatientBirthDate', 'PatientSex', 'StudyInstanceUID', 'StudyDate', 'StudyTime', 'AccessionNumber', 'StudyID', 'ReferringPhysicianName']) {
+  for (const keyword of [
+    'PatientName',
+    'PatientID',
+    'PatientBirthDate',
+    'PatientSex',
+    'StudyInstanceUID',
+    'StudyDate',
+    'StudyTime',
+    'AccessionNumber',
+    'StudyID',
+    'ReferringPhysicianName',
+  ]) {
     t.deepEqual(ds[keyword], src[keyword], keyword);
   }
   t.is(ds.StudyInstanceUID, source.studyInstanceUid);
@@ -93,18 +141,39 @@ test('the SC is in the source study, references the source, and carries the prov
   t.is(ds.ConversionType, 'WSD');
   t.deepEqual(ds.ImageType, ['DERIVED', 'SECONDARY']);
   t.is(ds.BurnedInAnnotation, 'YES');
-  t.deepEqual([ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration, ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation], [3, 'RGB', 0, 8, 8, 7, 0]);
-  t.deepEqual([ds.ContentDate, ds.ContentTime, ds.InstanceCreationDate, ds.InstanceCreationTime], ['20240517', '093015', '20240517', '093015']);
+  t.deepEqual(
+    [
+      ds.SamplesPerPixel,
+      ds.PhotometricInterpretation,
+      ds.PlanarConfiguration,
+      ds.BitsAllocated,
+      ds.BitsStored,
+      ds.HighBit,
+      ds.PixelRepresentation,
+    ],
+    [3, 'RGB', 0, 8, 8, 7, 0],
+  );
+  t.deepEqual(
+    [ds.ContentDate, ds.ContentTime, ds.InstanceCreationDate, ds.InstanceCreationTime],
+    ['20240517', '093015', '20240517', '093015'],
+  );
   const reference = sequenceItem(ds, 'SourceImageSequence');
   t.is(reference.ReferencedSOPClassUID, source.sopClassUid);
   t.is(reference.ReferencedSOPInstanceUID, source.sopInstanceUid);
   const equipment = sequenceItem(ds, 'ContributingEquipmentSequence');
-  t.like(sequenceItem(equipment, 'PurposeOfReferenceCodeSequence'), { CodeValue: 'Newcode1', CodingSchemeDesignator: '99IHE', CodeMeaning: 'Processing Algorithm' });
+  t.like(sequenceItem(equipment, 'PurposeOfReferenceCodeSequence'), {
+    CodeValue: 'Newcode1',
+    CodingSchemeDesignator: '99IHE',
+    CodeMeaning: 'Processing Algorithm',
+  });
   t.is(equipment.DeviceUID, MODEL.modelUid);
   t.is(equipment.ManufacturerModelName, MODEL.name);
   t.is(ds.Manufacturer, 'cxr-gateway');
   t.is(ds.SecondaryCaptureDeviceManufacturer, 'cxr-gateway');
-  t.regex(String(ds.DerivationDescription), /^LRP \(isnet, epsilon 0\.01, alpha 2, beta 1\) relevance map for 'COVID-19' from model densenet201-cxr 1\.2\.0/);
+  t.regex(
+    String(ds.DerivationDescription),
+    /^LRP \(isnet, epsilon 0\.01, alpha 2, beta 1\) relevance map for 'COVID-19' from model densenet201-cxr 1\.2\.0/,
+  );
   t.deepEqual(ds.PatientOrientation, ['L', 'F']);
   t.is(ds.Laterality, undefined, 'Type 2C, absent for the unpaired chest');
   const pixels = new Uint8Array((ds.PixelData as ArrayBuffer[])[0] ?? new ArrayBuffer(0));
@@ -115,7 +184,17 @@ test('dcmdump reads it as Explicit VR Little Endian with our UIDs', async (t) =>
   const source = makeImageFile({ sopClass: 'cr' });
   const sc = writeSecondaryCapture(request(source.bytes));
   const v = await validate(sc.bytes);
-  const dump = await runCommand('dcmdump', ['+P', '0002,0010', '+P', '0020,000d', '+P', '0008,0018', '+P', '0008,0016', v.file]);
+  const dump = await runCommand('dcmdump', [
+    '+P',
+    '0002,0010',
+    '+P',
+    '0020,000d',
+    '+P',
+    '0008,0018',
+    '+P',
+    '0008,0016',
+    v.file,
+  ]);
   t.is(dump.code, 0, dump.stderr);
   t.regex(dump.stdout, /\(0002,0010\) UI =LittleEndianExplicit/);
   t.true(dump.stdout.includes(`[${source.studyInstanceUid}]`));
@@ -133,12 +212,22 @@ test('same inputs give the same UIDs and the same bytes; revision, model and out
   const otherModel = writeSecondaryCapture(request(source.bytes, { model: { ...MODEL, version: '1.3.0' } }));
   const otherWeights = writeSecondaryCapture(request(source.bytes, { model: { ...MODEL, modelUid: '2.25.9' } }));
   const multiframe = writeSecondaryCapture(request(source.bytes, { sopClass: 'multiframe-true-color' }));
-  const otherClass = writeSecondaryCapture(request(source.bytes, { explanation: { ...EXPLANATION, targetClass: 'pneumonia' } }));
+  const otherClass = writeSecondaryCapture(
+    request(source.bytes, { explanation: { ...EXPLANATION, targetClass: 'pneumonia' } }),
+  );
   const all = [first, revised, otherModel, otherWeights, multiframe, otherClass];
   t.is(new Set(all.map((o) => o.sopInstanceUid)).size, all.length);
   t.is(new Set([first, revised, otherModel, otherWeights, multiframe].map((o) => o.seriesInstanceUid)).size, 5);
-  t.is(otherClass.seriesInstanceUid, first.seriesInstanceUid, "heatmaps of several classes share the source's AI series");
-  const secondImage = makeImageFile({ seriesInstanceUid: source.seriesInstanceUid, studyInstanceUid: source.studyInstanceUid, instanceNumber: 2 });
+  t.is(
+    otherClass.seriesInstanceUid,
+    first.seriesInstanceUid,
+    "heatmaps of several classes share the source's AI series",
+  );
+  const secondImage = makeImageFile({
+    seriesInstanceUid: source.seriesInstanceUid,
+    studyInstanceUid: source.studyInstanceUid,
+    instanceNumber: 2,
+  });
   const sibling = writeSecondaryCapture(request(secondImage.bytes));
   t.is(sibling.seriesInstanceUid, first.seriesInstanceUid, 'one AI series per source series');
   t.not(sibling.sopInstanceUid, first.sopInstanceUid);
@@ -177,7 +266,12 @@ test('a source that states Laterality keeps it; one without a usable UID is refu
 
 test('revisions are checked: a revision supersedes only an earlier one', (t) => {
   const source = makeImageFile().bytes;
-  for (const bad of [{ revision: -1 }, { revision: 1.5 }, { revision: 1, supersedesRevision: 1 }, { revision: 0, supersedesRevision: 0 }]) {
+  for (const bad of [
+    { revision: -1 },
+    { revision: 1.5 },
+    { revision: 1, supersedesRevision: 1 },
+    { revision: 0, supersedesRevision: 0 },
+  ]) {
     const error = t.throws(() => writeSecondaryCapture(request(source, bad)), { instanceOf: GatewayError });
     t.is((error as GatewayError).code, 'OUTPUT_REVISION_INVALID');
   }

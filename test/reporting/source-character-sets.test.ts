@@ -52,7 +52,15 @@ for (const name of ['japaneseIr87', 'japaneseKatakana', 'korean'] as const) {
     t.deepEqual(scCheck.errors, [], scCheck.output);
     t.false(/character|escape|repertoire/i.test(scCheck.warnings.join('\n')), scCheck.output);
 
-    const sr = writeStructuredReport({ source: bytes, model: MODEL, classification: CLASSIFICATION, explanation: EXPLANATION, heatmaps: [sc], revision: 0, createdAt: CREATED_AT });
+    const sr = writeStructuredReport({
+      source: bytes,
+      model: MODEL,
+      classification: CLASSIFICATION,
+      explanation: EXPLANATION,
+      heatmaps: [sc],
+      revision: 0,
+      createdAt: CREATED_AT,
+    });
     const srBack = readBack(sr.bytes);
     t.is(srBack.SpecificCharacterSet, 'ISO_IR 192');
     t.is(personName(srBack.PatientName), example.text.replace(/=+$/, ''));
@@ -72,7 +80,12 @@ function oruPid(sourceBytes: Buffer): string {
     result: {
       sopInstanceUid: '1.2.3.4',
       kind: 'written',
-      classification: { classes: ['COVID-19', 'pneumonia', 'normal'], probabilities: [0.1, 0.2, 0.7], logits: [0, 0, 1], predicted: 'normal' },
+      classification: {
+        classes: ['COVID-19', 'pneumonia', 'normal'],
+        probabilities: [0.1, 0.2, 0.7],
+        logits: [0, 0, 1],
+        predicted: 'normal',
+      },
       explanation: { targetClass: 'normal', composite: 'isnet', logit: 1, relevanceSum: 1, absorbedShare: 0 },
       outputs: [],
       stageMs: { decode: 0, explain: 0, write: 0 },

@@ -1,7 +1,11 @@
 import test from 'ava';
 import type { NaturalDataset } from 'dcmjs';
 import { writeSecondaryCapture, type DerivedObject } from '../../src/reporting/secondary-capture.js';
-import { COMPREHENSIVE_SR_SOP_CLASS_UID, writeStructuredReport, type StructuredReportRequest } from '../../src/reporting/structured-report.js';
+import {
+  COMPREHENSIVE_SR_SOP_CLASS_UID,
+  writeStructuredReport,
+  type StructuredReportRequest,
+} from '../../src/reporting/structured-report.js';
 import { classCode } from '../../src/reporting/sr-codes.js';
 import { makeImageFile, type SyntheticImageFile } from '../helpers/dicom-factory.js';
 import { CLASSIFICATION, CREATED_AT, EXPLANATION, MODEL, readBack, validate } from './reporting-fixtures.js';
@@ -18,7 +22,10 @@ function heatmapOf(source: SyntheticImageFile, revision = 0): DerivedObject {
   });
 }
 
-function request(source: SyntheticImageFile, overrides: Partial<StructuredReportRequest> = {}): StructuredReportRequest {
+function request(
+  source: SyntheticImageFile,
+  overrides: Partial<StructuredReportRequest> = {},
+): StructuredReportRequest {
   return {
     source: source.bytes,
     model: MODEL,
@@ -48,7 +55,9 @@ for (const [name, overrides] of [
   ['no heatmap', { heatmaps: [] }],
 ] as const) {
   test(`dciodvfy: zero errors and zero warnings: ${name}`, async (t) => {
-    const { sourceKind, ...rest } = { sourceKind: undefined, ...overrides } as { sourceKind?: 'cr' } & Partial<StructuredReportRequest>;
+    const { sourceKind, ...rest } = { sourceKind: undefined, ...overrides } as {
+      sourceKind?: 'cr';
+    } & Partial<StructuredReportRequest>;
     const source = makeImageFile(sourceKind === 'cr' ? { sopClass: 'cr', photometric: 'MONOCHROME1' } : {});
     const sr = writeStructuredReport(request(source, rest));
     const v = await validate(sr.bytes);
@@ -70,7 +79,9 @@ test('the SR states the classification as coded content, UNVERIFIED and PRELIMIN
   t.deepEqual([ds.CompletionFlag, ds.VerificationFlag, ds.PreliminaryFlag], ['COMPLETE', 'UNVERIFIED', 'PRELIMINARY']);
   t.is(ds.SeriesDescription, 'AI result (SR) - NOT FOR DIAGNOSTIC USE');
   const all = flatten(ds);
-  const finding = all.find((i) => i.ValueType === 'CODE' && conceptOf(i) === 'Finding' && i.RelationshipType === 'CONTAINS');
+  const finding = all.find(
+    (i) => i.ValueType === 'CODE' && conceptOf(i) === 'Finding' && i.RelationshipType === 'CONTAINS',
+  );
   t.like(items(finding, 'ConceptCodeSequence')[0], { CodeValue: '840539006', CodingSchemeDesignator: 'SCT' });
   const probabilities = all
     .filter((i) => i.ValueType === 'NUM')
@@ -102,9 +113,15 @@ test('the SR references the source image and the heatmap SC, in the content and 
   t.is(evidence.length, 1);
   t.is(evidence[0]?.StudyInstanceUID, source.studyInstanceUid);
   const bySeries = Object.fromEntries(
-    items(evidence[0], 'ReferencedSeriesSequence').map((s) => [s.SeriesInstanceUID, items(s, 'ReferencedSOPSequence').map((r) => r.ReferencedSOPInstanceUID)]),
+    items(evidence[0], 'ReferencedSeriesSequence').map((s) => [
+      s.SeriesInstanceUID,
+      items(s, 'ReferencedSOPSequence').map((r) => r.ReferencedSOPInstanceUID),
+    ]),
   );
-  t.deepEqual(bySeries, { [source.seriesInstanceUid]: [source.sopInstanceUid], [heatmap.seriesInstanceUid]: [heatmap.sopInstanceUid] });
+  t.deepEqual(bySeries, {
+    [source.seriesInstanceUid]: [source.sopInstanceUid],
+    [heatmap.seriesInstanceUid]: [heatmap.sopInstanceUid],
+  });
 });
 
 test('deterministic: same inputs, same bytes and UIDs; revision and model change them', (t) => {
@@ -112,7 +129,9 @@ test('deterministic: same inputs, same bytes and UIDs; revision and model change
   const first = writeStructuredReport(request(source));
   const again = writeStructuredReport(request(source));
   t.deepEqual(again.bytes, first.bytes);
-  const revised = writeStructuredReport(request(source, { revision: 1, supersedesRevision: 0, heatmaps: [heatmapOf(source, 1)] }));
+  const revised = writeStructuredReport(
+    request(source, { revision: 1, supersedesRevision: 0, heatmaps: [heatmapOf(source, 1)] }),
+  );
   const otherModel = writeStructuredReport(request(source, { model: { ...MODEL, version: '2.0.0' } }));
   t.is(new Set([first, revised, otherModel].map((o) => o.sopInstanceUid)).size, 3);
   t.is(new Set([first, revised, otherModel].map((o) => o.seriesInstanceUid)).size, 3);
@@ -128,11 +147,18 @@ test('deterministic: same inputs, same bytes and UIDs; revision and model change
 });
 
 test('a class outside the known three gets a declared local code (dciodvfy does not know private schemes)', async (t) => {
-  t.deepEqual(classCode('Tuberculosis (suspected)'), { CodeValue: 'C-TUBERCULOSIS-S', CodingSchemeDesignator: '99CXRGW', CodeMeaning: 'Tuberculosis (suspected)' });
+  t.deepEqual(classCode('Tuberculosis (suspected)'), {
+    CodeValue: 'C-TUBERCULOSIS-S',
+    CodingSchemeDesignator: '99CXRGW',
+    CodeMeaning: 'Tuberculosis (suspected)',
+  });
   t.is(classCode('Pneumonia').CodingSchemeDesignator, 'SCT');
   const source = makeImageFile();
   const sr = writeStructuredReport(
-    request(source, { classification: { classes: ['normal', 'tuberculosis'], probabilities: [0.4, 0.6], predicted: 'tuberculosis' }, heatmaps: [] }),
+    request(source, {
+      classification: { classes: ['normal', 'tuberculosis'], probabilities: [0.4, 0.6], predicted: 'tuberculosis' },
+      heatmaps: [],
+    }),
   );
   const ds = readBack(sr.bytes);
   t.like(items(ds, 'CodingSchemeIdentificationSequence')[0], { CodingSchemeDesignator: '99CXRGW' });
@@ -140,5 +166,8 @@ test('a class outside the known three gets a declared local code (dciodvfy does 
   t.deepEqual(v.errors, [], v.output);
   t.log(`warnings (expected: only the unregistered 99CXRGW scheme): ${v.warnings.length}`);
   t.true(v.warnings.length > 0);
-  t.true(v.warnings.every((w) => w.includes('Unrecognized defined term <99CXRGW>')), v.output);
+  t.true(
+    v.warnings.every((w) => w.includes('Unrecognized defined term <99CXRGW>')),
+    v.output,
+  );
 });

@@ -22,7 +22,10 @@ function setUp(spoolRoot: string) {
 }
 
 /** Streams one image through begin/complete the way the SCP does. */
-async function store(ingest: InstanceIngest, opts: Parameters<typeof makeImageFile>[0] = {}): Promise<{ outcome: IngestOutcome; sopInstanceUid: string }> {
+async function store(
+  ingest: InstanceIngest,
+  opts: Parameters<typeof makeImageFile>[0] = {},
+): Promise<{ outcome: IngestOutcome; sopInstanceUid: string }> {
   const image = makeImageFile(opts);
   const incoming: IncomingInstance = {
     sopClassUid: image.sopClassUid,
@@ -48,7 +51,9 @@ async function store(ingest: InstanceIngest, opts: Parameters<typeof makeImageFi
 }
 
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
 }
 
 test('SQLite full at commit: A700, the renamed file is removed, no row', async (t) => {
@@ -68,7 +73,11 @@ test('SQLite full at commit: A700, the renamed file is removed, no row', async (
   t.regex((refused as { message: string }).message, /out of disk space or resources .*full/);
   t.is(statusForOutcome(refused as IngestOutcome), 0xa700);
   const rows = new Set(jobs.instanceLocations().map((r) => r.path));
-  t.deepEqual(filesUnder(spool.studiesDir).filter((f) => !rows.has(f)), [], 'no file without a row');
+  t.deepEqual(
+    filesUnder(spool.studiesDir).filter((f) => !rows.has(f)),
+    [],
+    'no file without a row',
+  );
   t.deepEqual(filesUnder(spool.incomingDir), []);
   t.true(lines.some((l) => l.event === 'STORE-2011' && l.reason === 'out-of-resources'));
 });
@@ -108,9 +117,15 @@ test('start-up sweep: a file without a row is removed and counted, a row without
   t.false(existsSync(orphan));
   t.false(existsSync(orphanDir), 'the emptied study folder goes too');
   t.true(existsSync(kept.outcome.path));
-  t.deepEqual(result.missingFiles.map((m) => m.sopInstanceUid), [lost.sopInstanceUid]);
+  t.deepEqual(
+    result.missingFiles.map((m) => m.sopInstanceUid),
+    [lost.sopInstanceUid],
+  );
   await new Promise((resolve) => setImmediate(resolve));
-  t.like(lines.find((l) => l.event === 'STORE-2004'), { level: 'warn', count: 1 });
+  t.like(
+    lines.find((l) => l.event === 'STORE-2004'),
+    { level: 'warn', count: 1 },
+  );
   const error = lines.find((l) => l.level === 'error');
   t.like(error, { count: 1 });
   t.true(JSON.stringify(error).includes(lost.sopInstanceUid));

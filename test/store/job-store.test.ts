@@ -6,7 +6,11 @@ import { JobStore, type ReceivedInstance } from '../../src/store/job-store.js';
 
 const file = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'store-')), 'db', 'jobs.sqlite');
 let n = 0;
-function instance(studyInstanceUid: string, receivedAt: number, sopInstanceUid = `1.2.826.${(n += 1)}`): ReceivedInstance {
+function instance(
+  studyInstanceUid: string,
+  receivedAt: number,
+  sopInstanceUid = `1.2.826.${(n += 1)}`,
+): ReceivedInstance {
   return {
     sopInstanceUid,
     sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
@@ -82,8 +86,12 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
     old.recordInstance(instance(uid, 1000, `${uid}.1`));
     const [ready] = old.promoteQuietStudies(1000, 1000);
     db.prepare(`UPDATE studies SET state = ? WHERE study_instance_uid = ?`).run(studyState, uid);
-    db.prepare(`UPDATE jobs SET state = 'failed', rule = 'chest', action = '{}', finished_at = 5, last_error = 'x' WHERE id = ?`).run(ready?.jobId);
-    db.prepare(`INSERT INTO job_images (job_id, sop_instance_uid, path, state, reason, updated_at) VALUES (?, ?, '/p', 'failed', ?, 1)`).run(ready?.jobId, `${uid}.1`, imageReason);
+    db.prepare(
+      `UPDATE jobs SET state = 'failed', rule = 'chest', action = '{}', finished_at = 5, last_error = 'x' WHERE id = ?`,
+    ).run(ready?.jobId);
+    db.prepare(
+      `INSERT INTO job_images (job_id, sop_instance_uid, path, state, reason, updated_at) VALUES (?, ?, '/p', 'failed', ?, 1)`,
+    ).run(ready?.jobId, `${uid}.1`, imageReason);
     return ready?.jobId;
   };
   const full = job('7.1', "PROCESSING_FAILED: ENOSPC: no space left on device, open '/spool/outputs/x'");
@@ -99,7 +107,15 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
   t.regex(states.get(full ?? 0)?.lastError ?? '', /lack of disk space/);
   t.like(states.get(corrupt ?? 0), { state: 'failed' });
   t.like(states.get(purged ?? 0), { state: 'failed' });
-  const images = store.connection.prepare('SELECT job_id, state, reason, crashes FROM job_images ORDER BY job_id').all() as Array<{ job_id: number; state: string; reason: string | null; crashes: number }>;
-  t.like(images.find((i) => i.job_id === full), { state: 'pending', reason: null, crashes: 0 });
-  t.like(images.find((i) => i.job_id === corrupt), { state: 'failed', crashes: 0 });
+  const images = store.connection
+    .prepare('SELECT job_id, state, reason, crashes FROM job_images ORDER BY job_id')
+    .all() as Array<{ job_id: number; state: string; reason: string | null; crashes: number }>;
+  t.like(
+    images.find((i) => i.job_id === full),
+    { state: 'pending', reason: null, crashes: 0 },
+  );
+  t.like(
+    images.find((i) => i.job_id === corrupt),
+    { state: 'failed', crashes: 0 },
+  );
 });

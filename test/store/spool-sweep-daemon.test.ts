@@ -26,10 +26,16 @@ test('at start, spool files without a row are removed and counted, rows without 
 
   const second = await startGateway({}, setup);
   t.teardown(() => second.stop());
-  t.like(second.logs.find((l) => l.event === 'STORE-2004'), { level: 'warn', count: 1 });
+  t.like(
+    second.logs.find((l) => l.event === 'STORE-2004'),
+    { level: 'warn', count: 1 },
+  );
   const missing = second.logs.find((l) => l.event === 'STORE-2005');
   t.like(missing, { level: 'error', count: 1 });
-  t.like((missing?.instances as unknown[])?.[0], { sopInstanceUid: lost.sopInstanceUid, studyInstanceUid: lost.studyInstanceUid });
+  t.like((missing?.instances as unknown[])?.[0], {
+    sopInstanceUid: lost.sopInstanceUid,
+    studyInstanceUid: lost.studyInstanceUid,
+  });
   t.false(existsSync(path.join(studies, orphanStudy)));
   t.true(existsSync(path.join(studies, kept.studyInstanceUid, `${kept.sopInstanceUid}.dcm`)));
   t.is((await storescu(second.port, [(await writeImageFile(dir, {})).path])).code, 0, 'still serving');

@@ -41,7 +41,14 @@ function cases(model: LoadedModel): Case[] {
       const input = preprocess(readImage(phantomPart10(image, phantomIdentity(spec, UNSEEN_SEED), 'explicit')), p).data;
       let mask: Uint8Array | undefined;
       if (image.className !== 'normal') {
-        const resized = resizeToSquare(Float32Array.from(image.mask), image.rows, image.columns, p.inputSize, p.resize, 0);
+        const resized = resizeToSquare(
+          Float32Array.from(image.mask),
+          image.rows,
+          image.columns,
+          p.inputSize,
+          p.resize,
+          0,
+        );
         mask = Uint8Array.from(resized, (v) => (v >= 0.5 ? 1 : 0));
       }
       out.push({ input, truth: PHANTOM_TO_CLASS[image.className], mask });
@@ -66,7 +73,8 @@ function smoothedPeak(relevance: Float32Array, size: number): number {
   for (let y = 0; y < size; y += 1) {
     for (let x = 0; x < size; x += 1) {
       let v = 0;
-      for (let k = -radius; k <= radius; k += 1) v += (kernel[k + radius] ?? 0) * Math.max(0, relevance[y * size + clamp(x + k)] ?? 0);
+      for (let k = -radius; k <= radius; k += 1)
+        v += (kernel[k + radius] ?? 0) * Math.max(0, relevance[y * size + clamp(x + k)] ?? 0);
       rows[y * size + x] = v;
     }
   }
@@ -106,7 +114,9 @@ test('the demo model classifies unseen phantoms (>= 95%) and its LRP maps point 
   const accuracy = correct / all.length;
   const width = Math.max(...classes.map((c) => c.length)) + 2;
   t.log(`confusion (rows: truth, columns: predicted ${classes.join(' / ')}):`);
-  classes.forEach((c, k) => t.log(`  ${c.padEnd(width)}${(confusion[k] ?? []).map((n) => String(n).padStart(5)).join('')}`));
+  classes.forEach((c, k) =>
+    t.log(`  ${c.padEnd(width)}${(confusion[k] ?? []).map((n) => String(n).padStart(5)).join('')}`),
+  );
   t.log(`accuracy ${(accuracy * 100).toFixed(1)}% (${correct}/${all.length})`);
 
   // Pointing game over the images with a finding, explaining the true class (as the game is defined) with the
@@ -127,7 +137,9 @@ test('the demo model classifies unseen phantoms (>= 95%) and its LRP maps point 
   }
   const perImage = (performance.now() - started) / withFinding.length;
   const pointing = hits / withFinding.length;
-  t.log(`pointing game: ${(pointing * 100).toFixed(1)}% (${hits}/${withFinding.length}) of pneumonia and COVID phantoms; a random point: ${((chance / withFinding.length) * 100).toFixed(1)}%`);
+  t.log(
+    `pointing game: ${(pointing * 100).toFixed(1)}% (${hits}/${withFinding.length}) of pneumonia and COVID phantoms; a random point: ${((chance / withFinding.length) * 100).toFixed(1)}%`,
+  );
   t.log(`LRP (isnet) of one image: ${perImage.toFixed(0)} ms`);
   lrp.dispose();
   model.network.dispose();

@@ -16,7 +16,12 @@ async function folder(labels: string[]): Promise<{ dir: string; files: string[] 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'labels-csv-'));
   const files: string[] = [];
   for (const [i, label] of labels.entries()) {
-    const f = await writeImageFile(dir, { rows: 96, columns: 80, seed: i + 1, photometric: i % 2 ? 'MONOCHROME1' : 'MONOCHROME2' });
+    const f = await writeImageFile(dir, {
+      rows: 96,
+      columns: 80,
+      seed: i + 1,
+      photometric: i % 2 ? 'MONOCHROME1' : 'MONOCHROME2',
+    });
     files.push(f.path);
     labels[i] = `${path.basename(f.path)},${label}`;
   }
@@ -30,7 +35,11 @@ test.before(async () => {
 
 test('training batches of DICOM files are bit for bit what inference preprocessing gives', async (t) => {
   const { dir, files } = await folder(['covid', 'pneumonia', 'normal']);
-  const dataset = readLabelsCsvDataset(labelsCsvSourceSchema.parse({ format: 'labels-csv', dir, labelMap: { covid: 'COVID-19' } }), 'single-label', CLASSES);
+  const dataset = readLabelsCsvDataset(
+    labelsCsvSourceSchema.parse({ format: 'labels-csv', dir, labelMap: { covid: 'COVID-19' } }),
+    'single-label',
+    CLASSES,
+  );
   t.deepEqual(
     dataset.images.map((i) => Array.from(i.target)),
     [
@@ -59,9 +68,21 @@ test('training batches of DICOM files are bit for bit what inference preprocessi
 
 test('an unknown label is refused with the way to map it', async (t) => {
   const { dir } = await folder(['covid', 'flu']);
-  t.throws(() => readLabelsCsvDataset(labelsCsvSourceSchema.parse({ format: 'labels-csv', dir, labelMap: { covid: 'COVID-19' } }), 'single-label', CLASSES), {
-    message: /label 'flu' is not one of COVID-19, pneumonia, normal; map it with labelMap/,
-  });
-  const skipped = readLabelsCsvDataset(labelsCsvSourceSchema.parse({ format: 'labels-csv', dir, labelMap: { covid: 'COVID-19' }, skipLabels: ['flu'] }), 'single-label', CLASSES);
+  t.throws(
+    () =>
+      readLabelsCsvDataset(
+        labelsCsvSourceSchema.parse({ format: 'labels-csv', dir, labelMap: { covid: 'COVID-19' } }),
+        'single-label',
+        CLASSES,
+      ),
+    {
+      message: /label 'flu' is not one of COVID-19, pneumonia, normal; map it with labelMap/,
+    },
+  );
+  const skipped = readLabelsCsvDataset(
+    labelsCsvSourceSchema.parse({ format: 'labels-csv', dir, labelMap: { covid: 'COVID-19' }, skipLabels: ['flu'] }),
+    'single-label',
+    CLASSES,
+  );
   t.is(skipped.images.length, 1);
 });

@@ -20,7 +20,8 @@ test('Adam follows torch.optim.Adam: three steps on a fixed gradient match the c
       const grad = [0.5, -1][i]! + 0.01 * expected[i]!;
       m[i] = 0.9 * m[i]! + 0.1 * grad;
       s[i] = 0.999 * s[i]! + 0.001 * grad * grad;
-      expected[i] = expected[i]! - (0.1 * (m[i]! / (1 - 0.9 ** step))) / (Math.sqrt(s[i]! / (1 - 0.999 ** step)) + 1e-8);
+      expected[i] =
+        expected[i]! - (0.1 * (m[i]! / (1 - 0.9 ** step))) / (Math.sqrt(s[i]! / (1 - 0.999 ** step)) + 1e-8);
     }
   }
   const got = await v.data();

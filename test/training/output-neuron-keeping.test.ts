@@ -32,7 +32,10 @@ test('fresh rows do not depend on which rows are kept, and keep=false keeps none
 });
 
 test("matches names ignoring case and '_' vs ' ', and follows an explicit map", (t) => {
-  const head = keepOutputNeurons(previous, ['pleural thickening', 'COVID-19'], new SeededRandom(2), { keep: true, map: { 'COVID-19': 'Infiltration' } });
+  const head = keepOutputNeurons(previous, ['pleural thickening', 'COVID-19'], new SeededRandom(2), {
+    keep: true,
+    map: { 'COVID-19': 'Infiltration' },
+  });
   t.deepEqual(
     head.kept.map((k) => [k.target, k.source]),
     [
@@ -40,5 +43,8 @@ test("matches names ignoring case and '_' vs ' ', and follows an explicit map", 
       ['COVID-19', 'Infiltration'],
     ],
   );
-  t.throws(() => keepOutputNeurons(previous, ['COVID-19'], new SeededRandom(2), { keep: true, map: { 'COVID-19': 'Flu' } }), { message: /does not have/ });
+  t.throws(
+    () => keepOutputNeurons(previous, ['COVID-19'], new SeededRandom(2), { keep: true, map: { 'COVID-19': 'Flu' } }),
+    { message: /does not have/ },
+  );
 });

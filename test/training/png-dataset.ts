@@ -16,7 +16,14 @@ export function writePngDataset(dir: string, perClass: number, size: number, see
   };
   const rows = ['file,class,findings'];
   const classes = [
-    { name: 'COVID-19', findings: 'Pneumonia|Consolidation', blobs: [[0.3, 0.7], [0.7, 0.7]] },
+    {
+      name: 'COVID-19',
+      findings: 'Pneumonia|Consolidation',
+      blobs: [
+        [0.3, 0.7],
+        [0.7, 0.7],
+      ],
+    },
     { name: 'pneumonia', findings: 'Pneumonia', blobs: [[0.7, 0.3]] },
     { name: 'normal', findings: 'No Finding', blobs: [] },
   ];

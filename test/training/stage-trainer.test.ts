@@ -25,7 +25,10 @@ test('the validation split keeps each patient on one side and holds out every cl
   const split = splitByGroup(d, 0.2, new SeededRandom(4));
   t.is(split.train.length + split.validation.length, 60);
   const side = new Map<string, string>();
-  for (const [name, list] of [['train', split.train], ['validation', split.validation]] as const) {
+  for (const [name, list] of [
+    ['train', split.train],
+    ['validation', split.validation],
+  ] as const) {
     for (const i of list) {
       const g = d.images[i]?.group ?? '';
       t.not(side.get(g), name === 'train' ? 'validation' : 'train', `${g} on both sides`);
@@ -51,8 +54,28 @@ test('metrics: confusion matrix and per-class recall/precision; AUC by ranks wit
   t.is(m.loss, 0.5);
   t.is(m.perClass['b']?.accuracy, 0.5);
   t.is(m.perClass['a']?.precision, 0.5);
-  t.is(rocAuc([[0.1, 0], [0.4, 1], [0.35, 0], [0.8, 1]], 2), 1);
-  t.is(rocAuc([[0.5, 0], [0.5, 1]], 1), 0.5);
+  t.is(
+    rocAuc(
+      [
+        [0.1, 0],
+        [0.4, 1],
+        [0.35, 0],
+        [0.8, 1],
+      ],
+      2,
+    ),
+    1,
+  );
+  t.is(
+    rocAuc(
+      [
+        [0.5, 0],
+        [0.5, 1],
+      ],
+      1,
+    ),
+    0.5,
+  );
   t.is(rocAuc([[0.5, 1]], 1), undefined);
 });
 

@@ -38,20 +38,49 @@ test('train --config with flag overrides writes the model and prints one JSON li
     ].join('\n'),
   );
   const c = capture();
-  const code = await train(['--config', path.join(root, 'train.yaml'), '--epochs', '1', '--max-steps', '1', '--batch-size', '4', '--no-augment'], c.io);
+  const code = await train(
+    [
+      '--config',
+      path.join(root, 'train.yaml'),
+      '--epochs',
+      '1',
+      '--max-steps',
+      '1',
+      '--batch-size',
+      '4',
+      '--no-augment',
+    ],
+    c.io,
+  );
   t.is(code, 0);
-  const records = c.out.join('').trim().split('\n').map((l) => JSON.parse(l) as { type: string; epochs?: number });
-  t.deepEqual([...new Set(records.map((r) => r.type))], ['start', 'init', 'head', 'data', 'epoch', 'stage-end', 'model']);
+  const records = c.out
+    .join('')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; epochs?: number });
+  t.deepEqual(
+    [...new Set(records.map((r) => r.type))],
+    ['start', 'init', 'head', 'data', 'epoch', 'stage-end', 'model'],
+  );
   t.is(records.find((r) => r.type === 'epoch')?.epochs, 1, '--epochs overrides the file');
   const manifest = readManifest(path.join(root, 'model'));
   t.is(manifest.name, 'cli-tiny');
   t.regex(c.err.join(''), /model written to .*model check/);
-  t.is(readFileSync(path.join(root, 'model', 'training-log.jsonl'), 'utf8').trim().split('\n').length, records.length);
+  t.is(
+    readFileSync(path.join(root, 'model', 'training-log.jsonl'), 'utf8')
+      .trim()
+      .split('\n').length,
+    records.length,
+  );
 });
 
 test('train refuses a bad config value naming the key, and a bad flag', async (t) => {
   const c = capture();
-  await t.throwsAsync(train(['--data', 'x', '--out', 'y', '--optimizer', 'rmsprop'], c.io), { message: /optimiser\.name/ });
-  await t.throwsAsync(train(['--data', 'x', '--out', 'y', '--epochs', 'many'], c.io), { message: /--epochs needs a number/ });
+  await t.throwsAsync(train(['--data', 'x', '--out', 'y', '--optimizer', 'rmsprop'], c.io), {
+    message: /optimiser\.name/,
+  });
+  await t.throwsAsync(train(['--data', 'x', '--out', 'y', '--epochs', 'many'], c.io), {
+    message: /--epochs needs a number/,
+  });
   await t.throwsAsync(train(['--bogus'], c.io), { message: /Unknown option '--bogus'/ });
 });
