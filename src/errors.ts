@@ -17,7 +17,7 @@ export const ERROR_CODES = {
     'The job store cannot be opened (missing, locked or damaged); check storage.dir and that no second gateway uses it.',
   LOG_FD_INVALID: 'CXR_GATEWAY_LOG_FD is not an open file descriptor number; fix or unset that environment variable.',
   STORED_JSON_INVALID:
-    'A row of the job store holds JSON that is not the shape this version expects (damaged, or written by another version); only that job, image or delivery fails: restore the store from a backup or resend the study.',
+    'A job store row is not in the shape this version expects (damaged, or another version); only its job, image or delivery fails: resend the study.',
   // DICOM input
   DATASET_UNREADABLE:
     'A DICOM file cannot be parsed; the file is kept as received: ask the sender to check its export.',
