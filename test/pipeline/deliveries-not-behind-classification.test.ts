@@ -2,16 +2,15 @@ import test from 'ava';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { configSchema } from '../../src/config/schema.js';
 import type { InferencePool } from '../../src/analysis/inference-pool.js';
 import { readManifest } from '../../src/inference/model-manifest.js';
 import type { DeliveryPayload, DeliveryTarget } from '../../src/export/delivery-target.js';
 import type { ImageWorkRequest, ImageWorkResult } from '../../src/analysis/image-work.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
-import { JobStore } from '../../src/store/job-store.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
 import { newUid, writeImageFile } from '../helpers/dicom-factory.js';
 import { tinyModelDir } from '../helpers/tiny-densenet.js';
+import { chestPipelineConfig, openTestStore, recordTestInstance, writtenResult } from '../helpers/pipeline-harness.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { capturingLogger } from '../store/disk-full-helpers.js';
 
@@ -19,39 +18,9 @@ import { capturingLogger } from '../store/disk-full-helpers.js';
 // the deliveries of a job already written go out. The stand-in pool answers only when the test says so, so
 // "still being classified" is a fact, not a race between two speeds.
 
-function written(sopInstanceUid: string): ImageWorkResult {
-  return {
-    sopInstanceUid,
-    kind: 'written',
-    classification: {
-      classes: ['normal', 'abnormal'],
-      probabilities: [0.3, 0.7],
-      logits: [0, 0.85],
-      predicted: 'abnormal',
-    },
-    explanation: { targetClass: 'abnormal', composite: 'isnet', logit: 0.85, relevanceSum: 0.8, absorbedShare: 0.05 },
-    outputs: [],
-    stageMs: {},
-  };
-}
-
 test('the deliveries of a written job go out while the one inference lane is still busy with the next job', async (t) => {
-  const config = configSchema.parse({
-    models: { tiny: tinyModelDir() },
-    inference: { defaultModel: 'tiny' },
-    destinations: {
-      pacs: [{ type: 'folder', name: 'pacs', path: '/nonexistent' }],
-      ris: [{ type: 'folder', name: 'ris', path: '/nonexistent' }],
-    },
-    rules: [
-      {
-        name: 'chest',
-        match: { attributes: { Modality: { oneOf: ['DX'] } } },
-        action: { model: 'tiny', outputs: ['sc'], pacs: ['pacs'], ris: ['ris'] },
-      },
-    ],
-  });
-  const store = JobStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'not-behind-db-')), 'db.sqlite'));
+  const config = chestPipelineConfig();
+  const store = openTestStore('not-behind-db-');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'not-behind-in-'));
   const studies: string[] = [];
   const studyOf = new Map<string, string>();
@@ -59,21 +28,7 @@ test('the deliveries of a written job go out while the one inference lane is sti
     const image = await writeImageFile(dir, { studyInstanceUid: newUid(), seed: i });
     studies.push(image.studyInstanceUid);
     studyOf.set(image.sopInstanceUid, image.studyInstanceUid);
-    store.recordInstance({
-      sopInstanceUid: image.sopInstanceUid,
-      sopClassUid: image.sopClassUid,
-      studyInstanceUid: image.studyInstanceUid,
-      seriesInstanceUid: image.seriesInstanceUid,
-      transferSyntaxUid: image.transferSyntaxUid,
-      path: image.path,
-      sizeBytes: image.bytes.length,
-      callingAe: 'DX1',
-      calledAe: 'CXR_GATEWAY',
-      sourceIp: '127.0.0.1',
-      associationId: 'a1',
-      attributes: { modality: 'DX', bodyPartExamined: 'CHEST', viewPosition: 'PA' },
-      receivedAt: 1000 + i,
-    });
+    recordTestInstance(store, image, 1000 + i);
   }
   store.promoteQuietStudies(Date.now(), Date.now());
   // Each batch waits in `pending` until the test answers it.
@@ -82,7 +37,7 @@ test('the deliveries of a written job go out while the one inference lane is sti
     size: 1,
     process: (request: ImageWorkRequest) =>
       new Promise<ImageWorkResult[]>((resolve) =>
-        pending.push({ request, answer: () => resolve(request.images.map((i) => written(i.sopInstanceUid))) }),
+        pending.push({ request, answer: () => resolve(request.images.map((i) => writtenResult(i.sopInstanceUid))) }),
       ),
   } as unknown as InferencePool;
   const delivered: Array<{ destination: string; payload: DeliveryPayload }> = [];

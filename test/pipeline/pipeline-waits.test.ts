@@ -3,7 +3,6 @@ import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { configSchema } from '../../src/config/schema.js';
 import { WorkerCrashedError, type InferencePool } from '../../src/analysis/inference-pool.js';
 import { readManifest } from '../../src/inference/model-manifest.js';
 import type { DeliveryPayload, DeliveryTarget } from '../../src/export/delivery-target.js';
@@ -13,28 +12,13 @@ import { JobStore } from '../../src/store/job-store.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
 import { newUid, writeImageFile } from '../helpers/dicom-factory.js';
 import { tinyModelDir } from '../helpers/tiny-densenet.js';
+import { chestPipelineConfig, openTestStore, recordTestInstance, writtenResult } from '../helpers/pipeline-harness.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { capturingLogger } from '../store/disk-full-helpers.js';
 
 // The pipeline in-process with a stand-in for the inference pool (what it answers is the point here, not
 // the model): a crashed batch goes image by image and a poison image fails after maxCrashesPerImage; an
 // HL7 report that cannot be written for lack of space waits with a capped backoff and goes out once space is back.
-
-function written(sopInstanceUid: string): ImageWorkResult {
-  return {
-    sopInstanceUid,
-    kind: 'written',
-    classification: {
-      classes: ['normal', 'abnormal'],
-      probabilities: [0.3, 0.7],
-      logits: [0, 0.85],
-      predicted: 'abnormal',
-    },
-    explanation: { targetClass: 'abnormal', composite: 'isnet', logit: 0.85, relevanceSum: 0.8, absorbedShare: 0.05 },
-    outputs: [],
-    stageMs: {},
-  };
-}
 
 interface Harness {
   pipeline: Pipeline;
@@ -53,43 +37,15 @@ async function harness(opts: {
   outputsDir: string;
   maxCrashesPerImage?: number;
 }): Promise<Harness> {
-  const config = configSchema.parse({
-    models: { tiny: tinyModelDir() },
-    inference: { defaultModel: 'tiny', maxCrashesPerImage: opts.maxCrashesPerImage ?? 3 },
-    destinations: {
-      pacs: [{ type: 'folder', name: 'pacs', path: '/nonexistent' }],
-      ris: [{ type: 'folder', name: 'ris', path: '/nonexistent' }],
-    },
-    rules: [
-      {
-        name: 'chest',
-        match: { attributes: { Modality: { oneOf: ['DX'] } } },
-        action: { model: 'tiny', outputs: ['sc'], pacs: ['pacs'], ris: ['ris'] },
-      },
-    ],
-  });
-  const store = JobStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'pipeline-db-')), 'db.sqlite'));
+  const config = chestPipelineConfig({ maxCrashesPerImage: opts.maxCrashesPerImage ?? 3 });
+  const store = openTestStore('pipeline-db-');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pipeline-in-'));
   const studyInstanceUid = newUid();
   const sops: string[] = [];
   for (let i = 0; i < opts.images; i += 1) {
     const image = await writeImageFile(dir, { studyInstanceUid, seed: i, instanceNumber: i + 1 });
     sops.push(image.sopInstanceUid);
-    store.recordInstance({
-      sopInstanceUid: image.sopInstanceUid,
-      sopClassUid: image.sopClassUid,
-      studyInstanceUid,
-      seriesInstanceUid: image.seriesInstanceUid,
-      transferSyntaxUid: image.transferSyntaxUid,
-      path: image.path,
-      sizeBytes: image.bytes.length,
-      callingAe: 'DX1',
-      calledAe: 'CXR_GATEWAY',
-      sourceIp: '127.0.0.1',
-      associationId: 'a1',
-      attributes: { modality: 'DX', bodyPartExamined: 'CHEST', viewPosition: 'PA' },
-      receivedAt: 1000 + i,
-    });
+    recordTestInstance(store, image, 1000 + i);
   }
   store.promoteQuietStudies(Date.now(), Date.now());
   const batches: string[][] = [];
@@ -135,7 +91,7 @@ test('a batch that crashed a worker is retried image by image; the poison image 
     outputsDir: mkdtempSync(path.join(os.tmpdir(), 'pipeline-out-')),
     process: async (request) => {
       if (request.images.some((i) => i.sopInstanceUid === poison)) throw new WorkerCrashedError('exit code 70');
-      return request.images.map((i) => written(i.sopInstanceUid));
+      return request.images.map((i) => writtenResult(i.sopInstanceUid));
     },
   });
   t.teardown(() => h.store.close());
@@ -181,7 +137,7 @@ test('no space for the HL7 report: the job waits with a doubling delay capped at
   const h = await harness({
     images: 1,
     outputsDir: outputs,
-    process: async (request) => request.images.map((i) => written(i.sopInstanceUid)),
+    process: async (request) => request.images.map((i) => writtenResult(i.sopInstanceUid)),
   });
   t.teardown(() => h.store.close());
   h.pipeline.start();
@@ -211,7 +167,7 @@ test('an image a worker already died on (e.g. before a restart) is sent alone, b
   const h = await harness({
     images: 3,
     outputsDir: mkdtempSync(path.join(os.tmpdir(), 'pipeline-out-')),
-    process: async (request) => request.images.map((i) => written(i.sopInstanceUid)),
+    process: async (request) => request.images.map((i) => writtenResult(i.sopInstanceUid)),
   });
   t.teardown(() => h.store.close());
   const jobId = h.store.listJobs()[0]?.id ?? 0;

@@ -2,16 +2,16 @@ import test from 'ava';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { configSchema } from '../../src/config/schema.js';
 import type { InferencePool } from '../../src/analysis/inference-pool.js';
 import { readManifest } from '../../src/inference/model-manifest.js';
 import type { DeliveryPayload, DeliveryTarget } from '../../src/export/delivery-target.js';
-import type { ImageWorkRequest, ImageWorkResult } from '../../src/analysis/image-work.js';
+import type { ImageWorkRequest } from '../../src/analysis/image-work.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
 import { newUid, writeImageFile } from '../helpers/dicom-factory.js';
 import { tinyModelDir } from '../helpers/tiny-densenet.js';
+import { chestPipelineConfig, openTestStore, recordTestInstance, writtenResult } from '../helpers/pipeline-harness.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { capturingLogger } from '../store/disk-full-helpers.js';
 
@@ -19,22 +19,6 @@ import { capturingLogger } from '../store/disk-full-helpers.js';
 // its own job, image or delivery with STORED_JSON_INVALID; the pipeline goes on with the other studies. Each
 // row is damaged at a point the pipeline provably has not read it yet (inside a stand-in pool or target
 // callback that runs before), never by timing.
-
-function written(sopInstanceUid: string): ImageWorkResult {
-  return {
-    sopInstanceUid,
-    kind: 'written',
-    classification: {
-      classes: ['normal', 'abnormal'],
-      probabilities: [0.3, 0.7],
-      logits: [0, 0.85],
-      predicted: 'abnormal',
-    },
-    explanation: { targetClass: 'abnormal', composite: 'isnet', logit: 0.85, relevanceSum: 0.8, absorbedShare: 0.05 },
-    outputs: [],
-    stageMs: {},
-  };
-}
 
 interface Study {
   studyInstanceUid: string;
@@ -60,22 +44,8 @@ interface Harness {
 }
 
 async function harness(imagesPerStudy: number[], hooks: Hooks, maxBatch = 4): Promise<Harness> {
-  const config = configSchema.parse({
-    models: { tiny: tinyModelDir() },
-    inference: { defaultModel: 'tiny', maxBatch },
-    destinations: {
-      pacs: [{ type: 'folder', name: 'pacs', path: '/nonexistent' }],
-      ris: [{ type: 'folder', name: 'ris', path: '/nonexistent' }],
-    },
-    rules: [
-      {
-        name: 'chest',
-        match: { attributes: { Modality: { oneOf: ['DX'] } } },
-        action: { model: 'tiny', outputs: ['sc'], pacs: ['pacs'], ris: ['ris'] },
-      },
-    ],
-  });
-  const store = JobStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'stored-json-db-')), 'db.sqlite'));
+  const config = chestPipelineConfig({ maxBatch });
+  const store = openTestStore('stored-json-db-');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'stored-json-in-'));
   const studies: Study[] = [];
   let received = 1000;
@@ -88,21 +58,7 @@ async function harness(imagesPerStudy: number[], hooks: Hooks, maxBatch = 4): Pr
         instanceNumber: i + 1,
       });
       study.sops.push(image.sopInstanceUid);
-      store.recordInstance({
-        sopInstanceUid: image.sopInstanceUid,
-        sopClassUid: image.sopClassUid,
-        studyInstanceUid: study.studyInstanceUid,
-        seriesInstanceUid: image.seriesInstanceUid,
-        transferSyntaxUid: image.transferSyntaxUid,
-        path: image.path,
-        sizeBytes: image.bytes.length,
-        callingAe: 'DX1',
-        calledAe: 'CXR_GATEWAY',
-        sourceIp: '127.0.0.1',
-        associationId: 'a1',
-        attributes: { modality: 'DX', bodyPartExamined: 'CHEST', viewPosition: 'PA' },
-        receivedAt: (received += 1),
-      });
+      recordTestInstance(store, image, (received += 1));
     }
     studies.push(study);
   }
@@ -133,7 +89,7 @@ async function harness(imagesPerStudy: number[], hooks: Hooks, maxBatch = 4): Pr
     size: 1,
     process: async (request: ImageWorkRequest) => {
       hooks.onProcess?.(request, h);
-      return request.images.map((i) => written(i.sopInstanceUid));
+      return request.images.map((i) => writtenResult(i.sopInstanceUid));
     },
   } as unknown as InferencePool;
   const target = (name: string, kind: 'pacs' | 'ris'): DeliveryTarget => ({
