@@ -43,13 +43,12 @@ test('render --sc and the daemon write the same heatmap pixels for the same file
   t.is((await storescu(gateway.port, [source.path])).code, 0);
 
   const studyDir = path.join(out, 'dicom', studyInstanceUid);
-  // Objects land by rename (atomic): two files present means both are complete.
-  await waitUntil(
-    () => existsSync(studyDir) && readdirSync(studyDir).length === 2,
-    'the SC and SR in the PACS folder',
-    90_000,
-  );
-  const written = readdirSync(studyDir).map((name) => readBack(readFileSync(path.join(studyDir, name))));
+  // Objects land by rename (atomic): two named objects present means both are complete. The hidden temporary
+  // file of one still being written sits in the same folder and is not one of them.
+  const objects = (): string[] =>
+    existsSync(studyDir) ? readdirSync(studyDir).filter((name) => !name.startsWith('.') && name.endsWith('.dcm')) : [];
+  await waitUntil(() => objects().length === 2, 'the SC and SR in the PACS folder', 90_000);
+  const written = objects().map((name) => readBack(readFileSync(path.join(studyDir, name))));
   const daemonSc = written.find((ds) => ds.Modality === 'OT');
   const daemonSr = written.find((ds) => ds.Modality === 'SR');
   if (daemonSc === undefined || daemonSr === undefined) return t.fail('the daemon wrote no SC or no SR');
