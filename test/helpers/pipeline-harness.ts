@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { ImageWorkResult } from '../../src/analysis/image-work.js';
 import { configSchema, type GatewayConfig } from '../../src/config/schema.js';
 import { JobStore } from '../../src/store/job-store.js';
+import type { PipelineStore } from '../../src/store/pipeline-store.js';
 import { tinyModelDir } from './tiny-densenet.js';
 
 /** One model ('tiny'), folder PACS and RIS that are never written (the tests' targets stand in), one DX rule. */
@@ -75,4 +76,54 @@ export function writtenResult(sopInstanceUid: string): ImageWorkResult {
     outputs: [],
     stageMs: {},
   };
+}
+
+/**
+ * A job whose images are already written and whose deliveries are queued (what the delivery stage starts from):
+ * one stored instance of `studyInstanceUid`, its job routed and finished with a PACS delivery per `pacs` name and a
+ * RIS delivery per `ris` name. Returns the job id.
+ */
+export function queueDeliveryJob(
+  store: JobStore,
+  pipelineStore: PipelineStore,
+  job: { studyInstanceUid: string; dir: string; clock: number; pacs?: string[]; ris?: string[] },
+): number {
+  const { studyInstanceUid, clock } = job;
+  store.recordInstance({
+    sopInstanceUid: `${studyInstanceUid}.1`,
+    sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
+    studyInstanceUid,
+    seriesInstanceUid: `${studyInstanceUid}.9`,
+    transferSyntaxUid: '1.2.840.10008.1.2.1',
+    path: path.join(job.dir, `${studyInstanceUid}.dcm`),
+    sizeBytes: 100,
+    callingAe: 'DX1',
+    calledAe: 'CXR_GATEWAY',
+    sourceIp: '127.0.0.1',
+    associationId: 'a1',
+    attributes: { modality: 'DX' },
+    receivedAt: clock,
+  });
+  const [ready] = store.promoteQuietStudies(clock, clock);
+  if (ready === undefined) throw new Error('no job became ready');
+  pipelineStore.routeJob(ready.jobId, { rule: 'r', action: '{}', priority: 'normal', images: [] }, clock);
+  pipelineStore.finishProcessing(
+    ready.jobId,
+    {
+      deliveries: [
+        ...(job.pacs ?? []).map((destination) => ({
+          kind: 'pacs' as const,
+          destination,
+          payload: JSON.stringify({ kind: 'pacs', files: [] }),
+        })),
+        ...(job.ris ?? []).map((destination) => ({
+          kind: 'ris' as const,
+          destination,
+          payload: JSON.stringify({ kind: 'ris', file: '/x.hl7', controlId: 'C1' }),
+        })),
+      ],
+    },
+    clock,
+  );
+  return ready.jobId;
 }

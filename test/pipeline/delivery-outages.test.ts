@@ -11,6 +11,7 @@ import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { PipelineStore, type Delivery } from '../../src/store/pipeline-store.js';
 import { StoreMetrics } from '../../src/store/store-metrics.js';
+import { queueDeliveryJob } from '../helpers/pipeline-harness.js';
 
 // The delivery scheduler against scripted destinations, with an injected clock: hours of outage and hundreds of
 // retries run in milliseconds, and nothing here waits to prove that something did not happen.
@@ -88,44 +89,12 @@ function harness(
       };
     },
     queueJob(destinations: { pacs?: string[]; ris?: string[] }): number {
-      const studyInstanceUid = `1.2.826.0.1.${(uid += 1)}`;
-      store.recordInstance({
-        sopInstanceUid: `${studyInstanceUid}.1`,
-        sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
-        studyInstanceUid,
-        seriesInstanceUid: `${studyInstanceUid}.9`,
-        transferSyntaxUid: '1.2.840.10008.1.2.1',
-        path: path.join(dir, `${studyInstanceUid}.dcm`),
-        sizeBytes: 100,
-        callingAe: 'DX1',
-        calledAe: 'CXR_GATEWAY',
-        sourceIp: '127.0.0.1',
-        associationId: 'a1',
-        attributes: { modality: 'DX' },
-        receivedAt: clock,
-      });
-      const [ready] = store.promoteQuietStudies(clock, clock);
-      if (ready === undefined) throw new Error('no job');
-      pipelineStore.routeJob(ready.jobId, { rule: 'r', action: '{}', priority: 'normal', images: [] }, clock);
-      pipelineStore.finishProcessing(
-        ready.jobId,
-        {
-          deliveries: [
-            ...(destinations.pacs ?? []).map((destination) => ({
-              kind: 'pacs' as const,
-              destination,
-              payload: JSON.stringify({ kind: 'pacs', files: [] }),
-            })),
-            ...(destinations.ris ?? []).map((destination) => ({
-              kind: 'ris' as const,
-              destination,
-              payload: JSON.stringify({ kind: 'ris', file: '/x.hl7', controlId: 'C1' }),
-            })),
-          ],
-        },
+      return queueDeliveryJob(store, pipelineStore, {
+        studyInstanceUid: `1.2.826.0.1.${(uid += 1)}`,
+        dir,
         clock,
-      );
-      return ready.jobId;
+        ...destinations,
+      });
     },
     deliveries: (jobId: number) => pipelineStore.deliveries(jobId),
     async runUntil(done: () => boolean, maxPasses = 2_000): Promise<void> {

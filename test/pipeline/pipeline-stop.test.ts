@@ -9,6 +9,7 @@ import { createLogger } from '../../src/logging/logger.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
+import { queueDeliveryJob } from '../helpers/pipeline-harness.js';
 
 // Pipeline.stop(deadline) with an injected clock and scripted destinations: a delivery that finishes before the
 // deadline is recorded as delivered; one still waiting at the deadline gets its AbortSignal, ends as a `stopped`
@@ -30,37 +31,7 @@ function setup(t: { teardown(fn: () => unknown): void }, target: DeliveryTarget)
     },
   });
   const clock = START;
-  store.recordInstance({
-    sopInstanceUid: '1.2.3.1',
-    sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
-    studyInstanceUid: '1.2.3',
-    seriesInstanceUid: '1.2.3.9',
-    transferSyntaxUid: '1.2.840.10008.1.2.1',
-    path: path.join(dir, 'x.dcm'),
-    sizeBytes: 100,
-    callingAe: 'DX1',
-    calledAe: 'CXR_GATEWAY',
-    sourceIp: '127.0.0.1',
-    associationId: 'a1',
-    attributes: { modality: 'DX' },
-    receivedAt: clock,
-  });
-  const [ready] = store.promoteQuietStudies(clock, clock);
-  if (ready === undefined) throw new Error('no job');
-  pipelineStore.routeJob(ready.jobId, { rule: 'r', action: '{}', priority: 'normal', images: [] }, clock);
-  pipelineStore.finishProcessing(
-    ready.jobId,
-    {
-      deliveries: [
-        {
-          kind: 'pacs',
-          destination: target.name,
-          payload: JSON.stringify({ kind: 'pacs', files: [] }),
-        },
-      ],
-    },
-    clock,
-  );
+  const jobId = queueDeliveryJob(store, pipelineStore, { studyInstanceUid: '1.2.3', dir, clock, pacs: [target.name] });
   const pipeline = new Pipeline({
     config: configSchema.parse({}),
     store,
@@ -72,7 +43,7 @@ function setup(t: { teardown(fn: () => unknown): void }, target: DeliveryTarget)
     now: () => clock,
     random: () => 0.5,
   });
-  return { pipeline, pipelineStore, logs, jobId: ready.jobId };
+  return { pipeline, pipelineStore, logs, jobId };
 }
 
 /** A destination whose delivery starts (resolving `started`) and then waits for `finish` or for its signal. */
