@@ -3,34 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js';
-import type { DestinationTrouble } from '../export/delivery-watch.js';
 import type { StageTimings } from '../logging/stage-timings.js';
 import type { StoreMetrics } from '../store/store-metrics.js';
-import {
-  deliveriesHealth,
-  diskHealth,
-  listenerHealth,
-  modelsHealth,
-  stagesHealth,
-  storeHealth,
-  type ModelStatus,
-  type NamedStatus,
-} from './health.js';
-
-export interface HealthSource {
-  /** Whether the job store answers a query. */
-  storeOk(): boolean;
-  freeDiskBytes(): number;
-  minFreeDiskBytes: number;
-  models(): ModelStatus[];
-  dicomListening(): boolean;
-  /** Destinations whose deliveries are failing now (none when left out). */
-  deliveries?(): DestinationTrouble[];
-  /** delivery.alertAfterMinutes in seconds, read at each request (a reload may change it). */
-  alertAfterSeconds?(): number;
-  /** The daemon's stages and their status() (gateway.ts): a stage not running, or with problems, degrades. */
-  stages?(): NamedStatus[];
-}
+import { buildHealth, type Health, type HealthSource } from './health.js';
+import { metricsText } from './metrics-text.js';
 
 /**
  * The loopback admin port: /healthz for load balancers and monitoring (200 when healthy, 503 with the
@@ -107,96 +83,12 @@ export class AdminServer implements Stage {
   }
 
   /** Built from parts (health.ts): store, disk, models and their workers, DICOM listener, deliveries. */
-  health(): { status: 'ok' | 'degraded'; problems: string[]; checks: Record<string, unknown> } {
-    const h = this.options.health;
-    const store = storeHealth(h.storeOk());
-    const disk = diskHealth(h.freeDiskBytes(), h.minFreeDiskBytes);
-    const models = modelsHealth(h.models());
-    const dicom = listenerHealth(h.dicomListening());
-    const deliveries = deliveriesHealth(h.deliveries?.() ?? [], h.alertAfterSeconds?.() ?? 30 * 60);
-    const stages = stagesHealth(h.stages?.() ?? []);
-    const problems = [store, disk, models, dicom, deliveries, stages].flatMap((p) => p.problems);
-    // Stage problems repeat what a dedicated part said (the listener's); each sentence is shown once.
-    const unique = [...new Set(problems)];
-    return {
-      status: unique.length === 0 ? 'ok' : 'degraded',
-      problems: unique,
-      checks: {
-        store: store.check,
-        diskFreeMB: disk.check,
-        models: models.check,
-        dicomListening: dicom.check,
-        failingDeliveries: deliveries.check,
-        stages: stages.check,
-      },
-    };
+  health(): Health {
+    return buildHealth(this.options.health);
   }
 
   private metrics(): string {
-    const counts = this.options.metrics.counts();
-    const latency = this.options.metrics.endToEndLatency(Date.now() - 24 * 3600 * 1000);
-    const lines: string[] = [];
-    const family = (name: string, type: 'counter' | 'gauge' | 'summary', help: string) =>
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    family('cxr_instances_received_total', 'counter', 'Instances received and stored (duplicates not counted).');
-    lines.push(`cxr_instances_received_total ${counts.instances}`);
-    for (const [name, table, help] of [
-      ['cxr_jobs', counts.jobs, 'Study jobs by state (ready and processing are the inference queue).'],
-      ['cxr_images', counts.images, 'Images of jobs by state (written = classified, explained and written).'],
-      [
-        'cxr_deliveries',
-        counts.deliveries,
-        'Deliveries to PACS and RIS by state (pending = queue, parked = needs an admin).',
-      ],
-      ['cxr_studies', counts.studies, 'Studies by assembly state.'],
-    ] as const) {
-      family(name, 'gauge', help);
-      for (const [state, n] of Object.entries(table)) lines.push(`${name}{state="${state}"} ${n}`);
-    }
-    const models = this.options.health.models();
-    family('cxr_model_loaded', 'gauge', 'Whether each configured model is loaded (1) and its inference workers.');
-    for (const m of models)
-      lines.push(`cxr_model_loaded{model="${m.name}",backend="${m.backend ?? ''}"} ${m.loaded ? 1 : 0}`);
-    family('cxr_end_to_end_latency_seconds', 'summary', 'Last image received to job done, over the last 24 hours.');
-    if (latency.p50Seconds !== undefined)
-      lines.push(`cxr_end_to_end_latency_seconds{quantile="0.5"} ${latency.p50Seconds}`);
-    if (latency.p95Seconds !== undefined)
-      lines.push(`cxr_end_to_end_latency_seconds{quantile="0.95"} ${latency.p95Seconds}`);
-    lines.push(`cxr_end_to_end_latency_seconds_count ${latency.count}`);
-    family(
-      'cxr_stage_seconds',
-      'summary',
-      'Time spent per stage since start: decode, explain (classification and LRP in one pass), write per image; pacs, ris per delivered message.',
-    );
-    for (const t of this.options.timings?.snapshot() ?? []) {
-      lines.push(
-        `cxr_stage_seconds_sum{stage="${t.stage}"} ${t.seconds}`,
-        `cxr_stage_seconds_count{stage="${t.stage}"} ${t.count}`,
-      );
-    }
-    family('cxr_model_workers', 'gauge', 'Inference workers per model: live now, and wanted (when the pool says).');
-    for (const m of models) {
-      lines.push(`cxr_model_workers{model="${m.name}",state="live"} ${m.workers}`);
-      if (m.wantedWorkers !== undefined)
-        lines.push(`cxr_model_workers{model="${m.name}",state="wanted"} ${m.wantedWorkers}`);
-    }
-    const troubles = this.options.health.deliveries?.() ?? [];
-    family(
-      'cxr_deliveries_retrying',
-      'gauge',
-      'Pending deliveries whose last attempt failed, by destination (they are retried; alert when non-zero for long).',
-    );
-    for (const t of troubles) lines.push(`cxr_deliveries_retrying{destination="${t.destination}"} ${t.failing}`);
-    family(
-      'cxr_delivery_oldest_failing_seconds',
-      'gauge',
-      "How long each destination's oldest failing delivery has been failing.",
-    );
-    for (const t of troubles)
-      lines.push(`cxr_delivery_oldest_failing_seconds{destination="${t.destination}"} ${t.oldestFailingSeconds}`);
-    family('cxr_disk_free_bytes', 'gauge', 'Free space under storage.dataDir.');
-    lines.push(`cxr_disk_free_bytes ${this.options.health.freeDiskBytes()}`);
-    return `${lines.join('\n')}\n`;
+    return metricsText(this.options.health, this.options.metrics, this.options.timings);
   }
 }
 

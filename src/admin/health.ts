@@ -92,3 +92,49 @@ export function stagesHealth(stages: readonly NamedStatus[]): HealthPart<Record<
   }
   return { problems, check: Object.fromEntries(stages.map((s) => [s.name, s.status])) };
 }
+
+export interface Health {
+  status: 'ok' | 'degraded';
+  problems: string[];
+  checks: Record<string, unknown>;
+}
+
+export interface HealthSource {
+  /** Whether the job store answers a query. */
+  storeOk(): boolean;
+  freeDiskBytes(): number;
+  minFreeDiskBytes: number;
+  models(): ModelStatus[];
+  dicomListening(): boolean;
+  /** Destinations whose deliveries are failing now (none when left out). */
+  deliveries?(): DestinationTrouble[];
+  /** delivery.alertAfterMinutes in seconds, read at each request (a reload may change it). */
+  alertAfterSeconds?(): number;
+  /** The daemon's stages and their status() (gateway.ts): a stage not running, or with problems, degrades. */
+  stages?(): NamedStatus[];
+}
+
+/** Built from parts (health.ts): store, disk, models and their workers, DICOM listener, deliveries. */
+export function buildHealth(h: HealthSource): Health {
+  const store = storeHealth(h.storeOk());
+  const disk = diskHealth(h.freeDiskBytes(), h.minFreeDiskBytes);
+  const models = modelsHealth(h.models());
+  const dicom = listenerHealth(h.dicomListening());
+  const deliveries = deliveriesHealth(h.deliveries?.() ?? [], h.alertAfterSeconds?.() ?? 30 * 60);
+  const stages = stagesHealth(h.stages?.() ?? []);
+  const problems = [store, disk, models, dicom, deliveries, stages].flatMap((p) => p.problems);
+  // Stage problems repeat what a dedicated part said (the listener's); each sentence is shown once.
+  const unique = [...new Set(problems)];
+  return {
+    status: unique.length === 0 ? 'ok' : 'degraded',
+    problems: unique,
+    checks: {
+      store: store.check,
+      diskFreeMB: disk.check,
+      models: models.check,
+      dicomListening: dicom.check,
+      failingDeliveries: deliveries.check,
+      stages: stages.check,
+    },
+  };
+}
