@@ -214,8 +214,31 @@ export const adminSchema = z
     /** Loopback by default: /healthz and /metrics carry no patient data but are not for the wider network. */
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(11180),
+    /**
+     * Behind the hospital's reverse proxy: the proxy's address(es) (or true for any), so that the console sees the
+     * client's address (X-Forwarded-For) for the audit trail and the scheme (X-Forwarded-Proto) for Secure cookies.
+     */
+    trustProxy: z.union([z.boolean(), z.array(z.string().min(1)).min(1)]).default(false),
+    /** A console session ends after this long without a request... */
+    sessionIdleMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60)
+      .default(30),
+    /** ...and after this long in any case. */
+    sessionMaxHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24)
+      .default(12),
+    /** Failed logins allowed per client address and per user name in a minute; more are refused (429). */
+    loginAttemptsPerMinute: z.number().int().min(1).max(100).default(5),
   })
   .strict();
+
+export type AdminConfig = z.infer<typeof adminSchema>;
 
 export const loggingSchema = z
   .object({
