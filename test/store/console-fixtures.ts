@@ -33,8 +33,9 @@ export interface StudyOptions {
 
 export const ACTOR = { user: 'alice', role: 'admin', address: '10.0.0.7' };
 
-export function consoleFixture(prefix = 'console-store-'): ConsoleFixture {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), prefix)), 'jobs.sqlite');
+/** A fixture on a new store file in a temporary folder, or on `options.file` (e.g. the one a config names). */
+export function consoleFixture(prefix = 'console-store-', options: { file?: string } = {}): ConsoleFixture {
+  const file = options.file ?? path.join(mkdtempSync(path.join(os.tmpdir(), prefix)), 'jobs.sqlite');
   const store = JobStore.open(file);
   const db = store.connection;
   const pipeline = new PipelineStore(db);

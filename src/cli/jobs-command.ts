@@ -1,0 +1,78 @@
+import type { JobState } from '../store/job-store.js';
+import { AuditTrail } from '../store/audit-trail.js';
+import { ConsoleStore } from '../store/console-store.js';
+import { PipelineStore } from '../store/pipeline-store.js';
+import { integer, isoTime, oneOf, parseStrict, UsageError } from './cli-args.js';
+import { formatJobsTable, jobsListing, type JobLine } from './jobs-table.js';
+import { withStore } from './store-access.js';
+
+export const JOB_STATES: readonly JobState[] = [
+  'ready',
+  'processing',
+  'delivering',
+  'done',
+  'ignored',
+  'failed',
+  'parked',
+];
+
+export const JOBS_USAGE = `Usage: cxr-gateway jobs [--state S] [--destination D] [--ae AE] [--accession A] [--study UID]
+                        [--since ISO] [--until ISO] [--limit N] [--offset N] [--json] [--config FILE]
+
+Lists jobs from the job store, newest first, one line each (works while the daemon runs): id, state, study UID,
+revision, rule, its deliveries, and why it waits or failed; under a job, each parked delivery with its id (release
+or discard it with 'cxr-gateway deliveries'). --state is one of ${JOB_STATES.join(', ')}; --since/--until bound
+when the job was created. --limit defaults to 50 (at most 500). --json prints { total, offset, limit, studies,
+jobs, deliveries } with the whole reasons.`;
+
+export function jobsCommand(argv: string[]): number {
+  const { values, positionals } = parseStrict(argv, {
+    config: { type: 'string', short: 'c' },
+    state: { type: 'string' },
+    destination: { type: 'string' },
+    ae: { type: 'string' },
+    accession: { type: 'string' },
+    study: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    limit: { type: 'string' },
+    offset: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  });
+  if (values.help) {
+    process.stdout.write(`${JOBS_USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`jobs takes no arguments (given: ${positionals.join(' ')})`);
+  const filter = {
+    state: oneOf('state', values.state, JOB_STATES),
+    destination: values.destination,
+    ae: values.ae,
+    accession: values.accession,
+    studyInstanceUid: values.study,
+    since: isoTime('since', values.since),
+    until: isoTime('until', values.until),
+    limit: integer('limit', values.limit, 1, 500) ?? 50,
+    offset: integer('offset', values.offset, 0, Number.MAX_SAFE_INTEGER) ?? 0,
+  };
+  return withStore(values.config, 'read', ({ store }) => {
+    const page = new ConsoleStore(store.connection, new AuditTrail(store.connection)).jobs(filter);
+    const summaries = new Map(store.listJobs().map((j) => [j.id, j]));
+    const jobs: JobLine[] = page.items.flatMap((row) => {
+      const summary = summaries.get(row.id);
+      return summary === undefined
+        ? []
+        : [{ ...summary, callingAe: row.callingAe, accessionNumber: row.accessionNumber }];
+    });
+    const pipeline = new PipelineStore(store.connection);
+    const deliveries = jobs.flatMap((j) => pipeline.deliveries(j.id));
+    const paging = { total: page.total, offset: page.offset, limit: page.limit };
+    if (values.json) {
+      const uids = new Set(jobs.map((j) => j.studyInstanceUid));
+      const studies = store.listStudies().filter((s) => uids.has(s.studyInstanceUid));
+      process.stdout.write(`${JSON.stringify(jobsListing(studies, jobs, deliveries, paging), null, 2)}\n`);
+    } else process.stdout.write(formatJobsTable(jobs, deliveries, paging));
+    return 0;
+  });
+}
