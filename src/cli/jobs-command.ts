@@ -21,9 +21,12 @@ export const JOBS_USAGE = `Usage: cxr-gateway jobs [--state S] [--destination D]
 
 Lists jobs from the job store, newest first, one line each (works while the daemon runs): id, state, study UID,
 revision, rule, its deliveries, and why it waits or failed; under a job, each parked delivery with its id (release
-or discard it with 'cxr-gateway deliveries'). --state is one of ${JOB_STATES.join(', ')}; --since/--until bound
-when the job was created. --limit defaults to 50 (at most 500). --json prints { total, offset, limit, studies,
-jobs, deliveries } with the whole reasons.`;
+or discard it with 'cxr-gateway deliveries').
+  --state        ${JOB_STATES.join(', ')}
+  --destination  jobs with a delivery to this destination
+  --since/until  when the job was created (ISO, e.g. 2026-12-06 or 2026-12-06T08:00Z)
+  --limit        50 by default, at most 500; --offset pages on
+  --json         { total, offset, limit, studies, jobs, deliveries } with the whole reasons`;
 
 export function jobsCommand(argv: string[]): number {
   const { values, positionals } = parseStrict(argv, {
