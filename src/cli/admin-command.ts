@@ -10,12 +10,13 @@ export const ADMIN_USAGE = `Usage: cxr-gateway admin add-user NAME --role viewer
        cxr-gateway admin set-password NAME [--password-stdin] [--config FILE]
        cxr-gateway admin set-role NAME --role viewer|admin [--config FILE]
        cxr-gateway admin remove-user NAME [--config FILE]
+       cxr-gateway admin disable-user NAME | enable-user NAME [--config FILE]
        cxr-gateway admin users [--json] [--config FILE]
 
 Console users (local accounts in the job store). A viewer reads; an admin also releases, discards, reprocesses and
 applies rules. The password (at least 12 characters) is asked twice on the terminal without echo, or read from
-stdin with --password-stdin (for scripts: one line). A new password, a new role or removal ends the user's
-sessions. Each change is recorded in the audit trail as cli:<your OS user>.`;
+stdin with --password-stdin (for scripts: one line). A new password, a new role, disabling or removal ends the
+user's sessions; a disabled user cannot log in until enabled again. Each change is recorded in the audit trail as cli:<your OS user>.`;
 
 export async function adminCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseStrict(argv, {
@@ -64,13 +65,32 @@ export async function adminCommand(argv: string[]): Promise<number> {
     });
   }
   if (action === undefined)
-    throw new UsageError('admin needs an action: add-user, set-password, set-role, remove-user or users');
-  if (!['add-user', 'set-password', 'set-role', 'remove-user'].includes(action))
+    throw new UsageError(
+      'admin needs an action: add-user, set-password, set-role, disable-user, enable-user, remove-user or users',
+    );
+  if (!['add-user', 'set-password', 'set-role', 'disable-user', 'enable-user', 'remove-user'].includes(action))
     throw new UsageError(`unknown admin action '${action}'`);
   if (name === undefined) throw new UsageError(`admin ${action} needs the user NAME`);
   checkUserName(name);
   const target = `user ${name}`;
 
+  if (action === 'disable-user' || action === 'enable-user') {
+    if (values['password-stdin'] || role !== undefined) throw new UsageError(`${action} takes only the user NAME`);
+    const disabled = action === 'disable-user';
+    return withStore(values.config, 'write', ({ store }) => {
+      store.connection.transaction(() => {
+        const now = Date.now();
+        new UserStore(store.connection).setDisabled(name, disabled, now);
+        audited(new AuditTrail(store.connection), `user.${action.replace('-user', '')}`, target, { disabled }, now);
+      })();
+      process.stdout.write(
+        disabled
+          ? `console user '${name}' is disabled (their sessions ended)\n`
+          : `console user '${name}' is enabled\n`,
+      );
+      return 0;
+    });
+  }
   if (action === 'remove-user' || action === 'set-role') {
     if (values['password-stdin']) throw new UsageError(`--password-stdin is not for ${action}`);
     if (action === 'remove-user') {

@@ -280,13 +280,18 @@ test('admin add-user with --password-stdin: the console verifies that password; 
   const users = await s.cli('admin', 'users');
   t.regex(users.stdout, /^alice +admin +active/m);
   t.regex(users.stdout, /1 user\(s\)/);
+  t.is((await s.cli('admin', 'disable-user', 'alice')).code, 0);
+  t.is(await auth.verify('alice', 'a brand new password'), undefined, 'a disabled user cannot log in');
+  t.regex((await s.cli('admin', 'users')).stdout, /^alice +admin +disabled/m);
+  t.is((await s.cli('admin', 'enable-user', 'alice')).code, 0);
+  t.truthy(await auth.verify('alice', 'a brand new password'));
   const removed = await s.cli('admin', 'remove-user', 'alice');
   t.is(removed.code, 0, removed.stderr);
   t.false(auth.hasUsers());
   t.regex((await s.cli('admin', 'remove-user', 'alice')).stderr, /USER_NOT_FOUND/);
   const trail = await s.cli('audit', '--json');
   const actions = (JSON.parse(trail.stdout) as { items: Array<{ action: string }> }).items.map((e) => e.action);
-  t.deepEqual(actions, ['user.remove', 'user.set-password', 'user.add']);
+  t.deepEqual(actions, ['user.remove', 'user.enable', 'user.disable', 'user.set-password', 'user.add']);
   t.false(
     /a long enough password|a brand new password|scrypt\$/.test(trail.stdout),
     'no password nor hash in the trail',
