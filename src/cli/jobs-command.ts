@@ -26,7 +26,9 @@ or discard it with 'cxr-gateway deliveries').
   --destination  jobs with a delivery to this destination
   --since/until  when the job was created (ISO, e.g. 2026-12-06 or 2026-12-06T08:00Z)
   --limit        50 by default, at most 500; --offset pages on
-  --json         { total, offset, limit, studies, jobs, deliveries } with the whole reasons`;
+  --json         { total, offset, limit, studies, jobs, deliveries } with the whole reasons: every matching job
+                 (oldest first, as scripts have read it) unless --limit is given; studies are those of the jobs
+                 listed, or every study (also those still receiving) when no filter is given`;
 
 export function jobsCommand(argv: string[]): number {
   const { values, positionals } = parseStrict(argv, {
@@ -56,7 +58,8 @@ export function jobsCommand(argv: string[]): number {
     studyInstanceUid: values.study,
     since: isoTime('since', values.since),
     until: isoTime('until', values.until),
-    limit: integer('limit', values.limit, 1, 500) ?? 50,
+    // Scripts read `jobs --json` whole; a person reads the newest page.
+    limit: integer('limit', values.limit, 1, 500) ?? (values.json ? Number.MAX_SAFE_INTEGER : 50),
     offset: integer('offset', values.offset, 0, Number.MAX_SAFE_INTEGER) ?? 0,
   };
   return withStore(values.config, 'read', ({ store }) => {
@@ -70,11 +73,14 @@ export function jobsCommand(argv: string[]): number {
     });
     const pipeline = new PipelineStore(store.connection);
     const deliveries = jobs.flatMap((j) => pipeline.deliveries(j.id));
-    const paging = { total: page.total, offset: page.offset, limit: page.limit };
+    const paging = { total: page.total, offset: page.offset, limit: Math.min(page.limit, page.total) };
     if (values.json) {
+      const filtered = Object.entries(filter).some(([k, v]) => v !== undefined && k !== 'limit' && k !== 'offset');
       const uids = new Set(jobs.map((j) => j.studyInstanceUid));
-      const studies = store.listStudies().filter((s) => uids.has(s.studyInstanceUid));
-      process.stdout.write(`${JSON.stringify(jobsListing(studies, jobs, deliveries, paging), null, 2)}\n`);
+      const studies = store.listStudies().filter((s) => !filtered || uids.has(s.studyInstanceUid));
+      const oldestFirst = [...jobs].sort((a, b) => a.id - b.id);
+      const ordered = [...deliveries].sort((a, b) => a.id - b.id);
+      process.stdout.write(`${JSON.stringify(jobsListing(studies, oldestFirst, ordered, paging), null, 2)}\n`);
     } else process.stdout.write(formatJobsTable(jobs, deliveries, paging));
     return 0;
   });

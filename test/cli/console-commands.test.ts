@@ -109,6 +109,31 @@ test('jobs --state parked --destination D: one line per matching job, its parked
   ]);
   t.like(listing.studies, [{ studyInstanceUid: '1.1' }]);
   t.is(listing.deliveries.length, 2);
+
+  // Unfiltered, as scripts and the older tests read it: every job oldest first, every study (also receiving ones).
+  s.f.store.recordInstance({
+    sopInstanceUid: '1.8.1',
+    sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
+    studyInstanceUid: '1.8',
+    seriesInstanceUid: undefined,
+    transferSyntaxUid: '1.2.840.10008.1.2.1',
+    path: '/spool/1.8.1.dcm',
+    sizeBytes: 1,
+    callingAe: 'DX1',
+    calledAe: 'CXR_GATEWAY',
+    sourceIp: '10.1.1.1',
+    associationId: 'a',
+    attributes: {},
+    receivedAt: 9000,
+  });
+  const whole = JSON.parse((await s.cli('jobs', '--json')).stdout) as typeof listing & { limit: number };
+  t.like(whole, { total: 4, limit: 4 });
+  t.deepEqual(
+    whole.jobs.map((j) => j.studyInstanceUid),
+    ['1.0', '1.1', '1.2', '1.9'],
+  );
+  t.is(whole.studies.length, 5);
+  t.true(whole.studies.some((st) => st.studyInstanceUid === '1.8'));
 });
 
 test('jobs and deliveries refuse an unknown state, a bad number or date (exit 2 naming what is valid)', async (t) => {
