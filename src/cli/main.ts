@@ -36,7 +36,7 @@ Usage:
   cxr-gateway reprocess STUDY_UID            process a study again as a new revision (after a model or rule change)
   cxr-gateway audit [--since ISO] [--action A] [--user U] [--json]
                                              the audit trail of admin actions
-  cxr-gateway admin add-user NAME --role viewer|admin | set-password NAME | remove-user NAME | users
+  cxr-gateway admin add-user NAME --role viewer|admin | set-password NAME | remove-user NAME | users ...
                                              operations console users (see: admin --help)
   cxr-gateway classify FILE.dcm... [--model DIR] [--config FILE] [--json]
                                              classify images (or say why one is skipped) with the model
@@ -83,11 +83,18 @@ function main(argv: string[]): CommandResult {
   if (argv[0] === 'echo') return echoCommand(argv.slice(1));
   if (argv[0] === 'phantoms') return phantomsCommand(argv.slice(1));
   if (argv[0] === 'train') return train(argv.slice(1));
-  if (argv[0] === 'jobs') return consoleCommand(jobsCommand, JOBS_USAGE, argv.slice(1));
-  if (argv[0] === 'deliveries') return consoleCommand(deliveriesCommand, DELIVERIES_USAGE, argv.slice(1));
-  if (argv[0] === 'reprocess') return consoleCommand(reprocessCommand, REPROCESS_USAGE, argv.slice(1));
-  if (argv[0] === 'audit') return consoleCommand(auditCommand, AUDIT_USAGE, argv.slice(1));
-  if (argv[0] === 'admin') return consoleCommand(adminCommand, ADMIN_USAGE, argv.slice(1));
+  // The console commands parse their own flags; `--config FILE` may also come before the command, as it could
+  // for `jobs` before they had flags of their own.
+  const at = argv[0] === '--config' || argv[0] === '-c' ? 2 : 0;
+  const consoleCommands = new Map<string, [(args: string[]) => CommandResult, string]>([
+    ['jobs', [jobsCommand, JOBS_USAGE]],
+    ['deliveries', [deliveriesCommand, DELIVERIES_USAGE]],
+    ['reprocess', [reprocessCommand, REPROCESS_USAGE]],
+    ['audit', [auditCommand, AUDIT_USAGE]],
+    ['admin', [adminCommand, ADMIN_USAGE]],
+  ]);
+  const named = consoleCommands.get(argv[at] ?? '');
+  if (named !== undefined) return consoleCommand(named[0], named[1], [...argv.slice(0, at), ...argv.slice(at + 1)]);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -148,6 +148,9 @@ test('jobs and deliveries refuse an unknown state, a bad number or date (exit 2 
   t.is((await s.cli('deliveries', 'release')).code, 2);
   t.is((await s.cli('deliveries', 'release', 'abc')).code, 2);
   t.regex((await s.cli('deliveries', 'discard', '5')).stderr, /discard needs --reason/);
+  const before = await runCli(['--config', s.configPath, 'jobs', '--json']);
+  t.is(before.code, 0, `--config before the command still works: ${before.stderr}`);
+  t.is((JSON.parse(before.stdout) as { total: number }).total, 0);
   const help = await runCli(['deliveries', '--help']);
   t.is(help.code, 0);
   t.regex(help.stdout, /deliveries release --destination D/);
