@@ -262,36 +262,34 @@ export class ConsoleStore implements ConsoleQueries {
     pending: number;
     parked: number;
   }> {
-    const rows = this.db
+    const groups = this.db
       .prepare(
-        `SELECT d.destination, d.kind,
-           SUM(d.state = 'pending') AS pending, SUM(d.state = 'parked') AS parked,
-           (SELECT MAX(a.at) FROM delivery_attempts a JOIN deliveries x ON x.id = a.delivery_id
-              WHERE x.destination = d.destination AND x.kind = d.kind AND a.outcome = 'delivered') AS last_success_at,
-           (SELECT a.at || char(31) || COALESCE(a.detail, '') FROM delivery_attempts a JOIN deliveries x ON x.id = a.delivery_id
-              WHERE x.destination = d.destination AND x.kind = d.kind AND a.outcome IN ('retry', 'parked')
-                AND COALESCE(a.detail, '') != ?
-              ORDER BY a.at DESC, a.rowid DESC LIMIT 1) AS last_failure
-         FROM deliveries d GROUP BY d.kind, d.destination ORDER BY d.kind, d.destination`,
+        `SELECT destination, kind, SUM(state = 'pending') AS pending, SUM(state = 'parked') AS parked
+         FROM deliveries GROUP BY kind, destination ORDER BY kind, destination`,
       )
-      .all(HELD_BACK) as Array<{
-      destination: string;
-      kind: DeliveryKind;
-      pending: number;
-      parked: number;
-      last_success_at: number | null;
-      last_failure: string | null;
-    }>;
-    return rows.map((r) => {
-      const [at, ...detail] = r.last_failure === null ? [] : r.last_failure.split('\u001f');
+      .all() as Array<{ destination: string; kind: DeliveryKind; pending: number; parked: number }>;
+    const lastSuccess = this.db.prepare(
+      `SELECT MAX(a.at) AS at FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+       WHERE d.destination = ? AND d.kind = ? AND a.outcome = 'delivered'`,
+    );
+    // A report held back by its PACS delivery is not a failure of the RIS: left out.
+    const lastFailure = this.db.prepare(
+      `SELECT a.at, a.detail FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+       WHERE d.destination = ? AND d.kind = ? AND a.outcome IN ('retry', 'parked') AND COALESCE(a.detail, '') != ?
+       ORDER BY a.at DESC, a.rowid DESC LIMIT 1`,
+    );
+    return groups.map((g) => {
+      const success = lastSuccess.get(g.destination, g.kind) as { at: number | null };
+      const failure = lastFailure.get(g.destination, g.kind, HELD_BACK) as
+        { at: number; detail: string | null } | undefined;
       return {
-        destination: r.destination,
-        kind: r.kind,
-        lastSuccessAt: r.last_success_at,
-        lastFailureAt: at === undefined ? null : Number(at),
-        lastFailure: r.last_failure === null ? null : detail.join('\u001f') || null,
-        pending: r.pending,
-        parked: r.parked,
+        destination: g.destination,
+        kind: g.kind,
+        lastSuccessAt: success.at,
+        lastFailureAt: failure?.at ?? null,
+        lastFailure: failure?.detail ?? null,
+        pending: g.pending,
+        parked: g.parked,
       };
     });
   }
