@@ -344,3 +344,35 @@ test('admin add-user works before the daemon ever ran (creates the job store) so
     ),
   );
 });
+
+test('admin add-user on a terminal asks twice without echo (a real pty through script(1))', async (t) => {
+  const s = setup(t);
+  const command = [process.execPath, CLI, 'admin', 'add-user', 'tty-user', '--role', 'viewer', '--config', s.configPath]
+    .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+    .join(' ');
+  const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let seen = '';
+  let answered = 0;
+  const done = new Promise<number | null>((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+  // Type each answer when its prompt has appeared (the terminal's output is the positive event).
+  child.stdout.on('data', (d: Buffer) => {
+    seen += d.toString();
+    const prompts = (seen.match(/New password \(at least 12 characters\): |Again: /g) ?? []).length;
+    while (answered < prompts) {
+      answered += 1;
+      child.stdin.write('typed on a terminal\r');
+    }
+  });
+  t.is(await done, 0, seen);
+  t.regex(seen, /added console user 'tty-user' \(viewer\)/);
+  t.false(seen.includes('typed on a terminal'), 'the password is not echoed');
+  const auth = new AuthService(s.f.store.connection, { sessionIdleMinutes: 30, sessionMaxHours: 8 });
+  t.deepEqual(await auth.verify('tty-user', 'typed on a terminal'), { user: 'tty-user', role: 'viewer' });
+});
