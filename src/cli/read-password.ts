@@ -11,10 +11,11 @@ async function readStdinLine(): Promise<string> {
 /** One line typed on the terminal without echo (raw mode), with the prompt on stderr. */
 function askHidden(prompt: string): Promise<string> {
   const input = process.stdin;
+  // No echo before the prompt shows: whatever is typed once it is visible is never echoed.
+  input.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let typed = '';
-    input.setRawMode(true);
     input.resume();
     input.setEncoding('utf8');
     const done = (error?: Error) => {
