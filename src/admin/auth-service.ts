@@ -32,6 +32,8 @@ export class AuthService implements AuthBackend {
     this.now = options.now ?? Date.now;
     this.idleMs = options.sessionIdleMinutes * 60_000;
     this.maxMs = options.sessionMaxHours * 3_600_000;
+    // Computed now, so that the first login with an unknown name does not take twice as long as a wrong password.
+    dummyHash().catch(() => undefined);
   }
 
   async verify(user: string, password: string): Promise<{ user: string; role: Role } | undefined> {
