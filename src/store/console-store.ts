@@ -378,8 +378,9 @@ export class ConsoleStore implements ConsoleQueries {
       recordAttempt(this.db, id, target.attempts, now, 'discarded', note);
       settleJob(this.db, target.jobId, now);
       const job = this.db.prepare('SELECT state FROM jobs WHERE id = ?').get(target.jobId) as { state: JobState };
-      // Settled: the job says what was not sent and why (while another delivery is parked, it says that instead).
-      if (job.state === 'done')
+      // The job says what was not sent and why (kept when it settles done); while another delivery of it is
+      // parked, it says that instead, which is what an admin must act on.
+      if (job.state !== 'parked')
         this.db
           .prepare('UPDATE jobs SET last_error = ? WHERE id = ?')
           .run(`delivery ${id} (${target.kind} to '${target.destination}') ${note}`, target.jobId);
