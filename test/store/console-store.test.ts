@@ -419,3 +419,16 @@ test('recent studies: the newest that still have their files, with their instanc
     ],
   );
 });
+
+test('a discard on a job still delivering its other results notes itself on the job, and the note stays when it settles', (t) => {
+  const f = consoleFixture();
+  t.teardown(() => f.store.close());
+  const job = f.study({ uid: '12.1', at: 1000, pacs: ['pacs', 'pacs-b'], ris: [] });
+  deliver(f, job.deliveries['pacs:pacs'] ?? -1, { kind: 'parked', reason: 'pacs-refused-object: 0xA900' }, 1100);
+  t.like(f.store.listJobs()[0], { state: 'delivering' });
+  f.console.discardDelivery(job.deliveries['pacs:pacs'] ?? -1, 'duplicate of a study already there', ACTOR, 1200);
+  const note = `delivery ${job.deliveries['pacs:pacs']} (pacs to 'pacs') discarded by alice: duplicate of a study already there`;
+  t.like(f.store.listJobs()[0], { state: 'delivering', lastError: note });
+  deliver(f, job.deliveries['pacs:pacs-b'] ?? -1, { kind: 'delivered' }, 1300);
+  t.like(f.store.listJobs()[0], { state: 'done', lastError: note });
+});
