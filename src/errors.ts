@@ -116,6 +116,26 @@ export const ERROR_CODES = {
   TRAINING_IMAGE_UNREADABLE: 'A training image cannot be decoded; remove or replace it.',
   TRAINING_OUTPUT_EXISTS: 'The training output folder already holds a model; choose a new folder.',
   TRAINING_DIVERGED: 'The training loss became infinite or NaN; lower the learning rate and train again.',
+  // Operations console: the store side, users and the CLI (helper "store", issue 16)
+  DELIVERY_NOT_FOUND:
+    'No delivery has this id in the job store; list them with `cxr-gateway deliveries` and use an id it shows.',
+  DELIVERY_NOT_PARKED:
+    'Only a parked delivery can be released or discarded; this one is pending, delivered or discarded already: nothing was changed.',
+  DELIVERY_HELD_BACK:
+    'This RIS report waits for the parked PACS delivery of the same job; release that PACS delivery (the report goes with it) or discard it first.',
+  REASON_REQUIRED:
+    'A discard was asked without a usable reason; give 1 to 500 characters saying why it will never be sent.',
+  STUDY_NOT_FOUND:
+    'No study has this Study Instance UID in the job store; check the UID (list studies in the console).',
+  STUDY_PURGED:
+    'Retention has purged this study: its images are gone, so it cannot be reprocessed; have the modality or PACS send it again.',
+  STUDY_BUSY:
+    'The study is still receiving or a job of it is still running; reprocess it when its newest job has finished.',
+  USER_EXISTS: 'A console user of this name exists already; choose another name or use `admin set-password`.',
+  USER_NOT_FOUND: 'No console user has this name; list them with `cxr-gateway admin users`.',
+  USER_NAME_INVALID: 'A console user name is 1 to 64 letters, digits, dots, dashes, underscores or @; choose another.',
+  PASSWORD_WEAK: 'A console password needs at least 12 characters (and at most 1024); choose a longer one.',
+  ROLE_INVALID: "A console role is 'viewer' (reads) or 'admin' (reads and acts); give one of them.",
   // Last resort
   INTERNAL: 'Something that cannot happen did (a broken invariant): this is a bug; report it with the log line.',
 } as const;

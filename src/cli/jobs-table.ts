@@ -1,38 +1,83 @@
 import { codeOfReason, type ErrorCode } from '../errors.js';
 import type { JobSummary, StudySummary } from '../store/job-store.js';
 import type { Delivery } from '../store/pipeline-store.js';
+import { shortText, shortUid } from './cli-args.js';
+
+/** A listed job with what the console store adds (the sending AE, the accession number). */
+export type JobLine = JobSummary & { callingAe?: string; accessionNumber?: string | null };
+
+export interface JobsPage {
+  total: number;
+  offset: number;
+  limit: number;
+}
 
 /**
  * The machine view of `cxr-gateway jobs --json`. Each job's lastError is stored as 'CODE: sentence'; `code` repeats
- * that catalogue code (src/errors.ts, docs/errors.md) so that scripts match on it without parsing prose.
+ * that catalogue code (src/errors.ts, docs/errors.md) so that scripts match on it without parsing prose. With a
+ * page, `total` says how many jobs matched the filter.
  */
 export function jobsListing(
   studies: StudySummary[],
-  jobs: JobSummary[],
+  jobs: JobLine[],
   deliveries: Delivery[],
-): { studies: StudySummary[]; jobs: Array<JobSummary & { code: ErrorCode | null }>; deliveries: Delivery[] } {
-  return { studies, jobs: jobs.map((j) => ({ ...j, code: codeOfReason(j.lastError) ?? null })), deliveries };
+  page?: JobsPage,
+): {
+  studies: StudySummary[];
+  jobs: Array<JobLine & { code: ErrorCode | null }>;
+  deliveries: Delivery[];
+} & Partial<JobsPage> {
+  return {
+    ...(page ?? {}),
+    studies,
+    jobs: jobs.map((j) => ({ ...j, code: codeOfReason(j.lastError) ?? null })),
+    deliveries,
+  };
 }
 
-/** The human view of `cxr-gateway jobs`: one line per study, then one per job. */
-export function formatJobsTable(studies: StudySummary[], jobs: JobSummary[], deliveries: Delivery[]): string {
+/** `1 delivered, 1 parked` for a job's deliveries; '-' when it has none. */
+function deliveriesSummary(deliveries: Delivery[]): string {
+  if (deliveries.length === 0) return '-';
+  const counts = new Map<string, number>();
+  for (const d of deliveries) counts.set(d.state, (counts.get(d.state) ?? 0) + 1);
+  return [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
+}
+
+/**
+ * The human view of `cxr-gateway jobs`: one line per job (id, state, study UID shortened, revision, rule, its
+ * deliveries, why it waits or failed), then under a job only its parked deliveries (with the id to release or
+ * discard), then `N of TOTAL`. Long reasons are shortened: `--json` has them whole.
+ */
+export function formatJobsTable(jobs: JobLine[], deliveries: Delivery[], page?: JobsPage): string {
   const lines: string[] = [];
-  lines.push(`STUDIES (${studies.length})`);
-  for (const s of studies) {
-    lines.push(
-      `  ${s.studyInstanceUid}  ${s.state.padEnd(9)}  rev ${s.revision}  ${String(s.instanceCount).padStart(4)} instance(s)  from ${s.callingAe}  last ${new Date(s.lastReceivedAt).toISOString()}`,
-    );
-  }
-  lines.push(`JOBS (${jobs.length})`);
   for (const j of jobs) {
-    lines.push(
-      `  #${j.id}  ${j.state.padEnd(10)}  ${j.studyInstanceUid}  rev ${j.revision}  ${j.instanceCount} instance(s)${j.rule ? `  rule ${j.rule} (${j.priority})` : ''}${j.attempts > 0 ? `  attempts ${j.attempts}` : ''}${j.lastError ? `  reason: ${j.lastError}` : ''}${j.state === 'processing' && j.nextAttemptAt !== null ? `  next try ${new Date(j.nextAttemptAt).toISOString()}` : ''}`,
-    );
-    for (const d of deliveries.filter((x) => x.jobId === j.id)) {
+    const own = deliveries.filter((d) => d.jobId === j.id);
+    const cells = [
+      `#${j.id}`.padEnd(6),
+      j.state.padEnd(10),
+      shortUid(j.studyInstanceUid).padEnd(24),
+      `rev ${j.revision}`,
+      (j.rule ?? '-').padEnd(12),
+      deliveriesSummary(own).padEnd(12),
+    ];
+    let line = cells.join('  ');
+    if (j.attempts > 1) line += `  attempts ${j.attempts}`;
+    if (j.lastError) line += `  reason: ${shortText(j.lastError, 100)}`;
+    if (j.state === 'processing' && j.nextAttemptAt !== null)
+      line += `  next try ${new Date(j.nextAttemptAt).toISOString()}`;
+    lines.push(line.trimEnd());
+    for (const d of own.filter((x) => x.state === 'parked'))
       lines.push(
-        `      ${d.kind} ${d.destination}: ${d.state}  attempts ${d.attempts}${d.state === 'pending' ? `  next ${new Date(d.nextAttemptAt).toISOString()}` : ''}${d.lastError ? `  last error: ${d.lastError}` : ''}`,
+        `        ${d.kind} ${d.destination}: parked  delivery ${d.id}  attempts ${d.attempts}${d.lastError ? `  last error: ${shortText(d.lastError, 110)}` : ''}`,
       );
-    }
   }
+  if (page !== undefined) lines.push(pageFooter(jobs.length, page, 'job(s)'));
   return `${lines.join('\n')}\n`;
+}
+
+/** `N of TOTAL` under a listing, saying where it starts when paged and how to see more. */
+export function pageFooter(shown: number, page: JobsPage, noun: string): string {
+  const from = page.offset > 0 ? ` from offset ${page.offset}` : '';
+  const more = page.offset + shown < page.total ? ` (more with --offset ${page.offset + shown})` : '';
+  return `${shown} of ${page.total} ${noun}${from}${more}`;
 }

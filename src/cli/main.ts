@@ -6,13 +6,17 @@ import { checkExplainTarget } from '../config/explain-target.js';
 import { readManifest } from '../inference/model-manifest.js';
 import { loadConfig, modelDirectory, resolveConfigPath, CONFIG_ENV_VAR } from '../config/load-config.js';
 import { GatewayError, describeError, errorCode } from '../errors.js';
-import { Gateway, storeFileOf } from '../gateway.js';
+import { Gateway } from '../gateway.js';
 import { createLogger } from '../logging/logger.js';
-import { JobStore } from '../store/job-store.js';
-import { PipelineStore } from '../store/pipeline-store.js';
+import { StoreRefusal } from '../store/console-queries.js';
 import { checkModelDirectory } from '../inference/model-loader.js';
 import { classifyFiles, formatClassifyReports } from './classify-command.js';
-import { formatJobsTable, jobsListing } from './jobs-table.js';
+import { ADMIN_USAGE, adminCommand } from './admin-command.js';
+import { AUDIT_USAGE, auditCommand } from './audit-command.js';
+import { UsageError } from './cli-args.js';
+import { DELIVERIES_USAGE, deliveriesCommand } from './deliveries-command.js';
+import { JOBS_USAGE, jobsCommand } from './jobs-command.js';
+import { REPROCESS_USAGE, reprocessCommand } from './reprocess-command.js';
 import { formatModelCard } from './model-card.js';
 import { explainRouting, formatRoutingDecision } from './rules-command.js';
 import { RENDER_USAGE, renderCommand } from './render-command.js';
@@ -25,7 +29,15 @@ const USAGE = `cxr-gateway: chest X-ray DICOM gateway
 Usage:
   cxr-gateway start [--config FILE]          run the daemon (embedded default config when none is given)
   cxr-gateway check-config [FILE]            validate a config file and print the effective config
-  cxr-gateway jobs [--config FILE] [--json]  list studies and jobs from the store (works while the daemon runs)
+  cxr-gateway jobs [--state S] [--destination D] [--ae AE] [--accession A] [--since ISO] [--limit N] [--json]
+                                             list jobs from the store, newest first (works while the daemon runs)
+  cxr-gateway deliveries [--state parked] ... | release ID | release --destination D | discard ID --reason TEXT
+                                             list deliveries; release or discard parked ones
+  cxr-gateway reprocess STUDY_UID            process a study again as a new revision (after a model or rule change)
+  cxr-gateway audit [--since ISO] [--action A] [--user U] [--json]
+                                             the audit trail of admin actions
+  cxr-gateway admin add-user NAME --role viewer|admin | set-password NAME | remove-user NAME | users ...
+                                             operations console users (see: admin --help)
   cxr-gateway classify FILE.dcm... [--model DIR] [--config FILE] [--json]
                                              classify images (or say why one is skipped) with the model
   cxr-gateway model check [DIR]              validate a model directory and print its model card
@@ -40,6 +52,30 @@ The config file comes from --config, else from $${CONFIG_ENV_VAR}, else the embe
 
 type CommandResult = number | Promise<number>;
 
+/**
+ * The console commands (store and users): a usage error prints the reason and the command's usage (exit 2); a
+ * refusal (unknown id, wrong state, user exists...) prints its code and sentence (exit 1): nothing was changed.
+ */
+function consoleCommand(run: (argv: string[]) => CommandResult, usage: string, argv: string[]): CommandResult {
+  const refused = (error: unknown): number => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`cxr-gateway: ${error.message}\n\n${usage}\n`);
+      return 2;
+    }
+    if (error instanceof StoreRefusal || error instanceof GatewayError) {
+      process.stderr.write(`cxr-gateway: ${error.code}: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  };
+  try {
+    const result = run(argv);
+    return typeof result === 'number' ? result : result.catch(refused);
+  } catch (error) {
+    return refused(error);
+  }
+}
+
 function main(argv: string[]): CommandResult {
   // render parses its own flags (--png, --layout ...), which the strict parser below would refuse.
   if (argv[0] === 'render') return renderCommand(argv.slice(1));
@@ -47,6 +83,18 @@ function main(argv: string[]): CommandResult {
   if (argv[0] === 'echo') return echoCommand(argv.slice(1));
   if (argv[0] === 'phantoms') return phantomsCommand(argv.slice(1));
   if (argv[0] === 'train') return train(argv.slice(1));
+  // The console commands parse their own flags; `--config FILE` may also come before the command, as it could
+  // for `jobs` before they had flags of their own.
+  const at = argv[0] === '--config' || argv[0] === '-c' ? 2 : 0;
+  const consoleCommands = new Map<string, [(args: string[]) => CommandResult, string]>([
+    ['jobs', [jobsCommand, JOBS_USAGE]],
+    ['deliveries', [deliveriesCommand, DELIVERIES_USAGE]],
+    ['reprocess', [reprocessCommand, REPROCESS_USAGE]],
+    ['audit', [auditCommand, AUDIT_USAGE]],
+    ['admin', [adminCommand, ADMIN_USAGE]],
+  ]);
+  const named = consoleCommands.get(argv[at] ?? '');
+  if (named !== undefined) return consoleCommand(named[0], named[1], [...argv.slice(0, at), ...argv.slice(at + 1)]);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -75,8 +123,6 @@ function main(argv: string[]): CommandResult {
       return start(resolveConfigPath(values.config, process.env));
     case 'check-config':
       return checkConfig(resolveConfigPath(rest[0] ?? values.config, process.env));
-    case 'jobs':
-      return jobs(resolveConfigPath(values.config, process.env), values.json === true);
     case 'classify':
       return classify(rest, resolveConfigPath(values.config, process.env), values.model, values.json === true);
     case 'model':
@@ -242,32 +288,6 @@ function checkConfig(configPath: string | undefined): number {
     return 1;
   }
   process.stdout.write(`${source}: valid\n${JSON.stringify(config, null, 2)}\n`);
-  return 0;
-}
-
-function jobs(configPath: string | undefined, json: boolean): number {
-  const { config } = loadConfig(configPath);
-  let store: JobStore;
-  try {
-    store = JobStore.openReadOnly(storeFileOf(config));
-  } catch (error) {
-    throw new GatewayError(
-      'STORE_UNAVAILABLE',
-      `cannot open the job store ${storeFileOf(config)} (has the daemon run with this config?): ${describeError(error)}`,
-    );
-  }
-  try {
-    const studies = store.listStudies();
-    const jobList = store.listJobs();
-    const deliveries = new PipelineStore(store.connection).deliveries();
-    process.stdout.write(
-      json
-        ? `${JSON.stringify(jobsListing(studies, jobList, deliveries), null, 2)}\n`
-        : formatJobsTable(studies, jobList, deliveries),
-    );
-  } finally {
-    store.close();
-  }
   return 0;
 }
 

@@ -10,7 +10,8 @@ export interface RetentionResult {
 /**
  * Deletes the spooled inputs and outputs of studies whose every job is finished (done, ignored, failed)
  * since before `cutoff`. A study with anything undelivered (a pending or parked delivery, a job still
- * processing) is never touched: parked results are exactly what an admin must still be able to resend.
+ * processing) is never touched: parked results are exactly what an admin must still be able to resend. A delivery
+ * an admin discarded is settled, like a delivered one.
  * The instances' rows go too, so a later copy of the same image starts a fresh study.
  */
 export function purgeFinishedStudies(db: Database.Database, spoolDir: string, cutoff: number): RetentionResult {
@@ -21,7 +22,7 @@ export function purgeFinishedStudies(db: Database.Database, spoolDir: string, cu
          AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.study_instance_uid = s.study_instance_uid
                          AND (j.state NOT IN ('done', 'ignored', 'failed') OR j.finished_at IS NULL OR j.finished_at >= ?))
          AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN jobs j ON j.id = d.job_id
-                         WHERE j.study_instance_uid = s.study_instance_uid AND d.state != 'delivered')`,
+                         WHERE j.study_instance_uid = s.study_instance_uid AND d.state IN ('pending', 'parked'))`,
     )
     .all(cutoff) as Array<{ uid: string }>;
   let purged = 0;

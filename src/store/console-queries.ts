@@ -143,7 +143,7 @@ export interface StudyRowsOut {
   instances: InstanceRowOut[];
   /** Newest revision first. */
   jobs: Array<
-    JobRowOut & {
+    Omit<JobRowOut, 'deliveries'> & {
       images: JobImageRowOut[];
       deliveries: Array<DeliveryRowOut & { history: AttemptRowOut[] }>;
     }

@@ -26,7 +26,8 @@ export type StudyState = 'receiving' | 'ready' | 'purged';
 /**
  * ready: assembled, waiting for routing; processing: routed, images being classified/explained/written;
  * delivering: outputs written, deliveries pending; done / ignored (a rule said so, or nothing eligible) /
- * failed (every image failed) / parked (a delivery gave up: an admin must look).
+ * failed (every image failed) / parked (a delivery gave up: an admin must look; it stays parked until an admin
+ * releases or discards every parked delivery of it).
  */
 export type JobState = 'ready' | 'processing' | 'delivering' | 'done' | 'ignored' | 'failed' | 'parked';
 
@@ -148,6 +149,51 @@ const MIGRATIONS: readonly string[] = [
        AND EXISTS (SELECT 1 FROM job_images i WHERE i.job_id = jobs.id AND i.state = 'failed' AND i.reason LIKE '%ENOSPC%');
    UPDATE job_images SET state = 'pending', reason = NULL
      WHERE state = 'failed' AND reason LIKE '%ENOSPC%' AND job_id IN (SELECT id FROM jobs WHERE state = 'processing');`,
+  // The operations console: every delivery try and admin action on a delivery (its story), the audit trail of
+  // admin actions (issue 17 adds DICOM/HL7/security categories to the same table), local users and their
+  // sessions (tokens stored as SHA-256 only, so a copy of the file opens no session).
+  `CREATE TABLE delivery_attempts (
+     delivery_id INTEGER NOT NULL REFERENCES deliveries (id),
+     attempt     INTEGER NOT NULL,
+     at          INTEGER NOT NULL,
+     outcome     TEXT NOT NULL,
+     detail      TEXT
+   );
+   CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id, at);
+   CREATE TABLE audit_events (
+     id       INTEGER PRIMARY KEY AUTOINCREMENT,
+     at       INTEGER NOT NULL,
+     category TEXT NOT NULL,
+     action   TEXT NOT NULL,
+     user     TEXT,
+     role     TEXT,
+     address  TEXT,
+     target   TEXT,
+     outcome  TEXT NOT NULL,
+     before   TEXT,
+     after    TEXT,
+     detail   TEXT
+   );
+   CREATE INDEX audit_events_by_time ON audit_events (at);
+   CREATE INDEX audit_events_by_category ON audit_events (category, at);
+   CREATE TABLE users (
+     name          TEXT PRIMARY KEY,
+     password_hash TEXT NOT NULL,
+     role          TEXT NOT NULL,
+     created_at    INTEGER NOT NULL,
+     updated_at    INTEGER NOT NULL,
+     disabled      INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE sessions (
+     token_hash   TEXT PRIMARY KEY,
+     user         TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+     role         TEXT NOT NULL,
+     address      TEXT NOT NULL,
+     created_at   INTEGER NOT NULL,
+     last_seen_at INTEGER NOT NULL,
+     expires_at   INTEGER NOT NULL
+   );
+   CREATE INDEX sessions_by_user ON sessions (user);`,
 ];
 
 interface StudyRow {

@@ -3,7 +3,13 @@ import type { JobState } from './job-store.js';
 
 export type ImageState = 'pending' | 'written' | 'skipped' | 'failed';
 export type DeliveryKind = 'pacs' | 'ris';
-export type DeliveryState = 'pending' | 'delivered' | 'parked';
+/**
+ * pending: due at next_attempt_at; delivered; parked: gave up, an admin must release (back to pending) or discard
+ * it; discarded: an admin decided it will never be sent (settled, like delivered, but the job says why).
+ */
+export type DeliveryState = 'pending' | 'delivered' | 'parked' | 'discarded';
+/** One row of delivery_attempts: a try's outcome, or an admin's action on the delivery. */
+export type AttemptOutcome = 'delivered' | 'retry' | 'parked' | 'released' | 'discarded';
 
 export interface JobToRoute {
   jobId: number;
@@ -282,8 +288,8 @@ export class PipelineStore {
 
   /**
    * Deliveries due now, in an order that keeps a study's story straight: a RIS report only after the
-   * PACS has the images it points to, and a revision only after the previous revision's delivery to the
-   * same destination is settled.
+   * PACS has the images it points to (or an admin discarded that PACS delivery and released the report), and a
+   * revision only after the previous revision's delivery to the same destination is settled.
    */
   dueDeliveries(now: number, limit = 32): Delivery[] {
     const rows = this.db
@@ -291,7 +297,7 @@ export class PipelineStore {
         `SELECT d.*, j.study_instance_uid, j.revision FROM deliveries d JOIN jobs j ON j.id = d.job_id
          WHERE d.state = 'pending' AND d.next_attempt_at <= ?
            AND (d.kind = 'pacs' OR NOT EXISTS (
-             SELECT 1 FROM deliveries p WHERE p.job_id = d.job_id AND p.kind = 'pacs' AND p.state != 'delivered'))
+             SELECT 1 FROM deliveries p WHERE p.job_id = d.job_id AND p.kind = 'pacs' AND p.state IN ('pending', 'parked')))
            AND NOT EXISTS (
              SELECT 1 FROM deliveries e JOIN jobs k ON k.id = e.job_id
              WHERE k.study_instance_uid = j.study_instance_uid AND k.revision < j.revision
@@ -311,9 +317,23 @@ export class PipelineStore {
     return row.t ?? undefined;
   }
 
-  /** One delivery attempt's outcome; settles the job when its last delivery settles. */
+  /**
+   * One delivery attempt's outcome, with its row in delivery_attempts (the story the console shows); settles the
+   * job when its last delivery settles.
+   */
   recordDelivery(id: number, result: DeliveryResult, now: number): void {
     this.db.transaction(() => {
+      const before = this.db.prepare('SELECT attempts FROM deliveries WHERE id = ?').get(id) as
+        { attempts: number } | undefined;
+      if (before === undefined) return;
+      recordAttempt(
+        this.db,
+        id,
+        before.attempts + 1,
+        now,
+        result.kind,
+        result.kind === 'delivered' ? null : result.reason,
+      );
       if (result.kind === 'delivered') {
         this.db
           .prepare(
@@ -333,25 +353,17 @@ export class PipelineStore {
           )
           .run(result.reason, now, id);
         // A report must not point at images the PACS never got: its RIS deliveries park with it.
-        this.db
+        const held = this.db
           .prepare(
-            `UPDATE deliveries SET state = 'parked', last_error = 'held back: the PACS delivery of this job was parked', updated_at = ?
-             WHERE job_id = (SELECT job_id FROM deliveries WHERE id = ? AND kind = 'pacs') AND kind = 'ris' AND state = 'pending'`,
+            `UPDATE deliveries SET state = 'parked', last_error = ?, updated_at = ?
+             WHERE job_id = (SELECT job_id FROM deliveries WHERE id = ? AND kind = 'pacs') AND kind = 'ris' AND state = 'pending'
+             RETURNING id, attempts`,
           )
-          .run(now, id);
+          .all(HELD_BACK, now, id) as Array<{ id: number; attempts: number }>;
+        for (const h of held) recordAttempt(this.db, h.id, h.attempts, now, 'parked', HELD_BACK);
       }
-      const job = this.db.prepare('SELECT job_id FROM deliveries WHERE id = ?').get(id) as
-        { job_id: number } | undefined;
-      if (job === undefined) return;
-      const counts = this.db
-        .prepare(
-          `SELECT SUM(state = 'pending') AS pending, SUM(state = 'parked') AS parked FROM deliveries WHERE job_id = ?`,
-        )
-        .get(job.job_id) as { pending: number; parked: number };
-      if (counts.pending > 0) return;
-      if (counts.parked > 0)
-        this.setJob(job.job_id, 'parked', now, 'a delivery was parked: see cxr-gateway jobs', true);
-      else this.setJob(job.job_id, 'done', now, null, true);
+      const job = this.db.prepare('SELECT job_id FROM deliveries WHERE id = ?').get(id) as { job_id: number };
+      settleJob(this.db, job.job_id, now);
     })();
   }
 
@@ -372,6 +384,48 @@ export class PipelineStore {
       )
       .run(state, reason, now, finished ? now : null, jobId);
   }
+}
+
+/** The reason a parked job carries (cleared when an admin releases its deliveries). */
+export const PARKED_JOB = 'a delivery was parked: see cxr-gateway deliveries --state parked';
+
+/** The reason a RIS delivery carries while the PACS delivery of its job is parked (release that one first). */
+export const HELD_BACK = 'held back: the PACS delivery of this job was parked';
+
+/** One row of a delivery's story (delivery_attempts); `attempt` is the delivery's attempts count after it. */
+export function recordAttempt(
+  db: Database.Database,
+  deliveryId: number,
+  attempt: number,
+  at: number,
+  outcome: AttemptOutcome,
+  detail: string | null,
+): void {
+  db.prepare('INSERT INTO delivery_attempts (delivery_id, attempt, at, outcome, detail) VALUES (?, ?, ?, ?, ?)').run(
+    deliveryId,
+    attempt,
+    at,
+    outcome,
+    detail,
+  );
+}
+
+/**
+ * Settles a delivering or parked job from its deliveries (inside the caller's transaction): nothing to do while any
+ * is pending; parked while any is parked; else done (delivered and discarded both count as settled; the job's
+ * last_error keeps what was discarded and why, written by the discard itself).
+ */
+export function settleJob(db: Database.Database, jobId: number, now: number): void {
+  const counts = db
+    .prepare(
+      `SELECT SUM(state = 'pending') AS pending, SUM(state = 'parked') AS parked FROM deliveries WHERE job_id = ?`,
+    )
+    .get(jobId) as { pending: number | null; parked: number | null };
+  if ((counts.pending ?? 0) > 0) return;
+  const [state, reason] = (counts.parked ?? 0) > 0 ? (['parked', PARKED_JOB] as const) : (['done', null] as const);
+  db.prepare(
+    `UPDATE jobs SET state = ?, last_error = COALESCE(?, last_error), updated_at = ?, finished_at = ? WHERE id = ?`,
+  ).run(state, reason, now, now, jobId);
 }
 
 function toDelivery(r: DeliveryRow): Delivery {

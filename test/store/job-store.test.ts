@@ -79,8 +79,9 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
   const location = file();
   const old = JobStore.open(location);
   const db = old.connection;
-  // Back to what version 2 left: no crashes column.
+  // Back to what version 2 left: no crashes column, none of version 4's tables.
   db.exec('ALTER TABLE job_images DROP COLUMN crashes');
+  db.exec('DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users;');
   db.pragma('user_version = 2');
   const job = (uid: string, imageReason: string, studyState = 'ready') => {
     old.recordInstance(instance(uid, 1000, `${uid}.1`));
@@ -101,7 +102,7 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
 
   const store = JobStore.open(location);
   t.teardown(() => store.close());
-  t.is(store.connection.pragma('user_version', { simple: true }), 3);
+  t.is(store.connection.pragma('user_version', { simple: true }), 4);
   const states = new Map(store.listJobs().map((j) => [j.id, j]));
   t.like(states.get(full ?? 0), { state: 'processing', finishedAt: null });
   t.regex(states.get(full ?? 0)?.lastError ?? '', /lack of disk space/);
@@ -118,4 +119,25 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
     images.find((i) => i.job_id === corrupt),
     { state: 'failed', crashes: 0 },
   );
+});
+
+test('schema v4: a version 3 file gains delivery_attempts, audit_events, users and sessions, keeping its rows', (t) => {
+  const location = file();
+  const old = JobStore.open(location);
+  old.recordInstance(instance('8.1', 1000, '8.1.1'));
+  old.promoteQuietStudies(1000, 1000);
+  old.connection.exec('DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users;');
+  old.connection.pragma('user_version = 3');
+  old.close();
+
+  const store = JobStore.open(location);
+  t.teardown(() => store.close());
+  t.is(store.connection.pragma('user_version', { simple: true }), 4);
+  const tables = (
+    store.connection.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as Array<{
+      name: string;
+    }>
+  ).map((r) => r.name);
+  for (const name of ['delivery_attempts', 'audit_events', 'users', 'sessions']) t.true(tables.includes(name), name);
+  t.like(store.listJobs(), [{ studyInstanceUid: '8.1', state: 'ready' }]);
 });
