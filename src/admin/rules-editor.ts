@@ -1,4 +1,4 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Document, isMap, parseDocument } from 'yaml';
 import type { ZodIssue } from 'zod';
@@ -263,12 +263,19 @@ export async function applyRules(o: ApplyOptions): Promise<Applied> {
   const dir = path.dirname(path.resolve(configPath));
   const name = path.basename(configPath);
   const backup = backupName(configPath, o.now);
-  await writeFileAtomic(dir, backup, previous);
-  await writeFileAtomic(dir, name, Buffer.from(next, 'utf8'));
+  // The new file and the backup keep the file's permissions: a site file readable only by the service user
+  // (it may hold secrets) must not become world-readable by an apply.
+  const mode = (await stat(configPath)).mode & 0o777;
+  const write = async (file: string, data: Uint8Array) => {
+    await writeFileAtomic(dir, file, data);
+    await chmod(path.join(dir, file), mode);
+  };
+  await write(backup, previous);
+  await write(name, Buffer.from(next, 'utf8'));
   await pruneBackups(dir, name);
   const outcome = await o.reload(o.load(configPath));
   if (!outcome.ok) {
-    await writeFileAtomic(dir, name, previous);
+    await write(name, previous);
     throw new ConsoleRefusal(
       503,
       'RULES_RELOAD_REFUSED',

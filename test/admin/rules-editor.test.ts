@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConsoleRefusal } from '../../src/admin/console-types.js';
@@ -112,6 +112,21 @@ test('applyRules: writes the rules, keeps comments elsewhere, keeps the previous
     ['dx-only', 'rest'],
   );
   t.deepEqual(applied.before, running.rules);
+});
+
+test('applyRules: the new file and the backup keep the file permissions (a 0640 site file stays 0640)', async (t) => {
+  const { file, running } = siteFile();
+  chmodSync(file, 0o640);
+  const applied = await applyRules({
+    configPath: file,
+    running,
+    candidate: GOOD,
+    load: (p) => loadConfig(p).config,
+    reload: async () => ({ ok: true, error: null }),
+    now: Date.now(),
+  });
+  t.is(statSync(file).mode & 0o777, 0o640);
+  t.is(statSync(applied.backup).mode & 0o777, 0o640);
 });
 
 test('applyRules: an invalid candidate changes nothing (same bytes, no backup, no reload) and says why', async (t) => {
