@@ -20,9 +20,11 @@ import {
   StoreRefusal,
   type ConsoleQueries,
   type DeliveryRowOut,
+  type JobRowOut,
   type StoreActor,
   type StudyRowsOut,
 } from '../../src/store/console-queries.js';
+import type { DeliveryState } from '../../src/store/pipeline-store.js';
 import { makeImageFile } from '../helpers/dicom-factory.js';
 import { writtenResult } from '../helpers/pipeline-harness.js';
 import { CLASSIFICATION, CREATED_AT, EXPLANATION, MODEL } from '../reporting/reporting-fixtures.js';
@@ -55,6 +57,13 @@ function delivery(over: Partial<DeliveryRowOut> = {}): DeliveryRowOut {
   };
 }
 
+/** Delivery counts by state, as the jobs list has them. */
+function counts(deliveries: ReadonlyArray<{ state: DeliveryState }>): Record<DeliveryState, number> {
+  const byState = { pending: 0, delivered: 0, parked: 0 } as Record<DeliveryState, number>;
+  for (const d of deliveries) byState[d.state] = (byState[d.state] ?? 0) + 1;
+  return byState;
+}
+
 /** In-memory ConsoleQueries: records the calls, refuses like the store does. */
 class FakeQueries implements ConsoleQueries {
   calls: string[] = [];
@@ -64,9 +73,10 @@ class FakeQueries implements ConsoleQueries {
   studies: ConsoleQueries['studies'] = (f) => ({ items: [], total: 0, offset: f.offset, limit: f.limit });
   studyRows = (uid: string) => this.rows.get(uid);
   jobs: ConsoleQueries['jobs'] = (f) => {
-    const all = [...this.rows.values()]
+    const all: JobRowOut[] = [...this.rows.values()]
       .flatMap((r) => r.jobs)
-      .filter((j) => f.state === undefined || j.state === f.state);
+      .filter((j) => f.state === undefined || j.state === f.state)
+      .map(({ images: _images, deliveries, ...job }) => ({ ...job, deliveries: counts(deliveries) }));
     return { items: all.slice(f.offset, f.offset + f.limit), total: all.length, offset: f.offset, limit: f.limit };
   };
   deliveries: ConsoleQueries['deliveries'] = (f) => {
