@@ -221,7 +221,7 @@ export class ConsoleService implements ConsoleBackend {
   study(studyInstanceUid: string): StudyStory {
     const rows = this.o.queries.studyRows(studyInstanceUid);
     if (rows === undefined)
-      throw new ConsoleRefusal(404, 'STUDY_UNKNOWN', `no study ${studyInstanceUid} in the job store`);
+      throw new ConsoleRefusal(404, 'STUDY_NOT_FOUND', `no study ${studyInstanceUid} in the job store`);
     for (const job of rows.jobs) this.rememberJob(job.id, studyInstanceUid);
     return {
       study: rows.study,
@@ -273,10 +273,10 @@ export class ConsoleService implements ConsoleBackend {
   async overlayPng(jobId: number, sopInstanceUid: string): Promise<Buffer> {
     const study = this.studyOfJob(jobId);
     const job = study === undefined ? undefined : this.o.queries.studyRows(study)?.jobs.find((j) => j.id === jobId);
-    if (job === undefined) throw new ConsoleRefusal(404, 'JOB_UNKNOWN', `no job ${jobId} in the job store`);
+    if (job === undefined) throw new ConsoleRefusal(404, 'JOB_NOT_FOUND', `no job ${jobId} in the job store`);
     const image = job.images.find((i) => i.sopInstanceUid === sopInstanceUid);
     if (image === undefined)
-      throw new ConsoleRefusal(404, 'IMAGE_UNKNOWN', `job ${jobId} has no image ${sopInstanceUid}`);
+      throw new ConsoleRefusal(404, 'IMAGE_NOT_FOUND', `job ${jobId} has no image ${sopInstanceUid}`);
     if (image.state !== 'written' || image.result === null)
       throw new ConsoleRefusal(
         404,
@@ -328,7 +328,7 @@ export class ConsoleService implements ConsoleBackend {
     if (!known) {
       throw new ConsoleRefusal(
         404,
-        'DESTINATION_UNKNOWN',
+        'DESTINATION_NOT_FOUND',
         `no destination '${destination}': it is neither configured nor named by any delivery in the job store`,
       );
     }
@@ -349,7 +349,7 @@ export class ConsoleService implements ConsoleBackend {
     if (why.length === 0 || why.length > 500) {
       throw new ConsoleRefusal(
         400,
-        'DISCARD_REASON',
+        'REASON_REQUIRED',
         'give the reason for discarding (1 to 500 characters): it is kept in the audit trail',
       );
     }
@@ -376,7 +376,7 @@ export class ConsoleService implements ConsoleBackend {
     requireAdmin(actor);
     const destination = this.configuredDestinations().find((d) => d.name === name);
     if (destination === undefined) {
-      throw new ConsoleRefusal(404, 'DESTINATION_UNKNOWN', `no destination '${name}' is configured`);
+      throw new ConsoleRefusal(404, 'DESTINATION_NOT_FOUND', `no destination '${name}' is configured`);
     }
     const probe = this.o.probe ?? probeDestination;
     const result = await probe(destination, this.o.config().dicom.aeTitle);
@@ -514,7 +514,7 @@ function requireAdmin(actor: Actor): void {
   if (actor.role !== 'admin') {
     throw new ConsoleRefusal(
       403,
-      'ROLE_VIEWER',
+      'ROLE_FORBIDDEN',
       `user '${actor.user}' has the viewer role: actions need the admin role`,
     );
   }
@@ -536,10 +536,10 @@ function refused<T>(action: () => T): T {
 
 function checkPage(page: PageRequest): void {
   if (!Number.isInteger(page.offset) || page.offset < 0) {
-    throw new ConsoleRefusal(400, 'PAGE_INVALID', 'offset must be a whole number, 0 or more');
+    throw new ConsoleRefusal(400, 'BAD_REQUEST', 'offset must be a whole number, 0 or more');
   }
   if (!Number.isInteger(page.limit) || page.limit < 1 || page.limit > 500) {
-    throw new ConsoleRefusal(400, 'PAGE_INVALID', 'limit must be a whole number from 1 to 500');
+    throw new ConsoleRefusal(400, 'BAD_REQUEST', 'limit must be a whole number from 1 to 500');
   }
 }
 

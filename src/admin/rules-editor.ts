@@ -148,7 +148,7 @@ function happenedOf(queries: ConsoleQueries, studyInstanceUid: string): RoutingO
 /** The candidate (validated first: ConsoleRefusal 422) against the newest `last` stored studies. */
 export function dryRunRules(running: GatewayConfig, queries: ConsoleQueries, candidate: unknown, last: number): DryRun {
   if (!Number.isInteger(last) || last < 1 || last > 1000) {
-    throw new ConsoleRefusal(400, 'DRY_RUN_RANGE', `last must be a whole number from 1 to 1000 (got ${String(last)})`);
+    throw new ConsoleRefusal(400, 'BAD_REQUEST', `last must be a whole number from 1 to 1000 (got ${String(last)})`);
   }
   const rules = validated(running, candidate);
   const rows: DryRunRow[] = queries.recentStudies(last).map(({ study, instances }) => {
@@ -184,7 +184,7 @@ export function withRules(text: string, rules: unknown[]): string {
   if (doc.errors.length > 0) {
     throw new ConsoleRefusal(
       409,
-      'CONFIG_FILE_INVALID',
+      'CONFIG_INVALID',
       `the config file is not valid YAML: ${doc.errors[0]?.message ?? ''}`,
     );
   }
@@ -194,11 +194,7 @@ export function withRules(text: string, rules: unknown[]): string {
     return `${text}${separator}${new Document({ rules }).toString({ lineWidth: 120 })}`;
   }
   if (!isMap(doc.contents)) {
-    throw new ConsoleRefusal(
-      409,
-      'CONFIG_FILE_INVALID',
-      'the config file does not hold a YAML mapping at its top level',
-    );
+    throw new ConsoleRefusal(409, 'CONFIG_INVALID', 'the config file does not hold a YAML mapping at its top level');
   }
   doc.set('rules', doc.createNode(rules));
   return doc.toString({ lineWidth: 120 });
@@ -246,7 +242,7 @@ export async function applyRules(o: ApplyOptions): Promise<Applied> {
   } catch (error) {
     throw new ConsoleRefusal(
       409,
-      'CONFIG_FILE_UNREADABLE',
+      'CONFIG_UNREADABLE',
       `cannot read the config file ${configPath}: ${describeError(error)}`,
     );
   }

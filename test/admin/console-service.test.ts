@@ -94,7 +94,7 @@ class FakeQueries implements ConsoleQueries {
   releaseDelivery = (id: number, actor: StoreActor, now: number) => {
     this.calls.push(`release ${id} by ${actor.user} at ${now}`);
     const d = this.parked.get(id);
-    if (d === undefined) throw new StoreRefusal(404, 'DELIVERY_UNKNOWN', `no delivery ${id}`);
+    if (d === undefined) throw new StoreRefusal(404, 'DELIVERY_NOT_FOUND', `no delivery ${id}`);
     if (d.state !== 'parked') throw new StoreRefusal(409, 'DELIVERY_NOT_PARKED', `delivery ${id} is ${d.state}`);
     const released = { ...d, state: 'pending' as const, nextAttemptAt: now };
     this.parked.set(id, released);
@@ -107,12 +107,12 @@ class FakeQueries implements ConsoleQueries {
   discardDelivery = (id: number, reason: string) => {
     this.calls.push(`discard ${id}: ${reason}`);
     const d = this.parked.get(id);
-    if (d === undefined) throw new StoreRefusal(404, 'DELIVERY_UNKNOWN', `no delivery ${id}`);
+    if (d === undefined) throw new StoreRefusal(404, 'DELIVERY_NOT_FOUND', `no delivery ${id}`);
     return { ...d, state: 'parked' as const, lastError: `discarded: ${reason}` };
   };
   reprocessStudy = (uid: string) => {
     this.calls.push(`reprocess ${uid}`);
-    if (!this.rows.has(uid)) throw new StoreRefusal(404, 'STUDY_UNKNOWN', `no study ${uid}`);
+    if (!this.rows.has(uid)) throw new StoreRefusal(404, 'STUDY_NOT_FOUND', `no study ${uid}`);
     return { jobId: 99, revision: 1 };
   };
 }
@@ -198,7 +198,7 @@ test('releaseDelivery: releases through the store, wakes the pipeline, hides the
 test('releaseDelivery: the store refusal is the console refusal (same status and code), nothing woken', (t) => {
   const { s, queries, wakes } = service();
   const unknown = t.throws(() => s.releaseDelivery(404, ADMIN), { instanceOf: ConsoleRefusal });
-  t.like(unknown, { status: 404, code: 'DELIVERY_UNKNOWN' });
+  t.like(unknown, { status: 404, code: 'DELIVERY_NOT_FOUND' });
   s.releaseDelivery(7, ADMIN);
   const twice = t.throws(() => s.releaseDelivery(7, ADMIN), { instanceOf: ConsoleRefusal });
   t.like(twice, { status: 409, code: 'DELIVERY_NOT_PARKED' });
@@ -222,7 +222,7 @@ test('releaseDestination: unknown (neither configured nor in the store) is 404; 
     t.throws(() => s.releaseDestination('nowhere', ADMIN), { instanceOf: ConsoleRefusal }),
     {
       status: 404,
-      code: 'DESTINATION_UNKNOWN',
+      code: 'DESTINATION_NOT_FOUND',
     },
   );
   t.deepEqual(queries.calls, []);
@@ -249,7 +249,7 @@ test('discardDelivery: a reason is required (1..500 chars, trimmed) before the s
       t.throws(() => s.discardDelivery(7, reason, ADMIN), { instanceOf: ConsoleRefusal }),
       {
         status: 400,
-        code: 'DISCARD_REASON',
+        code: 'REASON_REQUIRED',
       },
     );
   }
@@ -418,7 +418,7 @@ test('study: the whole story (routing, classes, outputs, HL7 text, attempts); da
   t.false('payload' in (job?.deliveries[0] ?? {}));
   t.like(
     t.throws(() => s.study('9.9'), { instanceOf: ConsoleRefusal }),
-    { status: 404, code: 'STUDY_UNKNOWN' },
+    { status: 404, code: 'STUDY_NOT_FOUND' },
   );
 });
 
@@ -444,11 +444,11 @@ test('overlayPng: the written SC as PNG; unknown job, image, or a file gone are 
   t.is(png.readUInt32BE(20), 4);
   t.like(await t.throwsAsync(s.overlayPng(4, '1.2.3.1'), { instanceOf: ConsoleRefusal }), {
     status: 404,
-    code: 'JOB_UNKNOWN',
+    code: 'JOB_NOT_FOUND',
   });
   t.like(await t.throwsAsync(s.overlayPng(3, '7.7'), { instanceOf: ConsoleRefusal }), {
     status: 404,
-    code: 'IMAGE_UNKNOWN',
+    code: 'IMAGE_NOT_FOUND',
   });
   unlinkSync(path.join(dir, 'sc.dcm'));
   t.like(await t.throwsAsync(s.overlayPng(3, '1.2.3.1'), { instanceOf: ConsoleRefusal }), {
