@@ -136,6 +136,22 @@ export const ERROR_CODES = {
   USER_NAME_INVALID: 'A console user name is 1 to 64 letters, digits, dots, dashes, underscores or @; choose another.',
   PASSWORD_WEAK: 'A console password needs at least 12 characters (and at most 1024); choose a longer one.',
   ROLE_INVALID: "A console role is 'viewer' (reads) or 'admin' (reads and acts); give one of them.",
+  // Operations console: the service (helper "service", issue 16): answers of the console API
+  DESTINATION_NOT_FOUND:
+    'No destination has this name (neither configured nor named by a delivery); use a name the Health page lists.',
+  JOB_NOT_FOUND: 'No job has this id in the job store; open the study page and follow its links.',
+  IMAGE_NOT_FOUND: 'The job has no image with this SOP Instance UID; open the study page and follow its links.',
+  OVERLAY_NONE:
+    'This image has no heatmap picture (not written, or its rule writes no sc output); see the image state on the study page.',
+  OVERLAY_MISSING:
+    'The heatmap picture is no longer in the spool (retention deleted it); reprocess the study to make it again.',
+  OVERLAY_UNREADABLE:
+    'The heatmap file is not a picture the gateway wrote (damaged or replaced); reprocess the study to write it again.',
+  RULES_INVALID: 'The rule set does not validate (the key and reason are given); correct that rule and try again.',
+  RULES_NO_CONFIG_FILE:
+    'The daemon runs on the embedded default config, so there is no file to write rules to; start it with --config FILE.',
+  RULES_RELOAD_REFUSED:
+    'The daemon refused to reload with the new rules and the previous file was put back; fix the reason given and apply again.',
   // Last resort
   INTERNAL: 'Something that cannot happen did (a broken invariant): this is a bug; report it with the log line.',
 } as const;

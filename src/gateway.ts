@@ -14,7 +14,13 @@ import type { DeliveryTarget } from './export/delivery-target.js';
 import { deliveryTargets } from './export/delivery-targets.js';
 import { modelDirectoryProblems } from './config/model-dirs.js';
 import { checkExplainTarget } from './config/explain-target.js';
-import type { ModelStatus } from './admin/health.js';
+import type { ModelStatus, ParkedCount, ReloadRecord } from './admin/health.js';
+import { ConsoleService, RESTART_NEEDED_KEYS, type AuditLog } from './admin/console-service.js';
+import type { ConsoleBackend } from './admin/console-types.js';
+import { buildHealth, type HealthSource } from './admin/health.js';
+import { loadConfig } from './config/load-config.js';
+import type { ConsoleQueries } from './store/console-queries.js';
+import type Database from 'better-sqlite3';
 import { describeError } from './errors.js';
 import { PipelineStore } from './store/pipeline-store.js';
 import { StoreMetrics } from './store/store-metrics.js';
@@ -43,6 +49,31 @@ export function spoolDirOf(config: GatewayConfig): string {
   return path.join(config.storage.dataDir, 'spool');
 }
 
+/** What the console reads and does in the job store, made on the daemon's connection (see GatewayOptions.console). */
+export interface ConsoleStoreParts {
+  queries: ConsoleQueries;
+  audit: AuditLog;
+}
+
+export interface GatewayOptions {
+  /** The config file the daemon runs on (the console's rules editor writes it); undefined: the embedded default. */
+  configPath?: string;
+  /** The package version, shown on the console's dashboard. */
+  version?: string;
+  /**
+   * The console's store side on the daemon's job store connection: store/console-store.ts ConsoleStore and
+   * store/audit-trail.ts AuditTrail. Without it the admin port serves /healthz and /metrics only.
+   */
+  console?: (db: Database.Database) => ConsoleStoreParts;
+  /** How often the store watch reads PRAGMA data_version (2 s). */
+  storeWatchMs?: number;
+}
+
+/** Loopback addresses: anything else makes the console reachable from the network. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 /**
  * The daemon: wires the stages together and owns their lifecycle (logging/lifecycle.ts). Start order is store,
  * analysis, export, pipeline, assembly, DICOM listener, maintenance, admin: store first, network last. Stop
@@ -66,10 +97,17 @@ export class Gateway {
   private tasks: ScheduledTasks | undefined;
   /** The stages started so far, in start order: stop() stops them in reverse, /healthz reads their status(). */
   private stages: Stage[] = [];
+  /** The outcome of the last reload (SIGHUP, file change, console); /healthz is degraded while it is a refusal. */
+  private lastReloadRecord: ReloadRecord | undefined;
+  private consoleParts: ConsoleStoreParts | undefined;
+  private consoleService: ConsoleService | undefined;
+  private readonly startedAt = Date.now();
+  private watch: Stage | undefined;
 
   constructor(
     private config: GatewayConfig,
     private readonly logger: Logger,
+    private readonly options: GatewayOptions = {},
   ) {}
 
   async start(): Promise<{ host: string; port: number }> {
@@ -138,6 +176,9 @@ export class Gateway {
       aeTitle: config.dicom.aeTitle,
     });
     this.startHousekeeping(store, spool);
+    // Not a listed stage (/healthz's stages stay the daemon's parts); stopped first in stop().
+    this.watch = this.storeWatch(store);
+    await this.watch.start();
     if (config.admin.enabled) await this.startAdmin(store, spool);
     return address;
   }
@@ -148,31 +189,66 @@ export class Gateway {
    * started first; if one cannot start, the whole reload is refused and the running configuration stays);
    * replaced and removed ones finish their sends in flight, then stop. So no rule ever routes to a destination
    * that is not live, and a delivery whose destination was removed waits (visible) until it is back.
-   * Throws (GatewayError EXPLAIN_TARGET_UNKNOWN) before changing anything when explain.target names a class a
-   * running model lacks; otherwise never rejects: a reload refused later (a destination that cannot start) is logged.
+   * A reload is refused before changing anything when explain.target names a class a running model lacks.
+   * Never rejects: resolves with the outcome, which is also kept for /healthz (`trigger`: SIGHUP, file change,
+   * console...).
    */
-  reload(next: GatewayConfig): Promise<void> {
-    // Models need a restart to change, so the running ones' manifests are the ones the new target must fit.
-    checkExplainTarget(
-      next.explain.target,
-      [...this.models].map(([name, m]) => [name, m.manifest.classes] as const),
-    );
-    const run = this.reloading.then(() =>
-      this.applyReload(next).catch((error: unknown) => {
+  reload(next: GatewayConfig, trigger = 'SIGHUP'): Promise<ReloadRecord> {
+    const run = this.reloading.then(async () => {
+      let refusal: string | undefined;
+      try {
+        // Models need a restart to change, so the running ones' manifests are the ones the new target must fit.
+        checkExplainTarget(
+          next.explain.target,
+          [...this.models].map(([name, m]) => [name, m.manifest.classes] as const),
+        );
+        refusal = await this.applyReload(next);
+      } catch (error) {
+        refusal = describeError(error);
         this.logger.error('configuration reload refused: keeping the running configuration', {
           event: 'CONFIG-9002',
-          error: describeError(error),
+          trigger,
+          error: refusal,
         });
-      }),
+      }
+      return this.recordReload(trigger, refusal);
+    });
+    this.reloading = run.then(
+      () => undefined,
+      () => undefined,
     );
-    this.reloading = run.catch(() => undefined);
     return run;
   }
 
-  private async applyReload(next: GatewayConfig): Promise<void> {
+  /**
+   * A reload refused before it reached the gateway (the file does not load or validate: cli/main.ts reload()):
+   * recorded like any other, so /healthz says the file on disk is not what runs.
+   */
+  reloadRefused(trigger: string, error: string): ReloadRecord {
+    return this.recordReload(trigger, error);
+  }
+
+  /** The last reload's outcome since start; undefined when there was none. */
+  lastReload(): ReloadRecord | undefined {
+    return this.lastReloadRecord;
+  }
+
+  private recordReload(trigger: string, refusal: string | undefined): ReloadRecord {
+    const record: ReloadRecord = { at: Date.now(), ok: refusal === undefined, trigger, error: refusal ?? null };
+    this.lastReloadRecord = record;
+    return record;
+  }
+
+  /** The console's backend (undefined until the admin port started with a console store). */
+  console(): ConsoleBackend | undefined {
+    return this.consoleService;
+  }
+
+  /** Applies `next`; returns why it was refused (nothing changed), or undefined once applied. */
+  private async applyReload(next: GatewayConfig): Promise<string | undefined> {
     const { logger } = this;
     const previous = this.config;
-    const restartNeeded = (['dicom', 'storage', 'models', 'inference', 'admin', 'logging'] as const).filter(
+    const restartNeeded = RESTART_NEEDED_KEYS.filter(
       (key) => JSON.stringify(next[key]) !== JSON.stringify(previous[key]),
     );
     const plan = destinationChanges(previous.destinations, next.destinations);
@@ -188,7 +264,7 @@ export class Gateway {
           'configuration reload refused: a new destination could not start; keeping the running configuration',
           { event: 'CONFIG-9003', error: describeError(error) },
         );
-        return;
+        return `a new destination could not start: ${describeError(error)}`;
       }
     }
     const targets = new Map(this.targets);
@@ -222,6 +298,7 @@ export class Gateway {
         destinationsRemoved: plan.removedNames,
       },
     );
+    return undefined;
   }
 
   private startHousekeeping(store: JobStore, spool: Spool): void {
@@ -275,37 +352,127 @@ export class Gateway {
   }
 
   private async startAdmin(store: JobStore, spool: Spool): Promise<void> {
-    const { config } = this;
+    const { config, logger } = this;
+    const health: HealthSource = {
+      storeOk: () => {
+        try {
+          store.countStudies('receiving');
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      freeDiskBytes: () => spool.freeBytes(),
+      minFreeDiskBytes: config.storage.minFreeDiskMB * 1048576,
+      models: () => this.modelStatuses(),
+      dicomListening: () => this.scp?.status().state === 'running',
+      deliveries: () => this.pipeline?.deliveryTroubles() ?? [],
+      alertAfterSeconds: () => this.config.delivery.alertAfterMinutes * 60,
+      stages: () => this.stageStatuses(),
+      parked: () => this.parkedDeliveries(),
+      lastReload: () => this.lastReloadRecord,
+    };
+    this.consoleParts = this.options.console?.(store.connection);
+    if (this.consoleParts !== undefined) {
+      const { configPath } = this.options;
+      this.consoleService = new ConsoleService({
+        queries: this.consoleParts.queries,
+        audit: this.consoleParts.audit,
+        config: () => this.config,
+        configPath,
+        loadConfig: (file) => loadConfig(file).config,
+        health: () => buildHealth(health),
+        models: () => this.modelStatuses(),
+        freeDiskBytes: () => spool.freeBytes(),
+        wake: () => this.pipeline?.wake(),
+        reload: (next, trigger) => this.reload(next, trigger),
+        lastReload: () => this.lastReloadRecord,
+        version: this.options.version ?? 'unknown',
+        startedAt: this.startedAt,
+        logger,
+      });
+    }
+    // LEAD (merge with w/http): pass console: this.consoleService, auth: new AuthService(store.connection, {...}),
+    // settings: config.admin to the Fastify AdminServer.
     this.admin = new AdminServer({
       host: config.admin.host,
       port: config.admin.port,
       metrics: new StoreMetrics(store.connection),
       timings: this.timings,
-      logger: this.logger,
-      health: {
-        storeOk: () => {
-          try {
-            store.countStudies('receiving');
-            return true;
-          } catch {
-            return false;
-          }
-        },
-        freeDiskBytes: () => spool.freeBytes(),
-        minFreeDiskBytes: config.storage.minFreeDiskMB * 1048576,
-        models: () => Object.keys(config.models).map((name) => modelStatus(name, this.models.get(name))),
-        dicomListening: () => this.scp?.status().state === 'running',
-        deliveries: () => this.pipeline?.deliveryTroubles() ?? [],
-        alertAfterSeconds: () => this.config.delivery.alertAfterMinutes * 60,
-        stages: () => this.stageStatuses(),
-      },
+      logger,
+      health,
     });
     this.stages.push(this.admin);
     const address = await this.admin.start();
-    this.logger.info('admin endpoints ready', {
+    logger.info('admin endpoints ready', {
       event: 'GATEWAY-7010',
       url: `http://${address.address}:${address.port}/healthz`,
     });
+    if (!isLoopbackHost(config.admin.host)) {
+      logger.warn(
+        'the admin port listens on a non-loopback address: the console is reachable from the network; put it behind the hospital reverse proxy (HTTPS) or set admin.host to 127.0.0.1',
+        { event: 'ADMIN-7207', host: config.admin.host, port: address.port },
+      );
+    }
+  }
+
+  private modelStatuses(): ModelStatus[] {
+    return Object.keys(this.config.models).map((name) => modelStatus(name, this.models.get(name)));
+  }
+
+  /** Parked deliveries by destination, from the console's store side (none known without it). */
+  private parkedDeliveries(): ParkedCount[] {
+    const queries = this.consoleParts?.queries;
+    if (queries === undefined) return [];
+    return queries
+      .destinationActivity()
+      .filter((a) => a.parked > 0)
+      .map((a) => ({ destination: a.destination, parked: a.parked }));
+  }
+
+  /**
+   * The store watch: the CLI (`deliveries release`, `reprocess`) commits to the job store from another process,
+   * which the pipeline's timers know nothing of. Every storeWatchMs it reads PRAGMA data_version on the daemon's
+   * connection (it changes only when another connection commits) and wakes the pipeline when it moved.
+   */
+  private storeWatch(store: JobStore): Stage {
+    let state: StageStatus['state'] = 'starting';
+    let timer: NodeJS.Timeout | undefined;
+    let seen: number | undefined;
+    let failing = false;
+    const read = () => store.connection.pragma('data_version', { simple: true }) as number;
+    const check = () => {
+      try {
+        const now = read();
+        failing = false;
+        if (seen !== undefined && now !== seen) this.pipeline?.wake();
+        seen = now;
+      } catch (error) {
+        if (!failing)
+          this.logger.error('store watch: cannot read the job store data_version', {
+            event: 'ADMIN-7208',
+            error: describeError(error),
+          });
+        failing = true;
+      }
+    };
+    return {
+      name: 'store-watch',
+      start: async () => {
+        check();
+        timer = setInterval(check, this.options.storeWatchMs ?? 2000);
+        timer.unref();
+        state = 'running';
+      },
+      stop: async () => {
+        if (timer !== undefined) clearInterval(timer);
+        state = 'stopped';
+      },
+      status: () => ({
+        state,
+        problems: failing ? ['the job store watch cannot read the store: changes made by the CLI wait'] : [],
+      }),
+    };
   }
 
   /** One inference pool per configured model that is present; a missing model is logged, not fatal. */
@@ -363,6 +530,8 @@ export class Gateway {
   async stop(): Promise<void> {
     const deadline = Date.now() + this.config.dicom.shutdownGraceSeconds * 1000;
     const started = Date.now();
+    await this.watch?.stop(deadline);
+    this.watch = undefined;
     for (const stage of this.stages.reverse()) {
       try {
         await stage.stop(deadline);

@@ -34,15 +34,17 @@ test('start is refused with EXPLAIN_TARGET_UNKNOWN when explain.target is not a 
   await t.throwsAsync(gateway.start(), { instanceOf: GatewayError, code: 'EXPLAIN_TARGET_UNKNOWN' });
 });
 
-test('a reload naming a class the model lacks throws EXPLAIN_TARGET_UNKNOWN; a class it has is applied', async (t) => {
+test('a reload naming a class the model lacks is refused (EXPLAIN_TARGET_UNKNOWN, recorded); a class it has is applied', async (t) => {
   const dir = tinyModelDir();
   const running = await config('predicted', dir);
   const gateway = new Gateway(running, quiet());
   t.teardown(() => gateway.stop());
   await gateway.start();
-  t.throws(() => gateway.reload({ ...running, explain: { ...running.explain, target: 'Cardiomegaly' } }), {
-    instanceOf: GatewayError,
-    code: 'EXPLAIN_TARGET_UNKNOWN',
-  });
-  await t.notThrowsAsync(gateway.reload({ ...running, explain: { ...running.explain, target: 'pneumonia' } }));
+  const refused = await gateway.reload({ ...running, explain: { ...running.explain, target: 'Cardiomegaly' } }, 'test');
+  t.like(refused, { ok: false, trigger: 'test' });
+  t.regex(refused.error ?? '', /Cardiomegaly/);
+  t.deepEqual(gateway.lastReload(), refused);
+  const applied = await gateway.reload({ ...running, explain: { ...running.explain, target: 'pneumonia' } }, 'test');
+  t.like(applied, { ok: true, error: null });
+  t.deepEqual(gateway.lastReload(), applied);
 });

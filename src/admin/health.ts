@@ -74,6 +74,56 @@ function formatDuration(seconds: number): string {
   return `${(seconds / 3600).toFixed(1)} h`;
 }
 
+/** Parked deliveries of one destination: they wait for an admin and are never retried on their own. */
+export interface ParkedCount {
+  destination: string;
+  parked: number;
+}
+
+/**
+ * Parked deliveries: the peer refused the items, or they failed past their class's attempt limit. Nothing
+ * retries them (not even a restart), so the daemon is degraded until an admin releases or discards each one.
+ */
+export function parkedHealth(parked: readonly ParkedCount[]): HealthPart<Record<string, number>> {
+  const waiting = parked.filter((p) => p.parked > 0);
+  const total = waiting.reduce((n, p) => n + p.parked, 0);
+  const problems =
+    total === 0
+      ? []
+      : [
+          `${total} ${total === 1 ? 'delivery is' : 'deliveries are'} parked (${waiting.map((p) => `${p.parked} to '${p.destination}'`).join(', ')}) ` +
+            `and will not be retried on their own: release or discard them on the console's Parked page, or with ` +
+            `cxr-gateway deliveries release|discard ID`,
+        ];
+  return { problems, check: Object.fromEntries(waiting.map((p) => [p.destination, p.parked])) };
+}
+
+/** The outcome of one configuration reload (SIGHUP, file change, console rules apply), as the gateway recorded it. */
+export interface ReloadRecord {
+  /** Epoch ms. */
+  at: number;
+  ok: boolean;
+  /** 'SIGHUP', 'file change', 'console' ... */
+  trigger: string;
+  /** Why it was refused (null when applied). */
+  error: string | null;
+}
+
+/**
+ * A refused reload leaves the daemon on its previous configuration while the file on disk says otherwise: the
+ * admin believes a change is live that is not. Degraded until a later reload succeeds.
+ */
+export function reloadHealth(last: ReloadRecord | undefined): HealthPart<ReloadRecord | null> {
+  if (last === undefined || last.ok) return { problems: [], check: last ?? null };
+  return {
+    problems: [
+      `the configuration reload of ${new Date(last.at).toISOString()} (${last.trigger}) was refused: ${last.error ?? 'no reason given'}; ` +
+        `the daemon still runs the previous configuration: fix the file and reload again`,
+    ],
+    check: last,
+  };
+}
+
 /** A stage's status() under its name (see logging/lifecycle.ts). */
 export interface NamedStatus {
   name: string;
@@ -112,17 +162,26 @@ export interface HealthSource {
   alertAfterSeconds?(): number;
   /** The daemon's stages and their status() (gateway.ts): a stage not running, or with problems, degrades. */
   stages?(): NamedStatus[];
+  /** Parked deliveries by destination (none when left out). */
+  parked?(): ParkedCount[];
+  /** The last configuration reload's outcome; undefined when none happened since start. */
+  lastReload?(): ReloadRecord | undefined;
 }
 
-/** Built from parts (health.ts): store, disk, models and their workers, DICOM listener, deliveries. */
+/**
+ * Built from parts (health.ts): store, disk, models and their workers, DICOM listener, failing and parked
+ * deliveries, the last reload, the stages.
+ */
 export function buildHealth(h: HealthSource): Health {
   const store = storeHealth(h.storeOk());
   const disk = diskHealth(h.freeDiskBytes(), h.minFreeDiskBytes);
   const models = modelsHealth(h.models());
   const dicom = listenerHealth(h.dicomListening());
   const deliveries = deliveriesHealth(h.deliveries?.() ?? [], h.alertAfterSeconds?.() ?? 30 * 60);
+  const parked = parkedHealth(h.parked?.() ?? []);
+  const reload = reloadHealth(h.lastReload?.());
   const stages = stagesHealth(h.stages?.() ?? []);
-  const problems = [store, disk, models, dicom, deliveries, stages].flatMap((p) => p.problems);
+  const problems = [store, disk, models, dicom, deliveries, parked, reload, stages].flatMap((p) => p.problems);
   // Stage problems repeat what a dedicated part said (the listener's); each sentence is shown once.
   const unique = [...new Set(problems)];
   return {
@@ -134,6 +193,8 @@ export function buildHealth(h: HealthSource): Health {
       models: models.check,
       dicomListening: dicom.check,
       failingDeliveries: deliveries.check,
+      parkedDeliveries: parked.check,
+      lastReload: reload.check,
       stages: stages.check,
     },
   };

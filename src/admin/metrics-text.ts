@@ -65,6 +65,26 @@ export function metricsText(health: HealthSource, metrics: StoreMetrics, timings
   );
   for (const t of troubles)
     lines.push(`cxr_delivery_oldest_failing_seconds{destination="${t.destination}"} ${t.oldestFailingSeconds}`);
+  family(
+    'cxr_deliveries_parked',
+    'gauge',
+    'Parked deliveries by destination: never retried on their own; release or discard them (alert when non-zero).',
+  );
+  for (const p of health.parked?.() ?? [])
+    lines.push(`cxr_deliveries_parked{destination="${p.destination}"} ${p.parked}`);
+  const reload = health.lastReload?.();
+  family(
+    'cxr_config_reload_refused',
+    'gauge',
+    'Whether the last configuration reload was refused (1: the daemon runs an older configuration than the file).',
+  );
+  lines.push(`cxr_config_reload_refused ${reload !== undefined && !reload.ok ? 1 : 0}`);
+  family(
+    'cxr_config_last_reload_timestamp_seconds',
+    'gauge',
+    'When the last configuration reload was tried (applied or refused), in seconds since the epoch; 0 when none.',
+  );
+  lines.push(`cxr_config_last_reload_timestamp_seconds ${reload === undefined ? 0 : reload.at / 1000}`);
   family('cxr_disk_free_bytes', 'gauge', 'Free space under storage.dataDir.');
   lines.push(`cxr_disk_free_bytes ${health.freeDiskBytes()}`);
   return `${lines.join('\n')}\n`;

@@ -192,7 +192,7 @@ async function start(configPath: string | undefined): Promise<number> {
     pid: process.pid,
   });
   for (const notice of notices) logger.warn('configuration option ignored', { event: 'CONFIG-9001', why: notice });
-  const gateway = new Gateway(config, logger);
+  const gateway = new Gateway(config, logger, { configPath, version: packageVersion() });
   // Signals are handled from the first moment: a SIGTERM during start-up stops cleanly once start-up
   // has finished, and a SIGHUP never kills the daemon.
   let started = false;
@@ -228,7 +228,7 @@ async function start(configPath: string | undefined): Promise<number> {
       const loaded = loadConfig(configPath);
       for (const notice of loaded.notices)
         logger.warn('configuration option ignored', { event: 'CONFIG-9001', why: notice });
-      gateway.reload(loaded.config);
+      void gateway.reload(loaded.config, trigger);
     } catch (error) {
       logger.error('configuration reload refused: keeping the running configuration', {
         event: 'CONFIG-9002',
@@ -236,6 +236,8 @@ async function start(configPath: string | undefined): Promise<number> {
         code: errorCode(error, 'INTERNAL'),
         error: describeError(error),
       });
+      // /healthz says so until a later reload succeeds: the file on disk is not what runs.
+      gateway.reloadRefused(trigger, describeError(error));
     }
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -202,6 +202,30 @@ export const LOG_EVENTS = {
   'CONFIG-9002': { level: 'error', meaning: 'A configuration reload was refused; the running configuration is kept.' },
   'CONFIG-9003': { level: 'error', meaning: 'A configuration reload was refused: a new destination could not start.' },
   'CONFIG-9004': { level: 'info', meaning: 'A configuration reload was applied.' },
+  // ADMIN-72xx: the operations console's service (helper "service": admin/console-service.ts, gateway wiring)
+  'ADMIN-7201': {
+    level: 'info',
+    meaning: 'Parked deliveries were released from the console; the pipeline sends them now.',
+  },
+  'ADMIN-7202': { level: 'info', meaning: 'A parked delivery was discarded from the console with a reason.' },
+  'ADMIN-7203': {
+    level: 'info',
+    meaning: 'A study was queued for reprocessing as a new revision from the console (running rules and models).',
+  },
+  'ADMIN-7204': { level: 'info', meaning: 'A destination was echoed from the console; the line gives the outcome.' },
+  'ADMIN-7205': {
+    level: 'info',
+    meaning: 'A rule set was applied from the console: config file written (previous kept as a backup) and reloaded.',
+  },
+  'ADMIN-7206': { level: 'warn', meaning: 'Applying a rule set from the console was refused; nothing changed.' },
+  'ADMIN-7207': {
+    level: 'warn',
+    meaning: 'The admin port listens on a non-loopback address: the console is reachable from the network.',
+  },
+  'ADMIN-7208': {
+    level: 'error',
+    meaning: "The store watch could not read the job store's data_version; changes by the CLI wait for the next event.",
+  },
 } as const satisfies Record<string, LogEventSpec>;
 
 export type LogEvent = keyof typeof LOG_EVENTS;

@@ -20,6 +20,7 @@ const STAGE_RANGES: Record<string, number> = {
   GATEWAY: 7,
   MAINT: 8,
   CONFIG: 9,
+  ADMIN: 7,
 };
 
 function documentedEvents(): Array<{ code: string; level: string; meaning: string }> {
