@@ -125,7 +125,15 @@ export function registerAuthRoutes(app: FastifyInstance, context: ConsoleContext
     '/logout',
     {
       preHandler: guards.post('page'),
-      schema: { summary: 'Log out: ends the session', tags: ['session'], response: { 403: errorShape } },
+      schema: {
+        summary: 'Log out: ends the session (JSON: 200 {ok}; a form: 303 to /login)',
+        tags: ['session'],
+        response: {
+          200: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] },
+          303: { description: 'to /login', type: 'null' },
+          403: errorShape,
+        },
+      },
     },
     async (request, reply) => {
       const session = sessionOf(request);
