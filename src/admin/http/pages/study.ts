@@ -76,50 +76,58 @@ function jobSection(frame: Frame, job: JobStory): SafeHtml {
     <h2>Revision ${job.revision} — job #${job.id} <span class="state-${job.state}">${job.state}</span></h2>
     <p class="muted">Created ${time(job.createdAt)}${job.finishedAt ? html`, finished ${time(job.finishedAt)}` : ''}</p>
     ${job.lastError ? html`<p class="flash error">${job.lastError}</p>` : ''}
-    <h3>Routing decision</h3>
-    ${routing(job)}
-    <h3>Images</h3>
-    ${job.images.map(
-      (image) =>
-        html`<div class="image" data-sop="${image.sopInstanceUid}">
-          <p>
-            <span class="uid">${image.sopInstanceUid}</span> —
-            <b>${image.state}</b>${image.reason ? html`: ${image.reason}` : ''}
-          </p>
-          <div class="image-body">
-            ${
-              image.classification
-                ? html`<table class="probabilities" data-test="probabilities">
-                      ${image.classification.classes.map((c, i) => {
-                        const p = image.classification?.probabilities[i] ?? 0;
-                        return html`<tr class="${c === image.classification?.predicted ? 'predicted' : ''}">
-                          <th>${c}</th>
-                          <td><meter min="0" max="1" value="${p}"></meter></td>
-                          <td>${(p * 100).toFixed(1)} %</td>
-                        </tr>`;
-                      })}
-                    </table>
-                    <p>
-                      Predicted:
-                      <b data-test="predicted">${image.classification.predicted}</b
-                      >${image.explanation ? html` · heatmap for ${image.explanation.targetClass} (${image.explanation.composite})` : ''}
-                    </p>`
-                : ''
-            }
-            ${
-              image.overlayAvailable
-                ? html`<img
-                    class="overlay"
-                    data-test="overlay"
-                    alt="heatmap overlay of ${image.sopInstanceUid}"
-                    src="/api/v1/jobs/${job.id}/images/${encodeURIComponent(image.sopInstanceUid)}/overlay.png"
-                  />`
-                : ''
-            }
-          </div>
-          ${image.outputs.length > 0 ? html`<p class="muted">Outputs: ${image.outputs.map((o) => html`${o.kind.toUpperCase()} <span class="uid">${o.sopInstanceUid}</span> `)}</p>` : ''}
-        </div>`,
-    )}
+    <div class="job-grid">
+      <div>
+        <h3>Images</h3>
+        ${job.images.map(
+          (image) =>
+            html`<div class="image" data-sop="${image.sopInstanceUid}">
+              <p>
+                <span class="uid">${image.sopInstanceUid}</span> —
+                <b>${image.state}</b>${image.reason ? html`: ${image.reason}` : ''}
+              </p>
+              <div class="image-body">
+                ${
+                  image.overlayAvailable
+                    ? html`<img
+                        class="overlay"
+                        data-test="overlay"
+                        alt="heatmap overlay of ${image.sopInstanceUid}"
+                        src="/api/v1/jobs/${job.id}/images/${encodeURIComponent(image.sopInstanceUid)}/overlay.png"
+                      />`
+                    : ''
+                }
+                <div>
+                  ${
+                    image.classification
+                      ? html`<table class="probabilities" data-test="probabilities">
+                            ${image.classification.classes.map((c, i) => {
+                              const p = image.classification?.probabilities[i] ?? 0;
+                              return html`<tr class="${c === image.classification?.predicted ? 'predicted' : ''}">
+                                <th>${c}</th>
+                                <td><meter min="0" max="1" value="${p}"></meter></td>
+                                <td>${(p * 100).toFixed(1)} %</td>
+                              </tr>`;
+                            })}
+                          </table>
+                          <p>
+                            Predicted:
+                            <b data-test="predicted">${image.classification.predicted}</b
+                            >${image.explanation ? html` · heatmap for ${image.explanation.targetClass} (${image.explanation.composite})` : ''}
+                          </p>`
+                      : ''
+                  }
+                </div>
+              </div>
+              ${image.outputs.length > 0 ? html`<p class="muted">Outputs: ${image.outputs.map((o) => html`${o.kind.toUpperCase()} <span class="uid">${o.sopInstanceUid}</span> `)}</p>` : ''}
+            </div>`,
+        )}
+      </div>
+      <div>
+        <h3>Routing decision</h3>
+        ${routing(job)}
+      </div>
+    </div>
     <h3>Deliveries</h3>
     <table class="deliveries">
       <thead>
@@ -192,6 +200,7 @@ export function studyBody(frame: Frame, story: StudyStory): SafeHtml {
         confirm: 'Process this study again with the running rules and models?',
       })}
     </p>
+    ${story.jobs.length === 0 ? html`<p class="muted">No job yet.</p>` : story.jobs.map((job) => jobSection(frame, job))}
     <h2>Received images</h2>
     <table id="images">
       <thead>
@@ -215,6 +224,5 @@ export function studyBody(frame: Frame, story: StudyStory): SafeHtml {
             </tr>`,
         )}
       </tbody>
-    </table>
-    ${story.jobs.length === 0 ? html`<p class="muted">No job yet.</p>` : story.jobs.map((job) => jobSection(frame, job))}`;
+    </table> `;
 }
