@@ -48,6 +48,8 @@ test('every page renders for a viewer, with the navigation, the user and role, a
     t.regex(text, /<form method="post" action="\/logout"/, url);
     t.notRegex(text, /<script>|style="/, `${url}: no inline script or style (CSP)`);
   }
+  t.regex(await page(viewer, '/parked'), /id="viewer-note"/);
+  t.notRegex(await page(await c.login('alice', 'correct horse'), '/parked'), /id="viewer-note"/);
   const story = await page(viewer, '/studies/1.2.3.2');
   t.regex(story, /<meter min="0" max="1" value="0\.7">/);
   t.regex(story, /<pre class="hl7" data-test="hl7">MSH\|\^~\\&amp;\|CXR\|GW\nOBX/);

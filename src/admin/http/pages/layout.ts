@@ -55,7 +55,8 @@ export function layout(frame: Frame, title: string, body: SafeHtml): SafeHtml {
   </form>
 </nav>
 <main>
-${frame.flash ? html`<p id="flash" class="flash ${frame.flash.kind}" role="status">${frame.flash.text}</p>` : ''}
+${frame.role === 'viewer' ? html`<p id="viewer-note" class="muted">You have the viewer role: you can look at everything and try rule sets, but actions (release, discard, reprocess, echo, apply) need an admin.</p>` : ''}
+      ${frame.flash ? html`<p id="flash" class="flash ${frame.flash.kind}" role="status">${frame.flash.text}</p>` : ''}
 <h1>${title}</h1>
 ${body}
 </main>
