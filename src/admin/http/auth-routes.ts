@@ -3,7 +3,7 @@ import { accessGuards } from './access.js';
 import type { ConsoleContext } from './context.js';
 import { loginPage } from './pages/login.js';
 import { apiError, safeLocalPath } from './replies.js';
-import { clearSessionCookie, loadSession, sessionOf, setSessionCookie } from './sessions.js';
+import { clearSessionCookie, loadSession, SESSION_COOKIE, sessionOf, setSessionCookie } from './sessions.js';
 import { errorShape, sessionInfo } from './api-schemas.js';
 
 interface LoginBody {
@@ -96,6 +96,9 @@ export function registerAuthRoutes(app: FastifyInstance, context: ConsoleContext
           : sendLogin(reply, 401, { next, error: message, hasUsers: auth.hasUsers() });
       }
       context.byUser.succeed(key);
+      // A new token at every login; a session the browser still had ends (it may have been someone else's).
+      const previous = request.cookies[SESSION_COOKIE];
+      if (previous) auth.endSession(previous);
       const token = auth.createSession(who.user, who.role, address);
       setSessionCookie(request, reply, token, context.settings.sessionMaxHours * 3600);
       logger.info('console user logged in', { event: 'ADMIN-7101', user: who.user, role: who.role, address });

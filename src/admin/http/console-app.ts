@@ -14,6 +14,7 @@ import { registerAuthRoutes } from './auth-routes.js';
 import { apiError, isApi } from './replies.js';
 import { registerPageRoutes } from './page-routes.js';
 import { messagePage } from './pages/layout.js';
+import { loginPage } from './pages/login.js';
 import { actorOf, sessionOf } from './sessions.js';
 import { LoginLimiter } from './login-limiter.js';
 import type { ConsoleContext, ConsoleDeps } from './context.js';
@@ -131,6 +132,13 @@ function handleError(
     });
     const message = 'The request carried no valid CSRF token, so nothing was done; reload the page and try again.';
     return api ? apiError(reply, 403, 'CSRF_INVALID', message) : page(403, 'Refused', message);
+  }
+  if (error.validation && !api && request.url.split('?')[0] === '/login') {
+    const message = 'Enter a user name and a password.';
+    return reply
+      .code(400)
+      .type('text/html; charset=utf-8')
+      .send(loginPage({ next: '/', error: message, hasUsers: context.auth.hasUsers() }).text);
   }
   if (error.validation) {
     const message = `Bad request: ${error.message}.`;

@@ -65,6 +65,15 @@ test('the login form redirects to the page asked for; wrong password and unknown
   t.false(JSON.stringify(c.backend.auditTrail).includes('nope'), 'no password in the audit trail');
   t.false(JSON.stringify(c.logs).includes('nope'), 'no password in the log');
 
+  const empty = await c.client().request('POST', '/login', { form: { user: 'alice', password: '' } });
+  t.is(empty.status, 400);
+  const emptyPage = await empty.text();
+  t.regex(emptyPage, /id="login-form"/);
+  t.regex(emptyPage, /Enter a user name and a password\./);
+  t.regex(
+    await (await c.client().request('POST', '/login', { form: { user: '', password: '' } })).text(),
+    /Enter a user name and a password\./,
+  );
   const page = await c.client().request('POST', '/login', { form: { user: 'alice', password: 'nope' } });
   t.is(page.status, 401);
   t.regex(await page.text(), /Wrong user name or password/);
@@ -133,6 +142,17 @@ test('a session the backend has ended (idle expiry) is refused: API 401, pages r
   const page = await client.get('/parked');
   t.is(page.status, 303);
   t.is(page.headers.get('location'), '/login?next=%2Fparked');
+});
+
+test('logging in again ends the session the browser had and starts a new one', async (t) => {
+  const c = await startConsole(t);
+  const client = await c.login('victor', 'viewer pass');
+  const first = client.cookies.get('cxr_session');
+  const again = await client.request('POST', '/login', { json: { user: 'alice', password: 'correct horse' } });
+  t.is(again.status, 200);
+  t.not(client.cookies.get('cxr_session'), first);
+  t.is(c.auth.sessions.size, 1, 'the old session ended');
+  t.like(await (await client.get('/api/v1/session')).json(), { user: 'alice', role: 'admin' });
 });
 
 test('logout ends the session in the backend and needs the CSRF token', async (t) => {
