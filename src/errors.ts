@@ -152,6 +152,18 @@ export const ERROR_CODES = {
     'The daemon runs on the embedded default config, so there is no file to write rules to; start it with --config FILE.',
   RULES_RELOAD_REFUSED:
     'The daemon refused to reload with the new rules and the previous file was put back; fix the reason given and apply again.',
+  // Operations console, HTTP side (helper "http"): the `error` of a console API answer
+  UNAUTHENTICATED:
+    'The console request has no valid session (never logged in, logged out or expired); log in at /login again.',
+  LOGIN_FAILED: 'The user name or password is wrong; check both, or have an admin run `cxr-gateway admin add-user`.',
+  LOGIN_RATE_LIMITED:
+    'Too many failed logins for this user name or address; wait the seconds Retry-After gives, then try again.',
+  CSRF_INVALID:
+    'A state-changing console request came without its CSRF token or with a wrong one; reload the page (API: GET /api/v1/session) and send the token.',
+  ROLE_FORBIDDEN:
+    'The action needs the admin role and the user is a viewer; ask an admin to do it or to change the role.',
+  BAD_REQUEST: 'A console request has a missing or malformed parameter or body; correct the field the message names.',
+  NOT_FOUND: 'No console page or API route has this path; check the URL (the API is listed at /api/openapi.json).',
   // Last resort
   INTERNAL: 'Something that cannot happen did (a broken invariant): this is a bug; report it with the log line.',
 } as const;

@@ -25,6 +25,9 @@ import { describeError } from './errors.js';
 import { PipelineStore } from './store/pipeline-store.js';
 import { StoreMetrics } from './store/store-metrics.js';
 import { AdminServer } from './admin/admin-server.js';
+import { AuthService } from './admin/auth-service.js';
+import { AuditTrail } from './store/audit-trail.js';
+import { ConsoleStore } from './store/console-store.js';
 import { dailySummary } from './maintenance/daily-summary.js';
 import { purgeFinishedStudies } from './maintenance/retention.js';
 import { ScheduledTasks } from './maintenance/scheduled-tasks.js';
@@ -67,6 +70,12 @@ export interface GatewayOptions {
   console?: (db: Database.Database) => ConsoleStoreParts;
   /** How often the store watch reads PRAGMA data_version (2 s). */
   storeWatchMs?: number;
+}
+
+/** The console's store side on the daemon's job store connection: one audit trail, shared by the queries' actions. */
+function consoleStoreParts(db: Database.Database): ConsoleStoreParts {
+  const audit = new AuditTrail(db);
+  return { queries: new ConsoleStore(db, audit), audit };
 }
 
 /** Loopback addresses: anything else makes the console reachable from the network. */
@@ -372,8 +381,8 @@ export class Gateway {
       parked: () => this.parkedDeliveries(),
       lastReload: () => this.lastReloadRecord,
     };
-    this.consoleParts = this.options.console?.(store.connection);
-    if (this.consoleParts !== undefined) {
+    this.consoleParts = (this.options.console ?? consoleStoreParts)(store.connection);
+    {
       const { configPath } = this.options;
       this.consoleService = new ConsoleService({
         queries: this.consoleParts.queries,
@@ -392,8 +401,6 @@ export class Gateway {
         logger,
       });
     }
-    // LEAD (merge with w/http): pass console: this.consoleService, auth: new AuthService(store.connection, {...}),
-    // settings: config.admin to the Fastify AdminServer.
     this.admin = new AdminServer({
       host: config.admin.host,
       port: config.admin.port,
@@ -401,6 +408,12 @@ export class Gateway {
       timings: this.timings,
       logger,
       health,
+      settings: config.admin,
+      console: this.consoleService,
+      auth: new AuthService(store.connection, {
+        sessionIdleMinutes: config.admin.sessionIdleMinutes,
+        sessionMaxHours: config.admin.sessionMaxHours,
+      }),
     });
     this.stages.push(this.admin);
     const address = await this.admin.start();

@@ -181,6 +181,22 @@ export const LOG_EVENTS = {
     level: 'warn',
     meaning: 'A library (dcmjs, console output) printed a warning or error, captured into the log.',
   },
+  // ADMIN-71xx: the operations console's HTTP side (helper "http": src/admin/admin-server.ts, src/admin/http)
+  'ADMIN-7101': { level: 'info', meaning: 'A console user logged in.' },
+  'ADMIN-7102': {
+    level: 'warn',
+    meaning: 'A console login failed (unknown user or wrong password); the password is never logged.',
+  },
+  'ADMIN-7103': {
+    level: 'warn',
+    meaning: 'Console logins were refused for a while: too many failures for the user name or the address.',
+  },
+  'ADMIN-7104': { level: 'info', meaning: 'A console user logged out.' },
+  'ADMIN-7105': {
+    level: 'warn',
+    meaning: 'A state-changing console request was refused: its CSRF token was missing or wrong.',
+  },
+  'ADMIN-7106': { level: 'warn', meaning: 'A console action was refused: the user has the viewer role.' },
   // MAINT
   'MAINT-8001': { level: 'error', meaning: 'A scheduled task failed; it runs again at its next time.' },
   'MAINT-8002': { level: 'warn', meaning: 'The shutdown deadline was reached with a scheduled task still running.' },

@@ -18,9 +18,10 @@ const STAGE_RANGES: Record<string, number> = {
   ANALYSIS: 5,
   EXPORT: 6,
   GATEWAY: 7,
+  // The operations console (issue 16): ADMIN-71xx HTTP side, 72xx service, 73xx store and CLI.
+  ADMIN: 7,
   MAINT: 8,
   CONFIG: 9,
-  ADMIN: 7,
 };
 
 function documentedEvents(): Array<{ code: string; level: string; meaning: string }> {
