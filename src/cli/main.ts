@@ -198,6 +198,8 @@ async function start(configPath: string | undefined): Promise<number> {
   let started = false;
   let stopping = false;
   let pendingStop: string | undefined;
+  // A SIGHUP while starting (the admin port may take a moment) is applied once started, not dropped.
+  let pendingReload: string | undefined;
   let resolveExit: (code: number) => void = () => undefined;
   const exited = new Promise<number>((resolve) => (resolveExit = resolve));
   const shutdown = (signal: string) => {
@@ -223,7 +225,11 @@ async function start(configPath: string | undefined): Promise<number> {
   // Reload on SIGHUP and when the file changes; a file that does not validate leaves the running
   // configuration in place and says why.
   const reload = (trigger: string) => {
-    if (!started || stopping || configPath === undefined) return;
+    if (stopping || configPath === undefined) return;
+    if (!started) {
+      pendingReload = trigger;
+      return;
+    }
     try {
       const loaded = loadConfig(configPath);
       for (const notice of loaded.notices)
@@ -264,6 +270,7 @@ async function start(configPath: string | undefined): Promise<number> {
     });
   }
   if (pendingStop !== undefined) shutdown(pendingStop);
+  else if (pendingReload !== undefined) reload(pendingReload);
   return exited;
 }
 
