@@ -704,7 +704,8 @@ export class Pipeline implements Stage {
     // The class decides how long to keep trying (FAILURE_CLASSES in retry-policy.ts): transient causes for as
     // long as it takes by default, permanent refusals park at once, unknown ones up to delivery.maxAttempts.
     const failure = failureClassOf(outcome.cause, outcome.kind);
-    const attempt = delivery.attempts + 1;
+    // Counted from the latest release by an admin: a released delivery gets the whole retry budget again.
+    const attempt = delivery.attempts - delivery.attemptsAtRelease + 1;
     // The store keeps `cause: sentence`; the sentence holds no peer free text (destinations keep that at debug).
     const stored = `${outcome.cause}: ${outcome.reason}`;
     const next = nextAttemptAt(attempt, new Date(now), this.policy, this.random, failure);

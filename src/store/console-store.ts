@@ -494,7 +494,8 @@ export class ConsoleStore implements ConsoleQueries {
       ids.push(...held.map((h) => h.id));
     }
     const update = this.db.prepare(
-      `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'parked' RETURNING attempts`,
+      `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, attempts_at_release = attempts, updated_at = ?
+         WHERE id = ? AND state = 'parked' RETURNING attempts`,
     );
     for (const id of ids) {
       const row = update.get(now, now, id) as { attempts: number };

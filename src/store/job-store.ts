@@ -151,7 +151,9 @@ const MIGRATIONS: readonly string[] = [
      WHERE state = 'failed' AND reason LIKE '%ENOSPC%' AND job_id IN (SELECT id FROM jobs WHERE state = 'processing');`,
   // The operations console: every delivery try and admin action on a delivery (its story), the audit trail of
   // admin actions (issue 17 adds DICOM/HL7/security categories to the same table), local users and their
-  // sessions (tokens stored as SHA-256 only, so a copy of the file opens no session).
+  // sessions (tokens stored as SHA-256 only, so a copy of the file opens no session). attempts_at_release: the
+  // attempts made before an admin's latest release, so that a released delivery gets a fresh retry budget while
+  // `attempts` keeps counting every try.
   `CREATE TABLE delivery_attempts (
      delivery_id INTEGER NOT NULL REFERENCES deliveries (id),
      attempt     INTEGER NOT NULL,
@@ -193,7 +195,8 @@ const MIGRATIONS: readonly string[] = [
      last_seen_at INTEGER NOT NULL,
      expires_at   INTEGER NOT NULL
    );
-   CREATE INDEX sessions_by_user ON sessions (user);`,
+   CREATE INDEX sessions_by_user ON sessions (user);
+   ALTER TABLE deliveries ADD COLUMN attempts_at_release INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 interface StudyRow {

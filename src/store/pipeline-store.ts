@@ -51,6 +51,8 @@ export interface Delivery {
   payload: string;
   state: DeliveryState;
   attempts: number;
+  /** Attempts made before the latest release by an admin (0 if never released): the retry policy counts from there. */
+  attemptsAtRelease: number;
   nextAttemptAt: number;
   lastError: string | null;
 }
@@ -68,6 +70,7 @@ interface DeliveryRow {
   payload: string;
   state: DeliveryState;
   attempts: number;
+  attempts_at_release: number;
   next_attempt_at: number;
   last_error: string | null;
 }
@@ -439,6 +442,7 @@ function toDelivery(r: DeliveryRow): Delivery {
     payload: r.payload,
     state: r.state,
     attempts: r.attempts,
+    attemptsAtRelease: r.attempts_at_release,
     nextAttemptAt: r.next_attempt_at,
     lastError: r.last_error,
   };

@@ -79,6 +79,7 @@ test('one line per job with its deliveries summed up; only parked deliveries get
     payload: '{}',
     state: 'delivered',
     attempts: 1,
+    attemptsAtRelease: 0,
     nextAttemptAt: 0,
     lastError: null,
     ...over,

@@ -81,7 +81,9 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
   const db = old.connection;
   // Back to what version 2 left: no crashes column, none of version 4's tables.
   db.exec('ALTER TABLE job_images DROP COLUMN crashes');
-  db.exec('DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users;');
+  db.exec(
+    'DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
+  );
   db.pragma('user_version = 2');
   const job = (uid: string, imageReason: string, studyState = 'ready') => {
     old.recordInstance(instance(uid, 1000, `${uid}.1`));
@@ -126,7 +128,9 @@ test('schema v4: a version 3 file gains delivery_attempts, audit_events, users a
   const old = JobStore.open(location);
   old.recordInstance(instance('8.1', 1000, '8.1.1'));
   old.promoteQuietStudies(1000, 1000);
-  old.connection.exec('DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users;');
+  old.connection.exec(
+    'DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
+  );
   old.connection.pragma('user_version = 3');
   old.close();
 

@@ -21,6 +21,7 @@ import { ACTOR } from './console-fixtures.js';
 function harness(
   t: { teardown(fn: () => unknown): void },
   answers: { pacs: () => DeliveryOutcome; ris: () => DeliveryOutcome },
+  config: Record<string, unknown> = {},
 ) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'release-pipeline-'));
   const store = JobStore.open(path.join(dir, 'db.sqlite'));
@@ -34,7 +35,7 @@ function harness(
     deliver: async () => answers[kind](),
   });
   const pipeline = new Pipeline({
-    config: configSchema.parse({}),
+    config: configSchema.parse(config),
     store,
     pipelineStore,
     models: new Map(),
@@ -145,4 +146,31 @@ test('discarding the refused PACS delivery and releasing its report sends the re
   t.deepEqual(sent, ['pacs', 'ris']);
   t.like(h.delivery('pacs'), { state: 'discarded' });
   t.like(h.job(), { state: 'done' });
+});
+
+test('a delivery parked after its retry budget gets the whole budget again when released (not one try)', async (t) => {
+  // An outage that outlasted delivery.transientMaxAttempts (2 here): parked. Released while the RIS is still down,
+  // it is retried twice again before it parks; `attempts` keeps counting every try.
+  const down: DeliveryOutcome = { kind: 'retry', cause: 'connection-refused', reason: 'nothing listens' };
+  const h = harness(
+    t,
+    { pacs: () => ({ kind: 'delivered' }), ris: () => down },
+    { delivery: { transientMaxAttempts: 2 } },
+  );
+  const pass = async () => {
+    h.tick(3_600_000);
+    await h.pipeline.deliverDueNow();
+  };
+  await pass();
+  await pass();
+  t.like(h.delivery('ris'), { state: 'parked', attempts: 2 });
+  h.consoleStore.releaseDelivery(h.delivery('ris')?.id ?? -1, ACTOR, h.now());
+  await pass();
+  t.like(
+    h.delivery('ris'),
+    { state: 'pending', attempts: 3 },
+    'the first try after the release is a retry, not a park',
+  );
+  await pass();
+  t.like(h.delivery('ris'), { state: 'parked', attempts: 4 });
 });

@@ -43,7 +43,12 @@ export const JOB_STATES = [
   'failed',
   'parked',
 ] as const satisfies readonly JobState[];
-export const DELIVERY_STATES = ['pending', 'delivered', 'parked', 'discarded'] as const satisfies readonly DeliveryState[];
+export const DELIVERY_STATES = [
+  'pending',
+  'delivered',
+  'parked',
+  'discarded',
+] as const satisfies readonly DeliveryState[];
 export const DELIVERY_KINDS = ['pacs', 'ris'] as const satisfies readonly DeliveryKind[];
 
 /** `since`/`until`: an ISO 8601 date or date-time (UTC unless it says otherwise), or epoch milliseconds. */
