@@ -131,3 +131,9 @@ export class AuditTrail {
     return { items: items.map((r) => ({ ...r })), total, offset: filter.offset, limit: filter.limit };
   }
 }
+
+/**
+ * What a stage that reports audited events needs of the trail (issue 17: associations, received studies, results
+ * sent, security events). Stages take this, not the class, so their tests can record into a list.
+ */
+export type AuditRecorder = Pick<AuditTrail, 'record'>;
