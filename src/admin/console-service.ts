@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import type { AuditRecord, AuditRowOut, AuditTrail } from '../store/audit-trail.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import { probeDestination, type ProbedDestination, type ProbeResult } from '../export/destination-probe.js';
@@ -49,49 +50,9 @@ import { applyRules, dryRunRules, validateRules } from './rules-editor.js';
 /** Config sections a reload does not apply (gateway.ts applyReload): changing them needs a restart. */
 export const RESTART_NEEDED_KEYS = ['dicom', 'storage', 'models', 'inference', 'admin', 'logging'] as const;
 
-/** An audit entry as the service hands it to the trail (audit-trail.ts, in the job store). */
-export interface AuditRecord {
-  category: string;
-  action: string;
-  user: string | null;
-  role: string | null;
-  address: string | null;
-  target: string | null;
-  outcome: 'success' | 'failure';
-  before?: unknown;
-  after?: unknown;
-  detail?: string | null;
-}
-
-/** An audit entry as the trail lists it: before/after as the JSON text it stored. */
-export interface AuditRow {
-  id: number;
-  at: number;
-  category: string;
-  action: string;
-  user: string | null;
-  role: string | null;
-  address: string | null;
-  target: string | null;
-  outcome: 'success' | 'failure';
-  before: string | null;
-  after: string | null;
-  detail: string | null;
-}
-
-/** What the service needs of the audit trail (store/audit-trail.ts AuditTrail). */
-export interface AuditLog {
-  record(entry: AuditRecord, now: number): number;
-  list(filter: {
-    category?: string;
-    action?: string;
-    user?: string;
-    since?: number;
-    until?: number;
-    offset: number;
-    limit: number;
-  }): StorePage<AuditRow>;
-}
+/** What the service needs of the audit trail (store/audit-trail.ts). */
+export type AuditLog = Pick<AuditTrail, 'record' | 'list'>;
+export type { AuditRecord, AuditRowOut as AuditRow };
 
 export interface ConsoleServiceOptions {
   queries: ConsoleQueries;

@@ -1,13 +1,12 @@
 import { AuditTrail } from '../store/audit-trail.js';
 import type { DeliveryRowOut } from '../store/console-queries.js';
 import { ConsoleStore } from '../store/console-store.js';
-import type { DeliveryKind, DeliveryState } from '../store/pipeline-store.js';
+import { DELIVERY_STATES, type DeliveryKind, type DeliveryState } from '../store/pipeline-store.js';
 import { GatewayError } from '../errors.js';
 import { integer, isoTime, oneOf, parseStrict, shortText, shortUid, UsageError } from './cli-args.js';
 import { pageFooter } from './jobs-table.js';
 import { cliActor, withStore } from './store-access.js';
 
-const DELIVERY_STATES: readonly DeliveryState[] = ['pending', 'delivered', 'parked', 'discarded'];
 const KINDS: readonly DeliveryKind[] = ['pacs', 'ris'];
 
 export const DELIVERIES_USAGE = `Usage: cxr-gateway deliveries [--state S] [--destination D] [--kind pacs|ris] [--study UID]

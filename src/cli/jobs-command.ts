@@ -1,20 +1,10 @@
-import type { JobState } from '../store/job-store.js';
+import { JOB_STATES, type JobState } from '../store/job-store.js';
 import { AuditTrail } from '../store/audit-trail.js';
 import { ConsoleStore } from '../store/console-store.js';
 import { PipelineStore } from '../store/pipeline-store.js';
 import { integer, isoTime, oneOf, parseStrict, UsageError } from './cli-args.js';
 import { formatJobsTable, jobsListing, type JobLine } from './jobs-table.js';
 import { withStore } from './store-access.js';
-
-export const JOB_STATES: readonly JobState[] = [
-  'ready',
-  'processing',
-  'delivering',
-  'done',
-  'ignored',
-  'failed',
-  'parked',
-];
 
 export const JOBS_USAGE = `Usage: cxr-gateway jobs [--state S] [--destination D] [--ae AE] [--accession A] [--study UID]
                         [--since ISO] [--until ISO] [--limit N] [--offset N] [--json] [--config FILE]

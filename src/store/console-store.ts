@@ -18,6 +18,7 @@ import {
 } from './console-queries.js';
 import type { JobState, StudyState } from './job-store.js';
 import {
+  DELIVERY_STATES,
   HELD_BACK,
   PARKED_JOB,
   recordAttempt,
@@ -27,7 +28,6 @@ import {
   type ImageState,
 } from './pipeline-store.js';
 
-const DELIVERY_STATES: readonly DeliveryState[] = ['pending', 'delivered', 'parked', 'discarded'];
 const REASON_MAX = 500;
 
 type SqlArg = string | number;

@@ -22,14 +22,17 @@ export interface ReceivedInstance {
 export type RecordOutcome =
   { kind: 'stored'; studyReopened: boolean } | { kind: 'duplicate'; storedUnderStudy: string; path: string };
 
-export type StudyState = 'receiving' | 'ready' | 'purged';
+/** Every state, for filters and their validation (CLI, API): the types below are read from these lists. */
+export const STUDY_STATES = ['receiving', 'ready', 'purged'] as const;
+export type StudyState = (typeof STUDY_STATES)[number];
 /**
  * ready: assembled, waiting for routing; processing: routed, images being classified/explained/written;
  * delivering: outputs written, deliveries pending; done / ignored (a rule said so, or nothing eligible) /
  * failed (every image failed) / parked (a delivery gave up: an admin must look; it stays parked until an admin
  * releases or discards every parked delivery of it).
  */
-export type JobState = 'ready' | 'processing' | 'delivering' | 'done' | 'ignored' | 'failed' | 'parked';
+export const JOB_STATES = ['ready', 'processing', 'delivering', 'done', 'ignored', 'failed', 'parked'] as const;
+export type JobState = (typeof JOB_STATES)[number];
 
 export interface StudySummary {
   studyInstanceUid: string;

@@ -7,7 +7,9 @@ export type DeliveryKind = 'pacs' | 'ris';
  * pending: due at next_attempt_at; delivered; parked: gave up, an admin must release (back to pending) or discard
  * it; discarded: an admin decided it will never be sent (settled, like delivered, but the job says why).
  */
-export type DeliveryState = 'pending' | 'delivered' | 'parked' | 'discarded';
+/** Every delivery state, for filters and their validation (CLI, API). */
+export const DELIVERY_STATES = ['pending', 'delivered', 'parked', 'discarded'] as const;
+export type DeliveryState = (typeof DELIVERY_STATES)[number];
 /** One row of delivery_attempts: a try's outcome, or an admin's action on the delivery. */
 export type AttemptOutcome = 'delivered' | 'retry' | 'parked' | 'released' | 'discarded';
 

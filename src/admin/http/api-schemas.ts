@@ -33,22 +33,10 @@ function object(properties: Record<string, Schema>, optional: string[] = []): Sc
 }
 
 // The filter values, checked against the store's types so that a renamed state fails the build here.
-export const STUDY_STATES = ['receiving', 'ready', 'purged'] as const satisfies readonly StudyState[];
-export const JOB_STATES = [
-  'ready',
-  'processing',
-  'delivering',
-  'done',
-  'ignored',
-  'failed',
-  'parked',
-] as const satisfies readonly JobState[];
-export const DELIVERY_STATES = [
-  'pending',
-  'delivered',
-  'parked',
-  'discarded',
-] as const satisfies readonly DeliveryState[];
+import { JOB_STATES, STUDY_STATES } from '../../store/job-store.js';
+import { DELIVERY_STATES } from '../../store/pipeline-store.js';
+
+export { DELIVERY_STATES, JOB_STATES, STUDY_STATES };
 export const DELIVERY_KINDS = ['pacs', 'ris'] as const satisfies readonly DeliveryKind[];
 
 /** `since`/`until`: an ISO 8601 date or date-time (UTC unless it says otherwise), or epoch milliseconds. */
