@@ -32,6 +32,7 @@ import {
 import { waitUntil } from '../helpers/wait-until.js';
 import type {
   AuditEntry,
+  Dashboard,
   ConsoleHealth,
   DeliveryListItem,
   DryRun,
@@ -189,6 +190,7 @@ async function refused(
   const response = await call();
   t.is(response.status, status, JSON.stringify(response.json));
   const body = response.json as ApiError;
+  t.log(`${response.status} ${body?.error}: ${body?.message}`);
   t.is(typeof body?.error, 'string');
   if (code !== undefined) t.is(body.error, code);
   t.regex(body.message, why);
@@ -220,7 +222,39 @@ test.serial('/healthz is 503 and names the parked deliveries while three are par
   const health = await healthz();
   t.is(health.status, 503);
   t.regex(health.text, /parked/);
+  const dashboard = await w().api.get<Dashboard>('/api/v1/dashboard');
+  t.is(dashboard.status, 200);
+  t.is(dashboard.json.parked, 3);
+  t.is(dashboard.json.status, 'degraded');
 });
+
+test.serial(
+  'without a session a read is 401; an action without the CSRF token or with a forged one is 403',
+  async (t) => {
+    const { api, a } = w();
+    const anonymous = new ConsoleClient(api.base);
+    const read = await anonymous.get<ApiError>('/api/v1/deliveries', {}, 'state=parked');
+    t.is(read.status, 401);
+    t.is(typeof read.json.message, 'string');
+    const id = risDelivery(a).id;
+    await refused(t, () => anonymous.post('/api/v1/deliveries/{id}/release', { id }), 401, /log in|session/i);
+    await refused(t, () => api.request('POST', '/api/v1/deliveries/{id}/release', { id }, {}, '', null), 403, /CSRF/i);
+    await refused(
+      t,
+      () => api.request('POST', '/api/v1/deliveries/{id}/release', { id }, {}, '', 'forged-token'),
+      403,
+      /CSRF/i,
+    );
+    const wrongPassword = await anonymous.request<ApiError>(
+      'POST',
+      '/login',
+      {},
+      { user: ADMIN.user, password: 'nope' },
+    );
+    t.is(wrongPassword.status, 401);
+    t.is(wrongPassword.json.error, 'LOGIN_FAILED');
+  },
+);
 
 test.serial('lists filter by state, destination and accession, and page with limit/offset/total', async (t) => {
   const { api, a, b, c } = w();
@@ -272,6 +306,25 @@ test.serial('lists filter by state, destination and accession, and page with lim
   const page = await api.get<Page<StudyListItem>>('/api/v1/studies', {}, 'limit=1&offset=1');
   t.deepEqual([page.json.items.length, page.json.total], [1, 3]);
 
+  t.is((await api.get<Page<StudyListItem>>('/api/v1/studies', {}, 'ae=MODALITY')).json.total, 3);
+  t.is((await api.get<Page<StudyListItem>>('/api/v1/studies', {}, 'ae=OTHER_AE')).json.total, 0);
+  const today = new Date().toISOString().slice(0, 10);
+  const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+  t.is((await api.get<Page<StudyListItem>>('/api/v1/studies', {}, `since=${today}`)).json.total, 3);
+  t.is((await api.get<Page<StudyListItem>>('/api/v1/studies', {}, `since=${tomorrow}`)).json.total, 0);
+  t.is((await api.get<Page<JobListItem>>('/api/v1/jobs', {}, `until=${today}`)).json.total, 0);
+  const badDate = await api.get<ApiError>('/api/v1/deliveries', {}, 'since=yesterday-ish');
+  t.is(badDate.status, 400);
+  // Said as a sentence an admin can act on, not as the schema's regular expression.
+  t.regex(badDate.json.message, /since must be an ISO 8601 date or date-time.*or epoch milliseconds/);
+  t.notRegex(badDate.json.message, /\\d|\^/);
+  const badState = await api.get<ApiError>('/api/v1/jobs', {}, 'state=stuck');
+  t.is(badState.status, 400);
+  t.regex(badState.json.message, /state must be one of: .*parked/);
+  const badUid = await api.get<ApiError>('/api/v1/studies/{uid}', { uid: 'not-a-uid' });
+  t.is(badUid.status, 400);
+  t.regex(badUid.json.message, /uid must be a DICOM UID/);
+
   const badLimit = await api.get<ApiError>('/api/v1/studies', {}, 'limit=0');
   t.is(badLimit.status, 400);
   t.regex(badLimit.json.message, /limit/);
@@ -290,14 +343,21 @@ test.serial('a viewer is refused a release (403 ROLE_FORBIDDEN); nothing changes
 
 test.serial('release of an unknown delivery is 404 and of a delivered one 409; nothing changes', async (t) => {
   const { api, a } = w();
-  await refused(t, () => api.post('/api/v1/deliveries/{id}/release', { id: 999_999 }), 404, /999999/);
+  await refused(
+    t,
+    () => api.post('/api/v1/deliveries/{id}/release', { id: 999_999 }),
+    404,
+    /999999/,
+    'DELIVERY_NOT_FOUND',
+  );
   const delivered = pacsDelivery(a);
   t.is(delivered.state, 'delivered');
   await refused(
     t,
     () => api.post('/api/v1/deliveries/{id}/release', { id: delivered.id }),
     409,
-    /not parked|delivered/,
+    /is delivered, not parked/,
+    'DELIVERY_NOT_PARKED',
   );
 });
 
@@ -318,8 +378,14 @@ test.serial('discard: no reason 400, unknown 404, not parked 409, then a good di
   const route = '/api/v1/deliveries/{id}/discard';
   await refused(t, () => api.post(route, { id: target.id }, {}), 400, /reason/);
   await refused(t, () => api.post(route, { id: target.id }, { reason: '   ' }), 400, /reason/, 'REASON_REQUIRED');
-  await refused(t, () => api.post(route, { id: 999_999 }, { reason: 'test' }), 404, /999999/);
-  await refused(t, () => api.post(route, { id: pacsDelivery(a).id }, { reason: 'test' }), 409, /not parked|delivered/);
+  await refused(t, () => api.post(route, { id: 999_999 }, { reason: 'test' }), 404, /999999/, 'DELIVERY_NOT_FOUND');
+  await refused(
+    t,
+    () => api.post(route, { id: pacsDelivery(a).id }, { reason: 'test' }),
+    409,
+    /is delivered, not parked/,
+    'DELIVERY_NOT_PARKED',
+  );
 
   const reason = 'duplicate order: the RIS already has this result';
   const good = await api.post<DeliveryListItem>(route, { id: target.id }, { reason });
@@ -373,6 +439,7 @@ test.serial('release all parked for the RIS: C is delivered and /healthz is 200 
   await waitUntil(() => jobsOfStudy(world.gateway.workDir, c.uid)[0]?.state === 'done', 'job of C done');
   const health = await healthz();
   t.is(health.status, 200, health.text);
+  t.is((await api.get<Dashboard>('/api/v1/dashboard')).json.parked, 0);
   t.is((await api.get<Page<DeliveryListItem>>('/api/v1/deliveries', {}, 'state=parked')).json.total, 0);
 });
 
@@ -434,7 +501,8 @@ test.serial('reprocess of a study whose job is still delivering is 409; nothing 
     t,
     () => world.api.post('/api/v1/studies/{uid}/reprocess', { uid }),
     409,
-    /delivering|still|running|busy|job/,
+    /still delivering/,
+    'STUDY_BUSY',
   );
 });
 
@@ -587,6 +655,23 @@ test.serial('overlay.png: the SC overlay of A as a PNG; an unknown image or job 
   const { api, a } = w();
   const story = await api.get<StudyStory>('/api/v1/studies/{uid}', { uid: a.uid });
   t.is(story.status, 200);
+  t.deepEqual(
+    story.json.images.map((i) => i.callingAe),
+    ['MODALITY'],
+  );
+  // Newest revision first: the reprocessed job, then the first one with the AR, the release and the delivery.
+  const firstJob = story.json.jobs[story.json.jobs.length - 1];
+  t.is(story.json.jobs.length, 2);
+  t.like(firstJob?.routing, { rule: 'chest', model: 'tiny', pacs: [PACS_NAME], ris: [RIS_NAME] });
+  t.truthy(firstJob?.images[0]?.classification?.predicted);
+  t.regex(firstJob?.hl7[0]?.text ?? '', /^MSH\|.*ORU\^R01/);
+  const risStory = firstJob?.deliveries.find((d) => d.kind === 'ris');
+  t.deepEqual(
+    risStory?.history.map((h) => h.outcome),
+    ['parked', 'released', 'delivered'],
+  );
+  t.regex(risStory?.history[0]?.detail ?? '', /reject/i, 'the reason it was parked');
+  t.regex(risStory?.history[1]?.detail ?? '', new RegExp(ADMIN.user), 'who released it');
   const job = story.json.jobs.find((j) => j.images.some((i) => i.overlayAvailable));
   const image = job?.images.find((i) => i.overlayAvailable);
   if (job === undefined || image === undefined) return t.fail('no overlay available in the story of A');

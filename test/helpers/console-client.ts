@@ -57,6 +57,8 @@ export class ConsoleClient {
     params: Record<string, string | number>,
     body?: unknown,
     query = '',
+    /** The x-csrf-token to send instead of the session's (null: none at all), to test the refusals. */
+    csrf?: string | null,
   ): Promise<ApiResponse<T>> {
     this.called.add(`${method} ${template}`);
     const path = template.replace(/\{(\w+)\}/g, (_, name: string) => {
@@ -67,7 +69,8 @@ export class ConsoleClient {
     const headers: Record<string, string> = {};
     if (this.cookies.size > 0) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (method === 'POST' && this.csrf !== undefined) headers['x-csrf-token'] = this.csrf;
+    const token = csrf === undefined ? this.csrf : (csrf ?? undefined);
+    if (method === 'POST' && token !== undefined) headers['x-csrf-token'] = token;
     const response = await fetch(`${this.base}${path}${query === '' ? '' : `?${query}`}`, {
       method,
       headers,
