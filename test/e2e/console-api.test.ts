@@ -325,6 +325,9 @@ test.serial('lists filter by state, destination and accession, and page with lim
   t.is(badUid.status, 400);
   t.regex(badUid.json.message, /uid must be a DICOM UID/);
 
+  const badOffset = await api.get<ApiError>('/api/v1/deliveries', {}, 'offset=-1');
+  t.is(badOffset.status, 400);
+  t.regex(badOffset.json.message, /offset/);
   const badLimit = await api.get<ApiError>('/api/v1/studies', {}, 'limit=0');
   t.is(badLimit.status, 400);
   t.regex(badLimit.json.message, /limit/);
@@ -395,6 +398,22 @@ test.serial('discard: no reason 400, unknown 404, not parked 409, then a good di
   t.is(row.state, 'discarded');
   t.regex(row.last_error ?? '', /duplicate order/);
   t.is((await healthz()).status, 503, 'A and C are still parked');
+  // Discarded is final: neither a second discard nor a release takes it back.
+  await refused(t, () => api.post(route, { id: target.id }, { reason: 'again' }), 409, /is discarded, not parked/);
+  await refused(
+    t,
+    () => api.post('/api/v1/deliveries/{id}/release', { id: target.id }),
+    409,
+    /is discarded, not parked/,
+    'DELIVERY_NOT_PARKED',
+  );
+  // Releasing a destination with nothing parked is no error: nothing to do, nothing done.
+  const before = snapshot();
+  const none = await api.post<{ released: DeliveryListItem[] }>('/api/v1/destinations/{name}/release', {
+    name: PACS_NAME,
+  });
+  t.deepEqual([none.status, none.json.released], [200, []]);
+  t.deepEqual(snapshot(), before);
 });
 
 test.serial('release one: once the RIS answers AA, A is delivered', async (t) => {
@@ -557,6 +576,7 @@ test.serial('rules dry run: bad last 400, invalid rules 422; a good one lists wh
     /rules\.0\.action\.pacs\.0/,
     'RULES_INVALID',
   );
+  const configBefore = readFileSync(w().gateway.configPath);
   const ignoreAll = [{ name: 'ignore-all', match: {}, action: { ignore: true } }];
   const before = snapshot();
   const dry = await api.post<DryRun>('/api/v1/rules/dry-run', {}, { rules: ignoreAll, last: 10 });
@@ -568,6 +588,7 @@ test.serial('rules dry run: bad last 400, invalid rules 422; a good one lists wh
   t.deepEqual([rowA?.would.rule, rowA?.would.ignored], ['ignore-all', true]);
   t.true(rowA?.changes.includes('ignored'));
   t.deepEqual(snapshot(), before, 'a dry run changes nothing');
+  t.true(readFileSync(w().gateway.configPath).equals(configBefore), 'nor the config file');
 });
 
 test.serial(
@@ -584,6 +605,14 @@ test.serial(
       /rules\.0\.action\.pacs\.0.*no-such-pacs|no-such-pacs.*rules\.0\.action\.pacs\.0/,
       'RULES_INVALID',
     );
+    await refused(
+      t,
+      () => api.post('/api/v1/rules/apply', {}, { rules: 'chest: all' }),
+      422,
+      /rules: the rule set must be a list/,
+      'RULES_INVALID',
+    );
+    await refused(t, () => api.post('/api/v1/rules/apply', {}, {}), 400, /rules/, 'BAD_REQUEST');
     t.true(readFileSync(gateway.configPath).equals(original), 'the config file is byte-identical');
     t.deepEqual(readdirSync(dir).sort(), filesBefore, 'no backup or temp file left');
     t.deepEqual(
@@ -738,7 +767,7 @@ test.serial('audit: each action made here, with who, from where and before/after
   const [applied] = of('rules.apply');
   t.regex(JSON.stringify(applied?.before), /"chest"/);
   t.regex(JSON.stringify(applied?.after), /lateral-ignored/);
-  t.is(of('rules.apply', 'failure').length, 1, 'the refused apply is on record too');
+  t.is(of('rules.apply', 'failure').length, 2, 'the refused applies are on record too (the 400 never reached it)');
   t.true(of('user.login').length >= 1);
 
   const viewer = await api.get<Page<AuditEntry>>('/api/v1/audit', {}, `user=${VIEWER.user}`);
