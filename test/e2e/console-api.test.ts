@@ -527,7 +527,11 @@ test.serial('reprocess of a study whose job is still delivering is 409; nothing 
 
 test.serial('echo: Orthanc answers; the dead PACS is reported not ok; an unknown destination is 404', async (t) => {
   const { api } = w();
-  const echo = await api.post<EchoResult>('/api/v1/destinations/{name}/echo', { name: PACS_NAME });
+  // Without admin.trustProxy a client's own x-forwarded-for is not believed: the audit keeps the real address.
+  api.headers = { 'x-forwarded-for': '10.9.9.9' };
+  const echo = await api
+    .post<EchoResult>('/api/v1/destinations/{name}/echo', { name: PACS_NAME })
+    .finally(() => (api.headers = {}));
   t.is(echo.status, 200);
   t.true(echo.json.ok, echo.json.detail);
   t.is(echo.json.destination, PACS_NAME);
@@ -762,6 +766,7 @@ test.serial('audit: each action made here, with who, from where and before/after
   t.deepEqual(reprocess?.after, { revision: second?.revision, jobId: second?.id });
 
   const echoes = of('destination.echo').concat(of('destination.echo', 'failure'));
+  t.is(echoes.find((e) => e.target === `destination ${PACS_NAME}`)?.address, '127.0.0.1', 'not the forged 10.9.9.9');
   t.deepEqual(echoes.map((e) => e.target).sort(), [`destination ${NOWHERE}`, `destination ${PACS_NAME}`].sort());
 
   const [applied] = of('rules.apply');

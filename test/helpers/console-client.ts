@@ -21,6 +21,8 @@ export interface ApiError {
 export class ConsoleClient {
   private readonly cookies = new Map<string, string>();
   private csrf: string | undefined;
+  /** Headers sent with every call besides the cookies and the token (e.g. a forged x-forwarded-for). */
+  headers: Record<string, string> = {};
   /** Route templates called, as `METHOD /path/{param}`. */
   readonly called = new Set<string>();
 
@@ -66,7 +68,7 @@ export class ConsoleClient {
       if (value === undefined) throw new Error(`no value for {${name}} in ${template}`);
       return encodeURIComponent(String(value));
     });
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...this.headers };
     if (this.cookies.size > 0) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     if (body !== undefined) headers['content-type'] = 'application/json';
     const token = csrf === undefined ? this.csrf : (csrf ?? undefined);
