@@ -39,10 +39,20 @@ import { DELIVERY_STATES } from '../../store/pipeline-store.js';
 export { DELIVERY_STATES, JOB_STATES, STUDY_STATES };
 export const DELIVERY_KINDS = ['pacs', 'ris'] as const satisfies readonly DeliveryKind[];
 
+const INSTANT_PATTERN =
+  '^(\\d{4}-\\d{2}-\\d{2}([T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:?\\d{2})?)?|\\d{10,15})$';
+const UID_PATTERN = '^[0-9.]+$';
+
+/** What each pattern of these schemas means, in words: a refusal says this rather than the regular expression. */
+export const PATTERN_MEANINGS: Readonly<Record<string, string>> = {
+  [INSTANT_PATTERN]: 'an ISO 8601 date or date-time (e.g. 2026-12-06 or 2026-12-06T08:30Z), or epoch milliseconds',
+  [UID_PATTERN]: 'a DICOM UID (digits and dots)',
+};
+
 /** `since`/`until`: an ISO 8601 date or date-time (UTC unless it says otherwise), or epoch milliseconds. */
 const instant: Schema = {
   type: 'string',
-  pattern: '^(\\d{4}-\\d{2}-\\d{2}([T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}:?\\d{2})?)?|\\d{10,15})$',
+  pattern: INSTANT_PATTERN,
   description: 'ISO 8601 date or date-time, or epoch milliseconds',
 };
 
@@ -58,7 +68,7 @@ function query(properties: Record<string, Schema>): Schema {
 }
 
 const name: Schema = { type: 'string', minLength: 1, maxLength: 200 };
-const uid: Schema = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[0-9.]+$' };
+const uid: Schema = { type: 'string', minLength: 1, maxLength: 64, pattern: UID_PATTERN };
 
 export const studiesQuery = query({ state: { type: 'string', enum: STUDY_STATES }, ae: name, accession: name });
 export const jobsQuery = query({

@@ -17,6 +17,7 @@ import { messagePage } from './pages/layout.js';
 import { loginPage } from './pages/login.js';
 import { actorOf, sessionOf } from './sessions.js';
 import { LoginLimiter } from './login-limiter.js';
+import { validationSentence } from './validation-message.js';
 import type { ConsoleContext, ConsoleDeps } from './context.js';
 
 /**
@@ -141,7 +142,7 @@ function handleError(
       .send(loginPage({ next: '/', error: message, hasUsers: context.auth.hasUsers() }).text);
   }
   if (error.validation) {
-    const message = `Bad request: ${error.message}.`;
+    const message = validationSentence(error);
     return api ? apiError(reply, 400, 'BAD_REQUEST', message) : page(400, 'Bad request', message);
   }
   if (error.statusCode === 429) {
