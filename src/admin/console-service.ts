@@ -271,6 +271,10 @@ export class ConsoleService implements ConsoleBackend {
 
   releaseDelivery(id: number, actor: Actor): DeliveryListItem[] {
     requireAdmin(actor);
+    return this.auditRefusal(actor, 'delivery.release', `delivery ${id}`, () => this.release(id, actor));
+  }
+
+  private release(id: number, actor: Actor): DeliveryListItem[] {
     const released = refused(() => this.o.queries.releaseDelivery(id, storeActor(actor), this.now()));
     this.o.logger.info('parked deliveries released', {
       event: 'ADMIN-7201',
@@ -283,6 +287,12 @@ export class ConsoleService implements ConsoleBackend {
 
   releaseDestination(destination: string, actor: Actor): DeliveryListItem[] {
     requireAdmin(actor);
+    return this.auditRefusal(actor, 'delivery.release-destination', `destination ${destination}`, () =>
+      this.releaseAllFor(destination, actor),
+    );
+  }
+
+  private releaseAllFor(destination: string, actor: Actor): DeliveryListItem[] {
     const known =
       this.configuredDestinations().some((d) => d.name === destination) ||
       this.o.queries.destinationActivity().some((a) => a.destination === destination);
@@ -306,6 +316,10 @@ export class ConsoleService implements ConsoleBackend {
 
   discardDelivery(id: number, reason: string, actor: Actor): DeliveryListItem {
     requireAdmin(actor);
+    return this.auditRefusal(actor, 'delivery.discard', `delivery ${id}`, () => this.discard(id, reason, actor));
+  }
+
+  private discard(id: number, reason: string, actor: Actor): DeliveryListItem {
     const why = typeof reason === 'string' ? reason.trim() : '';
     if (why.length === 0 || why.length > 500) {
       throw new ConsoleRefusal(
@@ -321,6 +335,39 @@ export class ConsoleService implements ConsoleBackend {
 
   reprocessStudy(studyInstanceUid: string, actor: Actor): { jobId: number; revision: number } {
     requireAdmin(actor);
+    return this.auditRefusal(actor, 'study.reprocess', `study ${studyInstanceUid}`, () =>
+      this.reprocess(studyInstanceUid, actor),
+    );
+  }
+
+  /**
+   * Runs an action whose success the store audits in its own transaction; a refusal (nothing changed) is audited
+   * here as a failure with its code, so the trail shows attempts as well as changes.
+   */
+  private auditRefusal<T>(actor: Actor, action: string, target: string, run: () => T): T {
+    try {
+      return run();
+    } catch (error) {
+      if (error instanceof ConsoleRefusal) {
+        this.o.audit.record(
+          {
+            category: 'admin',
+            action,
+            user: actor.user,
+            role: actor.role,
+            address: actor.address,
+            target,
+            outcome: 'failure',
+            detail: `${error.code}: ${error.message}`,
+          },
+          this.now(),
+        );
+      }
+      throw error;
+    }
+  }
+
+  private reprocess(studyInstanceUid: string, actor: Actor): { jobId: number; revision: number } {
     const job = refused(() => this.o.queries.reprocessStudy(studyInstanceUid, storeActor(actor), this.now()));
     this.o.logger.info('study queued for reprocessing', {
       event: 'ADMIN-7203',

@@ -206,6 +206,23 @@ test('releaseDelivery: the store refusal is the console refusal (same status and
   t.is(queries.calls.length, 3);
 });
 
+test('a refused action is audited as a failure with its code (the store audits only what it changed)', (t) => {
+  const { s, audit } = service();
+  t.throws(() => s.releaseDelivery(404, ADMIN), { instanceOf: ConsoleRefusal });
+  t.throws(() => s.discardDelivery(7, '   ', ADMIN), { instanceOf: ConsoleRefusal });
+  t.throws(() => s.reprocessStudy('9.9.9', ADMIN), { instanceOf: ConsoleRefusal });
+  t.throws(() => s.releaseDestination('nowhere', ADMIN), { instanceOf: ConsoleRefusal });
+  t.deepEqual(
+    audit.entries.map((e) => [e.action, e.target, e.outcome, e.user, String(e.detail).split(':')[0]]),
+    [
+      ['delivery.release', 'delivery 404', 'failure', 'alice', 'DELIVERY_NOT_FOUND'],
+      ['delivery.discard', 'delivery 7', 'failure', 'alice', 'REASON_REQUIRED'],
+      ['study.reprocess', 'study 9.9.9', 'failure', 'alice', 'STUDY_NOT_FOUND'],
+      ['delivery.release-destination', 'destination nowhere', 'failure', 'alice', 'DESTINATION_NOT_FOUND'],
+    ],
+  );
+});
+
 test('actions as a viewer are refused (403) before the store is asked', async (t) => {
   const { s, queries } = service();
   t.is(t.throws(() => s.releaseDelivery(7, VIEWER), { instanceOf: ConsoleRefusal })?.status, 403);
