@@ -36,6 +36,7 @@ export function createDestinations(
             callingAeTitle: d.callingAeTitle ?? ourAeTitle,
             connectTimeoutMs: d.connectTimeoutSeconds * 1000,
             responseTimeoutMs: d.responseTimeoutSeconds * 1000,
+            ...(d.tls === undefined ? {} : { tls: d.tls }),
           },
           logger,
         }),
