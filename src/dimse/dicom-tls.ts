@@ -48,7 +48,9 @@ export function serverOptions(config: DicomTlsConfig): tls.TlsOptions {
   return {
     ...serverSecureContext(config),
     requestCert: config.requireClientCertificate,
-    rejectUnauthorized: config.requireClientCertificate,
+    // Node would drop an unverified client silently ("socket hang up"); the SCP checks `authorized` itself right
+    // after the handshake, before a byte of DICOM is read, so the refusal is logged and audited with its reason.
+    rejectUnauthorized: false,
   };
 }
 

@@ -75,6 +75,7 @@ export class StorageScp implements ScpConnectionOwner, Stage {
   private server: net.Server | undefined;
   private tlsServer: tls.Server | undefined;
   private readonly studies = new Map<string, Map<string, StudyTally>>();
+  private readonly tcpPeers = new WeakMap<net.Socket, string>();
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private readonly connections = new Map<string, ScpConnection>();
   private stopping = false;
@@ -118,8 +119,11 @@ export class StorageScp implements ScpConnectionOwner, Stage {
       const server = tls.createServer(
         // The handshake is bounded like an association request is (ARTIM): a socket that never finishes it goes.
         { ...serverOptions(config.tls), handshakeTimeout: config.associationRequestTimeoutSeconds * 1000 },
-        (socket) => this.onConnection(socket, this.peerTls(socket)),
+        (socket) => this.onSecureConnection(socket),
       );
+      // A handshake refused for its certificate has lost its socket's address by the time tlsClientError fires:
+      // read it when TCP connects, keyed by the TCP socket the TLS socket wraps.
+      server.on('connection', (raw: net.Socket) => this.tcpPeers.set(raw, raw.remoteAddress ?? 'unknown'));
       server.on('tlsClientError', (error, socket) => this.onTlsFailure(error, socket));
       this.tlsServer = server;
       try {
@@ -175,6 +179,21 @@ export class StorageScp implements ScpConnectionOwner, Stage {
     return server.address() as net.AddressInfo;
   }
 
+  /** Mutual TLS: a client whose certificate did not verify against caFile (or that sent none) goes now. */
+  private onSecureConnection(socket: tls.TLSSocket): void {
+    if (this.options.config.tls?.requireClientCertificate === true && !socket.authorized) {
+      // Without a certificate Node still reports an issuer error: tell the two apart for the admin.
+      const presented = Object.keys(socket.getPeerCertificate()).length > 0;
+      const why = presented
+        ? `the client certificate was refused: ${String(socket.authorizationError as unknown)}`
+        : 'no client certificate was presented';
+      this.onTlsFailure(new Error(why), socket);
+      socket.destroy();
+      return;
+    }
+    this.onConnection(socket, this.peerTls(socket));
+  }
+
   private peerTls(socket: tls.TLSSocket): PeerTls {
     const certificate = socket.getPeerCertificate();
     const hasCertificate = certificate !== undefined && Object.keys(certificate).length > 0;
@@ -188,7 +207,9 @@ export class StorageScp implements ScpConnectionOwner, Stage {
 
   /** A TLS handshake failed (untrusted or missing client certificate, no common cipher, plain DICOM on the TLS port). */
   private onTlsFailure(error: Error, socket: tls.TLSSocket): void {
-    const address = normaliseAddress(socket.remoteAddress ?? 'unknown');
+    // `_parent` is the TCP socket a server-side TLS socket wraps (Node keeps it there; it is not in the typings).
+    const raw = (socket as tls.TLSSocket & { _parent?: net.Socket })._parent;
+    const address = normaliseAddress(socket.remoteAddress ?? (raw && this.tcpPeers.get(raw)) ?? 'unknown');
     const reason = describeError(error);
     this.options.logger.warn('DICOM TLS handshake failed', { event: 'DIMSE-1401', peer: address, why: reason });
     this.audit({
