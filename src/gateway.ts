@@ -174,7 +174,8 @@ export class Gateway {
       logger,
       minFreeBytes: config.storage.minFreeDiskMB * 1024 * 1024,
     });
-    const scp = new StorageScp({ config: config.dicom, sink: ingest, logger });
+    // issue 17: associations, studies received and TLS failures go to the job store's audit trail.
+    const scp = new StorageScp({ config: config.dicom, sink: ingest, logger, audit: new AuditTrail(store.connection) });
     this.scp = scp;
     this.stages.push(scp);
     const address = await scp.start();
@@ -182,6 +183,7 @@ export class Gateway {
       event: 'DIMSE-1000',
       host: address.host,
       port: address.port,
+      ...(address.tlsPort === undefined ? {} : { tlsPort: address.tlsPort }),
       aeTitle: config.dicom.aeTitle,
     });
     this.startHousekeeping(store, spool);
@@ -257,6 +259,12 @@ export class Gateway {
   private async applyReload(next: GatewayConfig): Promise<string | undefined> {
     const { logger } = this;
     const previous = this.config;
+    // The DICOM TLS certificate, key and CA files are re-read on every reload; a bad one refuses the reload.
+    try {
+      this.scp?.reloadTls();
+    } catch (error) {
+      return `the DICOM TLS files could not be re-read: ${describeError(error)}`;
+    }
     const restartNeeded = RESTART_NEEDED_KEYS.filter(
       (key) => JSON.stringify(next[key]) !== JSON.stringify(previous[key]),
     );
