@@ -91,10 +91,6 @@ export const LOG_EVENTS = {
     meaning: 'The DICOM TLS files could not be re-read; the listener keeps its current certificate.',
   },
   'DIMSE-1404': { level: 'error', meaning: 'An audit event could not be recorded; DICOM traffic goes on.' },
-  'DIMSE-1405': {
-    level: 'warn',
-    meaning: 'A TLS connection to a DICOM peer failed (certificate not trusted, handshake).',
-  },
   // STORE
   'STORE-2001': { level: 'info', meaning: 'The job store is open; counts of studies receiving and ready.' },
   'STORE-2002': {
