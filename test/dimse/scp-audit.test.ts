@@ -6,6 +6,14 @@ import { createLogger } from '../../src/logging/logger.js';
 import type { AuditRecord, AuditRecorder } from '../../src/store/audit-trail.js';
 import type { IngestOutcome, InstanceSink } from '../../src/store/instance-sink.js';
 import { echoscu } from '../helpers/dcmtk.js';
+import { makeImageFile } from '../helpers/dicom-factory.js';
+import {
+  EXPLICIT_VR_LITTLE_ENDIAN,
+  datasetBytesOfPart10,
+  openAssociation,
+  type RawAssociation,
+} from '../helpers/raw-scu.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
 // The plain listener's audit events: a caller the policy does not know is a rejected association and a
 // security event; a wrong called AE is only a rejected association; an audit trail that throws never fails DICOM.
@@ -81,4 +89,30 @@ test('an audit trail that throws is logged (DIMSE-1404) and the association goes
   t.is(result.code, 0, result.stderr);
   t.regex(text, /"event":"DIMSE-1404"/);
   t.regex(text, /database is locked/);
+});
+
+test('an association aborted after one stored instance still gets its study.received row', async (t) => {
+  const rows: AuditRecord[] = [];
+  const { scp, port } = await scpWith({ record: (e) => rows.push(e) });
+  t.teardown(() => scp.stop(0));
+  const image = makeImageFile({});
+  const association = (await openAssociation({
+    host: '127.0.0.1',
+    port,
+    callingAe: 'MODALITY1',
+    calledAe: 'CXR_GATEWAY',
+    contexts: [{ abstractSyntax: image.sopClassUid, transferSyntaxes: [EXPLICIT_VR_LITTLE_ENDIAN] }],
+  })) as RawAssociation;
+  const stored = await association.store({
+    sopClassUid: image.sopClassUid,
+    sopInstanceUid: image.sopInstanceUid,
+    dataset: datasetBytesOfPart10(image.bytes).dataset,
+  });
+  t.is(stored.status, 0);
+  association.abort();
+  await waitUntil(() => rows.some((r) => r.action === 'study.received'), 'the study.received row');
+  t.like(
+    rows.find((r) => r.action === 'study.received'),
+    { target: 'study 1.2.3', after: { instances: 1, sopClassUids: [image.sopClassUid], callingAe: 'MODALITY1' } },
+  );
 });
