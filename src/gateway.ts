@@ -4,6 +4,7 @@ import path from 'node:path';
 import { StudyAssembler } from './assembly/study-assembler.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { LrpOptions } from './lrp/composites.js';
+import { dicomSecurityWarnings } from './dimse/dicom-tls-warnings.js';
 import { StorageScp } from './dimse/storage-scp.js';
 import { InferencePool } from './analysis/inference-pool.js';
 import { MANIFEST_FILE, readManifest } from './inference/model-manifest.js';
@@ -174,7 +175,10 @@ export class Gateway {
       logger,
       minFreeBytes: config.storage.minFreeDiskMB * 1024 * 1024,
     });
-    // issue 17: associations, studies received and TLS failures go to the job store's audit trail.
+    // issue 17: unsafe DICOM settings are warned about; associations, studies received and TLS failures go to the
+    // job store's audit trail.
+    for (const why of dicomSecurityWarnings(config.dicom, config.destinations.pacs))
+      logger.warn('unsafe DICOM setting', { event: 'DIMSE-1400', why });
     const scp = new StorageScp({ config: config.dicom, sink: ingest, logger, audit: new AuditTrail(store.connection) });
     this.scp = scp;
     this.stages.push(scp);

@@ -17,7 +17,7 @@ import {
 } from './association-pdus.js';
 import type { AuditRecord, AuditRecorder } from '../store/audit-trail.js';
 import type { InstanceSink } from '../store/instance-sink.js';
-import { boundAeTitle, keyFileExposure, serverOptions, serverSecureContext, subjectText } from './dicom-tls.js';
+import { boundAeTitle, serverOptions, serverSecureContext, subjectText } from './dicom-tls.js';
 import { negotiateContext, type ContextPolicy } from './presentation-contexts.js';
 import {
   ScpConnection,
@@ -116,8 +116,6 @@ export class StorageScp implements ScpConnectionOwner, Stage {
     }
     let tlsPort: number | undefined;
     if (config.tls !== undefined) {
-      const exposed = keyFileExposure(config.tls.keyFile);
-      if (exposed !== undefined) logger.warn('unsafe DICOM TLS setting', { event: 'DIMSE-1400', why: exposed });
       const server = tls.createServer(
         // The handshake is bounded like an association request is (ARTIM): a socket that never finishes it goes.
         { ...serverOptions(config.tls), handshakeTimeout: config.associationRequestTimeoutSeconds * 1000 },

@@ -79,7 +79,11 @@ export const LOG_EVENTS = {
     meaning: 'The association did not end with a release, though every instance was answered.',
   },
   // DIMSE: DICOM TLS (helper "dicom-tls", issue 17)
-  'DIMSE-1400': { level: 'warn', meaning: 'A DICOM TLS setting is unsafe (a private key file readable by others).' },
+  'DIMSE-1400': {
+    level: 'warn',
+    meaning:
+      'An unsafe DICOM setting: an open listener accepting any caller, plain DICOM off loopback, an unverified PACS, a key file others can read.',
+  },
   'DIMSE-1401': {
     level: 'warn',
     meaning:

@@ -1,6 +1,6 @@
 import test from 'ava';
 import Database from 'better-sqlite3';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -23,6 +23,8 @@ test.before(async () => {
   pki = await makeTestPki(dir);
   copyFileSync(pki.serverCert, served.cert);
   copyFileSync(pki.serverKey, served.key);
+  // Readable by others: the start-up log must say so.
+  chmodSync(served.key, 0o644);
   tlsPort = await freePort();
   gateway = await startGateway({
     dicom: {
@@ -72,6 +74,9 @@ test.serial(
   async (t) => {
     const ready = await gateway.waitForLog((l) => l.event === 'DIMSE-1000', 'the listener');
     t.is(ready.tlsPort, tlsPort);
+    const unsafe = gateway.logs.filter((l) => l.event === 'DIMSE-1400').map((l) => String(l.why));
+    t.is(unsafe.length, 1, unsafe.join('; '));
+    t.regex(unsafe[0] ?? '', /served\.key is readable by group or others \(mode 644\)/);
     const overTls = await echoscu(tlsPort, {
       callingAe: 'MODALITY1',
       extraArgs: ['+tls', pki.clientKey, pki.clientCert, '-pw', '+cf', pki.caCert],
