@@ -2,7 +2,7 @@
 //
 //   node dist/bench/scp-throughput.js [--files 100] [--rounds 3] [--size 2048] [--pdu 131072]
 //       [--log-level info] [--tcp-nodelay on|off] [--storescp-fsync] [--baseline-cli PATH] [--work-dir DIR]
-//       [--keep] [--json]
+//       [--keep] [--json] [--tls]
 //
 // The same file set (generated once: --files DX images of --size x --size 16-bit pixels, all in one study) is
 // pushed by `storescu`, in one association per run, into (a) a freshly started cxr-gateway daemon with an
@@ -18,6 +18,12 @@
 // TCP_NODELAY=1 (see dcmtkEnv), the daemon logs at its default level (info), and `sync` runs (untimed) before
 // every run so that one run's dirty pages are not written back during the next. Our daemon fsyncs every
 // file, its directory and its SQLite commit before answering; storescp does not fsync at all.
+//
+// --tls (issue 17): TLS against plain in one invocation. The servers are then the daemon's plain listener
+// ('cxr-gateway') and its DICOM TLS listener ('cxr-gateway+tls': mutual TLS, a test PKI made with openssl in the
+// work folder), each a freshly started daemon with the same config; `storescu +tls` sends the same files over
+// TLS 1.3 (DCMTK's default BCP 195 profile). The figure is the ratio TLS / plain of the medians (goal >= 0.7:
+// TLS costs at most 30 %). storescp does not take part.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -27,6 +33,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { newUid, writeImageFile } from '../test/helpers/dicom-factory.js';
 import { freePort } from '../test/helpers/ports.js';
+import { makeTestPki, type TestPki } from '../test/helpers/test-pki.js';
 import { runCommand } from '../test/helpers/run-command.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
@@ -34,7 +41,7 @@ const OUR_AE = 'CXR_GATEWAY';
 const DCMTK_AE = 'STORESCP';
 const SCU_AE = 'BENCH_SCU';
 
-type Server = 'cxr-gateway' | 'cxr-gateway@base' | 'storescp' | 'storescp+fsync';
+type Server = 'cxr-gateway' | 'cxr-gateway@base' | 'cxr-gateway+tls' | 'storescp' | 'storescp+fsync';
 
 interface Options {
   files: number;
@@ -48,6 +55,7 @@ interface Options {
   workDir: string | undefined;
   keep: boolean;
   json: boolean;
+  tls: boolean;
 }
 
 interface RunResult {
@@ -64,7 +72,7 @@ interface RunResult {
 function usage(): never {
   process.stderr.write(
     'usage: node dist/bench/scp-throughput.js [--files N] [--rounds N] [--size PIXELS] [--pdu BYTES] ' +
-      '[--log-level LEVEL] [--tcp-nodelay on|off] [--storescp-fsync] [--baseline-cli PATH] [--work-dir DIR] [--keep] [--json]\n',
+      '[--log-level LEVEL] [--tcp-nodelay on|off] [--storescp-fsync] [--baseline-cli PATH] [--work-dir DIR] [--keep] [--json] [--tls]\n',
   );
   process.exit(2);
 }
@@ -82,6 +90,7 @@ function parseArgs(argv: readonly string[]): Options {
     workDir: undefined,
     keep: false,
     json: false,
+    tls: false,
   };
   const int = (name: string, v: string | undefined, min: number, max: number): number => {
     const n = Number(v);
@@ -139,6 +148,9 @@ function parseArgs(argv: readonly string[]): Options {
         break;
       case '--json':
         o.json = true;
+        break;
+      case '--tls':
+        o.tls = true;
         break;
       case '--help':
       case '-h':
@@ -257,14 +269,20 @@ interface RunningServer {
   describeFailure(): string;
 }
 
-async function startOurs(dir: string, opts: Options, cli: string): Promise<RunningServer> {
+/** With `pki`, the daemon also runs its DICOM TLS listener (mutual TLS), and the run goes to that one. */
+async function startOurs(dir: string, opts: Options, cli: string, pki?: TestPki): Promise<RunningServer> {
   const port = await freePort();
+  const tlsPort = pki === undefined ? undefined : await freePort();
   const dataDir = path.join(dir, 'data');
   const configPath = path.join(dir, 'config.yaml');
+  const tls =
+    pki === undefined
+      ? ''
+      : `, tls: { port: ${tlsPort}, certFile: ${JSON.stringify(pki.serverCert)}, keyFile: ${JSON.stringify(pki.serverKey)}, caFile: ${JSON.stringify(pki.caCert)}, requireClientCertificate: true }`;
   writeFileSync(
     configPath,
     [
-      `dicom: { host: 127.0.0.1, port: ${port}, aeTitle: ${OUR_AE}, maxPduLength: ${opts.pdu} }`,
+      `dicom: { host: 127.0.0.1, port: ${port}, aeTitle: ${OUR_AE}, maxPduLength: ${opts.pdu}${tls} }`,
       `storage: { dataDir: ${JSON.stringify(dataDir)}, minFreeDiskMB: 1 }`,
       // Longer than any run, so no study is assembled into a job while we measure.
       'assembly: { quietPeriodSeconds: 600 }',
@@ -291,7 +309,7 @@ async function startOurs(dir: string, opts: Options, cli: string): Promise<Runni
   return {
     child,
     exited,
-    port,
+    port: tlsPort ?? port,
     aeTitle: OUR_AE,
     countReceived: () => countFiles(studies, (n) => n.endsWith('.dcm')),
     describeFailure: () => `cxr-gateway stderr: ${stderrTail}\nstdout tail: ${stdoutTail}`,
@@ -431,6 +449,7 @@ async function oneRun(
   files: readonly string[],
   totalBytes: number,
   opts: Options,
+  pki: TestPki | undefined,
 ): Promise<RunResult> {
   mkdirSync(runDir, { recursive: true });
   // Untimed: flush whatever earlier runs (or the file generation) left dirty, so it is not written back now.
@@ -440,7 +459,13 @@ async function oneRun(
       ? await startOurs(runDir, opts, CLI)
       : server === 'cxr-gateway@base'
         ? await startOurs(runDir, opts, opts.baselineCli ?? CLI)
-        : await startStorescp(runDir, opts, server === 'storescp+fsync');
+        : server === 'cxr-gateway+tls'
+          ? await startOurs(runDir, opts, CLI, pki)
+          : await startStorescp(runDir, opts, server === 'storescp+fsync');
+  const tlsArgs =
+    server === 'cxr-gateway+tls' && pki !== undefined
+      ? ['+tls', pki.clientKey, pki.clientCert, '-pw', '+cf', pki.caCert]
+      : [];
   try {
     const args = [
       '-aet',
@@ -450,6 +475,7 @@ async function oneRun(
       '-pdu',
       String(opts.pdu),
       '-R',
+      ...tlsArgs,
       '127.0.0.1',
       String(s.port),
       ...files,
@@ -564,14 +590,17 @@ async function main(): Promise<void> {
       `generated ${files.length} files, ${(totalBytes / 1e6).toFixed(1)} MB in ${((Date.now() - g0) / 1000).toFixed(1)} s`,
     );
 
+    const pki = opts.tls ? await makeTestPki(mkdtempSync(path.join(workRoot, 'pki-'))) : undefined;
     const results: RunResult[] = [];
     for (let round = 1; round <= opts.rounds; round++) {
-      const servers: Server[] = [
-        'cxr-gateway',
-        'storescp',
-        ...(opts.storescpFsync ? (['storescp+fsync'] as const) : []),
-        ...(opts.baselineCli !== undefined ? (['cxr-gateway@base'] as const) : []),
-      ];
+      const servers: Server[] = opts.tls
+        ? ['cxr-gateway', 'cxr-gateway+tls']
+        : [
+            'cxr-gateway',
+            'storescp',
+            ...(opts.storescpFsync ? (['storescp+fsync'] as const) : []),
+            ...(opts.baselineCli !== undefined ? (['cxr-gateway@base'] as const) : []),
+          ];
       const order = round % 2 === 1 ? servers : [...servers].reverse();
       for (const [i, server] of order.entries()) {
         const r = await oneRun(
@@ -582,6 +611,7 @@ async function main(): Promise<void> {
           files,
           totalBytes,
           opts,
+          pki,
         );
         results.push(r);
         const cpu = r.serverCpuSeconds === undefined ? '' : `, server CPU ${r.serverCpuSeconds.toFixed(2)} s`;
@@ -591,6 +621,10 @@ async function main(): Promise<void> {
       }
     }
 
+    if (opts.tls) {
+      reportTls(results, opts, totalBytes, machine);
+      return;
+    }
     const ours = results.filter((r) => r.server === 'cxr-gateway').map((r) => r.mbPerSecond);
     const theirs = results.filter((r) => r.server === 'storescp').map((r) => r.mbPerSecond);
     const theirsFsync = results.filter((r) => r.server === 'storescp+fsync').map((r) => r.mbPerSecond);
@@ -679,6 +713,53 @@ async function main(): Promise<void> {
     if (opts.keep) progress(`kept ${workRoot}`);
     else rmSync(workRoot, { recursive: true, force: true });
   }
+}
+
+/** --tls: the plain and TLS medians of the same daemon, and what TLS costs. */
+function reportTls(results: readonly RunResult[], opts: Options, totalBytes: number, machine: Machine): void {
+  const plain = median(results.filter((r) => r.server === 'cxr-gateway').map((r) => r.mbPerSecond));
+  const overTls = median(results.filter((r) => r.server === 'cxr-gateway+tls').map((r) => r.mbPerSecond));
+  const ratio = overTls / plain;
+  const target = 0.7;
+  if (opts.json) {
+    process.stdout.write(
+      `${JSON.stringify(
+        {
+          benchmark: 'scp-throughput --tls',
+          date: new Date().toISOString(),
+          options: { files: opts.files, rounds: opts.rounds, size: opts.size, pdu: opts.pdu, logLevel: opts.logLevel },
+          totalBytes,
+          machine,
+          runs: results,
+          median: { 'cxr-gateway': plain, 'cxr-gateway+tls': overTls },
+          ratio,
+          target,
+          meetsTarget: ratio >= target,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    return;
+  }
+  const out: string[] = [''];
+  out.push(
+    `DICOM receive throughput, TLS vs plain: ${opts.files} files x ${(totalBytes / opts.files / 1e6).toFixed(2)} MB = ${(totalBytes / 1e6).toFixed(1)} MB per run, one storescu association, PDU ${opts.pdu}`,
+  );
+  out.push(`machine: ${machine.cpu}, ${machine.nproc} CPUs, ${machine.memoryGiB} GiB RAM, ${machine.os}`);
+  out.push(`         node ${machine.node}, dcmtk ${machine.dcmtk}, work dir on ${machine.filesystem}`);
+  out.push('');
+  out.push('round  order  server              MB/s   seconds  server CPU s');
+  for (const r of results)
+    out.push(
+      `${String(r.round).padStart(5)}  ${String(r.order).padStart(5)}  ${r.server.padEnd(16)} ${r.mbPerSecond.toFixed(1).padStart(7)} ${r.seconds.toFixed(2).padStart(9)} ${(r.serverCpuSeconds?.toFixed(2) ?? '?').padStart(13)}`,
+    );
+  out.push('');
+  out.push(`median plain ${plain.toFixed(1)} MB/s, TLS ${overTls.toFixed(1)} MB/s`);
+  out.push(
+    `ratio TLS/plain ${ratio.toFixed(2)}: TLS costs ${((1 - ratio) * 100).toFixed(0)} % (goal at most 30 %: ${ratio >= target ? 'met' : 'NOT met'})`,
+  );
+  process.stdout.write(`${out.join('\n')}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -164,6 +164,9 @@ export const ERROR_CODES = {
     'The action needs the admin role and the user is a viewer; ask an admin to do it or to change the role.',
   BAD_REQUEST: 'A console request has a missing or malformed parameter or body; correct the field the message names.',
   NOT_FOUND: 'No console page or API route has this path; check the URL (the API is listed at /api/openapi.json).',
+  // DICOM TLS (helper "dicom-tls", issue 17)
+  DICOM_TLS_FILE:
+    'A DICOM TLS certificate, key or CA file cannot be read or does not fit; fix the file named, then reload.',
   // Last resort
   INTERNAL: 'Something that cannot happen did (a broken invariant): this is a bug; report it with the log line.',
 } as const;

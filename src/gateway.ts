@@ -4,6 +4,7 @@ import path from 'node:path';
 import { StudyAssembler } from './assembly/study-assembler.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { LrpOptions } from './lrp/composites.js';
+import { dicomSecurityWarnings } from './dimse/dicom-tls-warnings.js';
 import { StorageScp } from './dimse/storage-scp.js';
 import { InferencePool } from './analysis/inference-pool.js';
 import { MANIFEST_FILE, readManifest } from './inference/model-manifest.js';
@@ -174,7 +175,11 @@ export class Gateway {
       logger,
       minFreeBytes: config.storage.minFreeDiskMB * 1024 * 1024,
     });
-    const scp = new StorageScp({ config: config.dicom, sink: ingest, logger });
+    // issue 17: unsafe DICOM settings are warned about; associations, studies received and TLS failures go to the
+    // job store's audit trail.
+    for (const why of dicomSecurityWarnings(config.dicom, config.destinations.pacs))
+      logger.warn('unsafe DICOM setting', { event: 'DIMSE-1400', why });
+    const scp = new StorageScp({ config: config.dicom, sink: ingest, logger, audit: new AuditTrail(store.connection) });
     this.scp = scp;
     this.stages.push(scp);
     const address = await scp.start();
@@ -182,6 +187,7 @@ export class Gateway {
       event: 'DIMSE-1000',
       host: address.host,
       port: address.port,
+      ...(address.tlsPort === undefined ? {} : { tlsPort: address.tlsPort }),
       aeTitle: config.dicom.aeTitle,
     });
     this.startHousekeeping(store, spool);
@@ -257,6 +263,12 @@ export class Gateway {
   private async applyReload(next: GatewayConfig): Promise<string | undefined> {
     const { logger } = this;
     const previous = this.config;
+    // The DICOM TLS certificate, key and CA files are re-read on every reload; a bad one refuses the reload.
+    try {
+      this.scp?.reloadTls();
+    } catch (error) {
+      return `the DICOM TLS files could not be re-read: ${describeError(error)}`;
+    }
     const restartNeeded = RESTART_NEEDED_KEYS.filter(
       (key) => JSON.stringify(next[key]) !== JSON.stringify(previous[key]),
     );

@@ -33,6 +33,50 @@ const allowedCaller = z
   })
   .strict();
 
+/** A certificate's subject (full DN as `CN=..,O=..`, `CN=name`, or the bare common name) bound to one calling AE. */
+const allowedSubject = z.object({ subject: z.string().min(1), aeTitle }).strict();
+
+/**
+ * The DICOM TLS listener (PS3.15 B.9, BCP 195 profile: TLS 1.2+, ECDHE with AEAD ciphers). Key and certificates
+ * are read from the named files (never inline PEM), again on SIGHUP.
+ */
+export const dicomTlsSchema = z
+  .object({
+    /** 2762 is the port IANA registered for DICOM over TLS. */
+    port: z.number().int().min(1).max(65535).default(2762),
+    certFile: z.string().min(1),
+    keyFile: z.string().min(1),
+    /** The CA bundle client certificates must chain to; required for mutual TLS. */
+    caFile: z.string().min(1).optional(),
+    /** Mutual TLS: a client without a certificate signed by caFile is refused at the handshake. */
+    requireClientCertificate: z.boolean().default(false),
+    /** When set, an association is accepted only if its calling AE is the one bound to the client's certificate subject. */
+    allowedSubjects: z.array(allowedSubject).min(1).optional(),
+  })
+  .strict()
+  .refine((t) => !t.requireClientCertificate || t.caFile !== undefined, {
+    message: 'requireClientCertificate needs caFile (the CA client certificates must be signed by)',
+    path: ['caFile'],
+  })
+  .refine((t) => t.allowedSubjects === undefined || t.requireClientCertificate, {
+    message: 'allowedSubjects needs requireClientCertificate: true (without a certificate there is no subject)',
+    path: ['allowedSubjects'],
+  });
+
+/** TLS toward a DICOM peer (our SCU): the server's certificate is verified against caFile unless verifyServer is false. */
+export const dicomClientTlsSchema = z
+  .object({
+    caFile: z.string().min(1).optional(),
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    verifyServer: z.boolean().default(true),
+  })
+  .strict()
+  .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+    message: 'certFile and keyFile go together (a client certificate needs its key)',
+    path: ['keyFile'],
+  });
+
 export const dicomSchema = z
   .object({
     aeTitle: aeTitle.default('CXR_GATEWAY'),
@@ -66,8 +110,20 @@ export const dicomSchema = z
       .array(uid.refine(isKnownTransferSyntax, 'is not a transfer syntax this gateway can store'))
       .min(1)
       .default([...DEFAULT_TRANSFER_SYNTAXES]),
+    /** Whether the plain (unencrypted) listener on `port` runs; false leaves only the TLS listener. */
+    plain: z.boolean().default(true),
+    /** The TLS listener, on its own port beside the plain one; same upper layer, admission and callers. */
+    tls: dicomTlsSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((d) => d.plain || d.tls !== undefined, {
+    message: 'dicom.plain: false needs dicom.tls, or nothing would listen',
+    path: ['plain'],
+  })
+  .refine((d) => d.tls === undefined || !d.plain || d.tls.port !== d.port, {
+    message: 'dicom.tls.port must differ from dicom.port while the plain listener runs',
+    path: ['tls', 'port'],
+  });
 
 export const storageSchema = z
   .object({
@@ -137,6 +193,8 @@ export const pacsDestinationSchema = z.discriminatedUnion('type', [
       callingAeTitle: aeTitle.optional(),
       connectTimeoutSeconds: z.number().positive().default(10),
       responseTimeoutSeconds: z.number().positive().default(60),
+      /** DICOM TLS toward this PACS; plain TCP when left out. */
+      tls: dicomClientTlsSchema.optional(),
     })
     .strict(),
   z.object({ type: z.literal('folder'), name, path: z.string().min(1) }).strict(),
@@ -327,6 +385,8 @@ export const configSchema = z
 
 export type GatewayConfig = z.infer<typeof configSchema>;
 export type DicomConfig = GatewayConfig['dicom'];
+export type DicomTlsConfig = z.infer<typeof dicomTlsSchema>;
+export type DicomClientTlsConfig = z.infer<typeof dicomClientTlsSchema>;
 export type AllowedCaller = z.infer<typeof allowedCaller>;
 export type PacsDestination = z.infer<typeof pacsDestinationSchema>;
 export type RisDestination = z.infer<typeof risDestinationSchema>;

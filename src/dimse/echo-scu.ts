@@ -1,3 +1,4 @@
+import type { DicomClientTlsConfig } from '../config/schema.js';
 import { ContextResult } from './association-pdus.js';
 import { CommandElement, CommandField, NO_DATA_SET, encodeCommand } from './dimse-messages.js';
 import { ScuAssociation, type ScuFailure } from './scu-association.js';
@@ -15,6 +16,7 @@ export async function echo(peer: {
   callingAeTitle: string;
   calledAeTitle: string;
   timeoutMs: number;
+  tls?: DicomClientTlsConfig;
 }): Promise<EchoOutcome> {
   const opened = await ScuAssociation.open({
     host: peer.host,
@@ -24,6 +26,7 @@ export async function echo(peer: {
     contexts: [{ id: 1, abstractSyntax: VERIFICATION, transferSyntaxes: [EXPLICIT_VR_LE, IMPLICIT_VR_LE] }],
     connectTimeoutMs: peer.timeoutMs,
     responseTimeoutMs: peer.timeoutMs,
+    ...(peer.tls === undefined ? {} : { tls: peer.tls }),
   });
   if (!(opened instanceof ScuAssociation)) return { ok: false, reason: describe(opened, peer.timeoutMs) };
   if (!opened.accepted?.contexts.some((c) => c.id === 1 && c.result === ContextResult.Acceptance)) {
@@ -49,6 +52,7 @@ function describe(failure: ScuFailure, timeoutMs: number): string {
   switch (failure.kind) {
     case 'connection-refused':
     case 'connect-failed':
+    case 'tls-failed':
     case 'connection-closed':
     case 'protocol-error':
       return failure.detail;

@@ -37,6 +37,17 @@ export interface ScpConnectionOwner {
   phaseChanged(connection: ScpConnection, phase: 'associated' | 'closing'): void;
   /** The socket has closed and nothing is in flight any more. */
   finished(connection: ScpConnection): void;
+  /** An instance was made durable (stored or a duplicate acknowledged) on this association. */
+  stored?(connection: ScpConnection, sopClassUid: string, studyInstanceUid: string): void;
+}
+
+/** What the TLS layer told us about a connection's peer (a TLS listener only). */
+export interface PeerTls {
+  /** The client certificate's subject (`CN=..,O=..`); undefined without a client certificate. */
+  subject: string | undefined;
+  commonName: string | undefined;
+  /** The negotiated protocol, e.g. TLSv1.3. */
+  protocol: string;
 }
 
 export interface ScpConnectionOptions {
@@ -49,6 +60,8 @@ export interface ScpConnectionOptions {
   artimMs: number;
   idleTimeoutMs: number;
   schedule: TimerScheduler;
+  /** Set for a connection accepted on the TLS listener. */
+  tls?: PeerTls;
 }
 
 /** A message being received: its command, and where its data set goes. */
@@ -73,6 +86,7 @@ export class ScpConnection {
   callingAe = '';
   calledAe = '';
   accepted = false;
+  readonly tls: PeerTls | undefined;
 
   private readonly socket: net.Socket;
   private readonly upper: UpperLayer;
@@ -100,6 +114,7 @@ export class ScpConnection {
     this.id = options.id;
     this.socket = options.socket;
     this.peerAddress = options.peerAddress;
+    this.tls = options.tls;
     const socket = options.socket;
     this.guard = new PduGuard(options.maxPduLength);
     this.upper = new UpperLayer({
@@ -494,6 +509,7 @@ export class ScpConnection {
       ...ids,
       studyInstanceUid: outcome.studyInstanceUid,
     });
+    this.options.owner.stored?.(this, command.affectedSopClassUid ?? '', outcome.studyInstanceUid);
     this.respondStore(contextId, command, status, undefined);
   }
 

@@ -1,6 +1,9 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../dicom/implementation.js';
+import type { DicomClientTlsConfig } from '../config/schema.js';
 import { describeError } from '../errors.js';
+import { clientOptions } from './dicom-tls.js';
 import {
   PduType,
   decodeAbort,
@@ -28,11 +31,15 @@ export interface ScuAssociationOptions {
   /** Bounds each wait for the peer: the association answer, each response, the release (ARTIM). */
   responseTimeoutMs: number;
   schedule?: TimerScheduler;
+  /** DICOM TLS toward this peer (BCP 195; the server certificate verified unless verifyServer is false). */
+  tls?: DicomClientTlsConfig;
 }
 
 /** Why an association ended before its time, in terms the caller turns into a sentence for the admin. */
 export type ScuFailure =
   | { kind: 'connection-refused' | 'connect-failed'; detail: string }
+  /** TCP connected, but the TLS handshake failed: the peer's certificate is not trusted, or it refused ours. */
+  | { kind: 'tls-failed'; detail: string }
   | { kind: 'connect-timeout' }
   | { kind: 'association-rejected'; result: number; source: number; reason: number }
   | { kind: 'association-timeout' }
@@ -67,16 +74,24 @@ export class ScuAssociation {
   private expectingDataset: Command | undefined;
   private lastAbort: { source: number; reason: number } = { source: 0, reason: 0 };
 
-  private constructor(private readonly options: ScuAssociationOptions) {
+  private constructor(
+    private readonly options: ScuAssociationOptions,
+    tlsOptions: tls.ConnectionOptions | undefined,
+  ) {
     this.schedule = options.schedule ?? realTimers;
-    this.socket = new net.Socket();
+    const raw = new net.Socket();
+    // With TLS the association runs over a TLS socket wrapped around the TCP one; the handshake starts once TCP
+    // has connected, and the association request goes out once it is done ('secureConnect').
+    this.socket = tlsOptions === undefined ? raw : tls.connect({ ...tlsOptions, socket: raw });
     const socket = this.socket;
+    let tcpConnected = false;
+    raw.once('connect', () => (tcpConnected = true));
     this.upper = new UpperLayer({
       role: 'requestor',
       artimMs: options.responseTimeoutMs,
       schedule: this.schedule,
       transport: {
-        connect: () => socket.connect({ host: options.host, port: options.port }),
+        connect: () => raw.connect({ host: options.host, port: options.port }),
         write: (bytes) => {
           if (!socket.destroyed && socket.writable) socket.write(bytes);
         },
@@ -130,7 +145,7 @@ export class ScuAssociation {
       return undefined;
     });
     socket.setNoDelay(true);
-    socket.on('connect', () => {
+    socket.on(tlsOptions === undefined ? 'connect' : 'secureConnect', () => {
       this.phase = 'associating';
       this.upper.transportConnected();
       this.wake();
@@ -147,6 +162,7 @@ export class ScuAssociation {
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (this.phase !== 'connecting') return;
       if (error.code === 'ECONNREFUSED') this.fail({ kind: 'connection-refused', detail: error.message });
+      else if (tlsOptions !== undefined && tcpConnected) this.fail({ kind: 'tls-failed', detail: error.message });
       else this.fail({ kind: 'connect-failed', detail: error.message });
     });
     socket.on('close', () => this.upper.transportClosed());
@@ -154,7 +170,14 @@ export class ScuAssociation {
 
   /** Connects and negotiates. Resolves with the association, or with why there is none (its socket closed). */
   static async open(options: ScuAssociationOptions, signal?: AbortSignal): Promise<ScuAssociation | ScuFailure> {
-    const association = new ScuAssociation(options);
+    let tlsOptions: tls.ConnectionOptions | undefined;
+    try {
+      // The files are read per association, so a renewed certificate is used from the next delivery on.
+      tlsOptions = options.tls === undefined ? undefined : clientOptions(options.tls, options.host);
+    } catch (error) {
+      return { kind: 'tls-failed', detail: describeError(error) };
+    }
+    const association = new ScuAssociation(options, tlsOptions);
     const onSignal = () => association.stop();
     signal?.addEventListener('abort', onSignal, { once: true });
     association.signalCleanup = () => signal?.removeEventListener('abort', onSignal);

@@ -3,6 +3,7 @@ import dimse from 'dcmjs-dimse';
 import { walkDatasetBuffer } from '../dicom/dataset-walker.js';
 import { parsePart10Header } from '../dicom/part10-header.js';
 import { TransferSyntax, encodingOf } from '../dicom/transfer-syntaxes.js';
+import type { DicomClientTlsConfig } from '../config/schema.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { ContextResult, MAX_PRESENTATION_CONTEXTS } from './association-pdus.js';
@@ -28,6 +29,8 @@ export interface ScuPeer {
   connectTimeoutMs: number;
   /** How long the peer may take to answer: the association request, each C-STORE, the release. */
   responseTimeoutMs: number;
+  /** DICOM TLS toward the peer; plain TCP when left out. */
+  tls?: DicomClientTlsConfig;
 }
 
 /** The peer's C-STORE response to one instance. */
@@ -87,6 +90,8 @@ export interface SendInstancesOptions {
   logger: Logger;
   /** Ends the transfer (A-ABORT) and resolves with a `stopped` failure; for shutdown. */
   signal?: AbortSignal;
+  /** Told which instances (and of which study) the batch holds once they are read, before anything is sent (the audit trail's pacs.sent). */
+  onPrepared?: (instances: ReadonlyArray<{ sopInstanceUid: string; studyInstanceUid: string | undefined }>) => void;
 }
 
 // C-STORE statuses (PS3.4 B.2.3, PS3.7 C): Success is 0x0000; Warnings are 0x0001, 0x0107 (attribute list
@@ -110,6 +115,7 @@ interface PreparedInstance {
   transferSyntaxUid: string;
   /** The data set bytes of the file, as they go on the wire (a gateway forwards objects as they were written). */
   dataset: Buffer;
+  studyInstanceUid: string | undefined;
 }
 
 const UNCOMPRESSED: ReadonlySet<string> = new Set([
@@ -142,6 +148,9 @@ export async function sendInstances(
     if ('outcome' in instance) unsent.push(instance);
     else prepared.push(instance);
   }
+  options.onPrepared?.(
+    prepared.map((p) => ({ sopInstanceUid: p.sopInstanceUid, studyInstanceUid: p.studyInstanceUid })),
+  );
   for (const u of unsent)
     logger.warn('instance not sent: unreadable', { event: 'DIMSE-1101', source: u.source, why: u.reason });
   if (prepared.length === 0) return { results: unsent };
@@ -187,7 +196,14 @@ async function prepare(item: Part10Source, index: number): Promise<PreparedInsta
         sopInstanceUid,
       });
     }
-    return { source, sopClassUid, sopInstanceUid, transferSyntaxUid, dataset };
+    return {
+      source,
+      sopClassUid,
+      sopInstanceUid,
+      transferSyntaxUid,
+      dataset,
+      studyInstanceUid: attributes.studyInstanceUid,
+    };
   } catch (error) {
     return unreadable(describeError(error));
   }
@@ -259,6 +275,7 @@ async function transfer(
       contexts: proposed,
       connectTimeoutMs: peer.connectTimeoutMs,
       responseTimeoutMs: peer.responseTimeoutMs,
+      ...(peer.tls === undefined ? {} : { tls: peer.tls }),
     },
     signal,
   );
@@ -407,6 +424,12 @@ function describeFailure(failure: ScuFailure, peer: ScuPeer, peerName: string, p
       };
     case 'connect-failed':
       return { kind: 'connect-failed', reason: `cannot connect to ${peerName}: ${failure.detail}` };
+    case 'tls-failed':
+      // Retried like an unreachable host: a certificate is fixed on one side or the other without a change here.
+      return {
+        kind: 'connect-failed',
+        reason: `TLS handshake with ${peerName} failed: ${failure.detail}; check the destination's tls.caFile (the PACS certificate must chain to it and name ${peer.host}) and the client certificate the PACS expects`,
+      };
     case 'connect-timeout':
       return {
         kind: 'connect-timeout',

@@ -1,5 +1,6 @@
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../logging/logger.js';
+import type { AuditRecorder } from '../store/audit-trail.js';
 import type { Destination, DicomObject, Hl7Message } from './destination.js';
 import { PacsDicomDestination } from './pacs-dicom-destination.js';
 import { PacsFolderDestination } from './pacs-folder-destination.js';
@@ -21,6 +22,8 @@ export function createDestinations(
   config: GatewayConfig['destinations'],
   ourAeTitle: string,
   logger: Logger,
+  /** Where PACS deliveries are audited (pacs.sent); issue 17. */
+  audit?: AuditRecorder,
 ): Destinations {
   const pacs = new Map<string, Destination<DicomObject>>();
   for (const d of config.pacs) {
@@ -36,8 +39,10 @@ export function createDestinations(
             callingAeTitle: d.callingAeTitle ?? ourAeTitle,
             connectTimeoutMs: d.connectTimeoutSeconds * 1000,
             responseTimeoutMs: d.responseTimeoutSeconds * 1000,
+            ...(d.tls === undefined ? {} : { tls: d.tls }),
           },
           logger,
+          ...(audit === undefined ? {} : { audit }),
         }),
       );
     } else {

@@ -48,6 +48,7 @@ export async function probeDestination(
         callingAeTitle: destination.callingAeTitle ?? callingAeTitle,
         calledAeTitle: destination.aeTitle,
         timeoutMs,
+        ...(destination.tls === undefined ? {} : { tls: destination.tls }),
       });
       return outcome.ok
         ? done(true, `C-ECHO to ${destination.aeTitle} at ${destination.host}:${destination.port} succeeded`)

@@ -1,4 +1,6 @@
+import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import type { AuditRecorder } from '../store/audit-trail.js';
 import {
   formatStatus,
   sendInstances,
@@ -12,6 +14,9 @@ export interface PacsDicomDestinationOptions {
   name: string;
   peer: ScuPeer;
   logger: Logger;
+  /** Where each delivery attempt's outcome is recorded (pacs.sent, one per study); none when left out. */
+  audit?: AuditRecorder;
+  now?: () => number;
 }
 
 /**
@@ -49,8 +54,13 @@ export class PacsDicomDestination implements Destination<DicomObject> {
     // The caller's shutdown deadline aborts the association as stop() does (A-ABORT, close): retry after restart.
     const onSignal = () => controller.abort();
     signal?.addEventListener('abort', onSignal, { once: true });
+    let batch: ReadonlyArray<{ sopInstanceUid: string; studyInstanceUid: string | undefined }> = [];
     try {
-      const result = await sendInstances(peer, items, { logger, signal: controller.signal });
+      const result = await sendInstances(peer, items, {
+        logger,
+        signal: controller.signal,
+        onPrepared: (instances) => (batch = instances),
+      });
       // Error Comments are the PACS's free text (it may quote the patient's name): debug only, never in the reason.
       if ('results' in result) {
         for (const r of result.results) {
@@ -62,10 +72,59 @@ export class PacsDicomDestination implements Destination<DicomObject> {
             });
         }
       }
-      return deliveryOutcomeFor(result, `${peer.calledAeTitle}@${peer.host}:${peer.port}`);
+      const outcome = deliveryOutcomeFor(result, `${peer.calledAeTitle}@${peer.host}:${peer.port}`);
+      this.auditAttempt(batch, outcome);
+      return outcome;
     } finally {
       signal?.removeEventListener('abort', onSignal);
       this.inFlight.delete(controller);
+    }
+  }
+
+  /** One pacs.sent per study in the batch: delivered is a success, anything else (retry, parked) a failure. */
+  private auditAttempt(
+    batch: ReadonlyArray<{ sopInstanceUid: string; studyInstanceUid: string | undefined }>,
+    outcome: DeliveryOutcome,
+  ): void {
+    const { audit, peer, logger } = this.options;
+    if (audit === undefined) return;
+    const byStudy = new Map<string, string[]>();
+    for (const instance of batch) {
+      const key = instance.studyInstanceUid ?? 'unknown';
+      byStudy.set(key, [...(byStudy.get(key) ?? []), instance.sopInstanceUid]);
+    }
+    const at = (this.options.now ?? Date.now)();
+    for (const [studyInstanceUid, sopInstanceUids] of byStudy) {
+      try {
+        audit.record(
+          {
+            category: 'dicom',
+            action: 'pacs.sent',
+            user: peer.callingAeTitle,
+            role: null,
+            address: `${peer.host}:${peer.port}`,
+            target: `study ${studyInstanceUid}`,
+            outcome: outcome.kind === 'delivered' ? 'success' : 'failure',
+            after: {
+              studyInstanceUid,
+              destination: this.name,
+              sopInstanceUids,
+              peerAe: peer.calledAeTitle,
+              tls: peer.tls !== undefined,
+            },
+            detail: outcome.kind === 'delivered' ? null : outcome.reason,
+          },
+          at,
+        );
+      } catch (error) {
+        // The trail failing never holds up a delivery; the log says what was not recorded.
+        logger.error('could not record an audit event', {
+          event: 'DIMSE-1404',
+          action: 'pacs.sent',
+          destination: this.name,
+          error: describeError(error),
+        });
+      }
     }
   }
 }

@@ -78,6 +78,23 @@ export const LOG_EVENTS = {
     level: 'warn',
     meaning: 'The association did not end with a release, though every instance was answered.',
   },
+  // DIMSE: DICOM TLS (helper "dicom-tls", issue 17)
+  'DIMSE-1400': {
+    level: 'warn',
+    meaning:
+      'An unsafe DICOM setting: an open listener accepting any caller, plain DICOM off loopback, an unverified PACS, a key file others can read.',
+  },
+  'DIMSE-1401': {
+    level: 'warn',
+    meaning:
+      'A TLS handshake on the DICOM TLS listener failed (untrusted or missing client certificate, no common cipher).',
+  },
+  'DIMSE-1402': { level: 'info', meaning: 'The DICOM TLS certificate, key and CA files were re-read (SIGHUP).' },
+  'DIMSE-1403': {
+    level: 'error',
+    meaning: 'The DICOM TLS files could not be re-read; the listener keeps its current certificate.',
+  },
+  'DIMSE-1404': { level: 'error', meaning: 'An audit event could not be recorded; DICOM traffic goes on.' },
   // STORE
   'STORE-2001': { level: 'info', meaning: 'The job store is open; counts of studies receiving and ready.' },
   'STORE-2002': {
