@@ -92,6 +92,8 @@ export function isLoopbackHost(host: string): boolean {
  */
 export class Gateway {
   private store: JobStore | undefined;
+  /** The one audit trail (store/audit-trail.ts): DICOM, HL7, security and admin events go to the same table. */
+  private audit: AuditTrail | undefined;
   private scp: StorageScp | undefined;
   private assembler: StudyAssembler | undefined;
   private readonly models = new Map<string, ModelRuntime>();
@@ -124,6 +126,8 @@ export class Gateway {
     const { config, logger } = this;
     const store = JobStore.open(storeFileOf(config));
     this.store = store;
+    const audit = new AuditTrail(store.connection);
+    this.audit = audit;
     this.stages.push(this.storeStage(store));
     const spool = new Spool(spoolDirOf(config));
     const discarded = spool.open();
@@ -146,7 +150,7 @@ export class Gateway {
 
     await this.startModels();
     this.stages.push(this.analysisStage());
-    const destinations = createDestinations(config.destinations, config.dicom.aeTitle, logger);
+    const destinations = createDestinations(config.destinations, config.dicom.aeTitle, logger, audit);
     await this.startStage(this.exportStage(destinations));
     const pipeline = new Pipeline({
       config,
@@ -179,7 +183,7 @@ export class Gateway {
     // job store's audit trail.
     for (const why of dicomSecurityWarnings(config.dicom, config.destinations.pacs))
       logger.warn('unsafe DICOM setting', { event: 'DIMSE-1400', why });
-    const scp = new StorageScp({ config: config.dicom, sink: ingest, logger, audit: new AuditTrail(store.connection) });
+    const scp = new StorageScp({ config: config.dicom, sink: ingest, logger, audit });
     this.scp = scp;
     this.stages.push(scp);
     const address = await scp.start();
@@ -276,7 +280,7 @@ export class Gateway {
     let created: Destinations | undefined;
     if (plan.added.pacs.length + plan.added.ris.length > 0) {
       // The calling AE of the running DICOM listener (dicom.* needs a restart) for new PACS destinations too.
-      created = createDestinations(plan.added, previous.dicom.aeTitle, logger);
+      created = createDestinations(plan.added, previous.dicom.aeTitle, logger, this.audit);
       try {
         await startAll(created);
       } catch (error) {
