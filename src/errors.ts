@@ -164,6 +164,11 @@ export const ERROR_CODES = {
     'The action needs the admin role and the user is a viewer; ask an admin to do it or to change the role.',
   BAD_REQUEST: 'A console request has a missing or malformed parameter or body; correct the field the message names.',
   NOT_FOUND: 'No console page or API route has this path; check the URL (the API is listed at /api/openapi.json).',
+  // Transport security, MLLP over TLS and the admin port's HTTPS (issue 17, part "mllp-https")
+  MLLP_TLS_FILE_UNREADABLE:
+    "A RIS destination's tls.caFile, certFile or keyFile cannot be read; check the path and that the gateway's user may read it.",
+  ADMIN_TLS_FILE_UNREADABLE:
+    'admin.tls.certFile or keyFile cannot be read or is not a PEM certificate and key; check the paths, permissions and contents.',
   // Last resort
   INTERNAL: 'Something that cannot happen did (a broken invariant): this is a bug; report it with the log line.',
 } as const;

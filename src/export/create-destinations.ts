@@ -1,5 +1,6 @@
 import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../logging/logger.js';
+import type { AuditRecorder } from '../store/audit-trail.js';
 import type { Destination, DicomObject, Hl7Message } from './destination.js';
 import { PacsDicomDestination } from './pacs-dicom-destination.js';
 import { PacsFolderDestination } from './pacs-folder-destination.js';
@@ -21,6 +22,8 @@ export function createDestinations(
   config: GatewayConfig['destinations'],
   ourAeTitle: string,
   logger: Logger,
+  /** Where destinations record their audit events (ris.sent, tls.failed); none when left out. */
+  audit?: AuditRecorder,
 ): Destinations {
   const pacs = new Map<string, Destination<DicomObject>>();
   for (const d of config.pacs) {
@@ -59,6 +62,8 @@ export function createDestinations(
             responseTimeoutMs: d.ackTimeoutSeconds * 1000,
             ackMode: 'original',
           },
+          ...(d.tls !== undefined ? { tls: d.tls } : {}),
+          ...(audit !== undefined ? { audit } : {}),
           logger,
         }),
       );

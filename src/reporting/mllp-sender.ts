@@ -16,6 +16,26 @@ export interface MllpSenderOptions {
   encoding?: 'utf8' | 'latin1';
   /** An answer larger than this is not an ACK; the connection is dropped. */
   maxAckBytes?: number;
+  /** How connections are opened (TLS, src/export/mllp-tls.ts); plain TCP when left out. */
+  transport?: MllpTransport;
+}
+
+/**
+ * Another way to open the connection than plain TCP (MLLP over TLS). The sender stays transport-neutral: the
+ * transport opens the socket, names the event after which it may carry messages, and turns the failures it
+ * knows (a certificate refused, a handshake cut short) into outcomes with their own causes.
+ */
+export interface MllpTransport {
+  open(host: string, port: number): { socket: net.Socket; ready: 'connect' | 'secureConnect' };
+  /**
+   * An outcome for a failure this transport recognises, else undefined (the sender's own classification).
+   * `phase` 'connect': before `ready` (error undefined: the peer closed during the handshake); 'exchange': later.
+   */
+  classify(
+    error: NodeJS.ErrnoException | undefined,
+    phase: 'connect' | 'exchange',
+    peer: string,
+  ): SendOutcome | undefined;
 }
 
 type ConnectionEvent =
@@ -210,7 +230,9 @@ export class MllpSender {
 
   private connect(signal: AbortSignal | undefined): Promise<Connection | SendOutcome> {
     return new Promise((resolve) => {
-      const socket = net.connect({ host: this.options.host, port: this.options.port });
+      const transport = this.options.transport;
+      const opened = transport?.open(this.options.host, this.options.port);
+      const socket = opened?.socket ?? net.connect({ host: this.options.host, port: this.options.port });
       this.connecting = socket;
       let done = false;
       const onSignal = () => {
@@ -231,21 +253,26 @@ export class MllpSender {
       };
       const onError = (error: NodeJS.ErrnoException) => {
         socket.destroy();
-        settle(this.connectFailure(error));
+        settle(transport?.classify(error, 'connect', this.peer) ?? this.connectFailure(error));
       };
-      const onClose = () => settle(this.state === 'started' ? this.lostOutcome(undefined) : this.stoppedOutcome());
+      const onClose = () =>
+        settle(
+          this.state === 'started'
+            ? (transport?.classify(undefined, 'connect', this.peer) ?? this.lostOutcome(undefined))
+            : this.stoppedOutcome(),
+        );
       const timer = setTimeout(() => {
         socket.destroy();
         settle({
           kind: 'retry',
           cause: 'connect-timeout',
-          reason: `no TCP connection to the RIS at ${this.peer} within ${this.options.connectTimeoutMs} ms`,
+          reason: `no ${opened?.ready === 'secureConnect' ? 'TLS' : 'TCP'} connection to the RIS at ${this.peer} within ${this.options.connectTimeoutMs} ms`,
         });
       }, this.options.connectTimeoutMs);
       socket.on('error', onError);
       socket.on('close', onClose);
       signal?.addEventListener('abort', onSignal, { once: true });
-      socket.once('connect', () => {
+      socket.once(opened?.ready ?? 'connect', () => {
         if (done) return;
         socket.setNoDelay(true);
         // TCP keep-alive finds a RIS that vanished while the connection sat idle between results.
@@ -310,6 +337,10 @@ export class MllpSender {
   }
 
   private lostOutcome(error: NodeJS.ErrnoException | undefined): SendOutcome {
+    // TLS 1.3 settles the client's handshake before the server has judged our certificate: its refusal
+    // arrives as an alert after the first write.
+    const known = error === undefined ? undefined : this.options.transport?.classify(error, 'exchange', this.peer);
+    if (known !== undefined) return known;
     if (error !== undefined && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) {
       return {
         kind: 'retry',
