@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import net, { isIP } from 'node:net';
 import tls from 'node:tls';
 import { GatewayError, describeError } from '../errors.js';
 import type { MllpTransport } from '../reporting/mllp-sender.js';
@@ -93,6 +93,16 @@ export function classifyTlsError(error: NodeJS.ErrnoException, peer: string): Se
   return undefined;
 }
 
+/** The event our TLS sockets emit once they may carry messages (see open()). */
+const READY = 'mllp-ready';
+/** How long a TLS 1.3 connection waits for the server's session ticket before it sends anyway. */
+const TICKET_WAIT_MS = 300;
+
+interface Progress {
+  /** Our side of the handshake is complete (secureConnect). */
+  secured: boolean;
+}
+
 interface TlsMaterial {
   ca?: Buffer;
   cert?: Buffer;
@@ -122,6 +132,7 @@ function readMaterial(settings: MllpTlsSettings): TlsMaterial {
  */
 export class MllpTlsTransport implements MllpTransport {
   private material: TlsMaterial;
+  private readonly progress = new WeakMap<net.Socket, Progress>();
 
   constructor(
     private readonly settings: MllpTlsSettings,
@@ -130,7 +141,7 @@ export class MllpTlsTransport implements MllpTransport {
     this.material = readMaterial(settings);
   }
 
-  open(host: string, port: number): { socket: tls.TLSSocket; ready: 'secureConnect' } {
+  open(host: string, port: number): { socket: tls.TLSSocket; ready: typeof READY } {
     try {
       this.material = readMaterial(this.settings);
     } catch (error) {
@@ -147,24 +158,60 @@ export class MllpTlsTransport implements MllpTransport {
       // Verification is on unless the config says verifyServer: false; with it on, Node also checks the name.
       rejectUnauthorized: this.settings.verifyServer,
     });
-    return { socket, ready: 'secureConnect' };
+    const progress: Progress = { secured: false };
+    this.progress.set(socket, progress);
+    socket.once('secureConnect', () => {
+      progress.secured = true;
+      if (socket.getProtocol() !== 'TLSv1.3') {
+        socket.emit(READY);
+        return;
+      }
+      // TLS 1.3 ends the client's handshake before the server has judged our certificate (or its absence); a
+      // server that refuses it closes the connection, one that accepts it sends its session tickets at once.
+      // Waiting for the first ticket (or a short silence, for a server that sends none) keeps the message from
+      // going out on a connection that is about to be refused and tells that refusal from other closes.
+      const timer = setTimeout(confirm, TICKET_WAIT_MS);
+      function confirm() {
+        clearTimeout(timer);
+        socket.off('session', confirm);
+        // Not from inside the 'session' event: it fires in the middle of OpenSSL's read, and a write made there
+        // (the message, once ready) was never sent.
+        setImmediate(() => {
+          if (!socket.destroyed) socket.emit(READY);
+        });
+      }
+      socket.once('session', confirm);
+      socket.once('close', () => clearTimeout(timer));
+    });
+    return { socket, ready: READY };
   }
 
   classify(
     error: NodeJS.ErrnoException | undefined,
     phase: 'connect' | 'exchange',
     peer: string,
+    socket: net.Socket,
   ): SendOutcome | undefined {
-    if (error === undefined) {
-      // Closed before the handshake finished: a peer that dropped us mid-handshake (or one that speaks plain TCP).
-      return phase === 'connect'
-        ? {
-            kind: 'retry',
-            cause: 'tls-handshake-failed',
-            reason: `the RIS at ${peer} closed the connection during the TLS handshake`,
-          }
-        : undefined;
+    const known = error === undefined ? undefined : classifyTlsError(error, peer);
+    if (known !== undefined || phase === 'exchange') return known;
+    const secured = this.progress.get(socket)?.secured ?? false;
+    if (secured && (error === undefined || error.code === 'ECONNRESET' || error.code === 'EPIPE')) {
+      // Our side of the handshake was done, the server dropped us before its ticket: it refused our certificate
+      // (some TLS stacks close without sending the alert that would say so).
+      return {
+        kind: 'retry',
+        cause: 'tls-certificate-refused',
+        reason: `the RIS at ${peer} closed the TLS connection right after the handshake: it did not accept our client certificate, or that we sent none (tls.certFile, tls.keyFile)`,
+      };
     }
-    return classifyTlsError(error, peer);
+    if (!secured && error === undefined) {
+      // Closed before the handshake finished: a peer that dropped us mid-handshake (or one that speaks plain TCP).
+      return {
+        kind: 'retry',
+        cause: 'tls-handshake-failed',
+        reason: `the RIS at ${peer} closed the connection during the TLS handshake`,
+      };
+    }
+    return undefined;
   }
 }

@@ -26,15 +26,17 @@ export interface MllpSenderOptions {
  * knows (a certificate refused, a handshake cut short) into outcomes with their own causes.
  */
 export interface MllpTransport {
-  open(host: string, port: number): { socket: net.Socket; ready: 'connect' | 'secureConnect' };
+  /** `ready`: the socket event after which the connection may carry messages ('connect' for plain TCP). */
+  open(host: string, port: number): { socket: net.Socket; ready: string };
   /**
    * An outcome for a failure this transport recognises, else undefined (the sender's own classification).
-   * `phase` 'connect': before `ready` (error undefined: the peer closed during the handshake); 'exchange': later.
+   * `phase` 'connect': before `ready` (error undefined: the peer closed); 'exchange': later.
    */
   classify(
     error: NodeJS.ErrnoException | undefined,
     phase: 'connect' | 'exchange',
     peer: string,
+    socket: net.Socket,
   ): SendOutcome | undefined;
 }
 
@@ -187,7 +189,7 @@ export class MllpSender {
       this.abortCurrent = (outcome) => finish(outcome, false);
       conn.waiter = (event) => {
         if (event.type === 'closed') {
-          finish(this.lostOutcome(event.error), false);
+          finish(this.lostOutcome(event.error, conn.socket), false);
           return;
         }
         if (event.type === 'too-large') {
@@ -253,12 +255,12 @@ export class MllpSender {
       };
       const onError = (error: NodeJS.ErrnoException) => {
         socket.destroy();
-        settle(transport?.classify(error, 'connect', this.peer) ?? this.connectFailure(error));
+        settle(transport?.classify(error, 'connect', this.peer, socket) ?? this.connectFailure(error));
       };
       const onClose = () =>
         settle(
           this.state === 'started'
-            ? (transport?.classify(undefined, 'connect', this.peer) ?? this.lostOutcome(undefined))
+            ? (transport?.classify(undefined, 'connect', this.peer, socket) ?? this.lostOutcome(undefined))
             : this.stoppedOutcome(),
         );
       const timer = setTimeout(() => {
@@ -336,10 +338,13 @@ export class MllpSender {
     };
   }
 
-  private lostOutcome(error: NodeJS.ErrnoException | undefined): SendOutcome {
+  private lostOutcome(error: NodeJS.ErrnoException | undefined, socket?: net.Socket): SendOutcome {
     // TLS 1.3 settles the client's handshake before the server has judged our certificate: its refusal
     // arrives as an alert after the first write.
-    const known = error === undefined ? undefined : this.options.transport?.classify(error, 'exchange', this.peer);
+    const known =
+      error === undefined || socket === undefined
+        ? undefined
+        : this.options.transport?.classify(error, 'exchange', this.peer, socket);
     if (known !== undefined) return known;
     if (error !== undefined && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) {
       return {

@@ -1,0 +1,234 @@
+import test from 'ava';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { GatewayError } from '../../src/errors.js';
+import type { MllpTlsSettings } from '../../src/export/mllp-tls.js';
+import { failureClassOf } from '../../src/export/retry-policy.js';
+import { RisMllpDestination, studyUidOf } from '../../src/export/ris-mllp-destination.js';
+import { createLogger } from '../../src/logging/logger.js';
+import type { AuditRecord } from '../../src/store/audit-trail.js';
+import { startHl7Listener, type Hl7ListenerTls } from '../helpers/hl7-listener.js';
+import { makeTestPki, type TestPki } from './ris-mllp-test-pki.js';
+
+// MLLP over TLS against a real peer: Debian's python3-hl7 listener wrapped in Python's ssl (hl7_listener.py
+// --tls-cert ...), with certificates made by openssl for this run.
+
+const STUDY = '1.2.826.0.1.3680043.8.498.17';
+const MESSAGE = (id: string) =>
+  `MSH|^~\\&|CXR_GATEWAY|RAD|RIS|HOSP|20260101120000||ORU^R01^ORU_R01|${id}|P|2.5.1\rPID|1||X1\r` +
+  `OBR|1|P1|F1\rOBX|1|ST|113014^DICOM Study^DCM||${STUDY}||||||F\r`;
+
+let dir: string;
+let pki: TestPki;
+
+test.before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'ris-mllp-tls-'));
+  pki = await makeTestPki(dir);
+});
+test.after.always(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+function capture() {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = createLogger({
+    level: 'info',
+    format: 'json',
+    stream: new Writable({
+      write(chunk: Buffer, _e, cb) {
+        for (const l of chunk.toString().split('\n'))
+          if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    }),
+  });
+  return { logger, lines };
+}
+
+async function setUp(
+  t: import('ava').ExecutionContext,
+  listenerTls: (p: TestPki) => Hl7ListenerTls,
+  clientTls: (p: TestPki) => MllpTlsSettings,
+) {
+  const listener = await startHl7Listener({ tls: listenerTls(pki) });
+  t.teardown(() => listener.stop());
+  const { logger, lines } = capture();
+  const audit: AuditRecord[] = [];
+  const destination = new RisMllpDestination({
+    name: 'ris-tls',
+    sender: {
+      host: '127.0.0.1',
+      port: listener.port,
+      connectTimeoutMs: 5000,
+      responseTimeoutMs: 5000,
+      ackMode: 'original',
+    },
+    tls: clientTls(pki),
+    logger,
+    audit: { record: (entry: AuditRecord) => audit.push(entry) },
+    now: () => 1_700_000_000_000,
+  });
+  await destination.start();
+  t.teardown(() => destination.stop());
+  return { listener, destination, lines, audit };
+}
+
+const serverOnly = (p: TestPki): Hl7ListenerTls => ({ certFile: p.serverCert, keyFile: p.serverKey });
+const mutual = (p: TestPki): Hl7ListenerTls => ({ ...serverOnly(p), clientCaFile: p.caCert });
+
+test('delivered over TLS: the RIS certificate verified against caFile, the ACK read, ris.sent audited', async (t) => {
+  const { listener, destination, audit, lines } = await setUp(t, serverOnly, (p) => ({
+    caFile: p.caCert,
+    verifyServer: true,
+  }));
+  const outcome = await destination.deliver([{ controlId: 'TLS1', message: MESSAGE('TLS1') }]);
+  t.deepEqual(outcome, { kind: 'delivered' });
+  const [received] = await listener.waitForMessages(1);
+  t.is(received?.controlId, 'TLS1');
+  // The listener ran over TLS and no client certificate was asked for.
+  t.is(received?.peerSubject, null);
+  t.is(audit.length, 1);
+  t.like(audit[0], {
+    category: 'hl7',
+    action: 'ris.sent',
+    outcome: 'success',
+    address: `127.0.0.1:${listener.port}`,
+    target: `study ${STUDY}`,
+    detail: null,
+  });
+  t.deepEqual(audit[0]?.after, {
+    studyInstanceUid: STUDY,
+    destination: 'ris-tls',
+    controlId: 'TLS1',
+    host: '127.0.0.1',
+    port: listener.port,
+    tls: true,
+  });
+  // No patient data in an audit row: the PID's X1 is nowhere.
+  t.notRegex(JSON.stringify(audit), /X1/);
+  t.false(lines.some((l) => l.event === 'EXPORT-6401'));
+});
+
+for (const [title, settings] of [
+  ['caFile of another CA', (p: TestPki): MllpTlsSettings => ({ caFile: p.otherCaCert, verifyServer: true })],
+  [
+    'no caFile: the system trust store, which does not know the test CA',
+    (): MllpTlsSettings => ({ verifyServer: true }),
+  ],
+  [
+    'a servername the certificate does not carry',
+    (p: TestPki): MllpTlsSettings => ({ caFile: p.caCert, verifyServer: true, servername: 'ris.example.org' }),
+  ],
+] as const) {
+  test(`refused when the RIS certificate is not trusted (${title}): transient cause, tls.failed audited, nothing sent`, async (t) => {
+    const { listener, destination, audit, lines } = await setUp(t, serverOnly, settings);
+    const outcome = await destination.deliver([{ controlId: 'UNTR1', message: MESSAGE('UNTR1') }]);
+    t.like(outcome, { kind: 'retry', cause: 'tls-untrusted-certificate' });
+    t.is(failureClassOf('tls-untrusted-certificate', 'retry'), 'transient');
+    // The handshake failed before any byte of the message was written: the outcome came after that.
+    t.is(listener.received.length, 0);
+    t.deepEqual(
+      audit.map((a) => [a.category, a.action, a.outcome]),
+      [
+        ['hl7', 'ris.sent', 'failure'],
+        ['security', 'tls.failed', 'failure'],
+      ],
+    );
+    t.regex(String(audit[0]?.detail), /^tls-untrusted-certificate: /);
+    t.deepEqual(audit[1]?.after, { destination: 'ris-tls', address: `127.0.0.1:${listener.port}` });
+    t.true(lines.some((l) => l.event === 'EXPORT-6401' && l.cause === 'tls-untrusted-certificate'));
+  });
+}
+
+test('verifyServer: false accepts a certificate of an unknown CA (the switch really turns verification off)', async (t) => {
+  const { destination } = await setUp(t, serverOnly, (p) => ({ caFile: p.otherCaCert, verifyServer: false }));
+  t.deepEqual(await destination.deliver([{ controlId: 'NOVER1', message: MESSAGE('NOVER1') }]), { kind: 'delivered' });
+});
+
+test('mutual TLS: the client certificate is presented when configured and the listener requires it', async (t) => {
+  const { listener, destination, audit } = await setUp(t, mutual, (p) => ({
+    caFile: p.caCert,
+    certFile: p.clientCert,
+    keyFile: p.clientKey,
+    verifyServer: true,
+  }));
+  t.deepEqual(await destination.deliver([{ controlId: 'MTLS1', message: MESSAGE('MTLS1') }]), { kind: 'delivered' });
+  const [received] = await listener.waitForMessages(1);
+  t.is(received?.peerSubject, 'MODALITY1');
+  t.like(audit[0], { action: 'ris.sent', outcome: 'success' });
+});
+
+for (const [title, client] of [
+  ['without a client certificate', (p: TestPki): MllpTlsSettings => ({ caFile: p.caCert, verifyServer: true })],
+  [
+    'with a client certificate of another CA',
+    (p: TestPki): MllpTlsSettings => ({
+      caFile: p.caCert,
+      certFile: p.untrustedClientCert,
+      keyFile: p.untrustedClientKey,
+      verifyServer: true,
+    }),
+  ],
+] as const) {
+  test(`mutual TLS ${title}: refused by the RIS, cause tls-certificate-refused, tls.failed audited`, async (t) => {
+    const { listener, destination, audit } = await setUp(t, mutual, client);
+    const outcome = await destination.deliver([{ controlId: 'MTLS2', message: MESSAGE('MTLS2') }]);
+    t.like(outcome, { kind: 'retry', cause: 'tls-certificate-refused' });
+    t.is(failureClassOf('tls-certificate-refused', 'retry'), 'transient');
+    t.is(listener.received.length, 0);
+    t.deepEqual(
+      audit.map((a) => a.action),
+      ['ris.sent', 'tls.failed'],
+    );
+  });
+}
+
+test('a TLS file that cannot be read stops the destination being built (MLLP_TLS_FILE_UNREADABLE)', (t) => {
+  const { logger } = capture();
+  const error = t.throws(
+    () =>
+      new RisMllpDestination({
+        name: 'ris-tls',
+        sender: { host: '127.0.0.1', port: 1, connectTimeoutMs: 100, responseTimeoutMs: 100, ackMode: 'original' },
+        tls: { caFile: path.join(dir, 'missing.pem'), verifyServer: true },
+        logger,
+      }),
+  );
+  t.true(error instanceof GatewayError && error.code === 'MLLP_TLS_FILE_UNREADABLE');
+});
+
+test('an audit trail that throws does not decide the delivery: delivered, and EXPORT-6403 says the row is missing', async (t) => {
+  const listener = await startHl7Listener({ tls: serverOnly(pki) });
+  t.teardown(() => listener.stop());
+  const { logger, lines } = capture();
+  const destination = new RisMllpDestination({
+    name: 'ris-tls',
+    sender: {
+      host: '127.0.0.1',
+      port: listener.port,
+      connectTimeoutMs: 5000,
+      responseTimeoutMs: 5000,
+      ackMode: 'original',
+    },
+    tls: { caFile: pki.caCert, verifyServer: true },
+    logger,
+    audit: {
+      record: () => {
+        throw new Error('database is locked');
+      },
+    },
+  });
+  await destination.start();
+  t.teardown(() => destination.stop());
+  t.deepEqual(await destination.deliver([{ controlId: 'AUD1', message: MESSAGE('AUD1') }]), { kind: 'delivered' });
+  t.true(lines.some((l) => l.event === 'EXPORT-6403' && l.action === 'ris.sent'));
+});
+
+test('studyUidOf reads the DICOM Study OBX of our ORU, and nothing else', (t) => {
+  t.is(studyUidOf(MESSAGE('X')), STUDY);
+  t.is(studyUidOf('MSH|^~\\&|A|B|C|D|20260101||ORU^R01|X|P|2.5.1\rPID|1||X1\r'), null);
+  // A value that is not a UID (free text) never reaches an audit row.
+  t.is(studyUidOf('MSH|^~\\&|A|B|C|D|20260101||ORU^R01|X|P|2.5.1\rOBX|1|ST|113014^DICOM Study^DCM||DOE JANE\r'), null);
+});
