@@ -1,7 +1,11 @@
+import { readFileSync } from 'node:fs';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AdminConfig } from '../config/schema.js';
-import { describeError } from '../errors.js';
+import { GatewayError, describeError } from '../errors.js';
+import { BCP195_CIPHERS, TLS_MIN_VERSION } from '../export/mllp-tls.js';
 import type { Logger } from '../logging/logger.js';
 import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js';
 import type { StageTimings } from '../logging/stage-timings.js';
@@ -56,13 +60,30 @@ export class AdminServer implements Stage {
   async start(): Promise<AddressInfo> {
     const { options } = this;
     const settings = { ...CONSOLE_DEFAULTS, ...options.settings };
+    const tls = options.settings?.tls;
+    // HTTPS (admin.tls): the session cookie is Secure then (sessions.ts sets it for request.protocol https).
+    const https =
+      tls === undefined ? undefined : { ...readTlsFiles(tls), minVersion: TLS_MIN_VERSION, ciphers: BCP195_CIPHERS };
+    if (https !== undefined) {
+      // A file that is not PEM, or a key that is not the certificate's: the start stops with the file named.
+      try {
+        createSecureContext(https);
+      } catch (error) {
+        throw new GatewayError(
+          'ADMIN_TLS_FILE_UNREADABLE',
+          `admin.tls: ${tls?.certFile} and ${tls?.keyFile} are not a PEM certificate and its key: ${describeError(error)}`,
+        );
+      }
+    }
+    // Fastify types an https server apart; the routes below use nothing that differs, hence the one cast.
     const app = Fastify({
+      ...(https !== undefined ? { https } : {}),
       logger: false,
       trustProxy: settings.trustProxy,
       bodyLimit: 1024 * 1024,
       // Unknown query parameters are a 400 naming them, not silently dropped.
       ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
-    });
+    }) as unknown as FastifyInstance;
     // Response schemas document the API (OpenAPI); answers are written in full with JSON.stringify.
     app.setSerializerCompiler(() => (data) => JSON.stringify(data));
     this.app = app;
@@ -141,6 +162,39 @@ export class AdminServer implements Stage {
     return app.server.address() as AddressInfo;
   }
 
+  /** Whether the port speaks HTTPS (admin.tls). */
+  get secure(): boolean {
+    return this.options.settings?.tls !== undefined;
+  }
+
+  /**
+   * Reads admin.tls's certificate and key again (SIGHUP: a renewed certificate without a restart): new
+   * connections get them, open ones keep theirs. Files that cannot be read leave the running ones in place
+   * (EXPORT-6421). Returns whether the new ones are in use; false also without admin.tls or before start.
+   */
+  reloadTls(): boolean {
+    const tls = this.options.settings?.tls;
+    const app = this.app;
+    if (tls === undefined || app === undefined) return false;
+    try {
+      const files = readTlsFiles(tls);
+      (app.server as unknown as HttpsServer).setSecureContext({
+        ...files,
+        minVersion: TLS_MIN_VERSION,
+        ciphers: BCP195_CIPHERS,
+      });
+    } catch (error) {
+      this.options.logger.error('admin HTTPS certificate not reloaded: keeping the running one', {
+        event: 'EXPORT-6421',
+        certFile: tls.certFile,
+        error: describeError(error),
+      });
+      return false;
+    }
+    this.options.logger.info('admin HTTPS certificate reloaded', { event: 'EXPORT-6420', certFile: tls.certFile });
+    return true;
+  }
+
   /**
    * Stops listening; requests in progress may finish until `deadline` (epoch ms; default: do not wait), then
    * every connection is closed (a monitoring client's keep-alive connection must not hold the shutdown).
@@ -170,4 +224,22 @@ export class AdminServer implements Stage {
   private metrics(): string {
     return metricsText(this.options.health, this.options.metrics, this.options.timings);
   }
+}
+
+/** admin.tls's PEM files; ADMIN_TLS_FILE_UNREADABLE names the one that cannot be read. */
+function readTlsFiles(tls: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new GatewayError(
+        'ADMIN_TLS_FILE_UNREADABLE',
+        `cannot read the admin port's ${what} ${file}: ${describeError(error)}`,
+      );
+    }
+  };
+  return {
+    cert: read(tls.certFile, 'certificate (admin.tls.certFile)'),
+    key: read(tls.keyFile, 'key (admin.tls.keyFile)'),
+  };
 }
