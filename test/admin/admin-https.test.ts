@@ -2,7 +2,7 @@
 // certificate re-read by reloadTls (SIGHUP) for new connections, and files that cannot be used refused at start.
 
 import test from 'ava';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { createLogger } from '../../src/logging/logger.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { StoreMetrics } from '../../src/store/store-metrics.js';
 import { makeTestPki, type TestPki } from '../export/ris-mllp-test-pki.js';
+import { startGateway } from '../helpers/gateway-process.js';
 import { FakeAuth, FakeConsole } from './http/fake-backends.js';
 
 let dir: string;
@@ -202,4 +203,35 @@ test('a missing file, or a key that is not the certificate’s, stops the start 
     const error = await t.throwsAsync(admin.start());
     t.true(error instanceof GatewayError && error.code === 'ADMIN_TLS_FILE_UNREADABLE', String(error));
   }
+});
+
+test('the daemon: start-up security warnings (EXPORT-6410), the admin URL in https, /healthz over HTTPS, SIGHUP re-reads the certificate', async (t) => {
+  const keyFile = path.join(dir, 'daemon-admin.key');
+  copyFileSync(pki.serverKey, keyFile);
+  chmodSync(keyFile, 0o644);
+  const gateway = await startGateway({
+    admin: { tls: { certFile: pki.serverCert, keyFile } },
+    destinations: {
+      pacs: [{ type: 'folder', name: 'pacs-folder', path: 'out/dicom' }],
+      ris: [
+        { type: 'folder', name: 'ris-folder', path: 'out/hl7' },
+        // TEST-NET-1: never contacted (no rule routes to it); only its missing TLS is warned about.
+        { type: 'mllp', name: 'remote-ris', host: '192.0.2.10', port: 2575 },
+      ],
+    },
+  });
+  t.teardown(() => gateway.stop());
+  const ready = await gateway.waitForLog((l) => l.event === 'GATEWAY-7010', 'the admin port');
+  const url = new URL(String(ready.url));
+  t.is(url.protocol, 'https:');
+  const warnings = gateway.logs.filter((l) => l.event === 'EXPORT-6410');
+  t.deepEqual(warnings.map((w) => `${String(w.code)} ${String(w.key)}`).sort(), [
+    'key-file-readable admin.tls.keyFile',
+    'tls-off destinations.ris.1.tls',
+  ]);
+  t.true(warnings.every((w) => w.level === 'warn'));
+  t.is((await request(Number(url.port), '/healthz')).status, 200);
+  process.kill(gateway.pid, 'SIGHUP');
+  await gateway.waitForLog((l) => l.event === 'EXPORT-6420', 'the admin certificate reloaded', 20_000);
+  t.pass();
 });
