@@ -8,7 +8,8 @@ import type { MllpTlsSettings } from '../../src/export/mllp-tls.js';
 import { failureClassOf } from '../../src/export/retry-policy.js';
 import { RisMllpDestination, studyUidOf } from '../../src/export/ris-mllp-destination.js';
 import { createLogger } from '../../src/logging/logger.js';
-import type { AuditRecord } from '../../src/store/audit-trail.js';
+import { AuditTrail, type AuditRecord } from '../../src/store/audit-trail.js';
+import { JobStore } from '../../src/store/job-store.js';
 import { startHl7Listener, type Hl7ListenerTls } from '../helpers/hl7-listener.js';
 import { makeTestPki, type TestPki } from './ris-mllp-test-pki.js';
 
@@ -231,4 +232,75 @@ test('studyUidOf reads the DICOM Study OBX of our ORU, and nothing else', (t) =>
   t.is(studyUidOf('MSH|^~\\&|A|B|C|D|20260101||ORU^R01|X|P|2.5.1\rPID|1||X1\r'), null);
   // A value that is not a UID (free text) never reaches an audit row.
   t.is(studyUidOf('MSH|^~\\&|A|B|C|D|20260101||ORU^R01|X|P|2.5.1\rOBX|1|ST|113014^DICOM Study^DCM||DOE JANE\r'), null);
+});
+
+test('the rows land in the real audit trail (job store): ris.sent and tls.failed, with their JSON facts', async (t) => {
+  const store = JobStore.open(path.join(dir, `audit-${Date.now()}.sqlite`));
+  t.teardown(() => store.close());
+  const trail = new AuditTrail(store.connection);
+  const listener = await startHl7Listener({ tls: serverOnly(pki) });
+  t.teardown(() => listener.stop());
+  const { logger } = capture();
+  const make = (caFile: string) =>
+    new RisMllpDestination({
+      name: 'ris-tls',
+      sender: {
+        host: '127.0.0.1',
+        port: listener.port,
+        connectTimeoutMs: 5000,
+        responseTimeoutMs: 5000,
+        ackMode: 'original',
+      },
+      tls: { caFile, verifyServer: true },
+      logger,
+      audit: trail,
+      now: () => 1_700_000_000_000,
+    });
+  const good = make(pki.caCert);
+  const bad = make(pki.otherCaCert);
+  await good.start();
+  await bad.start();
+  t.teardown(() => Promise.all([good.stop(), bad.stop()]).then(() => undefined));
+  t.deepEqual(await good.deliver([{ controlId: 'ROW1', message: MESSAGE('ROW1') }]), { kind: 'delivered' });
+  t.like(await bad.deliver([{ controlId: 'ROW2', message: MESSAGE('ROW2') }]), { cause: 'tls-untrusted-certificate' });
+  const rows = trail.list({ offset: 0, limit: 10 }).items;
+  const summary = rows.map((r) => `${r.category} ${r.action} ${r.outcome} ${r.target}`).sort();
+  t.deepEqual(summary, [
+    `hl7 ris.sent failure study ${STUDY}`,
+    `hl7 ris.sent success study ${STUDY}`,
+    'security tls.failed failure destination ris-tls',
+  ]);
+  const sent = rows.find((r) => r.action === 'ris.sent' && r.outcome === 'success');
+  t.like(JSON.parse(sent?.after ?? '{}'), { studyInstanceUid: STUDY, controlId: 'ROW1', tls: true });
+  t.is(sent?.at, 1_700_000_000_000);
+});
+
+test('a RIS that closes the kept TLS connection: the next message goes out on a fresh one, no failure', async (t) => {
+  const listener = await startHl7Listener({ tls: serverOnly(pki), responses: ['aa-close', 'aa'] });
+  t.teardown(() => listener.stop());
+  const { logger } = capture();
+  const destination = new RisMllpDestination({
+    name: 'ris-tls',
+    sender: {
+      host: '127.0.0.1',
+      port: listener.port,
+      connectTimeoutMs: 5000,
+      responseTimeoutMs: 5000,
+      ackMode: 'original',
+    },
+    tls: { caFile: pki.caCert, verifyServer: true },
+    logger,
+  });
+  await destination.start();
+  t.teardown(() => destination.stop());
+  t.deepEqual(await destination.deliver([{ controlId: 'K1', message: MESSAGE('K1') }]), { kind: 'delivered' });
+  t.deepEqual(await destination.deliver([{ controlId: 'K2', message: MESSAGE('K2') }]), { kind: 'delivered' });
+  const received = await listener.waitForMessages(2);
+  t.deepEqual(
+    received.map((m) => [m.controlId, m.connection]),
+    [
+      ['K1', 1],
+      ['K2', 2],
+    ],
+  );
 });
