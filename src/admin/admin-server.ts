@@ -9,6 +9,7 @@ import { BCP195_CIPHERS, TLS_MIN_VERSION } from '../export/mllp-tls.js';
 import type { Logger } from '../logging/logger.js';
 import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js';
 import type { StageTimings } from '../logging/stage-timings.js';
+import type { AuditRecorder } from '../store/audit-trail.js';
 import type { StoreMetrics } from '../store/store-metrics.js';
 import type { AuthBackend, ConsoleBackend } from './console-types.js';
 import { buildHealth, type Health, type HealthSource } from './health.js';
@@ -43,6 +44,8 @@ export interface AdminServerOptions {
   auth?: AuthBackend;
   /** The clock of the login limiter (tests). */
   now?: () => number;
+  /** With admin.tls: a failed TLS handshake is a security tls.failed audit event here. */
+  audit?: AuditRecorder;
 }
 
 /**
@@ -54,6 +57,8 @@ export class AdminServer implements Stage {
   readonly name = 'admin';
   private app: FastifyInstance | undefined;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  /** Client addresses by TCP socket, for the audit of failed TLS handshakes. */
+  private readonly peers = new WeakMap<object, string>();
 
   constructor(private readonly options: AdminServerOptions) {}
 
@@ -157,9 +162,53 @@ export class AdminServer implements Stage {
 
     const host = options.host ?? options.settings?.host ?? '127.0.0.1';
     const port = options.port ?? options.settings?.port ?? 0;
+    if (https !== undefined) {
+      // The TCP socket's peer, noted on arrival: a TLS socket the client already closed (it refused our
+      // certificate) no longer knows its address, and the TCP socket under it (Node's _parent) is closed too.
+      app.server.prependListener('connection', (raw: { remoteAddress?: string | undefined }) => {
+        if (raw.remoteAddress !== undefined) this.peers.set(raw, raw.remoteAddress);
+      });
+      app.server.on('tlsClientError', (error, socket) => this.tlsFailed(error, socket));
+    }
     await app.listen({ host, port });
     this.state = 'running';
     return app.server.address() as AddressInfo;
+  }
+
+  /**
+   * A client whose TLS handshake failed (a plain-HTTP request, an old protocol or cipher, a client that refused
+   * our certificate): a security event for the audit trail. No log line per attempt: a scanner would flood it.
+   */
+  private tlsFailed(
+    error: NodeJS.ErrnoException,
+    socket: { remoteAddress?: string | undefined; _parent?: { remoteAddress?: string | undefined } | null },
+  ): void {
+    const { audit } = this.options;
+    if (audit === undefined) return;
+    const parent = socket._parent;
+    const address = socket.remoteAddress ?? (parent ? this.peers.get(parent) : undefined) ?? null;
+    try {
+      audit.record(
+        {
+          category: 'security',
+          action: 'tls.failed',
+          user: null,
+          role: null,
+          address,
+          target: 'admin port',
+          outcome: 'failure',
+          after: { listener: 'admin', address },
+          detail: error.code ?? describeError(error),
+        },
+        (this.options.now ?? Date.now)(),
+      );
+    } catch (failure) {
+      this.options.logger.error('audit event not recorded', {
+        event: 'EXPORT-6403',
+        action: 'tls.failed',
+        error: describeError(failure),
+      });
+    }
   }
 
   /** Whether the port speaks HTTPS (admin.tls). */

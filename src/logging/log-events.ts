@@ -173,7 +173,7 @@ export const LOG_EVENTS = {
   },
   'EXPORT-6403': {
     level: 'error',
-    meaning: 'An audit event of a RIS delivery could not be written to the audit trail.',
+    meaning: 'An audit event (a RIS delivery, a TLS failure) could not be written to the audit trail.',
   },
   'EXPORT-6410': {
     level: 'warn',

@@ -11,10 +11,12 @@ import tls from 'node:tls';
 import { AdminServer } from '../../src/admin/admin-server.js';
 import { GatewayError } from '../../src/errors.js';
 import { createLogger } from '../../src/logging/logger.js';
+import type { AuditRecord } from '../../src/store/audit-trail.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { StoreMetrics } from '../../src/store/store-metrics.js';
 import { makeTestPki, type TestPki } from '../export/ris-mllp-test-pki.js';
 import { startGateway } from '../helpers/gateway-process.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import { FakeAuth, FakeConsole } from './http/fake-backends.js';
 
 let dir: string;
@@ -29,6 +31,7 @@ function start(t: import('ava').ExecutionContext, certFile: string, keyFile: str
   const store = JobStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'admin-https-db-')), 'db.sqlite'));
   t.teardown(() => store.close());
   const lines: Array<Record<string, unknown>> = [];
+  const audit: AuditRecord[] = [];
   const admin = new AdminServer({
     host: '127.0.0.1',
     port: 0,
@@ -51,12 +54,13 @@ function start(t: import('ava').ExecutionContext, certFile: string, keyFile: str
       dicomListening: () => true,
     },
     settings: { tls: { certFile, keyFile } },
+    audit: { record: (entry: AuditRecord) => audit.push(entry) },
     ...(withConsole
       ? { console: new FakeConsole(), auth: new FakeAuth().addUser('alice', 'correct horse', 'admin') }
       : {}),
   });
   t.teardown(() => admin.stop());
-  return { admin, lines };
+  return { admin, lines, audit };
 }
 
 /** One request with the test CA as the only trust anchor (the real verification, host name included). */
@@ -95,7 +99,7 @@ function request(
 }
 
 test('/healthz and /metrics over HTTPS, verified against the test CA; plain HTTP gets no answer', async (t) => {
-  const { admin } = start(t, pki.serverCert, pki.serverKey);
+  const { admin, audit } = start(t, pki.serverCert, pki.serverKey);
   t.true(admin.secure);
   const { port } = await admin.start();
   const health = await request(port, '/healthz');
@@ -111,6 +115,10 @@ test('/healthz and /metrics over HTTPS, verified against the test CA; plain HTTP
   });
   // Plain http to the HTTPS port: not served.
   await t.throwsAsync(fetch(`http://127.0.0.1:${port}/healthz`));
+  // Both failed handshakes are security events (the plain request's is seen once the server has read it).
+  await waitUntil(() => audit.length >= 2, 'two tls.failed audit events', 10_000);
+  t.true(audit.every((a) => a.category === 'security' && a.action === 'tls.failed' && a.outcome === 'failure'));
+  t.deepEqual(audit[0]?.after, { listener: 'admin', address: '127.0.0.1' });
 });
 
 /** A handshake with the given client settings: undefined when it succeeds, else the error's code. */
