@@ -411,6 +411,8 @@ export class Gateway {
       logger,
       health,
       settings: config.admin,
+      // admin.tls: failed handshakes are security audit events (issue 17).
+      audit: this.consoleParts.audit,
       console: this.consoleService,
       auth: new AuthService(store.connection, {
         sessionIdleMinutes: config.admin.sessionIdleMinutes,

@@ -15,7 +15,7 @@ import type { AuditRecord } from '../../src/store/audit-trail.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { StoreMetrics } from '../../src/store/store-metrics.js';
 import { makeTestPki, type TestPki } from '../export/ris-mllp-test-pki.js';
-import { startGateway } from '../helpers/gateway-process.js';
+import { runCli, startGateway } from '../helpers/gateway-process.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { FakeAuth, FakeConsole } from './http/fake-backends.js';
 
@@ -239,6 +239,23 @@ test('the daemon: start-up security warnings (EXPORT-6410), the admin URL in htt
   ]);
   t.true(warnings.every((w) => w.level === 'warn'));
   t.is((await request(Number(url.port), '/healthz')).status, 200);
+  // Plain HTTP to the HTTPS port: refused, and a security event in the daemon's audit trail.
+  await t.throwsAsync(fetch(`http://127.0.0.1:${url.port}/healthz`));
+  type Row = { category: string; action: string; address: string | null; after: unknown };
+  const securityRows = async (): Promise<Row[]> => {
+    const result = await runCli(['audit', '--category', 'security', '--json', '--config', gateway.configPath]);
+    return (JSON.parse(result.stdout) as { items: Row[] }).items;
+  };
+  // The server writes the row once it has read the plain request: poll the store until it is there.
+  let rows = await securityRows();
+  for (let i = 0; i < 40 && !rows.some((r) => r.action === 'tls.failed'); i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    rows = await securityRows();
+  }
+  t.like(
+    rows.find((r) => r.action === 'tls.failed'),
+    { category: 'security', address: '127.0.0.1', after: { listener: 'admin', address: '127.0.0.1' } },
+  );
   process.kill(gateway.pid, 'SIGHUP');
   await gateway.waitForLog((l) => l.event === 'EXPORT-6420', 'the admin certificate reloaded', 20_000);
   t.pass();
