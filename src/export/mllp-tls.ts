@@ -99,6 +99,8 @@ const READY = 'mllp-ready';
 const TICKET_WAIT_MS = 300;
 
 interface Progress {
+  /** The TCP connection is up (the handshake has begun). */
+  connected: boolean;
   /** Our side of the handshake is complete (secureConnect). */
   secured: boolean;
 }
@@ -158,8 +160,9 @@ export class MllpTlsTransport implements MllpTransport {
       // Verification is on unless the config says verifyServer: false; with it on, Node also checks the name.
       rejectUnauthorized: this.settings.verifyServer,
     });
-    const progress: Progress = { secured: false };
+    const progress: Progress = { connected: false, secured: false };
     this.progress.set(socket, progress);
+    socket.once('connect', () => (progress.connected = true));
     socket.once('secureConnect', () => {
       progress.secured = true;
       if (socket.getProtocol() !== 'TLSv1.3') {
@@ -204,8 +207,10 @@ export class MllpTlsTransport implements MllpTransport {
         reason: `the RIS at ${peer} closed the TLS connection right after the handshake: it did not accept our client certificate, or that we sent none (tls.certFile, tls.keyFile)`,
       };
     }
-    if (!secured && error === undefined) {
-      // Closed before the handshake finished: a peer that dropped us mid-handshake (or one that speaks plain TCP).
+    const connected = this.progress.get(socket)?.connected ?? false;
+    if (!secured && (error === undefined || (connected && (error.code === 'ECONNRESET' || error.code === 'EPIPE')))) {
+      // Closed or reset before the handshake finished: a peer that dropped us mid-handshake, one that speaks plain
+      // TCP, or a TLS stack that refused our hello without an alert.
       return {
         kind: 'retry',
         cause: 'tls-handshake-failed',

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { GatewayError } from '../../src/errors.js';
@@ -304,3 +305,34 @@ test('a RIS that closes the kept TLS connection: the next message goes out on a 
     ],
   );
 });
+
+for (const [title, onConnection] of [
+  ['drops the connection at once', (socket: net.Socket) => socket.destroy()],
+  ['answers in plain text', (socket: net.Socket) => socket.end('MSH|^~\\&|not TLS\r\n')],
+] as const) {
+  test(`a peer that ${title} instead of a TLS handshake: tls-handshake-failed, tls.failed audited`, async (t) => {
+    const server = net.createServer(onConnection);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    // Not waiting for close: its callback waits on connections the client side has already destroyed.
+    t.teardown(() => void server.close());
+    const { port } = server.address() as net.AddressInfo;
+    const { logger } = capture();
+    const audit: AuditRecord[] = [];
+    const destination = new RisMllpDestination({
+      name: 'ris-tls',
+      sender: { host: '127.0.0.1', port, connectTimeoutMs: 5000, responseTimeoutMs: 5000, ackMode: 'original' },
+      tls: { caFile: pki.caCert, verifyServer: true },
+      logger,
+      audit: { record: (entry: AuditRecord) => audit.push(entry) },
+    });
+    await destination.start();
+    t.teardown(() => destination.stop());
+    const outcome = await destination.deliver([{ controlId: 'HS1', message: MESSAGE('HS1') }]);
+    t.like(outcome, { kind: 'retry', cause: 'tls-handshake-failed' });
+    t.is(failureClassOf('tls-handshake-failed', 'retry'), 'transient');
+    t.deepEqual(
+      audit.map((a) => a.action),
+      ['ris.sent', 'tls.failed'],
+    );
+  });
+}
