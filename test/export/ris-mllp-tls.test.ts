@@ -1,4 +1,5 @@
 import test from 'ava';
+import { copyFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import net from 'node:net';
@@ -336,3 +337,24 @@ for (const [title, onConnection] of [
     );
   });
 }
+
+test('a renewed client certificate is used from the next connection on, without rebuilding the destination', async (t) => {
+  const certFile = path.join(dir, 'rotating-client.pem');
+  const keyFile = path.join(dir, 'rotating-client.key');
+  copyFileSync(pki.untrustedClientCert, certFile);
+  copyFileSync(pki.untrustedClientKey, keyFile);
+  const { listener, destination } = await setUp(t, mutual, (p) => ({
+    caFile: p.caCert,
+    certFile,
+    keyFile,
+    verifyServer: true,
+  }));
+  t.like(await destination.deliver([{ controlId: 'ROT1', message: MESSAGE('ROT1') }]), {
+    cause: 'tls-certificate-refused',
+  });
+  copyFileSync(pki.clientCert, certFile);
+  copyFileSync(pki.clientKey, keyFile);
+  t.deepEqual(await destination.deliver([{ controlId: 'ROT1', message: MESSAGE('ROT1') }]), { kind: 'delivered' });
+  const [received] = await listener.waitForMessages(1);
+  t.is(received?.peerSubject, 'MODALITY1');
+});
