@@ -5,7 +5,9 @@ import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { risDestinationSchema } from '../../src/config/schema.js';
 import { GatewayError } from '../../src/errors.js';
+import { createDestinations } from '../../src/export/create-destinations.js';
 import type { MllpTlsSettings } from '../../src/export/mllp-tls.js';
 import { failureClassOf } from '../../src/export/retry-policy.js';
 import { RisMllpDestination, studyUidOf } from '../../src/export/ris-mllp-destination.js';
@@ -357,4 +359,32 @@ test('a renewed client certificate is used from the next connection on, without 
   t.deepEqual(await destination.deliver([{ controlId: 'ROT1', message: MESSAGE('ROT1') }]), { kind: 'delivered' });
   const [received] = await listener.waitForMessages(1);
   t.is(received?.peerSubject, 'MODALITY1');
+});
+
+test('from the config: destinations.ris[].tls (as the schema parses it) reaches the destination createDestinations builds', async (t) => {
+  const listener = await startHl7Listener({ tls: mutual(pki) });
+  t.teardown(() => listener.stop());
+  const audit: AuditRecord[] = [];
+  const ris = risDestinationSchema.parse({
+    type: 'mllp',
+    name: 'ris-from-config',
+    host: '127.0.0.1',
+    port: listener.port,
+    tls: { caFile: pki.caCert, certFile: pki.clientCert, keyFile: pki.clientKey },
+  });
+  t.is(ris.type === 'mllp' ? ris.tls?.verifyServer : undefined, true, 'verification is on by default');
+  const { ris: built } = createDestinations({ pacs: [], ris: [ris] }, 'CXR_GATEWAY', capture().logger, {
+    record: (entry: AuditRecord) => audit.push(entry),
+  });
+  const destination = built.get('ris-from-config');
+  if (destination === undefined) return t.fail('no destination built');
+  await destination.start();
+  t.teardown(() => destination.stop());
+  t.deepEqual(await destination.deliver([{ controlId: 'CFG1', message: MESSAGE('CFG1') }]), { kind: 'delivered' });
+  t.is((await listener.waitForMessages(1))[0]?.peerSubject, 'MODALITY1');
+  t.like(audit[0], { action: 'ris.sent', outcome: 'success' });
+  // certFile without keyFile is refused by the schema.
+  t.throws(() =>
+    risDestinationSchema.parse({ type: 'mllp', name: 'x', host: 'h', port: 1, tls: { certFile: pki.clientCert } }),
+  );
 });
