@@ -167,6 +167,11 @@ export const ERROR_CODES = {
   // DICOM TLS (helper "dicom-tls", issue 17)
   DICOM_TLS_FILE:
     'A DICOM TLS certificate, key or CA file cannot be read or does not fit; fix the file named, then reload.',
+  // Transport security, MLLP over TLS and the admin port's HTTPS (issue 17, part "mllp-https")
+  MLLP_TLS_FILE_UNREADABLE:
+    "A RIS destination's tls.caFile, certFile or keyFile cannot be read; check the path and that the gateway's user may read it.",
+  ADMIN_TLS_FILE_UNREADABLE:
+    'admin.tls.certFile or keyFile cannot be read or is not a PEM certificate and key; check the paths, permissions and contents.',
   // Last resort
   INTERNAL: 'Something that cannot happen did (a broken invariant): this is a bug; report it with the log line.',
 } as const;

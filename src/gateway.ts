@@ -215,6 +215,8 @@ export class Gateway {
   reload(next: GatewayConfig, trigger = 'SIGHUP'): Promise<ReloadRecord> {
     const run = this.reloading.then(async () => {
       let refusal: string | undefined;
+      // A renewed admin HTTPS certificate is taken on SIGHUP whatever the config says (admin.* else needs a restart).
+      if (trigger === 'SIGHUP') this.admin?.reloadTls();
       try {
         // Models need a restart to change, so the running ones' manifests are the ones the new target must fit.
         checkExplainTarget(
@@ -425,6 +427,8 @@ export class Gateway {
       logger,
       health,
       settings: config.admin,
+      // admin.tls: failed handshakes are security audit events (issue 17).
+      audit: this.consoleParts.audit,
       console: this.consoleService,
       auth: new AuthService(store.connection, {
         sessionIdleMinutes: config.admin.sessionIdleMinutes,
@@ -435,7 +439,7 @@ export class Gateway {
     const address = await this.admin.start();
     logger.info('admin endpoints ready', {
       event: 'GATEWAY-7010',
-      url: `http://${address.address}:${address.port}/healthz`,
+      url: `${this.admin.secure ? 'https' : 'http'}://${address.address}:${address.port}/healthz`,
     });
     if (!isLoopbackHost(config.admin.host)) {
       logger.warn(

@@ -1,10 +1,15 @@
+import { readFileSync } from 'node:fs';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AdminConfig } from '../config/schema.js';
-import { describeError } from '../errors.js';
+import { GatewayError, describeError } from '../errors.js';
+import { BCP195_CIPHERS, TLS_MIN_VERSION } from '../export/mllp-tls.js';
 import type { Logger } from '../logging/logger.js';
 import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js';
 import type { StageTimings } from '../logging/stage-timings.js';
+import type { AuditRecorder } from '../store/audit-trail.js';
 import type { StoreMetrics } from '../store/store-metrics.js';
 import type { AuthBackend, ConsoleBackend } from './console-types.js';
 import { buildHealth, type Health, type HealthSource } from './health.js';
@@ -39,6 +44,8 @@ export interface AdminServerOptions {
   auth?: AuthBackend;
   /** The clock of the login limiter (tests). */
   now?: () => number;
+  /** With admin.tls: a failed TLS handshake is a security tls.failed audit event here. */
+  audit?: AuditRecorder;
 }
 
 /**
@@ -50,19 +57,38 @@ export class AdminServer implements Stage {
   readonly name = 'admin';
   private app: FastifyInstance | undefined;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  /** Client addresses by TCP socket, for the audit of failed TLS handshakes. */
+  private readonly peers = new WeakMap<object, string>();
 
   constructor(private readonly options: AdminServerOptions) {}
 
   async start(): Promise<AddressInfo> {
     const { options } = this;
     const settings = { ...CONSOLE_DEFAULTS, ...options.settings };
+    const tls = options.settings?.tls;
+    // HTTPS (admin.tls): the session cookie is Secure then (sessions.ts sets it for request.protocol https).
+    const https =
+      tls === undefined ? undefined : { ...readTlsFiles(tls), minVersion: TLS_MIN_VERSION, ciphers: BCP195_CIPHERS };
+    if (https !== undefined) {
+      // A file that is not PEM, or a key that is not the certificate's: the start stops with the file named.
+      try {
+        createSecureContext(https);
+      } catch (error) {
+        throw new GatewayError(
+          'ADMIN_TLS_FILE_UNREADABLE',
+          `admin.tls: ${tls?.certFile} and ${tls?.keyFile} are not a PEM certificate and its key: ${describeError(error)}`,
+        );
+      }
+    }
+    // Fastify types an https server apart; the routes below use nothing that differs, hence the one cast.
     const app = Fastify({
+      ...(https !== undefined ? { https } : {}),
       logger: false,
       trustProxy: settings.trustProxy,
       bodyLimit: 1024 * 1024,
       // Unknown query parameters are a 400 naming them, not silently dropped.
       ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
-    });
+    }) as unknown as FastifyInstance;
     // Response schemas document the API (OpenAPI); answers are written in full with JSON.stringify.
     app.setSerializerCompiler(() => (data) => JSON.stringify(data));
     this.app = app;
@@ -136,9 +162,86 @@ export class AdminServer implements Stage {
 
     const host = options.host ?? options.settings?.host ?? '127.0.0.1';
     const port = options.port ?? options.settings?.port ?? 0;
+    if (https !== undefined) {
+      // The TCP socket's peer, noted on arrival: a TLS socket the client already closed (it refused our
+      // certificate) no longer knows its address, and the TCP socket under it (Node's _parent) is closed too.
+      app.server.prependListener('connection', (raw: { remoteAddress?: string | undefined }) => {
+        if (raw.remoteAddress !== undefined) this.peers.set(raw, raw.remoteAddress);
+      });
+      app.server.on('tlsClientError', (error, socket) => this.tlsFailed(error, socket));
+    }
     await app.listen({ host, port });
     this.state = 'running';
     return app.server.address() as AddressInfo;
+  }
+
+  /**
+   * A client whose TLS handshake failed (a plain-HTTP request, an old protocol or cipher, a client that refused
+   * our certificate): a security event for the audit trail. No log line per attempt: a scanner would flood it.
+   */
+  private tlsFailed(
+    error: NodeJS.ErrnoException,
+    socket: { remoteAddress?: string | undefined; _parent?: { remoteAddress?: string | undefined } | null },
+  ): void {
+    const { audit } = this.options;
+    if (audit === undefined) return;
+    const parent = socket._parent;
+    const address = socket.remoteAddress ?? (parent ? this.peers.get(parent) : undefined) ?? null;
+    try {
+      audit.record(
+        {
+          category: 'security',
+          action: 'tls.failed',
+          user: null,
+          role: null,
+          address,
+          target: 'admin port',
+          outcome: 'failure',
+          after: { listener: 'admin', address },
+          detail: error.code ?? describeError(error),
+        },
+        (this.options.now ?? Date.now)(),
+      );
+    } catch (failure) {
+      this.options.logger.error('audit event not recorded', {
+        event: 'EXPORT-6403',
+        action: 'tls.failed',
+        error: describeError(failure),
+      });
+    }
+  }
+
+  /** Whether the port speaks HTTPS (admin.tls). */
+  get secure(): boolean {
+    return this.options.settings?.tls !== undefined;
+  }
+
+  /**
+   * Reads admin.tls's certificate and key again (SIGHUP: a renewed certificate without a restart): new
+   * connections get them, open ones keep theirs. Files that cannot be read leave the running ones in place
+   * (EXPORT-6421). Returns whether the new ones are in use; false also without admin.tls or before start.
+   */
+  reloadTls(): boolean {
+    const tls = this.options.settings?.tls;
+    const app = this.app;
+    if (tls === undefined || app === undefined) return false;
+    try {
+      const files = readTlsFiles(tls);
+      (app.server as unknown as HttpsServer).setSecureContext({
+        ...files,
+        minVersion: TLS_MIN_VERSION,
+        ciphers: BCP195_CIPHERS,
+      });
+    } catch (error) {
+      this.options.logger.error('admin HTTPS certificate not reloaded: keeping the running one', {
+        event: 'EXPORT-6421',
+        certFile: tls.certFile,
+        error: describeError(error),
+      });
+      return false;
+    }
+    this.options.logger.info('admin HTTPS certificate reloaded', { event: 'EXPORT-6420', certFile: tls.certFile });
+    return true;
   }
 
   /**
@@ -170,4 +273,22 @@ export class AdminServer implements Stage {
   private metrics(): string {
     return metricsText(this.options.health, this.options.metrics, this.options.timings);
   }
+}
+
+/** admin.tls's PEM files; ADMIN_TLS_FILE_UNREADABLE names the one that cannot be read. */
+function readTlsFiles(tls: { certFile: string; keyFile: string }): { cert: Buffer; key: Buffer } {
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new GatewayError(
+        'ADMIN_TLS_FILE_UNREADABLE',
+        `cannot read the admin port's ${what} ${file}: ${describeError(error)}`,
+      );
+    }
+  };
+  return {
+    cert: read(tls.certFile, 'certificate (admin.tls.certFile)'),
+    key: read(tls.keyFile, 'key (admin.tls.keyFile)'),
+  };
 }

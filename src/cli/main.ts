@@ -3,6 +3,7 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { modelDirectoryProblems } from '../config/model-dirs.js';
 import { checkExplainTarget } from '../config/explain-target.js';
+import { securityWarnings } from '../config/security-warnings.js';
 import { readManifest } from '../inference/model-manifest.js';
 import { loadConfig, modelDirectory, resolveConfigPath, CONFIG_ENV_VAR } from '../config/load-config.js';
 import { GatewayError, describeError, errorCode } from '../errors.js';
@@ -192,6 +193,8 @@ async function start(configPath: string | undefined): Promise<number> {
     pid: process.pid,
   });
   for (const notice of notices) logger.warn('configuration option ignored', { event: 'CONFIG-9001', why: notice });
+  for (const w of securityWarnings(config))
+    logger.warn('security warning', { event: 'EXPORT-6410', code: w.code, key: w.key, why: w.message });
   const gateway = new Gateway(config, logger, { configPath, version: packageVersion() });
   // Signals are handled from the first moment: a SIGTERM during start-up stops cleanly once start-up
   // has finished, and a SIGHUP never kills the daemon.
@@ -277,6 +280,8 @@ async function start(configPath: string | undefined): Promise<number> {
 function checkConfig(configPath: string | undefined): number {
   const { config, source, notices } = loadConfig(configPath);
   for (const notice of notices) process.stderr.write(`warning: ${notice}\n`);
+  // Security warnings do not fail the check: they may be a site's deliberate choice (exit status stays 0).
+  for (const w of securityWarnings(config)) process.stderr.write(`warning: security: ${w.message}\n`);
   // A model directory that is not there passes the schema but leaves every study routed to it unprocessed.
   const problems = modelDirectoryProblems(config);
   if (problems.length > 0) {

@@ -207,6 +207,27 @@ const hl7Header = {
   receivingFacility: z.string().default(''),
 };
 
+// MLLP over TLS (issue 17, part "mllp-https"): files named here, never inline PEM.
+const mllpTlsSchema = z
+  .object({
+    /** PEM CA certificate(s) the RIS's certificate must chain to; the system's trust store when left out. */
+    caFile: z.string().min(1).optional(),
+    /** Our client certificate and key (PEM), for a RIS that asks for one (mutual TLS). */
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    /** Verify the RIS's certificate and host name; false only for a test set-up (check-config warns). */
+    verifyServer: z.boolean().default(true),
+    /** The name the RIS's certificate carries when it is not `host` (also sent as SNI). */
+    servername: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+    message: 'certFile and keyFile go together: name both or neither',
+    path: ['keyFile'],
+  });
+
+export type MllpTlsConfig = z.infer<typeof mllpTlsSchema>;
+
 export const risDestinationSchema = z.discriminatedUnion('type', [
   z
     .object({
@@ -216,6 +237,8 @@ export const risDestinationSchema = z.discriminatedUnion('type', [
       ...hl7Header,
       connectTimeoutSeconds: z.number().positive().default(10),
       ackTimeoutSeconds: z.number().positive().default(30),
+      /** MLLP over TLS; plain TCP when left out (check-config warns for a host that is not loopback). */
+      tls: mllpTlsSchema.optional(),
     })
     .strict(),
   z.object({ type: z.literal('folder'), name, path: z.string().min(1), ...hl7Header }).strict(),
@@ -293,6 +316,14 @@ export const adminSchema = z
       .default(12),
     /** Failed logins allowed per client address and per user name in a minute; more are refused (429). */
     loginAttemptsPerMinute: z.number().int().min(1).max(100).default(5),
+    /**
+     * HTTPS on the admin port (issue 17, part "mllp-https"): PEM files, re-read on SIGHUP. Cookies are Secure
+     * then. Plain HTTP when left out (check-config warns for a host that is not loopback).
+     */
+    tls: z
+      .object({ certFile: z.string().min(1), keyFile: z.string().min(1) })
+      .strict()
+      .optional(),
   })
   .strict();
 

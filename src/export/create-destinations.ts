@@ -22,7 +22,7 @@ export function createDestinations(
   config: GatewayConfig['destinations'],
   ourAeTitle: string,
   logger: Logger,
-  /** Where PACS deliveries are audited (pacs.sent); issue 17. */
+  /** Where destinations record their audit events (pacs.sent, ris.sent, tls.failed); none when left out. */
   audit?: AuditRecorder,
 ): Destinations {
   const pacs = new Map<string, Destination<DicomObject>>();
@@ -64,6 +64,8 @@ export function createDestinations(
             responseTimeoutMs: d.ackTimeoutSeconds * 1000,
             ackMode: 'original',
           },
+          ...(d.tls !== undefined ? { tls: d.tls } : {}),
+          ...(audit !== undefined ? { audit } : {}),
           logger,
         }),
       );

@@ -81,6 +81,24 @@ export const FAILURE_CLASSES: Readonly<Record<string, { class: FailureClass; mea
   'control-id-mismatch': { class: 'unknown', meaning: 'an ACK for another message (MSA-2 is not our MSH-10)' },
   'unreadable-ack': { class: 'unknown', meaning: 'the answer is not an ACK we can read' },
   'unexpected-ack-code': { class: 'unknown', meaning: 'MSA-1 is not an acknowledgement code we accept' },
+  // TLS (MLLP over TLS, src/export/mllp-tls.ts). All transient, like 'association-rejected': a certificate we do
+  // not trust, or one the peer does not trust, is a configuration problem of one side, fixed by an admin without
+  // touching the message (and a peer in the middle of a certificate rotation looks exactly like it); a parked
+  // delivery never moves by itself, so these retry, and the outage alert (alertAfterMinutes, a degraded
+  // /healthz) and the security audit event tls.failed tell the admin at once.
+  'tls-untrusted-certificate': {
+    class: 'transient',
+    meaning:
+      "we refused the peer's certificate (unknown CA, self-signed, expired, wrong name): fix tls.caFile/servername or the peer's certificate",
+  },
+  'tls-certificate-refused': {
+    class: 'transient',
+    meaning: 'the peer refused our client certificate, or that we sent none (its TLS alert says which)',
+  },
+  'tls-handshake-failed': {
+    class: 'transient',
+    meaning: 'any other TLS handshake failure: no common version or cipher, a plain-TCP peer, dropped mid-handshake',
+  },
   // Folders (either kind).
   'folder-not-writable': { class: 'transient', meaning: 'permission denied or read-only file system' },
   'folder-full': { class: 'transient', meaning: 'no space left on the destination folder (ENOSPC, EDQUOT)' },

@@ -178,6 +178,30 @@ export const LOG_EVENTS = {
     meaning: 'The RIS did not accept an HL7 message (negative, missing or unexpected ACK); it is retried or parked.',
   },
   'EXPORT-6013': { level: 'warn', meaning: 'A destination removed by a reload did not stop cleanly.' },
+  // EXPORT 64xx: transport security, part "mllp-https" (MLLP over TLS, the admin port's HTTPS, safe-default warnings)
+  'EXPORT-6401': {
+    level: 'warn',
+    meaning:
+      'The TLS handshake with a RIS failed (certificate not trusted, ours refused, no common protocol); it is retried.',
+  },
+  'EXPORT-6402': {
+    level: 'warn',
+    meaning: "A RIS destination's TLS file could not be read again for a new connection; the copy read before is used.",
+  },
+  'EXPORT-6403': {
+    level: 'error',
+    meaning: 'An audit event (a RIS delivery, a TLS failure) could not be written to the audit trail.',
+  },
+  'EXPORT-6410': {
+    level: 'warn',
+    meaning:
+      'A security warning about the configuration (open listener, TLS off, readable key file); see check-config.',
+  },
+  'EXPORT-6420': { level: 'info', meaning: "The admin port's HTTPS certificate and key were read again (SIGHUP)." },
+  'EXPORT-6421': {
+    level: 'error',
+    meaning: "The admin port's HTTPS certificate or key could not be read again; the previous ones stay in use.",
+  },
   // GATEWAY
   'GATEWAY-7001': { level: 'info', meaning: 'The daemon is starting (version, config, pid).' },
   'GATEWAY-7002': {

@@ -33,7 +33,13 @@ export type RetryCause =
   /** MSA-1 is not an acknowledgement code we accept in the configured mode. */
   | 'unexpected-ack-code'
   /** The sender stopped while the message was on its way. */
-  | 'stopped';
+  | 'stopped'
+  /** MLLP over TLS (src/export/mllp-tls.ts): we refused the RIS's certificate. */
+  | 'tls-untrusted-certificate'
+  /** MLLP over TLS: the RIS refused our client certificate, or that we sent none. */
+  | 'tls-certificate-refused'
+  /** MLLP over TLS: any other handshake failure (no common version or cipher, dropped mid-handshake). */
+  | 'tls-handshake-failed';
 
 export type ParkCause =
   /** MSA-1 AR: the RIS refuses the message itself; sending it again would be refused again. */

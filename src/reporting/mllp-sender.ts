@@ -16,6 +16,28 @@ export interface MllpSenderOptions {
   encoding?: 'utf8' | 'latin1';
   /** An answer larger than this is not an ACK; the connection is dropped. */
   maxAckBytes?: number;
+  /** How connections are opened (TLS, src/export/mllp-tls.ts); plain TCP when left out. */
+  transport?: MllpTransport;
+}
+
+/**
+ * Another way to open the connection than plain TCP (MLLP over TLS). The sender stays transport-neutral: the
+ * transport opens the socket, names the event after which it may carry messages, and turns the failures it
+ * knows (a certificate refused, a handshake cut short) into outcomes with their own causes.
+ */
+export interface MllpTransport {
+  /** `ready`: the socket event after which the connection may carry messages ('connect' for plain TCP). */
+  open(host: string, port: number): { socket: net.Socket; ready: string };
+  /**
+   * An outcome for a failure this transport recognises, else undefined (the sender's own classification).
+   * `phase` 'connect': before `ready` (error undefined: the peer closed); 'exchange': later.
+   */
+  classify(
+    error: NodeJS.ErrnoException | undefined,
+    phase: 'connect' | 'exchange',
+    peer: string,
+    socket: net.Socket,
+  ): SendOutcome | undefined;
 }
 
 type ConnectionEvent =
@@ -167,7 +189,7 @@ export class MllpSender {
       this.abortCurrent = (outcome) => finish(outcome, false);
       conn.waiter = (event) => {
         if (event.type === 'closed') {
-          finish(this.lostOutcome(event.error), false);
+          finish(this.lostOutcome(event.error, conn.socket), false);
           return;
         }
         if (event.type === 'too-large') {
@@ -210,7 +232,9 @@ export class MllpSender {
 
   private connect(signal: AbortSignal | undefined): Promise<Connection | SendOutcome> {
     return new Promise((resolve) => {
-      const socket = net.connect({ host: this.options.host, port: this.options.port });
+      const transport = this.options.transport;
+      const opened = transport?.open(this.options.host, this.options.port);
+      const socket = opened?.socket ?? net.connect({ host: this.options.host, port: this.options.port });
       this.connecting = socket;
       let done = false;
       const onSignal = () => {
@@ -231,21 +255,26 @@ export class MllpSender {
       };
       const onError = (error: NodeJS.ErrnoException) => {
         socket.destroy();
-        settle(this.connectFailure(error));
+        settle(transport?.classify(error, 'connect', this.peer, socket) ?? this.connectFailure(error));
       };
-      const onClose = () => settle(this.state === 'started' ? this.lostOutcome(undefined) : this.stoppedOutcome());
+      const onClose = () =>
+        settle(
+          this.state === 'started'
+            ? (transport?.classify(undefined, 'connect', this.peer, socket) ?? this.lostOutcome(undefined))
+            : this.stoppedOutcome(),
+        );
       const timer = setTimeout(() => {
         socket.destroy();
         settle({
           kind: 'retry',
           cause: 'connect-timeout',
-          reason: `no TCP connection to the RIS at ${this.peer} within ${this.options.connectTimeoutMs} ms`,
+          reason: `no ${opened?.ready === 'secureConnect' ? 'TLS' : 'TCP'} connection to the RIS at ${this.peer} within ${this.options.connectTimeoutMs} ms`,
         });
       }, this.options.connectTimeoutMs);
       socket.on('error', onError);
       socket.on('close', onClose);
       signal?.addEventListener('abort', onSignal, { once: true });
-      socket.once('connect', () => {
+      socket.once(opened?.ready ?? 'connect', () => {
         if (done) return;
         socket.setNoDelay(true);
         // TCP keep-alive finds a RIS that vanished while the connection sat idle between results.
@@ -309,7 +338,14 @@ export class MllpSender {
     };
   }
 
-  private lostOutcome(error: NodeJS.ErrnoException | undefined): SendOutcome {
+  private lostOutcome(error: NodeJS.ErrnoException | undefined, socket?: net.Socket): SendOutcome {
+    // TLS 1.3 settles the client's handshake before the server has judged our certificate: its refusal
+    // arrives as an alert after the first write.
+    const known =
+      error === undefined || socket === undefined
+        ? undefined
+        : this.options.transport?.classify(error, 'exchange', this.peer, socket);
+    if (known !== undefined) return known;
     if (error !== undefined && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) {
       return {
         kind: 'retry',

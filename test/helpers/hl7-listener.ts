@@ -37,6 +37,15 @@ export interface ReceivedMessage {
   response: ListenerResponse;
   segments?: [string, ...string[][]][];
   parseError?: string;
+  /** Over TLS: the client certificate's subject CN, or null when the client sent none. */
+  peerSubject?: string | null;
+}
+
+/** MLLP over TLS: the listener's certificate and key (PEM paths), and a CA whose client certificates it requires. */
+export interface Hl7ListenerTls {
+  certFile: string;
+  keyFile: string;
+  clientCaFile?: string;
 }
 
 export interface Hl7Listener {
@@ -52,13 +61,24 @@ export interface Hl7Listener {
 
 /** Starts the python3-hl7 MLLP listener on 127.0.0.1 (a free port unless one is given) and waits until it listens. */
 export async function startHl7Listener(
-  options: { responses?: readonly ListenerResponse[]; port?: number } = {},
+  options: { responses?: readonly ListenerResponse[]; port?: number; tls?: Hl7ListenerTls } = {},
 ): Promise<Hl7Listener> {
   const port = options.port ?? (await freePort());
   const responses = (options.responses ?? ['aa']).join(',');
+  const tls = options.tls;
+  const tlsArgs =
+    tls === undefined
+      ? []
+      : [
+          '--tls-cert',
+          tls.certFile,
+          '--tls-key',
+          tls.keyFile,
+          ...(tls.clientCaFile !== undefined ? ['--tls-client-ca', tls.clientCaFile] : []),
+        ];
   const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
     PYTHON,
-    [SCRIPT, '--host', '127.0.0.1', '--port', String(port), '--responses', responses],
+    [SCRIPT, '--host', '127.0.0.1', '--port', String(port), '--responses', responses, ...tlsArgs],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },

@@ -3,6 +3,11 @@
 Run with /usr/bin/python3 (the python3 on PATH cannot see Debian's modules):
 
     hl7_listener.py --port N [--host 127.0.0.1] [--responses aa,ae,...]
+                    [--tls-cert CERT --tls-key KEY [--tls-client-ca CA]]
+
+--tls-cert/--tls-key: MLLP over TLS (Python's ssl wrapping the same server; TLS 1.2 minimum); --tls-client-ca:
+also require a client certificate signed by that CA (mutual TLS). Each message record then carries
+"peerSubject": the client certificate's subject CN, or null when the client sent none.
 
 --responses lists what to do with the 1st, 2nd, ... message received (over all connections); the last entry
 repeats. Entries:
@@ -27,6 +32,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import ssl
 import sys
 
 import hl7
@@ -103,7 +109,18 @@ async def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--responses", default="aa")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--tls-client-ca")
     args = parser.parse_args()
+    context = None
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_client_ca:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(args.tls_client_ca)
     plan = [r.strip() for r in args.responses.split(",") if r.strip()]
     unknown = [r for r in plan if r not in RESPONSES]
     if not plan or unknown:
@@ -134,6 +151,10 @@ async def main():
                 except Exception as error:  # the handler must not throw: python-hl7 would then send nothing
                     record["parseError"] = repr(error)
                 record["controlId"] = control_id
+                if context is not None:
+                    peer = writer.get_extra_info("peercert")
+                    subject = dict(item for rdn in peer.get("subject", ()) for item in rdn) if peer else {}
+                    record["peerSubject"] = subject.get("commonName")
                 emit(record)
                 if response == "silent":
                     continue
@@ -148,7 +169,9 @@ async def main():
         finally:
             writer.close()
 
-    server = await hl7.mllp.start_hl7_server(handle, host=args.host, port=args.port, encoding="utf-8")
+    server = await hl7.mllp.start_hl7_server(
+        handle, host=args.host, port=args.port, encoding="utf-8", ssl=context
+    )
     emit({"event": "ready", "port": args.port})
     async with server:
         await server.serve_forever()
