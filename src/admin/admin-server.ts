@@ -5,7 +5,7 @@ import { createSecureContext } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AdminConfig } from '../config/schema.js';
 import { GatewayError, describeError } from '../errors.js';
-import { BCP195_CIPHERS, TLS_MIN_VERSION } from '../export/mllp-tls.js';
+import { BCP195_CIPHERS, TLS_MIN_VERSION } from '../config/tls-profile.js';
 import type { Logger } from '../logging/logger.js';
 import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js';
 import type { StageTimings } from '../logging/stage-timings.js';

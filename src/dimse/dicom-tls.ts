@@ -2,21 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import tls from 'node:tls';
 import type { DicomClientTlsConfig, DicomTlsConfig } from '../config/schema.js';
 import { GatewayError, describeError } from '../errors.js';
-
-/**
- * DICOM PS3.15 B.9 (BCP 195 TLS profile) for TLS 1.2: ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 only,
- * so no RSA key transport and no CBC. TLS 1.3 suites are all AEAD and stay Node's defaults.
- */
-export const BCP195_CIPHERS = [
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
-
-const PROFILE = { minVersion: 'TLSv1.2', ciphers: BCP195_CIPHERS, honorCipherOrder: true } as const;
+import { TLS_PROFILE as PROFILE } from '../config/tls-profile.js';
 
 function readPem(file: string, what: string): Buffer {
   try {

@@ -2,27 +2,9 @@ import { readFileSync } from 'node:fs';
 import net, { isIP } from 'node:net';
 import tls from 'node:tls';
 import { GatewayError, describeError } from '../errors.js';
+import { BCP195_CIPHERS, TLS_MIN_VERSION } from '../config/tls-profile.js';
 import type { MllpTransport } from '../reporting/mllp-sender.js';
 import type { SendOutcome } from '../reporting/mllp-outcome.js';
-
-/**
- * TLS 1.2 cipher suites of BCP 195 (RFC 7525 section 4.2, which DICOM PS3.15's "BCP 195" profile follows):
- * ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 only, so no RSA key exchange and no CBC. The TLS 1.3
- * suites are named too: Node sets the 1.3 list from the same string, and a list without them would turn 1.3 off.
- */
-export const BCP195_CIPHERS = [
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_CHACHA20_POLY1305_SHA256',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
-
-export const TLS_MIN_VERSION = 'TLSv1.2' as const;
 
 /** destinations.ris[].tls of an mllp destination (src/config/schema.ts). */
 export interface MllpTlsSettings {

@@ -14,7 +14,7 @@ import { createLogger } from '../../src/logging/logger.js';
 import type { AuditRecord } from '../../src/store/audit-trail.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { StoreMetrics } from '../../src/store/store-metrics.js';
-import { makeTestPki, type TestPki } from '../export/ris-mllp-test-pki.js';
+import { makeTestPki, type TestPki } from '../helpers/test-pki.js';
 import { runCli, startGateway } from '../helpers/gateway-process.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { FakeAuth, FakeConsole } from './http/fake-backends.js';

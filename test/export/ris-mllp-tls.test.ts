@@ -15,7 +15,7 @@ import { createLogger } from '../../src/logging/logger.js';
 import { AuditTrail, type AuditRecord } from '../../src/store/audit-trail.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { startHl7Listener, type Hl7ListenerTls } from '../helpers/hl7-listener.js';
-import { makeTestPki, type TestPki } from './ris-mllp-test-pki.js';
+import { makeTestPki, type TestPki } from '../helpers/test-pki.js';
 
 // MLLP over TLS against a real peer: Debian's python3-hl7 listener wrapped in Python's ssl (hl7_listener.py
 // --tls-cert ...), with certificates made by openssl for this run.
