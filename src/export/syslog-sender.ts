@@ -103,6 +103,8 @@ export function octetFrame(message: Buffer): Buffer {
 /** Sends one formatted message at a time over one kept-open connection (reopened after a failure). */
 export class SyslogSender {
   private stream: net.Socket | undefined;
+  /** A connection being opened: close() cuts it too, so a stop never waits for a connect timeout. */
+  private connecting: net.Socket | undefined;
   private udp: dgram.Socket | undefined;
   private readonly timeoutMs: number;
 
@@ -124,6 +126,8 @@ export class SyslogSender {
   close(): void {
     this.stream?.destroy();
     this.stream = undefined;
+    this.connecting?.destroy(new Error('the sender was closed'));
+    this.connecting = undefined;
     this.udp?.close();
     this.udp = undefined;
   }
@@ -186,18 +190,21 @@ export class SyslogSender {
         reject(error instanceof GatewayError ? error : tlsFailed(this.description, error));
         return;
       }
+      this.connecting = socket;
       const timer = setTimeout(
         () => socket.destroy(new Error(`no connection within ${this.timeoutMs} ms`)),
         this.timeoutMs,
       );
       const onError = (error: Error) => {
         clearTimeout(timer);
+        if (this.connecting === socket) this.connecting = undefined;
         socket.destroy();
         reject(isTlsError(error) ? tlsFailed(this.description, error) : unreachable(this.description, error));
       };
       socket.once('error', onError);
       socket.once(ready, () => {
         clearTimeout(timer);
+        if (this.connecting === socket) this.connecting = undefined;
         socket.off('error', onError);
         socket.setNoDelay(true);
         // The receiver never writes; data, an end or an error all mean the connection is done for.

@@ -242,6 +242,23 @@ export const LOG_EVENTS = {
     level: 'error',
     meaning: "The store watch could not read the job store's data_version; changes by the CLI wait for the next event.",
   },
+  // Audit messages to the hospital's audit repository (helper "atna", issue 17)
+  'GATEWAY-7501': {
+    level: 'info',
+    meaning: 'The audit forwarder started: audit rows go to the syslog audit repository (transport, host, port).',
+  },
+  'GATEWAY-7502': {
+    level: 'warn',
+    meaning: 'The audit repository cannot be reached or refused TLS; audit rows wait in the job store and are retried.',
+  },
+  'GATEWAY-7503': {
+    level: 'info',
+    meaning: 'The audit repository is reachable again; the audit rows that waited are being sent.',
+  },
+  'GATEWAY-7504': {
+    level: 'error',
+    meaning: 'An audit row could not be made into a message that fits its transport; it is skipped (its id is given).',
+  },
 } as const satisfies Record<string, LogEventSpec>;
 
 export type LogEvent = keyof typeof LOG_EVENTS;
