@@ -27,6 +27,7 @@ import { StoreMetrics } from './store/store-metrics.js';
 import { AdminServer } from './admin/admin-server.js';
 import { AuthService } from './admin/auth-service.js';
 import { AuditTrail } from './store/audit-trail.js';
+import { createAuditForwarder } from './export/audit-forwarder.js';
 import { ConsoleStore } from './store/console-store.js';
 import { dailySummary } from './maintenance/daily-summary.js';
 import { purgeFinishedStudies } from './maintenance/retention.js';
@@ -124,6 +125,10 @@ export class Gateway {
     const store = JobStore.open(storeFileOf(config));
     this.store = store;
     this.stages.push(this.storeStage(store));
+    // Issue 17 (audit): right after the store, so it is stopped among the last and forwards what the other
+    // stages record while they stop; it reads the audit table only, so DICOM never waits for the repository.
+    const auditForwarder = createAuditForwarder(config.audit, config.dicom.aeTitle, store.connection, logger);
+    if (auditForwarder !== undefined) await this.startStage(auditForwarder);
     const spool = new Spool(spoolDirOf(config));
     const discarded = spool.open();
     if (discarded > 0) {

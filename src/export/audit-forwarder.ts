@@ -8,12 +8,14 @@
  * says how many wait and since when; a restart resumes at the cursor, so nothing is resent or skipped (at least
  * once: see AuditForwarding and SyslogSender for the two edges where a message can repeat or be lost).
  */
+import type Database from 'better-sqlite3';
+import type { AuditConfig } from '../config/schema.js';
 import { GatewayError, describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js';
 import { atnaMessage, type AtnaSource } from '../reporting/atna-message.js';
-import type { AuditForwarding } from '../store/audit-trail.js';
-import { formatSyslog, type SyslogHeader } from './syslog-sender.js';
+import { AuditForwarding } from '../store/audit-trail.js';
+import { formatSyslog, SyslogSender, type SyslogHeader, type SyslogTarget } from './syslog-sender.js';
 
 /** What the forwarder needs of a sender (SyslogSender; tests pass a double). */
 export interface SyslogPort {
@@ -207,3 +209,31 @@ export class AuditForwarder implements Stage {
 }
 
 type StageState = StageStatus['state'];
+
+/**
+ * The forwarder for `audit.syslog`, on the daemon's job store connection; undefined when no repository is
+ * configured (the audit trail then stays in the job store only). A change to `audit` applies at the next start.
+ */
+export function createAuditForwarder(
+  audit: AuditConfig,
+  aeTitle: string,
+  db: Database.Database,
+  logger: Logger,
+): AuditForwarder | undefined {
+  const syslog = audit.syslog;
+  if (syslog === undefined) return undefined;
+  const target: SyslogTarget = { transport: syslog.transport, host: syslog.host, port: syslog.port };
+  if (syslog.caFile !== undefined) target.caFile = syslog.caFile;
+  if (syslog.certFile !== undefined) target.certFile = syslog.certFile;
+  if (syslog.keyFile !== undefined) target.keyFile = syslog.keyFile;
+  const source: AtnaSource = { sourceId: audit.sourceId ?? aeTitle, aeTitle };
+  if (audit.enterpriseSiteId !== undefined) source.enterpriseSiteId = audit.enterpriseSiteId;
+  return new AuditForwarder({
+    forwarding: new AuditForwarding(db, 'syslog'),
+    sender: new SyslogSender(target),
+    header: { facility: syslog.facility, appName: syslog.appName },
+    source,
+    logger,
+    backlogAlarmMs: syslog.backlogAlarmMinutes * 60_000,
+  });
+}
