@@ -15,6 +15,7 @@ import type { Logger } from '../logging/logger.js';
 import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js';
 import { atnaMessage, type AtnaSource } from '../reporting/atna-message.js';
 import { AuditForwarding } from '../store/audit-trail.js';
+import { auditConfigWarnings } from './audit-config-warnings.js';
 import { formatSyslog, SyslogSender, type SyslogHeader, type SyslogTarget } from './syslog-sender.js';
 
 /** What the forwarder needs of a sender (SyslogSender; tests pass a double). */
@@ -38,6 +39,8 @@ export interface AuditForwarderOptions {
   retryMaxMs?: number;
   /** Rows read per query. */
   batch?: number;
+  /** Safe-default warnings (audit-config-warnings.ts), logged at start. */
+  warnings?: string[];
   /** A backlog whose oldest row is older than this (ms) makes the stage degraded even while sends succeed. */
   backlogAlarmMs?: number;
 }
@@ -64,6 +67,9 @@ export class AuditForwarder implements Stage {
   }
 
   async start(): Promise<void> {
+    for (const warning of this.options.warnings ?? []) {
+      this.options.logger.warn(warning, { event: 'GATEWAY-7505', repository: this.options.sender.description });
+    }
     const position = this.options.forwarding.open(this.now());
     this.state = 'running';
     this.options.logger.info('audit forwarder started', {
@@ -235,5 +241,6 @@ export function createAuditForwarder(
     source,
     logger,
     backlogAlarmMs: syslog.backlogAlarmMinutes * 60_000,
+    warnings: auditConfigWarnings(audit),
   });
 }

@@ -259,6 +259,11 @@ export const LOG_EVENTS = {
     level: 'error',
     meaning: 'An audit row could not be made into a message that fits its transport; it is skipped (its id is given).',
   },
+  'GATEWAY-7505': {
+    level: 'warn',
+    meaning:
+      'audit.syslog is unsafe: clear text toward another machine, or a key file readable by group or others (the line says which).',
+  },
 } as const satisfies Record<string, LogEventSpec>;
 
 export type LogEvent = keyof typeof LOG_EVENTS;

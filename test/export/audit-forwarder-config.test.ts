@@ -1,5 +1,9 @@
 import test from 'ava';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { configSchema } from '../../src/config/schema.js';
+import { auditConfigWarnings } from '../../src/export/audit-config-warnings.js';
 
 const parse = (audit: unknown) => configSchema.safeParse({ audit });
 const messages = (audit: unknown) => {
@@ -39,4 +43,25 @@ test('audit.syslog refuses relative or inline certificate files, TLS files witho
   t.regex(messages({ syslog: { transport: 'tcp', host: 'a', port: 601, appName: 'cxr gateway' } }).join(), /APP-NAME/);
   t.regex(messages({ syslog: { transport: 'smtp', host: 'a', port: 25 } }).join(), /audit\.syslog\.transport/);
   t.regex(messages({ syslog: { transport: 'tcp', host: 'a', port: 601, extra: 1 } }).join(), /audit\.syslog/);
+});
+
+test('warnings: clear text toward another machine, and a key file readable by group or others; none when safe', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cxr-audit-warn-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const key = path.join(dir, 'gateway.key');
+  writeFileSync(key, 'not really a key');
+  chmodSync(key, 0o640);
+  const audit = (syslog: Record<string, unknown>) => configSchema.parse({ audit: { syslog } }).audit;
+  t.deepEqual(auditConfigWarnings(configSchema.parse({}).audit), []);
+  t.deepEqual(auditConfigWarnings(audit({ transport: 'tcp', host: '127.0.0.1', port: 601 })), []);
+  t.regex(
+    auditConfigWarnings(audit({ transport: 'udp', host: 'audit.example', port: 514 })).join(),
+    /clear text \(transport: udp\) to audit\.example.*use transport: tls/,
+  );
+  const tlsWithKey = audit({ transport: 'tls', host: 'audit.example', port: 6514, certFile: key, keyFile: key });
+  t.deepEqual(auditConfigWarnings(tlsWithKey), [
+    `audit.syslog.keyFile ${key} is readable by group or others (mode 0640): chmod 600 it, owned by the gateway user`,
+  ]);
+  chmodSync(key, 0o600);
+  t.deepEqual(auditConfigWarnings(tlsWithKey), []);
 });

@@ -151,15 +151,21 @@ test('recording never waits on the repository: rows recorded while a send hangs 
   t.deepEqual(sequenceIds(again.sent), [late]);
 });
 
-test('a channel sends the rows from its first configuration on, not the history before it', async (t) => {
+test('a channel sends the rows from its first configuration on, not the history before it; start logs the safety warnings', async (t) => {
   const { trail, forwarding } = setup(t);
   trail.record(studyReceived(1), 1);
   trail.record(studyReceived(2), 2);
   const sender = new GatedSender();
   sender.open = true;
-  const fwd = forwarder(forwarding, sender, memoryLogger().logger);
+  const { logger, lines } = memoryLogger();
+  const fwd = forwarder(forwarding, sender, logger, { warnings: ['audit.syslog sends audit messages in clear text'] });
   await fwd.start();
   t.teardown(() => fwd.stop(Date.now()));
+  t.like(lines[0], {
+    level: 'warn',
+    message: 'audit.syslog sends audit messages in clear text',
+    fields: { event: 'GATEWAY-7505' },
+  });
   const id = trail.record(studyReceived(3), 3);
   await waitUntil(() => sender.sent.length === 1, 'the new row sent');
   t.deepEqual(sequenceIds(sender.sent), [id]);
