@@ -72,6 +72,9 @@ export const BCP195_CIPHERS = [
 
 const BOM = '\uFEFF';
 
+/** How long a TLS 1.3 connection waits for the server's session ticket before it is used anyway (ms). */
+const TLS13_SETTLE_MS = 1_000;
+
 /** RFC 5424 fields are printable US-ASCII without spaces; NILVALUE '-' when empty. */
 function headerField(value: string, max: number): string {
   const clean = value.replace(/[^\x21-\x7e]/g, '').slice(0, max);
@@ -202,7 +205,7 @@ export class SyslogSender {
         reject(isTlsError(error) ? tlsFailed(this.description, error) : unreachable(this.description, error));
       };
       socket.once('error', onError);
-      socket.once(ready, () => {
+      const accepted = () => {
         clearTimeout(timer);
         if (this.connecting === socket) this.connecting = undefined;
         socket.off('error', onError);
@@ -218,6 +221,26 @@ export class SyslogSender {
         socket.on('data', () => undefined);
         this.stream = socket;
         resolve(socket);
+      };
+      socket.once(ready, () => {
+        // TLS 1.3 finishes the client's side of the handshake before the server has checked our certificate: a
+        // refusal comes as an alert after it, and a frame written at once would be lost with the connection. The
+        // server's session ticket (sent once it accepted us) or an error settles it; a server that sends no ticket
+        // is trusted after a short wait.
+        if (socket instanceof tls.TLSSocket && socket.getProtocol() === 'TLSv1.3') {
+          const settle = setTimeout(settled, TLS13_SETTLE_MS);
+          // Not inside the 'session' callback itself: it runs in the middle of OpenSSL reading the record, and a
+          // write from there corrupts the stream (bad record MAC); the next turn of the loop is safe.
+          const onTicket = () => setImmediate(settled);
+          socket.once('session', onTicket);
+          function settled(): void {
+            clearTimeout(settle);
+            socket.off('session', onTicket);
+            if (!socket.destroyed) accepted();
+          }
+          return;
+        }
+        accepted();
       });
     });
   }

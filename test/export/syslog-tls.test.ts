@@ -22,6 +22,8 @@ interface Pki {
   otherCaCert: string;
   untrustedServerCert: string;
   untrustedServerKey: string;
+  untrustedClientCert: string;
+  untrustedClientKey: string;
 }
 
 async function openssl(dir: string, args: string[]): Promise<void> {
@@ -72,6 +74,7 @@ async function makePki(dir: string): Promise<Pki> {
   await leaf('server', 'localhost', 'ca', 'server.ext');
   await leaf('client', 'CXR_GATEWAY', 'ca', 'client.ext');
   await leaf('untrusted', 'localhost', 'other-ca', 'server.ext');
+  await leaf('untrusted-client', 'CXR_GATEWAY', 'other-ca', 'client.ext');
   return {
     caCert: p('ca.crt'),
     serverCert: p('server.crt'),
@@ -81,6 +84,8 @@ async function makePki(dir: string): Promise<Pki> {
     otherCaCert: p('other-ca.crt'),
     untrustedServerCert: p('untrusted.crt'),
     untrustedServerKey: p('untrusted.key'),
+    untrustedClientCert: p('untrusted-client.crt'),
+    untrustedClientKey: p('untrusted-client.key'),
   };
 }
 
@@ -178,3 +183,31 @@ test('TLS: an unreadable caFile is AUDIT_SYSLOG_FILES, naming the file', async (
   t.is((error as GatewayError).code, 'AUDIT_SYSLOG_FILES');
   t.regex(error?.message ?? '', /\/nonexistent\/ca\.crt/);
 });
+
+for (const [what, client] of [
+  ['a client certificate the receiver does not trust', 'untrusted'],
+  ['no client certificate', 'none'],
+] as const) {
+  test(`mutual TLS: with ${what}, the send fails (AUDIT_SYSLOG_TLS) rather than counting a frame the receiver drops`, async (t) => {
+    const dir = tempDir(t);
+    const pki = await makePki(dir);
+    const listener = await startTlsSyslogListener(dir, {
+      cert: pki.serverCert,
+      key: pki.serverKey,
+      clientCa: pki.caCert,
+    });
+    t.teardown(() => listener.stop());
+    const sender = new SyslogSender({
+      transport: 'tls',
+      host: '127.0.0.1',
+      port: listener.port,
+      caFile: pki.caCert,
+      ...(client === 'untrusted' ? { certFile: pki.untrustedClientCert, keyFile: pki.untrustedClientKey } : {}),
+    });
+    t.teardown(() => sender.close());
+    const error = await t.throwsAsync(sender.send(message(1)));
+    t.is((error as GatewayError).code, 'AUDIT_SYSLOG_TLS', error?.message);
+    await waitUntil(() => listener.records().length >= 1, 'the listener to log the refused handshake', 15_000);
+    t.true(listener.records().every((r) => r.frame === undefined));
+  });
+}
