@@ -166,13 +166,13 @@ export const ERROR_CODES = {
   NOT_FOUND: 'No console page or API route has this path; check the URL (the API is listed at /api/openapi.json).',
   // Audit messages to the hospital's audit repository over syslog (helper "atna", issue 17)
   AUDIT_SYSLOG_UNREACHABLE:
-    'The audit repository (audit.syslog) refused or dropped the connection or did not answer in time; audit rows wait in the job store and are sent once it is back: check that it runs and that host and port are right.',
+    'The audit repository (audit.syslog) refused, dropped or did not answer the connection; check it runs at that host and port: audit rows wait meanwhile.',
   AUDIT_SYSLOG_TLS:
-    'The TLS connection to the audit repository failed (certificate not trusted by audit.syslog.caFile, wrong host name, or our client certificate refused); fix the certificates: audit rows wait in the job store meanwhile.',
+    'TLS to the audit repository failed (certificate not trusted by caFile, wrong host name, or our client certificate refused); fix the certificates.',
   AUDIT_SYSLOG_FILES:
-    'A certificate or key file named in audit.syslog (caFile, certFile, keyFile) cannot be read; check the path and that the gateway user may read it.',
+    'A certificate or key file named in audit.syslog cannot be read; check the path and that the gateway user may read it.',
   AUDIT_MESSAGE_TOO_LARGE:
-    'An audit message is larger than one UDP datagram can carry (65,507 bytes); it is skipped and logged: use transport tcp or tls for the audit repository.',
+    'An audit message is larger than one UDP datagram (65,507 bytes) and was skipped; use transport tcp or tls for the audit repository.',
   // Last resort
   INTERNAL: 'Something that cannot happen did (a broken invariant): this is a bug; report it with the log line.',
 } as const;
