@@ -5,7 +5,8 @@
  * What "sent" means here (the forwarder marks a row forwarded on it):
  * - udp: the datagram left the socket without error. The socket is connected, so an ICMP port unreachable from a
  *   stopped receiver fails the NEXT send, but the message in flight at that moment is lost: UDP gives no delivery
- *   guarantee (RFC 5426 says as much). One message is one datagram of at most 65,507 bytes (what IPv4 UDP carries;
+ *   guarantee (RFC 5426 says as much): during an outage, each retry's first datagram may be lost the same way, so
+ *   the forwarder's "kept and sent later" promise holds for tcp and tls only. One message is one datagram of at most 65,507 bytes (what IPv4 UDP carries;
  *   IP fragments it above the path MTU); a larger one is refused as AUDIT_MESSAGE_TOO_LARGE. The messages built by
  *   reporting/atna-message.ts stay a few kilobytes (at most 100 instance UIDs, details of at most 2,000 characters).
  * - tcp / tls: the frame was written to the connection and the write completed without error. Syslog has no
