@@ -80,11 +80,6 @@ export class AuditForwarder implements Stage {
     this.loop = this.run();
   }
 
-  /** Looks for new rows now rather than at the next poll (a recorder may call it; optional). */
-  notify(): void {
-    this.wake?.();
-  }
-
   async stop(deadline: number): Promise<void> {
     this.stopping = true;
     this.state = 'stopping';
