@@ -172,6 +172,15 @@ export const ERROR_CODES = {
     "A RIS destination's tls.caFile, certFile or keyFile cannot be read; check the path and that the gateway's user may read it.",
   ADMIN_TLS_FILE_UNREADABLE:
     'admin.tls.certFile or keyFile cannot be read or is not a PEM certificate and key; check the paths, permissions and contents.',
+  // Audit messages to the hospital's audit repository over syslog (helper "atna", issue 17)
+  AUDIT_SYSLOG_UNREACHABLE:
+    'The audit repository (audit.syslog) refused, dropped or did not answer the connection; check it runs at that host and port: audit rows wait meanwhile.',
+  AUDIT_SYSLOG_TLS:
+    'TLS to the audit repository failed (certificate not trusted by caFile, wrong host name, or our client certificate refused); fix the certificates.',
+  AUDIT_SYSLOG_FILES:
+    'A certificate or key file named in audit.syslog cannot be read; check the path and that the gateway user may read it.',
+  AUDIT_MESSAGE_TOO_LARGE:
+    'An audit message is larger than one UDP datagram (65,507 bytes) and was skipped; use transport tcp or tls for the audit repository.',
   // Last resort
   INTERNAL: 'Something that cannot happen did (a broken invariant): this is a bug; report it with the log line.',
 } as const;

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { StudyAssembler } from './assembly/study-assembler.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { LrpOptions } from './lrp/composites.js';
-import { dicomSecurityWarnings } from './dimse/dicom-tls-warnings.js';
 import { StorageScp } from './dimse/storage-scp.js';
 import { InferencePool } from './analysis/inference-pool.js';
 import { MANIFEST_FILE, readManifest } from './inference/model-manifest.js';
@@ -28,6 +27,7 @@ import { StoreMetrics } from './store/store-metrics.js';
 import { AdminServer } from './admin/admin-server.js';
 import { AuthService } from './admin/auth-service.js';
 import { AuditTrail } from './store/audit-trail.js';
+import { createAuditForwarder } from './export/audit-forwarder.js';
 import { ConsoleStore } from './store/console-store.js';
 import { dailySummary } from './maintenance/daily-summary.js';
 import { purgeFinishedStudies } from './maintenance/retention.js';
@@ -79,11 +79,6 @@ function consoleStoreParts(db: Database.Database): ConsoleStoreParts {
   return { queries: new ConsoleStore(db, audit), audit };
 }
 
-/** Loopback addresses: anything else makes the console reachable from the network. */
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
 /**
  * The daemon: wires the stages together and owns their lifecycle (logging/lifecycle.ts). Start order is store,
  * analysis, export, pipeline, assembly, DICOM listener, maintenance, admin: store first, network last. Stop
@@ -129,6 +124,10 @@ export class Gateway {
     const audit = new AuditTrail(store.connection);
     this.audit = audit;
     this.stages.push(this.storeStage(store));
+    // Issue 17 (audit): right after the store, so it is stopped among the last and forwards what the other
+    // stages record while they stop; it reads the audit table only, so DICOM never waits for the repository.
+    const auditForwarder = createAuditForwarder(config.audit, config.dicom.aeTitle, store.connection, logger);
+    if (auditForwarder !== undefined) await this.startStage(auditForwarder);
     const spool = new Spool(spoolDirOf(config));
     const discarded = spool.open();
     if (discarded > 0) {
@@ -179,10 +178,7 @@ export class Gateway {
       logger,
       minFreeBytes: config.storage.minFreeDiskMB * 1024 * 1024,
     });
-    // issue 17: unsafe DICOM settings are warned about; associations, studies received and TLS failures go to the
-    // job store's audit trail.
-    for (const why of dicomSecurityWarnings(config.dicom, config.destinations.pacs))
-      logger.warn('unsafe DICOM setting', { event: 'DIMSE-1400', why });
+    // Associations, studies received and TLS failures go to the job store's audit trail (issue 17).
     const scp = new StorageScp({ config: config.dicom, sink: ingest, logger, audit });
     this.scp = scp;
     this.stages.push(scp);
@@ -441,12 +437,6 @@ export class Gateway {
       event: 'GATEWAY-7010',
       url: `${this.admin.secure ? 'https' : 'http'}://${address.address}:${address.port}/healthz`,
     });
-    if (!isLoopbackHost(config.admin.host)) {
-      logger.warn(
-        'the admin port listens on a non-loopback address: the console is reachable from the network; put it behind the hospital reverse proxy (HTTPS) or set admin.host to 127.0.0.1',
-        { event: 'ADMIN-7207', host: config.admin.host, port: address.port },
-      );
-    }
   }
 
   private modelStatuses(): ModelStatus[] {

@@ -48,7 +48,7 @@ import { overlayPng } from './overlay-png.js';
 import { applyRules, dryRunRules, validateRules } from './rules-editor.js';
 
 /** Config sections a reload does not apply (gateway.ts applyReload): changing them needs a restart. */
-export const RESTART_NEEDED_KEYS = ['dicom', 'storage', 'models', 'inference', 'admin', 'logging'] as const;
+export const RESTART_NEEDED_KEYS = ['dicom', 'storage', 'models', 'inference', 'admin', 'logging', 'audit'] as const;
 
 /** What the service needs of the audit trail (store/audit-trail.ts). */
 export type AuditLog = Pick<AuditTrail, 'record' | 'list'>;

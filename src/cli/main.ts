@@ -194,7 +194,7 @@ async function start(configPath: string | undefined): Promise<number> {
   });
   for (const notice of notices) logger.warn('configuration option ignored', { event: 'CONFIG-9001', why: notice });
   for (const w of securityWarnings(config))
-    logger.warn('security warning', { event: 'EXPORT-6410', code: w.code, key: w.key, why: w.message });
+    logger.warn('security warning', { event: 'CONFIG-9005', code: w.code, key: w.key, why: w.message });
   const gateway = new Gateway(config, logger, { configPath, version: packageVersion() });
   // Signals are handled from the first moment: a SIGTERM during start-up stops cleanly once start-up
   // has finished, and a SIGHUP never kills the daemon.

@@ -336,6 +336,65 @@ export const loggingSchema = z
   })
   .strict();
 
+// Audit messages to the hospital's audit repository (issue 17, helper "atna"): DICOM PS3.15 A.5 audit messages over
+// syslog (RFC 5424; UDP, TCP with octet counting, or TLS per RFC 5425). Files are named, never inlined, and absolute:
+// the daemon reads them again at each reconnection, whatever its working folder.
+const absoluteFile = z
+  .string()
+  .min(1)
+  .refine((p) => p.startsWith('/'), 'must be an absolute path to a file (PEM); inline PEM is not accepted');
+
+export const auditSyslogSchema = z
+  .object({
+    /** udp is lossy (RFC 5426) and unencrypted: use tls toward anything but the local machine. */
+    transport: z.enum(['udp', 'tcp', 'tls']),
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535),
+    /** tls: the CA the repository's certificate must chain to (Node's default CAs when left out). */
+    caFile: absoluteFile.optional(),
+    /** tls: the gateway's client certificate and key, for a repository that wants mutual TLS. */
+    certFile: absoluteFile.optional(),
+    keyFile: absoluteFile.optional(),
+    /** 10 (security/authorization) per IHE ATNA; 13 (log audit) is another common choice. */
+    facility: z.number().int().min(0).max(23).default(10),
+    appName: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,48}$/, 'APP-NAME is 1 to 48 printable ASCII characters without spaces')
+      .default('cxr-gateway'),
+    /** Rows older than this unsent (minutes) make /healthz degraded even while the repository answers. */
+    backlogAlarmMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 60)
+      .default(15),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.transport !== 'tls') {
+      for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
+        if (s[key] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [key], message: `${key} is used only with transport: tls` });
+      }
+    }
+    if ((s.certFile === undefined) !== (s.keyFile === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['certFile'], message: 'certFile and keyFile go together' });
+    }
+  });
+
+export const auditSchema = z
+  .object({
+    /** Where audit messages go; without it the audit trail stays in the job store only. */
+    syslog: auditSyslogSchema.optional(),
+    /** AuditSourceID of every message; the gateway's AE title (dicom.aeTitle) when left out. */
+    sourceId: z.string().min(1).max(64).optional(),
+    /** AuditEnterpriseSiteID: the hospital or site, as the audit repository knows it. */
+    enterpriseSiteId: z.string().min(1).max(64).optional(),
+  })
+  .strict();
+
+export type AuditConfig = z.infer<typeof auditSchema>;
+
 export const configSchema = z
   .object({
     dicom: dicomSchema.default(() => dicomSchema.parse({})),
@@ -363,6 +422,7 @@ export const configSchema = z
     maintenance: maintenanceSchema.default(() => maintenanceSchema.parse({})),
     admin: adminSchema.default(() => adminSchema.parse({})),
     logging: loggingSchema.default(() => loggingSchema.parse({})),
+    audit: auditSchema.default(() => auditSchema.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {

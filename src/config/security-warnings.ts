@@ -3,7 +3,7 @@ import { statSync, type Stats } from 'node:fs';
 /**
  * Settings that pass the schema but leave patient data or the gateway open: check-config prints them (stderr,
  * exit 0: they are choices a site may make on purpose, e.g. on an isolated modality VLAN) and the daemon logs
- * them at start-up (EXPORT-6410). One warning per finding, with the config key an admin looks at.
+ * them at start-up (CONFIG-9005). One warning per finding, with the config key an admin looks at.
  */
 export interface SecurityWarning {
   /** Stable, for scripts and tests. */
@@ -26,7 +26,11 @@ interface DestinationLike {
  * `audit.syslog` (the "atna" part) are read when present, in the shapes those parts give them.
  */
 export interface SecurityInput {
-  readonly dicom: { readonly host: string; readonly callers: { readonly allowAny: boolean }; readonly tls?: unknown };
+  readonly dicom: {
+    readonly host: string;
+    readonly callers: { readonly allowAny: boolean };
+    readonly tls?: unknown;
+  };
   readonly destinations: { readonly pacs: readonly DestinationLike[]; readonly ris: readonly DestinationLike[] };
   readonly admin: { readonly enabled: boolean; readonly host: string; readonly tls?: unknown };
   readonly audit?: { readonly syslog?: { readonly host: string; readonly transport: string } | undefined } | undefined;

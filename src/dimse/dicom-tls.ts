@@ -64,17 +64,6 @@ function checkContext(options: tls.SecureContextOptions, files: string): void {
   }
 }
 
-/** A warning when a private key file can be read by group or others; undefined when it is private (or absent). */
-export function keyFileExposure(file: string): string | undefined {
-  try {
-    const mode = statSync(file).mode & 0o777;
-    if ((mode & 0o077) === 0) return undefined;
-    return `the private key file ${file} is readable by group or others (mode ${mode.toString(8).padStart(3, '0')}); chmod 600 it`;
-  } catch {
-    return undefined;
-  }
-}
-
 /** A certificate subject as `CN=..,O=..` in the certificate's order, empty when there is none. */
 export function subjectText(subject: tls.PeerCertificate['subject'] | undefined): string {
   if (subject === undefined) return '';

@@ -79,11 +79,6 @@ export const LOG_EVENTS = {
     meaning: 'The association did not end with a release, though every instance was answered.',
   },
   // DIMSE: DICOM TLS (helper "dicom-tls", issue 17)
-  'DIMSE-1400': {
-    level: 'warn',
-    meaning:
-      'An unsafe DICOM setting: an open listener accepting any caller, plain DICOM off loopback, an unverified PACS, a key file others can read.',
-  },
   'DIMSE-1401': {
     level: 'warn',
     meaning:
@@ -192,11 +187,6 @@ export const LOG_EVENTS = {
     level: 'error',
     meaning: 'An audit event (a RIS delivery, a TLS failure) could not be written to the audit trail.',
   },
-  'EXPORT-6410': {
-    level: 'warn',
-    meaning:
-      'A security warning about the configuration (open listener, TLS off, readable key file); see check-config.',
-  },
   'EXPORT-6420': { level: 'info', meaning: "The admin port's HTTPS certificate and key were read again (SIGHUP)." },
   'EXPORT-6421': {
     level: 'error',
@@ -259,6 +249,11 @@ export const LOG_EVENTS = {
   'CONFIG-9002': { level: 'error', meaning: 'A configuration reload was refused; the running configuration is kept.' },
   'CONFIG-9003': { level: 'error', meaning: 'A configuration reload was refused: a new destination could not start.' },
   'CONFIG-9004': { level: 'info', meaning: 'A configuration reload was applied.' },
+  'CONFIG-9005': {
+    level: 'warn',
+    meaning:
+      'A security warning about the configuration (open listener, plain DICOM off loopback, TLS off or unverified, readable key file, plain-HTTP admin port); check-config prints the same.',
+  },
   // ADMIN-72xx: the operations console's service (helper "service": admin/console-service.ts, gateway wiring)
   'ADMIN-7201': {
     level: 'info',
@@ -275,13 +270,26 @@ export const LOG_EVENTS = {
     meaning: 'A rule set was applied from the console: config file written (previous kept as a backup) and reloaded.',
   },
   'ADMIN-7206': { level: 'warn', meaning: 'Applying a rule set from the console was refused; nothing changed.' },
-  'ADMIN-7207': {
-    level: 'warn',
-    meaning: 'The admin port listens on a non-loopback address: the console is reachable from the network.',
-  },
   'ADMIN-7208': {
     level: 'error',
     meaning: "The store watch could not read the job store's data_version; changes by the CLI wait for the next event.",
+  },
+  // Audit messages to the hospital's audit repository (helper "atna", issue 17)
+  'GATEWAY-7501': {
+    level: 'info',
+    meaning: 'The audit forwarder started: audit rows go to the syslog audit repository (transport, host, port).',
+  },
+  'GATEWAY-7502': {
+    level: 'warn',
+    meaning: 'The audit repository cannot be reached or refused TLS; audit rows wait in the job store and are retried.',
+  },
+  'GATEWAY-7503': {
+    level: 'info',
+    meaning: 'The audit repository is reachable again; the audit rows that waited are being sent.',
+  },
+  'GATEWAY-7504': {
+    level: 'error',
+    meaning: 'An audit row could not be made into a message that fits its transport; it is skipped (its id is given).',
   },
 } as const satisfies Record<string, LogEventSpec>;
 

@@ -137,3 +137,70 @@ export class AuditTrail {
  * sent, security events). Stages take this, not the class, so their tests can record into a list.
  */
 export type AuditRecorder = Pick<AuditTrail, 'record'>;
+
+/** Where a forwarding channel stands: rows with an id above `lastId` wait; the oldest of them since `oldestAt`. */
+export interface AuditBacklog {
+  lastId: number;
+  waiting: number;
+  /** Epoch ms of the oldest waiting row; null when none waits. */
+  oldestAt: number | null;
+}
+
+/**
+ * The forwarding cursor of one channel (issue 17: 'syslog', the hospital's audit repository), kept in the job store
+ * (table audit_forwarding, schema v5) so a restart never resends a row nor skips one. audit_events ids only grow and
+ * SQLite has one writer at a time, so "id > last_id in id order" is the rows not yet sent, in recording order.
+ *
+ * Which rows a channel sends: every row recorded from the moment the channel is first configured (its cursor is
+ * created at the newest id then), including rows recorded while it is later unconfigured or unreachable. Rows older
+ * than the first configuration stay in the store only: a repository connected today does not get years of history.
+ * Delivery is at least once: a crash between the transport accepting a message and `advance` sends it again, with
+ * the same row id in the message (the receiver can drop the duplicate).
+ */
+export class AuditForwarding {
+  constructor(
+    private readonly db: Database.Database,
+    readonly channel: string,
+  ) {}
+
+  /** Creates the cursor at the newest row when the channel has none; returns its position. */
+  open(now: number): number {
+    const row = this.db.prepare('SELECT last_id FROM audit_forwarding WHERE channel = ?').get(this.channel) as
+      { last_id: number } | undefined;
+    if (row !== undefined) return row.last_id;
+    const newest = (this.db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM audit_events').get() as { id: number }).id;
+    this.db
+      .prepare('INSERT INTO audit_forwarding (channel, last_id, started_at, updated_at) VALUES (?, ?, ?, ?)')
+      .run(this.channel, newest, now, now);
+    return newest;
+  }
+
+  /** The next rows to send, oldest first. */
+  next(limit: number): AuditRowOut[] {
+    const rows = this.db
+      .prepare(
+        `SELECT e.* FROM audit_events e, audit_forwarding f
+         WHERE f.channel = ? AND e.id > f.last_id ORDER BY e.id LIMIT ?`,
+      )
+      .all(this.channel, limit) as AuditRow[];
+    return rows.map((r) => ({ ...r }));
+  }
+
+  /** Marks every row up to `id` sent; never moves the cursor back. */
+  advance(id: number, now: number): void {
+    this.db
+      .prepare('UPDATE audit_forwarding SET last_id = MAX(last_id, ?), updated_at = ? WHERE channel = ?')
+      .run(id, now, this.channel);
+  }
+
+  backlog(): AuditBacklog {
+    const row = this.db
+      .prepare(
+        `SELECT f.last_id AS lastId, COUNT(e.id) AS waiting, MIN(e.at) AS oldestAt
+         FROM audit_forwarding f LEFT JOIN audit_events e ON e.id > f.last_id
+         WHERE f.channel = ? GROUP BY f.channel`,
+      )
+      .get(this.channel) as AuditBacklog | undefined;
+    return row ?? { lastId: 0, waiting: 0, oldestAt: null };
+  }
+}

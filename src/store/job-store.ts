@@ -200,6 +200,15 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX sessions_by_user ON sessions (user);
    ALTER TABLE deliveries ADD COLUMN attempts_at_release INTEGER NOT NULL DEFAULT 0;`,
+  // v5 (issue 17): the audit forwarder's cursor. audit_events ids only grow and SQLite serialises writers, so
+  // "every row with id > last_id, in id order" is exactly the rows not yet sent, in the order they were recorded.
+  // One row per forwarding channel ('syslog'); it is created when the channel is first configured.
+  `CREATE TABLE audit_forwarding (
+     channel     TEXT PRIMARY KEY,
+     last_id     INTEGER NOT NULL,
+     started_at  INTEGER NOT NULL,
+     updated_at  INTEGER NOT NULL
+   );`,
 ];
 
 interface StudyRow {

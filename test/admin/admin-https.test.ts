@@ -213,7 +213,7 @@ test('a missing file, or a key that is not the certificate’s, stops the start 
   }
 });
 
-test('the daemon: start-up security warnings (EXPORT-6410), the admin URL in https, /healthz over HTTPS, SIGHUP re-reads the certificate', async (t) => {
+test('the daemon: start-up security warnings (CONFIG-9005), the admin URL in https, /healthz over HTTPS, SIGHUP re-reads the certificate', async (t) => {
   const keyFile = path.join(dir, 'daemon-admin.key');
   copyFileSync(pki.serverKey, keyFile);
   chmodSync(keyFile, 0o644);
@@ -232,7 +232,7 @@ test('the daemon: start-up security warnings (EXPORT-6410), the admin URL in htt
   const ready = await gateway.waitForLog((l) => l.event === 'GATEWAY-7010', 'the admin port');
   const url = new URL(String(ready.url));
   t.is(url.protocol, 'https:');
-  const warnings = gateway.logs.filter((l) => l.event === 'EXPORT-6410');
+  const warnings = gateway.logs.filter((l) => l.event === 'CONFIG-9005');
   t.deepEqual(warnings.map((w) => `${String(w.code)} ${String(w.key)}`).sort(), [
     'key-file-readable admin.tls.keyFile',
     'tls-off destinations.ris.1.tls',

@@ -3,8 +3,8 @@ import { chmodSync, copyFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { dicomSchema, pacsDestinationSchema } from '../../src/config/schema.js';
-import { boundAeTitle, keyFileExposure, serverSecureContext, subjectText } from '../../src/dimse/dicom-tls.js';
-import { dicomSecurityWarnings } from '../../src/dimse/dicom-tls-warnings.js';
+import { boundAeTitle, serverSecureContext, subjectText } from '../../src/dimse/dicom-tls.js';
+import { securityWarnings } from '../../src/config/security-warnings.js';
 import { GatewayError } from '../../src/errors.js';
 import { makeTestPki, type TestPki } from '../helpers/test-pki.js';
 
@@ -64,15 +64,6 @@ test('serverSecureContext: unreadable files and a key that does not fit the cert
   t.regex(mismatch?.message ?? '', /unusable/);
 });
 
-test('a private key readable by group or others is warned about; mode 600 is not', (t) => {
-  const key = path.join(dir, 'mode.key');
-  copyFileSync(pki.serverKey, key);
-  chmodSync(key, 0o644);
-  t.regex(keyFileExposure(key) ?? '', /readable by group or others \(mode 644\)/);
-  chmodSync(key, 0o600);
-  t.is(keyFileExposure(key), undefined);
-});
-
 test('security warnings: open listener with allowAny, plain DICOM to a remote PACS, unverified PACS, exposed key; none for loopback', (t) => {
   const key = path.join(dir, 'exposed.key');
   copyFileSync(pki.clientKey, key);
@@ -89,12 +80,18 @@ test('security warnings: open listener with allowAny, plain DICOM to a remote PA
     }),
     pacsDestinationSchema.parse({ type: 'dicom', name: 'local', host: '127.0.0.1', port: 104, aeTitle: 'PACS' }),
   ];
-  const warnings = dicomSecurityWarnings(dicomSchema.parse({ host: '0.0.0.0' }), pacs);
-  t.true(warnings.some((w) => /0\.0\.0\.0 is reachable from the network and dicom\.callers\.allowAny/.test(w)));
-  t.true(warnings.some((w) => /plain DICOM listener/.test(w)));
-  t.true(warnings.some((w) => /destination remote: DICOM to 10\.1\.2\.3:104 without TLS/.test(w)));
-  t.true(warnings.some((w) => /destination lax: tls\.verifyServer is false/.test(w)));
-  t.true(warnings.some((w) => /destination lax: the private key file .*exposed\.key/.test(w)));
-  t.false(warnings.some((w) => /destination local/.test(w)));
-  t.deepEqual(dicomSecurityWarnings(dicomSchema.parse({}), [pacs[2] as (typeof pacs)[number]]), []);
+  const input = (host: string, destinations: typeof pacs) => ({
+    dicom: dicomSchema.parse({ host }),
+    destinations: { pacs: destinations, ris: [] },
+    admin: { enabled: false, host: '127.0.0.1' },
+  });
+  const warnings = securityWarnings(input('0.0.0.0', pacs)).map((w) => `${w.code} ${w.key}: ${w.message}`);
+  t.true(
+    warnings.some((w) => /^listener-open-to-any dicom\.host: dicom\.host is 0\.0\.0\.0.*allowAny is true/.test(w)),
+  );
+  t.true(warnings.some((w) => /^tls-off destinations\.pacs\.0[.:].*PACS destination 'remote' at 10\.1\.2\.3/.test(w)));
+  t.true(warnings.some((w) => /^tls-unverified destinations\.pacs\.1[.:]/.test(w)));
+  t.true(warnings.some((w) => /^key-file-readable destinations\.pacs\.1\.tls\.keyFile: .*exposed\.key/.test(w)));
+  t.false(warnings.some((w) => /destinations\.pacs\.2/.test(w)));
+  t.deepEqual(securityWarnings(input('127.0.0.1', [pacs[2] as (typeof pacs)[number]])), []);
 });

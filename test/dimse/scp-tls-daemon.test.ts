@@ -74,9 +74,9 @@ test.serial(
   async (t) => {
     const ready = await gateway.waitForLog((l) => l.event === 'DIMSE-1000', 'the listener');
     t.is(ready.tlsPort, tlsPort);
-    const unsafe = gateway.logs.filter((l) => l.event === 'DIMSE-1400').map((l) => String(l.why));
+    const unsafe = gateway.logs.filter((l) => l.event === 'CONFIG-9005').map((l) => String(l.why));
     t.is(unsafe.length, 1, unsafe.join('; '));
-    t.regex(unsafe[0] ?? '', /served\.key is readable by group or others \(mode 644\)/);
+    t.regex(unsafe[0] ?? '', /served\.key is readable by its group and others \(mode 644\)/);
     const overTls = await echoscu(tlsPort, {
       callingAe: 'MODALITY1',
       extraArgs: ['+tls', pki.clientKey, pki.clientCert, '-pw', '+cf', pki.caCert],

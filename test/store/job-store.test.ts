@@ -82,7 +82,7 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
   // Back to what version 2 left: no crashes column, none of version 4's tables.
   db.exec('ALTER TABLE job_images DROP COLUMN crashes');
   db.exec(
-    'DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
+    'DROP TABLE audit_forwarding; DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
   );
   db.pragma('user_version = 2');
   const job = (uid: string, imageReason: string, studyState = 'ready') => {
@@ -104,7 +104,7 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
 
   const store = JobStore.open(location);
   t.teardown(() => store.close());
-  t.is(store.connection.pragma('user_version', { simple: true }), 4);
+  t.is(store.connection.pragma('user_version', { simple: true }), 5);
   const states = new Map(store.listJobs().map((j) => [j.id, j]));
   t.like(states.get(full ?? 0), { state: 'processing', finishedAt: null });
   t.regex(states.get(full ?? 0)?.lastError ?? '', /lack of disk space/);
@@ -129,14 +129,14 @@ test('schema v4: a version 3 file gains delivery_attempts, audit_events, users a
   old.recordInstance(instance('8.1', 1000, '8.1.1'));
   old.promoteQuietStudies(1000, 1000);
   old.connection.exec(
-    'DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
+    'DROP TABLE audit_forwarding; DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
   );
   old.connection.pragma('user_version = 3');
   old.close();
 
   const store = JobStore.open(location);
   t.teardown(() => store.close());
-  t.is(store.connection.pragma('user_version', { simple: true }), 4);
+  t.is(store.connection.pragma('user_version', { simple: true }), 5);
   const tables = (
     store.connection.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as Array<{
       name: string;
@@ -144,4 +144,21 @@ test('schema v4: a version 3 file gains delivery_attempts, audit_events, users a
   ).map((r) => r.name);
   for (const name of ['delivery_attempts', 'audit_events', 'users', 'sessions']) t.true(tables.includes(name), name);
   t.like(store.listJobs(), [{ studyInstanceUid: '8.1', state: 'ready' }]);
+});
+
+test('schema v5: a version 4 file gains the audit forwarding cursor, keeping its audit rows', (t) => {
+  const location = file();
+  const old = JobStore.open(location);
+  old.connection.exec(
+    `INSERT INTO audit_events (at, category, action, outcome) VALUES (1, 'admin', 'user.login', 'success');
+     DROP TABLE audit_forwarding;`,
+  );
+  old.connection.pragma('user_version = 4');
+  old.close();
+
+  const store = JobStore.open(location);
+  t.teardown(() => store.close());
+  t.is(store.connection.pragma('user_version', { simple: true }), 5);
+  t.deepEqual(store.connection.prepare('SELECT channel FROM audit_forwarding').all(), []);
+  t.is((store.connection.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n, 1);
 });
