@@ -6,14 +6,13 @@
 // job store's rows (read-only SQLite beside the daemon) identical before and after the refused call.
 
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { storescu } from '../helpers/dcmtk.js';
 import { newUid, writeImageFile } from '../helpers/dicom-factory.js';
 import { ConsoleClient, type ApiError } from '../helpers/console-client.js';
-import { CLI, startGateway, writeGatewayConfig, type GatewayUnderTest } from '../helpers/gateway-process.js';
+import { addConsoleUser, startGateway, writeGatewayConfig, type GatewayUnderTest } from '../helpers/gateway-process.js';
 import { startHl7Listener, type Hl7Listener } from '../helpers/hl7-listener.js';
 import { startOrthanc, type OrthancUnderTest } from '../helpers/orthanc.js';
 import { freePort } from '../helpers/ports.js';
@@ -73,19 +72,6 @@ test.after.always(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 });
 
-function addUser(configPath: string, user: string, role: 'admin' | 'viewer', password: string): Promise<number | null> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [CLI, 'admin', 'add-user', user, '--role', role, '--password-stdin', '--config', configPath],
-      { stdio: ['pipe', 'ignore', 'inherit'] },
-    );
-    child.once('error', reject);
-    child.once('exit', (code) => resolve(code));
-    child.stdin.end(`${password}\n`);
-  });
-}
-
 /** The busy rule first (its accession to the dead PACS), then every CR/DX study to Orthanc and the RIS. */
 function startingRules(): unknown[] {
   return [
@@ -126,8 +112,9 @@ test.before(async () => {
     responseTimeoutSeconds: 5,
   });
   const setup = await writeGatewayConfig(overrides);
-  if ((await addUser(setup.configPath, ADMIN.user, 'admin', ADMIN.password)) !== 0) throw new Error('add-user admin');
-  if ((await addUser(setup.configPath, VIEWER.user, 'viewer', VIEWER.password)) !== 0)
+  if ((await addConsoleUser(setup.configPath, ADMIN.user, 'admin', ADMIN.password)) !== 0)
+    throw new Error('add-user admin');
+  if ((await addConsoleUser(setup.configPath, VIEWER.user, 'viewer', VIEWER.password)) !== 0)
     throw new Error('add-user viewer');
   const gateway = await startGateway({}, setup);
   cleanups.push(() => gateway.stop());

@@ -5,7 +5,6 @@
 // token are refused and change nothing. The dashboard and study page screenshots in README.md come from here.
 
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +13,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
 import { storescu } from '../helpers/dcmtk.js';
 import { newUid, writeImageFile } from '../helpers/dicom-factory.js';
-import { CLI, startGateway, writeGatewayConfig, type GatewayUnderTest } from '../helpers/gateway-process.js';
+import { addConsoleUser, startGateway, writeGatewayConfig, type GatewayUnderTest } from '../helpers/gateway-process.js';
 import { startHl7Listener, type Hl7Listener } from '../helpers/hl7-listener.js';
 import { startOrthanc, type OrthancUnderTest } from '../helpers/orthanc.js';
 import { freePort } from '../helpers/ports.js';
@@ -43,20 +42,6 @@ test.after.always(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 });
 
-/** `cxr-gateway admin add-user` through the real CLI, the password on stdin (as a provisioning script does). */
-function addUser(configPath: string, user: string, role: 'admin' | 'viewer', password: string): Promise<number | null> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [CLI, 'admin', 'add-user', user, '--role', role, '--password-stdin', '--config', configPath],
-      { stdio: ['pipe', 'ignore', 'inherit'] },
-    );
-    child.once('error', reject);
-    child.once('exit', (code) => resolve(code));
-    child.stdin.end(`${password}\n`);
-  });
-}
-
 let world: World | undefined;
 async function setUp(): Promise<World> {
   if (world) return world;
@@ -66,8 +51,9 @@ async function setUp(): Promise<World> {
   const listener = await startHl7Listener({ responses: ['ar'], port: risPort });
   cleanups.push(() => listener.stop());
   const setup = await writeGatewayConfig(peerConfig({ pacsPort: orthanc.dicomPort, risPort }));
-  if ((await addUser(setup.configPath, ADMIN.user, 'admin', ADMIN.password)) !== 0) throw new Error('add-user admin');
-  if ((await addUser(setup.configPath, VIEWER.user, 'viewer', VIEWER.password)) !== 0)
+  if ((await addConsoleUser(setup.configPath, ADMIN.user, 'admin', ADMIN.password)) !== 0)
+    throw new Error('add-user admin');
+  if ((await addConsoleUser(setup.configPath, VIEWER.user, 'viewer', VIEWER.password)) !== 0)
     throw new Error('add-user viewer');
   const gateway = await startGateway({}, setup);
   cleanups.push(() => gateway.stop());

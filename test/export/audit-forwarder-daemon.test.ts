@@ -2,14 +2,13 @@
 // (here written by the CLI, a second process on the same job store) wait, /healthz says so; once a real rsyslogd
 // listens, the waiting rows arrive as DICOM audit messages.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { checkAtna, child } from '../helpers/atna-check.js';
 import { storescu } from '../helpers/dcmtk.js';
 import { writeImageFile } from '../helpers/dicom-factory.js';
-import { CLI, startGateway } from '../helpers/gateway-process.js';
+import { addConsoleUser, startGateway } from '../helpers/gateway-process.js';
 import { freePort } from '../helpers/ports.js';
 import { startRsyslog } from '../helpers/rsyslog.js';
 import { tinyModelDir } from '../helpers/tiny-densenet.js';
@@ -18,21 +17,6 @@ import { waitUntil } from '../helpers/wait-until.js';
 interface Healthz {
   status: string;
   problems: string[];
-}
-
-function addUser(configPath: string, name: string): Promise<number | null> {
-  return new Promise((resolve, reject) => {
-    const cli = spawn(
-      process.execPath,
-      [CLI, 'admin', 'add-user', name, '--role', 'viewer', '--password-stdin', '--config', configPath],
-      {
-        stdio: ['pipe', 'ignore', 'ignore'],
-      },
-    );
-    cli.once('error', reject);
-    cli.once('close', resolve);
-    cli.stdin.end('a long enough password\n');
-  });
 }
 
 test('repository down: C-STOREs succeed, audit rows wait (/healthz degraded); repository up: they arrive as audit messages', async (t) => {
@@ -49,7 +33,8 @@ test('repository down: C-STOREs succeed, audit rows wait (/healthz degraded); re
   const ready = await gateway.waitForLog((l) => l.event === 'GATEWAY-7010', 'the admin port');
   const base = String(ready.url).replace('/healthz', '');
 
-  for (const name of ['alice', 'bob']) t.is(await addUser(gateway.configPath, name), 0);
+  for (const name of ['alice', 'bob'])
+    t.is(await addConsoleUser(gateway.configPath, name, 'viewer', 'a long enough password'), 0);
   const image = await writeImageFile(dir);
   const store = await storescu(gateway.port, [image.path]);
   t.is(store.code, 0, store.stderr);

@@ -143,6 +143,28 @@ export async function startGateway(
 }
 
 /** Runs the CLI to completion, e.g. `jobs --json`. */
+/**
+ * `cxr-gateway admin add-user` through the real CLI with the password on stdin, as a provisioning script does;
+ * resolves with the exit code.
+ */
+export function addConsoleUser(
+  configPath: string,
+  user: string,
+  role: 'admin' | 'viewer',
+  password: string,
+): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [CLI, 'admin', 'add-user', user, '--role', role, '--password-stdin', '--config', configPath],
+      { stdio: ['pipe', 'ignore', 'inherit'] },
+    );
+    child.once('error', reject);
+    child.once('exit', (code) => resolve(code));
+    child.stdin.end(`${password}\n`);
+  });
+}
+
 export function runCli(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<CommandResult> {
   return runCommand(process.execPath, [CLI, ...args], { env, timeoutMs: 60_000 });
 }
