@@ -129,15 +129,36 @@ export function modelDirectory(config: GatewayConfig, name?: string): string {
  */
 function resolvePaths(config: GatewayConfig, base: string, modelsFromDefault: boolean): GatewayConfig {
   const modelBase = modelsFromDefault ? packageRoot() : base;
-  return {
-    ...config,
-    storage: { ...config.storage, dataDir: path.resolve(base, config.storage.dataDir) },
-    models: Object.fromEntries(
-      Object.entries(config.models).map(([name, dir]) => [name, path.resolve(modelBase, dir)]),
-    ),
-    destinations: {
-      pacs: config.destinations.pacs.map((d) => (d.type === 'folder' ? { ...d, path: path.resolve(base, d.path) } : d)),
-      ris: config.destinations.ris.map((d) => (d.type === 'folder' ? { ...d, path: path.resolve(base, d.path) } : d)),
+  return resolveTlsFiles(
+    {
+      ...config,
+      storage: { ...config.storage, dataDir: path.resolve(base, config.storage.dataDir) },
+      models: Object.fromEntries(
+        Object.entries(config.models).map(([name, dir]) => [name, path.resolve(modelBase, dir)]),
+      ),
+      destinations: {
+        pacs: config.destinations.pacs.map((d) =>
+          d.type === 'folder' ? { ...d, path: path.resolve(base, d.path) } : d,
+        ),
+        ris: config.destinations.ris.map((d) => (d.type === 'folder' ? { ...d, path: path.resolve(base, d.path) } : d)),
+      },
     },
-  };
+    base,
+  );
+}
+
+/**
+ * Every certificate, key and CA file (a `caFile`, `certFile` or `keyFile` key anywhere: DICOM, PACS, RIS, admin,
+ * audit) resolved against the config file's folder, like dataDir, so `tls/gateway.key` beside the config works
+ * whatever folder the daemon starts in.
+ */
+function resolveTlsFiles<T>(value: T, base: string): T {
+  if (Array.isArray(value)) return value.map((v: unknown) => resolveTlsFiles(v, base)) as T;
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, v]) => [
+      key,
+      typeof v === 'string' && /^(ca|cert|key)File$/.test(key) ? path.resolve(base, v) : resolveTlsFiles(v, base),
+    ]),
+  ) as T;
 }

@@ -8,6 +8,16 @@ import { lrpOptionsSchema } from '../lrp/composites.js';
 import { ruleSchema } from '../routing/rule-schema.js';
 import { isValidCron } from './cron-expression.js';
 
+/**
+ * A PEM file (certificate, key or CA) named in the config: never the PEM itself inline, so that keys stay in files
+ * with their own permissions. A relative path is relative to the config file's folder (load-config.ts), like
+ * storage.dataDir; the daemon re-reads the file on reload or reconnection, whatever its working folder.
+ */
+export const pemFile = z
+  .string()
+  .min(1)
+  .refine((p) => !p.includes('-----BEGIN'), 'must name a file (PEM); inline PEM is not accepted');
+
 /** The models of the embedded default, relative to the package root (see load-config's resolvePaths). */
 export const DEFAULT_MODELS: Readonly<Record<string, string>> = { demo: 'models/demo' };
 
@@ -44,10 +54,10 @@ export const dicomTlsSchema = z
   .object({
     /** 2762 is the port IANA registered for DICOM over TLS. */
     port: z.number().int().min(1).max(65535).default(2762),
-    certFile: z.string().min(1),
-    keyFile: z.string().min(1),
+    certFile: pemFile,
+    keyFile: pemFile,
     /** The CA bundle client certificates must chain to; required for mutual TLS. */
-    caFile: z.string().min(1).optional(),
+    caFile: pemFile.optional(),
     /** Mutual TLS: a client without a certificate signed by caFile is refused at the handshake. */
     requireClientCertificate: z.boolean().default(false),
     /** When set, an association is accepted only if its calling AE is the one bound to the client's certificate subject. */
@@ -66,9 +76,9 @@ export const dicomTlsSchema = z
 /** TLS toward a DICOM peer (our SCU): the server's certificate is verified against caFile unless verifyServer is false. */
 export const dicomClientTlsSchema = z
   .object({
-    caFile: z.string().min(1).optional(),
-    certFile: z.string().min(1).optional(),
-    keyFile: z.string().min(1).optional(),
+    caFile: pemFile.optional(),
+    certFile: pemFile.optional(),
+    keyFile: pemFile.optional(),
     verifyServer: z.boolean().default(true),
   })
   .strict()
@@ -211,10 +221,10 @@ const hl7Header = {
 const mllpTlsSchema = z
   .object({
     /** PEM CA certificate(s) the RIS's certificate must chain to; the system's trust store when left out. */
-    caFile: z.string().min(1).optional(),
+    caFile: pemFile.optional(),
     /** Our client certificate and key (PEM), for a RIS that asks for one (mutual TLS). */
-    certFile: z.string().min(1).optional(),
-    keyFile: z.string().min(1).optional(),
+    certFile: pemFile.optional(),
+    keyFile: pemFile.optional(),
     /** Verify the RIS's certificate and host name; false only for a test set-up (check-config warns). */
     verifyServer: z.boolean().default(true),
     /** The name the RIS's certificate carries when it is not `host` (also sent as SNI). */
@@ -320,10 +330,7 @@ export const adminSchema = z
      * HTTPS on the admin port (issue 17, part "mllp-https"): PEM files, re-read on SIGHUP. Cookies are Secure
      * then. Plain HTTP when left out (check-config warns for a host that is not loopback).
      */
-    tls: z
-      .object({ certFile: z.string().min(1), keyFile: z.string().min(1) })
-      .strict()
-      .optional(),
+    tls: z.object({ certFile: pemFile, keyFile: pemFile }).strict().optional(),
   })
   .strict();
 
@@ -337,12 +344,7 @@ export const loggingSchema = z
   .strict();
 
 // Audit messages to the hospital's audit repository (issue 17, helper "atna"): DICOM PS3.15 A.5 audit messages over
-// syslog (RFC 5424; UDP, TCP with octet counting, or TLS per RFC 5425). Files are named, never inlined, and absolute:
-// the daemon reads them again at each reconnection, whatever its working folder.
-const absoluteFile = z
-  .string()
-  .min(1)
-  .refine((p) => p.startsWith('/'), 'must be an absolute path to a file (PEM); inline PEM is not accepted');
+// syslog (RFC 5424; UDP, TCP with octet counting, or TLS per RFC 5425). Files are named (pemFile), never inlined.
 
 export const auditSyslogSchema = z
   .object({
@@ -351,10 +353,10 @@ export const auditSyslogSchema = z
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535),
     /** tls: the CA the repository's certificate must chain to (Node's default CAs when left out). */
-    caFile: absoluteFile.optional(),
+    caFile: pemFile.optional(),
     /** tls: the gateway's client certificate and key, for a repository that wants mutual TLS. */
-    certFile: absoluteFile.optional(),
-    keyFile: absoluteFile.optional(),
+    certFile: pemFile.optional(),
+    keyFile: pemFile.optional(),
     /** 10 (security/authorization) per IHE ATNA; 13 (log audit) is another common choice. */
     facility: z.number().int().min(0).max(23).default(10),
     appName: z

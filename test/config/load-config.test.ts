@@ -130,3 +130,28 @@ test('check-config fails, naming the key and the folder, when a model directory 
   t.regex(result.stderr, /would never be processed/);
   t.notRegex(result.stdout, /valid/);
 });
+
+test('certificate, key and CA files are resolved against the config file folder (as dataDir is); absolute ones kept', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cxr-tls-paths-'));
+  const file = path.join(dir, 'cxr-gateway.yaml');
+  writeFileSync(
+    file,
+    [
+      'dicom: { tls: { port: 2762, certFile: tls/gateway.crt, keyFile: tls/gateway.key, caFile: /etc/ca.pem } }',
+      'admin: { tls: { certFile: admin.pem, keyFile: ../keys/admin.key } }',
+      'audit: { syslog: { transport: tls, host: audit.example, port: 6514, caFile: tls/audit-ca.pem } }',
+    ].join('\n'),
+  );
+  const { config } = loadConfig(file);
+  t.like(config.dicom.tls, {
+    certFile: path.join(dir, 'tls/gateway.crt'),
+    keyFile: path.join(dir, 'tls/gateway.key'),
+    caFile: '/etc/ca.pem',
+  });
+  t.like(config.admin.tls, { certFile: path.join(dir, 'admin.pem'), keyFile: path.join(dir, '../keys/admin.key') });
+  t.like(config.audit.syslog, { caFile: path.join(dir, 'tls/audit-ca.pem') });
+  writeFileSync(file, 'admin: { tls: { certFile: "-----BEGIN CERTIFICATE-----", keyFile: k.pem } }\n');
+  t.throws(() => loadConfig(file), {
+    message: /admin\.tls\.certFile: must name a file \(PEM\); inline PEM is not accepted/,
+  });
+});
