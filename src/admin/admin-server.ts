@@ -9,7 +9,7 @@ import { BCP195_CIPHERS, TLS_MIN_VERSION } from '../config/tls-profile.js';
 import type { Logger } from '../logging/logger.js';
 import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js';
 import type { StageTimings } from '../logging/stage-timings.js';
-import type { AuditRecorder } from '../store/audit-trail.js';
+import { RepeatLimiter, type AuditRecorder } from '../store/audit-trail.js';
 import type { StoreMetrics } from '../store/store-metrics.js';
 import type { AuthBackend, ConsoleBackend } from './console-types.js';
 import { buildHealth, type Health, type HealthSource } from './health.js';
@@ -59,6 +59,8 @@ export class AdminServer implements Stage {
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   /** Client addresses by TCP socket, for the audit of failed TLS handshakes. */
   private readonly peers = new WeakMap<object, string>();
+  /** One tls.failed row per address, reason and minute: a scanner must not flood the audit trail. */
+  private readonly tlsRepeats = new RepeatLimiter();
 
   constructor(private readonly options: AdminServerOptions) {}
 
@@ -187,6 +189,10 @@ export class AdminServer implements Stage {
     if (audit === undefined) return;
     const parent = socket._parent;
     const address = socket.remoteAddress ?? (parent ? this.peers.get(parent) : undefined) ?? null;
+    const now = (this.options.now ?? Date.now)();
+    const why = error.code ?? describeError(error);
+    const leftOut = this.tlsRepeats.admit(`${address ?? 'unknown'} ${why}`, now);
+    if (leftOut === undefined) return;
     try {
       audit.record(
         {
@@ -197,10 +203,10 @@ export class AdminServer implements Stage {
           address,
           target: 'admin port',
           outcome: 'failure',
-          after: { listener: 'admin', address },
-          detail: error.code ?? describeError(error),
+          after: { listener: 'admin', address, ...(leftOut > 0 ? { leftOutBefore: leftOut } : {}) },
+          detail: `${why}${leftOut > 0 ? ` (${leftOut} more alike from this address in the minute before, not recorded one by one)` : ''}`,
         },
-        (this.options.now ?? Date.now)(),
+        now,
       );
     } catch (failure) {
       this.options.logger.error('audit event not recorded', {

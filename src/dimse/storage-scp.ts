@@ -15,7 +15,7 @@ import {
   type AcceptedContext,
   type AssociateRequest,
 } from './association-pdus.js';
-import type { AuditRecord, AuditRecorder } from '../store/audit-trail.js';
+import { RepeatLimiter, type AuditRecord, type AuditRecorder } from '../store/audit-trail.js';
 import type { InstanceSink } from '../store/instance-sink.js';
 import { boundAeTitle, serverOptions, serverSecureContext, subjectText } from './dicom-tls.js';
 import { negotiateContext, type ContextPolicy } from './presentation-contexts.js';
@@ -76,6 +76,7 @@ export class StorageScp implements ScpConnectionOwner, Stage {
   private tlsServer: tls.Server | undefined;
   private readonly studies = new Map<string, Map<string, StudyTally>>();
   private readonly tcpPeers = new WeakMap<net.Socket, string>();
+  private readonly tlsRepeats = new RepeatLimiter();
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   private readonly connections = new Map<string, ScpConnection>();
   private stopping = false;
@@ -211,7 +212,18 @@ export class StorageScp implements ScpConnectionOwner, Stage {
     const raw = (socket as tls.TLSSocket & { _parent?: net.Socket })._parent;
     const address = normaliseAddress(socket.remoteAddress ?? (raw && this.tcpPeers.get(raw)) ?? 'unknown');
     const reason = describeError(error);
-    this.options.logger.warn('DICOM TLS handshake failed', { event: 'DIMSE-1401', peer: address, why: reason });
+    // One log line and audit row per address, reason and minute: a scanner or a retrying modality must not flood
+    // them.
+    const leftOut = this.tlsRepeats.admit(`${address} ${reason}`, (this.options.now ?? Date.now)());
+    if (leftOut === undefined) return;
+    const repeats =
+      leftOut > 0 ? ` (${leftOut} more alike from this address in the minute before, not recorded one by one)` : '';
+    this.options.logger.warn('DICOM TLS handshake failed', {
+      event: 'DIMSE-1401',
+      peer: address,
+      why: reason,
+      ...(leftOut > 0 ? { leftOutBefore: leftOut } : {}),
+    });
     this.audit({
       category: 'security',
       action: 'tls.failed',
@@ -220,8 +232,8 @@ export class StorageScp implements ScpConnectionOwner, Stage {
       address,
       target: `called ${this.options.config.aeTitle}`,
       outcome: 'failure',
-      after: { listener: 'dicom-tls', address },
-      detail: reason,
+      after: { listener: 'dicom-tls', address, ...(leftOut > 0 ? { leftOutBefore: leftOut } : {}) },
+      detail: `${reason}${repeats}`,
     });
   }
 

@@ -204,3 +204,33 @@ export class AuditForwarding {
     return row ?? { lastId: 0, waiting: 0, oldestAt: null };
   }
 }
+
+/**
+ * Repeats of one event from one source (a port scanner, a modality retrying with a bad certificate) are recorded
+ * as one row per window, so they cannot flood the audit trail or the log; how many were left out is counted into the
+ * next row that is recorded for the same key. Keys are bounded: the oldest is forgotten past `maxKeys`.
+ */
+export class RepeatLimiter {
+  private readonly windows = new Map<string, { start: number; leftOut: number }>();
+
+  constructor(
+    private readonly windowMs = 60_000,
+    private readonly maxKeys = 10_000,
+  ) {}
+
+  /** undefined: leave this one out; otherwise record it, noting the number left out since the last recorded one. */
+  admit(key: string, now: number): number | undefined {
+    const window = this.windows.get(key);
+    if (window !== undefined && now - window.start < this.windowMs) {
+      window.leftOut += 1;
+      return undefined;
+    }
+    this.windows.delete(key);
+    this.windows.set(key, { start: now, leftOut: 0 });
+    if (this.windows.size > this.maxKeys) {
+      const oldest = this.windows.keys().next().value;
+      if (oldest !== undefined) this.windows.delete(oldest);
+    }
+    return window?.leftOut ?? 0;
+  }
+}

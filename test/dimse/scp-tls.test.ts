@@ -299,3 +299,50 @@ test.serial(
     );
   },
 );
+
+test('a peer failing the handshake again and again is one tls.failed row per minute and reason, with the count left out', async (t) => {
+  let clock = Date.parse('2026-12-06T10:00:00Z');
+  const own: AuditRecord[] = [];
+  const config = dicomSchema.parse({
+    host: '127.0.0.1',
+    port: await freePort(),
+    tls: {
+      port: await freePort(),
+      certFile: pki.serverCert,
+      keyFile: pki.serverKey,
+      caFile: pki.caCert,
+      requireClientCertificate: true,
+    },
+  });
+  const logger = createLogger({ level: 'error', format: 'json', stream: new PassThrough() });
+  const server = new StorageScp({ config, sink, logger, audit: { record: (e) => own.push(e) }, now: () => clock });
+  const { tlsPort: port = 0 } = await server.start();
+  t.teardown(() => server.stop(0));
+  // A client whose certificate the server refuses; each attempt ends when the server closes it.
+  const attempt = () =>
+    new Promise<void>((resolve) => {
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port,
+        ca: readFileSync(pki.caCert),
+        cert: readFileSync(pki.untrustedClientCert),
+        key: readFileSync(pki.untrustedClientKey),
+      });
+      socket.on('error', () => resolve());
+      socket.on('close', () => resolve());
+    });
+  for (let i = 0; i < 4; i += 1) await attempt();
+  await waitUntil(() => own.length >= 1, 'the first tls.failed row');
+  clock += 61_000;
+  await attempt();
+  await waitUntil(() => own.length >= 2, 'the row of the next minute');
+  t.is(own.length, 2);
+  t.deepEqual(
+    own.map((r) => r.after),
+    [
+      { listener: 'dicom-tls', address: '127.0.0.1' },
+      { listener: 'dicom-tls', address: '127.0.0.1', leftOutBefore: 3 },
+    ],
+  );
+  t.regex(own[1]?.detail ?? '', /3 more alike from this address in the minute before/);
+});

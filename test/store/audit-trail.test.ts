@@ -1,5 +1,5 @@
 import test from 'ava';
-import { AuditTrail, type AuditRecord } from '../../src/store/audit-trail.js';
+import { AuditTrail, RepeatLimiter, type AuditRecord } from '../../src/store/audit-trail.js';
 import { consoleFixture } from './console-fixtures.js';
 
 const entry = (over: Partial<AuditRecord>): AuditRecord => ({
@@ -72,4 +72,17 @@ test('an entry recorded inside a transaction that fails is rolled back with it (
     f.store.connection.transaction(() => trail.record(entry({}), 2000))();
   })();
   t.is(trail.list({ offset: 0, limit: 10 }).total, 1);
+});
+
+test('RepeatLimiter: one event per key and window; the next recorded one says how many were left out', (t) => {
+  const limiter = new RepeatLimiter(60_000, 2);
+  t.is(limiter.admit('10.0.0.9', 0), 0);
+  t.is(limiter.admit('10.0.0.9', 1_000), undefined);
+  t.is(limiter.admit('10.0.0.9', 59_999), undefined);
+  t.is(limiter.admit('10.0.0.7', 2_000), 0, 'another address has its own window');
+  t.is(limiter.admit('10.0.0.9', 60_000), 2, 'a new window: recorded, with the two left out');
+  t.is(limiter.admit('10.0.0.9', 60_001), undefined);
+  // maxKeys 2: a third address forgets the oldest (10.0.0.7), which then starts afresh.
+  t.is(limiter.admit('10.0.0.5', 61_000), 0);
+  t.is(limiter.admit('10.0.0.7', 62_000), 0);
 });
