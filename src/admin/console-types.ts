@@ -110,6 +110,8 @@ export interface DeliveryListItem {
   /** `cause: sentence` of the last failure (never peer free text), or the discard reason. */
   lastError: string | null;
   updatedAt: number;
+  /** The study's accession number, as the modality sent it. */
+  accessionNumber: string | null;
 }
 
 /** One try of a delivery, as the store recorded it. */

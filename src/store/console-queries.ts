@@ -106,6 +106,8 @@ export interface DeliveryRowOut {
   updatedAt: number;
   /** Raw deliveries.payload JSON (the RIS payload names the .hl7 file). */
   payload: string;
+  /** The study's accession number (first instance), for admins who search by it. */
+  accessionNumber: string | null;
 }
 
 export interface AttemptRowOut {

@@ -96,10 +96,14 @@ interface DeliverySqlRow {
   last_error: string | null;
   updated_at: number;
   payload: string;
+  accession_number: string | null;
 }
 
 const DELIVERY_SELECT = `SELECT d.id, d.job_id, j.study_instance_uid, j.revision, d.kind, d.destination, d.state,
-  d.attempts, d.next_attempt_at, d.last_error, d.updated_at, d.payload FROM deliveries d JOIN jobs j ON j.id = d.job_id`;
+  d.attempts, d.next_attempt_at, d.last_error, d.updated_at, d.payload,
+  (SELECT json_extract(i.attributes, '$.accessionNumber') FROM instances i WHERE i.study_instance_uid = j.study_instance_uid
+    ORDER BY i.received_at, i.sop_instance_uid LIMIT 1) AS accession_number
+  FROM deliveries d JOIN jobs j ON j.id = d.job_id`;
 
 const JOB_SELECT = `SELECT j.id, j.study_instance_uid, j.revision, j.state, j.rule, j.action, j.priority,
   j.instance_count, j.attempts, j.last_error, j.created_at, j.updated_at, j.finished_at, s.calling_ae,
@@ -133,6 +137,7 @@ function toDeliveryRow(r: DeliverySqlRow): DeliveryRowOut {
     lastError: r.last_error,
     updatedAt: r.updated_at,
     payload: r.payload,
+    accessionNumber: r.accession_number,
   };
 }
 

@@ -53,6 +53,7 @@ function delivery(over: Partial<DeliveryRowOut> = {}): DeliveryRowOut {
     lastError: 'hl7-application-reject: the RIS answered AR',
     updatedAt: NOW - 1000,
     payload: JSON.stringify({ kind: 'ris', file: '/nonexistent/x.hl7', controlId: 'C1' }),
+    accessionNumber: 'ACC-7',
     ...over,
   };
 }

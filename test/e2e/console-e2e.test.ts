@@ -134,8 +134,9 @@ test.serial(
 
     await page.click('#parked-count');
     await page.waitForSelector('#parked');
-    const row = page.locator('#parked tbody tr', { hasText: w.studyInstanceUid });
-    t.is(await row.count(), 1, 'the parked study is listed');
+    const row = page.locator('#parked tbody tr', { hasText: w.accession });
+    t.is(await row.count(), 1, 'the parked study is listed with its accession');
+    t.regex((await row.textContent()) ?? '', new RegExp(w.studyInstanceUid.replace(/\./g, '\\.')));
     t.regex((await row.textContent()) ?? '', /ris/);
 
     // The RIS is fixed: the AR listener goes, an AA one takes its port.

@@ -152,6 +152,7 @@ const deliveryFields: Record<string, Schema> = {
   nextAttemptAt: time,
   lastError: nullable(str),
   updatedAt: time,
+  accessionNumber: nullable(str),
 };
 export const deliveryListItem = object(deliveryFields);
 

@@ -95,8 +95,8 @@ export class FakeConsole implements ConsoleBackend {
     const jobId = this.nextJob++;
     const [pacsState, risState] = options.deliveries ?? ['delivered', 'delivered'];
     const deliveries = [
-      this.makeDelivery(jobId, options.uid, 'pacs', 'pacs-main', pacsState, at),
-      this.makeDelivery(jobId, options.uid, 'ris', 'ris-main', risState, at),
+      this.makeDelivery(jobId, options.uid, 'pacs', 'pacs-main', pacsState, at, options.accession),
+      this.makeDelivery(jobId, options.uid, 'ris', 'ris-main', risState, at, options.accession),
     ];
     const parked = deliveries.some((d) => d.state === 'parked');
     const job: JobStory = {
@@ -171,6 +171,7 @@ export class FakeConsole implements ConsoleBackend {
     destination: string,
     state: DeliveryState,
     at: number,
+    accessionNumber: string | null,
   ): FakeDelivery {
     const id = this.nextDelivery++;
     const history: DeliveryAttempt[] = [
@@ -194,6 +195,7 @@ export class FakeConsole implements ConsoleBackend {
       nextAttemptAt: at + 1000,
       lastError: state === 'parked' ? 'PEER_REFUSED: the RIS answered AR' : null,
       updatedAt: at + 1000,
+      accessionNumber,
       history,
     };
     this.deliveriesById.set(id, d);

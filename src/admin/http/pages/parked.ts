@@ -58,8 +58,9 @@ export function parkedBody(
             html`<tr data-delivery="${d.id}" data-destination="${d.destination}">
               <td>${d.id}</td>
               <td>
-                <a class="uid" href="/studies/${encodeURIComponent(d.studyInstanceUid)}">${d.studyInstanceUid}</a>
+                <a href="/studies/${encodeURIComponent(d.studyInstanceUid)}">${d.accessionNumber ?? 'no accession'}</a>
                 r${d.revision}
+                <div class="uid">${d.studyInstanceUid}</div>
               </td>
               <td>${d.kind}</td>
               <td>${d.destination}</td>
