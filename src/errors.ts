@@ -116,7 +116,7 @@ export const ERROR_CODES = {
   TRAINING_IMAGE_UNREADABLE: 'A training image cannot be decoded; remove or replace it.',
   TRAINING_OUTPUT_EXISTS: 'The training output folder already holds a model; choose a new folder.',
   TRAINING_DIVERGED: 'The training loss became infinite or NaN; lower the learning rate and train again.',
-  // Operations console: the store side, users and the CLI (helper "store", issue 16)
+  // Operations console: the store side, users and the CLI (issue 16)
   DELIVERY_NOT_FOUND:
     'No delivery has this id in the job store; list them with `cxr-gateway deliveries` and use an id it shows.',
   DELIVERY_NOT_PARKED:
@@ -136,7 +136,7 @@ export const ERROR_CODES = {
   USER_NAME_INVALID: 'A console user name is 1 to 64 letters, digits, dots, dashes, underscores or @; choose another.',
   PASSWORD_WEAK: 'A console password needs at least 12 characters (and at most 1024); choose a longer one.',
   ROLE_INVALID: "A console role is 'viewer' (reads) or 'admin' (reads and acts); give one of them.",
-  // Operations console: the service (helper "service", issue 16): answers of the console API
+  // Operations console: the service (issue 16): answers of the console API
   DESTINATION_NOT_FOUND:
     'No destination has this name (neither configured nor named by a delivery); use a name the Health page lists.',
   JOB_NOT_FOUND: 'No job has this id in the job store; open the study page and follow its links.',
@@ -152,7 +152,7 @@ export const ERROR_CODES = {
     'The daemon runs on the embedded default config, so there is no file to write rules to; start it with --config FILE.',
   RULES_RELOAD_REFUSED:
     'The daemon refused to reload with the new rules and the previous file was put back; fix the reason given and apply again.',
-  // Operations console, HTTP side (helper "http"): the `error` of a console API answer
+  // Operations console, HTTP side (issue 16): the `error` of a console API answer
   UNAUTHENTICATED:
     'The console request has no valid session (never logged in, logged out or expired); log in at /login again.',
   LOGIN_FAILED: 'The user name or password is wrong; check both, or have an admin run `cxr-gateway admin add-user`.',
@@ -164,15 +164,15 @@ export const ERROR_CODES = {
     'The action needs the admin role and the user is a viewer; ask an admin to do it or to change the role.',
   BAD_REQUEST: 'A console request has a missing or malformed parameter or body; correct the field the message names.',
   NOT_FOUND: 'No console page or API route has this path; check the URL (the API is listed at /api/openapi.json).',
-  // DICOM TLS (helper "dicom-tls", issue 17)
+  // DICOM TLS (issue 17)
   DICOM_TLS_FILE:
     'A DICOM TLS certificate, key or CA file cannot be read or does not fit; fix the file named, then reload.',
-  // Transport security, MLLP over TLS and the admin port's HTTPS (issue 17, part "mllp-https")
+  // Transport security, MLLP over TLS and the admin port's HTTPS (issue 17)
   MLLP_TLS_FILE_UNREADABLE:
     "A RIS destination's tls.caFile, certFile or keyFile cannot be read; check the path and that the gateway's user may read it.",
   ADMIN_TLS_FILE_UNREADABLE:
     'admin.tls.certFile or keyFile cannot be read or is not a PEM certificate and key; check the paths, permissions and contents.',
-  // Audit messages to the hospital's audit repository over syslog (helper "atna", issue 17)
+  // Audit messages to the hospital's audit repository over syslog (issue 17)
   AUDIT_SYSLOG_UNREACHABLE:
     'The audit repository (audit.syslog) refused, dropped or did not answer the connection; check it runs at that host and port: audit rows wait meanwhile.',
   AUDIT_SYSLOG_TLS:

@@ -217,7 +217,7 @@ const hl7Header = {
   receivingFacility: z.string().default(''),
 };
 
-// MLLP over TLS (issue 17, part "mllp-https"): files named here, never inline PEM.
+// MLLP over TLS (issue 17): files named here, never inline PEM.
 const mllpTlsSchema = z
   .object({
     /** PEM CA certificate(s) the RIS's certificate must chain to; the system's trust store when left out. */
@@ -327,7 +327,7 @@ export const adminSchema = z
     /** Failed logins allowed per client address and per user name in a minute; more are refused (429). */
     loginAttemptsPerMinute: z.number().int().min(1).max(100).default(5),
     /**
-     * HTTPS on the admin port (issue 17, part "mllp-https"): PEM files, re-read on SIGHUP. Cookies are Secure
+     * HTTPS on the admin port (issue 17): PEM files, re-read on SIGHUP. Cookies are Secure
      * then. Plain HTTP when left out (check-config warns for a host that is not loopback).
      */
     tls: z.object({ certFile: pemFile, keyFile: pemFile }).strict().optional(),
@@ -343,7 +343,7 @@ export const loggingSchema = z
   })
   .strict();
 
-// Audit messages to the hospital's audit repository (issue 17, helper "atna"): DICOM PS3.15 A.5 audit messages over
+// Audit messages to the hospital's audit repository (issue 17): DICOM PS3.15 A.5 audit messages over
 // syslog (RFC 5424; UDP, TCP with octet counting, or TLS per RFC 5425). Files are named (pemFile), never inlined.
 
 export const auditSyslogSchema = z

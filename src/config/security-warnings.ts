@@ -22,8 +22,8 @@ interface DestinationLike {
 }
 
 /**
- * The slice of the config the checks read; GatewayConfig fits it. `dicom.tls` (the "dicom-tls" part) and
- * `audit.syslog` (the "atna" part) are read when present, in the shapes those parts give them.
+ * The slice of the config the checks read; GatewayConfig fits it. `dicom.tls` and `audit.syslog` are read when
+ * present.
  */
 export interface SecurityInput {
   readonly dicom: {

@@ -78,7 +78,7 @@ export const LOG_EVENTS = {
     level: 'warn',
     meaning: 'The association did not end with a release, though every instance was answered.',
   },
-  // DIMSE: DICOM TLS (helper "dicom-tls", issue 17)
+  // DIMSE: DICOM TLS (issue 17)
   'DIMSE-1401': {
     level: 'warn',
     meaning:
@@ -173,7 +173,7 @@ export const LOG_EVENTS = {
     meaning: 'The RIS did not accept an HL7 message (negative, missing or unexpected ACK); it is retried or parked.',
   },
   'EXPORT-6013': { level: 'warn', meaning: 'A destination removed by a reload did not stop cleanly.' },
-  // EXPORT 64xx: transport security, part "mllp-https" (MLLP over TLS, the admin port's HTTPS, safe-default warnings)
+  // EXPORT 64xx: transport security (MLLP over TLS, the admin port's HTTPS)
   'EXPORT-6401': {
     level: 'warn',
     meaning:
@@ -212,7 +212,7 @@ export const LOG_EVENTS = {
     level: 'warn',
     meaning: 'A library (dcmjs, console output) printed a warning or error, captured into the log.',
   },
-  // ADMIN-71xx: the operations console's HTTP side (helper "http": src/admin/admin-server.ts, src/admin/http)
+  // ADMIN-71xx: the operations console's HTTP side (src/admin/admin-server.ts, src/admin/http)
   'ADMIN-7101': { level: 'info', meaning: 'A console user logged in.' },
   'ADMIN-7102': {
     level: 'warn',
@@ -254,7 +254,7 @@ export const LOG_EVENTS = {
     meaning:
       'A security warning about the configuration (open listener, plain DICOM off loopback, TLS off or unverified, readable key file, plain-HTTP admin port); check-config prints the same.',
   },
-  // ADMIN-72xx: the operations console's service (helper "service": admin/console-service.ts, gateway wiring)
+  // ADMIN-72xx: the operations console's service (admin/console-service.ts, gateway wiring)
   'ADMIN-7201': {
     level: 'info',
     meaning: 'Parked deliveries were released from the console; the pipeline sends them now.',
@@ -274,7 +274,7 @@ export const LOG_EVENTS = {
     level: 'error',
     meaning: "The store watch could not read the job store's data_version; changes by the CLI wait for the next event.",
   },
-  // Audit messages to the hospital's audit repository (helper "atna", issue 17)
+  // Audit messages to the hospital's audit repository (issue 17)
   'GATEWAY-7501': {
     level: 'info',
     meaning: 'The audit forwarder started: audit rows go to the syslog audit repository (transport, host, port).',
