@@ -102,6 +102,7 @@ test('console wiring: parked deliveries from the console store degrade /healthz;
     jobs: unused,
     deliveries: unused,
     delivery: unused,
+    studyOfJob: unused,
     recentStudies: unused,
     throughput: unused,
     releaseDestination: unused,

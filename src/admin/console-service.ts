@@ -89,7 +89,6 @@ export interface ConsoleServiceOptions {
 export class ConsoleService implements ConsoleBackend {
   private readonly now: () => number;
   /** Job id -> study, learnt from the study pages built (the overlay link comes from one). */
-  private readonly jobStudy = new Map<number, string>();
   /** Rule applies run one after the other: each reads the file the previous one wrote. */
   private applying: Promise<unknown> = Promise.resolve();
 
@@ -183,7 +182,6 @@ export class ConsoleService implements ConsoleBackend {
     const rows = this.o.queries.studyRows(studyInstanceUid);
     if (rows === undefined)
       throw new ConsoleRefusal(404, 'STUDY_NOT_FOUND', `no study ${studyInstanceUid} in the job store`);
-    for (const job of rows.jobs) this.rememberJob(job.id, studyInstanceUid);
     return {
       study: rows.study,
       images: rows.instances.map((i) => {
@@ -209,30 +207,8 @@ export class ConsoleService implements ConsoleBackend {
     };
   }
 
-  private rememberJob(jobId: number, studyInstanceUid: string): void {
-    this.jobStudy.set(jobId, studyInstanceUid);
-    // Bounded: a long-running console would otherwise keep every job it ever showed.
-    if (this.jobStudy.size > 10_000) {
-      const oldest = this.jobStudy.keys().next().value;
-      if (oldest !== undefined) this.jobStudy.delete(oldest);
-    }
-  }
-
-  /** The study of a job: known from a study page, else found by paging through the jobs (newest pages first). */
-  private studyOfJob(jobId: number): string | undefined {
-    const known = this.jobStudy.get(jobId);
-    if (known !== undefined) return known;
-    const pageSize = 500;
-    for (let offset = 0; ; offset += pageSize) {
-      const page = this.o.queries.jobs({ offset, limit: pageSize });
-      const found = page.items.find((j) => j.id === jobId);
-      if (found !== undefined) return found.studyInstanceUid;
-      if (offset + pageSize >= page.total || page.items.length === 0) return undefined;
-    }
-  }
-
   async overlayPng(jobId: number, sopInstanceUid: string): Promise<Buffer> {
-    const study = this.studyOfJob(jobId);
+    const study = this.o.queries.studyOfJob(jobId);
     const job = study === undefined ? undefined : this.o.queries.studyRows(study)?.jobs.find((j) => j.id === jobId);
     if (job === undefined) throw new ConsoleRefusal(404, 'JOB_NOT_FOUND', `no job ${jobId} in the job store`);
     const image = job.images.find((i) => i.sopInstanceUid === sopInstanceUid);

@@ -178,6 +178,8 @@ export interface ConsoleQueries {
   jobs(filter: StoreJobFilter): StorePage<JobRowOut>;
   deliveries(filter: StoreDeliveryFilter): StorePage<DeliveryRowOut>;
   delivery(id: number): DeliveryRowOut | undefined;
+  /** The study a job belongs to; undefined for an unknown job. */
+  studyOfJob(jobId: number): string | undefined;
   /** The newest `last` studies that still have their files (not purged), newest first, with their instances and newest job. */
   recentStudies(last: number): Array<{ study: StudyRowOut; instances: InstanceRowOut[] }>;
   /** Counts for the dashboard: instances/studies received and jobs finished since `since`. */

@@ -232,6 +232,12 @@ export class ConsoleStore implements ConsoleQueries {
     return { items: rows.map(toDeliveryRow), total, offset: filter.offset, limit: filter.limit };
   }
 
+  studyOfJob(jobId: number): string | undefined {
+    const row = this.db.prepare('SELECT study_instance_uid FROM jobs WHERE id = ?').get(jobId) as
+      { study_instance_uid: string } | undefined;
+    return row?.study_instance_uid;
+  }
+
   delivery(id: number): DeliveryRowOut | undefined {
     const row = this.db.prepare(`${DELIVERY_SELECT} WHERE d.id = ?`).get(id) as DeliverySqlRow | undefined;
     return row && toDeliveryRow(row);

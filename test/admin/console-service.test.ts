@@ -73,6 +73,8 @@ class FakeQueries implements ConsoleQueries {
   activity: ReturnType<ConsoleQueries['destinationActivity']> = [];
   studies: ConsoleQueries['studies'] = (f) => ({ items: [], total: 0, offset: f.offset, limit: f.limit });
   studyRows = (uid: string) => this.rows.get(uid);
+  studyOfJob = (jobId: number) =>
+    [...this.rows.values()].find((r) => r.jobs.some((j) => j.id === jobId))?.study.studyInstanceUid;
   jobs: ConsoleQueries['jobs'] = (f) => {
     const all: JobRowOut[] = [...this.rows.values()]
       .flatMap((r) => r.jobs)

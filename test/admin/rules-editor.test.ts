@@ -248,6 +248,7 @@ function storeQueries(store: JobStore): ConsoleQueries {
     jobs: unused,
     deliveries: unused,
     delivery: unused,
+    studyOfJob: unused,
     throughput: unused,
     destinationActivity: unused,
     releaseDelivery: unused,

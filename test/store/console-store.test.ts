@@ -343,6 +343,9 @@ test("one study's rows: instances, jobs newest first with images, deliveries and
   t.teardown(() => f.store.close());
   const job = parkedJob(f, '9.1', 1000);
   t.is(f.console.studyRows('nope'), undefined);
+  t.is(f.console.studyOfJob(job.jobId), '9.1');
+  t.is(f.console.studyOfJob(job.jobId + 1000), undefined);
+  t.is(f.console.deliveries({ offset: 0, limit: 10 }).items[0]?.accessionNumber, 'ACC-9.1');
   const story = f.console.studyRows('9.1');
   t.like(story?.study, { studyInstanceUid: '9.1', accessionNumber: 'ACC-9.1', instanceCount: 1, state: 'ready' });
   t.like(story?.instances, [{ sopInstanceUid: '9.1.1', callingAe: 'DX1', sourceIp: '10.1.1.1' }]);
