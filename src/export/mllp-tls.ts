@@ -3,6 +3,7 @@ import net, { isIP } from 'node:net';
 import tls from 'node:tls';
 import { GatewayError, describeError } from '../errors.js';
 import { BCP195_CIPHERS, TLS_MIN_VERSION } from '../config/tls-profile.js';
+import { whenServerAccepted } from './tls-accepted.js';
 import type { MllpTransport } from '../reporting/mllp-sender.js';
 import type { SendOutcome } from '../reporting/mllp-outcome.js';
 
@@ -147,26 +148,8 @@ export class MllpTlsTransport implements MllpTransport {
     socket.once('connect', () => (progress.connected = true));
     socket.once('secureConnect', () => {
       progress.secured = true;
-      if (socket.getProtocol() !== 'TLSv1.3') {
-        socket.emit(READY);
-        return;
-      }
-      // TLS 1.3 ends the client's handshake before the server has judged our certificate (or its absence); a
-      // server that refuses it closes the connection, one that accepts it sends its session tickets at once.
-      // Waiting for the first ticket (or a short silence, for a server that sends none) keeps the message from
-      // going out on a connection that is about to be refused and tells that refusal from other closes.
-      const timer = setTimeout(confirm, TICKET_WAIT_MS);
-      function confirm() {
-        clearTimeout(timer);
-        socket.off('session', confirm);
-        // Not from inside the 'session' event: it fires in the middle of OpenSSL's read, and a write made there
-        // (the message, once ready) was never sent.
-        setImmediate(() => {
-          if (!socket.destroyed) socket.emit(READY);
-        });
-      }
-      socket.once('session', confirm);
-      socket.once('close', () => clearTimeout(timer));
+      // Under TLS 1.3, wait for the server's verdict on our certificate: a refusal is then told from other closes.
+      whenServerAccepted(socket, TICKET_WAIT_MS, () => socket.emit(READY));
     });
     return { socket, ready: READY };
   }

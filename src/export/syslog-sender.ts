@@ -16,6 +16,7 @@
  * Certificate and key files are read at each (re)connection, so renewed files apply without a restart.
  */
 import { BCP195_CIPHERS, TLS_MIN_VERSION } from '../config/tls-profile.js';
+import { whenServerAccepted } from './tls-accepted.js';
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -212,24 +213,10 @@ export class SyslogSender {
         resolve(socket);
       };
       socket.once(ready, () => {
-        // TLS 1.3 finishes the client's side of the handshake before the server has checked our certificate: a
-        // refusal comes as an alert after it, and a frame written at once would be lost with the connection. The
-        // server's session ticket (sent once it accepted us) or an error settles it; a server that sends no ticket
-        // is trusted after a short wait.
-        if (socket instanceof tls.TLSSocket && socket.getProtocol() === 'TLSv1.3') {
-          const settle = setTimeout(settled, TLS13_SETTLE_MS);
-          // Not inside the 'session' callback itself: it runs in the middle of OpenSSL reading the record, and a
-          // write from there corrupts the stream (bad record MAC); the next turn of the loop is safe.
-          const onTicket = () => setImmediate(settled);
-          socket.once('session', onTicket);
-          function settled(): void {
-            clearTimeout(settle);
-            socket.off('session', onTicket);
-            if (!socket.destroyed) accepted();
-          }
-          return;
-        }
-        accepted();
+        // Under TLS 1.3, a frame written before the server accepted our certificate would be lost with the
+        // connection it is about to refuse.
+        if (socket instanceof tls.TLSSocket) whenServerAccepted(socket, TLS13_SETTLE_MS, accepted);
+        else accepted();
       });
     });
   }
