@@ -1,3 +1,4 @@
+import type { AttemptRowOut, DeliveryRowOut } from '../store/console-queries.js';
 import type { DeliveryKind, DeliveryState } from '../store/pipeline-store.js';
 import type { JobState, StudyState } from '../store/job-store.js';
 
@@ -97,32 +98,11 @@ export interface JobListItem {
   deliveries: Record<DeliveryState, number>;
 }
 
-export interface DeliveryListItem {
-  id: number;
-  jobId: number;
-  studyInstanceUid: string;
-  revision: number;
-  kind: DeliveryKind;
-  destination: string;
-  state: DeliveryState;
-  attempts: number;
-  nextAttemptAt: number;
-  /** `cause: sentence` of the last failure (never peer free text), or the discard reason. */
-  lastError: string | null;
-  updatedAt: number;
-  /** The study's accession number, as the modality sent it. */
-  accessionNumber: string | null;
-}
+/** A delivery as the console lists it: the store's row without its payload (file paths stay on the server). */
+export type DeliveryListItem = Omit<DeliveryRowOut, 'payload'>;
 
-/** One try of a delivery, as the store recorded it. */
-export interface DeliveryAttempt {
-  deliveryId: number;
-  attempt: number;
-  at: number;
-  outcome: 'delivered' | 'retry' | 'parked' | 'released' | 'discarded';
-  /** `cause: sentence` for a failure; who and why for released/discarded. */
-  detail: string | null;
-}
+/** One try of a delivery or admin action on it, as the store recorded it. */
+export type DeliveryAttempt = AttemptRowOut;
 
 export interface StudyImageStory {
   sopInstanceUid: string;
