@@ -73,9 +73,8 @@ export interface GatewayOptions {
   storeWatchMs?: number;
 }
 
-/** The console's store side on the daemon's job store connection: one audit trail, shared by the queries' actions. */
-function consoleStoreParts(db: Database.Database): ConsoleStoreParts {
-  const audit = new AuditTrail(db);
+/** The console's store side on the daemon's job store connection, its actions audited in the daemon's one trail. */
+function consoleStoreParts(db: Database.Database, audit: AuditTrail): ConsoleStoreParts {
   return { queries: new ConsoleStore(db, audit), audit };
 }
 
@@ -395,7 +394,8 @@ export class Gateway {
       parked: () => this.parkedDeliveries(),
       lastReload: () => this.lastReloadRecord,
     };
-    this.consoleParts = (this.options.console ?? consoleStoreParts)(store.connection);
+    const audit = this.audit ?? new AuditTrail(store.connection);
+    this.consoleParts = this.options.console?.(store.connection) ?? consoleStoreParts(store.connection, audit);
     {
       const { configPath } = this.options;
       this.consoleService = new ConsoleService({
