@@ -62,6 +62,18 @@ export const ERROR_CODES = {
   WEBGPU_NO_ADAPTER: 'WebGPU found no GPU adapter; check the GPU driver or choose another inference.backend.',
   WEBGPU_SOFTWARE_ADAPTER:
     'WebGPU offers only a software adapter; set inference.allowSoftwareGpu or choose another backend.',
+  ENGINE_UNAVAILABLE:
+    'No inference engine could be started; read the reason given for each engine, then install what it lacks or set inference.engine.',
+  ONNX_RUNTIME_UNAVAILABLE:
+    'onnxruntime-node is not installed or cannot load here; reinstall the package (npm ci) or set inference.engine: tfjs.',
+  ONNX_PROVIDER_UNAVAILABLE:
+    'None of inference.onnxruntime.executionProviders could run the model; read the reason per provider (a GPU host installs the CUDA provider as the README says).',
+  ONNX_MODEL_REJECTED:
+    'ONNX Runtime refused a graph built from the model folder; this is a gateway bug: report it with the message and use inference.engine: tfjs meanwhile.',
+  LRP_NOT_FINITE:
+    'An explanation held a non-finite value (NaN or infinity), so no heatmap was made; raise explain.epsilon above 0 or check the model weights.',
+  MODEL_PLACEHOLDER:
+    "The model manifest still holds a 'FILL:' placeholder from its template; fill in every such field before using the model.",
   // Analysis (the worker pool and the per-image step)
   POOL_STOPPED:
     'The inference pool is stopping or stopped (shutdown or reload); the job is retried when the gateway runs again.',

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { DenseNetArchitecture } from './densenet-architecture.js';
 import type { HostTensor } from './weight-import.js';
 import { unreachable } from '../errors.js';
+import { hostAffineNorm } from './host-norm.js';
 
 /** Inference-time BatchNorm as the per-channel affine map it is: y = x * scale + offset. */
 export interface AffineNorm {
@@ -33,9 +34,6 @@ export interface DenseNetParams {
   classifierBias: tf.Tensor1D;
 }
 
-// torchvision's BatchNorm2d default.
-export const BN_EPSILON = 1e-5;
-
 /**
  * torchvision's DenseNet, in TensorFlow.js ops only (so it runs on every backend), input NHWC.
  * The stem pads by 3 and convolves "valid": TF's "same" padding is asymmetric for stride 2 and would
@@ -55,13 +53,10 @@ export class DenseNet {
       return t;
     };
     const conv = (name: string) => oihwToHwio(get(name));
-    const norm = (prefix: string) =>
-      affineNorm(
-        get(`${prefix}.weight`),
-        get(`${prefix}.bias`),
-        get(`${prefix}.running_mean`),
-        get(`${prefix}.running_var`),
-      );
+    const norm = (prefix: string): AffineNorm => {
+      const { scale, offset } = hostAffineNorm(weights, prefix);
+      return { scale: tf.tensor1d(scale), offset: tf.tensor1d(offset) };
+    };
     const blocks = architecture.blockConfig.map((layers, b) =>
       Array.from({ length: layers }, (_, l) => {
         const prefix = `features.denseblock${b + 1}.denselayer${l + 1}`;
@@ -167,19 +162,6 @@ export class DenseNet {
 
 export function applyNorm<T extends tf.Tensor>(x: T, norm: AffineNorm): T {
   return tf.add(tf.mul(x, norm.scale), norm.offset);
-}
-
-/** Folds running statistics into scale/offset in double precision, once, at load. */
-function affineNorm(gamma: HostTensor, beta: HostTensor, mean: HostTensor, variance: HostTensor): AffineNorm {
-  const n = gamma.data.length;
-  const scale = new Float32Array(n);
-  const offset = new Float32Array(n);
-  for (let i = 0; i < n; i += 1) {
-    const s = (gamma.data[i] ?? 0) / Math.sqrt((variance.data[i] ?? 0) + BN_EPSILON);
-    scale[i] = s;
-    offset[i] = (beta.data[i] ?? 0) - (mean.data[i] ?? 0) * s;
-  }
-  return { scale: tf.tensor1d(scale), offset: tf.tensor1d(offset) };
 }
 
 function oihwToHwio(t: HostTensor): tf.Tensor4D {

@@ -154,6 +154,14 @@ export const LOG_EVENTS = {
     level: 'warn',
     meaning: 'An inference worker crashed while holding images; they are tried again one by one.',
   },
+  'ANALYSIS-5015': {
+    level: 'info',
+    meaning: 'An inference engine was chosen (engine, device, and why earlier ones were passed over).',
+  },
+  'ANALYSIS-5016': {
+    level: 'info',
+    meaning: 'An inference engine or ONNX Runtime execution provider was skipped while choosing one, with why.',
+  },
   // EXPORT
   'EXPORT-6001': { level: 'info', meaning: 'Objects were stored in a PACS destination.' },
   'EXPORT-6002': { level: 'info', meaning: 'A result was reported to a RIS destination.' },

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { BN_EPSILON } from '../inference/densenet.js';
+import { BN_EPSILON } from '../inference/host-norm.js';
 
 /**
  * Training-mode BatchNorm over NHWC (statistics per channel over batch and space) with its gradient

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { expectedParameters, featureChannels, type DenseNetArchitecture } from '../inference/densenet-architecture.js';
-import { BN_EPSILON } from '../inference/densenet.js';
+import { BN_EPSILON } from '../inference/host-norm.js';
 import type { HostTensor } from '../inference/weight-import.js';
 import { batchStatisticsNorm } from './batch-norm.js';
 import { trainableConv2d, type ConvOptions } from './conv-gradients.js';
