@@ -21,9 +21,10 @@ export const INPUT_NAME = 'input';
  * Returns the NCHW tensor's name.
  */
 export function emitInput(g: OnnxGraphBuilder, preprocessing: PreprocessingSpec): string {
-  void g;
-  void preprocessing;
-  throw new Error('SEAM: emitInput is written in the ONNX engine branch');
+  const size = preprocessing.inputSize;
+  const nhwc = g.input(INPUT_NAME, 'float32', ['N', size, size, preprocessing.channels]);
+  const nchw = g.node('Transpose', [nhwc], { perm: { ints: [0, 3, 1, 2] } }, 'input_nchw');
+  return preprocessing.channels === 3 ? nchw : g.node('Tile', [nchw, g.int64s([1, 3, 1, 1])], {}, 'input_rgb');
 }
 
 /** The forward pass as an ONNX model: input INPUT_NAME, output 'logits' float32 [N, numClasses]. */
