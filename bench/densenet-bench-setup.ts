@@ -103,6 +103,55 @@ export function exportRandomWeights(
   );
 }
 
+// The input exactly as tools/bench_torch_densenet.py makes it (same generator, same seed), and PyTorch's logits for it.
+const INPUT_SNIPPET = `
+import sys
+from collections import OrderedDict
+tools, weights, arch, n, size, seed, threads, out = sys.argv[1:9]
+sys.path.insert(0, tools)
+import torch
+import bench_torch_densenet as b
+from torch_to_safetensors import write_safetensors
+torch.set_num_threads(int(threads))
+model = b.build_model(arch, 3, int(seed))
+b.load_weights(model, weights)
+model.eval()
+g = torch.Generator().manual_seed(int(seed) + 1)
+x = torch.randn(int(n), 3, int(size), int(size), generator=g)
+with torch.no_grad():
+    logits = model(x)
+write_safetensors(out, OrderedDict(input=x, logits=logits), {"recipe": "torch.randn(N,3,S,S, generator=torch.Generator().manual_seed(seed+1))"})
+`;
+
+/**
+ * Writes `n` inputs exactly as tools/bench_torch_densenet.py makes them (torch.randn from
+ * torch.Generator().manual_seed(seed + 1)) and PyTorch's logits for them into the safetensors file `ioFile`.
+ */
+export function writeTorchInput(
+  o: { arch: Arch; seed: number; size: number; threads: number },
+  weightsFile: string,
+  n: number,
+  ioFile: string,
+  timeoutMs: number,
+): void {
+  runCaptured(
+    PYTHON,
+    [
+      '-c',
+      INPUT_SNIPPET,
+      TOOLS,
+      weightsFile,
+      o.arch,
+      String(n),
+      String(o.size),
+      String(o.seed),
+      String(o.threads),
+      ioFile,
+    ],
+    timeoutMs,
+  );
+}
+
 /**
  * The DenseNet of a weights file; `edit` may change the host tensors first (lrp-instructions.ts negates
  * BatchNorm scales).

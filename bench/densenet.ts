@@ -41,7 +41,6 @@ import {
   NORMALISATION,
   PYTHON,
   ROOT,
-  TOOLS,
   TORCH_BENCH,
   archOption,
   compositesOption,
@@ -50,6 +49,7 @@ import {
   listOption as list,
   loadDenseNet,
   runCaptured,
+  writeTorchInput,
   type Arch,
 } from './densenet-bench-setup.js';
 
@@ -153,26 +153,6 @@ function lastJson(stdout: string): Record<string, unknown> {
     if (line.startsWith('{')) return JSON.parse(line) as Record<string, unknown>;
   throw new Error(`no JSON line in output: ${stdout.slice(-500)}`);
 }
-
-// The input exactly as tools/bench_torch_densenet.py makes it (same generator, same seed), and PyTorch's logits for it.
-const INPUT_SNIPPET = `
-import sys
-from collections import OrderedDict
-tools, weights, arch, n, size, seed, threads, out = sys.argv[1:9]
-sys.path.insert(0, tools)
-import torch
-import bench_torch_densenet as b
-from torch_to_safetensors import write_safetensors
-torch.set_num_threads(int(threads))
-model = b.build_model(arch, 3, int(seed))
-b.load_weights(model, weights)
-model.eval()
-g = torch.Generator().manual_seed(int(seed) + 1)
-x = torch.randn(int(n), 3, int(size), int(size), generator=g)
-with torch.no_grad():
-    logits = model(x)
-write_safetensors(out, OrderedDict(input=x, logits=logits), {"recipe": "torch.randn(N,3,S,S, generator=torch.Generator().manual_seed(seed+1))"})
-`;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Worker: one backend, one batch size, in its own process. Events go to stdout as JSON lines, progress to stderr.
@@ -703,18 +683,13 @@ async function main(): Promise<void> {
     );
     const maxBatch = Math.max(...o.batches);
     const ioFile = path.join(dir, 'input.safetensors');
-    run(PYTHON, [
-      '-c',
-      INPUT_SNIPPET,
-      TOOLS,
+    writeTorchInput(
+      { arch: o.arch, seed: o.seed, size: o.size, threads: o.torchThreads },
       weightsFile,
-      o.arch,
-      String(maxBatch),
-      String(o.size),
-      String(o.seed),
-      String(o.torchThreads),
+      maxBatch,
       ioFile,
-    ]);
+      CHILD_TIMEOUT_MS,
+    );
     log(
       `input: ${maxBatch} x 3 x ${o.size} x ${o.size}, torch.randn from torch.Generator().manual_seed(${o.seed + 1}), with PyTorch's logits, in ${ioFile}`,
     );
