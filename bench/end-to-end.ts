@@ -1,9 +1,11 @@
 // The daemon end to end (issue 7): storescu -> cxr-gateway -> Orthanc (PACS) and the python3-hl7 listener (RIS).
 //
-//   node dist/bench/end-to-end.js [--models demo,densenet201] [--latency-studies 20] [--burst-studies 200]
-//       [--size 512] [--workers 1] [--quiet 1] [--json-out FILE] [--keep]
+//   node dist/bench/end-to-end.js [--models demo,densenet201] [--engines tfjs,onnxruntime] [--latency-studies 20]
+//       [--burst-studies 200] [--size 512] [--workers 1] [--quiet 1] [--json-out FILE] [--keep]
 //
-// Per model, one daemon (a child process, wasm backend, --workers inference workers), one Orthanc, one listener:
+// Per model and engine (inference.engine; tfjs runs the wasm backend, onnxruntime its CPU provider with the
+// machine's cores as intra-op threads: the daemon's defaults on a CPU host before and after issue 18), one daemon
+// (a child process, --workers inference workers), one Orthanc, one listener:
 //  1. warm-up: one study through everything (model load and first-run costs stay out of the figures);
 //  2. latency: --latency-studies studies one after the other, each sent when the previous one's ORU was
 //     acknowledged: last image received (the store's studies.last_received_at) to the RIS ACK (the RIS delivery
@@ -40,6 +42,7 @@ const PYTHON = '/usr/bin/python3';
 
 interface Options {
   models: string[];
+  engines: Array<'tfjs' | 'onnxruntime'>;
   latencyStudies: number;
   burstStudies: number;
   size: number;
@@ -52,6 +55,7 @@ interface Options {
 function parseArgs(argv: string[]): Options {
   const o: Options = {
     models: ['demo', 'densenet201'],
+    engines: ['tfjs', 'onnxruntime'],
     latencyStudies: 20,
     burstStudies: 200,
     size: 512,
@@ -63,7 +67,14 @@ function parseArgs(argv: string[]): Options {
     const a = argv[i];
     const next = () => argv[++i] ?? '';
     if (a === '--models') o.models = next().split(',');
-    else if (a === '--latency-studies') o.latencyStudies = Number(next());
+    else if (a === '--engines') {
+      o.engines = next()
+        .split(',')
+        .map((e) => {
+          if (e !== 'tfjs' && e !== 'onnxruntime') throw new Error(`--engines: tfjs or onnxruntime, not ${e}`);
+          return e;
+        });
+    } else if (a === '--latency-studies') o.latencyStudies = Number(next());
     else if (a === '--burst-studies') o.burstStudies = Number(next());
     else if (a === '--size') o.size = Number(next());
     else if (a === '--workers') o.workers = Number(next());
@@ -190,14 +201,22 @@ async function waitReported(gateway: GatewayUnderTest, uid: string, timeoutMs: n
 
 interface ModelResult {
   model: string;
+  engine: 'tfjs' | 'onnxruntime';
   latency: { studies: number; p50Ms: number; p95Ms: number; p50WithoutQuietMs: number; p95WithoutQuietMs: number };
   stages: { medianSumMs: number; medianPerStageMs: Record<string, number> };
   overheadRatio: number;
   burst: { studies: number; seconds: number; studiesPerMinute: number; peakRssBytes: number; rssBeforeBytes: number };
 }
 
-async function runModel(name: string, modelDir: string, o: Options, work: string): Promise<ModelResult> {
-  const inputs = path.join(work, `in-${name}`);
+async function runModel(
+  name: string,
+  engine: 'tfjs' | 'onnxruntime',
+  modelDir: string,
+  o: Options,
+  work: string,
+): Promise<ModelResult> {
+  // The same seeds for every engine: each sees the same studies.
+  const inputs = path.join(work, `in-${name}-${engine}`);
   const warm = writeStudies(path.join(inputs, 'warm'), 1, 7001, o.size);
   const sequential = writeStudies(path.join(inputs, 'latency'), o.latencyStudies, 7002, o.size);
   const burst = writeStudies(path.join(inputs, 'burst'), o.burstStudies, 7003, o.size);
@@ -223,7 +242,7 @@ async function runModel(name: string, modelDir: string, o: Options, work: string
     gateway = await startGateway({
       ...config,
       models: { [name]: modelDir },
-      inference: { defaultModel: name, workers: o.workers, backend: 'wasm' },
+      inference: { defaultModel: name, workers: o.workers, engine, backend: 'wasm' },
       assembly: { quietPeriodSeconds: o.quiet },
       logging: { level: 'info', format: 'json' },
     });
@@ -276,6 +295,7 @@ async function runModel(name: string, modelDir: string, o: Options, work: string
     const withoutQuiet = sorted.map((l) => l - o.quiet * 1000);
     return {
       model: name,
+      engine,
       latency: {
         studies: sequential.length,
         p50Ms: percentile(sorted, 0.5),
@@ -308,7 +328,7 @@ async function main(): Promise<void> {
     for (const name of o.models) {
       const dir =
         name === 'demo' ? path.join(ROOT, 'models/demo') : name === 'densenet201' ? densenet201Dir(work) : name;
-      results.push(await runModel(path.basename(name), dir, o, work));
+      for (const engine of o.engines) results.push(await runModel(path.basename(name), engine, dir, o, work));
     }
   } finally {
     if (!o.keep) rmSync(work, { recursive: true, force: true });
@@ -319,19 +339,21 @@ async function main(): Promise<void> {
     `${os.cpus()[0]?.model ?? 'cpu'} x ${os.cpus().length}, ${mib(os.totalmem())}; node ${process.version}; load ${os
       .loadavg()
       .map((x) => x.toFixed(2))
-      .join(' ')}; ${o.workers} inference worker(s), wasm, quiet period ${o.quiet} s, phantoms ${o.size} px`,
+      .join(
+        ' ',
+      )}; ${o.workers} inference worker(s) (tfjs: wasm; onnxruntime: cpu provider), quiet period ${o.quiet} s, phantoms ${o.size} px`,
     '',
-    '| model | latency p50 ms | latency p95 ms | p50 / p95 without the quiet period | median sum of stage times ms | overhead ratio | burst studies | studies/min | peak RSS (burst) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| model | engine | latency p50 ms | latency p95 ms | p50 / p95 without the quiet period | median sum of stage times ms | overhead ratio | burst studies | studies/min | peak RSS (burst) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...results.map(
       (r) =>
-        `| ${r.model} | ${r.latency.p50Ms} | ${r.latency.p95Ms} | ${r.latency.p50WithoutQuietMs} / ${r.latency.p95WithoutQuietMs} | ${r.stages.medianSumMs} | ${r.overheadRatio} | ${r.burst.studies} | ${r.burst.studiesPerMinute} | ${mib(r.burst.peakRssBytes)} (before: ${mib(r.burst.rssBeforeBytes)}) |`,
+        `| ${r.model} | ${r.engine} | ${r.latency.p50Ms} | ${r.latency.p95Ms} | ${r.latency.p50WithoutQuietMs} / ${r.latency.p95WithoutQuietMs} | ${r.stages.medianSumMs} | ${r.overheadRatio} | ${r.burst.studies} | ${r.burst.studiesPerMinute} | ${mib(r.burst.peakRssBytes)} (before: ${mib(r.burst.rssBeforeBytes)}) |`,
     ),
     '',
     'Median stage times per study (ms):',
     ...results.map(
       (r) =>
-        `- ${r.model}: ${Object.entries(r.stages.medianPerStageMs)
+        `- ${r.model} (${r.engine}): ${Object.entries(r.stages.medianPerStageMs)
           .map(([k, v]) => `${k} ${v}`)
           .join(', ')}`,
     ),
