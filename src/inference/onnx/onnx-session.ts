@@ -179,6 +179,9 @@ function cudaLibraryName(): string {
  * ONNX Runtime 1.30's WebGPU provider places every node of the forward graph on the GPU: a session made with
  * logSeverityLevel 0 logs "All nodes placed on [WebGpuExecutionProvider]" (checked on lavapipe for the tiny
  * DenseNet with a 3-channel and a 1-channel input, i.e. with and without Tile); no node falls back to the CPU.
+ * Its Dawn device is one per process: sessions run at the same time from two worker threads fail ("Command
+ * encoding already finished", seen on lavapipe), while any number of sessions in one thread run fine (their runs
+ * are serialised on that thread). So WebGPU sessions belong in one thread of a process.
  */
 async function tryWebGpu(
   runtime: OnnxRuntimeHandle,
