@@ -187,6 +187,30 @@ for (const provider of ['cpu', 'webgpu'] as const) {
   });
 }
 
+test("cpu: an input size with odd feature maps (70: 35, 18, 9, 4) gives the TF.js DenseNet's logits", async (t) => {
+  // Odd sizes are where the pooling rounding of the two engines could differ (torchvision floors, ceil_mode 0).
+  const size = 70;
+  const images = Float32Array.from({ length: 2 * size * size * 3 }, (_, i) => Math.sin(i * 0.37) * 2);
+  await selectBackend('cpu');
+  const net = tinyNetwork('tiny.safetensors');
+  const x = tf.tensor4d(images, [2, size, size, 3]);
+  const y = net.logits(x);
+  const reference = (await y.data()) as Float32Array;
+  tf.dispose([x, y]);
+  net.dispose();
+  const model = buildForwardModel({
+    architecture: TINY_ARCHITECTURE,
+    weights: WEIGHTS,
+    preprocessing: { ...preprocessing(3), inputSize: size },
+  });
+  const { session } = await openOnnxSession(model, { executionProviders: ['cpu'], allowSoftwareGpu: false });
+  const out = await session.run({ input: { type: 'float32', data: images, dims: [2, size, size, 3] } });
+  await session.release();
+  const error = relativeError(out['logits']?.data as Float32Array, reference);
+  t.log(`size ${size}: max |ONNX - TF.js| / max |logit| ${error.toExponential(2)}`);
+  t.true(error <= TOLERANCE, `${error}`);
+});
+
 test.after.always(async () => {
   for (const session of sessions.values()) await (await session.catch(() => undefined))?.release();
 });
