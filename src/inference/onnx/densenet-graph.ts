@@ -46,8 +46,7 @@ function emitForward(g: OnnxGraphBuilder, source: DenseNetGraphSource, input: st
   const { architecture: arch } = source;
   const w = new WeightReader(source.weights);
 
-  // Stem: conv0 7x7/2 (+ norm0 folded), ReLU, max pool 3x3/2. The pool's padding never wins: its inputs are
-  // ReLU outputs (>= 0) and every window holds at least one real pixel.
+  // Stem: conv0 7x7/2 (+ norm0 folded), ReLU, max pool 3x3/2 (ONNX pads a max pool with -inf, as torch does).
   let x = g.node('Relu', [foldedConv(g, w, input, 'features.conv0.weight', 'features.norm0', 2, 3)], {}, 'relu0');
   x = g.node(
     'MaxPool',
