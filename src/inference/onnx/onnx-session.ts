@@ -57,7 +57,7 @@ const ORT = 'onnxruntime-node';
 
 let defaultRuntime: Promise<OnnxRuntimeHandle> | undefined;
 
-/** Loads onnxruntime-node once per process (its native binding cannot be loaded twice anyway). */
+/** Loads onnxruntime-node once per process and finds its binding folder; a failed load is tried again next time. */
 export function loadOnnxRuntime(): Promise<OnnxRuntimeHandle> {
   defaultRuntime ??= (async () => {
     const loaded = (await import(ORT)) as OrtModule & { default?: OrtModule };
@@ -66,7 +66,6 @@ export function loadOnnxRuntime(): Promise<OnnxRuntimeHandle> {
     const entry = createRequire(import.meta.url).resolve(ORT);
     return { ort, bindingDir: path.join(path.dirname(entry), '..', 'bin', 'napi-v6', process.platform, process.arch) };
   })();
-  // A failed load is not cached: the next model load tries again (and says why again).
   defaultRuntime.catch(() => {
     defaultRuntime = undefined;
   });
