@@ -15,6 +15,7 @@ import {
   scaleOutputs,
   type HostFilter,
 } from './onnx-lrp-weights.js';
+import { maxPoolRelevanceGraph } from './onnx-lrp-pool.js';
 
 export interface LrpGraphSource extends DenseNetGraphSource {
   /** Class names in output order (numClasses of them). */
@@ -82,8 +83,8 @@ interface ConvFilters {
   positive?: string;
   /** The adjoint of the rule's filter (epsilon, gamma), of w+ alone (alpha-beta, beta = 0), of [w+ | w-]. */
   adjoint?: string;
-  positiveAdjoint?: string;
-  splitAdjoint?: string;
+  positiveAdjoint?: () => string;
+  splitAdjoint?: () => string;
 }
 
 /**
@@ -138,10 +139,7 @@ class LrpGraph {
     // ---- forward pass
     const z0 = this.conv(x, stemWeight, { stride: 2, pad: 3, bias: norm0.offset }, 'stem_z');
     const poolInput = g.node('Pad', [g.node('Relu', [z0]), g.int64s([0, 0, 1, 1, 0, 0, 1, 1])], {}, 'stem_pool_input');
-    const [pooled, poolIndex] = g.nodeN('MaxPool', [poolInput], 2, {
-      kernel_shape: { ints: [3, 3] },
-      strides: { ints: [2, 2] },
-    }) as [string, string];
+    const pooled = g.node('MaxPool', [poolInput], { kernel_shape: { ints: [3, 3] }, strides: { ints: [2, 2] } });
 
     interface LayerState {
       consumer: Consumer;
@@ -170,8 +168,10 @@ class LrpGraph {
     const needs: Needs[] = [];
     let features = pooled;
     let channels = c0;
-    let spatial = Math.floor((Math.floor((size + 6 - 7) / 2) + 1 + 2 - 3) / 2) + 1;
+    // Sizes: the stem convolution (7x7, stride 2, padding 3), then the max pool (3x3, stride 2, padding 1).
     const stemSpatial = Math.floor((size + 6 - 7) / 2) + 1;
+    const poolSpatial = Math.floor((stemSpatial + 2 - 3) / 2) + 1;
+    let spatial = poolSpatial;
 
     arch.blockConfig.forEach((count, b) => {
       const rule = blockRules[b] as ConvRule;
@@ -374,20 +374,16 @@ class LrpGraph {
       acc = this.consume(undefined, ts.consumer, c, needs[b - 1] as Needs);
     }
 
-    // ---- the stem max pool: each window's relevance to its first winner (MaxPool's indices, row-major scan)
-    const flatInput = g.node('Reshape', [poolInput, g.int64s([-1])]);
-    const scattered = g.node(
-      'ScatterElements',
-      [
-        g.node('ConstantOfShape', [g.node('Shape', [flatInput])]),
-        g.node('Reshape', [poolIndex, g.int64s([-1])]),
-        g.node('Reshape', [rBlock1, g.int64s([-1])]),
-      ],
-      { axis: { i: 0 }, reduction: { s: 'add' } },
-      'pool_relevance',
-    );
+    // ---- the stem max pool: each window's relevance to its first winner
     const rStem = g.node('Slice', [
-      g.node('Reshape', [scattered, g.node('Shape', [poolInput])]),
+      maxPoolRelevanceGraph(g, poolInput, pooled, rBlock1, {
+        window: 3,
+        stride: 2,
+        inputHeight: stemSpatial + 2,
+        inputWidth: stemSpatial + 2,
+        outputHeight: poolSpatial,
+        outputWidth: poolSpatial,
+      }),
       g.int64s([1, 1]),
       g.int64s([-1, -1]),
       g.int64s([2, 3]),
@@ -521,9 +517,7 @@ class LrpGraph {
     const out: ConvFilters = {
       rule,
       weight: constant(w, 'weight'),
-      ...(bias
-        ? { bias: g.constant(bias, [bias.length], 'bias'), channelBias: this.channelConstant(bias, 'bias') }
-        : {}),
+      ...(bias ? { bias: g.constant(bias, [bias.length], 'bias') } : {}),
     };
     switch (rule.kind) {
       case 'epsilon':
@@ -537,10 +531,14 @@ class LrpGraph {
         break;
       }
       case 'alpha-beta': {
+        // Made on first use: which adjoints a producer needs depends on beta and on its consumers' scales.
         const positive = positivePart(w);
         out.positive = constant(positive, 'positive_weight');
-        out.positiveAdjoint = constant(adjointFilter(positive), 'positive_adjoint');
-        out.splitAdjoint = constant(adjointFilter(concatOutputs(positive, negativePart(w))), 'split_adjoint');
+        if (bias) out.channelBias = this.channelConstant(bias, 'bias');
+        out.positiveAdjoint = once(() => constant(adjointFilter(positive), 'positive_adjoint'));
+        out.splitAdjoint = once(() =>
+          constant(adjointFilter(concatOutputs(positive, negativePart(w))), 'split_adjoint'),
+        );
         break;
       }
       default:
@@ -587,7 +585,7 @@ class LrpGraph {
     const zp = g.node('Add', [rec['zp'] as string, g.scalar(TINY)]);
     if (rule.beta === 0 && negative === undefined) {
       const sp = g.node('Div', [g.node('Mul', [positive, g.scalar(rule.alpha)]), zp]);
-      return this.convWith(sp, f.positiveAdjoint as string, undefined, pad);
+      return this.convWith(sp, (f.positiveAdjoint as () => string)(), undefined, pad);
     }
     const zn = g.node('Sub', [rec['zn'] as string, g.scalar(TINY)]);
     const forPositive = negative
@@ -599,7 +597,7 @@ class LrpGraph {
     const both = g.node('Concat', [g.node('Div', [forPositive, zp]), g.node('Div', [forNegative, zn])], {
       axis: { i: 1 },
     });
-    return this.convWith(both, f.splitAdjoint as string, undefined, pad);
+    return this.convWith(both, (f.splitAdjoint as () => string)(), undefined, pad);
   }
 
   /** The signal at a dense layer's conv2 input (DenseNetLrp.producerSignal). */
@@ -702,6 +700,12 @@ class LrpGraph {
     }
     return out;
   }
+}
+
+/** `make`, called once, on first use. */
+function once(make: () => string): () => string {
+  let made: string | undefined;
+  return () => (made ??= make());
 }
 
 /** Whether a transition's rule sees its convolution and average pool as one layer (then pooled first). */
