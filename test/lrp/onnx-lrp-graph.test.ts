@@ -188,6 +188,39 @@ test.serial('epsilon-gamma-box on the bias-free fixture with epsilon 0.1 equals 
   expectEqual(t, await runOnnx(w, options, [-1, 2]), await runTfjs(w, options, [-1, 2]));
 });
 
+test.serial('the batch is dynamic: one image alone, and three, give the maps of the batch of two', async (t) => {
+  const options = lrpOptionsSchema.parse({ composite: 'isnet' });
+  const model = buildLrpModel({
+    architecture: TINY_ARCHITECTURE,
+    weights: weights('tiny.safetensors'),
+    preprocessing: PREPROCESSING,
+    classes: CLASSES,
+    options,
+  });
+  const session = await openSession(model, 'cpu');
+  const x = input();
+  const image = x.data.length / 2;
+  const run = async (data: Float32Array, targets: bigint[]) => {
+    const out = await session.run({
+      input: new ort.Tensor('float32', data, [targets.length, 64, 64, 3]),
+      target: new ort.Tensor('int64', BigInt64Array.from(targets), [targets.length]),
+    });
+    return out['relevance']?.data as Float32Array;
+  };
+  const two = await run(x.data, [-1n, 1n]);
+  const one = await run(x.data.slice(image), [1n]);
+  const three = new Float32Array(image * 3);
+  three.set(x.data, 0);
+  three.set(x.data.subarray(0, image), image * 2);
+  const threeMaps = await run(three, [-1n, 1n, -1n]);
+  await session.release();
+  const area = 64 * 64;
+  t.deepEqual(one.length, area);
+  t.true(maxAbsDiff(one, two.subarray(area)) <= 1e-6 * maxAbs(one));
+  t.true(maxAbsDiff(threeMaps.subarray(0, 2 * area), two) <= 1e-6 * maxAbs(two));
+  t.true(maxAbsDiff(threeMaps.subarray(2 * area), two.subarray(0, area)) <= 1e-6 * maxAbs(two));
+});
+
 const sum = (values: Float32Array) => values.reduce((a, b) => a + b, 0);
 
 /** Per image and class: |sum of the map - the explained logit| / |logit|. */
