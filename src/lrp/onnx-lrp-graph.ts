@@ -10,6 +10,7 @@ import {
   concatOutputs,
   gammaBias,
   gammaFilter,
+  mapFilter,
   negativePart,
   positivePart,
   scaleOutputs,
@@ -81,10 +82,12 @@ interface ConvFilters {
   ruleBias?: string;
   /** alpha-beta: w+ (the positive part of z). */
   positive?: string;
-  /** The adjoint of the rule's filter (epsilon, gamma), of w+ alone (alpha-beta, beta = 0), of [w+ | w-]. */
+  /** The adjoint of the rule's filter (epsilon, gamma); alpha-beta: of [w+ | w-] (made on first use). */
   adjoint?: string;
-  positiveAdjoint?: () => string;
   splitAdjoint?: () => string;
+  /** alpha-beta where every consumer scale is positive: the adjoints of alpha w+, and of [alpha w+ | -beta w-]. */
+  weightedPositiveAdjoint?: () => string;
+  weightedSplitAdjoint?: () => string;
 }
 
 /**
@@ -535,9 +538,22 @@ class LrpGraph {
         const positive = positivePart(w);
         out.positive = constant(positive, 'positive_weight');
         if (bias) out.channelBias = this.channelConstant(bias, 'bias');
-        out.positiveAdjoint = once(() => constant(adjointFilter(positive), 'positive_adjoint'));
-        out.splitAdjoint = once(() =>
-          constant(adjointFilter(concatOutputs(positive, negativePart(w))), 'split_adjoint'),
+        const negative = negativePart(w);
+        out.splitAdjoint = once(() => constant(adjointFilter(concatOutputs(positive, negative)), 'split_adjoint'));
+        const alpha = (v: number) => v * rule.alpha;
+        out.weightedPositiveAdjoint = once(() =>
+          constant(adjointFilter(mapFilter(positive, alpha)), 'weighted_positive_adjoint'),
+        );
+        out.weightedSplitAdjoint = once(() =>
+          constant(
+            adjointFilter(
+              concatOutputs(
+                mapFilter(positive, alpha),
+                mapFilter(negative, (v) => -v * rule.beta),
+              ),
+            ),
+            'weighted_split_adjoint',
+          ),
         );
         break;
       }
@@ -591,17 +607,24 @@ class LrpGraph {
     const rule = f.rule;
     if (rule.kind !== 'alpha-beta') throw new GatewayError('INTERNAL', `the ${rule.kind} rule has no split`);
     const zp = g.node('Add', [rec['zp'] as string, g.scalar(TINY)]);
-    if (rule.beta === 0 && negative === undefined) {
-      const sp = g.node('Div', [g.node('Mul', [positive, g.scalar(rule.alpha)]), zp]);
-      return this.convWith(sp, (f.positiveAdjoint as () => string)(), undefined, pad);
+    if (negative === undefined) {
+      // Every consumer scale positive: alpha and -beta are folded into the adjoint's filter (weightedAdjoint).
+      const sp = g.node('Div', [positive, zp]);
+      if (rule.beta === 0) return this.convWith(sp, (f.weightedPositiveAdjoint as () => string)(), undefined, pad);
+      const sn = g.node('Div', [positive, g.node('Sub', [rec['zn'] as string, g.scalar(TINY)])]);
+      const both = g.node('Concat', [sp, sn], { axis: { i: 1 } });
+      return this.convWith(both, (f.weightedSplitAdjoint as () => string)(), undefined, pad);
     }
     const zn = g.node('Sub', [rec['zn'] as string, g.scalar(TINY)]);
-    const forPositive = negative
-      ? g.node('Sub', [g.node('Mul', [positive, g.scalar(rule.alpha)]), g.node('Mul', [negative, g.scalar(rule.beta)])])
-      : g.node('Mul', [positive, g.scalar(rule.alpha)]);
-    const forNegative = negative
-      ? g.node('Sub', [g.node('Mul', [negative, g.scalar(rule.alpha)]), g.node('Mul', [positive, g.scalar(rule.beta)])])
-      : g.node('Mul', [positive, g.scalar(-rule.beta)]);
+    // Relevance through negative scales swaps the roles of w+ and w- (DenseNetLrp's splitRatios).
+    const forPositive = g.node('Sub', [
+      g.node('Mul', [positive, g.scalar(rule.alpha)]),
+      g.node('Mul', [negative, g.scalar(rule.beta)]),
+    ]);
+    const forNegative = g.node('Sub', [
+      g.node('Mul', [negative, g.scalar(rule.alpha)]),
+      g.node('Mul', [positive, g.scalar(rule.beta)]),
+    ]);
     const both = g.node('Concat', [g.node('Div', [forPositive, zp]), g.node('Div', [forNegative, zn])], {
       axis: { i: 1 },
     });
