@@ -104,14 +104,13 @@ export function buildLrpModel(source: LrpGraphSource): Uint8Array {
 class LrpGraph {
   private readonly g: OnnxGraphBuilder;
   private readonly o: LrpOptions;
+  /** The epsilon stabiliser, also of the BatchNorm signal factors (floored: see EPSILON_FLOOR). */
   private readonly eps: number;
-  private readonly normEps: number;
 
   constructor(private readonly source: LrpGraphSource) {
     this.o = lrpOptionsSchema.parse(source.options);
     this.g = new OnnxGraphBuilder(`densenet-lrp-${this.o.composite}`);
     this.eps = Math.max(this.o.epsilon, EPSILON_FLOOR);
-    this.normEps = Math.max(this.o.epsilon, EPSILON_FLOOR);
   }
 
   build(): Uint8Array {
@@ -148,8 +147,6 @@ class LrpGraph {
       consumer: Consumer;
       filters1: ConvFilters;
       filters2: ConvFilters;
-      z1: string;
-      a1: string;
       hidden: string;
       output: string;
       rec1: Record<string, string>;
@@ -161,10 +158,9 @@ class LrpGraph {
       pooled: string;
       rec: Record<string, string>;
       convOutput?: string;
+      /** The transition's input size (the block's). */
       height: number;
       width: number;
-      /** Channels out (the next block's input). */
-      channels: number;
     }
     const layerStates: LayerState[][] = [];
     const transitionStates: TransitionState[] = [];
@@ -198,8 +194,6 @@ class LrpGraph {
           consumer: { active: a1, norm: n1, width: channels },
           filters1,
           filters2,
-          z1,
-          a1,
           hidden,
           output,
           rec1: this.record(filters1, a1, z1, 0),
@@ -232,7 +226,6 @@ class LrpGraph {
             rec: this.record(filters, pooledInput, tp, 0),
             height: spatial,
             width: spatial,
-            channels: outChannels,
           });
           features = tp;
         } else {
@@ -246,7 +239,6 @@ class LrpGraph {
             rec: this.record(filters, a, convOutput, 0),
             height: spatial,
             width: spatial,
-            channels: outChannels,
           });
           features = tp;
         }
@@ -713,7 +705,7 @@ class LrpGraph {
     if (sig) {
       const a = this.slice(consumer.active, sig.from, sig.count, width);
       const scale = this.channelConstant(consumer.norm.scale.slice(sig.from, sig.from + sig.count), 'signal_scale');
-      const factor = g.node('Div', [g.node('Mul', [a, scale]), g.node('Add', [a, g.scalar(this.normEps)])]);
+      const factor = g.node('Div', [g.node('Mul', [a, scale]), g.node('Add', [a, g.scalar(this.eps)])]);
       out.signal = add(base?.signal, g.node('Mul', [factor, this.slice(c, sig.from, sig.count, width)]));
     } else if (base?.signal) out.signal = base.signal;
     const rel = within(needs.relevance, width);
