@@ -3,7 +3,7 @@ import { concatChannels, sliceChannels } from '../inference/channel-ops.js';
 import type { AffineNorm, DenseNet } from '../inference/densenet.js';
 import type { PreprocessingSpec } from '../imaging/preprocessing-spec.js';
 import { convRule, lrpOptionsSchema, type LrpOptions } from './composites.js';
-import { ConvRelevance, stabilise, type ConvRecord } from './conv-relevance.js';
+import { ConvRelevance, STABILISER_FLOOR, stabilise, type ConvRecord } from './conv-relevance.js';
 import { averagePoolRelevance, maxPoolRelevance, onHostBackend, spreadOverPoolWindows } from './layer-relevance.js';
 import { GatewayError } from '../errors.js';
 
@@ -663,10 +663,10 @@ export class DenseNetLrp {
 
   /**
    * The BatchNorm signal factors' stabiliser: epsilon, kept just above zero for LRP-0 (epsilon = 0), where
-   * a / (a + 0) would make 0 / 0 at every switched-off unit instead of 0.
+   * a / (a + 0) would make 0 / 0 at every switched-off unit instead of 0 (the floor every epsilon step uses).
    */
   private normEpsilon(): number {
-    return Math.max(this.options.epsilon, 1e-30);
+    return Math.max(this.options.epsilon, STABILISER_FLOOR);
   }
 
   /**
