@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Convert a PyTorch DenseNet checkpoint (.pt/.pth) into a safetensors file.
+"""Convert a PyTorch DenseNet checkpoint (.pt/.pth, or a .safetensors state dict) into a safetensors file.
 
 Usage:
     /usr/bin/python3 tools/torch_to_safetensors.py CHECKPOINT.pt OUT.safetensors \
@@ -9,7 +9,9 @@ The checkpoint may be
   * a state_dict (a mapping of name -> tensor),
   * a dict holding the state_dict under `state_dict`, `model_state_dict` or `model`
     (the value may itself be a whole nn.Module), or
-  * a whole pickled nn.Module.
+  * a whole pickled nn.Module, or
+  * a safetensors file holding a state_dict (as `safetensors.torch.save_file(model.state_dict(), ...)` or the
+    Hugging Face hub write them), recognised by its header, not by its name: it is never unpickled.
 
 Every floating-point tensor is written as little-endian F32 under exactly the name it has in
 the state_dict: no `module.` stripping and no renaming of the old torchvision
@@ -63,6 +65,8 @@ _ST_TO_NP = {
     "U8": np.dtype("u1"),
     "BOOL": np.dtype("?"),
 }
+# bfloat16 has no numpy dtype: read as uint16, then widened to float32 (its top 16 bits).
+_BF16 = "BF16"
 
 
 class ConversionError(Exception):
@@ -138,7 +142,8 @@ def read_safetensors(path: str) -> "tuple[OrderedDict[str, torch.Tensor], dict[s
     data = memoryview(raw)[8 + n :]
     out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
     for name, info in header.items():
-        dt = _ST_TO_NP.get(info.get("dtype"))
+        bf16 = info.get("dtype") == _BF16
+        dt = np.dtype("<u2") if bf16 else _ST_TO_NP.get(info.get("dtype"))
         if dt is None:
             raise ConversionError(f"{path}: {name}: unsupported dtype {info.get('dtype')!r}")
         begin, end = info["data_offsets"]
@@ -147,6 +152,8 @@ def read_safetensors(path: str) -> "tuple[OrderedDict[str, torch.Tensor], dict[s
         if end - begin != count * dt.itemsize or end > len(data) or begin < 0:
             raise ConversionError(f"{path}: {name}: bad data_offsets {begin}..{end} for shape {shape}")
         arr = np.frombuffer(data[begin:end], dtype=dt).reshape(shape).astype(dt.newbyteorder("="), copy=True)
+        if bf16:
+            arr = (arr.astype(np.uint32) << 16).view(np.float32)
         out[name] = torch.from_numpy(arr)
     return out, metadata
 
@@ -156,14 +163,38 @@ def read_safetensors(path: str) -> "tuple[OrderedDict[str, torch.Tensor], dict[s
 # --------------------------------------------------------------------------------------
 
 
+def is_safetensors(path: str) -> bool:
+    """Whether the file starts as a safetensors file does: an 8-byte little-endian header length that fits the
+    file, then a JSON object. A torch checkpoint starts with a zip signature (PK) or a pickle opcode (0x80)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        start = f.read(9)
+    if len(start) < 9:
+        return False
+    (n,) = struct.unpack("<Q", start[:8])
+    return 2 <= n <= size - 8 and start[8:9] == b"{"
+
+
 def load_checkpoint(path: str):
-    """torch.load on CPU with full unpickling (weights_only=False); clear errors."""
+    """A safetensors file as its mapping of tensors; anything else through torch.load on CPU with full
+    unpickling (weights_only=False). Clear errors."""
     if not os.path.exists(path):
         raise ConversionError(f"{path}: no such file")
     if not os.path.isfile(path):
         raise ConversionError(f"{path}: not a regular file")
     if os.path.getsize(path) == 0:
         raise ConversionError(f"{path}: file is empty")
+    if is_safetensors(path):
+        tensors, _ = read_safetensors(path)
+        if not tensors:
+            raise ConversionError(f"{path}: the safetensors file holds no tensors")
+        return SafetensorsStateDict(tensors)
+    if path.endswith(".safetensors"):
+        # Named as one but not one: unpickling it would only report a confusing pickle error.
+        raise ConversionError(
+            f"{path}: not a safetensors file (it does not start with an 8-byte header length and a JSON header); "
+            "the file is damaged or was renamed"
+        )
     kwargs = {"map_location": "cpu"}
     try:
         try:
@@ -184,6 +215,11 @@ def load_checkpoint(path: str):
         ) from e
 
 
+class SafetensorsStateDict(OrderedDict):
+    """The tensors of a safetensors input: a state_dict, told apart so that the log and metadata say where it
+    came from."""
+
+
 def _is_tensor_mapping(obj) -> bool:
     return isinstance(obj, dict) and len(obj) > 0 and all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
@@ -194,6 +230,8 @@ def extract_state_dict(obj) -> "tuple[OrderedDict[str, torch.Tensor], str]":
     """Find the state_dict in a loaded checkpoint. Returns (state_dict, description)."""
     if isinstance(obj, torch.nn.Module):
         return OrderedDict(obj.state_dict()), f"whole model ({type(obj).__name__})"
+    if isinstance(obj, SafetensorsStateDict):
+        return OrderedDict(obj), "safetensors state_dict"
     if isinstance(obj, dict):
         for key in STATE_DICT_KEYS:
             if key in obj:
@@ -295,6 +333,8 @@ def convert(checkpoint: str, out: str, arch: "str | None" = None, num_classes: "
     metadata = OrderedDict(
         (("format", "pt"), ("source", os.path.basename(checkpoint)), ("torch_version", torch.__version__))
     )
+    if isinstance(obj, SafetensorsStateDict):
+        metadata["source_format"] = "safetensors"
     if arch:
         n = check_against_arch(tensors, arch, num_classes)
         metadata["arch"] = arch
@@ -319,7 +359,10 @@ def convert(checkpoint: str, out: str, arch: "str | None" = None, num_classes: "
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint", help="PyTorch checkpoint (.pt/.pth): state_dict, dict with a state_dict, or a whole model")
+    p.add_argument(
+        "checkpoint",
+        help="PyTorch checkpoint (.pt/.pth: state_dict, dict with a state_dict, or a whole model) or a .safetensors state_dict",
+    )
     p.add_argument("out", help="output .safetensors file")
     p.add_argument("--arch", choices=ARCHS, help="check names/shapes against this torchvision architecture")
     p.add_argument("--num-classes", type=int, help="classifier size for --arch (default: read from classifier.weight)")

@@ -14,7 +14,11 @@ export function formatModelCard(model: CheckedModel): string {
     `model UID    ${m.modelUid}`,
     `architecture DenseNet growth ${a.growthRate}, blocks (${a.blockConfig.join(', ')}), init ${a.numInitFeatures}, bn_size ${a.bnSize}; ${parameters.toLocaleString('en-US')} parameters`,
     `classes      ${m.classes.map((c, i) => `${i}: ${c}`).join(', ')}`,
-    `input        ${p.inputSize}x${p.inputSize}, ${p.channels} channel(s), resize ${p.resize}, window ${p.window} (percentiles ${p.percentiles.join('-')})`,
+    `input        ${p.inputSize}x${p.inputSize}, ${p.channels} channel(s), resize ${p.resize}, ${
+      p.scaling === 'bitsStored'
+        ? 'scaling bitsStored (v / (2^BitsStored - 1), no window)'
+        : `window ${p.window} (percentiles ${p.percentiles.join('-')})`
+    }`,
     `normalise    mean [${p.mean.join(', ')}], std [${p.std.join(', ')}]`,
     `weights      ${m.weights.file} (${m.weights.format}), sha256 ${model.sha256} verified, ${model.weights.size} tensors checked`,
     `intended use ${m.intendedUse}`,

@@ -1,5 +1,8 @@
 import type { Lut } from './lut.js';
 
+/** How stored values become modality values (PS3.3 C.11.1): Rescale Slope/Intercept, or the Modality LUT. */
+export type ModalityTransform = { kind: 'rescale'; slope: number; intercept: number } | { kind: 'lut'; lut: Lut };
+
 /** Window Center / Width from the file (PS3.3 C.11.2.1.2), first of the values when several are given. */
 export interface VoiWindow {
   kind: 'window';
@@ -24,6 +27,10 @@ export interface DecodedImage {
   photometric: Photometric;
   /** Modality values (after Bits Stored masking, sign, Rescale Slope/Intercept or Modality LUT), row-major. */
   values: Float32Array;
+  /** Bits Stored (0028,0101): the stored values' range, which `scaling: 'bitsStored'` maps to [0, 1]. */
+  bitsStored: number;
+  /** How stored values became `values` (Rescale Slope/Intercept, or the Modality LUT). */
+  modalityTransform: ModalityTransform;
   /** 1 where the stored value equals Pixel Padding Value (or lies in the padding range); undefined: no padding declared. */
   padding: Uint8Array | undefined;
   /** The file's own VOI: the VOI LUT Sequence when present, else Window Center/Width, else undefined. */

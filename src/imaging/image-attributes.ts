@@ -2,7 +2,7 @@
 // the classifier can use. Every rejection says what the file holds and what to do about it.
 
 import type { DicomJson } from 'dcmjs';
-import type { Photometric, VoiLut, VoiWindow } from './decoded-image.js';
+import type { ModalityTransform, Photometric, VoiLut, VoiWindow } from './decoded-image.js';
 import { firstNumber, firstString, has, numbers, sequenceItems } from './dicom-values.js';
 import { readLut, type Lut } from './lut.js';
 import { PixelDecodeError } from './pixel-errors.js';
@@ -23,7 +23,7 @@ export interface PixelModule {
   numberOfFrames: number;
 }
 
-export type ModalityTransform = { kind: 'rescale'; slope: number; intercept: number } | { kind: 'lut'; lut: Lut };
+export type { ModalityTransform } from './decoded-image.js';
 
 const TAG = {
   samplesPerPixel: '00280002',

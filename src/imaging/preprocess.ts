@@ -1,10 +1,11 @@
 // Decoded image -> model input, following the manifest's preprocessing block (preprocessing-spec.ts):
-// VOI window and MONOCHROME1 inversion -> resize into the square -> channels -> (x - mean) / std.
+// VOI window (or the Bits Stored range) and MONOCHROME1 inversion -> resize into the square -> channels -> (x - mean) / std.
 
 import type { PreprocessingSpec } from './preprocessing-spec.js';
 import type { DecodedImage } from './decoded-image.js';
 import { PixelDecodeError } from './pixel-errors.js';
 import { resizeToSquare } from './resize.js';
+import { scaleByBitsStored } from './bits-stored.js';
 import { applyVoi, type AppliedWindow } from './voi.js';
 
 export interface ModelInput {
@@ -19,11 +20,10 @@ export function preprocess(image: DecodedImage, spec: PreprocessingSpec): ModelI
   const channels = spec.channels;
   const mean = perChannel(spec.mean, channels, 'mean');
   const std = perChannel(spec.std, channels, 'std');
-  const { pixels, window } = applyVoi(image, {
-    window: spec.window,
-    percentiles: spec.percentiles,
-    padValue: spec.padValue,
-  });
+  const { pixels, window } =
+    spec.scaling === 'bitsStored'
+      ? scaleByBitsStored(image, spec.padValue)
+      : applyVoi(image, { window: spec.window, percentiles: spec.percentiles, padValue: spec.padValue });
   const size = spec.inputSize;
   const grey = resizeToSquare(pixels, image.rows, image.columns, size, spec.resize, spec.padValue);
   const data = new Float32Array(size * size * channels);

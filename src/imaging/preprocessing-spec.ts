@@ -15,7 +15,16 @@ export const preprocessingSchema = z
     /** 3: the grey image replicated into RGB channels; 1: a single channel. */
     channels: z.union([z.literal(1), z.literal(3)]).default(3),
     /**
-     * `dicom`: the image's own VOI (VOI LUT Sequence, else Window Center/Width), else a percentile window;
+     * How stored values become [0, 1]. `window`: through a display window (`window` below), as a viewer shows the
+     * image. `bitsStored`: v / (2^BitsStored - 1) over the stored values' whole range, for models trained on
+     * images exported without a window (PNGs of the stored values: an 8-bit PNG read as v / 255). With an 8-bit
+     * image and the window 127.5 / 256 the DICOM LINEAR function gives (v + 0.5) / 255 instead, half a step off.
+     */
+    // Optional rather than defaulted, so that specs written in code before the option existed stay valid: absent
+    // means `window`.
+    scaling: z.enum(['window', 'bitsStored']).optional(),
+    /**
+     * With `scaling: 'window'`. `dicom`: the image's own VOI (VOI LUT Sequence, else Window Center/Width), else a percentile window;
      * `percentile`: always the robust percentile window (ignores the file's window).
      */
     window: z.enum(['dicom', 'percentile']).default('dicom'),

@@ -103,6 +103,8 @@ export function readImage(part10: Uint8Array): DecodedImage {
     photometric: pm.photometric,
     values: modality.values,
     padding: modality.padding,
+    bitsStored: pm.bitsStored,
+    modalityTransform: transform,
     voi: readVoi(ds, modalityCanBeNegative(pm, transform)),
     ...(sopInstanceUid === undefined ? {} : { sopInstanceUid }),
     transferSyntaxUid,

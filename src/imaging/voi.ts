@@ -7,7 +7,8 @@ import type { DecodedImage, VoiWindow } from './decoded-image.js';
 import { lookup, type Lut } from './lut.js';
 import { percentiles } from './percentile.js';
 
-export type WindowSource = 'voi-lut' | 'window' | 'percentile';
+/** `bits-stored`: no window, the stored values over their whole range (the manifest's `scaling: 'bitsStored'`). */
+export type WindowSource = 'voi-lut' | 'window' | 'percentile' | 'bits-stored';
 
 export interface AppliedWindow {
   center: number;
@@ -31,7 +32,7 @@ export interface Windowed {
 }
 
 export function applyVoi(image: DecodedImage, options: VoiOptions): Windowed {
-  const { values, padding } = image;
+  const { values } = image;
   const out = new Float32Array(values.length);
   const voi = options.window === 'dicom' ? image.voi : undefined;
   let window: AppliedWindow;
@@ -51,9 +52,21 @@ export function applyVoi(image: DecodedImage, options: VoiOptions): Windowed {
     applyWindow(values, { kind: 'window', center: (lo + hi) / 2, width: hi - lo, fn: 'LINEAR_EXACT' }, out);
     window = { center: (lo + hi) / 2, width: hi - lo, source: 'percentile' };
   }
-  if (image.photometric === 'MONOCHROME1') for (let i = 0; i < out.length; i++) out[i] = 1 - (out[i] ?? 0);
-  if (padding) for (let i = 0; i < out.length; i++) if (padding[i]) out[i] = options.padValue;
+  finishDisplay(image, out, options.padValue);
   return { pixels: out, window };
+}
+
+/**
+ * What every mapping to [0, 1] ends with, in place: MONOCHROME1 inverted (bright = dense), then the padding
+ * pixels set to the padding value.
+ */
+export function finishDisplay(
+  image: Pick<DecodedImage, 'photometric' | 'padding'>,
+  out: Float32Array,
+  padValue: number,
+): void {
+  if (image.photometric === 'MONOCHROME1') for (let i = 0; i < out.length; i++) out[i] = 1 - (out[i] ?? 0);
+  if (image.padding) for (let i = 0; i < out.length; i++) if (image.padding[i]) out[i] = padValue;
 }
 
 /**

@@ -63,6 +63,14 @@ export function readManifest(modelDir: string): ModelManifest {
   } catch (error) {
     throw new GatewayError('MODEL_MANIFEST_INVALID', `cannot read the model manifest ${file}: ${describeError(error)}`);
   }
+  // Before the schema: a template's placeholder is what the user must fix, whatever else its text breaks.
+  const placeholders = placeholderFields(raw);
+  if (placeholders.length > 0) {
+    throw new GatewayError(
+      'MODEL_PLACEHOLDER',
+      `${file}: ${placeholders.map((p) => `${p.field} still holds the template's placeholder '${p.text}'`).join('; ')}; fill in every '${PLACEHOLDER_PREFIX}' field (see models/README.md)`,
+    );
+  }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues
@@ -71,4 +79,22 @@ export function readManifest(modelDir: string): ModelManifest {
     throw new GatewayError('MODEL_MANIFEST_INVALID', `${file}: ${issues}`);
   }
   return parsed.data;
+}
+
+/** How the manifest templates under models/ mark a value the site must supply. */
+export const PLACEHOLDER_PREFIX = 'FILL:';
+
+/**
+ * Every string in a parsed manifest (at any depth) that still starts with the template's placeholder prefix,
+ * with its field path as the schema's messages write it (`weights.sha256`, `classes.1`).
+ */
+export function placeholderFields(value: unknown, at: readonly string[] = []): Array<{ field: string; text: string }> {
+  if (typeof value === 'string')
+    return value.trimStart().startsWith(PLACEHOLDER_PREFIX)
+      ? [{ field: at.join('.') || '(top level)', text: value }]
+      : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => placeholderFields(v, [...at, String(i)]));
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value).flatMap(([k, v]) => placeholderFields(v, [...at, k]));
+  return [];
 }

@@ -12,9 +12,21 @@ export interface ConvGeometry {
 // Rules other than epsilon only need their denominators kept off zero (Zennit uses the same order).
 const TINY = 1e-6;
 
-/** z + epsilon * sign(z), with sign(0) = +1, so a zero pre-activation never divides. */
+/**
+ * The least stabiliser any epsilon step uses. With epsilon 0 (LRP-0, which the configuration accepts), a unit
+ * whose z is exactly 0 (a dead channel's pooled feature, a switched-off convolution output) would divide its
+ * relevance, itself 0, by 0 and spread NaN over the whole map; with the floor the quotient is 0, as the
+ * gradient's is. Far below any real |z| in float32 and still a normal number (the smallest is 1.2e-38).
+ */
+export const STABILISER_FLOOR = 1e-30;
+
+/**
+ * z + e * sign(z) with e = max(epsilon, STABILISER_FLOOR) and sign(0) = +1, so a zero pre-activation never
+ * divides, whatever epsilon is.
+ */
 export function stabilise(z: tf.Tensor, epsilon: number): tf.Tensor {
-  return tf.where(tf.greaterEqual(z, 0), tf.add(z, epsilon), tf.sub(z, epsilon));
+  const e = Math.max(epsilon, STABILISER_FLOOR);
+  return tf.where(tf.greaterEqual(z, 0), tf.add(z, e), tf.sub(z, e));
 }
 
 /** The lowest and highest value each input channel can take (z^B), one entry per channel. */

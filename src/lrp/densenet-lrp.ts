@@ -3,7 +3,8 @@ import { concatChannels, sliceChannels } from '../inference/channel-ops.js';
 import type { AffineNorm, DenseNet } from '../inference/densenet.js';
 import type { PreprocessingSpec } from '../imaging/preprocessing-spec.js';
 import { convRule, lrpOptionsSchema, type LrpOptions } from './composites.js';
-import { ConvRelevance, stabilise, type ConvRecord } from './conv-relevance.js';
+import { ConvRelevance, STABILISER_FLOOR, stabilise, type ConvRecord } from './conv-relevance.js';
+import { assertFiniteRelevance } from './finite-relevance.js';
 import { averagePoolRelevance, maxPoolRelevance, onHostBackend, spreadOverPoolWindows } from './layer-relevance.js';
 import { GatewayError } from '../errors.js';
 
@@ -295,32 +296,41 @@ export class DenseNetLrp {
         runs: targets.map((t) => ({ target: t, maps: this.backward(state, t) })),
       };
     });
-    const logits = await computed.logits.data();
     const explanations: Explanation[][] = Array.from({ length: batch }, () => []);
     const { composite, ...parameters } = this.options;
-    for (const run of computed.runs) {
-      const [targets, maps] = await Promise.all([run.target.data(), run.maps.data()]);
-      for (let i = 0; i < batch; i += 1) {
-        const t = targets[i] ?? 0;
-        const relevance = (maps as Float32Array).slice(i * size * size, (i + 1) * size * size);
-        const relevanceSum = relevance.reduce((a, b) => a + b, 0);
-        const imageLogits = Array.from(logits.subarray(i * this.classes.length, (i + 1) * this.classes.length));
-        const logit = imageLogits[t] ?? 0;
-        explanations[i]?.push({
-          targetIndex: t,
-          targetClass: this.classes[t] ?? String(t),
-          logit,
-          logits: imageLogits,
-          relevance,
-          size,
-          relevanceSum,
-          absorbedShare: logit === 0 ? 0 : (logit - relevanceSum) / logit,
-          composite,
-          parameters,
-        });
+    try {
+      const logits = await computed.logits.data();
+      for (const run of computed.runs) {
+        const [targets, maps] = await Promise.all([run.target.data(), run.maps.data()]);
+        for (let i = 0; i < batch; i += 1) {
+          const t = targets[i] ?? 0;
+          const relevance = (maps as Float32Array).slice(i * size * size, (i + 1) * size * size);
+          const relevanceSum = relevance.reduce((a, b) => a + b, 0);
+          // The sum is finite when every value is; a sum that overflows is refused too (nothing to scale by).
+          if (!Number.isFinite(relevanceSum)) {
+            const what = `the ${composite} explanation (epsilon ${parameters.epsilon}) of class ${this.classes[t] ?? t} for image ${i} of the batch`;
+            assertFiniteRelevance(relevance, what);
+            throw new GatewayError('LRP_NOT_FINITE', `${what}: its relevance sums to ${relevanceSum}`);
+          }
+          const imageLogits = Array.from(logits.subarray(i * this.classes.length, (i + 1) * this.classes.length));
+          const logit = imageLogits[t] ?? 0;
+          explanations[i]?.push({
+            targetIndex: t,
+            targetClass: this.classes[t] ?? String(t),
+            logit,
+            logits: imageLogits,
+            relevance,
+            size,
+            relevanceSum,
+            absorbedShare: logit === 0 ? 0 : (logit - relevanceSum) / logit,
+            composite,
+            parameters,
+          });
+        }
       }
+    } finally {
+      tf.dispose([computed.logits, ...computed.runs.flatMap((r) => [r.target, r.maps])]);
     }
-    tf.dispose([computed.logits, ...computed.runs.flatMap((r) => [r.target, r.maps])]);
     return explanations;
   }
 
@@ -663,10 +673,10 @@ export class DenseNetLrp {
 
   /**
    * The BatchNorm signal factors' stabiliser: epsilon, kept just above zero for LRP-0 (epsilon = 0), where
-   * a / (a + 0) would make 0 / 0 at every switched-off unit instead of 0.
+   * a / (a + 0) would make 0 / 0 at every switched-off unit instead of 0 (the floor every epsilon step uses).
    */
   private normEpsilon(): number {
-    return Math.max(this.options.epsilon, 1e-30);
+    return Math.max(this.options.epsilon, STABILISER_FLOOR);
   }
 
   /**

@@ -22,6 +22,9 @@ export async function decodePng(bytes: Uint8Array, source: string): Promise<Deco
     photometric: 'MONOCHROME2',
     values,
     padding: undefined,
+    // An 8-bit PNG's samples are its stored values.
+    bitsStored: 8,
+    modalityTransform: { kind: 'rescale', slope: 1, intercept: 0 },
     voi: { kind: 'window', center: 127.5, width: 255, fn: 'LINEAR_EXACT' },
     sopInstanceUid: source,
     transferSyntaxUid: '',

@@ -23,6 +23,8 @@ function image(values: number[], extra: Partial<DecodedImage> = {}): DecodedImag
     photometric: 'MONOCHROME2',
     values: Float32Array.from(values),
     padding: undefined,
+    bitsStored: 16,
+    modalityTransform: { kind: 'rescale', slope: 1, intercept: 0 },
     voi: undefined,
     transferSyntaxUid: '1.2.840.10008.1.2.1',
     lossy: false,

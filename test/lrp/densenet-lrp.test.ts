@@ -203,3 +203,31 @@ test.serial(
     tf.dispose([x, modelLogits]);
   },
 );
+
+test.serial(
+  'a map with a non-finite value is an error (LRP_NOT_FINITE), never returned, and frees its tensors',
+  async (t) => {
+    const net = network('tiny.safetensors');
+    const x = input();
+    const lrp = new DenseNetLrp(net, CLASSES, NORMALISATION);
+    await lrp.explain(x);
+    const before = tf.memory().numTensors;
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      // One pixel of the second image: its map goes non-finite, the first image's does not.
+      const data = x.dataSync().slice();
+      data[64 * 64 * 3 + 1000] = bad;
+      const broken = tf.tensor4d(data, x.shape);
+      const error = await t.throwsAsync(lrp.explain(broken));
+      t.is((error as { code?: string }).code, 'LRP_NOT_FINITE');
+      t.regex(
+        error?.message ?? '',
+        /the isnet explanation \(epsilon 0\.01\) of class \S+ for image 1 of the batch: \d+ of 4096 relevance values are not finite/,
+      );
+      broken.dispose();
+    }
+    t.is(tf.memory().numTensors, before);
+    lrp.dispose();
+    net.dispose();
+    x.dispose();
+  },
+);
