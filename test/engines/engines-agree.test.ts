@@ -60,6 +60,7 @@ for (const provider of ['cpu', 'webgpu'] as const satisfies readonly OnnxExecuti
       const ort = await onnx(composite);
       t.teardown(() => ort.dispose());
       const inputs = fixtureImages();
+      let worst = 0;
       for (const target of ['predicted', 'all', 1] as const) {
         const expected = await tfjs.explain(inputs, target);
         const got = await ort.explain(inputs, target);
@@ -73,6 +74,7 @@ for (const provider of ['cpu', 'webgpu'] as const satisfies readonly OnnxExecuti
             if (g === undefined) return t.fail(`image ${i}, explanation ${k} missing`);
             const scale = maxAbs(e.relevance);
             const error = maxAbsDiff(g.relevance, e.relevance) / scale;
+            worst = Math.max(worst, error);
             t.true(error <= 1e-4, `${target} image ${i} class ${e.targetClass}: ${error.toExponential(2)} of max abs`);
             t.true(maxAbsDiff(g.logits, e.logits) <= 1e-4);
             t.like(g, { targetClass: e.targetClass, composite, size: e.size });
@@ -82,6 +84,7 @@ for (const provider of ['cpu', 'webgpu'] as const satisfies readonly OnnxExecuti
           }),
         );
       }
+      t.log(`maps: worst difference ${worst.toExponential(2)} of the map's max abs value`);
     });
   }
 

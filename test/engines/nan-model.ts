@@ -1,11 +1,11 @@
-// A model directory whose weights make every explanation NaN: the tiny fixture with one norm5 scale set to NaN
+// A model directory whose weights make every explanation NaN: the tiny fixture with one classifier weight NaN
 // (and the manifest's checksum updated, so the folder passes every check a hospital's model would).
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tinyModelDir } from '../helpers/tiny-densenet.js';
 
-export function nanModelDir(tensor = 'features.norm5.weight'): string {
+export function nanModelDir(tensor = 'classifier.weight'): string {
   const dir = tinyModelDir();
   const file = path.join(dir, 'weights.safetensors');
   const bytes = readFileSync(file);
