@@ -272,3 +272,68 @@ test('stop(deadline) lets the request in flight finish before the deadline; stop
   await cut.stop();
   await t.throwsAsync(cutOff, { message: /the inference pool is stopped/ });
 });
+
+function capturingLogger() {
+  const stream = new PassThrough();
+  const lines: Array<Record<string, unknown>> = [];
+  let buffered = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    const parts = buffered.split('\n');
+    buffered = parts.pop() ?? '';
+    for (const part of parts) if (part.trim() !== '') lines.push(JSON.parse(part) as Record<string, unknown>);
+  });
+  return { logger: createLogger({ level: 'info', format: 'json', stream }), lines };
+}
+
+test('ONNX Runtime on the CPU: one worker by default, with every core as its intra-op threads; the log says engine and device', async (t) => {
+  const { logger, lines } = capturingLogger();
+  const pool = await InferencePool.start({
+    modelDir: tinyModelDir(),
+    engine: 'onnxruntime',
+    backend: 'wasm',
+    onnxruntime: { executionProviders: ['cpu'], intraOpThreads: 'auto' },
+    workers: 'auto',
+    cores: 3,
+    logger,
+  });
+  t.teardown(() => pool.stop());
+  t.is(pool.size, 1);
+  t.is(pool.backend, 'onnxruntime/cpu');
+  t.is(pool.engine?.details.threads, '3');
+  const { files } = await images(2);
+  t.true(written(await pool.process(request(files))));
+  await waitUntil(() => lines.some((l) => l.event === 'ANALYSIS-5001'), 'the pool-ready line');
+  t.like(
+    lines.find((l) => l.event === 'ANALYSIS-5015'),
+    { engine: 'onnxruntime', device: 'cpu' },
+  );
+  t.like(
+    lines.find((l) => l.event === 'ANALYSIS-5001'),
+    { engine: 'onnxruntime', device: 'cpu', workers: 1 },
+  );
+});
+
+test('TF.js on a CPU backend: cores - 1 workers by default, and the log says engine and device', async (t) => {
+  const { logger, lines } = capturingLogger();
+  const pool = await InferencePool.start({
+    modelDir: tinyModelDir(),
+    engine: 'tfjs',
+    backend: 'wasm',
+    workers: 'auto',
+    cores: 3,
+    logger,
+  });
+  t.teardown(() => pool.stop());
+  t.is(pool.size, 2);
+  t.is(pool.backend, 'tfjs/wasm');
+  await waitUntil(() => lines.some((l) => l.event === 'ANALYSIS-5001'), 'the pool-ready line');
+  t.like(
+    lines.find((l) => l.event === 'ANALYSIS-5015'),
+    { engine: 'tfjs', device: 'wasm' },
+  );
+  t.like(
+    lines.find((l) => l.event === 'ANALYSIS-5001'),
+    { engine: 'tfjs', device: 'wasm', workers: 2 },
+  );
+});
