@@ -118,3 +118,13 @@ test.serial('a broken model folder stops the choice with its own error, not a li
   const error = await t.throwsAsync(createEngine(options({ modelDir: dir })));
   t.is((error as GatewayError).code, 'WEIGHTS_CHECKSUM');
 });
+
+test.serial('TF.js backends passed over keep their own log code, ANALYSIS-5002, with the reason', async (t) => {
+  const { lines, log } = recorder();
+  const engine = await createEngine(options({ engine: 'tfjs', tfjsBackend: 'auto', log }));
+  t.teardown(() => engine.dispose());
+  t.is(engine.info.skipped[0]?.name, 'tfjs/tensorflow-gpu', '@tensorflow/tfjs-node-gpu is not installed here');
+  t.like(lines[0]?.fields, { event: 'ANALYSIS-5002', backend: 'tensorflow-gpu' });
+  t.true((lines[0]?.fields.reason ?? '').length > 0);
+  t.like(lines.at(-1)?.fields, { event: 'ANALYSIS-5015', engine: 'tfjs', device: engine.info.device });
+});
