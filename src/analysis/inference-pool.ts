@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { GatewayError, unreachable } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { isGpuBackend, type BackendName, type BackendPreference } from '../inference/backend.js';
-import type { OnnxExecutionProvider } from '../inference/onnx/onnx-types.js';
+import { ONNX_EXECUTION_PROVIDERS, type OnnxExecutionProvider } from '../inference/onnx/onnx-types.js';
 import type { EngineInfo } from '../engines/engine.js';
 import { logEngineChoice } from '../engines/engine-log.js';
 import type { EnginePreference } from '../engines/engine-types.js';
@@ -101,6 +101,14 @@ interface Queued {
   reject: (error: Error) => void;
 }
 
+/**
+ * ONNX Runtime's WebGPU provider has one Dawn device per process: sessions running at the same time from two
+ * worker threads fail, so that device gets one worker whatever inference.workers says.
+ */
+function onlyOneWorker(engine: EngineInfo): boolean {
+  return engine.engine === 'onnxruntime' && engine.device === 'webgpu';
+}
+
 const DEFAULT_BACKOFF: RestartBackoff = { initialMs: 250, maxMs: 30_000 };
 const REAL_TIMERS: PoolTimers = {
   setTimeout: (run, ms) => setTimeout(run, ms),
@@ -149,7 +157,7 @@ export class InferencePool {
         options.logger.info(message, { ...fields, model: options.modelDir }),
       );
       pool.wanted =
-        options.workers === 'auto'
+        options.workers === 'auto' || onlyOneWorker(engine)
           ? engine.engine === 'onnxruntime' || isGpuBackend(engine.device as BackendName)
             ? 1
             : Math.max(1, options.cores - 1)
@@ -183,7 +191,7 @@ export class InferencePool {
    */
   private engineChoice(fixed: EngineInfo | undefined): Omit<EngineChoiceOptions, 'log'> {
     const o = this.options;
-    const onnx = o.onnxruntime ?? { executionProviders: ['cuda', 'webgpu', 'cpu'], intraOpThreads: 'auto' };
+    const onnx = o.onnxruntime ?? { executionProviders: [...ONNX_EXECUTION_PROVIDERS], intraOpThreads: 'auto' };
     const planned = o.workers === 'auto' ? 1 : Math.max(1, o.workers);
     const choice: Omit<EngineChoiceOptions, 'log'> = {
       modelDir: o.modelDir,

@@ -337,3 +337,21 @@ test('TF.js on a CPU backend: cores - 1 workers by default, and the log says eng
     { engine: 'tfjs', device: 'wasm', workers: 2 },
   );
 });
+
+test('ONNX Runtime on WebGPU: one worker even when more are configured (one Dawn device per process)', async (t) => {
+  const pool = await InferencePool.start({
+    modelDir: tinyModelDir(),
+    engine: 'onnxruntime',
+    backend: 'wasm',
+    onnxruntime: { executionProviders: ['webgpu'], intraOpThreads: 'auto' },
+    allowSoftwareGpu: true,
+    workers: 2,
+    cores: 2,
+    logger: quiet,
+  });
+  t.teardown(() => pool.stop());
+  t.is(pool.backend, 'onnxruntime/webgpu');
+  t.is(pool.size, 1);
+  const { files } = await images(2);
+  t.true(written(await pool.process(request(files))));
+});
