@@ -81,7 +81,11 @@ class OnnxEngine implements InferenceEngine {
 
   async classify(inputs: readonly Float32Array[]): Promise<number[][]> {
     if (inputs.length === 0) return [];
-    this.forwardSession ??= this.openForward();
+    // A failed open is not kept: the next classify tries again.
+    this.forwardSession ??= this.openForward().catch((error: unknown) => {
+      this.forwardSession = undefined;
+      throw error;
+    });
     const session = await this.forwardSession;
     const out = await session.run({ [INPUT_NAME]: this.inputTensor(inputs) });
     return this.rows(floats(out, 'logits'), inputs.length);
@@ -138,7 +142,7 @@ class OnnxEngine implements InferenceEngine {
     this.disposed = true;
     const forward = this.forwardSession;
     await this.lrpSession.release();
-    if (forward !== undefined) await (await forward).release();
+    if (forward !== undefined) await forward.then((session) => session.release());
   }
 
   /** On the provider the LRP graph runs on: both graphs share the device the engine reports. */

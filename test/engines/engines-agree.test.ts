@@ -105,3 +105,28 @@ for (const provider of ['cpu', 'webgpu'] as const satisfies readonly OnnxExecuti
     },
   );
 }
+
+test.serial(
+  'both engines refuse a class the model lacks with EXPLAIN_TARGET_UNKNOWN, and share the device they report',
+  async (t) => {
+    const tfjs = await createTfjsEngine({ modelDir, backend: 'cpu', allowSoftwareGpu: false, lrp: {} });
+    t.teardown(() => tfjs.dispose());
+    const ort = await createOnnxEngine({
+      modelDir,
+      executionProviders: ['cpu'],
+      intraOpThreads: 1,
+      allowSoftwareGpu: false,
+      lrp: {},
+    });
+    t.teardown(() => ort.dispose());
+    t.like(ort.info, { engine: 'onnxruntime', device: 'cpu', details: { threads: '1' } });
+    for (const engine of [tfjs, ort]) {
+      for (const target of ['fracture', 3]) {
+        const error = await t.throwsAsync(engine.explain(fixtureImages(), target));
+        t.is((error as GatewayError).code, 'EXPLAIN_TARGET_UNKNOWN', `${engine.info.engine}: ${target}`);
+      }
+    }
+    t.deepEqual(await ort.classify([]), []);
+    t.deepEqual(await ort.explain([], 'predicted'), []);
+  },
+);
