@@ -529,7 +529,9 @@ export class Gateway {
       }
       const pool = await InferencePool.start({
         modelDir: dir,
+        engine: config.inference.engine,
         backend: config.inference.backend,
+        onnxruntime: config.inference.onnxruntime,
         workers: config.inference.workers,
         cores: availableParallelism(),
         logger,

@@ -1,6 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import { inputBatch } from '../engines/tfjs-batch.js';
 import type { LoadedModel } from '../inference/model-loader.js';
-import type { PreprocessingSpec } from '../imaging/preprocessing-spec.js';
 
 export interface Classification {
   classes: string[];
@@ -10,26 +9,9 @@ export interface Classification {
 }
 
 /**
- * Preprocessed NHWC images (one Float32Array each) as one batch tensor for the network. A one-channel model
- * still gets the 3-channel stem torchvision defines: the grey input is replicated. The caller disposes it.
- */
-export function inputBatch(
-  inputs: readonly Float32Array[],
-  preprocessing: Pick<PreprocessingSpec, 'inputSize' | 'channels'>,
-): tf.Tensor4D {
-  const size = preprocessing.inputSize;
-  const channels = preprocessing.channels;
-  const data = new Float32Array(inputs.length * size * size * channels);
-  inputs.forEach((input, i) => data.set(input, i * size * size * channels));
-  return tf.tidy(() => {
-    const x = tf.tensor4d(data, [inputs.length, size, size, channels]);
-    return (channels === 3 ? x : tf.tile(x, [1, 1, 1, 3])) as tf.Tensor4D;
-  });
-}
-
-/**
- * Classifies images already preprocessed, with one forward pass (training's evaluation uses it; stored files go
- * through analyse-images.ts, which decodes them the one way the daemon does).
+ * Classifies images already preprocessed, with one forward pass on a TF.js model (training's evaluation uses it:
+ * training is TF.js's; stored files go through analyse-images.ts and an engine, which decode them the one way
+ * the daemon does).
  */
 export class BatchRunner {
   constructor(readonly model: LoadedModel) {}

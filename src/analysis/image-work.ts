@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { GatewayError, describeError, errorCode, type ErrorCode } from '../errors.js';
-import type { LoadedModel } from '../inference/model-loader.js';
-import type { DenseNetLrp, ExplainTarget } from '../lrp/densenet-lrp.js';
+import type { InferenceEngine } from '../engines/engine.js';
+import type { ExplainTarget } from '../lrp/densenet-lrp.js';
 import { outputModelInfo } from '../reporting/report-inputs.js';
 import { analyseImages } from './analyse-images.js';
 import type { Classification } from './batch-runner.js';
@@ -59,29 +59,22 @@ export type ImageWorkResult =
     }
   | { sopInstanceUid: string; kind: 'failed'; code: ErrorCode; reason: string };
 
-/** What the worker holds: the model and the LRP engine built on it. */
-export interface AnalysisEngine {
-  model: LoadedModel;
-  lrp: DenseNetLrp;
-}
-
 /**
  * Infer -> explain -> render (analyseImages, the path `render` and `classify` share) -> write, for a batch of one
  * job's images, inside an inference worker. Objects are written to the job's output folder atomically; their
  * UIDs are deterministic, so a job resumed after a crash writes the very same files again.
  */
-export async function processImages(engine: AnalysisEngine, request: ImageWorkRequest): Promise<ImageWorkResult[]> {
+export async function processImages(engine: InferenceEngine, request: ImageWorkRequest): Promise<ImageWorkResult[]> {
   const analysed = await analyseImages(
-    engine.model,
+    engine,
     request.images.map((i) => ({ id: i.sopInstanceUid, path: i.path })),
     {
       kind: 'explain',
-      lrp: engine.lrp,
       target: request.target,
       heatmap: { usageNotice: request.usageNotice },
     },
   );
-  const model = outputModelInfo(engine.model.manifest);
+  const model = outputModelInfo(engine.manifest);
   const createdAt = new Date(request.createdAt);
   const supersedes = request.revision > 0 ? { supersedesRevision: request.revision - 1 } : {};
   const results: ImageWorkResult[] = [];

@@ -2,6 +2,11 @@ import { Worker } from 'node:worker_threads';
 import { GatewayError, unreachable } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { isGpuBackend, type BackendName, type BackendPreference } from '../inference/backend.js';
+import { ONNX_EXECUTION_PROVIDERS, type OnnxExecutionProvider } from '../inference/onnx/onnx-types.js';
+import type { EngineInfo } from '../engines/engine.js';
+import { logEngineChoice } from '../engines/engine-log.js';
+import type { EnginePreference } from '../engines/engine-types.js';
+import type { EngineChoiceOptions } from '../engines/select-engine.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
 import type { LrpOptions } from '../lrp/composites.js';
 import type { ImageWorkRequest, ImageWorkResult } from './image-work.js';
@@ -21,8 +26,20 @@ export interface RestartBackoff {
 
 export interface InferencePoolOptions {
   modelDir: string;
+  /** inference.engine (default auto: ONNX Runtime, then TF.js). */
+  engine?: EnginePreference;
+  /** The TF.js engine's backend (inference.backend). */
   backend: BackendPreference;
-  /** Worker threads; `auto`: cores - 1 (at least 1) on CPU backends, 1 on a GPU. */
+  /** inference.onnxruntime (default: every provider in order; intra-op threads 'auto'). */
+  onnxruntime?: {
+    executionProviders: readonly OnnxExecutionProvider[];
+    /** auto: the cores shared out among the workers (all of them for the one worker `auto` gives). */
+    intraOpThreads: number | 'auto';
+  };
+  /**
+   * Worker threads; `auto`: one for ONNX Runtime (it parallelises inside a run, so several workers would fight
+   * for the cores) and for a GPU; cores - 1 (at least 1) for TF.js on a CPU backend.
+   */
   workers: number | 'auto';
   cores: number;
   logger: Logger;
@@ -84,6 +101,14 @@ interface Queued {
   reject: (error: Error) => void;
 }
 
+/**
+ * ONNX Runtime's WebGPU provider has one Dawn device per process: sessions running at the same time from two
+ * worker threads fail, so that device gets one worker whatever inference.workers says.
+ */
+function onlyOneWorker(engine: EngineInfo): boolean {
+  return engine.engine === 'onnxruntime' && engine.device === 'webgpu';
+}
+
 const DEFAULT_BACKOFF: RestartBackoff = { initialMs: 250, maxMs: 30_000 };
 const REAL_TIMERS: PoolTimers = {
   setTimeout: (run, ms) => setTimeout(run, ms),
@@ -91,7 +116,7 @@ const REAL_TIMERS: PoolTimers = {
 };
 
 /**
- * Worker threads that each hold a backend and the model. `process` sends a batch of one job's stored files to
+ * Worker threads that each hold an engine (and its copy of the model). `process` sends a batch of one job's stored files to
  * the least busy worker, which analyses them and writes their outputs there, off the thread that serves DICOM.
  *
  * The pool heals (as BullMQ's ChildPool does): a worker that exits or throws is replaced after a delay that
@@ -114,7 +139,8 @@ export class InferencePool {
   /** Replacements that failed in a row (or workers that crashed before finishing any request): the backoff exponent. */
   private failuresInARow = 0;
   private stopped = false;
-  backend: BackendName | undefined;
+  /** The engine the first worker chose; the others are made on exactly that engine and device. */
+  engine: EngineInfo | undefined;
 
   private constructor(private readonly options: InferencePoolOptions) {
     this.backoff = { ...DEFAULT_BACKOFF, ...(options.restartBackoff ?? {}) };
@@ -125,16 +151,19 @@ export class InferencePool {
     const pool = new InferencePool(options);
     try {
       await pool.spawn();
-      const backend = pool.backend;
-      if (backend === undefined) unreachable('the first inference worker reported no backend');
+      const engine = pool.engine;
+      if (engine === undefined) unreachable('the first inference worker reported no engine');
+      logEngineChoice(engine, (message, fields) =>
+        options.logger.info(message, { ...fields, model: options.modelDir }),
+      );
       pool.wanted =
-        options.workers === 'auto'
-          ? isGpuBackend(backend)
+        options.workers === 'auto' || onlyOneWorker(engine)
+          ? engine.engine === 'onnxruntime' || isGpuBackend(engine.device as BackendName)
             ? 1
             : Math.max(1, options.cores - 1)
           : Math.max(1, options.workers);
-      // The first worker settled the backend; the others are told to use exactly that one.
-      const rest = Array.from({ length: pool.wanted - 1 }, () => pool.spawn(backend));
+      // The first worker settled the engine and device; the others are told to use exactly those.
+      const rest = Array.from({ length: pool.wanted - 1 }, () => pool.spawn(engine));
       await Promise.all(rest);
     } catch (error) {
       await pool.stop();
@@ -142,11 +171,41 @@ export class InferencePool {
     }
     options.logger.info('inference pool ready', {
       event: 'ANALYSIS-5001',
+      engine: pool.engine?.engine,
+      device: pool.engine?.device,
       backend: pool.backend,
       workers: pool.workers.length,
       model: options.modelDir,
     });
     return pool;
+  }
+
+  /** Engine and device as health, metrics and the console show them: 'onnxruntime/cpu', 'tfjs/wasm'. */
+  get backend(): string | undefined {
+    return this.engine === undefined ? undefined : `${this.engine.engine}/${this.engine.device}`;
+  }
+
+  /**
+   * What a worker is told to make: the configured choice, or (`fixed`, once the first worker chose) exactly
+   * that engine on that device. Intra-op threads 'auto' share the cores out among the workers the pool plans.
+   */
+  private engineChoice(fixed: EngineInfo | undefined): Omit<EngineChoiceOptions, 'log'> {
+    const o = this.options;
+    const onnx = o.onnxruntime ?? { executionProviders: [...ONNX_EXECUTION_PROVIDERS], intraOpThreads: 'auto' };
+    const planned = o.workers === 'auto' ? 1 : Math.max(1, o.workers);
+    const choice: Omit<EngineChoiceOptions, 'log'> = {
+      modelDir: o.modelDir,
+      engine: o.engine ?? 'auto',
+      tfjsBackend: o.backend,
+      executionProviders: [...onnx.executionProviders],
+      intraOpThreads: onnx.intraOpThreads === 'auto' ? Math.max(1, Math.floor(o.cores / planned)) : onnx.intraOpThreads,
+      allowSoftwareGpu: o.allowSoftwareGpu ?? false,
+      lrp: o.lrp ?? {},
+    };
+    if (fixed === undefined) return choice;
+    return fixed.engine === 'onnxruntime'
+      ? { ...choice, engine: 'onnxruntime', executionProviders: [fixed.device as OnnxExecutionProvider] }
+      : { ...choice, engine: 'tfjs', tfjsBackend: fixed.device as BackendName };
   }
 
   /** Live workers. */
@@ -248,7 +307,7 @@ export class InferencePool {
     const handle = this.timers.setTimeout(() => {
       this.restartTimers.delete(handle);
       if (this.stopped) return;
-      this.spawn(this.backend).then(
+      this.spawn(this.engine).then(
         () => {
           this.restarting -= 1;
           this.options.logger.info('inference worker replaced', {
@@ -274,7 +333,7 @@ export class InferencePool {
     this.restartTimers.add(handle);
   }
 
-  private spawn(backend?: BackendName): Promise<PoolWorker> {
+  private spawn(fixed?: EngineInfo): Promise<PoolWorker> {
     const worker = new Worker(new URL('./inference-worker.js', import.meta.url));
     this.threads.add(worker);
     const entry: PoolWorker = { worker, busy: 0, dead: false, crashesAtSpawn: this.crashes };
@@ -285,13 +344,7 @@ export class InferencePool {
           case 'ready':
             if (this.stopped) return;
             ready = true;
-            this.backend = message.backend;
-            for (const s of message.skipped)
-              this.options.logger.info('inference backend skipped', {
-                event: 'ANALYSIS-5002',
-                backend: s.name,
-                reason: s.reason,
-              });
+            this.engine ??= message.engine;
             this.workers.push(entry);
             resolve(entry);
             this.drainQueue();
@@ -334,13 +387,7 @@ export class InferencePool {
         }
         this.crashed(entry, entry.lastError ?? `exit code ${code}`);
       });
-      const init: ToWorker = {
-        type: 'init',
-        modelDir: this.options.modelDir,
-        backend: backend ?? this.options.backend,
-        allowSoftwareGpu: this.options.allowSoftwareGpu ?? false,
-        lrp: this.options.lrp ?? {},
-      };
+      const init: ToWorker = { type: 'init', engine: this.engineChoice(fixed) };
       worker.postMessage(init);
     });
   }

@@ -3,17 +3,16 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parentPort } from 'node:worker_threads';
 import { describeError, errorCode, unreachable } from '../errors.js';
-import { selectBackend } from '../inference/backend.js';
-import { loadModel } from '../inference/model-loader.js';
+import type { InferenceEngine } from '../engines/engine.js';
+import { createEngine } from '../engines/select-engine.js';
 import type { FromWorker, ToWorker } from './worker-protocol.js';
-import { DenseNetLrp } from '../lrp/densenet-lrp.js';
-import { processImages, type AnalysisEngine } from './image-work.js';
+import { processImages } from './image-work.js';
 
-// One TensorFlow.js backend and one copy of the model per worker thread: the wasm backend runs on one
-// thread, so parallelism comes from several workers.
+// One engine (and its copy of the model) per worker thread. TF.js on wasm runs on one thread, so parallelism
+// comes from several workers; ONNX Runtime parallelises inside a run, so one worker uses the cores.
 const port = parentPort;
 if (port === null) unreachable('inference-worker.js was loaded outside a worker thread');
-let engine: AnalysisEngine | undefined;
+let engine: InferenceEngine | undefined;
 const send = (message: FromWorker) => port.postMessage(message);
 /**
  * For tests only (never set in production): this worker exits, as a decoder abort would kill it, when a
@@ -52,13 +51,8 @@ port.on('message', (message: ToWorker) => {
 async function handle(message: ToWorker): Promise<void> {
   if (message.type === 'init') {
     try {
-      const selection = await selectBackend(message.backend, { allowSoftwareGpu: message.allowSoftwareGpu });
-      const model = loadModel(message.modelDir);
-      engine = {
-        model,
-        lrp: new DenseNetLrp(model.network, model.manifest.classes, model.manifest.preprocessing, message.lrp),
-      };
-      send({ type: 'ready', backend: selection.name, skipped: selection.skipped });
+      engine = await createEngine(message.engine);
+      send({ type: 'ready', engine: engine.info });
     } catch (error) {
       send({ type: 'init-failed', code: errorCode(error, 'INFERENCE_INIT'), reason: describeError(error) });
     }

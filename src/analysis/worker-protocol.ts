@@ -1,15 +1,16 @@
 import type { ErrorCode } from '../errors.js';
-import type { BackendName, BackendPreference } from '../inference/backend.js';
+import type { EngineInfo } from '../engines/engine.js';
+import type { EngineChoiceOptions } from '../engines/select-engine.js';
 import type { ImageWorkRequest, ImageWorkResult } from './image-work.js';
-import type { LrpOptions } from '../lrp/composites.js';
 
 /** Messages between the inference pool (main thread) and its workers. */
 export type ToWorker =
-  | { type: 'init'; modelDir: string; backend: BackendPreference; allowSoftwareGpu: boolean; lrp: Partial<LrpOptions> }
+  | { type: 'init'; engine: Omit<EngineChoiceOptions, 'log'> }
   | { type: 'process'; id: number; request: ImageWorkRequest };
 
 export type FromWorker =
-  | { type: 'ready'; backend: BackendName; skipped: Array<{ name: BackendName; reason: string }> }
+  /** The engine, its device and what was passed over: the pool logs it (ANALYSIS-5015/5016) and health shows it. */
+  | { type: 'ready'; engine: EngineInfo }
   | { type: 'init-failed'; code: ErrorCode; reason: string }
   | { type: 'processed'; id: number; results: ImageWorkResult[] }
   // The code crosses the thread boundary as it is, so `jobs --json` and the logs show the worker's own code.

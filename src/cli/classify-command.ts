@@ -2,16 +2,25 @@ import { readFileSync } from 'node:fs';
 import type { GatewayConfig } from '../config/schema.js';
 import { walkStoredDataset } from '../dicom/dataset-walker.js';
 import { parsePart10Header } from '../dicom/part10-header.js';
-import { describeError, errorCode, type ErrorCode } from '../errors.js';
-import { selectBackend } from '../inference/backend.js';
+import { describeError, errorCode, GatewayError, type ErrorCode } from '../errors.js';
 import { analyseImages } from '../analysis/analyse-images.js';
 import type { Classification } from '../analysis/batch-runner.js';
+import { engineSettings } from '../analysis/engine-options.js';
+import type { EngineInfo, InferenceEngine } from '../engines/engine.js';
+import { ENGINE_ORDER, type EnginePreference } from '../engines/engine-types.js';
+import { createEngine } from '../engines/select-engine.js';
 import { checkEligibility } from '../inference/eligibility.js';
-import { loadModel } from '../inference/model-loader.js';
 import { createLogger } from '../logging/logger.js';
 
 export type ClassifyReport = (
-  | { file: string; status: 'classified'; predicted: string; probabilities: Record<string, number> }
+  | {
+      file: string;
+      status: 'classified';
+      predicted: string;
+      /** Full precision, as computed (the text output rounds them; scripts compare engines with these). */
+      probabilities: Record<string, number>;
+      logits: Record<string, number>;
+    }
   | { file: string; status: 'skipped'; reason: string }
   | { file: string; status: 'failed'; code: ErrorCode; reason: string }
 ) & {
@@ -21,19 +30,38 @@ export type ClassifyReport = (
 
 /**
  * `cxr-gateway classify FILE...`: the same eligibility the daemon applies, then the daemon's own analysis path
- * (analysis/analyse-images.ts) in-process, without the explanation: decoding, preprocessing and the forward pass.
+ * (analysis/analyse-images.ts) in-process, without the explanation: decoding, preprocessing and the forward pass,
+ * on the engine the daemon would choose (or `engine`, from --engine).
  */
 export async function classifyFiles(
   files: readonly string[],
   modelDir: string,
   config: GatewayConfig,
-): Promise<{ reports: ClassifyReport[]; backend: string }> {
+  engineChoice?: EnginePreference,
+): Promise<{ reports: ClassifyReport[]; engine: EngineInfo }> {
   // stdout is the answer (--json is parsed by scripts): what libraries print goes to stderr, as log lines.
-  createLogger({ level: config.logging.level === 'debug' ? 'debug' : 'warn', format: 'auto', stream: process.stderr });
-  const selection = await selectBackend(config.inference.backend, {
-    allowSoftwareGpu: config.inference.allowSoftwareGpu,
+  const logger = createLogger({
+    level: config.logging.level === 'debug' ? 'debug' : 'warn',
+    format: 'auto',
+    stream: process.stderr,
   });
-  const model = loadModel(modelDir);
+  const engine = await createEngine({
+    modelDir,
+    ...engineSettings(config, engineChoice),
+    log: (message, fields) => logger.info(message, fields),
+  });
+  try {
+    return { reports: await classifyWith(engine, files, config), engine: engine.info };
+  } finally {
+    await engine.dispose();
+  }
+}
+
+async function classifyWith(
+  engine: InferenceEngine,
+  files: readonly string[],
+  config: GatewayConfig,
+): Promise<ClassifyReport[]> {
   const reports: ClassifyReport[] = [];
   const eligible: Array<{ file: string; slot: number; textWarnings: string[] }> = [];
   for (const file of files) {
@@ -60,7 +88,7 @@ export async function classifyFiles(
   for (let i = 0; i < eligible.length; i += config.inference.maxBatch) {
     const chunk = eligible.slice(i, i + config.inference.maxBatch);
     const outcomes = await analyseImages(
-      model,
+      engine,
       chunk.map((c) => ({ id: c, path: c.file })),
       { kind: 'classify' },
     );
@@ -72,7 +100,8 @@ export async function classifyFiles(
               file: c.file,
               status: 'classified',
               predicted: outcome.classification.predicted,
-              probabilities: byClass(outcome.classification),
+              probabilities: byClass(outcome.classification, outcome.classification.probabilities),
+              logits: byClass(outcome.classification, outcome.classification.logits),
             }
           : {
               file: c.file,
@@ -83,16 +112,24 @@ export async function classifyFiles(
       reports[c.slot] = { ...report, ...warningsOf(c.textWarnings) };
     }
   }
-  model.network.dispose();
-  return { reports, backend: selection.name };
+  return reports;
+}
+
+/** `--engine auto|onnxruntime|tfjs` (classify, render): undefined when not given (the config's inference.engine). */
+export function parseEngineOption(value: string | undefined): EnginePreference | undefined {
+  if (value === undefined) return undefined;
+  const names: readonly string[] = ['auto', ...ENGINE_ORDER];
+  if (!names.includes(value))
+    throw new GatewayError('USAGE', `--engine must be one of ${names.join(', ')}, got '${value}'`);
+  return value as EnginePreference;
 }
 
 function warningsOf(textWarnings: readonly string[]): { textWarnings?: string[] } {
   return textWarnings.length === 0 ? {} : { textWarnings: [...textWarnings] };
 }
 
-function byClass(c: Classification): Record<string, number> {
-  return Object.fromEntries(c.classes.map((name, i) => [name, Number((c.probabilities[i] ?? 0).toFixed(4))]));
+function byClass(c: Classification, values: readonly number[]): Record<string, number> {
+  return Object.fromEntries(c.classes.map((name, i) => [name, values[i] ?? Number.NaN]));
 }
 
 export function formatClassifyReports(reports: readonly ClassifyReport[]): string {

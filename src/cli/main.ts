@@ -11,7 +11,8 @@ import { Gateway } from '../gateway.js';
 import { createLogger } from '../logging/logger.js';
 import { StoreRefusal } from '../store/console-queries.js';
 import { checkModelDirectory } from '../inference/model-loader.js';
-import { classifyFiles, formatClassifyReports } from './classify-command.js';
+import type { EnginePreference } from '../engines/engine-types.js';
+import { classifyFiles, formatClassifyReports, parseEngineOption } from './classify-command.js';
 import { ADMIN_USAGE, adminCommand } from './admin-command.js';
 import { AUDIT_USAGE, auditCommand } from './audit-command.js';
 import { UsageError } from './cli-args.js';
@@ -39,7 +40,7 @@ Usage:
                                              the audit trail of admin actions
   cxr-gateway admin add-user NAME --role viewer|admin | set-password NAME | remove-user NAME | users ...
                                              operations console users (see: admin --help)
-  cxr-gateway classify FILE.dcm... [--model DIR] [--config FILE] [--json]
+  cxr-gateway classify FILE.dcm... [--model DIR] [--engine auto|onnxruntime|tfjs] [--config FILE] [--json]
                                              classify images (or say why one is skipped) with the model
   cxr-gateway model check [DIR]              validate a model directory and print its model card
 ${RENDER_USAGE}
@@ -103,6 +104,7 @@ function main(argv: string[]): CommandResult {
       config: { type: 'string', short: 'c' },
       json: { type: 'boolean', default: false },
       model: { type: 'string', short: 'm' },
+      engine: { type: 'string' },
       'calling-ae': { type: 'string' },
       'called-ae': { type: 'string' },
       ip: { type: 'string' },
@@ -125,7 +127,13 @@ function main(argv: string[]): CommandResult {
     case 'check-config':
       return checkConfig(resolveConfigPath(rest[0] ?? values.config, process.env));
     case 'classify':
-      return classify(rest, resolveConfigPath(values.config, process.env), values.model, values.json === true);
+      return classify(
+        rest,
+        resolveConfigPath(values.config, process.env),
+        values.model,
+        values.json === true,
+        parseEngineOption(values.engine),
+      );
     case 'model':
       if (rest[0] !== 'check') break;
       return modelCheck(rest[1] ?? values.model, resolveConfigPath(values.config, process.env));
@@ -144,12 +152,15 @@ async function classify(
   configPath: string | undefined,
   model: string | undefined,
   json: boolean,
+  engineChoice: EnginePreference | undefined,
 ): Promise<number> {
   if (files.length === 0) throw new GatewayError('USAGE', 'classify needs at least one DICOM file');
   const { config } = loadConfig(configPath);
-  const { reports, backend } = await classifyFiles(files, model ?? modelDirectory(config), config);
+  const { reports, engine } = await classifyFiles(files, model ?? modelDirectory(config), config, engineChoice);
   process.stdout.write(
-    json ? `${JSON.stringify({ backend, results: reports }, null, 2)}\n` : formatClassifyReports(reports),
+    json
+      ? `${JSON.stringify({ engine: engine.engine, device: engine.device, skipped: engine.skipped, results: reports }, null, 2)}\n`
+      : formatClassifyReports(reports),
   );
   return reports.some((r) => r.status === 'failed') ? 1 : 0;
 }

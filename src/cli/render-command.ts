@@ -7,20 +7,23 @@ import { parseArgs } from 'node:util';
 import type { GatewayConfig } from '../config/schema.js';
 import { loadConfig, modelDirectory, resolveConfigPath } from '../config/load-config.js';
 import { GatewayError } from '../errors.js';
-import { selectBackend } from '../inference/backend.js';
 import { analyseImages } from '../analysis/analyse-images.js';
 import type { Classification } from '../analysis/batch-runner.js';
-import { loadModel, type LoadedModel } from '../inference/model-loader.js';
+import { engineSettings } from '../analysis/engine-options.js';
+import type { InferenceEngine } from '../engines/engine.js';
+import type { EnginePreference } from '../engines/engine-types.js';
+import { createEngine } from '../engines/select-engine.js';
 import { COMPOSITE_NAMES, type CompositeName } from '../lrp/composites.js';
-import { DenseNetLrp } from '../lrp/densenet-lrp.js';
+import { createLogger } from '../logging/logger.js';
 import type { OverlayLayout } from '../reporting/heatmap-overlay.js';
 import { encodePng } from '../reporting/png-encoder.js';
 import { DEFAULT_USAGE_NOTICE, outputModelInfo } from '../reporting/report-inputs.js';
 import { writeSecondaryCapture } from '../reporting/secondary-capture.js';
+import { parseEngineOption } from './classify-command.js';
 
 export const RENDER_USAGE = `  cxr-gateway render FILE.dcm --png OUT.png [--sc OUT.dcm] [--model DIR] [--layout overlay|side-by-side]
                     [--composite isnet|epsilon|epsilon-plus-flat|epsilon-gamma-box] [--target CLASS]
-                    [--max-edge PIXELS] [--config FILE] [--json]
+                    [--max-edge PIXELS] [--engine auto|onnxruntime|tfjs] [--config FILE] [--json]
                                              classify one image and write its LRP heatmap as a PNG
                                              (--sc: also as the Secondary Capture the PACS would get)`;
 
@@ -42,12 +45,18 @@ export interface RenderFileOptions {
   target?: string;
   /** Longest edge of each picture panel (default 2048). */
   maxEdge?: number;
+  /** Default: the config's inference.engine. */
+  engine?: EnginePreference;
 }
 
 export interface RenderReport {
   file: string;
   png?: string;
   sc?: string;
+  /** The engine and its device (tfjs backend or ONNX Runtime execution provider). */
+  engine: string;
+  device: string;
+  /** engine/device, as the daemon's health page shows it. */
   backend: string;
   predicted: string;
   probabilities: Record<string, number>;
@@ -63,97 +72,99 @@ export interface RenderReport {
 
 /** Classify + explain + render one file to a PNG. Exported for tests and scripts; `renderCommand` is the CLI. */
 export async function renderFile(options: RenderFileOptions, config: GatewayConfig): Promise<RenderReport> {
-  const selection = await selectBackend(config.inference.backend, {
-    allowSoftwareGpu: config.inference.allowSoftwareGpu,
-  });
-  const model = loadModel(options.modelDir ?? modelDirectory(config));
-  try {
-    return await explainAndRender(model, options, config, selection.name);
-  } finally {
-    model.network.dispose();
-  }
-}
-
-async function explainAndRender(
-  model: LoadedModel,
-  options: RenderFileOptions,
-  config: GatewayConfig,
-  backend: string,
-): Promise<RenderReport> {
-  const { manifest } = model;
-  const { target: configTarget, ...configLrp } = config.explain;
-  const lrpOptions = { ...configLrp, composite: options.composite ?? configLrp.composite };
-  const target = options.target ?? configTarget;
+  const target = options.target ?? config.explain.target;
   if (target === 'all') {
     throw new GatewayError(
       'USAGE',
       "render draws one heatmap; explain.target is 'all', so name the class with --target CLASS",
     );
   }
+  const settings = engineSettings(config, options.engine);
+  // stdout is the answer: the engine's choice goes to stderr, as log lines (shown with logging.level debug).
+  const logger = createLogger({
+    level: config.logging.level === 'debug' ? 'debug' : 'warn',
+    format: 'auto',
+    stream: process.stderr,
+  });
+  const engine = await createEngine({
+    modelDir: options.modelDir ?? modelDirectory(config),
+    ...settings,
+    lrp: { ...settings.lrp, ...(options.composite === undefined ? {} : { composite: options.composite }) },
+    log: (message, fields) => logger.info(message, fields),
+  });
+  try {
+    return await explainAndRender(engine, options, target);
+  } finally {
+    await engine.dispose();
+  }
+}
+
+async function explainAndRender(
+  engine: InferenceEngine,
+  options: RenderFileOptions,
+  target: string,
+): Promise<RenderReport> {
+  const { manifest } = engine;
   if (target !== 'predicted' && !manifest.classes.includes(target)) {
     throw new GatewayError(
       'USAGE',
       `--target '${target}' is not a class of ${manifest.name}; its classes are ${manifest.classes.join(', ')}`,
     );
   }
-  const lrp = new DenseNetLrp(model.network, manifest.classes, manifest.preprocessing, lrpOptions);
-  try {
-    // The daemon's own path (analysis/analyse-images.ts): decode, preprocess, one forward pass with LRP, picture.
-    const [result] = await analyseImages(model, [{ id: options.file, path: options.file }], {
-      kind: 'explain',
-      lrp,
-      target,
-      heatmap: {
-        layout: options.layout ?? 'overlay',
-        ...(options.maxEdge === undefined ? {} : { maxEdge: options.maxEdge }),
-      },
+  // The daemon's own path (analysis/analyse-images.ts): decode, preprocess, one forward pass with LRP, picture.
+  const [result] = await analyseImages(engine, [{ id: options.file, path: options.file }], {
+    kind: 'explain',
+    target,
+    heatmap: {
+      layout: options.layout ?? 'overlay',
+      ...(options.maxEdge === undefined ? {} : { maxEdge: options.maxEdge }),
+    },
+  });
+  if (result === undefined) throw new GatewayError('INTERNAL', 'the analysis returned no result');
+  if (result.kind === 'failed') throw result.error;
+  const { classification, heatmap } = result;
+  if (heatmap === undefined) throw new GatewayError('INTERNAL', 'the analysis returned no heatmap');
+  const image = heatmap.overlay.image;
+  const t0 = performance.now();
+  if (options.png !== undefined) writeFileSync(options.png, encodePng(image));
+  const t1 = performance.now();
+  if (options.sc !== undefined) {
+    // What the daemon writes for this image as the first result of its study (revision 0), stamped now.
+    const sc = writeSecondaryCapture({
+      source: result.bytes,
+      image,
+      model: outputModelInfo(manifest),
+      classification,
+      explanation: heatmap.summary,
+      revision: 0,
+      createdAt: new Date(),
+      usageNotice: DEFAULT_USAGE_NOTICE,
     });
-    if (result === undefined) throw new GatewayError('INTERNAL', 'the analysis returned no result');
-    if (result.kind === 'failed') throw result.error;
-    const { classification, heatmap } = result;
-    if (heatmap === undefined) throw new GatewayError('INTERNAL', 'the analysis returned no heatmap');
-    const image = heatmap.overlay.image;
-    const t0 = performance.now();
-    if (options.png !== undefined) writeFileSync(options.png, encodePng(image));
-    const t1 = performance.now();
-    if (options.sc !== undefined) {
-      // What the daemon writes for this image as the first result of its study (revision 0), stamped now.
-      const sc = writeSecondaryCapture({
-        source: result.bytes,
-        image,
-        model: outputModelInfo(manifest),
-        classification,
-        explanation: heatmap.summary,
-        revision: 0,
-        createdAt: new Date(),
-        usageNotice: DEFAULT_USAGE_NOTICE,
-      });
-      writeFileSync(options.sc, sc.bytes);
-    }
-    const t2 = performance.now();
-    return {
-      file: options.file,
-      ...(options.png === undefined ? {} : { png: options.png }),
-      ...(options.sc === undefined ? {} : { sc: options.sc }),
-      backend,
-      predicted: classification.predicted,
-      probabilities: byClass(classification),
-      explainedClass: heatmap.explanation.targetClass,
-      composite: lrpOptions.composite,
-      parameters: heatmap.summary.parameters ?? '',
-      rows: image.rows,
-      columns: image.columns,
-      timings: {
-        decode: ms(result.stageMs.decode),
-        explain: ms(result.stageMs.explain),
-        render: ms(result.stageMs.render),
-        png: ms(t1 - t0),
-        sc: ms(t2 - t1),
-      },
-    };
-  } finally {
-    lrp.dispose();
+    writeFileSync(options.sc, sc.bytes);
   }
+  const t2 = performance.now();
+  return {
+    file: options.file,
+    ...(options.png === undefined ? {} : { png: options.png }),
+    ...(options.sc === undefined ? {} : { sc: options.sc }),
+    engine: engine.info.engine,
+    device: engine.info.device,
+    backend: `${engine.info.engine}/${engine.info.device}`,
+    predicted: classification.predicted,
+    probabilities: byClass(classification),
+    explainedClass: heatmap.explanation.targetClass,
+    composite: engine.lrpOptions.composite,
+    parameters: heatmap.summary.parameters ?? '',
+    rows: image.rows,
+    columns: image.columns,
+    timings: {
+      decode: ms(result.stageMs.decode),
+      explain: ms(result.stageMs.explain),
+      render: ms(result.stageMs.render),
+      png: ms(t1 - t0),
+      sc: ms(t2 - t1),
+    },
+  };
 }
 
 function byClass(c: Classification): Record<string, number> {
@@ -203,6 +214,7 @@ export async function renderCommand(
         composite: { type: 'string' },
         target: { type: 'string' },
         'max-edge': { type: 'string' },
+        engine: { type: 'string' },
         config: { type: 'string', short: 'c' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -234,6 +246,7 @@ export async function renderCommand(
     if (!Number.isInteger(maxEdge))
       throw new GatewayError('USAGE', `--max-edge must be a whole number of pixels, got '${values['max-edge']}'`);
   }
+  const engine = parseEngineOption(values.engine);
   const { config } = loadConfig(resolveConfigPath(values.config, io.env));
   const report = await renderFile(
     {
@@ -245,6 +258,7 @@ export async function renderCommand(
       ...(composite === undefined ? {} : { composite }),
       ...(values.target === undefined ? {} : { target: values.target }),
       ...(maxEdge === undefined ? {} : { maxEdge }),
+      ...(engine === undefined ? {} : { engine }),
     },
     config,
   );

@@ -3,6 +3,8 @@ import { DEFAULT_TRANSFER_SYNTAXES, isKnownTransferSyntax } from '../dicom/trans
 import { DEFAULT_STORAGE_SOP_CLASSES } from '../dicom/sop-classes.js';
 import { isValidUid } from '../dicom/uids.js';
 import { BACKEND_ORDER } from '../inference/backend-types.js';
+import { ENGINE_ORDER } from '../engines/engine-types.js';
+import { ONNX_EXECUTION_PROVIDERS } from '../inference/onnx/onnx-types.js';
 import { DEFAULT_ELIGIBILITY } from '../inference/eligibility.js';
 import { lrpOptionsSchema } from '../lrp/composites.js';
 import { ruleSchema } from '../routing/rule-schema.js';
@@ -148,11 +150,36 @@ export const assemblySchema = z
   })
   .strict();
 
+const providerRank = (p: string | undefined): number =>
+  (ONNX_EXECUTION_PROVIDERS as readonly string[]).indexOf(p ?? '');
+
+/** The ONNX Runtime engine's settings. */
+export const onnxRuntimeSchema = z
+  .object({
+    /** Tried in this order, the first that runs the model is used; each name at most once. */
+    executionProviders: z
+      .array(z.enum(ONNX_EXECUTION_PROVIDERS))
+      .min(1)
+      // Strictly rising ranks: each provider at most once, and a faster one never after a slower one.
+      .refine(
+        (list) => list.every((p, i) => i === 0 || providerRank(list[i - 1]) < providerRank(p)),
+        `list each execution provider at most once, in the order ${ONNX_EXECUTION_PROVIDERS.join(', ')}`,
+      )
+      .default(() => [...ONNX_EXECUTION_PROVIDERS]),
+    /** Intra-op threads of one inference (CPU provider); auto: the cores, shared out among the workers. */
+    intraOpThreads: z.union([z.literal('auto'), z.number().int().min(1).max(1024)]).default('auto'),
+  })
+  .strict();
+
 export const inferenceSchema = z
   .object({
     /** The model (a name from `models`) that commands use when none is given; rules name their own. */
     defaultModel: z.string().min(1).default('demo'),
+    /** auto: ONNX Runtime, then TF.js when it cannot start (the reason is logged); naming one forces it. */
+    engine: z.enum(['auto', ...ENGINE_ORDER]).default('auto'),
+    /** The TF.js engine's backend. */
     backend: z.enum(['auto', ...BACKEND_ORDER]).default('auto'),
+    onnxruntime: onnxRuntimeSchema.default(() => onnxRuntimeSchema.parse({})),
     /** Let the webgpu backend run on a software adapter (lavapipe, SwiftShader): for tests only, slower than wasm. */
     allowSoftwareGpu: z.boolean().default(false),
     workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),

@@ -131,7 +131,7 @@ export const LOG_EVENTS = {
     meaning: 'A job failed: its stored state (rule action or an image result) cannot be read (STORED_JSON_INVALID).',
   },
   // ANALYSIS
-  'ANALYSIS-5001': { level: 'info', meaning: 'The inference pool is ready (backend, workers, model).' },
+  'ANALYSIS-5001': { level: 'info', meaning: 'The inference pool is ready (engine, device, workers, model).' },
   'ANALYSIS-5002': { level: 'info', meaning: 'An inference backend was skipped while choosing one.' },
   'ANALYSIS-5003': { level: 'error', meaning: 'An inference worker crashed; it will be replaced.' },
   'ANALYSIS-5004': { level: 'info', meaning: 'A crashed inference worker was replaced.' },

@@ -8,20 +8,21 @@ import path from 'node:path';
 import { analyseImages } from '../../src/analysis/analyse-images.js';
 import { processImages, type ImageWorkRequest } from '../../src/analysis/image-work.js';
 import { GatewayError } from '../../src/errors.js';
-import { selectBackend } from '../../src/inference/backend.js';
-import { loadModel, type LoadedModel } from '../../src/inference/model-loader.js';
+import type { InferenceEngine } from '../../src/engines/engine.js';
+import { createTfjsEngine } from '../../src/engines/tfjs-engine.js';
 import { COMPOSITE_NAMES, type CompositeName } from '../../src/lrp/composites.js';
-import { DenseNetLrp } from '../../src/lrp/densenet-lrp.js';
 import { makeImageFile, writeImageFile } from '../helpers/dicom-factory.js';
 import { maxAbsDiff, tinyModelDir } from '../helpers/tiny-densenet.js';
 import { readBack } from '../reporting/reporting-fixtures.js';
 
-let model: LoadedModel;
+const modelDir = tinyModelDir();
+const tfjsEngine = (composite: CompositeName = 'isnet') =>
+  createTfjsEngine({ modelDir, backend: 'cpu', allowSoftwareGpu: false, lrp: { composite } });
+let engine: InferenceEngine;
 test.before(async () => {
-  await selectBackend('cpu');
-  model = loadModel(tinyModelDir());
+  engine = await tfjsEngine();
 });
-test.after.always(() => model.network.dispose());
+test.after.always(() => engine.dispose());
 
 function request(images: Array<{ sopInstanceUid: string; path: string }>): ImageWorkRequest {
   return {
@@ -56,10 +57,10 @@ for (const composite of COMPOSITE_NAMES) {
     async (t) => {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'image-work-'));
       const source = await writeImageFile(dir, { rows: 120, columns: 100, seed: 5 });
-      const lrp = new DenseNetLrp(model.network, model.manifest.classes, model.manifest.preprocessing, { composite });
-      t.teardown(() => lrp.dispose());
+      const withComposite = await tfjsEngine(composite);
+      t.teardown(() => withComposite.dispose());
       const [result] = await processImages(
-        { model, lrp },
+        withComposite,
         request([{ sopInstanceUid: source.sopInstanceUid, path: source.path }]),
       );
       if (result?.kind !== 'written') return t.fail(JSON.stringify(result));
@@ -92,10 +93,8 @@ test.serial(
       { id: 'broken', path: broken },
       { id: 'b', path: b.path },
     ];
-    const lrp = new DenseNetLrp(model.network, model.manifest.classes, model.manifest.preprocessing, {});
-    t.teardown(() => lrp.dispose());
-    const explained = await analyseImages(model, files, { kind: 'explain', lrp, target: 'predicted' });
-    const classified = await analyseImages(model, files, { kind: 'classify' });
+    const explained = await analyseImages(engine, files, { kind: 'explain', target: 'predicted' });
+    const classified = await analyseImages(engine, files, { kind: 'classify' });
     t.deepEqual(
       explained.map((r) => [r.id, r.kind]),
       [
@@ -125,10 +124,7 @@ test.serial(
     }
 
     // The worker's function maps the same failure to the image's code and writes the others.
-    const results = await processImages(
-      { model, lrp },
-      request(files.map((f) => ({ sopInstanceUid: f.id, path: f.path }))),
-    );
+    const results = await processImages(engine, request(files.map((f) => ({ sopInstanceUid: f.id, path: f.path }))));
     t.deepEqual(
       results.map((r) => [r.sopInstanceUid, r.kind]),
       [

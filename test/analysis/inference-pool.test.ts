@@ -2,12 +2,11 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { selectBackend } from '../../src/inference/backend.js';
 import { analyseImages } from '../../src/analysis/analyse-images.js';
 import type { ImageWorkRequest, ImageWorkResult } from '../../src/analysis/image-work.js';
 import { InferencePool, WorkerCrashedError } from '../../src/analysis/inference-pool.js';
 import { GatewayError } from '../../src/errors.js';
-import { loadModel } from '../../src/inference/model-loader.js';
+import { createTfjsEngine } from '../../src/engines/tfjs-engine.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { makeImageFile, writeImageFile } from '../helpers/dicom-factory.js';
 import { maxAbsDiff, tinyModelDir } from '../helpers/tiny-densenet.js';
@@ -42,12 +41,12 @@ async function images(count: number) {
 }
 
 test('an image alone and inside a batch of 8 gets the same probabilities', async (t) => {
-  await selectBackend('cpu');
-  const model = loadModel(tinyModelDir());
+  const engine = await createTfjsEngine({ modelDir: tinyModelDir(), backend: 'cpu', allowSoftwareGpu: false, lrp: {} });
+  t.teardown(() => engine.dispose());
   const { files } = await images(8);
-  const alone = await analyseImages(model, [{ id: 3, path: files[3] as string }], { kind: 'classify' });
+  const alone = await analyseImages(engine, [{ id: 3, path: files[3] as string }], { kind: 'classify' });
   const batch = await analyseImages(
-    model,
+    engine,
     files.map((p, id) => ({ id, path: p })),
     { kind: 'classify' },
   );
@@ -57,7 +56,6 @@ test('an image alone and inside a batch of 8 gets the same probabilities', async
   t.is(b.id, 3);
   t.true(maxAbsDiff(a.classification.probabilities, b.classification.probabilities) < 1e-6);
   t.true(Math.abs(a.classification.probabilities.reduce((x, y) => x + y, 0) - 1) < 1e-5);
-  model.network.dispose();
 });
 
 test('worker threads on wasm classify like the in-process cpu backend; a broken file fails alone with its reason', async (t) => {
@@ -66,9 +64,16 @@ test('worker threads on wasm classify like the in-process cpu backend; a broken 
   const broken = path.join(dir, 'broken.dcm');
   const image = makeImageFile({});
   writeFileSync(broken, image.bytes.subarray(0, image.bytes.length - 5000));
-  const pool = await InferencePool.start({ modelDir, backend: 'wasm', workers: 2, cores: 2, logger: quiet });
+  const pool = await InferencePool.start({
+    modelDir,
+    engine: 'tfjs',
+    backend: 'wasm',
+    workers: 2,
+    cores: 2,
+    logger: quiet,
+  });
   t.teardown(() => pool.stop());
-  t.is(pool.backend, 'wasm');
+  t.is(pool.backend, 'tfjs/wasm');
   t.is(pool.size, 2);
   const [first, second] = await Promise.all([
     pool.process(request([files[0] as string, broken])),
@@ -78,9 +83,8 @@ test('worker threads on wasm classify like the in-process cpu backend; a broken 
   t.like(outcomes[1], { kind: 'failed', sopInstanceUid: broken });
   if (outcomes[1]?.kind === 'failed') t.regex(outcomes[1].code, /^PIXELS_/);
 
-  await selectBackend('cpu');
   const reference = await analyseImages(
-    loadModel(modelDir),
+    await createTfjsEngine({ modelDir, backend: 'cpu', allowSoftwareGpu: false, lrp: {} }),
     [0, 1, 2].map((i) => ({ id: i, path: files[i] as string })),
     { kind: 'classify' },
   );
@@ -96,6 +100,7 @@ test('a request that fails inside the worker rejects with the GatewayError code 
   const { files } = await images(1);
   const pool = await InferencePool.start({
     modelDir: tinyModelDir(),
+    engine: 'tfjs',
     backend: 'wasm',
     workers: 1,
     cores: 2,
@@ -114,9 +119,12 @@ test('a model directory with a bad checksum stops the pool from starting, with t
   const modelDir = tinyModelDir({
     weights: { file: 'weights.safetensors', format: 'safetensors', sha256: '0'.repeat(64) },
   });
-  await t.throwsAsync(InferencePool.start({ modelDir, backend: 'cpu', workers: 1, cores: 2, logger: quiet }), {
-    message: /SHA-256 is [0-9a-f]{64} but the manifest says 0{64}/,
-  });
+  await t.throwsAsync(
+    InferencePool.start({ modelDir, engine: 'tfjs', backend: 'cpu', workers: 1, cores: 2, logger: quiet }),
+    {
+      message: /SHA-256 is [0-9a-f]{64} but the manifest says 0{64}/,
+    },
+  );
 });
 
 // A real crash: the worker exits (process.exit in the thread) on a request holding an image with this SOP Instance UID.
@@ -157,6 +165,7 @@ test('a worker that dies is replaced with a growing, bounded delay; only its own
   const clock = manualTimers();
   const pool = await InferencePool.start({
     modelDir: tinyModelDir(),
+    engine: 'tfjs',
     backend: 'wasm',
     workers: 2,
     cores: 2,
@@ -210,6 +219,7 @@ test('with every worker dead, requests wait for the replacement instead of faili
   const clock = manualTimers();
   const pool = await InferencePool.start({
     modelDir: tinyModelDir(),
+    engine: 'tfjs',
     backend: 'wasm',
     workers: 1,
     cores: 2,
@@ -238,6 +248,7 @@ test('stop(deadline) lets the request in flight finish before the deadline; stop
   });
   const draining = await InferencePool.start({
     modelDir: tinyModelDir(),
+    engine: 'tfjs',
     backend: 'wasm',
     workers: 1,
     cores: 2,
@@ -251,6 +262,7 @@ test('stop(deadline) lets the request in flight finish before the deadline; stop
 
   const cut = await InferencePool.start({
     modelDir: tinyModelDir(),
+    engine: 'tfjs',
     backend: 'wasm',
     workers: 1,
     cores: 2,
@@ -259,4 +271,87 @@ test('stop(deadline) lets the request in flight finish before the deadline; stop
   const cutOff = cut.process(request(files[1] as string, 'c'));
   await cut.stop();
   await t.throwsAsync(cutOff, { message: /the inference pool is stopped/ });
+});
+
+function capturingLogger() {
+  const stream = new PassThrough();
+  const lines: Array<Record<string, unknown>> = [];
+  let buffered = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    const parts = buffered.split('\n');
+    buffered = parts.pop() ?? '';
+    for (const part of parts) if (part.trim() !== '') lines.push(JSON.parse(part) as Record<string, unknown>);
+  });
+  return { logger: createLogger({ level: 'info', format: 'json', stream }), lines };
+}
+
+test('ONNX Runtime on the CPU: one worker by default, with every core as its intra-op threads; the log says engine and device', async (t) => {
+  const { logger, lines } = capturingLogger();
+  const pool = await InferencePool.start({
+    modelDir: tinyModelDir(),
+    engine: 'onnxruntime',
+    backend: 'wasm',
+    onnxruntime: { executionProviders: ['cpu'], intraOpThreads: 'auto' },
+    workers: 'auto',
+    cores: 3,
+    logger,
+  });
+  t.teardown(() => pool.stop());
+  t.is(pool.size, 1);
+  t.is(pool.backend, 'onnxruntime/cpu');
+  t.is(pool.engine?.details.threads, '3');
+  const { files } = await images(2);
+  t.true(written(await pool.process(request(files))));
+  await waitUntil(() => lines.some((l) => l.event === 'ANALYSIS-5001'), 'the pool-ready line');
+  t.like(
+    lines.find((l) => l.event === 'ANALYSIS-5015'),
+    { engine: 'onnxruntime', device: 'cpu' },
+  );
+  t.like(
+    lines.find((l) => l.event === 'ANALYSIS-5001'),
+    { engine: 'onnxruntime', device: 'cpu', workers: 1 },
+  );
+});
+
+test('TF.js on a CPU backend: cores - 1 workers by default, and the log says engine and device', async (t) => {
+  const { logger, lines } = capturingLogger();
+  const pool = await InferencePool.start({
+    modelDir: tinyModelDir(),
+    engine: 'tfjs',
+    backend: 'wasm',
+    workers: 'auto',
+    cores: 3,
+    logger,
+  });
+  t.teardown(() => pool.stop());
+  t.is(pool.size, 2);
+  t.is(pool.backend, 'tfjs/wasm');
+  await waitUntil(() => lines.some((l) => l.event === 'ANALYSIS-5001'), 'the pool-ready line');
+  t.like(
+    lines.find((l) => l.event === 'ANALYSIS-5015'),
+    { engine: 'tfjs', device: 'wasm' },
+  );
+  t.like(
+    lines.find((l) => l.event === 'ANALYSIS-5001'),
+    { engine: 'tfjs', device: 'wasm', workers: 2 },
+  );
+});
+
+test('ONNX Runtime on WebGPU: one worker even when more are configured (one Dawn device per process)', async (t) => {
+  const pool = await InferencePool.start({
+    modelDir: tinyModelDir(),
+    engine: 'onnxruntime',
+    backend: 'wasm',
+    onnxruntime: { executionProviders: ['webgpu'], intraOpThreads: 'auto' },
+    allowSoftwareGpu: true,
+    workers: 2,
+    cores: 2,
+    logger: quiet,
+  });
+  t.teardown(() => pool.stop());
+  t.is(pool.backend, 'onnxruntime/webgpu');
+  t.is(pool.size, 1);
+  const { files } = await images(2);
+  t.true(written(await pool.process(request(files))));
 });

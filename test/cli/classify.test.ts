@@ -6,6 +6,7 @@ import { makeImageFile, writeImageFile } from '../helpers/dicom-factory.js';
 import { PATIENT_NAME, SPECIFIC_CHARACTER_SET, STANDARD_EXAMPLES, withRawElements } from '../dicom/charset-fixtures.js';
 import { runCli } from '../helpers/gateway-process.js';
 import { tinyModelDir } from '../helpers/tiny-densenet.js';
+import { ENGINE_ORDER } from '../../src/engines/engine-types.js';
 
 test('classify prints the class and probabilities of a frontal chest image, and why others are skipped', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'classify-'));
@@ -14,8 +15,10 @@ test('classify prints the class and probabilities of a frontal chest image, and 
   const hand = await writeImageFile(dir, { bodyPartExamined: 'HAND' });
   const result = await runCli(['classify', pa.path, lateral.path, hand.path, '--model', tinyModelDir(), '--json']);
   t.is(result.code, 0, result.stderr);
-  const out = JSON.parse(result.stdout) as { backend: string; results: Array<Record<string, unknown>> };
-  t.is(out.backend, 'wasm');
+  const out = JSON.parse(result.stdout) as { engine: string; device: string; results: Array<Record<string, unknown>> };
+  // The engine the config's inference.engine (auto) gives: ONNX Runtime here, TF.js where it cannot start.
+  t.true((ENGINE_ORDER as readonly string[]).includes(out.engine), out.engine);
+  t.true(out.device.length > 0);
   const [first, second, third] = out.results;
   t.like(first, { status: 'classified' });
   const probabilities = Object.values(first?.probabilities as Record<string, number>);
@@ -62,4 +65,33 @@ test('classify reads Japanese, Korean and Chinese images with ISO 2022 code exte
     'unknown Specific Character Set term "ISO_IR 999": text read as Latin-1',
   ]);
   t.is(out.results[0]?.textWarnings, undefined, 'no note when every term is known');
+});
+
+test('classify --json gives full-precision probabilities, the logits per class, and the engine that made them', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'classify-json-'));
+  const image = await writeImageFile(dir, { seed: 3 });
+  const result = await runCli(['classify', image.path, '--model', tinyModelDir(), '--engine', 'tfjs', '--json']);
+  t.is(result.code, 0, result.stderr);
+  const out = JSON.parse(result.stdout) as {
+    engine: string;
+    device: string;
+    results: Array<{ probabilities: Record<string, number>; logits: Record<string, number>; predicted: string }>;
+  };
+  t.is(out.engine, 'tfjs');
+  const [first] = out.results;
+  if (first === undefined) return t.fail();
+  t.deepEqual(Object.keys(first.logits), ['COVID-19', 'pneumonia', 'normal']);
+  // The probabilities are the softmax of the printed logits as computed, not rounded to a few decimals.
+  const logits = Object.values(first.logits);
+  const top = Math.max(...logits);
+  const exps = logits.map((l) => Math.exp(l - top));
+  const total = exps.reduce((a, b) => a + b, 0);
+  Object.values(first.probabilities).forEach((p, i) => t.true(Math.abs(p - (exps[i] ?? 0) / total) < 1e-12));
+  t.true(
+    Object.values(first.probabilities).some((p) => Number(p.toFixed(6)) !== p),
+    'more digits than any rounding',
+  );
+  const bad = await runCli(['classify', image.path, '--model', tinyModelDir(), '--engine', 'pytorch']);
+  t.not(bad.code, 0);
+  t.regex(bad.stderr, /--engine must be one of auto, onnxruntime, tfjs, got 'pytorch'/);
 });

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { renderCommand } from '../../src/cli/render-command.js';
+import { ENGINE_ORDER } from '../../src/engines/engine-types.js';
 import { GatewayError } from '../../src/errors.js';
 import { overlaySize } from '../../src/reporting/heatmap-overlay.js';
 import { dciodvfy, writeImageFile } from '../helpers/dicom-factory.js';
@@ -28,6 +29,8 @@ test.serial('render classifies, explains and writes a PNG of the heatmap picture
     predicted: string;
     probabilities: Record<string, number>;
     explainedClass: string;
+    engine: string;
+    device: string;
     backend: string;
     rows: number;
     columns: number;
@@ -36,7 +39,9 @@ test.serial('render classifies, explains and writes a PNG of the heatmap picture
   t.log(JSON.stringify(report));
   t.deepEqual(Object.keys(report.probabilities), ['COVID-19', 'pneumonia', 'normal']);
   t.is(report.explainedClass, report.predicted);
-  t.is(report.backend, 'wasm');
+  // The engine the config's inference.engine (auto) gives: ONNX Runtime here, TF.js where it cannot start.
+  t.true((ENGINE_ORDER as readonly string[]).includes(report.engine), report.engine);
+  t.is(report.backend, `${report.engine}/${report.device}`);
   const image = await loadImage(readFileSync(png));
   t.deepEqual([image.width, image.height], [overlaySize(180, 150).columns, overlaySize(180, 150).rows]);
   t.deepEqual([report.columns, report.rows], [image.width, image.height]);
@@ -62,7 +67,7 @@ test.serial('render classifies, explains and writes a PNG of the heatmap picture
     ),
     0,
   );
-  t.regex(side.output(), /heatmap for normal \(LRP epsilon, wasm\) -> .*pair\.png {2}300 x \d+/);
+  t.regex(side.output(), /heatmap for normal \(LRP epsilon, (onnxruntime|tfjs)\/\w+\) -> .*pair\.png {2}300 x \d+/);
   t.is((await loadImage(readFileSync(pair))).width, 2 * image.width);
 });
 
@@ -115,4 +120,17 @@ test.serial('render refuses bad arguments with a usage error', async (t) => {
     t.is((error as GatewayError).code, 'USAGE');
     t.regex(error?.message ?? '', message);
   }
+});
+
+test.serial('render --engine names the engine for this run; an unknown name is a usage error', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'render-engine-'));
+  const source = await writeImageFile(dir, { rows: 100, columns: 100 });
+  const out = capture();
+  const args = [source.path, '--png', path.join(dir, 'o.png'), '--model', tinyModelDir(), '--json'];
+  t.is(await renderCommand([...args, '--engine', 'tfjs'], out.io), 0);
+  t.like(JSON.parse(out.output()), { engine: 'tfjs' });
+  await t.throwsAsync(renderCommand([...args, '--engine', 'pytorch'], capture().io), {
+    instanceOf: GatewayError,
+    message: "--engine must be one of auto, onnxruntime, tfjs, got 'pytorch'",
+  });
 });
