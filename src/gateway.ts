@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { StudyAssembler } from './assembly/study-assembler.js';
 import type { GatewayConfig } from './config/schema.js';
-import type { LrpOptions } from './lrp/composites.js';
+import { lrpSettings } from './analysis/engine-options.js';
 import { StorageScp } from './dimse/storage-scp.js';
 import { InferencePool } from './analysis/inference-pool.js';
 import { MANIFEST_FILE, readManifest } from './inference/model-manifest.js';
@@ -38,12 +38,6 @@ import { InstanceIngest } from './store/instance-ingest.js';
 import { JobStore } from './store/job-store.js';
 import { Spool } from './store/spool.js';
 import { sweepSpool } from './store/spool-sweep.js';
-
-/** The LRP engine's options: the explain section without `target`, which the pipeline applies per job. */
-function lrpSettings(explain: GatewayConfig['explain']): Partial<LrpOptions> {
-  const { target: _target, ...options } = explain;
-  return options;
-}
 
 export function storeFileOf(config: GatewayConfig): string {
   return path.join(config.storage.dataDir, 'db', 'cxr-gateway.sqlite');

@@ -2,7 +2,6 @@
 // explained classes and relevance maps for every composite and parameter, and LRP-0 against gradient x input.
 import test, { type ExecutionContext } from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import * as ort from 'onnxruntime-node';
 import { selectBackend } from '../../src/inference/backend.js';
 import { DenseNet } from '../../src/inference/densenet.js';
 import type { HostTensor } from '../../src/inference/weight-import.js';
@@ -11,6 +10,7 @@ import { preprocessingSchema } from '../../src/imaging/preprocessing-spec.js';
 import { DenseNetLrp } from '../../src/lrp/densenet-lrp.js';
 import { COMPOSITE_NAMES, lrpOptionsSchema, type LrpOptions } from '../../src/lrp/composites.js';
 import { buildLrpModel } from '../../src/lrp/onnx-lrp-graph.js';
+import { openOnnxSession, type OnnxModelSession } from '../../src/inference/onnx/onnx-session.js';
 import {
   TINY_ARCHITECTURE,
   TINY_CLASSES as CLASSES,
@@ -27,9 +27,14 @@ type FixtureFile = 'tiny.safetensors' | 'tiny-biasfree.safetensors';
 const PREPROCESSING = preprocessingSchema.parse({ inputSize: 64, ...NORMALISATION });
 const TOLERANCE = 1e-4;
 
-/** One session on ONNX Runtime (the engine's session opener replaces this at the merge). */
-async function openSession(model: Uint8Array, provider: 'cpu' | 'webgpu'): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(model, { executionProviders: [provider], intraOpNumThreads: 2 });
+/** One session on ONNX Runtime, opened the way the engine opens it (lavapipe accepted for the WebGPU runs). */
+async function openSession(model: Uint8Array, provider: 'cpu' | 'webgpu'): Promise<OnnxModelSession> {
+  const { session } = await openOnnxSession(model, {
+    executionProviders: [provider],
+    intraOpThreads: 2,
+    allowSoftwareGpu: true,
+  });
+  return session;
 }
 
 /** The fixture weights, checked; `negate`: the BatchNorm scale of every third channel negated (see below). */
@@ -82,8 +87,8 @@ async function runOnnx(
   const session = await openSession(model, provider);
   try {
     const out = await session.run({
-      input: new ort.Tensor('float32', x.data, x.shape),
-      target: new ort.Tensor('int64', BigInt64Array.from(targets.map((v) => BigInt(v))), [targets.length]),
+      input: { type: 'float32', data: x.data, dims: x.shape },
+      target: { type: 'int64', data: BigInt64Array.from(targets.map((v) => BigInt(v))), dims: [targets.length] },
     });
     const relevance = out['relevance']?.data as Float32Array;
     const area = size * size;
@@ -218,8 +223,8 @@ test.serial('the batch is dynamic: one image alone, and three, give the maps of 
   const image = x.data.length / 2;
   const run = async (data: Float32Array, targets: bigint[]) => {
     const out = await session.run({
-      input: new ort.Tensor('float32', data, [targets.length, 64, 64, 3]),
-      target: new ort.Tensor('int64', BigInt64Array.from(targets), [targets.length]),
+      input: { type: 'float32', data: data, dims: [targets.length, 64, 64, 3] },
+      target: { type: 'int64', data: BigInt64Array.from(targets), dims: [targets.length] },
     });
     return out['relevance']?.data as Float32Array;
   };
