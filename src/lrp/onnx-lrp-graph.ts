@@ -473,13 +473,26 @@ class LrpGraph {
     return this.g.constant(values, [values.length, 1, 1], hint);
   }
 
+  /**
+   * relu(x * scale + offset) per channel, the BatchNorm as a BatchNormalization node (mean 0, variance 1, epsilon
+   * 0) rather than Mul + Add, as the forward graph does: the CPU provider keeps it in its blocked channel layout
+   * (DenseNet-201 isnet LRP, 224x224 on 2 cores: 214 -> 205 ms at batch 1, 189 -> 180 ms per image at batch 8).
+   */
   private affineRelu(t: string, n: HostAffineNorm): string {
     const g = this.g;
+    const c = n.scale.length;
     return g.node('Relu', [
-      g.node('Add', [
-        g.node('Mul', [t, this.channelConstant(n.scale, 'norm_scale')]),
-        this.channelConstant(n.offset, 'norm_offset'),
-      ]),
+      g.node(
+        'BatchNormalization',
+        [
+          t,
+          g.constant(n.scale, [c], 'norm_scale'),
+          g.constant(n.offset, [c], 'norm_offset'),
+          g.constant(new Float32Array(c), [c], 'norm_zero_mean'),
+          g.constant(new Float32Array(c).fill(1), [c], 'norm_unit_var'),
+        ],
+        { epsilon: { f: 0 } },
+      ),
     ]);
   }
 
