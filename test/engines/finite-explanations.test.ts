@@ -38,7 +38,10 @@ for (const [what, value] of [
     const error = t.throws(() => assertFiniteExplanations(batch));
     t.true(error instanceof GatewayError);
     t.is((error as GatewayError).code, 'LRP_NOT_FINITE');
-    t.regex(error?.message ?? '', /epsilon explanation of COVID-19 for image 2 of the batch: 1 of 4 relevance values are not finite \(the first, [-A-Za-z]+, at index 2\)/);
+    t.regex(
+      error?.message ?? '',
+      /epsilon explanation of COVID-19 for image 2 of the batch: 1 of 4 relevance values are not finite \(the first, [-A-Za-z]+, at index 2\)/,
+    );
   });
 }
 
