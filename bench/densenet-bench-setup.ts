@@ -1,7 +1,7 @@
 // What the DenseNet benches (densenet.ts, lrp-instructions.ts) share: the network they measure (random torchvision
 // weights exported by tools/bench_torch_densenet.py, 3 classes, ImageNet normalisation) and how their options read,
 // so that both measure the same thing under the same names.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,32 @@ export function runCaptured(command: string, args: string[], timeoutMs: number):
       `${path.basename(command)} ${args.slice(0, 2).join(' ')} exited with ${result.status ?? result.signal}`,
     );
   return result.stdout;
+}
+
+/**
+ * Runs `script` (a bench script, again) as a child with `args`: its stdout is kept, its stderr passed through live
+ * and kept; a child still running after `timeoutMs` is killed. `exit` says how it ended, for the report.
+ */
+export function runScriptChild(
+  script: string,
+  args: readonly string[],
+  timeoutMs: number,
+): Promise<{ stdout: string; stderr: string; exit: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      process.stderr.write(d);
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ stdout, stderr, exit: signal ? `killed by ${signal}` : `exit code ${code}` });
+    });
+  });
 }
 
 /**

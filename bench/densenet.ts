@@ -26,7 +26,6 @@
 //     run just before it, whose median is steadier where the machine's speed drifts), ratios, memory, machine info; with --json one JSON object on stdout instead (progress always on
 //     stderr); --json-out FILE also writes that object to FILE.
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,6 +48,7 @@ import {
   listOption as list,
   loadDenseNet,
   runCaptured,
+  runScriptChild,
   writeTorchInput,
   type Arch,
 } from './densenet-bench-setup.js';
@@ -494,30 +494,14 @@ interface TorchRow {
   topClass: number[];
 }
 
-/** Runs one worker child; its stderr is passed through live and kept, to find what a dying wasm module printed. */
-function runWorker(spec: WorkerSpec): Promise<{ events: WorkerEvent[]; exit: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [SCRIPT, '--worker', JSON.stringify(spec)], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      process.stderr.write(d);
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const events = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as WorkerEvent);
-      resolve({ events, exit: signal ? `killed by ${signal}` : `exit code ${code}`, stderr });
-    });
-  });
+/** Runs one worker child; its stderr is kept, to find what a dying wasm module printed. */
+async function runWorker(spec: WorkerSpec): Promise<{ events: WorkerEvent[]; exit: string; stderr: string }> {
+  const { stdout, stderr, exit } = await runScriptChild(SCRIPT, ['--worker', JSON.stringify(spec)], CHILD_TIMEOUT_MS);
+  const events = stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as WorkerEvent);
+  return { events, exit, stderr };
 }
 
 /** The first line a failing wasm module or XNNPACK printed (Aborted(), RuntimeError: ..., XNN status ...), if any. */

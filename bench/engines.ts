@@ -22,7 +22,6 @@
 //     reference's max |value|; the reference is the first tfjs engine run): the two engines checking each other at
 //     full size. Then a Markdown table, ratios against PyTorch from this same run, and the machine.
 
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -48,6 +47,7 @@ import {
   integerOption as int,
   listOption as list,
   runCaptured,
+  runScriptChild,
   writeTorchInput,
   type Arch,
 } from './densenet-bench-setup.js';
@@ -252,34 +252,15 @@ async function child(spec: ChildSpec): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 // Parent.
 
-function runChild(spec: ChildSpec): Promise<ChildResult | { ok: false; error: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [SCRIPT, '--child', JSON.stringify(spec)], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    proc.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      process.stderr.write(d);
-    });
-    const timer = setTimeout(() => proc.kill('SIGKILL'), CHILD_TIMEOUT_MS);
-    proc.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const line = stdout
-        .trim()
-        .split('\n')
-        .reverse()
-        .find((l) => l.startsWith('{'));
-      if (line !== undefined) resolve(JSON.parse(line) as ChildResult);
-      else {
-        const why = stderr.trim().split('\n').slice(-3).join(' | ');
-        resolve({ ok: false, error: `${signal ? `killed by ${signal}` : `exit ${code}`}: ${why}` });
-      }
-    });
-  });
+async function runChild(spec: ChildSpec): Promise<ChildResult | { ok: false; error: string }> {
+  const { stdout, stderr, exit } = await runScriptChild(SCRIPT, ['--child', JSON.stringify(spec)], CHILD_TIMEOUT_MS);
+  const line = stdout
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{'));
+  if (line !== undefined) return JSON.parse(line) as ChildResult;
+  return { ok: false, error: `${exit}: ${stderr.trim().split('\n').slice(-3).join(' | ')}` };
 }
 
 interface TorchRow {

@@ -8,7 +8,7 @@ import type { InferenceEngine } from '../engines/engine.js';
 import type { DecodedImage } from '../imaging/decoded-image.js';
 import { preprocess } from '../imaging/preprocess.js';
 import { loadImage } from '../imaging/read-image.js';
-import type { ExplainTarget, Explanation } from '../lrp/densenet-lrp.js';
+import type { ExplainTarget, Explanation } from '../lrp/explanation.js';
 import type { RenderedOverlay } from '../reporting/heatmap-overlay.js';
 import { renderHeatmapOfImage, type HeatmapRenderOptions } from '../reporting/render-heatmap.js';
 import { describeLrpParameters, type ExplanationSummary } from '../reporting/report-inputs.js';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { GatewayError, describeError, errorCode, type ErrorCode } from '../errors.js';
 import type { InferenceEngine } from '../engines/engine.js';
-import type { ExplainTarget } from '../lrp/densenet-lrp.js';
+import type { ExplainTarget } from '../lrp/explanation.js';
 import { outputModelInfo } from '../reporting/report-inputs.js';
 import { analyseImages } from './analyse-images.js';
 import type { Classification } from './batch-runner.js';

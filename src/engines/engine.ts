@@ -5,7 +5,7 @@
 
 import type { ModelManifest } from '../inference/model-manifest.js';
 import type { LrpOptions } from '../lrp/composites.js';
-import type { ExplainTarget, Explanation } from '../lrp/densenet-lrp.js';
+import type { ExplainTarget, Explanation } from '../lrp/explanation.js';
 import type { EngineName } from './engine-types.js';
 
 export type { ExplainTarget, Explanation };

@@ -3,7 +3,7 @@
 // The map itself is judged by lrp's assertFiniteRelevance (which DenseNetLrp also applies); the logit is added here.
 
 import { GatewayError } from '../errors.js';
-import type { Explanation } from '../lrp/densenet-lrp.js';
+import type { Explanation } from '../lrp/explanation.js';
 import { assertFiniteRelevance } from '../lrp/finite-relevance.js';
 
 /** Returns the explanations unchanged, or throws LRP_NOT_FINITE naming the first image and class at fault. */

@@ -13,7 +13,7 @@ import {
 } from '../inference/onnx/onnx-session.js';
 import type { OnnxExecutionProvider } from '../inference/onnx/onnx-types.js';
 import { lrpOptionsSchema, type LrpOptions } from '../lrp/composites.js';
-import type { ExplainTarget, Explanation } from '../lrp/densenet-lrp.js';
+import { explainedClassIndex, makeExplanation, type ExplainTarget, type Explanation } from '../lrp/explanation.js';
 import { buildLrpModel } from '../lrp/onnx-lrp-graph.js';
 import type { EngineInfo, InferenceEngine } from './engine.js';
 import { assertFiniteExplanations } from './finite-explanations.js';
@@ -100,11 +100,10 @@ class OnnxEngine implements InferenceEngine {
         ? classes.map((_, c) => BigInt(c))
         : target === 'predicted'
           ? [PREDICTED]
-          : [BigInt(classIndex(classes, target))];
+          : [BigInt(explainedClassIndex(classes, target))];
     const input = this.inputTensor(inputs);
     const n = inputs.length;
     const size = this.manifest.preprocessing.inputSize;
-    const { composite, ...parameters } = this.lrpOptions;
     const explanations: Explanation[][] = Array.from({ length: n }, () => []);
     for (const t of runs) {
       const out = await this.lrpSession.run({
@@ -116,22 +115,8 @@ class OnnxEngine implements InferenceEngine {
       const targets = int64s(out, 'target_index');
       for (let i = 0; i < n; i += 1) {
         const index = Number(targets[i] ?? 0n);
-        const imageLogits = logits[i] ?? [];
         const relevance = maps.slice(i * size * size, (i + 1) * size * size);
-        const relevanceSum = relevance.reduce((a, b) => a + b, 0);
-        const logit = imageLogits[index] ?? 0;
-        explanations[i]?.push({
-          targetIndex: index,
-          targetClass: classes[index] ?? String(index),
-          logit,
-          logits: imageLogits,
-          relevance,
-          size,
-          relevanceSum,
-          absorbedShare: logit === 0 ? 0 : (logit - relevanceSum) / logit,
-          composite,
-          parameters,
-        });
+        explanations[i]?.push(makeExplanation(classes, this.lrpOptions, index, logits[i] ?? [], relevance, size));
       }
     }
     return assertFiniteExplanations(explanations);
@@ -174,17 +159,6 @@ class OnnxEngine implements InferenceEngine {
     const k = this.manifest.classes.length;
     return Array.from({ length: n }, (_, i) => Array.from(values.subarray(i * k, (i + 1) * k)));
   }
-}
-
-function classIndex(classes: readonly string[], target: number | string): number {
-  const index = typeof target === 'number' ? target : classes.indexOf(target);
-  if (!Number.isInteger(index) || index < 0 || index >= classes.length) {
-    throw new GatewayError(
-      'EXPLAIN_TARGET_UNKNOWN',
-      `cannot explain class '${target}': the model's classes are ${classes.join(', ')}`,
-    );
-  }
-  return index;
 }
 
 function floats(out: Record<string, OnnxTensor>, name: string): Float32Array {

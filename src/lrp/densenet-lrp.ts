@@ -7,26 +7,7 @@ import { ConvRelevance, STABILISER_FLOOR, stabilise, type ConvRecord } from './c
 import { assertFiniteRelevance } from './finite-relevance.js';
 import { averagePoolRelevance, maxPoolRelevance, onHostBackend, spreadOverPoolWindows } from './layer-relevance.js';
 import { GatewayError } from '../errors.js';
-
-export type ExplainTarget = 'predicted' | 'all' | number | string;
-
-export interface Explanation {
-  /** Index and name of the explained class. */
-  targetIndex: number;
-  targetClass: string;
-  /** The explained score: the logit of the target class, which is where relevance starts. */
-  logit: number;
-  /** Every class's logit for this image, from the same forward pass (classification needs no second one). */
-  logits: number[];
-  /** Relevance per input pixel (summed over channels), row-major, inputSize x inputSize. */
-  relevance: Float32Array;
-  size: number;
-  relevanceSum: number;
-  /** (logit - relevanceSum) / logit: the share biases and stabilisers absorbed on the way down. */
-  absorbedShare: number;
-  composite: LrpOptions['composite'];
-  parameters: Omit<LrpOptions, 'composite'>;
-}
+import { explainedClassIndex, makeExplanation, type ExplainTarget, type Explanation } from './explanation.js';
 
 interface DenseLayerLrp {
   norm1: AffineNorm;
@@ -290,7 +271,7 @@ export class DenseNetLrp {
       if (target === 'all')
         for (let c = 0; c < this.classes.length; c += 1) targets.push(tf.fill([batch], c, 'int32') as tf.Tensor1D);
       else if (target === 'predicted') targets.push(predicted as tf.Tensor1D);
-      else targets.push(tf.fill([batch], this.classIndex(target), 'int32') as tf.Tensor1D);
+      else targets.push(tf.fill([batch], explainedClassIndex(this.classes, target), 'int32') as tf.Tensor1D);
       return {
         logits: state.logits,
         runs: targets.map((t) => ({ target: t, maps: this.backward(state, t) })),
@@ -305,27 +286,15 @@ export class DenseNetLrp {
         for (let i = 0; i < batch; i += 1) {
           const t = targets[i] ?? 0;
           const relevance = (maps as Float32Array).slice(i * size * size, (i + 1) * size * size);
-          const relevanceSum = relevance.reduce((a, b) => a + b, 0);
+          const imageLogits = Array.from(logits.subarray(i * this.classes.length, (i + 1) * this.classes.length));
+          const explanation = makeExplanation(this.classes, this.options, t, imageLogits, relevance, size);
           // The sum is finite when every value is; a sum that overflows is refused too (nothing to scale by).
-          if (!Number.isFinite(relevanceSum)) {
+          if (!Number.isFinite(explanation.relevanceSum)) {
             const what = `the ${composite} explanation (epsilon ${parameters.epsilon}) of class ${this.classes[t] ?? t} for image ${i} of the batch`;
             assertFiniteRelevance(relevance, what);
-            throw new GatewayError('LRP_NOT_FINITE', `${what}: its relevance sums to ${relevanceSum}`);
+            throw new GatewayError('LRP_NOT_FINITE', `${what}: its relevance sums to ${explanation.relevanceSum}`);
           }
-          const imageLogits = Array.from(logits.subarray(i * this.classes.length, (i + 1) * this.classes.length));
-          const logit = imageLogits[t] ?? 0;
-          explanations[i]?.push({
-            targetIndex: t,
-            targetClass: this.classes[t] ?? String(t),
-            logit,
-            logits: imageLogits,
-            relevance,
-            size,
-            relevanceSum,
-            absorbedShare: logit === 0 ? 0 : (logit - relevanceSum) / logit,
-            composite,
-            parameters,
-          });
+          explanations[i]?.push(explanation);
         }
       }
     } finally {
@@ -344,17 +313,6 @@ export class DenseNetLrp {
     tf.dispose([...this.stemBoxOffsets.values()]);
     this.stemBoxOffsets.clear();
     tf.dispose(this.owned);
-  }
-
-  private classIndex(target: number | string): number {
-    const index = typeof target === 'number' ? target : this.classes.indexOf(target);
-    if (!Number.isInteger(index) || index < 0 || index >= this.classes.length) {
-      throw new GatewayError(
-        'EXPLAIN_TARGET_UNKNOWN',
-        `cannot explain class '${target}': the model's classes are ${this.classes.join(', ')}`,
-      );
-    }
-    return index;
   }
 
   private forward(input: tf.Tensor4D): ForwardState {

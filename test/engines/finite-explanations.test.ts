@@ -4,7 +4,7 @@ import test from 'ava';
 import { createTfjsEngine } from '../../src/engines/tfjs-engine.js';
 import { assertFiniteExplanations } from '../../src/engines/finite-explanations.js';
 import { GatewayError } from '../../src/errors.js';
-import type { Explanation } from '../../src/lrp/densenet-lrp.js';
+import type { Explanation } from '../../src/lrp/explanation.js';
 import { fixtureTensor, nchwToNhwc } from '../helpers/tiny-densenet.js';
 import { nanModelDir } from './nan-model.js';
 
