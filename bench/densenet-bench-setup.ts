@@ -66,6 +66,51 @@ export function runCaptured(command: string, args: string[], timeoutMs: number):
   return result.stdout;
 }
 
+/** The last line of `stdout` that is a JSON object (the tools print progress before it). */
+export function lastJson(stdout: string): Record<string, unknown> {
+  for (const line of stdout.trim().split('\n').reverse())
+    if (line.startsWith('{')) return JSON.parse(line) as Record<string, unknown>;
+  throw new Error(`no JSON line in output: ${stdout.slice(-500)}`);
+}
+
+/**
+ * PyTorch's reference on the CPU for one batch size: tools/bench_torch_densenet.py on the weights file, forward and
+ * forward + gradient x input, `repeats` timed runs; its JSON line (ms_per_image_forward, ms_per_image_grad_x_input...).
+ */
+export function torchCpuReference(
+  o: { arch: Arch; seed: number; size: number; threads: number },
+  weightsFile: string,
+  batch: number,
+  repeats: number,
+  timeoutMs: number,
+): Record<string, unknown> {
+  return lastJson(
+    runCaptured(
+      PYTHON,
+      [
+        TORCH_BENCH,
+        '--arch',
+        o.arch,
+        '--weights',
+        weightsFile,
+        '--seed',
+        String(o.seed),
+        '--size',
+        String(o.size),
+        '--batch',
+        String(batch),
+        '--repeats',
+        String(repeats),
+        '--threads',
+        String(o.threads),
+        '--grad-x-input',
+        '--json',
+      ],
+      timeoutMs,
+    ),
+  );
+}
+
 /**
  * Runs `script` (a bench script, again) as a child with `args`: its stdout is kept, its stderr passed through live
  * and kept; a child still running after `timeoutMs` is killed. `exit` says how it ended, for the report.

@@ -38,17 +38,14 @@ import { DenseNetLrp } from '../src/lrp/densenet-lrp.js';
 import {
   CLASSES,
   NORMALISATION,
-  PYTHON,
-  ROOT,
-  TORCH_BENCH,
   archOption,
   compositesOption,
   exportRandomWeights,
   integerOption as int,
   listOption as list,
   loadDenseNet,
-  runCaptured,
   runScriptChild,
+  torchCpuReference,
   writeTorchInput,
   type Arch,
 } from './densenet-bench-setup.js';
@@ -143,15 +140,6 @@ const mib = (bytes: number | null | undefined) => (bytes == null ? '—' : `${(b
 
 function errorText(error: unknown): string {
   return (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).split('\n')[0] ?? 'unknown error';
-}
-
-const run = (command: string, args: string[]) => runCaptured(command, args, CHILD_TIMEOUT_MS);
-
-/** The last line of stdout that parses as a JSON object. */
-function lastJson(stdout: string): Record<string, unknown> {
-  for (const line of stdout.trim().split('\n').reverse())
-    if (line.startsWith('{')) return JSON.parse(line) as Record<string, unknown>;
-  throw new Error(`no JSON line in output: ${stdout.slice(-500)}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -701,26 +689,12 @@ async function main(): Promise<void> {
     for (const b of o.batches) {
       const repeats = b > 1 ? Math.min(o.repeats, o.largeBatchRepeats) : o.repeats;
       log(`PyTorch, batch ${b}: ${repeats} repeats, ${o.torchThreads} threads`);
-      const r = lastJson(
-        run(PYTHON, [
-          TORCH_BENCH,
-          '--arch',
-          o.arch,
-          '--weights',
-          weightsFile,
-          '--seed',
-          String(o.seed),
-          '--size',
-          String(o.size),
-          '--batch',
-          String(b),
-          '--repeats',
-          String(repeats),
-          '--threads',
-          String(o.torchThreads),
-          '--grad-x-input',
-          '--json',
-        ]),
+      const r = torchCpuReference(
+        { arch: o.arch, seed: o.seed, size: o.size, threads: o.torchThreads },
+        weightsFile,
+        b,
+        repeats,
+        CHILD_TIMEOUT_MS,
       );
       torchInfo = r;
       const forwardRuns = (r.ms_per_batch_forward as number[] | undefined) ?? [];

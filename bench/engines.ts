@@ -40,7 +40,6 @@ import {
   NORMALISATION,
   PYTHON,
   ROOT,
-  TORCH_BENCH,
   archOption,
   compositesOption,
   exportRandomWeights,
@@ -48,6 +47,8 @@ import {
   listOption as list,
   runCaptured,
   runScriptChild,
+  lastJson,
+  torchCpuReference,
   writeTorchInput,
   type Arch,
 } from './densenet-bench-setup.js';
@@ -269,12 +270,6 @@ interface TorchRow {
   gradXInputMsPerImage: number;
 }
 
-function lastJson(stdout: string): Record<string, unknown> {
-  for (const line of stdout.trim().split('\n').reverse())
-    if (line.startsWith('{')) return JSON.parse(line) as Record<string, unknown>;
-  throw new Error(`no JSON line in output: ${stdout.slice(-300)}`);
-}
-
 function torchRows(o: Options, weightsFile: string): { rows: TorchRow[]; info: Record<string, unknown> } {
   if (o.torch === 'cuda') {
     const r = lastJson(
@@ -309,30 +304,12 @@ function torchRows(o: Options, weightsFile: string): { rows: TorchRow[]; info: R
   const rows: TorchRow[] = [];
   let info: Record<string, unknown> = {};
   for (const b of o.batches) {
-    const r = lastJson(
-      runCaptured(
-        PYTHON,
-        [
-          TORCH_BENCH,
-          '--arch',
-          o.arch,
-          '--weights',
-          weightsFile,
-          '--seed',
-          String(o.seed),
-          '--size',
-          String(o.size),
-          '--batch',
-          String(b),
-          '--repeats',
-          String(o.repeats),
-          '--threads',
-          String(o.threads),
-          '--grad-x-input',
-          '--json',
-        ],
-        CHILD_TIMEOUT_MS,
-      ),
+    const r = torchCpuReference(
+      { arch: o.arch, seed: o.seed, size: o.size, threads: o.threads },
+      weightsFile,
+      b,
+      o.repeats,
+      CHILD_TIMEOUT_MS,
     );
     info = r;
     rows.push({
