@@ -148,7 +148,7 @@ function resolvePaths(config: GatewayConfig, base: string, modelsFromDefault: bo
 }
 
 /**
- * Every certificate, key and CA file (a `caFile`, `certFile` or `keyFile` key anywhere: DICOM, PACS, RIS, admin,
+ * Every certificate, key, CA and secret file (a `caFile`, `certFile`, `keyFile`, `passwordFile` or `tokenFile` key anywhere: DICOM, PACS, RIS, admin,
  * audit) resolved against the config file's folder, like dataDir, so `tls/gateway.key` beside the config works
  * whatever folder the daemon starts in.
  */
@@ -158,7 +158,9 @@ function resolveTlsFiles<T>(value: T, base: string): T {
   return Object.fromEntries(
     Object.entries(value).map(([key, v]) => [
       key,
-      typeof v === 'string' && /^(ca|cert|key)File$/.test(key) ? path.resolve(base, v) : resolveTlsFiles(v, base),
+      typeof v === 'string' && /^(ca|cert|key|password|token)File$/.test(key)
+        ? path.resolve(base, v)
+        : resolveTlsFiles(v, base),
     ]),
   ) as T;
 }

@@ -235,6 +235,28 @@ export const pacsDestinationSchema = z.discriminatedUnion('type', [
     })
     .strict(),
   z.object({ type: z.literal('folder'), name, path: z.string().min(1) }).strict(),
+  // DICOMweb STOW-RS (issue 19): secrets live in files (like TLS keys), never inline in the config.
+  z
+    .object({
+      type: z.literal('dicomweb'),
+      name,
+      /** The server's DICOMweb root; STOW-RS posts to {baseUrl}/studies. */
+      baseUrl: z
+        .string()
+        .url()
+        .refine((u) => /^https?:\/\//.test(u), 'must be an http:// or https:// URL'),
+      auth: z
+        .discriminatedUnion('type', [
+          z.object({ type: z.literal('none') }).strict(),
+          z.object({ type: z.literal('basic'), username: z.string().min(1), passwordFile: pemFile }).strict(),
+          z.object({ type: z.literal('bearer'), tokenFile: pemFile }).strict(),
+        ])
+        .default({ type: 'none' }),
+      /** For an https baseUrl: the CA the server's certificate must chain to; the system's trust store when left out. */
+      tls: z.object({ caFile: pemFile.optional() }).strict().optional(),
+      timeoutSeconds: z.number().positive().default(120),
+    })
+    .strict(),
 ]);
 
 const hl7Header = {

@@ -3,6 +3,7 @@ import type { Logger } from '../logging/logger.js';
 import type { AuditRecorder } from '../store/audit-trail.js';
 import type { Destination, DicomObject, Hl7Message } from './destination.js';
 import { PacsDicomDestination } from './pacs-dicom-destination.js';
+import { PacsDicomwebDestination } from './pacs-dicomweb-destination.js';
 import { PacsFolderDestination } from './pacs-folder-destination.js';
 import { RisFolderDestination } from './ris-folder-destination.js';
 import { RisMllpDestination } from './ris-mllp-destination.js';
@@ -41,6 +42,19 @@ export function createDestinations(
             responseTimeoutMs: d.responseTimeoutSeconds * 1000,
             ...(d.tls === undefined ? {} : { tls: d.tls }),
           },
+          logger,
+          ...(audit === undefined ? {} : { audit }),
+        }),
+      );
+    } else if (d.type === 'dicomweb') {
+      pacs.set(
+        d.name,
+        new PacsDicomwebDestination({
+          name: d.name,
+          baseUrl: d.baseUrl,
+          auth: d.auth,
+          ...(d.tls?.caFile === undefined ? {} : { caFile: d.tls.caFile }),
+          timeoutMs: d.timeoutSeconds * 1000,
           logger,
           ...(audit === undefined ? {} : { audit }),
         }),

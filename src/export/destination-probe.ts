@@ -4,6 +4,11 @@ import net from 'node:net';
 import type { PacsDestination, RisDestination } from '../config/schema.js';
 import { echo } from '../dimse/echo-scu.js';
 import { describeError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import { PacsDicomwebDestination } from './pacs-dicomweb-destination.js';
+
+/** A probe delivers nothing, so its DICOMweb destination has nothing to log. */
+const silentLogger: Logger = { error() {}, warn() {}, info() {}, debug() {} };
 
 /** What a probe found: reachable or not, how long it took, and a sentence (no patient data: a probe carries none). */
 export interface ProbeResult {
@@ -39,6 +44,18 @@ export async function probeDestination(
       return problem === undefined
         ? done(true, `folder ${destination.path} exists and is writable`)
         : done(false, problem);
+    }
+    if (destination.kind === 'pacs' && destination.type === 'dicomweb') {
+      // Nothing is stored: a GET with the destination's own URL, TLS and credentials.
+      const probe = await new PacsDicomwebDestination({
+        name: destination.name,
+        baseUrl: destination.baseUrl,
+        auth: destination.auth,
+        ...(destination.tls?.caFile === undefined ? {} : { caFile: destination.tls.caFile }),
+        timeoutMs: Math.min(destination.timeoutSeconds, 10) * 1000,
+        logger: silentLogger,
+      }).probe();
+      return done(probe.ok, probe.detail);
     }
     const timeoutMs = Math.round(destination.connectTimeoutSeconds * 1000);
     if (destination.kind === 'pacs' && destination.type === 'dicom') {

@@ -64,6 +64,22 @@ export const FAILURE_CLASSES: Readonly<Record<string, { class: FailureClass; mea
   },
   'invalid-object': { class: 'permanent', meaning: 'our own object cannot be read or named (damaged output)' },
   'pacs-failure': { class: 'unknown', meaning: 'any other C-STORE failure status' },
+  // DICOMweb STOW-RS (PACS, src/export/pacs-dicomweb-destination.ts); network failures use the causes above.
+  'dicomweb-server-error': { class: 'transient', meaning: 'HTTP 5xx, 408 or 429: the server cannot take it now' },
+  'dicomweb-not-authorized': {
+    class: 'permanent',
+    meaning: 'HTTP 401 or 403: the configured credentials are missing or refused (fix auth, then requeue)',
+  },
+  'dicomweb-not-found': {
+    class: 'permanent',
+    meaning: 'HTTP 404 or 405: no STOW-RS service at {baseUrl}/studies (fix baseUrl, then requeue)',
+  },
+  'dicomweb-refused': { class: 'permanent', meaning: 'HTTP 400, 409, 413, 415 or another refusal of the request' },
+  'dicomweb-unreadable-answer': { class: 'unknown', meaning: 'HTTP 202 without a response body we can read' },
+  'dicomweb-credentials-unreadable': {
+    class: 'transient',
+    meaning: 'the passwordFile, tokenFile or tls.caFile of the destination cannot be read',
+  },
   // HL7 (RIS).
   'application-error': {
     class: 'transient',

@@ -21,6 +21,11 @@ export interface OrthancOptions {
   modalities?: Record<string, [string, string, number]>;
   /** Any other configuration option, merged over ours. */
   extraConfig?: Record<string, unknown>;
+  /**
+   * HTTP basic authentication for the REST API: Orthanc then asks every caller for it (AuthenticationEnabled,
+   * RegisteredUsers), and the helper's own requests send it.
+   */
+  basicAuth?: { username: string; password: string };
 }
 
 export interface OrthancUnderTest {
@@ -94,7 +99,10 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
     DicomPort: dicomPort,
     DicomAet: aeTitle,
     RemoteAccessAllowed: false,
-    AuthenticationEnabled: false,
+    AuthenticationEnabled: options.basicAuth !== undefined,
+    ...(options.basicAuth === undefined
+      ? {}
+      : { RegisteredUsers: { [options.basicAuth.username]: options.basicAuth.password } }),
     DicomCheckCalledAet: true,
     DicomCheckModalityHost: true,
     DicomAlwaysAllowStore: false,
@@ -118,6 +126,12 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
   writeFileSync(configPath, JSON.stringify(config, null, 2));
 
   const base = `http://127.0.0.1:${httpPort}`;
+  const headers: Record<string, string> =
+    options.basicAuth === undefined
+      ? {}
+      : {
+          Authorization: `Basic ${Buffer.from(`${options.basicAuth.username}:${options.basicAuth.password}`).toString('base64')}`,
+        };
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let output = '';
@@ -141,7 +155,7 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
         throw new Error(`cannot start Orthanc (is the orthanc package installed?): ${spawnError.message}`);
       if (gone) throw new Error(`Orthanc exited while starting:\n${output.slice(-4000)}`);
       try {
-        const response = await fetch(`${base}/system`);
+        const response = await fetch(`${base}/system`, { headers });
         if (response.ok) return;
       } catch {
         // not listening yet
@@ -166,7 +180,7 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
   };
 
   const get = async (pathAndQuery: string): Promise<Response> => {
-    const response = await fetch(`${base}${pathAndQuery}`);
+    const response = await fetch(`${base}${pathAndQuery}`, { headers });
     if (!response.ok) throw new Error(`GET ${pathAndQuery}: HTTP ${response.status} ${await response.text()}`);
     return response;
   };
@@ -200,7 +214,7 @@ export async function startOrthanc(options: OrthancOptions = {}): Promise<Orthan
     },
     study: (id) => getJson<OrthancStudy>(`/studies/${id}`),
     lookupInstance: async (sopInstanceUid) => {
-      const response = await fetch(`${base}/tools/lookup`, { method: 'POST', body: sopInstanceUid });
+      const response = await fetch(`${base}/tools/lookup`, { method: 'POST', body: sopInstanceUid, headers });
       if (!response.ok) throw new Error(`POST /tools/lookup: HTTP ${response.status}`);
       const found = (await response.json()) as Array<{ ID: string; Type: string }>;
       return found.find((f) => f.Type === 'Instance')?.ID;
