@@ -248,8 +248,9 @@ export const pacsDestinationSchema = z.discriminatedUnion('type', [
       auth: z
         .discriminatedUnion('type', [
           z.object({ type: z.literal('none') }).strict(),
-          z.object({ type: z.literal('basic'), username: z.string().min(1), passwordFile: pemFile }).strict(),
-          z.object({ type: z.literal('bearer'), tokenFile: pemFile }).strict(),
+          /** passwordFile/tokenFile: a file holding the secret (one trailing newline ignored); relative to the config. */
+          z.object({ type: z.literal('basic'), username: z.string().min(1), passwordFile: z.string().min(1) }).strict(),
+          z.object({ type: z.literal('bearer'), tokenFile: z.string().min(1) }).strict(),
         ])
         .default({ type: 'none' }),
       /** For an https baseUrl: the CA the server's certificate must chain to; the system's trust store when left out. */
