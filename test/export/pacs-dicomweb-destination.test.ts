@@ -168,6 +168,18 @@ test('a password file that cannot be read: retry (an admin puts it in place), no
   t.false(await guardedHas(dx.sopInstanceUid));
 });
 
+test('bearer auth: the token is read from its file and sent; a server that takes only basic refuses it: parked', async (t) => {
+  writeFileSync(path.join(dir, 'token'), 'some-token\n');
+  const outcome = await destination(root(guarded), { type: 'bearer', tokenFile: path.join(dir, 'token') }).deliver(
+    studyPair().items,
+  );
+  t.like(outcome, { kind: 'parked', cause: 'dicomweb-not-authorized' });
+  const missing = await destination(root(guarded), { type: 'bearer', tokenFile: path.join(dir, 'no-token') }).deliver(
+    studyPair().items,
+  );
+  t.like(missing, { kind: 'retry', cause: 'dicomweb-credentials-unreadable' });
+});
+
 test('an unreadable object is parked as invalid-object; the readable ones are still stored', async (t) => {
   const { dx } = studyPair();
   const outcome = await destination(root(open)).deliver([
