@@ -20,9 +20,21 @@ import { makeSecondaryCapture } from './secondary-capture-fixture.js';
 
 const PLUGINS = ['/usr/share/orthanc/plugins/libOrthancGdcm.so', '/usr/share/orthanc/plugins/libOrthancDicomWeb.so'];
 const PASSWORD = 'stow-secret';
+const TOKEN = 'stow-token-1';
+
+// Orthanc has no bearer tokens of its own: its HTTP filter (Lua) stands in for a server that checks one, on the
+// DICOMweb root only (the helper's REST calls pass). A refused request gets Orthanc's 403.
+const BEARER_FILTER = `function IncomingHttpRequestFilter(method, uri, ip, username, httpHeaders)
+  if string.sub(uri, 1, 10) == '/dicom-web' then
+    return httpHeaders['authorization'] == 'Bearer ${TOKEN}'
+  end
+  return true
+end
+`;
 
 let open: OrthancUnderTest;
 let guarded: OrthancUnderTest;
+let bearer: OrthancUnderTest;
 let dir: string;
 
 test.before(async () => {
@@ -30,6 +42,8 @@ test.before(async () => {
   writeFileSync(path.join(dir, 'right'), `${PASSWORD}\n`);
   writeFileSync(path.join(dir, 'wrong'), 'not-it\n');
   open = await startOrthanc({ extraConfig: { Plugins: PLUGINS } });
+  writeFileSync(path.join(dir, 'bearer.lua'), BEARER_FILTER);
+  bearer = await startOrthanc({ extraConfig: { Plugins: PLUGINS, LuaScripts: [path.join(dir, 'bearer.lua')] } });
   guarded = await startOrthanc({
     extraConfig: { Plugins: PLUGINS },
     basicAuth: { username: 'gateway', password: PASSWORD },
@@ -38,6 +52,7 @@ test.before(async () => {
 test.after.always(async () => {
   await open?.dispose();
   await guarded?.dispose();
+  await bearer?.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -168,13 +183,20 @@ test('a password file that cannot be read: retry (an admin puts it in place), no
   t.false(await guardedHas(dx.sopInstanceUid));
 });
 
-test('bearer auth: the token is read from its file and sent; a server that takes only basic refuses it: parked', async (t) => {
-  writeFileSync(path.join(dir, 'token'), 'some-token\n');
-  const outcome = await destination(root(guarded), { type: 'bearer', tokenFile: path.join(dir, 'token') }).deliver(
+test('bearer auth: the token read from its file is sent (delivered); a wrong token gets 403: parked; no file: retry', async (t) => {
+  writeFileSync(path.join(dir, 'token'), `${TOKEN}\n`);
+  writeFileSync(path.join(dir, 'bad-token'), 'other-token\n');
+  const { dx, items } = studyPair();
+  t.deepEqual(await destination(root(bearer), { type: 'bearer', tokenFile: path.join(dir, 'token') }).deliver(items), {
+    kind: 'delivered',
+  });
+  t.truthy(await bearer.lookupInstance(dx.sopInstanceUid));
+  const wrong = await destination(root(bearer), { type: 'bearer', tokenFile: path.join(dir, 'bad-token') }).deliver(
     studyPair().items,
   );
-  t.like(outcome, { kind: 'parked', cause: 'dicomweb-not-authorized' });
-  const missing = await destination(root(guarded), { type: 'bearer', tokenFile: path.join(dir, 'no-token') }).deliver(
+  t.like(wrong, { kind: 'parked', cause: 'dicomweb-not-authorized' });
+  t.regex(wrong.kind === 'parked' ? wrong.reason : '', /HTTP 403/);
+  const missing = await destination(root(bearer), { type: 'bearer', tokenFile: path.join(dir, 'no-token') }).deliver(
     studyPair().items,
   );
   t.like(missing, { kind: 'retry', cause: 'dicomweb-credentials-unreadable' });
