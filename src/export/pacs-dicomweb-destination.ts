@@ -102,33 +102,20 @@ export class PacsDicomwebDestination implements Destination<DicomObject> {
   }
 
   private judge(answer: HttpAnswer, prepared: Prepared[], problems: Problem[], total: number): DeliveryOutcome {
-    const where = this.studiesUrl.origin;
-    if ('failure' in answer)
-      return { kind: answer.failure.kind, cause: answer.failure.cause, reason: answer.failure.detail };
-    const { status, body } = answer;
-    if (status !== 200 && status !== 202) {
+    if (!('failure' in answer) && answer.status !== 200 && answer.status !== 202)
       // The body is the server's free text (it may quote the object): debug only.
       this.options.logger.debug('STOW-RS answer body', {
         destination: this.name,
-        status,
-        peerText: body.slice(0, 2000),
+        status: answer.status,
+        peerText: answer.body.slice(0, 2000),
       });
-      return httpStatusOutcome(status, `${this.studiesUrl.href}`);
-    }
-    const failed = failedInstances(body);
-    if (failed === undefined && status === 202)
-      return {
-        kind: 'retry',
-        cause: 'dicomweb-unreadable-answer',
-        reason: `${where} answered 202 (some objects not stored) without a response we can read`,
-      };
-    const sent = new Set(prepared.map((p) => p.sopInstanceUid));
-    for (const f of failed ?? []) {
-      if (!sent.has(f.sopInstanceUid)) continue;
-      const verdict = verdictForStatus(f.reason);
-      if (verdict.kind !== 'ok') problems.push({ ...verdict, detail: `${f.sopInstanceUid}: ${verdict.detail}` });
-    }
-    return outcomeOf(problems, total, where);
+    return stowOutcome(
+      answer,
+      prepared.map((p) => p.sopInstanceUid),
+      problems,
+      total,
+      this.studiesUrl,
+    );
   }
 
   private async authorization(): Promise<string | undefined | Problem> {
@@ -280,6 +267,40 @@ async function prepare(item: DicomObject, index: number): Promise<Prepared | { p
   } catch (error) {
     return unreadable(`cannot read ${source}: ${describeError(error)}`);
   }
+}
+
+/**
+ * The delivery outcome of one STOW-RS exchange: no answer is its retry; a status other than 200/202 is judged by
+ * httpStatusOutcome; a 200/202 by the Failed SOP Sequence, each failure's reason being a C-STORE status
+ * (verdictForStatus). `problems` are those of objects we could not send at all; `total` counts every object.
+ */
+export function stowOutcome(
+  answer: HttpAnswer,
+  sentSopInstanceUids: readonly string[],
+  problems: readonly Problem[],
+  total: number,
+  studiesUrl: URL,
+): DeliveryOutcome {
+  const where = studiesUrl.origin;
+  if ('failure' in answer)
+    return { kind: answer.failure.kind, cause: answer.failure.cause, reason: answer.failure.detail };
+  const { status, body } = answer;
+  if (status !== 200 && status !== 202) return httpStatusOutcome(status, studiesUrl.href);
+  const failed = failedInstances(body);
+  if (failed === undefined && status === 202)
+    return {
+      kind: 'retry',
+      cause: 'dicomweb-unreadable-answer',
+      reason: `${where} answered 202 (some objects not stored) without a response we can read`,
+    };
+  const sent = new Set(sentSopInstanceUids);
+  const all = [...problems];
+  for (const f of failed ?? []) {
+    if (!sent.has(f.sopInstanceUid)) continue;
+    const verdict = verdictForStatus(f.reason);
+    if (verdict.kind !== 'ok') all.push({ ...verdict, detail: `${f.sopInstanceUid}: ${verdict.detail}` });
+  }
+  return outcomeOf(all, total, where);
 }
 
 /** The batch's outcome from the problems of its objects, as deliveryOutcomeFor does for C-STORE: a parked object parks it. */
