@@ -19,6 +19,8 @@ interface DestinationLike {
   readonly name: string;
   readonly host?: string;
   readonly tls?: unknown;
+  /** A DICOMweb destination's URL: TLS is https there, whatever `tls` holds. */
+  readonly baseUrl?: string;
 }
 
 /**
@@ -72,6 +74,17 @@ export function securityWarnings(
     ...config.destinations.ris.map((d, i) => ({ d, key: `destinations.ris.${i}`, kind: 'RIS' })),
   ];
   for (const { d, key, kind } of destinations) {
+    if (d.baseUrl !== undefined) {
+      const url = new URL(d.baseUrl);
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      if (url.protocol === 'http:' && !isLoopbackHost(host))
+        warnings.push({
+          code: 'tls-off',
+          key: `${key}.baseUrl`,
+          message: `${kind} destination '${d.name}' at ${url.host} is not loopback and uses http, not https: results with patient data (and any credentials) cross the network in clear; use an https baseUrl`,
+        });
+      continue;
+    }
     if (d.host === undefined || d.type === 'folder') continue;
     if (tlsOff(d.tls)) {
       if (!isLoopbackHost(d.host))

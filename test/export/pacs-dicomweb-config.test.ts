@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config/load-config.js';
-import { pacsDestinationSchema } from '../../src/config/schema.js';
+import { configSchema, pacsDestinationSchema } from '../../src/config/schema.js';
+import { securityWarnings } from '../../src/config/security-warnings.js';
 import { createDestinations } from '../../src/export/create-destinations.js';
 import { PacsDicomwebDestination } from '../../src/export/pacs-dicomweb-destination.js';
 import { createLogger } from '../../src/logging/logger.js';
@@ -63,4 +64,21 @@ test('passwordFile, tokenFile and tls.caFile are resolved against the config fil
     tls: { caFile: path.join(dir, 'tls/ca.pem') },
   });
   t.like(b, { auth: { type: 'bearer', tokenFile: '/etc/b.token' } });
+});
+
+test('check-config warns about an http baseUrl off loopback (tls-off), not about https or loopback http', (t) => {
+  const codes = (baseUrl: string) =>
+    securityWarnings(
+      configSchema.parse({
+        dicom: { host: '127.0.0.1' },
+        destinations: { pacs: [{ type: 'dicomweb', name: 'web', baseUrl }], ris: [] },
+        rules: [],
+      }),
+    )
+      .filter((w) => w.key.startsWith('destinations.pacs'))
+      .map((w) => `${w.code} ${w.key}`);
+  t.deepEqual(codes('http://10.20.0.12/dicom-web'), ['tls-off destinations.pacs.0.baseUrl']);
+  t.deepEqual(codes('https://10.20.0.12/dicom-web'), []);
+  t.deepEqual(codes('http://127.0.0.1:8042/dicom-web'), []);
+  t.deepEqual(codes('http://[::1]:8042/dicom-web'), []);
 });
