@@ -1,5 +1,6 @@
 import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -13,6 +14,7 @@ import { createLogger, type Logger } from '../../src/logging/logger.js';
 import { makeImageFile, newUid } from '../helpers/dicom-factory.js';
 import { startOrthanc, type OrthancUnderTest } from '../helpers/orthanc.js';
 import { freePort } from '../helpers/ports.js';
+import { waitUntil } from '../helpers/wait-until.js';
 import { makeSecondaryCapture } from './secondary-capture-fixture.js';
 
 // STOW-RS against a real Orthanc with Debian's orthanc-dicomweb plugin (its root is /dicom-web): one Orthanc
@@ -219,6 +221,53 @@ test('a stopped destination answers retry without sending', async (t) => {
   await d.stop();
   t.like(await d.deliver(items), { kind: 'retry', cause: 'stopped' });
   t.is(await open.lookupInstance(dx.sopInstanceUid), undefined);
+});
+
+/** A server that accepts connections and never answers (a hung PACS web tier); closed by the test. */
+async function silentServer(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+  const server = net.createServer((socket) => {
+    connections += 1;
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    port: address.port,
+    connections: () => connections,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+test('a server that never answers: retry with response-timeout after timeoutMs; stop() ends a delivery in flight with retry', async (t) => {
+  const silent = await silentServer();
+  t.teardown(silent.close);
+  const slow = new PacsDicomwebDestination({
+    name: 'silent',
+    baseUrl: `http://127.0.0.1:${silent.port}/dicom-web`,
+    auth: { type: 'none' },
+    timeoutMs: 300,
+    logger: quietLogger(),
+  });
+  t.like(await slow.deliver(studyPair().items), { kind: 'retry', cause: 'response-timeout' });
+  const held = new PacsDicomwebDestination({
+    name: 'silent',
+    baseUrl: `http://127.0.0.1:${silent.port}/dicom-web`,
+    auth: { type: 'none' },
+    timeoutMs: 60_000,
+    logger: quietLogger(),
+  });
+  const before = silent.connections();
+  const pending = held.deliver(studyPair().items);
+  await waitUntil(() => silent.connections() > before, 'the request connected');
+  await held.stop();
+  t.like(await pending, { kind: 'retry', cause: 'stopped' });
 });
 
 test('probe: ok against the DICOMweb root, not ok (with the status) on a wrong path or wrong password', async (t) => {
