@@ -10,6 +10,8 @@ import {
   failedInstances,
   type DicomwebAuth,
 } from '../../src/export/pacs-dicomweb-destination.js';
+import { pacsDestinationSchema } from '../../src/config/schema.js';
+import { probeDestination } from '../../src/export/destination-probe.js';
 import { createLogger, type Logger } from '../../src/logging/logger.js';
 import { makeImageFile, newUid } from '../helpers/dicom-factory.js';
 import { startOrthanc, type OrthancUnderTest } from '../helpers/orthanc.js';
@@ -282,6 +284,21 @@ test('probe: ok against the DICOMweb root, not ok (with the status) on a wrong p
   }).probe();
   t.false(wrongPassword.ok);
   t.regex(wrongPassword.detail, /401/);
+});
+
+test("the console's echo of a dicomweb destination: GET with its credentials; ok, or not ok with the status", async (t) => {
+  const config = (auth: unknown) => ({
+    kind: 'pacs' as const,
+    ...pacsDestinationSchema.parse({ type: 'dicomweb', name: 'web', baseUrl: root(guarded), auth }),
+  });
+  const good = await probeDestination(
+    config({ type: 'basic', username: 'gateway', passwordFile: path.join(dir, 'right') }),
+    'CXR_GATEWAY',
+  );
+  t.like(good, { destination: 'web', ok: true });
+  const bad = await probeDestination(config({ type: 'none' }), 'CXR_GATEWAY');
+  t.false(bad.ok);
+  t.regex(bad.detail, /HTTP 401/);
 });
 
 test('failedInstances reads the Failed SOP Sequence of a DICOM JSON STOW-RS response', (t) => {
