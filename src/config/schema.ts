@@ -242,6 +242,11 @@ const hl7Header = {
   sendingFacility: z.string().default(''),
   receivingApplication: z.string().default(''),
   receivingFacility: z.string().default(''),
+  /**
+   * ORC-2/OBR-2 and ORC-3/OBR-3 come from the source's Request Attributes Sequence (Placer/Filler Order Number);
+   * where it has none: 'accession' sends the accession number there (as before), 'empty' leaves the field empty.
+   */
+  orderNumberFallback: z.enum(['accession', 'empty']).default('accession'),
 };
 
 // MLLP over TLS (issue 17): files named here, never inline PEM.
