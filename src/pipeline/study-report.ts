@@ -54,7 +54,7 @@ export function buildStudyReport(input: StudyReportInput): { controlId: string; 
   const accession = text(ps.AccessionNumber);
   // The order numbers the RIS gave the request (Request Attributes Sequence); the accession number stands in for
   // a missing one only when the site allows it (ris.orderNumberFallback), since some RIS match on it instead.
-  const fallback = input.ris.orderNumberFallback === 'accession' ? accession : '';
+  const fallback = input.ris.orderNumberFallback === 'empty' ? '' : accession;
   const placer = source.order.placer || fallback;
   const filler = source.order.filler || fallback;
   const studyDate = text(ps.StudyDate);
