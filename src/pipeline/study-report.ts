@@ -89,6 +89,9 @@ export function buildStudyReport(input: StudyReportInput): { controlId: string; 
     intendedUse: input.manifest.intendedUse,
     resultStatus: input.revision > 0 ? 'C' : 'P',
     priority: input.priority,
+    // Parsed configs always have both (zod defaults); a hand-built one may not.
+    observationCodes: input.ris.observationCodes ?? {},
+    probabilityCodes: input.ris.probabilityCodes ?? {},
     images: input.results.map((r) => {
       const heatmap = r.outputs.find((o) => o.kind === 'sc');
       return {

@@ -95,6 +95,10 @@ export interface OruInput {
   images?: readonly OruImage[];
   /** The routing rule's priority; normal when left out. */
   priority?: OruPriority;
+  /** Site OBX-3 codes in place of ours (OBSERVATION_CODES); the study's 113014 is not among them (see SiteObservationCodes). */
+  observationCodes?: SiteObservationCodes;
+  /** Site OBX-3 codes of class probabilities, by the model's class name; probabilityCode() for the others. */
+  probabilityCodes?: Readonly<Record<string, Hl7CodedValue>>;
 }
 
 /** Our own codes use a local coding system ('99' prefix: HL7's convention for locally defined tables). */
@@ -108,6 +112,12 @@ export const OBSERVATION_CODES = {
   sourceImage: { code: 'CXR-IMAGE', text: 'Source image SOP Instance UID', codingSystem: LOCAL_CODING_SYSTEM },
   heatmapImage: { code: 'CXR-HEATMAP-SOP', text: 'AI heatmap SOP Instance UID', codingSystem: LOCAL_CODING_SYSTEM },
 } as const;
+
+/**
+ * The OBX-3 codes a site may replace. The study's (113014 DICOM Study, DCM) stays ours: it is a standard code, and
+ * the RIS delivery finds the Study Instance UID of a message by it (ris-mllp-destination studyUidOf).
+ */
+export type SiteObservationCodes = Partial<Record<Exclude<keyof typeof OBSERVATION_CODES, 'study'>, Hl7CodedValue>>;
 
 /** OBX-3 of the probability of one class: CXR-PROB-<CLASS>^Probability <class>^99CXR. */
 export function probabilityCode(className: string): Hl7CodedValue {
@@ -219,6 +229,8 @@ export function buildOruR01(input: OruInput): string {
   // v2.5.1 moved priority from ORC-7/OBR-27 (TQ, deprecated) to TQ1-9, after the order's NTE (ORU_R01 TIMING_QTY).
   setFields(message.createSegment('TQ1'), 1, [['1'], [], [], [], [], [], [], [], coded(priority)]);
 
+  const codes = { ...OBSERVATION_CODES, ...input.observationCodes };
+  const probCode = (className: string) => input.probabilityCodes?.[className] ?? probabilityCode(className);
   let setId = 0;
   const obx = (valueType: string, code: Hl7CodedValue, value: readonly string[], units?: Hl7CodedValue, subId = '') => {
     setId += 1;
@@ -237,24 +249,24 @@ export function buildOruR01(input: OruInput): string {
     ]);
   };
   const classificationObx = (c: OruClassification, subId: string) => {
-    obx('CWE', OBSERVATION_CODES.classification, classValue(c.predicted), undefined, subId);
+    obx('CWE', codes.classification, classValue(c.predicted), undefined, subId);
     c.classes.forEach((className, i) => {
       const probability = formatProbability(c.probabilities[i] ?? Number.NaN);
-      obx('NM', probabilityCode(className), [probability], PROBABILITY_UNITS, subId);
+      obx('NM', probCode(className), [probability], PROBABILITY_UNITS, subId);
     });
   };
   obx('ST', OBSERVATION_CODES.study, [input.studyInstanceUid.trim()]);
   classificationObx(classification, '');
   if (input.scSeriesInstanceUid !== undefined && input.scSeriesInstanceUid.trim() !== '') {
-    obx('ST', OBSERVATION_CODES.heatmapSeries, [input.scSeriesInstanceUid.trim()]);
+    obx('ST', codes.heatmapSeries, [input.scSeriesInstanceUid.trim()]);
   }
-  obx('ST', OBSERVATION_CODES.model, [`${input.modelName.trim()} ${input.modelVersion.trim()}`.trim()]);
+  obx('ST', codes.model, [`${input.modelName.trim()} ${input.modelVersion.trim()}`.trim()]);
   (input.images ?? []).forEach((image, k) => {
     const subId = String(k + 1);
-    obx('ST', OBSERVATION_CODES.sourceImage, [image.sopInstanceUid.trim()], undefined, subId);
+    obx('ST', codes.sourceImage, [image.sopInstanceUid.trim()], undefined, subId);
     classificationObx(image.classification, subId);
     const heatmap = image.heatmapSopInstanceUid?.trim() ?? '';
-    if (heatmap !== '') obx('ST', OBSERVATION_CODES.heatmapImage, [heatmap], undefined, subId);
+    if (heatmap !== '') obx('ST', codes.heatmapImage, [heatmap], undefined, subId);
   });
 
   return (
@@ -310,16 +322,25 @@ function validate(input: OruInput): void {
   if (input.resultStatus !== 'P' && input.resultStatus !== 'C')
     fail(`result status must be P or C, got '${String(input.resultStatus)}'`);
   if (input.studyInstanceUid.trim() === '') fail('the result has no StudyInstanceUID');
-  validateClassification(input.classification, fail);
+  const probCode = (className: string) => (input.probabilityCodes?.[className] ?? probabilityCode(className)).code;
+  validateClassification(input.classification, probCode, fail);
   for (const image of input.images ?? []) {
     if (image.sopInstanceUid.trim() === '') fail('an image of the result has no SOPInstanceUID');
-    validateClassification(image.classification, fail);
+    validateClassification(image.classification, probCode, fail);
+  }
+  const obx3 = [OBSERVATION_CODES.study, ...Object.values({ ...OBSERVATION_CODES, ...input.observationCodes })];
+  for (const code of [...obx3, ...Object.values(input.probabilityCodes ?? {})]) {
+    if (code.code.trim() === '') fail('an OBX-3 code is empty');
   }
   if (input.priority !== undefined && !(input.priority in PRIORITY_CODES))
     fail(`priority must be urgent or normal, got '${String(input.priority)}'`);
 }
 
-function validateClassification(classification: OruClassification, fail: (message: string) => never): void {
+function validateClassification(
+  classification: OruClassification,
+  probCode: (className: string) => string,
+  fail: (message: string) => never,
+): void {
   const { classes, probabilities, predicted } = classification;
   if (classes.length === 0) fail('the classification has no classes');
   if (classes.length !== probabilities.length) {
@@ -327,7 +348,7 @@ function validateClassification(classification: OruClassification, fail: (messag
   }
   if (new Set(classes).size !== classes.length)
     fail(`the classification's classes are not distinct: ${classes.join(', ')}`);
-  const codes = classes.map((c) => probabilityCode(c).code);
+  const codes = classes.map(probCode);
   if (new Set(codes).size !== codes.length)
     fail(`classes ${classes.join(', ')} give the same OBX-3 code (${codes.join(', ')})`);
   if (!classes.includes(predicted)) fail(`predicted class '${predicted}' is not one of ${classes.join(', ')}`);

@@ -125,3 +125,35 @@ test('every image of the revision gets its group with its heatmap SC instance, a
   );
   t.is(field(segments, 'TQ1', 9), 'S^Stat^HL70485');
 });
+
+test("the RIS destination's site fields reach MSH and OBX-3; a blank site code is refused by the config", (t) => {
+  const segments = report(sourceWith({}), {
+    sendingApplication: 'AI_APP',
+    sendingFacility: 'RADIOLOGY',
+    receivingApplication: 'RIS_APP',
+    receivingFacility: 'HOSPITAL',
+    observationCodes: { model: { code: 'M1', text: 'Model', codingSystem: 'L' } },
+    probabilityCodes: { normal: { code: 'PN', text: 'Normal probability', codingSystem: 'L' } },
+  });
+  t.deepEqual(segments[0]?.slice(2, 6), ['AI_APP', 'RADIOLOGY', 'RIS_APP', 'HOSPITAL']);
+  const obx3 = segments.filter((s) => s[0] === 'OBX').map((s) => s[3]);
+  t.true(obx3.includes('M1^Model^L'));
+  t.true(obx3.includes('PN^Normal probability^L'));
+  t.false(obx3.some((c) => c?.startsWith('CXR-MODEL^') || c?.startsWith('CXR-PROB-NORMAL^')));
+  t.false(
+    risDestinationSchema.safeParse({
+      type: 'folder',
+      name: 'r',
+      path: '/tmp',
+      observationCodes: { model: { code: ' ' } },
+    }).success,
+  );
+  t.false(
+    risDestinationSchema.safeParse({
+      type: 'folder',
+      name: 'r',
+      path: '/tmp',
+      observationCodes: { study: { code: 'X' } },
+    }).success,
+  );
+});

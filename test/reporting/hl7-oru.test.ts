@@ -250,3 +250,38 @@ test('refuses an image group it cannot report truthfully, and an unknown priorit
   bad({ images: [{ ...image, classification: { ...image.classification, predicted: 'x' } }] }, /predicted class 'x'/);
   bad({ priority: 'stat' as 'urgent' }, /priority must be urgent or normal/);
 });
+
+test('uses the site OBX-3 codes where given and ours elsewhere; the study code stays 113014', (t) => {
+  const obx3 = buildOruR01(
+    input({
+      observationCodes: {
+        classification: { code: '18782-3', text: 'Radiology Study observation', codingSystem: 'LN' },
+      },
+      probabilityCodes: { pneumonia: { code: 'P-PNEU', text: 'Pneumonia probability', codingSystem: 'L' } },
+    }),
+  )
+    .split('\r')
+    .filter((s) => s.startsWith('OBX'))
+    .map((s) => s.split('|')[3]);
+  t.deepEqual(obx3, [
+    '113014^DICOM Study^DCM',
+    '18782-3^Radiology Study observation^LN',
+    'CXR-PROB-COVID-19^Probability COVID-19^99CXR',
+    'P-PNEU^Pneumonia probability^L',
+    'CXR-PROB-NORMAL^Probability normal^99CXR',
+    'CXR-HEATMAP^AI heatmap series^99CXR',
+    'CXR-MODEL^AI model^99CXR',
+  ]);
+});
+
+test('refuses site codes that would make two probabilities indistinguishable or leave OBX-3 empty', (t) => {
+  const same = { code: 'P', text: 'p', codingSystem: 'L' };
+  t.throws(() => buildOruR01(input({ probabilityCodes: { pneumonia: same, normal: same } })), {
+    instanceOf: GatewayError,
+    message: /same OBX-3 code/,
+  });
+  t.throws(() => buildOruR01(input({ observationCodes: { model: { code: ' ' } } })), {
+    instanceOf: GatewayError,
+    message: /OBX-3 code is empty/,
+  });
+});
