@@ -332,7 +332,7 @@ function validate(input: OruInput): void {
   for (const code of [...obx3, ...Object.values(input.probabilityCodes ?? {})]) {
     if (code.code.trim() === '') fail('an OBX-3 code is empty');
   }
-  if (input.priority !== undefined && !(input.priority in PRIORITY_CODES))
+  if (input.priority !== undefined && !Object.hasOwn(PRIORITY_CODES, input.priority))
     fail(`priority must be urgent or normal, got '${String(input.priority)}'`);
 }
 

@@ -249,6 +249,7 @@ test('refuses an image group it cannot report truthfully, and an unknown priorit
   bad({ images: [{ ...image, classification: { ...image.classification, probabilities: [0.6] } }] }, /2 classes but 1/);
   bad({ images: [{ ...image, classification: { ...image.classification, predicted: 'x' } }] }, /predicted class 'x'/);
   bad({ priority: 'stat' as 'urgent' }, /priority must be urgent or normal/);
+  bad({ priority: 'constructor' as 'urgent' }, /priority must be urgent or normal/);
 });
 
 test('uses the site OBX-3 codes where given and ours elsewhere; the study code stays 113014', (t) => {
