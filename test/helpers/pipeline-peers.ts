@@ -218,7 +218,7 @@ export interface OruFields {
   resultStatus: string;
   /** OBX ST 113014: the study. */
   studyInstanceUid: string | undefined;
-  /** OBX CE CXR-CLASS. */
+  /** OBX CWE CXR-CLASS: the model's class name (CWE-9, original text). */
   predicted: string | undefined;
   /** OBX NM CXR-PROB-<CLASS>, by the class name in OBX-3.2 ("Probability <class>"). */
   probabilities: Record<string, number>;
@@ -242,11 +242,12 @@ export function oruFields(message: ReceivedMessage): OruFields {
     probabilities: {},
     heatmapSeries: undefined,
   };
-  for (const obx of segments.filter((s) => s[0] === 'OBX')) {
+  // The study-level summary only: the per-image groups (OBX-4 set) repeat the same codes.
+  for (const obx of segments.filter((s) => s[0] === 'OBX' && (field(s, 4)[0] ?? '') === '')) {
     const [code = '', text = ''] = field(obx, 3);
     const value = field(obx, 5)[0] ?? '';
     if (code === '113014') fields.studyInstanceUid = value;
-    else if (code === 'CXR-CLASS') fields.predicted = value;
+    else if (code === 'CXR-CLASS') fields.predicted = field(obx, 5)[8] ?? value;
     else if (code === 'CXR-HEATMAP') fields.heatmapSeries = value;
     else if (code.startsWith('CXR-PROB-')) fields.probabilities[text.replace(/^Probability /, '')] = Number(value);
   }
