@@ -224,6 +224,8 @@ export interface OruFields {
   probabilities: Record<string, number>;
   /** OBX ST CXR-HEATMAP. */
   heatmapSeries: string | undefined;
+  /** TQ1-9.1: the routing rule's priority (S urgent, R normal). */
+  priority: string | undefined;
 }
 
 export function oruFields(message: ReceivedMessage): OruFields {
@@ -241,6 +243,7 @@ export function oruFields(message: ReceivedMessage): OruFields {
     predicted: undefined,
     probabilities: {},
     heatmapSeries: undefined,
+    priority: segments.find((s) => s[0] === 'TQ1')?.[9]?.[0],
   };
   // The study-level summary only: the per-image groups (OBX-4 set) repeat the same codes.
   for (const obx of segments.filter((s) => s[0] === 'OBX' && (field(s, 4)[0] ?? '') === '')) {
