@@ -260,11 +260,35 @@ export const pacsDestinationSchema = z.discriminatedUnion('type', [
     .strict(),
 ]);
 
+/** An HL7 coded element (CWE-1..3) as the site writes it. */
+const hl7Code = z
+  .object({ code: z.string().trim().min(1), text: z.string().default(''), codingSystem: z.string().default('') })
+  .strict();
+
 const hl7Header = {
   sendingApplication: z.string().min(1).default('CXR_GATEWAY'),
   sendingFacility: z.string().default(''),
   receivingApplication: z.string().default(''),
   receivingFacility: z.string().default(''),
+  /**
+   * ORC-2/OBR-2 and ORC-3/OBR-3 come from the source's Request Attributes Sequence (Placer/Filler Order Number);
+   * where it has none: 'accession' sends the accession number there (as before), 'empty' leaves the field empty.
+   */
+  orderNumberFallback: z.enum(['accession', 'empty']).default('accession'),
+  /** OBX-3 codes the site's interface engine expects instead of ours (99CXR); each left out keeps ours. */
+  observationCodes: z
+    .object({
+      classification: hl7Code,
+      heatmapSeries: hl7Code,
+      model: hl7Code,
+      sourceImage: hl7Code,
+      heatmapImage: hl7Code,
+    })
+    .partial()
+    .strict()
+    .default({}),
+  /** OBX-3 of a class's probability, by the model's class name; CXR-PROB-<CLASS>^Probability <class>^99CXR otherwise. */
+  probabilityCodes: z.record(z.string().min(1), hl7Code).default({}),
 };
 
 // MLLP over TLS (issue 17): files named here, never inline PEM.

@@ -570,6 +570,8 @@ export class Pipeline implements Stage {
         revision: job.revision,
         sourcePath: source.path,
         result: best,
+        results: written,
+        priority: action.priority,
         manifest,
         ris,
         createdAt: new Date(createdAt),

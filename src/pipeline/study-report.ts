@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { RisDestination } from '../config/schema.js';
 import type { ModelManifest } from '../inference/model-manifest.js';
 import { resultControlId } from '../reporting/hl7-control-id.js';
-import { buildOruR01 } from '../reporting/hl7-oru.js';
+import { buildOruR01, type OruPriority } from '../reporting/hl7-oru.js';
 import { dicomDateTimeToHl7 } from '../reporting/hl7-time.js';
 import { readSourceInstance } from '../reporting/source-instance.js';
 import type { ImageWorkResult } from '../analysis/image-work.js';
@@ -28,6 +28,10 @@ export interface StudyReportInput {
   revision: number;
   sourcePath: string;
   result: Written;
+  /** Every image's result of this revision: one OBX group each, in this order. */
+  results: readonly Written[];
+  /** The routing rule's priority. */
+  priority: OruPriority;
   manifest: Pick<ModelManifest, 'name' | 'version' | 'intendedUse'>;
   ris: RisDestination;
   createdAt: Date;
@@ -48,6 +52,11 @@ export function buildStudyReport(input: StudyReportInput): { controlId: string; 
   const controlId = resultControlId(input.studyInstanceUid, input.revision, input.ris.name);
   const sc = input.result.outputs.find((o) => o.kind === 'sc');
   const accession = text(ps.AccessionNumber);
+  // The order numbers the RIS gave the request (Request Attributes Sequence); the accession number stands in for
+  // a missing one only when the site allows it (ris.orderNumberFallback), since some RIS match on it instead.
+  const fallback = input.ris.orderNumberFallback === 'empty' ? '' : accession;
+  const placer = source.order.placer || fallback;
+  const filler = source.order.filler || fallback;
   const studyDate = text(ps.StudyDate);
   const message = buildOruR01({
     sendingApp: input.ris.sendingApplication,
@@ -64,8 +73,8 @@ export function buildStudyReport(input: StudyReportInput): { controlId: string; 
       sex: text(ps.PatientSex),
     },
     order: {
-      placer: accession,
-      filler: accession,
+      placer,
+      filler,
       accession,
       procedureCode: { code: 'CXR-AI', text: 'Chest X-ray AI classification' },
       department: 'RAD',
@@ -79,6 +88,18 @@ export function buildStudyReport(input: StudyReportInput): { controlId: string; 
     modelVersion: input.manifest.version,
     intendedUse: input.manifest.intendedUse,
     resultStatus: input.revision > 0 ? 'C' : 'P',
+    priority: input.priority,
+    // Parsed configs always have both (zod defaults); a hand-built one may not.
+    observationCodes: input.ris.observationCodes ?? {},
+    probabilityCodes: input.ris.probabilityCodes ?? {},
+    images: input.results.map((r) => {
+      const heatmap = r.outputs.find((o) => o.kind === 'sc');
+      return {
+        sopInstanceUid: r.sopInstanceUid,
+        classification: r.classification,
+        ...(heatmap ? { heatmapSopInstanceUid: heatmap.sopInstanceUid } : {}),
+      };
+    }),
   });
   return { controlId, message };
 }

@@ -1,6 +1,7 @@
 import HL7 from 'hl7-standard';
 import type { Hl7StandardComponents, Hl7StandardSegment } from 'hl7-standard';
 import { GatewayError } from '../errors.js';
+import { classCode } from './sr-codes.js';
 import { MAX_CONTROL_ID_LENGTH } from './hl7-control-id.js';
 import { escapeHl7 } from './hl7-escape.js';
 import { toHl7DateTime, type Hl7DateTime } from './hl7-time.js';
@@ -48,6 +49,24 @@ export interface OruClassification {
   probabilities: readonly number[];
 }
 
+/** One source image's own result: an OBX group of its own (OBX-4 sub-ID = its 1-based position). */
+export interface OruImage {
+  /** SOPInstanceUID of the source image. */
+  sopInstanceUid: string;
+  classification: OruClassification;
+  /** SOPInstanceUID of the heatmap Secondary Capture made from this image, when one was sent to the PACS. */
+  heatmapSopInstanceUid?: string;
+}
+
+/** The rule's priority (routing action `priority`), sent in TQ1-9 and OBR-27.6. */
+export type OruPriority = 'urgent' | 'normal';
+
+/** HL7 table 0485 (extended priority codes): urgent results are S (stat), the others R (routine). */
+export const PRIORITY_CODES: Readonly<Record<OruPriority, Hl7CodedValue>> = {
+  urgent: { code: 'S', text: 'Stat', codingSystem: 'HL70485' },
+  normal: { code: 'R', text: 'Routine', codingSystem: 'HL70485' },
+};
+
 export interface OruInput {
   sendingApp: string;
   sendingFacility: string;
@@ -72,6 +91,14 @@ export interface OruInput {
   /** Sent as an NTE after the OBR, e.g. "AI research result, not for diagnostic use." */
   intendedUse: string;
   resultStatus: ResultStatus;
+  /** Each image's own result, in the order the groups are sent; none leaves only the study-level summary. */
+  images?: readonly OruImage[];
+  /** The routing rule's priority; normal when left out. */
+  priority?: OruPriority;
+  /** Site OBX-3 codes in place of ours (OBSERVATION_CODES); the study's 113014 is not among them (see SiteObservationCodes). */
+  observationCodes?: SiteObservationCodes;
+  /** Site OBX-3 codes of class probabilities, by the model's class name; probabilityCode() for the others. */
+  probabilityCodes?: Readonly<Record<string, Hl7CodedValue>>;
 }
 
 /** Our own codes use a local coding system ('99' prefix: HL7's convention for locally defined tables). */
@@ -82,7 +109,15 @@ export const OBSERVATION_CODES = {
   classification: { code: 'CXR-CLASS', text: 'AI classification', codingSystem: LOCAL_CODING_SYSTEM },
   heatmapSeries: { code: 'CXR-HEATMAP', text: 'AI heatmap series', codingSystem: LOCAL_CODING_SYSTEM },
   model: { code: 'CXR-MODEL', text: 'AI model', codingSystem: LOCAL_CODING_SYSTEM },
+  sourceImage: { code: 'CXR-IMAGE', text: 'Source image SOP Instance UID', codingSystem: LOCAL_CODING_SYSTEM },
+  heatmapImage: { code: 'CXR-HEATMAP-SOP', text: 'AI heatmap SOP Instance UID', codingSystem: LOCAL_CODING_SYSTEM },
 } as const;
+
+/**
+ * The OBX-3 codes a site may replace. The study's (113014 DICOM Study, DCM) stays ours: it is a standard code, and
+ * the RIS delivery finds the Study Instance UID of a message by it (ris-mllp-destination studyUidOf).
+ */
+export type SiteObservationCodes = Partial<Record<Exclude<keyof typeof OBSERVATION_CODES, 'study'>, Hl7CodedValue>>;
 
 /** OBX-3 of the probability of one class: CXR-PROB-<CLASS>^Probability <class>^99CXR. */
 export function probabilityCode(className: string): Hl7CodedValue {
@@ -93,8 +128,17 @@ export function probabilityCode(className: string): Hl7CodedValue {
   return { code: `CXR-PROB-${slug || 'CLASS'}`, text: `Probability ${className}`, codingSystem: LOCAL_CODING_SYSTEM };
 }
 
-/** UCUM "1": a probability has no unit. */
-const PROBABILITY_UNITS = '1';
+/** OBX-6 of every probability: UCUM "1" (a ratio 0..1, not a percentage), so the value needs no scaling. */
+export const PROBABILITY_UNITS: Hl7CodedValue = { code: '1', text: '', codingSystem: 'UCUM' };
+
+/**
+ * OBX-5 of a class (CWE): the code the SR uses for it (SNOMED CT for the known classes, our 99CXRGW scheme
+ * otherwise), coding system name in CWE-3, and the model's own class name as original text (CWE-9).
+ */
+export function classValue(className: string): string[] {
+  const c = classCode(className);
+  return [c.CodeValue, c.CodeMeaning, c.CodingSchemeDesignator, '', '', '', '', '', className.trim()];
+}
 
 /**
  * DICOM PN components (Family^Given^Middle^Prefix^Suffix) in XPN order (Family^Given^Middle^Suffix^Prefix):
@@ -116,8 +160,11 @@ export function dicomSexToHl7(sex: string | undefined): string {
 
 /**
  * Builds an ORU^R01 (v2.5.1) with the layout of docs dicom-hl7-outputs.md:
- * MSH, PID, ORC|RE, OBR, NTE (intended use), OBX 1 study UID, OBX 2 class, OBX per class probability,
- * OBX heatmap series (when there is one), OBX model; every OBX-11 and OBR-25 carry the result status.
+ * MSH, PID, ORC|RE, OBR, NTE (intended use), TQ1 (priority), then the study-level summary (OBX study UID, OBX
+ * class as CWE, OBX per class probability, OBX heatmap series when there is one, OBX model), then one OBX group
+ * per image, OBX-4 = the image's position (OBX image SOP Instance UID, class, probabilities, heatmap SC SOP
+ * Instance UID when there is one); every OBX-11 and OBR-25 carry the result status. docs/hl7-interface.md
+ * maps every field.
  *
  * Built with hl7-standard, one field at a time by index (the library shifts fields when a segment is set
  * from an object with gaps). What the library does not do, we do around it: every value is escaped here
@@ -161,6 +208,7 @@ export function buildOruR01(input: OruInput): string {
     [dicomSexToHl7(patient.sex)],
   ]);
 
+  const priority = PRIORITY_CODES[input.priority ?? 'normal'];
   setFields(message.createSegment('ORC'), 1, [['RE'], [order.placer.trim()], [order.filler.trim()], [], ['CM']]);
 
   const obr: string[][] = [];
@@ -173,20 +221,26 @@ export function buildOruR01(input: OruInput): string {
   obr[22] = [toHl7DateTime(input.resultTime, 'result time (OBR-22)')];
   obr[24] = [order.department.trim()];
   obr[25] = [status];
+  // OBR-27 is kept in v2.5.1 only for backward compatibility; engines still on v2.3 mappings read its priority.
+  obr[27] = ['', '', '', '', '', priority.code];
   setFields(message.createSegment('OBR'), 1, fill(obr.slice(1)));
 
   setFields(message.createSegment('NTE'), 1, [['1'], ['L'], [input.intendedUse]]);
+  // v2.5.1 moved priority from ORC-7/OBR-27 (TQ, deprecated) to TQ1-9, after the order's NTE (ORU_R01 TIMING_QTY).
+  setFields(message.createSegment('TQ1'), 1, [['1'], [], [], [], [], [], [], [], coded(priority)]);
 
+  const codes = { ...OBSERVATION_CODES, ...input.observationCodes };
+  const probCode = (className: string) => input.probabilityCodes?.[className] ?? probabilityCode(className);
   let setId = 0;
-  const obx = (valueType: string, code: Hl7CodedValue, value: string, units = '') => {
+  const obx = (valueType: string, code: Hl7CodedValue, value: readonly string[], units?: Hl7CodedValue, subId = '') => {
     setId += 1;
     setFields(message.createSegment('OBX'), 1, [
       [String(setId)],
       [valueType],
       coded(code),
-      [],
-      [value],
-      [units],
+      [subId],
+      value,
+      units ? coded(units) : [],
       [],
       [],
       [],
@@ -194,20 +248,26 @@ export function buildOruR01(input: OruInput): string {
       [status],
     ]);
   };
-  obx('ST', OBSERVATION_CODES.study, input.studyInstanceUid.trim());
-  obx('CE', OBSERVATION_CODES.classification, classification.predicted);
-  classification.classes.forEach((className, i) => {
-    obx(
-      'NM',
-      probabilityCode(className),
-      formatProbability(classification.probabilities[i] ?? Number.NaN),
-      PROBABILITY_UNITS,
-    );
-  });
+  const classificationObx = (c: OruClassification, subId: string) => {
+    obx('CWE', codes.classification, classValue(c.predicted), undefined, subId);
+    c.classes.forEach((className, i) => {
+      const probability = formatProbability(c.probabilities[i] ?? Number.NaN);
+      obx('NM', probCode(className), [probability], PROBABILITY_UNITS, subId);
+    });
+  };
+  obx('ST', OBSERVATION_CODES.study, [input.studyInstanceUid.trim()]);
+  classificationObx(classification, '');
   if (input.scSeriesInstanceUid !== undefined && input.scSeriesInstanceUid.trim() !== '') {
-    obx('ST', OBSERVATION_CODES.heatmapSeries, input.scSeriesInstanceUid.trim());
+    obx('ST', codes.heatmapSeries, [input.scSeriesInstanceUid.trim()]);
   }
-  obx('ST', OBSERVATION_CODES.model, `${input.modelName.trim()} ${input.modelVersion.trim()}`.trim());
+  obx('ST', codes.model, [`${input.modelName.trim()} ${input.modelVersion.trim()}`.trim()]);
+  (input.images ?? []).forEach((image, k) => {
+    const subId = String(k + 1);
+    obx('ST', codes.sourceImage, [image.sopInstanceUid.trim()], undefined, subId);
+    classificationObx(image.classification, subId);
+    const heatmap = image.heatmapSopInstanceUid?.trim() ?? '';
+    if (heatmap !== '') obx('ST', codes.heatmapImage, [heatmap], undefined, subId);
+  });
 
   return (
     message
@@ -252,7 +312,7 @@ function coded(value: Hl7CodedValue): string[] {
 }
 
 function validate(input: OruInput): void {
-  const fail = (message: string) => {
+  const fail = (message: string): never => {
     throw new GatewayError('HL7_BAD_ORU_INPUT', message);
   };
   const id = input.controlId;
@@ -262,14 +322,33 @@ function validate(input: OruInput): void {
   if (input.resultStatus !== 'P' && input.resultStatus !== 'C')
     fail(`result status must be P or C, got '${String(input.resultStatus)}'`);
   if (input.studyInstanceUid.trim() === '') fail('the result has no StudyInstanceUID');
-  const { classes, probabilities, predicted } = input.classification;
+  const probCode = (className: string) => (input.probabilityCodes?.[className] ?? probabilityCode(className)).code;
+  validateClassification(input.classification, probCode, fail);
+  for (const image of input.images ?? []) {
+    if (image.sopInstanceUid.trim() === '') fail('an image of the result has no SOPInstanceUID');
+    validateClassification(image.classification, probCode, fail);
+  }
+  const obx3 = [OBSERVATION_CODES.study, ...Object.values({ ...OBSERVATION_CODES, ...input.observationCodes })];
+  for (const code of [...obx3, ...Object.values(input.probabilityCodes ?? {})]) {
+    if (code.code.trim() === '') fail('an OBX-3 code is empty');
+  }
+  if (input.priority !== undefined && !Object.hasOwn(PRIORITY_CODES, input.priority))
+    fail(`priority must be urgent or normal, got '${String(input.priority)}'`);
+}
+
+function validateClassification(
+  classification: OruClassification,
+  probCode: (className: string) => string,
+  fail: (message: string) => never,
+): void {
+  const { classes, probabilities, predicted } = classification;
   if (classes.length === 0) fail('the classification has no classes');
   if (classes.length !== probabilities.length) {
     fail(`the classification has ${classes.length} classes but ${probabilities.length} probabilities`);
   }
   if (new Set(classes).size !== classes.length)
     fail(`the classification's classes are not distinct: ${classes.join(', ')}`);
-  const codes = classes.map((c) => probabilityCode(c).code);
+  const codes = classes.map(probCode);
   if (new Set(codes).size !== codes.length)
     fail(`classes ${classes.join(', ')} give the same OBX-3 code (${codes.join(', ')})`);
   if (!classes.includes(predicted)) fail(`predicted class '${predicted}' is not one of ${classes.join(', ')}`);

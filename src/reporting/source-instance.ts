@@ -55,6 +55,11 @@ export interface SourceInstance {
   /** Laterality of the series ('' when absent). */
   laterality: string;
   bodyPartExamined: string | undefined;
+  /**
+   * Placer/Filler Order Number / Imaging Service Request (0040,2016)/(0040,2017) of the first item of the Request
+   * Attributes Sequence (0040,0275) that has either; '' when absent.
+   */
+  order: { placer: string; filler: string };
 }
 
 /** Reads the attributes of a Part 10 source instance, stopping before its pixel data. */
@@ -118,7 +123,21 @@ export function readSourceInstance(part10: Uint8Array): SourceInstance {
     patientOrientation: (Array.isArray(orientation) ? orientation : [orientation]).map(text).filter((s) => s !== ''),
     laterality: text(natural.Laterality),
     bodyPartExamined: text(natural.BodyPartExamined) || undefined,
+    order: requestedOrder(natural.RequestAttributesSequence),
   };
+}
+
+/** The order numbers of a Request Attributes Sequence: from the first item that has one (an image may serve several requests). */
+function requestedOrder(sequence: unknown): { placer: string; filler: string } {
+  const items: unknown[] = Array.isArray(sequence) ? sequence : sequence ? [sequence] : [];
+  for (const item of items) {
+    if (!item || typeof item !== 'object') continue;
+    const record = item as Record<string, unknown>;
+    const placer = text(record.PlacerOrderNumberImagingServiceRequest);
+    const filler = text(record.FillerOrderNumberImagingServiceRequest);
+    if (placer !== '' || filler !== '') return { placer, filler };
+  }
+  return { placer: '', filler: '' };
 }
 
 /** The first value of a natural attribute as trimmed text ('' when absent). */

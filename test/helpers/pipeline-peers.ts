@@ -218,12 +218,14 @@ export interface OruFields {
   resultStatus: string;
   /** OBX ST 113014: the study. */
   studyInstanceUid: string | undefined;
-  /** OBX CE CXR-CLASS. */
+  /** OBX CWE CXR-CLASS: the model's class name (CWE-9, original text). */
   predicted: string | undefined;
   /** OBX NM CXR-PROB-<CLASS>, by the class name in OBX-3.2 ("Probability <class>"). */
   probabilities: Record<string, number>;
   /** OBX ST CXR-HEATMAP. */
   heatmapSeries: string | undefined;
+  /** TQ1-9.1: the routing rule's priority (S urgent, R normal). */
+  priority: string | undefined;
 }
 
 export function oruFields(message: ReceivedMessage): OruFields {
@@ -241,12 +243,14 @@ export function oruFields(message: ReceivedMessage): OruFields {
     predicted: undefined,
     probabilities: {},
     heatmapSeries: undefined,
+    priority: segments.find((s) => s[0] === 'TQ1')?.[9]?.[0],
   };
-  for (const obx of segments.filter((s) => s[0] === 'OBX')) {
+  // The study-level summary only: the per-image groups (OBX-4 set) repeat the same codes.
+  for (const obx of segments.filter((s) => s[0] === 'OBX' && (field(s, 4)[0] ?? '') === '')) {
     const [code = '', text = ''] = field(obx, 3);
     const value = field(obx, 5)[0] ?? '';
     if (code === '113014') fields.studyInstanceUid = value;
-    else if (code === 'CXR-CLASS') fields.predicted = value;
+    else if (code === 'CXR-CLASS') fields.predicted = field(obx, 5)[8] ?? value;
     else if (code === 'CXR-HEATMAP') fields.heatmapSeries = value;
     else if (code.startsWith('CXR-PROB-')) fields.probabilities[text.replace(/^Probability /, '')] = Number(value);
   }

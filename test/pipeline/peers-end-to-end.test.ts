@@ -283,6 +283,13 @@ test.serial(
     t.like(urgentJob, { state: 'done', rule: 'er-urgent', priority: 'urgent' });
     for (const n of normals)
       t.like(jobsOfStudy(gateway.workDir, n.studyInstanceUid)[0], { state: 'done', rule: 'chest', priority: 'normal' });
+    // The rule's priority reaches the RIS too (TQ1-9): S for the urgent study, R for a normal one.
+    const oruPriority = (uid: string) => {
+      const message = listener.received.find((m) => m.controlId === resultControlId(uid, 0, RIS_NAME));
+      return message && oruFields(message).priority;
+    };
+    t.is(oruPriority(urgent.studyInstanceUid), 'S');
+    t.is(oruPriority(normals[0]?.studyInstanceUid ?? ''), 'R');
 
     // Log order is the order things happened in the daemon. One worker: only the normal study in progress when the
     // urgent one became ready is classified before it, in inference (log order) and in the store (finished_at,

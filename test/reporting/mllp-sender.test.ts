@@ -83,7 +83,7 @@ test('the RIS answers AA: accepted, and python-hl7 reads the ORU as we meant it'
   t.false(received.raw.includes('\n'), 'segments are separated by \\r only');
   t.deepEqual(
     (received.segments ?? []).map((s) => s[0]),
-    ['MSH', 'PID', 'ORC', 'OBR', 'NTE', 'OBX', 'OBX', 'OBX', 'OBX', 'OBX', 'OBX', 'OBX'],
+    ['MSH', 'PID', 'ORC', 'OBR', 'NTE', 'TQ1', 'OBX', 'OBX', 'OBX', 'OBX', 'OBX', 'OBX', 'OBX'],
   );
   t.is(received.controlId, controlId);
   t.deepEqual(field(received, 'MSH', 9), ['ORU', 'R01', 'ORU_R01']);
@@ -93,7 +93,8 @@ test('the RIS answers AA: accepted, and python-hl7 reads the ORU as we meant it'
   t.deepEqual(field(received, 'OBR', 18), ['ACC0001']);
   t.deepEqual(field(received, 'OBR', 25), ['P']);
   t.deepEqual(field(received, 'OBX', 3, 1), ['CXR-CLASS', 'AI classification', '99CXR']);
-  t.deepEqual(field(received, 'OBX', 5, 1), ['pneumonia']);
+  t.deepEqual(field(received, 'OBX', 5, 1).slice(0, 3), ['233604007', 'Pneumonia', 'SCT']);
+  t.is(field(received, 'OBX', 5, 1)[8], 'pneumonia');
   t.deepEqual(
     [2, 3, 4].map((k) => [
       field(received, 'OBX', 3, k)[1],

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { risDestinationSchema } from '../../src/config/schema.js';
-import { buildStudyReport } from '../../src/pipeline/study-report.js';
+import { buildStudyReport, type StudyReportInput } from '../../src/pipeline/study-report.js';
 import { writeSecondaryCapture } from '../../src/reporting/secondary-capture.js';
 import { writeStructuredReport } from '../../src/reporting/structured-report.js';
 import { makeImageFile } from '../helpers/dicom-factory.js';
@@ -73,23 +73,26 @@ function oruPid(sourceBytes: Buffer): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'source-charsets-'));
   const sourcePath = path.join(dir, 'source.dcm');
   writeFileSync(sourcePath, sourceBytes);
+  const result = {
+    sopInstanceUid: '1.2.3.4',
+    kind: 'written',
+    classification: {
+      classes: ['COVID-19', 'pneumonia', 'normal'],
+      probabilities: [0.1, 0.2, 0.7],
+      logits: [0, 0, 1],
+      predicted: 'normal',
+    },
+    explanation: { targetClass: 'normal', composite: 'isnet', logit: 1, relevanceSum: 1, absorbedShare: 0 },
+    outputs: [],
+    stageMs: { decode: 0, explain: 0, write: 0 },
+  } satisfies StudyReportInput['result'];
   const { message } = buildStudyReport({
     studyInstanceUid: '1.2.3',
     revision: 0,
     sourcePath,
-    result: {
-      sopInstanceUid: '1.2.3.4',
-      kind: 'written',
-      classification: {
-        classes: ['COVID-19', 'pneumonia', 'normal'],
-        probabilities: [0.1, 0.2, 0.7],
-        logits: [0, 0, 1],
-        predicted: 'normal',
-      },
-      explanation: { targetClass: 'normal', composite: 'isnet', logit: 1, relevanceSum: 1, absorbedShare: 0 },
-      outputs: [],
-      stageMs: { decode: 0, explain: 0, write: 0 },
-    },
+    result,
+    results: [result],
+    priority: 'normal',
     manifest: { name: 'demo', version: '1.0.0', intendedUse: 'test' },
     ris: risDestinationSchema.parse({ type: 'folder', name: 'ris', path: dir }),
     createdAt: CREATED_AT,
