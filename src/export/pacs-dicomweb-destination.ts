@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { walkDatasetBuffer } from '../dicom/dataset-walker.js';
-import { parsePart10Header } from '../dicom/part10-header.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { AuditRecorder } from '../store/audit-trail.js';
 import type { DeliveryOutcome, Destination, DicomObject } from './destination.js';
+import { dicomObjectSource, readDicomObject } from './dicom-object-read.js';
 import { httpRequest, type HttpAnswer, type Problem } from './http-request.js';
 import { verdictForStatus } from './pacs-dicom-destination.js';
 
@@ -253,19 +252,13 @@ export class PacsDicomwebDestination implements Destination<DicomObject> {
 }
 
 async function prepare(item: DicomObject, index: number): Promise<Prepared | { problem: Problem }> {
-  const source = 'path' in item ? item.path : (item.label ?? `object #${index + 1}`);
   const unreadable = (detail: string) => ({ problem: { kind: 'parked' as const, cause: 'invalid-object', detail } });
   try {
-    const bytes =
-      'path' in item
-        ? await readFile(item.path)
-        : Buffer.from(item.bytes.buffer, item.bytes.byteOffset, item.bytes.byteLength);
-    const { transferSyntaxUid, datasetOffset } = parsePart10Header(bytes, source);
-    const { attributes } = walkDatasetBuffer(bytes.subarray(datasetOffset), transferSyntaxUid);
-    if (attributes.sopInstanceUid === undefined) return unreadable(`${source} has no SOP Instance UID`);
-    return { source, bytes, sopInstanceUid: attributes.sopInstanceUid, studyInstanceUid: attributes.studyInstanceUid };
+    const { source, bytes, sopInstanceUid, studyInstanceUid } = await readDicomObject(item, index);
+    if (sopInstanceUid === undefined) return unreadable(`${source} has no SOP Instance UID`);
+    return { source, bytes, sopInstanceUid, studyInstanceUid };
   } catch (error) {
-    return unreadable(`cannot read ${source}: ${describeError(error)}`);
+    return unreadable(`cannot read ${dicomObjectSource(item, index)}: ${describeError(error)}`);
   }
 }
 

@@ -1,12 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { walkDatasetBuffer } from '../dicom/dataset-walker.js';
-import { parsePart10Header } from '../dicom/part10-header.js';
 import { isValidUid } from '../dicom/uids.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
 import type { DeliveryOutcome, Destination, DicomObject } from './destination.js';
+import { dicomObjectSource, readDicomObject } from './dicom-object-read.js';
 import { folderFailure } from './folder-failure.js';
 
 export interface PacsFolderDestinationOptions {
@@ -84,20 +82,13 @@ export class PacsFolderDestination implements Destination<DicomObject> {
 
 /** The object's bytes and the UIDs that name its file, or why it cannot be written. */
 async function checkObject(item: DicomObject, index: number): Promise<CheckedObject | string> {
-  const source = 'path' in item ? item.path : (item.label ?? `object #${index + 1}`);
   try {
-    const bytes =
-      'path' in item
-        ? await readFile(item.path)
-        : Buffer.from(item.bytes.buffer, item.bytes.byteOffset, item.bytes.byteLength);
-    const { transferSyntaxUid, datasetOffset } = parsePart10Header(bytes, source);
-    const { attributes } = walkDatasetBuffer(bytes.subarray(datasetOffset), transferSyntaxUid);
-    const { studyInstanceUid, sopInstanceUid } = attributes;
+    const { source, bytes, studyInstanceUid, sopInstanceUid } = await readDicomObject(item, index);
     // The UIDs become a folder and a file name: only digits and dots may get there (no `..`, no `/`).
     if (!isValidUid(studyInstanceUid)) return `${source}: no valid Study Instance UID`;
     if (!isValidUid(sopInstanceUid)) return `${source}: no valid SOP Instance UID`;
     return { bytes, studyInstanceUid, sopInstanceUid };
   } catch (error) {
-    return `${source}: ${describeError(error)}`;
+    return `${dicomObjectSource(item, index)}: ${describeError(error)}`;
   }
 }
