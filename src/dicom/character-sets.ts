@@ -108,6 +108,19 @@ export const TEXT_VRS: ReadonlySet<string> = new Set(['SH', 'LO', 'ST', 'LT', 'U
 /** Text VRs whose backslash is a character, not a value delimiter. */
 const SINGLE_VALUED_VRS: ReadonlySet<string> = new Set(['ST', 'LT', 'UT', 'UR']);
 
+/**
+ * Every Specific Character Set term we decode, as lookup keys (see characterSetKey); the conformance statement's
+ * table is checked against this list.
+ */
+export function knownCharacterSetKeys(): string[] {
+  return [...TERMS.keys(), ...WHOLE_VALUE.keys()].filter((key) => key !== '');
+}
+
+/** The lookup key of a defined term: "ISO_IR 100" and "ISO 2022 IR 100" share one. */
+export function characterSetKey(term: string): string {
+  return normalizeTerm(term);
+}
+
 function normalizeTerm(term: string): string {
   return term
     .trim()
