@@ -6,7 +6,7 @@ import path from 'node:path';
 import { writeSecondaryCapture } from '../../src/reporting/secondary-capture.js';
 import { readSourceInstance } from '../../src/reporting/source-instance.js';
 import { compressFile, writeImageFile, type CompressedSyntax } from '../helpers/dicom-factory.js';
-import { editFile, remove, set } from '../imaging/pixel-fixtures.js';
+import { editFile, remove, set, wrapFrame } from '../imaging/pixel-fixtures.js';
 import { CLASSIFICATION, CREATED_AT, EXPLANATION, MODEL, readBack, validate } from './reporting-fixtures.js';
 
 /** The dciodvfy warnings the SC tests explain (Device UID in the Contributing Equipment Sequence); nothing else. */
@@ -126,3 +126,33 @@ for (const syntax of [undefined, 'jpeg-ls-lossless', 'jpeg-lossless-sv1', 'rle',
     await checkValid(t, sc);
   });
 }
+
+// Only the attributes before Pixel Data are read, so a placeholder frame stands for the codestream. These are the
+// syntaxes our SCP accepts (src/dicom/transfer-syntaxes.ts) that the DCMTK cases above do not cover.
+for (const [uid, expected] of [
+  ['1.2.840.10008.1.2.4.51', { lossy: true, methods: ['ISO_10918_1'] }],
+  ['1.2.840.10008.1.2.4.91', { lossy: true, methods: ['ISO_15444_1'] }],
+  ['1.2.840.10008.1.2.4.57', { lossy: false, methods: [] }],
+  ['1.2.840.10008.1.2.4.90', { lossy: false, methods: [] }],
+] as const) {
+  test(`transfer syntax ${uid} without a flag reads as ${expected.lossy ? 'lossy' : 'lossless'}`, async (t) => {
+    const bytes = wrapFrame(await source(), uid, [new Uint8Array([0xff, 0x4f, 0xff, 0xd9])]);
+    t.deepEqual(readSourceInstance(bytes).lossyCompression, {
+      lossy: expected.lossy,
+      ratios: [],
+      methods: [...expected.methods],
+    });
+  });
+}
+
+test('a source that already lists the syntax method last does not get it twice', async (t) => {
+  const bytes = editFile(await source('jpeg-ls-lossy'), (_meta, ds) => {
+    set(ds, '00282112', 'DS', [3, 2]);
+    set(ds, '00282114', 'CS', ['ISO_10918_1', 'ISO_14495_1']);
+  });
+  t.deepEqual(readSourceInstance(bytes).lossyCompression, {
+    lossy: true,
+    ratios: [3, 2],
+    methods: ['ISO_10918_1', 'ISO_14495_1'],
+  });
+});
