@@ -186,13 +186,25 @@ export function writeSecondaryCapture(request: SecondaryCaptureRequest): Derived
     HighBit: 7,
     PixelRepresentation: 0,
     BurnedInAnnotation: 'YES',
-    LossyImageCompression: '00',
+    // Once lossy, always lossy (PS3.3 C.7.6.1.1.5): our pixels are stored uncompressed, so the flag, ratios and
+    // methods are the source's.
+    ...lossyAttributes(source),
     PixelData: [pixels.buffer],
     _vrMap: { PixelData: 'OB' },
   };
   // dcmjs writes text as UTF-8: declare it when anything copied from the source needs it.
   if (!isAscii(dataset)) dataset.SpecificCharacterSet = 'ISO_IR 192';
   return { bytes: writePart10(dataset, 'OB'), sopClassUid, sopInstanceUid, seriesInstanceUid };
+}
+
+function lossyAttributes(source: SourceInstance): NaturalDataset {
+  const { lossy, ratios, methods } = source.lossyCompression;
+  if (!lossy) return { LossyImageCompression: '00' };
+  return {
+    LossyImageCompression: '01',
+    ...(ratios.length === 0 ? {} : { LossyImageCompressionRatio: ratios }),
+    ...(methods.length === 0 ? {} : { LossyImageCompressionMethod: methods }),
+  };
 }
 
 function checkImage(image: RgbImage): void {

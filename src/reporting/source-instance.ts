@@ -60,12 +60,40 @@ export interface SourceInstance {
    * Attributes Sequence (0040,0275) that has either; '' when absent.
    */
   order: { placer: string; filler: string };
+  /** Whether the source's pixels went through lossy compression, and how (PS3.3 C.7.6.1.1.5). */
+  lossyCompression: LossyCompression;
 }
+
+/**
+ * Lossy Image Compression of a source: once lossy, always lossy, so an image derived from it carries the flag and
+ * the source's ratios and methods (in order).
+ */
+export interface LossyCompression {
+  lossy: boolean;
+  /** Lossy Image Compression Ratio (0028,2112) values, in order ([] when unknown). */
+  ratios: number[];
+  /** Lossy Image Compression Method (0028,2114) values, in order ([] when unknown). */
+  methods: string[];
+}
+
+/**
+ * The defined terms of Lossy Image Compression Method (PS3.3 C.7.6.1.1.5.1) for the lossy transfer syntaxes we
+ * decode (src/imaging/transfer-syntaxes.ts): a file in one of them is lossy even when it does not say so.
+ */
+const LOSSY_SYNTAX_METHOD: ReadonlyMap<string, string> = new Map([
+  ['1.2.840.10008.1.2.4.50', 'ISO_10918_1'], // JPEG Baseline
+  ['1.2.840.10008.1.2.4.51', 'ISO_10918_1'], // JPEG Extended
+  ['1.2.840.10008.1.2.4.81', 'ISO_14495_1'], // JPEG-LS Near-Lossless
+  ['1.2.840.10008.1.2.4.91', 'ISO_15444_1'], // JPEG 2000 (irreversible)
+  ['1.2.840.10008.1.2.4.203', 'ISO_15444_15'], // High-Throughput JPEG 2000
+  ['1.2.840.10008.1.2.4.112', 'ISO_18181_1'], // JPEG XL
+]);
 
 /** Reads the attributes of a Part 10 source instance, stopping before its pixel data. */
 export function readSourceInstance(part10: Uint8Array): SourceInstance {
   let natural: NaturalDataset;
   let sourceText: ReturnType<typeof readDatasetText>;
+  let transferSyntaxUid = '';
   try {
     // dcmjs gives the structure (natural values of every VR); it refuses ISO 2022 code extensions, so it parses a
     // copy with those blanked, and the text we copy is decoded by us with the real character set.
@@ -76,6 +104,7 @@ export function readSourceInstance(part10: Uint8Array): SourceInstance {
       ignoreErrors: true,
     });
     natural = DicomMetaDictionary.naturalizeDataset(dict.dict);
+    transferSyntaxUid = text(DicomMetaDictionary.naturalizeDataset(dict.meta).TransferSyntaxUID);
     sourceText = readDatasetText(part10, 'the source image');
   } catch (cause) {
     // The store walked this file before acknowledging it: a file that cannot be read now changed on our disk.
@@ -124,7 +153,29 @@ export function readSourceInstance(part10: Uint8Array): SourceInstance {
     laterality: text(natural.Laterality),
     bodyPartExamined: text(natural.BodyPartExamined) || undefined,
     order: requestedOrder(natural.RequestAttributesSequence),
+    lossyCompression: lossyCompression(natural, transferSyntaxUid),
   };
+}
+
+/**
+ * What the source says about lossy compression, completed from its transfer syntax: the pixels as stored are
+ * lossy in a lossy syntax whatever the flag says, and the method is then the syntax's own (appended, in order, when
+ * the source lists earlier ones that do not end with it).
+ */
+function lossyCompression(natural: NaturalDataset, transferSyntaxUid: string): LossyCompression {
+  const flagged = text(natural.LossyImageCompression) === '01';
+  const ratios = values(natural.LossyImageCompressionRatio)
+    .map((v) => Number(v))
+    .filter((n) => Number.isFinite(n) && n > 0);
+  const methods = values(natural.LossyImageCompressionMethod).filter((m) => m !== '');
+  const syntaxMethod = LOSSY_SYNTAX_METHOD.get(transferSyntaxUid);
+  if (syntaxMethod !== undefined && methods.at(-1) !== syntaxMethod) methods.push(syntaxMethod);
+  return { lossy: flagged || syntaxMethod !== undefined, ratios, methods };
+}
+
+/** Every value of a natural attribute as trimmed text. */
+function values(v: unknown): string[] {
+  return (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v]).map(text);
 }
 
 /** The order numbers of a Request Attributes Sequence: from the first item that has one (an image may serve several requests). */
