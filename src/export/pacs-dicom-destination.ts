@@ -1,4 +1,3 @@
-import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { AuditRecorder } from '../store/audit-trail.js';
 import {
@@ -8,6 +7,7 @@ import {
   type ScuPeer,
   type StoreBatchResult,
 } from '../dimse/storage-scu.js';
+import { recordPacsSent } from './pacs-sent-audit.js';
 import type { DeliveryOutcome, Destination, DicomObject } from './destination.js';
 
 export interface PacsDicomDestinationOptions {
@@ -88,44 +88,17 @@ export class PacsDicomDestination implements Destination<DicomObject> {
   ): void {
     const { audit, peer, logger } = this.options;
     if (audit === undefined) return;
-    const byStudy = new Map<string, string[]>();
-    for (const instance of batch) {
-      const key = instance.studyInstanceUid ?? 'unknown';
-      byStudy.set(key, [...(byStudy.get(key) ?? []), instance.sopInstanceUid]);
-    }
-    const at = (this.options.now ?? Date.now)();
-    for (const [studyInstanceUid, sopInstanceUids] of byStudy) {
-      try {
-        audit.record(
-          {
-            category: 'dicom',
-            action: 'pacs.sent',
-            user: peer.callingAeTitle,
-            role: null,
-            address: `${peer.host}:${peer.port}`,
-            target: `study ${studyInstanceUid}`,
-            outcome: outcome.kind === 'delivered' ? 'success' : 'failure',
-            after: {
-              studyInstanceUid,
-              destination: this.name,
-              sopInstanceUids,
-              peerAe: peer.calledAeTitle,
-              tls: peer.tls !== undefined,
-            },
-            detail: outcome.kind === 'delivered' ? null : outcome.reason,
-          },
-          at,
-        );
-      } catch (error) {
-        // The trail failing never holds up a delivery; the log says what was not recorded.
-        logger.error('could not record an audit event', {
-          event: 'DIMSE-1404',
-          action: 'pacs.sent',
-          destination: this.name,
-          error: describeError(error),
-        });
-      }
-    }
+    recordPacsSent({
+      audit,
+      logger,
+      destination: this.name,
+      instances: batch,
+      outcome,
+      at: (this.options.now ?? Date.now)(),
+      user: peer.callingAeTitle,
+      address: `${peer.host}:${peer.port}`,
+      transport: { peerAe: peer.calledAeTitle, tls: peer.tls !== undefined },
+    });
   }
 }
 

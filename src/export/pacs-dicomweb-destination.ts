@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { AuditRecorder } from '../store/audit-trail.js';
+import { recordPacsSent } from './pacs-sent-audit.js';
 import type { DeliveryOutcome, Destination, DicomObject } from './destination.js';
 import { dicomObjectSource, readDicomObject } from './dicom-object-read.js';
 import { httpRequest, type HttpAnswer, type Problem } from './http-request.js';
@@ -210,44 +211,17 @@ export class PacsDicomwebDestination implements Destination<DicomObject> {
     const { audit, logger } = this.options;
     if (audit === undefined) return;
     const url = this.studiesUrl;
-    const byStudy = new Map<string, string[]>();
-    for (const instance of batch) {
-      const key = instance.studyInstanceUid ?? 'unknown';
-      byStudy.set(key, [...(byStudy.get(key) ?? []), instance.sopInstanceUid]);
-    }
-    const at = (this.options.now ?? Date.now)();
-    for (const [studyInstanceUid, sopInstanceUids] of byStudy) {
-      try {
-        audit.record(
-          {
-            category: 'dicom',
-            action: 'pacs.sent',
-            user: this.options.auth.type === 'basic' ? this.options.auth.username : null,
-            role: null,
-            address: url.host,
-            target: `study ${studyInstanceUid}`,
-            outcome: outcome.kind === 'delivered' ? 'success' : 'failure',
-            after: {
-              studyInstanceUid,
-              destination: this.name,
-              sopInstanceUids,
-              url: url.href,
-              tls: url.protocol === 'https:',
-            },
-            detail: outcome.kind === 'delivered' ? null : outcome.reason,
-          },
-          at,
-        );
-      } catch (error) {
-        // The trail failing never holds up a delivery; the log says what was not recorded.
-        logger.error('could not record an audit event', {
-          event: 'DIMSE-1404',
-          action: 'pacs.sent',
-          destination: this.name,
-          error: describeError(error),
-        });
-      }
-    }
+    recordPacsSent({
+      audit,
+      logger,
+      destination: this.name,
+      instances: batch,
+      outcome,
+      at: (this.options.now ?? Date.now)(),
+      user: this.options.auth.type === 'basic' ? this.options.auth.username : null,
+      address: url.host,
+      transport: { url: url.href, tls: url.protocol === 'https:' },
+    });
   }
 }
 
