@@ -563,7 +563,7 @@ async function benchBatch(
       result.maxRssBytes = Math.max(result.maxRssBytes, ev.maxRssBytes);
       if (ev.wasmHeapBytes !== null) result.wasmHeapBytes = Math.max(result.wasmHeapBytes ?? 0, ev.wasmHeapBytes);
     }
-    for (const [kind, p] of profiles) if (!result.profiles.some((q) => q.what === p.what)) result.profiles.push(p);
+    for (const p of profiles.values()) if (!result.profiles.some((q) => q.what === p.what)) result.profiles.push(p);
     if (done) {
       const { e: _, ...memory } = done;
       result.memory = memory;

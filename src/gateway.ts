@@ -79,7 +79,6 @@ function consoleStoreParts(db: Database.Database, audit: AuditTrail): ConsoleSto
  * is ever acknowledged without a place to record it, and no silent peer holds the shutdown past the deadline.
  */
 export class Gateway {
-  private store: JobStore | undefined;
   /** The one audit trail (store/audit-trail.ts): DICOM, HL7, security and admin events go to the same table. */
   private audit: AuditTrail | undefined;
   private scp: StorageScp | undefined;
@@ -113,7 +112,6 @@ export class Gateway {
   async start(): Promise<{ host: string; port: number }> {
     const { config, logger } = this;
     const store = JobStore.open(storeFileOf(config));
-    this.store = store;
     const audit = new AuditTrail(store.connection);
     this.audit = audit;
     this.stages.push(this.storeStage(store));
@@ -568,7 +566,6 @@ export class Gateway {
     this.pipeline = undefined;
     this.admin = undefined;
     this.tasks = undefined;
-    this.store = undefined;
     this.logger.info('all stages stopped', {
       event: 'GATEWAY-7007',
       ms: Date.now() - started,

@@ -12,7 +12,7 @@
 // The smoke test in make-bundle.sh runs the bench from the unpacked bundle, which shows nothing is missing.
 
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { builtinModules, createRequire } from 'node:module';
+import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 

@@ -1,7 +1,7 @@
 import { AuditTrail } from '../store/audit-trail.js';
 import type { DeliveryRowOut } from '../store/console-queries.js';
 import { ConsoleStore } from '../store/console-store.js';
-import { DELIVERY_STATES, type DeliveryKind, type DeliveryState } from '../store/pipeline-store.js';
+import { DELIVERY_STATES, type DeliveryKind } from '../store/pipeline-store.js';
 import { GatewayError } from '../errors.js';
 import { integer, isoTime, oneOf, parseStrict, shortText, shortUid, UsageError } from './cli-args.js';
 import { pageFooter } from './jobs-table.js';

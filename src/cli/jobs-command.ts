@@ -1,4 +1,4 @@
-import { JOB_STATES, type JobState } from '../store/job-store.js';
+import { JOB_STATES } from '../store/job-store.js';
 import { AuditTrail } from '../store/audit-trail.js';
 import { ConsoleStore } from '../store/console-store.js';
 import { PipelineStore } from '../store/pipeline-store.js';

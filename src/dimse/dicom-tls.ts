@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { DicomClientTlsConfig, DicomTlsConfig } from '../config/schema.js';
 import { GatewayError, describeError } from '../errors.js';

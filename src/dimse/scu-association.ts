@@ -69,7 +69,6 @@ export class ScuAssociation {
   private failure: ScuFailure | undefined;
   private phase: 'connecting' | 'associating' | 'established' | 'releasing' | 'done' = 'connecting';
   private waiter: { resolve: () => void; messageId?: number; response?: Command } | undefined;
-  private cancelTimer: (() => void) | undefined;
   private commandParts: Buffer[] = [];
   private expectingDataset: Command | undefined;
   private lastAbort: { source: number; reason: number } = { source: 0, reason: 0 };

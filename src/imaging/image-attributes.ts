@@ -4,7 +4,7 @@
 import type { DicomJson } from 'dcmjs';
 import type { ModalityTransform, Photometric, VoiLut, VoiWindow } from './decoded-image.js';
 import { firstNumber, firstString, has, numbers, sequenceItems } from './dicom-values.js';
-import { readLut, type Lut } from './lut.js';
+import { readLut } from './lut.js';
 import { PixelDecodeError } from './pixel-errors.js';
 
 /** Largest edge accepted (the biggest detectors are about 4300 px; 16384 leaves room for stitched images). */

@@ -162,10 +162,6 @@ export function overlaySize(
   return { rows: rows + bannerRows(columns), columns };
 }
 
-function clamp01(v: number): number {
-  return v < 0 ? 0 : v > 1 ? 1 : v;
-}
-
 function checkOptions(o: OverlayOptions): OverlayOptions {
   if (!Number.isInteger(o.maxEdge) || o.maxEdge < 64 || o.maxEdge > 8192) {
     throw new GatewayError(

@@ -82,7 +82,7 @@ export class InstanceIngest implements InstanceSink {
     writable: SpoolFileWriter,
     headerLength: number,
   ): Promise<IngestOutcome> {
-    const { spool, store } = this.options;
+    const { spool } = this.options;
     try {
       await finished(writable);
     } catch (error) {

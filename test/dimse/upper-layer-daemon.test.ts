@@ -13,7 +13,6 @@ import {
   VERIFICATION_SOP_CLASS_UID,
   connectIdle,
   datasetBytesOfPart10,
-  decodeAssociateAc,
   encodeAbort,
   encodeAssociateRq,
   encodeCStoreRq,

@@ -1,12 +1,11 @@
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GatewayError } from '../../src/errors.js';
 import { atnaMessage } from '../../src/reporting/atna-message.js';
 import { formatSyslog, SyslogSender } from '../../src/export/syslog-sender.js';
 import { checkAtna } from '../helpers/atna-check.js';
-import { runCommand } from '../helpers/run-command.js';
 import { startTlsSyslogListener } from '../helpers/syslog-tls-listener.js';
 import { issueCertificate, makeTestPki } from '../helpers/test-pki.js';
 import { waitUntil } from '../helpers/wait-until.js';

@@ -9,10 +9,8 @@ import {
   TINY_CLASSES as CLASSES,
   TINY_NORMALISATION as NORMALISATION,
   fixture,
-  fixtureTensor,
   maxAbs,
   maxAbsDiff,
-  nchwToNhwc,
   tinyInput as input,
   tinyNetwork as network,
 } from '../helpers/tiny-densenet.js';

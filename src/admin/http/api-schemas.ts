@@ -5,8 +5,7 @@
  * field silently.
  */
 
-import type { DeliveryKind, DeliveryState } from '../../store/pipeline-store.js';
-import type { JobState, StudyState } from '../../store/job-store.js';
+import type { DeliveryKind } from '../../store/pipeline-store.js';
 
 type Schema = Record<string, unknown>;
 
