@@ -23,8 +23,6 @@ export interface PixelModule {
   numberOfFrames: number;
 }
 
-export type { ModalityTransform } from './decoded-image.js';
-
 const TAG = {
   samplesPerPixel: '00280002',
   photometric: '00280004',

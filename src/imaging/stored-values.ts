@@ -3,7 +3,7 @@
 // For 8- and 16-bit samples the whole chain (and the padding test) is tabulated once per image: a 65536-entry table
 // is cheaper than the per-pixel arithmetic on a 5-megapixel radiograph.
 
-import type { ModalityTransform } from './image-attributes.js';
+import type { ModalityTransform } from './decoded-image.js';
 import { lookup } from './lut.js';
 
 export interface SampleRule {
