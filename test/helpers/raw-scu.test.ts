@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import dcmjs from 'dcmjs';
+import { freePort } from './ports.js';
 import {
   CommandTag,
   EXPLICIT_VR_LITTLE_ENDIAN,
@@ -39,18 +40,6 @@ const HOST = '127.0.0.1';
 
 // ---------------------------------------------------------------------------------------------------
 // Fixtures
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') return reject(new Error('no port from listen(0)'));
-      server.close(() => resolve(address.port));
-    });
-  });
-}
 
 interface Storescp {
   port: number;
