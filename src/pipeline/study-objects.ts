@@ -137,8 +137,10 @@ export async function studyObjects(
   input: StudyObjectsInput,
 ): Promise<{ sr: DerivedObject | undefined; rejection: DerivedObject | undefined }> {
   const { results, superseded } = input;
+  if (!input.withSr && superseded === undefined) return { sr: undefined, rejection: undefined };
   const sources = [];
-  for (const r of results) {
+  // The SR needs every image's attributes; the rejection note only the study's (from the first image).
+  for (const r of input.withSr ? results : results.slice(0, 1)) {
     const file = input.sourcePaths.get(r.sopInstanceUid);
     if (file === undefined) continue;
     sources.push({ result: r, source: readSourceInstance(await readFile(file)) });
