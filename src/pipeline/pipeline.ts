@@ -226,7 +226,14 @@ export class Pipeline implements Stage {
       // an urgent study that arrives during a backlog goes next, not after the backlog.
       const next = (): ActiveJob | undefined => {
         for (const job of pipelineStore.jobsToRoute()) this.route(job.jobId, job.studyInstanceUid, job.revision);
-        const job = pipelineStore.activeJobs().find((j) => !taken.has(j.jobId));
+        const active = pipelineStore.activeJobs();
+        // A revision waits for the study's earlier ones still in processing: it must see what they sent to
+        // supersede it (the rejection note, the SR's predecessor). The lane that finishes the earlier one takes it.
+        const job = active.find(
+          (j) =>
+            !taken.has(j.jobId) &&
+            !active.some((e) => e.studyInstanceUid === j.studyInstanceUid && e.revision < j.revision),
+        );
         if (job) taken.add(job.jobId);
         return job;
       };

@@ -66,7 +66,7 @@ interface Layout {
  * A pipeline whose stand-in worker answers each image with one heatmap SC output (a path in the revision's folder,
  * never written: the stand-in PACS only records the payload); the SR and the rejection note are the pipeline's own.
  */
-function layoutPipeline(store: ReturnType<typeof openTestStore>, outputsDir: string): Layout {
+function layoutPipeline(store: ReturnType<typeof openTestStore>, outputsDir: string, lanes = 1): Layout {
   const manifest = readManifest(tinyModelDir());
   const config = configSchema.parse({
     models: { tiny: tinyModelDir() },
@@ -88,7 +88,7 @@ function layoutPipeline(store: ReturnType<typeof openTestStore>, outputsDir: str
   });
   const requests: ImageWorkRequest[] = [];
   const pool = {
-    size: 1,
+    size: lanes,
     process: async (request: ImageWorkRequest): Promise<ImageWorkResult[]> => {
       requests.push(request);
       const series = `2.25.${900 + request.revision}`;
@@ -246,4 +246,49 @@ test('revision 0: heatmaps in the images order then one SR; revision 1 (a late i
     .run(JSON.stringify({ kind: 'pacs', files: [] }), r0Job.jobId);
   t.is(supersededRevision(h.pipelineStore, outputsDir, study, 1), undefined);
   t.is(supersededRevision(h.pipelineStore, outputsDir, study, 0), undefined);
+});
+
+test('two revisions waiting at start with two lanes: the later one is processed only after the earlier one, so its rejection note lists what the earlier one sent', async (t) => {
+  const store = openTestStore('study-layout-db-');
+  t.teardown(() => store.close());
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'study-layout-in-'));
+  const outputsDir = mkdtempSync(path.join(os.tmpdir(), 'study-layout-out-'));
+  const study = newUid();
+  let clock = 1000;
+  recordTestInstance(
+    store,
+    await writeImageFile(dir, { studyInstanceUid: study, instanceNumber: 1, seed: 1 }),
+    ++clock,
+  );
+  store.promoteQuietStudies(clock, clock);
+  // Both revisions' jobs exist before the pipeline starts (as after a restart): two lanes could take both at once.
+  recordTestInstance(
+    store,
+    await writeImageFile(dir, { studyInstanceUid: study, instanceNumber: 2, seed: 2 }),
+    ++clock,
+  );
+  store.promoteQuietStudies(clock + 10_000, clock + 10_000);
+  t.deepEqual(
+    store.listJobs().map((j) => [j.revision, j.state]),
+    [
+      [0, 'ready'],
+      [1, 'ready'],
+    ],
+  );
+  const h = layoutPipeline(store, outputsDir, 2);
+  await h.pipeline.start();
+  t.teardown(() => h.pipeline.stop());
+  await waitUntil(
+    () => h.jobs().every((j) => j.state === 'done') && h.delivered.length === 4,
+    'both revisions delivered to both PACS',
+    30_000,
+  );
+  t.deepEqual(
+    h.requests.map((r) => r.revision),
+    [0, 1],
+  );
+  const r1 = h.delivered.filter((d) => d.destination === 'pacs')[1]?.payload;
+  const files = r1?.kind === 'pacs' ? r1.files : [];
+  t.is(files.length, 2 + 1 + 1, 'two heatmaps, the SR, the rejection note');
+  t.is(readBack(readFileSync(files[3]!)).SOPClassUID, KEY_OBJECT_SELECTION_SOP_CLASS_UID);
 });
