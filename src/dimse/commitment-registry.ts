@@ -1,3 +1,4 @@
+import { GatewayError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { FailedSop, SopReference } from './storage-commitment.js';
 import type { TimerScheduler } from './upper-layer.js';
@@ -64,7 +65,10 @@ export class CommitmentRegistry {
    */
   expect(transactionUid: string, timeoutMs: number): { result: Promise<CommitmentWait>; cancel: () => void } {
     if (this.waiters.has(transactionUid))
-      throw new RangeError(`storage commitment transaction ${transactionUid} is already waited for`);
+      throw new GatewayError(
+        'COMMITMENT_TRANSACTION_REUSED',
+        `storage commitment transaction ${transactionUid} is already waited for`,
+      );
     let waiter: Waiter | undefined;
     const result = new Promise<CommitmentWait>((resolve) => {
       const cancelTimer = this.schedule(timeoutMs, () =>

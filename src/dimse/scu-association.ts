@@ -11,6 +11,7 @@ import {
   decodeAssociateRj,
   encodeAssociateRq,
   type AssociateAccept,
+  type RoleSelection,
 } from './association-pdus.js';
 import { encodeResponse, framePdvs, parseCommand, type Command, type CommandValue } from './dimse-messages.js';
 import { PduStreamParser, type PduStreamHandler } from './pdu-stream.js';
@@ -38,6 +39,8 @@ export interface ScuAssociationOptions {
    * every such request is answered 0x0211 (unrecognized operation).
    */
   onRequest?: (request: PeerRequest) => PeerRequestAnswer;
+  /** SCP/SCU role selections to propose (PS3.7 D.3.3.4); default roles when left out. */
+  roleSelections?: readonly RoleSelection[];
 }
 
 /** A request the peer sent on our association, with its data set. */
@@ -213,6 +216,7 @@ export class ScuAssociation {
       maxPduLength: OUR_MAX_PDU,
       implementationClassUid: IMPLEMENTATION_CLASS_UID,
       implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+      ...(options.roleSelections === undefined ? {} : { roleSelections: options.roleSelections }),
     });
     const connected = association.waitUntil(options.connectTimeoutMs, () => association.phase !== 'connecting', {
       kind: 'connect-timeout',

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { TransferSyntax } from '../dicom/transfer-syntaxes.js';
+import { GatewayError } from '../errors.js';
 
 /**
  * The Storage Commitment Push Model (PS3.4 J): its SOP class and well-known instance, and the data sets of its
@@ -80,7 +81,8 @@ const SEQUENCES: ReadonlySet<number> = new Set([Tag.FailedSopSequence, Tag.Refer
 function isExplicit(transferSyntaxUid: string): boolean {
   if (transferSyntaxUid === TransferSyntax.ExplicitVRLittleEndian) return true;
   if (transferSyntaxUid === TransferSyntax.ImplicitVRLittleEndian) return false;
-  throw new RangeError(
+  throw new GatewayError(
+    'COMMITMENT_SYNTAX_UNSUPPORTED',
     `storage commitment data sets are read and written in Little Endian only, not ${transferSyntaxUid}`,
   );
 }
@@ -201,6 +203,8 @@ function readElements(
     }
     const isSequence = explicit ? vr === 'SQ' : SEQUENCES.has(tag) || length === UNDEFINED;
     if (isSequence) {
+      if (length !== UNDEFINED && value + length > end)
+        throw new Error(`sequence (${hexTag(tag)}) of ${length} bytes overruns the data set`);
       const [items, next] = readItems(
         bytes,
         value,
