@@ -3,6 +3,8 @@ import { PassThrough } from 'node:stream';
 import { CommitmentRegistry } from '../../src/dimse/commitment-registry.js';
 import { CommandField } from '../../src/dimse/dimse-messages.js';
 import { STORAGE_COMMITMENT_INSTANCE, STORAGE_COMMITMENT_PUSH_MODEL } from '../../src/dimse/storage-commitment.js';
+import { pacsDestinationSchema } from '../../src/config/schema.js';
+import { createDestinations } from '../../src/export/create-destinations.js';
 import { PacsDicomDestination } from '../../src/export/pacs-dicom-destination.js';
 import { FAILURE_CLASSES } from '../../src/export/retry-policy.js';
 import { createLogger } from '../../src/logging/logger.js';
@@ -99,4 +101,35 @@ test('a report listing failed instances: a transient retry that names each faile
 test('every storage commitment cause is classified as transient: the objects are sent and committed again', (t) => {
   for (const cause of ['commitment-request-failed', 'commitment-failed', 'commitment-timeout'])
     t.is(FAILURE_CLASSES[cause]?.class, 'transient', cause);
+});
+
+test('storageCommitment is off by default; createDestinations asks for commitment only where it is enabled', async (t) => {
+  const pacs = await commitmentPacs();
+  t.teardown(() => pacs.close());
+  const { logger, registry } = setup();
+  const entry = (name: string, storageCommitment?: unknown) =>
+    pacsDestinationSchema.parse({
+      type: 'dicom',
+      name,
+      host: '127.0.0.1',
+      port: pacs.port,
+      aeTitle: 'PACS',
+      ...(storageCommitment === undefined ? {} : { storageCommitment }),
+    });
+  const plain = entry('plain');
+  t.deepEqual(plain.type === 'dicom' ? plain.storageCommitment : undefined, { enabled: false, timeoutSeconds: 300 });
+  t.throws(() => entry('bad', { enabled: true, timeoutSeconds: 0 }));
+  const built = createDestinations(
+    { pacs: [plain, entry('committed', { enabled: true, timeoutSeconds: 10 })], ris: [] },
+    'CXR_GATEWAY',
+    logger,
+    undefined,
+    registry,
+  );
+  const image = makeImageFile({});
+  t.deepEqual(await built.pacs.get('plain')?.deliver([{ bytes: image.bytes }]), { kind: 'delivered' });
+  t.is(pacs.requests.length, 0, 'no N-ACTION without storageCommitment.enabled');
+  t.deepEqual(await built.pacs.get('committed')?.deliver([{ bytes: image.bytes }]), { kind: 'delivered' });
+  t.is(pacs.requests.length, 1);
+  t.deepEqual(pacs.requests[0]?.referenced, [{ sopClassUid: image.sopClassUid, sopInstanceUid: image.sopInstanceUid }]);
 });
