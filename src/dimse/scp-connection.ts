@@ -47,7 +47,7 @@ export interface ScpConnectionOwner {
    */
   commitmentReport?(
     connection: ScpConnection,
-    report: { command: Command; dataset: Buffer; transferSyntaxUid: string },
+    report: { command: Command; dataset: Buffer | undefined; transferSyntaxUid: string },
   ): ReportAnswer;
 }
 
@@ -461,8 +461,10 @@ export class ScpConnection {
       this.incoming = this.openStore(contextId, command);
       return;
     }
-    if (field === CommandField.NEventReportRq && command.hasDataset && this.takesReports(contextId)) {
-      this.incoming = { contextId, command, transfer: undefined, refusal: undefined, reportParts: [] };
+    if (field === CommandField.NEventReportRq && this.takesReports(contextId)) {
+      if (command.hasDataset)
+        this.incoming = { contextId, command, transfer: undefined, refusal: undefined, reportParts: [] };
+      else this.answerReport(contextId, command, undefined);
       return;
     }
     if (command.hasDataset) {
@@ -501,7 +503,7 @@ export class ScpConnection {
     );
   }
 
-  private answerReport(contextId: number, command: Command, dataset: Buffer): void {
+  private answerReport(contextId: number, command: Command, dataset: Buffer | undefined): void {
     const context = this.contexts.get(contextId);
     const owner = this.options.owner;
     if (context === undefined || owner.commitmentReport === undefined) return;

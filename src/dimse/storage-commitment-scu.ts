@@ -135,6 +135,7 @@ export async function requestCommitment(
   return { kind: 'requested' };
 }
 
+/** What became of the association, in a few words for the reason an admin reads. */
 function describe(failure: ScuFailure): string {
   switch (failure.kind) {
     case 'association-rejected':
@@ -142,16 +143,16 @@ function describe(failure: ScuFailure): string {
     case 'association-aborted':
       return `aborted (A-ABORT source ${failure.abort.source}, reason ${failure.abort.reason})`;
     case 'response-timeout':
-      return `no answer within ${peerTimeoutWords}`;
+      return 'no answer within responseTimeoutSeconds';
     case 'connection-refused':
     case 'connect-failed':
     case 'tls-failed':
     case 'connection-closed':
     case 'protocol-error':
       return `${failure.kind}: ${failure.detail}`;
-    default:
+    case 'connect-timeout':
+    case 'association-timeout':
+    case 'stopped':
       return failure.kind;
   }
 }
-
-const peerTimeoutWords = 'the response timeout (responseTimeoutSeconds)';

@@ -56,7 +56,8 @@ export function describeFailureReason(code: number): string {
 /**
  * A fresh Transaction UID for one delivery attempt: 2.25 and a random UUID (PS3.5 B.2). Random rather than derived
  * from the batch: a report that arrives late for an earlier attempt of the same batch must not be taken for this
- * attempt's, which only a UID of its own guarantees.
+ * attempt's, which only a UID of its own guarantees; and a report is accepted from whoever can connect to our SCP,
+ * so only a UID nobody can guess keeps a stray or forged report from committing a delivery.
  */
 export function newTransactionUid(): string {
   return `2.25.${BigInt(`0x${randomUUID().replace(/-/g, '')}`).toString()}`;

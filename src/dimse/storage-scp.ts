@@ -480,7 +480,7 @@ export class StorageScp implements ScpConnectionOwner, Stage {
   /** @internal ScpConnectionOwner */
   commitmentReport(
     connection: ScpConnection,
-    report: { command: Command; dataset: Buffer; transferSyntaxUid: string },
+    report: { command: Command; dataset: Buffer | undefined; transferSyntaxUid: string },
   ): ReportAnswer {
     const registry = this.options.commitments;
     if (registry === undefined)

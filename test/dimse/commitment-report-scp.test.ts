@@ -77,12 +77,12 @@ async function pacsAssociation(
   return opened;
 }
 
-function eventReport(messageId: number, eventTypeId: number): Buffer {
+function eventReport(messageId: number, eventTypeId: number, withDataset = true): Buffer {
   return encodeCommand([
     [CommandElement.AffectedSopClassUid, { ui: STORAGE_COMMITMENT_PUSH_MODEL }],
     [CommandElement.CommandField, { us: CommandField.NEventReportRq }],
     [CommandElement.MessageId, { us: messageId }],
-    [CommandElement.CommandDataSetType, { us: 0 }],
+    [CommandElement.CommandDataSetType, { us: withDataset ? 0 : 0x0101 }],
     [CommandElement.AffectedSopInstanceUid, { ui: STORAGE_COMMITMENT_INSTANCE }],
     [CommandElement.EventTypeId, { us: eventTypeId }],
   ]);
@@ -144,7 +144,7 @@ test('without role selection the context is accepted too; a report nobody waits 
   );
 });
 
-test('an unreadable report or an unknown event type gets a failure status; a PACS proposing only the SCU role is refused the context', async (t) => {
+test('an unreadable report, one without a data set or with an unknown event type gets a failure status; a PACS proposing only the SCU role is refused the context', async (t) => {
   const { scp, port, lines } = await scpWith({ registry: true });
   t.teardown(() => scp.stop(0));
   const association = await pacsAssociation(port, 'scp');
@@ -157,8 +157,10 @@ test('an unreadable report or an unknown event type gets a failure status; a PAC
   );
   const badEvent = (await association.request(1, 2, eventReport(2, 9), dataset)) as Command;
   t.is(badEvent.status, 0x0113);
+  const noDataset = (await association.request(1, 3, eventReport(3, 1, false), undefined)) as Command;
+  t.is(noDataset.status, 0x0110);
   await association.release();
-  t.is(lines.filter((l) => l.event === 'DIMSE-1205').length, 2);
+  t.is(lines.filter((l) => l.event === 'DIMSE-1205').length, 3);
 
   const scuOnly = await pacsAssociation(port, 'scu');
   t.is(scuOnly.accepted?.contexts[0]?.result, ContextResult.UserRejection);
