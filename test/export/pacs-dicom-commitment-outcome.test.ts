@@ -133,3 +133,16 @@ test('storageCommitment is off by default; createDestinations asks for commitmen
   t.is(pacs.requests.length, 1);
   t.deepEqual(pacs.requests[0]?.referenced, [{ sopClassUid: image.sopClassUid, sopInstanceUid: image.sopInstanceUid }]);
 });
+
+test('stopping the destination while it waits for the report: the delivery answers retry (stopped) at once', async (t) => {
+  const pacs = await commitmentPacs({ neverReport: true });
+  t.teardown(() => pacs.close());
+  const { logger, registry } = setup();
+  const target = destination(pacs.port, registry, logger);
+  const image = makeImageFile({});
+  const delivering = target.deliver([{ bytes: image.bytes }]);
+  await waitUntil(() => registry.waiting === 1 && pacs.requests.length === 1, 'the N-ACTION answered', 5000);
+  await target.stop();
+  t.like(await delivering, { kind: 'retry', cause: 'stopped' });
+  t.is(registry.waiting, 0);
+});

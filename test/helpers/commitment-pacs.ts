@@ -41,6 +41,12 @@ export interface CommitmentPacs {
 export interface CommitmentPacsOptions {
   /** Which of the requested instances fail, with which Failure Reason; none by default. */
   failures?: (sopInstanceUid: string) => number | undefined;
+  /** The N-ACTION-RSP status (Success by default); with any other, no report follows. */
+  actionStatus?: number;
+  /** false: the Push Model context is refused (abstract syntax not supported). */
+  acceptCommitment?: boolean;
+  /** true: the N-ACTION is answered Success and no report ever follows. */
+  neverReport?: boolean;
 }
 
 export async function commitmentPacs(options: CommitmentPacsOptions = {}): Promise<CommitmentPacs> {
@@ -88,13 +94,14 @@ export async function commitmentPacs(options: CommitmentPacsOptions = {}): Promi
               contextId,
               requestCommandField: CommandField.NActionRq,
               messageIdBeingRespondedTo: cmd.messageId ?? 0,
-              status: 0,
+              status: options.actionStatus ?? 0,
               affectedSopClassUid: STORAGE_COMMITMENT_PUSH_MODEL,
               affectedSopInstanceUid: STORAGE_COMMITMENT_INSTANCE,
             },
             0,
           ),
         );
+        if ((options.actionStatus ?? 0) !== 0 || options.neverReport === true) return;
         const failed = request.referenced.flatMap((r) => {
           const reason = options.failures?.(r.sopInstanceUid);
           return reason === undefined ? [] : [{ ...r, failureReason: reason }];
@@ -141,7 +148,10 @@ export async function commitmentPacs(options: CommitmentPacsOptions = {}): Promi
               callingAe: request.callingAe,
               contexts: request.contexts.map((c) => ({
                 id: c.id,
-                result: ContextResult.Acceptance,
+                result:
+                  options.acceptCommitment === false && c.abstractSyntax === STORAGE_COMMITMENT_PUSH_MODEL
+                    ? ContextResult.AbstractSyntaxNotSupported
+                    : ContextResult.Acceptance,
                 transferSyntax: c.transferSyntaxes[0] ?? '1.2.840.10008.1.2',
               })),
               maxPduLength: 65536,
