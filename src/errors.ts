@@ -193,6 +193,11 @@ export const ERROR_CODES = {
     'A certificate or key file named in audit.syslog cannot be read; check the path and that the gateway user may read it.',
   AUDIT_MESSAGE_TOO_LARGE:
     'An audit message is larger than one UDP datagram (65,507 bytes) and was skipped; use transport tcp or tls for the audit repository.',
+  // Storage commitment (issue 19)
+  COMMITMENT_TRANSACTION_REUSED:
+    'A storage commitment Transaction UID was waited for twice at once; this is a bug: report it with the log line.',
+  COMMITMENT_SYNTAX_UNSUPPORTED:
+    'A storage commitment data set was to be read or written in a transfer syntax other than Explicit or Implicit VR Little Endian; this is a bug: report it.',
   // Last resort
   INTERNAL: 'Something that cannot happen did (a broken invariant): this is a bug; report it with the log line.',
 } as const;

@@ -5,6 +5,7 @@ import { StudyAssembler } from './assembly/study-assembler.js';
 import type { GatewayConfig } from './config/schema.js';
 import { lrpSettings } from './analysis/engine-options.js';
 import { StorageScp } from './dimse/storage-scp.js';
+import { CommitmentRegistry } from './dimse/commitment-registry.js';
 import { InferencePool } from './analysis/inference-pool.js';
 import { MANIFEST_FILE, readManifest } from './inference/model-manifest.js';
 import { createDestinations, type Destinations } from './export/create-destinations.js';
@@ -82,6 +83,8 @@ export class Gateway {
   /** The one audit trail (store/audit-trail.ts): DICOM, HL7, security and admin events go to the same table. */
   private audit: AuditTrail | undefined;
   private scp: StorageScp | undefined;
+  /** Storage commitment reports meet their waiting PACS deliveries here (the SCP receives, destinations wait). */
+  private readonly commitments: CommitmentRegistry;
   private assembler: StudyAssembler | undefined;
   private readonly models = new Map<string, ModelRuntime>();
   /** Stage durations since start, summed for /metrics. */
@@ -107,7 +110,9 @@ export class Gateway {
     private config: GatewayConfig,
     private readonly logger: Logger,
     private readonly options: GatewayOptions = {},
-  ) {}
+  ) {
+    this.commitments = new CommitmentRegistry({ logger });
+  }
 
   async start(): Promise<{ host: string; port: number }> {
     const { config, logger } = this;
@@ -140,7 +145,7 @@ export class Gateway {
 
     await this.startModels();
     this.stages.push(this.analysisStage());
-    const destinations = createDestinations(config.destinations, config.dicom.aeTitle, logger, audit);
+    const destinations = createDestinations(config.destinations, config.dicom.aeTitle, logger, audit, this.commitments);
     await this.startStage(this.exportStage(destinations));
     const pipeline = new Pipeline({
       config,
@@ -170,7 +175,8 @@ export class Gateway {
       minFreeBytes: config.storage.minFreeDiskMB * 1024 * 1024,
     });
     // Associations, studies received and TLS failures go to the job store's audit trail (issue 17).
-    const scp = new StorageScp({ config: config.dicom, sink: ingest, logger, audit });
+    // Storage commitment reports that PACSs send on associations of their own arrive here too.
+    const scp = new StorageScp({ config: config.dicom, sink: ingest, logger, audit, commitments: this.commitments });
     this.scp = scp;
     this.stages.push(scp);
     const address = await scp.start();
@@ -269,7 +275,7 @@ export class Gateway {
     let created: Destinations | undefined;
     if (plan.added.pacs.length + plan.added.ris.length > 0) {
       // The calling AE of the running DICOM listener (dicom.* needs a restart) for new PACS destinations too.
-      created = createDestinations(plan.added, previous.dicom.aeTitle, logger, this.audit);
+      created = createDestinations(plan.added, previous.dicom.aeTitle, logger, this.audit, this.commitments);
       try {
         await startAll(created);
       } catch (error) {

@@ -243,6 +243,17 @@ export const pacsDestinationSchema = z.discriminatedUnion('type', [
       /** DICOM TLS toward this PACS; plain TCP when left out. */
       tls: dicomClientTlsSchema.optional(),
       ...supersededKeys,
+      // Storage commitment (issue 19): after the C-STOREs, an N-ACTION asks the PACS to commit every object; the
+      // delivery (and so the RIS report after it) waits for the N-EVENT-REPORT, which the PACS sends on the request's
+      // association or to our SCP (dicom.aeTitle/port, registered in the PACS). Off by default.
+      storageCommitment: z
+        .object({
+          enabled: z.boolean().default(false),
+          /** How long the report may take; none by then makes the delivery a retry (objects re-sent, re-committed). */
+          timeoutSeconds: z.number().positive().max(86400).default(300),
+        })
+        .strict()
+        .default({ enabled: false, timeoutSeconds: 300 }),
     })
     .strict(),
   z.object({ type: z.literal('folder'), name, path: z.string().min(1), ...supersededKeys }).strict(),

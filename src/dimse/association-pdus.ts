@@ -57,6 +57,15 @@ export interface AssociateRequest {
   maxPduLength: number;
   implementationClassUid: string | undefined;
   implementationVersionName: string | undefined;
+  /** SCP/SCU Role Selection sub-items (0x54, PS3.7 D.3.3.4), by SOP class: the roles the requestor proposes for itself. */
+  roleSelections: RoleSelection[];
+}
+
+/** One SCP/SCU Role Selection: whether the association requestor may act as SCU and as SCP of a SOP class. */
+export interface RoleSelection {
+  sopClassUid: string;
+  scuRole: boolean;
+  scpRole: boolean;
 }
 
 /** Why a request is refused at the upper layer, with the A-ASSOCIATE-RJ fields (PS3.8 9.3.4). */
@@ -199,6 +208,7 @@ export function decodeAssociateRq(pdu: Buffer): AssociateRqDecoding {
   let maxPduLength = 0;
   let implementationClassUid: string | undefined;
   let implementationVersionName: string | undefined;
+  const roleSelections: RoleSelection[] = [];
   if (userInfo !== undefined) {
     const subs = items(userInfo, 0, userInfo.length);
     if (typeof subs === 'string') return { kind: 'invalid', reason: `user information: ${subs}` };
@@ -206,6 +216,11 @@ export function decodeAssociateRq(pdu: Buffer): AssociateRqDecoding {
       if (sub.type === 0x51 && sub.value.length === 4) maxPduLength = sub.value.readUInt32BE(0);
       else if (sub.type === 0x52) implementationClassUid = text(sub.value);
       else if (sub.type === 0x55) implementationVersionName = text(sub.value);
+      else if (sub.type === 0x54) {
+        const selection = decodeRoleSelection(sub.value);
+        if (selection === undefined) return { kind: 'invalid', reason: 'a malformed SCP/SCU role selection item' };
+        roleSelections.push(selection);
+      }
     }
   }
   return {
@@ -219,8 +234,31 @@ export function decodeAssociateRq(pdu: Buffer): AssociateRqDecoding {
       maxPduLength,
       implementationClassUid,
       implementationVersionName,
+      roleSelections,
     },
   };
+}
+
+/** The value of a 0x54 sub-item: UID length (2), UID, SCU role (1), SCP role (1). */
+function decodeRoleSelection(value: Buffer): RoleSelection | undefined {
+  if (value.length < 2) return undefined;
+  const length = value.readUInt16BE(0);
+  if (value.length !== 2 + length + 2) return undefined;
+  return {
+    sopClassUid: text(value.subarray(2, 2 + length)),
+    scuRole: value.readUInt8(2 + length) === 1,
+    scpRole: value.readUInt8(3 + length) === 1,
+  };
+}
+
+function encodeRoleSelection(selection: RoleSelection): Buffer {
+  const sopClass = uid(selection.sopClassUid);
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(sopClass.length, 0);
+  return item(
+    0x54,
+    Buffer.concat([length, sopClass, Buffer.from([selection.scuRole ? 1 : 0, selection.scpRole ? 1 : 0])]),
+  );
 }
 
 export interface AcceptedContext {
@@ -237,6 +275,8 @@ export interface AssociateAcceptOptions {
   maxPduLength: number;
   implementationClassUid: string;
   implementationVersionName: string;
+  /** Our answers to the requestor's SCP/SCU role selections (only for SOP classes it proposed one for). */
+  roleSelections?: readonly RoleSelection[];
 }
 
 export interface AssociateRequestOptions {
@@ -246,6 +286,8 @@ export interface AssociateRequestOptions {
   maxPduLength: number;
   implementationClassUid: string;
   implementationVersionName: string;
+  /** The roles we propose for ourselves, per SOP class (a test's stand-in PACS reporting as SCP uses it). */
+  roleSelections?: readonly RoleSelection[];
 }
 
 function item(type: number, value: Buffer): Buffer {
@@ -284,14 +326,17 @@ function userInformation(
   maxPduLength: number,
   implementationClassUid: string,
   implementationVersionName: string,
+  roleSelections: readonly RoleSelection[] = [],
 ): Buffer {
   const max = Buffer.alloc(4);
   max.writeUInt32BE(maxPduLength, 0);
+  // PS3.8 D.1: 0x51, then 0x52, then the role selections (0x54), then 0x55.
   return item(
     0x50,
     Buffer.concat([
       item(0x51, max),
       item(0x52, uid(implementationClassUid)),
+      ...roleSelections.map(encodeRoleSelection),
       item(0x55, uid(implementationVersionName.slice(0, 16))),
     ]),
   );
@@ -306,7 +351,14 @@ export function encodeAssociateAc(options: AssociateAcceptOptions): Buffer {
     const head = Buffer.from([context.id, 0, context.result, 0]);
     parts.push(item(0x21, Buffer.concat([head, item(0x40, uid(context.transferSyntax))])));
   }
-  parts.push(userInformation(options.maxPduLength, options.implementationClassUid, options.implementationVersionName));
+  parts.push(
+    userInformation(
+      options.maxPduLength,
+      options.implementationClassUid,
+      options.implementationVersionName,
+      options.roleSelections,
+    ),
+  );
   return pdu(PduType.AssociateAc, Buffer.concat(parts));
 }
 
@@ -322,7 +374,14 @@ export function encodeAssociateRq(options: AssociateRequestOptions): Buffer {
     ];
     parts.push(item(0x20, Buffer.concat([Buffer.from([context.id, 0, 0, 0]), ...subs])));
   }
-  parts.push(userInformation(options.maxPduLength, options.implementationClassUid, options.implementationVersionName));
+  parts.push(
+    userInformation(
+      options.maxPduLength,
+      options.implementationClassUid,
+      options.implementationVersionName,
+      options.roleSelections,
+    ),
+  );
   return pdu(PduType.AssociateRq, Buffer.concat(parts));
 }
 
@@ -356,6 +415,8 @@ export function decodeAssociateRj(pdu: Buffer): { result: number; source: number
 export interface AssociateAccept {
   contexts: Array<{ id: number; result: number; transferSyntax: string | undefined }>;
   maxPduLength: number;
+  /** The acceptor's answers to our role selections. */
+  roleSelections: RoleSelection[];
 }
 
 /** Decodes an A-ASSOCIATE-AC (for our SCU). Returns a string when it is malformed. */
@@ -364,7 +425,7 @@ export function decodeAssociateAc(pdu: Buffer): AssociateAccept | string {
   const body = pdu.subarray(6);
   const parsed = items(body, 68, body.length);
   if (typeof parsed === 'string') return `A-ASSOCIATE-AC: ${parsed}`;
-  const accept: AssociateAccept = { contexts: [], maxPduLength: 0 };
+  const accept: AssociateAccept = { contexts: [], maxPduLength: 0, roleSelections: [] };
   for (const entry of parsed) {
     if (entry.type === 0x21) {
       if (entry.value.length < 4) return 'A-ASSOCIATE-AC: presentation context item shorter than 4 bytes';
@@ -379,8 +440,13 @@ export function decodeAssociateAc(pdu: Buffer): AssociateAccept | string {
     } else if (entry.type === 0x50) {
       const subs = items(entry.value, 0, entry.value.length);
       if (typeof subs === 'string') return `A-ASSOCIATE-AC: ${subs}`;
-      for (const sub of subs)
+      for (const sub of subs) {
         if (sub.type === 0x51 && sub.value.length === 4) accept.maxPduLength = sub.value.readUInt32BE(0);
+        if (sub.type === 0x54) {
+          const selection = decodeRoleSelection(sub.value);
+          if (selection !== undefined) accept.roleSelections.push(selection);
+        }
+      }
     }
   }
   return accept;

@@ -11,6 +11,12 @@ export const CommandField = {
   CMoveRq: 0x0021,
   CEchoRq: 0x0030,
   CEchoRsp: 0x8030,
+  /** Storage commitment (PS3.4 J): the report of the result, sent by the commitment SCP. */
+  NEventReportRq: 0x0100,
+  NEventReportRsp: 0x8100,
+  /** Storage commitment (PS3.4 J): the request, sent by us as its SCU. */
+  NActionRq: 0x0130,
+  NActionRsp: 0x8130,
   CCancelRq: 0x0fff,
 } as const;
 
@@ -26,6 +32,8 @@ export const CommandElement = {
   ErrorComment: 0x0902,
   AffectedSopInstanceUid: 0x1000,
   RequestedSopInstanceUid: 0x1001,
+  EventTypeId: 0x1002,
+  ActionTypeId: 0x1008,
 } as const;
 
 /** (0000,0800) value meaning "no data set follows" (PS3.7 E.1). */
@@ -36,6 +44,8 @@ export const DimseStatus = {
   Success: 0x0000,
   /** Refused: SOP Class not supported. */
   SopClassNotSupported: 0x0122,
+  /** No such event type: an N-EVENT-REPORT whose Event Type ID storage commitment does not define. */
+  NoSuchEventType: 0x0113,
   /** Unrecognized operation: a command this SCP does not perform. */
   UnrecognizedOperation: 0x0211,
   CannotUnderstand: 0xc000,
@@ -52,6 +62,9 @@ export interface Command {
   affectedSopClassUid: string | undefined;
   affectedSopInstanceUid: string | undefined;
   errorComment: string | undefined;
+  /** N-EVENT-REPORT's Event Type ID and N-ACTION's Action Type ID (PS3.7 10.1.1, 10.1.4). */
+  eventTypeId: number | undefined;
+  actionTypeId: number | undefined;
 }
 
 /** Reads a whole command set; undefined when it is not a well-formed run of group 0000 elements. */
@@ -87,6 +100,8 @@ export function parseCommand(bytes: Buffer): Command | undefined {
     affectedSopClassUid: str(CommandElement.AffectedSopClassUid) ?? str(CommandElement.RequestedSopClassUid),
     affectedSopInstanceUid: str(CommandElement.AffectedSopInstanceUid) ?? str(CommandElement.RequestedSopInstanceUid),
     errorComment: str(CommandElement.ErrorComment),
+    eventTypeId: us(CommandElement.EventTypeId),
+    actionTypeId: us(CommandElement.ActionTypeId),
   };
 }
 
@@ -161,6 +176,8 @@ export interface ResponseFields {
   affectedSopClassUid?: string;
   affectedSopInstanceUid?: string;
   errorComment?: string;
+  /** Further elements a response of this kind carries (an N-EVENT-REPORT-RSP's Event Type ID). */
+  extra?: ReadonlyArray<readonly [number, CommandValue]>;
 }
 
 /** A response without a data set, as whole P-DATA-TF PDUs. */
@@ -177,5 +194,6 @@ export function encodeResponse(fields: ResponseFields, maxPduLength: number): Bu
     values.push([CommandElement.AffectedSopInstanceUid, { ui: fields.affectedSopInstanceUid }]);
   if (fields.errorComment !== undefined && fields.errorComment !== '')
     values.push([CommandElement.ErrorComment, { lo: fields.errorComment }]);
+  for (const [number, value] of fields.extra ?? []) values.push([number, value]);
   return framePdvs(fields.contextId, true, encodeCommand(values), maxPduLength).map((parts) => Buffer.concat(parts));
 }

@@ -3,10 +3,12 @@ import type { Writable } from 'node:stream';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { AbortReason, type AssociateRequest } from './association-pdus.js';
+import type { ReportAnswer } from './commitment-report.js';
 import { CommandField, DimseStatus, encodeResponse, parseCommand, type Command } from './dimse-messages.js';
 import { StoreStatus, errorComment, statusForOutcome } from './dimse-status.js';
 import type { IngestOutcome, IngestTransfer } from '../store/instance-sink.js';
 import { PduGuard } from './pdu-guard.js';
+import { STORAGE_COMMITMENT_PUSH_MODEL } from './storage-commitment.js';
 import { PduStreamParser, type PduStreamHandler, type PdvHeader } from './pdu-stream.js';
 import { UpperLayer, type TimerScheduler } from './upper-layer.js';
 
@@ -39,6 +41,14 @@ export interface ScpConnectionOwner {
   finished(connection: ScpConnection): void;
   /** An instance was made durable (stored or a duplicate acknowledged) on this association. */
   stored?(connection: ScpConnection, sopClassUid: string, studyInstanceUid: string): void;
+  /**
+   * A storage commitment result (N-EVENT-REPORT-RQ with its data set) on a context negotiated for it; the owner
+   * answers it. Left out, such a report is answered "unrecognized operation" like any other request.
+   */
+  commitmentReport?(
+    connection: ScpConnection,
+    report: { command: Command; dataset: Buffer | undefined; transferSyntaxUid: string },
+  ): ReportAnswer;
 }
 
 /** What the TLS layer told us about a connection's peer (a TLS listener only). */
@@ -72,7 +82,13 @@ interface Incoming {
   transfer: IngestTransfer | undefined;
   /** For a C-STORE refused up front: the outcome to answer with once the data set has been read. */
   refusal: IngestOutcome | undefined;
+  /** For a storage commitment report: its data set, kept in memory (it lists UIDs only). */
+  reportParts?: Buffer[];
+  reportLength?: number;
 }
+
+/** A storage commitment report lists UIDs: one larger than this is not one. */
+const MAX_REPORT = 16 * 1024 * 1024;
 
 /**
  * One connection of the Storage SCP: socket glue around the upper-layer state machine (every PDU goes through it
@@ -369,6 +385,15 @@ export class ScpConnection {
   private pdvValue(slice: Buffer): void {
     if (!this.dataAllowed) return;
     const incoming = this.incoming;
+    if (incoming?.reportParts !== undefined) {
+      incoming.reportLength = (incoming.reportLength ?? 0) + slice.length;
+      if (incoming.reportLength > MAX_REPORT) {
+        this.protocolError(`a storage commitment report longer than ${MAX_REPORT} bytes`);
+        return;
+      }
+      incoming.reportParts.push(Buffer.from(slice));
+      return;
+    }
     if (incoming === undefined) {
       this.commandLength += slice.length;
       if (this.commandLength > MAX_COMMAND) {
@@ -436,6 +461,12 @@ export class ScpConnection {
       this.incoming = this.openStore(contextId, command);
       return;
     }
+    if (field === CommandField.NEventReportRq && this.takesReports(contextId)) {
+      if (command.hasDataset)
+        this.incoming = { contextId, command, transfer: undefined, refusal: undefined, reportParts: [] };
+      else this.answerReport(contextId, command, undefined);
+      return;
+    }
     if (command.hasDataset) {
       // Read the data set (a C-FIND identifier, say) into nothing, then answer.
       this.incoming = { contextId, command, transfer: undefined, refusal: undefined };
@@ -464,8 +495,43 @@ export class ScpConnection {
     return { contextId, command, transfer: undefined, refusal: start };
   }
 
+  /** Whether reports are taken here: a context negotiated for storage commitment, and an owner that takes them. */
+  private takesReports(contextId: number): boolean {
+    return (
+      this.options.owner.commitmentReport !== undefined &&
+      this.contexts.get(contextId)?.abstractSyntax === STORAGE_COMMITMENT_PUSH_MODEL
+    );
+  }
+
+  private answerReport(contextId: number, command: Command, dataset: Buffer | undefined): void {
+    const context = this.contexts.get(contextId);
+    const owner = this.options.owner;
+    if (context === undefined || owner.commitmentReport === undefined) return;
+    const answer = owner.commitmentReport(this, { command, dataset, transferSyntaxUid: context.transferSyntax });
+    this.send(
+      encodeResponse(
+        {
+          contextId,
+          requestCommandField: CommandField.NEventReportRq,
+          messageIdBeingRespondedTo: command.messageId ?? 0,
+          status: answer.status,
+          affectedSopClassUid: answer.affectedSopClassUid,
+          affectedSopInstanceUid: answer.affectedSopInstanceUid,
+          ...(answer.errorComment === undefined ? {} : { errorComment: answer.errorComment }),
+          extra: answer.extra,
+        },
+        this.peerMaxPdu,
+      ),
+    );
+    this.respondToReleaseWhenIdle();
+  }
+
   private onDatasetComplete(incoming: Incoming): void {
     const { command, contextId } = incoming;
+    if (incoming.reportParts !== undefined) {
+      this.answerReport(contextId, command, Buffer.concat(incoming.reportParts));
+      return;
+    }
     if (command.commandField !== CommandField.CStoreRq) {
       this.answer(contextId, command);
       return;

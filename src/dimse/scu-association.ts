@@ -11,8 +11,9 @@ import {
   decodeAssociateRj,
   encodeAssociateRq,
   type AssociateAccept,
+  type RoleSelection,
 } from './association-pdus.js';
-import { framePdvs, parseCommand, type Command } from './dimse-messages.js';
+import { encodeResponse, framePdvs, parseCommand, type Command, type CommandValue } from './dimse-messages.js';
 import { PduStreamParser, type PduStreamHandler } from './pdu-stream.js';
 import { UpperLayer, type TimerScheduler } from './upper-layer.js';
 
@@ -33,7 +34,32 @@ export interface ScuAssociationOptions {
   schedule?: TimerScheduler;
   /** DICOM TLS toward this peer (BCP 195; the server certificate verified unless verifyServer is false). */
   tls?: DicomClientTlsConfig;
+  /**
+   * Answers a request the peer sends us on this association (storage commitment's N-EVENT-REPORT); without it,
+   * every such request is answered 0x0211 (unrecognized operation).
+   */
+  onRequest?: (request: PeerRequest) => PeerRequestAnswer;
+  /** SCP/SCU role selections to propose (PS3.7 D.3.3.4); default roles when left out. */
+  roleSelections?: readonly RoleSelection[];
 }
+
+/** A request the peer sent on our association, with its data set. */
+export interface PeerRequest {
+  contextId: number;
+  command: Command;
+  dataset: Buffer | undefined;
+}
+
+export interface PeerRequestAnswer {
+  status: number;
+  affectedSopClassUid?: string;
+  affectedSopInstanceUid?: string;
+  errorComment?: string;
+  extra?: ReadonlyArray<readonly [number, CommandValue]>;
+}
+
+/** A data set the peer sends with a request is kept in memory: one larger than this is a protocol error. */
+const MAX_REQUEST_DATASET = 16 * 1024 * 1024;
 
 /** Why an association ended before its time, in terms the caller turns into a sentence for the admin. */
 export type ScuFailure =
@@ -71,6 +97,9 @@ export class ScuAssociation {
   private waiter: { resolve: () => void; messageId?: number; response?: Command } | undefined;
   private commandParts: Buffer[] = [];
   private expectingDataset: Command | undefined;
+  /** The data set of a peer's request, being received (undefined while a response's data set is dropped). */
+  private datasetParts: Buffer[] | undefined;
+  private datasetLength = 0;
   private lastAbort: { source: number; reason: number } = { source: 0, reason: 0 };
 
   private constructor(
@@ -187,6 +216,7 @@ export class ScuAssociation {
       maxPduLength: OUR_MAX_PDU,
       implementationClassUid: IMPLEMENTATION_CLASS_UID,
       implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+      ...(options.roleSelections === undefined ? {} : { roleSelections: options.roleSelections }),
     });
     const connected = association.waitUntil(options.connectTimeoutMs, () => association.phase !== 'connecting', {
       kind: 'connect-timeout',
@@ -339,15 +369,27 @@ export class ScuAssociation {
       },
       pdvStart: () => undefined,
       pdvValue: (slice) => {
-        if (dataAllowed && this.expectingDataset === undefined) this.commandParts.push(Buffer.from(slice));
+        if (!dataAllowed) return;
+        if (this.expectingDataset === undefined) this.commandParts.push(Buffer.from(slice));
+        else if (this.datasetParts !== undefined) {
+          this.datasetLength += slice.length;
+          if (this.datasetLength > MAX_REQUEST_DATASET) {
+            this.datasetParts = undefined;
+            this.upper.invalidPdu(`a request data set longer than ${MAX_REQUEST_DATASET} bytes`);
+            return;
+          }
+          this.datasetParts.push(Buffer.from(slice));
+        }
       },
       pdvEnd: (pdv) => {
         if (!dataAllowed || !pdv.isLast) return;
         if (!pdv.isCommand) {
-          // A data set with a response (not something C-STORE has): read and dropped.
+          // A response's data set (not something C-STORE has) is read and dropped; a request's is handed on.
           const command = this.expectingDataset;
+          const parts = this.datasetParts;
           this.expectingDataset = undefined;
-          if (command !== undefined) this.deliver(command);
+          this.datasetParts = undefined;
+          if (command !== undefined) this.deliver(pdv.contextId, command, parts && Buffer.concat(parts));
           return;
         }
         const command = parseCommand(Buffer.concat(this.commandParts));
@@ -356,18 +398,54 @@ export class ScuAssociation {
           this.upper.invalidPdu('a response whose command set is not well formed');
           return;
         }
-        if (command.hasDataset) this.expectingDataset = command;
-        else this.deliver(command);
+        if (command.hasDataset) {
+          this.expectingDataset = command;
+          this.datasetLength = 0;
+          this.datasetParts = isRequest(command) ? [] : undefined;
+        } else this.deliver(pdv.contextId, command, undefined);
       },
       dataPduEnd: () => undefined,
     };
   }
 
-  private deliver(command: Command): void {
+  private deliver(contextId: number, command: Command, dataset: Buffer | undefined): void {
+    if (isRequest(command)) {
+      this.answerPeerRequest(contextId, command, dataset);
+      return;
+    }
     const waiter = this.waiter;
     if (waiter?.messageId !== undefined && command.messageIdBeingRespondedTo === waiter.messageId) {
       waiter.response = command;
       waiter.resolve();
     }
   }
+
+  private answerPeerRequest(contextId: number, command: Command, dataset: Buffer | undefined): void {
+    const answer: PeerRequestAnswer = this.options.onRequest?.({ contextId, command, dataset }) ?? {
+      status: 0x0211,
+      errorComment: 'this SCU answers no requests on its associations',
+    };
+    const pdus = encodeResponse(
+      {
+        contextId,
+        requestCommandField: command.commandField ?? 0,
+        messageIdBeingRespondedTo: command.messageId ?? 0,
+        status: answer.status,
+        ...(answer.affectedSopClassUid === undefined ? {} : { affectedSopClassUid: answer.affectedSopClassUid }),
+        ...(answer.affectedSopInstanceUid === undefined
+          ? {}
+          : { affectedSopInstanceUid: answer.affectedSopInstanceUid }),
+        ...(answer.errorComment === undefined ? {} : { errorComment: answer.errorComment }),
+        ...(answer.extra === undefined ? {} : { extra: answer.extra }),
+      },
+      this.peerMaxPdu,
+    );
+    for (const pdu of pdus) this.upper.sendData(pdu);
+  }
+}
+
+/** A request (bit 15 of the command field clear) rather than a response; a C-CANCEL is neither and is ignored. */
+function isRequest(command: Command): boolean {
+  const field = command.commandField;
+  return field !== undefined && (field & 0x8000) === 0 && field !== 0x0fff;
 }

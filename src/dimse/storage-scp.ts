@@ -14,6 +14,7 @@ import {
   encodeAssociateRj,
   type AcceptedContext,
   type AssociateRequest,
+  type RoleSelection,
 } from './association-pdus.js';
 import { RepeatLimiter, type AuditRecord, type AuditRecorder } from '../store/audit-trail.js';
 import type { InstanceSink } from '../store/instance-sink.js';
@@ -27,6 +28,10 @@ import {
   type ScpConnectionOwner,
 } from './scp-connection.js';
 import type { TimerScheduler } from './upper-layer.js';
+import type { CommitmentRegistry } from './commitment-registry.js';
+import { receiveCommitmentReport, type ReportAnswer } from './commitment-report.js';
+import type { Command } from './dimse-messages.js';
+import { COMMITMENT_TRANSFER_SYNTAXES, STORAGE_COMMITMENT_PUSH_MODEL } from './storage-commitment.js';
 
 export interface StorageScpOptions {
   config: DicomConfig;
@@ -38,6 +43,11 @@ export interface StorageScpOptions {
   now?: () => number;
   /** Where association, study and security events are recorded (the job store's audit trail). */
   audit?: AuditRecorder;
+  /**
+   * Storage commitment results (N-EVENT-REPORT) that PACSs send on associations they open to us go here; with it
+   * the SCP accepts the Storage Commitment Push Model context (the PACS in the SCP role), without it refuses it.
+   */
+  commitments?: CommitmentRegistry;
 }
 
 /** Where the listeners are bound; `port` is the plain one's, or the TLS one's when the plain listener is off. */
@@ -389,10 +399,20 @@ export class StorageScp implements ScpConnectionOwner, Stage {
     const answers: AcceptedContext[] = [];
     const negotiated = new Map<number, NegotiatedContext>();
     const accepted: string[] = [];
+    const roleAnswers: RoleSelection[] = [];
     for (const context of request.contexts) {
       const firstProposed = context.transferSyntaxes[0] ?? '1.2.840.10008.1.2';
       if (context.abstractSyntax === undefined || context.transferSyntaxes.length === 0) {
         answers.push({ id: context.id, result: ContextResult.ProviderRejection, transferSyntax: firstProposed });
+        continue;
+      }
+      if (context.abstractSyntax === STORAGE_COMMITMENT_PUSH_MODEL && this.options.commitments !== undefined) {
+        const answer = this.commitmentContext(context.transferSyntaxes, request.roleSelections, roleAnswers);
+        answers.push({ id: context.id, result: answer.result, transferSyntax: answer.transferSyntax ?? firstProposed });
+        if (answer.transferSyntax !== undefined && answer.result === ContextResult.Acceptance) {
+          negotiated.set(context.id, { abstractSyntax: context.abstractSyntax, transferSyntax: answer.transferSyntax });
+          accepted.push(`${context.abstractSyntax}@${answer.transferSyntax}`);
+        }
         continue;
       }
       const answer = negotiateContext(context.abstractSyntax, context.transferSyntaxes, this.contextPolicy);
@@ -421,6 +441,7 @@ export class StorageScp implements ScpConnectionOwner, Stage {
       maxPduLength: config.maxPduLength,
       implementationClassUid: IMPLEMENTATION_CLASS_UID,
       implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+      roleSelections: roleAnswers,
     });
     logger.info('association accepted', {
       event: 'DIMSE-1001',
@@ -431,6 +452,57 @@ export class StorageScp implements ScpConnectionOwner, Stage {
     });
     this.auditAssociation(connection, request, 'success', null);
     return { accept: true, ac, contexts: negotiated };
+  }
+
+  /**
+   * The Storage Commitment Push Model context a PACS proposes to report a result (PS3.4 J.3.3, PS3.7 D.3.3.4): the
+   * PACS is the SCP of the SOP class and we its SCU, so with a role selection it must propose itself as SCP, and we
+   * answer SCP role yes, SCU role no (we perform no storage commitment for others). Without a role selection the
+   * context is accepted too: many PACSs send their report that way, and the default roles still let the report in.
+   */
+  private commitmentContext(
+    proposed: readonly string[],
+    selections: readonly RoleSelection[],
+    roleAnswers: RoleSelection[],
+  ): { result: number; transferSyntax: string | undefined } {
+    const transferSyntax = proposed.find((ts) => COMMITMENT_TRANSFER_SYNTAXES.includes(ts));
+    if (transferSyntax === undefined) return { result: ContextResult.TransferSyntaxesNotSupported, transferSyntax };
+    const selection = selections.find((r) => r.sopClassUid === STORAGE_COMMITMENT_PUSH_MODEL);
+    if (selection !== undefined) {
+      if (!roleAnswers.some((r) => r.sopClassUid === STORAGE_COMMITMENT_PUSH_MODEL))
+        roleAnswers.push({ sopClassUid: STORAGE_COMMITMENT_PUSH_MODEL, scuRole: false, scpRole: selection.scpRole });
+      // Only as SCU would the peer ask us to commit: nothing on this context could then be served.
+      if (!selection.scpRole) return { result: ContextResult.UserRejection, transferSyntax };
+    }
+    return { result: ContextResult.Acceptance, transferSyntax };
+  }
+
+  /** @internal ScpConnectionOwner */
+  commitmentReport(
+    connection: ScpConnection,
+    report: { command: Command; dataset: Buffer | undefined; transferSyntaxUid: string },
+  ): ReportAnswer {
+    const registry = this.options.commitments;
+    if (registry === undefined)
+      return {
+        status: 0x0211,
+        affectedSopClassUid: STORAGE_COMMITMENT_PUSH_MODEL,
+        affectedSopInstanceUid: report.command.affectedSopInstanceUid ?? '',
+        extra: [],
+      };
+    return receiveCommitmentReport(
+      report.command,
+      report.dataset,
+      report.transferSyntaxUid,
+      registry,
+      {
+        via: 'new-association',
+        callingAe: connection.callingAe,
+        peer: connection.peerAddress,
+        associationId: connection.id,
+      },
+      this.options.logger,
+    );
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { GatewayConfig } from '../config/schema.js';
+import type { CommitmentRegistry } from '../dimse/commitment-registry.js';
 import type { Logger } from '../logging/logger.js';
 import type { AuditRecorder } from '../store/audit-trail.js';
 import type { Destination, DicomObject, Hl7Message } from './destination.js';
@@ -25,6 +26,8 @@ export function createDestinations(
   logger: Logger,
   /** Where destinations record their audit events (pacs.sent, ris.sent, tls.failed); none when left out. */
   audit?: AuditRecorder,
+  /** Where storage commitment reports arrive (shared with the Storage SCP); needed by storageCommitment.enabled. */
+  commitments?: CommitmentRegistry,
 ): Destinations {
   const pacs = new Map<string, Destination<DicomObject>>();
   for (const d of config.pacs) {
@@ -44,6 +47,9 @@ export function createDestinations(
           },
           logger,
           ...(audit === undefined ? {} : { audit }),
+          ...(d.storageCommitment.enabled && commitments !== undefined
+            ? { commitment: { registry: commitments, timeoutMs: d.storageCommitment.timeoutSeconds * 1000 } }
+            : {}),
         }),
       );
     } else if (d.type === 'dicomweb') {

@@ -7,7 +7,9 @@ import {
   type ScuPeer,
   type StoreBatchResult,
 } from '../dimse/storage-scu.js';
+import type { CommitmentRegistry } from '../dimse/commitment-registry.js';
 import { recordPacsSent } from './pacs-sent-audit.js';
+import { awaitCommitment } from './storage-commitment-step.js';
 import type { DeliveryOutcome, Destination, DicomObject } from './destination.js';
 
 export interface PacsDicomDestinationOptions {
@@ -17,6 +19,11 @@ export interface PacsDicomDestinationOptions {
   /** Where each delivery attempt's outcome is recorded (pacs.sent, one per study); none when left out. */
   audit?: AuditRecorder;
   now?: () => number;
+  /**
+   * Storage commitment (PS3.4 J): after the C-STOREs, the delivery asks the PACS to commit every object and counts
+   * as delivered only once its report says so; reports reach `registry` from our SCP or the request's association.
+   */
+  commitment?: { registry: CommitmentRegistry; timeoutMs: number };
 }
 
 /**
@@ -72,7 +79,19 @@ export class PacsDicomDestination implements Destination<DicomObject> {
             });
         }
       }
-      const outcome = deliveryOutcomeFor(result, `${peer.calledAeTitle}@${peer.host}:${peer.port}`);
+      let outcome = deliveryOutcomeFor(result, `${peer.calledAeTitle}@${peer.host}:${peer.port}`);
+      const commitment = this.options.commitment;
+      if (outcome.kind === 'delivered' && commitment !== undefined && 'results' in result) {
+        outcome = await awaitCommitment({
+          destination: this.name,
+          peer,
+          results: result.results,
+          registry: commitment.registry,
+          timeoutMs: commitment.timeoutMs,
+          logger,
+          signal: controller.signal,
+        });
+      }
       this.auditAttempt(batch, outcome);
       return outcome;
     } finally {

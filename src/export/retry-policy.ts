@@ -64,6 +64,19 @@ export const FAILURE_CLASSES: Readonly<Record<string, { class: FailureClass; mea
   },
   'invalid-object': { class: 'permanent', meaning: 'our own object cannot be read or named (damaged output)' },
   'pacs-failure': { class: 'unknown', meaning: 'any other C-STORE failure status' },
+  // Storage commitment (issue 19, storageCommitment on a dicom destination): the objects are re-sent and re-committed.
+  'commitment-request-failed': {
+    class: 'transient',
+    meaning: 'the N-ACTION did not reach the PACS, or it refused the Storage Commitment Push Model or the request',
+  },
+  'commitment-failed': {
+    class: 'transient',
+    meaning: 'the N-EVENT-REPORT lists objects the PACS did not commit (Failed SOP Sequence), or leaves some out',
+  },
+  'commitment-timeout': {
+    class: 'transient',
+    meaning: 'no N-EVENT-REPORT within storageCommitment.timeoutSeconds (the PACS cannot reach our SCP?)',
+  },
   // DICOMweb STOW-RS (PACS, src/export/pacs-dicomweb-destination.ts); network failures use the causes above.
   'dicomweb-server-error': { class: 'transient', meaning: 'HTTP 5xx, 408 or 429: the server cannot take it now' },
   'dicomweb-not-authorized': {

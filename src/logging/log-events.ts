@@ -4,7 +4,7 @@
 // breaks nothing. Modelled on MONAI Informatics Gateway's numbered log events.
 //
 // One number range per stage of the data's trip (docs/log-events.md lists them all):
-//   DIMSE-1xxx     DICOM network: the listener and its associations (10xx), outbound C-STORE (11xx)
+//   DIMSE-1xxx     DICOM network: the listener and its associations (10xx), outbound C-STORE (11xx), storage commitment (12xx)
 //   STORE-2xxx     durable store: spool files and the job store
 //   ASSEMBLY-3xxx  study assembly
 //   PIPELINE-4xxx  routing and the pipeline's job state machine
@@ -77,6 +77,37 @@ export const LOG_EVENTS = {
   'DIMSE-1107': {
     level: 'warn',
     meaning: 'The association did not end with a release, though every instance was answered.',
+  },
+  // DIMSE: storage commitment (issue 19), as SCU of the Push Model and receiver of its reports
+  'DIMSE-1201': {
+    level: 'info',
+    meaning: 'Storage commitment was requested (N-ACTION) and the PACS accepted the request.',
+  },
+  'DIMSE-1202': {
+    level: 'info',
+    meaning: 'A storage commitment report (N-EVENT-REPORT) said every object of a transaction is committed.',
+  },
+  'DIMSE-1203': {
+    level: 'warn',
+    meaning: 'A storage commitment report (N-EVENT-REPORT) listed objects the PACS did not commit.',
+  },
+  'DIMSE-1204': {
+    level: 'warn',
+    meaning:
+      'A storage commitment report arrived for no waiting transaction (late, or after a restart); it was answered success.',
+  },
+  'DIMSE-1205': {
+    level: 'warn',
+    meaning: 'A storage commitment report could not be read; it was answered with a failure status.',
+  },
+  'DIMSE-1206': {
+    level: 'warn',
+    meaning:
+      'A storage commitment request (N-ACTION) failed: no association, no accepted context, or a failure status.',
+  },
+  'DIMSE-1207': {
+    level: 'warn',
+    meaning: "No storage commitment report arrived within the destination's storageCommitment.timeoutSeconds.",
   },
   // DIMSE: DICOM TLS (issue 17)
   'DIMSE-1401': {

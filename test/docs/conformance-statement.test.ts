@@ -11,6 +11,7 @@ import { DEFAULT_STORAGE_SOP_CLASSES, SopClass } from '../../src/dicom/sop-class
 import { DEFAULT_TRANSFER_SYNTAXES } from '../../src/dicom/transfer-syntaxes.js';
 import { DimseStatus } from '../../src/dimse/dimse-messages.js';
 import { StoreStatus } from '../../src/dimse/dimse-status.js';
+import { STORAGE_COMMITMENT_INSTANCE, STORAGE_COMMITMENT_PUSH_MODEL } from '../../src/dimse/storage-commitment.js';
 import { packageRoot } from '../../src/reporting/package-root.js';
 import { KEY_OBJECT_SELECTION_SOP_CLASS_UID } from '../../src/reporting/rejection-note.js';
 import { SC_SOP_CLASS_UID } from '../../src/reporting/secondary-capture.js';
@@ -93,4 +94,8 @@ test('the implementation identity and the association defaults are the ones the 
     );
   }
   t.regex(doc, new RegExp(`\`dicom\\.aeTitle\`,\\s+default\\s+\`${d.aeTitle}\``));
+});
+
+test('the storage commitment table is the Push Model SOP class and its well-known instance the code uses', (t) => {
+  t.deepEqual(tableKeys('storage-commitment'), [STORAGE_COMMITMENT_PUSH_MODEL, STORAGE_COMMITMENT_INSTANCE]);
 });
