@@ -714,13 +714,27 @@ export class Pipeline implements Stage {
 
   private async deliverDue(): Promise<void> {
     const { pipelineStore } = this.options;
-    // One at a time, asking again after each: an urgent delivery never waits behind a batch of normal ones.
-    for (
-      let due = pipelineStore.dueDeliveries(this.now(), 1);
-      due.length > 0 && this.running;
-      due = pipelineStore.dueDeliveries(this.now(), 1)
-    ) {
-      for (const delivery of due) await this.deliverOne(delivery);
+    // One lane per destination, each taking its next due delivery (asking again after each: an urgent delivery
+    // never waits behind a batch of normal ones). A destination that is slow to answer, or a PACS that takes its
+    // time to confirm storage commitment, holds only its own deliveries, not every other destination's.
+    const busy = new Set<string>();
+    const lanes = new Set<Promise<void>>();
+    const fill = (): void => {
+      while (this.running) {
+        const [delivery] = pipelineStore.dueDeliveries(this.now(), 1, [...busy]);
+        if (delivery === undefined) return;
+        busy.add(delivery.destination);
+        const lane: Promise<void> = this.deliverOne(delivery).finally(() => {
+          busy.delete(delivery.destination);
+          lanes.delete(lane);
+        });
+        lanes.add(lane);
+      }
+    };
+    fill();
+    while (lanes.size > 0) {
+      await Promise.race(lanes);
+      fill();
     }
   }
 

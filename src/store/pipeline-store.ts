@@ -303,13 +303,15 @@ export class PipelineStore {
   /**
    * Deliveries due now, in an order that keeps a study's story straight: a RIS report only after the
    * PACS has the images it points to (or an admin discarded that PACS delivery and released the report), and a
-   * revision only after the previous revision's delivery to the same destination is settled.
+   * revision only after the previous revision's delivery to the same destination is settled. Destinations in
+   * `except` (those with a delivery in flight) are left out.
    */
-  dueDeliveries(now: number, limit = 32): Delivery[] {
+  dueDeliveries(now: number, limit = 32, except: readonly string[] = []): Delivery[] {
     const rows = this.db
       .prepare(
         `SELECT d.*, j.study_instance_uid, j.revision FROM deliveries d JOIN jobs j ON j.id = d.job_id
          WHERE d.state = 'pending' AND d.next_attempt_at <= ?
+           AND d.destination NOT IN (SELECT value FROM json_each(?))
            AND (d.kind = 'pacs' OR NOT EXISTS (
              SELECT 1 FROM deliveries p WHERE p.job_id = d.job_id AND p.kind = 'pacs' AND p.state IN ('pending', 'parked')))
            AND NOT EXISTS (
@@ -319,7 +321,7 @@ export class PipelineStore {
          ORDER BY j.priority = 'urgent' DESC, d.job_id, d.kind = 'ris', d.id
          LIMIT ?`,
       )
-      .all(now, limit) as DeliveryRow[];
+      .all(now, JSON.stringify(except), limit) as DeliveryRow[];
     return rows.map(toDelivery);
   }
 
