@@ -3,37 +3,15 @@
 // colours for size and makes the object lossy (LossyImageCompression 01, its ratio and ISO_10918_1 appended to the
 // source's own history). Every encapsulated object holds one fragment per frame behind a Basic Offset Table.
 
-import { TransferSyntax } from '../dicom/transfer-syntaxes.js';
 import { encodeFrame, frameEncodersReady, initFrameEncoders, type FrameCodec } from '../imaging/frame-encoder.js';
 import { encodeRleFrame } from '../imaging/rle-encoder.js';
 import type { RgbImage } from './heatmap-overlay.js';
-
-export const SC_ENCODINGS = ['explicit-le', 'rle', 'jpeg-ls-lossless', 'jpeg-lossless', 'jpeg-baseline'] as const;
-
-export type ScEncoding = (typeof SC_ENCODINGS)[number];
-
-/** The transfer syntax each encoding writes (docs/conformance-statement.md lists these). */
-export const SC_ENCODING_SYNTAX: Record<ScEncoding, string> = {
-  'explicit-le': TransferSyntax.ExplicitVRLittleEndian,
-  rle: TransferSyntax.RleLossless,
-  'jpeg-ls-lossless': TransferSyntax.JpegLsLossless,
-  'jpeg-lossless': TransferSyntax.JpegLosslessSV1,
-  'jpeg-baseline': TransferSyntax.JpegBaseline,
-};
-
-/** libjpeg's quality for jpeg-baseline unless configured: visually lossless for a colour overlay. */
-export const DEFAULT_JPEG_QUALITY = 90;
-
-export interface ScEncodingOptions {
-  encoding: ScEncoding;
-  /** jpeg-baseline only, 1..100. */
-  jpegQuality?: number;
-  /**
-   * Largest Part 10 object in bytes; a picture that would be larger is scaled down (aspect kept) until it fits.
-   * Unlimited when left out.
-   */
-  maxBytes?: number;
-}
+import {
+  DEFAULT_JPEG_QUALITY,
+  SC_ENCODING_SYNTAX,
+  type ScEncoding,
+  type ScEncodingOptions,
+} from './sc-encoding-types.js';
 
 const WASM_CODEC: Partial<Record<ScEncoding, FrameCodec>> = {
   'jpeg-ls-lossless': 'jpeg-ls-lossless',

@@ -21,7 +21,8 @@ import {
 } from './report-inputs.js';
 import { readSourceInstance, type SourceInstance } from './source-instance.js';
 import { downscaleRgb } from './rgb-downscale.js';
-import { encodeScPixels, type EncodedScPixels, type ScEncodingOptions } from './sc-encoding.js';
+import { encodeScPixels, type EncodedScPixels } from './sc-encoding.js';
+import type { ScEncodingOptions } from './sc-encoding-types.js';
 
 export type ScSopClass = 'secondary-capture' | 'multiframe-true-color';
 

@@ -9,12 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { GatewayError } from '../../src/errors.js';
 import type { RgbImage } from '../../src/reporting/heatmap-overlay.js';
-import {
-  SC_ENCODINGS,
-  SC_ENCODING_SYNTAX,
-  prepareScEncoding,
-  type ScEncoding,
-} from '../../src/reporting/sc-encoding.js';
+import { prepareScEncoding } from '../../src/reporting/sc-encoding.js';
+import { SC_ENCODINGS, SC_ENCODING_SYNTAX, type ScEncoding } from '../../src/reporting/sc-encoding-types.js';
 import { writeSecondaryCapture, type ScSopClass } from '../../src/reporting/secondary-capture.js';
 import { compressFile, writeImageFile } from '../helpers/dicom-factory.js';
 import { runCommand } from '../helpers/run-command.js';
