@@ -371,11 +371,13 @@ export const secondaryCaptureSchema = z
   .object({
     /**
      * Transfer syntax of the heatmap SC: explicit-le (uncompressed), rle (RLE Lossless), jpeg-ls-lossless,
-     * jpeg-lossless (JPEG Lossless SV1), jpeg-baseline (lossy: LossyImageCompression 01). Default rle: lossless,
-     * supported by practically every PACS and viewer, 3x smaller than explicit-le on our heatmaps and the fastest
-     * to encode (BENCHMARKS.md, "Secondary Capture encodings (issue 19)").
+     * jpeg-lossless (JPEG Lossless SV1), jpeg-baseline (lossy: LossyImageCompression 01). Default jpeg-lossless:
+     * lossless, the JPEG lossless syntax nearly every PACS and viewer decodes, 34 to 44% smaller than explicit-le on
+     * our heatmaps for tens of milliseconds per SC; JPEG-LS is smaller still but slower and less widely supported, RLE
+     * barely smaller (BENCHMARKS.md, "Secondary Capture encodings (issue 19)"). A PACS that takes SCs only
+     * uncompressed gets them decompressed by our SCU.
      */
-    encoding: z.enum(SC_ENCODINGS).default('rle'),
+    encoding: z.enum(SC_ENCODINGS).default('jpeg-lossless'),
     /** jpeg-baseline only: libjpeg quality 1..100. */
     jpegQuality: z.number().int().min(1).max(100).default(DEFAULT_JPEG_QUALITY),
     /** Largest SC object in bytes; a larger one is scaled down (aspect kept) until it fits. No cap when left out. */
