@@ -1,7 +1,7 @@
 // Lossless compression of a phantom's single frame with the gateway's WASM encoders (src/imaging/frame-encoder.ts:
-// libjpeg, CharLS, OpenJPEG, RLE), so that the gateway can be fed the compressed syntaxes modalities send without DCMTK at hand. Only lossless
-// syntaxes: the decoded pixels of a phantom must equal its ground truth. HTJ2K is left out on purpose: dciodvfy
-// (dicom3tools) cannot read it, and every phantom file must validate.
+// libjpeg, CharLS, OpenJPEG, RLE), so that the gateway can be fed the compressed syntaxes modalities send without
+// DCMTK at hand. Only lossless syntaxes: the decoded pixels of a phantom must equal its ground truth. HTJ2K is left
+// out on purpose: dciodvfy (dicom3tools) cannot read it, and every phantom file must validate.
 
 import { GatewayError } from '../errors.js';
 import { TransferSyntax } from '../dicom/transfer-syntaxes.js';
