@@ -13,6 +13,7 @@ const classificationSchema = z.object({
 const explanationFactsSchema = z.object({
   targetClass: z.string(),
   composite: z.string(),
+  parameters: z.string().optional(),
   logit: z.number(),
   relevanceSum: z.number(),
   absorbedShare: z.number(),
@@ -51,6 +52,7 @@ export const writtenImageResultSchema = z.object({
   kind: z.literal('written'),
   classification: classificationSchema,
   explanation: explanationFactsSchema,
+  model: z.object({ modelUid: z.string().min(1), version: z.string() }).optional(),
   outputs: z.array(outputObjectSchema),
   stageMs: stageMsSchema,
 }) satisfies z.ZodType<Written>;

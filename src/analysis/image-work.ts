@@ -8,7 +8,6 @@ import type { Classification } from './batch-runner.js';
 import { writeSecondaryCapture, type DerivedObject, type ScDownscale } from '../reporting/secondary-capture.js';
 import { prepareScEncoding } from '../reporting/sc-encoding.js';
 import type { ScEncodingOptions } from '../reporting/sc-encoding-types.js';
-import { writeStructuredReport } from '../reporting/structured-report.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
 import { isOutOfSpace } from '../store/out-of-resources.js';
 import type { StageMs } from '../logging/stage-timings.js';
@@ -32,9 +31,16 @@ export interface OutputObject {
 }
 
 export interface ImageWorkRequest {
-  images: Array<{ sopInstanceUid: string; path: string }>;
+  /**
+   * `instanceNumber`: the image's place in its job (1-based, stable: the pipeline orders the job's images), its
+   * Instance Number in the study's one heatmap series; the source's own when left out.
+   */
+  images: Array<{ sopInstanceUid: string; path: string; instanceNumber?: number }>;
+  /** The worker writes the heatmap SC when this holds 'sc'; the study's SR is written by the pipeline, once. */
   outputs: OutputKind[];
   revision: number;
+  /** The earlier revision these results replace (its series then say they are a correction). */
+  supersedesRevision?: number;
   /** ISO time the results are stamped with: the same for every image of a job. */
   createdAt: string;
   /** Folder for this job's objects (the spool's outputs/<study>/r<revision>). */
@@ -48,6 +54,8 @@ export interface ImageWorkRequest {
 export interface ExplanationFacts {
   targetClass: string;
   composite: string;
+  /** The rules' parameters as text (describeLrpParameters), for the SR the pipeline writes. */
+  parameters?: string;
   logit: number;
   relevanceSum: number;
   absorbedShare: number;
@@ -59,6 +67,11 @@ export type ImageWorkResult =
       kind: 'written';
       classification: Classification;
       explanation: ExplanationFacts;
+      /**
+       * The model that made the outputs (part of their derived UIDs): the study's SR and rejection note are derived
+       * from it. Absent in results stored before it was recorded.
+       */
+      model?: { modelUid: string; version: string };
       outputs: OutputObject[];
       /** Milliseconds per stage for this image; a batch's explanation (forward pass and LRP) is shared out evenly. */
       stageMs: StageMs;
@@ -82,7 +95,8 @@ export async function processImages(engine: InferenceEngine, request: ImageWorkR
   );
   const model = outputModelInfo(engine.manifest);
   const createdAt = new Date(request.createdAt);
-  const supersedes = request.revision > 0 ? { supersedesRevision: request.revision - 1 } : {};
+  const supersedes = request.supersedesRevision === undefined ? {} : { supersedesRevision: request.supersedesRevision };
+  const instanceNumbers = new Map(request.images.map((i) => [i.sopInstanceUid, i.instanceNumber]));
   const results: ImageWorkResult[] = [];
   for (const r of analysed) {
     if (r.kind === 'failed') {
@@ -95,36 +109,22 @@ export async function processImages(engine: InferenceEngine, request: ImageWorkR
       if (heatmap === undefined) throw new GatewayError('INTERNAL', 'the analysis returned no heatmap for the image');
       const { explanation, summary, overlay } = heatmap;
       const objects: Array<{ kind: OutputKind; object: DerivedObject }> = [];
-      if (request.scEncoding !== undefined) await prepareScEncoding(request.scEncoding.encoding);
-      const sc = writeSecondaryCapture({
-        source: r.bytes,
-        image: overlay.image,
-        model,
-        classification,
-        explanation: summary,
-        revision: request.revision,
-        createdAt,
-        usageNotice: request.usageNotice,
-        ...supersedes,
-        ...(request.scEncoding === undefined ? {} : { encoding: request.scEncoding }),
-      });
-      if (request.outputs.includes('sc')) objects.push({ kind: 'sc', object: sc });
-      if (request.outputs.includes('sr')) {
-        const heatmaps = request.outputs.includes('sc') ? [sc] : [];
-        objects.push({
-          kind: 'sr',
-          object: writeStructuredReport({
-            source: r.bytes,
-            model,
-            classification,
-            explanation: summary,
-            heatmaps,
-            revision: request.revision,
-            createdAt,
-            usageNotice: request.usageNotice,
-            ...supersedes,
-          }),
+      if (request.outputs.includes('sc')) {
+        if (request.scEncoding !== undefined) await prepareScEncoding(request.scEncoding.encoding);
+        const sc = writeSecondaryCapture({
+          source: r.bytes,
+          image: overlay.image,
+          model,
+          classification,
+          explanation: summary,
+          revision: request.revision,
+          createdAt,
+          usageNotice: request.usageNotice,
+          ...supersedes,
+          ...(instanceNumbers.get(r.id) === undefined ? {} : { instanceNumber: instanceNumbers.get(r.id) }),
+          ...(request.scEncoding === undefined ? {} : { encoding: request.scEncoding }),
         });
+        objects.push({ kind: 'sc', object: sc });
       }
       const outputs: OutputObject[] = [];
       for (const { kind, object } of objects) {
@@ -146,10 +146,12 @@ export async function processImages(engine: InferenceEngine, request: ImageWorkR
         explanation: {
           targetClass: explanation.targetClass,
           composite: explanation.composite,
+          ...(summary.parameters === undefined ? {} : { parameters: summary.parameters }),
           logit: explanation.logit,
           relevanceSum: explanation.relevanceSum,
           absorbedShare: explanation.absorbedShare,
         },
+        model: { modelUid: model.modelUid, version: model.version },
         outputs,
         // The picture's drawing counts as writing, as it always has in /metrics.
         stageMs: {

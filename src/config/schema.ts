@@ -219,6 +219,16 @@ export const explainSchema = lrpOptionsSchema.extend({
 const name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'use letters, digits, _ . - (at most 64)');
 const hostPort = { host: z.string().min(1), port: z.number().int().min(1).max(65535) };
 
+// Series layout (issue 19 item 2): IHE IOCM withdrawal of a superseded revision, per PACS destination.
+const supersededKeys = {
+  /**
+   * With a corrected revision, send a Key Object Selection rejection note ("Rejected for Quality Reasons") listing
+   * the superseded revision's objects, after the new ones. Off for a PACS that files KOS objects but does not act
+   * on them and would only show one more series.
+   */
+  rejectSuperseded: z.boolean().default(true),
+};
+
 export const pacsDestinationSchema = z.discriminatedUnion('type', [
   z
     .object({
@@ -233,9 +243,10 @@ export const pacsDestinationSchema = z.discriminatedUnion('type', [
       responseTimeoutSeconds: z.number().positive().default(60),
       /** DICOM TLS toward this PACS; plain TCP when left out. */
       tls: dicomClientTlsSchema.optional(),
+      ...supersededKeys,
     })
     .strict(),
-  z.object({ type: z.literal('folder'), name, path: z.string().min(1) }).strict(),
+  z.object({ type: z.literal('folder'), name, path: z.string().min(1), ...supersededKeys }).strict(),
   // DICOMweb STOW-RS (issue 19): secrets live in files (like TLS keys), never inline in the config.
   z
     .object({
@@ -257,6 +268,7 @@ export const pacsDestinationSchema = z.discriminatedUnion('type', [
       /** For an https baseUrl: the CA the server's certificate must chain to; the system's trust store when left out. */
       tls: z.object({ caFile: pemFile.optional() }).strict().optional(),
       timeoutSeconds: z.number().positive().default(120),
+      ...supersededKeys,
     })
     .strict(),
 ]);

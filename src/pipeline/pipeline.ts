@@ -21,6 +21,14 @@ import { failureClassOf, nextAttemptAt, type RetryPolicy } from '../export/retry
 import type { StageTimings } from '../logging/stage-timings.js';
 import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js';
 import { buildStudyReport, studyLevelResult } from './study-report.js';
+import {
+  imagePositions,
+  revisionDir,
+  studyObjects,
+  supersededRevision,
+  type SupersededRevision,
+} from './study-objects.js';
+import { outputModelInfo } from '../reporting/report-inputs.js';
 import { storedAction, storedAttributes, storedPayload, storedResult } from './stored-columns.js';
 
 export interface ModelRuntime {
@@ -218,7 +226,14 @@ export class Pipeline implements Stage {
       // an urgent study that arrives during a backlog goes next, not after the backlog.
       const next = (): ActiveJob | undefined => {
         for (const job of pipelineStore.jobsToRoute()) this.route(job.jobId, job.studyInstanceUid, job.revision);
-        const job = pipelineStore.activeJobs().find((j) => !taken.has(j.jobId));
+        const active = pipelineStore.activeJobs();
+        // A revision waits for the study's earlier ones still in processing: it must see what they sent to
+        // supersede it (the rejection note, the SR's predecessor). The lane that finishes the earlier one takes it.
+        const job = active.find(
+          (j) =>
+            !taken.has(j.jobId) &&
+            !active.some((e) => e.studyInstanceUid === j.studyInstanceUid && e.revision < j.revision),
+        );
         if (job) taken.add(job.jobId);
         return job;
       };
@@ -344,7 +359,14 @@ export class Pipeline implements Stage {
           this.now(),
         );
     }
-    const outDir = path.join(this.options.outputsDir, job.studyInstanceUid, `r${job.revision}`);
+    const outDir = revisionDir(this.options.outputsDir, job.studyInstanceUid, job.revision);
+    // What this revision corrects: its objects say so, and a rejection note withdraws what that revision sent.
+    const superseded = readOrError(() =>
+      supersededRevision(pipelineStore, this.options.outputsDir, job.studyInstanceUid, job.revision),
+    );
+    if (superseded instanceof GatewayError) return this.failUnreadable(job, superseded);
+    // Numbered among the images that are processed (skipped ones take no place), the same on every attempt.
+    const positions = imagePositions(pipelineStore.jobImages(job.jobId).filter((i) => i.state !== 'skipped'));
     const createdAt = new Date(store.jobCreatedAt(job.jobId) ?? this.now()).toISOString();
     // An image a worker already died on goes alone: if it is the poison, it takes no other image down again.
     const suspects = toProcess.filter((i) => i.crashes > 0);
@@ -356,9 +378,14 @@ export class Pipeline implements Stage {
       let results: ImageWorkResult[];
       try {
         results = await model.pool.process({
-          images: batch.map((i) => ({ sopInstanceUid: i.sopInstanceUid, path: i.path })),
+          images: batch.map((i) => ({
+            sopInstanceUid: i.sopInstanceUid,
+            path: i.path,
+            instanceNumber: positions.get(i.sopInstanceUid),
+          })),
           outputs: action.outputs,
           revision: job.revision,
+          ...(superseded === undefined ? {} : { supersedesRevision: superseded.revision }),
           createdAt,
           outDir,
           target: config.explain.target,
@@ -428,7 +455,7 @@ export class Pipeline implements Stage {
       }
       if (noSpace !== undefined) return this.waitForSpace(job, noSpace);
     }
-    await this.finishJob(job, action, model.manifest, createdAt);
+    await this.finishJob(job, action, model.manifest, createdAt, { superseded, positions });
   }
 
   /**
@@ -537,10 +564,16 @@ export class Pipeline implements Stage {
     action: ProcessAction,
     manifest: ModelManifest,
     createdAt: string,
+    layout: { superseded: SupersededRevision | undefined; positions: ReadonlyMap<string, number> },
   ): Promise<void> {
     const { pipelineStore, config, logger } = this.options;
     const images = pipelineStore.jobImages(job.jobId);
-    const written = readOrError(() => images.flatMap((i) => (i.state === 'written' ? [storedResult(i)] : [])));
+    const place = (sop: string) => layout.positions.get(sop) ?? Number.POSITIVE_INFINITY;
+    const written = readOrError(() =>
+      images
+        .flatMap((i) => (i.state === 'written' ? [storedResult(i)] : []))
+        .sort((a, b) => place(a.sopInstanceUid) - place(b.sopInstanceUid)),
+    );
     if (written instanceof GatewayError) return this.failUnreadable(job, written);
     const ids = { jobId: job.jobId, studyInstanceUid: job.studyInstanceUid, revision: job.revision };
     const now = this.now();
@@ -563,14 +596,45 @@ export class Pipeline implements Stage {
       });
       return;
     }
+    // Once per study revision, here rather than per image in the workers: the SR covering every image, and the
+    // rejection note withdrawing what the superseded revision sent. Both derive their UIDs, so a resumed job
+    // writes the same files again.
+    const dir = revisionDir(this.options.outputsDir, job.studyInstanceUid, job.revision);
+    const study = await studyObjects({
+      results: written,
+      sourcePaths: new Map(images.map((i) => [i.sopInstanceUid, i.path])),
+      model: outputModelInfo(manifest),
+      revision: job.revision,
+      superseded: layout.superseded,
+      withSr: action.outputs.includes('sr'),
+      createdAt: new Date(createdAt),
+      usageNotice: DEFAULT_USAGE_NOTICE,
+    });
+    const fileOf = (o: { sopInstanceUid: string }) => path.join(dir, `${o.sopInstanceUid}.dcm`);
+    try {
+      for (const object of [study.sr, study.rejection])
+        if (object !== undefined) await writeFileAtomic(dir, `${object.sopInstanceUid}.dcm`, object.bytes);
+    } catch (error) {
+      if (isOutOfSpace(error))
+        return this.waitForSpace(job, `no disk space for the study's SR or rejection note: ${describeError(error)}`);
+      throw error;
+    }
     const deliveries: Array<{ kind: 'pacs' | 'ris'; destination: string; payload: string }> = [];
-    const files = written.flatMap((w) => w.outputs.map((o) => o.path));
-    for (const name of action.pacs)
+    // The heatmaps in their series' order, then the SR, then (where the PACS takes it) the rejection note: after
+    // the objects that replace what it withdraws.
+    const files = [...written.flatMap((w) => w.outputs.map((o) => o.path)), ...(study.sr ? [fileOf(study.sr)] : [])];
+    for (const name of action.pacs) {
+      const pacs = config.destinations.pacs.find((d) => d.name === name);
+      const reject = study.rejection !== undefined && (pacs?.rejectSuperseded ?? true);
       deliveries.push({
         kind: 'pacs',
         destination: name,
-        payload: JSON.stringify({ kind: 'pacs', files } satisfies DeliveryPayload),
+        payload: JSON.stringify({
+          kind: 'pacs',
+          files: reject && study.rejection ? [...files, fileOf(study.rejection)] : files,
+        } satisfies DeliveryPayload),
       });
+    }
     const best = studyLevelResult(written);
     const source = best && images.find((i) => i.sopInstanceUid === best.sopInstanceUid);
     for (const name of action.ris) {
@@ -587,7 +651,6 @@ export class Pipeline implements Stage {
         ris,
         createdAt: new Date(createdAt),
       });
-      const dir = path.join(this.options.outputsDir, job.studyInstanceUid, `r${job.revision}`);
       const file = path.join(dir, `${report.controlId}.hl7`);
       try {
         await writeFileAtomic(dir, `${report.controlId}.hl7`, Buffer.from(report.message, 'utf8'));
@@ -619,6 +682,9 @@ export class Pipeline implements Stage {
       deliveries: deliveries.length,
       images: written.length,
       imagesFailed: failed.length,
+      sr: study.sr?.sopInstanceUid ?? null,
+      supersedes: layout.superseded?.revision ?? null,
+      rejectionNote: study.rejection?.sopInstanceUid ?? null,
     });
     this.scheduleDeliveries(0);
   }

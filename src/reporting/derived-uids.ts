@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 
 /** What kind of object a UID names; part of the hash so two kinds never share a UID. */
-export type DerivedOutputKind = 'heatmap-sc' | 'heatmap-mf-sc' | 'classification-sr';
+export type DerivedOutputKind = 'heatmap-sc' | 'heatmap-mf-sc' | 'classification-sr' | 'rejection-kos';
 
 export interface DerivedModelKey {
   modelUid: string;
@@ -56,18 +56,33 @@ export function derivedInstanceUid(key: InstanceUidKey): string {
   ]);
 }
 
-export interface SeriesUidKey {
-  sourceSeriesInstanceUid: string;
+export interface StudyOutputKey {
+  studyInstanceUid: string;
   model: DerivedModelKey;
   kind: DerivedOutputKind;
   revision: number;
 }
 
-/** Series Instance UID: one AI series per (source series, model version, output kind, revision). */
-export function derivedSeriesUid(key: SeriesUidKey): string {
+/**
+ * Series Instance UID: one series per (study, model version, output kind, revision), so a study's heatmaps of one
+ * revision sit in one series whatever source series they come from, and each revision has series of its own.
+ */
+export function derivedSeriesUid(key: StudyOutputKey): string {
   return uidFromParts([
-    'series',
-    key.sourceSeriesInstanceUid,
+    'study-series',
+    key.studyInstanceUid,
+    key.model.modelUid,
+    key.model.version,
+    key.kind,
+    key.revision,
+  ]);
+}
+
+/** SOP Instance UID of an object made once per study and revision (the SR, the rejection note). */
+export function studyInstanceUid(key: StudyOutputKey): string {
+  return uidFromParts([
+    'study-instance',
+    key.studyInstanceUid,
     key.model.modelUid,
     key.model.version,
     key.kind,

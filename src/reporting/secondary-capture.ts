@@ -8,6 +8,7 @@ import type { NaturalDataset } from 'dcmjs';
 import { GatewayError } from '../errors.js';
 import { checkRevision } from './output-revision.js';
 import { derivedInstanceUid, derivedSeriesUid, type DerivedOutputKind } from './derived-uids.js';
+import { outputSeriesNumber } from './series-numbers.js';
 import { dicomMoment } from './dicom-datetime.js';
 import type { RgbImage } from './heatmap-overlay.js';
 import { seriesDescription } from './output-notice.js';
@@ -36,9 +37,6 @@ const OUTPUT_KIND: Record<ScSopClass, DerivedOutputKind> = {
   'multiframe-true-color': 'heatmap-mf-sc',
 };
 
-/** Series numbers of our AI series sit above the modality's own. */
-export const HEATMAP_SERIES_NUMBER_BASE = 9000;
-
 export interface SecondaryCaptureRequest {
   /** The source instance's Part 10 bytes (or its attributes, already read). */
   source: Uint8Array | SourceInstance;
@@ -57,9 +55,12 @@ export interface SecondaryCaptureRequest {
   sopClass?: ScSopClass;
   /** Default "NOT FOR DIAGNOSTIC USE"; '' when the site's configuration allows diagnostic use. */
   usageNotice?: string;
-  /** Default 9000 + the source's Series Number. */
+  /** Default the revision's heatmap series number (series-numbers.ts). */
   seriesNumber?: number;
-  /** Default the source's Instance Number (1 when it has none). */
+  /**
+   * The image's place in its study's heatmap series (the pipeline numbers a job's images 1..n in a stable order);
+   * default the source's Instance Number (1 when it has none).
+   */
   instanceNumber?: number;
   /**
    * Transfer syntax and size cap of the pixels; default explicit-le, no cap. The WASM encodings need
@@ -114,8 +115,9 @@ export function writeSecondaryCapture(request: SecondaryCaptureRequest): Derived
     revision: request.revision,
     variant: explanation.targetClass,
   });
+  // One heatmap series per study and revision: every source image's picture goes into it.
   const seriesInstanceUid = derivedSeriesUid({
-    sourceSeriesInstanceUid: source.seriesInstanceUid,
+    studyInstanceUid: source.studyInstanceUid,
     model: modelKey,
     kind,
     revision: request.revision,
@@ -180,7 +182,7 @@ export function writeSecondaryCapture(request: SecondaryCaptureRequest): Derived
     DateOfSecondaryCapture: now.date,
     TimeOfSecondaryCapture: now.time,
     SeriesInstanceUID: seriesInstanceUid,
-    SeriesNumber: request.seriesNumber ?? HEATMAP_SERIES_NUMBER_BASE + (source.seriesNumber ?? 0),
+    SeriesNumber: request.seriesNumber ?? outputSeriesNumber('heatmap', request.revision),
     InstanceNumber: request.instanceNumber ?? source.instanceNumber ?? 1,
     // The picture keeps the source's orientation: it is the source image, scaled, with a strip added.
     PatientOrientation: source.patientOrientation.length === 2 ? source.patientOrientation : '',

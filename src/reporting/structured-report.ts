@@ -1,13 +1,15 @@
-// The classification as a Comprehensive SR (PS3.3 A.35.3) for archives and viewers that read structured
-// results: predicted class and every probability as coded content, the device that produced them, and
-// references to the source image and the heatmap Secondary Capture. The tree follows TID 1500's shape
-// (Imaging Measurement Report > Imaging Measurements > Measurement Group) without claiming conformance to the
-// template: no ContentTemplateSequence, so no reader holds it to rows it does not have.
+// A study revision's classification as one Comprehensive SR (PS3.3 A.35.3) for archives and viewers that read
+// structured results: for every image, its predicted class and every probability as coded content and its heatmap
+// Secondary Capture, plus the device that produced them. The tree follows TID 1500's shape (Imaging Measurement
+// Report > Imaging Measurements > one Measurement Group per image) without claiming conformance to the template:
+// no ContentTemplateSequence, so no reader holds it to rows it does not have.
 // Always UNVERIFIED and PRELIMINARY: no person has signed it.
 
 import type { NaturalDataset } from 'dcmjs';
 import { checkRevision } from './output-revision.js';
-import { derivedInstanceUid, derivedSeriesUid } from './derived-uids.js';
+import { derivedSeriesUid, studyInstanceUid } from './derived-uids.js';
+import { outputSeriesNumber } from './series-numbers.js';
+import { GatewayError } from '../errors.js';
 import { dicomMoment } from './dicom-datetime.js';
 import { seriesDescription } from './output-notice.js';
 import { isAscii, writePart10 } from './part10-writer.js';
@@ -25,24 +27,33 @@ import { readSourceInstance, type SourceInstance } from './source-instance.js';
 
 export const COMPREHENSIVE_SR_SOP_CLASS_UID = '1.2.840.10008.5.1.4.1.1.88.33';
 
-/** SR series numbers sit above the heatmap series (9000 + source series). */
-export const SR_SERIES_NUMBER_BASE = 9500;
+/** A reference to one of our objects (the heatmap of an image, the SR a corrected one replaces). */
+export type ObjectRef = Pick<DerivedObject, 'sopClassUid' | 'sopInstanceUid' | 'seriesInstanceUid'>;
+
+/** One image of the study revision, as the report states it. */
+export interface ReportedImage {
+  /** The source instance's Part 10 bytes, or its attributes, already read. */
+  source: Uint8Array | SourceInstance;
+  classification: ClassificationSummary;
+  /** How its heatmap was made (named in the SR); leave out when it has none. */
+  explanation?: ExplanationSummary;
+  /** Its heatmap Secondary Capture, when one was written. */
+  heatmap?: ObjectRef;
+}
 
 export interface StructuredReportRequest {
-  source: Uint8Array | SourceInstance;
+  /** Every classified image of the study revision (at least one, all of one study), in the heatmap series' order. */
+  images: readonly ReportedImage[];
   model: OutputModelInfo;
-  classification: ClassificationSummary;
-  /** How the referenced heatmaps were made (named in the SR); leave out when there are none. */
-  explanation?: ExplanationSummary;
-  /** The heatmap objects (writeSecondaryCapture results) to reference; may be empty. */
-  heatmaps: ReadonlyArray<Pick<DerivedObject, 'sopClassUid' | 'sopInstanceUid' | 'seriesInstanceUid'>>;
   revision: number;
-  /** The earlier revision whose SR this one replaces: referenced as Predecessor Document. */
+  /** The earlier revision this report replaces (named in the series description and the comment). */
   supersedesRevision?: number;
+  /** That revision's SR, as it was sent: referenced as Predecessor Document. */
+  predecessor?: ObjectRef;
   createdAt: Date;
   usageNotice?: string;
+  /** Default the revision's SR series number (series-numbers.ts). */
   seriesNumber?: number;
-  instanceNumber?: number;
 }
 
 type ContentItem = NaturalDataset;
@@ -89,46 +100,52 @@ function decimal(p: number): string {
 }
 
 export function writeStructuredReport(request: StructuredReportRequest): DerivedObject {
-  const source = request.source instanceof Uint8Array ? readSourceInstance(request.source) : request.source;
-  const { model, classification } = request;
+  const images = request.images.map((i) => ({
+    ...i,
+    source: i.source instanceof Uint8Array ? readSourceInstance(i.source) : i.source,
+  }));
+  const first = images[0];
+  if (first === undefined) throw new GatewayError('INTERNAL', 'a structured report needs at least one image');
+  const studyUid = first.source.studyInstanceUid;
+  const stray = images.find((i) => i.source.studyInstanceUid !== studyUid);
+  if (stray !== undefined)
+    throw new GatewayError(
+      'INTERNAL',
+      `image ${stray.source.sopInstanceUid} is of another study than ${first.source.sopInstanceUid}; one SR covers one study`,
+    );
+  const { model } = request;
   checkRevision(request.revision, request.supersedesRevision);
-  const modelKey = { modelUid: model.modelUid, version: model.version };
-  const uids = (revision: number) => ({
-    sopInstanceUid: derivedInstanceUid({
-      sourceSopInstanceUid: source.sopInstanceUid,
-      model: modelKey,
-      kind: 'classification-sr',
-      revision,
-    }),
-    seriesInstanceUid: derivedSeriesUid({
-      sourceSeriesInstanceUid: source.seriesInstanceUid,
-      model: modelKey,
-      kind: 'classification-sr',
-      revision,
-    }),
-  });
-  const { sopInstanceUid, seriesInstanceUid } = uids(request.revision);
+  const key = { studyInstanceUid: studyUid, model: { modelUid: model.modelUid, version: model.version } };
+  const sopInstanceUid = studyInstanceUid({ ...key, kind: 'classification-sr', revision: request.revision });
+  const seriesInstanceUid = derivedSeriesUid({ ...key, kind: 'classification-sr', revision: request.revision });
   const now = dicomMoment(request.createdAt);
   const usageNotice = request.usageNotice ?? DEFAULT_USAGE_NOTICE;
-  const sourceRef = { sopClassUid: source.sopClassUid, sopInstanceUid: source.sopInstanceUid };
-  const inferredFromSource = imageItem('INFERRED FROM', sourceRef);
+  const refOf = (i: (typeof images)[number]) => ({
+    sopClassUid: i.source.sopClassUid,
+    sopInstanceUid: i.source.sopInstanceUid,
+  });
 
-  const measurements: ContentItem[] = [
-    textItem('HAS CONCEPT MOD', CODES.algorithmName, model.name),
-    textItem('HAS CONCEPT MOD', CODES.algorithmVersion, model.version),
-    codeItem('CONTAINS', CODES.finding, classCode(classification.predicted), [inferredFromSource]),
-    ...probabilityList(classification).map(({ name, probability }) => ({
-      RelationshipType: 'CONTAINS',
-      ValueType: 'NUM',
-      ConceptNameCodeSequence: [CODES.probability],
-      MeasuredValueSequence: [
-        { NumericValue: decimal(probability), MeasurementUnitsCodeSequence: [CODES.probabilityUnit] },
-      ],
-      ContentSequence: [codeItem('HAS CONCEPT MOD', CODES.finding, classCode(name))],
-    })),
-    // The heatmaps, as evidence of where the finding comes from.
-    ...request.heatmaps.map((h) => imageItem('CONTAINS', h)),
-  ];
+  // One Measurement Group per image: its finding (inferred from its source), its probabilities and its heatmap.
+  const groups: ContentItem[] = images.map((image) =>
+    containerItem('CONTAINS', CODES.measurementGroup, [
+      textItem('HAS CONCEPT MOD', CODES.algorithmName, model.name),
+      textItem('HAS CONCEPT MOD', CODES.algorithmVersion, model.version),
+      codeItem('CONTAINS', CODES.finding, classCode(image.classification.predicted), [
+        imageItem('INFERRED FROM', refOf(image)),
+      ]),
+      ...probabilityList(image.classification).map(({ name, probability }) => ({
+        RelationshipType: 'CONTAINS',
+        ValueType: 'NUM',
+        ConceptNameCodeSequence: [CODES.probability],
+        MeasuredValueSequence: [
+          { NumericValue: decimal(probability), MeasurementUnitsCodeSequence: [CODES.probabilityUnit] },
+        ],
+        ContentSequence: [codeItem('HAS CONCEPT MOD', CODES.finding, classCode(name))],
+      })),
+      // The heatmap, as evidence of where the finding comes from.
+      ...(image.heatmap ? [imageItem('CONTAINS', image.heatmap)] : []),
+    ]),
+  );
   const content: ContentItem[] = [
     codeItem('HAS CONCEPT MOD', CODES.language, CODES.english),
     codeItem('HAS OBS CONTEXT', CODES.observerType, CODES.device),
@@ -137,19 +154,27 @@ export function writeStructuredReport(request: StructuredReportRequest): Derived
     textItem('HAS OBS CONTEXT', CODES.deviceObserverManufacturer, model.manufacturer),
     textItem('HAS OBS CONTEXT', CODES.deviceObserverModelName, `${model.name} ${model.version}`),
     codeItem('HAS CONCEPT MOD', CODES.procedureReported, CODES.plainChestXray),
-    containerItem('CONTAINS', CODES.imageLibrary, [
-      imageItem('CONTAINS', sourceRef),
-      ...request.heatmaps.map((h) => imageItem('CONTAINS', h)),
-    ]),
-    containerItem('CONTAINS', CODES.imagingMeasurements, [
-      containerItem('CONTAINS', CODES.measurementGroup, measurements),
-    ]),
+    containerItem(
+      'CONTAINS',
+      CODES.imageLibrary,
+      images.flatMap((i) => [
+        imageItem('CONTAINS', refOf(i)),
+        ...(i.heatmap ? [imageItem('CONTAINS', i.heatmap)] : []),
+      ]),
+    ),
+    containerItem('CONTAINS', CODES.imagingMeasurements, groups),
+  ];
+  // Each distinct way a heatmap was made, once ("LRP (isnet, ...) for 'COVID-19'").
+  const methods = [
+    ...new Set(
+      images.flatMap((i) =>
+        i.explanation && i.heatmap ? [`${describeMethod(i.explanation)} for '${i.explanation.targetClass}'`] : [],
+      ),
+    ),
   ];
   const comment = [
     usageNotice,
-    request.explanation && request.heatmaps.length > 0
-      ? `Heatmap: ${describeMethod(request.explanation)} for '${request.explanation.targetClass}'.`
-      : '',
+    methods.length === 0 ? '' : `Heatmap: ${methods.join('; ')}.`,
     request.supersedesRevision === undefined
       ? ''
       : `Corrected result: replaces the report of revision ${request.supersedesRevision}.`,
@@ -166,19 +191,21 @@ export function writeStructuredReport(request: StructuredReportRequest): Derived
       list.push({ ReferencedSOPClassUID: ref.sopClassUid, ReferencedSOPInstanceUID: ref.sopInstanceUid });
     evidenceSeries.set(series, list);
   };
-  addEvidence(source.seriesInstanceUid, sourceRef);
-  for (const h of request.heatmaps) addEvidence(h.seriesInstanceUid, h);
+  for (const i of images) addEvidence(i.source.seriesInstanceUid, refOf(i));
+  for (const i of images) if (i.heatmap) addEvidence(i.heatmap.seriesInstanceUid, i.heatmap);
 
-  const usesLocalCodes = [classification.predicted, ...classification.classes].some(
-    (c) => classCode(c).CodingSchemeDesignator === LOCAL_SCHEME,
+  const usesLocalCodes = images.some((i) =>
+    [i.classification.predicted, ...i.classification.classes].some(
+      (c) => classCode(c).CodingSchemeDesignator === LOCAL_SCHEME,
+    ),
   );
-  const predecessor = request.supersedesRevision === undefined ? undefined : uids(request.supersedesRevision);
+  const predecessor = request.predecessor;
   const dataset: NaturalDataset = {
     InstanceCreationDate: now.date,
     InstanceCreationTime: now.time,
     SOPClassUID: COMPREHENSIVE_SR_SOP_CLASS_UID,
     SOPInstanceUID: sopInstanceUid,
-    ...source.patientStudy,
+    ...first.source.patientStudy,
     SeriesDate: now.date,
     SeriesTime: now.time,
     ContentDate: now.date,
@@ -195,8 +222,8 @@ export function writeStructuredReport(request: StructuredReportRequest): Derived
     ReferencedPerformedProcedureStepSequence: [],
     ...(usesLocalCodes ? { CodingSchemeIdentificationSequence: [LOCAL_SCHEME_IDENTIFICATION] } : {}),
     SeriesInstanceUID: seriesInstanceUid,
-    SeriesNumber: request.seriesNumber ?? SR_SERIES_NUMBER_BASE + (source.seriesNumber ?? 0),
-    InstanceNumber: request.instanceNumber ?? source.instanceNumber ?? 1,
+    SeriesNumber: request.seriesNumber ?? outputSeriesNumber('sr', request.revision),
+    InstanceNumber: 1,
     ValueType: 'CONTAINER',
     ConceptNameCodeSequence: [CODES.imagingMeasurementReport],
     ContinuityOfContent: 'SEPARATE',
@@ -207,13 +234,13 @@ export function writeStructuredReport(request: StructuredReportRequest): Derived
       ? {
           PredecessorDocumentsSequence: [
             {
-              StudyInstanceUID: source.studyInstanceUid,
+              StudyInstanceUID: studyUid,
               ReferencedSeriesSequence: [
                 {
                   SeriesInstanceUID: predecessor.seriesInstanceUid,
                   ReferencedSOPSequence: [
                     {
-                      ReferencedSOPClassUID: COMPREHENSIVE_SR_SOP_CLASS_UID,
+                      ReferencedSOPClassUID: predecessor.sopClassUid,
                       ReferencedSOPInstanceUID: predecessor.sopInstanceUid,
                     },
                   ],
@@ -225,7 +252,7 @@ export function writeStructuredReport(request: StructuredReportRequest): Derived
       : {}),
     CurrentRequestedProcedureEvidenceSequence: [
       {
-        StudyInstanceUID: source.studyInstanceUid,
+        StudyInstanceUID: studyUid,
         ReferencedSeriesSequence: [...evidenceSeries].map(([series, refs]) => ({
           SeriesInstanceUID: series,
           ReferencedSOPSequence: refs,

@@ -187,6 +187,15 @@ export class PipelineStore {
     }));
   }
 
+  /** The jobs of a study's earlier revisions, the latest first (what a corrected revision may supersede). */
+  earlierJobs(studyInstanceUid: string, revision: number): Array<{ jobId: number; revision: number }> {
+    return (
+      this.db
+        .prepare('SELECT id, revision FROM jobs WHERE study_instance_uid = ? AND revision < ? ORDER BY revision DESC')
+        .all(studyInstanceUid, revision) as Array<{ id: number; revision: number }>
+    ).map((r) => ({ jobId: r.id, revision: r.revision }));
+  }
+
   jobImages(jobId: number): JobImage[] {
     return (
       this.db.prepare('SELECT * FROM job_images WHERE job_id = ? ORDER BY sop_instance_uid').all(jobId) as Array<{

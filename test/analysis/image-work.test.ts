@@ -7,6 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { analyseImages } from '../../src/analysis/analyse-images.js';
 import { processImages, type ImageWorkRequest } from '../../src/analysis/image-work.js';
+import { writtenImageResultSchema } from '../../src/analysis/image-work-schema.js';
+import { studyObjects } from '../../src/pipeline/study-objects.js';
+import { outputModelInfo } from '../../src/reporting/report-inputs.js';
 import { GatewayError } from '../../src/errors.js';
 import type { InferenceEngine } from '../../src/engines/engine.js';
 import { createTfjsEngine } from '../../src/engines/tfjs-engine.js';
@@ -24,7 +27,7 @@ test.before(async () => {
 });
 test.after.always(() => engine.dispose());
 
-function request(images: Array<{ sopInstanceUid: string; path: string }>): ImageWorkRequest {
+function request(images: ImageWorkRequest['images']): ImageWorkRequest {
   return {
     images,
     outputs: ['sc', 'sr'],
@@ -53,7 +56,7 @@ const EXPECTED: Record<CompositeName, string> = {
 
 for (const composite of COMPOSITE_NAMES) {
   test.serial(
-    `the SC and SR the worker writes name every rule's parameters of the ${composite} composite`,
+    `the SC the worker writes, and the study's SR written from its stored result, name every rule's parameters of the ${composite} composite`,
     async (t) => {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'image-work-'));
       const source = await writeImageFile(dir, { rows: 120, columns: 100, seed: 5 });
@@ -61,18 +64,40 @@ for (const composite of COMPOSITE_NAMES) {
       t.teardown(() => withComposite.dispose());
       const [result] = await processImages(
         withComposite,
-        request([{ sopInstanceUid: source.sopInstanceUid, path: source.path }]),
+        request([{ sopInstanceUid: source.sopInstanceUid, path: source.path, instanceNumber: 3 }]),
       );
       if (result?.kind !== 'written') return t.fail(JSON.stringify(result));
+      // The worker writes the heatmap only: the SR covers the whole study and is written once, by the pipeline.
+      t.deepEqual(
+        result.outputs.map((o) => o.kind),
+        ['sc'],
+      );
+      t.deepEqual(result.model, { modelUid: withComposite.manifest.modelUid, version: withComposite.manifest.version });
       const sc = readBack(readFileSync(result.outputs.find((o) => o.kind === 'sc')?.path ?? ''));
-      const sr = readBack(readFileSync(result.outputs.find((o) => o.kind === 'sr')?.path ?? ''));
       const method = `LRP (${composite}, ${EXPECTED[composite]})`;
       t.true(String(sc.DerivationDescription).startsWith(`${method} relevance map`), String(sc.DerivationDescription));
       t.true(
         String((sc.ContributingEquipmentSequence as NaturalDataset[])[0]?.ContributionDescription).includes(method),
       );
+      t.is(sc.InstanceNumber, 3, "the image's place in the job");
+      t.is(sc.SeriesNumber, 9001);
+      // What the pipeline stores (JSON) is enough for the SR to name the same method.
+      const stored = writtenImageResultSchema.parse(JSON.parse(JSON.stringify(result)));
+      const { sr } = await studyObjects({
+        results: [stored],
+        sourcePaths: new Map([[source.sopInstanceUid, source.path]]),
+        model: outputModelInfo(withComposite.manifest),
+        revision: 0,
+        superseded: undefined,
+        withSr: true,
+        createdAt: new Date(Date.UTC(2026, 0, 2, 3, 4, 5)),
+        usageNotice: 'NOT FOR DIAGNOSTIC USE',
+      });
+      if (sr === undefined) return t.fail('no SR');
       t.true(
-        textValues(sr.ContentSequence as NaturalDataset[]).some((text) => text.includes(`Heatmap: ${method} for`)),
+        textValues(readBack(sr.bytes).ContentSequence as NaturalDataset[]).some((text) =>
+          text.includes(`Heatmap: ${method} for`),
+        ),
         'the SR comment names the method',
       );
     },

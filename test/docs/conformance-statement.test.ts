@@ -12,6 +12,7 @@ import { DEFAULT_TRANSFER_SYNTAXES } from '../../src/dicom/transfer-syntaxes.js'
 import { DimseStatus } from '../../src/dimse/dimse-messages.js';
 import { StoreStatus } from '../../src/dimse/dimse-status.js';
 import { packageRoot } from '../../src/reporting/package-root.js';
+import { KEY_OBJECT_SELECTION_SOP_CLASS_UID } from '../../src/reporting/rejection-note.js';
 import { SC_SOP_CLASS_UID } from '../../src/reporting/secondary-capture.js';
 import { SC_ENCODINGS, SC_ENCODING_SYNTAX } from '../../src/reporting/sc-encoding-types.js';
 import { COMPREHENSIVE_SR_SOP_CLASS_UID } from '../../src/reporting/structured-report.js';
@@ -57,7 +58,11 @@ test('the SCP status table is every status the SCP answers with', (t) => {
 });
 
 test('the SCU SOP class table is Verification plus every object the gateway writes', (t) => {
-  const written = [...Object.values(SC_SOP_CLASS_UID), COMPREHENSIVE_SR_SOP_CLASS_UID];
+  const written = [
+    ...Object.values(SC_SOP_CLASS_UID),
+    COMPREHENSIVE_SR_SOP_CLASS_UID,
+    KEY_OBJECT_SELECTION_SOP_CLASS_UID,
+  ];
   t.deepEqual(sorted(tableKeys('scu-sop-classes')), sorted([SopClass.Verification, ...written]));
 });
 

@@ -79,6 +79,8 @@ export interface SyntheticImageOptions {
   modality?: string;
   /** Default 1. */
   instanceNumber?: number;
+  /** Default 1. */
+  seriesNumber?: number;
   /** Pixel content is a deterministic function of (seed, size, bit depth, photometric). Default 0. */
   seed?: number;
   /** Default explicit (Explicit VR Little Endian). */
@@ -321,7 +323,7 @@ export function makeImageFile(opts: SyntheticImageOptions = {}): SyntheticImageF
     StudyInstanceUID: studyInstanceUid,
     SeriesInstanceUID: seriesInstanceUid,
     StudyID: '1',
-    SeriesNumber: 1,
+    SeriesNumber: opts.seriesNumber ?? 1,
     InstanceNumber: opts.instanceNumber ?? 1,
     PatientOrientation: patientOrientation(viewPosition),
     ...(isDx ? { ImageLaterality: 'U' } : {}),

@@ -151,15 +151,17 @@ test.serial(
       { state: 'ignored' },
     );
 
-    // What the pipeline wrote for the PA image: one SC and one SR, from the tiny model's classification.
+    // What the pipeline wrote for the PA image: its SC (the worker's), and the study's one SR (written once per
+    // study revision by the pipeline, named in its log line), from the tiny model's classification.
     const [result, ...more] = writtenResults(gateway.workDir, paJob?.id ?? -1);
     t.is(more.length, 0);
     if (result === undefined) return t.fail('no written result for the PA image');
     t.is(result.sopInstanceUid, pa.sopInstanceUid);
     const sc = result.outputs.find((o) => o.kind === 'sc');
-    const sr = result.outputs.find((o) => o.kind === 'sr');
-    if (sc === undefined || sr === undefined)
-      return t.fail(`expected an SC and an SR, got ${JSON.stringify(result.outputs)}`);
+    const srUid = gateway.logs.find(isLog('PIPELINE-4007', { studyInstanceUid: pa.studyInstanceUid }))?.sr;
+    if (sc === undefined || typeof srUid !== 'string')
+      return t.fail(`expected an SC and an SR, got ${JSON.stringify(result.outputs)} and ${String(srUid)}`);
+    const sr = { sopInstanceUid: srUid };
 
     // Orthanc: exactly those two objects, in the source study (the source image itself is not sent to the PACS).
     const stored = await orthancStudyInstances(orthanc, pa.studyInstanceUid);

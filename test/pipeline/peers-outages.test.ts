@@ -1,5 +1,6 @@
 import test from 'ava';
 import { resultControlId } from '../../src/reporting/hl7-control-id.js';
+import { KEY_OBJECT_SELECTION_SOP_CLASS_UID } from '../../src/reporting/rejection-note.js';
 import { newUid, writeImageFile } from '../helpers/dicom-factory.js';
 import { storescu } from '../helpers/dcmtk.js';
 import { startGateway, type GatewayUnderTest, type LogLine } from '../helpers/gateway-process.js';
@@ -101,12 +102,21 @@ test('RIS down for a while, then up: the results of two revisions of a study rea
   const storedAt = (revision: number) => logIndex(gateway.logs, isLog('EXPORT-6001', { studyInstanceUid, revision }));
   const reportedAt = (revision: number) => logIndex(gateway.logs, isLog('EXPORT-6002', { studyInstanceUid, revision }));
   t.true(storedAt(0) < reportedAt(0) && storedAt(1) < reportedAt(1) && reportedAt(0) < reportedAt(1));
-  // The PACS holds revision 0's SC and revision 1's two, each once.
+  // The PACS holds revision 0's SC and revision 1's two, each once, and revision 1's rejection note of revision 0.
   const scs = jobs.flatMap((j) =>
     writtenResults(gateway.workDir, j.id).flatMap((r) => r.outputs.map((o) => o.sopInstanceUid)),
   );
   t.is(scs.length, 3);
-  t.deepEqual((await orthancStudyInstances(orthanc, studyInstanceUid)).map((s) => s.sopInstanceUid).sort(), scs.sort());
+  const held = await orthancStudyInstances(orthanc, studyInstanceUid);
+  const notes = held.filter((s) => s.sopClassUid === KEY_OBJECT_SELECTION_SOP_CLASS_UID);
+  t.is(notes.length, 1);
+  t.deepEqual(
+    held
+      .filter((s) => s.sopClassUid !== KEY_OBJECT_SELECTION_SOP_CLASS_UID)
+      .map((s) => s.sopInstanceUid)
+      .sort(),
+    scs.sort(),
+  );
 });
 
 test('PACS (Orthanc) stopped for longer than the old retry window (delivery.maxAttempts 3), then started: delivered with no admin action, never parked', async (t) => {

@@ -3,9 +3,11 @@ import { isValidUid } from '../../src/dicom/uids.js';
 import {
   derivedInstanceUid,
   derivedSeriesUid,
+  studyInstanceUid,
   uidFromParts,
   type InstanceUidKey,
 } from '../../src/reporting/derived-uids.js';
+import { outputSeriesNumber } from '../../src/reporting/series-numbers.js';
 
 const KEY: InstanceUidKey = {
   sourceSopInstanceUid: '2.25.100',
@@ -39,22 +41,37 @@ test('the same key gives the same UID; each part of the key changes it', (t) => 
   t.is(new Set([uid, ...variants]).size, variants.length + 1);
 });
 
-test('series UIDs depend on the source series, not the instance, and differ from instance UIDs', (t) => {
-  const series = derivedSeriesUid({
-    sourceSeriesInstanceUid: '2.25.100',
-    model: KEY.model,
-    kind: 'heatmap-sc',
-    revision: 0,
-  });
-  t.is(
-    series,
-    derivedSeriesUid({ sourceSeriesInstanceUid: '2.25.100', model: KEY.model, kind: 'heatmap-sc', revision: 0 }),
-  );
+test('series UIDs depend on the study (not the source series), kind and revision, and differ from instance UIDs', (t) => {
+  const key = { studyInstanceUid: '2.25.100', model: KEY.model, kind: 'heatmap-sc' as const, revision: 0 };
+  const series = derivedSeriesUid(key);
+  t.is(series, derivedSeriesUid({ ...key, model: { ...KEY.model } }));
   t.not(series, derivedInstanceUid(KEY), 'same source UID string, different role');
-  t.not(
-    series,
-    derivedSeriesUid({ sourceSeriesInstanceUid: '2.25.100', model: KEY.model, kind: 'heatmap-sc', revision: 1 }),
+  const others = [
+    derivedSeriesUid({ ...key, revision: 1 }),
+    derivedSeriesUid({ ...key, studyInstanceUid: '2.25.101' }),
+    derivedSeriesUid({ ...key, kind: 'classification-sr' }),
+    derivedSeriesUid({ ...key, kind: 'rejection-kos' }),
+    derivedSeriesUid({ ...key, model: { ...KEY.model, version: '1.0.1' } }),
+    studyInstanceUid(key),
+  ];
+  t.is(new Set([series, ...others]).size, others.length + 1);
+});
+
+test('series numbers: revisions 0..3 never share one, and no kind shares one with another', (t) => {
+  const kinds = ['heatmap', 'sr', 'rejection'] as const;
+  const numbers = [0, 1, 2, 3].flatMap((revision) => kinds.map((kind) => outputSeriesNumber(kind, revision)));
+  t.is(new Set(numbers).size, numbers.length);
+  t.deepEqual(
+    kinds.map((kind) => outputSeriesNumber(kind, 0)),
+    [9001, 9002, 9003],
   );
+  t.deepEqual(
+    kinds.map((kind) => outputSeriesNumber(kind, 3)),
+    [9031, 9032, 9033],
+  );
+  t.true(numbers.every((n) => n > 9000 && Number.isInteger(n)));
+  t.throws(() => outputSeriesNumber('sr', -1), { message: /revision -1/ });
+  t.throws(() => outputSeriesNumber('sr', 2 ** 31), { message: /revision/ });
 });
 
 test('parts are kept apart: moving a separator between parts changes the UID', (t) => {

@@ -223,15 +223,21 @@ test('same inputs give the same UIDs and the same bytes; revision, model and out
     first.seriesInstanceUid,
     "heatmaps of several classes share the source's AI series",
   );
+  // One heatmap series per study and revision: an image of another source series of the same study joins it.
   const secondImage = makeImageFile({
-    seriesInstanceUid: source.seriesInstanceUid,
     studyInstanceUid: source.studyInstanceUid,
-    instanceNumber: 2,
+    instanceNumber: 7,
   });
-  const sibling = writeSecondaryCapture(request(secondImage.bytes));
-  t.is(sibling.seriesInstanceUid, first.seriesInstanceUid, 'one AI series per source series');
+  t.not(secondImage.seriesInstanceUid, source.seriesInstanceUid);
+  const sibling = writeSecondaryCapture(request(secondImage.bytes, { instanceNumber: 2 }));
+  t.is(sibling.seriesInstanceUid, first.seriesInstanceUid, 'one heatmap series per study and revision');
   t.not(sibling.sopInstanceUid, first.sopInstanceUid);
-  t.is(readBack(sibling.bytes).InstanceNumber, 2);
+  t.is(readBack(sibling.bytes).InstanceNumber, 2, "the image's place in the job, not the source's number");
+  const otherStudy = writeSecondaryCapture(request(makeImageFile({}).bytes));
+  t.not(otherStudy.seriesInstanceUid, first.seriesInstanceUid);
+  // Series numbers: 9001 for revision 0's heatmaps, 9011 for revision 1's (series-numbers.ts).
+  t.is(readBack(first.bytes).SeriesNumber, 9001);
+  t.is(readBack(revised.bytes).SeriesNumber, 9011);
 });
 
 test('non-ASCII patient names survive, declared as UTF-8', async (t) => {

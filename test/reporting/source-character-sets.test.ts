@@ -53,11 +53,8 @@ for (const name of ['japaneseIr87', 'japaneseKatakana', 'korean'] as const) {
     t.false(/character|escape|repertoire/i.test(scCheck.warnings.join('\n')), scCheck.output);
 
     const sr = writeStructuredReport({
-      source: bytes,
+      images: [{ source: bytes, classification: CLASSIFICATION, explanation: EXPLANATION, heatmap: sc }],
       model: MODEL,
-      classification: CLASSIFICATION,
-      explanation: EXPLANATION,
-      heatmaps: [sc],
       revision: 0,
       createdAt: CREATED_AT,
     });

@@ -4,6 +4,7 @@ import { writeSecondaryCapture, type DerivedObject } from '../../src/reporting/s
 import {
   COMPREHENSIVE_SR_SOP_CLASS_UID,
   writeStructuredReport,
+  type ReportedImage,
   type StructuredReportRequest,
 } from '../../src/reporting/structured-report.js';
 import { classCode } from '../../src/reporting/sr-codes.js';
@@ -22,16 +23,22 @@ function heatmapOf(source: SyntheticImageFile, revision = 0): DerivedObject {
   });
 }
 
+function image(source: SyntheticImageFile, heatmap: DerivedObject | undefined = heatmapOf(source)): ReportedImage {
+  return {
+    source: source.bytes,
+    classification: CLASSIFICATION,
+    explanation: EXPLANATION,
+    ...(heatmap === undefined ? {} : { heatmap }),
+  };
+}
+
 function request(
   source: SyntheticImageFile,
   overrides: Partial<StructuredReportRequest> = {},
 ): StructuredReportRequest {
   return {
-    source: source.bytes,
+    images: [image(source)],
     model: MODEL,
-    classification: CLASSIFICATION,
-    explanation: EXPLANATION,
-    heatmaps: [heatmapOf(source)],
     revision: 0,
     createdAt: CREATED_AT,
     ...overrides,
@@ -52,14 +59,30 @@ for (const [name, overrides] of [
   ['first result, DX source', {}],
   ['CR source, MONOCHROME1', { sourceKind: 'cr' as const }],
   ['corrected revision', { revision: 2, supersedesRevision: 1 }],
-  ['no heatmap', { heatmaps: [] }],
+  ['no heatmap', { noHeatmap: true }],
+  ['three images of two series', { images: 3 }],
 ] as const) {
   test(`dciodvfy: zero errors and zero warnings: ${name}`, async (t) => {
-    const { sourceKind, ...rest } = { sourceKind: undefined, ...overrides } as {
+    const { sourceKind, noHeatmap, images, ...rest } = { sourceKind: undefined, ...overrides } as {
       sourceKind?: 'cr';
+      noHeatmap?: boolean;
+      images?: number;
     } & Partial<StructuredReportRequest>;
     const source = makeImageFile(sourceKind === 'cr' ? { sopClass: 'cr', photometric: 'MONOCHROME1' } : {});
-    const sr = writeStructuredReport(request(source, rest));
+    const more = Array.from({ length: (images ?? 1) - 1 }, (_, i) =>
+      makeImageFile({ studyInstanceUid: source.studyInstanceUid, instanceNumber: i + 2 }),
+    );
+    const predecessor =
+      rest.supersedesRevision === undefined
+        ? {}
+        : { predecessor: writeStructuredReport(request(source, { revision: rest.supersedesRevision })) };
+    const sr = writeStructuredReport(
+      request(source, {
+        images: [source, ...more].map((s) => image(s, noHeatmap ? undefined : heatmapOf(s, rest.revision ?? 0))),
+        ...predecessor,
+        ...rest,
+      }),
+    );
     const v = await validate(sr.bytes);
     t.deepEqual(v.errors, [], v.output);
     t.deepEqual(v.warnings, [], v.output);
@@ -100,15 +123,52 @@ test('the SR states the classification as coded content, UNVERIFIED and PRELIMIN
   t.is(observerUid?.UID, MODEL.modelUid);
 });
 
-test('the SR references the source image and the heatmap SC, in the content and as evidence', (t) => {
+test('one SR for the study: every image has its measurement group, and every source and heatmap is referenced in the content and as evidence', (t) => {
   const source = makeImageFile();
-  const heatmap = heatmapOf(source);
-  const ds = readBack(writeStructuredReport(request(source, { heatmaps: [heatmap] })).bytes);
+  const second = makeImageFile({ studyInstanceUid: source.studyInstanceUid, instanceNumber: 4 });
+  const third = makeImageFile({
+    studyInstanceUid: source.studyInstanceUid,
+    seriesInstanceUid: second.seriesInstanceUid,
+    instanceNumber: 5,
+  });
+  const sources = [source, second, third];
+  const heatmaps = sources.map((s) => heatmapOf(s));
+  t.is(new Set(heatmaps.map((h) => h.seriesInstanceUid)).size, 1, 'the heatmaps share one series');
+  const pneumonia = { ...CLASSIFICATION, predicted: 'pneumonia' };
+  const ds = readBack(
+    writeStructuredReport(
+      request(source, {
+        images: sources.map((s, i) => ({
+          ...image(s, heatmaps[i]),
+          ...(i === 1 ? { classification: pneumonia } : {}),
+        })),
+      }),
+    ).bytes,
+  );
+  t.is(ds.InstanceNumber, 1);
+  t.is(ds.SeriesNumber, 9002);
   const referenced = flatten(ds)
     .filter((i) => i.ValueType === 'IMAGE')
     .map((i) => items(i, 'ReferencedSOPSequence')[0]?.ReferencedSOPInstanceUID);
-  t.true(referenced.includes(source.sopInstanceUid));
-  t.true(referenced.includes(heatmap.sopInstanceUid));
+  for (const uid of [...sources.map((s) => s.sopInstanceUid), ...heatmaps.map((h) => h.sopInstanceUid)])
+    t.true(referenced.includes(uid), uid);
+  // One measurement group per image, in the given order, each with its own finding inferred from its own source.
+  const measurements = flatten(ds).find((i) => conceptOf(i) === 'Imaging Measurements');
+  const groups = items(measurements, 'ContentSequence');
+  t.is(groups.length, 3);
+  groups.forEach((group, i) => {
+    t.is(conceptOf(group), 'Measurement Group');
+    const finding = items(group, 'ContentSequence').find((c) => conceptOf(c) === 'Finding');
+    t.is(items(finding, 'ConceptCodeSequence')[0]?.CodeMeaning, i === 1 ? 'Pneumonia' : 'COVID-19');
+    const from = items(finding, 'ContentSequence')[0];
+    t.is(from?.RelationshipType, 'INFERRED FROM');
+    t.is(items(from, 'ReferencedSOPSequence')[0]?.ReferencedSOPInstanceUID, sources[i]?.sopInstanceUid);
+    const own = items(group, 'ContentSequence').filter((c) => c.ValueType === 'IMAGE');
+    t.deepEqual(
+      own.map((c) => items(c, 'ReferencedSOPSequence')[0]?.ReferencedSOPInstanceUID),
+      [heatmaps[i]?.sopInstanceUid],
+    );
+  });
   const evidence = items(ds, 'CurrentRequestedProcedureEvidenceSequence');
   t.is(evidence.length, 1);
   t.is(evidence[0]?.StudyInstanceUID, source.studyInstanceUid);
@@ -120,17 +180,32 @@ test('the SR references the source image and the heatmap SC, in the content and 
   );
   t.deepEqual(bySeries, {
     [source.seriesInstanceUid]: [source.sopInstanceUid],
-    [heatmap.seriesInstanceUid]: [heatmap.sopInstanceUid],
+    [second.seriesInstanceUid]: [second.sopInstanceUid, third.sopInstanceUid],
+    [heatmaps[0]!.seriesInstanceUid]: heatmaps.map((h) => h.sopInstanceUid),
   });
 });
 
-test('deterministic: same inputs, same bytes and UIDs; revision and model change them', (t) => {
+test('an image of another study is refused: one SR covers one study', (t) => {
+  const source = makeImageFile();
+  const stranger = makeImageFile();
+  t.throws(() => writeStructuredReport(request(source, { images: [image(source), image(stranger)] })), {
+    message: /another study/,
+  });
+  t.throws(() => writeStructuredReport(request(source, { images: [] })), { message: /at least one image/ });
+});
+
+test('deterministic: same inputs, same bytes and UIDs; revision and model change them; a correction names its predecessor', (t) => {
   const source = makeImageFile();
   const first = writeStructuredReport(request(source));
   const again = writeStructuredReport(request(source));
   t.deepEqual(again.bytes, first.bytes);
   const revised = writeStructuredReport(
-    request(source, { revision: 1, supersedesRevision: 0, heatmaps: [heatmapOf(source, 1)] }),
+    request(source, {
+      revision: 1,
+      supersedesRevision: 0,
+      predecessor: first,
+      images: [image(source, heatmapOf(source, 1))],
+    }),
   );
   const otherModel = writeStructuredReport(request(source, { model: { ...MODEL, version: '2.0.0' } }));
   t.is(new Set([first, revised, otherModel].map((o) => o.sopInstanceUid)).size, 3);
@@ -144,6 +219,8 @@ test('deterministic: same inputs, same bytes and UIDs; revision and model change
   t.is(series?.SeriesInstanceUID, first.seriesInstanceUid);
   t.is(items(series, 'ReferencedSOPSequence')[0]?.ReferencedSOPInstanceUID, first.sopInstanceUid);
   t.regex(String(readBack(revised.bytes).SeriesDescription), /corrected, replaces r0/);
+  t.is(readBack(revised.bytes).SeriesNumber, 9012);
+  t.is(items(readBack(first.bytes), 'PredecessorDocumentsSequence').length, 0);
 });
 
 test('a class outside the known three gets a declared local code (dciodvfy does not know private schemes)', async (t) => {
@@ -156,8 +233,12 @@ test('a class outside the known three gets a declared local code (dciodvfy does 
   const source = makeImageFile();
   const sr = writeStructuredReport(
     request(source, {
-      classification: { classes: ['normal', 'tuberculosis'], probabilities: [0.4, 0.6], predicted: 'tuberculosis' },
-      heatmaps: [],
+      images: [
+        {
+          source: source.bytes,
+          classification: { classes: ['normal', 'tuberculosis'], probabilities: [0.4, 0.6], predicted: 'tuberculosis' },
+        },
+      ],
     }),
   );
   const ds = readBack(sr.bytes);
