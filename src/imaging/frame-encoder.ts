@@ -60,6 +60,7 @@ export function encodeFrame(frame: FrameToEncode, codec: FrameCodec, options: Fr
   }
   if (codec === 'jpeg-baseline' && frame.kind !== 'rgb8')
     throw new RangeError('jpeg-baseline is used for 8-bit RGB frames only');
+  const quality = checkQuality(options.quality ?? 90);
   const context = new Context(
     frame.kind === 'grey16'
       ? {
@@ -109,7 +110,7 @@ export function encodeFrame(frame: FrameToEncode, codec: FrameCodec, options: Fr
       case 'jpeg-baseline':
         encoded = NativeCodecs.encodeJpeg(context, {
           lossy: true,
-          quality: checkQuality(options.quality ?? 90),
+          quality,
           sampleFactor: JpegSampleFactor.Sf422,
           predictor: 0,
           pointTransform: 0,
