@@ -96,6 +96,13 @@ export const ERROR_CODES = {
   RENDER_INPUT: 'The file given to render cannot be used as input; give a readable DICOM image.',
   RENDER_OPTIONS: 'The render options are invalid; correct the command line.',
   RENDER_FONT_MISSING: 'The font used to annotate heatmaps is missing from the installation; reinstall the package.',
+  // Secondary Capture encoding and size cap (issue 19)
+  IMAGE_ENCODERS_UNAVAILABLE:
+    'The image encoders (dcmjs-codecs WASM) cannot be loaded; reinstall the gateway, or set secondaryCapture.encoding to explicit-le or rle.',
+  IMAGE_ENCODE_FAILED:
+    'An image frame could not be encoded; report it with the configured secondaryCapture settings, and use explicit-le meanwhile.',
+  SC_SIZE_CAP_UNREACHABLE:
+    'A Secondary Capture does not fit secondaryCapture.maxBytes even at the smallest picture size; raise maxBytes.',
   // Deliveries (PACS, RIS, folders) and HL7
   HL7_BAD_CONTROL_ID_INPUT: 'An HL7 message control id cannot be formed from its input; report it with the study.',
   HL7_BAD_ORU_INPUT:

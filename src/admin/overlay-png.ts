@@ -2,13 +2,14 @@ import { readFile } from 'node:fs/promises';
 import dcmjs from 'dcmjs';
 import { describeError } from '../errors.js';
 import { encodePng } from '../reporting/png-encoder.js';
+import { nativeScBytes } from '../reporting/sc-decoding.js';
 import { ConsoleRefusal } from './console-types.js';
 
 const { DicomMessage } = dcmjs.data;
 
 /**
  * The heatmap Secondary Capture the gateway wrote (src/reporting/secondary-capture.ts: 8-bit RGB, colour-by-pixel,
- * one frame, uncompressed) as a PNG for the console's study page: the browser shows what the PACS shows. Only our
+ * one frame, in secondaryCapture.encoding: decoded back to native first) as a PNG for the console's study page: the browser shows what the PACS shows. Only our
  * own SCs are read here, so anything else is refused rather than decoded: a file whose layout is not ours is a
  * damaged or foreign file (ConsoleRefusal 404 for a file retention removed, 409 for one that is not our SC).
  */
@@ -26,7 +27,17 @@ export async function overlayPng(scPath: string): Promise<Buffer> {
         : `the overlay file cannot be read: ${describeError(error)}`,
     );
   }
-  return encodePng(scPixels(bytes));
+  let native: Uint8Array;
+  try {
+    native = await nativeScBytes(bytes);
+  } catch (error) {
+    throw new ConsoleRefusal(
+      409,
+      'OVERLAY_UNREADABLE',
+      `the overlay file is not a heatmap picture written by the gateway: its pixels cannot be decoded (${describeError(error)})`,
+    );
+  }
+  return encodePng(scPixels(native));
 }
 
 /** The RGB pixels of one of our SCs; ConsoleRefusal 409 when the file is not one. */

@@ -25,6 +25,13 @@ const outputObjectSchema = z.object({
   sopClassUid: z.string().min(1),
   sopInstanceUid: z.string().min(1),
   seriesInstanceUid: z.string().min(1),
+  downscaled: z
+    .object({
+      from: z.object({ rows: z.number(), columns: z.number() }),
+      to: z.object({ rows: z.number(), columns: z.number() }),
+      maxBytes: z.number(),
+    })
+    .optional(),
 });
 
 const stageMsSchema = z.object({

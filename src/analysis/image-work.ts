@@ -5,7 +5,9 @@ import type { ExplainTarget } from '../lrp/explanation.js';
 import { outputModelInfo } from '../reporting/report-inputs.js';
 import { analyseImages } from './analyse-images.js';
 import type { Classification } from './batch-runner.js';
-import { writeSecondaryCapture, type DerivedObject } from '../reporting/secondary-capture.js';
+import { writeSecondaryCapture, type DerivedObject, type ScDownscale } from '../reporting/secondary-capture.js';
+import { prepareScEncoding } from '../reporting/sc-encoding.js';
+import type { ScEncodingOptions } from '../reporting/sc-encoding-types.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
 import { isOutOfSpace } from '../store/out-of-resources.js';
 import type { StageMs } from '../logging/stage-timings.js';
@@ -24,6 +26,8 @@ export interface OutputObject {
   sopClassUid: string;
   sopInstanceUid: string;
   seriesInstanceUid: string;
+  /** An SC scaled down to fit secondaryCapture.maxBytes: the pipeline logs it. */
+  downscaled?: ScDownscale;
 }
 
 export interface ImageWorkRequest {
@@ -43,6 +47,8 @@ export interface ImageWorkRequest {
   outDir: string;
   target: ExplainTarget;
   usageNotice: string;
+  /** The heatmap SC's transfer syntax and size cap (config secondaryCapture); explicit-le, no cap when left out. */
+  scEncoding?: ScEncodingOptions;
 }
 
 export interface ExplanationFacts {
@@ -104,6 +110,7 @@ export async function processImages(engine: InferenceEngine, request: ImageWorkR
       const { explanation, summary, overlay } = heatmap;
       const objects: Array<{ kind: OutputKind; object: DerivedObject }> = [];
       if (request.outputs.includes('sc')) {
+        if (request.scEncoding !== undefined) await prepareScEncoding(request.scEncoding.encoding);
         const sc = writeSecondaryCapture({
           source: r.bytes,
           image: overlay.image,
@@ -115,6 +122,7 @@ export async function processImages(engine: InferenceEngine, request: ImageWorkR
           usageNotice: request.usageNotice,
           ...supersedes,
           ...(instanceNumbers.get(r.id) === undefined ? {} : { instanceNumber: instanceNumbers.get(r.id) }),
+          ...(request.scEncoding === undefined ? {} : { encoding: request.scEncoding }),
         });
         objects.push({ kind: 'sc', object: sc });
       }
@@ -128,6 +136,7 @@ export async function processImages(engine: InferenceEngine, request: ImageWorkR
           sopClassUid: object.sopClassUid,
           sopInstanceUid: object.sopInstanceUid,
           seriesInstanceUid: object.seriesInstanceUid,
+          ...(object.downscaled === undefined ? {} : { downscaled: object.downscaled }),
         });
       }
       results.push({

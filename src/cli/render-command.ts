@@ -19,6 +19,8 @@ import type { OverlayLayout } from '../reporting/heatmap-overlay.js';
 import { encodePng } from '../reporting/png-encoder.js';
 import { DEFAULT_USAGE_NOTICE, outputModelInfo } from '../reporting/report-inputs.js';
 import { writeSecondaryCapture } from '../reporting/secondary-capture.js';
+import { prepareScEncoding } from '../reporting/sc-encoding.js';
+import type { ScEncodingOptions } from '../reporting/sc-encoding-types.js';
 import { parseEngineOption } from './classify-command.js';
 
 export const RENDER_USAGE = `  cxr-gateway render FILE.dcm --png OUT.png [--sc OUT.dcm] [--model DIR] [--layout overlay|side-by-side]
@@ -93,7 +95,7 @@ export async function renderFile(options: RenderFileOptions, config: GatewayConf
     log: (message, fields) => logger.info(message, fields),
   });
   try {
-    return await explainAndRender(engine, options, target);
+    return await explainAndRender(engine, options, target, config.secondaryCapture);
   } finally {
     await engine.dispose();
   }
@@ -103,6 +105,7 @@ async function explainAndRender(
   engine: InferenceEngine,
   options: RenderFileOptions,
   target: string,
+  scEncoding: ScEncodingOptions,
 ): Promise<RenderReport> {
   const { manifest } = engine;
   if (target !== 'predicted' && !manifest.classes.includes(target)) {
@@ -129,7 +132,9 @@ async function explainAndRender(
   if (options.png !== undefined) writeFileSync(options.png, encodePng(image));
   const t1 = performance.now();
   if (options.sc !== undefined) {
-    // What the daemon writes for this image as the first result of its study (revision 0), stamped now.
+    // What the daemon writes for this image as the first result of its study (revision 0), stamped now, in the
+    // config's secondaryCapture encoding.
+    await prepareScEncoding(scEncoding.encoding);
     const sc = writeSecondaryCapture({
       source: result.bytes,
       image,
@@ -139,6 +144,7 @@ async function explainAndRender(
       revision: 0,
       createdAt: new Date(),
       usageNotice: DEFAULT_USAGE_NOTICE,
+      encoding: scEncoding,
     });
     writeFileSync(options.sc, sc.bytes);
   }

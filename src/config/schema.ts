@@ -8,6 +8,7 @@ import { ONNX_EXECUTION_PROVIDERS } from '../inference/onnx/onnx-types.js';
 import { DEFAULT_ELIGIBILITY } from '../inference/eligibility.js';
 import { lrpOptionsSchema } from '../lrp/composites.js';
 import { ruleSchema } from '../routing/rule-schema.js';
+import { DEFAULT_JPEG_QUALITY, SC_ENCODINGS } from '../reporting/sc-encoding-types.js';
 import { isValidCron } from './cron-expression.js';
 
 /**
@@ -384,6 +385,31 @@ const DEFAULT_RULES = [
 
 const cronExpression = z.string().refine(isValidCron, 'is not a valid cron expression');
 
+// The heatmap Secondary Capture's encoding and size cap (issue 19). A section of its own: these settings belong to
+// the SC object whatever rule or destination it goes to (rules only say whether an SC is made).
+/** Smallest size cap: a 128-pixel picture always fits it, uncompressed, with its attributes. */
+export const SC_MIN_MAX_BYTES = 256 * 1024;
+
+export const secondaryCaptureSchema = z
+  .object({
+    /**
+     * Transfer syntax of the heatmap SC: explicit-le (uncompressed), rle (RLE Lossless), jpeg-ls-lossless,
+     * jpeg-lossless (JPEG Lossless SV1), jpeg-baseline (lossy: LossyImageCompression 01). Default jpeg-lossless:
+     * lossless, the JPEG lossless syntax nearly every PACS and viewer decodes, 34 to 44% smaller than explicit-le on
+     * our heatmaps for tens of milliseconds per SC; JPEG-LS is smaller still but slower and less widely supported, RLE
+     * barely smaller (BENCHMARKS.md, "Secondary Capture encodings (issue 19)"). A PACS that takes SCs only
+     * uncompressed gets them decompressed by our SCU.
+     */
+    encoding: z.enum(SC_ENCODINGS).default('jpeg-lossless'),
+    /** jpeg-baseline only: libjpeg quality 1..100. */
+    jpegQuality: z.number().int().min(1).max(100).default(DEFAULT_JPEG_QUALITY),
+    /** Largest SC object in bytes; a larger one is scaled down (aspect kept) until it fits. No cap when left out. */
+    maxBytes: z.number().int().min(SC_MIN_MAX_BYTES).optional(),
+  })
+  .strict();
+
+export type SecondaryCaptureConfig = z.infer<typeof secondaryCaptureSchema>;
+
 export const maintenanceSchema = z
   .object({
     /** Spooled inputs and outputs of finished, fully delivered studies are deleted after this many days. */
@@ -522,6 +548,7 @@ export const configSchema = z
     admin: adminSchema.default(() => adminSchema.parse({})),
     logging: loggingSchema.default(() => loggingSchema.parse({})),
     audit: auditSchema.default(() => auditSchema.parse({})),
+    secondaryCapture: secondaryCaptureSchema.default(() => secondaryCaptureSchema.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {

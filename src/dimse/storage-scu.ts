@@ -1,18 +1,22 @@
 import { readFile } from 'node:fs/promises';
+import dcmjsCodecs from 'dcmjs-codecs';
 import dimse from 'dcmjs-dimse';
 import { walkDatasetBuffer } from '../dicom/dataset-walker.js';
 import { parsePart10Header } from '../dicom/part10-header.js';
 import { TransferSyntax, encodingOf } from '../dicom/transfer-syntaxes.js';
 import type { DicomClientTlsConfig } from '../config/schema.js';
 import { describeError } from '../errors.js';
+import { frameEncodersReady, initFrameEncoders } from '../imaging/frame-encoder.js';
 import type { Logger } from '../logging/logger.js';
 import { ContextResult, MAX_PRESENTATION_CONTEXTS } from './association-pdus.js';
 import { CommandElement, encodeCommand } from './dimse-messages.js';
 import { ScuAssociation, type ScuFailure } from './scu-association.js';
 
 // dcmjs-dimse is used only for its Dataset, to re-encode an uncompressed object in the other uncompressed syntax;
-// the association itself is ours (scu-association.ts).
+// the association itself is ours (scu-association.ts). dcmjs-codecs' Transcoder decompresses an object for a peer
+// that takes its SOP class only uncompressed.
 const { Dataset } = dimse;
+const { Transcoder } = dcmjsCodecs;
 
 /** A Part 10 object to send: a file, or the bytes of one (e.g. a Secondary Capture just written). */
 export type Part10Source = { readonly path: string } | { readonly bytes: Uint8Array; readonly label?: string };
@@ -129,7 +133,7 @@ const UNCOMPRESSED: ReadonlySet<string> = new Set([
  * Each object is proposed in its own transfer syntax and, as a fallback, in Explicit and Implicit VR Little
  * Endian; it goes out byte for byte in its own syntax whenever the peer accepts that. An uncompressed object
  * the peer accepts only in the other uncompressed syntax is re-encoded by dcmjs (without fragmenting frames);
- * a compressed object the peer accepts only uncompressed is not sent (we do not decompress): `not-sent`.
+ * a compressed object the peer accepts only uncompressed is decompressed (dcmjs-codecs) into that syntax.
  *
  * Never rejects for anything the files or the network do: per-instance results, or a batch failure whose
  * reason names the peer and the cause.
@@ -309,6 +313,30 @@ async function transfer(
       continue;
     }
     let dataset = instance.dataset;
+    if (plan.kind === 'decompress') {
+      // A compressed object (e.g. our SC in secondaryCapture.encoding) for a PACS that takes it only uncompressed:
+      // decoded here rather than not sent. Lossy objects already say so (LossyImageCompression 01).
+      try {
+        if (!frameEncodersReady()) await initFrameEncoders();
+        const transcoder = new Transcoder(arrayBufferOf(instance.dataset), instance.transferSyntaxUid);
+        transcoder.transcode(plan.transferSyntaxUid);
+        dataset = Buffer.from(transcoder.getDicomDataset());
+      } catch (error) {
+        results.set(instance, {
+          ...unsent(instance),
+          cause: 'unreadable',
+          reason: `${instance.source} cannot be decompressed for ${peerName}, which takes it only uncompressed: ${describeError(error)}`,
+        });
+        continue;
+      }
+      logger.info('the PACS did not accept the object in its own transfer syntax; re-encoding it', {
+        event: 'DIMSE-1104',
+        peer: peerName,
+        sopInstanceUid: instance.sopInstanceUid,
+        from: instance.transferSyntaxUid,
+        to: plan.transferSyntaxUid,
+      });
+    }
     if (plan.kind === 're-encode') {
       // dcmjs writes it again in the accepted syntax; fragmentMultiframe is irrelevant for native pixels but
       // stays off so that nothing is ever split behind our back.
@@ -397,7 +425,14 @@ function unsent(instance: PreparedInstance): Omit<UnsentInstance, 'cause' | 'rea
 type InstancePlan =
   | { kind: 'as-is'; contextId: number }
   | { kind: 're-encode'; contextId: number; transferSyntaxUid: string }
+  | { kind: 'decompress'; contextId: number; transferSyntaxUid: string }
   | { kind: 'not-sendable' };
+
+function arrayBufferOf(bytes: Buffer): ArrayBuffer {
+  const copy = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(copy).set(bytes);
+  return copy;
+}
 
 function planInstance(
   accepted: ReadonlyMap<number, { abstractSyntax: string; transferSyntax: string }>,
@@ -410,8 +445,8 @@ function planInstance(
     if (other === undefined && UNCOMPRESSED.has(context.transferSyntax))
       other = { contextId, transferSyntaxUid: context.transferSyntax };
   }
-  if (UNCOMPRESSED.has(instance.transferSyntaxUid) && other !== undefined) return { kind: 're-encode', ...other };
-  return { kind: 'not-sendable' };
+  if (other === undefined) return { kind: 'not-sendable' };
+  return { kind: UNCOMPRESSED.has(instance.transferSyntaxUid) ? 're-encode' : 'decompress', ...other };
 }
 
 /** The sentence for the admin, per way an association can end early. */

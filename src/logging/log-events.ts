@@ -193,6 +193,10 @@ export const LOG_EVENTS = {
     level: 'info',
     meaning: 'An inference engine or ONNX Runtime execution provider was skipped while choosing one, with why.',
   },
+  'ANALYSIS-5017': {
+    level: 'info',
+    meaning: 'A heatmap SC was scaled down to fit secondaryCapture.maxBytes (sizes before and after).',
+  },
   // EXPORT
   'EXPORT-6001': { level: 'info', meaning: 'Objects were stored in a PACS destination.' },
   'EXPORT-6002': { level: 'info', meaning: 'A result was reported to a RIS destination.' },

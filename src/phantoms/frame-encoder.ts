@@ -1,14 +1,16 @@
-// Lossless compression of a phantom's single frame with dcmjs-codecs' WASM encoders (libjpeg, CharLS, OpenJPEG,
-// RLE), so that the gateway can be fed the compressed syntaxes modalities send without DCMTK at hand. Only lossless
-// syntaxes: the decoded pixels of a phantom must equal its ground truth. HTJ2K is left out on purpose: dciodvfy
-// (dicom3tools) cannot read it, and every phantom file must validate.
+// Lossless compression of a phantom's single frame with the gateway's WASM encoders (src/imaging/frame-encoder.ts:
+// libjpeg, CharLS, OpenJPEG, RLE), so that the gateway can be fed the compressed syntaxes modalities send without
+// DCMTK at hand. Only lossless syntaxes: the decoded pixels of a phantom must equal its ground truth. HTJ2K is left
+// out on purpose: dciodvfy (dicom3tools) cannot read it, and every phantom file must validate.
 
-import { endianness } from 'node:os';
-import dcmjsCodecs from 'dcmjs-codecs';
 import { GatewayError } from '../errors.js';
 import { TransferSyntax } from '../dicom/transfer-syntaxes.js';
-
-const { NativeCodecs, Context } = dcmjsCodecs;
+import {
+  encodeFrame as encodeImageFrame,
+  frameEncodersReady,
+  initFrameEncoders as initImageEncoders,
+  type FrameCodec,
+} from '../imaging/frame-encoder.js';
 
 export const PHANTOM_SYNTAXES = {
   explicit: TransferSyntax.ExplicitVRLittleEndian,
@@ -25,7 +27,7 @@ export function isPhantomSyntax(name: string): name is PhantomSyntax {
   return Object.hasOwn(PHANTOM_SYNTAXES, name);
 }
 
-export function isEncapsulated(syntax: PhantomSyntax): boolean {
+export function isEncapsulated(syntax: PhantomSyntax): syntax is Exclude<PhantomSyntax, 'explicit' | 'implicit'> {
   return syntax !== 'explicit' && syntax !== 'implicit';
 }
 
@@ -38,16 +40,14 @@ export function declaredBitsStored(syntax: PhantomSyntax, bitsStored: number): n
   return syntax === 'jpeg-lossless' && bitsStored > 12 ? 16 : bitsStored;
 }
 
-/** Loads the WASM module once (shared with the decoders when they are loaded too). */
+/** Loads the WASM encoders once (src/imaging/frame-encoder.ts), with the phantom command's advice on failure. */
 export async function initFrameEncoders(): Promise<void> {
-  if (NativeCodecs.isInitialized()) return;
   try {
-    await NativeCodecs.initializeAsync({ logCodecsInfo: false, logCodecsTrace: false });
+    await initImageEncoders();
   } catch (cause) {
     throw new GatewayError(
       'PHANTOMS_CODECS_UNAVAILABLE',
-      `the image encoders (dcmjs-codecs WASM) could not be loaded (${cause instanceof Error ? cause.message : String(cause)}); ` +
-        'reinstall the gateway or write the phantoms with --syntax explicit',
+      `${cause instanceof Error ? cause.message : String(cause)}; reinstall the gateway or write the phantoms with --syntax explicit`,
       { cause },
     );
   }
@@ -64,45 +64,25 @@ export interface FrameToEncode {
 /** One compressed frame (the bitstream, not yet padded to even length). Call initFrameEncoders() first. */
 export function encodeFrame(frame: FrameToEncode, syntax: PhantomSyntax): Uint8Array {
   if (!isEncapsulated(syntax)) throw new RangeError(`${syntax} is not a compressed syntax`);
-  if (!NativeCodecs.isInitialized()) {
+  if (!frameEncodersReady()) {
     throw new GatewayError(
       'PHANTOMS_CODECS_UNAVAILABLE',
       'the image encoders are not loaded; await initFrameEncoders() before encoding',
     );
   }
-  const bytes = new Uint8Array(frame.pixels.length * 2);
-  if (endianness() === 'LE') new Uint16Array(bytes.buffer).set(frame.pixels);
-  else {
-    const view = new DataView(bytes.buffer);
-    for (let i = 0; i < frame.pixels.length; i++) view.setUint16(i * 2, frame.pixels[i] ?? 0, true);
-  }
-  const context = new Context({
-    width: frame.columns,
-    height: frame.rows,
-    bitsAllocated: 16,
-    bitsStored: declaredBitsStored(syntax, frame.bitsStored),
-    samplesPerPixel: 1,
-    pixelRepresentation: 0,
-    planarConfiguration: 0,
-    photometricInterpretation: frame.photometric,
-    decodedBuffer: bytes,
-  });
-  let encoded: Uint8Array | undefined;
+  const codec: FrameCodec = syntax;
   try {
-    switch (syntax) {
-      case 'jpeg-lossless':
-        encoded = NativeCodecs.encodeJpeg(context, { lossy: false }).getEncodedBuffer();
-        break;
-      case 'jpeg-ls-lossless':
-        encoded = NativeCodecs.encodeJpegLs(context, { lossy: false }).getEncodedBuffer();
-        break;
-      case 'jpeg2000-lossless':
-        encoded = NativeCodecs.encodeJpeg2000(context, { lossy: false }).getEncodedBuffer();
-        break;
-      case 'rle':
-        encoded = NativeCodecs.encodeRle(context).getEncodedBuffer();
-        break;
-    }
+    return encodeImageFrame(
+      {
+        kind: 'grey16',
+        pixels: frame.pixels,
+        rows: frame.rows,
+        columns: frame.columns,
+        bitsStored: declaredBitsStored(syntax, frame.bitsStored),
+        photometric: frame.photometric,
+      },
+      codec,
+    );
   } catch (cause) {
     throw new GatewayError(
       'PHANTOMS_ENCODE_FAILED',
@@ -110,11 +90,4 @@ export function encodeFrame(frame: FrameToEncode, syntax: PhantomSyntax): Uint8A
       { cause },
     );
   }
-  if (!encoded || encoded.length === 0) {
-    throw new GatewayError(
-      'PHANTOMS_ENCODE_FAILED',
-      `the ${syntax} encoder produced no data for a ${frame.columns} x ${frame.rows} frame; write this dataset with --syntax explicit`,
-    );
-  }
-  return new Uint8Array(encoded);
 }

@@ -390,6 +390,7 @@ export class Pipeline implements Stage {
           outDir,
           target: config.explain.target,
           usageNotice: DEFAULT_USAGE_NOTICE,
+          scEncoding: config.secondaryCapture,
         });
       } catch (error) {
         if (error instanceof WorkerCrashedError) {
@@ -423,6 +424,16 @@ export class Pipeline implements Stage {
             outputs: r.outputs.length,
             stageMs: roundMs(r.stageMs),
           });
+          for (const o of r.outputs)
+            if (o.downscaled !== undefined)
+              logger.info('heatmap SC scaled down to fit the size cap', {
+                event: 'ANALYSIS-5017',
+                ...ids,
+                sopInstanceUid: o.sopInstanceUid,
+                from: `${o.downscaled.from.columns}x${o.downscaled.from.rows}`,
+                to: `${o.downscaled.to.columns}x${o.downscaled.to.rows}`,
+                maxBytes: o.downscaled.maxBytes,
+              });
         } else if (r.code === NO_SPACE) {
           // Not the image's fault: it stays pending and the job is tried again once there is room.
           noSpace ??= r.reason;

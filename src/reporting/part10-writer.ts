@@ -1,4 +1,5 @@
-// A naturalised dataset -> Part 10 bytes in Explicit VR Little Endian, the one syntax every PACS accepts.
+// A naturalised dataset -> Part 10 bytes, in Explicit VR Little Endian (the one syntax every PACS accepts) unless
+// the caller's pixels are encapsulated in another (sc-encoding.ts).
 
 import dcmjs from 'dcmjs';
 import type { DicomJson, NaturalDataset } from 'dcmjs';
@@ -11,16 +12,22 @@ export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 /**
  * Writes a dataset with its file meta. `pixelVr` fixes the VR of Pixel Data, which dcmjs cannot infer ('OB or
  * OW'). Text values are written as UTF-8 by dcmjs; the caller declares SpecificCharacterSet accordingly.
- * `fragmentMultiframe: false` keeps dcmjs from splitting frames into 20 KiB fragments (Orthanc trips on those).
+ * `fragmentMultiframe: false` keeps dcmjs from splitting frames into 20 KiB fragments (Orthanc trips on those):
+ * with an encapsulated `transferSyntaxUid`, each PixelData buffer is one frame, written as one fragment (padded to
+ * even length) behind a Basic Offset Table that lists each frame's offset.
  */
-export function writePart10(dataset: NaturalDataset, pixelVr?: 'OB' | 'OW'): Buffer {
+export function writePart10(
+  dataset: NaturalDataset,
+  pixelVr?: 'OB' | 'OW',
+  transferSyntaxUid: string = EXPLICIT_VR_LITTLE_ENDIAN,
+): Buffer {
   const sopClassUid = dataset.SOPClassUID;
   const sopInstanceUid = dataset.SOPInstanceUID;
   const meta = DicomMetaDictionary.denaturalizeDataset({
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
     MediaStorageSOPClassUID: sopClassUid,
     MediaStorageSOPInstanceUID: sopInstanceUid,
-    TransferSyntaxUID: EXPLICIT_VR_LITTLE_ENDIAN,
+    TransferSyntaxUID: transferSyntaxUid,
     ImplementationClassUID: IMPLEMENTATION_CLASS_UID,
     ImplementationVersionName: IMPLEMENTATION_VERSION_NAME,
   });

@@ -21,6 +21,9 @@ import {
   type OutputModelInfo,
 } from './report-inputs.js';
 import { readSourceInstance, type SourceInstance } from './source-instance.js';
+import { downscaleRgb } from './rgb-downscale.js';
+import { encodeScPixels, type EncodedScPixels } from './sc-encoding.js';
+import type { ScEncodingOptions } from './sc-encoding-types.js';
 
 export type ScSopClass = 'secondary-capture' | 'multiframe-true-color';
 
@@ -59,15 +62,28 @@ export interface SecondaryCaptureRequest {
    * default the source's Instance Number (1 when it has none).
    */
   instanceNumber?: number;
+  /**
+   * Transfer syntax and size cap of the pixels; default explicit-le, no cap. The WASM encodings need
+   * prepareScEncoding() (sc-encoding.ts) to have completed.
+   */
+  encoding?: ScEncodingOptions;
 }
 
 /** A DICOM object we made, ready for a destination to send or store. */
 export interface DerivedObject {
-  /** Part 10 file bytes (Explicit VR Little Endian). */
+  /** Part 10 file bytes (Explicit VR Little Endian, or the SC's configured encoding). */
   bytes: Buffer;
   sopClassUid: string;
   sopInstanceUid: string;
   seriesInstanceUid: string;
+  /** Set when the picture was scaled down to fit the size cap (ScEncodingOptions.maxBytes). */
+  downscaled?: ScDownscale;
+}
+
+export interface ScDownscale {
+  from: { rows: number; columns: number };
+  to: { rows: number; columns: number };
+  maxBytes: number;
 }
 
 /** DCM code: the source image was the input of the processing that made this one. */
@@ -110,10 +126,10 @@ export function writeSecondaryCapture(request: SecondaryCaptureRequest): Derived
   const method = describeMethod(explanation);
   const usageNotice = request.usageNotice ?? DEFAULT_USAGE_NOTICE;
 
-  const pixelBytes = image.rows * image.columns * 3;
-  // OB values have even length: pad the last byte.
-  const pixels = new Uint8Array(pixelBytes + (pixelBytes % 2));
-  pixels.set(image.data.subarray(0, pixelBytes));
+  const encoding: ScEncodingOptions = request.encoding ?? { encoding: 'explicit-le' };
+  const derivation =
+    `${method} relevance map for '${explanation.targetClass}' from model ${model.name} ${model.version} (${model.modelUid}), ` +
+    'red = evidence for, blue = against, blended over the windowed source image; result banner burned in';
 
   const dataset: NaturalDataset = {
     ImageType: ['DERIVED', 'SECONDARY'],
@@ -137,11 +153,7 @@ export function writeSecondaryCapture(request: SecondaryCaptureRequest): Derived
       usageNotice,
       supersedesRevision: request.supersedesRevision,
     }),
-    DerivationDescription: truncate(
-      `${method} relevance map for '${explanation.targetClass}' from model ${model.name} ${model.version} (${model.modelUid}), ` +
-        'red = evidence for, blue = against, blended over the windowed source image; result banner burned in',
-      1024,
-    ),
+    DerivationDescription: truncate(derivation, 1024),
     SourceImageSequence: [
       {
         ReferencedSOPClassUID: source.sopClassUid,
@@ -178,30 +190,97 @@ export function writeSecondaryCapture(request: SecondaryCaptureRequest): Derived
     // is copied when the source states one and left out when it does not (a chest is unpaired).
     ...(source.laterality === '' ? {} : { Laterality: source.laterality }),
     SamplesPerPixel: 3,
-    PhotometricInterpretation: 'RGB',
     PlanarConfiguration: 0,
     ...(sopClass === 'multiframe-true-color' ? { NumberOfFrames: 1 } : {}),
-    Rows: image.rows,
-    Columns: image.columns,
     BitsAllocated: 8,
     BitsStored: 8,
     HighBit: 7,
     PixelRepresentation: 0,
     BurnedInAnnotation: 'YES',
-    // Once lossy, always lossy (PS3.3 C.7.6.1.1.5): our pixels are stored uncompressed, so the flag, ratios and
-    // methods are the source's.
-    ...lossyAttributes(source),
-    PixelData: [pixels.buffer],
-    _vrMap: { PixelData: 'OB' },
   };
   // dcmjs writes text as UTF-8: declare it when anything copied from the source needs it.
   if (!isAscii(dataset)) dataset.SpecificCharacterSet = 'ISO_IR 192';
-  return { bytes: writePart10(dataset, 'OB'), sopClassUid, sopInstanceUid, seriesInstanceUid };
+  const write = (picture: RgbImage, note: string): Buffer => {
+    const pixels = encodeScPixels(picture, encoding);
+    return writePart10(
+      {
+        ...dataset,
+        ...(note === '' ? {} : { DerivationDescription: truncate(`${derivation}${note}`, 1024) }),
+        PhotometricInterpretation: pixels.photometric,
+        Rows: picture.rows,
+        Columns: picture.columns,
+        ...lossyAttributes(source, pixels),
+        PixelData: pixels.pixelData,
+        _vrMap: { PixelData: 'OB' },
+      },
+      'OB',
+      pixels.transferSyntaxUid,
+    );
+  };
+  const ids = { sopClassUid, sopInstanceUid, seriesInstanceUid };
+  const bytes = write(image, '');
+  const maxBytes = encoding.maxBytes;
+  if (maxBytes === undefined || bytes.length <= maxBytes) return { bytes, ...ids };
+  return { ...fitToSizeCap(image, bytes.length, maxBytes, write), ...ids };
 }
 
-function lossyAttributes(source: SourceInstance): NaturalDataset {
-  const { lossy, ratios, methods } = source.lossyCompression;
-  if (!lossy) return { LossyImageCompression: '00' };
+/** Smallest picture edge the size cap may scale down to: below it the heatmap and its banner are unreadable. */
+export const SC_MIN_EDGE = 128;
+/** Tries at most this many sizes: each aims below the cap from the last size's measured bytes, so few are needed. */
+const SIZE_CAP_TRIES = 8;
+
+/**
+ * Scales the picture down (aspect kept) until its object fits `maxBytes`, and says so in DerivationDescription.
+ * Encoded size grows roughly with the pixel count, so each try scales by the square root of how far off it was.
+ */
+function fitToSizeCap(
+  image: RgbImage,
+  firstBytes: number,
+  maxBytes: number,
+  write: (picture: RgbImage, note: string) => Buffer,
+): { bytes: Buffer; downscaled: ScDownscale } {
+  let bytes = firstBytes;
+  let factor = 1;
+  for (let i = 0; i < SIZE_CAP_TRIES; i++) {
+    factor *= Math.min(0.95, Math.sqrt(maxBytes / bytes) * 0.97);
+    const picture = downscaleRgb(image, factor);
+    if (Math.min(picture.rows, picture.columns) < Math.min(SC_MIN_EDGE, image.rows, image.columns)) break;
+    const note =
+      `; picture scaled down from ${image.columns} x ${image.rows} to ${picture.columns} x ${picture.rows} ` +
+      `to fit the ${maxBytes}-byte size cap`;
+    const written = write(picture, note);
+    if (written.length <= maxBytes) {
+      return {
+        bytes: written,
+        downscaled: {
+          from: { rows: image.rows, columns: image.columns },
+          to: { rows: picture.rows, columns: picture.columns },
+          maxBytes,
+        },
+      };
+    }
+    bytes = written.length;
+  }
+  throw new GatewayError(
+    'SC_SIZE_CAP_UNREACHABLE',
+    `the ${image.columns} x ${image.rows} heatmap does not fit ${maxBytes} bytes even scaled down to a ` +
+      `${SC_MIN_EDGE}-pixel edge; raise secondaryCapture.maxBytes`,
+  );
+}
+
+/**
+ * Once lossy, always lossy (PS3.3 C.7.6.1.1.5): the source's flag, ratios and methods, in order, with our own
+ * compression's ratio and method appended when the SC's encoding is lossy itself.
+ */
+function lossyAttributes(source: SourceInstance, pixels: EncodedScPixels): NaturalDataset {
+  const ratios: Array<number | string> = [...source.lossyCompression.ratios];
+  const methods = [...source.lossyCompression.methods];
+  if (pixels.lossyRatio !== undefined) {
+    // DS holds at most 16 characters; two decimals say enough of a ratio.
+    ratios.push(pixels.lossyRatio.toFixed(2));
+    methods.push('ISO_10918_1');
+  }
+  if (!source.lossyCompression.lossy && pixels.lossyRatio === undefined) return { LossyImageCompression: '00' };
   return {
     LossyImageCompression: '01',
     ...(ratios.length === 0 ? {} : { LossyImageCompressionRatio: ratios }),

@@ -161,3 +161,32 @@ test.serial(
     if (results[1]?.kind === 'failed') t.regex(results[1].code, /^PIXELS_/);
   },
 );
+
+test.serial(
+  'the worker writes the SC in the requested encoding and reports a picture scaled down to the size cap',
+  async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'image-work-'));
+    const source = await writeImageFile(dir, { rows: 600, columns: 500, seed: 7 });
+    const images = [{ sopInstanceUid: source.sopInstanceUid, path: source.path }];
+    const [plain] = await processImages(engine, { ...request(images), scEncoding: { encoding: 'jpeg-ls-lossless' } });
+    if (plain?.kind !== 'written') return t.fail(JSON.stringify(plain));
+    const plainSc = plain.outputs.find((o) => o.kind === 'sc');
+    if (plainSc === undefined) return t.fail('no SC');
+    t.is(plainSc.downscaled, undefined);
+    const bytes = readFileSync(plainSc.path);
+    t.true(bytes.includes(Buffer.from('1.2.840.10008.1.2.4.80')), 'JPEG-LS Lossless transfer syntax');
+    // A cap below what that SC took: the worker scales it down and says so in its result.
+    const maxBytes = 256 * 1024;
+    t.true(bytes.length > maxBytes, `the uncapped SC (${bytes.length} bytes) must exceed the cap for this test`);
+    const [capped] = await processImages(engine, {
+      ...request(images),
+      scEncoding: { encoding: 'jpeg-ls-lossless', maxBytes },
+    });
+    if (capped?.kind !== 'written') return t.fail(JSON.stringify(capped));
+    const cappedSc = capped.outputs.find((o) => o.kind === 'sc');
+    if (cappedSc?.downscaled === undefined) return t.fail('not reported as scaled down');
+    t.true(readFileSync(cappedSc.path).length <= maxBytes);
+    t.is(cappedSc.downscaled.maxBytes, maxBytes);
+    t.true(cappedSc.downscaled.to.rows < cappedSc.downscaled.from.rows);
+  },
+);

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,6 +120,14 @@ function associationsAccepted(scp: StoreScp): number {
 }
 
 /** Four objects of one study: DX explicit (as a file), DX implicit, DX JPEG lossless, an RGB Secondary Capture. */
+/** The Pixel Data value of a native Part 10 file: its last element, so the bytes after its 12-byte header. */
+function nativePixelData(bytes: Buffer): Buffer {
+  const tag = Buffer.from([0xe0, 0x7f, 0x10, 0x00]);
+  const at = bytes.lastIndexOf(tag);
+  if (at < 0) throw new Error('no Pixel Data');
+  return bytes.subarray(at + 12);
+}
+
 async function mixedBatch() {
   const dir = mkdtempSync(path.join(scratch, 'batch-'));
   const explicit = await writeImageFile(dir, { seed: 1 });
@@ -144,6 +152,8 @@ async function mixedBatch() {
       { uid: sc.sopInstanceUid, bytes: sc.bytes },
     ],
     scPixels: sc.pixels,
+    /** The compressed DX's pixels before compression (the end of its native data set). */
+    nativePixels: nativePixelData(toCompress.bytes),
   };
 }
 
@@ -164,18 +174,15 @@ test('sends a batch in one association, each object in its own transfer syntax a
   }
 });
 
-test('an SCP that takes only Implicit VR: uncompressed objects are re-encoded, a compressed one is not sent', async (t) => {
+test('an SCP that takes only Implicit VR: uncompressed objects are re-encoded, a compressed one is decompressed', async (t) => {
   const scp = await startStoreScp(['+B', '-F', '+xi']);
   const batch = await mixedBatch();
   const { logger, lines } = captureLogger();
   const outcome = results(await sendInstances(peerAt(scp.port), batch.items, { logger }));
   t.deepEqual(
     outcome.map((r) => r.outcome),
-    ['stored', 'stored', 'not-sent', 'stored'],
+    ['stored', 'stored', 'stored', 'stored'],
   );
-  const jpeg = outcome[2];
-  t.is(jpeg?.outcome === 'not-sent' ? jpeg.cause : undefined, 'no-accepted-context');
-  t.regex(jpeg?.outcome === 'not-sent' ? jpeg.reason : '', /1\.2\.840\.10008\.1\.2\.4\.70/);
   // The implicit object went as it was; the explicit ones were rewritten by dcmjs in Implicit VR, with the
   // same pixels.
   const implicit = batch.objects[1];
@@ -190,8 +197,50 @@ test('an SCP that takes only Implicit VR: uncompressed objects are re-encoded, a
     reencoded.subarray(reencoded.length - batch.scPixels.length).equals(batch.scPixels),
     'the SC pixels changed in re-encoding',
   );
-  t.is(lines.filter((l) => l.event === 'DIMSE-1104' && l.to === IMPLICIT_VR_LITTLE_ENDIAN).length, 2);
+  // The JPEG Lossless object arrives decompressed, its pixels those of the file before compression.
+  const jpeg = batch.objects[2];
+  if (!jpeg) throw new Error('no JPEG object');
+  const decompressed = received(scp, jpeg.uid);
+  t.true(
+    decompressed.subarray(decompressed.length - batch.nativePixels.length).equals(batch.nativePixels),
+    'the decompressed pixels are the original ones',
+  );
+  t.is(lines.filter((l) => l.event === 'DIMSE-1104' && l.to === IMPLICIT_VR_LITTLE_ENDIAN).length, 3);
+  t.is(
+    lines.filter((l) => l.event === 'DIMSE-1104' && l.from === '1.2.840.10008.1.2.4.70').length,
+    1,
+    'the decompression is logged with the syntax it came from',
+  );
   t.is(associationsAccepted(scp), 1);
+});
+
+test('an SCP that takes the SOP class in no syntax we can send: not sent, naming the syntax', async (t) => {
+  // JPEG 2000 only (a DCMTK association profile): neither the object's own syntax nor an uncompressed one.
+  const profile = path.join(mkdtempSync(path.join(scratch, 'profile-')), 'j2k-only.cfg');
+  writeFileSync(
+    profile,
+    [
+      '[[TransferSyntaxes]]',
+      '[J2KOnly]',
+      'TransferSyntax1 = JPEG2000LosslessOnly',
+      '[[PresentationContexts]]',
+      '[DxJ2K]',
+      'PresentationContext1 = DigitalXRayImageStorageForPresentation\\J2KOnly',
+      'PresentationContext2 = SecondaryCaptureImageStorage\\J2KOnly',
+      '[[Profiles]]',
+      '[J2K]',
+      'PresentationContexts = DxJ2K',
+      '',
+    ].join('\n'),
+  );
+  const scp = await startStoreScp(['+B', '-F', '-xf', profile, 'J2K']);
+  const batch = await mixedBatch();
+  const { logger } = captureLogger();
+  const outcome = results(await sendInstances(peerAt(scp.port), batch.items, { logger }));
+  const jpeg = outcome[2];
+  t.is(jpeg?.outcome, 'not-sent');
+  t.is(jpeg?.outcome === 'not-sent' ? jpeg.cause : undefined, 'no-accepted-context');
+  t.regex(jpeg?.outcome === 'not-sent' ? jpeg.reason : '', /1\.2\.840\.10008\.1\.2\.4\.70/);
 });
 
 test('unreadable objects are reported as not sent, and alone they open no association', async (t) => {

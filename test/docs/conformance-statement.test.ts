@@ -4,7 +4,7 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { dicomSchema } from '../../src/config/schema.js';
+import { dicomSchema, secondaryCaptureSchema } from '../../src/config/schema.js';
 import { characterSetKey, knownCharacterSetKeys } from '../../src/dicom/character-sets.js';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../../src/dicom/implementation.js';
 import { DEFAULT_STORAGE_SOP_CLASSES, SopClass } from '../../src/dicom/sop-classes.js';
@@ -15,6 +15,7 @@ import { STORAGE_COMMITMENT_INSTANCE, STORAGE_COMMITMENT_PUSH_MODEL } from '../.
 import { packageRoot } from '../../src/reporting/package-root.js';
 import { KEY_OBJECT_SELECTION_SOP_CLASS_UID } from '../../src/reporting/rejection-note.js';
 import { SC_SOP_CLASS_UID } from '../../src/reporting/secondary-capture.js';
+import { SC_ENCODINGS, SC_ENCODING_SYNTAX } from '../../src/reporting/sc-encoding-types.js';
 import { COMPREHENSIVE_SR_SOP_CLASS_UID } from '../../src/reporting/structured-report.js';
 
 const doc = readFileSync(path.join(packageRoot(), 'docs/conformance-statement.md'), 'utf8');
@@ -64,6 +65,17 @@ test('the SCU SOP class table is Verification plus every object the gateway writ
     KEY_OBJECT_SELECTION_SOP_CLASS_UID,
   ];
   t.deepEqual(sorted(tableKeys('scu-sop-classes')), sorted([SopClass.Verification, ...written]));
+});
+
+test('the SC transfer syntax table is every secondaryCapture.encoding, in order, and names the default', (t) => {
+  t.deepEqual(
+    tableKeys('scu-sc-transfer-syntaxes'),
+    SC_ENCODINGS.map((e) => SC_ENCODING_SYNTAX[e]),
+  );
+  for (const encoding of SC_ENCODINGS) t.true(doc.includes(`| \`${encoding}\``), `${encoding} has its row`);
+  t.true(
+    doc.includes(`\`secondaryCapture.encoding\` names (default \`${secondaryCaptureSchema.parse({}).encoding}\`)`),
+  );
 });
 
 test('the character set table holds exactly the terms the decoder knows', (t) => {
