@@ -329,13 +329,6 @@ async function transfer(
         });
         continue;
       }
-      logger.info('the PACS did not accept the object in its own transfer syntax; re-encoding it', {
-        event: 'DIMSE-1104',
-        peer: peerName,
-        sopInstanceUid: instance.sopInstanceUid,
-        from: instance.transferSyntaxUid,
-        to: plan.transferSyntaxUid,
-      });
     }
     if (plan.kind === 're-encode') {
       // dcmjs writes it again in the accepted syntax; fragmentMultiframe is irrelevant for native pixels but
@@ -352,6 +345,8 @@ async function transfer(
         });
         continue;
       }
+    }
+    if (plan.kind === 'decompress' || plan.kind === 're-encode')
       logger.info('the PACS did not accept the object in its own transfer syntax; re-encoding it', {
         event: 'DIMSE-1104',
         peer: peerName,
@@ -359,7 +354,6 @@ async function transfer(
         from: instance.transferSyntaxUid,
         to: plan.transferSyntaxUid,
       });
-    }
     messageId += 1;
     const command = encodeCommand([
       [CommandElement.AffectedSopClassUid, { ui: instance.sopClassUid }],
