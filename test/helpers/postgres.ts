@@ -1,0 +1,132 @@
+// Test helper: a real PostgreSQL cluster (Debian's `postgresql`), made by the test in a temporary directory.
+//
+// initdb and the server refuse to run as root, so when the tests are root the cluster belongs to the `postgres`
+// user that Debian's package creates (runuser -u postgres). The server listens on 127.0.0.1 at a freePort() and
+// puts its unix socket in the cluster's own directory (not /var/run/postgresql, which another cluster may use).
+// fsync is off: these clusters hold test data only, and a test must not wait on the disk (never in production).
+//
+// One cluster per test file; each test asks for a fresh database (createDatabase), so tests run side by side.
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { freePort } from './ports.js';
+import { runCommand, type CommandResult } from './run-command.js';
+
+export interface PostgresUnderTest {
+  readonly port: number;
+  /** postgres://postgres@127.0.0.1:<port>/postgres */
+  readonly url: string;
+  /** A new, empty database; its URL. */
+  createDatabase(): Promise<string>;
+  /** pg_ctl stop -m immediate: the server dies as on a crash, its connections drop. The data stays. */
+  stopServer(): Promise<void>;
+  /** Starts the server again on the same port and data (after stopServer). */
+  startServer(): Promise<void>;
+  /** Stops the server and removes the directory. */
+  stop(): Promise<void>;
+}
+
+const BIN_DIRS = ['/usr/lib/postgresql'];
+
+/** The directory holding initdb and pg_ctl: the newest /usr/lib/postgresql/<v>/bin, else PATH. */
+function binDir(): string | undefined {
+  for (const root of BIN_DIRS) {
+    if (!existsSync(root)) continue;
+    const versions = readdirSync(root)
+      .filter((v) => /^\d+$/.test(v) && existsSync(path.join(root, v, 'bin', 'initdb')))
+      .sort((a, b) => Number(b) - Number(a));
+    if (versions[0] !== undefined) return path.join(root, versions[0], 'bin');
+  }
+  return undefined;
+}
+
+function program(name: string): string {
+  const dir = binDir();
+  return dir === undefined ? name : path.join(dir, name);
+}
+
+const asRoot = process.getuid?.() === 0;
+
+/** Runs a PostgreSQL program as the cluster's owner. */
+async function runAsOwner(name: string, args: string[], timeoutMs = 60_000): Promise<CommandResult> {
+  const result = asRoot
+    ? await runCommand('runuser', ['-u', 'postgres', '--', program(name), ...args], { timeoutMs })
+    : await runCommand(program(name), args, { timeoutMs });
+  if (result.code !== 0) {
+    throw new Error(
+      `${name} ${args.join(' ')} failed (${result.code ?? result.signal}): ${result.stderr}${result.stdout}`,
+    );
+  }
+  return result;
+}
+
+let databases = 0;
+
+export async function startPostgres(): Promise<PostgresUnderTest> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cxr-pg-'));
+  const data = path.join(dir, 'data');
+  if (asRoot) {
+    const owner = await runCommand('id', ['-u', 'postgres']);
+    const group = await runCommand('id', ['-g', 'postgres']);
+    chownSync(dir, Number(owner.stdout.trim()), Number(group.stdout.trim()));
+  }
+  const port = await freePort();
+  await runAsOwner('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  const options = [
+    `-p ${port}`,
+    `-c listen_addresses=127.0.0.1`,
+    `-c unix_socket_directories=${dir}`,
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+    '-c max_connections=50',
+  ].join(' ');
+  const log = path.join(dir, 'server.log');
+  const startServer = async (): Promise<void> => {
+    await runAsOwner('pg_ctl', ['start', '-D', data, '-w', '-t', '60', '-l', log, '-o', options]);
+  };
+  const stopServer = async (): Promise<void> => {
+    if (!existsSync(path.join(data, 'postmaster.pid'))) return;
+    try {
+      await runAsOwner('pg_ctl', ['stop', '-D', data, '-w', '-m', 'immediate']);
+    } catch (error) {
+      // pg_ctl could not stop it: end the postmaster by its PID (first line of postmaster.pid).
+      const pid = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      if (Number.isInteger(pid) && pid > 0) process.kill(pid, 'SIGKILL');
+      else throw error;
+    }
+  };
+  try {
+    await startServer();
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  return {
+    port,
+    url,
+    async createDatabase(): Promise<string> {
+      databases += 1;
+      const name = `t${process.pid}_${databases}`;
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(`CREATE DATABASE ${name}`);
+      } finally {
+        await client.end();
+      }
+      return `postgres://postgres@127.0.0.1:${port}/${name}`;
+    },
+    stopServer,
+    startServer,
+    async stop(): Promise<void> {
+      try {
+        await stopServer();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
