@@ -19,8 +19,11 @@ export interface PostgresUnderTest {
   readonly url: string;
   /** A new, empty database; its URL. */
   createDatabase(): Promise<string>;
-  /** pg_ctl stop -m immediate: the server dies as on a crash, its connections drop. The data stays. */
-  stopServer(): Promise<void>;
+  /**
+   * Stops the server; its connections drop. 'fast' (the default) keeps every committed row; 'immediate' is a
+   * crash, which with these clusters' synchronous_commit=off may lose the last commits.
+   */
+  stopServer(mode?: 'fast' | 'immediate'): Promise<void>;
   /** Starts the server again on the same port and data (after stopServer). */
   startServer(): Promise<void>;
   /** Stops the server and removes the directory. */
@@ -86,10 +89,10 @@ export async function startPostgres(): Promise<PostgresUnderTest> {
   const startServer = async (): Promise<void> => {
     await runAsOwner('pg_ctl', ['start', '-D', data, '-w', '-t', '60', '-l', log, '-o', options]);
   };
-  const stopServer = async (): Promise<void> => {
+  const stopServer = async (mode: 'fast' | 'immediate' = 'fast'): Promise<void> => {
     if (!existsSync(path.join(data, 'postmaster.pid'))) return;
     try {
-      await runAsOwner('pg_ctl', ['stop', '-D', data, '-w', '-m', 'immediate']);
+      await runAsOwner('pg_ctl', ['stop', '-D', data, '-w', '-m', mode]);
     } catch (error) {
       // pg_ctl could not stop it: end the postmaster by its PID (first line of postmaster.pid).
       const pid = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -123,7 +126,7 @@ export async function startPostgres(): Promise<PostgresUnderTest> {
     startServer,
     async stop(): Promise<void> {
       try {
-        await stopServer();
+        await stopServer('immediate');
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

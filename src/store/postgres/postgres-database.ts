@@ -62,10 +62,12 @@ export class PostgresDatabase implements SqlDatabase {
   readonly dialect: SqlDialect = 'postgres';
   private bridge: Bridge | undefined;
   private nextId = 0;
-  /** Counts the workers started: a transaction begun on one worker's connection cannot go on with the next. */
-  private generation = 0;
-  private transactionGeneration = 0;
   private depth = 0;
+  /**
+   * The connection of the open transaction was lost: the server rolled it back, so every further statement of
+   * it fails too, rather than running alone on a new connection and committing half a transition.
+   */
+  private transactionLost = false;
   private closed = false;
   private workerError: Error | undefined;
   private readonly statementTimeoutMs: number;
@@ -129,7 +131,7 @@ export class PostgresDatabase implements SqlDatabase {
   private outermost<A extends unknown[], R>(fn: (...args: A) => R, args: A): R {
     this.command('BEGIN');
     this.depth = 1;
-    this.transactionGeneration = this.generation;
+    this.transactionLost = false;
     try {
       const result = fn(...args);
       refusePromise(result);
@@ -174,7 +176,7 @@ export class PostgresDatabase implements SqlDatabase {
 
   /** Undoes after a failure; the failure itself is what the caller gets, whatever the rollback meets. */
   private rollbackQuietly(...statements: string[]): void {
-    if (this.bridge === undefined || this.generation !== this.transactionGeneration) return;
+    if (this.bridge === undefined || this.transactionLost) return;
     try {
       for (const sql of statements) this.command(sql);
     } catch {
@@ -186,7 +188,7 @@ export class PostgresDatabase implements SqlDatabase {
     if (this.closed && request.kind !== 'close') {
       throw new GatewayError('STORE_UNAVAILABLE', 'the PostgreSQL store is closed (the gateway is stopping)');
     }
-    if (this.depth > 0 && this.generation !== this.transactionGeneration) {
+    if (this.depth > 0 && this.transactionLost) {
       throw new GatewayError(
         'STORE_UNAVAILABLE',
         'the connection to PostgreSQL was lost inside this transaction, which the server has rolled back',
@@ -202,6 +204,7 @@ export class PostgresDatabase implements SqlDatabase {
         const reply = m.message as BridgeReply;
         if (reply.id !== id) continue;
         if (reply.ok) return reply;
+        if (reply.failure.kind === 'connection' && this.depth > 0) this.transactionLost = true;
         throw errorOf(reply.failure);
       }
       const left = deadline - performance.now();
@@ -238,7 +241,6 @@ export class PostgresDatabase implements SqlDatabase {
     worker.on('error', (error: Error) => {
       this.workerError = error;
     });
-    this.generation += 1;
     this.workerError = undefined;
     this.bridge = { worker, port: port1, signal: new Int32Array(signal) };
     return this.bridge;
@@ -246,6 +248,7 @@ export class PostgresDatabase implements SqlDatabase {
 
   private abandon(bridge: Bridge): void {
     if (this.bridge === bridge) this.bridge = undefined;
+    if (this.depth > 0) this.transactionLost = true;
     bridge.port.close();
     bridge.worker.unref();
     bridge.worker.terminate().catch(() => undefined);
