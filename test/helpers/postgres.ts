@@ -30,18 +30,16 @@ export interface PostgresUnderTest {
   stop(): Promise<void>;
 }
 
-const BIN_DIRS = ['/usr/lib/postgresql'];
+/** Where Debian installs each PostgreSQL version's server programs (they are not on PATH there). */
+const DEBIAN_ROOT = '/usr/lib/postgresql';
 
 /** The directory holding initdb and pg_ctl: the newest /usr/lib/postgresql/<v>/bin, else PATH. */
 function binDir(): string | undefined {
-  for (const root of BIN_DIRS) {
-    if (!existsSync(root)) continue;
-    const versions = readdirSync(root)
-      .filter((v) => /^\d+$/.test(v) && existsSync(path.join(root, v, 'bin', 'initdb')))
-      .sort((a, b) => Number(b) - Number(a));
-    if (versions[0] !== undefined) return path.join(root, versions[0], 'bin');
-  }
-  return undefined;
+  if (!existsSync(DEBIAN_ROOT)) return undefined;
+  const versions = readdirSync(DEBIAN_ROOT)
+    .filter((v) => /^\d+$/.test(v) && existsSync(path.join(DEBIAN_ROOT, v, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions[0] === undefined ? undefined : path.join(DEBIAN_ROOT, versions[0], 'bin');
 }
 
 function program(name: string): string {
@@ -62,6 +60,26 @@ async function runAsOwner(name: string, args: string[], timeoutMs = 60_000): Pro
     );
   }
   return result;
+}
+
+/**
+ * SIGQUIT to the postmaster of this data directory (PostgreSQL's immediate shutdown: it ends its backends too),
+ * by the PID in the first line of postmaster.pid. False when there is none.
+ */
+function quitPostmaster(data: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return false;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 'SIGQUIT');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 let databases = 0;
@@ -94,15 +112,20 @@ export async function startPostgres(): Promise<PostgresUnderTest> {
     try {
       await runAsOwner('pg_ctl', ['stop', '-D', data, '-w', '-m', mode]);
     } catch (error) {
-      // pg_ctl could not stop it: end the postmaster by its PID (first line of postmaster.pid).
-      const pid = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-      if (Number.isInteger(pid) && pid > 0) process.kill(pid, 'SIGKILL');
-      else throw error;
+      // pg_ctl could not stop it: end the postmaster by its PID.
+      if (!quitPostmaster(data)) throw error;
     }
   };
+  // A test process that ends without its after hook (ava's timeout, a crash) must not leave the server running.
+  const onExit = (): void => {
+    quitPostmaster(data);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   try {
     await startServer();
   } catch (error) {
+    process.off('exit', onExit);
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
@@ -128,6 +151,7 @@ export async function startPostgres(): Promise<PostgresUnderTest> {
       try {
         await stopServer('immediate');
       } finally {
+        process.off('exit', onExit);
         rmSync(dir, { recursive: true, force: true });
       }
     },
