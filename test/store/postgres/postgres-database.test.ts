@@ -213,3 +213,26 @@ test('nothing listening: STORE_UNAVAILABLE at open, without the URL (it may hold
   t.regex(error?.message ?? '', /ECONNREFUSED/);
   t.notRegex(error?.message ?? '', /secret/);
 });
+
+test('a transaction function that returns a promise is refused and rolled back', async (t) => {
+  const db = await freshDatabase(t);
+  db.exec('CREATE TABLE a (v INTEGER)');
+  t.throws(
+    () =>
+      db.transaction(() => {
+        db.prepare('INSERT INTO a VALUES (1)').run();
+        return Promise.resolve();
+      })(),
+    { instanceOf: TypeError },
+  );
+  t.deepEqual(db.prepare('SELECT v FROM a').all(), []);
+});
+
+test('after close() a statement fails with STORE_UNAVAILABLE; a second close() is harmless', async (t) => {
+  const db = PostgresDatabase.open({ url: await cluster.createDatabase() });
+  const statement = db.prepare('SELECT 1 AS n');
+  t.deepEqual(statement.get(), { n: 1 });
+  db.close();
+  db.close();
+  t.is((t.throws(() => statement.get()) as GatewayError).code, 'STORE_UNAVAILABLE');
+});
