@@ -57,6 +57,7 @@ interface Bridge {
 }
 
 const WORKER_URL = new URL('./bridge-worker.js', import.meta.url);
+const CLOSE_TIMEOUT_MS = 5_000;
 
 export class PostgresDatabase implements SqlDatabase {
   readonly dialect: SqlDialect = 'postgres';
@@ -121,7 +122,8 @@ export class PostgresDatabase implements SqlDatabase {
     const bridge = this.bridge;
     if (bridge === undefined) return;
     try {
-      this.call({ kind: 'close' });
+      // A stopping gateway does not wait long for a goodbye to a server that does not answer.
+      this.call({ kind: 'close' }, Math.min(this.answerTimeoutMs, CLOSE_TIMEOUT_MS));
     } catch {
       // Ending the connection failed (the server is gone): terminating the worker below closes its socket.
     }
@@ -184,7 +186,10 @@ export class PostgresDatabase implements SqlDatabase {
     }
   }
 
-  private call(request: DistributiveOmit<BridgeRequest, 'id'>): Extract<BridgeReply, { ok: true }> {
+  private call(
+    request: DistributiveOmit<BridgeRequest, 'id'>,
+    timeoutMs = this.answerTimeoutMs,
+  ): Extract<BridgeReply, { ok: true }> {
     if (this.closed && request.kind !== 'close') {
       throw new GatewayError('STORE_UNAVAILABLE', 'the PostgreSQL store is closed (the gateway is stopping)');
     }
@@ -198,7 +203,7 @@ export class PostgresDatabase implements SqlDatabase {
     const id = (this.nextId += 1);
     Atomics.store(bridge.signal, 0, 0);
     bridge.port.postMessage({ ...request, id });
-    const deadline = performance.now() + this.answerTimeoutMs;
+    const deadline = performance.now() + timeoutMs;
     for (;;) {
       for (let m = receiveMessageOnPort(bridge.port); m !== undefined; m = receiveMessageOnPort(bridge.port)) {
         const reply = m.message as BridgeReply;
@@ -213,7 +218,7 @@ export class PostgresDatabase implements SqlDatabase {
         const reason = this.workerError === undefined ? '' : ` (the bridge thread failed: ${this.workerError.message})`;
         throw new GatewayError(
           'STORE_UNAVAILABLE',
-          `PostgreSQL did not answer within ${this.answerTimeoutMs} ms; the connection is given up and the next statement opens a new one${reason}`,
+          `PostgreSQL did not answer within ${timeoutMs} ms; the connection is given up and the next statement opens a new one${reason}`,
         );
       }
       Atomics.wait(bridge.signal, 0, 0, left);
