@@ -196,7 +196,7 @@ export class PostgresDatabase implements SqlDatabase {
     if (this.depth > 0 && this.transactionLost) {
       throw new GatewayError(
         'STORE_UNAVAILABLE',
-        'the connection to PostgreSQL was lost inside this transaction, which the server has rolled back',
+        'the connection to PostgreSQL was lost inside this transaction: none of it is committed',
       );
     }
     const bridge = this.bridge ?? this.start();

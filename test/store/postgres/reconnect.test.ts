@@ -89,3 +89,46 @@ test.serial('the statement in flight when its connection is killed fails; the ne
   t.true(Date.now() - started < 30_000);
   t.deepEqual(db.prepare('SELECT 5 AS n').get(), { n: 5 });
 });
+
+test.serial('a server that stops answering inside a transaction: the answer timeout fails all of it', async (t) => {
+  const db = PostgresDatabase.open({ url: await cluster.createDatabase(), answerTimeoutMs: 500 });
+  t.teardown(() => db.close());
+  db.exec('CREATE TABLE a (v INTEGER)');
+  const insert = db.prepare('INSERT INTO a VALUES (?)');
+  let backend = 0;
+  t.teardown(() => {
+    // The backend is a process of this file's own cluster; it must run again to end its session.
+    if (backend > 0) process.kill(backend, 'SIGCONT');
+  });
+  const failures: unknown[] = [];
+  const error = t.throws(() =>
+    db.transaction(() => {
+      insert.run(1);
+      backend = (db.prepare('SELECT pg_backend_pid() AS pid').get() as { pid: number }).pid;
+      // Frozen, the backend keeps the socket open and answers nothing: only the bridge's own timeout ends it.
+      process.kill(backend, 'SIGSTOP');
+      for (const v of [2, 3]) {
+        try {
+          insert.run(v);
+        } catch (failure) {
+          failures.push(failure);
+        }
+      }
+    })(),
+  );
+  t.deepEqual(
+    failures.map((f) => (f as Error).message.replace(/;.*/, '')),
+    [
+      'PostgreSQL did not answer within 500 ms',
+      'the connection to PostgreSQL was lost inside this transaction: none of it is committed',
+    ],
+  );
+  t.deepEqual(
+    failures.map((f) => codeOf(f)),
+    ['STORE_UNAVAILABLE', 'STORE_UNAVAILABLE'],
+  );
+  t.is(codeOf(error), 'STORE_UNAVAILABLE');
+  process.kill(backend, 'SIGCONT');
+  backend = 0;
+  t.deepEqual(db.prepare('SELECT v FROM a').all(), [], 'a new connection; nothing of the transaction is there');
+});
