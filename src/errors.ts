@@ -205,6 +205,9 @@ export const ERROR_CODES = {
     'A storage commitment Transaction UID was waited for twice at once; this is a bug: report it with the log line.',
   COMMITMENT_SYNTAX_UNSUPPORTED:
     'A storage commitment data set was to be read or written in a transfer syntax other than Explicit or Implicit VR Little Endian; this is a bug: report it.',
+  // PostgreSQL store (issue 20)
+  POSTGRES_INTEGER_UNSAFE:
+    'PostgreSQL returned an integer beyond 2^53 that a JavaScript number cannot hold exactly; this is a bug or a damaged row: report it with the log line.',
   // Last resort
   INTERNAL: 'Something that cannot happen did (a broken invariant): this is a bug; report it with the log line.',
 } as const;
