@@ -3,6 +3,9 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { JobStore, type ReceivedInstance } from '../../src/store/job-store.js';
+import { migrateSqlite } from '../../src/store/migrations/sqlite.js';
+import type { SqlDatabase } from '../../src/store/sql-database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { sqliteOf } from '../helpers/sqlite-of.js';
 
 const file = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'store-')), 'db', 'jobs.sqlite');
@@ -162,4 +165,53 @@ test('schema v5: a version 4 file gains the audit forwarding cursor, keeping its
   t.is(sqliteOf(store).pragma('user_version'), 5);
   t.deepEqual(store.connection.prepare('SELECT channel FROM audit_forwarding').all(), []);
   t.is((store.connection.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n, 1);
+});
+
+/** A database of the other engine that only records what is asked of it (every query answers nothing). */
+function recordingPostgres(): { db: SqlDatabase; calls: string[] } {
+  const calls: string[] = [];
+  const db: SqlDatabase = {
+    dialect: 'postgres',
+    prepare: (sql) => {
+      calls.push(`prepare ${sql.replace(/\s+/g, ' ').trim()}`);
+      return { run: () => ({ changes: 0 }), get: () => ({ n: 0 }), all: () => [] };
+    },
+    transaction:
+      <A extends unknown[], R>(fn: (...args: A) => R) =>
+      (...args: A): R => {
+        calls.push('transaction');
+        return fn(...args);
+      },
+    exec: (sql) => void calls.push(`exec ${sql}`),
+    close: () => void calls.push('close'),
+  };
+  return { db, calls };
+}
+
+test('fromDatabase on a postgres database runs nothing of its own (no SQLite migration, no PRAGMA): migrating is its opener’s part', (t) => {
+  const { db, calls } = recordingPostgres();
+  const store = JobStore.fromDatabase(db);
+  t.deepEqual(calls, []);
+  t.is(store.connection, db);
+  t.is(store.dataVersion(), undefined, 'no data_version counter on PostgreSQL');
+  t.is(store.countStudies('ready'), 0);
+  t.deepEqual(calls, ['prepare SELECT COUNT(*) AS n FROM studies WHERE state = ?']);
+  store.close();
+  t.deepEqual(calls.slice(1), ['close']);
+});
+
+test('fromDatabase on a SQLite file: used as its opener left it (migrated: it works; not migrated: left untouched)', (t) => {
+  const migrated = SqliteDatabase.open(file());
+  migrateSqlite(migrated);
+  const store = JobStore.fromDatabase(migrated);
+  t.teardown(() => store.close());
+  store.recordInstance(instance('9.1', 1000));
+  t.like(store.promoteQuietStudies(1000, 1000), [{ studyInstanceUid: '9.1', revision: 0 }]);
+  t.is(typeof store.dataVersion(), 'number');
+
+  const bare = SqliteDatabase.open(file());
+  t.teardown(() => bare.close());
+  JobStore.fromDatabase(bare);
+  t.is(bare.pragma('user_version'), 0);
+  t.deepEqual(bare.prepare(`SELECT name FROM sqlite_master`).all(), []);
 });
