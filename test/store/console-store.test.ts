@@ -453,3 +453,24 @@ test('the accession filter matches the whole value, case and all, whatever chara
   t.is(f.console.jobs({ ...PAGE, accession: 'a12' }).total, 0);
   t.is(f.console.deliveries({ ...PAGE, studyInstanceUid: '12.2' }).items[0]?.accessionNumber, 'X"1');
 });
+
+test("a delivery's story keeps its order within one millisecond: the try, then the admin's release, the next try, the discard", (t) => {
+  const f = consoleFixture();
+  t.teardown(() => f.store.close());
+  const { pacsId } = parkedJob(f, '13.1', 1000);
+  f.console.releaseDelivery(pacsId, ACTOR, 1010);
+  deliver(f, pacsId, { kind: 'parked', reason: 'pacs-refused-object: again' }, 1010);
+  f.console.discardDelivery(pacsId, 'the PACS will never take it', ACTOR, 1010);
+  t.deepEqual(
+    f.console
+      .studyRows('13.1')
+      ?.jobs[0]?.deliveries.find((d) => d.id === pacsId)
+      ?.history.map((h) => [h.attempt, h.outcome]),
+    [
+      [1, 'parked'],
+      [1, 'released'],
+      [2, 'parked'],
+      [2, 'discarded'],
+    ],
+  );
+});
