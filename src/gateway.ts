@@ -21,10 +21,10 @@ import type { ConsoleBackend } from './admin/console-types.js';
 import { buildHealth, type HealthSource } from './admin/health.js';
 import { loadConfig } from './config/load-config.js';
 import type { ConsoleQueries } from './store/console-queries.js';
-import type Database from 'better-sqlite3';
 import { describeError } from './errors.js';
 import { PipelineStore } from './store/pipeline-store.js';
 import { StoreMetrics } from './store/store-metrics.js';
+import type { SqlDatabase } from './store/sql-database.js';
 import { AdminServer } from './admin/admin-server.js';
 import { AuthService } from './admin/auth-service.js';
 import { AuditTrail } from './store/audit-trail.js';
@@ -63,13 +63,13 @@ export interface GatewayOptions {
    * The console's store side on the daemon's job store connection: store/console-store.ts ConsoleStore and
    * store/audit-trail.ts AuditTrail. Without it the admin port serves /healthz and /metrics only.
    */
-  console?: (db: Database.Database) => ConsoleStoreParts;
+  console?: (db: SqlDatabase) => ConsoleStoreParts;
   /** How often the store watch reads PRAGMA data_version (2 s). */
   storeWatchMs?: number;
 }
 
 /** The console's store side on the daemon's job store connection, its actions audited in the daemon's one trail. */
-function consoleStoreParts(db: Database.Database, audit: AuditTrail): ConsoleStoreParts {
+function consoleStoreParts(db: SqlDatabase, audit: AuditTrail): ConsoleStoreParts {
   return { queries: new ConsoleStore(db, audit), audit };
 }
 
@@ -461,7 +461,7 @@ export class Gateway {
     let timer: NodeJS.Timeout | undefined;
     let seen: number | undefined;
     let failing = false;
-    const read = () => store.connection.pragma('data_version', { simple: true }) as number;
+    const read = () => store.dataVersion();
     const check = () => {
       try {
         const now = read();

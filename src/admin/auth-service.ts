@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type Database from 'better-sqlite3';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { UserStore } from '../store/user-store.js';
 import type { AuthBackend, Role, SessionInfo } from './console-types.js';
 import { dummyHash, verifyPassword } from './passwords.js';
@@ -27,7 +27,7 @@ export class AuthService implements AuthBackend {
   private readonly idleMs: number;
   private readonly maxMs: number;
 
-  constructor(db: Database.Database, options: AuthOptions) {
+  constructor(db: SqlDatabase, options: AuthOptions) {
     this.users = new UserStore(db);
     this.now = options.now ?? Date.now;
     this.idleMs = options.sessionIdleMinutes * 60_000;

@@ -8,13 +8,13 @@
  * says how many wait and since when; a restart resumes at the cursor, so nothing is resent or skipped (at least
  * once: see AuditForwarding and SyslogSender for the two edges where a message can repeat or be lost).
  */
-import type Database from 'better-sqlite3';
 import type { AuditConfig } from '../config/schema.js';
 import { GatewayError, describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { settledBy, type Stage, type StageStatus } from '../logging/lifecycle.js';
 import { atnaMessage, type AtnaSource } from '../reporting/atna-message.js';
 import { AuditForwarding } from '../store/audit-trail.js';
+import type { SqlDatabase } from '../store/sql-database.js';
 import { formatSyslog, SyslogSender, type SyslogHeader, type SyslogTarget } from './syslog-sender.js';
 
 /** What the forwarder needs of a sender (SyslogSender; tests pass a double). */
@@ -212,7 +212,7 @@ type StageState = StageStatus['state'];
 export function createAuditForwarder(
   audit: AuditConfig,
   aeTitle: string,
-  db: Database.Database,
+  db: SqlDatabase,
   logger: Logger,
 ): AuditForwarder | undefined {
   const syslog = audit.syslog;

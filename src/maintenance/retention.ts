@@ -1,7 +1,7 @@
-import type Database from 'better-sqlite3';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { isValidUid } from '../dicom/uids.js';
+import type { SqlDatabase } from '../store/sql-database.js';
 
 export interface RetentionResult {
   studiesPurged: number;
@@ -14,7 +14,7 @@ export interface RetentionResult {
  * an admin discarded is settled, like a delivered one.
  * The instances' rows go too, so a later copy of the same image starts a fresh study.
  */
-export function purgeFinishedStudies(db: Database.Database, spoolDir: string, cutoff: number): RetentionResult {
+export function purgeFinishedStudies(db: SqlDatabase, spoolDir: string, cutoff: number): RetentionResult {
   const candidates = db
     .prepare(
       `SELECT s.study_instance_uid AS uid FROM studies s

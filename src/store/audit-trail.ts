@@ -1,5 +1,5 @@
-import type Database from 'better-sqlite3';
 import type { StorePage } from './console-queries.js';
+import type { SqlDatabase } from './sql-database.js';
 
 /**
  * One audited event. Categories stay open strings: 'admin' for console and CLI actions today; issue 17 adds
@@ -74,16 +74,16 @@ const DETAIL_MAX = 2000;
  * action and its audit entry commit or roll back together).
  */
 export class AuditTrail {
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: SqlDatabase) {}
 
-  /** Appends one entry; returns its id. */
+  /** Appends one entry; returns its id. `"user"` is quoted: a reserved word in PostgreSQL (CURRENT_USER). */
   record(e: AuditRecord, now: number): number {
     const result = this.db
       .prepare(
-        `INSERT INTO audit_events (at, category, action, user, role, address, target, outcome, before, after, detail)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO audit_events (at, category, action, "user", role, address, target, outcome, before, after, detail)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
       )
-      .run(
+      .get(
         now,
         e.category,
         e.action,
@@ -96,7 +96,7 @@ export class AuditTrail {
         e.after === undefined ? null : JSON.stringify(e.after),
         e.detail === undefined || e.detail === null ? null : e.detail.slice(0, DETAIL_MAX),
       );
-    return Number(result.lastInsertRowid);
+    return (result as { id: number }).id;
   }
 
   /** Newest first. */
@@ -112,7 +112,7 @@ export class AuditTrail {
       args.push(filter.action);
     }
     if (filter.user !== undefined) {
-      where.push('user = ?');
+      where.push('"user" = ?');
       args.push(filter.user);
     }
     if (filter.since !== undefined) {
@@ -159,7 +159,7 @@ export interface AuditBacklog {
  */
 export class AuditForwarding {
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     readonly channel: string,
   ) {}
 
@@ -186,19 +186,21 @@ export class AuditForwarding {
     return rows.map((r) => ({ ...r }));
   }
 
-  /** Marks every row up to `id` sent; never moves the cursor back. */
+  /** Marks every row up to `id` sent; never moves the cursor back (CASE: SQLite has no GREATEST). */
   advance(id: number, now: number): void {
     this.db
-      .prepare('UPDATE audit_forwarding SET last_id = MAX(last_id, ?), updated_at = ? WHERE channel = ?')
-      .run(id, now, this.channel);
+      .prepare(
+        'UPDATE audit_forwarding SET last_id = CASE WHEN last_id > ? THEN last_id ELSE ? END, updated_at = ? WHERE channel = ?',
+      )
+      .run(id, id, now, this.channel);
   }
 
   backlog(): AuditBacklog {
     const row = this.db
       .prepare(
-        `SELECT f.last_id AS lastId, COUNT(e.id) AS waiting, MIN(e.at) AS oldestAt
+        `SELECT f.last_id AS "lastId", COUNT(e.id) AS waiting, MIN(e.at) AS "oldestAt"
          FROM audit_forwarding f LEFT JOIN audit_events e ON e.id > f.last_id
-         WHERE f.channel = ? GROUP BY f.channel`,
+         WHERE f.channel = ? GROUP BY f.channel, f.last_id`,
       )
       .get(this.channel) as AuditBacklog | undefined;
     return row ?? { lastId: 0, waiting: 0, oldestAt: null };

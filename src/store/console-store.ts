@@ -1,4 +1,3 @@
-import type Database from 'better-sqlite3';
 import type { AuditTrail } from './audit-trail.js';
 import {
   StoreRefusal,
@@ -17,6 +16,7 @@ import {
   type StudyRowsOut,
 } from './console-queries.js';
 import type { JobState, StudyState } from './job-store.js';
+import type { SqlDatabase } from './sql-database.js';
 import {
   DELIVERY_STATES,
   HELD_BACK,
@@ -51,8 +51,18 @@ class Where {
 // The first instance's key attributes stand for the study (accession, modality, date are per study in DICOM).
 const FIRST_ATTRIBUTES = `(SELECT i.attributes FROM instances i WHERE i.study_instance_uid = s.study_instance_uid
   ORDER BY i.received_at, i.sop_instance_uid LIMIT 1)`;
+// The accession filter reads the attributes JSON as text, with SQL both engines run (no json_extract, no ->>): the
+// column is always JSON.stringify's compact output, where a key and its value appear as `"key":"value"`, and where
+// that text cannot appear inside a string value (a quote in a value is written \"). replace() is case-sensitive on
+// both engines, as the equality it stands for is; LIKE is not (SQLite's ignores ASCII case) and would also need
+// its % and _ escaped.
 const HAS_ACCESSION = `EXISTS (SELECT 1 FROM instances i WHERE i.study_instance_uid = s.study_instance_uid
-  AND json_extract(i.attributes, '$.accessionNumber') = ?)`;
+  AND replace(i.attributes, ?, '') != i.attributes)`;
+
+/** The text HAS_ACCESSION looks for in the attributes JSON. */
+function accessionNeedle(accession: string | undefined): string | undefined {
+  return accession === undefined ? undefined : `"accessionNumber":${JSON.stringify(accession)}`;
+}
 
 interface StudySqlRow {
   study_instance_uid: string;
@@ -96,13 +106,13 @@ interface DeliverySqlRow {
   last_error: string | null;
   updated_at: number;
   payload: string;
-  accession_number: string | null;
+  first_attributes: string | null;
 }
 
 const DELIVERY_SELECT = `SELECT d.id, d.job_id, j.study_instance_uid, j.revision, d.kind, d.destination, d.state,
   d.attempts, d.next_attempt_at, d.last_error, d.updated_at, d.payload,
-  (SELECT json_extract(i.attributes, '$.accessionNumber') FROM instances i WHERE i.study_instance_uid = j.study_instance_uid
-    ORDER BY i.received_at, i.sop_instance_uid LIMIT 1) AS accession_number
+  (SELECT i.attributes FROM instances i WHERE i.study_instance_uid = j.study_instance_uid
+    ORDER BY i.received_at, i.sop_instance_uid LIMIT 1) AS first_attributes
   FROM deliveries d JOIN jobs j ON j.id = d.job_id`;
 
 const JOB_SELECT = `SELECT j.id, j.study_instance_uid, j.revision, j.state, j.rule, j.action, j.priority,
@@ -137,7 +147,7 @@ function toDeliveryRow(r: DeliverySqlRow): DeliveryRowOut {
     lastError: r.last_error,
     updatedAt: r.updated_at,
     payload: r.payload,
-    accessionNumber: r.accession_number,
+    accessionNumber: attribute(r.first_attributes, 'accessionNumber'),
   };
 }
 
@@ -152,7 +162,7 @@ function deliverySummary(d: DeliveryRowOut): { state: DeliveryState; attempts: n
  */
 export class ConsoleStore implements ConsoleQueries {
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlDatabase,
     private readonly audit: AuditTrail,
   ) {}
 
@@ -160,7 +170,7 @@ export class ConsoleStore implements ConsoleQueries {
     const where = new Where();
     where.add('s.state = ?', filter.state);
     where.add('s.calling_ae = ?', filter.ae);
-    where.add(HAS_ACCESSION, filter.accession);
+    where.add(HAS_ACCESSION, accessionNeedle(filter.accession));
     where.add('s.last_received_at >= ?', filter.since);
     where.add('s.last_received_at < ?', filter.until);
     const total = this.count(`SELECT COUNT(*) AS n FROM studies s ${where}`, where.args);
@@ -200,7 +210,7 @@ export class ConsoleStore implements ConsoleQueries {
     where.add('j.state = ?', filter.state);
     where.add('EXISTS (SELECT 1 FROM deliveries d WHERE d.job_id = j.id AND d.destination = ?)', filter.destination);
     where.add('s.calling_ae = ?', filter.ae);
-    where.add(HAS_ACCESSION, filter.accession);
+    where.add(HAS_ACCESSION, accessionNeedle(filter.accession));
     where.add('j.study_instance_uid = ?', filter.studyInstanceUid);
     where.add('j.created_at >= ?', filter.since);
     where.add('j.created_at < ?', filter.until);
@@ -275,7 +285,8 @@ export class ConsoleStore implements ConsoleQueries {
   }> {
     const groups = this.db
       .prepare(
-        `SELECT destination, kind, SUM(state = 'pending') AS pending, SUM(state = 'parked') AS parked
+        `SELECT destination, kind, SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending,
+           SUM(CASE WHEN state = 'parked' THEN 1 ELSE 0 END) AS parked
          FROM deliveries GROUP BY kind, destination ORDER BY kind, destination`,
       )
       .all() as Array<{ destination: string; kind: DeliveryKind; pending: number; parked: number }>;
@@ -283,11 +294,12 @@ export class ConsoleStore implements ConsoleQueries {
       `SELECT MAX(a.at) AS at FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
        WHERE d.destination = ? AND d.kind = ? AND a.outcome = 'delivered'`,
     );
-    // A report held back by its PACS delivery is not a failure of the RIS: left out.
+    // A report held back by its PACS delivery is not a failure of the RIS: left out. Rows of one millisecond are
+    // ordered by delivery and attempt (delivery_attempts has no id, and rowid is SQLite's alone).
     const lastFailure = this.db.prepare(
       `SELECT a.at, a.detail FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
        WHERE d.destination = ? AND d.kind = ? AND a.outcome IN ('retry', 'parked') AND COALESCE(a.detail, '') != ?
-       ORDER BY a.at DESC, a.rowid DESC LIMIT 1`,
+       ORDER BY a.at DESC, a.delivery_id DESC, a.attempt DESC LIMIT 1`,
     );
     return groups.map((g) => {
       const success = lastSuccess.get(g.destination, g.kind) as { at: number | null };
@@ -448,13 +460,12 @@ export class ConsoleStore implements ConsoleQueries {
       this.db
         .prepare(`UPDATE studies SET revision = ?, state = 'ready' WHERE study_instance_uid = ?`)
         .run(revision, studyInstanceUid);
-      const job = this.db
+      const { id: jobId } = this.db
         .prepare(
           `INSERT INTO jobs (study_instance_uid, revision, state, instance_count, created_at, updated_at)
-           VALUES (?, ?, 'ready', ?, ?, ?)`,
+           VALUES (?, ?, 'ready', ?, ?, ?) RETURNING id`,
         )
-        .run(studyInstanceUid, revision, study.instance_count, now, now);
-      const jobId = Number(job.lastInsertRowid);
+        .get(studyInstanceUid, revision, study.instance_count, now, now) as { id: number };
       this.audit.record(
         {
           category: 'admin',
@@ -649,11 +660,17 @@ export class ConsoleStore implements ConsoleQueries {
     ).map(toDeliveryRow);
   }
 
+  /**
+   * A delivery's story in the order it happened. delivery_attempts has no id (and rowid is SQLite's alone), so rows
+   * of one millisecond are ordered by what they are: `attempt` counts tries, and an admin's release or discard
+   * carries the count of the try it follows.
+   */
   private history(deliveryId: number): AttemptRowOut[] {
     return (
       this.db
         .prepare(
-          'SELECT delivery_id, attempt, at, outcome, detail FROM delivery_attempts WHERE delivery_id = ? ORDER BY at, rowid',
+          `SELECT delivery_id, attempt, at, outcome, detail FROM delivery_attempts WHERE delivery_id = ?
+           ORDER BY at, attempt, CASE WHEN outcome IN ('released', 'discarded') THEN 1 ELSE 0 END`,
         )
         .all(deliveryId) as Array<{
         delivery_id: number;

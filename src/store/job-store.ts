@@ -1,7 +1,7 @@
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import type { KeyAttributes } from '../dicom/dataset-walker.js';
+import { migrateSqlite } from './migrations/sqlite.js';
+import type { SqlDatabase } from './sql-database.js';
+import { SqliteDatabase } from './sqlite-database.js';
 
 export interface ReceivedInstance {
   sopInstanceUid: string;
@@ -69,148 +69,6 @@ export interface ReadyStudy {
   instanceCount: number;
 }
 
-// Each entry moves the schema one version forward; `PRAGMA user_version` says how far a file is.
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE instances (
-     sop_instance_uid    TEXT PRIMARY KEY,
-     sop_class_uid       TEXT NOT NULL,
-     study_instance_uid  TEXT NOT NULL,
-     series_instance_uid TEXT,
-     transfer_syntax_uid TEXT NOT NULL,
-     path                TEXT NOT NULL,
-     size_bytes          INTEGER NOT NULL,
-     calling_ae          TEXT NOT NULL,
-     called_ae           TEXT NOT NULL,
-     source_ip           TEXT NOT NULL,
-     association_id      TEXT NOT NULL,
-     attributes          TEXT NOT NULL,
-     received_at         INTEGER NOT NULL
-   );
-   CREATE INDEX instances_by_study ON instances (study_instance_uid);
-   CREATE TABLE studies (
-     study_instance_uid TEXT PRIMARY KEY,
-     state              TEXT NOT NULL,
-     revision           INTEGER NOT NULL DEFAULT 0,
-     instance_count     INTEGER NOT NULL DEFAULT 0,
-     first_received_at  INTEGER NOT NULL,
-     last_received_at   INTEGER NOT NULL,
-     calling_ae         TEXT NOT NULL
-   );
-   CREATE INDEX studies_by_state ON studies (state, last_received_at);
-   CREATE TABLE jobs (
-     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
-     study_instance_uid TEXT NOT NULL REFERENCES studies (study_instance_uid),
-     revision           INTEGER NOT NULL,
-     state              TEXT NOT NULL,
-     instance_count     INTEGER NOT NULL,
-     attempts           INTEGER NOT NULL DEFAULT 0,
-     next_attempt_at    INTEGER,
-     last_error         TEXT,
-     created_at         INTEGER NOT NULL,
-     updated_at         INTEGER NOT NULL,
-     UNIQUE (study_instance_uid, revision)
-   );
-   CREATE INDEX jobs_by_state ON jobs (state, next_attempt_at);`,
-  // The pipeline: what routing decided for a job, each image's outcome, each delivery's progress.
-  `ALTER TABLE jobs ADD COLUMN priority TEXT NOT NULL DEFAULT 'normal';
-   ALTER TABLE jobs ADD COLUMN rule TEXT;
-   ALTER TABLE jobs ADD COLUMN action TEXT;
-   ALTER TABLE jobs ADD COLUMN finished_at INTEGER;
-   CREATE TABLE job_images (
-     job_id           INTEGER NOT NULL REFERENCES jobs (id),
-     sop_instance_uid TEXT NOT NULL,
-     path             TEXT NOT NULL,
-     state            TEXT NOT NULL,
-     reason           TEXT,
-     result           TEXT,
-     updated_at       INTEGER NOT NULL,
-     PRIMARY KEY (job_id, sop_instance_uid)
-   );
-   CREATE TABLE deliveries (
-     id              INTEGER PRIMARY KEY AUTOINCREMENT,
-     job_id          INTEGER NOT NULL REFERENCES jobs (id),
-     kind            TEXT NOT NULL,
-     destination     TEXT NOT NULL,
-     payload         TEXT NOT NULL,
-     state           TEXT NOT NULL,
-     attempts        INTEGER NOT NULL DEFAULT 0,
-     next_attempt_at INTEGER NOT NULL,
-     last_error      TEXT,
-     updated_at      INTEGER NOT NULL,
-     UNIQUE (job_id, kind, destination)
-   );
-   CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);`,
-  // How many times an inference worker died while holding each image: a poison image is failed after a few.
-  // And jobs that earlier versions failed because their outputs hit a full disk (ENOSPC: now a wait, not a
-  // failure) go back to processing, so that their results are written and delivered after all. Only failed
-  // jobs (nothing of them was delivered) of studies retention has not purged (their inputs are still there).
-  `ALTER TABLE job_images ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
-   UPDATE jobs SET state = 'processing', finished_at = NULL, next_attempt_at = NULL,
-       last_error = 'processed again after an upgrade: its outputs had failed for lack of disk space'
-     WHERE state = 'failed' AND action IS NOT NULL
-       AND study_instance_uid IN (SELECT study_instance_uid FROM studies WHERE state != 'purged')
-       AND EXISTS (SELECT 1 FROM job_images i WHERE i.job_id = jobs.id AND i.state = 'failed' AND i.reason LIKE '%ENOSPC%');
-   UPDATE job_images SET state = 'pending', reason = NULL
-     WHERE state = 'failed' AND reason LIKE '%ENOSPC%' AND job_id IN (SELECT id FROM jobs WHERE state = 'processing');`,
-  // The operations console: every delivery try and admin action on a delivery (its story), the audit trail of
-  // admin actions (issue 17 adds DICOM/HL7/security categories to the same table), local users and their
-  // sessions (tokens stored as SHA-256 only, so a copy of the file opens no session). attempts_at_release: the
-  // attempts made before an admin's latest release, so that a released delivery gets a fresh retry budget while
-  // `attempts` keeps counting every try.
-  `CREATE TABLE delivery_attempts (
-     delivery_id INTEGER NOT NULL REFERENCES deliveries (id),
-     attempt     INTEGER NOT NULL,
-     at          INTEGER NOT NULL,
-     outcome     TEXT NOT NULL,
-     detail      TEXT
-   );
-   CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id, at);
-   CREATE TABLE audit_events (
-     id       INTEGER PRIMARY KEY AUTOINCREMENT,
-     at       INTEGER NOT NULL,
-     category TEXT NOT NULL,
-     action   TEXT NOT NULL,
-     user     TEXT,
-     role     TEXT,
-     address  TEXT,
-     target   TEXT,
-     outcome  TEXT NOT NULL,
-     before   TEXT,
-     after    TEXT,
-     detail   TEXT
-   );
-   CREATE INDEX audit_events_by_time ON audit_events (at);
-   CREATE INDEX audit_events_by_category ON audit_events (category, at);
-   CREATE TABLE users (
-     name          TEXT PRIMARY KEY,
-     password_hash TEXT NOT NULL,
-     role          TEXT NOT NULL,
-     created_at    INTEGER NOT NULL,
-     updated_at    INTEGER NOT NULL,
-     disabled      INTEGER NOT NULL DEFAULT 0
-   );
-   CREATE TABLE sessions (
-     token_hash   TEXT PRIMARY KEY,
-     user         TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
-     role         TEXT NOT NULL,
-     address      TEXT NOT NULL,
-     created_at   INTEGER NOT NULL,
-     last_seen_at INTEGER NOT NULL,
-     expires_at   INTEGER NOT NULL
-   );
-   CREATE INDEX sessions_by_user ON sessions (user);
-   ALTER TABLE deliveries ADD COLUMN attempts_at_release INTEGER NOT NULL DEFAULT 0;`,
-  // v5 (issue 17): the audit forwarder's cursor. audit_events ids only grow and SQLite serialises writers, so
-  // "every row with id > last_id, in id order" is exactly the rows not yet sent, in the order they were recorded.
-  // One row per forwarding channel ('syslog'); it is created when the channel is first configured.
-  `CREATE TABLE audit_forwarding (
-     channel     TEXT PRIMARY KEY,
-     last_id     INTEGER NOT NULL,
-     started_at  INTEGER NOT NULL,
-     updated_at  INTEGER NOT NULL
-   );`,
-];
-
 interface StudyRow {
   study_instance_uid: string;
   state: StudyState;
@@ -238,42 +96,39 @@ interface JobRow {
 }
 
 /**
- * The durable record of everything received and every job, in one SQLite file (WAL, synchronous=FULL:
- * a committed row survives power loss, which is the promise behind every C-STORE Success we send).
- * Job state is data here, not memory: any process that opens the file sees and can resume it.
+ * The durable record of everything received and every job, in the job store: one SQLite file by default (see
+ * sqlite-database.ts for why a committed row survives power loss, the promise behind every C-STORE Success we send),
+ * or a PostgreSQL database shared by several nodes, both behind the SqlDatabase seam.
+ * Job state is data here, not memory: any process that opens the store sees and can resume it.
  */
 export class JobStore {
-  private constructor(private readonly db: Database.Database) {}
+  private constructor(private readonly db: SqlDatabase) {}
 
+  /** The SQLite file, created or migrated to the newest schema. */
   static open(file: string): JobStore {
-    mkdirSync(path.dirname(file), { recursive: true });
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
-    const store = new JobStore(db);
-    store.migrate();
-    return store;
+    const db = SqliteDatabase.open(file);
+    try {
+      migrateSqlite(db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new JobStore(db);
   }
 
   /** For `cxr-gateway jobs` while the daemon runs: a reader that never writes or migrates. */
   static openReadOnly(file: string): JobStore {
-    const db = new Database(file, { readonly: true, fileMustExist: true });
-    db.pragma('busy_timeout = 5000');
-    return new JobStore(db);
+    return new JobStore(SqliteDatabase.openReadOnly(file));
   }
 
-  private migrate(): void {
-    const current = Number(this.db.pragma('user_version', { simple: true }));
-    for (let version = current; version < MIGRATIONS.length; version += 1) {
-      const sql = MIGRATIONS[version];
-      if (sql === undefined) break;
-      this.db.transaction(() => {
-        this.db.exec(sql);
-        this.db.pragma(`user_version = ${version + 1}`);
-      })();
-    }
+  /**
+   * A store over a database its opener has already brought to the newest schema. Migrating is the opener's part,
+   * not this one's: only the opener knows the engine and how its schema is versioned (a SQLite file's user_version,
+   * migrateSqlite; PostgreSQL's schema_migrations under an advisory lock, which several nodes starting together
+   * must share), so a store handed a PostgreSQL connection can never run SQLite's migrations on it.
+   */
+  static fromDatabase(db: SqlDatabase): JobStore {
+    return new JobStore(db);
   }
 
   findInstance(sopInstanceUid: string): { studyInstanceUid: string; path: string } | undefined {
@@ -293,10 +148,11 @@ export class JobStore {
     return this.db.transaction((): RecordOutcome => {
       const inserted = this.db
         .prepare(
-          `INSERT OR IGNORE INTO instances (sop_instance_uid, sop_class_uid, study_instance_uid,
+          `INSERT INTO instances (sop_instance_uid, sop_class_uid, study_instance_uid,
              series_instance_uid, transfer_syntax_uid, path, size_bytes, calling_ae, called_ae, source_ip,
              association_id, attributes, received_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (sop_instance_uid) DO NOTHING`,
         )
         .run(
           instance.sopInstanceUid,
@@ -358,14 +214,14 @@ export class JobStore {
         const job = this.db
           .prepare(
             `INSERT INTO jobs (study_instance_uid, revision, state, instance_count, created_at, updated_at)
-             VALUES (?, ?, 'ready', ?, ?, ?)`,
+             VALUES (?, ?, 'ready', ?, ?, ?) RETURNING id`,
           )
-          .run(study.study_instance_uid, study.revision, study.instance_count, now, now);
+          .get(study.study_instance_uid, study.revision, study.instance_count, now, now) as { id: number };
         this.db
           .prepare(`UPDATE studies SET state = 'ready' WHERE study_instance_uid = ?`)
           .run(study.study_instance_uid);
         ready.push({
-          jobId: Number(job.lastInsertRowid),
+          jobId: job.id,
           studyInstanceUid: study.study_instance_uid,
           revision: study.revision,
           instanceCount: study.instance_count,
@@ -443,9 +299,17 @@ export class JobStore {
     return row?.created_at;
   }
 
-  /** The open database, for the pipeline's own store (same file, same transactions discipline). */
-  get connection(): Database.Database {
+  /** The open database, for the pipeline's own store (same database, same transactions discipline). */
+  get connection(): SqlDatabase {
     return this.db;
+  }
+
+  /**
+   * A number that moves when another process (the CLI) commits to the store, for the daemon's store watch; undefined
+   * where the engine has no such counter (PostgreSQL: its nodes learn of changes another way).
+   */
+  dataVersion(): number | undefined {
+    return this.db instanceof SqliteDatabase ? this.db.dataVersion() : undefined;
   }
 
   close(): void {

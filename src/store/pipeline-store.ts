@@ -1,5 +1,5 @@
-import type Database from 'better-sqlite3';
 import type { JobState } from './job-store.js';
+import type { SqlDatabase } from './sql-database.js';
 
 export type ImageState = 'pending' | 'written' | 'skipped' | 'failed';
 export type DeliveryKind = 'pacs' | 'ris';
@@ -82,7 +82,7 @@ interface DeliveryRow {
  * transaction, so a process killed at any line leaves each job in a state it can be resumed from.
  */
 export class PipelineStore {
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: SqlDatabase) {}
 
   /** Jobs assembled and not yet routed, urgent ones cannot be known yet: oldest first. */
   jobsToRoute(): JobToRoute[] {
@@ -154,7 +154,8 @@ export class PipelineStore {
         )
         .run(decision.rule, decision.action, decision.priority, now, jobId);
       const insert = this.db.prepare(
-        `INSERT OR IGNORE INTO job_images (job_id, sop_instance_uid, path, state, updated_at) VALUES (?, ?, ?, 'pending', ?)`,
+        `INSERT INTO job_images (job_id, sop_instance_uid, path, state, updated_at) VALUES (?, ?, ?, 'pending', ?)
+         ON CONFLICT (job_id, sop_instance_uid) DO NOTHING`,
       );
       for (const image of decision.images) insert.run(jobId, image.sopInstanceUid, image.path, now);
     })();
@@ -291,8 +292,9 @@ export class PipelineStore {
       // Set outright: a reason left from a wait (no disk space) no longer applies; failed images' reasons do.
       this.db.prepare('UPDATE jobs SET last_error = ? WHERE id = ?').run(outcome.imageProblems ?? null, jobId);
       const insert = this.db.prepare(
-        `INSERT OR IGNORE INTO deliveries (job_id, kind, destination, payload, state, next_attempt_at, updated_at)
-         VALUES (?, ?, ?, ?, 'pending', ?, ?)`,
+        `INSERT INTO deliveries (job_id, kind, destination, payload, state, next_attempt_at, updated_at)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?)
+         ON CONFLICT (job_id, kind, destination) DO NOTHING`,
       );
       for (const d of outcome.deliveries) insert.run(jobId, d.kind, d.destination, d.payload, now, now);
       if (outcome.deliveries.length === 0) this.setJob(jobId, 'done', now, null, true);
@@ -304,14 +306,15 @@ export class PipelineStore {
    * Deliveries due now, in an order that keeps a study's story straight: a RIS report only after the
    * PACS has the images it points to (or an admin discarded that PACS delivery and released the report), and a
    * revision only after the previous revision's delivery to the same destination is settled. Destinations in
-   * `except` (those with a delivery in flight) are left out.
+   * `except` (those with a delivery in flight) are left out: one placeholder per destination, none when empty.
    */
   dueDeliveries(now: number, limit = 32, except: readonly string[] = []): Delivery[] {
+    const excepted = except.length === 0 ? '' : `AND d.destination NOT IN (${except.map(() => '?').join(', ')})`;
     const rows = this.db
       .prepare(
         `SELECT d.*, j.study_instance_uid, j.revision FROM deliveries d JOIN jobs j ON j.id = d.job_id
          WHERE d.state = 'pending' AND d.next_attempt_at <= ?
-           AND d.destination NOT IN (SELECT value FROM json_each(?))
+           ${excepted}
            AND (d.kind = 'pacs' OR NOT EXISTS (
              SELECT 1 FROM deliveries p WHERE p.job_id = d.job_id AND p.kind = 'pacs' AND p.state IN ('pending', 'parked')))
            AND NOT EXISTS (
@@ -321,7 +324,7 @@ export class PipelineStore {
          ORDER BY j.priority = 'urgent' DESC, d.job_id, d.kind = 'ris', d.id
          LIMIT ?`,
       )
-      .all(now, JSON.stringify(except), limit) as DeliveryRow[];
+      .all(now, ...except, limit) as DeliveryRow[];
     return rows.map(toDelivery);
   }
 
@@ -410,7 +413,7 @@ export const HELD_BACK = 'held back: the PACS delivery of this job was parked';
 
 /** One row of a delivery's story (delivery_attempts); `attempt` is the delivery's attempts count after it. */
 export function recordAttempt(
-  db: Database.Database,
+  db: SqlDatabase,
   deliveryId: number,
   attempt: number,
   at: number,
@@ -431,10 +434,12 @@ export function recordAttempt(
  * is pending; parked while any is parked; else done (delivered and discarded both count as settled; the job's
  * last_error keeps what was discarded and why, written by the discard itself).
  */
-export function settleJob(db: Database.Database, jobId: number, now: number): void {
+export function settleJob(db: SqlDatabase, jobId: number, now: number): void {
   const counts = db
     .prepare(
-      `SELECT SUM(state = 'pending') AS pending, SUM(state = 'parked') AS parked FROM deliveries WHERE job_id = ?`,
+      `SELECT SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS pending,
+         SUM(CASE WHEN state = 'parked' THEN 1 ELSE 0 END) AS parked
+       FROM deliveries WHERE job_id = ?`,
     )
     .get(jobId) as { pending: number | null; parked: number | null };
   if ((counts.pending ?? 0) > 0) return;

@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3';
+import type { SqlDatabase } from './sql-database.js';
 
 export interface StoreCounts {
   instances: number;
@@ -16,7 +16,7 @@ export interface LatencySummary {
 
 /** Read-only figures about what the store holds, for /metrics, /healthz and the daily summary. */
 export class StoreMetrics {
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: SqlDatabase) {}
 
   counts(): StoreCounts {
     const byState = (table: string) =>

@@ -1,5 +1,5 @@
-import type Database from 'better-sqlite3';
 import { GatewayError } from '../errors.js';
+import type { SqlDatabase, SqlStatement, SqlValue } from './sql-database.js';
 
 export type UserRole = 'viewer' | 'admin';
 export const USER_ROLES: readonly UserRole[] = ['viewer', 'admin'];
@@ -78,14 +78,15 @@ function toUser(r: UserRow): UserRecord {
  * a password nor a usable token is ever written here.
  */
 export class UserStore {
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: SqlDatabase) {}
 
   addUser(name: string, passwordHash: string, role: UserRole, now: number): void {
     checkUserName(name);
     checkRole(role);
     const inserted = this.db
       .prepare(
-        `INSERT OR IGNORE INTO users (name, password_hash, role, created_at, updated_at, disabled) VALUES (?, ?, ?, ?, ?, 0)`,
+        `INSERT INTO users (name, password_hash, role, created_at, updated_at, disabled) VALUES (?, ?, ?, ?, ?, 0)
+         ON CONFLICT (name) DO NOTHING`,
       )
       .run(name, passwordHash, role, now, now);
     if (inserted.changes === 0) throw new GatewayError('USER_EXISTS', `a console user '${name}' exists already`);
@@ -99,7 +100,7 @@ export class UserStore {
         now,
         name,
       ]);
-      this.db.prepare('DELETE FROM sessions WHERE user = ?').run(name);
+      this.db.prepare('DELETE FROM sessions WHERE "user" = ?').run(name);
     })();
   }
 
@@ -111,7 +112,7 @@ export class UserStore {
         now,
         name,
       ]);
-      this.db.prepare('DELETE FROM sessions WHERE user = ?').run(name);
+      this.db.prepare('DELETE FROM sessions WHERE "user" = ?').run(name);
     })();
   }
 
@@ -122,13 +123,13 @@ export class UserStore {
         now,
         name,
       ]);
-      if (disabled) this.db.prepare('DELETE FROM sessions WHERE user = ?').run(name);
+      if (disabled) this.db.prepare('DELETE FROM sessions WHERE "user" = ?').run(name);
     })();
   }
 
   removeUser(name: string): void {
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM sessions WHERE user = ?').run(name);
+      this.db.prepare('DELETE FROM sessions WHERE "user" = ?').run(name);
       const removed = this.db.prepare('DELETE FROM users WHERE name = ?').run(name);
       if (removed.changes === 0) throw new GatewayError('USER_NOT_FOUND', `no console user '${name}'`);
     })();
@@ -153,7 +154,8 @@ export class UserStore {
   insertSession(s: SessionRecord): void {
     this.db
       .prepare(
-        `INSERT INTO sessions (token_hash, user, role, address, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO sessions (token_hash, "user", role, address, created_at, last_seen_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(s.tokenHash, s.user, s.role, s.address, s.createdAt, s.lastSeenAt, s.expiresAt);
   }
@@ -162,8 +164,8 @@ export class UserStore {
   findSession(tokenHash: string): SessionRecord | undefined {
     const row = this.db
       .prepare(
-        `SELECT s.token_hash, s.user, u.role, s.address, s.created_at, s.last_seen_at, s.expires_at
-         FROM sessions s JOIN users u ON u.name = s.user WHERE s.token_hash = ? AND u.disabled = 0`,
+        `SELECT s.token_hash, s."user", u.role, s.address, s.created_at, s.last_seen_at, s.expires_at
+         FROM sessions s JOIN users u ON u.name = s."user" WHERE s.token_hash = ? AND u.disabled = 0`,
       )
       .get(tokenHash) as SessionRow | undefined;
     return (
@@ -194,7 +196,7 @@ export class UserStore {
     return this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now).changes;
   }
 
-  private mustUpdate(name: string, statement: Database.Statement, args: unknown[]): void {
+  private mustUpdate(name: string, statement: SqlStatement, args: SqlValue[]): void {
     if (statement.run(...args).changes === 0) throw new GatewayError('USER_NOT_FOUND', `no console user '${name}'`);
   }
 }

@@ -9,6 +9,7 @@ import type { ImageWorkRequest } from '../../src/analysis/image-work.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
+import type { SqlValue } from '../../src/store/sql-database.js';
 import { newUid, writeImageFile } from '../helpers/dicom-factory.js';
 import { tinyModelDir } from '../helpers/tiny-densenet.js';
 import { chestPipelineConfig, openTestStore, recordTestInstance, writtenResult } from '../helpers/pipeline-harness.js';
@@ -38,7 +39,7 @@ interface Harness {
   lines: Array<Record<string, unknown>>;
   delivered: DeliveryPayload[];
   studies: Study[];
-  sql: (statement: string, ...params: unknown[]) => void;
+  sql: (statement: string, ...params: SqlValue[]) => void;
   jobOf: (s: Study) => ReturnType<JobStore['listJobs']>[number];
   deliveriesOf: (s: Study) => Array<{ kind: string; state: string; last_error: string | null }>;
 }
@@ -155,7 +156,7 @@ test('a damaged jobs.action fails that job with STORED_JSON_INVALID; the next st
 test("a damaged instances.attributes fails that image alone; the study's other image is written and delivered", async (t) => {
   const h = await harness([2], {});
   const [study] = h.studies as [Study];
-  h.sql("UPDATE instances SET attributes = '{not json' WHERE sop_instance_uid = ?", study.sops[0]);
+  h.sql("UPDATE instances SET attributes = '{not json' WHERE sop_instance_uid = ?", study.sops[0] ?? null);
   h.pipeline.start();
   await waitUntil(settled(h), 'the job settled', 20_000);
   await h.pipeline.stop();
@@ -187,7 +188,7 @@ test('a damaged job_images.result fails that job when its deliveries are built; 
         const other = first.sops.find((sop) => sop !== current);
         h.sql(
           'UPDATE job_images SET result = \'{"kind":"written"}\' WHERE sop_instance_uid = ? AND state = \'written\'',
-          other,
+          other ?? null,
         );
       },
     },

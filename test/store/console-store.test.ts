@@ -435,3 +435,42 @@ test('a discard on a job still delivering its other results notes itself on the 
   deliver(f, job.deliveries['pacs:pacs-b'] ?? -1, { kind: 'delivered' }, 1300);
   t.like(f.store.listJobs()[0], { state: 'done', lastError: note });
 });
+
+test('the accession filter matches the whole value, case and all, whatever characters it holds (no prefix, no LIKE wildcards)', (t) => {
+  const f = consoleFixture();
+  t.teardown(() => f.store.close());
+  const accessions = ['A12', 'a1', 'X"1', 'P%_\\', 'Q"accessionNumber":"A1'];
+  accessions.forEach((accession, i) => f.study({ uid: `12.${i}`, at: 1000 + i, accession }));
+  const found = (accession: string) => f.console.studies({ ...PAGE, accession }).items.map((s) => s.studyInstanceUid);
+  t.deepEqual(found('A12'), ['12.0']);
+  t.deepEqual(found('a1'), ['12.1']);
+  t.deepEqual(found('A1'), [], 'neither a prefix of A12, nor a1 in another case, nor the text inside another value');
+  t.deepEqual(found('X"1'), ['12.2']);
+  t.deepEqual(found('P%_\\'), ['12.3']);
+  t.deepEqual(found('P%'), []);
+  t.deepEqual(found('%'), []);
+  t.is(f.console.jobs({ ...PAGE, accession: 'A12' }).total, 1);
+  t.is(f.console.jobs({ ...PAGE, accession: 'a12' }).total, 0);
+  t.is(f.console.deliveries({ ...PAGE, studyInstanceUid: '12.2' }).items[0]?.accessionNumber, 'X"1');
+});
+
+test("a delivery's story keeps its order within one millisecond: the try, then the admin's release, the next try, the discard", (t) => {
+  const f = consoleFixture();
+  t.teardown(() => f.store.close());
+  const { pacsId } = parkedJob(f, '13.1', 1000);
+  f.console.releaseDelivery(pacsId, ACTOR, 1010);
+  deliver(f, pacsId, { kind: 'parked', reason: 'pacs-refused-object: again' }, 1010);
+  f.console.discardDelivery(pacsId, 'the PACS will never take it', ACTOR, 1010);
+  t.deepEqual(
+    f.console
+      .studyRows('13.1')
+      ?.jobs[0]?.deliveries.find((d) => d.id === pacsId)
+      ?.history.map((h) => [h.attempt, h.outcome]),
+    [
+      [1, 'parked'],
+      [1, 'released'],
+      [2, 'parked'],
+      [2, 'discarded'],
+    ],
+  );
+});

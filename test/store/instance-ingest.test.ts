@@ -10,6 +10,7 @@ import { JobStore } from '../../src/store/job-store.js';
 import { Spool } from '../../src/store/spool.js';
 import { sweepSpool } from '../../src/store/spool-sweep.js';
 import { makeImageFile } from '../helpers/dicom-factory.js';
+import { sqliteOf } from '../helpers/sqlite-of.js';
 import { capturingLogger, datasetOf, smallTmpfs } from './disk-full-helpers.js';
 
 function setUp(spoolRoot: string) {
@@ -61,8 +62,8 @@ test('SQLite full at commit: A700, the renamed file is removed, no row', async (
   t.teardown(() => jobs.close());
   t.like((await store(ingest)).outcome, { kind: 'stored' });
   // SQLite's own "database or disk is full": the file may not grow past the pages it has now.
-  const pages = Number(jobs.connection.pragma('page_count', { simple: true }));
-  jobs.connection.pragma(`max_page_count = ${pages}`);
+  const pages = Number(sqliteOf(jobs).pragma('page_count'));
+  sqliteOf(jobs).pragma(`max_page_count = ${pages}`);
   let refused: IngestOutcome | undefined;
   // A page may have room for a row or two: store until SQLite says it is full.
   for (let i = 0; i < 50 && refused === undefined; i += 1) {

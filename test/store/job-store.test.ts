@@ -3,6 +3,10 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { JobStore, type ReceivedInstance } from '../../src/store/job-store.js';
+import { migrateSqlite } from '../../src/store/migrations/sqlite.js';
+import type { SqlDatabase } from '../../src/store/sql-database.js';
+import { SqliteDatabase } from '../../src/store/sqlite-database.js';
+import { sqliteOf } from '../helpers/sqlite-of.js';
 
 const file = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'store-')), 'db', 'jobs.sqlite');
 let n = 0;
@@ -78,7 +82,7 @@ test('what is committed survives closing the file, and a read-only reader sees i
 test('schema v3: job_images gains a crash count, and jobs an older version failed for ENOSPC go back to processing (purged studies excepted)', (t) => {
   const location = file();
   const old = JobStore.open(location);
-  const db = old.connection;
+  const db = sqliteOf(old);
   // Back to what version 2 left: no crashes column, none of version 4's tables.
   db.exec('ALTER TABLE job_images DROP COLUMN crashes');
   db.exec(
@@ -91,10 +95,10 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
     db.prepare(`UPDATE studies SET state = ? WHERE study_instance_uid = ?`).run(studyState, uid);
     db.prepare(
       `UPDATE jobs SET state = 'failed', rule = 'chest', action = '{}', finished_at = 5, last_error = 'x' WHERE id = ?`,
-    ).run(ready?.jobId);
+    ).run(ready?.jobId ?? null);
     db.prepare(
       `INSERT INTO job_images (job_id, sop_instance_uid, path, state, reason, updated_at) VALUES (?, ?, '/p', 'failed', ?, 1)`,
-    ).run(ready?.jobId, `${uid}.1`, imageReason);
+    ).run(ready?.jobId ?? null, `${uid}.1`, imageReason);
     return ready?.jobId;
   };
   const full = job('7.1', "PROCESSING_FAILED: ENOSPC: no space left on device, open '/spool/outputs/x'");
@@ -104,7 +108,7 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
 
   const store = JobStore.open(location);
   t.teardown(() => store.close());
-  t.is(store.connection.pragma('user_version', { simple: true }), 5);
+  t.is(sqliteOf(store).pragma('user_version'), 5);
   const states = new Map(store.listJobs().map((j) => [j.id, j]));
   t.like(states.get(full ?? 0), { state: 'processing', finishedAt: null });
   t.regex(states.get(full ?? 0)?.lastError ?? '', /lack of disk space/);
@@ -131,12 +135,12 @@ test('schema v4: a version 3 file gains delivery_attempts, audit_events, users a
   old.connection.exec(
     'DROP TABLE audit_forwarding; DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
   );
-  old.connection.pragma('user_version = 3');
+  sqliteOf(old).pragma('user_version = 3');
   old.close();
 
   const store = JobStore.open(location);
   t.teardown(() => store.close());
-  t.is(store.connection.pragma('user_version', { simple: true }), 5);
+  t.is(sqliteOf(store).pragma('user_version'), 5);
   const tables = (
     store.connection.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as Array<{
       name: string;
@@ -153,12 +157,61 @@ test('schema v5: a version 4 file gains the audit forwarding cursor, keeping its
     `INSERT INTO audit_events (at, category, action, outcome) VALUES (1, 'admin', 'user.login', 'success');
      DROP TABLE audit_forwarding;`,
   );
-  old.connection.pragma('user_version = 4');
+  sqliteOf(old).pragma('user_version = 4');
   old.close();
 
   const store = JobStore.open(location);
   t.teardown(() => store.close());
-  t.is(store.connection.pragma('user_version', { simple: true }), 5);
+  t.is(sqliteOf(store).pragma('user_version'), 5);
   t.deepEqual(store.connection.prepare('SELECT channel FROM audit_forwarding').all(), []);
   t.is((store.connection.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n, 1);
+});
+
+/** A database of the other engine that only records what is asked of it (every query answers nothing). */
+function recordingPostgres(): { db: SqlDatabase; calls: string[] } {
+  const calls: string[] = [];
+  const db: SqlDatabase = {
+    dialect: 'postgres',
+    prepare: (sql) => {
+      calls.push(`prepare ${sql.replace(/\s+/g, ' ').trim()}`);
+      return { run: () => ({ changes: 0 }), get: () => ({ n: 0 }), all: () => [] };
+    },
+    transaction:
+      <A extends unknown[], R>(fn: (...args: A) => R) =>
+      (...args: A): R => {
+        calls.push('transaction');
+        return fn(...args);
+      },
+    exec: (sql) => void calls.push(`exec ${sql}`),
+    close: () => void calls.push('close'),
+  };
+  return { db, calls };
+}
+
+test('fromDatabase on a postgres database runs nothing of its own (no SQLite migration, no PRAGMA): migrating is its opener’s part', (t) => {
+  const { db, calls } = recordingPostgres();
+  const store = JobStore.fromDatabase(db);
+  t.deepEqual(calls, []);
+  t.is(store.connection, db);
+  t.is(store.dataVersion(), undefined, 'no data_version counter on PostgreSQL');
+  t.is(store.countStudies('ready'), 0);
+  t.deepEqual(calls, ['prepare SELECT COUNT(*) AS n FROM studies WHERE state = ?']);
+  store.close();
+  t.deepEqual(calls.slice(1), ['close']);
+});
+
+test('fromDatabase on a SQLite file: used as its opener left it (migrated: it works; not migrated: left untouched)', (t) => {
+  const migrated = SqliteDatabase.open(file());
+  migrateSqlite(migrated);
+  const store = JobStore.fromDatabase(migrated);
+  t.teardown(() => store.close());
+  store.recordInstance(instance('9.1', 1000));
+  t.like(store.promoteQuietStudies(1000, 1000), [{ studyInstanceUid: '9.1', revision: 0 }]);
+  t.is(typeof store.dataVersion(), 'number');
+
+  const bare = SqliteDatabase.open(file());
+  t.teardown(() => bare.close());
+  JobStore.fromDatabase(bare);
+  t.is(bare.pragma('user_version'), 0);
+  t.deepEqual(bare.prepare(`SELECT name FROM sqlite_master`).all(), []);
 });
