@@ -42,6 +42,7 @@ test('a file left at version 2 by an older release (made with the first 2 migrat
   t.deepEqual(tables(db), [
     'audit_events',
     'audit_forwarding',
+    'cluster',
     'deliveries',
     'delivery_attempts',
     'instances',
