@@ -113,6 +113,41 @@ test('a study is received, processed and delivered once on PostgreSQL; kill -9 a
   );
 });
 
+test('a reprocess committed by the CLI on PostgreSQL wakes the daemon through its store watch', async (t) => {
+  const out = mkdtempSync(path.join(os.tmpdir(), 'pg-gw-out-'));
+  const secrets = mkdtempSync(path.join(os.tmpdir(), 'pg-gw-secret-'));
+  const passwordFile = path.join(secrets, 'password');
+  writeFileSync(passwordFile, 'unused-with-trust\n');
+  // The minutely retry sweep would wake the pipeline too: moved to once a year, so only the store watch can.
+  const setup = await writeGatewayConfig({
+    ...pipelineConfig(out, await cluster.createDatabase(), passwordFile),
+    maintenance: { retrySweepSchedule: '0 0 1 1 *' },
+  } as never);
+  const gateway = await startGateway({}, setup);
+  t.teardown(() => gateway.stop());
+  const studyInstanceUid = newUid();
+  const image = await writeImageFile(mkdtempSync(path.join(os.tmpdir(), 'pg-gw-in-')), { studyInstanceUid, seed: 6 });
+  t.is((await storescu(gateway.port, [image.path])).code, 0);
+  const reports = (l: { event?: string; studyInstanceUid?: unknown }) =>
+    l.event === 'EXPORT-6002' && l.studyInstanceUid === studyInstanceUid;
+  await gateway.waitForLog(reports, 'the first report', 60_000);
+  // A ready job made by another process: nothing in the daemon knows of it but the store watch.
+  const reprocess = await runCli(['reprocess', studyInstanceUid, '--config', setup.configPath]);
+  t.is(reprocess.code, 0, reprocess.stderr);
+  await gateway.waitForLog(() => gateway.logs.filter(reports).length >= 2, 'the report of revision 1', 30_000);
+  const listing = await listJobs(setup.configPath);
+  t.deepEqual(
+    listing.jobs
+      .filter((j) => j.studyInstanceUid === studyInstanceUid)
+      .map((j) => [j.revision, j.state])
+      .sort(),
+    [
+      [0, 'done'],
+      [1, 'done'],
+    ],
+  );
+});
+
 test('a node whose spool belongs to another cluster refuses to start, naming both ids', async (t) => {
   const setup = await writeGatewayConfig({ storage: { database: await cluster.createDatabase() } });
   const first = await startGateway({}, setup);
