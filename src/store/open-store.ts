@@ -57,12 +57,17 @@ export function openStore(location: StoreLocation, mode: 'read' | 'write'): Open
     return { store, engine: 'sqlite', where: location.file };
   }
   const where = redactUrl(location.url);
-  let url = location.url;
+  const parsed = new URL(location.url);
   if (location.passwordFile !== undefined) {
-    const parsed = new URL(url);
     parsed.password = encodeURIComponent(readPassword(location.passwordFile));
-    url = parsed.toString();
   }
+  if (mode === 'read') {
+    // The server holds a reader to its word: every transaction of this session is read-only, on each reconnect
+    // too (a connection parameter, not a SET that a new connection would lack).
+    const options = parsed.searchParams.get('options');
+    parsed.searchParams.set('options', `${options === null ? '' : `${options} `}-c default_transaction_read_only=on`);
+  }
+  const url = parsed.toString();
   let db: PostgresDatabase;
   try {
     db = PostgresDatabase.open({

@@ -7,6 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { GatewayError } from '../../src/errors.js';
 import { openStore, redactUrl } from '../../src/store/open-store.js';
+import { PostgresError } from '../../src/store/postgres/postgres-database.js';
 import { storeClusterId } from '../../src/store/spool-marker.js';
 import { freePort } from '../helpers/ports.js';
 import { startPostgres, type PostgresUnderTest } from '../helpers/postgres.js';
@@ -70,6 +71,19 @@ test('PostgreSQL: read mode does not migrate (an empty database has no store to 
   const opened = openStore(postgresAt(url), 'read');
   t.teardown(() => opened.store.close());
   t.throws(() => opened.store.countStudies('ready'), { message: /studies/ });
+});
+
+test('PostgreSQL: read mode reads what the writer committed, and the server refuses it any write', async (t) => {
+  const url = await cluster.createDatabase();
+  const writer = openStore(postgresAt(url), 'write');
+  t.teardown(() => writer.store.close());
+  writer.store.connection.prepare('INSERT INTO audit_forwarding VALUES (?, ?, ?, ?)').run('syslog', 7, 1, 1);
+  const reader = openStore(postgresAt(url), 'read');
+  t.teardown(() => reader.store.close());
+  t.deepEqual(reader.store.connection.prepare('SELECT last_id FROM audit_forwarding').all(), [{ last_id: 7 }]);
+  const error = t.throws(() => reader.store.connection.prepare('DELETE FROM audit_forwarding').run());
+  t.is((error as PostgresError).code, '25006', 'read_only_sql_transaction');
+  t.deepEqual(writer.store.connection.prepare('SELECT last_id FROM audit_forwarding').all(), [{ last_id: 7 }]);
 });
 
 test('PostgreSQL: a database that sorts text by language is refused before anything is written', async (t) => {
