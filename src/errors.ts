@@ -16,6 +16,11 @@ export const ERROR_CODES = {
   STORE_UNAVAILABLE:
     'The job store cannot be opened (missing, locked or damaged); check storage.dir and that no second gateway uses it.',
   LOG_FD_INVALID: 'CXR_GATEWAY_LOG_FD is not an open file descriptor number; fix or unset that environment variable.',
+  // Cluster storage (issue 20): PostgreSQL and the shared spool
+  STORE_COLLATION_UNSUPPORTED:
+    "The PostgreSQL database does not sort text byte by byte; create it with LC_COLLATE 'C' (the message shows how) and point storage.database at it.",
+  SPOOL_CLUSTER_MISMATCH:
+    "The spool's marker names another cluster than the job store's, or an unmarked spool holds files; mount the cluster's spool or fix storage.database.",
   STORED_JSON_INVALID:
     'A job store row is not in the shape this version expects (damaged, or another version); only its job, image or delivery fails: resend the study.',
   // DICOM input

@@ -36,12 +36,28 @@ import { ScheduledTasks } from './maintenance/scheduled-tasks.js';
 import type { Logger } from './logging/logger.js';
 import type { Stage, StageStatus } from './logging/lifecycle.js';
 import { InstanceIngest } from './store/instance-ingest.js';
-import { JobStore } from './store/job-store.js';
+import type { JobStore } from './store/job-store.js';
+import { changeMark } from './store/change-mark.js';
+import { openStore, type StoreLocation } from './store/open-store.js';
+import { checkSpoolMarker, storeClusterId } from './store/spool-marker.js';
 import { Spool } from './store/spool.js';
 import { sweepSpool } from './store/spool-sweep.js';
 
 export function storeFileOf(config: GatewayConfig): string {
   return path.join(config.storage.dataDir, 'db', 'cxr-gateway.sqlite');
+}
+
+/** The job store's engine and place: storage.database's PostgreSQL URL, else the SQLite file under dataDir. */
+export function storeLocationOf(config: GatewayConfig): StoreLocation {
+  const { database, postgres } = config.storage;
+  if (database === undefined) return { engine: 'sqlite', file: storeFileOf(config) };
+  return {
+    engine: 'postgres',
+    url: database,
+    statementTimeoutMs: postgres.statementTimeoutSeconds * 1000,
+    connectTimeoutMs: postgres.connectTimeoutSeconds * 1000,
+    ...(postgres.passwordFile === undefined ? {} : { passwordFile: postgres.passwordFile }),
+  };
 }
 
 export function spoolDirOf(config: GatewayConfig): string {
@@ -64,7 +80,7 @@ export interface GatewayOptions {
    * store/audit-trail.ts AuditTrail. Without it the admin port serves /healthz and /metrics only.
    */
   console?: (db: SqlDatabase) => ConsoleStoreParts;
-  /** How often the store watch reads PRAGMA data_version (2 s). */
+  /** How often the store watch reads the store's change mark (store/change-mark.ts): 2 s on SQLite, 1 s on PostgreSQL. */
   storeWatchMs?: number;
 }
 
@@ -116,7 +132,8 @@ export class Gateway {
 
   async start(): Promise<{ host: string; port: number }> {
     const { config, logger } = this;
-    const store = JobStore.open(storeFileOf(config));
+    const opened = openStore(storeLocationOf(config), 'write');
+    const store = opened.store;
     const audit = new AuditTrail(store.connection);
     this.audit = audit;
     this.stages.push(this.storeStage(store));
@@ -124,6 +141,11 @@ export class Gateway {
     // stages record while they stop; it reads the audit table only, so DICOM never waits for the repository.
     const auditForwarder = createAuditForwarder(config.audit, config.dicom.aeTitle, store.connection, logger);
     if (auditForwarder !== undefined) await this.startStage(auditForwarder);
+    // Before anything touches the spool (even removing partial transfers): is it this store's?
+    const marker = await checkSpoolMarker(spoolDirOf(config), storeClusterId(store.connection), opened.engine);
+    if (marker !== 'matched') {
+      logger.info(`spool marker ${marker}`, { event: 'STORE-2013', spool: spoolDirOf(config), outcome: marker });
+    }
     const spool = new Spool(spoolDirOf(config));
     const discarded = spool.open();
     if (discarded > 0) {
@@ -138,7 +160,8 @@ export class Gateway {
     const ready = store.countStudies('ready');
     logger.info('job store opened', {
       event: 'STORE-2001',
-      file: storeFileOf(config),
+      engine: opened.engine,
+      store: opened.where,
       studiesReceiving: pending,
       studiesReady: ready,
     });
@@ -452,16 +475,16 @@ export class Gateway {
   }
 
   /**
-   * The store watch: the CLI (`deliveries release`, `reprocess`) commits to the job store from another process,
-   * which the pipeline's timers know nothing of. Every storeWatchMs it reads PRAGMA data_version on the daemon's
-   * connection (it changes only when another connection commits) and wakes the pipeline when it moved.
+   * The store watch: the CLI (`deliveries release`, `reprocess`) and, on PostgreSQL, other nodes commit to the job
+   * store from another process, which the pipeline's timers know nothing of. Every storeWatchMs it reads the store's
+   * change mark (store/change-mark.ts) and wakes the pipeline when it moved.
    */
   private storeWatch(store: JobStore): Stage {
     let state: StageStatus['state'] = 'starting';
     let timer: NodeJS.Timeout | undefined;
     let seen: number | undefined;
     let failing = false;
-    const read = () => store.dataVersion();
+    const read = () => changeMark(store.connection);
     const check = () => {
       try {
         const now = read();
@@ -470,7 +493,7 @@ export class Gateway {
         seen = now;
       } catch (error) {
         if (!failing)
-          this.logger.error('store watch: cannot read the job store data_version', {
+          this.logger.error('store watch: cannot read the job store change mark', {
             event: 'ADMIN-7208',
             error: describeError(error),
           });
@@ -481,7 +504,11 @@ export class Gateway {
       name: 'store-watch',
       start: async () => {
         check();
-        timer = setInterval(check, this.options.storeWatchMs ?? 2000);
+        // PostgreSQL: other nodes' work arrives this way too, so it is read more often (one round trip each).
+        timer = setInterval(
+          check,
+          this.options.storeWatchMs ?? (store.connection.dialect === 'postgres' ? 1000 : 2000),
+        );
         timer.unref();
         state = 'running';
       },

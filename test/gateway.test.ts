@@ -61,7 +61,7 @@ test('a study that went quiet while the daemon was down becomes ready as soon as
   const second = await startGateway({}, setup);
   t.teardown(() => second.stop());
   const opened = second.logs.find((l) => l.event === 'STORE-2001');
-  t.like(opened, { studiesReceiving: 1 });
+  t.like(opened, { studiesReceiving: 1, engine: 'sqlite' });
   await second.waitForLog(
     (l) => l.event === 'ASSEMBLY-3001' && l.studyInstanceUid === file.studyInstanceUid,
     'assembly',

@@ -138,10 +138,35 @@ export const dicomSchema = z
     path: ['tls', 'port'],
   });
 
+// Issue 20: the job store's engine. Absent: the embedded SQLite file under dataDir (the default, unchanged).
+// A postgres:// URL: a PostgreSQL database that several nodes may share. The URL is written in the config and
+// appears in listings, so it must not carry the password: that comes from storage.postgres.passwordFile.
+const postgresUrl = z
+  .string()
+  .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must be a postgres:// or postgresql:// URL')
+  .refine((u) => URL.canParse(u), 'is not a valid URL')
+  .refine(
+    (u) => !URL.canParse(u) || new URL(u).password === '',
+    'must not contain a password: put it in a file and name it in storage.postgres.passwordFile',
+  );
+
+export const storagePostgresSchema = z
+  .object({
+    /** The server cancels a statement that runs longer. */
+    statementTimeoutSeconds: z.number().positive().max(3600).default(30),
+    /** Connecting (TCP, TLS, authentication) may take this long. */
+    connectTimeoutSeconds: z.number().positive().max(600).default(10),
+    /** A file holding the database password (one trailing newline ignored); relative to the config. */
+    passwordFile: z.string().min(1).optional(),
+  })
+  .strict();
+
 export const storageSchema = z
   .object({
     dataDir: z.string().min(1).default('var'),
     minFreeDiskMB: z.number().min(0).default(1024),
+    database: postgresUrl.optional(),
+    postgres: storagePostgresSchema.default({ statementTimeoutSeconds: 30, connectTimeoutSeconds: 10 }),
   })
   .strict();
 

@@ -122,7 +122,10 @@ export const LOG_EVENTS = {
   },
   'DIMSE-1404': { level: 'error', meaning: 'An audit event could not be recorded; DICOM traffic goes on.' },
   // STORE
-  'STORE-2001': { level: 'info', meaning: 'The job store is open; counts of studies receiving and ready.' },
+  'STORE-2001': {
+    level: 'info',
+    meaning: 'The job store is open: its engine and place (never a password), counts of studies receiving and ready.',
+  },
   'STORE-2002': {
     level: 'info',
     meaning: 'Partial transfers left by an earlier stop (never acknowledged) were removed.',
@@ -136,6 +139,10 @@ export const LOG_EVENTS = {
     meaning: 'An instance could not be stored; nothing was acknowledged and its file was removed.',
   },
   'STORE-2012': { level: 'warn', meaning: "An instance's text attributes were decoded with fallbacks." },
+  'STORE-2013': {
+    level: 'info',
+    meaning: "The spool's cluster marker was written (a new spool) or adopted (a spool from before the marker).",
+  },
   // ASSEMBLY
   'ASSEMBLY-3001': { level: 'info', meaning: 'A study was quiet long enough: it is assembled and its job is ready.' },
   'ASSEMBLY-3002': { level: 'warn', meaning: 'A study assembly sweep failed; it runs again.' },

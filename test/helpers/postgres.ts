@@ -84,7 +84,12 @@ function quitPostmaster(data: string): boolean {
 
 let databases = 0;
 
-export async function startPostgres(): Promise<PostgresUnderTest> {
+export interface PostgresStartOptions {
+  /** fsync, synchronous_commit and full_page_writes on, as in production (benchmarks); off by default (tests). */
+  durable?: boolean;
+}
+
+export async function startPostgres(start: PostgresStartOptions = {}): Promise<PostgresUnderTest> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cxr-pg-'));
   const data = path.join(dir, 'data');
   if (asRoot) {
@@ -98,9 +103,9 @@ export async function startPostgres(): Promise<PostgresUnderTest> {
     `-p ${port}`,
     `-c listen_addresses=127.0.0.1`,
     `-c unix_socket_directories=${dir}`,
-    '-c fsync=off',
-    '-c synchronous_commit=off',
-    '-c full_page_writes=off',
+    ...(start.durable === true
+      ? ['-c fsync=on', '-c synchronous_commit=on', '-c full_page_writes=on']
+      : ['-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off']),
     '-c max_connections=50',
   ].join(' ');
   const log = path.join(dir, 'server.log');

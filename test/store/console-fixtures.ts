@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { AuditTrail } from '../../src/store/audit-trail.js';
 import { ConsoleStore } from '../../src/store/console-store.js';
-import { JobStore } from '../../src/store/job-store.js';
+import type { JobStore } from '../../src/store/job-store.js';
+import { openStore, type StoreLocation } from '../../src/store/open-store.js';
 import { PipelineStore, type DeliveryResult } from '../../src/store/pipeline-store.js';
 
 export interface ConsoleFixture {
@@ -33,10 +34,21 @@ export interface StudyOptions {
 
 export const ACTOR = { user: 'alice', role: 'admin', address: '10.0.0.7' };
 
-/** A fixture on a new store file in a temporary folder, or on `options.file` (e.g. the one a config names). */
-export function consoleFixture(prefix = 'console-store-', options: { file?: string } = {}): ConsoleFixture {
-  const file = options.file ?? path.join(mkdtempSync(path.join(os.tmpdir(), prefix)), 'jobs.sqlite');
-  const store = JobStore.open(file);
+/**
+ * A fixture on a new store file in a temporary folder, on `options.file` (e.g. the one a config names), or on
+ * `options.location` (either engine, see engines.ts); `file` is then where the store is.
+ */
+export function consoleFixture(
+  prefix = 'console-store-',
+  options: { file?: string; location?: StoreLocation } = {},
+): ConsoleFixture {
+  const location: StoreLocation = options.location ?? {
+    engine: 'sqlite',
+    file: options.file ?? path.join(mkdtempSync(path.join(os.tmpdir(), prefix)), 'jobs.sqlite'),
+  };
+  const opened = openStore(location, 'write');
+  const file = opened.where;
+  const store = opened.store;
   const db = store.connection;
   const pipeline = new PipelineStore(db);
   const audit = new AuditTrail(db);
@@ -113,11 +125,28 @@ export function consoleFixture(prefix = 'console-store-', options: { file?: stri
       );
       return { jobId: ready.jobId, deliveries };
     },
+    // Every table's rows, for "nothing changed" comparisons on either engine: the catalogue differs, and rows are
+    // compared as a sorted set (PostgreSQL has no rowid, and a set is what "unchanged" means).
     dump() {
       const tables = (
-        db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as Array<{ name: string }>
+        db
+          .prepare(
+            db.dialect === 'sqlite'
+              ? `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`
+              : `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY name`,
+          )
+          .all() as Array<{ name: string }>
       ).map((r) => r.name);
-      return JSON.stringify(tables.map((name) => [name, db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all()]));
+      return JSON.stringify(
+        tables.map((name) => [
+          name,
+          db
+            .prepare(`SELECT * FROM "${name}"`)
+            .all()
+            .map((row) => JSON.stringify(row))
+            .sort(),
+        ]),
+      );
     },
   };
 }

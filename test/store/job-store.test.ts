@@ -3,10 +3,14 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { JobStore, type ReceivedInstance } from '../../src/store/job-store.js';
-import { migrateSqlite } from '../../src/store/migrations/sqlite.js';
+import { migrateSqlite, SQLITE_MIGRATIONS } from '../../src/store/migrations/sqlite.js';
+import { openStore } from '../../src/store/open-store.js';
 import type { SqlDatabase } from '../../src/store/sql-database.js';
 import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { sqliteOf } from '../helpers/sqlite-of.js';
+import { engineTests } from './engines.js';
+
+const forEachEngine = engineTests(test);
 
 const file = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'store-')), 'db', 'jobs.sqlite');
 let n = 0;
@@ -32,8 +36,8 @@ function instance(
   };
 }
 
-test('a study becomes one ready job only after its quiet period', (t) => {
-  const store = JobStore.open(file());
+forEachEngine('a study becomes one ready job only after its quiet period', (t, location) => {
+  const store = openStore(location, 'write').store;
   t.teardown(() => store.close());
   store.recordInstance(instance('1.1', 1000));
   store.recordInstance(instance('1.1', 5000));
@@ -44,8 +48,8 @@ test('a study becomes one ready job only after its quiet period', (t) => {
   t.like(store.listJobs(), [{ studyInstanceUid: '1.1', state: 'ready', instanceCount: 2 }]);
 });
 
-test('the same SOP instance twice is recorded once and does not reopen its study', (t) => {
-  const store = JobStore.open(file());
+forEachEngine('the same SOP instance twice is recorded once and does not reopen its study', (t, location) => {
+  const store = openStore(location, 'write').store;
   t.teardown(() => store.close());
   const first = instance('2.1', 1000, '2.1.1');
   t.like(store.recordInstance(first), { kind: 'stored' });
@@ -54,8 +58,8 @@ test('the same SOP instance twice is recorded once and does not reopen its study
   t.like(store.listStudies(), [{ state: 'ready', instanceCount: 1, revision: 0 }]);
 });
 
-test('a new instance for a study with a job reopens it under the next revision', (t) => {
-  const store = JobStore.open(file());
+forEachEngine('a new instance for a study with a job reopens it under the next revision', (t, location) => {
+  const store = openStore(location, 'write').store;
   t.teardown(() => store.close());
   store.recordInstance(instance('3.1', 1000));
   store.promoteQuietStudies(1000, 1000);
@@ -65,28 +69,30 @@ test('a new instance for a study with a job reopens it under the next revision',
   t.is(store.listJobs().length, 2);
 });
 
-test('what is committed survives closing the file, and a read-only reader sees it while the writer is open', (t) => {
-  const location = file();
-  const writer = JobStore.open(location);
-  writer.recordInstance(instance('4.1', 1000));
-  const reader = JobStore.openReadOnly(location);
-  t.like(reader.listStudies(), [{ studyInstanceUid: '4.1' }]);
-  reader.close();
-  writer.close();
-  const reopened = JobStore.open(location);
-  t.teardown(() => reopened.close());
-  t.is(reopened.listInstances('4.1').length, 1);
-  t.is(reopened.countStudies('receiving'), 1);
-});
+forEachEngine(
+  'what is committed survives closing the store, and a reader sees it while the writer is open',
+  (t, location) => {
+    const writer = openStore(location, 'write').store;
+    writer.recordInstance(instance('4.1', 1000));
+    const reader = openStore(location, 'read').store;
+    t.like(reader.listStudies(), [{ studyInstanceUid: '4.1' }]);
+    reader.close();
+    writer.close();
+    const reopened = openStore(location, 'write').store;
+    t.teardown(() => reopened.close());
+    t.is(reopened.listInstances('4.1').length, 1);
+    t.is(reopened.countStudies('receiving'), 1);
+  },
+);
 
 test('schema v3: job_images gains a crash count, and jobs an older version failed for ENOSPC go back to processing (purged studies excepted)', (t) => {
   const location = file();
   const old = JobStore.open(location);
   const db = sqliteOf(old);
-  // Back to what version 2 left: no crashes column, none of version 4's tables.
+  // Back to what version 2 left: no crashes column, none of version 4's (and later) tables.
   db.exec('ALTER TABLE job_images DROP COLUMN crashes');
   db.exec(
-    'DROP TABLE audit_forwarding; DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
+    'DROP TABLE cluster; DROP TABLE audit_forwarding; DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
   );
   db.pragma('user_version = 2');
   const job = (uid: string, imageReason: string, studyState = 'ready') => {
@@ -108,7 +114,7 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
 
   const store = JobStore.open(location);
   t.teardown(() => store.close());
-  t.is(sqliteOf(store).pragma('user_version'), 5);
+  t.is(sqliteOf(store).pragma('user_version'), SQLITE_MIGRATIONS.length);
   const states = new Map(store.listJobs().map((j) => [j.id, j]));
   t.like(states.get(full ?? 0), { state: 'processing', finishedAt: null });
   t.regex(states.get(full ?? 0)?.lastError ?? '', /lack of disk space/);
@@ -133,14 +139,14 @@ test('schema v4: a version 3 file gains delivery_attempts, audit_events, users a
   old.recordInstance(instance('8.1', 1000, '8.1.1'));
   old.promoteQuietStudies(1000, 1000);
   old.connection.exec(
-    'DROP TABLE audit_forwarding; DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
+    'DROP TABLE cluster; DROP TABLE audit_forwarding; DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
   );
   sqliteOf(old).pragma('user_version = 3');
   old.close();
 
   const store = JobStore.open(location);
   t.teardown(() => store.close());
-  t.is(sqliteOf(store).pragma('user_version'), 5);
+  t.is(sqliteOf(store).pragma('user_version'), SQLITE_MIGRATIONS.length);
   const tables = (
     store.connection.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as Array<{
       name: string;
@@ -155,14 +161,14 @@ test('schema v5: a version 4 file gains the audit forwarding cursor, keeping its
   const old = JobStore.open(location);
   old.connection.exec(
     `INSERT INTO audit_events (at, category, action, outcome) VALUES (1, 'admin', 'user.login', 'success');
-     DROP TABLE audit_forwarding;`,
+     DROP TABLE audit_forwarding; DROP TABLE cluster;`,
   );
   sqliteOf(old).pragma('user_version = 4');
   old.close();
 
   const store = JobStore.open(location);
   t.teardown(() => store.close());
-  t.is(sqliteOf(store).pragma('user_version'), 5);
+  t.is(sqliteOf(store).pragma('user_version'), SQLITE_MIGRATIONS.length);
   t.deepEqual(store.connection.prepare('SELECT channel FROM audit_forwarding').all(), []);
   t.is((store.connection.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n, 1);
 });

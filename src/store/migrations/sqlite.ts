@@ -144,6 +144,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      started_at  INTEGER NOT NULL,
      updated_at  INTEGER NOT NULL
    );`,
+  // v6 (issue 20): the store's identity, as PostgreSQL's `cluster` table has it: one row, made once. The spool
+  // carries the same id in a marker file (store/spool-marker.ts), so a gateway started on another install's spool,
+  // or on this spool with another store, refuses to start. The id is random: lower(hex(randomblob(16))).
+  `CREATE TABLE cluster (
+     id         TEXT PRIMARY KEY,
+     created_at INTEGER NOT NULL
+   );
+   INSERT INTO cluster (id, created_at)
+     VALUES (lower(hex(randomblob(16))), CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));`,
 ];
 
 /**

@@ -42,6 +42,7 @@ test('a file left at version 2 by an older release (made with the first 2 migrat
   t.deepEqual(tables(db), [
     'audit_events',
     'audit_forwarding',
+    'cluster',
     'deliveries',
     'delivery_attempts',
     'instances',
@@ -82,4 +83,27 @@ test('a step that fails rolls back alone: the file stays at the last version tha
   t.throws(() => migrateSqlite(db), { any: true, message: /already exists/ });
   t.is(db.pragma('user_version'), 4);
   t.true(tables(db).includes('users'), 'version 4 kept');
+});
+
+test('version 6: a version 5 file gains one cluster id, random per file, kept by every later opening', (t) => {
+  const ids = [file(), file()].map((location) => {
+    const db = SqliteDatabase.open(location);
+    migrateSqlite(db, 5);
+    t.false(tables(db).includes('cluster'));
+    db.close();
+    const store = JobStore.open(location);
+    const rows = store.connection.prepare('SELECT id, created_at FROM cluster').all() as Array<{
+      id: string;
+      created_at: number;
+    }>;
+    store.close();
+    t.is(rows.length, 1);
+    t.true(Math.abs((rows[0]?.created_at ?? 0) - Date.now()) < 60_000, 'created_at is epoch milliseconds');
+    const again = JobStore.open(location);
+    t.deepEqual(again.connection.prepare('SELECT id FROM cluster').all(), [{ id: rows[0]?.id }]);
+    again.close();
+    return rows[0]?.id;
+  });
+  t.regex(ids[0] ?? '', /^[0-9a-f]{32}$/);
+  t.not(ids[0], ids[1]);
 });
