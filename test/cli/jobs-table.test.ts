@@ -17,6 +17,7 @@ const job = (over: Partial<JobSummary>): JobSummary => ({
   nextAttemptAt: null,
   createdAt: 1,
   updatedAt: 2,
+  leaseOwner: null,
   ...over,
 });
 
@@ -82,6 +83,7 @@ test('one line per job with its deliveries summed up; only parked deliveries get
     attemptsAtRelease: 0,
     nextAttemptAt: 0,
     lastError: null,
+    leaseOwner: null,
     ...over,
   });
   const uid = '1.2.826.0.1.3680043.8.498.12345678901234567890';

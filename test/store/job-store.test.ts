@@ -3,10 +3,15 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { JobStore, type ReceivedInstance } from '../../src/store/job-store.js';
-import { migrateSqlite } from '../../src/store/migrations/sqlite.js';
+import { migrateSqlite, SQLITE_MIGRATIONS } from '../../src/store/migrations/sqlite.js';
 import type { SqlDatabase } from '../../src/store/sql-database.js';
 import { SqliteDatabase } from '../../src/store/sqlite-database.js';
 import { sqliteOf } from '../helpers/sqlite-of.js';
+
+/** Back to what version 5 left: without version 6's nodes table and lease columns. */
+const WITHOUT_V6 = `DROP INDEX jobs_by_lease; DROP INDEX deliveries_by_lease; DROP TABLE nodes;
+  ALTER TABLE jobs DROP COLUMN lease_owner; ALTER TABLE jobs DROP COLUMN lease_expires_at;
+  ALTER TABLE deliveries DROP COLUMN lease_owner; ALTER TABLE deliveries DROP COLUMN lease_expires_at;`;
 
 const file = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'store-')), 'db', 'jobs.sqlite');
 let n = 0;
@@ -88,6 +93,7 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
   db.exec(
     'DROP TABLE audit_forwarding; DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
   );
+  db.exec(WITHOUT_V6);
   db.pragma('user_version = 2');
   const job = (uid: string, imageReason: string, studyState = 'ready') => {
     old.recordInstance(instance(uid, 1000, `${uid}.1`));
@@ -108,7 +114,7 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
 
   const store = JobStore.open(location);
   t.teardown(() => store.close());
-  t.is(sqliteOf(store).pragma('user_version'), 5);
+  t.is(sqliteOf(store).pragma('user_version'), SQLITE_MIGRATIONS.length);
   const states = new Map(store.listJobs().map((j) => [j.id, j]));
   t.like(states.get(full ?? 0), { state: 'processing', finishedAt: null });
   t.regex(states.get(full ?? 0)?.lastError ?? '', /lack of disk space/);
@@ -135,12 +141,13 @@ test('schema v4: a version 3 file gains delivery_attempts, audit_events, users a
   old.connection.exec(
     'DROP TABLE audit_forwarding; DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
   );
+  old.connection.exec(WITHOUT_V6);
   sqliteOf(old).pragma('user_version = 3');
   old.close();
 
   const store = JobStore.open(location);
   t.teardown(() => store.close());
-  t.is(sqliteOf(store).pragma('user_version'), 5);
+  t.is(sqliteOf(store).pragma('user_version'), SQLITE_MIGRATIONS.length);
   const tables = (
     store.connection.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as Array<{
       name: string;
@@ -157,12 +164,13 @@ test('schema v5: a version 4 file gains the audit forwarding cursor, keeping its
     `INSERT INTO audit_events (at, category, action, outcome) VALUES (1, 'admin', 'user.login', 'success');
      DROP TABLE audit_forwarding;`,
   );
+  old.connection.exec(WITHOUT_V6);
   sqliteOf(old).pragma('user_version = 4');
   old.close();
 
   const store = JobStore.open(location);
   t.teardown(() => store.close());
-  t.is(sqliteOf(store).pragma('user_version'), 5);
+  t.is(sqliteOf(store).pragma('user_version'), SQLITE_MIGRATIONS.length);
   t.deepEqual(store.connection.prepare('SELECT channel FROM audit_forwarding').all(), []);
   t.is((store.connection.prepare('SELECT COUNT(*) AS n FROM audit_events').get() as { n: number }).n, 1);
 });
