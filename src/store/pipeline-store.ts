@@ -104,6 +104,11 @@ export class PipelineStore {
     return this.holder;
   }
 
+  /** The same database, worked on by node `holder`. */
+  as(holder: string): PipelineStore {
+    return new PipelineStore(this.db, holder);
+  }
+
   /**
    * Claims the oldest ready job that no node holds (or whose holder's lease ran out), for routing: one
    * transaction; on PostgreSQL the row is taken with FOR UPDATE SKIP LOCKED, so nodes claiming at once never take
