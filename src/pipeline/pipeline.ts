@@ -830,7 +830,8 @@ export class Pipeline implements Stage {
         // Past its time: either queued during the pass (go now), or held back behind another delivery (a RIS
         // report behind its PACS delivery, which may be in a long backoff): then look again each second, not
         // every 50 ms for the whole outage.
-        this.scheduleDeliveries(pipelineStore.dueDeliveries(now, 1).length > 0 ? 0 : HELD_BACK_POLL_MS);
+        // Deliveries leased by another node count as held back: that node settles them.
+        this.scheduleDeliveries(pipelineStore.hasClaimableDelivery(now) ? 0 : HELD_BACK_POLL_MS);
       });
     }, delayMs);
   }

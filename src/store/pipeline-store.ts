@@ -162,26 +162,23 @@ export class PipelineStore {
     return this.db.transaction((): Delivery | undefined => {
       if (this.db.dialect === 'postgres')
         this.db.prepare('SELECT pg_advisory_xact_lock(?)').get(DELIVERY_CLAIM_LOCK_KEY);
-      const excepted = except.length === 0 ? '' : `AND d.destination NOT IN (${except.map(() => '?').join(', ')})`;
-      const row = this.db
-        .prepare(
-          `SELECT d.*, j.study_instance_uid, j.revision FROM deliveries d JOIN jobs j ON j.id = d.job_id
-           WHERE d.state = 'pending' AND d.next_attempt_at <= ? ${excepted}
-             AND (d.lease_owner IS NULL OR d.lease_expires_at <= ?)
-             AND NOT EXISTS (
-               SELECT 1 FROM deliveries o WHERE o.destination = d.destination AND o.id <> d.id AND o.state = 'pending'
-                 AND o.lease_owner IS NOT NULL AND o.lease_expires_at > ?)
-             ${DELIVERY_ORDER_RULES}
-           ORDER BY j.priority = 'urgent' DESC, d.job_id, d.kind = 'ris', d.id
-           LIMIT 1 ${this.db.dialect === 'postgres' ? 'FOR UPDATE OF d SKIP LOCKED' : ''}`,
-        )
-        .get(now, ...except, now, now) as DeliveryRow | undefined;
+      const lock = this.db.dialect === 'postgres' ? 'FOR UPDATE OF d SKIP LOCKED' : '';
+      const row = this.db.prepare(`${claimableDeliveries(except)} LIMIT 1 ${lock}`).get(now, ...except, now, now) as
+        DeliveryRow | undefined;
       if (row === undefined) return undefined;
       this.db
         .prepare('UPDATE deliveries SET lease_owner = ?, lease_expires_at = ? WHERE id = ?')
         .run(holder, until, row.id);
       return toDelivery({ ...row, lease_owner: holder });
     })();
+  }
+
+  /**
+   * Whether a delivery could be claimed now (due, its turn, its lane free across the cluster): the delivery timer
+   * goes again at once then, and otherwise looks again later (one held back, or leased by another node).
+   */
+  hasClaimableDelivery(now: number): boolean {
+    return this.db.prepare(`${claimableDeliveries([])} LIMIT 1`).get(now, now, now) !== undefined;
   }
 
   /** Gives a delivery's lease back without an outcome (e.g. the node stops before sending it). */
@@ -557,6 +554,22 @@ const DELIVERY_ORDER_RULES = `
     SELECT 1 FROM deliveries e JOIN jobs k ON k.id = e.job_id
     WHERE k.study_instance_uid = j.study_instance_uid AND k.revision < j.revision
       AND e.kind = d.kind AND e.destination = d.destination AND e.state = 'pending')`;
+
+/**
+ * The deliveries a node may claim, best first: due, under the ordering rules, not leased (or their lease ran out),
+ * and of a destination with no other pending delivery under a live lease. Parameters: now, `except`, now, now.
+ */
+function claimableDeliveries(except: readonly string[]): string {
+  const excepted = except.length === 0 ? '' : `AND d.destination NOT IN (${except.map(() => '?').join(', ')})`;
+  return `SELECT d.*, j.study_instance_uid, j.revision FROM deliveries d JOIN jobs j ON j.id = d.job_id
+    WHERE d.state = 'pending' AND d.next_attempt_at <= ? ${excepted}
+      AND (d.lease_owner IS NULL OR d.lease_expires_at <= ?)
+      AND NOT EXISTS (
+        SELECT 1 FROM deliveries o WHERE o.destination = d.destination AND o.id <> d.id AND o.state = 'pending'
+          AND o.lease_owner IS NOT NULL AND o.lease_expires_at > ?)
+      ${DELIVERY_ORDER_RULES}
+    ORDER BY j.priority = 'urgent' DESC, d.job_id, d.kind = 'ris', d.id`;
+}
 
 interface ActiveJobRow {
   id: number;
