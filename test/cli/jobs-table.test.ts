@@ -112,3 +112,41 @@ test('one line per job with its deliveries summed up; only parked deliveries get
     /^ +ris ris-main: parked {2}delivery 11 {2}attempts 3 {2}last error: application-reject: the RIS answered AR$/,
   );
 });
+
+test('the node working on a job or on its deliveries is shown on the job line, and in --json', (t) => {
+  const delivery = (over: Partial<Delivery>): Delivery => ({
+    id: 1,
+    jobId: 2,
+    studyInstanceUid: '1.2.3',
+    revision: 0,
+    kind: 'pacs',
+    destination: 'pacs',
+    payload: '{}',
+    state: 'pending',
+    attempts: 0,
+    attemptsAtRelease: 0,
+    nextAttemptAt: 0,
+    lastError: null,
+    leaseOwner: null,
+    ...over,
+  });
+  const jobs = [
+    job({ id: 1, state: 'processing', leaseOwner: 'gw-analysis-1' }),
+    job({ id: 2, state: 'delivering' }),
+    job({ id: 3, state: 'done' }),
+  ];
+  const deliveries = [delivery({ id: 5, leaseOwner: 'gw-deliver' }), delivery({ id: 6, destination: 'ris' })];
+  const lines = formatJobsTable(jobs, deliveries).trimEnd().split('\n');
+  t.regex(lines[0] ?? '', / {2}node gw-analysis-1/);
+  t.regex(lines[1] ?? '', / {2}node gw-deliver$/);
+  t.notRegex(lines[2] ?? '', /node/);
+  const listing = jobsListing([], jobs, deliveries);
+  t.deepEqual(
+    listing.jobs.map((j) => j.leaseOwner),
+    ['gw-analysis-1', null, null],
+  );
+  t.deepEqual(
+    listing.deliveries.map((d) => d.leaseOwner),
+    ['gw-deliver', null],
+  );
+});
