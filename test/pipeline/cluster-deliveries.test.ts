@@ -74,7 +74,14 @@ function gatedPacs() {
   };
 }
 
-function node(store: JobStore, name: string, pacs: DeliveryTarget, clock: { now: number }, dir: string) {
+function node(
+  store: JobStore,
+  name: string,
+  pacs: DeliveryTarget,
+  clock: { now: number },
+  dir: string,
+  roles: string[] = ['deliver'],
+) {
   const logs: Array<Record<string, unknown>> = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -86,7 +93,7 @@ function node(store: JobStore, name: string, pacs: DeliveryTarget, clock: { now:
   const pipeline = new Pipeline({
     // A heartbeat never comes by itself here: the test says when each node beats.
     config: configSchema.parse({
-      cluster: { nodeName: name, roles: ['deliver'], leaseSeconds: LEASE_SECONDS, heartbeatSeconds: 1000 },
+      cluster: { nodeName: name, roles, leaseSeconds: LEASE_SECONDS, heartbeatSeconds: 1000 },
     }),
     store,
     pipelineStore: new PipelineStore(store.connection),
@@ -152,3 +159,26 @@ for (const [engine, open] of Object.entries(engines)) {
     t.like(storeA.listJobs()[0], { state: 'done' });
   });
 }
+
+test('a node without the deliver role claims no delivery; one with it sends it', async (t) => {
+  const [store] = await engines.sqlite(t);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cluster-deliveries-out-'));
+  const clock = { now: START };
+  const reader = new PipelineStore(store.connection);
+  const jobId = queueDeliveryJob(store, reader, { studyInstanceUid: '1.2.4', dir, clock: START, pacs: ['pacs'] });
+  const pacs = gatedPacs();
+  const analysis = node(store, 'gw-analysis', pacs.target, clock, dir, ['receive', 'analyze']);
+  t.teardown(() => analysis.pipeline.stop());
+  await analysis.pipeline.start();
+  await analysis.pipeline.deliverDueNow();
+  t.is(pacs.count, 0);
+  t.like(reader.deliveries(jobId)[0], { state: 'pending', leaseOwner: null });
+  const deliver = node(store, 'gw-deliver', pacs.target, clock, dir, ['deliver']);
+  t.teardown(() => deliver.pipeline.stop());
+  const started = pacs.nextStart();
+  await deliver.pipeline.start();
+  await started;
+  pacs.finish({ kind: 'delivered' });
+  await deliver.pipeline.deliverDueNow();
+  t.like(reader.deliveries(jobId)[0], { state: 'delivered', attempts: 1 });
+});
