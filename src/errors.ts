@@ -213,6 +213,10 @@ export const ERROR_CODES = {
   // PostgreSQL store (issue 20)
   POSTGRES_INTEGER_UNSAFE:
     'PostgreSQL returned an integer beyond 2^53 that a JavaScript number cannot hold exactly; this is a bug or a damaged row: report it with the log line.',
+  // Nodes that share work (issue 20)
+  LEASE_LOST:
+    'This node no longer holds the lease on a job or delivery (it stopped renewing it and another node took the work over); its late result is dropped and the other node finishes the work.',
+  LEASE_NO_HOLDER: 'Work was claimed through a store that names no node; this is a bug: report it with the log line.',
   // Last resort
   INTERNAL: 'Something that cannot happen did (a broken invariant): this is a bug; report it with the log line.',
 } as const;

@@ -130,7 +130,8 @@ export class Gateway {
     this.commitments = new CommitmentRegistry({ logger });
   }
 
-  async start(): Promise<{ host: string; port: number }> {
+  /** The DICOM listener's address; undefined on a node without the receive role (it runs no listener). */
+  async start(): Promise<{ host: string; port: number } | undefined> {
     const { config, logger } = this;
     const opened = openStore(storeLocationOf(config), 'write');
     const store = opened.store;
@@ -183,6 +184,26 @@ export class Gateway {
     this.pipeline = pipeline;
     await this.startStage(pipeline);
 
+    // A node without the receive role (issue 20: cluster.roles) runs no DICOM listener and assembles no study: the
+    // receive nodes do, into the shared store.
+    const receives = config.cluster.roles.includes('receive');
+    const address = receives ? await this.startReceiving(store, spool, pipeline, audit) : undefined;
+    this.startHousekeeping(store, spool);
+    // Not a listed stage (/healthz's stages stay the daemon's parts); stopped first in stop().
+    this.watch = this.storeWatch(store);
+    await this.watch.start();
+    if (config.admin.enabled) await this.startAdmin(store, spool);
+    return address;
+  }
+
+  /** Study assembly and the DICOM listener (a receive node's part). */
+  private async startReceiving(
+    store: JobStore,
+    spool: Spool,
+    pipeline: Pipeline,
+    audit: AuditTrail,
+  ): Promise<{ host: string; port: number }> {
+    const { config, logger } = this;
     this.assembler = new StudyAssembler({
       store,
       quietPeriodMs: config.assembly.quietPeriodSeconds * 1000,
@@ -210,11 +231,6 @@ export class Gateway {
       ...(address.tlsPort === undefined ? {} : { tlsPort: address.tlsPort }),
       aeTitle: config.dicom.aeTitle,
     });
-    this.startHousekeeping(store, spool);
-    // Not a listed stage (/healthz's stages stay the daemon's parts); stopped first in stop().
-    this.watch = this.storeWatch(store);
-    await this.watch.start();
-    if (config.admin.enabled) await this.startAdmin(store, spool);
     return address;
   }
 
@@ -408,7 +424,8 @@ export class Gateway {
       freeDiskBytes: () => spool.freeBytes(),
       minFreeDiskBytes: config.storage.minFreeDiskMB * 1048576,
       models: () => this.modelStatuses(),
-      dicomListening: () => this.scp?.status().state === 'running',
+      // A node without the receive role listens for nothing: not a problem there.
+      dicomListening: () => !this.config.cluster.roles.includes('receive') || this.scp?.status().state === 'running',
       deliveries: () => this.pipeline?.deliveryTroubles() ?? [],
       alertAfterSeconds: () => this.config.delivery.alertAfterMinutes * 60,
       stages: () => this.stageStatuses(),

@@ -45,7 +45,7 @@ function deliveriesSummary(deliveries: Delivery[]): string {
 
 /**
  * The human view of `cxr-gateway jobs`: one line per job (id, state, study UID shortened, revision, rule, its
- * deliveries, why it waits or failed), then under a job only its parked deliveries (with the id to release or
+ * deliveries, the node working on it, why it waits or failed), then under a job only its parked deliveries (with the id to release or
  * discard), then `N of TOTAL`. Long reasons are shortened: `--json` has them whole.
  */
 export function formatJobsTable(jobs: JobLine[], deliveries: Delivery[], page?: JobsPage): string {
@@ -61,6 +61,9 @@ export function formatJobsTable(jobs: JobLine[], deliveries: Delivery[], page?: 
       deliveriesSummary(own).padEnd(12),
     ];
     let line = cells.join('  ');
+    // Which node works on the job or its deliveries now (their leases; issue 20): none once it is settled.
+    const holders = new Set([j.leaseOwner, ...own.map((d) => d.leaseOwner)].filter((h) => h !== null));
+    if (holders.size > 0) line += `  node ${[...holders].join(', ')}`;
     if (j.attempts > 1) line += `  attempts ${j.attempts}`;
     if (j.lastError) line += `  reason: ${shortText(j.lastError, 100)}`;
     if (j.state === 'processing' && j.nextAttemptAt !== null)

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import os from 'node:os';
 import { DEFAULT_TRANSFER_SYNTAXES, isKnownTransferSyntax } from '../dicom/transfer-syntaxes.js';
 import { DEFAULT_STORAGE_SOP_CLASSES } from '../dicom/sop-classes.js';
 import { isValidUid } from '../dicom/uids.js';
@@ -160,6 +161,45 @@ export const storagePostgresSchema = z
     passwordFile: z.string().min(1).optional(),
   })
   .strict();
+
+// issue 20, several nodes: who this node is in the cluster and which of the work it takes. On SQLite (one node)
+// the defaults give the one node every role, as before. A lease must outlive a couple of missed heartbeats, or a
+// node under load would lose work it is still doing.
+export const NODE_ROLES = ['receive', 'analyze', 'deliver'] as const;
+export type NodeRole = (typeof NODE_ROLES)[number];
+export const clusterSchema = z
+  .object({
+    nodeName: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'use letters, digits, _ . - (at most 64)')
+      .optional(),
+    roles: z
+      .array(z.enum(NODE_ROLES))
+      .min(1, 'a node needs at least one role')
+      .refine((r) => new Set(r).size === r.length, 'a role is listed twice')
+      .default(() => [...NODE_ROLES]),
+    leaseSeconds: z.number().int().min(3).max(3600).default(30),
+    heartbeatSeconds: z.number().int().min(1).max(1200).default(10),
+  })
+  .strict()
+  .refine((c) => c.leaseSeconds > 2 * c.heartbeatSeconds, {
+    message: 'cluster.leaseSeconds must be more than twice cluster.heartbeatSeconds',
+    path: ['leaseSeconds'],
+  });
+export type ClusterConfig = z.infer<typeof clusterSchema>;
+
+/**
+ * The node's name: cluster.nodeName, else the host name (resolved here, not in the defaults, so that the example
+ * config stays the same on every host), cut to what a node name allows.
+ */
+export function nodeNameOf(cluster: ClusterConfig): string {
+  if (cluster.nodeName !== undefined) return cluster.nodeName;
+  const name = os
+    .hostname()
+    .replace(/[^A-Za-z0-9_.-]/g, '-')
+    .slice(0, 64);
+  return name === '' ? 'node' : name;
+}
 
 export const storageSchema = z
   .object({
@@ -574,6 +614,7 @@ export const configSchema = z
     logging: loggingSchema.default(() => loggingSchema.parse({})),
     audit: auditSchema.default(() => auditSchema.parse({})),
     secondaryCapture: secondaryCaptureSchema.default(() => secondaryCaptureSchema.parse({})),
+    cluster: clusterSchema.default(() => clusterSchema.parse({})),
   })
   .strict()
   .superRefine((config, ctx) => {

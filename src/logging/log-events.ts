@@ -168,6 +168,17 @@ export const LOG_EVENTS = {
     level: 'error',
     meaning: 'A job failed: its stored state (rule action or an image result) cannot be read (STORED_JSON_INVALID).',
   },
+  // Nodes that share work (issue 20)
+  'PIPELINE-4012': {
+    level: 'warn',
+    meaning:
+      'This node lost the lease on a job or delivery (another node took it over after the lease ran out): its late result is dropped.',
+  },
+  'PIPELINE-4013': {
+    level: 'warn',
+    meaning: "This node's heartbeat (its row and the renewal of its leases) failed; it is tried again at the next one.",
+  },
+  'PIPELINE-4014': { level: 'info', meaning: 'This node joined the cluster: its name, roles and lease timings.' },
   // ANALYSIS
   'ANALYSIS-5001': { level: 'info', meaning: 'The inference pool is ready (engine, device, workers, model).' },
   'ANALYSIS-5002': { level: 'info', meaning: 'An inference backend was skipped while choosing one.' },

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { GatewayConfig } from '../config/schema.js';
+import { nodeNameOf, type GatewayConfig, type NodeRole } from '../config/schema.js';
 import type { KeyAttributes } from '../dicom/dataset-walker.js';
 import { GatewayError, codedReason, describeError, errorCode } from '../errors.js';
 import { checkEligibility, type EligibilityRules } from '../inference/eligibility.js';
@@ -13,6 +13,7 @@ import type { ProcessAction } from '../routing/rule-schema.js';
 import type { JobStore } from '../store/job-store.js';
 import type { ActiveJob, Delivery, JobImage, PipelineStore } from '../store/pipeline-store.js';
 import { isOutOfSpace } from '../store/out-of-resources.js';
+import { NodeRegistry } from '../store/nodes.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
 import type { DeliveryOutcome, DeliveryPayload, DeliveryTarget } from '../export/delivery-target.js';
 import { DeliveryWatch, type DestinationTrouble } from '../export/delivery-watch.js';
@@ -86,8 +87,20 @@ function causeOfStored(lastError: string | null): string {
   return /^([a-z][a-z0-9-]{1,40}): /.exec(lastError ?? '')?.[1] ?? 'unknown';
 }
 
+/** This node in the cluster (cluster.* at start; a reload does not change who a running node is). */
+interface ClusterNode {
+  name: string;
+  roles: ReadonlySet<NodeRole>;
+  leaseMs: number;
+  heartbeatMs: number;
+}
+
 export class Pipeline implements Stage {
   readonly name = 'pipeline';
+  private readonly options: PipelineOptions;
+  private readonly node: ClusterNode;
+  private readonly nodes: NodeRegistry;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   private readonly random: () => number;
   private policy: RetryPolicy;
@@ -107,7 +120,20 @@ export class Pipeline implements Stage {
   /** Fires at the shutdown deadline: every delivery in flight gets its signal and ends with a `stopped` retry. */
   private readonly shutdown = new AbortController();
 
-  constructor(private readonly options: PipelineOptions) {
+  constructor(options: PipelineOptions) {
+    const cluster = options.config.cluster;
+    this.node = {
+      name: nodeNameOf(cluster),
+      roles: new Set(cluster.roles),
+      leaseMs: cluster.leaseSeconds * 1000,
+      heartbeatMs: cluster.heartbeatSeconds * 1000,
+    };
+    // Every job and delivery this pipeline works on is claimed under this node's lease, and each of its transitions
+    // is checked against it (the caller's store may be the plain one it also reads and sets up with).
+    const held =
+      options.pipelineStore.node === undefined ? options.pipelineStore.as(this.node.name) : options.pipelineStore;
+    this.options = { ...options, pipelineStore: held };
+    this.nodes = new NodeRegistry(options.store.connection);
     this.now = options.now ?? Date.now;
     this.spaceRetry = options.spaceRetry ?? { initialMs: 2000, maxMs: 60_000 };
     this.random = options.random ?? Math.random;
@@ -130,13 +156,46 @@ export class Pipeline implements Stage {
   async start(): Promise<void> {
     this.running = true;
     this.state = 'running';
-    // Deliveries that were failing before a restart are failing still, as far as anyone can tell: watched from now.
     const now = this.now();
-    for (const d of this.options.pipelineStore.deliveries()) {
-      if (d.state === 'pending' && d.attempts > 0)
-        this.watch.failed(d.id, d.destination, causeOfStored(d.lastError), now);
-    }
+    // This node's row; what a process of the same name held before (it is gone: this one replaces it) is let go.
+    this.nodes.register(this.node.name, [...this.node.roles], now);
+    this.options.logger.info('node joined the cluster', {
+      event: 'PIPELINE-4014',
+      node: this.node.name,
+      roles: [...this.node.roles],
+      leaseSeconds: this.node.leaseMs / 1000,
+      heartbeatSeconds: this.node.heartbeatMs / 1000,
+    });
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.node.heartbeatMs);
+    // Never what keeps the process alive: stop() ends it, and a node that stops beating loses its leases anyway.
+    this.heartbeatTimer.unref();
+    // Deliveries that were failing before a restart are failing still, as far as anyone can tell: watched from now.
+    if (this.node.roles.has('deliver'))
+      for (const d of this.options.pipelineStore.deliveries()) {
+        if (d.state === 'pending' && d.attempts > 0)
+          this.watch.failed(d.id, d.destination, causeOfStored(d.lastError), now);
+      }
     this.wake();
+  }
+
+  /**
+   * This node is alive: its row's heartbeat and every lease it holds renewed for another cluster.leaseSeconds. Where
+   * the store has no change counter for the store watch (PostgreSQL), it also wakes the stages: work that other
+   * nodes queued (a study received there, deliveries written there) is found at the next beat.
+   */
+  heartbeat(): void {
+    const now = this.now();
+    try {
+      this.nodes.heartbeat(this.node.name, now, now + this.node.leaseMs);
+    } catch (error) {
+      this.options.logger.warn('heartbeat failed; tried again at the next one', {
+        event: 'PIPELINE-4013',
+        node: this.node.name,
+        error: describeError(error),
+      });
+      return;
+    }
+    if (this.options.store.dataVersion() === undefined) this.wake();
   }
 
   /** Destinations whose deliveries are failing, the oldest first (for /metrics and /healthz). */
@@ -176,6 +235,7 @@ export class Pipeline implements Stage {
     this.state = 'stopping';
     if (this.deliveryTimer) clearTimeout(this.deliveryTimer);
     if (this.spaceTimer) clearTimeout(this.spaceTimer);
+    // Beats go on while the work in flight finishes (its leases must not run out meanwhile), then end.
     const inFlight = Promise.allSettled([this.processing, this.delivering]);
     if (!(await settledBy(inFlight, deadline, this.now))) {
       const { logger } = this.options;
@@ -190,6 +250,7 @@ export class Pipeline implements Stage {
       this.shutdown.abort();
       await this.delivering;
     }
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.state = 'stopped';
   }
 
@@ -203,7 +264,15 @@ export class Pipeline implements Stage {
     return {
       state,
       problems: [],
-      figures: { processing: this.processing === undefined ? 0 : 1, delivering: this.delivering === undefined ? 0 : 1 },
+      figures: {
+        processing: this.processing === undefined ? 0 : 1,
+        delivering: this.delivering === undefined ? 0 : 1,
+        // Figures are numbers (/metrics renders them): each role 1 where this node has it. Its name is in the log
+        // (PIPELINE-4014) and in the nodes table.
+        roleReceive: this.node.roles.has('receive') ? 1 : 0,
+        roleAnalyze: this.node.roles.has('analyze') ? 1 : 0,
+        roleDeliver: this.node.roles.has('deliver') ? 1 : 0,
+      },
     };
   }
 
@@ -216,30 +285,38 @@ export class Pipeline implements Stage {
 
   private async processAll(): Promise<void> {
     const { pipelineStore, logger } = this.options;
+    if (!this.node.roles.has('analyze')) return;
+    const { leaseMs } = this.node;
     try {
       const lanes = Math.max(
         1,
         [...this.options.models.values()].reduce((n, m) => n + m.pool.size, 0),
       );
+      // Jobs this node had in this pass (done, waiting or given back): not claimed again until the next pass.
       const taken = new Set<number>();
       // Each lane asks for its next job only when it is free, routing whatever became ready meanwhile:
-      // an urgent study that arrives during a backlog goes next, not after the backlog.
+      // an urgent study that arrives during a backlog goes next, not after the backlog. Every job is claimed under
+      // this node's lease first (other nodes take the others). A revision is not claimed while the study's earlier
+      // ones are still processing: it must see what they sent to supersede it (the rejection note, the SR's
+      // predecessor); the lane that finishes the earlier one takes it.
       const next = (): ActiveJob | undefined => {
-        for (const job of pipelineStore.jobsToRoute()) this.route(job.jobId, job.studyInstanceUid, job.revision);
-        const active = pipelineStore.activeJobs();
-        // A revision waits for the study's earlier ones still in processing: it must see what they sent to
-        // supersede it (the rejection note, the SR's predecessor). The lane that finishes the earlier one takes it.
-        const job = active.find(
-          (j) =>
-            !taken.has(j.jobId) &&
-            !active.some((e) => e.studyInstanceUid === j.studyInstanceUid && e.revision < j.revision),
-        );
+        for (
+          let r = pipelineStore.claimReadyJob(this.now(), leaseMs);
+          r;
+          r = pipelineStore.claimReadyJob(this.now(), leaseMs)
+        )
+          this.leasedWork({ jobId: r.jobId }, () => this.route(r.jobId, r.studyInstanceUid, r.revision));
+        const job = pipelineStore.claimActiveJob(this.now(), leaseMs, [...taken]);
         if (job) taken.add(job.jobId);
         return job;
       };
       await Promise.all(
         Array.from({ length: lanes }, async () => {
-          for (let job = next(); job && this.running; job = next()) await this.processJob(job);
+          while (this.running) {
+            const job = next();
+            if (job === undefined) return;
+            await this.leasedWork({ jobId: job.jobId }, () => this.processJob(job));
+          }
         }),
       );
     } catch (error) {
@@ -248,6 +325,54 @@ export class Pipeline implements Stage {
         error: describeError(error),
       });
     }
+  }
+
+  /**
+   * Work on a job or delivery this node claimed: a lease taken over meanwhile by another node (this one stopped
+   * renewing it) ends the work here with a warning, the other node finishing it; the lease goes back whatever
+   * happens (a job that waits or failed to load its model may be taken by any node, or by this one next pass).
+   */
+  private leasedWork<T>(
+    id: { jobId: number } | { deliveryId: number },
+    work: () => T,
+  ): T extends Promise<unknown> ? Promise<void> : void;
+  private leasedWork(id: { jobId: number } | { deliveryId: number }, work: () => unknown): Promise<void> | void {
+    const { pipelineStore, logger } = this.options;
+    const lost = (error: unknown): void => {
+      if (!(error instanceof GatewayError) || error.code !== 'LEASE_LOST') throw error;
+      logger.warn('lease lost: another node took the work over; this node drops its result', {
+        event: 'PIPELINE-4012',
+        node: this.node.name,
+        ...id,
+        why: error.message,
+      });
+    };
+    const release = (): void => {
+      try {
+        if ('jobId' in id) pipelineStore.releaseJob(id.jobId);
+        else pipelineStore.releaseDelivery(id.deliveryId);
+      } catch {
+        // The store is out of reach: the lease runs out by itself after cluster.leaseSeconds.
+      }
+    };
+    let result: unknown;
+    try {
+      result = work();
+    } catch (error) {
+      release();
+      return lost(error);
+    }
+    if (!(result instanceof Promise)) {
+      release();
+      return;
+    }
+    return result.then(
+      () => release(),
+      (error: unknown) => {
+        release();
+        lost(error);
+      },
+    );
   }
 
   private route(jobId: number, studyInstanceUid: string, revision: number): void {
@@ -690,7 +815,7 @@ export class Pipeline implements Stage {
   }
 
   private scheduleDeliveries(delayMs: number): void {
-    if (!this.running) return;
+    if (!this.running || !this.node.roles.has('deliver')) return;
     if (this.deliveryTimer) clearTimeout(this.deliveryTimer);
     this.deliveryTimer = setTimeout(() => {
       this.deliveryTimer = undefined;
@@ -705,7 +830,8 @@ export class Pipeline implements Stage {
         // Past its time: either queued during the pass (go now), or held back behind another delivery (a RIS
         // report behind its PACS delivery, which may be in a long backoff): then look again each second, not
         // every 50 ms for the whole outage.
-        this.scheduleDeliveries(pipelineStore.dueDeliveries(now, 1).length > 0 ? 0 : HELD_BACK_POLL_MS);
+        // Deliveries leased by another node count as held back: that node settles them.
+        this.scheduleDeliveries(pipelineStore.hasClaimableDelivery(now) ? 0 : HELD_BACK_POLL_MS);
       });
     }, delayMs);
   }
@@ -715,6 +841,7 @@ export class Pipeline implements Stage {
    * its own clock (tests with an injected clock run days of retries this way in milliseconds).
    */
   async deliverDueNow(): Promise<void> {
+    if (!this.node.roles.has('deliver')) return;
     while (this.delivering) await this.delivering;
     const pass = this.deliverDue().finally(() => {
       if (this.delivering === pass) this.delivering = undefined;
@@ -727,15 +854,18 @@ export class Pipeline implements Stage {
     const { pipelineStore } = this.options;
     // One lane per destination, each taking its next due delivery (asking again after each: an urgent delivery
     // never waits behind a batch of normal ones). A destination that is slow to answer, or a PACS that takes its
-    // time to confirm storage commitment, holds only its own deliveries, not every other destination's.
+    // time to confirm storage commitment, holds only its own deliveries, not every other destination's. Each is
+    // claimed under this node's lease, and a destination's lane is one lease at a time across the cluster.
     const busy = new Set<string>();
     const lanes = new Set<Promise<void>>();
     const fill = (): void => {
       while (this.running) {
-        const [delivery] = pipelineStore.dueDeliveries(this.now(), 1, [...busy]);
+        const delivery = pipelineStore.claimDelivery(this.now(), this.node.leaseMs, [...busy]);
         if (delivery === undefined) return;
         busy.add(delivery.destination);
-        const lane: Promise<void> = this.deliverOne(delivery).finally(() => {
+        const lane: Promise<void> = this.leasedWork({ deliveryId: delivery.id }, () =>
+          this.deliverOne(delivery),
+        ).finally(() => {
           busy.delete(delivery.destination);
           lanes.delete(lane);
         });

@@ -60,6 +60,8 @@ export interface JobSummary {
   nextAttemptAt: number | null;
   createdAt: number;
   updatedAt: number;
+  /** The node working on the job now (a lease it renews), or null. */
+  leaseOwner: string | null;
 }
 
 export interface ReadyStudy {
@@ -93,6 +95,7 @@ interface JobRow {
   next_attempt_at: number | null;
   created_at: number;
   updated_at: number;
+  lease_owner: string | null;
 }
 
 /**
@@ -200,13 +203,19 @@ export class JobStore {
     })();
   }
 
-  /** Turns every study quiet since `quietSince` into a ready job, in one transaction. */
+  /**
+   * Turns every study quiet since `quietSince` into a ready job, in one transaction. Safe when several receive nodes
+   * run it at once on PostgreSQL: the studies are taken FOR UPDATE SKIP LOCKED (one node promotes a study, the
+   * others pass over it; once it commits the study is no longer 'receiving'), and the job's insert gives way to
+   * one already there (UNIQUE study and revision), so a study revision is promoted once.
+   */
   promoteQuietStudies(quietSince: number, now: number): ReadyStudy[] {
     return this.db.transaction((): ReadyStudy[] => {
+      const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
       const studies = this.db
         .prepare(
           `SELECT study_instance_uid, revision, instance_count FROM studies
-           WHERE state = 'receiving' AND last_received_at <= ? ORDER BY last_received_at`,
+           WHERE state = 'receiving' AND last_received_at <= ? ORDER BY last_received_at${lock}`,
         )
         .all(quietSince) as Array<Pick<StudyRow, 'study_instance_uid' | 'revision' | 'instance_count'>>;
       const ready: ReadyStudy[] = [];
@@ -214,12 +223,14 @@ export class JobStore {
         const job = this.db
           .prepare(
             `INSERT INTO jobs (study_instance_uid, revision, state, instance_count, created_at, updated_at)
-             VALUES (?, ?, 'ready', ?, ?, ?) RETURNING id`,
+             VALUES (?, ?, 'ready', ?, ?, ?) ON CONFLICT (study_instance_uid, revision) DO NOTHING RETURNING id`,
           )
-          .get(study.study_instance_uid, study.revision, study.instance_count, now, now) as { id: number };
+          .get(study.study_instance_uid, study.revision, study.instance_count, now, now) as { id: number } | undefined;
         this.db
           .prepare(`UPDATE studies SET state = 'ready' WHERE study_instance_uid = ?`)
           .run(study.study_instance_uid);
+        // That revision's job was made already (by another node): the study is ready, and no second job.
+        if (job === undefined) continue;
         ready.push({
           jobId: job.id,
           studyInstanceUid: study.study_instance_uid,
@@ -267,6 +278,7 @@ export class JobStore {
       nextAttemptAt: r.next_attempt_at,
       createdAt: r.created_at,
       updatedAt: r.updated_at,
+      leaseOwner: r.lease_owner ?? null,
     }));
   }
 

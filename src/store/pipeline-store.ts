@@ -1,5 +1,6 @@
+import { GatewayError } from '../errors.js';
 import type { JobState } from './job-store.js';
-import type { SqlDatabase } from './sql-database.js';
+import type { SqlDatabase, SqlValue } from './sql-database.js';
 
 export type ImageState = 'pending' | 'written' | 'skipped' | 'failed';
 export type DeliveryKind = 'pacs' | 'ris';
@@ -57,6 +58,8 @@ export interface Delivery {
   attemptsAtRelease: number;
   nextAttemptAt: number;
   lastError: string | null;
+  /** The node working on it now (a lease it renews), or null. */
+  leaseOwner: string | null;
 }
 
 export type DeliveryResult =
@@ -75,14 +78,155 @@ interface DeliveryRow {
   attempts_at_release: number;
   next_attempt_at: number;
   last_error: string | null;
+  lease_owner: string | null;
 }
+
+/** pg_advisory_xact_lock key of delivery claims ('cxrdlvr'): one claim at a time decides each destination's lane. */
+export const DELIVERY_CLAIM_LOCK_KEY = 0x637872646c767200n;
 
 /**
  * The pipeline's job states, in the same SQLite file as the received instances. Every transition is one
  * transaction, so a process killed at any line leaves each job in a state it can be resumed from.
  */
 export class PipelineStore {
-  constructor(private readonly db: SqlDatabase) {}
+  /**
+   * `holder`: the node this store works for. With one, work is taken only by claiming it (a lease in the row) and
+   * every transition of a job or delivery first checks that this node still holds its lease (LEASE_LOST if another
+   * node took it over). Without one (the CLI, the console), transitions are not checked and nothing is claimed.
+   */
+  constructor(
+    private readonly db: SqlDatabase,
+    private readonly holder?: string,
+  ) {}
+
+  /** The node this store works for. */
+  get node(): string | undefined {
+    return this.holder;
+  }
+
+  /** The same database, worked on by node `holder`. */
+  as(holder: string): PipelineStore {
+    return new PipelineStore(this.db, holder);
+  }
+
+  /**
+   * Claims the oldest ready job that no node holds (or whose holder's lease ran out), for routing: one
+   * transaction; on PostgreSQL the row is taken with FOR UPDATE SKIP LOCKED, so nodes claiming at once never take
+   * the same job. `except`: jobs this node already had in this pass.
+   */
+  claimReadyJob(now: number, leaseMs: number, except: readonly number[] = []): JobToRoute | undefined {
+    const row = this.claim<{ id: number; study_instance_uid: string; revision: number }>(
+      `SELECT j.id, j.study_instance_uid, j.revision FROM jobs j
+       WHERE j.state = 'ready' AND (j.lease_owner IS NULL OR j.lease_expires_at <= ?) ${exceptIds('j.id', except)}
+       ORDER BY j.id LIMIT 1`,
+      [now, ...except],
+      now + leaseMs,
+    );
+    return row && { jobId: row.id, studyInstanceUid: row.study_instance_uid, revision: row.revision };
+  }
+
+  /**
+   * Claims the next job to process, urgent ones first: a processing job no node holds (or whose holder's lease ran
+   * out) and whose study has no earlier revision still ready or processing (a revision must see what the one before
+   * it sent, to supersede it).
+   */
+  claimActiveJob(now: number, leaseMs: number, except: readonly number[] = []): ActiveJob | undefined {
+    const row = this.claim<ActiveJobRow>(
+      `SELECT j.id, j.study_instance_uid, j.revision, j.priority, j.rule, j.action, j.next_attempt_at FROM jobs j
+       WHERE j.state = 'processing' AND (j.lease_owner IS NULL OR j.lease_expires_at <= ?) ${exceptIds('j.id', except)}
+         AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.study_instance_uid = j.study_instance_uid
+           AND e.revision < j.revision AND e.state IN ('ready', 'processing'))
+       ORDER BY j.priority = 'urgent' DESC, j.id LIMIT 1`,
+      [now, ...except],
+      now + leaseMs,
+    );
+    return row && toActiveJob(row);
+  }
+
+  /** Gives a job's lease back (the node stops working on it for now: another node, or this one later, takes it). */
+  releaseJob(jobId: number): void {
+    this.db
+      .prepare('UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?')
+      .run(jobId, this.claimer());
+  }
+
+  /**
+   * Claims the next due delivery under the ordering rules of dueDeliveries, and one lane per destination across the
+   * cluster: no delivery whose destination has another pending delivery under a live lease. On PostgreSQL one
+   * advisory lock serialises delivery claims (two nodes could otherwise each lease a different delivery of one
+   * destination at once), and the row is taken with FOR UPDATE SKIP LOCKED.
+   */
+  claimDelivery(now: number, leaseMs: number, except: readonly string[] = []): Delivery | undefined {
+    const until = now + leaseMs;
+    const holder = this.claimer();
+    return this.db.transaction((): Delivery | undefined => {
+      if (this.db.dialect === 'postgres')
+        this.db.prepare('SELECT pg_advisory_xact_lock(?)').get(DELIVERY_CLAIM_LOCK_KEY);
+      const lock = this.db.dialect === 'postgres' ? 'FOR UPDATE OF d SKIP LOCKED' : '';
+      const row = this.db.prepare(`${claimableDeliveries(except)} LIMIT 1 ${lock}`).get(now, ...except, now, now) as
+        DeliveryRow | undefined;
+      if (row === undefined) return undefined;
+      this.db
+        .prepare('UPDATE deliveries SET lease_owner = ?, lease_expires_at = ? WHERE id = ?')
+        .run(holder, until, row.id);
+      return toDelivery({ ...row, lease_owner: holder });
+    })();
+  }
+
+  /**
+   * Whether a delivery could be claimed now (due, its turn, its lane free across the cluster): the delivery timer
+   * goes again at once then, and otherwise looks again later (one held back, or leased by another node).
+   */
+  hasClaimableDelivery(now: number): boolean {
+    return this.db.prepare(`${claimableDeliveries([])} LIMIT 1`).get(now, now, now) !== undefined;
+  }
+
+  /** Gives a delivery's lease back without an outcome (e.g. the node stops before sending it). */
+  releaseDelivery(id: number): void {
+    this.db
+      .prepare('UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?')
+      .run(id, this.claimer());
+  }
+
+  /** One claim of a job: the row chosen by `select` (one row at most), leased to this node, in one transaction. */
+  private claim<R extends { id: number }>(select: string, params: SqlValue[], until: number): R | undefined {
+    const holder = this.claimer();
+    return this.db.transaction((): R | undefined => {
+      const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE OF j SKIP LOCKED' : '';
+      const row = this.db.prepare(select + lock).get(...params) as R | undefined;
+      if (row === undefined) return undefined;
+      this.db.prepare('UPDATE jobs SET lease_owner = ?, lease_expires_at = ? WHERE id = ?').run(holder, until, row.id);
+      return row;
+    })();
+  }
+
+  private claimer(): string {
+    if (this.holder === undefined)
+      throw new GatewayError('LEASE_NO_HOLDER', 'work was claimed through a pipeline store without a node name');
+    return this.holder;
+  }
+
+  /**
+   * `fn` in one transaction that first checks this node still holds the lease on the row (`table` jobs or
+   * deliveries); on PostgreSQL the row stays locked until the transaction ends, so no takeover lands in between.
+   * A store without a holder runs `fn` unchecked.
+   */
+  private leased<R>(table: 'jobs' | 'deliveries', id: number, fn: () => R): R {
+    if (this.holder === undefined) return this.db.transaction(fn)();
+    const holder = this.holder;
+    return this.db.transaction((): R => {
+      const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+      const row = this.db.prepare(`SELECT lease_owner FROM ${table} WHERE id = ?${lock}`).get(id) as
+        { lease_owner: string | null } | undefined;
+      if (row !== undefined && row.lease_owner !== holder) {
+        throw new GatewayError(
+          'LEASE_LOST',
+          `node '${holder}' no longer holds the lease on ${table === 'jobs' ? 'job' : 'delivery'} ${id}${row.lease_owner === null ? '' : ` (node '${row.lease_owner}' does)`}`,
+        );
+      }
+      return fn();
+    })();
+  }
 
   /** Jobs assembled and not yet routed, urgent ones cannot be known yet: oldest first. */
   jobsToRoute(): JobToRoute[] {
@@ -143,7 +287,9 @@ export class PipelineStore {
       | { ignored: string },
     now: number,
   ): void {
-    this.db.transaction(() => {
+    // Routing is a whole step: the job goes back unleased, and is claimed again to be processed.
+    this.leased('jobs', jobId, () => {
+      this.db.prepare('UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ?').run(jobId);
       if ('ignored' in decision) {
         this.setJob(jobId, 'ignored', now, decision.ignored, true);
         return;
@@ -158,7 +304,7 @@ export class PipelineStore {
          ON CONFLICT (job_id, sop_instance_uid) DO NOTHING`,
       );
       for (const image of decision.images) insert.run(jobId, image.sopInstanceUid, image.path, now);
-    })();
+    });
   }
 
   /** Jobs being processed: at start-up these are resumed from their pending images. */
@@ -168,24 +314,8 @@ export class PipelineStore {
         .prepare(
           `SELECT id, study_instance_uid, revision, priority, rule, action, next_attempt_at FROM jobs WHERE state = 'processing' ORDER BY priority = 'urgent' DESC, id`,
         )
-        .all() as Array<{
-        id: number;
-        study_instance_uid: string;
-        revision: number;
-        priority: 'urgent' | 'normal';
-        rule: string;
-        action: string;
-        next_attempt_at: number | null;
-      }>
-    ).map((r) => ({
-      jobId: r.id,
-      studyInstanceUid: r.study_instance_uid,
-      revision: r.revision,
-      priority: r.priority,
-      rule: r.rule,
-      action: r.action,
-      nextAttemptAt: r.next_attempt_at,
-    }));
+        .all() as ActiveJobRow[]
+    ).map(toActiveJob);
   }
 
   /** The jobs of a study's earlier revisions, the latest first (what a corrected revision may supersede). */
@@ -221,12 +351,14 @@ export class PipelineStore {
 
   /** One more processing pass of the job (jobs.attempts). */
   beginAttempt(jobId: number, now: number): void {
-    this.db.prepare('UPDATE jobs SET attempts = attempts + 1, updated_at = ? WHERE id = ?').run(now, jobId);
+    this.leased('jobs', jobId, () =>
+      this.db.prepare('UPDATE jobs SET attempts = attempts + 1, updated_at = ? WHERE id = ?').run(now, jobId),
+    );
   }
 
   /** An inference worker died holding these images: one more crash each; returns the new counts. */
   recordCrash(jobId: number, sopInstanceUids: readonly string[], now: number): Map<string, number> {
-    return this.db.transaction(() => {
+    return this.leased('jobs', jobId, () => {
       const counts = new Map<string, number>();
       const bump = this.db.prepare(
         'UPDATE job_images SET crashes = crashes + 1, updated_at = ? WHERE job_id = ? AND sop_instance_uid = ? RETURNING crashes',
@@ -236,16 +368,20 @@ export class PipelineStore {
         if (row) counts.set(uid, row.crashes);
       }
       return counts;
-    })();
+    });
   }
 
   /** The job stays processing but waits until `at` (e.g. for disk space); `reason` is what `jobs` shows meanwhile. */
   deferJob(jobId: number, at: number, reason: string, now: number): void {
-    this.db
-      .prepare(
-        `UPDATE jobs SET next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ? AND state = 'processing'`,
-      )
-      .run(at, reason, now, jobId);
+    // The lease goes back too: when the wait is over, any analysis node may take the job.
+    this.leased('jobs', jobId, () =>
+      this.db
+        .prepare(
+          `UPDATE jobs SET next_attempt_at = ?, last_error = ?, updated_at = ?, lease_owner = NULL, lease_expires_at = NULL
+           WHERE id = ? AND state = 'processing'`,
+        )
+        .run(at, reason, now, jobId),
+    );
   }
 
   recordImage(
@@ -254,18 +390,20 @@ export class PipelineStore {
     outcome: { state: 'written'; result: string } | { state: 'skipped' | 'failed'; reason: string },
     now: number,
   ): void {
-    this.db
-      .prepare(
-        `UPDATE job_images SET state = ?, reason = ?, result = ?, updated_at = ? WHERE job_id = ? AND sop_instance_uid = ?`,
-      )
-      .run(
-        outcome.state,
-        'reason' in outcome ? outcome.reason : null,
-        'result' in outcome ? outcome.result : null,
-        now,
-        jobId,
-        sopInstanceUid,
-      );
+    this.leased('jobs', jobId, () =>
+      this.db
+        .prepare(
+          `UPDATE job_images SET state = ?, reason = ?, result = ?, updated_at = ? WHERE job_id = ? AND sop_instance_uid = ?`,
+        )
+        .run(
+          outcome.state,
+          'reason' in outcome ? outcome.reason : null,
+          'result' in outcome ? outcome.result : null,
+          now,
+          jobId,
+          sopInstanceUid,
+        ),
+    );
   }
 
   /**
@@ -283,8 +421,10 @@ export class PipelineStore {
       | { state: 'ignored' | 'failed'; reason: string },
     now: number,
   ): void {
-    this.db.transaction(() => {
-      this.db.prepare('UPDATE jobs SET next_attempt_at = NULL WHERE id = ?').run(jobId);
+    this.leased('jobs', jobId, () => {
+      this.db
+        .prepare('UPDATE jobs SET next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL WHERE id = ?')
+        .run(jobId);
       if ('state' in outcome) {
         this.setJob(jobId, outcome.state, now, outcome.reason, true);
         return;
@@ -299,7 +439,7 @@ export class PipelineStore {
       for (const d of outcome.deliveries) insert.run(jobId, d.kind, d.destination, d.payload, now, now);
       if (outcome.deliveries.length === 0) this.setJob(jobId, 'done', now, null, true);
       else this.setJob(jobId, 'delivering', now, null, false);
-    })();
+    });
   }
 
   /**
@@ -315,12 +455,7 @@ export class PipelineStore {
         `SELECT d.*, j.study_instance_uid, j.revision FROM deliveries d JOIN jobs j ON j.id = d.job_id
          WHERE d.state = 'pending' AND d.next_attempt_at <= ?
            ${excepted}
-           AND (d.kind = 'pacs' OR NOT EXISTS (
-             SELECT 1 FROM deliveries p WHERE p.job_id = d.job_id AND p.kind = 'pacs' AND p.state IN ('pending', 'parked')))
-           AND NOT EXISTS (
-             SELECT 1 FROM deliveries e JOIN jobs k ON k.id = e.job_id
-             WHERE k.study_instance_uid = j.study_instance_uid AND k.revision < j.revision
-               AND e.kind = d.kind AND e.destination = d.destination AND e.state = 'pending')
+           ${DELIVERY_ORDER_RULES}
          ORDER BY j.priority = 'urgent' DESC, d.job_id, d.kind = 'ris', d.id
          LIMIT ?`,
       )
@@ -341,7 +476,9 @@ export class PipelineStore {
    * job when its last delivery settles.
    */
   recordDelivery(id: number, result: DeliveryResult, now: number): void {
-    this.db.transaction(() => {
+    this.leased('deliveries', id, () => {
+      // The attempt is over whatever its outcome: the next one (a retry) may be any deliver node's.
+      this.db.prepare('UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ?').run(id);
       const before = this.db.prepare('SELECT attempts FROM deliveries WHERE id = ?').get(id) as
         { attempts: number } | undefined;
       if (before === undefined) return;
@@ -383,7 +520,7 @@ export class PipelineStore {
       }
       const job = this.db.prepare('SELECT job_id FROM deliveries WHERE id = ?').get(id) as { job_id: number };
       settleJob(this.db, job.job_id, now);
-    })();
+    });
   }
 
   deliveries(jobId?: number): Delivery[] {
@@ -403,6 +540,62 @@ export class PipelineStore {
       )
       .run(state, reason, now, finished ? now : null, jobId);
   }
+}
+
+/**
+ * The ordering rules of due deliveries (dueDeliveries, claimDelivery; `d` the delivery, `j` its job): a RIS report
+ * only after the PACS has the images it points to (or an admin discarded that PACS delivery and released the
+ * report), and a revision only after the previous revision's delivery to the same destination is settled.
+ */
+const DELIVERY_ORDER_RULES = `
+  AND (d.kind = 'pacs' OR NOT EXISTS (
+    SELECT 1 FROM deliveries p WHERE p.job_id = d.job_id AND p.kind = 'pacs' AND p.state IN ('pending', 'parked')))
+  AND NOT EXISTS (
+    SELECT 1 FROM deliveries e JOIN jobs k ON k.id = e.job_id
+    WHERE k.study_instance_uid = j.study_instance_uid AND k.revision < j.revision
+      AND e.kind = d.kind AND e.destination = d.destination AND e.state = 'pending')`;
+
+/**
+ * The deliveries a node may claim, best first: due, under the ordering rules, not leased (or their lease ran out),
+ * and of a destination with no other pending delivery under a live lease. Parameters: now, `except`, now, now.
+ */
+function claimableDeliveries(except: readonly string[]): string {
+  const excepted = except.length === 0 ? '' : `AND d.destination NOT IN (${except.map(() => '?').join(', ')})`;
+  return `SELECT d.*, j.study_instance_uid, j.revision FROM deliveries d JOIN jobs j ON j.id = d.job_id
+    WHERE d.state = 'pending' AND d.next_attempt_at <= ? ${excepted}
+      AND (d.lease_owner IS NULL OR d.lease_expires_at <= ?)
+      AND NOT EXISTS (
+        SELECT 1 FROM deliveries o WHERE o.destination = d.destination AND o.id <> d.id AND o.state = 'pending'
+          AND o.lease_owner IS NOT NULL AND o.lease_expires_at > ?)
+      ${DELIVERY_ORDER_RULES}
+    ORDER BY j.priority = 'urgent' DESC, d.job_id, d.kind = 'ris', d.id`;
+}
+
+interface ActiveJobRow {
+  id: number;
+  study_instance_uid: string;
+  revision: number;
+  priority: 'urgent' | 'normal';
+  rule: string;
+  action: string;
+  next_attempt_at: number | null;
+}
+
+function toActiveJob(r: ActiveJobRow): ActiveJob {
+  return {
+    jobId: r.id,
+    studyInstanceUid: r.study_instance_uid,
+    revision: r.revision,
+    priority: r.priority,
+    rule: r.rule,
+    action: r.action,
+    nextAttemptAt: r.next_attempt_at,
+  };
+}
+
+/** `AND column NOT IN (?, ...)` for a non-empty list, else nothing. */
+function exceptIds(column: string, ids: readonly number[]): string {
+  return ids.length === 0 ? '' : `AND ${column} NOT IN (${ids.map(() => '?').join(', ')})`;
 }
 
 /** The reason a parked job carries (cleared when an admin releases its deliveries). */
@@ -463,5 +656,6 @@ function toDelivery(r: DeliveryRow): Delivery {
     attemptsAtRelease: r.attempts_at_release,
     nextAttemptAt: r.next_attempt_at,
     lastError: r.last_error,
+    leaseOwner: r.lease_owner ?? null,
   };
 }

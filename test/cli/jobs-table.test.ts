@@ -17,6 +17,7 @@ const job = (over: Partial<JobSummary>): JobSummary => ({
   nextAttemptAt: null,
   createdAt: 1,
   updatedAt: 2,
+  leaseOwner: null,
   ...over,
 });
 
@@ -82,6 +83,7 @@ test('one line per job with its deliveries summed up; only parked deliveries get
     attemptsAtRelease: 0,
     nextAttemptAt: 0,
     lastError: null,
+    leaseOwner: null,
     ...over,
   });
   const uid = '1.2.826.0.1.3680043.8.498.12345678901234567890';
@@ -108,5 +110,43 @@ test('one line per job with its deliveries summed up; only parked deliveries get
   t.regex(
     lines[1] ?? '',
     /^ +ris ris-main: parked {2}delivery 11 {2}attempts 3 {2}last error: application-reject: the RIS answered AR$/,
+  );
+});
+
+test('the node working on a job or on its deliveries is shown on the job line, and in --json', (t) => {
+  const delivery = (over: Partial<Delivery>): Delivery => ({
+    id: 1,
+    jobId: 2,
+    studyInstanceUid: '1.2.3',
+    revision: 0,
+    kind: 'pacs',
+    destination: 'pacs',
+    payload: '{}',
+    state: 'pending',
+    attempts: 0,
+    attemptsAtRelease: 0,
+    nextAttemptAt: 0,
+    lastError: null,
+    leaseOwner: null,
+    ...over,
+  });
+  const jobs = [
+    job({ id: 1, state: 'processing', leaseOwner: 'gw-analysis-1' }),
+    job({ id: 2, state: 'delivering' }),
+    job({ id: 3, state: 'done' }),
+  ];
+  const deliveries = [delivery({ id: 5, leaseOwner: 'gw-deliver' }), delivery({ id: 6, destination: 'ris' })];
+  const lines = formatJobsTable(jobs, deliveries).trimEnd().split('\n');
+  t.regex(lines[0] ?? '', / {2}node gw-analysis-1/);
+  t.regex(lines[1] ?? '', / {2}node gw-deliver$/);
+  t.notRegex(lines[2] ?? '', /node/);
+  const listing = jobsListing([], jobs, deliveries);
+  t.deepEqual(
+    listing.jobs.map((j) => j.leaseOwner),
+    ['gw-analysis-1', null, null],
+  );
+  t.deepEqual(
+    listing.deliveries.map((d) => d.leaseOwner),
+    ['gw-deliver', null],
   );
 });

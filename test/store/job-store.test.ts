@@ -12,6 +12,11 @@ import { engineTests } from './engines.js';
 
 const forEachEngine = engineTests(test);
 
+/** Without version 7's nodes table and lease columns (for files taken back to an older version). */
+const WITHOUT_NODES = `DROP INDEX jobs_by_lease; DROP INDEX deliveries_by_lease; DROP TABLE nodes;
+  ALTER TABLE jobs DROP COLUMN lease_owner; ALTER TABLE jobs DROP COLUMN lease_expires_at;
+  ALTER TABLE deliveries DROP COLUMN lease_owner; ALTER TABLE deliveries DROP COLUMN lease_expires_at;`;
+
 const file = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'store-')), 'db', 'jobs.sqlite');
 let n = 0;
 function instance(
@@ -94,6 +99,7 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
   db.exec(
     'DROP TABLE cluster; DROP TABLE audit_forwarding; DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
   );
+  db.exec(WITHOUT_NODES);
   db.pragma('user_version = 2');
   const job = (uid: string, imageReason: string, studyState = 'ready') => {
     old.recordInstance(instance(uid, 1000, `${uid}.1`));
@@ -141,6 +147,7 @@ test('schema v4: a version 3 file gains delivery_attempts, audit_events, users a
   old.connection.exec(
     'DROP TABLE cluster; DROP TABLE audit_forwarding; DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
   );
+  old.connection.exec(WITHOUT_NODES);
   sqliteOf(old).pragma('user_version = 3');
   old.close();
 
@@ -163,6 +170,7 @@ test('schema v5: a version 4 file gains the audit forwarding cursor, keeping its
     `INSERT INTO audit_events (at, category, action, outcome) VALUES (1, 'admin', 'user.login', 'success');
      DROP TABLE audit_forwarding; DROP TABLE cluster;`,
   );
+  old.connection.exec(WITHOUT_NODES);
   sqliteOf(old).pragma('user_version = 4');
   old.close();
 

@@ -147,12 +147,37 @@ const VERSION_1 = `
   );
 `;
 
+// Each node's row and the leases on jobs and deliveries (a node claims work under a lease it renews; a node that
+// dies loses its leases when they expire and another takes the work over).
+const VERSION_2 = `
+  CREATE TABLE nodes (
+    name         TEXT PRIMARY KEY,
+    roles        TEXT NOT NULL,
+    started_at   BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL,
+    draining     INTEGER NOT NULL DEFAULT 0
+  );
+  ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+  ALTER TABLE jobs ADD COLUMN lease_expires_at BIGINT;
+  ALTER TABLE deliveries ADD COLUMN lease_owner TEXT;
+  ALTER TABLE deliveries ADD COLUMN lease_expires_at BIGINT;
+  CREATE INDEX jobs_by_lease ON jobs (lease_owner);
+  CREATE INDEX deliveries_by_lease ON deliveries (lease_owner);
+`;
+
 const MIGRATIONS: readonly PostgresMigration[] = [
   {
     version: 1,
     apply(db, now) {
       db.exec(VERSION_1);
       db.prepare('INSERT INTO cluster (id, created_at) VALUES (?, ?)').run(randomUUID(), now);
+    },
+  },
+  {
+    // Nodes that share work: SQLite's v6, the same tables and columns.
+    version: 2,
+    apply(db) {
+      db.exec(VERSION_2);
     },
   },
 ];

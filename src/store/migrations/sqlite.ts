@@ -153,6 +153,22 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    );
    INSERT INTO cluster (id, created_at)
      VALUES (lower(hex(randomblob(16))), CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));`,
+  // v7 (issue 20): nodes that share work. Each node's row (its roles as a comma-separated list, its heartbeat);
+  // a job or delivery being worked on is leased to one node until lease_expires_at, renewed while it works. One
+  // SQLite node leases to itself; the columns are the same as PostgreSQL's so that the store's SQL is one.
+  `CREATE TABLE nodes (
+     name         TEXT PRIMARY KEY,
+     roles        TEXT NOT NULL,
+     started_at   INTEGER NOT NULL,
+     heartbeat_at INTEGER NOT NULL,
+     draining     INTEGER NOT NULL DEFAULT 0
+   );
+   ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+   ALTER TABLE jobs ADD COLUMN lease_expires_at INTEGER;
+   ALTER TABLE deliveries ADD COLUMN lease_owner TEXT;
+   ALTER TABLE deliveries ADD COLUMN lease_expires_at INTEGER;
+   CREATE INDEX jobs_by_lease ON jobs (lease_owner);
+   CREATE INDEX deliveries_by_lease ON deliveries (lease_owner);`,
 ];
 
 /**

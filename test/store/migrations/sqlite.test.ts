@@ -48,6 +48,7 @@ test('a file left at version 2 by an older release (made with the first 2 migrat
     'instances',
     'job_images',
     'jobs',
+    'nodes',
     'sessions',
     'studies',
     'users',
