@@ -3,7 +3,8 @@ import { runCli, startGateway } from './helpers/gateway-process.js';
 import { tinyModelDir } from './helpers/tiny-densenet.js';
 
 // Drain on the real daemon: its /healthz shows the cluster part with this node; `cxr-gateway drain` (a second
-// process on the same store) turns it 503 with the reason, so a load balancer takes it out; --undo brings it back.
+// process on the same store) turns /healthz and /readyz (what a load balancer checks) 503 with the reason;
+// --undo brings it back.
 
 interface Healthz {
   status: string;
@@ -39,6 +40,8 @@ test('a drained daemon answers /healthz 503 with why, shows draining in /metrics
   t.like(first.body.checks.cluster, { node: { name: 'gw-drain', draining: false } });
   t.like(first.body.checks.cluster?.nodes[0], { name: 'gw-drain', alive: true });
 
+  t.is((await fetch(`${base}/readyz`)).status, 200);
+
   const drained = await runCli(['drain', '--config', gateway.configPath]);
   t.is(drained.code, 0, drained.stderr);
   t.regex(drained.stdout, /^node 'gw-drain' is draining: it still holds \d+ job\(s\) and \d+ deliver/);
@@ -46,10 +49,14 @@ test('a drained daemon answers /healthz 503 with why, shows draining in /metrics
   t.is(refused.code, 503);
   t.true(refused.body.problems.some((p) => p.startsWith("this node 'gw-drain' is draining")));
   t.regex(await (await fetch(`${base}/metrics`)).text(), /^cxr_cluster_nodes\{state="draining"\} 1$/m);
+  const notReady = await fetch(`${base}/readyz`);
+  t.is(notReady.status, 503, 'the load balancer sends it no new associations');
+  t.regex(((await notReady.json()) as { problems: string[] }).problems.join(), /is draining/);
 
   const undone = await runCli(['drain', '--undo', '--config', gateway.configPath]);
   t.is(undone.code, 0, undone.stderr);
   const back = await healthz();
   t.is(back.code, 200, JSON.stringify(back.body.problems));
+  t.is((await fetch(`${base}/readyz`)).status, 200);
   t.regex(await (await fetch(`${base}/metrics`)).text(), /^cxr_cluster_nodes\{state="alive"\} 1$/m);
 });

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { clusterView } from '../../src/admin/cluster-view.js';
 import { buildHealth, type HealthSource } from '../../src/admin/health.js';
 import { metricsText } from '../../src/admin/metrics-text.js';
+import { receiveReadiness } from '../../src/admin/readiness.js';
 import { JobStore } from '../../src/store/job-store.js';
 import { NodeRegistry } from '../../src/store/nodes.js';
 import { openStore } from '../../src/store/open-store.js';
@@ -138,4 +139,34 @@ test('a cluster view that cannot be read is said in the cluster part, and /metri
   const metrics = metricsText(h, new StoreMetrics(store.connection), undefined);
   t.notRegex(metrics, /cxr_cluster_nodes|cxr_leases_held/);
   t.regex(metrics, /^cxr_disk_free_bytes /m, 'the rest is there');
+});
+
+test('/readyz readiness: shared-store troubles (parked deliveries, a refused reload) do not take a receive node out; its own disk or drain does', (t) => {
+  let draining = false;
+  let free = 10 * 1048576;
+  const h: HealthSource = {
+    storeOk: () => true,
+    freeDiskBytes: () => free,
+    minFreeDiskBytes: 1048576,
+    models: () => [{ name: 'demo', loaded: false, backend: undefined, workers: 0 }],
+    dicomListening: () => true,
+    parked: () => [{ destination: 'pacs', parked: 2 }],
+    lastReload: () => ({ at: T0, ok: false, trigger: 'SIGHUP', error: 'bad' }),
+    cluster: () => ({
+      node: { name: 'gw-1', roles: ['receive'], draining },
+      leaseSeconds: LEASE_S,
+      nodes: [],
+    }),
+  };
+  t.is(buildHealth(h).status, 'degraded');
+  t.deepEqual(receiveReadiness(h), { ready: true, problems: [] });
+  draining = true;
+  t.false(receiveReadiness(h).ready);
+  t.regex(receiveReadiness(h).problems.join(), /this node 'gw-1' is draining/);
+  draining = false;
+  free = 1000;
+  t.deepEqual(receiveReadiness(h), {
+    ready: false,
+    problems: ['free disk 0 MB is below storage.minFreeDiskMB: C-STOREs are refused'],
+  });
 });
