@@ -176,9 +176,12 @@ export class PipelineStore {
 
   /**
    * Whether a delivery could be claimed now (due, its turn, its lane free across the cluster): the delivery timer
-   * goes again at once then, and otherwise looks again later (one held back, or leased by another node).
+   * goes again at once then, and otherwise looks again later (one held back, leased by another node, or this node
+   * draining).
    */
   hasClaimableDelivery(now: number): boolean {
+    // A draining node could claim none of them: it looks again later rather than at once, again and again.
+    if (this.holder !== undefined && this.draining(this.holder)) return false;
     return this.db.prepare(`${claimableDeliveries([])} LIMIT 1`).get(now, now, now) !== undefined;
   }
 

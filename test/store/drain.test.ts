@@ -70,6 +70,8 @@ engineTest(
     t.is(nodeA.claimActiveJob(2000, LEASE_MS), undefined, 'no new job to process');
     t.is(nodeA.claimReadyJob(2000, LEASE_MS), undefined, 'no job to route');
     t.is(nodeA.claimDelivery(2000, LEASE_MS), undefined, 'no delivery');
+    t.false(nodeA.hasClaimableDelivery(2000), 'so its delivery timer does not go again at once, over and over');
+    t.true(nodeB.hasClaimableDelivery(2000), 'node b could claim it');
     t.deepEqual([...registry.leasesHeld(2000)], [['node-a', { jobs: 1, deliveries: 0 }]]);
 
     // What node a holds it still finishes; the work it passed over is there for node b.
