@@ -217,6 +217,9 @@ export const ERROR_CODES = {
   LEASE_LOST:
     'This node no longer holds the lease on a job or delivery (it stopped renewing it and another node took the work over); its late result is dropped and the other node finishes the work.',
   LEASE_NO_HOLDER: 'Work was claimed through a store that names no node; this is a bug: report it with the log line.',
+  // Operations across nodes (issue 20): drain
+  NODE_UNKNOWN:
+    'No node of that name has registered in the job store; run `cxr-gateway drain` on the node itself or name one that `/healthz` lists in its cluster part.',
   // Last resort
   INTERNAL: 'Something that cannot happen did (a broken invariant): this is a bug; report it with the log line.',
 } as const;

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { StudyAssembler } from './assembly/study-assembler.js';
-import type { GatewayConfig } from './config/schema.js';
+import { nodeNameOf, type GatewayConfig } from './config/schema.js';
 import { lrpSettings } from './analysis/engine-options.js';
 import { StorageScp } from './dimse/storage-scp.js';
 import { CommitmentRegistry } from './dimse/commitment-registry.js';
@@ -19,6 +19,8 @@ import type { ModelStatus, ParkedCount, ReloadRecord } from './admin/health.js';
 import { ConsoleService, RESTART_NEEDED_KEYS, type AuditLog } from './admin/console-service.js';
 import type { ConsoleBackend } from './admin/console-types.js';
 import { buildHealth, type HealthSource } from './admin/health.js';
+import { clusterView } from './admin/cluster-view.js';
+import { NodeRegistry } from './store/nodes.js';
 import { loadConfig } from './config/load-config.js';
 import type { ConsoleQueries } from './store/console-queries.js';
 import { describeError } from './errors.js';
@@ -412,6 +414,7 @@ export class Gateway {
 
   private async startAdmin(store: JobStore, spool: Spool): Promise<void> {
     const { config, logger } = this;
+    const nodes = new NodeRegistry(store.connection);
     const health: HealthSource = {
       storeOk: () => {
         try {
@@ -431,6 +434,13 @@ export class Gateway {
       stages: () => this.stageStatuses(),
       parked: () => this.parkedDeliveries(),
       lastReload: () => this.lastReloadRecord,
+      cluster: () =>
+        clusterView(
+          nodes,
+          { name: nodeNameOf(this.config.cluster), roles: this.config.cluster.roles },
+          this.config.cluster.leaseSeconds,
+          Date.now(),
+        ),
     };
     const audit = this.audit ?? new AuditTrail(store.connection);
     this.consoleParts = this.options.console?.(store.connection) ?? consoleStoreParts(store.connection, audit);

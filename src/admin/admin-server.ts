@@ -15,6 +15,7 @@ import type { AuthBackend, ConsoleBackend } from './console-types.js';
 import { buildHealth, type Health, type HealthSource } from './health.js';
 import { registerConsole } from './http/console-app.js';
 import { metricsText } from './metrics-text.js';
+import { receiveReadiness } from './readiness.js';
 
 type ConsoleConfig = Pick<
   AdminConfig,
@@ -141,6 +142,30 @@ export class AdminServer implements Stage {
           .header('cache-control', 'no-store')
           .serializer((body) => body as string)
           .send(`${JSON.stringify(health, null, 2)}\n`);
+      },
+    );
+    app.get(
+      '/readyz',
+      {
+        schema: {
+          summary:
+            'Whether this node takes new DICOM associations, for a load balancer: 200 ready, 503 with why (store, disk, listener, draining; no session needed)',
+          tags: ['status'],
+          security: [],
+          response: {
+            200: { type: 'object', additionalProperties: true },
+            503: { type: 'object', additionalProperties: true },
+          },
+        },
+      },
+      async (_request, reply) => {
+        const readiness = receiveReadiness(this.options.health);
+        return reply
+          .code(readiness.ready ? 200 : 503)
+          .type('application/json')
+          .header('cache-control', 'no-store')
+          .serializer((body) => body as string)
+          .send(`${JSON.stringify(readiness, null, 2)}\n`);
       },
     );
     app.get(

@@ -1,5 +1,6 @@
 import type { DestinationTrouble } from '../export/delivery-watch.js';
 import type { StageStatus } from '../logging/lifecycle.js';
+import { clusterHealth, type ClusterView } from './cluster-view.js';
 
 /** One part of the daemon's health: what is wrong (sentences for the admin) and the figures behind it. */
 export interface HealthPart<T> {
@@ -166,6 +167,8 @@ export interface HealthSource {
   parked?(): ParkedCount[];
   /** The last configuration reload's outcome; undefined when none happened since start. */
   lastReload?(): ReloadRecord | undefined;
+  /** The nodes of the cluster as the store knows them (cluster-view.ts); no cluster part when left out. */
+  cluster?(): ClusterView;
 }
 
 /**
@@ -181,7 +184,8 @@ export function buildHealth(h: HealthSource): Health {
   const parked = parkedHealth(h.parked?.() ?? []);
   const reload = reloadHealth(h.lastReload?.());
   const stages = stagesHealth(h.stages?.() ?? []);
-  const problems = [store, disk, models, dicom, deliveries, parked, reload, stages].flatMap((p) => p.problems);
+  const cluster = clusterPart(h);
+  const problems = [store, disk, models, dicom, deliveries, parked, reload, stages, cluster].flatMap((p) => p.problems);
   // Stage problems repeat what a dedicated part said (the listener's); each sentence is shown once.
   const unique = [...new Set(problems)];
   return {
@@ -196,6 +200,20 @@ export function buildHealth(h: HealthSource): Health {
       parkedDeliveries: parked.check,
       lastReload: reload.check,
       stages: stages.check,
+      ...(cluster.check === undefined ? {} : { cluster: cluster.check }),
     },
   };
+}
+
+/** The cluster part: only this node's drain degrades it; a store that cannot be read is the store part's problem. */
+function clusterPart(h: HealthSource): HealthPart<unknown> {
+  if (h.cluster === undefined) return { problems: [], check: undefined };
+  let view: ClusterView;
+  try {
+    view = h.cluster();
+  } catch {
+    return { problems: [], check: { problems: ['the nodes cannot be read from the job store'] } };
+  }
+  const { nodeProblems, check } = clusterHealth(view);
+  return { problems: nodeProblems, check };
 }

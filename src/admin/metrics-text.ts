@@ -1,5 +1,6 @@
 import type { StageTimings } from '../logging/stage-timings.js';
 import type { StoreMetrics } from '../store/store-metrics.js';
+import { nodeState } from './cluster-view.js';
 import type { HealthSource } from './health.js';
 
 /** /metrics in Prometheus text format: store counts, models and workers, stage timings, failing deliveries, disk. */
@@ -85,7 +86,36 @@ export function metricsText(health: HealthSource, metrics: StoreMetrics, timings
     'When the last configuration reload was tried (applied or refused), in seconds since the epoch; 0 when none.',
   );
   lines.push(`cxr_config_last_reload_timestamp_seconds ${reload === undefined ? 0 : reload.at / 1000}`);
+  clusterMetrics(health, family, lines);
   family('cxr_disk_free_bytes', 'gauge', 'Free space under storage.dataDir.');
   lines.push(`cxr_disk_free_bytes ${health.freeDiskBytes()}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The cluster as this node sees it: nodes by state, and the live leases each node holds (none when not known). */
+function clusterMetrics(
+  health: HealthSource,
+  family: (name: string, type: 'gauge', help: string) => void,
+  lines: string[],
+): void {
+  if (health.cluster === undefined) return;
+  let view;
+  try {
+    view = health.cluster();
+  } catch {
+    // The store does not answer: /healthz says so; the cluster families are left out rather than shown as zero.
+    return;
+  }
+  family(
+    'cxr_cluster_nodes',
+    'gauge',
+    'Nodes of the cluster by state: alive, down (no heartbeat within cluster.leaseSeconds), draining.',
+  );
+  for (const state of ['alive', 'down', 'draining'] as const)
+    lines.push(`cxr_cluster_nodes{state="${state}"} ${view.nodes.filter((n) => nodeState(n) === state).length}`);
+  family('cxr_leases_held', 'gauge', 'Live leases each node holds, by kind (job, delivery).');
+  for (const n of view.nodes) {
+    lines.push(`cxr_leases_held{node="${n.name}",kind="job"} ${n.leases.jobs}`);
+    lines.push(`cxr_leases_held{node="${n.name}",kind="delivery"} ${n.leases.deliveries}`);
+  }
 }

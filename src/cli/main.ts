@@ -17,6 +17,7 @@ import { ADMIN_USAGE, adminCommand } from './admin-command.js';
 import { AUDIT_USAGE, auditCommand } from './audit-command.js';
 import { UsageError } from './cli-args.js';
 import { DELIVERIES_USAGE, deliveriesCommand } from './deliveries-command.js';
+import { DRAIN_USAGE, drainCommand } from './drain-command.js';
 import { JOBS_USAGE, jobsCommand } from './jobs-command.js';
 import { REPROCESS_USAGE, reprocessCommand } from './reprocess-command.js';
 import { formatModelCard } from './model-card.js';
@@ -40,6 +41,8 @@ Usage:
                                              the audit trail of admin actions
   cxr-gateway admin add-user NAME --role viewer|admin | set-password NAME | remove-user NAME | users ...
                                              operations console users (see: admin --help)
+  cxr-gateway drain [--node NAME] [--undo] [--wait]
+                                             drain a cluster node before maintenance (see: drain --help)
   cxr-gateway classify FILE.dcm... [--model DIR] [--engine auto|onnxruntime|tfjs] [--config FILE] [--json]
                                              classify images (or say why one is skipped) with the model
   cxr-gateway model check [DIR]              validate a model directory and print its model card
@@ -94,6 +97,7 @@ function main(argv: string[]): CommandResult {
     ['reprocess', [reprocessCommand, REPROCESS_USAGE]],
     ['audit', [auditCommand, AUDIT_USAGE]],
     ['admin', [adminCommand, ADMIN_USAGE]],
+    ['drain', [drainCommand, DRAIN_USAGE]],
   ]);
   const named = consoleCommands.get(argv[at] ?? '');
   if (named !== undefined) return consoleCommand(named[0], named[1], [...argv.slice(0, at), ...argv.slice(at + 1)]);

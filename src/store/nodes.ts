@@ -12,6 +12,12 @@ export interface NodeRow {
   draining: boolean;
 }
 
+/** The leases one node holds now (lease not run out at `now`): what a drained node still has to finish. */
+export interface LeasesHeld {
+  jobs: number;
+  deliveries: number;
+}
+
 export class NodeRegistry {
   constructor(private readonly db: SqlDatabase) {}
 
@@ -60,5 +66,35 @@ export class NodeRegistry {
       heartbeatAt: r.heartbeat_at,
       draining: r.draining === 1,
     }));
+  }
+
+  /**
+   * Marks node `name` draining (or not): it claims no new job or delivery and finishes what it holds, so that it
+   * can be stopped for maintenance without work waiting on its leases. False when no node of that name registered.
+   */
+  setDraining(name: string, draining: boolean): boolean {
+    return this.db.prepare('UPDATE nodes SET draining = ? WHERE name = ?').run(draining ? 1 : 0, name).changes > 0;
+  }
+
+  /** The live leases (not run out at `now`) each node holds, by node name; a node holding none is absent. */
+  leasesHeld(now: number): Map<string, LeasesHeld> {
+    const rows = this.db
+      .prepare(
+        `SELECT lease_owner AS owner, 'job' AS kind, COUNT(*) AS n FROM jobs
+           WHERE lease_owner IS NOT NULL AND lease_expires_at > ? GROUP BY lease_owner
+         UNION ALL
+         SELECT lease_owner AS owner, 'delivery' AS kind, COUNT(*) AS n FROM deliveries
+           WHERE lease_owner IS NOT NULL AND lease_expires_at > ? GROUP BY lease_owner`,
+      )
+      .all(now, now) as Array<{ owner: string; kind: 'job' | 'delivery'; n: number | string }>;
+    const held = new Map<string, LeasesHeld>();
+    for (const row of rows) {
+      const entry = held.get(row.owner) ?? { jobs: 0, deliveries: 0 };
+      // PostgreSQL's COUNT is a bigint, which node-postgres hands back as a string.
+      if (row.kind === 'job') entry.jobs = Number(row.n);
+      else entry.deliveries = Number(row.n);
+      held.set(row.owner, entry);
+    }
+    return held;
   }
 }

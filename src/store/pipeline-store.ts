@@ -160,6 +160,7 @@ export class PipelineStore {
     const until = now + leaseMs;
     const holder = this.claimer();
     return this.db.transaction((): Delivery | undefined => {
+      if (this.draining(holder)) return undefined;
       if (this.db.dialect === 'postgres')
         this.db.prepare('SELECT pg_advisory_xact_lock(?)').get(DELIVERY_CLAIM_LOCK_KEY);
       const lock = this.db.dialect === 'postgres' ? 'FOR UPDATE OF d SKIP LOCKED' : '';
@@ -175,9 +176,12 @@ export class PipelineStore {
 
   /**
    * Whether a delivery could be claimed now (due, its turn, its lane free across the cluster): the delivery timer
-   * goes again at once then, and otherwise looks again later (one held back, or leased by another node).
+   * goes again at once then, and otherwise looks again later (one held back, leased by another node, or this node
+   * draining).
    */
   hasClaimableDelivery(now: number): boolean {
+    // A draining node could claim none of them: it looks again later rather than at once, again and again.
+    if (this.holder !== undefined && this.draining(this.holder)) return false;
     return this.db.prepare(`${claimableDeliveries([])} LIMIT 1`).get(now, now, now) !== undefined;
   }
 
@@ -192,12 +196,24 @@ export class PipelineStore {
   private claim<R extends { id: number }>(select: string, params: SqlValue[], until: number): R | undefined {
     const holder = this.claimer();
     return this.db.transaction((): R | undefined => {
+      if (this.draining(holder)) return undefined;
       const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE OF j SKIP LOCKED' : '';
       const row = this.db.prepare(select + lock).get(...params) as R | undefined;
       if (row === undefined) return undefined;
       this.db.prepare('UPDATE jobs SET lease_owner = ?, lease_expires_at = ? WHERE id = ?').run(holder, until, row.id);
       return row;
     })();
+  }
+
+  /**
+   * Whether `node` is draining (`cxr-gateway drain`): read inside the claim's transaction, one primary-key lookup,
+   * so a drain takes effect at the next claim without the node having to be told. A node with no row (a store used
+   * without registering) is not draining.
+   */
+  private draining(node: string): boolean {
+    const row = this.db.prepare('SELECT draining FROM nodes WHERE name = ?').get(node) as
+      { draining: number | boolean } | undefined;
+    return row !== undefined && Number(row.draining) === 1;
   }
 
   private claimer(): string {

@@ -1,3 +1,4 @@
+import type { ClusterView } from '../../cluster-view.js';
 import type { ConsoleHealth, Dashboard } from '../../console-types.js';
 import { html, type SafeHtml } from '../html.js';
 import { bytes, time } from './layout.js';
@@ -125,5 +126,39 @@ export function dashboardBody(d: Dashboard, health: ConsoleHealth): SafeHtml {
         )}
       </tbody>
     </table>
+    ${nodesTable(health)}
     <p class="muted">cxr-gateway ${d.version}, running since ${time(d.startedAt)}.</p>`;
+}
+
+/** The cluster's nodes (the cluster part of /healthz), shown when there is more than one: one node is no news. */
+function nodesTable(health: ConsoleHealth): SafeHtml | '' {
+  const cluster = health.checks['cluster'] as Partial<ClusterView> | undefined;
+  const nodes = cluster?.nodes ?? [];
+  if (nodes.length < 2) return '';
+  return html`<h2>Nodes</h2>
+    <table id="nodes">
+      <thead>
+        <tr>
+          <th>Node</th>
+          <th>Roles</th>
+          <th>State</th>
+          <th>Last heartbeat</th>
+          <th>Jobs held</th>
+          <th>Deliveries held</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${nodes.map(
+          (n) =>
+            html`<tr data-node="${n.name}">
+              <td>${n.name}${n.name === cluster?.node?.name ? ' (this node)' : ''}</td>
+              <td>${n.roles.join(', ')}</td>
+              <td>${n.alive ? (n.draining ? 'draining' : 'alive') : html`<span class="alert">down</span>`}</td>
+              <td>${n.heartbeatAgeSeconds} s ago</td>
+              <td>${n.leases.jobs}</td>
+              <td>${n.leases.deliveries}</td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>`;
 }
