@@ -112,6 +112,9 @@ test('three nodes on one PostgreSQL and one spool: a node killed mid-job is take
   const nodeConfig = (nodeName: string, roles: string[]) =>
     writeGatewayConfig({
       ...base,
+      // One image per inference call: the job is half-way (one image's result recorded, one to go) for the whole
+      // second inference, which is when the kill must land.
+      inference: { ...base.inference, maxBatch: 1 },
       storage: { dataDir: spool, database, postgres: { statementTimeoutSeconds: 30, connectTimeoutSeconds: 5 } },
       cluster: { nodeName, roles, leaseSeconds: LEASE_SECONDS, heartbeatSeconds: HEARTBEAT_SECONDS },
     });
