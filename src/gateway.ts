@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { StudyAssembler } from './assembly/study-assembler.js';
-import type { GatewayConfig } from './config/schema.js';
+import { nodeNameOf, type GatewayConfig } from './config/schema.js';
 import { lrpSettings } from './analysis/engine-options.js';
 import { StorageScp } from './dimse/storage-scp.js';
 import { CommitmentRegistry } from './dimse/commitment-registry.js';
@@ -42,6 +42,12 @@ import { openStore, type StoreLocation } from './store/open-store.js';
 import { checkSpoolMarker, storeClusterId } from './store/spool-marker.js';
 import { Spool } from './store/spool.js';
 import { sweepSpool } from './store/spool-sweep.js';
+
+/**
+ * On a shared spool, a file without a row is left alone until it is this old: far longer than any node takes
+ * from renaming a received file into studies/ to committing its row (a statement timeout is seconds).
+ */
+const SHARED_SPOOL_ORPHAN_AGE_MS = 60 * 60 * 1000;
 
 export function storeFileOf(config: GatewayConfig): string {
   return path.join(config.storage.dataDir, 'db', 'cxr-gateway.sqlite');
@@ -147,7 +153,9 @@ export class Gateway {
     if (marker !== 'matched') {
       logger.info(`spool marker ${marker}`, { event: 'STORE-2013', spool: spoolDirOf(config), outcome: marker });
     }
-    const spool = new Spool(spoolDirOf(config));
+    // PostgreSQL means a spool other nodes may be writing to right now (see Spool and sweepSpool).
+    const shared = opened.engine === 'postgres';
+    const spool = new Spool(spoolDirOf(config), shared ? nodeNameOf(config.cluster) : undefined);
     const discarded = spool.open();
     if (discarded > 0) {
       logger.info('removed partial transfers left by an earlier stop (never acknowledged)', {
@@ -156,7 +164,7 @@ export class Gateway {
       });
     }
     // Files a failed commit left under studies/ go; rows whose file is missing are logged (see spool-sweep.ts).
-    sweepSpool(spool, store, logger);
+    sweepSpool(spool, store, logger, { orphanMinAgeMs: shared ? SHARED_SPOOL_ORPHAN_AGE_MS : 0 });
     const pending = store.countStudies('receiving');
     const ready = store.countStudies('ready');
     logger.info('job store opened', {
