@@ -45,6 +45,12 @@ import { checkSpoolMarker, storeClusterId } from './store/spool-marker.js';
 import { Spool } from './store/spool.js';
 import { sweepSpool } from './store/spool-sweep.js';
 
+/**
+ * On a shared spool, a file without a row is left alone until it is this old: far longer than any node takes
+ * from renaming a received file into studies/ to committing its row (a statement timeout is seconds).
+ */
+const SHARED_SPOOL_ORPHAN_AGE_MS = 60 * 60 * 1000;
+
 export function storeFileOf(config: GatewayConfig): string {
   return path.join(config.storage.dataDir, 'db', 'cxr-gateway.sqlite');
 }
@@ -149,7 +155,9 @@ export class Gateway {
     if (marker !== 'matched') {
       logger.info(`spool marker ${marker}`, { event: 'STORE-2013', spool: spoolDirOf(config), outcome: marker });
     }
-    const spool = new Spool(spoolDirOf(config));
+    // PostgreSQL means a spool other nodes may be writing to right now (see Spool and sweepSpool).
+    const shared = opened.engine === 'postgres';
+    const spool = new Spool(spoolDirOf(config), shared ? nodeNameOf(config.cluster) : undefined);
     const discarded = spool.open();
     if (discarded > 0) {
       logger.info('removed partial transfers left by an earlier stop (never acknowledged)', {
@@ -158,7 +166,7 @@ export class Gateway {
       });
     }
     // Files a failed commit left under studies/ go; rows whose file is missing are logged (see spool-sweep.ts).
-    sweepSpool(spool, store, logger);
+    sweepSpool(spool, store, logger, { orphanMinAgeMs: shared ? SHARED_SPOOL_ORPHAN_AGE_MS : 0 });
     const pending = store.countStudies('receiving');
     const ready = store.countStudies('ready');
     logger.info('job store opened', {

@@ -179,6 +179,10 @@ export const LOG_EVENTS = {
     meaning: "This node's heartbeat (its row and the renewal of its leases) failed; it is tried again at the next one.",
   },
   'PIPELINE-4014': { level: 'info', meaning: 'This node joined the cluster: its name, roles and lease timings.' },
+  'PIPELINE-4015': {
+    level: 'info',
+    meaning: "This node took over a job whose holder's lease ran out (that node died or hung): the job and both nodes.",
+  },
   // ANALYSIS
   'ANALYSIS-5001': { level: 'info', meaning: 'The inference pool is ready (engine, device, workers, model).' },
   'ANALYSIS-5002': { level: 'info', meaning: 'An inference backend was skipped while choosing one.' },

@@ -11,7 +11,7 @@ import { readDatasetAttributes } from '../routing/dataset-attributes.js';
 import { routeInstance } from '../routing/rule-matcher.js';
 import type { ProcessAction } from '../routing/rule-schema.js';
 import type { JobStore } from '../store/job-store.js';
-import type { ActiveJob, Delivery, JobImage, PipelineStore } from '../store/pipeline-store.js';
+import type { ActiveJob, ClaimedJob, Delivery, JobImage, JobToRoute, PipelineStore } from '../store/pipeline-store.js';
 import { isOutOfSpace } from '../store/out-of-resources.js';
 import { NodeRegistry } from '../store/nodes.js';
 import { writeFileAtomic } from '../store/atomic-file.js';
@@ -304,10 +304,15 @@ export class Pipeline implements Stage {
           let r = pipelineStore.claimReadyJob(this.now(), leaseMs);
           r;
           r = pipelineStore.claimReadyJob(this.now(), leaseMs)
-        )
+        ) {
+          this.logTakeover(r);
           this.leasedWork({ jobId: r.jobId }, () => this.route(r.jobId, r.studyInstanceUid, r.revision));
+        }
         const job = pipelineStore.claimActiveJob(this.now(), leaseMs, [...taken]);
-        if (job) taken.add(job.jobId);
+        if (job) {
+          taken.add(job.jobId);
+          this.logTakeover(job);
+        }
         return job;
       };
       await Promise.all(
@@ -325,6 +330,22 @@ export class Pipeline implements Stage {
         error: describeError(error),
       });
     }
+  }
+
+  /**
+   * A claimed job whose lease had run out on another node (or on this node's name before a restart): the moment a
+   * dead node's work moves, which operators (and the takeover-time check) look for.
+   */
+  private logTakeover(job: ClaimedJob<JobToRoute>): void {
+    if (job.takenOverFrom === undefined) return;
+    this.options.logger.info("job taken over: its holder's lease ran out", {
+      event: 'PIPELINE-4015',
+      jobId: job.jobId,
+      studyInstanceUid: job.studyInstanceUid,
+      revision: job.revision,
+      node: this.node.name,
+      from: job.takenOverFrom,
+    });
   }
 
   /**

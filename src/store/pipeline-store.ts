@@ -20,6 +20,9 @@ export interface JobToRoute {
   revision: number;
 }
 
+/** A job claimed by this node; `takenOverFrom`: the node whose lease on it had run out (it died or hung). */
+export type ClaimedJob<J> = J & { takenOverFrom?: string };
+
 export interface JobImage {
   jobId: number;
   sopInstanceUid: string;
@@ -114,15 +117,22 @@ export class PipelineStore {
    * transaction; on PostgreSQL the row is taken with FOR UPDATE SKIP LOCKED, so nodes claiming at once never take
    * the same job. `except`: jobs this node already had in this pass.
    */
-  claimReadyJob(now: number, leaseMs: number, except: readonly number[] = []): JobToRoute | undefined {
-    const row = this.claim<{ id: number; study_instance_uid: string; revision: number }>(
-      `SELECT j.id, j.study_instance_uid, j.revision FROM jobs j
+  claimReadyJob(now: number, leaseMs: number, except: readonly number[] = []): ClaimedJob<JobToRoute> | undefined {
+    const row = this.claim<{ id: number; study_instance_uid: string; revision: number; lease_owner: string | null }>(
+      `SELECT j.id, j.study_instance_uid, j.revision, j.lease_owner FROM jobs j
        WHERE j.state = 'ready' AND (j.lease_owner IS NULL OR j.lease_expires_at <= ?) ${exceptIds('j.id', except)}
        ORDER BY j.id LIMIT 1`,
       [now, ...except],
       now + leaseMs,
     );
-    return row && { jobId: row.id, studyInstanceUid: row.study_instance_uid, revision: row.revision };
+    return (
+      row && {
+        jobId: row.id,
+        studyInstanceUid: row.study_instance_uid,
+        revision: row.revision,
+        ...takenOver(row.lease_owner),
+      }
+    );
   }
 
   /**
@@ -130,9 +140,10 @@ export class PipelineStore {
    * out) and whose study has no earlier revision still ready or processing (a revision must see what the one before
    * it sent, to supersede it).
    */
-  claimActiveJob(now: number, leaseMs: number, except: readonly number[] = []): ActiveJob | undefined {
-    const row = this.claim<ActiveJobRow>(
-      `SELECT j.id, j.study_instance_uid, j.revision, j.priority, j.rule, j.action, j.next_attempt_at FROM jobs j
+  claimActiveJob(now: number, leaseMs: number, except: readonly number[] = []): ClaimedJob<ActiveJob> | undefined {
+    const row = this.claim<ActiveJobRow & { lease_owner: string | null }>(
+      `SELECT j.id, j.study_instance_uid, j.revision, j.priority, j.rule, j.action, j.next_attempt_at, j.lease_owner
+       FROM jobs j
        WHERE j.state = 'processing' AND (j.lease_owner IS NULL OR j.lease_expires_at <= ?) ${exceptIds('j.id', except)}
          AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.study_instance_uid = j.study_instance_uid
            AND e.revision < j.revision AND e.state IN ('ready', 'processing'))
@@ -140,7 +151,7 @@ export class PipelineStore {
       [now, ...except],
       now + leaseMs,
     );
-    return row && toActiveJob(row);
+    return row && { ...toActiveJob(row), ...takenOver(row.lease_owner) };
   }
 
   /** Gives a job's lease back (the node stops working on it for now: another node, or this one later, takes it). */
@@ -585,6 +596,14 @@ function claimableDeliveries(except: readonly string[]): string {
           AND o.lease_owner IS NOT NULL AND o.lease_expires_at > ?)
       ${DELIVERY_ORDER_RULES}
     ORDER BY j.priority = 'urgent' DESC, d.job_id, d.kind = 'ris', d.id`;
+}
+
+/**
+ * A claimed row that still names a holder had a lease that ran out (a lease given back is NULL): that node died
+ * or hung, and the takeover is worth a log line of its own.
+ */
+function takenOver(previousOwner: string | null): { takenOverFrom?: string } {
+  return previousOwner === null ? {} : { takenOverFrom: previousOwner };
 }
 
 interface ActiveJobRow {

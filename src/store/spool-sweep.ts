@@ -22,7 +22,24 @@ const MISSING_LISTED = 20;
  * acknowledged image lost, e.g. someone cleaned the disk by hand): it is logged with its ids for an admin,
  * and the daemon starts anyway; routing then reports that image with its reason (the file cannot be read).
  */
-export function sweepSpool(spool: Spool, store: JobStore, logger: Logger): SpoolSweepResult {
+export interface SpoolSweepOptions {
+  /**
+   * Files without a row younger than this are kept. On a spool shared by several nodes another node may be
+   * between renaming a file into studies/ and committing its row while this one starts: removing that file
+   * would lose an image the other node is about to acknowledge. 0 (one node): nothing else writes meanwhile.
+   */
+  orphanMinAgeMs?: number;
+  now?: number;
+}
+
+export function sweepSpool(
+  spool: Spool,
+  store: JobStore,
+  logger: Logger,
+  options: SpoolSweepOptions = {},
+): SpoolSweepResult {
+  const minAge = options.orphanMinAgeMs ?? 0;
+  const now = options.now ?? Date.now();
   const rows = store.instanceLocations();
   const known = new Set(rows.map((r) => path.resolve(r.path)));
   let orphanFilesRemoved = 0;
@@ -32,7 +49,7 @@ export function sweepSpool(spool: Spool, store: JobStore, logger: Logger): Spool
     let left = 0;
     for (const name of readdirSync(dir)) {
       const file = path.join(dir, name);
-      if (!name.endsWith('.dcm') || known.has(path.resolve(file))) {
+      if (!name.endsWith('.dcm') || known.has(path.resolve(file)) || (minAge > 0 && !olderThan(file, now - minAge))) {
         left += 1;
         continue;
       }
@@ -79,6 +96,15 @@ export function sweepSpool(spool: Spool, store: JobStore, logger: Logger): Spool
 function isDirectory(p: string): boolean {
   try {
     return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the file was last written before `time` (a file that vanished meanwhile is not: leave it alone). */
+function olderThan(file: string, time: number): boolean {
+  try {
+    return statSync(file).mtimeMs < time;
   } catch {
     return false;
   }

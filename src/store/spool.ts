@@ -35,8 +35,15 @@ export class Spool {
    */
   private readonly studyDirsInFlight = new Map<string, { exists: Promise<void>; durable: Promise<void> }>();
 
-  constructor(readonly root: string) {
-    this.incomingDir = path.join(root, 'incoming');
+  /**
+   * `node`: on a spool shared by several nodes, each one's transfers go to incoming/<node>/, so that a node that
+   * starts removes its own partial transfers only, never those another node is receiving at that moment.
+   */
+  constructor(
+    readonly root: string,
+    node?: string,
+  ) {
+    this.incomingDir = node === undefined ? path.join(root, 'incoming') : path.join(root, 'incoming', node);
     this.studiesDir = path.join(root, 'studies');
   }
 

@@ -56,6 +56,8 @@ export async function writeGatewayConfig(
 export async function startGateway(
   overrides: ConfigOverrides = {},
   existing?: { workDir: string; configPath: string; port: number },
+  /** The line that says it is up: a node without the receive role opens no DICOM listener (GATEWAY-7010 then). */
+  readyEvent: LogEvent = 'DIMSE-1000',
 ): Promise<GatewayUnderTest> {
   const { workDir, configPath, port } = existing ?? (await writeGatewayConfig(overrides));
   const child: ChildProcessByStdio<null, Readable, Readable> = spawn(
@@ -120,7 +122,7 @@ export async function startGateway(
     });
 
   // Generous: a daemon starting inference workers on a loaded 2-core CI machine can take a while.
-  await waitForLog((l) => l.event === 'DIMSE-1000', 'the DICOM listener', 90_000);
+  await waitForLog((l) => l.event === readyEvent, readyEvent, 90_000);
   const pid = child.pid;
   if (pid === undefined) throw new Error('gateway process has no pid');
   return {

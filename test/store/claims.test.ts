@@ -151,13 +151,27 @@ for (const [engine, open] of Object.entries(engines)) {
     t.is(s.nodeB.claimActiveJob(2000, LEASE_MS)?.jobId, ready?.jobId);
   });
 
+  test(`${engine}: a ready job whose holder stopped renewing is taken over for routing, naming that node`, async (t) => {
+    const s = await open(t);
+    s.jobs.recordInstance(instance('4.2', 1000));
+    const [ready] = s.jobs.promoteQuietStudies(1000, 1000);
+    t.like(s.nodeA.claimReadyJob(2000, LEASE_MS), { jobId: ready?.jobId, takenOverFrom: undefined });
+    t.like(s.nodeB.claimReadyJob(2000 + LEASE_MS, LEASE_MS), { jobId: ready?.jobId, takenOverFrom: 'node-a' });
+  });
+
   test(`${engine}: a node that stops renewing loses its job to another after the lease, and its late result is refused`, async (t) => {
     const s = await open(t);
     const jobId = processingJob(s, '5.1');
     const image = s.admin.jobImages(jobId)[0]?.sopInstanceUid ?? '';
-    t.is(s.nodeA.claimActiveJob(2000, LEASE_MS)?.jobId, jobId);
+    const first = s.nodeA.claimActiveJob(2000, LEASE_MS);
+    t.is(first?.jobId, jobId);
+    t.is(first?.takenOverFrom, undefined, 'a job nobody held is no takeover');
     t.is(s.nodeB.claimActiveJob(2000 + LEASE_MS - 1, LEASE_MS), undefined, 'not before the lease runs out');
-    t.is(s.nodeB.claimActiveJob(2000 + LEASE_MS, LEASE_MS)?.jobId, jobId, 'taken over once it has');
+    t.like(
+      s.nodeB.claimActiveJob(2000 + LEASE_MS, LEASE_MS),
+      { jobId, takenOverFrom: 'node-a' },
+      'taken over once it has, naming the node whose lease ran out',
+    );
     const late = t.throws(() =>
       s.nodeA.recordImage(jobId, image, { state: 'written', result: '{"late":true}' }, 40_000),
     );
@@ -194,7 +208,9 @@ for (const [engine, open] of Object.entries(engines)) {
     t.is(s.nodeA.claimActiveJob(2000, LEASE_MS)?.jobId, jobId);
     t.is(s.nodeA.claimDelivery(2000, LEASE_MS)?.id, deliveryId);
     new NodeRegistry(s.a).register('node-a', ['analyze', 'deliver'], 3000);
-    t.is(s.nodeB.claimActiveJob(3000, LEASE_MS)?.jobId, jobId, 'at once, not after the lease');
+    const claimed = s.nodeB.claimActiveJob(3000, LEASE_MS);
+    t.is(claimed?.jobId, jobId, 'at once, not after the lease');
+    t.is(claimed?.takenOverFrom, undefined, 'a lease let go is no takeover');
     t.is(s.nodeB.claimDelivery(3000, LEASE_MS)?.id, deliveryId);
   });
 

@@ -131,3 +131,35 @@ test('start-up sweep: a file without a row is removed and counted, a row without
   t.like(error, { count: 1 });
   t.true(JSON.stringify(error).includes(lost.sopInstanceUid));
 });
+
+test('start-up sweep on a shared spool: a file without a row is kept while another node may still commit it, removed once old', (t) => {
+  const { spool, store: jobs } = setUp(mkdtempSync(path.join(os.tmpdir(), 'sweep-shared-')));
+  t.teardown(() => jobs.close());
+  // What another node leaves between renaming a received file into studies/ and committing its row.
+  mkdirSync(path.join(spool.studiesDir, '1.2.3.6'));
+  const fresh = spool.finalPath('1.2.3.6', '1.2.3.6.1');
+  writeFileSync(fresh, 'x');
+  const { logger } = capturingLogger();
+  const hour = 60 * 60 * 1000;
+  t.is(sweepSpool(spool, jobs, logger, { orphanMinAgeMs: hour }).orphanFilesRemoved, 0);
+  t.true(existsSync(fresh), 'a file younger than the grace is kept');
+  // An hour and a second later, nobody is committing it any more: it goes.
+  t.is(sweepSpool(spool, jobs, logger, { orphanMinAgeMs: hour, now: Date.now() + hour + 1000 }).orphanFilesRemoved, 1);
+  t.false(existsSync(fresh));
+});
+
+test("nodes on one spool each receive into their own incoming folder: a node's start removes only its own partial transfers", (t) => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'spool-nodes-'));
+  const a = new Spool(root, 'node-a');
+  const b = new Spool(root, 'node-b');
+  a.open();
+  b.open();
+  t.not(a.incomingDir, b.incomingDir);
+  const receiving = b.newIncomingPath();
+  writeFileSync(receiving, 'half a transfer');
+  const left = a.newIncomingPath();
+  writeFileSync(left, 'what a crash left');
+  t.is(a.open(), 1, 'node a restarts: its own partial transfer goes');
+  t.false(existsSync(left));
+  t.true(existsSync(receiving), "node b's transfer in progress is untouched");
+});
