@@ -313,3 +313,24 @@ test('postgres: two receive nodes promoting at once make one job per study revis
     ],
   );
 });
+
+test("postgres: one study's images received by two nodes make one job, its quiet period judged from the store", async (t) => {
+  const s = await engines.postgres(t);
+  const other = JobStore.fromDatabase(s.b);
+  const quietMs = 5_000;
+  const promote = (store: JobStore, now: number) => store.promoteQuietStudies(now - quietMs, now);
+  // The first image reaches node a, the second node b four seconds later.
+  s.jobs.recordInstance(instance('13.1', 1000));
+  other.recordInstance(instance('13.1', 5000));
+  // At 8 s node a's own image has been quiet for 7 s, but the study has not: neither node promotes it.
+  t.deepEqual(promote(s.jobs, 8000), []);
+  t.deepEqual(promote(other, 8000), []);
+  // Quiet for 5 s since its last image, whichever node received it: one job, holding both images.
+  t.deepEqual(
+    promote(other, 10_000).map((r) => r.studyInstanceUid),
+    ['13.1'],
+  );
+  t.deepEqual(promote(s.jobs, 10_000), []);
+  t.like(s.jobs.listJobs(), [{ studyInstanceUid: '13.1', revision: 0, instanceCount: 2 }]);
+  t.is(s.jobs.listJobs().length, 1);
+});
