@@ -1,7 +1,7 @@
 // Two deliver nodes on one store (issue 20), each a Pipeline with its own connection, node name and scripted PACS,
 // on SQLite (two connections to one file) and on PostgreSQL: a destination's delivery is never sent by both at once;
 // a node that stops renewing its lease loses the delivery to the other, and its late outcome is not recorded.
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,11 +11,10 @@ import type { DeliveryOutcome, DeliveryTarget } from '../../src/export/delivery-
 import { createLogger } from '../../src/logging/logger.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { JobStore } from '../../src/store/job-store.js';
-import { migratePostgres } from '../../src/store/migrations/postgres.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
-import { PostgresDatabase } from '../../src/store/postgres/postgres-database.js';
 import { queueDeliveryJob } from '../helpers/pipeline-harness.js';
 import { startPostgres, type PostgresUnderTest } from '../helpers/postgres.js';
+import { twoNodeStores } from '../helpers/two-node-stores.js';
 
 let cluster: PostgresUnderTest;
 test.before(async () => {
@@ -28,25 +27,7 @@ test.after.always(async () => {
 const START = Date.parse('2026-01-05T08:00:00Z');
 const LEASE_SECONDS = 3000;
 
-const engines = {
-  sqlite: (t: ExecutionContext): Promise<[JobStore, JobStore]> => {
-    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'cluster-deliveries-')), 'jobs.sqlite');
-    const stores: [JobStore, JobStore] = [JobStore.open(file), JobStore.open(file)];
-    t.teardown(() => stores.forEach((s) => s.close()));
-    return Promise.resolve(stores);
-  },
-  postgres: async (t: ExecutionContext): Promise<[JobStore, JobStore]> => {
-    const url = await cluster.createDatabase();
-    const a = PostgresDatabase.open({ url });
-    const b = PostgresDatabase.open({ url });
-    t.teardown(() => {
-      a.close();
-      b.close();
-    });
-    migratePostgres(a);
-    return [JobStore.fromDatabase(a), JobStore.fromDatabase(b)];
-  },
-};
+const engines = twoNodeStores(() => cluster, 'cluster-deliveries-');
 
 /** A PACS whose every delivery starts (counted) and waits until the test finishes it. */
 function gatedPacs() {

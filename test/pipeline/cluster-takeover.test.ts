@@ -1,7 +1,7 @@
 // Two analysis nodes on one store (issue 20), on SQLite (two connections to one file) and on PostgreSQL: node a
 // claims the job and hangs in inference without renewing its lease; once the lease runs out node b takes the job
 // over, writes it and delivers it once; node a's late results are refused and nothing of it reaches a destination.
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,12 +12,11 @@ import type { DeliveryPayload, DeliveryTarget } from '../../src/export/delivery-
 import { readManifest } from '../../src/inference/model-manifest.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { JobStore } from '../../src/store/job-store.js';
-import { migratePostgres } from '../../src/store/migrations/postgres.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
-import { PostgresDatabase } from '../../src/store/postgres/postgres-database.js';
 import { newUid, writeImageFile } from '../helpers/dicom-factory.js';
 import { chestPipelineConfig, recordTestInstance, writtenResult } from '../helpers/pipeline-harness.js';
 import { startPostgres, type PostgresUnderTest } from '../helpers/postgres.js';
+import { twoNodeStores } from '../helpers/two-node-stores.js';
 import { tinyModelDir } from '../helpers/tiny-densenet.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { capturingLogger } from '../store/disk-full-helpers.js';
@@ -33,25 +32,7 @@ test.after.always(async () => {
 const START = Date.parse('2026-01-05T08:00:00Z');
 const LEASE_SECONDS = 3000;
 
-const engines = {
-  sqlite: (t: ExecutionContext): Promise<[JobStore, JobStore]> => {
-    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'cluster-takeover-')), 'jobs.sqlite');
-    const stores: [JobStore, JobStore] = [JobStore.open(file), JobStore.open(file)];
-    t.teardown(() => stores.forEach((s) => s.close()));
-    return Promise.resolve(stores);
-  },
-  postgres: async (t: ExecutionContext): Promise<[JobStore, JobStore]> => {
-    const url = await cluster.createDatabase();
-    const a = PostgresDatabase.open({ url });
-    const b = PostgresDatabase.open({ url });
-    t.teardown(() => {
-      a.close();
-      b.close();
-    });
-    migratePostgres(a);
-    return [JobStore.fromDatabase(a), JobStore.fromDatabase(b)];
-  },
-};
+const engines = twoNodeStores(() => cluster, 'cluster-takeover-');
 
 function node(
   store: JobStore,
