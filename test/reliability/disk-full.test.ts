@@ -10,7 +10,9 @@ test('disk full on a tmpfs: stores that cannot be made durable answer A7xx, no S
     sizeMb: 8,
     images: 80,
     studies: 4,
-    settle: 20,
+    // A job that met the full disk retries on a backoff that doubles up to 60 s (the pipeline's spaceRetry), so one that
+    // met it several times may next look a minute after space returns: wait past that (it ends as soon as all is in).
+    settle: 75,
     headroomKb: 384,
     phase2SizeMb: 24,
     phase2Rows: 512,
