@@ -315,6 +315,7 @@ test('/api/openapi.json is an OpenAPI 3 document listing every API route with a 
     'POST /logout',
     'GET /healthz',
     'GET /metrics',
+    'GET /readyz',
   ];
   t.deepEqual([...routes].sort(), [...expected].sort());
   for (const [p, methods] of Object.entries(doc.paths))
