@@ -13,6 +13,9 @@
 //
 //   node dist/bench/reliability/disk-full.js [--size-mb 8] [--images 120] [--studies 6] [--settle 60] [--headroom-kb 384]
 //        [--phase2-size-mb 24] [--phase2-rows 512] [--hold-seconds 3] [--tight-tries 8] [--seed N]
+//
+// DISK_FULL_LOG_DUMP=FILE: when phase 2 is not all delivered in time, the daemon's log lines (JSON, one per line) go
+// to FILE: how the stuck job's lease was left behind (issue 20's heartbeat fix) was found that way.
 
 import { execFileSync } from 'node:child_process';
 import {
@@ -344,6 +347,9 @@ export async function runDiskFull(options: DiskFullOptions): Promise<DiskFullRes
       500,
     );
     const audit = auditOutputs(mount2, storeFile2);
+    if (!delivered && process.env.DISK_FULL_LOG_DUMP) {
+      writeFileSync(process.env.DISK_FULL_LOG_DUMP, running.logs.map((l) => JSON.stringify(l)).join('\n'));
+    }
     const deliveredSeconds = delivered ? ((Date.now() - spaceBack) / 1000).toFixed(1) : '-';
     const alive = isAlive(running.pid);
 

@@ -183,6 +183,11 @@ export const LOG_EVENTS = {
     level: 'info',
     meaning: "This node took over a job whose holder's lease ran out (that node died or hung): the job and both nodes.",
   },
+  'PIPELINE-4016': {
+    level: 'warn',
+    meaning:
+      "The heartbeat gave back leases held under this node's name that it no longer works on (their release had failed, e.g. with the disk full): how many; the work is claimable again.",
+  },
   // ANALYSIS
   'ANALYSIS-5001': { level: 'info', meaning: 'The inference pool is ready (engine, device, workers, model).' },
   'ANALYSIS-5002': { level: 'info', meaning: 'An inference backend was skipped while choosing one.' },

@@ -101,6 +101,8 @@ export class Pipeline implements Stage {
   private readonly node: ClusterNode;
   private readonly nodes: NodeRegistry;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** The jobs and deliveries this node is working on (leasedWork): the only leases its heartbeat renews. */
+  private readonly workingOn = { jobs: new Set<number>(), deliveries: new Set<number>() };
   private readonly now: () => number;
   private readonly random: () => number;
   private policy: RetryPolicy;
@@ -179,14 +181,19 @@ export class Pipeline implements Stage {
   }
 
   /**
-   * This node is alive: its row's heartbeat and every lease it holds renewed for another cluster.leaseSeconds. Where
-   * the store has no change counter for the store watch (PostgreSQL), it also wakes the stages: work that other
-   * nodes queued (a study received there, deliveries written there) is found at the next beat.
+   * This node is alive: its row's heartbeat, and the leases of what it works on renewed for another leaseSeconds (a
+   * lease left behind by a failed release goes back instead, and the stages wake to claim it again). Where the store
+   * has no change counter for the store watch (PostgreSQL), it also wakes the stages: work that other nodes queued (a
+   * study received there, deliveries written there) is found at the next beat.
    */
   heartbeat(): void {
     const now = this.now();
+    let released: number;
     try {
-      this.nodes.heartbeat(this.node.name, now, now + this.node.leaseMs);
+      released = this.nodes.heartbeat(this.node.name, now, now + this.node.leaseMs, {
+        jobs: [...this.workingOn.jobs],
+        deliveries: [...this.workingOn.deliveries],
+      });
     } catch (error) {
       this.options.logger.warn('heartbeat failed; tried again at the next one', {
         event: 'PIPELINE-4013',
@@ -195,7 +202,13 @@ export class Pipeline implements Stage {
       });
       return;
     }
-    if (this.options.store.dataVersion() === undefined) this.wake();
+    if (released > 0)
+      this.options.logger.warn('leases this node no longer worked on were given back by its heartbeat', {
+        event: 'PIPELINE-4016',
+        node: this.node.name,
+        released,
+      });
+    if (released > 0 || this.options.store.dataVersion() === undefined) this.wake();
   }
 
   /** Destinations whose deliveries are failing, the oldest first (for /metrics and /healthz). */
@@ -368,12 +381,19 @@ export class Pipeline implements Stage {
         why: error.message,
       });
     };
+    const key = 'jobId' in id ? id.jobId : id.deliveryId;
+    const working = 'jobId' in id ? this.workingOn.jobs : this.workingOn.deliveries;
+    working.add(key);
     const release = (): void => {
+      // No longer worked on, whether or not the store takes the release: a lease left behind (the disk full) is
+      // given back by the next heartbeat instead of being renewed by it.
+      working.delete(key);
       try {
         if ('jobId' in id) pipelineStore.releaseJob(id.jobId);
         else pipelineStore.releaseDelivery(id.deliveryId);
       } catch {
-        // The store is out of reach: the lease runs out by itself after cluster.leaseSeconds.
+        // The store is out of reach or full: the next heartbeat gives the lease back (or, with the store out of
+        // reach for longer, it runs out by itself after cluster.leaseSeconds).
       }
     };
     let result: unknown;

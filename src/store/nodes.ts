@@ -18,6 +18,12 @@ export interface LeasesHeld {
   deliveries: number;
 }
 
+/** The jobs and deliveries a node is working on now, as its own memory knows them: the leases its heartbeat renews. */
+export interface LeasesWorkedOn {
+  jobs: readonly number[];
+  deliveries: readonly number[];
+}
+
 export class NodeRegistry {
   constructor(private readonly db: SqlDatabase) {}
 
@@ -41,12 +47,34 @@ export class NodeRegistry {
     })();
   }
 
-  /** The node is alive: its heartbeat, and every lease it holds renewed until `leaseUntil`, in one transaction. */
-  heartbeat(name: string, now: number, leaseUntil: number): void {
-    this.db.transaction(() => {
+  /**
+   * The node is alive: its heartbeat, and the leases it is working on (`held`, from its memory) renewed until
+   * `leaseUntil`, in one transaction. A lease the store still shows under its name but that it no longer works on is
+   * given back here: its release failed (the disk full, the store briefly out of reach), and renewing it with the rest
+   * would keep that job or delivery from every node, this one included, for as long as the node lives. Returns how
+   * many such leases went back (the caller wakes its stages then: the work is claimable again).
+   */
+  heartbeat(name: string, now: number, leaseUntil: number, held: LeasesWorkedOn): number {
+    return this.db.transaction((): number => {
       this.db.prepare('UPDATE nodes SET heartbeat_at = ? WHERE name = ?').run(now, name);
-      this.db.prepare('UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ?').run(leaseUntil, name);
-      this.db.prepare('UPDATE deliveries SET lease_expires_at = ? WHERE lease_owner = ?').run(leaseUntil, name);
+      let released = 0;
+      for (const [table, ids] of [
+        ['jobs', held.jobs],
+        ['deliveries', held.deliveries],
+      ] as const) {
+        const list = ids.map(() => '?').join(', ');
+        if (ids.length > 0)
+          this.db
+            .prepare(`UPDATE ${table} SET lease_expires_at = ? WHERE lease_owner = ? AND id IN (${list})`)
+            .run(leaseUntil, name, ...ids);
+        released += this.db
+          .prepare(
+            `UPDATE ${table} SET lease_owner = NULL, lease_expires_at = NULL
+             WHERE lease_owner = ?${ids.length > 0 ? ` AND id NOT IN (${list})` : ''}`,
+          )
+          .run(name, ...ids).changes;
+      }
+      return released;
     })();
   }
 

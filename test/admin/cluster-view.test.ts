@@ -48,11 +48,15 @@ engineTest(
       receivedAt: T0,
     });
     store.promoteQuietStudies(T0, T0);
-    t.truthy(new PipelineStore(store.connection, 'gw-1').claimReadyJob(T0, LEASE_S * 1000));
+    const claimed = new PipelineStore(store.connection, 'gw-1').claimReadyJob(T0, LEASE_S * 1000);
+    t.truthy(claimed);
 
     const now = T0 + 40_000;
-    registry.heartbeat('gw-1', now - 5000, now - 5000 + LEASE_S * 1000);
-    registry.heartbeat('gw-3', now - 1000, now - 1000 + LEASE_S * 1000);
+    registry.heartbeat('gw-1', now - 5000, now - 5000 + LEASE_S * 1000, {
+      jobs: [claimed?.jobId ?? 0],
+      deliveries: [],
+    });
+    registry.heartbeat('gw-3', now - 1000, now - 1000 + LEASE_S * 1000, { jobs: [], deliveries: [] });
     registry.setDraining('gw-3', true);
     // gw-2's last heartbeat is its start, 40 s ago: more than the 30 s lease, so it is down.
     const h: HealthSource = {

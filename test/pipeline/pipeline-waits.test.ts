@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -36,8 +36,17 @@ async function harness(opts: {
   process: (request: ImageWorkRequest) => Promise<ImageWorkResult[]>;
   outputsDir: string;
   maxCrashesPerImage?: number;
+  /** The node's store, under the node's name (default: the plain store; the pipeline names it). */
+  pipelineStore?: (db: JobStore['connection'], node: string) => PipelineStore;
+  spaceRetry?: { initialMs: number; maxMs: number };
+  now?: () => number;
 }): Promise<Harness> {
-  const config = chestPipelineConfig({ maxCrashesPerImage: opts.maxCrashesPerImage ?? 3 });
+  const chest = chestPipelineConfig({ maxCrashesPerImage: opts.maxCrashesPerImage ?? 3 });
+  // One hour between beats: the tests that need one call heartbeat() themselves.
+  const config = {
+    ...chest,
+    cluster: { ...chest.cluster, nodeName: 'gw-test', leaseSeconds: 3600, heartbeatSeconds: 1200 },
+  };
   const store = openTestStore('pipeline-db-');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pipeline-in-'));
   const studyInstanceUid = newUid();
@@ -66,7 +75,7 @@ async function harness(opts: {
     },
   });
   const { logger, lines } = capturingLogger();
-  const pipelineStore = new PipelineStore(store.connection);
+  const pipelineStore = opts.pipelineStore?.(store.connection, 'gw-test') ?? new PipelineStore(store.connection);
   const pipeline = new Pipeline({
     config,
     store,
@@ -78,7 +87,8 @@ async function harness(opts: {
     ]),
     outputsDir: opts.outputsDir,
     logger,
-    spaceRetry: { initialMs: 40, maxMs: 100 },
+    spaceRetry: opts.spaceRetry ?? { initialMs: 40, maxMs: 100 },
+    ...(opts.now === undefined ? {} : { now: opts.now }),
   });
   return { pipeline, store, pipelineStore, lines, batches, delivered, studyInstanceUid, sops };
 }
@@ -117,7 +127,8 @@ test('a batch that crashed a worker is retried image by image; the poison image 
   t.is(job?.attempts, 1);
 });
 
-test('no space for the HL7 report: the job waits with a doubling delay capped at maxMs, then the report is written and delivered once space is back', async (t) => {
+/** A 1 MB tmpfs filled to the last byte (unmounted at the test's end); rmSync(filler) gives the space back. */
+function fullTmpfs(t: ExecutionContext): { outputs: string; filler: string } {
   const outputs = mkdtempSync(path.join(os.tmpdir(), 'pipeline-full-'));
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', outputs]);
   t.teardown(() => execFileSync('umount', ['-l', outputs]));
@@ -134,6 +145,11 @@ test('no space for the HL7 report: the job waits with a doubling delay capped at
   } finally {
     closeSync(fd);
   }
+  return { outputs, filler };
+}
+
+test('no space for the HL7 report: the job waits with a doubling delay capped at maxMs, then the report is written and delivered once space is back', async (t) => {
+  const { outputs, filler } = fullTmpfs(t);
   const h = await harness({
     images: 1,
     outputsDir: outputs,
@@ -188,4 +204,55 @@ test('an image a worker already died on (e.g. before a restart) is sent alone, b
   t.teardown(() => h.pipeline.stop());
   await waitUntil(() => h.store.listJobs()[0]?.state === 'done', 'the job done');
   t.deepEqual(h.batches, [[suspect], h.sops.filter((s) => s !== suspect).sort()]);
+});
+
+// Found by the disk-full reliability run: a pass claimed a job that was waiting for space and not yet due, and with
+// the disk full the store refused to give the lease back; the heartbeat, which renewed every lease under the node's
+// name, then kept that job from every node (this one too) for as long as the node lived.
+test('a lease whose release failed (the disk full) is given back by the next heartbeat, not renewed: the waiting job is done once space is back', async (t) => {
+  const { outputs, filler } = fullTmpfs(t);
+  const clock = { now: Date.now() };
+  let failReleases = 0;
+  class ReleaseRefused extends PipelineStore {
+    override releaseJob(jobId: number): void {
+      if (failReleases > 0) {
+        failReleases -= 1;
+        throw new Error('database or disk is full');
+      }
+      super.releaseJob(jobId);
+    }
+  }
+  const h = await harness({
+    images: 1,
+    outputsDir: outputs,
+    process: async (request) => request.images.map((i) => writtenResult(i.sopInstanceUid)),
+    pipelineStore: (db, node) => new ReleaseRefused(db, node),
+    // A minute's wait (by the injected clock), far less than the hour's lease.
+    spaceRetry: { initialMs: 60_000, maxMs: 60_000 },
+    now: () => clock.now,
+  });
+  t.teardown(() => h.store.close());
+  h.pipeline.start();
+  t.teardown(() => h.pipeline.stop());
+  await waitUntil(() => h.lines.some((l) => l.event === 'PIPELINE-4004'), 'the wait for space');
+  t.like(h.store.listJobs()[0], { state: 'processing', leaseOwner: null }, 'a job that waits gives its lease back');
+  // Another event: the pass claims the waiting job, finds it not due, and its release is refused.
+  failReleases = 1;
+  h.pipeline.wake();
+  await waitUntil(() => failReleases === 0, 'the release refused');
+  t.like(h.store.listJobs()[0], { state: 'processing', leaseOwner: 'gw-test' }, 'the lease stayed behind');
+
+  rmSync(filler);
+  clock.now += 61_000;
+  h.pipeline.heartbeat();
+  t.like(
+    h.lines.find((l) => l.event === 'PIPELINE-4016'),
+    { level: 'warn', node: 'gw-test', released: 1 },
+  );
+  await waitUntil(
+    () => h.store.listJobs()[0]?.state === 'done',
+    'the job done after the heartbeat gave its lease back',
+  );
+  t.like(h.store.listJobs()[0], { leaseOwner: null, lastError: null });
+  t.deepEqual(h.delivered.map((d) => d.kind).sort(), ['pacs', 'ris']);
 });

@@ -189,16 +189,44 @@ for (const [engine, open] of Object.entries(engines)) {
     t.like(s.jobs.listJobs()[0], { state: 'done', leaseOwner: null });
   });
 
-  test(`${engine}: a heartbeat renews every lease of its node, so a working node keeps its job`, async (t) => {
+  test(`${engine}: a heartbeat renews the leases its node works on, so a working node keeps its job`, async (t) => {
     const s = await open(t);
     const jobId = processingJob(s, '6.1');
     const registry = new NodeRegistry(s.a);
     registry.register('node-a', ['analyze'], 1000);
     t.is(s.nodeA.claimActiveJob(2000, LEASE_MS)?.jobId, jobId);
-    registry.heartbeat('node-a', 20_000, 20_000 + LEASE_MS);
+    t.is(registry.heartbeat('node-a', 20_000, 20_000 + LEASE_MS, { jobs: [jobId], deliveries: [] }), 0);
     t.is(s.nodeB.claimActiveJob(40_000, LEASE_MS), undefined, 'renewed until 50 s');
     t.is(s.nodeB.claimActiveJob(50_000, LEASE_MS)?.jobId, jobId, 'and no further without another heartbeat');
     t.like(registry.list(), [{ name: 'node-a', roles: ['analyze'], startedAt: 1000, heartbeatAt: 20_000 }]);
+  });
+
+  test(`${engine}: a heartbeat gives back the leases under its name that its node no longer works on, and only those`, async (t) => {
+    const s = await open(t);
+    const kept = processingJob(s, '6.2');
+    const left = processingJob(s, '6.3');
+    const others = processingJob(s, '6.4');
+    const [keptDelivery, leftDelivery] = deliveringJob(s, '6.5', ['pacs-a', 'pacs-b']);
+    const registry = new NodeRegistry(s.a);
+    registry.register('node-a', ['analyze', 'deliver'], 1000);
+    registry.register('node-b', ['analyze'], 1000);
+    t.deepEqual(
+      [kept, left].map(() => s.nodeA.claimActiveJob(2000, LEASE_MS)?.jobId),
+      [kept, left],
+    );
+    t.is(s.nodeB.claimActiveJob(2000, LEASE_MS)?.jobId, others);
+    t.deepEqual(
+      [0, 1].map(() => s.nodeA.claimDelivery(2000, LEASE_MS)?.id),
+      [keptDelivery, leftDelivery],
+    );
+    // Node a works on `kept` and `keptDelivery` only: the release of the others failed (the disk was full).
+    t.is(registry.heartbeat('node-a', 20_000, 20_000 + LEASE_MS, { jobs: [kept], deliveries: [keptDelivery ?? 0] }), 2);
+    t.is(s.nodeB.claimActiveJob(20_000, LEASE_MS)?.jobId, left, 'given back: claimable at once, not after the lease');
+    t.is(s.nodeB.claimActiveJob(20_000, LEASE_MS), undefined, "kept renewed; node b's own job untouched");
+    t.is(s.nodeB.claimDelivery(20_000, LEASE_MS)?.id, leftDelivery);
+    // Nothing worked on at all: every lease of the node goes back.
+    t.is(registry.heartbeat('node-a', 21_000, 21_000 + LEASE_MS, { jobs: [], deliveries: [] }), 2);
+    t.is(s.nodeB.claimActiveJob(21_000, LEASE_MS)?.jobId, kept);
   });
 
   test(`${engine}: a node that starts again under its name lets go of what its earlier life held`, async (t) => {
