@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   closeSync,
+  existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -91,17 +92,27 @@ export class Spool {
     const studyDir = path.dirname(target);
     const folder = this.studyDir(studyDir);
     await folder.exists;
-    await callback<void>((done) => rename(incomingPath, target, done));
+    let remade: Promise<void> | undefined;
+    try {
+      await callback<void>((done) => rename(incomingPath, target, done));
+    } catch (error) {
+      // The study folder went between our mkdir and the rename: retention removes a purged study's folder once it
+      // is empty (on any node of a shared spool). Made again, its entry made durable, and renamed into it.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !existsSync(incomingPath)) throw error;
+      await callback<string | undefined>((done) => mkdir(studyDir, { recursive: true }, done));
+      remade = syncDirectory(this.studiesDir);
+      await callback<void>((done) => rename(incomingPath, target, done));
+    }
     // From here the file is at `target`: a caller that gives up (a failed fsync) must remove it there.
     renamed?.();
     // The file's entry in its study folder and, for a new study, the folder's entry under studies/ are
-    // independent; both must be durable before we return, so the two fsyncs run side by side.
-    await Promise.all([syncDirectory(studyDir), folder.durable]);
+    // independent; both must be durable before we return, so the fsyncs run side by side.
+    await Promise.all([syncDirectory(studyDir), folder.durable, remade]);
     return target;
   }
 
   /** Makes sure a study folder exists; `durable` settles once its entry under studies/ is on disk. */
-  private studyDir(dir: string): { exists: Promise<void>; durable: Promise<void> } {
+  protected studyDir(dir: string): { exists: Promise<void>; durable: Promise<void> } {
     const inFlight = this.studyDirsInFlight.get(dir);
     if (inFlight !== undefined) return inFlight;
     const created = callback<string | undefined>((done) => mkdir(dir, { recursive: true }, done));

@@ -1,40 +1,64 @@
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { purgeFinishedStudies } from '../../src/maintenance/retention.js';
-import { JobStore } from '../../src/store/job-store.js';
+import { purgeFinishedStudies, purgeStudy } from '../../src/maintenance/retention.js';
+import { openStore, type StoreLocation } from '../../src/store/open-store.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
+import { engineTests } from '../store/engines.js';
+import { startPostgres } from '../helpers/postgres.js';
+import { waitUntil } from '../helpers/wait-until.js';
 
-function setup() {
+const forEachEngine = engineTests(test);
+
+function instance(uid: string, sop: string, file: string, receivedAt: number) {
+  return {
+    sopInstanceUid: sop,
+    sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
+    studyInstanceUid: uid,
+    seriesInstanceUid: undefined,
+    transferSyntaxUid: '1.2.840.10008.1.2.1',
+    path: file,
+    sizeBytes: 1,
+    callingAe: 'A',
+    calledAe: 'B',
+    sourceIp: '127.0.0.1',
+    associationId: 'x',
+    attributes: {},
+    receivedAt,
+  };
+}
+
+function setup(location?: StoreLocation) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'retention-'));
-  const store = JobStore.open(path.join(dir, 'db', 'jobs.sqlite'));
+  const { store } = openStore(location ?? { engine: 'sqlite', file: path.join(dir, 'db', 'jobs.sqlite') }, 'write');
   const pipeline = new PipelineStore(store.connection);
   const spool = path.join(dir, 'spool');
-  const addStudy = (uid: string, receivedAt: number) => {
-    const file = path.join(spool, 'studies', uid, '1.2.dcm');
+  const fileOf = (uid: string, sop: string) => {
+    const file = path.join(spool, 'studies', uid, `${sop}.dcm`);
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, 'x');
+    return file;
+  };
+  const addStudy = (uid: string, receivedAt: number) => {
+    store.recordInstance(instance(uid, `${uid}.1`, fileOf(uid, `${uid}.1`), receivedAt));
     mkdirSync(path.join(spool, 'outputs', uid), { recursive: true });
-    store.recordInstance({
-      sopInstanceUid: `${uid}.1`,
-      sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
-      studyInstanceUid: uid,
-      seriesInstanceUid: undefined,
-      transferSyntaxUid: '1.2.840.10008.1.2.1',
-      path: file,
-      sizeBytes: 1,
-      callingAe: 'A',
-      calledAe: 'B',
-      sourceIp: '127.0.0.1',
-      associationId: 'x',
-      attributes: {},
-      receivedAt,
-    });
     const [job] = store.promoteQuietStudies(receivedAt, receivedAt);
     return job?.jobId ?? 0;
   };
-  return { store, pipeline, spool, addStudy };
+  /** A study whose one job is done and its one delivery delivered at 2000, with its outputs under r0. */
+  const deliveredStudy = (uid: string) => {
+    const jobId = addStudy(uid, 1000);
+    pipeline.routeJob(jobId, { rule: 'r', action: '{}', priority: 'normal', images: [] }, 1000);
+    pipeline.finishProcessing(jobId, { deliveries: [{ kind: 'pacs', destination: 'p', payload: '{}' }] }, 1000);
+    pipeline.recordDelivery(pipeline.deliveries(jobId)[0]?.id ?? 0, { kind: 'delivered' }, 2000);
+    const out = path.join(spool, 'outputs', uid, 'r0');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(path.join(out, 'sc.dcm'), 'x');
+    return jobId;
+  };
+  return { store, pipeline, spool, addStudy, fileOf, deliveredStudy };
 }
 
 test('finished, delivered studies older than the cutoff are deleted; undelivered ones never are', (t) => {
@@ -60,4 +84,130 @@ test('finished, delivered studies older than the cutoff are deleted; undelivered
   t.true(existsSync(path.join(spool, 'studies', '2.2')), 'a parked delivery keeps its study');
   t.true(existsSync(path.join(spool, 'studies', '3.3')), 'finished after the cutoff');
   t.is(store.listInstances('1.1').length, 0);
+});
+
+// Images of a study may arrive while retention runs, on this node or, on a shared spool, on another one (issue 20).
+forEachEngine(
+  "an image renamed into the study's folder, its row not committed yet (being acknowledged), keeps its file; recorded after, it reopens the study",
+  (t, location) => {
+    const { store, spool, fileOf, deliveredStudy } = setup(location);
+    t.teardown(() => store.close());
+    deliveredStudy('4.4');
+    const first = path.join(spool, 'studies', '4.4', '4.4.1.dcm');
+    // Spool.commit renamed it into place; its recordInstance comes after the purge.
+    const arriving = fileOf('4.4', '4.4.2');
+
+    t.deepEqual(purgeFinishedStudies(store.connection, spool, 10_000), { studiesPurged: 1 });
+    t.false(existsSync(first), "the purged row's file is gone");
+    t.false(existsSync(path.join(spool, 'outputs', '4.4')), 'the outputs and their emptied folder are gone');
+    t.true(existsSync(arriving), 'the file being acknowledged is kept, and its folder');
+
+    const outcome = store.recordInstance(instance('4.4', '4.4.2', arriving, 20_000));
+    t.deepEqual(outcome, { kind: 'stored', studyReopened: true });
+    t.deepEqual(
+      store.listInstances('4.4').map((i) => i.path),
+      [arriving],
+    );
+  },
+);
+
+forEachEngine(
+  'a study an image reopened after retention read its candidates is left whole: checked again in the transaction',
+  (t, location) => {
+    const { store, spool, fileOf, deliveredStudy } = setup(location);
+    t.teardown(() => store.close());
+    deliveredStudy('5.5');
+    const late = fileOf('5.5', '5.5.2');
+    store.recordInstance(instance('5.5', '5.5.2', late, 20_000));
+
+    t.false(purgeStudy(store.connection, spool, '5.5', 10_000));
+    t.is(store.listInstances('5.5').length, 2);
+    t.true(existsSync(path.join(spool, 'studies', '5.5', '5.5.1.dcm')));
+    t.true(existsSync(late));
+    t.true(existsSync(path.join(spool, 'outputs', '5.5', 'r0', 'sc.dcm')));
+    t.false(purgeStudy(store.connection, spool, '9.9.9', 10_000), 'an unknown study: nothing to purge');
+  },
+);
+
+forEachEngine(
+  "outputs go per revision of the purged jobs: a later revision's folder, and a row's file outside the spool, stay",
+  (t, location) => {
+    const { store, spool, deliveredStudy } = setup(location);
+    t.teardown(() => store.close());
+    deliveredStudy('6.6');
+    const later = path.join(spool, 'outputs', '6.6', 'r1');
+    mkdirSync(later, { recursive: true });
+    const outside = path.join(mkdtempSync(path.join(os.tmpdir(), 'retention-outside-')), '6.6.9.dcm');
+    writeFileSync(outside, 'x');
+    store.recordInstance(instance('6.7', '6.7.1', outside, 1000));
+    store.promoteQuietStudies(1000, 1000);
+    const [job] = store.listJobs().filter((j) => j.studyInstanceUid === '6.7');
+    new PipelineStore(store.connection).routeJob(job?.id ?? 0, { ignored: 'no rule' }, 1500);
+
+    t.deepEqual(purgeFinishedStudies(store.connection, spool, 10_000), { studiesPurged: 2 });
+    t.false(existsSync(path.join(spool, 'outputs', '6.6', 'r0')));
+    t.true(existsSync(later), 'r1 is not a revision retention purged');
+    t.true(existsSync(outside), "not under the spool: not retention's to delete");
+  },
+);
+
+// On PostgreSQL another node records an image of the study while this one purges it. Without the row lock the purge
+// would read the study as still finished, wait for that node's commit only at its own UPDATE, and then mark the study
+// purged over the reopened one: the new image's row kept, but its study never assembled again.
+test('[postgres] a node recording an image of the study while another purges it: the purge waits for it and leaves the study whole', async (t) => {
+  const cluster = await startPostgres();
+  t.teardown(() => cluster.stop());
+  const url = await cluster.createDatabase();
+  const { store, spool, fileOf, deliveredStudy } = setup({
+    engine: 'postgres',
+    url,
+    statementTimeoutMs: 30_000,
+    connectTimeoutMs: 10_000,
+  });
+  t.teardown(() => store.close());
+  deliveredStudy('7.7');
+  const late = fileOf('7.7', '7.7.2');
+  // The other node's recordInstance, its transaction held open for a moment (psql: another process, another session).
+  const other = spawn(
+    'psql',
+    [
+      url,
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-c',
+      `BEGIN;
+       INSERT INTO instances (sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid,
+         transfer_syntax_uid, path, size_bytes, calling_ae, called_ae, source_ip, association_id, attributes, received_at)
+         VALUES ('7.7.2', '1.2.840.10008.5.1.4.1.1.1.1', '7.7', NULL, '1.2.840.10008.1.2.1', '${late}', 1, 'A', 'B',
+           '127.0.0.1', 'y', '{}', 20000);
+       UPDATE studies SET instance_count = instance_count + 1, last_received_at = 20000, state = 'receiving',
+         revision = revision + 1 WHERE study_instance_uid = '7.7';
+       SELECT pg_sleep(1.5);
+       COMMIT;`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  other.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => other.on('exit', resolve));
+  await waitUntil(
+    () =>
+      store.connection
+        .prepare(
+          `SELECT 1 AS one FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+           WHERE c.relname = 'studies' AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()`,
+        )
+        .get() !== undefined,
+    'the other session holding its transaction',
+  );
+
+  t.false(purgeStudy(store.connection, spool, '7.7', 10_000), 'reopened by the time the purge holds the row');
+  t.is(await exited, 0, stderr);
+  t.like(
+    store.listStudies().find((st) => st.studyInstanceUid === '7.7'),
+    { state: 'receiving', revision: 1 },
+  );
+  t.is(store.listInstances('7.7').length, 2);
+  t.true(existsSync(path.join(spool, 'studies', '7.7', '7.7.1.dcm')));
+  t.true(existsSync(late));
 });
