@@ -6,6 +6,7 @@ import { nodeNameOf, type GatewayConfig } from './config/schema.js';
 import { lrpSettings } from './analysis/engine-options.js';
 import { StorageScp } from './dimse/storage-scp.js';
 import { CommitmentRegistry } from './dimse/commitment-registry.js';
+import { CommitmentRelay } from './store/commitment-relay.js';
 import { InferencePool } from './analysis/inference-pool.js';
 import { MANIFEST_FILE, readManifest } from './inference/model-manifest.js';
 import { createDestinations, type Destinations } from './export/create-destinations.js';
@@ -143,6 +144,10 @@ export class Gateway {
     const { config, logger } = this;
     const opened = openStore(storeLocationOf(config), 'write');
     const store = opened.store;
+    // Nodes that share a PostgreSQL store: a PACS's commitment report may reach any receive node, the waiting
+    // delivery runs on one; reports meet their waiters through the store.
+    if (store.connection.dialect === 'postgres')
+      this.commitments.relayThrough(new CommitmentRelay(store.connection, nodeNameOf(config.cluster)));
     const audit = new AuditTrail(store.connection);
     this.audit = audit;
     this.stages.push(this.storeStage(store));

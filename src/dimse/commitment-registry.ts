@@ -1,4 +1,5 @@
-import { GatewayError } from '../errors.js';
+import { describeError, GatewayError } from '../errors.js';
+import type { CommitmentRelay } from '../store/commitment-relay.js';
 import type { Logger } from '../logging/logger.js';
 import type { FailedSop, SopReference } from './storage-commitment.js';
 import type { TimerScheduler } from './upper-layer.js';
@@ -27,7 +28,21 @@ export interface CommitmentRegistryOptions {
   logger: Logger;
   /** The timeout timers; tests inject their own clock. */
   schedule?: TimerScheduler;
+  /**
+   * Nodes sharing one store (a cluster on PostgreSQL): a report nobody waits for here is kept in the store for the
+   * node that waits for it, and while this node waits it looks there for its own transactions every relayPollMs.
+   */
+  relay?: Pick<CommitmentRelay, 'put' | 'take' | 'expire'>;
+  /** How often a waiting node looks in the store for its reports (ms; default 1000). */
+  relayPollMs?: number;
+  /** Epoch ms, for the relay's rows; tests inject their own. */
+  now?: () => number;
 }
+
+/** Reports kept in the store that no node took within a day are late ones: their deliveries were retried. */
+const RELAY_KEEP_MS = 24 * 3600 * 1000;
+/** How often the store's late reports are cleared (by a node that waits, as it looks for its own). */
+const RELAY_EXPIRE_EVERY_MS = 3600 * 1000;
 
 const realTimers: TimerScheduler = (ms, fire) => {
   const timer = setTimeout(fire, ms);
@@ -49,9 +64,21 @@ interface Waiter {
 export class CommitmentRegistry {
   private readonly waiters = new Map<string, Waiter>();
   private readonly schedule: TimerScheduler;
+  private readonly now: () => number;
+  /** Cancels the next look in the store (set while something is waited for and a relay is set). */
+  private cancelPoll: (() => void) | undefined;
+  private expiredAt = 0;
+  private relay: CommitmentRegistryOptions['relay'];
 
   constructor(private readonly options: CommitmentRegistryOptions) {
     this.schedule = options.schedule ?? realTimers;
+    this.now = options.now ?? Date.now;
+    this.relay = options.relay;
+  }
+
+  /** The relay, set once the store is open (the gateway makes the registry before it opens its store). */
+  relayThrough(relay: NonNullable<CommitmentRegistryOptions['relay']>): void {
+    this.relay = relay;
   }
 
   /** Transactions waited for now. */
@@ -77,12 +104,30 @@ export class CommitmentRegistry {
       waiter = { resolve, cancelTimer };
     });
     if (waiter !== undefined) this.waiters.set(transactionUid, waiter);
+    this.pollLater();
     return { result, cancel: () => this.settle(transactionUid, { kind: 'cancelled' }) };
   }
 
-  /** Hands a report to its waiter. Returns false (and logs it) when nobody waits for its transaction. */
+  /**
+   * Hands a report to its waiter, or with a relay keeps it in the store for the node that waits (true either way).
+   * Returns false (and logs it) when nobody waits for its transaction and there is no relay. A relay that cannot
+   * write throws: the report is answered with a failure, so that the PACS may send it again.
+   */
   report(report: CommitmentReport): boolean {
     if (this.settle(report.transactionUid, { kind: 'reported', report })) return true;
+    if (this.relay !== undefined) {
+      this.relay.put(report, this.now());
+      this.options.logger.info('storage commitment report kept in the store for the node that waits for it', {
+        event: 'DIMSE-1208',
+        transactionUid: report.transactionUid,
+        callingAe: report.callingAe,
+        peer: report.peer,
+        via: report.via,
+        committed: report.committed.length,
+        failed: report.failed.length,
+      });
+      return true;
+    }
     this.options.logger.warn('storage commitment report for no waiting transaction; answered success', {
       event: 'DIMSE-1204',
       transactionUid: report.transactionUid,
@@ -106,6 +151,60 @@ export class CommitmentRegistry {
     this.waiters.delete(transactionUid);
     waiter.cancelTimer();
     waiter.resolve(wait);
+    if (this.waiters.size === 0) {
+      this.cancelPoll?.();
+      this.cancelPoll = undefined;
+    }
     return true;
+  }
+
+  /** With a relay and something waited for: the next look in the store, unless one is already set. */
+  private pollLater(): void {
+    if (this.relay === undefined || this.cancelPoll !== undefined || this.waiters.size === 0) return;
+    this.cancelPoll = this.schedule(this.options.relayPollMs ?? 1000, () => {
+      this.cancelPoll = undefined;
+      this.poll();
+      this.pollLater();
+    });
+  }
+
+  /** Takes the reports other nodes kept for the transactions waited for here, and clears late ones now and then. */
+  private poll(): void {
+    const relay = this.relay;
+    if (relay === undefined) return;
+    const { logger } = this.options;
+    try {
+      for (const taken of relay.take([...this.waiters.keys()])) {
+        if (taken.report instanceof Error) {
+          // Its waiter runs into the timeout and the delivery is retried (the objects sent and committed again).
+          logger.warn('a storage commitment report kept in the store could not be read; its delivery will time out', {
+            event: 'DIMSE-1210',
+            transactionUid: taken.transactionUid,
+            why: taken.report.message,
+          });
+          continue;
+        }
+        this.settle(taken.transactionUid, {
+          kind: 'reported',
+          report: { ...taken.report, eventTypeId: taken.report.eventTypeId },
+        });
+      }
+      const now = this.now();
+      if (now - this.expiredAt >= RELAY_EXPIRE_EVERY_MS) {
+        this.expiredAt = now;
+        const expired = relay.expire(now - RELAY_KEEP_MS);
+        if (expired > 0)
+          logger.warn('storage commitment reports no node took within a day were deleted from the store', {
+            event: 'DIMSE-1209',
+            expired,
+          });
+      }
+    } catch (error) {
+      // The store out of reach: looked at again at the next poll; the waits time out meanwhile if it stays so.
+      logger.warn('could not look in the store for storage commitment reports; tried again shortly', {
+        event: 'DIMSE-1210',
+        error: describeError(error),
+      });
+    }
   }
 }

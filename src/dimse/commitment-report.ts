@@ -1,3 +1,4 @@
+import { describeError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { CommitmentRegistry } from './commitment-registry.js';
 import { CommandElement, DimseStatus, type Command, type CommandValue } from './dimse-messages.js';
@@ -65,14 +66,22 @@ export function receiveCommitmentReport(
   if (dataset === undefined) return refuse(StoreStatus.ProcessingFailure, 'N-EVENT-REPORT without a data set');
   const decoded = decodeCommitmentDataset(dataset, transferSyntaxUid);
   if (typeof decoded === 'string') return refuse(StoreStatus.ProcessingFailure, decoded);
-  registry.report({
-    transactionUid: decoded.transactionUid,
-    eventTypeId: command.eventTypeId,
-    committed: decoded.referenced,
-    failed: decoded.failed,
-    via: source.via,
-    callingAe: source.callingAe,
-    peer: source.peer,
-  });
+  try {
+    registry.report({
+      transactionUid: decoded.transactionUid,
+      eventTypeId: command.eventTypeId,
+      committed: decoded.referenced,
+      failed: decoded.failed,
+      via: source.via,
+      callingAe: source.callingAe,
+      peer: source.peer,
+    });
+  } catch (error) {
+    // Another node waits for it and the store would not keep it: a failure, so that the PACS may send it again.
+    return refuse(
+      StoreStatus.ProcessingFailure,
+      `could not keep the report for the node that waits: ${describeError(error)}`,
+    );
+  }
   return answer(DimseStatus.Success);
 }

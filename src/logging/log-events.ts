@@ -109,6 +109,20 @@ export const LOG_EVENTS = {
     level: 'warn',
     meaning: "No storage commitment report arrived within the destination's storageCommitment.timeoutSeconds.",
   },
+  'DIMSE-1208': {
+    level: 'info',
+    meaning:
+      'A storage commitment report for a transaction no one waits for on this node was kept in the store for the node that waits (a cluster on PostgreSQL).',
+  },
+  'DIMSE-1209': {
+    level: 'warn',
+    meaning: 'Storage commitment reports kept in the store that no node took within a day were deleted: how many.',
+  },
+  'DIMSE-1210': {
+    level: 'warn',
+    meaning:
+      'A node waiting for storage commitment reports could not look in the store, or a kept report could not be read (that delivery times out and is retried).',
+  },
   // DIMSE: DICOM TLS (issue 17)
   'DIMSE-1401': {
     level: 'warn',

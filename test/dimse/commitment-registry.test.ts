@@ -1,9 +1,14 @@
 import test from 'ava';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { CommitmentRegistry, type CommitmentReport } from '../../src/dimse/commitment-registry.js';
 import type { TimerScheduler } from '../../src/dimse/upper-layer.js';
 import { GatewayError } from '../../src/errors.js';
 import { createLogger } from '../../src/logging/logger.js';
+import { CommitmentRelay } from '../../src/store/commitment-relay.js';
+import { JobStore } from '../../src/store/job-store.js';
 
 /** A clock the test moves: timers fire when `advance` passes their time, never by themselves. */
 function fakeClock() {
@@ -117,4 +122,72 @@ test('cancelAll ends every wait; the same UID waited for twice at once is a bug'
   t.is(clock.pending(), 0);
   // The UID is free again once its wait is over.
   registry.expect('2.25.5', 1000).cancel();
+});
+
+// Nodes sharing one store (issue 20): the PACS's report reaches one node, the delivery waits on another.
+function twoNodes(relayB: Pick<CommitmentRelay, 'put' | 'take' | 'expire'> | undefined = undefined) {
+  const store = JobStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'commitment-relay-')), 'jobs.sqlite'));
+  const a = registryWithLog();
+  a.registry.relayThrough(new CommitmentRelay(store.connection, 'node-a'));
+  const b = registryWithLog();
+  b.registry.relayThrough(relayB ?? new CommitmentRelay(store.connection, 'node-b'));
+  return { store, a, b };
+}
+
+test('a report that reaches another node is kept in the store and taken by the node that waits, at its next look', async (t) => {
+  const { store, a, b } = twoNodes();
+  t.teardown(() => store.close());
+  const waiting = a.registry.expect('2.25.500', 10_000);
+  t.true(
+    b.registry.report(
+      report('2.25.500', { failed: [{ sopClassUid: '1.2', sopInstanceUid: '1.2.4', failureReason: 0x0110 }] }),
+    ),
+  );
+  t.like(
+    b.lines.find((l) => l.event === 'DIMSE-1208'),
+    { level: 'info', transactionUid: '2.25.500', committed: 1, failed: 1 },
+  );
+  t.is(b.lines.filter((l) => l.event === 'DIMSE-1204').length, 0, 'not a report nobody waits for');
+
+  a.clock.advance(1000);
+  const wait = await waiting.result;
+  t.is(wait.kind, 'reported');
+  if (wait.kind === 'reported') {
+    t.deepEqual(
+      wait.report,
+      report('2.25.500', { failed: [{ sopClassUid: '1.2', sopInstanceUid: '1.2.4', failureReason: 0x0110 }] }),
+    );
+  }
+  t.is(a.registry.waiting, 0);
+  t.is(a.clock.pending(), 0, 'no timeout and no look left once nothing is waited for');
+  t.deepEqual(store.connection.prepare('SELECT transaction_uid FROM commitment_reports').all(), [], 'taken');
+});
+
+test("a node waits only for its own transactions: another's report stays in the store for it; a late one expires after a day", async (t) => {
+  const { store, a, b } = twoNodes();
+  t.teardown(() => store.close());
+  const mine = a.registry.expect('2.25.600', 10_000);
+  b.registry.report(report('2.25.601'));
+  b.registry.report(report('2.25.601'));
+  a.clock.advance(1000);
+  t.is(a.registry.waiting, 1);
+  t.deepEqual(store.connection.prepare('SELECT transaction_uid, received_by FROM commitment_reports').all(), [
+    { transaction_uid: '2.25.601', received_by: 'node-b' },
+  ]);
+  a.clock.advance(9000);
+  t.is((await mine.result).kind, 'timeout');
+  t.is(new CommitmentRelay(store.connection, 'node-a').expire(Date.now() + 1), 1);
+});
+
+test('a store that will not keep the report: report() throws (the SCP answers with a failure: commitment-report-scp)', (t) => {
+  const refusing = {
+    put: () => {
+      throw new Error('database or disk is full');
+    },
+    take: () => [],
+    expire: () => 0,
+  };
+  const { store, b } = twoNodes(refusing);
+  t.teardown(() => store.close());
+  t.throws(() => b.registry.report(report('2.25.700')), { message: /disk is full/ });
 });

@@ -31,7 +31,7 @@ const sink: InstanceSink = {
   }),
 };
 
-async function scpWith(options: { registry: boolean }) {
+async function scpWith(options: { registry: boolean; refusingRelay?: boolean }) {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new PassThrough();
   stream.on('data', (chunk: Buffer) => {
@@ -40,6 +40,14 @@ async function scpWith(options: { registry: boolean }) {
   });
   const logger = createLogger({ level: 'info', format: 'json', stream, captureLibraryOutput: false });
   const registry = new CommitmentRegistry({ logger });
+  if (options.refusingRelay === true)
+    registry.relayThrough({
+      put: () => {
+        throw new Error('database or disk is full');
+      },
+      take: () => [],
+      expire: () => 0,
+    });
   const port = await freePort();
   const scp = new StorageScp({
     config: { ...dicomSchema.parse({ host: '127.0.0.1' }), port },
@@ -174,4 +182,18 @@ test('an SCP without a registry refuses the storage commitment context (abstract
   t.is(association.accepted?.contexts[0]?.result, ContextResult.AbstractSyntaxNotSupported);
   t.deepEqual(association.accepted?.roleSelections, []);
   await association.release();
+});
+
+test('a cluster node whose store will not keep a report another node waits for answers it with a failure (the PACS may send it again)', async (t) => {
+  const { scp, port, lines } = await scpWith({ registry: true, refusingRelay: true });
+  t.teardown(() => scp.stop(0));
+  const association = await pacsAssociation(port, 'scp');
+  const dataset = encodeCommitmentDataset(
+    { transactionUid: '2.25.808', referenced: [{ sopClassUid: '1.2', sopInstanceUid: '1.3' }], failed: [] },
+    TransferSyntax.ImplicitVRLittleEndian,
+  );
+  const response = (await association.request(1, 1, eventReport(1, 1), dataset)) as Command;
+  await association.release();
+  t.is(response.status, 0x0110);
+  t.regex(String(lines.find((l) => l.event === 'DIMSE-1205')?.why), /could not keep the report.*disk is full/);
 });

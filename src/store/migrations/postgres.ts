@@ -165,6 +165,16 @@ const VERSION_2 = `
   CREATE INDEX deliveries_by_lease ON deliveries (lease_owner);
 `;
 
+const VERSION_3 = `
+  CREATE TABLE commitment_reports (
+    transaction_uid TEXT PRIMARY KEY,
+    report          TEXT NOT NULL,
+    received_at     BIGINT NOT NULL,
+    received_by     TEXT NOT NULL
+  );
+  CREATE INDEX commitment_reports_by_age ON commitment_reports (received_at);
+`;
+
 const MIGRATIONS: readonly PostgresMigration[] = [
   {
     version: 1,
@@ -178,6 +188,13 @@ const MIGRATIONS: readonly PostgresMigration[] = [
     version: 2,
     apply(db) {
       db.exec(VERSION_2);
+    },
+  },
+  {
+    // Storage commitment reports kept for the node that waits for them: SQLite's v8.
+    version: 3,
+    apply(db) {
+      db.exec(VERSION_3);
     },
   },
 ];

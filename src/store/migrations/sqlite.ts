@@ -169,6 +169,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    ALTER TABLE deliveries ADD COLUMN lease_expires_at INTEGER;
    CREATE INDEX jobs_by_lease ON jobs (lease_owner);
    CREATE INDEX deliveries_by_lease ON deliveries (lease_owner);`,
+  // v8: storage commitment reports that reached a node other than the one waiting for them (a PACS sends its report
+  // to the gateway's AE, behind a load balancer any receive node): kept here until the waiting node takes them.
+  `CREATE TABLE commitment_reports (
+     transaction_uid TEXT PRIMARY KEY,
+     report          TEXT NOT NULL,
+     received_at     INTEGER NOT NULL,
+     received_by     TEXT NOT NULL
+   );
+   CREATE INDEX commitment_reports_by_age ON commitment_reports (received_at);`,
 ];
 
 /**

@@ -43,6 +43,7 @@ test('a file left at version 2 by an older release (made with the first 2 migrat
     'audit_events',
     'audit_forwarding',
     'cluster',
+    'commitment_reports',
     'deliveries',
     'delivery_attempts',
     'instances',
