@@ -115,27 +115,25 @@ export class CommitmentRegistry {
    */
   report(report: CommitmentReport): boolean {
     if (this.settle(report.transactionUid, { kind: 'reported', report })) return true;
-    if (this.relay !== undefined) {
-      this.relay.put(report, this.now());
-      this.options.logger.info('storage commitment report kept in the store for the node that waits for it', {
-        event: 'DIMSE-1208',
-        transactionUid: report.transactionUid,
-        callingAe: report.callingAe,
-        peer: report.peer,
-        via: report.via,
-        committed: report.committed.length,
-        failed: report.failed.length,
-      });
-      return true;
-    }
-    this.options.logger.warn('storage commitment report for no waiting transaction; answered success', {
-      event: 'DIMSE-1204',
+    const what = {
       transactionUid: report.transactionUid,
       callingAe: report.callingAe,
       peer: report.peer,
       via: report.via,
       committed: report.committed.length,
       failed: report.failed.length,
+    };
+    if (this.relay !== undefined) {
+      this.relay.put(report, this.now());
+      this.options.logger.info('storage commitment report kept in the store for the node that waits for it', {
+        event: 'DIMSE-1208',
+        ...what,
+      });
+      return true;
+    }
+    this.options.logger.warn('storage commitment report for no waiting transaction; answered success', {
+      event: 'DIMSE-1204',
+      ...what,
     });
     return false;
   }
