@@ -25,7 +25,8 @@ export interface SyslogPort {
 }
 
 export interface AuditForwarderOptions {
-  forwarding: Pick<AuditForwarding, 'open' | 'next' | 'advance' | 'backlog'>;
+  forwarding: Pick<AuditForwarding, 'open' | 'next' | 'advance' | 'backlog'> &
+    Partial<Pick<AuditForwarding, 'lead' | 'unlead'>>;
   sender: SyslogPort;
   header: SyslogHeader;
   source: AtnaSource;
@@ -57,6 +58,8 @@ export class AuditForwarder implements Stage {
   private down: { since: number; reason: string } | undefined;
   private sent = 0;
   private skipped = 0;
+  /** The wait before the next try while the repository is down (doubles up to retryMaxMs). */
+  private retryMs = 0;
   private readonly now: () => number;
 
   constructor(private readonly options: AuditForwarderOptions) {
@@ -116,61 +119,88 @@ export class AuditForwarder implements Stage {
   }
 
   private async run(): Promise<void> {
-    const batch = this.options.batch ?? 100;
-    const initial = this.options.retryInitialMs ?? 1_000;
-    let retryMs = initial;
+    const { forwarding } = this.options;
+    const pollMs = this.options.pollMs ?? 1_000;
+    this.retryMs = this.options.retryInitialMs ?? 1_000;
     while (!this.stopping) {
-      const rows = this.options.forwarding.next(batch);
-      if (rows.length === 0) {
-        await this.pause(this.options.pollMs ?? 1_000);
+      // Nodes sharing one PostgreSQL store share the cursor: one forwards at a time, the others look again later.
+      if (!this.lead()) {
+        await this.pause(pollMs);
         continue;
       }
-      for (const row of rows) {
-        if (this.stopping) return;
-        const body = atnaMessage(row, this.options.source);
-        const message = formatSyslog(
-          {
-            at: row.at,
-            severity: row.outcome === 'success' ? SEVERITY_SUCCESS : SEVERITY_FAILURE,
-            msgId: ATNA_MSGID,
-            sequenceId: row.id,
-            body,
-          },
-          this.options.header,
-        );
+      let idle: boolean;
+      try {
+        idle = await this.pass();
+      } finally {
         try {
-          await this.options.sender.send(message);
-        } catch (error) {
-          if (error instanceof GatewayError && error.code === 'AUDIT_MESSAGE_TOO_LARGE') {
-            // Retrying cannot help, and holding it would stop every later row: skip it loudly.
-            this.options.logger.error('an audit message does not fit its transport; skipped', {
-              event: 'GATEWAY-7504',
-              auditId: row.id,
-              bytes: message.length,
-              error: describeError(error),
-            });
-            this.options.forwarding.advance(row.id, this.now());
-            this.skipped += 1;
-            continue;
-          }
-          this.markDown(error);
-          await this.pause(retryMs);
-          retryMs = Math.min(retryMs * 2, this.options.retryMaxMs ?? 60_000);
-          break; // re-read from the cursor: the failed row is sent first
-        }
-        this.options.forwarding.advance(row.id, this.now());
-        this.sent += 1;
-        retryMs = initial;
-        if (this.down !== undefined) {
-          this.options.logger.info('the audit repository is reachable again', {
-            event: 'GATEWAY-7503',
-            repository: this.options.sender.description,
-            downSince: new Date(this.down.since).toISOString(),
-          });
-          this.down = undefined;
+          forwarding.unlead?.();
+        } catch {
+          // The store out of reach: the session (and its lock) is gone with the connection anyway.
         }
       }
+      if (idle) await this.pause(pollMs);
     }
+  }
+
+  private lead(): boolean {
+    try {
+      return this.options.forwarding.lead?.() ?? true;
+    } catch {
+      // The store out of reach: nothing can be read either; tried again at the next look.
+      return false;
+    }
+  }
+
+  /** Sends the next rows from the cursor, in order; true when there were none. */
+  private async pass(): Promise<boolean> {
+    const rows = this.options.forwarding.next(this.options.batch ?? 100);
+    if (rows.length === 0) return true;
+    for (const row of rows) {
+      if (this.stopping) return false;
+      const body = atnaMessage(row, this.options.source);
+      const message = formatSyslog(
+        {
+          at: row.at,
+          severity: row.outcome === 'success' ? SEVERITY_SUCCESS : SEVERITY_FAILURE,
+          msgId: ATNA_MSGID,
+          sequenceId: row.id,
+          body,
+        },
+        this.options.header,
+      );
+      try {
+        await this.options.sender.send(message);
+      } catch (error) {
+        if (error instanceof GatewayError && error.code === 'AUDIT_MESSAGE_TOO_LARGE') {
+          // Retrying cannot help, and holding it would stop every later row: skip it loudly.
+          this.options.logger.error('an audit message does not fit its transport; skipped', {
+            event: 'GATEWAY-7504',
+            auditId: row.id,
+            bytes: message.length,
+            error: describeError(error),
+          });
+          this.options.forwarding.advance(row.id, this.now());
+          this.skipped += 1;
+          continue;
+        }
+        this.markDown(error);
+        await this.pause(this.retryMs);
+        this.retryMs = Math.min(this.retryMs * 2, this.options.retryMaxMs ?? 60_000);
+        return false; // re-read from the cursor: the failed row is sent first
+      }
+      this.options.forwarding.advance(row.id, this.now());
+      this.sent += 1;
+      this.retryMs = this.options.retryInitialMs ?? 1_000;
+      if (this.down !== undefined) {
+        this.options.logger.info('the audit repository is reachable again', {
+          event: 'GATEWAY-7503',
+          repository: this.options.sender.description,
+          downSince: new Date(this.down.since).toISOString(),
+        });
+        this.down = undefined;
+      }
+    }
+    return false;
   }
 
   private markDown(error: unknown): void {

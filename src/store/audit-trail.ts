@@ -65,6 +65,14 @@ interface AuditRow {
   detail: string | null;
 }
 
+/** PostgreSQL advisory lock: audit entries are numbered in commit order across nodes (AuditTrail.record). */
+export const AUDIT_ORDER_LOCK_KEY = 0x6378726175646974n;
+/**
+ * PostgreSQL advisory lock (session, two 32-bit keys: this and the channel's hash): one node at a time forwards a
+ * channel's rows (AuditForwarding.lead).
+ */
+const AUDIT_FORWARD_LOCK_CLASS = 0x63787277;
+
 /** The longest detail kept: a trail entry is a line an admin reads, not a dump. */
 const DETAIL_MAX = 2000;
 
@@ -76,8 +84,20 @@ const DETAIL_MAX = 2000;
 export class AuditTrail {
   constructor(private readonly db: SqlDatabase) {}
 
-  /** Appends one entry; returns its id. `"user"` is quoted: a reserved word in PostgreSQL (CURRENT_USER). */
+  /**
+   * Appends one entry; returns its id. `"user"` is quoted: a reserved word in PostgreSQL (CURRENT_USER).
+   * On PostgreSQL the entries of concurrent transactions (several nodes) take their ids in the order they commit:
+   * each takes AUDIT_ORDER_LOCK_KEY until its transaction ends, so no entry commits with an id below one already
+   * visible, and the forwarder's cursor ("every id above the last sent") never passes over one that commits late.
+   */
   record(e: AuditRecord, now: number): number {
+    return this.db.transaction(() => {
+      if (this.db.dialect === 'postgres') this.db.prepare('SELECT pg_advisory_xact_lock(?)').get(AUDIT_ORDER_LOCK_KEY);
+      return this.insert(e, now);
+    })();
+  }
+
+  private insert(e: AuditRecord, now: number): number {
     const result = this.db
       .prepare(
         `INSERT INTO audit_events (at, category, action, "user", role, address, target, outcome, before, after, detail)
@@ -162,6 +182,34 @@ export class AuditForwarding {
     private readonly db: SqlDatabase,
     readonly channel: string,
   ) {}
+
+  /**
+   * Whether this node may forward now. Several nodes share the cursor: on PostgreSQL one forwards at a time, under a
+   * session advisory lock per channel taken for one pass (`unlead` after it), so that two nodes never both read the
+   * same rows before either advances. A node that dies mid-pass loses the lock with its connection. SQLite: one node.
+   */
+  lead(): boolean {
+    if (this.db.dialect !== 'postgres') return true;
+    const row = this.db
+      .prepare('SELECT pg_try_advisory_lock(?, ?) AS ok')
+      .get(AUDIT_FORWARD_LOCK_CLASS, this.channelKey()) as {
+      ok: boolean;
+    };
+    return row.ok;
+  }
+
+  /** Ends a pass that lead() allowed. */
+  unlead(): void {
+    if (this.db.dialect !== 'postgres') return;
+    this.db.prepare('SELECT pg_advisory_unlock(?, ?)').get(AUDIT_FORWARD_LOCK_CLASS, this.channelKey());
+  }
+
+  /** The channel as the lock's second key (a 32-bit hash of its name). */
+  private channelKey(): number {
+    let hash = 0;
+    for (const c of this.channel) hash = (Math.imul(hash, 31) + c.charCodeAt(0)) | 0;
+    return hash;
+  }
 
   /** Creates the cursor at the newest row when the channel has none; returns its position. */
   open(now: number): number {

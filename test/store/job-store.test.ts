@@ -12,8 +12,8 @@ import { engineTests } from './engines.js';
 
 const forEachEngine = engineTests(test);
 
-/** Without version 7's nodes table and lease columns (for files taken back to an older version). */
-const WITHOUT_NODES = `DROP INDEX jobs_by_lease; DROP INDEX deliveries_by_lease; DROP TABLE nodes;
+/** Without version 7's nodes table and lease columns, nor version 8's commitment reports (for files taken back). */
+const WITHOUT_NODES = `DROP TABLE commitment_reports; DROP INDEX jobs_by_lease; DROP INDEX deliveries_by_lease; DROP TABLE nodes;
   ALTER TABLE jobs DROP COLUMN lease_owner; ALTER TABLE jobs DROP COLUMN lease_expires_at;
   ALTER TABLE deliveries DROP COLUMN lease_owner; ALTER TABLE deliveries DROP COLUMN lease_expires_at;`;
 
