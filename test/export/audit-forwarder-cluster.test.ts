@@ -2,12 +2,11 @@
 // the forwarder's cursor never passes over one that commits late, and one node at a time forwards, so no row is sent
 // twice by two nodes reading the same rows.
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { AuditForwarder, type SyslogPort } from '../../src/export/audit-forwarder.js';
 import type { Logger } from '../../src/logging/logger.js';
 import { AUDIT_ORDER_LOCK_KEY, AuditForwarding, AuditTrail, type AuditRecord } from '../../src/store/audit-trail.js';
 import { openStore, type StoreLocation } from '../../src/store/open-store.js';
-import { startPostgres, type PostgresUnderTest } from '../helpers/postgres.js';
+import { otherSession, startPostgres, type PostgresUnderTest } from '../helpers/postgres.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 let cluster: PostgresUnderTest | undefined;
@@ -47,34 +46,12 @@ test.serial(
     t.is(forwarding.open(1), 0);
     // The other node records an entry and its transaction stays open a moment (psql: another session), as
     // AuditTrail.record does it there: the order lock, then the insert.
-    const other = spawn(
-      'psql',
-      [
-        where.url,
-        '-v',
-        'ON_ERROR_STOP=1',
-        '-c',
-        `BEGIN;
-         SELECT pg_advisory_xact_lock(${AUDIT_ORDER_LOCK_KEY.toString()});
-         INSERT INTO audit_events (at, category, action, "user", role, address, target, outcome)
-           VALUES (1000, 'dicom', 'association.accepted', 'OTHER_NODE', NULL, '127.0.0.1', NULL, 'success');
-         SELECT pg_sleep(1.5);
-         COMMIT;`,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    other.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => other.on('exit', resolve));
-    await waitUntil(
-      () =>
-        store.connection
-          .prepare(
-            `SELECT 1 AS one FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-             WHERE c.relname = 'audit_events' AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()`,
-          )
-          .get() !== undefined,
-      'the other session inserting its entry',
+    const other = await otherSession(
+      where.url,
+      `SELECT pg_advisory_xact_lock(${AUDIT_ORDER_LOCK_KEY.toString()});
+       INSERT INTO audit_events (at, category, action, "user", role, address, target, outcome)
+         VALUES (1000, 'dicom', 'association.accepted', 'OTHER_NODE', NULL, '127.0.0.1', NULL, 'success')`,
+      { table: 'audit_events', holdSeconds: 1.5, db: store.connection },
     );
 
     // This node's entry waits for the other's commit, then takes the next id. The forwarder reads at once (and
@@ -83,7 +60,7 @@ test.serial(
     const first = forwarding.next(10);
     const last = first.at(-1);
     if (last !== undefined) forwarding.advance(last.id, 3000);
-    t.is(await exited, 0, stderr);
+    t.is(await other.exited, 0, other.stderr());
     const rows = [...first, ...forwarding.next(10)];
     t.deepEqual(
       rows.map((r) => r.user),

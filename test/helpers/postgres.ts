@@ -6,6 +6,7 @@
 // fsync is off: these clusters hold test data only, and a test must not wait on the disk (never in production).
 //
 // One cluster per test file; each test asks for a fresh database (createDatabase), so tests run side by side.
+import { spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -161,4 +162,43 @@ export async function startPostgres(start: PostgresStartOptions = {}): Promise<P
       }
     },
   };
+}
+
+/** Another node's transaction, held open by a psql session (another process) while the test goes on. */
+export interface OtherSession {
+  /** Resolves with psql's exit code once the transaction is over; `stderr` then says why if it failed. */
+  readonly exited: Promise<number | null>;
+  readonly stderr: () => string;
+}
+
+/**
+ * Runs `statements` in one transaction on `url` in a psql session, holds it open for `holdSeconds` (pg_sleep), then
+ * commits; resolves once that session holds a RowExclusiveLock on `table` (its write has begun), as seen from `db`.
+ */
+export async function otherSession(
+  url: string,
+  statements: string,
+  options: { table: string; holdSeconds: number; db: { prepare(sql: string): { get(): unknown } } },
+): Promise<OtherSession> {
+  const child = spawn(
+    'psql',
+    [url, '-v', 'ON_ERROR_STOP=1', '-c', `BEGIN; ${statements}; SELECT pg_sleep(${options.holdSeconds}); COMMIT;`],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const holding = (): boolean =>
+    options.db
+      .prepare(
+        `SELECT 1 AS one FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+         WHERE c.relname = '${options.table}' AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()`,
+      )
+      .get() !== undefined;
+  const deadline = Date.now() + 30_000;
+  while (!holding()) {
+    if (Date.now() > deadline) throw new Error(`the other session never wrote to ${options.table}: ${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { exited, stderr: () => stderr };
 }

@@ -1,5 +1,4 @@
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,8 +6,7 @@ import { purgeFinishedStudies, purgeStudy } from '../../src/maintenance/retentio
 import { openStore, type StoreLocation } from '../../src/store/open-store.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
 import { engineTests } from '../store/engines.js';
-import { startPostgres } from '../helpers/postgres.js';
-import { waitUntil } from '../helpers/wait-until.js';
+import { otherSession, startPostgres } from '../helpers/postgres.js';
 
 const forEachEngine = engineTests(test);
 
@@ -168,41 +166,19 @@ test('[postgres] a node recording an image of the study while another purges it:
   deliveredStudy('7.7');
   const late = fileOf('7.7', '7.7.2');
   // The other node's recordInstance, its transaction held open for a moment (psql: another process, another session).
-  const other = spawn(
-    'psql',
-    [
-      url,
-      '-v',
-      'ON_ERROR_STOP=1',
-      '-c',
-      `BEGIN;
-       INSERT INTO instances (sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid,
-         transfer_syntax_uid, path, size_bytes, calling_ae, called_ae, source_ip, association_id, attributes, received_at)
-         VALUES ('7.7.2', '1.2.840.10008.5.1.4.1.1.1.1', '7.7', NULL, '1.2.840.10008.1.2.1', '${late}', 1, 'A', 'B',
-           '127.0.0.1', 'y', '{}', 20000);
-       UPDATE studies SET instance_count = instance_count + 1, last_received_at = 20000, state = 'receiving',
-         revision = revision + 1 WHERE study_instance_uid = '7.7';
-       SELECT pg_sleep(1.5);
-       COMMIT;`,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  other.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => other.on('exit', resolve));
-  await waitUntil(
-    () =>
-      store.connection
-        .prepare(
-          `SELECT 1 AS one FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-           WHERE c.relname = 'studies' AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()`,
-        )
-        .get() !== undefined,
-    'the other session holding its transaction',
+  const other = await otherSession(
+    url,
+    `INSERT INTO instances (sop_instance_uid, sop_class_uid, study_instance_uid, series_instance_uid,
+       transfer_syntax_uid, path, size_bytes, calling_ae, called_ae, source_ip, association_id, attributes, received_at)
+       VALUES ('7.7.2', '1.2.840.10008.5.1.4.1.1.1.1', '7.7', NULL, '1.2.840.10008.1.2.1', '${late}', 1, 'A', 'B',
+         '127.0.0.1', 'y', '{}', 20000);
+     UPDATE studies SET instance_count = instance_count + 1, last_received_at = 20000, state = 'receiving',
+       revision = revision + 1 WHERE study_instance_uid = '7.7'`,
+    { table: 'studies', holdSeconds: 1.5, db: store.connection },
   );
 
   t.false(purgeStudy(store.connection, spool, '7.7', 10_000), 'reopened by the time the purge holds the row');
-  t.is(await exited, 0, stderr);
+  t.is(await other.exited, 0, other.stderr());
   t.like(
     store.listStudies().find((st) => st.studyInstanceUid === '7.7'),
     { state: 'receiving', revision: 1 },
