@@ -182,7 +182,13 @@ export class Gateway {
       studiesReady: ready,
     });
 
-    await this.startModels();
+    // A node without the analyze role never runs a model: it loads none (a DenseNet-201 is hundreds of MB per worker).
+    if (config.cluster.roles.includes('analyze')) await this.startModels();
+    else
+      logger.info('no model loaded: this node does not analyse (cluster.roles)', {
+        event: 'ANALYSIS-5018',
+        roles: config.cluster.roles,
+      });
     this.stages.push(this.analysisStage());
     const destinations = createDestinations(config.destinations, config.dicom.aeTitle, logger, audit, this.commitments);
     await this.startStage(this.exportStage(destinations));
@@ -501,6 +507,8 @@ export class Gateway {
   }
 
   private modelStatuses(): ModelStatus[] {
+    // A node that does not analyse has no model to report (none is missing there).
+    if (!this.config.cluster.roles.includes('analyze')) return [];
     return Object.keys(this.config.models).map((name) => modelStatus(name, this.models.get(name)));
   }
 

@@ -80,3 +80,36 @@ test('a receive node listens on dicom.port', async (t) => {
   t.like(await gateway.start(), { port: running.dicom.port });
   t.true(await accepts(running.dicom.port));
 });
+
+test('a deliver node loads no model (ANALYSIS-5018) and its /healthz lists none, healthy', async (t) => {
+  const running = await config(['deliver']);
+  const { logger, lines } = capture();
+  const gateway = new Gateway(running, logger);
+  t.teardown(() => gateway.stop());
+  await gateway.start();
+  t.like(
+    lines.find((l) => l['event'] === 'ANALYSIS-5018'),
+    { level: 'info', roles: ['deliver'] },
+  );
+  t.false(
+    lines.some((l) => l['event'] === 'ANALYSIS-5001'),
+    'no inference pool started',
+  );
+  const url = String(lines.find((l) => l['event'] === 'GATEWAY-7010')?.['url']);
+  const health = await fetch(url);
+  const body = (await health.json()) as { problems: string[]; checks: { models: unknown[] } };
+  t.is(health.status, 200, JSON.stringify(body.problems));
+  t.deepEqual(body.checks.models, []);
+});
+
+test('an analyze node loads its models and /healthz lists them', async (t) => {
+  const running = await config(['analyze']);
+  const { logger, lines } = capture();
+  const gateway = new Gateway(running, logger);
+  t.teardown(() => gateway.stop());
+  await gateway.start();
+  t.false(lines.some((l) => l['event'] === 'ANALYSIS-5018'));
+  const url = String(lines.find((l) => l['event'] === 'GATEWAY-7010')?.['url']);
+  const body = (await (await fetch(url)).json()) as { checks: { models: Array<{ name: string; loaded: boolean }> } };
+  t.like(body.checks.models, [{ name: 'tiny', loaded: true }]);
+});

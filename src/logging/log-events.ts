@@ -238,6 +238,10 @@ export const LOG_EVENTS = {
     level: 'info',
     meaning: 'A heatmap SC was scaled down to fit secondaryCapture.maxBytes (sizes before and after).',
   },
+  'ANALYSIS-5018': {
+    level: 'info',
+    meaning: 'No model was loaded: this node does not have the analyze role (cluster.roles).',
+  },
   // EXPORT
   'EXPORT-6001': { level: 'info', meaning: 'Objects were stored in a PACS destination.' },
   'EXPORT-6002': { level: 'info', meaning: 'A result was reported to a RIS destination.' },
