@@ -477,6 +477,7 @@ export class Gateway {
         wake: () => this.pipeline?.wake(),
         reload: (next, trigger) => this.reload(next, trigger),
         lastReload: () => this.lastReloadRecord,
+        nodes,
         version: this.options.version ?? 'unknown',
         startedAt: this.startedAt,
         logger,

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { runCli, startGateway } from './helpers/gateway-process.js';
+import { ConsoleClient } from './helpers/console-client.js';
+import { addConsoleUser, runCli, startGateway, writeGatewayConfig } from './helpers/gateway-process.js';
 import { tinyModelDir } from './helpers/tiny-densenet.js';
 
 // Drain on the real daemon: its /healthz shows the cluster part with this node; `cxr-gateway drain` (a second
@@ -59,4 +60,36 @@ test('a drained daemon answers /healthz 503 with why, shows draining in /metrics
   t.is(back.code, 200, JSON.stringify(back.body.problems));
   t.is((await fetch(`${base}/readyz`)).status, 200);
   t.regex(await (await fetch(`${base}/metrics`)).text(), /^cxr_cluster_nodes\{state="alive"\} 1$/m);
+});
+
+test('an admin drains the node from the console API: /readyz 503, audited as that user; undone the same way', async (t) => {
+  const setup = await writeGatewayConfig({
+    models: { demo: tinyModelDir() },
+    inference: { workers: 1, backend: 'wasm' },
+    cluster: { nodeName: 'gw-console-drain' },
+  } as never);
+  t.is(await addConsoleUser(setup.configPath, 'alice', 'admin', 'correct horse battery staple'), 0);
+  const gateway = await startGateway({}, setup);
+  t.teardown(() => gateway.stop());
+  const ready = await gateway.waitForLog((l) => l.event === 'GATEWAY-7010', 'the admin port');
+  const base = new URL(String(ready.url)).origin;
+  const api = new ConsoleClient(base);
+  await api.logIn('alice', 'correct horse battery staple');
+  const path = '/api/v1/cluster/nodes/{name}/drain';
+
+  const drained = await api.post(path, { name: 'gw-console-drain' }, { draining: true });
+  t.is(drained.status, 200, drained.bytes.toString());
+  t.like(drained.json, { node: 'gw-console-drain', draining: true });
+  t.is((await fetch(`${base}/readyz`)).status, 503);
+  const audit = await api.get<{ items: Array<{ action: string; user: string; target: string }> }>(
+    '/api/v1/audit',
+    {},
+    'action=node.drain',
+  );
+  t.like(audit.json.items[0], { action: 'node.drain', user: 'alice', target: 'gw-console-drain' });
+  t.is((await api.post(path, { name: 'gw-nobody' }, { draining: true })).status, 404);
+
+  const undone = await api.post(path, { name: 'gw-console-drain' }, { draining: false });
+  t.like(undone.json, { draining: false });
+  t.is((await fetch(`${base}/readyz`)).status, 200);
 });

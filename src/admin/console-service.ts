@@ -18,6 +18,7 @@ import {
   type StudyRowsOut,
 } from '../store/console-queries.js';
 import type { DeliveryKind } from '../store/pipeline-store.js';
+import type { NodeRegistry } from '../store/nodes.js';
 import {
   ConsoleRefusal,
   type Actor,
@@ -35,6 +36,7 @@ import {
   type JobImageStory,
   type JobListItem,
   type JobStory,
+  type NodeDrainResult,
   type Page,
   type PageRequest,
   type RulesValidation,
@@ -73,6 +75,8 @@ export interface ConsoleServiceOptions {
   reload: (next: GatewayConfig, trigger: string) => Promise<ReloadRecord>;
   lastReload: () => ReloadRecord | undefined;
   probe?: (destination: ProbedDestination, callingAeTitle: string) => Promise<ProbeResult>;
+  /** The cluster's nodes in the store (drain); without it every drain is a 404. */
+  nodes?: Pick<NodeRegistry, 'setDraining' | 'leasesHeld'>;
   now?: () => number;
   version: string;
   startedAt: number;
@@ -288,6 +292,39 @@ export class ConsoleService implements ConsoleBackend {
     });
     if (released.length > 0) this.o.wake();
     return released.map(deliveryItem);
+  }
+
+  drainNode(name: string, draining: boolean, actor: Actor): NodeDrainResult {
+    requireAdmin(actor);
+    const action = draining ? 'node.drain' : 'node.undrain';
+    return this.auditRefusal(actor, action, name, () => {
+      const nodes = this.o.nodes;
+      if (nodes === undefined || !nodes.setDraining(name, draining))
+        throw new ConsoleRefusal(404, 'NODE_UNKNOWN', `no node named '${name}' has registered in the job store`);
+      const now = this.now();
+      this.o.audit.record(
+        {
+          category: 'admin',
+          action,
+          user: actor.user,
+          role: actor.role,
+          address: actor.address,
+          target: name,
+          outcome: 'success',
+          after: { draining },
+        },
+        now,
+      );
+      const holds = nodes.leasesHeld(now).get(name) ?? { jobs: 0, deliveries: 0 };
+      this.o.logger.info(draining ? 'node drained from the console' : 'node claims work again (console)', {
+        event: 'ADMIN-7207',
+        user: actor.user,
+        node: name,
+        draining,
+        ...holds,
+      });
+      return { node: name, draining, holds };
+    });
   }
 
   discardDelivery(id: number, reason: string, actor: Actor): DeliveryListItem {

@@ -295,6 +295,13 @@ export class ConsoleRefusal extends Error {
   }
 }
 
+/** A node drained or undrained, and what it still holds (live leases) at that moment. */
+export interface NodeDrainResult {
+  node: string;
+  draining: boolean;
+  holds: { jobs: number; deliveries: number };
+}
+
 /** What the console reads and does. Implemented by console-service.ts; admin-server.ts only calls it. */
 export interface ConsoleBackend {
   dashboard(): Dashboard;
@@ -320,6 +327,11 @@ export interface ConsoleBackend {
   reprocessStudy(studyInstanceUid: string, actor: Actor): { jobId: number; revision: number };
   /** C-ECHO (DICOM) or an MLLP connect (RIS) to a configured destination; 404 unknown, folders: a write check. */
   echoDestination(name: string, actor: Actor): Promise<EchoResult>;
+  /**
+   * Drains a cluster node (it claims no new work and finishes what it holds) or, with `draining` false, lets it
+   * claim again: as `cxr-gateway drain`. 404 for a node that never registered in the store.
+   */
+  drainNode(name: string, draining: boolean, actor: Actor): NodeDrainResult;
 
   runningConfig(): RunningConfig;
   rules(): unknown[];

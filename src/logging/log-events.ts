@@ -358,6 +358,10 @@ export const LOG_EVENTS = {
     meaning: 'A rule set was applied from the console: config file written (previous kept as a backup) and reloaded.',
   },
   'ADMIN-7206': { level: 'warn', meaning: 'Applying a rule set from the console was refused; nothing changed.' },
+  'ADMIN-7207': {
+    level: 'info',
+    meaning: 'A cluster node was drained (or let claim work again) from the console; what it still holds.',
+  },
   'ADMIN-7208': {
     level: 'error',
     meaning: "The store watch could not read the job store's data_version; changes by the CLI wait for the next event.",

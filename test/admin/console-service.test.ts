@@ -25,6 +25,8 @@ import {
   type StudyRowsOut,
 } from '../../src/store/console-queries.js';
 import type { DeliveryState } from '../../src/store/pipeline-store.js';
+import { JobStore } from '../../src/store/job-store.js';
+import { NodeRegistry } from '../../src/store/nodes.js';
 import { makeImageFile } from '../helpers/dicom-factory.js';
 import { writtenResult } from '../helpers/pipeline-harness.js';
 import { CLASSIFICATION, CREATED_AT, EXPLANATION, MODEL } from '../reporting/reporting-fixtures.js';
@@ -609,4 +611,32 @@ test('applyRules: written, reloaded with the console as trigger, audited with be
   // The audit page parses what the trail stored.
   const page = s.audit({ offset: 0, limit: 10 });
   t.deepEqual(page.items[0]?.after, candidate);
+});
+
+test('drainNode: an admin drains a registered node and undoes it, each audited; unknown or no registry is 404; a viewer 403', (t) => {
+  const store = JobStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'console-drain-')), 'jobs.sqlite'));
+  t.teardown(() => store.close());
+  const nodes = new NodeRegistry(store.connection);
+  nodes.register('gw-2', ['analyze'], NOW - 1000);
+  const { s, audit } = service({ nodes });
+  t.deepEqual(s.drainNode('gw-2', true, ADMIN), { node: 'gw-2', draining: true, holds: { jobs: 0, deliveries: 0 } });
+  t.like(nodes.list(), [{ name: 'gw-2', draining: true }]);
+  t.like(audit.entries.at(-1), {
+    action: 'node.drain',
+    user: 'alice',
+    role: 'admin',
+    target: 'gw-2',
+    outcome: 'success',
+    after: { draining: true },
+  });
+  t.like(s.drainNode('gw-2', false, ADMIN), { draining: false });
+  t.like(nodes.list(), [{ name: 'gw-2', draining: false }]);
+  t.like(audit.entries.at(-1), { action: 'node.undrain', outcome: 'success' });
+
+  const unknown = t.throws(() => s.drainNode('gw-9', true, ADMIN), { instanceOf: ConsoleRefusal });
+  t.like(unknown, { status: 404, code: 'NODE_UNKNOWN' });
+  t.like(audit.entries.at(-1), { action: 'node.drain', target: 'gw-9', outcome: 'failure' });
+  t.is(t.throws(() => s.drainNode('gw-2', true, VIEWER), { instanceOf: ConsoleRefusal })?.status, 403);
+  t.like(nodes.list(), [{ name: 'gw-2', draining: false }], 'nothing changed');
+  t.is(t.throws(() => service().s.drainNode('gw-2', true, ADMIN), { instanceOf: ConsoleRefusal })?.status, 404);
 });

@@ -265,6 +265,21 @@ export function registerApiRoutes(app: FastifyInstance, context: ConsoleContext)
     async (request) => backend.discardDelivery(request.params.id, request.body.reason, actorOf(request)),
   );
 
+  app.post<{ Params: { name: string }; Body: { draining: boolean } }>(
+    `${v1}/cluster/nodes/:name/drain`,
+    {
+      preHandler: act,
+      schema: {
+        summary: 'Drain a cluster node before maintenance (draining: false lets it claim work again)',
+        tags: ['cluster'],
+        params: S.nodeParams,
+        body: S.drainBody,
+        response: { 200: S.drainResult, ...e4act },
+      },
+    },
+    async (request) => backend.drainNode(request.params.name, request.body.draining, actorOf(request)),
+  );
+
   app.post<{ Params: { uid: string } }>(
     `${v1}/studies/:uid/reprocess`,
     {

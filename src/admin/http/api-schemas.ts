@@ -89,6 +89,8 @@ export const studyParams = object({ uid });
 export const overlayParams = object({ jobId: { type: 'integer', minimum: 1 }, sop: uid });
 export const deliveryParams = object({ id: { type: 'integer', minimum: 1 } });
 export const destinationParams = object({ name });
+export const nodeParams = object({ name });
+export const drainBody = { ...object({ draining: bool }), additionalProperties: false };
 
 export const discardBody = {
   ...object({ reason: { type: 'string', minLength: 1, maxLength: 500 } }),
@@ -289,6 +291,7 @@ export const auditEntry = object({
 export const echoResult = object({ destination: str, ok: bool, ms: num, detail: str });
 export const releaseResult = object({ released: { type: 'array', items: deliveryListItem } });
 export const reprocessResult = object({ jobId: int, revision: int });
+export const drainResult = object({ node: str, draining: bool, holds: object({ jobs: int, deliveries: int }) });
 export const sessionInfo = object({
   user: str,
   role: { type: 'string', enum: ['viewer', 'admin'] },

@@ -150,6 +150,27 @@ test('release every parked delivery of a destination; an unknown destination is 
   t.like(await unknown.json(), { error: 'DESTINATION_UNKNOWN' });
 });
 
+test('drain a cluster node and let it claim again, audited; an unknown node is 404, a body without draining 400', async (t) => {
+  const c = await startConsole(t);
+  const admin = await c.login('alice', 'correct horse');
+  const drained = await admin.act('/api/v1/cluster/nodes/gw-1/drain', { draining: true });
+  t.is(drained.status, 200);
+  t.deepEqual(await drained.json(), { node: 'gw-1', draining: true, holds: { jobs: 0, deliveries: 0 } });
+  t.is(c.backend.nodes.get('gw-1'), true);
+  t.like(c.backend.auditTrail.at(-1), { action: 'node.drain', user: 'alice', target: 'gw-1' });
+  const undone = await admin.act('/api/v1/cluster/nodes/gw-1/drain', { draining: false });
+  t.like(await undone.json(), { draining: false });
+  t.is(c.backend.nodes.get('gw-1'), false);
+
+  const actions = c.backend.actions.length;
+  const unknown = await admin.act('/api/v1/cluster/nodes/gw-9/drain', { draining: true });
+  t.is(unknown.status, 404);
+  t.like(await unknown.json(), { error: 'NODE_UNKNOWN' });
+  t.is((await admin.act('/api/v1/cluster/nodes/gw-1/drain', {})).status, 400);
+  t.is((await admin.act('/api/v1/cluster/nodes/gw-1/drain', { draining: 'yes' })).status, 400);
+  t.is(c.backend.actions.length, actions, 'refusals changed nothing');
+});
+
 test('discard needs a reason; discards a parked delivery with it; refuses a delivered one (409)', async (t) => {
   const c = await startConsole(t);
   const admin = await c.login('alice', 'correct horse');
@@ -234,6 +255,7 @@ const ACTIONS: Array<[string, unknown]> = [
   ['/api/v1/studies/1.2.3.1/reprocess', {}],
   ['/api/v1/destinations/pacs-main/echo', {}],
   ['/api/v1/rules/apply', { rules: [{ name: 'ignore-all', action: { ignore: true } }] }],
+  ['/api/v1/cluster/nodes/gw-1/drain', { draining: true }],
 ];
 
 test('a viewer is refused every action with 403 ROLE_FORBIDDEN, audited, and nothing changes', async (t) => {
@@ -306,6 +328,7 @@ test('/api/openapi.json is an OpenAPI 3 document listing every API route with a 
     'POST /api/v1/deliveries/{id}/discard',
     'POST /api/v1/studies/{uid}/reprocess',
     'POST /api/v1/destinations/{name}/echo',
+    'POST /api/v1/cluster/nodes/{name}/drain',
     'GET /api/v1/rules',
     'POST /api/v1/rules/validate',
     'POST /api/v1/rules/dry-run',

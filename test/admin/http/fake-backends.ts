@@ -21,6 +21,7 @@ import {
   type JobFilter,
   type JobListItem,
   type JobStory,
+  type NodeDrainResult,
   type Page,
   type Role,
   type RoutingOutcome,
@@ -402,6 +403,16 @@ export class FakeConsole implements ConsoleBackend {
     });
     this.audited(actor, 'delivery.release', `delivery ${id}`, before, this.item(d));
     return [this.item(d)];
+  }
+
+  /** Nodes of the fake cluster and whether each drains. */
+  readonly nodes = new Map<string, boolean>([['gw-1', false]]);
+
+  drainNode(name: string, draining: boolean, actor: Actor): NodeDrainResult {
+    if (!this.nodes.has(name)) throw new ConsoleRefusal(404, 'NODE_UNKNOWN', `no node named '${name}'`);
+    this.nodes.set(name, draining);
+    this.audited(actor, draining ? 'node.drain' : 'node.undrain', name, null, { draining });
+    return { node: name, draining, holds: { jobs: 0, deliveries: 0 } };
   }
 
   releaseDestination(destination: string, actor: Actor): DeliveryListItem[] {
