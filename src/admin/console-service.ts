@@ -301,21 +301,8 @@ export class ConsoleService implements ConsoleBackend {
       const nodes = this.o.nodes;
       if (nodes === undefined || !nodes.setDraining(name, draining))
         throw new ConsoleRefusal(404, 'NODE_UNKNOWN', `no node named '${name}' has registered in the job store`);
-      const now = this.now();
-      this.o.audit.record(
-        {
-          category: 'admin',
-          action,
-          user: actor.user,
-          role: actor.role,
-          address: actor.address,
-          target: name,
-          outcome: 'success',
-          after: { draining },
-        },
-        now,
-      );
-      const holds = nodes.leasesHeld(now).get(name) ?? { jobs: 0, deliveries: 0 };
+      this.recordAs(actor, action, name, { outcome: 'success', after: { draining } });
+      const holds = nodes.leasesHeld(this.now()).get(name) ?? { jobs: 0, deliveries: 0 };
       this.o.logger.info(draining ? 'node drained from the console' : 'node claims work again (console)', {
         event: 'ADMIN-7207',
         user: actor.user,
@@ -361,23 +348,22 @@ export class ConsoleService implements ConsoleBackend {
     try {
       return run();
     } catch (error) {
-      if (error instanceof ConsoleRefusal) {
-        this.o.audit.record(
-          {
-            category: 'admin',
-            action,
-            user: actor.user,
-            role: actor.role,
-            address: actor.address,
-            target,
-            outcome: 'failure',
-            detail: `${error.code}: ${error.message}`,
-          },
-          this.now(),
-        );
-      }
+      if (error instanceof ConsoleRefusal)
+        this.recordAs(actor, action, target, { outcome: 'failure', detail: `${error.code}: ${error.message}` });
       throw error;
     }
+  }
+  /** One admin action's audit entry, as `actor`. */
+  private recordAs(
+    actor: Actor,
+    action: string,
+    target: string,
+    entry: Pick<AuditRecord, 'outcome'> & Partial<Pick<AuditRecord, 'after' | 'detail'>>,
+  ): void {
+    this.o.audit.record(
+      { category: 'admin', action, user: actor.user, role: actor.role, address: actor.address, target, ...entry },
+      this.now(),
+    );
   }
 
   private reprocess(studyInstanceUid: string, actor: Actor): { jobId: number; revision: number } {
