@@ -4,10 +4,10 @@ import dcmjs from 'dcmjs';
 import type { InstanceResult } from '../../src/dimse/storage-scu.js';
 import { PacsDicomDestination, deliveryOutcomeFor } from '../../src/export/pacs-dicom-destination.js';
 import { createLogger, type Logger } from '../../src/logging/logger.js';
-import { makeImageFile, newUid } from '../helpers/dicom-factory.js';
+import { makeImageFile } from '../helpers/dicom-factory.js';
 import { startOrthanc, pngSize, type OrthancUnderTest } from '../helpers/orthanc.js';
 import { datasetBytesOfPart10 } from '../helpers/raw-scu.js';
-import { SECONDARY_CAPTURE_SOP_CLASS_UID, makeSecondaryCapture } from './secondary-capture-fixture.js';
+import { SECONDARY_CAPTURE_SOP_CLASS_UID, studyPair } from './secondary-capture-fixture.js';
 
 const DX_FOR_PRESENTATION = '1.2.840.10008.5.1.4.1.1.1.1';
 
@@ -41,23 +41,6 @@ function destination(overrides: { callingAeTitle?: string } = {}): PacsDicomDest
     },
     logger: quietLogger(),
   });
-}
-
-/** A DX chest image and a heatmap Secondary Capture of its study, as the pipeline will send them. */
-function studyPair() {
-  // Same patient as well as the same study: Orthanc keys a study by PatientID and StudyInstanceUID together,
-  // so a heatmap with another PatientID would land in a study of its own.
-  const patientId = `PID-${newUid().slice(-8)}`;
-  const dx = makeImageFile({ patientId });
-  const sc = makeSecondaryCapture({ studyInstanceUid: dx.studyInstanceUid, patientId });
-  return {
-    dx,
-    sc,
-    items: [
-      { bytes: dx.bytes, label: 'dx' },
-      { bytes: sc.bytes, label: 'heatmap' },
-    ],
-  };
 }
 
 async function orthancId(sopInstanceUid: string): Promise<string> {

@@ -13,11 +13,10 @@ import {
 import { pacsDestinationSchema } from '../../src/config/schema.js';
 import { probeDestination } from '../../src/export/destination-probe.js';
 import { createLogger, type Logger } from '../../src/logging/logger.js';
-import { makeImageFile, newUid } from '../helpers/dicom-factory.js';
 import { startOrthanc, type OrthancUnderTest } from '../helpers/orthanc.js';
 import { freePort } from '../helpers/ports.js';
 import { waitUntil } from '../helpers/wait-until.js';
-import { makeSecondaryCapture } from './secondary-capture-fixture.js';
+import { studyPair } from './secondary-capture-fixture.js';
 
 // STOW-RS against a real Orthanc with Debian's orthanc-dicomweb plugin (its root is /dicom-web): one Orthanc
 // open to anyone on loopback, one that asks for HTTP basic authentication.
@@ -84,20 +83,6 @@ function destination(
 }
 
 const root = (o: OrthancUnderTest): string => `http://127.0.0.1:${o.httpPort}/dicom-web`;
-
-function studyPair() {
-  const patientId = `PID-${newUid().slice(-8)}`;
-  const dx = makeImageFile({ patientId });
-  const sc = makeSecondaryCapture({ studyInstanceUid: dx.studyInstanceUid, patientId });
-  return {
-    dx,
-    sc,
-    items: [
-      { bytes: dx.bytes, label: 'dx' },
-      { bytes: sc.bytes, label: 'heatmap' },
-    ],
-  };
-}
 
 async function guardedHas(sopInstanceUid: string): Promise<boolean> {
   return (await guarded.lookupInstance(sopInstanceUid)) !== undefined;

@@ -11,11 +11,10 @@ import { Writable } from 'node:stream';
 import { PacsDicomwebDestination } from '../../src/export/pacs-dicomweb-destination.js';
 import { createLogger } from '../../src/logging/logger.js';
 import type { AuditRecord } from '../../src/store/audit-trail.js';
-import { makeImageFile, newUid } from '../helpers/dicom-factory.js';
 import { startOrthanc, type OrthancUnderTest } from '../helpers/orthanc.js';
 import { freePort } from '../helpers/ports.js';
 import { makeTestPki, type TestPki } from '../helpers/test-pki.js';
-import { makeSecondaryCapture } from './secondary-capture-fixture.js';
+import { studyPair } from './secondary-capture-fixture.js';
 
 const HAPROXY = ['/usr/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p));
 const PLUGINS = ['/usr/share/orthanc/plugins/libOrthancGdcm.so', '/usr/share/orthanc/plugins/libOrthancDicomWeb.so'];
@@ -104,23 +103,10 @@ function destination(baseUrl: string, caFile: string | undefined, rows: AuditRec
   });
 }
 
-function study() {
-  const dx = makeImageFile({ patientId: `PID-${newUid().slice(-8)}` });
-  const sc = makeSecondaryCapture({ studyInstanceUid: dx.studyInstanceUid, patientId: 'P' });
-  return {
-    dx,
-    sc,
-    items: [
-      { bytes: dx.bytes, label: 'dx' },
-      { bytes: sc.bytes, label: 'heatmap' },
-    ],
-  };
-}
-
 test.serial(
   'a server whose certificate chains to tls.caFile: delivered over HTTPS and stored in Orthanc',
   async (t) => {
-    const { dx, sc, items } = study();
+    const { dx, sc, items } = studyPair();
     const rows: AuditRecord[] = [];
     const outcome = await destination(`https://127.0.0.1:${port}/dicom-web`, pki.caCert, rows).deliver(items);
     t.deepEqual(outcome, { kind: 'delivered' });
@@ -132,7 +118,7 @@ test.serial(
 );
 
 test.serial('the same server by its other name in the certificate (localhost): delivered', async (t) => {
-  const outcome = await destination(`https://localhost:${port}/dicom-web`, pki.caCert).deliver(study().items);
+  const outcome = await destination(`https://localhost:${port}/dicom-web`, pki.caCert).deliver(studyPair().items);
   t.deepEqual(outcome, { kind: 'delivered' });
 });
 
@@ -140,7 +126,7 @@ test.serial(
   'a certificate from a CA we do not trust (another caFile, or the system store): retry as tls-untrusted-certificate, nothing stored',
   async (t) => {
     for (const caFile of [pki.otherCaCert, undefined]) {
-      const { dx, items } = study();
+      const { dx, items } = studyPair();
       const outcome = await destination(`https://127.0.0.1:${port}/dicom-web`, caFile).deliver(items);
       t.like(outcome, { kind: 'retry', cause: 'tls-untrusted-certificate' }, `caFile ${caFile ?? '(system)'}`);
       t.falsy(await orthanc.lookupInstance(dx.sopInstanceUid));
@@ -159,7 +145,7 @@ test.serial('a name the certificate does not carry (127.0.0.2): retry as tls-unt
   const other = await freePort();
   await new Promise<void>((resolve) => server.listen(other, '127.0.0.2', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const { dx, items } = study();
+  const { dx, items } = studyPair();
   const outcome = await destination(`https://127.0.0.2:${other}/dicom-web`, pki.caCert).deliver(items);
   t.like(outcome, { kind: 'retry', cause: 'tls-untrusted-certificate' });
   t.regex(outcome.kind === 'retry' ? outcome.reason : '', /127\.0\.0\.2|altnames|hostname|IP/i);

@@ -3,7 +3,7 @@
 
 import dcmjs from 'dcmjs';
 import type { NaturalDataset } from 'dcmjs';
-import { newUid } from '../helpers/dicom-factory.js';
+import { makeImageFile, newUid } from '../helpers/dicom-factory.js';
 
 const { DicomDict, DicomMetaDictionary } = dcmjs.data;
 
@@ -116,5 +116,22 @@ export function makeSecondaryCapture(options: SecondaryCaptureOptions): Secondar
     pixels,
     rows,
     columns,
+  };
+}
+
+/** A DX chest image and a heatmap Secondary Capture of its study, as the pipeline will send them. */
+export function studyPair() {
+  // Same patient as well as the same study: Orthanc keys a study by PatientID and StudyInstanceUID together,
+  // so a heatmap with another PatientID would land in a study of its own.
+  const patientId = `PID-${newUid().slice(-8)}`;
+  const dx = makeImageFile({ patientId });
+  const sc = makeSecondaryCapture({ studyInstanceUid: dx.studyInstanceUid, patientId });
+  return {
+    dx,
+    sc,
+    items: [
+      { bytes: dx.bytes, label: 'dx' },
+      { bytes: sc.bytes, label: 'heatmap' },
+    ],
   };
 }
