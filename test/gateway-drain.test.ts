@@ -2,6 +2,7 @@ import test from 'ava';
 import { ConsoleClient } from './helpers/console-client.js';
 import { addConsoleUser, runCli, startGateway, writeGatewayConfig } from './helpers/gateway-process.js';
 import { tinyModelDir } from './helpers/tiny-densenet.js';
+import { readUntil } from './helpers/wait-until.js';
 
 // Drain on the real daemon: its /healthz shows the cluster part with this node; `cxr-gateway drain` (a second
 // process on the same store) turns /healthz and /readyz (what a load balancer checks) 503 with the reason;
@@ -11,16 +12,6 @@ interface Healthz {
   status: string;
   problems: string[];
   checks: { cluster?: { node: { name: string; draining: boolean }; nodes: Array<{ name: string; alive: boolean }> } };
-}
-
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 test('a drained daemon answers /healthz 503 with why, shows draining in /metrics, and is healthy again once undone', async (t) => {
@@ -36,7 +27,7 @@ test('a drained daemon answers /healthz 503 with why, shows draining in /metrics
     const response = await fetch(`${base}/healthz`);
     return { code: response.status, body: (await response.json()) as Healthz };
   };
-  const first = await until(healthz, (h) => (h.body.checks.cluster?.nodes.length ?? 0) > 0, 'the node to register');
+  const first = await readUntil(healthz, (h) => (h.body.checks.cluster?.nodes.length ?? 0) > 0, 'the node to register');
   t.is(first.code, 200, JSON.stringify(first.body.problems));
   t.like(first.body.checks.cluster, { node: { name: 'gw-drain', draining: false } });
   t.like(first.body.checks.cluster?.nodes[0], { name: 'gw-drain', alive: true });

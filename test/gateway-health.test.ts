@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { startGateway } from './helpers/gateway-process.js';
 import { tinyModelDir } from './helpers/tiny-densenet.js';
+import { readUntil } from './helpers/wait-until.js';
 
 // Monitoring that tells the truth, on the real daemon: a reload refused because the file does not validate
 // makes /healthz 503 with when, what triggered it and why, and /metrics says so; a good file clears it.
@@ -11,16 +12,6 @@ interface Healthz {
   status: string;
   problems: string[];
   checks: { lastReload: { ok: boolean; trigger: string; error: string | null } | null };
-}
-
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 test('a reload refused by a bad file makes /healthz 503 with the reason; a good file clears it', async (t) => {
@@ -43,7 +34,7 @@ test('a reload refused by a bad file makes /healthz 503 with the reason; a good 
   const bad = parse(good) as Record<string, unknown>;
   bad['rules'] = [{ name: 'x', action: { model: 'demo', pacs: ['no-such-pacs'] } }];
   writeFileSync(gateway.configPath, stringify(bad));
-  const refused = await until(healthz, (h) => h.code === 503, 'the refused reload to show');
+  const refused = await readUntil(healthz, (h) => h.code === 503, 'the refused reload to show');
   t.is(refused.body.status, 'degraded');
   t.like(refused.body.checks.lastReload, { ok: false, trigger: 'file change' });
   const problem = refused.body.problems.find((p) => p.startsWith('the configuration reload of '));
@@ -56,7 +47,7 @@ test('a reload refused by a bad file makes /healthz 503 with the reason; a good 
 
   // The admin fixes the file: the next reload succeeds and the daemon is healthy again.
   writeFileSync(gateway.configPath, `${good}\n# fixed\n`);
-  const cleared = await until(healthz, (h) => h.code === 200, 'the good reload to clear it');
+  const cleared = await readUntil(healthz, (h) => h.code === 200, 'the good reload to clear it');
   t.like(cleared.body.checks.lastReload, { ok: true, trigger: 'file change' });
   t.regex(await (await fetch(`${base}/metrics`)).text(), /^cxr_config_reload_refused 0$/m);
 });

@@ -6,27 +6,10 @@ import { purgeFinishedStudies, purgeStudy } from '../../src/maintenance/retentio
 import { openStore, type StoreLocation } from '../../src/store/open-store.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
 import { engineTests } from '../store/engines.js';
+import { receivedInstance } from '../helpers/received-instance.js';
 import { otherSession, startPostgres } from '../helpers/postgres.js';
 
 const forEachEngine = engineTests(test);
-
-function instance(uid: string, sop: string, file: string, receivedAt: number) {
-  return {
-    sopInstanceUid: sop,
-    sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
-    studyInstanceUid: uid,
-    seriesInstanceUid: undefined,
-    transferSyntaxUid: '1.2.840.10008.1.2.1',
-    path: file,
-    sizeBytes: 1,
-    callingAe: 'A',
-    calledAe: 'B',
-    sourceIp: '127.0.0.1',
-    associationId: 'x',
-    attributes: {},
-    receivedAt,
-  };
-}
 
 function setup(location?: StoreLocation) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'retention-'));
@@ -40,7 +23,9 @@ function setup(location?: StoreLocation) {
     return file;
   };
   const addStudy = (uid: string, receivedAt: number) => {
-    store.recordInstance(instance(uid, `${uid}.1`, fileOf(uid, `${uid}.1`), receivedAt));
+    store.recordInstance(
+      receivedInstance(uid, receivedAt, { sopInstanceUid: `${uid}.1`, path: fileOf(uid, `${uid}.1`) }),
+    );
     mkdirSync(path.join(spool, 'outputs', uid), { recursive: true });
     const [job] = store.promoteQuietStudies(receivedAt, receivedAt);
     return job?.jobId ?? 0;
@@ -100,7 +85,7 @@ forEachEngine(
     t.false(existsSync(path.join(spool, 'outputs', '4.4')), 'the outputs and their emptied folder are gone');
     t.true(existsSync(arriving), 'the file being acknowledged is kept, and its folder');
 
-    const outcome = store.recordInstance(instance('4.4', '4.4.2', arriving, 20_000));
+    const outcome = store.recordInstance(receivedInstance('4.4', 20_000, { sopInstanceUid: '4.4.2', path: arriving }));
     t.deepEqual(outcome, { kind: 'stored', studyReopened: true });
     t.deepEqual(
       store.listInstances('4.4').map((i) => i.path),
@@ -116,7 +101,7 @@ forEachEngine(
     t.teardown(() => store.close());
     deliveredStudy('5.5');
     const late = fileOf('5.5', '5.5.2');
-    store.recordInstance(instance('5.5', '5.5.2', late, 20_000));
+    store.recordInstance(receivedInstance('5.5', 20_000, { sopInstanceUid: '5.5.2', path: late }));
 
     t.false(purgeStudy(store.connection, spool, '5.5', 10_000));
     t.is(store.listInstances('5.5').length, 2);
@@ -137,7 +122,7 @@ forEachEngine(
     mkdirSync(later, { recursive: true });
     const outside = path.join(mkdtempSync(path.join(os.tmpdir(), 'retention-outside-')), '6.6.9.dcm');
     writeFileSync(outside, 'x');
-    store.recordInstance(instance('6.7', '6.7.1', outside, 1000));
+    store.recordInstance(receivedInstance('6.7', 1000, { sopInstanceUid: '6.7.1', path: outside }));
     store.promoteQuietStudies(1000, 1000);
     const [job] = store.listJobs().filter((j) => j.studyInstanceUid === '6.7');
     new PipelineStore(store.connection).routeJob(job?.id ?? 0, { ignored: 'no rule' }, 1500);

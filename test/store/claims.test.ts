@@ -5,7 +5,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { GatewayError } from '../../src/errors.js';
-import { JobStore, type ReceivedInstance } from '../../src/store/job-store.js';
+import { JobStore } from '../../src/store/job-store.js';
+import { receivedInstance } from '../helpers/received-instance.js';
 import { migratePostgres } from '../../src/store/migrations/postgres.js';
 import { NodeRegistry } from '../../src/store/nodes.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
@@ -69,29 +70,9 @@ function nodes(a: SqlDatabase, b: SqlDatabase): TwoNodes {
   };
 }
 
-let n = 0;
-function instance(studyInstanceUid: string, receivedAt: number): ReceivedInstance {
-  const sopInstanceUid = `1.2.826.${(n += 1)}`;
-  return {
-    sopInstanceUid,
-    sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
-    studyInstanceUid,
-    seriesInstanceUid: '1.2.3.9',
-    transferSyntaxUid: '1.2.840.10008.1.2.1',
-    path: `/spool/${studyInstanceUid}/${sopInstanceUid}.dcm`,
-    sizeBytes: 100,
-    callingAe: 'DX1',
-    calledAe: 'CXR_GATEWAY',
-    sourceIp: '127.0.0.1',
-    associationId: 'a1',
-    attributes: { modality: 'DX' },
-    receivedAt,
-  };
-}
-
 /** A routed job (processing, one pending image, unleased) of study `uid`; its id. */
 function processingJob(s: TwoNodes, uid: string, priority: 'urgent' | 'normal' = 'normal'): number {
-  const received = instance(uid, 1000);
+  const received = receivedInstance(uid, 1000);
   s.jobs.recordInstance(received);
   const [ready] = s.jobs.promoteQuietStudies(1000, 1000);
   if (ready === undefined) throw new Error('not promoted');
@@ -137,7 +118,7 @@ for (const [engine, open] of Object.entries(engines)) {
 
   test(`${engine}: a ready job is claimed for routing by one node, and routing gives the lease back`, async (t) => {
     const s = await open(t);
-    const received = instance('4.1', 1000);
+    const received = receivedInstance('4.1', 1000);
     s.jobs.recordInstance(received);
     const [ready] = s.jobs.promoteQuietStudies(1000, 1000);
     t.is(s.nodeA.claimReadyJob(2000, LEASE_MS)?.jobId, ready?.jobId);
@@ -153,7 +134,7 @@ for (const [engine, open] of Object.entries(engines)) {
 
   test(`${engine}: a ready job whose holder stopped renewing is taken over for routing, naming that node`, async (t) => {
     const s = await open(t);
-    s.jobs.recordInstance(instance('4.2', 1000));
+    s.jobs.recordInstance(receivedInstance('4.2', 1000));
     const [ready] = s.jobs.promoteQuietStudies(1000, 1000);
     t.like(s.nodeA.claimReadyJob(2000, LEASE_MS), { jobId: ready?.jobId, takenOverFrom: undefined });
     t.like(s.nodeB.claimReadyJob(2000 + LEASE_MS, LEASE_MS), { jobId: ready?.jobId, takenOverFrom: 'node-a' });
@@ -245,7 +226,7 @@ for (const [engine, open] of Object.entries(engines)) {
   test(`${engine}: a later revision is not claimed while an earlier one of its study is still processing`, async (t) => {
     const s = await open(t);
     const first = processingJob(s, '8.1');
-    const reopened = instance('8.1', 2000);
+    const reopened = receivedInstance('8.1', 2000);
     s.jobs.recordInstance(reopened);
     const [second] = s.jobs.promoteQuietStudies(2000, 2000);
     s.admin.routeJob(
@@ -320,8 +301,8 @@ test('postgres: two nodes claiming at the same moment skip the row the other has
 test('postgres: two receive nodes promoting at once make one job per study revision', async (t) => {
   const s = await engines.postgres(t);
   const other = JobStore.fromDatabase(s.b);
-  s.jobs.recordInstance(instance('12.1', 1000));
-  s.jobs.recordInstance(instance('12.2', 1000));
+  s.jobs.recordInstance(receivedInstance('12.1', 1000));
+  s.jobs.recordInstance(receivedInstance('12.2', 1000));
   const [mine, theirs] = s.a.transaction(() => {
     const a = s.jobs.promoteQuietStudies(1000, 2000);
     const b = other.promoteQuietStudies(1000, 2000);
@@ -348,8 +329,8 @@ test("postgres: one study's images received by two nodes make one job, its quiet
   const quietMs = 5_000;
   const promote = (store: JobStore, now: number) => store.promoteQuietStudies(now - quietMs, now);
   // The first image reaches node a, the second node b four seconds later.
-  s.jobs.recordInstance(instance('13.1', 1000));
-  other.recordInstance(instance('13.1', 5000));
+  s.jobs.recordInstance(receivedInstance('13.1', 1000));
+  other.recordInstance(receivedInstance('13.1', 5000));
   // At 8 s node a's own image has been quiet for 7 s, but the study has not: neither node promotes it.
   t.deepEqual(promote(s.jobs, 8000), []);
   t.deepEqual(promote(other, 8000), []);

@@ -1,7 +1,8 @@
 // Draining a node (issue 20): a draining node claims no new job or delivery but finishes what it holds, and the
 // leases each node holds are counted for the cluster view and `cxr-gateway drain`; on SQLite and PostgreSQL.
 import test from 'ava';
-import type { JobStore, ReceivedInstance } from '../../src/store/job-store.js';
+import type { JobStore } from '../../src/store/job-store.js';
+import { receivedInstance } from '../helpers/received-instance.js';
 import { NodeRegistry } from '../../src/store/nodes.js';
 import { openStore } from '../../src/store/open-store.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
@@ -10,29 +11,9 @@ import { engineTests } from './engines.js';
 const engineTest = engineTests(test);
 const LEASE_MS = 30_000;
 
-let n = 0;
-function instance(studyInstanceUid: string): ReceivedInstance {
-  const sopInstanceUid = `1.2.826.77.${(n += 1)}`;
-  return {
-    sopInstanceUid,
-    sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
-    studyInstanceUid,
-    seriesInstanceUid: '1.2.3.9',
-    transferSyntaxUid: '1.2.840.10008.1.2.1',
-    path: `/spool/${studyInstanceUid}/${sopInstanceUid}.dcm`,
-    sizeBytes: 100,
-    callingAe: 'DX1',
-    calledAe: 'CXR_GATEWAY',
-    sourceIp: '127.0.0.1',
-    associationId: 'a1',
-    attributes: { modality: 'DX' },
-    receivedAt: 1000,
-  };
-}
-
 /** A routed job of study `uid` (processing, one pending image, unleased); its id. */
 function processingJob(jobs: JobStore, admin: PipelineStore, uid: string): number {
-  const received = instance(uid);
+  const received = receivedInstance(uid, 1000);
   jobs.recordInstance(received);
   const [ready] = jobs.promoteQuietStudies(1000, 1000);
   if (ready === undefined) throw new Error('not promoted');
@@ -57,7 +38,7 @@ engineTest(
     const held = processingJob(jobs, admin, '20.1');
     const waiting = processingJob(jobs, admin, '20.2');
     t.is(nodeA.claimActiveJob(2000, LEASE_MS)?.jobId, held);
-    const ready = instance('20.3');
+    const ready = receivedInstance('20.3', 1000);
     jobs.recordInstance(ready);
     const [readyJob] = jobs.promoteQuietStudies(1000, 1000);
     admin.finishProcessing(waiting, { deliveries: [{ kind: 'pacs', destination: 'pacs-a', payload: '{}' }] }, 1000);

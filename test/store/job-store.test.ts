@@ -2,7 +2,8 @@ import test from 'ava';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { JobStore, type ReceivedInstance } from '../../src/store/job-store.js';
+import { JobStore } from '../../src/store/job-store.js';
+import { receivedInstance } from '../helpers/received-instance.js';
 import { migrateSqlite, SQLITE_MIGRATIONS } from '../../src/store/migrations/sqlite.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { SqlDatabase } from '../../src/store/sql-database.js';
@@ -18,34 +19,12 @@ const WITHOUT_NODES = `DROP TABLE commitment_reports; DROP INDEX jobs_by_lease; 
   ALTER TABLE deliveries DROP COLUMN lease_owner; ALTER TABLE deliveries DROP COLUMN lease_expires_at;`;
 
 const file = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'store-')), 'db', 'jobs.sqlite');
-let n = 0;
-function instance(
-  studyInstanceUid: string,
-  receivedAt: number,
-  sopInstanceUid = `1.2.826.${(n += 1)}`,
-): ReceivedInstance {
-  return {
-    sopInstanceUid,
-    sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
-    studyInstanceUid,
-    seriesInstanceUid: '1.2.3.9',
-    transferSyntaxUid: '1.2.840.10008.1.2.1',
-    path: `/spool/${studyInstanceUid}/${sopInstanceUid}.dcm`,
-    sizeBytes: 100,
-    callingAe: 'DX1',
-    calledAe: 'CXR_GATEWAY',
-    sourceIp: '127.0.0.1',
-    associationId: 'a1',
-    attributes: { modality: 'DX' },
-    receivedAt,
-  };
-}
 
 forEachEngine('a study becomes one ready job only after its quiet period', (t, location) => {
   const store = openStore(location, 'write').store;
   t.teardown(() => store.close());
-  store.recordInstance(instance('1.1', 1000));
-  store.recordInstance(instance('1.1', 5000));
+  store.recordInstance(receivedInstance('1.1', 1000));
+  store.recordInstance(receivedInstance('1.1', 5000));
   t.deepEqual(store.promoteQuietStudies(4999, 15000), []);
   const ready = store.promoteQuietStudies(5000, 15000);
   t.like(ready, [{ studyInstanceUid: '1.1', revision: 0, instanceCount: 2 }]);
@@ -56,7 +35,7 @@ forEachEngine('a study becomes one ready job only after its quiet period', (t, l
 forEachEngine('the same SOP instance twice is recorded once and does not reopen its study', (t, location) => {
   const store = openStore(location, 'write').store;
   t.teardown(() => store.close());
-  const first = instance('2.1', 1000, '2.1.1');
+  const first = receivedInstance('2.1', 1000, { sopInstanceUid: '2.1.1' });
   t.like(store.recordInstance(first), { kind: 'stored' });
   store.promoteQuietStudies(2000, 2000);
   t.like(store.recordInstance({ ...first, receivedAt: 3000 }), { kind: 'duplicate', storedUnderStudy: '2.1' });
@@ -66,9 +45,9 @@ forEachEngine('the same SOP instance twice is recorded once and does not reopen 
 forEachEngine('a new instance for a study with a job reopens it under the next revision', (t, location) => {
   const store = openStore(location, 'write').store;
   t.teardown(() => store.close());
-  store.recordInstance(instance('3.1', 1000));
+  store.recordInstance(receivedInstance('3.1', 1000));
   store.promoteQuietStudies(1000, 1000);
-  t.like(store.recordInstance(instance('3.1', 9000)), { kind: 'stored', studyReopened: true });
+  t.like(store.recordInstance(receivedInstance('3.1', 9000)), { kind: 'stored', studyReopened: true });
   t.like(store.listStudies(), [{ state: 'receiving', revision: 1, instanceCount: 2 }]);
   t.like(store.promoteQuietStudies(9000, 9000), [{ revision: 1, instanceCount: 2 }]);
   t.is(store.listJobs().length, 2);
@@ -78,7 +57,7 @@ forEachEngine(
   'what is committed survives closing the store, and a reader sees it while the writer is open',
   (t, location) => {
     const writer = openStore(location, 'write').store;
-    writer.recordInstance(instance('4.1', 1000));
+    writer.recordInstance(receivedInstance('4.1', 1000));
     const reader = openStore(location, 'read').store;
     t.like(reader.listStudies(), [{ studyInstanceUid: '4.1' }]);
     reader.close();
@@ -102,7 +81,7 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
   db.exec(WITHOUT_NODES);
   db.pragma('user_version = 2');
   const job = (uid: string, imageReason: string, studyState = 'ready') => {
-    old.recordInstance(instance(uid, 1000, `${uid}.1`));
+    old.recordInstance(receivedInstance(uid, 1000, { sopInstanceUid: `${uid}.1` }));
     const [ready] = old.promoteQuietStudies(1000, 1000);
     db.prepare(`UPDATE studies SET state = ? WHERE study_instance_uid = ?`).run(studyState, uid);
     db.prepare(
@@ -142,7 +121,7 @@ test('schema v3: job_images gains a crash count, and jobs an older version faile
 test('schema v4: a version 3 file gains delivery_attempts, audit_events, users and sessions, keeping its rows', (t) => {
   const location = file();
   const old = JobStore.open(location);
-  old.recordInstance(instance('8.1', 1000, '8.1.1'));
+  old.recordInstance(receivedInstance('8.1', 1000, { sopInstanceUid: '8.1.1' }));
   old.promoteQuietStudies(1000, 1000);
   old.connection.exec(
     'DROP TABLE cluster; DROP TABLE audit_forwarding; DROP TABLE delivery_attempts; DROP TABLE audit_events; DROP TABLE sessions; DROP TABLE users; ALTER TABLE deliveries DROP COLUMN attempts_at_release;',
@@ -219,7 +198,7 @@ test('fromDatabase on a SQLite file: used as its opener left it (migrated: it wo
   migrateSqlite(migrated);
   const store = JobStore.fromDatabase(migrated);
   t.teardown(() => store.close());
-  store.recordInstance(instance('9.1', 1000));
+  store.recordInstance(receivedInstance('9.1', 1000));
   t.like(store.promoteQuietStudies(1000, 1000), [{ studyInstanceUid: '9.1', revision: 0 }]);
   t.is(typeof store.dataVersion(), 'number');
 
