@@ -16,6 +16,7 @@ import { openStore } from '../../src/store/open-store.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
 import { StoreMetrics } from '../../src/store/store-metrics.js';
 import { engineTests } from '../store/engines.js';
+import { receivedInstance } from '../helpers/received-instance.js';
 
 const engineTest = engineTests(test);
 const LEASE_S = 30;
@@ -31,22 +32,7 @@ engineTest(
     registry.register('gw-2', ['analyze'], T0);
     registry.register('gw-3', ['deliver'], T0);
     // A job held by gw-1 under a live lease.
-    const sop = '1.2.826.99.1';
-    store.recordInstance({
-      sopInstanceUid: sop,
-      sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
-      studyInstanceUid: '1.2.826.99',
-      seriesInstanceUid: '1.2.826.99.9',
-      transferSyntaxUid: '1.2.840.10008.1.2.1',
-      path: '/spool/y.dcm',
-      sizeBytes: 100,
-      callingAe: 'DX1',
-      calledAe: 'CXR_GATEWAY',
-      sourceIp: '127.0.0.1',
-      associationId: 'a1',
-      attributes: { modality: 'DX' },
-      receivedAt: T0,
-    });
+    store.recordInstance(receivedInstance('1.2.826.99', T0));
     store.promoteQuietStudies(T0, T0);
     const claimed = new PipelineStore(store.connection, 'gw-1').claimReadyJob(T0, LEASE_S * 1000);
     t.truthy(claimed);

@@ -11,6 +11,7 @@ import { JobStore } from '../../src/store/job-store.js';
 import { NodeRegistry } from '../../src/store/nodes.js';
 import { PipelineStore } from '../../src/store/pipeline-store.js';
 import { CLI, runCli } from '../helpers/gateway-process.js';
+import { receivedInstance } from '../helpers/received-instance.js';
 
 interface Setup {
   configPath: string;
@@ -37,21 +38,7 @@ function setup(t: ExecutionContext): Setup {
   registry.register('gw-1', ['receive', 'analyze', 'deliver'], now);
   registry.register('gw-2', ['analyze'], now);
   const sopInstanceUid = '1.2.826.88.1';
-  store.recordInstance({
-    sopInstanceUid,
-    sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
-    studyInstanceUid: '1.2.826.88',
-    seriesInstanceUid: '1.2.826.88.9',
-    transferSyntaxUid: '1.2.840.10008.1.2.1',
-    path: '/spool/x.dcm',
-    sizeBytes: 100,
-    callingAe: 'DX1',
-    calledAe: 'CXR_GATEWAY',
-    sourceIp: '127.0.0.1',
-    associationId: 'a1',
-    attributes: { modality: 'DX' },
-    receivedAt: now - 10_000,
-  });
+  store.recordInstance(receivedInstance('1.2.826.88', now - 10_000, { sopInstanceUid, path: '/spool/x.dcm' }));
   const [ready] = store.promoteQuietStudies(now, now);
   const admin = new PipelineStore(store.connection);
   const images = [{ sopInstanceUid, path: '/spool/x.dcm' }];

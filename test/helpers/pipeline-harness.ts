@@ -8,6 +8,7 @@ import { configSchema, type GatewayConfig } from '../../src/config/schema.js';
 import { JobStore } from '../../src/store/job-store.js';
 import type { PipelineStore } from '../../src/store/pipeline-store.js';
 import { tinyModelDir } from './tiny-densenet.js';
+import { receivedInstance } from './received-instance.js';
 
 /** One model ('tiny'), folder PACS and RIS that are never written (the tests' targets stand in), one DX rule. */
 export function chestPipelineConfig(inference: Record<string, unknown> = {}): GatewayConfig {
@@ -89,21 +90,12 @@ export function queueDeliveryJob(
   job: { studyInstanceUid: string; dir: string; clock: number; pacs?: string[]; ris?: string[] },
 ): number {
   const { studyInstanceUid, clock } = job;
-  store.recordInstance({
-    sopInstanceUid: `${studyInstanceUid}.1`,
-    sopClassUid: '1.2.840.10008.5.1.4.1.1.1.1',
-    studyInstanceUid,
-    seriesInstanceUid: `${studyInstanceUid}.9`,
-    transferSyntaxUid: '1.2.840.10008.1.2.1',
-    path: path.join(job.dir, `${studyInstanceUid}.dcm`),
-    sizeBytes: 100,
-    callingAe: 'DX1',
-    calledAe: 'CXR_GATEWAY',
-    sourceIp: '127.0.0.1',
-    associationId: 'a1',
-    attributes: { modality: 'DX' },
-    receivedAt: clock,
-  });
+  store.recordInstance(
+    receivedInstance(studyInstanceUid, clock, {
+      sopInstanceUid: `${studyInstanceUid}.1`,
+      path: path.join(job.dir, `${studyInstanceUid}.dcm`),
+    }),
+  );
   const [ready] = store.promoteQuietStudies(clock, clock);
   if (ready === undefined) throw new Error('no job became ready');
   pipelineStore.routeJob(ready.jobId, { rule: 'r', action: '{}', priority: 'normal', images: [] }, clock);
